@@ -1,0 +1,133 @@
+"""prepaid_wallet: prepaid customer credit explained by an append-only double-entry journal.
+
+Open a store, build a :class:`WalletService` over it and call its commands::
+
+    from prepaid_wallet import Money, WalletService, open_store
+
+    svc = WalletService(open_store("memory:"))
+    w = svc.open_wallet(owner_id="ann", tenant_id="hub-a", currency="EUR")
+    svc.top_up(w.id, Money.of("50.00", "EUR"), method="card")
+"""
+
+from prepaid_wallet.clock import Clock, FixedClock, SystemClock
+from prepaid_wallet.errors import (
+    AlreadyReversedError,
+    ConcurrencyError,
+    ConflictError,
+    CurrencyMismatchError,
+    DuplicateWalletError,
+    EntryNotFoundError,
+    HoldExpiredError,
+    HoldNotFoundError,
+    HoldStateError,
+    IdempotencyConflictError,
+    InexactMoneyError,
+    InsufficientFundsError,
+    IntegrityError,
+    InvalidAmountError,
+    InvalidCurrencyError,
+    InvalidInputError,
+    InvalidTimeError,
+    LotNotFoundError,
+    NotFoundError,
+    PrepaidWalletError,
+    RefundExceedsOriginalError,
+    RefusedError,
+    SpendDeniedError,
+    StorageError,
+    TenantMismatchError,
+    UnbalancedEntryError,
+    WalletNotFoundError,
+)
+from prepaid_wallet.formatting import format_money, parse_money
+from prepaid_wallet.ids import RandomIds, SequentialIds
+from prepaid_wallet.ledger import Entry, EntryKind, Posting
+from prepaid_wallet.money import Currency, Money
+from prepaid_wallet.policies import Decision, PaymentMode, Reason, SpendOrder, SpendRequest
+from prepaid_wallet.results import (
+    Balance,
+    CaptureResult,
+    ExpiryReport,
+    LotMovement,
+    Problem,
+    Receipt,
+    RefundResult,
+    SpendResult,
+    Statement,
+    StatementLine,
+    VerifyReport,
+)
+from prepaid_wallet.service import WalletService
+from prepaid_wallet.storage import Store, UnitOfWork, open_store
+from prepaid_wallet.wallet import AllocationPart, Charge, Hold, HoldStatus, Lot, Wallet
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AllocationPart",
+    "AlreadyReversedError",
+    "Balance",
+    "CaptureResult",
+    "Charge",
+    "Clock",
+    "ConcurrencyError",
+    "ConflictError",
+    "Currency",
+    "CurrencyMismatchError",
+    "Decision",
+    "DuplicateWalletError",
+    "Entry",
+    "EntryKind",
+    "EntryNotFoundError",
+    "ExpiryReport",
+    "FixedClock",
+    "Hold",
+    "HoldExpiredError",
+    "HoldNotFoundError",
+    "HoldStateError",
+    "HoldStatus",
+    "IdempotencyConflictError",
+    "InexactMoneyError",
+    "InsufficientFundsError",
+    "IntegrityError",
+    "InvalidAmountError",
+    "InvalidCurrencyError",
+    "InvalidInputError",
+    "InvalidTimeError",
+    "Lot",
+    "LotMovement",
+    "LotNotFoundError",
+    "Money",
+    "NotFoundError",
+    "PaymentMode",
+    "Posting",
+    "PrepaidWalletError",
+    "Problem",
+    "RandomIds",
+    "Reason",
+    "Receipt",
+    "RefundExceedsOriginalError",
+    "RefundResult",
+    "RefusedError",
+    "SequentialIds",
+    "SpendDeniedError",
+    "SpendOrder",
+    "SpendRequest",
+    "SpendResult",
+    "Statement",
+    "StatementLine",
+    "StorageError",
+    "Store",
+    "SystemClock",
+    "TenantMismatchError",
+    "UnbalancedEntryError",
+    "UnitOfWork",
+    "VerifyReport",
+    "Wallet",
+    "WalletNotFoundError",
+    "WalletService",
+    "__version__",
+    "format_money",
+    "open_store",
+    "parse_money",
+]

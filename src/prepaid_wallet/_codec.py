@@ -1,0 +1,88 @@
+"""Turn the library's frozen values into JSON-friendly data and back (private).
+
+Used to store idempotent outcomes and to dump a store canonically. Supports ``None``, ``str``,
+``int``, ``bool``, :class:`~prepaid_wallet.money.Money` (``"12.50 EUR"``), aware ``datetime``
+(ISO 8601 in UTC), enums (their value), tuples, str-keyed dicts and attrs classes made of these.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import types
+import typing
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import attrs
+
+from prepaid_wallet.money import Money
+
+__all__ = ["dumps", "from_data", "loads", "to_data"]
+
+
+def to_data(value: Any) -> Any:
+    """``value`` as JSON-friendly data."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, Money):
+        return f"{value.amount} {value.currency}"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [to_data(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if attrs.has(type(value)):
+        return {f.name: to_data(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_data(tp: Any, data: Any) -> Any:
+    """Rebuild a value of type ``tp`` from :func:`to_data` output."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return from_data(inner, data)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_data(args[0], v) for v in data)
+        return tuple(from_data(a, v) for a, v in zip(args, data, strict=True))
+    if origin is dict:
+        _, value_type = typing.get_args(tp)
+        return {k: from_data(value_type, v) for k, v in data.items()}
+    if tp is Money:
+        amount, currency = data.split(" ")
+        return Money.of(amount, currency)
+    if tp is datetime:
+        return datetime.fromisoformat(data)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(data)
+    if isinstance(tp, type) and attrs.has(tp):
+        hints = _hints(tp)
+        return tp(**{f.name: from_data(hints[f.name], data[f.name]) for f in attrs.fields(tp)})
+    if tp in (str, int, bool) or tp is Any:
+        return data
+    raise TypeError(f"cannot decode {tp!r}")
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON text of ``value``."""
+    return json.dumps(to_data(value), sort_keys=True, separators=(",", ":"))
+
+
+def loads(tp: Any, text: str) -> Any:
+    """Inverse of :func:`dumps` for type ``tp``."""
+    return from_data(tp, json.loads(text))

@@ -1,0 +1,290 @@
+"""Every exception the library raises, under one root: :class:`PrepaidWalletError`.
+
+The tree is grouped by what a caller does about an error:
+
+* :class:`InvalidInputError` (also a :class:`ValueError`) -- the request itself is wrong; fix it.
+  Carries ``field`` (the argument or attribute at fault) and ``rule`` (what it broke). Invalid
+  input is never stored under an idempotency key.
+* :class:`NotFoundError` (also a :class:`LookupError`) -- a wallet, lot, hold or entry is unknown.
+* :class:`RefusedError` -- a valid request the business rules refuse (not enough credit, a hold
+  that was already captured, a refund beyond the original). A refusal is stored under its
+  idempotency key and replays as the same refusal.
+* :class:`ConflictError` -- the request collides with another one (an idempotency key reused
+  for a different request, a concurrent update, a duplicate wallet).
+* :class:`StorageError` -- the store failed or refused (driver errors are translated into it).
+* :class:`IntegrityError` -- a ledger rule would be broken (an unbalanced entry); a bug, never a
+  business outcome.
+
+Every error leaves the store exactly as it was before the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prepaid_wallet.money import Money
+    from prepaid_wallet.policies import Decision
+
+__all__ = [
+    "AlreadyReversedError",
+    "ConcurrencyError",
+    "ConflictError",
+    "CurrencyMismatchError",
+    "DuplicateWalletError",
+    "EntryNotFoundError",
+    "HoldExpiredError",
+    "HoldNotFoundError",
+    "HoldStateError",
+    "IdempotencyConflictError",
+    "InexactMoneyError",
+    "InsufficientFundsError",
+    "IntegrityError",
+    "InvalidAmountError",
+    "InvalidCurrencyError",
+    "InvalidInputError",
+    "InvalidTimeError",
+    "LotNotFoundError",
+    "NotFoundError",
+    "PrepaidWalletError",
+    "RefundExceedsOriginalError",
+    "RefusedError",
+    "SpendDeniedError",
+    "StorageError",
+    "TenantMismatchError",
+    "UnbalancedEntryError",
+    "WalletNotFoundError",
+]
+
+
+class PrepaidWalletError(Exception):
+    """Root of every exception raised by :mod:`prepaid_wallet`."""
+
+
+# -- invalid input -------------------------------------------------------------------------------
+
+
+class InvalidInputError(PrepaidWalletError, ValueError):
+    """The request is malformed: ``field`` names the argument, ``rule`` what it must satisfy."""
+
+    def __init__(self, field: str, rule: str, value: object = None) -> None:
+        self.field = field
+        self.rule = rule
+        self.value = value
+        super().__init__(f"{field}: {rule}")
+
+
+class InvalidAmountError(InvalidInputError):
+    """An amount is not acceptable money: a float, NaN, too many decimals, zero where a positive
+    amount is needed, or out of range."""
+
+
+class InexactMoneyError(InvalidAmountError):
+    """Arithmetic would lose precision and no rounding mode was given."""
+
+
+class InvalidCurrencyError(InvalidInputError):
+    """A currency code is not an upper-case ISO 4217 code known to babel."""
+
+
+class InvalidTimeError(InvalidInputError):
+    """An instant is naive (no time zone), or in the past where a future one is needed."""
+
+
+class CurrencyMismatchError(InvalidInputError):
+    """Two amounts (or an amount and a wallet) are in different currencies.
+
+    ``left`` and ``right`` are the two currency codes.
+    """
+
+    def __init__(self, left: str, right: str, field: str = "currency") -> None:
+        self.left = left
+        self.right = right
+        super().__init__(field, f"currencies must match ({left} != {right})", right)
+
+
+class TenantMismatchError(InvalidInputError):
+    """A wallet belongs to another tenant than the one the call is scoped to or pairs it with."""
+
+    def __init__(self, field: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(field, f"must belong to tenant {expected!r} (it belongs to {actual!r})")
+
+
+# -- not found -----------------------------------------------------------------------------------
+
+
+class NotFoundError(PrepaidWalletError, LookupError):
+    """Something looked up by id does not exist (or is not visible to the caller)."""
+
+    kind = "object"
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+        super().__init__(f"{self.kind} {id!r} not found")
+
+
+class WalletNotFoundError(NotFoundError):
+    """No wallet with this id."""
+
+    kind = "wallet"
+
+
+class LotNotFoundError(NotFoundError):
+    """No lot with this id."""
+
+    kind = "lot"
+
+
+class HoldNotFoundError(NotFoundError):
+    """No hold with this id."""
+
+    kind = "hold"
+
+
+class EntryNotFoundError(NotFoundError):
+    """No journal entry with this id."""
+
+    kind = "entry"
+
+
+# -- business refusals ---------------------------------------------------------------------------
+
+
+class RefusedError(PrepaidWalletError):
+    """A valid request that the business rules refuse. Stored under its idempotency key."""
+
+
+class SpendDeniedError(RefusedError):
+    """A spend (or hold) was refused; ``decision`` says why, with the shortfall and a top-up."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+        reasons = ", ".join(r.value for r in decision.reasons) or "refused"
+        super().__init__(
+            f"spend of {decision.amount} refused ({reasons}); shortfall {decision.shortfall}"
+        )
+
+
+class InsufficientFundsError(RefusedError):
+    """The wallet cannot give ``requested`` without going below its floor; ``available`` is the
+    most it can give."""
+
+    def __init__(self, wallet_id: str, requested: Money, available: Money) -> None:
+        self.wallet_id = wallet_id
+        self.requested = requested
+        self.available = available
+        super().__init__(
+            f"wallet {wallet_id!r}: {requested} requested but only {available} can be taken"
+            " without going below the floor"
+        )
+
+
+class HoldStateError(RefusedError):
+    """A hold cannot do this in its current ``status`` (it was captured, voided or expired)."""
+
+    def __init__(self, hold_id: str, status: str, action: str) -> None:
+        self.hold_id = hold_id
+        self.status = status
+        self.action = action
+        super().__init__(f"hold {hold_id!r} is {status}; cannot {action}")
+
+
+class HoldExpiredError(HoldStateError):
+    """The hold's window has ended: it can no longer be captured."""
+
+    def __init__(self, hold_id: str, action: str = "capture") -> None:
+        super().__init__(hold_id, "expired", action)
+
+
+class RefundExceedsOriginalError(RefusedError):
+    """Refunds of an entry may add up to at most what it took; ``refundable`` is what is left."""
+
+    def __init__(self, entry_id: str, requested: Money, refundable: Money) -> None:
+        self.entry_id = entry_id
+        self.requested = requested
+        self.refundable = refundable
+        super().__init__(
+            f"entry {entry_id!r}: refund of {requested} exceeds the {refundable} still refundable"
+        )
+
+
+class AlreadyReversedError(RefusedError):
+    """An entry may be reversed at most once; ``reversal_id`` is the entry that reversed it."""
+
+    def __init__(self, entry_id: str, reversal_id: str) -> None:
+        self.entry_id = entry_id
+        self.reversal_id = reversal_id
+        super().__init__(f"entry {entry_id!r} was already reversed by {reversal_id!r}")
+
+
+# -- conflicts -----------------------------------------------------------------------------------
+
+
+class ConflictError(PrepaidWalletError):
+    """The request collides with stored state or with a concurrent request."""
+
+
+class IdempotencyConflictError(ConflictError):
+    """An idempotency key was used before for a different request.
+
+    ``fields`` names every field that differs from the stored request.
+    """
+
+    def __init__(self, key: str, fields: Sequence[str]) -> None:
+        self.key = key
+        self.fields = tuple(fields)
+        super().__init__(
+            f"idempotency_key {key!r} was used for a different request"
+            f" (differs in: {', '.join(self.fields)})"
+        )
+
+
+class ConcurrencyError(ConflictError):
+    """A wallet changed between read and write (optimistic version check failed)."""
+
+    def __init__(self, wallet_id: str, expected: int, actual: int) -> None:
+        self.wallet_id = wallet_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"wallet {wallet_id!r} was changed concurrently"
+            f" (expected version {expected}, found {actual})"
+        )
+
+
+class DuplicateWalletError(ConflictError):
+    """The owner already has a wallet in this currency at this tenant."""
+
+    def __init__(self, tenant_id: str, owner_id: str, currency: str, existing_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.owner_id = owner_id
+        self.currency = currency
+        self.existing_id = existing_id
+        super().__init__(
+            f"owner {owner_id!r} already has a {currency} wallet at tenant {tenant_id!r}"
+            f" ({existing_id!r})"
+        )
+
+
+# -- storage and integrity -----------------------------------------------------------------------
+
+
+class StorageError(PrepaidWalletError):
+    """The store failed; the original driver error is chained as ``__cause__``."""
+
+
+class IntegrityError(PrepaidWalletError):
+    """A ledger rule would be broken. Indicates a bug, never a business outcome."""
+
+
+class UnbalancedEntryError(IntegrityError):
+    """A journal entry's postings do not sum to zero in ``currency``."""
+
+    def __init__(self, currency: str, total: Any) -> None:
+        self.currency = currency
+        self.total = total
+        super().__init__(f"postings must sum to zero per currency ({currency} sums to {total})")
+

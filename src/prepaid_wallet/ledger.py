@@ -1,0 +1,304 @@
+"""The double-entry core: accounts, postings and journal entries.
+
+Every change of any balance is one :class:`Entry` whose :class:`Posting` amounts sum to zero per
+currency. An account's balance is the sum of its postings. Wallet accounts hold the customer's
+credit as a positive number; each has a tenant-side counterpart that goes the other way:
+
+=========================================  ======================================================
+account key                                what it holds
+=========================================  ======================================================
+``wallet:{wallet}:open``                   the open balance (fresh money; may go down to the
+                                           wallet's floor, so it can be negative)
+``wallet:{wallet}:lot:{lot}``              one commerce lot (an award) -- never negative
+``wallet:{wallet}:held``                   money reserved by active holds
+``tenant:{tenant}:funding:{method}``       money paid in by a payment method (negative: it
+                                           mirrors the credit it bought)
+``tenant:{tenant}:awards``                 value granted as awards (negative likewise)
+``tenant:{tenant}:revenue``                money the tenant earned from spends and captures
+``tenant:{tenant}:breakage``               expired award value, booked once per lot
+=========================================  ======================================================
+
+Entries chain: each carries, for every wallet it concerns, the hash of that wallet's previous
+entry (``""`` for the first), and its own SHA-256 hash over its content and those links. A chain
+per wallet (not one global chain) lets writers on different wallets proceed in parallel while
+:meth:`prepaid_wallet.service.WalletService.verify` can still detect any edited, removed or
+reordered entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
+
+import attrs
+
+from prepaid_wallet.errors import IntegrityError, UnbalancedEntryError
+from prepaid_wallet.money import Money
+
+__all__ = [
+    "GENESIS",
+    "AccountKind",
+    "AccountRef",
+    "Entry",
+    "EntryKind",
+    "Posting",
+    "awards_account",
+    "balanced",
+    "breakage_account",
+    "funding_account",
+    "held_account",
+    "lot_account",
+    "open_account",
+    "parse_account",
+    "revenue_account",
+]
+
+#: The "previous hash" of a wallet's first entry.
+GENESIS = ""
+
+
+class EntryKind(StrEnum):
+    """What an entry records."""
+
+    TOP_UP = "top_up"
+    AWARD = "award"
+    SPEND = "spend"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    VOID = "void"
+    HOLD_EXPIRY = "hold_expiry"
+    TRANSFER = "transfer"
+    REFUND = "refund"
+    BREAKAGE = "breakage"
+    REVERSAL = "reversal"
+
+
+class AccountKind(StrEnum):
+    """The kinds of account; the first three belong to a wallet, the rest to a tenant."""
+
+    OPEN = "open"
+    LOT = "lot"
+    HELD = "held"
+    FUNDING = "funding"
+    AWARDS = "awards"
+    REVENUE = "revenue"
+    BREAKAGE = "breakage"
+
+
+_WALLET_KINDS = frozenset({AccountKind.OPEN, AccountKind.LOT, AccountKind.HELD})
+
+
+@attrs.frozen
+class AccountRef:
+    """A parsed account key: its ``kind``, the wallet or tenant that ``owner`` names, and for lot
+    and funding accounts the lot id or payment method in ``name``."""
+
+    kind: AccountKind
+    owner: str
+    name: str | None = None
+
+    @property
+    def is_wallet(self) -> bool:
+        """True for a wallet's own account (open, lot, held)."""
+        return self.kind in _WALLET_KINDS
+
+    @property
+    def key(self) -> str:
+        """The account's key, as stored in postings."""
+        prefix = "wallet" if self.is_wallet else "tenant"
+        tail = f":{self.name}" if self.name is not None else ""
+        return f"{prefix}:{self.owner}:{self.kind.value}{tail}"
+
+
+def open_account(wallet_id: str) -> str:
+    """The key of a wallet's open-balance account."""
+    return f"wallet:{wallet_id}:open"
+
+
+def held_account(wallet_id: str) -> str:
+    """The key of a wallet's held account (money reserved by active holds)."""
+    return f"wallet:{wallet_id}:held"
+
+
+def lot_account(wallet_id: str, lot_id: str) -> str:
+    """The key of one commerce lot's account."""
+    return f"wallet:{wallet_id}:lot:{lot_id}"
+
+
+def funding_account(tenant_id: str, method: str) -> str:
+    """The key of a tenant's account for money paid in with ``method``."""
+    return f"tenant:{tenant_id}:funding:{method}"
+
+
+def awards_account(tenant_id: str) -> str:
+    """The key of a tenant's account that awards are granted from."""
+    return f"tenant:{tenant_id}:awards"
+
+
+def revenue_account(tenant_id: str) -> str:
+    """The key of a tenant's revenue account (spends and captures)."""
+    return f"tenant:{tenant_id}:revenue"
+
+
+def breakage_account(tenant_id: str) -> str:
+    """The key of a tenant's breakage account (expired award value)."""
+    return f"tenant:{tenant_id}:breakage"
+
+
+def parse_account(key: str) -> AccountRef:
+    """Parse an account key back into an :class:`AccountRef`; ``IntegrityError`` if malformed."""
+    parts = key.split(":")
+    try:
+        scope, owner, kind = parts[0], parts[1], AccountKind(parts[2])
+    except (IndexError, ValueError) as exc:
+        raise IntegrityError(f"malformed account key {key!r}") from exc
+    name = parts[3] if len(parts) == 4 else None
+    ref = AccountRef(kind, owner, name)
+    expected_parts = 4 if kind in (AccountKind.LOT, AccountKind.FUNDING) else 3
+    if len(parts) != expected_parts or scope != ("wallet" if ref.is_wallet else "tenant"):
+        raise IntegrityError(f"malformed account key {key!r}")
+    return ref
+
+
+@attrs.frozen
+class Posting:
+    """One line of an entry: ``amount`` added to ``account`` (negative takes away)."""
+
+    account: str
+    amount: Money
+
+
+def balanced(postings: Iterable[Posting]) -> dict[str, int]:
+    """Sum postings per currency, in minor units (all zeros when balanced)."""
+    totals: dict[str, int] = {}
+    for posting in postings:
+        currency = posting.amount.currency
+        totals[currency] = totals.get(currency, 0) + posting.amount.minor_units
+    return totals
+
+
+def _merge(postings: Iterable[Posting]) -> tuple[Posting, ...]:
+    """One posting per account, in first-seen order; accounts that net to zero are dropped."""
+    merged: dict[tuple[str, str], int] = {}
+    for posting in postings:
+        key = (posting.account, posting.amount.currency)
+        merged[key] = merged.get(key, 0) + posting.amount.minor_units
+    return tuple(
+        Posting(account, Money(minor, currency))
+        for (account, currency), minor in merged.items()
+        if minor != 0
+    )
+
+
+@attrs.frozen
+class Entry:
+    """One journal entry: an immutable, balanced set of postings and what explains them.
+
+    ``wallet_ids`` are the wallets the entry concerns (sorted) and ``prev_hashes`` the hash of
+    each one's previous entry, in the same order. ``hash`` covers everything else. Build entries
+    with :meth:`build`, which merges postings per account, checks the balance and hashes.
+    """
+
+    id: str
+    kind: EntryKind
+    postings: tuple[Posting, ...]
+    effective_at: datetime
+    recorded_at: datetime
+    wallet_ids: tuple[str, ...]
+    prev_hashes: tuple[str, ...]
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    refund_of: str | None = None
+    reverses: str | None = None
+    hash: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        id: str,
+        kind: EntryKind,
+        postings: Iterable[Posting],
+        at: datetime,
+        heads: Mapping[str, str],
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        refund_of: str | None = None,
+        reverses: str | None = None,
+    ) -> Entry:
+        """Build, check and hash an entry.
+
+        ``heads`` maps each wallet the entry concerns to the hash of its latest entry. Raises
+        ``UnbalancedEntryError`` if the postings do not sum to zero per currency, and
+        ``IntegrityError`` if fewer than two postings remain or a wallet account's wallet is not
+        in ``heads``.
+        """
+        merged = _merge(postings)
+        check_postings(merged)
+        wallet_ids = tuple(sorted(heads))
+        for posting in merged:
+            ref = parse_account(posting.account)
+            if ref.is_wallet and ref.owner not in heads:
+                raise IntegrityError(f"posting to {posting.account} for a wallet not linked")
+        entry = cls(
+            id=id,
+            kind=kind,
+            postings=merged,
+            effective_at=at,
+            recorded_at=at,
+            wallet_ids=wallet_ids,
+            prev_hashes=tuple(heads[w] for w in wallet_ids),
+            idempotency_key=idempotency_key,
+            actor=actor,
+            metadata=tuple(sorted((metadata or {}).items())),
+            refund_of=refund_of,
+            reverses=reverses,
+        )
+        return attrs.evolve(entry, hash=entry.compute_hash())
+
+    def compute_hash(self) -> str:
+        """SHA-256 over the entry's canonical content and its previous-entry links."""
+        content = {
+            "id": self.id,
+            "kind": self.kind.value,
+            "postings": [
+                [p.account, p.amount.minor_units, p.amount.currency] for p in self.postings
+            ],
+            "effective_at": self.effective_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "wallets": [list(pair) for pair in zip(self.wallet_ids, self.prev_hashes, strict=True)],
+            "key": self.idempotency_key,
+            "actor": self.actor,
+            "metadata": [list(pair) for pair in self.metadata],
+            "refund_of": self.refund_of,
+            "reverses": self.reverses,
+        }
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+    def prev_hash(self, wallet_id: str) -> str:
+        """The hash of ``wallet_id``'s entry before this one."""
+        return self.prev_hashes[self.wallet_ids.index(wallet_id)]
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """The metadata as a dict."""
+        return dict(self.metadata)
+
+    def amount_for(self, accounts: Sequence[str] | frozenset[str]) -> dict[str, int]:
+        """Net minor units this entry posts to ``accounts``, per account (absent when zero)."""
+        return {p.account: p.amount.minor_units for p in self.postings if p.account in accounts}
+
+
+def check_postings(postings: Sequence[Posting]) -> None:
+    """Raise unless ``postings`` are at least two and sum to zero in every currency."""
+    if len(postings) < 2:
+        raise IntegrityError("an entry needs at least two non-zero postings")
+    for currency, total in balanced(postings).items():
+        if total != 0:
+            raise UnbalancedEntryError(currency, total)

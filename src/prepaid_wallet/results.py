@@ -1,0 +1,207 @@
+"""What the service returns: command results and read views. All frozen values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from prepaid_wallet.ledger import EntryKind
+from prepaid_wallet.money import Money
+from prepaid_wallet.policies import Decision
+from prepaid_wallet.wallet import AllocationPart
+
+__all__ = [
+    "Balance",
+    "CaptureResult",
+    "ExpiryReport",
+    "LotMovement",
+    "Problem",
+    "Receipt",
+    "RefundResult",
+    "SpendResult",
+    "Statement",
+    "StatementLine",
+    "VerifyReport",
+]
+
+
+@attrs.frozen
+class Receipt:
+    """A top-up, transfer or reversal that was booked: the entry, the wallet, the amount.
+
+    For a transfer ``wallet_id`` is the source and ``counterparty_id`` the target.
+    """
+
+    entry_id: str
+    kind: EntryKind
+    wallet_id: str
+    amount: Money
+    recorded_at: datetime
+    counterparty_id: str | None = None
+
+
+@attrs.frozen
+class SpendResult:
+    """A spend that went through.
+
+    ``entry_id`` is the journal entry (None when ``CREDIT_FIRST`` credit covered nothing, so no
+    money moved); ``allocation`` which lot or the open balance paid how much; ``amount`` what
+    credit paid; ``remainder_due`` what another payment method must pay; ``decision`` the full
+    decision.
+    """
+
+    entry_id: str | None
+    allocation: tuple[AllocationPart, ...]
+    amount: Money
+    remainder_due: Money
+    decision: Decision
+
+
+@attrs.frozen
+class CaptureResult:
+    """A captured hold: ``captured`` went to the tenant (from ``allocation``), ``released``
+    went back to its sources, of which ``breakage`` was booked as breakage because its lot had
+    expired meanwhile."""
+
+    entry_id: str
+    hold_id: str
+    captured: Money
+    released: Money
+    allocation: tuple[AllocationPart, ...]
+    breakage: Money
+
+
+@attrs.frozen
+class RefundResult:
+    """A refund: ``amount`` of entry ``refund_of`` went back to ``allocation`` (sources, last paid
+    first), of which ``breakage`` was booked as breakage because its lot had expired."""
+
+    entry_id: str
+    refund_of: str
+    amount: Money
+    allocation: tuple[AllocationPart, ...]
+    breakage: Money
+
+
+@attrs.frozen
+class ExpiryReport:
+    """What one :meth:`~prepaid_wallet.service.WalletService.expire_due` run booked."""
+
+    lots_expired: int
+    holds_released: int
+    entry_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class Balance:
+    """A wallet's balances at ``as_of``.
+
+    * ``open`` -- the open balance (may be negative, down to ``floor``).
+    * ``commerce`` -- what unexpired lots hold.
+    * ``held`` -- what active holds reserve (a hold past its window counts until the expiry
+      sweep releases it).
+    * ``expired`` -- what lots past their expiry still hold until the sweep books it as breakage;
+      never spendable.
+    * ``total`` -- ``open + commerce + held``: the customer's credit, reserved or not.
+    * ``available`` -- ``open + commerce``: credit not reserved; never below ``floor``.
+    * ``spendable`` -- ``available - floor``: the most a credit-only spend could take now.
+    """
+
+    wallet_id: str
+    as_of: datetime
+    open: Money
+    commerce: Money
+    held: Money
+    expired: Money
+    floor: Money
+
+    @property
+    def total(self) -> Money:
+        """``open + commerce + held``."""
+        return self.open + self.commerce + self.held
+
+    @property
+    def available(self) -> Money:
+        """``open + commerce``: credit not reserved by holds."""
+        return self.open + self.commerce
+
+    @property
+    def spendable(self) -> Money:
+        """``available - floor``: the most a credit-only spend could take now."""
+        return self.available - self.floor
+
+
+@attrs.frozen
+class LotMovement:
+    """A statement line's effect on one lot, with the lot's expiry."""
+
+    lot_id: str
+    amount: Money
+    expires_at: datetime | None
+
+
+@attrs.frozen
+class StatementLine:
+    """One entry as it concerns one wallet, with the wallet's balances after it."""
+
+    entry_id: str
+    kind: EntryKind
+    recorded_at: datetime
+    change: Money
+    open_change: Money
+    commerce_change: Money
+    held_change: Money
+    open_after: Money
+    commerce_after: Money
+    held_after: Money
+    lots: tuple[LotMovement, ...]
+    description: str | None
+    refund_of: str | None = None
+    reverses: str | None = None
+    reversed_by: str | None = None
+
+    @property
+    def total_after(self) -> Money:
+        """The wallet's total after this entry."""
+        return self.open_after + self.commerce_after + self.held_after
+
+
+@attrs.frozen
+class Statement:
+    """A wallet's entries recorded in ``[since, until)`` with opening and closing totals."""
+
+    wallet_id: str
+    currency: str
+    since: datetime | None
+    until: datetime | None
+    opening: Money
+    closing: Money
+    lines: tuple[StatementLine, ...]
+
+
+@attrs.frozen
+class Problem:
+    """One thing :meth:`~prepaid_wallet.service.WalletService.verify` found wrong.
+
+    ``code`` is one of ``unbalanced``, ``hash``, ``chain``, ``balance``, ``lot``, ``floor``,
+    ``hold``, ``refund``, ``reversal``; ``subject`` the id concerned.
+    """
+
+    code: str
+    subject: str
+    detail: str
+
+
+@attrs.frozen
+class VerifyReport:
+    """The result of checking the whole store: ``ok`` when no problem was found."""
+
+    problems: tuple[Problem, ...]
+    entries: int
+    wallets: int
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems

@@ -1,0 +1,220 @@
+"""The storage contract: a :class:`Store` hands out :class:`UnitOfWork` objects.
+
+A unit of work is a transaction over the whole store:
+
+* ``with store.unit_of_work() as uow:`` -- everything done inside is rolled back on leaving the
+  block unless :meth:`UnitOfWork.commit` was called; an exception inside the block always rolls
+  back. A unit of work is used once.
+* Reads see committed state plus the unit's own buffered writes.
+* :meth:`UnitOfWork.lock_wallets` locks the wallets a command touches, in sorted id order, for the
+  rest of the unit (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite, one
+  lock in memory). Every write command locks before it reads what it will change.
+* :meth:`UnitOfWork.record` buffers a :class:`~prepaid_wallet.wallet.Change`; :meth:`commit`
+  writes every buffered change atomically. Each changed wallet's ``version`` must be exactly one
+  more per entry than the stored one (optimistic check): otherwise :class:`ConcurrencyError`.
+* Only errors from :mod:`prepaid_wallet.errors` escape; driver errors are translated into
+  :class:`~prepaid_wallet.errors.StorageError` at one choke point per backend.
+
+Backends: :mod:`prepaid_wallet.storage.memory` (this package), SQLite and PostgreSQL. The one
+behavioural test suite in ``tests/storage/contract.py`` runs against each; a new backend is done
+when it passes that suite unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import attrs
+
+from prepaid_wallet.ledger import Entry
+from prepaid_wallet.money import Money
+from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
+
+__all__ = ["IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
+
+
+@attrs.frozen
+class WalletSnapshot:
+    """A wallet's balances right after one of its entries (the statement and as-of index)."""
+
+    wallet_id: str
+    entry_id: str
+    recorded_at: datetime
+    open: Money
+    commerce: Money
+    held: Money
+
+    @property
+    def total(self) -> Money:
+        """Open + commerce + held after the entry."""
+        return self.open + self.commerce + self.held
+
+
+@attrs.frozen
+class IdempotencyRecord:
+    """What a command with an idempotency key did, kept to replay it.
+
+    ``scope`` is the tenant, so two tenants may use the same keys. ``request`` is the canonical
+    form of the request (field name -> text) that a retry must match; ``outcome`` is ``"ok"`` or
+    ``"refused"`` and ``payload`` the stored result or refusal (JSON text).
+    """
+
+    scope: str
+    key: str
+    operation: str
+    request: tuple[tuple[str, str], ...]
+    outcome: str
+    payload: str
+    created_at: datetime
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the store. See the module docstring for the rules."""
+
+    def __enter__(self) -> Self:
+        """Begin."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back unless committed; release locks."""
+        ...
+
+    def commit(self) -> None:
+        """Write every buffered change atomically."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every buffered change."""
+        ...
+
+    # -- wallets ----------------------------------------------------------------------------
+
+    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+        """Lock and return the wallets, in sorted id order; ``WalletNotFoundError`` for an
+        unknown id."""
+        ...
+
+    def get_wallet(self, wallet_id: str) -> Wallet:
+        """The wallet, without locking; ``WalletNotFoundError`` if unknown."""
+        ...
+
+    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The owner's wallet in ``currency`` at ``tenant_id``, if any."""
+        ...
+
+    def add_wallet(self, wallet: Wallet) -> None:
+        """Buffer a new wallet; ``DuplicateWalletError`` if the owner already has one in this
+        currency at this tenant."""
+        ...
+
+    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id."""
+        ...
+
+    # -- lots, holds, charges ---------------------------------------------------------------
+
+    def get_lot(self, lot_id: str) -> Lot:
+        """The lot; ``LotNotFoundError`` if unknown."""
+        ...
+
+    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """The wallet's lots with money left, lazily, in
+        :attr:`~prepaid_wallet.policies.SpendOrder.DEFAULT` order (an index, never a scan)."""
+        ...
+
+    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Every lot the wallet ever had, by grant instant then id."""
+        ...
+
+    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
+        """Up to ``limit`` lots (of one wallet, or of all) with money left whose expiry is at or
+        before ``at``, soonest first (an index, never a scan)."""
+        ...
+
+    def get_hold(self, hold_id: str) -> Hold:
+        """The hold; ``HoldNotFoundError`` if unknown."""
+        ...
+
+    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
+        """The wallet's holds, by creation then id."""
+        ...
+
+    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
+        """Up to ``limit`` active holds whose window ended at or before ``at``, soonest first."""
+        ...
+
+    def get_charge(self, entry_id: str) -> Charge | None:
+        """The refundable charge recorded by a spend or capture entry, if any."""
+        ...
+
+    # -- journal ----------------------------------------------------------------------------
+
+    def get_entry(self, entry_id: str) -> Entry:
+        """The entry; ``EntryNotFoundError`` if unknown."""
+        ...
+
+    def reversal_of(self, entry_id: str) -> str | None:
+        """The id of the entry that reverses ``entry_id``, if any."""
+        ...
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The whole journal in the order it was written."""
+        ...
+
+    def wallet_history(
+        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
+        """The wallet's entries recorded in ``[since, until)``, in order, each with the
+        wallet's balances right after it."""
+        ...
+
+    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
+        """The wallet's balances after its last entry recorded at or before ``at`` (None if it
+        had none yet): an index lookup, whatever the length of the journal."""
+        ...
+
+    def account_balance_at(self, account: str, at: datetime) -> Money | None:
+        """A wallet account's balance after its last posting at or before ``at`` (None if it
+        had none)."""
+        ...
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record stored under ``(scope, key)``, if any."""
+        ...
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Buffer a record (written at commit; a second record for the same key conflicts)."""
+        ...
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def record(self, change: Change) -> None:
+        """Buffer a change: its entry and the new state of every object it touched."""
+        ...
+
+
+class Store(Protocol):
+    """A place wallets live: hands out units of work."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work (use it in a ``with`` block)."""
+        ...
+
+    def export_state(self) -> dict[str, Any]:
+        """A canonical, JSON-friendly dump of everything stored (for tests, audits and
+        backend comparisons): equal dumps mean equal stores."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files. The store is unusable afterwards."""
+        ...

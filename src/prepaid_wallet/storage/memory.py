@@ -1,0 +1,468 @@
+"""The in-memory store: the contract's reference backend, for tests, scripts and demos.
+
+One lock serialises units of work: a unit holds it from ``__enter__`` to ``__exit__``, so two
+threads can never overdraw a wallet. Writes are buffered in the unit and copied into the store
+only on :meth:`commit` (copy-on-commit): an uncommitted change is invisible to everyone else and
+vanishes on rollback. It raises the same typed errors as the SQL backends. Nothing survives the
+process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from prepaid_wallet import _codec
+from prepaid_wallet.errors import (
+    ConcurrencyError,
+    ConflictError,
+    DuplicateWalletError,
+    EntryNotFoundError,
+    HoldNotFoundError,
+    IntegrityError,
+    LotNotFoundError,
+    StorageError,
+    WalletNotFoundError,
+)
+from prepaid_wallet.ledger import Entry, check_postings, parse_account
+from prepaid_wallet.money import Money
+from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.wallet import Change, Charge, Hold, HoldStatus, Lot, Wallet
+
+__all__ = ["MemoryStore"]
+
+_LotKey = tuple[Any, ...]
+
+
+class _History:
+    """Values of one thing over time, for as-of lookups by bisection."""
+
+    __slots__ = ("instants", "values")
+
+    def __init__(self) -> None:
+        self.instants: list[datetime] = []
+        self.values: list[Any] = []
+
+    def add(self, at: datetime, value: Any) -> None:
+        index = bisect.bisect_right(self.instants, at)
+        self.instants.insert(index, at)
+        self.values.insert(index, value)
+
+    def at(self, at: datetime) -> Any:
+        index = bisect.bisect_right(self.instants, at)
+        return self.values[index - 1] if index else None
+
+    def between(self, since: datetime | None, until: datetime | None) -> list[Any]:
+        lo = 0 if since is None else bisect.bisect_left(self.instants, since)
+        hi = len(self.instants) if until is None else bisect.bisect_left(self.instants, until)
+        return self.values[lo:hi]
+
+
+class MemoryStore:
+    """A store that lives in this process's memory. ``open_store("memory:")`` makes one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+        self.wallets: dict[str, Wallet] = {}
+        self.wallet_keys: dict[tuple[str, str, str], str] = {}
+        self.lots: dict[str, Lot] = {}
+        self.lots_by_wallet: dict[str, list[str]] = {}
+        self.live: dict[str, list[_LotKey]] = {}  # wallet -> sorted default keys of live lots
+        self.live_ids: dict[str, set[str]] = {}
+        self.due: list[tuple[datetime, str]] = []  # (expires_at, lot id) of live lots
+        self.due_by_wallet: dict[str, list[tuple[datetime, str]]] = {}
+        self.account_balances: dict[str, Money] = {}
+        self.holds: dict[str, Hold] = {}
+        self.holds_by_wallet: dict[str, list[str]] = {}
+        self.active_holds: list[tuple[datetime, str]] = []
+        self.charges: dict[str, Charge] = {}
+        self.entries: list[Entry] = []
+        self.entry_seq: dict[str, int] = {}
+        self.reversals: dict[str, str] = {}
+        self.snapshots: dict[str, _History] = {}
+        self.account_history: dict[str, _History] = {}
+        self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        """A new unit of work; it takes the store's lock when entered."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        return MemoryUnitOfWork(self)
+
+    def close(self) -> None:
+        """Forget everything."""
+        self._closed = True
+
+    def export_state(self) -> dict[str, Any]:
+        """Canonical dump of everything stored."""
+        with self._lock:
+            return {
+                "wallets": _codec.to_data(sorted(self.wallets.values(), key=lambda w: w.id)),
+                "lots": _codec.to_data(sorted(self.lots.values(), key=lambda x: x.id)),
+                "holds": _codec.to_data(sorted(self.holds.values(), key=lambda h: h.id)),
+                "charges": _codec.to_data(sorted(self.charges.values(), key=lambda c: c.entry_id)),
+                "entries": _codec.to_data(self.entries),
+                "idempotency": _codec.to_data(
+                    [self.idempotency[k] for k in sorted(self.idempotency)]
+                ),
+            }
+
+    # -- applying a committed unit (called with the lock held) ------------------------------
+
+    def _apply_lot(self, lot: Lot) -> None:
+        old = self.lots.get(lot.id)
+        self.lots[lot.id] = lot
+        if old is None:
+            self.lots_by_wallet.setdefault(lot.wallet_id, []).append(lot.id)
+        was_live = old is not None and old.is_live
+        key = default_lot_key(lot)
+        live = self.live.setdefault(lot.wallet_id, [])
+        ids = self.live_ids.setdefault(lot.wallet_id, set())
+        if lot.is_live and not was_live:
+            bisect.insort(live, key)
+            ids.add(lot.id)
+            if lot.expires_at is not None:
+                item = (lot.expires_at, lot.id)
+                bisect.insort(self.due, item)
+                bisect.insort(self.due_by_wallet.setdefault(lot.wallet_id, []), item)
+        elif was_live and not lot.is_live:
+            del live[bisect.bisect_left(live, key)]
+            ids.discard(lot.id)
+            if lot.expires_at is not None:
+                item = (lot.expires_at, lot.id)
+                del self.due[bisect.bisect_left(self.due, item)]
+                wallet_due = self.due_by_wallet[lot.wallet_id]
+                del wallet_due[bisect.bisect_left(wallet_due, item)]
+
+    def _apply_hold(self, hold: Hold) -> None:
+        old = self.holds.get(hold.id)
+        self.holds[hold.id] = hold
+        if old is None:
+            self.holds_by_wallet.setdefault(hold.wallet_id, []).append(hold.id)
+        item = (hold.expires_at, hold.id)
+        was_active = old is not None and old.status is HoldStatus.ACTIVE
+        if hold.status is HoldStatus.ACTIVE and not was_active:
+            bisect.insort(self.active_holds, item)
+        elif was_active and hold.status is not HoldStatus.ACTIVE:
+            del self.active_holds[bisect.bisect_left(self.active_holds, item)]
+
+    def _apply_entry(self, entry: Entry, wallets: Sequence[Wallet]) -> None:
+        self.entry_seq[entry.id] = len(self.entries)
+        self.entries.append(entry)
+        if entry.reverses is not None:
+            self.reversals[entry.reverses] = entry.id
+        for posting in entry.postings:
+            if parse_account(posting.account).is_wallet:
+                last = self.account_balances.get(posting.account)
+                balance = posting.amount if last is None else last + posting.amount
+                self.account_balances[posting.account] = balance
+                self.account_history.setdefault(posting.account, _History()).add(
+                    entry.recorded_at, balance
+                )
+        for wallet in wallets:
+            snapshot = WalletSnapshot(
+                wallet.id, entry.id, entry.recorded_at, wallet.open, wallet.commerce, wallet.held
+            )
+            self.snapshots.setdefault(wallet.id, _History()).add(entry.recorded_at, snapshot)
+
+
+class MemoryUnitOfWork:
+    """A unit of work on a :class:`MemoryStore` (see :mod:`prepaid_wallet.storage.base`)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._entered = False
+        self._done = False
+        self._wallets: dict[str, Wallet] = {}
+        self._base_versions: dict[str, int] = {}
+        self._new_wallets: list[Wallet] = []
+        self._lots: dict[str, Lot] = {}
+        self._holds: dict[str, Hold] = {}
+        self._charges: dict[str, Charge] = {}
+        self._changes: list[Change] = []
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+
+    def __enter__(self) -> Self:
+        if self._entered:
+            raise StorageError("a unit of work is used once")
+        self._store._lock.acquire()
+        self._entered = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._done:
+                self.rollback()
+        finally:
+            self._store._lock.release()
+
+    def _check_open(self) -> None:
+        if not self._entered or self._done:
+            raise StorageError("the unit of work is not active (use it once, inside 'with')")
+
+    def commit(self) -> None:
+        """Validate the buffered writes, then copy them into the store."""
+        self._check_open()
+        store = self._store
+        # Validate everything before touching the store, so a failure changes nothing.
+        for wallet in self._new_wallets:
+            if wallet.id in store.wallets:
+                raise ConflictError(f"wallet id {wallet.id!r} already exists")
+            key = (wallet.tenant_id, wallet.owner_id, wallet.currency)
+            if key in store.wallet_keys:
+                raise DuplicateWalletError(*key, store.wallet_keys[key])
+        for wallet_id, wallet in self._wallets.items():
+            stored = store.wallets.get(wallet_id)
+            base = self._base_versions.get(wallet_id, 0)
+            current = stored.version if stored is not None else 0
+            if current != base:
+                raise ConcurrencyError(wallet_id, base, current)
+            del wallet
+        seen: set[str] = set()
+        for change in self._changes:
+            check_postings(change.entry.postings)
+            if change.entry.id in store.entry_seq or change.entry.id in seen:
+                raise IntegrityError(f"entry id {change.entry.id!r} already used")
+            seen.add(change.entry.id)
+        for scoped_key in self._idempotency:
+            if scoped_key in store.idempotency:
+                raise ConflictError(f"idempotency key {scoped_key[1]!r} was stored concurrently")
+        # Apply.
+        for wallet in self._new_wallets:
+            store.wallet_keys[(wallet.tenant_id, wallet.owner_id, wallet.currency)] = wallet.id
+        store.wallets.update(self._wallets)
+        for lot in self._lots.values():
+            store._apply_lot(lot)
+        for held in self._holds.values():
+            store._apply_hold(held)
+        store.charges.update(self._charges)
+        for change in self._changes:
+            store._apply_entry(change.entry, change.wallets)
+        store.idempotency.update(self._idempotency)
+        self._done = True
+
+    def rollback(self) -> None:
+        """Discard the buffered writes."""
+        self._wallets.clear()
+        self._new_wallets.clear()
+        self._lots.clear()
+        self._holds.clear()
+        self._charges.clear()
+        self._changes.clear()
+        self._idempotency.clear()
+        self._done = True
+
+    # -- wallets ----------------------------------------------------------------------------
+
+    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+        """The wallets (the unit already holds the store's one lock)."""
+        return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
+
+    def get_wallet(self, wallet_id: str) -> Wallet:
+        """The wallet as this unit sees it."""
+        self._check_open()
+        wallet = self._wallets.get(wallet_id) or self._store.wallets.get(wallet_id)
+        if wallet is None:
+            raise WalletNotFoundError(wallet_id)
+        return wallet
+
+    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The owner's wallet at the tenant in the currency, if any."""
+        self._check_open()
+        for wallet in self._new_wallets:
+            if (wallet.tenant_id, wallet.owner_id, wallet.currency) == (
+                tenant_id, owner_id, currency
+            ):
+                return self._wallets[wallet.id]
+        wallet_id = self._store.wallet_keys.get((tenant_id, owner_id, currency))
+        return None if wallet_id is None else self.get_wallet(wallet_id)
+
+    def add_wallet(self, wallet: Wallet) -> None:
+        """Buffer a new wallet."""
+        self._check_open()
+        existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
+        if existing is not None:
+            raise DuplicateWalletError(
+                wallet.tenant_id, wallet.owner_id, wallet.currency, existing.id
+            )
+        self._new_wallets.append(wallet)
+        self._wallets[wallet.id] = wallet
+        self._base_versions[wallet.id] = 0
+
+    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id."""
+        self._check_open()
+        ids = sorted(set(self._store.wallets) | set(self._wallets))
+        for wallet_id in ids:
+            wallet = self.get_wallet(wallet_id)
+            if tenant_id is None or wallet.tenant_id == tenant_id:
+                yield wallet
+
+    # -- lots, holds, charges ---------------------------------------------------------------
+
+    def get_lot(self, lot_id: str) -> Lot:
+        """The lot as this unit sees it."""
+        self._check_open()
+        lot = self._lots.get(lot_id) or self._store.lots.get(lot_id)
+        if lot is None:
+            raise LotNotFoundError(lot_id)
+        return lot
+
+    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Live lots in default spend order: the store's sorted index merged with this unit's
+        own changes, read lazily."""
+        self._check_open()
+        store = self._store
+        committed = store.live.get(wallet_id, [])
+        committed_ids = store.live_ids.get(wallet_id, set())
+        extra = sorted(
+            default_lot_key(lot)
+            for lot in self._lots.values()
+            if lot.wallet_id == wallet_id and lot.id not in committed_ids and lot.is_live
+        )
+        for key in heapq.merge(committed, extra):
+            lot = self.get_lot(key[-1])
+            if lot.is_live:
+                yield lot
+
+    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Every lot of the wallet, by grant instant then id."""
+        self._check_open()
+        ids = set(self._store.lots_by_wallet.get(wallet_id, []))
+        ids.update(lot.id for lot in self._lots.values() if lot.wallet_id == wallet_id)
+        lots = [self.get_lot(i) for i in ids]
+        yield from sorted(lots, key=lambda lot: (lot.granted_at, lot.id))
+
+    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
+        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
+        self._check_open()
+        due = self._store.due if wallet_id is None else self._store.due_by_wallet.get(wallet_id, [])
+        end = bisect.bisect_right(due, (at, "\U0010ffff"))
+        return [self.get_lot(lot_id) for _, lot_id in due[: min(end, limit)]]
+
+    def get_hold(self, hold_id: str) -> Hold:
+        """The hold as this unit sees it."""
+        self._check_open()
+        found = self._holds.get(hold_id) or self._store.holds.get(hold_id)
+        if found is None:
+            raise HoldNotFoundError(hold_id)
+        return found
+
+    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
+        """The wallet's holds, by creation then id."""
+        self._check_open()
+        ids = set(self._store.holds_by_wallet.get(wallet_id, []))
+        ids.update(h.id for h in self._holds.values() if h.wallet_id == wallet_id)
+        yield from sorted((self.get_hold(i) for i in ids), key=lambda h: (h.created_at, h.id))
+
+    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
+        """Committed active holds whose window ended at or before ``at``, soonest first."""
+        self._check_open()
+        active = self._store.active_holds
+        end = bisect.bisect_right(active, (at, "\U0010ffff"))
+        return [self.get_hold(hold_id) for _, hold_id in active[: min(end, limit)]]
+
+    def get_charge(self, entry_id: str) -> Charge | None:
+        """The refundable charge of a spend or capture entry."""
+        self._check_open()
+        return self._charges.get(entry_id) or self._store.charges.get(entry_id)
+
+    # -- journal ----------------------------------------------------------------------------
+
+    def get_entry(self, entry_id: str) -> Entry:
+        """The entry; ``EntryNotFoundError`` if unknown."""
+        self._check_open()
+        for change in self._changes:
+            if change.entry.id == entry_id:
+                return change.entry
+        seq = self._store.entry_seq.get(entry_id)
+        if seq is None:
+            raise EntryNotFoundError(entry_id)
+        return self._store.entries[seq]
+
+    def reversal_of(self, entry_id: str) -> str | None:
+        """The entry that reverses ``entry_id``."""
+        self._check_open()
+        for change in self._changes:
+            if change.entry.reverses == entry_id:
+                return change.entry.id
+        return self._store.reversals.get(entry_id)
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The committed journal in order."""
+        self._check_open()
+        yield from list(self._store.entries)
+
+    def wallet_history(
+        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
+        """The wallet's committed entries in ``[since, until)`` with balances after each."""
+        self._check_open()
+        history = self._store.snapshots.get(wallet_id)
+        if history is None:
+            return
+        for snapshot in history.between(since, until):
+            yield self.get_entry(snapshot.entry_id), snapshot
+
+    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
+        """Balances after the wallet's last committed entry at or before ``at``."""
+        self._check_open()
+        history = self._store.snapshots.get(wallet_id)
+        result: WalletSnapshot | None = history.at(at) if history is not None else None
+        return result
+
+    def account_balance_at(self, account: str, at: datetime) -> Money | None:
+        """A wallet account's committed balance at ``at``."""
+        self._check_open()
+        history = self._store.account_history.get(account)
+        result: Money | None = history.at(at) if history is not None else None
+        return result
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The stored record for the key."""
+        self._check_open()
+        return self._idempotency.get((scope, key)) or self._store.idempotency.get((scope, key))
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Buffer a record."""
+        self._check_open()
+        if self.get_idempotency(record.scope, record.key) is not None:
+            raise ConflictError(f"idempotency key {record.key!r} is already stored")
+        self._idempotency[(record.scope, record.key)] = record
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def record(self, change: Change) -> None:
+        """Buffer a change, checking each wallet's version moved by exactly one."""
+        self._check_open()
+        for wallet in change.wallets:
+            current = self.get_wallet(wallet.id)
+            if wallet.version != current.version + 1:
+                raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
+        for wallet in change.wallets:
+            if wallet.id not in self._base_versions:
+                stored = self._store.wallets.get(wallet.id)
+                self._base_versions[wallet.id] = stored.version if stored else 0
+            self._wallets[wallet.id] = wallet
+        for lot in change.lots:
+            self._lots[lot.id] = lot
+        for held in change.holds:
+            self._holds[held.id] = held
+        for charge in change.charges:
+            self._charges[charge.entry_id] = charge
+        self._changes.append(change)
+

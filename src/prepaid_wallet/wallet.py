@@ -1,0 +1,573 @@
+"""The wallet aggregate: wallets, commerce lots, holds and refundable charges, and the pure
+transitions between their states.
+
+Each transition takes the current state and returns a :class:`Change`: the journal entry that
+explains it and the new state of every wallet, lot, hold and charge it touched. Balances are never
+set directly: :func:`_apply` derives them from the entry's postings, so stored balances always
+equal a replay of the journal. Nothing here reads the clock, generates ids or touches storage:
+the service passes ``at`` and the new ids in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
+
+import attrs
+
+from prepaid_wallet.errors import IntegrityError
+from prepaid_wallet.ledger import (
+    GENESIS,
+    AccountKind,
+    Entry,
+    EntryKind,
+    Posting,
+    awards_account,
+    breakage_account,
+    funding_account,
+    held_account,
+    lot_account,
+    open_account,
+    parse_account,
+    revenue_account,
+)
+from prepaid_wallet.money import Money
+
+__all__ = [
+    "AllocationPart",
+    "Change",
+    "Charge",
+    "Hold",
+    "HoldStatus",
+    "Lot",
+    "Wallet",
+    "WalletStatus",
+    "award",
+    "capture",
+    "expire_lot",
+    "hold",
+    "new_wallet",
+    "refund",
+    "release",
+    "reverse",
+    "spend",
+    "top_up",
+    "transfer",
+]
+
+
+class WalletStatus(StrEnum):
+    """A wallet's life-cycle state."""
+
+    ACTIVE = "active"
+
+
+@attrs.frozen
+class Wallet:
+    """One owner's credit at one tenant, in one currency.
+
+    ``open`` is the open balance (it may go down to ``floor``, which is zero or negative),
+    ``commerce`` the sum of the remainders of its lots, ``held`` what active holds reserve.
+    ``version`` grows by one with every entry; ``head`` is the hash of its latest entry.
+    """
+
+    id: str
+    tenant_id: str
+    owner_id: str
+    currency: str
+    floor: Money
+    created_at: datetime
+    open: Money
+    commerce: Money
+    held: Money
+    status: WalletStatus = WalletStatus.ACTIVE
+    version: int = 0
+    head: str = GENESIS
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def total(self) -> Money:
+        """Open + commerce + held: everything the books hold for this wallet."""
+        return self.open + self.commerce + self.held
+
+
+@attrs.frozen
+class Lot:
+    """A commerce lot: an award that may expire. ``remaining`` is never negative.
+
+    A lot is spendable while ``remaining`` is positive and ``at < expires_at``; from its expiry
+    on, its remainder waits for the expiry sweep, which books it as breakage once and records
+    ``expired_entry_id``.
+    """
+
+    id: str
+    wallet_id: str
+    amount: Money
+    remaining: Money
+    granted_at: datetime
+    expires_at: datetime | None
+    priority: int
+    reason: str
+    entry_id: str
+    expired_entry_id: str | None = None
+
+    def is_expired(self, at: datetime) -> bool:
+        """True at or after the lot's expiry (intervals are half-open)."""
+        return self.expires_at is not None and at >= self.expires_at
+
+    @property
+    def is_live(self) -> bool:
+        """True while the lot still holds money."""
+        return self.remaining.minor_units > 0
+
+
+@attrs.frozen
+class AllocationPart:
+    """``amount`` taken from (or returned to) one source: lot ``lot_id``, or the open balance
+    when ``lot_id`` is None. ``expires_at`` is the lot's expiry, for display."""
+
+    lot_id: str | None
+    amount: Money
+    expires_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True for the open balance."""
+        return self.lot_id is None
+
+
+class HoldStatus(StrEnum):
+    """A hold resolves at most once: captured, voided or expired."""
+
+    ACTIVE = "active"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+@attrs.frozen
+class Hold:
+    """Money reserved for a later capture, taken from ``allocation`` into the held account."""
+
+    id: str
+    wallet_id: str
+    amount: Money
+    allocation: tuple[AllocationPart, ...]
+    created_at: datetime
+    expires_at: datetime
+    entry_id: str
+    status: HoldStatus = HoldStatus.ACTIVE
+    captured: Money | None = None
+    resolved_entry_id: str | None = None
+    resolved_at: datetime | None = None
+
+
+@attrs.frozen
+class Charge:
+    """A spend or capture that may be refunded: what it took from where, and what of it has been
+    refunded so far (per source, cumulative)."""
+
+    entry_id: str
+    wallet_id: str
+    amount: Money
+    allocation: tuple[AllocationPart, ...]
+    refunded: tuple[AllocationPart, ...] = ()
+
+    @property
+    def refunded_total(self) -> Money:
+        """Everything refunded so far."""
+        return Money.sum((p.amount for p in self.refunded), self.amount.currency)
+
+    @property
+    def refundable(self) -> Money:
+        """What may still be refunded."""
+        return self.amount - self.refunded_total
+
+
+@attrs.frozen
+class Change:
+    """The outcome of a transition: the entry and the new state of everything it touched."""
+
+    entry: Entry
+    wallets: tuple[Wallet, ...]
+    lots: tuple[Lot, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    charges: tuple[Charge, ...] = ()
+
+    def wallet(self, wallet_id: str) -> Wallet:
+        """The new state of ``wallet_id``."""
+        for wallet in self.wallets:
+            if wallet.id == wallet_id:
+                return wallet
+        raise KeyError(wallet_id)
+
+
+@attrs.frozen
+class EntryInfo:
+    """What every entry carries besides its postings: its id, instant, key, actor, metadata."""
+
+    entry_id: str
+    at: datetime
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+def new_wallet(
+    *,
+    wallet_id: str,
+    tenant_id: str,
+    owner_id: str,
+    currency: str,
+    floor: Money,
+    at: datetime,
+    metadata: Mapping[str, str] | None = None,
+) -> Wallet:
+    """A new, empty wallet."""
+    zero = Money.zero(currency)
+    return Wallet(
+        id=wallet_id,
+        tenant_id=tenant_id,
+        owner_id=owner_id,
+        currency=currency,
+        floor=floor,
+        created_at=at,
+        open=zero,
+        commerce=zero,
+        held=zero,
+        metadata=tuple(sorted((metadata or {}).items())),
+    )
+
+
+# -- applying an entry ---------------------------------------------------------------------------
+
+
+def _apply(
+    kind: EntryKind,
+    info: EntryInfo,
+    postings: Iterable[Posting],
+    wallets: Sequence[Wallet],
+    lots: Mapping[str, Lot] | None = None,
+    *,
+    refund_of: str | None = None,
+    reverses: str | None = None,
+) -> tuple[Entry, tuple[Wallet, ...], dict[str, Lot]]:
+    """Build the entry and derive every wallet and lot balance from its postings.
+
+    Raises ``IntegrityError`` if a lot would go negative, a held account negative, or an open
+    balance that the entry lowers would end below the wallet's floor.
+    """
+    by_id = {w.id: w for w in wallets}
+    entry = Entry.build(
+        id=info.entry_id,
+        kind=kind,
+        postings=postings,
+        at=info.at,
+        heads={w.id: w.head for w in wallets},
+        idempotency_key=info.idempotency_key,
+        actor=info.actor,
+        metadata=info.metadata,
+        refund_of=refund_of,
+        reverses=reverses,
+    )
+    deltas: dict[str, dict[AccountKind, int]] = {w: {} for w in by_id}
+    new_lots: dict[str, Lot] = {}
+    for posting in entry.postings:
+        ref = parse_account(posting.account)
+        if not ref.is_wallet:
+            continue
+        wallet_deltas = deltas[ref.owner]
+        wallet_deltas[ref.kind] = wallet_deltas.get(ref.kind, 0) + posting.amount.minor_units
+        if ref.kind is AccountKind.LOT:
+            assert ref.name is not None
+            lot = new_lots.get(ref.name) or (lots or {}).get(ref.name)
+            if lot is None or lot.wallet_id != ref.owner:
+                raise IntegrityError(f"posting to unknown lot {ref.name!r}")
+            remaining = lot.remaining + posting.amount
+            if remaining.is_negative():
+                raise IntegrityError(f"lot {lot.id!r} would go below zero")
+            new_lots[lot.id] = attrs.evolve(lot, remaining=remaining)
+    out: list[Wallet] = []
+    for wallet in wallets:
+        d = deltas[wallet.id]
+        currency = wallet.currency
+        open_delta = d.get(AccountKind.OPEN, 0)
+        new_open = wallet.open + Money(open_delta, currency)
+        new_held = wallet.held + Money(d.get(AccountKind.HELD, 0), currency)
+        if open_delta < 0 and new_open < wallet.floor:
+            raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
+        if new_held.is_negative():
+            raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
+        out.append(
+            attrs.evolve(
+                wallet,
+                open=new_open,
+                commerce=wallet.commerce + Money(d.get(AccountKind.LOT, 0), currency),
+                held=new_held,
+                version=wallet.version + 1,
+                head=entry.hash,
+            )
+        )
+    return entry, tuple(out), new_lots
+
+
+def _source_account(wallet_id: str, part: AllocationPart) -> str:
+    return open_account(wallet_id) if part.lot_id is None else lot_account(wallet_id, part.lot_id)
+
+
+def _return_parts(
+    wallet: Wallet, parts: Iterable[AllocationPart], lots: Mapping[str, Lot], at: datetime
+) -> tuple[list[Posting], Money]:
+    """Postings that give ``parts`` back to where they came from; a part whose lot has expired
+    (or was already swept) goes to breakage instead. Returns the postings and the breakage."""
+    postings: list[Posting] = []
+    breakage = Money.zero(wallet.currency)
+    for part in parts:
+        if part.lot_id is not None:
+            lot = lots[part.lot_id]
+            if lot.is_expired(at) or lot.expired_entry_id is not None:
+                postings.append(Posting(breakage_account(wallet.tenant_id), part.amount))
+                breakage += part.amount
+                continue
+        postings.append(Posting(_source_account(wallet.id, part), part.amount))
+    return postings, breakage
+
+
+# -- transitions ---------------------------------------------------------------------------------
+
+
+def top_up(wallet: Wallet, amount: Money, method: str, info: EntryInfo) -> Change:
+    """Credit ``amount`` (positive) paid with ``method`` to the open balance."""
+    entry, wallets, _ = _apply(
+        EntryKind.TOP_UP,
+        info,
+        [
+            Posting(funding_account(wallet.tenant_id, method), -amount),
+            Posting(open_account(wallet.id), amount),
+        ],
+        [wallet],
+    )
+    return Change(entry, wallets)
+
+
+def award(
+    wallet: Wallet,
+    *,
+    lot_id: str,
+    amount: Money,
+    expires_at: datetime | None,
+    priority: int,
+    reason: str,
+    info: EntryInfo,
+) -> Change:
+    """Grant a new commerce lot of ``amount`` from the tenant's awards account."""
+    lot = Lot(
+        id=lot_id,
+        wallet_id=wallet.id,
+        amount=amount,
+        remaining=Money.zero(wallet.currency),
+        granted_at=info.at,
+        expires_at=expires_at,
+        priority=priority,
+        reason=reason,
+        entry_id=info.entry_id,
+    )
+    entry, wallets, lots = _apply(
+        EntryKind.AWARD,
+        info,
+        [
+            Posting(awards_account(wallet.tenant_id), -amount),
+            Posting(lot_account(wallet.id, lot_id), amount),
+        ],
+        [wallet],
+        {lot_id: lot},
+    )
+    return Change(entry, wallets, tuple(lots.values()))
+
+
+def spend(
+    wallet: Wallet,
+    allocation: Sequence[AllocationPart],
+    lots: Mapping[str, Lot],
+    info: EntryInfo,
+) -> Change:
+    """Take ``allocation`` (decided by a policy) from its sources and pay it to revenue.
+
+    Also records a refundable :class:`Charge`.
+    """
+    total = Money.sum((p.amount for p in allocation), wallet.currency)
+    postings = [Posting(_source_account(wallet.id, p), -p.amount) for p in allocation]
+    postings.append(Posting(revenue_account(wallet.tenant_id), total))
+    entry, wallets, new_lots = _apply(EntryKind.SPEND, info, postings, [wallet], lots)
+    charge = Charge(entry.id, wallet.id, total, tuple(allocation))
+    return Change(entry, wallets, tuple(new_lots.values()), charges=(charge,))
+
+
+def hold(
+    wallet: Wallet,
+    *,
+    hold_id: str,
+    allocation: Sequence[AllocationPart],
+    lots: Mapping[str, Lot],
+    expires_at: datetime,
+    info: EntryInfo,
+) -> Change:
+    """Move ``allocation`` into the wallet's held account under a new hold."""
+    total = Money.sum((p.amount for p in allocation), wallet.currency)
+    postings = [Posting(_source_account(wallet.id, p), -p.amount) for p in allocation]
+    postings.append(Posting(held_account(wallet.id), total))
+    entry, wallets, new_lots = _apply(EntryKind.HOLD, info, postings, [wallet], lots)
+    new_hold = Hold(
+        id=hold_id,
+        wallet_id=wallet.id,
+        amount=total,
+        allocation=tuple(allocation),
+        created_at=info.at,
+        expires_at=expires_at,
+        entry_id=entry.id,
+    )
+    return Change(entry, wallets, tuple(new_lots.values()), holds=(new_hold,))
+
+
+def split_parts(
+    parts: Sequence[AllocationPart], amount: Money
+) -> tuple[tuple[AllocationPart, ...], tuple[AllocationPart, ...]]:
+    """Split ``parts`` into the first ``amount`` (in order) and the rest."""
+    head: list[AllocationPart] = []
+    tail: list[AllocationPart] = []
+    left = amount.minor_units
+    for part in parts:
+        take = min(left, part.amount.minor_units)
+        if take > 0:
+            head.append(attrs.evolve(part, amount=Money(take, part.amount.currency)))
+        rest = part.amount.minor_units - take
+        if rest > 0:
+            tail.append(attrs.evolve(part, amount=Money(rest, part.amount.currency)))
+        left -= take
+    return tuple(head), tuple(tail)
+
+
+def capture(
+    wallet: Wallet, held: Hold, amount: Money, lots: Mapping[str, Lot], info: EntryInfo
+) -> Change:
+    """Capture ``amount`` (at most the held amount) of an active hold and release the rest.
+
+    The captured part is taken from the hold's allocation in order (the sources a spend would
+    have used first); the rest goes back to its sources, or to breakage for a lot that expired
+    meanwhile. Records a refundable :class:`Charge` for the captured part.
+    """
+    captured_parts, released_parts = split_parts(held.allocation, amount)
+    postings = [
+        Posting(held_account(wallet.id), -held.amount),
+        Posting(revenue_account(wallet.tenant_id), amount),
+    ]
+    returned, _ = _return_parts(wallet, released_parts, lots, info.at)
+    postings.extend(returned)
+    entry, wallets, new_lots = _apply(
+        EntryKind.CAPTURE, info, postings, [wallet], lots, refund_of=None
+    )
+    resolved = attrs.evolve(
+        held,
+        status=HoldStatus.CAPTURED,
+        captured=amount,
+        resolved_entry_id=entry.id,
+        resolved_at=info.at,
+    )
+    charge = Charge(entry.id, wallet.id, amount, captured_parts)
+    return Change(entry, wallets, tuple(new_lots.values()), (resolved,), (charge,))
+
+
+def release(
+    wallet: Wallet, held: Hold, lots: Mapping[str, Lot], status: HoldStatus, info: EntryInfo
+) -> Change:
+    """Give an active hold's money back to its sources: a void, or (``status`` EXPIRED) the
+    release of a hold whose window has ended."""
+    postings = [Posting(held_account(wallet.id), -held.amount)]
+    returned, _ = _return_parts(wallet, held.allocation, lots, info.at)
+    postings.extend(returned)
+    kind = EntryKind.VOID if status is HoldStatus.VOIDED else EntryKind.HOLD_EXPIRY
+    entry, wallets, new_lots = _apply(kind, info, postings, [wallet], lots)
+    resolved = attrs.evolve(held, status=status, resolved_entry_id=entry.id, resolved_at=info.at)
+    return Change(entry, wallets, tuple(new_lots.values()), (resolved,))
+
+
+def transfer(source: Wallet, target: Wallet, amount: Money, info: EntryInfo) -> Change:
+    """Move ``amount`` of open balance from ``source`` to ``target`` (same tenant, currency)."""
+    entry, wallets, _ = _apply(
+        EntryKind.TRANSFER,
+        info,
+        [Posting(open_account(source.id), -amount), Posting(open_account(target.id), amount)],
+        sorted([source, target], key=lambda w: w.id),
+    )
+    return Change(entry, wallets)
+
+
+def refundable_parts(charge: Charge) -> list[AllocationPart]:
+    """What is still refundable of ``charge``, per source, in allocation order."""
+    refunded: dict[str | None, int] = {}
+    for part in charge.refunded:
+        refunded[part.lot_id] = refunded.get(part.lot_id, 0) + part.amount.minor_units
+    parts = []
+    for part in charge.allocation:
+        left = part.amount.minor_units - refunded.get(part.lot_id, 0)
+        if left > 0:
+            parts.append(attrs.evolve(part, amount=Money(left, part.amount.currency)))
+    return parts
+
+
+def refund(
+    wallet: Wallet, charge: Charge, amount: Money, lots: Mapping[str, Lot], info: EntryInfo
+) -> tuple[Change, tuple[AllocationPart, ...], Money]:
+    """Refund ``amount`` (at most ``charge.refundable``) back to the sources it came from.
+
+    The last source paid is refunded first (the open balance before lots, later lots before
+    earlier ones). A part whose lot has expired meanwhile is booked as breakage. Returns the
+    change, the parts refunded and the amount booked as breakage.
+    """
+    remaining = list(reversed(refundable_parts(charge)))
+    parts, _ = split_parts(remaining, amount)
+    returned, breakage = _return_parts(wallet, parts, lots, info.at)
+    postings = [Posting(revenue_account(wallet.tenant_id), -amount), *returned]
+    entry, wallets, new_lots = _apply(
+        EntryKind.REFUND, info, postings, [wallet], lots, refund_of=charge.entry_id
+    )
+    updated = attrs.evolve(charge, refunded=charge.refunded + parts)
+    change = Change(entry, wallets, tuple(new_lots.values()), charges=(updated,))
+    return change, parts, breakage
+
+
+def expire_lot(wallet: Wallet, lot: Lot, info: EntryInfo) -> Change:
+    """Book an expired lot's remainder as breakage (once: the lot records the entry)."""
+    entry, wallets, new_lots = _apply(
+        EntryKind.BREAKAGE,
+        info,
+        [
+            Posting(lot_account(wallet.id, lot.id), -lot.remaining),
+            Posting(breakage_account(wallet.tenant_id), lot.remaining),
+        ],
+        [wallet],
+        {lot.id: lot},
+    )
+    swept = attrs.evolve(new_lots[lot.id], expired_entry_id=entry.id)
+    return Change(entry, wallets, (swept,))
+
+
+def reverse(
+    original: Entry, wallets: Sequence[Wallet], lots: Mapping[str, Lot], info: EntryInfo
+) -> Change:
+    """A new entry that negates every posting of ``original``, linked to it by ``reverses``.
+
+    Raises ``IntegrityError`` if that would take a lot or a wallet below what it may hold; the
+    service checks first and turns that into a refusal.
+    """
+    postings = [Posting(p.account, -p.amount) for p in original.postings]
+    entry, new_wallets, new_lots = _apply(
+        EntryKind.REVERSAL,
+        info,
+        postings,
+        sorted(wallets, key=lambda w: w.id),
+        lots,
+        reverses=original.id,
+    )
+    return Change(entry, new_wallets, tuple(new_lots.values()))
