@@ -132,6 +132,17 @@ def _check_key(key: object) -> str | None:
     return key
 
 
+def _check_common(
+    metadata: object, key: object, actor: object
+) -> tuple[dict[str, str], str | None, str | None]:
+    """Validate the arguments every writing command takes: metadata, idempotency key, actor."""
+    return (
+        _check_metadata(metadata),
+        _check_key(key),
+        _check_text(actor, "actor", required=False),
+    )
+
+
 def _check_currency(wallet: Wallet, amount: Money, field: str = "amount") -> None:
     if amount.currency != wallet.currency:
         raise CurrencyMismatchError(wallet.currency, amount.currency, field)
@@ -192,12 +203,17 @@ class WalletService:
             raise TenantMismatchError(field, self.tenant_id, wallet.tenant_id)
         return wallet
 
-    def _lock(self, uow: UnitOfWork, *wallet_ids: str) -> dict[str, Wallet]:
-        for i, wallet_id in enumerate(wallet_ids):
-            check_name(wallet_id, "wallet_id" if i == 0 else "to_wallet_id")
+    def _lock(
+        self, uow: UnitOfWork, *wallet_ids: str, fields: tuple[str, ...] = ("wallet_id",)
+    ) -> dict[str, Wallet]:
+        """Lock the wallets (sorted by id); ``fields`` names, per wallet id given, the argument
+        that a tenant-scope error should name (the last one repeats)."""
+        named = [(w, fields[min(i, len(fields) - 1)]) for i, w in enumerate(wallet_ids)]
+        for wallet_id, field in named:
+            check_name(wallet_id, field)
         wallets = uow.lock_wallets(sorted(set(wallet_ids)))
-        for i, wallet_id in enumerate(wallet_ids):
-            self._scoped(wallets[wallet_id], "wallet_id" if i == 0 else "to_wallet_id")
+        for wallet_id, field in named:
+            self._scoped(wallets[wallet_id], field)
         return wallets
 
     def _idempotent(
@@ -268,8 +284,7 @@ class WalletService:
             raise CurrencyMismatchError(currency, floor.currency, "floor")
         if floor.is_positive():
             raise InvalidAmountError("floor", "must be zero or negative", floor)
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, _ = _check_common(metadata, idempotency_key, None)
         request = canonical_request(
             "open_wallet", owner_id=owner_id, tenant_id=tenant_id, currency=currency, floor=floor,
             metadata=meta,
@@ -298,14 +313,17 @@ class WalletService:
         check_name(tenant_id, "tenant_id")
         check_name(owner_id, "owner_id")
         currency_exponent(currency)
+        if self.tenant_id is not None and tenant_id != self.tenant_id:
+            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
         with self.store.unit_of_work() as uow:
-            wallet = uow.find_wallet(tenant_id, owner_id, currency)
-            return None if wallet is None else self._scoped(wallet)
+            return uow.find_wallet(tenant_id, owner_id, currency)
 
     def wallets(self, tenant_id: str | None = None) -> list[Wallet]:
         """Every wallet (of one tenant), by id."""
         if tenant_id is not None:
             check_name(tenant_id, "tenant_id")
+            if self.tenant_id is not None and tenant_id != self.tenant_id:
+                raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
         scope = tenant_id if tenant_id is not None else self.tenant_id
         with self.store.unit_of_work() as uow:
             return list(uow.iter_wallets(scope))
@@ -326,8 +344,7 @@ class WalletService:
         ``"card"``), to the open balance. A negative open balance simply moves back up."""
         _check_positive(amount)
         check_name(method, "method")
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request(
             "top_up", wallet_id=wallet_id, amount=amount, method=method, metadata=meta
         )
@@ -365,8 +382,7 @@ class WalletService:
             -_MAX_PRIORITY <= priority <= _MAX_PRIORITY
         ):
             raise InvalidInputError("priority", "must be an int within +/-(2**31 - 1)", priority)
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request(
             "award", wallet_id=wallet_id, amount=amount, expires_at=expiry, priority=str(priority),
             reason=reason, metadata=meta,
@@ -429,8 +445,7 @@ class WalletService:
         decision) when a ``CREDIT_ONLY`` request is not covered. With ``CREDIT_FIRST``, credit
         pays what it can and ``remainder_due`` is left for another method."""
         self._check_request(request)
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request_fields = canonical_request(
             "spend", wallet_id=wallet_id, amount=request.amount, mode=request.mode,
             description=request.description, metadata=meta,
@@ -484,8 +499,7 @@ class WalletService:
         expiry = None if expires_at is None else require_aware(expires_at, "expires_at")
         if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
             raise InvalidTimeError("window", "must be a positive timedelta", window)
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request(
             "hold", wallet_id=wallet_id, amount=amount, expires_at=expiry,
             window=None if window is None else str(window.total_seconds()), metadata=meta,
@@ -496,7 +510,11 @@ class WalletService:
 
             def body() -> Hold:
                 _check_currency(wallet, amount)
-                ends = expiry if expiry is not None else at + window  # type: ignore[operator]
+                try:
+                    ends = expiry if expiry is not None else at + window  # type: ignore[operator]
+                except OverflowError as exc:
+                    raise InvalidTimeError("window", "ends beyond the last representable instant",
+                                           window) from exc
                 if ends <= at:
                     raise InvalidTimeError("expires_at", "must be in the future", expires_at)
                 decision = self._decide(uow, wallet, SpendRequest(amount), at)
@@ -516,7 +534,7 @@ class WalletService:
     def _locked_hold(self, uow: UnitOfWork, hold_id: str) -> tuple[Wallet, Hold]:
         check_name(hold_id, "hold_id")
         wallet_id = uow.get_hold(hold_id).wallet_id
-        wallet = self._lock(uow, wallet_id)[wallet_id]
+        wallet = self._lock(uow, wallet_id, fields=("hold_id",))[wallet_id]
         return wallet, uow.get_hold(hold_id)
 
     @staticmethod
@@ -537,8 +555,7 @@ class WalletService:
         ``HoldExpiredError`` at or after its expiry."""
         if amount is not None:
             _check_positive(amount)
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request("capture", hold_id=hold_id, amount=amount, metadata=meta)
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -577,8 +594,7 @@ class WalletService:
     ) -> Hold:
         """Release an active hold entirely back to where its money came from (a lot that has
         expired meanwhile books its part as breakage). ``HoldStateError`` if not active."""
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request("void", hold_id=hold_id, metadata=meta)
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -633,15 +649,15 @@ class WalletService:
         if from_wallet_id == to_wallet_id:
             raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
                                     to_wallet_id)
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request(
             "transfer", wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
             metadata=meta,
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
-            wallets = self._lock(uow, from_wallet_id, to_wallet_id)
+            wallets = self._lock(uow, from_wallet_id, to_wallet_id,
+                                 fields=("wallet_id", "to_wallet_id"))
             source, target = wallets[from_wallet_id], wallets[to_wallet_id]
 
             def body() -> Receipt:
@@ -670,7 +686,7 @@ class WalletService:
                 "entry_id", f"must be a spend or capture entry (it is a {entry.kind.value})",
                 entry_id,
             )
-        wallet = self._lock(uow, charge.wallet_id)[charge.wallet_id]
+        wallet = self._lock(uow, charge.wallet_id, fields=("entry_id",))[charge.wallet_id]
         current = uow.get_charge(entry_id)
         assert current is not None
         return wallet, current
@@ -694,8 +710,7 @@ class WalletService:
         if amount is not None:
             _check_positive(amount)
         _check_text(reason, "reason")
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request(
             "refund", entry_id=entry_id, amount=amount, reason=reason, metadata=meta
         )
@@ -734,8 +749,7 @@ class WalletService:
         below its floor or a lot below zero). Spends and captures are corrected with
         :meth:`refund`, holds with :meth:`void`."""
         _check_text(reason, "reason")
-        meta = _check_metadata(metadata)
-        key = _check_key(idempotency_key)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request("reverse", entry_id=entry_id, reason=reason, metadata=meta)
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -748,7 +762,7 @@ class WalletService:
                     f" (it is a {original.kind.value})",
                     entry_id,
                 )
-            wallets = self._lock(uow, *original.wallet_ids)
+            wallets = self._lock(uow, *original.wallet_ids, fields=("entry_id",))
             first = wallets[original.wallet_ids[0]]
 
             def body() -> Receipt:

@@ -256,7 +256,8 @@ def _apply(
     """Build the entry and derive every wallet and lot balance from its postings.
 
     Raises ``IntegrityError`` if a lot would go negative, a held account negative, or an open
-    balance that the entry lowers would end below the wallet's floor.
+    balance that the entry lowers would end below the wallet's floor; ``InvalidAmountError`` if
+    any balance or the wallet's total would pass ``2**63 - 1`` minor units.
     """
     by_id = {w.id: w for w in wallets}
     entry = Entry.build(
@@ -299,16 +300,16 @@ def _apply(
             raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
         if new_held.is_negative():
             raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
-        out.append(
-            attrs.evolve(
-                wallet,
-                open=new_open,
-                commerce=wallet.commerce + Money(d.get(AccountKind.LOT, 0), currency),
-                held=new_held,
-                version=wallet.version + 1,
-                head=entry.hash,
-            )
+        updated = attrs.evolve(
+            wallet,
+            open=new_open,
+            commerce=wallet.commerce + Money(d.get(AccountKind.LOT, 0), currency),
+            held=new_held,
+            version=wallet.version + 1,
+            head=entry.hash,
         )
+        updated.total  # noqa: B018 - raises InvalidAmountError past the storable range
+        out.append(updated)
     return entry, tuple(out), new_lots
 
 

@@ -1,0 +1,851 @@
+"""Every bad input, sent to every public call that takes it, fails with a typed error and
+leaves the store exactly as it was (DESIGN.md invariant I9).
+
+Each row of ``BAD_INPUT`` is: a callable that receives a freshly built, populated store (see
+:func:`build_world`), the exact exception type it must raise, and -- for an
+``InvalidInputError`` -- the ``field`` the error must name. For every row the test compares a
+canonical dump of the store (``store.export_state()``) before and after the call and runs
+``verify()``.
+
+Money-level rows call ``Money.of`` (or the ``Money`` constructor) inside the callable, so they
+show that a float, NaN, an extra decimal... fails before the store is touched; other rows pass a
+well-formed ``Money`` that is zero, negative or of the wrong currency into each amount-taking call.
+
+The second half checks idempotency keys: a business refusal under a key stores only the
+idempotency record and replays as an equal refusal; invalid input under a key stores nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from prepaid_wallet import (
+    AlreadyReversedError,
+    CurrencyMismatchError,
+    DuplicateWalletError,
+    EntryNotFoundError,
+    FixedClock,
+    HoldExpiredError,
+    HoldNotFoundError,
+    HoldStateError,
+    HoldStatus,
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    InvalidAmountError,
+    InvalidCurrencyError,
+    InvalidInputError,
+    InvalidTimeError,
+    Money,
+    PaymentMode,
+    PrepaidWalletError,
+    RefundExceedsOriginalError,
+    RefusedError,
+    SequentialIds,
+    SpendDeniedError,
+    SpendRequest,
+    TenantMismatchError,
+    WalletNotFoundError,
+    WalletService,
+    open_store,
+)
+from prepaid_wallet.storage.base import Store
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+NAIVE = datetime(2026, 3, 1, 12, 0)  # no tzinfo
+LATER = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+PAST = datetime(2025, 12, 31, 0, 0, tzinfo=UTC)
+UNKNOWN = "nope-404"
+
+
+def bad(value: object) -> Any:
+    """Pass ``value`` where the signature wants another type (the point of these tests)."""
+    return value
+
+
+def eur(value: str | int) -> Money:
+    return Money.of(value, "EUR")
+
+
+def jpy(value: str | int) -> Money:
+    return Money.of(value, "JPY")
+
+
+@dataclass(frozen=True)
+class World:
+    """A populated store and the ids of what is in it."""
+
+    store: Store
+    clock: FixedClock
+    svc: WalletService  # unscoped
+    scoped: WalletService  # scoped to tenant hub-a, same store, clock and ids
+    ann: str  # hub-a, EUR, floor -50
+    bob: str  # hub-a, EUR, floor 0, holds 5.00 received by transfer
+    yen: str  # hub-a, JPY (ann)
+    kwd: str  # hub-a, KWD (carl)
+    dan: str  # hub-b, EUR
+    topup_entry: str  # ann +100.00, key "pay-1"
+    reversed_entry: str  # ann +10.00, reversed once
+    reversal_entry: str
+    award_entry: str  # lot of 20.00 expiring in 30 days, then fully spent
+    lot: str
+    spend_entry: str  # ann -30.00: 20.00 from the lot, 10.00 from open
+    refunded_entry: str  # ann -5.00, refunded in full
+    transfer_entry: str  # ann -> bob 5.00
+    yen_entry: str  # yen +1000 JPY
+    dan_entry: str  # dan +40.00
+    dan_spend_entry: str  # dan -1.00
+    dan_hold: str  # active hold of dan, 10.00 for a day
+    expired_hold: str  # ann, 10.00, window of one hour that has passed (still ACTIVE)
+    active_hold: str  # ann, 10.00 for a day
+    captured_hold: str  # ann, 8.00 held, 5.00 captured
+    capture_entry: str
+    voided_hold: str  # ann, 3.00, voided
+
+
+def build_world() -> World:
+    """A fresh populated store: two tenants, EUR/JPY/KWD wallets, every kind of entry and hold."""
+    clock = FixedClock(T0)
+    ids = SequentialIds()
+    store = open_store("memory:")
+    svc = WalletService(store, clock=clock, ids=ids)
+    scoped = WalletService(store, clock=clock, ids=ids, tenant_id="hub-a")
+
+    ann = svc.open_wallet(owner_id="ann", tenant_id="hub-a", currency="EUR", floor=eur("-50"))
+    bob = svc.open_wallet(owner_id="bob", tenant_id="hub-a", currency="EUR")
+    yen = svc.open_wallet(owner_id="ann", tenant_id="hub-a", currency="JPY")
+    kwd = svc.open_wallet(owner_id="carl", tenant_id="hub-a", currency="KWD")
+    dan = svc.open_wallet(owner_id="dan", tenant_id="hub-b", currency="EUR")
+
+    topup = svc.top_up(ann.id, eur("100"), method="card", idempotency_key="pay-1")
+    to_reverse = svc.top_up(ann.id, eur("10"), method="card")
+    reversal = svc.reverse(to_reverse.entry_id, reason="duplicate payment")
+    lot = svc.award(ann.id, eur("20"), reason="welcome", expires_at=T0 + 30 * DAY)
+    spent = svc.spend(ann.id, SpendRequest(eur("30")))
+    assert spent.entry_id is not None
+    small = svc.spend(ann.id, SpendRequest(eur("5")))
+    assert small.entry_id is not None
+    svc.refund(small.entry_id, reason="cancelled")
+    transfer = svc.transfer(ann.id, bob.id, eur("5"))
+    yen_topup = svc.top_up(yen.id, jpy("1000"), method="cash")
+    svc.top_up(kwd.id, Money.of("1.250", "KWD"), method="cash")
+    dan_topup = svc.top_up(dan.id, eur("40"), method="card")
+    dan_spend = svc.spend(dan.id, SpendRequest(eur("1")))
+    assert dan_spend.entry_id is not None
+    dan_hold = svc.hold(dan.id, eur("10"), window=DAY)
+    with pytest.raises(SpendDeniedError):  # a refusal stored under a key
+        svc.spend(ann.id, SpendRequest(eur("5000")), idempotency_key="order-big")
+
+    expired_hold = svc.hold(ann.id, eur("10"), window=HOUR)
+    clock.advance(2 * HOUR)
+    active_hold = svc.hold(ann.id, eur("10"), window=DAY)
+    captured_hold = svc.hold(ann.id, eur("8"), window=DAY)
+    capture = svc.capture(captured_hold.id, eur("5"))
+    voided_hold = svc.hold(ann.id, eur("3"), window=DAY)
+    svc.void(voided_hold.id)
+
+    return World(
+        store=store, clock=clock, svc=svc, scoped=scoped,
+        ann=ann.id, bob=bob.id, yen=yen.id, kwd=kwd.id, dan=dan.id,
+        topup_entry=topup.entry_id, reversed_entry=to_reverse.entry_id,
+        reversal_entry=reversal.entry_id, award_entry=lot.entry_id, lot=lot.id,
+        spend_entry=spent.entry_id, refunded_entry=small.entry_id,
+        transfer_entry=transfer.entry_id, yen_entry=yen_topup.entry_id,
+        dan_entry=dan_topup.entry_id, dan_spend_entry=dan_spend.entry_id,
+        dan_hold=dan_hold.id, expired_hold=expired_hold.id,
+        active_hold=active_hold.id, captured_hold=captured_hold.id,
+        capture_entry=capture.entry_id, voided_hold=voided_hold.id,
+    )
+
+
+def test_world_is_as_described() -> None:
+    """The fixture really holds what the rows rely on, so no row passes for the wrong reason."""
+    w = build_world()
+    assert w.svc.verify().ok
+    now = w.clock.now()
+    expired = w.svc.get_hold(w.expired_hold)
+    assert expired.status is HoldStatus.ACTIVE
+    assert expired.expires_at <= now
+    active = w.svc.get_hold(w.active_hold)
+    assert active.status is HoldStatus.ACTIVE
+    assert active.expires_at > now
+    assert w.svc.get_hold(w.captured_hold).status is HoldStatus.CAPTURED
+    assert w.svc.get_hold(w.voided_hold).status is HoldStatus.VOIDED
+    assert w.svc.get_hold(w.dan_hold).status is HoldStatus.ACTIVE
+    [lot] = w.svc.lots(w.ann, include_empty=True)
+    assert lot.id == w.lot
+    assert lot.remaining.is_zero()
+    assert w.svc.get_wallet(w.bob).open == eur("5")
+    assert w.svc.get_wallet(w.dan).tenant_id == "hub-b"
+    assert w.svc.entry(w.reversal_entry).reverses == w.reversed_entry
+    balance = w.svc.balance(w.ann)
+    # 100 + 10 - 10 - 10 (spend, open part) - 5 + 5 (refund) - 5 (transfer) - 10 - 10 - 8 - 3 + 3
+    # + 3 (capture released) = 60; held: the expired and the active hold.
+    assert balance.open == eur("60")
+    assert balance.held == eur("20")
+
+
+Call = Callable[[World], object]
+
+def row(
+    case_id: str, call: Call, expected: type[Exception], field: str | None = None,
+    *marks: pytest.MarkDecorator,
+) -> Any:
+    return pytest.param(call, expected, field, id=case_id, marks=marks)
+
+
+BAD_INPUT = [
+    # -- Money.of / Money itself refuses, before any call reaches the store -----------------
+    row("money-float-top_up",
+        lambda w: w.svc.top_up(w.ann, Money.of(bad(10.5), "EUR"), method="card"),
+        InvalidAmountError, "amount"),
+    row("money-bool-award",
+        lambda w: w.svc.award(w.ann, Money.of(bad(True), "EUR"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("money-nan-spend",
+        lambda w: w.svc.spend(w.ann, SpendRequest(Money.of(Decimal("NaN"), "EUR"))),
+        InvalidAmountError, "amount"),
+    row("money-snan-hold",
+        lambda w: w.svc.hold(w.ann, Money.of(Decimal("sNaN"), "EUR"), window=HOUR),
+        InvalidAmountError, "amount"),
+    row("money-infinity-transfer",
+        lambda w: w.svc.transfer(w.ann, w.bob, Money.of(Decimal("Infinity"), "EUR")),
+        InvalidAmountError, "amount"),
+    row("money-minus-infinity-capture",
+        lambda w: w.svc.capture(w.active_hold, Money.of(Decimal("-Infinity"), "EUR")),
+        InvalidAmountError, "amount"),
+    row("money-negative-zero-refund",
+        lambda w: w.svc.refund(w.spend_entry, Money.of(Decimal("-0"), "EUR"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("money-negative-zero-text-floor",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    floor=Money.of("-0.00", "EUR", field="floor")),
+        InvalidAmountError, "floor"),
+    row("money-eur-three-decimals-top_up",
+        lambda w: w.svc.top_up(w.ann, Money.of("10.005", "EUR"), method="card"),
+        InvalidAmountError, "amount"),
+    row("money-jpy-decimals-top_up",
+        lambda w: w.svc.top_up(w.yen, Money.of("100.5", "JPY"), method="cash"),
+        InvalidAmountError, "amount"),
+    row("money-kwd-four-decimals-top_up",
+        lambda w: w.svc.top_up(w.kwd, Money.of("1.2345", "KWD"), method="cash"),
+        InvalidAmountError, "amount"),
+    row("money-tiny-exponent-check_spend",
+        lambda w: w.svc.check_spend(w.ann, SpendRequest(Money.of(Decimal("1E-30"), "EUR"))),
+        InvalidAmountError, "amount"),
+    row("money-2**63-minor-units-jpy-top_up",
+        lambda w: w.svc.top_up(w.yen, Money.of(2**63, "JPY"), method="cash"),
+        InvalidAmountError, "amount"),
+    row("money-minus-2**63-minor-units-jpy-check_spend",
+        lambda w: w.svc.check_spend(w.yen, SpendRequest(Money.of(-(2**63), "JPY"))),
+        InvalidAmountError, "amount"),
+    row("money-2**63-minor-units-eur-award",
+        lambda w: w.svc.award(w.ann, Money.from_minor_units(2**63, "EUR"), reason="r"),
+        InvalidAmountError, "minor_units"),
+    row("money-huge-exponent-hold",
+        lambda w: w.svc.hold(w.ann, Money.of(Decimal("1E+30"), "EUR"), window=HOUR),
+        InvalidAmountError, "amount"),
+    row("money-exponent-text-transfer",
+        lambda w: w.svc.transfer(w.ann, w.bob, Money.of("1e3", "EUR")),
+        InvalidAmountError, "amount"),
+    row("money-bool-minor-units",
+        lambda w: w.svc.top_up(w.ann, Money(bad(True), "EUR"), method="card"),
+        InvalidAmountError, "minor_units"),
+    row("money-lower-case-currency-top_up",
+        lambda w: w.svc.top_up(w.ann, Money.of("10", "eur"), method="card"),
+        InvalidCurrencyError, "currency"),
+    row("money-unknown-currency-spend",
+        lambda w: w.svc.spend(w.ann, SpendRequest(Money.of("10", "ABC"))),
+        InvalidCurrencyError, "currency"),
+    # -- open_wallet -----------------------------------------------------------------------
+    row("open_wallet-lower-case-currency",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="eur"),
+        InvalidCurrencyError, "currency"),
+    row("open_wallet-unknown-currency",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="ABC"),
+        InvalidCurrencyError, "currency"),
+    row("open_wallet-currency-none",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency=bad(None)),
+        InvalidCurrencyError, "currency"),
+    row("open_wallet-positive-floor",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    floor=eur("1")),
+        InvalidAmountError, "floor"),
+    row("open_wallet-float-floor",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    floor=bad(-10.0)),
+        InvalidAmountError, "floor"),
+    row("open_wallet-floor-other-currency",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    floor=jpy("-100")),
+        CurrencyMismatchError, "floor"),
+    row("open_wallet-blank-owner",
+        lambda w: w.svc.open_wallet(owner_id="", tenant_id="hub-a", currency="EUR"),
+        InvalidInputError, "owner_id"),
+    row("open_wallet-owner-with-space",
+        lambda w: w.svc.open_wallet(owner_id="eve smith", tenant_id="hub-a", currency="EUR"),
+        InvalidInputError, "owner_id"),
+    row("open_wallet-tenant-none",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id=bad(None), currency="EUR"),
+        InvalidInputError, "tenant_id"),
+    row("open_wallet-metadata-not-a-mapping",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    metadata=bad(["k", "v"])),
+        InvalidInputError, "metadata"),
+    row("open_wallet-metadata-value-not-text",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    metadata=bad({"k": 1})),
+        InvalidInputError, "metadata['k']"),
+    row("open_wallet-key-not-text",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    idempotency_key=bad(7)),
+        InvalidInputError, "idempotency_key"),
+    row("open_wallet-duplicate",
+        lambda w: w.svc.open_wallet(owner_id="ann", tenant_id="hub-a", currency="EUR"),
+        DuplicateWalletError),
+    row("open_wallet-scoped-other-tenant",
+        lambda w: w.scoped.open_wallet(owner_id="eve", tenant_id="hub-b", currency="EUR"),
+        TenantMismatchError, "tenant_id"),
+    row("open_wallet-key-used-by-top_up",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    idempotency_key="pay-1"),
+        IdempotencyConflictError),
+    # -- top_up ----------------------------------------------------------------------------
+    row("top_up-raw-float",
+        lambda w: w.svc.top_up(w.ann, bad(10.0), method="card"), InvalidAmountError, "amount"),
+    row("top_up-raw-decimal",
+        lambda w: w.svc.top_up(w.ann, bad(Decimal("10")), method="card"),
+        InvalidAmountError, "amount"),
+    row("top_up-zero", lambda w: w.svc.top_up(w.ann, eur("0"), method="card"),
+        InvalidAmountError, "amount"),
+    row("top_up-negative", lambda w: w.svc.top_up(w.ann, eur("-5"), method="card"),
+        InvalidAmountError, "amount"),
+    row("top_up-other-currency", lambda w: w.svc.top_up(w.ann, jpy("500"), method="card"),
+        CurrencyMismatchError, "amount"),
+    row("top_up-beyond-2**63-1-minor-units",
+        lambda w: w.svc.top_up(w.ann, Money.from_minor_units(2**63 - 1, "EUR"), method="card"),
+        InvalidAmountError, "amount"),
+    row("top_up-blank-method", lambda w: w.svc.top_up(w.ann, eur("5"), method=""),
+        InvalidInputError, "method"),
+    row("top_up-method-with-space",
+        lambda w: w.svc.top_up(w.ann, eur("5"), method="credit card"),
+        InvalidInputError, "method"),
+    row("top_up-unknown-wallet", lambda w: w.svc.top_up(UNKNOWN, eur("5"), method="card"),
+        WalletNotFoundError),
+    row("top_up-wallet-id-none", lambda w: w.svc.top_up(bad(None), eur("5"), method="card"),
+        InvalidInputError, "wallet_id"),
+    row("top_up-scoped-other-tenant",
+        lambda w: w.scoped.top_up(w.dan, eur("5"), method="card"),
+        TenantMismatchError, "wallet_id"),
+    row("top_up-key-int",
+        lambda w: w.svc.top_up(w.ann, eur("5"), method="card", idempotency_key=bad(1)),
+        InvalidInputError, "idempotency_key"),
+    row("top_up-key-conflict",
+        lambda w: w.svc.top_up(w.ann, eur("101"), method="card", idempotency_key="pay-1"),
+        IdempotencyConflictError),
+    row("top_up-metadata-too-many",
+        lambda w: w.svc.top_up(w.ann, eur("5"), method="card",
+                               metadata={f"k{i}": "v" for i in range(33)}),
+        InvalidInputError, "metadata"),
+    row("top_up-actor-not-text",
+        lambda w: w.svc.top_up(w.ann, eur("5"), method="card", actor=bad(object())),
+        InvalidInputError, "actor"),
+    row("top_up-actor-blank",
+        lambda w: w.svc.top_up(w.ann, eur("5"), method="card", actor=""),
+        InvalidInputError, "actor"),
+    # -- award -----------------------------------------------------------------------------
+    row("award-zero", lambda w: w.svc.award(w.ann, eur("0"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("award-negative", lambda w: w.svc.award(w.ann, eur("-1"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("award-other-currency", lambda w: w.svc.award(w.ann, jpy("1"), reason="r"),
+        CurrencyMismatchError, "amount"),
+    row("award-wallet-total-beyond-2**63-1-minor-units",
+        lambda w: w.svc.award(w.yen, Money.from_minor_units(2**63 - 1, "JPY"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("award-naive-expires_at",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", expires_at=NAIVE),
+        InvalidTimeError, "expires_at"),
+    row("award-past-expires_at",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", expires_at=PAST),
+        InvalidTimeError, "expires_at"),
+    row("award-expires_at-now",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", expires_at=w.clock.now()),
+        InvalidTimeError, "expires_at"),
+    row("award-expires_at-text",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=bad("2026-03-01T00:00:00+00:00")),
+        InvalidTimeError, "expires_at"),
+    row("award-priority-bool",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", priority=True),
+        InvalidInputError, "priority"),
+    row("award-priority-float",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", priority=bad(1.0)),
+        InvalidInputError, "priority"),
+    row("award-priority-too-big",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", priority=2**31),
+        InvalidInputError, "priority"),
+    row("award-blank-reason", lambda w: w.svc.award(w.ann, eur("1"), reason="   "),
+        InvalidInputError, "reason"),
+    row("award-reason-too-long", lambda w: w.svc.award(w.ann, eur("1"), reason="x" * 501),
+        InvalidInputError, "reason"),
+    row("award-unknown-wallet", lambda w: w.svc.award(UNKNOWN, eur("1"), reason="r"),
+        WalletNotFoundError),
+    row("award-scoped-other-tenant", lambda w: w.scoped.award(w.dan, eur("1"), reason="r"),
+        TenantMismatchError, "wallet_id"),
+    row("award-metadata-not-a-mapping",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", metadata=bad("k=v")),
+        InvalidInputError, "metadata"),
+    # -- check_spend -----------------------------------------------------------------------
+    row("check_spend-not-a-request", lambda w: w.svc.check_spend(w.ann, bad(eur("5"))),
+        InvalidInputError, "request"),
+    row("check_spend-zero", lambda w: w.svc.check_spend(w.ann, SpendRequest(eur("0"))),
+        InvalidAmountError, "request.amount"),
+    row("check_spend-negative", lambda w: w.svc.check_spend(w.ann, SpendRequest(eur("-5"))),
+        InvalidAmountError, "request.amount"),
+    row("check_spend-raw-float", lambda w: w.svc.check_spend(w.ann, SpendRequest(bad(5.0))),
+        InvalidAmountError, "request.amount"),
+    row("check_spend-other-currency",
+        lambda w: w.svc.check_spend(w.ann, SpendRequest(jpy("5"))),
+        CurrencyMismatchError, "request.amount"),
+    row("check_spend-mode-text",
+        lambda w: w.svc.check_spend(w.ann, SpendRequest(eur("5"), mode=bad("credit_only"))),
+        InvalidInputError, "request.mode"),
+    row("check_spend-blank-description",
+        lambda w: w.svc.check_spend(w.ann, SpendRequest(eur("5"), description=" ")),
+        InvalidInputError, "request.description"),
+    row("check_spend-unknown-wallet",
+        lambda w: w.svc.check_spend(UNKNOWN, SpendRequest(eur("5"))), WalletNotFoundError),
+    row("check_spend-scoped-other-tenant",
+        lambda w: w.scoped.check_spend(w.dan, SpendRequest(eur("5"))),
+        TenantMismatchError, "wallet_id"),
+    # -- spend -----------------------------------------------------------------------------
+    row("spend-not-a-request", lambda w: w.svc.spend(w.ann, bad(eur("5"))),
+        InvalidInputError, "request"),
+    row("spend-zero", lambda w: w.svc.spend(w.ann, SpendRequest(eur("0"))),
+        InvalidAmountError, "request.amount"),
+    row("spend-negative", lambda w: w.svc.spend(w.ann, SpendRequest(eur("-0.01"))),
+        InvalidAmountError, "request.amount"),
+    row("spend-other-currency", lambda w: w.svc.spend(w.yen, SpendRequest(eur("5"))),
+        CurrencyMismatchError, "request.amount"),
+    row("spend-mode-none",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5"), mode=bad(None))),
+        InvalidInputError, "request.mode"),
+    row("spend-description-too-long",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5"), description="d" * 501)),
+        InvalidInputError, "request.description"),
+    row("spend-beyond-credit-only",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1000"), mode=PaymentMode.CREDIT_ONLY)),
+        SpendDeniedError),
+    row("spend-unknown-wallet", lambda w: w.svc.spend(UNKNOWN, SpendRequest(eur("5"))),
+        WalletNotFoundError),
+    row("spend-scoped-other-tenant", lambda w: w.scoped.spend(w.dan, SpendRequest(eur("5"))),
+        TenantMismatchError, "wallet_id"),
+    row("spend-key-empty",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5")), idempotency_key=""),
+        InvalidInputError, "idempotency_key"),
+    row("spend-metadata-bad-key",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5")), metadata={"bad key": "v"}),
+        InvalidInputError, "metadata"),
+    row("spend-replays-stored-refusal",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5000")), idempotency_key="order-big"),
+        SpendDeniedError),
+    row("spend-key-conflict",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5")), idempotency_key="order-big"),
+        IdempotencyConflictError),
+    # -- hold ------------------------------------------------------------------------------
+    row("hold-zero", lambda w: w.svc.hold(w.ann, eur("0"), window=HOUR),
+        InvalidAmountError, "amount"),
+    row("hold-negative", lambda w: w.svc.hold(w.ann, eur("-5"), window=HOUR),
+        InvalidAmountError, "amount"),
+    row("hold-raw-int", lambda w: w.svc.hold(w.ann, bad(5), window=HOUR),
+        InvalidAmountError, "amount"),
+    row("hold-other-currency", lambda w: w.svc.hold(w.ann, jpy("5"), window=HOUR),
+        CurrencyMismatchError, "amount"),
+    row("hold-naive-expires_at", lambda w: w.svc.hold(w.ann, eur("5"), expires_at=NAIVE),
+        InvalidTimeError, "expires_at"),
+    row("hold-past-expires_at", lambda w: w.svc.hold(w.ann, eur("5"), expires_at=PAST),
+        InvalidTimeError, "expires_at"),
+    row("hold-both-expires_at-and-window",
+        lambda w: w.svc.hold(w.ann, eur("5"), expires_at=LATER, window=HOUR),
+        InvalidInputError, "expires_at"),
+    row("hold-neither-expires_at-nor-window", lambda w: w.svc.hold(w.ann, eur("5")),
+        InvalidInputError, "expires_at"),
+    row("hold-negative-window", lambda w: w.svc.hold(w.ann, eur("5"), window=-HOUR),
+        InvalidTimeError, "window"),
+    row("hold-zero-window", lambda w: w.svc.hold(w.ann, eur("5"), window=timedelta(0)),
+        InvalidTimeError, "window"),
+    row("hold-window-seconds-int", lambda w: w.svc.hold(w.ann, eur("5"), window=bad(3600)),
+        InvalidTimeError, "window"),
+    row("hold-window-beyond-calendar",
+        lambda w: w.svc.hold(w.ann, eur("5"), window=timedelta.max),
+        InvalidTimeError, "window"),
+    row("hold-beyond-credit", lambda w: w.svc.hold(w.ann, eur("1000"), window=HOUR),
+        SpendDeniedError),
+    row("hold-unknown-wallet", lambda w: w.svc.hold(UNKNOWN, eur("5"), window=HOUR),
+        WalletNotFoundError),
+    row("hold-scoped-other-tenant", lambda w: w.scoped.hold(w.dan, eur("5"), window=HOUR),
+        TenantMismatchError, "wallet_id"),
+    row("hold-key-not-printable",
+        lambda w: w.svc.hold(w.ann, eur("5"), window=HOUR, idempotency_key="a\nb"),
+        InvalidInputError, "idempotency_key"),
+    # -- capture ---------------------------------------------------------------------------
+    row("capture-after-expiry", lambda w: w.svc.capture(w.expired_hold), HoldExpiredError),
+    row("capture-second-time", lambda w: w.svc.capture(w.captured_hold, eur("1")),
+        HoldStateError),
+    row("capture-voided", lambda w: w.svc.capture(w.voided_hold), HoldStateError),
+    row("capture-more-than-held", lambda w: w.svc.capture(w.active_hold, eur("10.01")),
+        InvalidAmountError, "amount"),
+    row("capture-zero", lambda w: w.svc.capture(w.active_hold, eur("0")),
+        InvalidAmountError, "amount"),
+    row("capture-negative", lambda w: w.svc.capture(w.active_hold, eur("-1")),
+        InvalidAmountError, "amount"),
+    row("capture-other-currency", lambda w: w.svc.capture(w.active_hold, jpy("1")),
+        CurrencyMismatchError, "amount"),
+    row("capture-unknown-hold", lambda w: w.svc.capture(UNKNOWN), HoldNotFoundError),
+    row("capture-hold-id-blank", lambda w: w.svc.capture(""), InvalidInputError, "hold_id"),
+    row("capture-scoped-other-tenant", lambda w: w.scoped.capture(w.dan_hold),
+        TenantMismatchError, "hold_id"),
+    row("capture-metadata-value-too-long",
+        lambda w: w.svc.capture(w.active_hold, metadata={"k": "v" * 501}),
+        InvalidInputError, "metadata['k']"),
+    # -- void ------------------------------------------------------------------------------
+    row("void-captured", lambda w: w.svc.void(w.captured_hold), HoldStateError),
+    row("void-voided", lambda w: w.svc.void(w.voided_hold), HoldStateError),
+    row("void-unknown-hold", lambda w: w.svc.void(UNKNOWN), HoldNotFoundError),
+    row("void-scoped-other-tenant", lambda w: w.scoped.void(w.dan_hold),
+        TenantMismatchError, "hold_id"),
+    row("void-key-too-long",
+        lambda w: w.svc.void(w.active_hold, idempotency_key="k" * 256),
+        InvalidInputError, "idempotency_key"),
+    # -- transfer --------------------------------------------------------------------------
+    row("transfer-to-itself", lambda w: w.svc.transfer(w.ann, w.ann, eur("1")),
+        InvalidInputError, "to_wallet_id"),
+    row("transfer-cross-tenant", lambda w: w.svc.transfer(w.ann, w.dan, eur("1")),
+        TenantMismatchError, "to_wallet_id"),
+    row("transfer-scoped-to-other-tenant", lambda w: w.scoped.transfer(w.ann, w.dan, eur("1")),
+        TenantMismatchError, "to_wallet_id"),
+    row("transfer-scoped-from-other-tenant",
+        lambda w: w.scoped.transfer(w.dan, w.ann, eur("1")),
+        TenantMismatchError, "wallet_id"),
+    row("transfer-to-other-currency-wallet", lambda w: w.svc.transfer(w.ann, w.yen, eur("1")),
+        CurrencyMismatchError, "to_wallet_id"),
+    row("transfer-amount-other-currency", lambda w: w.svc.transfer(w.ann, w.bob, jpy("1")),
+        CurrencyMismatchError, "amount"),
+    row("transfer-beyond-floor", lambda w: w.svc.transfer(w.ann, w.bob, eur("110.01")),
+        InsufficientFundsError),
+    row("transfer-beyond-zero-floor", lambda w: w.svc.transfer(w.bob, w.ann, eur("5.01")),
+        InsufficientFundsError),
+    row("transfer-zero", lambda w: w.svc.transfer(w.ann, w.bob, eur("0")),
+        InvalidAmountError, "amount"),
+    row("transfer-negative", lambda w: w.svc.transfer(w.ann, w.bob, eur("-1")),
+        InvalidAmountError, "amount"),
+    row("transfer-raw-text", lambda w: w.svc.transfer(w.ann, w.bob, bad("1.00")),
+        InvalidAmountError, "amount"),
+    row("transfer-unknown-source", lambda w: w.svc.transfer(UNKNOWN, w.bob, eur("1")),
+        WalletNotFoundError),
+    row("transfer-unknown-target", lambda w: w.svc.transfer(w.ann, UNKNOWN, eur("1")),
+        WalletNotFoundError),
+    row("transfer-target-none", lambda w: w.svc.transfer(w.ann, bad(None), eur("1")),
+        InvalidInputError, "to_wallet_id"),
+    row("transfer-metadata-bad-key",
+        lambda w: w.svc.transfer(w.ann, w.bob, eur("1"), metadata=bad({3: "v"})),
+        InvalidInputError, "metadata"),
+    # -- refund ----------------------------------------------------------------------------
+    row("refund-beyond-original",
+        lambda w: w.svc.refund(w.spend_entry, eur("30.01"), reason="r"),
+        RefundExceedsOriginalError),
+    row("refund-already-fully-refunded",
+        lambda w: w.svc.refund(w.refunded_entry, reason="r"), RefundExceedsOriginalError),
+    row("refund-capture-beyond-captured",
+        lambda w: w.svc.refund(w.capture_entry, eur("5.01"), reason="r"),
+        RefundExceedsOriginalError),
+    row("refund-of-top_up", lambda w: w.svc.refund(w.topup_entry, eur("1"), reason="r"),
+        InvalidInputError, "entry_id"),
+    row("refund-of-transfer", lambda w: w.svc.refund(w.transfer_entry, reason="r"),
+        InvalidInputError, "entry_id"),
+    row("refund-unknown-entry", lambda w: w.svc.refund(UNKNOWN, reason="r"),
+        EntryNotFoundError),
+    row("refund-zero", lambda w: w.svc.refund(w.spend_entry, eur("0"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("refund-negative", lambda w: w.svc.refund(w.spend_entry, eur("-1"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("refund-other-currency", lambda w: w.svc.refund(w.spend_entry, jpy("1"), reason="r"),
+        CurrencyMismatchError, "amount"),
+    row("refund-blank-reason", lambda w: w.svc.refund(w.spend_entry, reason=""),
+        InvalidInputError, "reason"),
+    row("refund-key-bytes",
+        lambda w: w.svc.refund(w.spend_entry, reason="r", idempotency_key=bad(b"k")),
+        InvalidInputError, "idempotency_key"),
+    row("refund-scoped-other-tenant",
+        lambda w: w.scoped.refund(w.dan_spend_entry, reason="r"),
+        TenantMismatchError, "entry_id"),
+    # -- reverse ---------------------------------------------------------------------------
+    row("reverse-of-spend", lambda w: w.svc.reverse(w.spend_entry, reason="r"),
+        InvalidInputError, "entry_id"),
+    row("reverse-of-capture", lambda w: w.svc.reverse(w.capture_entry, reason="r"),
+        InvalidInputError, "entry_id"),
+    row("reverse-of-reversal", lambda w: w.svc.reverse(w.reversal_entry, reason="r"),
+        InvalidInputError, "entry_id"),
+    row("reverse-twice", lambda w: w.svc.reverse(w.reversed_entry, reason="r"),
+        AlreadyReversedError),
+    row("reverse-award-already-spent", lambda w: w.svc.reverse(w.award_entry, reason="r"),
+        InsufficientFundsError),
+    row("reverse-unknown-entry", lambda w: w.svc.reverse(UNKNOWN, reason="r"),
+        EntryNotFoundError),
+    row("reverse-blank-reason", lambda w: w.svc.reverse(w.yen_entry, reason=" "),
+        InvalidInputError, "reason"),
+    row("reverse-metadata-not-a-mapping",
+        lambda w: w.svc.reverse(w.yen_entry, reason="r", metadata=bad([("k", "v")])),
+        InvalidInputError, "metadata"),
+    row("reverse-scoped-other-tenant", lambda w: w.scoped.reverse(w.dan_entry, reason="r"),
+        TenantMismatchError, "entry_id"),
+    # -- reading calls ---------------------------------------------------------------------
+    row("balance-naive-as_of", lambda w: w.svc.balance(w.ann, as_of=NAIVE),
+        InvalidTimeError, "as_of"),
+    row("balance-as_of-text", lambda w: w.svc.balance(w.ann, as_of=bad("2026-01-05")),
+        InvalidTimeError, "as_of"),
+    row("balance-unknown-wallet", lambda w: w.svc.balance(UNKNOWN), WalletNotFoundError),
+    row("balance-scoped-other-tenant", lambda w: w.scoped.balance(w.dan),
+        TenantMismatchError, "wallet_id"),
+    row("statement-naive-since", lambda w: w.svc.statement(w.ann, since=NAIVE),
+        InvalidTimeError, "since"),
+    row("statement-naive-until", lambda w: w.svc.statement(w.ann, until=NAIVE),
+        InvalidTimeError, "until"),
+    row("statement-until-before-since",
+        lambda w: w.svc.statement(w.ann, since=LATER, until=T0), InvalidTimeError, "until"),
+    row("statement-unknown-wallet", lambda w: w.svc.statement(UNKNOWN), WalletNotFoundError),
+    row("statement-scoped-other-tenant", lambda w: w.scoped.statement(w.dan),
+        TenantMismatchError, "wallet_id"),
+    row("get_wallet-unknown", lambda w: w.svc.get_wallet(UNKNOWN), WalletNotFoundError),
+    row("get_wallet-scoped-other-tenant", lambda w: w.scoped.get_wallet(w.dan),
+        TenantMismatchError, "wallet_id"),
+    row("get_hold-unknown", lambda w: w.svc.get_hold(UNKNOWN), HoldNotFoundError),
+    row("get_hold-scoped-other-tenant", lambda w: w.scoped.get_hold(w.dan_hold),
+        TenantMismatchError, "hold_id"),
+    row("entry-unknown", lambda w: w.svc.entry(UNKNOWN), EntryNotFoundError),
+    row("entry-scoped-other-tenant", lambda w: w.scoped.entry(w.dan_entry),
+        TenantMismatchError, "entry_id"),
+    row("lots-unknown-wallet", lambda w: w.svc.lots(UNKNOWN), WalletNotFoundError),
+    row("lots-scoped-other-tenant", lambda w: w.scoped.lots(w.dan),
+        TenantMismatchError, "wallet_id"),
+    row("holds-unknown-wallet", lambda w: w.svc.holds(UNKNOWN), WalletNotFoundError),
+    row("holds-scoped-other-tenant", lambda w: w.scoped.holds(w.dan),
+        TenantMismatchError, "wallet_id"),
+    row("find_wallet-lower-case-currency",
+        lambda w: w.svc.find_wallet(tenant_id="hub-a", owner_id="ann", currency="eur"),
+        InvalidCurrencyError, "currency"),
+    row("find_wallet-scoped-other-tenant",
+        lambda w: w.scoped.find_wallet(tenant_id="hub-b", owner_id="dan", currency="EUR"),
+        TenantMismatchError, "tenant_id"),
+    row("wallets-bad-tenant-id", lambda w: w.svc.wallets(tenant_id="hub b"),
+        InvalidInputError, "tenant_id"),
+    row("wallets-scoped-other-tenant", lambda w: w.scoped.wallets(tenant_id="hub-b"),
+        TenantMismatchError, "tenant_id"),
+]
+
+
+def test_table_is_large_and_unique() -> None:
+    ids = [p.id for p in BAD_INPUT]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 80
+
+
+@pytest.mark.parametrize(("call", "expected", "field"), BAD_INPUT)
+def test_bad_input_raises_typed_error_and_changes_nothing(
+    call: Call, expected: type[Exception], field: str | None
+) -> None:
+    world = build_world()
+    assert issubclass(expected, PrepaidWalletError)
+    before = world.store.export_state()
+    with pytest.raises(expected) as info:
+        call(world)
+    error = info.value
+    assert type(error) is expected
+    assert isinstance(error, PrepaidWalletError)
+    if isinstance(error, InvalidInputError):
+        assert field is not None, "an InvalidInputError row must name its field"
+        assert error.field == field
+        assert isinstance(error.rule, str)
+        assert error.rule.strip()
+        assert field in str(error)
+    else:
+        assert field is None
+    assert world.store.export_state() == before
+    assert world.svc.verify().ok
+
+
+# -- idempotency keys: refusals are stored, invalid input is not ---------------------------------
+
+KeyedCall = Callable[[World, str], object]
+
+REFUSALS_UNDER_A_KEY = [
+    pytest.param(
+        lambda w, k: w.svc.spend(w.ann, SpendRequest(eur("1000")), idempotency_key=k),
+        SpendDeniedError, id="spend-denied"),
+    pytest.param(
+        lambda w, k: w.svc.hold(w.ann, eur("1000"), window=HOUR, idempotency_key=k),
+        SpendDeniedError, id="hold-denied"),
+    pytest.param(
+        lambda w, k: w.svc.transfer(w.ann, w.bob, eur("110.01"), idempotency_key=k),
+        InsufficientFundsError, id="transfer-beyond-floor"),
+    pytest.param(
+        lambda w, k: w.svc.capture(w.expired_hold, idempotency_key=k),
+        HoldExpiredError, id="capture-after-expiry"),
+    pytest.param(
+        lambda w, k: w.svc.capture(w.captured_hold, idempotency_key=k),
+        HoldStateError, id="capture-second-time"),
+    pytest.param(
+        lambda w, k: w.svc.void(w.voided_hold, idempotency_key=k),
+        HoldStateError, id="void-voided"),
+    pytest.param(
+        lambda w, k: w.svc.refund(w.spend_entry, eur("30.01"), reason="r", idempotency_key=k),
+        RefundExceedsOriginalError, id="refund-beyond-original"),
+    pytest.param(
+        lambda w, k: w.svc.reverse(w.reversed_entry, reason="r", idempotency_key=k),
+        AlreadyReversedError, id="reverse-twice"),
+    pytest.param(
+        lambda w, k: w.svc.reverse(w.award_entry, reason="r", idempotency_key=k),
+        InsufficientFundsError, id="reverse-spent-award"),
+]
+
+
+def _without_idempotency(dump: dict[str, Any]) -> dict[str, Any]:
+    return {name: part for name, part in dump.items() if name != "idempotency"}
+
+
+@pytest.mark.parametrize(("call", "expected"), REFUSALS_UNDER_A_KEY)
+def test_refusal_under_a_key_stores_only_the_record_and_replays(
+    call: KeyedCall, expected: type[RefusedError]
+) -> None:
+    world = build_world()
+    before = world.store.export_state()
+
+    with pytest.raises(expected) as first:
+        call(world, "refused-1")
+    after = world.store.export_state()
+
+    # Only one thing changed: a new idempotency record, stored as a refusal under the key.
+    assert _without_idempotency(after) == _without_idempotency(before)
+    added = [record for record in after["idempotency"] if record not in before["idempotency"]]
+    assert len(after["idempotency"]) == len(before["idempotency"]) + 1
+    assert all(record in after["idempotency"] for record in before["idempotency"])
+    [record] = added
+    assert record["key"] == "refused-1"
+    assert record["outcome"] == "refused"
+    assert world.svc.verify().ok
+
+    # The retry refuses the same way, with equal data, and writes nothing.
+    with pytest.raises(expected) as second:
+        call(world, "refused-1")
+    assert type(second.value) is type(first.value) is expected
+    assert vars(second.value) == vars(first.value)
+    assert str(second.value) == str(first.value)
+    assert world.store.export_state() == after
+
+    # The same key for another request is a conflict and writes nothing either.
+    with pytest.raises(IdempotencyConflictError):
+        world.svc.top_up(world.ann, eur("1"), method="card", idempotency_key="refused-1")
+    assert world.store.export_state() == after
+
+
+def test_stored_refusal_replays_even_once_the_wallet_could_pay() -> None:
+    world = build_world()
+    request = SpendRequest(eur("500"))
+    with pytest.raises(SpendDeniedError) as first:
+        world.svc.spend(world.ann, request, idempotency_key="order-9")
+    world.svc.top_up(world.ann, eur("1000"), method="card")
+    assert world.svc.check_spend(world.ann, request).allowed
+    dump = world.store.export_state()
+    with pytest.raises(SpendDeniedError) as replay:
+        world.svc.spend(world.ann, request, idempotency_key="order-9")
+    assert replay.value.decision == first.value.decision
+    assert world.store.export_state() == dump
+    assert world.svc.verify().ok
+
+
+# Each row: an invalid call under a key (failing before or inside the unit of work), the error,
+# and a valid call under the same key that must then go through.
+INVALID_UNDER_A_KEY = [
+    pytest.param(
+        lambda w, k: w.svc.top_up(w.ann, eur("0"), method="card", idempotency_key=k),
+        InvalidAmountError,
+        lambda w, k: w.svc.top_up(w.ann, eur("5"), method="card", idempotency_key=k),
+        id="top_up-zero"),
+    pytest.param(
+        lambda w, k: w.svc.top_up(w.ann, jpy("5"), method="card", idempotency_key=k),
+        CurrencyMismatchError,
+        lambda w, k: w.svc.top_up(w.ann, eur("5"), method="card", idempotency_key=k),
+        id="top_up-other-currency"),
+    pytest.param(
+        lambda w, k: w.svc.award(w.ann, eur("5"), reason="r", expires_at=PAST,
+                                 idempotency_key=k),
+        InvalidTimeError,
+        lambda w, k: w.svc.award(w.ann, eur("5"), reason="r", expires_at=LATER,
+                                 idempotency_key=k),
+        id="award-past-expiry"),
+    pytest.param(
+        lambda w, k: w.svc.hold(w.ann, eur("5"), expires_at=PAST, idempotency_key=k),
+        InvalidTimeError,
+        lambda w, k: w.svc.hold(w.ann, eur("5"), expires_at=LATER, idempotency_key=k),
+        id="hold-past-expiry"),
+    pytest.param(
+        lambda w, k: w.svc.spend(w.yen, SpendRequest(eur("5")), idempotency_key=k),
+        CurrencyMismatchError,
+        lambda w, k: w.svc.spend(w.ann, SpendRequest(eur("5")), idempotency_key=k),
+        id="spend-other-currency"),
+    pytest.param(
+        lambda w, k: w.svc.capture(w.active_hold, eur("10.01"), idempotency_key=k),
+        InvalidAmountError,
+        lambda w, k: w.svc.capture(w.active_hold, eur("10"), idempotency_key=k),
+        id="capture-more-than-held"),
+    pytest.param(
+        lambda w, k: w.svc.transfer(w.ann, w.dan, eur("1"), idempotency_key=k),
+        TenantMismatchError,
+        lambda w, k: w.svc.transfer(w.ann, w.bob, eur("1"), idempotency_key=k),
+        id="transfer-cross-tenant"),
+    pytest.param(
+        lambda w, k: w.svc.refund(w.topup_entry, eur("1"), reason="r", idempotency_key=k),
+        InvalidInputError,
+        lambda w, k: w.svc.refund(w.spend_entry, eur("1"), reason="r", idempotency_key=k),
+        id="refund-of-top_up"),
+    pytest.param(
+        lambda w, k: w.svc.reverse(w.spend_entry, reason="r", idempotency_key=k),
+        InvalidInputError,
+        lambda w, k: w.svc.reverse(w.yen_entry, reason="r", idempotency_key=k),
+        id="reverse-of-spend"),
+    pytest.param(
+        lambda w, k: w.scoped.top_up(w.dan, eur("1"), method="card", idempotency_key=k),
+        TenantMismatchError,
+        lambda w, k: w.scoped.top_up(w.ann, eur("1"), method="card", idempotency_key=k),
+        id="scoped-other-tenant"),
+]
+
+
+@pytest.mark.parametrize(("bad_call", "expected", "good_call"), INVALID_UNDER_A_KEY)
+def test_invalid_input_under_a_key_stores_nothing(
+    bad_call: KeyedCall, expected: type[InvalidInputError], good_call: KeyedCall
+) -> None:
+    world = build_world()
+    before = world.store.export_state()
+    with pytest.raises(expected) as info:
+        bad_call(world, "k-1")
+    assert type(info.value) is expected
+    assert world.store.export_state() == before
+
+    # The key is still free: a valid request under it goes through and is then stored.
+    result = good_call(world, "k-1")
+    stored = world.store.export_state()
+    assert stored != before
+    assert [r["key"] for r in stored["idempotency"] if r not in before["idempotency"]] == ["k-1"]
+    assert world.svc.verify().ok
+    # ... and its retry replays the stored result without writing.
+    assert good_call(world, "k-1") == result
+    assert world.store.export_state() == stored
