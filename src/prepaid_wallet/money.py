@@ -42,7 +42,14 @@ from prepaid_wallet.errors import (
     InvalidCurrencyError,
 )
 
-__all__ = ["MAX_MINOR_UNITS", "ROUNDING_MODES", "Currency", "Money", "currency_exponent"]
+__all__ = [
+    "MAX_MINOR_UNITS",
+    "NON_MONEY_CODES",
+    "ROUNDING_MODES",
+    "Currency",
+    "Money",
+    "currency_exponent",
+]
 
 #: The largest absolute amount, in minor units, that any backend stores (a signed 64-bit integer).
 MAX_MINOR_UNITS: Final = 2**63 - 1
@@ -63,6 +70,11 @@ ROUNDING_MODES: Final = frozenset(
 _CODE = re.compile(r"[A-Z]{3}")
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _EXPONENTS: dict[str, int] = {}
+#: ISO 4217 codes that are not money a wallet can hold: "no currency", the testing code, precious
+#: metals and bond-market units (ISO gives them no minor unit).
+NON_MONEY_CODES: Final = frozenset(
+    {"XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA"}
+)
 # For the approximate value shown in an InexactMoneyError: independent of the thread's context,
 # whose traps (e.g. Inexact) would otherwise replace the typed error.
 _MESSAGE_CONTEXT: Final = decimal.Context(prec=28, traps=[])
@@ -72,13 +84,17 @@ def currency_exponent(code: object, field: str = "currency") -> int:
     """Return the number of decimal places of ISO 4217 ``code`` (EUR 2, JPY 0, KWD 3).
 
     Raises :class:`~prepaid_wallet.errors.InvalidCurrencyError` (naming ``field``) unless
-    ``code`` is a three-letter upper-case code that babel knows.
+    ``code`` is a three-letter upper-case code that babel knows and that is money (not one of
+    :data:`NON_MONEY_CODES`: XXX, XTS, precious metals, bond-market units).
     """
     exponent = _EXPONENTS.get(code) if isinstance(code, str) else None
     if exponent is not None:
         return exponent
-    if not isinstance(code, str) or not _CODE.fullmatch(code) or not _babel_numbers.is_currency(
-        code
+    if (
+        not isinstance(code, str)
+        or not _CODE.fullmatch(code)
+        or code in NON_MONEY_CODES
+        or not _babel_numbers.is_currency(code)
     ):
         raise InvalidCurrencyError(
             field, "must be a known upper-case ISO 4217 currency code", code
@@ -147,8 +163,22 @@ def _to_decimal(value: object, field: str) -> Decimal:
     )
 
 
-def _as_ratio(value: Decimal) -> tuple[int, int]:
+#: Factors, divisors and ratios are kept to this many digits and this exponent either way, so
+#: exact arithmetic on them stays cheap (a factor of 1E-999999999 is not a business number).
+_MAX_FACTOR_DIGITS: Final = 60
+
+
+def _as_ratio(value: Decimal, field: str) -> tuple[int, int]:
     """``value`` as an exact fraction ``(numerator, denominator)`` with a positive denominator."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite: checked by _to_decimal
+    if len(digits) > _MAX_FACTOR_DIGITS or abs(exponent) > _MAX_FACTOR_DIGITS:
+        raise InvalidAmountError(
+            field,
+            f"must have at most {_MAX_FACTOR_DIGITS} digits and an exponent within"
+            f" +/-{_MAX_FACTOR_DIGITS}",
+            value,
+        )
     num, den = value.as_integer_ratio()
     return num, den
 
@@ -272,7 +302,7 @@ class Money:
             if amount.currency != currency:
                 raise CurrencyMismatchError(currency, amount.currency)
             total += amount.minor_units
-        return cls(total, currency)
+        return cls(_check_range(total, currency, "amount"), currency)
 
     # -- views -------------------------------------------------------------------------------
 
@@ -305,7 +335,7 @@ class Money:
         return f"{self.amount} {self.currency}"
 
     def __repr__(self) -> str:
-        return f"Money('{self.amount}', '{self.currency}')"
+        return f"Money.of('{self.amount}', '{self.currency}')"
 
     # -- comparison --------------------------------------------------------------------------
 
@@ -321,14 +351,14 @@ class Money:
 
     # -- arithmetic --------------------------------------------------------------------------
 
-    def __add__(self, other: object) -> Money:
+    def __add__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other)
         return Money(_check_range(self.minor_units + other.minor_units, self.currency, "amount"),
                      self.currency)
 
-    def __sub__(self, other: object) -> Money:
+    def __sub__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other)
@@ -354,28 +384,28 @@ class Money:
         ``decimal.ROUND_*`` mode). Without a mode the result must be exact, else
         ``InexactMoneyError``."""
         mode = None if rounding is None else _check_rounding(rounding)
-        num, den = _as_ratio(_to_decimal(factor, "factor"))
+        num, den = _as_ratio(_to_decimal(factor, "factor"), "factor")
         return self._scaled(self.minor_units * num, den, mode, "factor")
 
     def divide(self, divisor: Decimal | int | str, rounding: str | None = None) -> Money:
         """Divide by ``divisor`` (not zero), rounding to the minor unit with ``rounding``.
         Without a mode the result must be exact, else ``InexactMoneyError``."""
         mode = None if rounding is None else _check_rounding(rounding)
-        num, den = _as_ratio(_to_decimal(divisor, "divisor"))
+        num, den = _as_ratio(_to_decimal(divisor, "divisor"), "divisor")
         if num == 0:
             raise InvalidAmountError("divisor", "must not be zero", divisor)
         if num < 0:
             num, den = -num, -den
         return self._scaled(self.minor_units * den, num, mode, "divisor")
 
-    def __mul__(self, factor: object) -> Money:
+    def __mul__(self, factor: int | Decimal) -> Money:
         if isinstance(factor, Money) or not isinstance(factor, int | Decimal):
             return NotImplemented
         return self.multiply(factor)
 
     __rmul__ = __mul__
 
-    def __truediv__(self, divisor: object) -> Money:
+    def __truediv__(self, divisor: int | Decimal) -> Money:
         if isinstance(divisor, Money) or not isinstance(divisor, int | Decimal):
             return NotImplemented
         return self.divide(divisor)
@@ -394,7 +424,7 @@ class Money:
         if any(w < 0 for w in weights):
             raise InvalidAmountError("ratios", "must not be negative", ratios)
         # Make the weights integers over one common denominator so the arithmetic is exact.
-        fractions = [w.as_integer_ratio() for w in weights]
+        fractions = [_as_ratio(w, "ratios") for w in weights]
         common = math.lcm(*(den for _, den in fractions))
         ints = [num * (common // den) for num, den in fractions]
         total_weight = sum(ints)
