@@ -5,7 +5,14 @@ A unit of work is a transaction over the whole store:
 * ``with store.unit_of_work() as uow:`` -- everything done inside is rolled back on leaving the
   block unless :meth:`UnitOfWork.commit` was called; an exception inside the block always rolls
   back. A unit of work is used once.
-* Reads see committed state plus the unit's own buffered writes.
+* Lookups by id and by wallet (``get_*``, ``lock_wallets``, ``find_wallet``, ``iter_wallets``,
+  ``live_lots``, ``wallet_lots``, ``wallet_holds``, ``get_charge``, ``reversal_of``,
+  ``get_idempotency``) see committed state plus the unit's own buffered writes. The time and
+  journal indexes (``due_lots``, ``due_holds``, ``iter_entries``, ``wallet_history``,
+  ``snapshot_at``, ``account_balance_at``) see committed state only -- writes are buffered
+  until commit so a backend can send them in one round trip -- but never return a lot the unit
+  has emptied or a hold it has resolved. Commands therefore read those indexes in a unit of
+  their own before they write.
 * :meth:`UnitOfWork.lock_wallets` locks the wallets a command touches, in sorted id order, for the
   rest of the unit (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite, one
   lock in memory). Every write command locks before it reads what it will change.

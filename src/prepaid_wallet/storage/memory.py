@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -69,6 +70,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread whose unit of work holds the lock
         self._closed = False
         self.wallets: dict[str, Wallet] = {}
         self.wallet_keys: dict[tuple[str, str, str], str] = {}
@@ -102,17 +104,22 @@ class MemoryStore:
 
     def export_state(self) -> dict[str, Any]:
         """Canonical dump of everything stored."""
+        if self._owner == threading.get_ident():  # inside this thread's own unit of work
+            return self._export()
         with self._lock:
-            return {
-                "wallets": _codec.to_data(sorted(self.wallets.values(), key=lambda w: w.id)),
-                "lots": _codec.to_data(sorted(self.lots.values(), key=lambda x: x.id)),
-                "holds": _codec.to_data(sorted(self.holds.values(), key=lambda h: h.id)),
-                "charges": _codec.to_data(sorted(self.charges.values(), key=lambda c: c.entry_id)),
-                "entries": _codec.to_data(self.entries),
-                "idempotency": _codec.to_data(
-                    [self.idempotency[k] for k in sorted(self.idempotency)]
-                ),
-            }
+            return self._export()
+
+    def _export(self) -> dict[str, Any]:
+        return {
+            "wallets": _codec.to_data(sorted(self.wallets.values(), key=lambda w: w.id)),
+            "lots": _codec.to_data(sorted(self.lots.values(), key=lambda x: x.id)),
+            "holds": _codec.to_data(sorted(self.holds.values(), key=lambda h: h.id)),
+            "charges": _codec.to_data(sorted(self.charges.values(), key=lambda c: c.entry_id)),
+            "entries": _codec.to_data(self.entries),
+            "idempotency": _codec.to_data(
+                [self.idempotency[k] for k in sorted(self.idempotency)]
+            ),
+        }
 
     # -- applying a committed unit (called with the lock held) ------------------------------
 
@@ -192,7 +199,10 @@ class MemoryUnitOfWork:
     def __enter__(self) -> Self:
         if self._entered:
             raise StorageError("a unit of work is used once")
+        if self._store._owner == threading.get_ident():
+            raise StorageError("this thread already has a unit of work open on this store")
         self._store._lock.acquire()
+        self._store._owner = threading.get_ident()
         self._entered = True
         return self
 
@@ -206,6 +216,7 @@ class MemoryUnitOfWork:
             if not self._done:
                 self.rollback()
         finally:
+            self._store._owner = None
             self._store._lock.release()
 
     def _check_open(self) -> None:
@@ -350,7 +361,8 @@ class MemoryUnitOfWork:
         self._check_open()
         due = self._store.due if wallet_id is None else self._store.due_by_wallet.get(wallet_id, [])
         end = bisect.bisect_right(due, (at, "\U0010ffff"))
-        return [self.get_lot(lot_id) for _, lot_id in due[: min(end, limit)]]
+        lots = (self.get_lot(lot_id) for _, lot_id in due[:end])
+        return list(itertools.islice((lot for lot in lots if lot.is_live), limit))
 
     def get_hold(self, hold_id: str) -> Hold:
         """The hold as this unit sees it."""
@@ -372,7 +384,10 @@ class MemoryUnitOfWork:
         self._check_open()
         active = self._store.active_holds
         end = bisect.bisect_right(active, (at, "\U0010ffff"))
-        return [self.get_hold(hold_id) for _, hold_id in active[: min(end, limit)]]
+        holds = (self.get_hold(hold_id) for _, hold_id in active[:end])
+        return list(
+            itertools.islice((h for h in holds if h.status is HoldStatus.ACTIVE), limit)
+        )
 
     def get_charge(self, entry_id: str) -> Charge | None:
         """The refundable charge of a spend or capture entry."""

@@ -1,0 +1,1555 @@
+"""The storage contract suite: one behavioural test suite that every backend runs unchanged.
+
+How a backend runs it
+---------------------
+Subclass :class:`StoreContract` in the backend's test module, under a name pytest collects, and
+implement :meth:`StoreContract.make_store`::
+
+    from prepaid_wallet.storage.base import Store
+    from tests.storage.contract import StoreContract
+
+    class TestSQLiteStore(StoreContract):
+        def make_store(self) -> Store:
+            return open_store(f"sqlite:///{self.tmp}/wallets.db")   # a new, empty store
+
+        def close_store(self, store: Store) -> None:               # optional
+            store.close()
+            ...                                                     # drop the schema, etc.
+
+``make_store`` must return a new, *empty* store each time it is called (several tests build more
+than one store, and hypothesis tests build one per example, so a store made from a function-scoped
+fixture such as ``tmp_path`` needs a fresh name per call). ``close_store`` releases it; the
+default calls ``store.close()``, which must be harmless on a store that is already closed.
+The store is used from several threads at once by the concurrency tests.
+
+A backend is done when it passes this suite unchanged. Where a backend cannot pass a test because
+of a *known bug*, its test module overrides that one method with
+``@pytest.mark.xfail(strict=True, reason="bug: ...")`` and calls ``super()``; the contract itself
+is never weakened for one backend. Anything that only holds for one backend (e.g. the memory
+store's single lock) belongs in a separately named class in that backend's module.
+
+What is covered
+---------------
+* the unit of work: rollback unless committed, exceptions discard, single use, atomic commit,
+  isolation of uncommitted writes, reads that see the unit's own writes;
+* the optimistic version check of :meth:`UnitOfWork.record`;
+* typed errors for unknown ids and duplicate wallets;
+* every index: live lots in default spend order, due lots and holds, history, as-of lookups,
+  reversals, charges, idempotency records;
+* the service over the store: every command, ``verify()``, reads that write nothing, commands
+  that raise and write nothing, determinism (the same script gives the same dump as the memory
+  reference backend), and threads racing on shared wallets with no lost update and no overdraft.
+
+Changes are built with the pure transitions of :mod:`prepaid_wallet.wallet` (the same functions
+the service uses) and written through the raw protocol by :class:`Writer`, so the protocol is
+tested on its own and not only through the service. Time comes from a ``FixedClock`` and ids from
+``SequentialIds``, so every run writes the same journal.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from prepaid_wallet import (
+    AlreadyReversedError,
+    ConcurrencyError,
+    ConflictError,
+    CurrencyMismatchError,
+    DuplicateWalletError,
+    EntryNotFoundError,
+    FixedClock,
+    HoldNotFoundError,
+    HoldStateError,
+    HoldStatus,
+    InsufficientFundsError,
+    IntegrityError,
+    InvalidAmountError,
+    LotNotFoundError,
+    Money,
+    PaymentMode,
+    RefundExceedsOriginalError,
+    SequentialIds,
+    SpendDeniedError,
+    SpendRequest,
+    StorageError,
+    WalletNotFoundError,
+    WalletService,
+    open_store,
+)
+from prepaid_wallet import wallet as _w
+from prepaid_wallet.ledger import lot_account, open_account, parse_account
+from prepaid_wallet.storage.base import IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.wallet import AllocationPart, Change, EntryInfo, Lot, Wallet
+from tests.strategies import lot_specs
+
+__all__ = [
+    "T0",
+    "StoreContract",
+    "Writer",
+    "cents",
+    "eur",
+    "new_service",
+    "run_reference_script",
+]
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+TENANT = "hub-a"
+#: Seconds a thread waits for another before the test gives up (never reached when all is well).
+WAIT = 10.0
+
+
+def eur(amount: str) -> Money:
+    """``amount`` (a decimal string) in EUR."""
+    return Money.of(amount, "EUR")
+
+
+def cents(minor: int) -> Money:
+    """``minor`` euro cents."""
+    return Money.from_minor_units(minor, "EUR")
+
+
+# -- writing through the raw protocol ------------------------------------------------------------
+
+
+class Writer:
+    """Writes to a store through the raw unit-of-work protocol, one committed unit per call,
+    with changes built by the pure transitions of :mod:`prepaid_wallet.wallet`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.ids = SequentialIds()
+
+    def info(self, at: datetime = T0) -> EntryInfo:
+        """Entry info with a fresh entry id."""
+        return EntryInfo(self.ids.new("e"), at)
+
+    @staticmethod
+    def new_wallet(
+        wallet_id: str,
+        *,
+        owner: str | None = None,
+        tenant: str = TENANT,
+        currency: str = "EUR",
+        floor: str = "0",
+        at: datetime = T0,
+    ) -> Wallet:
+        """A new, empty wallet value (not stored)."""
+        return _w.new_wallet(
+            wallet_id=wallet_id, tenant_id=tenant, owner_id=owner or f"owner-{wallet_id}",
+            currency=currency, floor=Money.of(floor, currency), at=at,
+        )
+
+    def open(self, wallet_id: str, **kwargs: Any) -> Wallet:
+        """Store a new wallet (see :meth:`new_wallet` for the keywords)."""
+        wallet = self.new_wallet(wallet_id, **kwargs)
+        with self.store.unit_of_work() as uow:
+            uow.add_wallet(wallet)
+            uow.commit()
+        return wallet
+
+    def write(
+        self, wallet_ids: Sequence[str], build: Callable[[UnitOfWork, dict[str, Wallet]], Change]
+    ) -> Change:
+        """Lock the wallets, build one change from them, record it and commit."""
+        with self.store.unit_of_work() as uow:
+            wallets = uow.lock_wallets(wallet_ids)
+            change = build(uow, wallets)
+            uow.record(change)
+            uow.commit()
+        return change
+
+    def top_up(self, wallet_id: str, amount: str, *, at: datetime = T0) -> Change:
+        return self.write(
+            [wallet_id], lambda uow, ws: _w.top_up(ws[wallet_id], eur(amount), "card",
+                                                   self.info(at))
+        )
+
+    def award(
+        self,
+        wallet_id: str,
+        lot_id: str,
+        amount: str,
+        *,
+        at: datetime = T0,
+        expires_at: datetime | None = None,
+        priority: int = 0,
+    ) -> Change:
+        return self.write(
+            [wallet_id],
+            lambda uow, ws: _w.award(
+                ws[wallet_id], lot_id=lot_id, amount=eur(amount), expires_at=expires_at,
+                priority=priority, reason="test", info=self.info(at),
+            ),
+        )
+
+    @staticmethod
+    def parts(uow: UnitOfWork, parts: Sequence[tuple[str | None, str]]) -> tuple[
+        list[AllocationPart], dict[str, Lot]
+    ]:
+        """Allocation parts (``(lot id or None for open, amount)``) and the lots they name."""
+        lots = {lot_id: uow.get_lot(lot_id) for lot_id, _ in parts if lot_id is not None}
+        allocation = [
+            AllocationPart(lot_id, eur(amount), lots[lot_id].expires_at if lot_id else None)
+            for lot_id, amount in parts
+        ]
+        return allocation, lots
+
+    def spend(
+        self, wallet_id: str, parts: Sequence[tuple[str | None, str]], *, at: datetime = T0
+    ) -> Change:
+        def build(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
+            allocation, lots = self.parts(uow, parts)
+            return _w.spend(ws[wallet_id], allocation, lots, self.info(at))
+
+        return self.write([wallet_id], build)
+
+    def hold(
+        self,
+        wallet_id: str,
+        hold_id: str,
+        parts: Sequence[tuple[str | None, str]],
+        *,
+        expires_at: datetime,
+        at: datetime = T0,
+    ) -> Change:
+        def build(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
+            allocation, lots = self.parts(uow, parts)
+            return _w.hold(ws[wallet_id], hold_id=hold_id, allocation=allocation, lots=lots,
+                           expires_at=expires_at, info=self.info(at))
+
+        return self.write([wallet_id], build)
+
+    def release(self, wallet_id: str, hold_id: str, *, at: datetime = T0) -> Change:
+        def build(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
+            held = uow.get_hold(hold_id)
+            lots = {p.lot_id: uow.get_lot(p.lot_id) for p in held.allocation if p.lot_id}
+            return _w.release(ws[wallet_id], held, lots, HoldStatus.VOIDED, self.info(at))
+
+        return self.write([wallet_id], build)
+
+    def transfer(self, source: str, target: str, amount: str, *, at: datetime = T0) -> Change:
+        return self.write(
+            [source, target],
+            lambda uow, ws: _w.transfer(ws[source], ws[target], eur(amount), self.info(at)),
+        )
+
+    def refund(self, wallet_id: str, entry_id: str, amount: str, *, at: datetime = T0) -> Change:
+        def build(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
+            charge = uow.get_charge(entry_id)
+            assert charge is not None
+            lots = {p.lot_id: uow.get_lot(p.lot_id) for p in charge.allocation if p.lot_id}
+            change, _, _ = _w.refund(ws[wallet_id], charge, eur(amount), lots, self.info(at))
+            return change
+
+        return self.write([wallet_id], build)
+
+    def reverse(self, entry_id: str, wallet_ids: Sequence[str], *, at: datetime = T0) -> Change:
+        def build(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
+            original = uow.get_entry(entry_id)
+            lots = {}
+            for posting in original.postings:
+                ref = parse_account(posting.account)
+                if ref.name is not None and ref.is_wallet:
+                    lots[ref.name] = uow.get_lot(ref.name)
+            return _w.reverse(original, list(ws.values()), lots, self.info(at))
+
+        return self.write(wallet_ids, build)
+
+    def expire(self, wallet_id: str, lot_id: str, *, at: datetime) -> Change:
+        return self.write(
+            [wallet_id], lambda uow, ws: _w.expire_lot(ws[wallet_id], uow.get_lot(lot_id),
+                                                       self.info(at))
+        )
+
+    def wallet(self, wallet_id: str) -> Wallet:
+        """The wallet as a fresh unit of work reads it."""
+        with self.store.unit_of_work() as uow:
+            return uow.get_wallet(wallet_id)
+
+
+def run_in_threads(workers: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Start every worker at the same moment (a barrier) and return their results in order;
+    re-raises the first exception a worker raised."""
+    barrier = threading.Barrier(len(workers))
+
+    def start(worker: Callable[[], Any]) -> Any:
+        barrier.wait(WAIT)
+        return worker()
+
+    with ThreadPoolExecutor(max_workers=len(workers)) as pool:
+        futures = [pool.submit(start, worker) for worker in workers]
+        return [future.result(timeout=60) for future in futures]
+
+
+def new_service(store: Store, start: datetime = T0) -> tuple[WalletService, FixedClock]:
+    """A deterministic service over ``store``."""
+    clock = FixedClock(start)
+    return WalletService(store, clock=clock, ids=SequentialIds()), clock
+
+
+def run_reference_script(store: Store) -> dict[str, Any]:
+    """Run every service command once over ``store`` (which must be empty) and return the
+    export. Deterministic: the same script gives the same dump on every backend (I8)."""
+    svc, clock = new_service(store)
+    ann = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR", floor=eur("-20.00"))
+    bob = svc.open_wallet(owner_id="bob", tenant_id=TENANT, currency="EUR")
+    svc.top_up(ann.id, eur("100.00"), method="card", idempotency_key="pay-1")
+    svc.award(ann.id, eur("10.00"), reason="welcome", expires_at=T0 + 10 * DAY)
+    svc.award(ann.id, eur("5.00"), reason="loyalty")
+    spend = svc.spend(ann.id, SpendRequest(eur("12.00")), idempotency_key="order-1")
+    bob_top = svc.top_up(bob.id, eur("3.00"), method="cash")
+    svc.spend(bob.id, SpendRequest(eur("5.00"), PaymentMode.CREDIT_FIRST, "basket"))
+    svc.award(bob.id, eur("7.00"), reason="promo", expires_at=T0 + 5 * DAY)
+    held = svc.hold(ann.id, eur("30.00"), window=4 * HOUR, idempotency_key="auth-1")
+    svc.capture(held.id, eur("25.00"), idempotency_key="cap-1")
+    voided = svc.hold(ann.id, eur("10.00"), window=4 * HOUR)
+    svc.void(voided.id)
+    svc.transfer(ann.id, bob.id, eur("8.00"), idempotency_key="tr-1")
+    assert spend.entry_id is not None
+    svc.refund(spend.entry_id, eur("4.00"), reason="missing item")
+    svc.reverse(bob_top.entry_id, reason="duplicate payment")
+    svc.hold(ann.id, eur("6.00"), window=HOUR)
+    clock.advance(11 * DAY)
+    svc.expire_due()
+    svc.top_up(ann.id, eur("100.00"), method="card", idempotency_key="pay-1")  # a replay
+    return store.export_state()
+
+
+# -- the contract --------------------------------------------------------------------------------
+
+
+class StoreContract:
+    """The behaviour every :class:`~prepaid_wallet.storage.base.Store` must have.
+
+    Subclasses implement :meth:`make_store` (and optionally :meth:`close_store`). Not collected
+    by pytest on its own: its name does not start with ``Test``.
+    """
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def make_store(self) -> Store:
+        """A new, empty store of the backend under test."""
+        raise NotImplementedError
+
+    def close_store(self, store: Store) -> None:
+        """Release ``store`` (it may already be closed)."""
+        store.close()
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        store = self.make_store()
+        try:
+            yield store
+        finally:
+            self.close_store(store)
+
+    @pytest.fixture
+    def writer(self, store: Store) -> Writer:
+        return Writer(store)
+
+    # -- unit of work: commit and rollback ---------------------------------------------------
+
+    def test_a_new_store_is_empty(self, store: Store) -> None:
+        state = store.export_state()
+        assert state, "export_state must describe the store"
+        assert all(not value for value in state.values())
+        with store.unit_of_work() as uow:
+            assert list(uow.iter_wallets()) == []
+            assert list(uow.iter_entries()) == []
+
+    def test_commit_makes_writes_visible_to_later_units(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        change = writer.top_up("w1", "12.50")
+        with store.unit_of_work() as uow:
+            wallet = uow.get_wallet("w1")
+            assert wallet == change.wallet("w1")
+            assert wallet.open == eur("12.50")
+            assert wallet.version == 1
+            assert uow.get_entry(change.entry.id) == change.entry
+            assert list(uow.iter_entries()) == [change.entry]
+
+    def test_leaving_the_block_without_commit_discards(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            change = _w.top_up(wallet, eur("5.00"), "card", writer.info())
+            uow.record(change)
+            uow.add_wallet(writer.new_wallet("w2"))
+            uow.put_idempotency(_record("k1"))
+            assert uow.get_wallet("w1").open == eur("15.00")  # the unit sees its own write
+        assert store.export_state() == before
+        with store.unit_of_work() as uow:
+            assert uow.get_wallet("w1").open == eur("10.00")
+            with pytest.raises(WalletNotFoundError):
+                uow.get_wallet("w2")
+            with pytest.raises(EntryNotFoundError):
+                uow.get_entry(change.entry.id)
+            assert uow.get_idempotency(TENANT, "k1") is None
+
+    def test_explicit_rollback_discards(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            wallet = uow.get_wallet("w1")
+            uow.record(_w.top_up(wallet, eur("5.00"), "card", writer.info()))
+            uow.rollback()
+        assert store.export_state() == before
+        assert writer.wallet("w1").version == 0
+
+    def test_an_exception_inside_the_block_discards_and_propagates(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        before = store.export_state()
+        boom = RuntimeError("boom")
+
+        def fail_midway() -> None:
+            with store.unit_of_work() as uow:
+                wallet = uow.lock_wallets(["w1"])["w1"]
+                uow.record(_w.top_up(wallet, eur("5.00"), "card", writer.info()))
+                raise boom
+
+        with pytest.raises(RuntimeError) as caught:
+            fail_midway()
+        assert caught.value is boom
+        assert store.export_state() == before
+
+    def test_an_exception_raised_after_commit_keeps_the_commit(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+
+        def commit_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                wallet = uow.lock_wallets(["w1"])["w1"]
+                uow.record(_w.top_up(wallet, eur("5.00"), "card", writer.info()))
+                uow.commit()
+                raise RuntimeError("after commit")
+
+        with pytest.raises(RuntimeError, match="after commit"):
+            commit_then_fail()
+        assert writer.wallet("w1").open == eur("5.00")
+
+    @pytest.mark.parametrize("committed", [True, False])
+    def test_a_unit_of_work_is_used_once(
+        self, store: Store, writer: Writer, committed: bool
+    ) -> None:
+        writer.open("w1")
+        uow = store.unit_of_work()
+        with uow:
+            wallet = uow.get_wallet("w1")
+            if committed:
+                uow.commit()
+        stale = _w.top_up(wallet, eur("1.00"), "card", writer.info())
+        before = store.export_state()
+
+        def reenter() -> None:
+            with uow:
+                pass
+
+        with pytest.raises(StorageError):
+            reenter()
+        with pytest.raises(StorageError):
+            uow.get_wallet("w1")
+        with pytest.raises(StorageError):
+            uow.record(stale)
+        with pytest.raises(StorageError):
+            uow.commit()
+        assert store.export_state() == before
+
+    def test_commit_twice_fails(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.record(_w.top_up(wallet, eur("1.00"), "card", writer.info()))
+            uow.commit()
+            with pytest.raises(StorageError):
+                uow.commit()
+        assert writer.wallet("w1").version == 1
+
+    def test_uncommitted_writes_are_invisible_to_a_unit_started_after(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """A writer thread records and waits; a reader thread opens its unit meanwhile. Whether
+        the reader waits (one lock, ``BEGIN IMMEDIATE``) or not (READ COMMITTED), it must not
+        see the write, which is then discarded."""
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        recorded = threading.Event()
+        reader_started = threading.Event()
+
+        def write_then_discard() -> None:
+            with store.unit_of_work() as uow:
+                wallet = uow.lock_wallets(["w1"])["w1"]
+                uow.record(_w.top_up(wallet, eur("5.00"), "card", writer.info()))
+                recorded.set()
+                reader_started.wait(WAIT)
+                time.sleep(0.05)
+
+        def read() -> Wallet:
+            assert recorded.wait(WAIT)
+            reader_started.set()
+            with store.unit_of_work() as uow:
+                return uow.get_wallet("w1")
+
+        _, seen = run_in_threads([write_then_discard, read])
+        assert seen.open == eur("10.00")
+        assert seen.version == 1
+        assert writer.wallet("w1") == seen
+
+    def test_reads_see_the_units_own_writes(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.award("w1", "lot-a", "10.00")
+        with store.unit_of_work() as uow:
+            new = writer.new_wallet("w2", owner="bob")
+            uow.add_wallet(new)
+            assert uow.get_wallet("w2") == new
+            assert uow.find_wallet(TENANT, "bob", "EUR") == new
+            assert [w.id for w in uow.iter_wallets()] == ["w1", "w2"]
+
+            w1 = uow.lock_wallets(["w1"])["w1"]
+            award = _w.award(w1, lot_id="lot-b", amount=eur("3.00"), expires_at=None, priority=0,
+                             reason="r", info=writer.info())
+            uow.record(award)
+            assert uow.get_lot("lot-b") == award.lots[0]
+            assert [lot.id for lot in uow.wallet_lots("w1")] == ["lot-a", "lot-b"]
+            assert uow.get_entry(award.entry.id) == award.entry
+
+            w1 = uow.get_wallet("w1")
+            assert w1 == award.wallet("w1")
+            allocation, lots = Writer.parts(uow, [("lot-a", "4.00")])
+            spend = _w.spend(w1, allocation, lots, writer.info())
+            uow.record(spend)
+            assert uow.get_lot("lot-a").remaining == eur("6.00")
+            assert uow.get_charge(spend.entry.id) == spend.charges[0]
+
+            w1 = uow.get_wallet("w1")
+            allocation, lots = Writer.parts(uow, [("lot-a", "1.00")])
+            held = _w.hold(w1, hold_id="h1", allocation=allocation, lots=lots,
+                           expires_at=T0 + HOUR, info=writer.info())
+            uow.record(held)
+            assert uow.get_hold("h1") == held.holds[0]
+            assert list(uow.wallet_holds("w1")) == [held.holds[0]]
+
+            reversal = _w.reverse(award.entry, [uow.get_wallet("w1")],
+                                  {"lot-b": uow.get_lot("lot-b")}, writer.info())
+            uow.record(reversal)
+            assert uow.reversal_of(award.entry.id) == reversal.entry.id
+
+            uow.put_idempotency(_record("k1"))
+            assert uow.get_idempotency(TENANT, "k1") == _record("k1")
+            assert uow.get_wallet("w1").version == 5
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.get_wallet("w1").version == 5
+            assert uow.get_wallet("w2") == new
+            assert uow.reversal_of(award.entry.id) == reversal.entry.id
+
+    def test_journal_reads_see_committed_state_only(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """The journal indexes show committed entries only (base.py): a unit's own entry appears
+        once it commits."""
+        writer.open("w1")
+        first = writer.top_up("w1", "1.00")
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            change = _w.top_up(wallet, eur("2.00"), "card", writer.info(T0 + HOUR))
+            uow.record(change)
+            assert list(uow.iter_entries()) == [first.entry]
+            assert [e.id for e, _ in uow.wallet_history("w1")] == [first.entry.id]
+            snapshot = uow.snapshot_at("w1", T0 + HOUR)
+            assert snapshot is not None
+            assert snapshot.open == eur("1.00")
+            assert uow.account_balance_at(open_account("w1"), T0 + HOUR) == eur("1.00")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert list(uow.iter_entries()) == [first.entry, change.entry]
+            snapshot = uow.snapshot_at("w1", T0 + HOUR)
+            assert snapshot is not None
+            assert snapshot.open == eur("3.00")
+            assert uow.account_balance_at(open_account("w1"), T0 + HOUR) == eur("3.00")
+
+    # -- commit is atomic --------------------------------------------------------------------
+
+    def test_a_failing_commit_writes_nothing_duplicate_entry_id(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """The second change reuses the first one's entry id: the whole unit fails, including
+        the first, valid change."""
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        before = store.export_state()
+
+        def attempt() -> None:
+            with store.unit_of_work() as uow:
+                wallet = uow.lock_wallets(["w1"])["w1"]
+                first = _w.top_up(wallet, eur("1.00"), "card", writer.info())
+                uow.record(first)
+                second = _w.top_up(first.wallet("w1"), eur("2.00"), "card",
+                                   EntryInfo(first.entry.id, T0))
+                uow.record(second)
+                uow.commit()
+
+        with pytest.raises(IntegrityError):
+            attempt()
+        assert store.export_state() == before
+
+    def test_a_failing_commit_writes_nothing_wallet_id_taken(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        before = store.export_state()
+
+        def attempt() -> None:
+            with store.unit_of_work() as uow:
+                wallet = uow.lock_wallets(["w2"])["w2"]
+                uow.record(_w.top_up(wallet, eur("1.00"), "card", writer.info()))
+                uow.put_idempotency(_record("k1"))
+                uow.add_wallet(writer.new_wallet("w1", owner="someone-else"))
+                uow.commit()
+
+        with pytest.raises(ConflictError):
+            attempt()
+        assert store.export_state() == before
+
+    def test_a_stale_change_fails_the_unit(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        before = store.export_state()
+
+        def attempt() -> None:
+            with store.unit_of_work() as uow:
+                wallets = uow.lock_wallets(["w1", "w2"])
+                uow.record(_w.top_up(wallets["w2"], eur("1.00"), "card", writer.info()))
+                uow.record(_w.top_up(wallets["w1"], eur("1.00"), "card", writer.info()))
+                # built from the version before the unit's own write
+                uow.record(_w.top_up(wallets["w1"], eur("2.00"), "card", writer.info()))
+                uow.commit()
+
+        with pytest.raises(ConcurrencyError) as caught:
+            attempt()
+        assert caught.value.wallet_id == "w1"
+        assert store.export_state() == before
+
+    # -- optimistic version check ------------------------------------------------------------
+
+    def test_recording_a_change_built_on_an_old_version_raises(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """cosmicpython's race, one step at a time: two units read version 1; the first writes
+        version 2; the second's version 2 must be refused, not overwrite it."""
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        with store.unit_of_work() as uow:
+            read_early = uow.get_wallet("w1")
+        winner = writer.top_up("w1", "1.00")
+        loser = _w.top_up(read_early, eur("50.00"), "card", writer.info())
+        assert loser.wallet("w1").version == winner.wallet("w1").version == 2
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConcurrencyError) as caught:
+                uow.record(loser)
+            assert caught.value.wallet_id == "w1"
+        assert store.export_state() == before
+        assert writer.wallet("w1").open == eur("11.00")
+
+    def test_a_version_that_skips_ahead_is_refused(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        first = _w.top_up(writer.new_wallet("w1"), eur("1.00"), "card", writer.info())
+        ahead = _w.top_up(first.wallet("w1"), eur("1.00"), "card", writer.info())
+        assert ahead.wallet("w1").version == 2
+        with store.unit_of_work() as uow, pytest.raises(ConcurrencyError):
+            uow.record(ahead)
+        assert writer.wallet("w1").version == 0
+
+    def test_a_transfer_is_checked_on_both_wallets(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        writer.top_up("w1", "10.00")
+        with store.unit_of_work() as uow:
+            stale = uow.lock_wallets(["w1", "w2"])
+        writer.top_up("w2", "1.00")  # only the target moved on
+        change = _w.transfer(stale["w1"], stale["w2"], eur("4.00"), writer.info())
+        with store.unit_of_work() as uow:
+            with pytest.raises(ConcurrencyError) as caught:
+                uow.record(change)
+            assert caught.value.wallet_id == "w2"
+        assert writer.wallet("w1").open == eur("10.00")
+        assert writer.wallet("w2").open == eur("1.00")
+
+    def test_racing_read_modify_write_units_lose_no_update(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """Two threads each lock the same wallet, build a top-up from what they read and commit,
+        many times: ``lock_wallets`` serialises them, so no update is lost."""
+        writer.open("w1")
+        rounds = 30
+
+        def worker(step: int) -> Callable[[], int]:
+            def run() -> int:
+                total = 0
+                for i in range(rounds):
+                    amount = cents(step * 100 + i)
+                    with store.unit_of_work() as uow:
+                        wallet = uow.lock_wallets(["w1"])["w1"]
+                        uow.record(_w.top_up(wallet, amount, "card", writer.info()))
+                        uow.commit()
+                    total += amount.minor_units
+                return total
+
+            return run
+
+        totals = run_in_threads([worker(1), worker(2)])
+        wallet = writer.wallet("w1")
+        assert wallet.version == 2 * rounds
+        assert wallet.open == cents(sum(totals))
+        with store.unit_of_work() as uow:
+            assert len(list(uow.iter_entries())) == 2 * rounds
+
+    # -- typed errors ------------------------------------------------------------------------
+
+    def test_unknown_ids_raise_typed_not_found_errors(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            cases: list[tuple[type[Exception], Callable[[], object], str]] = [
+                (WalletNotFoundError, lambda: uow.get_wallet("w-nope"), "w-nope"),
+                (WalletNotFoundError, lambda: uow.lock_wallets(["w1", "w-nope"]), "w-nope"),
+                (LotNotFoundError, lambda: uow.get_lot("lot-nope"), "lot-nope"),
+                (HoldNotFoundError, lambda: uow.get_hold("h-nope"), "h-nope"),
+                (EntryNotFoundError, lambda: uow.get_entry("e-nope"), "e-nope"),
+            ]
+            for error, call, wanted in cases:
+                with pytest.raises(error) as caught:
+                    call()
+                assert caught.value.id == wanted  # type: ignore[attr-defined]
+
+    def test_unknown_ids_read_as_nothing_where_the_protocol_says_so(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            assert uow.find_wallet(TENANT, "nobody", "EUR") is None
+            assert uow.get_charge("e-nope") is None
+            assert uow.reversal_of("e-nope") is None
+            assert uow.get_idempotency(TENANT, "k-nope") is None
+            assert uow.snapshot_at("w1", T0 + DAY) is None
+            assert uow.snapshot_at("w-nope", T0) is None
+            assert uow.account_balance_at(open_account("w-nope"), T0) is None
+            assert list(uow.live_lots("w-nope")) == []
+            assert list(uow.wallet_lots("w-nope")) == []
+            assert list(uow.wallet_holds("w-nope")) == []
+            assert list(uow.wallet_history("w-nope")) == []
+            assert uow.due_lots(T0 + 1000 * DAY, 10, "w-nope") == []
+
+    def test_duplicate_wallet_in_the_same_unit(self, store: Store, writer: Writer) -> None:
+        before = store.export_state()
+
+        def attempt() -> None:
+            with store.unit_of_work() as uow:
+                uow.add_wallet(writer.new_wallet("w1", owner="ann"))
+                uow.add_wallet(writer.new_wallet("w2", owner="ann"))
+                uow.commit()
+
+        with pytest.raises(DuplicateWalletError) as caught:
+            attempt()
+        assert (caught.value.tenant_id, caught.value.owner_id, caught.value.currency) == (
+            TENANT, "ann", "EUR")
+        assert caught.value.existing_id == "w1"
+        assert store.export_state() == before
+
+    def test_duplicate_wallet_across_units(self, store: Store, writer: Writer) -> None:
+        writer.open("w1", owner="ann")
+        before = store.export_state()
+
+        def attempt() -> None:
+            with store.unit_of_work() as uow:
+                uow.add_wallet(writer.new_wallet("w2", owner="ann"))
+                uow.commit()
+
+        with pytest.raises(DuplicateWalletError) as caught:
+            attempt()
+        assert caught.value.existing_id == "w1"
+        assert store.export_state() == before
+        # another tenant or another currency is another wallet
+        writer.open("w3", owner="ann", tenant="hub-b")
+        writer.open("w4", owner="ann", currency="USD")
+        with store.unit_of_work() as uow:
+            found = uow.find_wallet("hub-b", "ann", "EUR")
+            assert found is not None
+            assert found.id == "w3"
+            found = uow.find_wallet(TENANT, "ann", "USD")
+            assert found is not None
+            assert found.id == "w4"
+
+    # -- wallets -----------------------------------------------------------------------------
+
+    def test_iter_wallets_by_id_and_tenant(self, store: Store, writer: Writer) -> None:
+        for wallet_id, tenant in [("w3", "hub-b"), ("w1", TENANT), ("w2", "hub-b")]:
+            writer.open(wallet_id, tenant=tenant)
+        with store.unit_of_work() as uow:
+            assert [w.id for w in uow.iter_wallets()] == ["w1", "w2", "w3"]
+            assert [w.id for w in uow.iter_wallets("hub-b")] == ["w2", "w3"]
+            assert [w.id for w in uow.iter_wallets("hub-z")] == []
+
+    def test_wallets_round_trip_unchanged(self, store: Store, writer: Writer) -> None:
+        """Every field survives the store: floor, metadata, zone-aware instants, version, head."""
+        wallet = attrs.evolve(
+            writer.new_wallet("w1", owner="ann", floor="-12.34"),
+            metadata=(("a", "1"), ("note", "ünïcode ✓")),
+        )
+        with store.unit_of_work() as uow:
+            uow.add_wallet(wallet)
+            uow.commit()
+        change = writer.top_up("w1", "0.01")
+        stored = writer.wallet("w1")
+        assert stored == change.wallet("w1")
+        assert stored.floor == eur("-12.34")
+        assert stored.metadata == wallet.metadata
+        assert stored.created_at == T0
+        assert stored.created_at.utcoffset() == timedelta(0)
+        assert stored.head == change.entry.hash
+
+    # -- lots: the live index ----------------------------------------------------------------
+
+    def test_live_lots_in_default_spend_order(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        # (lot, priority, expires in days or None, granted hours after T0)
+        for lot_id, priority, days, hours in [
+            ("l-none-old", 0, None, 0),
+            ("l-exp3", 0, 3, 1),
+            ("l-prio1-exp1", 1, 1, 0),
+            ("l-exp2-later", 0, 2, 2),
+            ("l-exp2-old-z", 0, 2, 0),
+            ("l-exp2-old-a", 0, 2, 0),
+            ("l-none-new", 0, None, 3),
+            ("l-prio-neg", -1, None, 4),
+        ]:
+            writer.award("w1", lot_id, "1.00", at=T0 + hours * HOUR, priority=priority,
+                         expires_at=None if days is None else T0 + days * DAY)
+        writer.award("w2", "l-other-wallet", "9.00", expires_at=T0 + HOUR)
+        writer.spend("w1", [("l-exp3", "1.00")], at=T0 + 5 * HOUR)  # emptied: not live
+        writer.spend("w1", [("l-none-old", "0.40")], at=T0 + 5 * HOUR)  # partly spent
+        expected = [
+            "l-prio-neg",
+            "l-exp2-old-a", "l-exp2-old-z", "l-exp2-later",
+            "l-none-old", "l-none-new",
+            "l-prio1-exp1",
+        ]
+        with store.unit_of_work() as uow:
+            lots = list(uow.live_lots("w1"))
+            assert [lot.id for lot in lots] == expected
+            assert next(lot for lot in lots if lot.id == "l-none-old").remaining == eur("0.60")
+            assert [lot.id for lot in uow.live_lots("w2")] == ["l-other-wallet"]
+            # every lot, empty or not, by grant then id
+            assert [lot.id for lot in uow.wallet_lots("w1")] == [
+                "l-exp2-old-a", "l-exp2-old-z", "l-none-old", "l-prio1-exp1", "l-exp3",
+                "l-exp2-later", "l-none-new", "l-prio-neg",
+            ]
+
+    def test_live_lots_include_expired_lots_until_they_are_swept(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """Live means "money left": the policy, not the index, skips expired lots."""
+        writer.open("w1")
+        writer.award("w1", "l1", "2.00", expires_at=T0 + HOUR)
+        writer.award("w1", "l2", "3.00")
+        with store.unit_of_work() as uow:
+            assert [lot.id for lot in uow.live_lots("w1")] == ["l1", "l2"]
+        writer.expire("w1", "l1", at=T0 + 2 * HOUR)
+        with store.unit_of_work() as uow:
+            assert [lot.id for lot in uow.live_lots("w1")] == ["l2"]
+            swept = uow.get_lot("l1")
+            assert swept.remaining == eur("0.00")
+            assert swept.expired_entry_id is not None
+
+    def test_live_lots_merge_the_units_own_changes(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.award("w1", "l-b", "1.00", expires_at=T0 + 2 * DAY)
+        writer.award("w1", "l-d", "1.00", expires_at=T0 + 4 * DAY)
+        writer.award("w1", "l-e", "1.00")
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            for lot_id, days in [("l-a", 1), ("l-c", 3), ("l-f", None)]:
+                change = _w.award(
+                    wallet, lot_id=lot_id, amount=eur("2.00"), priority=0, reason="r",
+                    expires_at=None if days is None else T0 + days * DAY, info=writer.info(),
+                )
+                uow.record(change)
+                wallet = change.wallet("w1")
+            allocation, lots = Writer.parts(uow, [("l-d", "1.00"), ("l-c", "2.00"),
+                                                  ("l-b", "0.25")])
+            spend = _w.spend(wallet, allocation, lots, writer.info())
+            uow.record(spend)
+            live = list(uow.live_lots("w1"))
+            assert [lot.id for lot in live] == ["l-a", "l-b", "l-e", "l-f"]
+            assert live[1].remaining == eur("0.75")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [lot.id for lot in uow.live_lots("w1")] == ["l-a", "l-b", "l-e", "l-f"]
+
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(specs=lot_specs())
+    def test_live_and_due_lots_agree_with_a_sort(
+        self, specs: list[tuple[int, int | None, int, int]]
+    ) -> None:
+        """Any mix of priorities, expiries, grant instants and spends: ``live_lots`` is the
+        lots with money left sorted by the documented key, ``due_lots`` those expiring by
+        ``at``, soonest first (ties by id, so every backend sweeps in the same order)."""
+        store = self.make_store()
+        try:
+            writer = Writer(store)
+            writer.open("w1")
+            ids = [f"lot-{(37 * i) % 101:03d}" for i in range(len(specs))]  # not in grant order
+            for lot_id, (priority, days, minutes, _) in zip(ids, specs, strict=True):
+                writer.award("w1", lot_id, "1.00", at=T0 + minutes * timedelta(minutes=1),
+                             priority=priority,
+                             expires_at=None if days is None else T0 + days * DAY)
+            for lot_id, (*_, spent_cents) in zip(ids, specs, strict=True):
+                if spent_cents:
+                    writer.spend("w1", [(lot_id, str(cents(spent_cents).amount))],
+                                 at=T0 + HOUR)
+            with store.unit_of_work() as uow:
+                every = {lot.id: lot for lot in uow.wallet_lots("w1")}
+                live = [lot for lot in every.values() if lot.remaining.is_positive()]
+                far = datetime.max.replace(tzinfo=UTC)
+                expected = sorted(
+                    live,
+                    key=lambda lot: (lot.priority, lot.expires_at is None,
+                                     lot.expires_at or far, lot.granted_at, lot.id),
+                )
+                assert list(uow.live_lots("w1")) == expected
+                at = T0 + 2 * DAY
+                due = sorted((lot for lot in live if lot.expires_at and lot.expires_at <= at),
+                             key=lambda lot: (lot.expires_at, lot.id))
+                assert uow.due_lots(at, 1000) == due
+                assert uow.due_lots(at, 2, "w1") == due[:2]
+        finally:
+            self.close_store(store)
+
+    # -- due lots and holds ------------------------------------------------------------------
+
+    def test_due_lots_soonest_first_with_limit_and_wallet(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        for wallet_id, lot_id, expires in [
+            ("w1", "l-3d", T0 + 3 * DAY),
+            ("w1", "l-1d", T0 + DAY),
+            ("w2", "l-2d-b", T0 + 2 * DAY),
+            ("w1", "l-2d-a", T0 + 2 * DAY),
+            ("w1", "l-never", None),
+            ("w2", "l-1d-empty", T0 + DAY),
+            ("w2", "l-12h-swept", T0 + 12 * HOUR),
+        ]:
+            writer.award(wallet_id, lot_id, "1.00", expires_at=expires)
+        writer.spend("w2", [("l-1d-empty", "1.00")])
+        writer.expire("w2", "l-12h-swept", at=T0 + 12 * HOUR)
+        with store.unit_of_work() as uow:
+
+            def ids(lots: list[Lot]) -> list[str]:
+                return [lot.id for lot in lots]
+
+            assert ids(uow.due_lots(T0 + 2 * DAY, 10)) == ["l-1d", "l-2d-a", "l-2d-b"]
+            assert ids(uow.due_lots(T0 + 2 * DAY, 2)) == ["l-1d", "l-2d-a"]
+            assert ids(uow.due_lots(T0 + 2 * DAY, 0)) == []
+            assert ids(uow.due_lots(T0 + 2 * DAY - timedelta(microseconds=1), 10)) == ["l-1d"]
+            assert ids(uow.due_lots(T0 + 2 * DAY, 10, "w1")) == ["l-1d", "l-2d-a"]
+            assert ids(uow.due_lots(T0 + 2 * DAY, 10, "w2")) == ["l-2d-b"]
+            assert ids(uow.due_lots(T0 + 999 * DAY, 10)) == [
+                "l-1d", "l-2d-a", "l-2d-b", "l-3d"]
+            assert ids(uow.due_lots(T0, 10)) == []
+            assert all(lot.remaining == eur("1.00") for lot in uow.due_lots(T0 + 9 * DAY, 10))
+
+    def test_due_lots_never_return_a_lot_the_unit_emptied(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """A lot emptied in this unit has no money left, so it is not due; a lot awarded in this
+        unit shows up once committed (base.py: the time indexes see committed state)."""
+        writer.open("w1")
+        writer.award("w1", "l-old", "1.00", expires_at=T0 + DAY)
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            allocation, lots = Writer.parts(uow, [("l-old", "1.00")])
+            spend = _w.spend(wallet, allocation, lots, writer.info())
+            uow.record(spend)
+            award = _w.award(spend.wallet("w1"), lot_id="l-new", amount=eur("2.00"),
+                             expires_at=T0 + DAY, priority=0, reason="r", info=writer.info())
+            uow.record(award)
+            assert uow.due_lots(T0 + 2 * DAY, 10) == []
+            assert uow.due_lots(T0 + 2 * DAY, 10, "w1") == []
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [lot.id for lot in uow.due_lots(T0 + 2 * DAY, 10)] == ["l-new"]
+            assert [lot.id for lot in uow.due_lots(T0 + 2 * DAY, 10, "w1")] == ["l-new"]
+
+    def test_due_holds_soonest_first_active_only(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "50.00")
+        for hold_id, expires in [("h-3h", 3), ("h-1h", 1), ("h-2h-b", 2), ("h-2h-a", 2),
+                                 ("h-void", 1)]:
+            writer.hold("w1", hold_id, [(None, "1.00")], expires_at=T0 + expires * HOUR)
+        writer.release("w1", "h-void")
+        with store.unit_of_work() as uow:
+
+            def ids(at: datetime, limit: int) -> list[str]:
+                return [h.id for h in uow.due_holds(at, limit)]
+
+            assert ids(T0 + 2 * HOUR, 10) == ["h-1h", "h-2h-a", "h-2h-b"]
+            assert ids(T0 + 2 * HOUR, 1) == ["h-1h"]
+            assert ids(T0 + HOUR - timedelta(microseconds=1), 10) == []
+            assert ids(T0 + DAY, 10) == ["h-1h", "h-2h-a", "h-2h-b", "h-3h"]
+            assert all(h.status is HoldStatus.ACTIVE for h in uow.due_holds(T0 + DAY, 10))
+            assert [h.id for h in uow.wallet_holds("w1")] == [
+                "h-1h", "h-2h-a", "h-2h-b", "h-3h", "h-void"]
+            assert uow.get_hold("h-void").status is HoldStatus.VOIDED
+
+    def test_due_holds_skip_a_hold_resolved_in_the_same_unit(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "5.00")
+        writer.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.record(_w.release(wallet, uow.get_hold("h1"), {}, HoldStatus.VOIDED,
+                                  writer.info()))
+            assert uow.due_holds(T0 + DAY, 10) == []
+
+    # -- the journal and its indexes ---------------------------------------------------------
+
+    def test_iter_entries_in_write_order(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        changes = [
+            writer.top_up("w2", "5.00", at=T0 + HOUR),
+            writer.top_up("w1", "5.00"),  # recorded earlier, written later
+            writer.transfer("w1", "w2", "1.00", at=T0 + 2 * HOUR),
+        ]
+        with store.unit_of_work() as uow:
+            assert list(uow.iter_entries()) == [c.entry for c in changes]
+
+    def test_wallet_history_is_half_open_with_balances_after_each_entry(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        c0 = writer.top_up("w1", "10.00", at=T0)
+        c1 = writer.award("w1", "l1", "4.00", at=T0 + HOUR)
+        c2 = writer.transfer("w1", "w2", "3.00", at=T0 + 2 * HOUR)
+        c3 = writer.hold("w1", "h1", [("l1", "1.00"), (None, "2.00")], at=T0 + 3 * HOUR,
+                         expires_at=T0 + DAY)
+        with store.unit_of_work() as uow:
+            history = list(uow.wallet_history("w1"))
+            assert [e for e, _ in history] == [c.entry for c in (c0, c1, c2, c3)]
+            balances = [(s.open, s.commerce, s.held) for _, s in history]
+            assert balances == [
+                (eur("10.00"), eur("0.00"), eur("0.00")),
+                (eur("10.00"), eur("4.00"), eur("0.00")),
+                (eur("7.00"), eur("4.00"), eur("0.00")),
+                (eur("5.00"), eur("3.00"), eur("3.00")),
+            ]
+            for entry, snapshot in history:
+                assert (snapshot.wallet_id, snapshot.entry_id) == ("w1", entry.id)
+                assert snapshot.recorded_at == entry.recorded_at
+            assert history[-1][1].total == eur("11.00")
+
+            window = list(uow.wallet_history("w1", T0 + HOUR, T0 + 3 * HOUR))
+            assert [e.id for e, _ in window] == [c1.entry.id, c2.entry.id]
+            assert [e.id for e, _ in uow.wallet_history("w1", since=T0 + 2 * HOUR)] == [
+                c2.entry.id, c3.entry.id]
+            assert [e.id for e, _ in uow.wallet_history("w1", until=T0 + HOUR)] == [
+                c0.entry.id]
+            assert list(uow.wallet_history("w1", T0 + HOUR, T0 + HOUR)) == []
+            # a transfer shows in both wallets, each with its own balances
+            [(entry, snapshot)] = list(uow.wallet_history("w2"))
+            assert entry == c2.entry
+            assert (snapshot.wallet_id, snapshot.open) == ("w2", eur("3.00"))
+
+    def test_snapshot_at_is_the_last_entry_at_or_before(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "1.00", at=T0)
+        writer.top_up("w1", "2.00", at=T0 + HOUR)
+        last_at_same_instant = writer.top_up("w1", "4.00", at=T0 + HOUR)
+        with store.unit_of_work() as uow:
+            assert uow.snapshot_at("w1", T0 - timedelta(microseconds=1)) is None
+
+            def open_at(at: datetime) -> Money:
+                snapshot = uow.snapshot_at("w1", at)
+                assert snapshot is not None
+                return snapshot.open
+
+            assert open_at(T0) == eur("1.00")
+            assert open_at(T0 + HOUR - timedelta(microseconds=1)) == eur("1.00")
+            assert open_at(T0 + HOUR) == eur("7.00")
+            assert open_at(T0 + 100 * DAY) == eur("7.00")
+            snapshot = uow.snapshot_at("w1", T0 + HOUR)
+            assert snapshot is not None
+            assert snapshot.entry_id == last_at_same_instant.entry.id
+
+    def test_account_balance_at(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "10.00", at=T0)
+        writer.award("w1", "l1", "5.00", at=T0 + HOUR)
+        writer.spend("w1", [("l1", "2.00"), (None, "1.00")], at=T0 + 2 * HOUR)
+        with store.unit_of_work() as uow:
+            lot = lot_account("w1", "l1")
+            assert uow.account_balance_at(open_account("w1"), T0 - HOUR) is None
+            assert uow.account_balance_at(open_account("w1"), T0) == eur("10.00")
+            assert uow.account_balance_at(open_account("w1"), T0 + HOUR) == eur("10.00")
+            assert uow.account_balance_at(open_account("w1"), T0 + 2 * HOUR) == eur("9.00")
+            assert uow.account_balance_at(lot, T0) is None
+            assert uow.account_balance_at(lot, T0 + HOUR) == eur("5.00")
+            assert uow.account_balance_at(lot, T0 + DAY) == eur("3.00")
+
+    def test_reversal_of_links_both_ways(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        top = writer.top_up("w1", "10.00")
+        transfer = writer.transfer("w1", "w2", "4.00")
+        reversal = writer.reverse(transfer.entry.id, ["w1", "w2"], at=T0 + HOUR)
+        with store.unit_of_work() as uow:
+            assert uow.reversal_of(transfer.entry.id) == reversal.entry.id
+            assert uow.get_entry(reversal.entry.id).reverses == transfer.entry.id
+            assert uow.reversal_of(top.entry.id) is None
+            assert uow.reversal_of(reversal.entry.id) is None
+            assert uow.get_wallet("w1").open == eur("10.00")
+            assert uow.get_wallet("w2").open == eur("0.00")
+
+    def test_get_charge_tracks_refunds(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        top = writer.top_up("w1", "10.00")
+        writer.award("w1", "l1", "5.00", expires_at=T0 + DAY)
+        spend = writer.spend("w1", [("l1", "5.00"), (None, "3.00")])
+        with store.unit_of_work() as uow:
+            charge = uow.get_charge(spend.entry.id)
+            assert charge == spend.charges[0]
+            assert charge is not None
+            assert charge.amount == eur("8.00")
+            assert uow.get_charge(top.entry.id) is None
+        refund = writer.refund("w1", spend.entry.id, "4.00", at=T0 + HOUR)
+        with store.unit_of_work() as uow:
+            charge = uow.get_charge(spend.entry.id)
+            assert charge is not None
+            assert charge == refund.charges[0]
+            assert charge.refunded_total == eur("4.00")
+            assert charge.refundable == eur("4.00")
+            assert uow.get_entry(refund.entry.id).refund_of == spend.entry.id
+            assert uow.get_charge(refund.entry.id) is None
+            assert uow.get_lot("l1").remaining == eur("1.00")
+            assert uow.get_wallet("w1").open == eur("10.00")
+
+    def test_holds_round_trip_through_their_life(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        writer.award("w1", "l1", "2.00", expires_at=T0 + DAY)
+        change = writer.hold("w1", "h1", [("l1", "2.00"), (None, "3.00")],
+                             expires_at=T0 + 4 * HOUR)
+        with store.unit_of_work() as uow:
+            held = uow.get_hold("h1")
+            assert held == change.holds[0]
+            assert held.allocation[0].expires_at == T0 + DAY
+            assert uow.get_wallet("w1").held == eur("5.00")
+        writer.release("w1", "h1", at=T0 + HOUR)
+        with store.unit_of_work() as uow:
+            held = uow.get_hold("h1")
+            assert held.status is HoldStatus.VOIDED
+            assert held.resolved_at == T0 + HOUR
+            wallet = uow.get_wallet("w1")
+            assert (wallet.open, wallet.commerce, wallet.held) == (
+                eur("10.00"), eur("2.00"), eur("0.00"))
+
+    # -- idempotency records -----------------------------------------------------------------
+
+    def test_idempotency_records_round_trip_and_conflict(self, store: Store) -> None:
+        record = _record("k1", payload='{"x": "ünï ✓"}')
+        with store.unit_of_work() as uow:
+            uow.put_idempotency(record)
+            with pytest.raises(ConflictError):
+                uow.put_idempotency(_record("k1", outcome="refused"))
+            uow.put_idempotency(_record("k1", scope="hub-b"))  # other tenant, same key
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.get_idempotency(TENANT, "k1") == record
+            assert uow.get_idempotency("hub-b", "k1") == _record("k1", scope="hub-b")
+            assert uow.get_idempotency(TENANT, "K1") is None
+        before = store.export_state()
+
+        def put_again() -> None:
+            with store.unit_of_work() as uow:
+                uow.put_idempotency(_record("k1", operation="spend"))
+                uow.commit()
+
+        with pytest.raises(ConflictError):
+            put_again()
+        assert store.export_state() == before
+
+    # -- the dump ----------------------------------------------------------------------------
+
+    def test_export_state_is_json_and_canonical(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        writer.award("w1", "l1", "1.00", expires_at=T0 + DAY)
+        writer.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
+        state = store.export_state()
+        assert json.loads(json.dumps(state)) == state
+        assert store.export_state() == state
+        other = self.make_store()
+        try:
+            again = Writer(other)
+            again.open("w1")
+            again.top_up("w1", "10.00")
+            again.award("w1", "l1", "1.00", expires_at=T0 + DAY)
+            again.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
+            assert other.export_state() == state
+            again.top_up("w1", "0.01")
+            assert other.export_state() != state
+        finally:
+            self.close_store(other)
+
+    def test_a_closed_store_refuses_work(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        store.close()
+
+        def use() -> None:
+            with store.unit_of_work() as uow:
+                uow.get_wallet("w1")
+
+        with pytest.raises(StorageError):
+            use()
+        store.close()  # closing again is harmless
+
+    # -- the service over the store ----------------------------------------------------------
+
+    def test_service_round_trip(self, store: Store) -> None:
+        svc, clock = new_service(store)
+        ann = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR",
+                              floor=eur("-20.00"), metadata={"tier": "gold"})
+        bob = svc.open_wallet(owner_id="bob", tenant_id=TENANT, currency="EUR")
+        assert svc.get_wallet(ann.id) == ann
+        assert svc.find_wallet(tenant_id=TENANT, owner_id="bob", currency="EUR") == bob
+
+        top = svc.top_up(ann.id, eur("100.00"), method="card", idempotency_key="pay-1")
+        lot1 = svc.award(ann.id, eur("10.00"), reason="welcome", expires_at=T0 + 10 * DAY)
+        lot2 = svc.award(ann.id, eur("5.00"), reason="loyalty")
+        spend = svc.spend(ann.id, SpendRequest(eur("12.00")), idempotency_key="order-1")
+        assert [(p.lot_id, p.amount) for p in spend.allocation] == [
+            (lot1.id, eur("10.00")), (lot2.id, eur("2.00"))]
+
+        bob_top = svc.top_up(bob.id, eur("3.00"), method="cash")
+        first = svc.spend(bob.id, SpendRequest(eur("5.00"), PaymentMode.CREDIT_FIRST))
+        assert (first.amount, first.remainder_due) == (eur("3.00"), eur("2.00"))
+        svc.award(bob.id, eur("7.00"), reason="promo", expires_at=T0 + 5 * DAY)
+
+        held = svc.hold(ann.id, eur("30.00"), window=4 * HOUR, idempotency_key="auth-1")
+        assert [(p.lot_id, p.amount) for p in held.allocation] == [
+            (lot2.id, eur("3.00")), (None, eur("27.00"))]
+        captured = svc.capture(held.id, eur("25.00"), idempotency_key="cap-1")
+        assert (captured.captured, captured.released) == (eur("25.00"), eur("5.00"))
+        voided = svc.void(svc.hold(ann.id, eur("10.00"), window=4 * HOUR).id)
+        assert voided.status is HoldStatus.VOIDED
+        svc.transfer(ann.id, bob.id, eur("8.00"), idempotency_key="tr-1")
+        assert spend.entry_id is not None
+        refund = svc.refund(spend.entry_id, eur("4.00"), reason="missing item")
+        assert [(p.lot_id, p.amount) for p in refund.allocation] == [
+            (lot2.id, eur("2.00")), (lot1.id, eur("2.00"))]
+        reversal = svc.reverse(bob_top.entry_id, reason="duplicate payment")
+        svc.hold(ann.id, eur("6.00"), window=HOUR)
+
+        now = svc.balance(ann.id)
+        assert (now.open, now.commerce, now.held) == (eur("68.00"), eur("0.00"), eur("6.00"))
+        clock.advance(11 * DAY)
+        report = svc.expire_due()
+        assert (report.holds_released, report.lots_expired) == (1, 1)
+
+        ann_now = svc.balance(ann.id)
+        assert (ann_now.open, ann_now.commerce, ann_now.held, ann_now.expired) == (
+            eur("70.00"), eur("2.00"), eur("0.00"), eur("0.00"))
+        bob_now = svc.balance(bob.id)
+        assert (bob_now.open, bob_now.commerce, bob_now.held) == (
+            eur("5.00"), eur("0.00"), eur("0.00"))
+        assert svc.lots(bob.id, include_empty=True)[0].expired_entry_id is not None
+        assert svc.lots(bob.id) == []
+        assert svc.entry(reversal.entry_id).reverses == bob_top.entry_id
+        assert svc.statement(bob.id).lines[0].reversed_by == reversal.entry_id
+
+        # as of an earlier instant: an index lookup that the store answers
+        then = svc.balance(ann.id, as_of=T0)
+        assert (then.open, then.commerce, then.held) == (eur("68.00"), eur("0.00"),
+                                                         eur("6.00"))
+        verified = svc.verify()
+        assert verified.ok, verified.problems
+        assert verified.wallets == 2
+        assert verified.entries == 17
+
+        # replays write nothing and answer the same
+        state = store.export_state()
+        assert svc.top_up(ann.id, eur("100.00"), method="card", idempotency_key="pay-1") == top
+        assert svc.expire_due().entry_ids == ()
+        assert store.export_state() == state
+
+    def test_reads_write_nothing(self, store: Store) -> None:
+        run_reference_script(store)
+        svc, _ = new_service(store, T0 + 11 * DAY)
+        state = store.export_state()
+        wallets = svc.wallets()
+        assert [w.owner_id for w in wallets] == ["ann", "bob"]
+        ann = wallets[0]
+        holds = svc.holds(ann.id)
+        entries = [line.entry_id for line in svc.statement(ann.id).lines]
+        svc.balance(ann.id)
+        svc.balance(ann.id, as_of=T0 + HOUR)
+        svc.statement(ann.id, since=T0, until=T0 + DAY)
+        svc.lots(ann.id, include_empty=True)
+        svc.check_spend(ann.id, SpendRequest(eur("500.00")))
+        svc.check_spend(ann.id, SpendRequest(eur("1.00"), PaymentMode.CREDIT_FIRST))
+        svc.get_hold(holds[0].id)
+        svc.find_wallet(tenant_id=TENANT, owner_id="ann", currency="EUR")
+        svc.wallets(TENANT)
+        for entry_id in entries:
+            svc.entry(entry_id)
+        assert svc.verify().ok
+        assert store.export_state() == state
+
+    def test_the_same_script_gives_the_memory_reference_dump(self, store: Store) -> None:
+        """I8: the same commands with the same clock give the same journal on every backend."""
+        reference = open_store("memory:")
+        try:
+            expected = run_reference_script(reference)
+        finally:
+            reference.close()
+        assert run_reference_script(store) == expected
+
+    def test_commands_that_raise_write_nothing(self, store: Store) -> None:
+        """I9, over the store: every kind of failure leaves the dump as it was."""
+        svc, _ = new_service(store)
+        ann = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+        bob = svc.open_wallet(owner_id="bob", tenant_id=TENANT, currency="EUR")
+        svc.top_up(ann.id, eur("10.00"), method="card")
+        spend = svc.spend(ann.id, SpendRequest(eur("2.00")))
+        assert spend.entry_id is not None
+        top = svc.top_up(bob.id, eur("1.00"), method="card")
+        svc.spend(bob.id, SpendRequest(eur("1.00")))
+        held = svc.hold(ann.id, eur("1.00"), window=HOUR)
+        svc.void(held.id)
+        svc.award(ann.id, eur("1.00"), reason="r")
+        svc.reverse(svc.top_up(ann.id, eur("1.00"), method="card").entry_id, reason="oops")
+        reversed_id = svc.statement(ann.id).lines[-2].entry_id
+        state = store.export_state()
+        failures: list[tuple[type[Exception], Callable[[], object]]] = [
+            (SpendDeniedError, lambda: svc.spend(ann.id, SpendRequest(eur("50.00")))),
+            (SpendDeniedError, lambda: svc.hold(ann.id, eur("50.00"), window=HOUR)),
+            (InsufficientFundsError, lambda: svc.transfer(ann.id, bob.id, eur("50.00"))),
+            (InsufficientFundsError, lambda: svc.reverse(top.entry_id, reason="r")),
+            (HoldStateError, lambda: svc.void(held.id)),
+            (HoldStateError, lambda: svc.capture(held.id)),
+            (RefundExceedsOriginalError,
+             lambda: svc.refund(spend.entry_id or "", eur("3.00"), reason="r")),
+            (AlreadyReversedError, lambda: svc.reverse(reversed_id, reason="again")),
+            (DuplicateWalletError,
+             lambda: svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")),
+            (CurrencyMismatchError,
+             lambda: svc.top_up(ann.id, Money.of("1", "USD"), method="card")),
+            (InvalidAmountError, lambda: svc.top_up(ann.id, eur("-1.00"), method="card")),
+            (WalletNotFoundError, lambda: svc.top_up("w-nope", eur("1.00"), method="card")),
+            (WalletNotFoundError, lambda: svc.transfer(ann.id, "w-nope", eur("1.00"))),
+            (HoldNotFoundError, lambda: svc.capture("hold-nope")),
+            (EntryNotFoundError, lambda: svc.refund("e-nope", reason="r")),
+            (EntryNotFoundError, lambda: svc.reverse("e-nope", reason="r")),
+            (LotNotFoundError, lambda: _get_lot(store, "lot-nope")),
+        ]
+        for error, call in failures:
+            with pytest.raises(error):
+                call()
+            assert store.export_state() == state, error.__name__
+
+    def test_a_refusal_under_a_key_stores_only_the_key(self, store: Store) -> None:
+        svc, _ = new_service(store)
+        ann = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+        state = store.export_state()
+        with pytest.raises(SpendDeniedError) as first:
+            svc.spend(ann.id, SpendRequest(eur("5.00")), idempotency_key="o-1")
+        after = store.export_state()
+        assert {k: v for k, v in after.items() if v != state[k]}.keys() == {"idempotency"}
+        svc.top_up(ann.id, eur("10.00"), method="card")
+        with pytest.raises(SpendDeniedError) as again:
+            svc.spend(ann.id, SpendRequest(eur("5.00")), idempotency_key="o-1")
+        assert again.value.decision == first.value.decision
+
+    # -- concurrency through the service -----------------------------------------------------
+
+    def test_concurrent_top_ups_lose_no_update(self, store: Store) -> None:
+        svc, _ = new_service(store)
+        wallets = [svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR").id
+                   for i in range(2)]
+        rounds = 40
+
+        def worker(n: int) -> Callable[[], Counter[str]]:
+            def run() -> Counter[str]:
+                paid: Counter[str] = Counter()
+                for i in range(rounds):
+                    wallet_id = wallets[(n + i) % 2]
+                    amount = cents(n * 1000 + i + 1)
+                    receipt = svc.top_up(wallet_id, amount, method="card",
+                                         idempotency_key=f"t{n}-{i}")
+                    assert receipt.amount == amount
+                    paid[wallet_id] += amount.minor_units
+                return paid
+
+            return run
+
+        paid: Counter[str] = Counter()
+        for part in run_in_threads([worker(n) for n in range(4)]):
+            paid.update(part)
+        for wallet_id in wallets:
+            wallet = svc.get_wallet(wallet_id)
+            assert wallet.open == cents(paid[wallet_id])
+            assert wallet.version == 2 * rounds
+        report = svc.verify()
+        assert report.ok, report.problems
+        assert report.entries == 4 * rounds
+
+    def test_concurrent_spends_never_overdraw(self, store: Store) -> None:
+        """65.00 of credit (50.00 open, a 5.00 lot, a -10.00 floor) and 80 racing spends of
+        1.00: exactly 65 go through, the rest are refused, nobody ends below the floor."""
+        svc, _ = new_service(store)
+        ann = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR",
+                              floor=eur("-10.00"))
+        svc.top_up(ann.id, eur("50.00"), method="card")
+        svc.award(ann.id, eur("5.00"), reason="r")
+
+        def worker(n: int) -> Callable[[], list[Money]]:
+            def run() -> list[Money]:
+                """What each attempt paid, or minus the shortfall it was refused for."""
+                outcomes = []
+                for i in range(20):
+                    try:
+                        result = svc.spend(ann.id, SpendRequest(eur("1.00")),
+                                           idempotency_key=f"s{n}-{i}")
+                    except SpendDeniedError as denied:
+                        outcomes.append(-denied.decision.shortfall)
+                    else:
+                        outcomes.append(result.amount)
+                return outcomes
+
+            return run
+
+        results = run_in_threads([worker(n) for n in range(4)])
+        outcomes = Counter(outcome for result in results for outcome in result)
+        assert outcomes == {eur("1.00"): 65, eur("-1.00"): 15}
+        balance = svc.balance(ann.id)
+        assert (balance.open, balance.commerce, balance.held) == (
+            eur("-10.00"), eur("0.00"), eur("0.00"))
+        assert svc.verify().ok
+
+    def test_concurrent_mixed_commands_balance_exactly(self, store: Store) -> None:
+        """Four threads top up, spend (both modes), transfer and hold-then-capture at random on
+        three shared wallets; every wallet ends exactly where the successful calls say."""
+        svc, _ = new_service(store)
+        floor = eur("-5.00")
+        wallets = [svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR",
+                                   floor=floor).id for i in range(3)]
+        for wallet_id in wallets:
+            svc.top_up(wallet_id, eur("20.00"), method="card")
+
+        def worker(n: int) -> Callable[[], Counter[str]]:
+            def run() -> Counter[str]:
+                rng = random.Random(n)
+                delta: Counter[str] = Counter()
+                for _ in range(40):
+                    a, b = rng.sample(wallets, 2)
+                    amount = cents(rng.randint(1, 900))
+                    op = rng.choice(["top_up", "spend", "spend_first", "transfer", "hold"])
+                    try:
+                        if op == "top_up":
+                            svc.top_up(a, amount, method="card")
+                            delta[a] += amount.minor_units
+                        elif op == "spend":
+                            delta[a] -= svc.spend(a, SpendRequest(amount)).amount.minor_units
+                        elif op == "spend_first":
+                            result = svc.spend(a, SpendRequest(amount, PaymentMode.CREDIT_FIRST))
+                            assert result.amount + result.remainder_due == amount
+                            delta[a] -= result.amount.minor_units
+                        elif op == "transfer":
+                            svc.transfer(a, b, amount)
+                            delta[a] -= amount.minor_units
+                            delta[b] += amount.minor_units
+                        else:
+                            held = svc.hold(a, amount, window=HOUR)
+                            take = cents(max(1, amount.minor_units // 2))
+                            captured = svc.capture(held.id, take)
+                            assert captured.captured + captured.released == amount
+                            delta[a] -= take.minor_units
+                    except (SpendDeniedError, InsufficientFundsError):
+                        pass
+                return delta
+
+            return run
+
+        delta: Counter[str] = Counter()
+        for part in run_in_threads([worker(n) for n in range(4)]):
+            delta.update(part)  # update, not +, keeps negative counts
+        for wallet_id in wallets:
+            balance = svc.balance(wallet_id)
+            assert balance.open == cents(2000 + delta[wallet_id])
+            assert balance.open >= floor
+            assert balance.held == eur("0.00")
+        report = svc.verify()
+        assert report.ok, report.problems
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _record(
+    key: str,
+    *,
+    scope: str = TENANT,
+    operation: str = "top_up",
+    outcome: str = "ok",
+    payload: str = "{}",
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=scope, key=key, operation=operation,
+        request=(("operation", operation), ("amount", "1.00 EUR")), outcome=outcome,
+        payload=payload, created_at=T0,
+    )
+
+
+def _get_lot(store: Store, lot_id: str) -> Lot:
+    with store.unit_of_work() as uow:
+        return uow.get_lot(lot_id)
+
