@@ -745,9 +745,10 @@ class WalletService:
     ) -> Receipt:
         """Correct a top-up, award or transfer with a new entry that negates it (linked both
         ways; at most one per entry: ``AlreadyReversedError``). Refused with
-        ``InsufficientFundsError`` when the money has been spent meanwhile (a wallet would go
-        below its floor or a lot below zero). Spends and captures are corrected with
-        :meth:`refund`, holds with :meth:`void`."""
+        ``InsufficientFundsError`` when the reversal would take an open balance below its
+        wallet's floor or a lot below zero; with a floor below zero, a reversed top-up that was
+        already spent leaves the open balance negative (the customer owes it). Spends and
+        captures are corrected with :meth:`refund`, holds with :meth:`void`."""
         _check_text(reason, "reason")
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request = canonical_request("reverse", entry_id=entry_id, reason=reason, metadata=meta)

@@ -38,6 +38,7 @@ __all__ = [
     "AllocationPart",
     "Change",
     "Charge",
+    "EntryInfo",
     "Hold",
     "HoldStatus",
     "Lot",
@@ -49,9 +50,11 @@ __all__ = [
     "hold",
     "new_wallet",
     "refund",
+    "refundable_parts",
     "release",
     "reverse",
     "spend",
+    "split_parts",
     "top_up",
     "transfer",
 ]
@@ -465,9 +468,7 @@ def capture(
     ]
     returned, _ = _return_parts(wallet, released_parts, lots, info.at)
     postings.extend(returned)
-    entry, wallets, new_lots = _apply(
-        EntryKind.CAPTURE, info, postings, [wallet], lots, refund_of=None
-    )
+    entry, wallets, new_lots = _apply(EntryKind.CAPTURE, info, postings, [wallet], lots)
     resolved = attrs.evolve(
         held,
         status=HoldStatus.CAPTURED,

@@ -1,0 +1,91 @@
+"""Every script in examples/ runs to completion, and the quickstart tells its story.
+
+Each example runs in a fresh interpreter (the one running the tests), from the repository root,
+so a new script in examples/ is checked without touching this file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+QUICKSTART = ROOT / "examples" / "quickstart.py"
+
+# format_money follows CLDR: fr_FR puts a no-break space (U+00A0) before "€" and a narrow
+# no-break space (U+202F) between thousands. Tests compare against ordinary spaces.
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+
+
+def run(script: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+def test_examples_are_found() -> None:
+    assert QUICKSTART in EXAMPLES
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_exits_cleanly(script: Path) -> None:
+    result = run(script)
+    assert result.returncode == 0, f"{script.name} failed:\n{result.stdout}\n{result.stderr}"
+    assert result.stderr == ""
+    assert result.stdout.strip(), f"{script.name} printed nothing"
+
+
+@pytest.fixture(scope="module")
+def quickstart_lines() -> list[str]:
+    result = run(QUICKSTART)
+    assert result.returncode == 0, result.stderr
+    return [line.translate(_SPACES).rstrip() for line in result.stdout.splitlines()]
+
+
+def test_quickstart_refuses_the_credit_only_order_with_a_top_up(
+    quickstart_lines: list[str],
+) -> None:
+    assert (
+        "order 1001 for alice (42,50 €, credit only): refused, shortfall 12,50 €,"
+        " suggested top-up 12,50 €"
+    ) in quickstart_lines
+
+
+def test_quickstart_pays_the_order_after_the_top_up(quickstart_lines: list[str]) -> None:
+    top_up = quickstart_lines.index("alice tops up 12,50 € (e_000004)")
+    paid = quickstart_lines.index("order 1001 for alice: paid 42,50 € (e_000005)")
+    assert top_up < paid
+
+
+def test_quickstart_expires_the_rest_of_the_award(quickstart_lines: list[str]) -> None:
+    assert "order 1002 for bruno: paid 4,00 € from lot_000001 4,00 €" in quickstart_lines
+    assert "expiry sweep: 1 lot expired, 6,00 € booked as breakage" in quickstart_lines
+
+
+def test_quickstart_prints_statements_in_french_format(quickstart_lines: list[str]) -> None:
+    start = quickstart_lines.index("Statement of alice (w_000001), amounts in fr_FR")
+    alice = [line.split() for line in quickstart_lines[start + 1 : start + 5]]
+    assert alice == [
+        ["02/03/2026", "top_up", "+30,00", "€", "total", "30,00", "€"],
+        ["03/03/2026", "top_up", "+12,50", "€", "total", "42,50", "€"],
+        ["03/03/2026", "spend", "-42,50", "€", "total", "0,00", "€", "order", "1001"],
+        ["closing", "total", "0,00", "€"],
+    ]
+    start = quickstart_lines.index("Statement of bruno (w_000002), amounts in fr_FR")
+    breakage = quickstart_lines[start + 4].split()
+    assert breakage[:7] == ["11/03/2026", "breakage", "-6,00", "€", "total", "50,00", "€"]
+    assert quickstart_lines[start + 5] == "  closing total 50,00 €"
+
+
+def test_quickstart_journal_verifies(quickstart_lines: list[str]) -> None:
+    assert quickstart_lines[-1] == "journal verified: 7 entries, 0 problems"
