@@ -305,7 +305,7 @@ class WalletService:
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet's current state; ``WalletNotFoundError`` if unknown."""
         check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             return self._scoped(uow.get_wallet(wallet_id))
 
     def find_wallet(self, *, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
@@ -315,7 +315,7 @@ class WalletService:
         currency_exponent(currency)
         if self.tenant_id is not None and tenant_id != self.tenant_id:
             raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             return uow.find_wallet(tenant_id, owner_id, currency)
 
     def wallets(self, tenant_id: str | None = None) -> list[Wallet]:
@@ -325,7 +325,7 @@ class WalletService:
             if self.tenant_id is not None and tenant_id != self.tenant_id:
                 raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
         scope = tenant_id if tenant_id is not None else self.tenant_id
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             return list(uow.iter_wallets(scope))
 
     # -- money in ---------------------------------------------------------------------------
@@ -426,7 +426,7 @@ class WalletService:
         lots and the open balance, the shortfall, a suggested top-up and the remainder due."""
         self._check_request(request)
         at = self._now()
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             check_name(wallet_id, "wallet_id")
             wallet = self._scoped(uow.get_wallet(wallet_id))
             _check_currency(wallet, request.amount, "request.amount")
@@ -615,7 +615,7 @@ class WalletService:
     def get_hold(self, hold_id: str) -> Hold:
         """The hold's current state; ``HoldNotFoundError`` if unknown."""
         check_name(hold_id, "hold_id")
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             held = uow.get_hold(hold_id)
             self._scoped(uow.get_wallet(held.wallet_id), "hold_id")
             return held
@@ -623,7 +623,7 @@ class WalletService:
     def holds(self, wallet_id: str) -> list[Hold]:
         """Every hold of the wallet, oldest first."""
         check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             self._scoped(uow.get_wallet(wallet_id))
             return list(uow.wallet_holds(wallet_id))
 
@@ -816,7 +816,7 @@ class WalletService:
         lots_expired = 0
         seen: set[str] = set()
         while True:
-            with self.store.unit_of_work() as uow:
+            with self.store.unit_of_work(read_only=True) as uow:
                 due_holds = [h.id for h in uow.due_holds(at, _SWEEP_BATCH) if h.id not in seen]
             if not due_holds:
                 break
@@ -835,7 +835,7 @@ class WalletService:
                     entry_ids.append(change.entry.id)
                     holds_released += 1
         while True:
-            with self.store.unit_of_work() as uow:
+            with self.store.unit_of_work(read_only=True) as uow:
                 due_lots = [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH) if lot.id not in seen]
             if not due_lots:
                 break
@@ -861,7 +861,7 @@ class WalletService:
         lookup, never a replay of the journal. See :class:`~prepaid_wallet.results.Balance`."""
         check_name(wallet_id, "wallet_id")
         when = self._now() if as_of is None else require_aware(as_of, "as_of")
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             wallet = self._scoped(uow.get_wallet(wallet_id))
             zero = Money.zero(wallet.currency)
             if as_of is None:
@@ -888,14 +888,14 @@ class WalletService:
         """The wallet's lots by grant time: those with money left, or all with
         ``include_empty``."""
         check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             self._scoped(uow.get_wallet(wallet_id))
             return [lot for lot in uow.wallet_lots(wallet_id) if include_empty or lot.is_live]
 
     def entry(self, entry_id: str) -> Entry:
         """One journal entry; ``EntryNotFoundError`` if unknown."""
         check_name(entry_id, "entry_id")
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             found = uow.get_entry(entry_id)
             if self.tenant_id is not None:
                 for wallet_id in found.wallet_ids:
@@ -913,7 +913,7 @@ class WalletService:
         end = None if until is None else require_aware(until, "until")
         if start is not None and end is not None and end < start:
             raise InvalidTimeError("until", "must not be before since", until)
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             wallet = self._scoped(uow.get_wallet(wallet_id))
             zero = Money.zero(wallet.currency)
             before = None if start is None else uow.snapshot_at(
@@ -960,7 +960,7 @@ class WalletService:
         refunded: dict[str, int] = {}
         breakage_entries: dict[str, int] = {}
         count = 0
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(read_only=True) as uow:
             for entry in uow.iter_entries():
                 count += 1
                 totals: dict[str, int] = {}

@@ -590,6 +590,24 @@ class StoreContract:
             assert snapshot.open == eur("3.00")
             assert uow.account_balance_at(open_account("w1"), T0 + HOUR) == eur("3.00")
 
+    def test_a_read_only_unit_reads_but_refuses_every_write(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "4.00")
+        before = store.export_state()
+        with store.unit_of_work(read_only=True) as uow:
+            wallet = uow.get_wallet("w1")
+            assert wallet.open == eur("4.00")
+            change = _w.top_up(wallet, eur("1.00"), "card", writer.info())
+            with pytest.raises(StorageError):
+                uow.record(change)
+            with pytest.raises(StorageError):
+                uow.add_wallet(attrs.evolve(wallet, id="w9", owner_id="other", version=0))
+            with pytest.raises(StorageError):
+                uow.put_idempotency(_record("k-ro"))
+        assert store.export_state() == before
+
     # -- commit is atomic --------------------------------------------------------------------
 
     def test_a_failing_commit_writes_nothing_duplicate_entry_id(

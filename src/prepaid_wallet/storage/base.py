@@ -213,8 +213,13 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     """A place wallets live: hands out units of work."""
 
-    def unit_of_work(self) -> UnitOfWork:
-        """A new unit of work (use it in a ``with`` block)."""
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work (use it in a ``with`` block).
+
+        A ``read_only`` unit takes no write locks (SQLite: a deferred transaction; PostgreSQL:
+        no ``FOR UPDATE``) and refuses ``record``, ``add_wallet`` and ``put_idempotency`` with
+        ``StorageError``; it sees one consistent snapshot of committed state.
+        """
         ...
 
     def export_state(self) -> dict[str, Any]:

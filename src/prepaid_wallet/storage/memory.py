@@ -92,11 +92,12 @@ class MemoryStore:
         self.account_history: dict[str, _History] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
 
-    def unit_of_work(self) -> MemoryUnitOfWork:
-        """A new unit of work; it takes the store's lock when entered."""
+    def unit_of_work(self, *, read_only: bool = False) -> MemoryUnitOfWork:
+        """A new unit of work; it takes the store's lock when entered (a read-only one too, so
+        it sees one consistent state)."""
         if self._closed:
             raise StorageError("the store is closed")
-        return MemoryUnitOfWork(self)
+        return MemoryUnitOfWork(self, read_only=read_only)
 
     def close(self) -> None:
         """Forget everything."""
@@ -183,8 +184,9 @@ class MemoryStore:
 class MemoryUnitOfWork:
     """A unit of work on a :class:`MemoryStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, *, read_only: bool = False) -> None:
         self._store = store
+        self._read_only = read_only
         self._entered = False
         self._done = False
         self._wallets: dict[str, Wallet] = {}
@@ -222,6 +224,11 @@ class MemoryUnitOfWork:
     def _check_open(self) -> None:
         if not self._entered or self._done:
             raise StorageError("the unit of work is not active (use it once, inside 'with')")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._read_only:
+            raise StorageError("this unit of work is read-only")
 
     def commit(self) -> None:
         """Validate the buffered writes, then copy them into the store."""
@@ -302,7 +309,7 @@ class MemoryUnitOfWork:
 
     def add_wallet(self, wallet: Wallet) -> None:
         """Buffer a new wallet."""
-        self._check_open()
+        self._check_writable()
         existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
         if existing is not None:
             raise DuplicateWalletError(
@@ -454,7 +461,7 @@ class MemoryUnitOfWork:
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Buffer a record."""
-        self._check_open()
+        self._check_writable()
         if self.get_idempotency(record.scope, record.key) is not None:
             raise ConflictError(f"idempotency key {record.key!r} is already stored")
         self._idempotency[(record.scope, record.key)] = record
@@ -463,7 +470,7 @@ class MemoryUnitOfWork:
 
     def record(self, change: Change) -> None:
         """Buffer a change, checking each wallet's version moved by exactly one."""
-        self._check_open()
+        self._check_writable()
         for wallet in change.wallets:
             current = self.get_wallet(wallet.id)
             if wallet.version != current.version + 1:
