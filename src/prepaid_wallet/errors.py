@@ -50,6 +50,7 @@ __all__ = [
     "PrepaidWalletError",
     "RefundExceedsOriginalError",
     "RefusedError",
+    "SchemaVersionError",
     "SpendDeniedError",
     "StorageError",
     "TenantMismatchError",
@@ -274,6 +275,18 @@ class DuplicateWalletError(ConflictError):
 
 class StorageError(PrepaidWalletError):
     """The store failed; the original driver error is chained as ``__cause__``."""
+
+
+class SchemaVersionError(StorageError):
+    """The database was written by a newer version of the library: its schema ``found`` is newer
+    than the ``supported`` one, so it is not opened (upgrade the library instead)."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"the database has schema version {found}; this library supports up to {supported}"
+        )
 
 
 class IntegrityError(PrepaidWalletError):

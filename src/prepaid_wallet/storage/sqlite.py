@@ -1,0 +1,1182 @@
+"""The SQLite store: one durable file, the default backend for a single application server.
+
+Built on the standard :mod:`sqlite3` module. Each thread gets its own connection to the file
+(``isolation_level=None``: transactions are explicit), opened with ``journal_mode=WAL``,
+``foreign_keys=ON``, a ``busy_timeout`` and the chosen ``synchronous`` level:
+
+* ``"FULL"`` (the default) -- a commit survives a process crash and a power loss;
+* ``"NORMAL"`` -- a commit survives a process crash, but the last commits may be lost on a power
+  loss (faster: WAL is synced at checkpoints only).
+
+A write unit of work runs ``BEGIN IMMEDIATE`` when entered, so write units are serialised over
+the whole file (across threads and processes), like the memory store's one lock; a read-only unit
+runs a deferred ``BEGIN`` and sees one snapshot without blocking writers. Writes are buffered in
+the unit exactly as in :mod:`prepaid_wallet.storage.memory` and sent at :meth:`commit` in one
+transaction (``executemany``); leaving without commit rolls back. "Database is busy" at
+``BEGIN IMMEDIATE`` or ``COMMIT`` is retried a bounded number of times, then ``StorageError``.
+
+Schema: amounts are INTEGER minor units next to a currency TEXT column; instants are INTEGER
+microseconds since the Unix epoch (UTC), read back as aware UTC datetimes. The schema is created
+on open, in one transaction, and its version recorded in ``meta``; a file written by a newer
+library raises :class:`~prepaid_wallet.errors.SchemaVersionError`. The database is a second line
+of defence: triggers keep ``entries``, ``postings`` and ``wallet_history`` append-only and refuse
+an entry whose postings are fewer than two or do not sum to zero per currency.
+
+Driver errors are translated in one place, :func:`_translated`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from prepaid_wallet import _codec
+from prepaid_wallet.errors import (
+    ConcurrencyError,
+    ConflictError,
+    DuplicateWalletError,
+    EntryNotFoundError,
+    HoldNotFoundError,
+    IntegrityError,
+    InvalidInputError,
+    LotNotFoundError,
+    SchemaVersionError,
+    StorageError,
+    WalletNotFoundError,
+)
+from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings, parse_account
+from prepaid_wallet.money import Money
+from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.wallet import (
+    AllocationPart,
+    Change,
+    Charge,
+    Hold,
+    HoldStatus,
+    Lot,
+    Wallet,
+    WalletStatus,
+)
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
+
+#: The schema version this library writes and reads.
+SCHEMA_VERSION = 1
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_BATCH = 256
+#: Every message raised by one of our triggers starts with this.
+_TRIGGER = "prepaid_wallet:"
+
+_SCHEMA = f"""
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE wallets (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    floor INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    open INTEGER NOT NULL,
+    commerce INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 0),
+    head TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    UNIQUE (tenant_id, owner_id, currency)
+);
+CREATE INDEX wallets_by_tenant ON wallets (tenant_id, id);
+CREATE TABLE lots (
+    id TEXT PRIMARY KEY,
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    currency TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    remaining INTEGER NOT NULL CHECK (remaining >= 0),
+    granted_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    priority INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    expired_entry_id TEXT
+);
+CREATE INDEX lots_by_wallet ON lots (wallet_id, granted_at, id);
+CREATE INDEX lots_live ON lots (
+    wallet_id, priority, expires_at IS NULL, coalesce(expires_at, granted_at), granted_at, id
+) WHERE remaining > 0;
+CREATE INDEX lots_due ON lots (expires_at, id)
+    WHERE remaining > 0 AND expires_at IS NOT NULL;
+CREATE INDEX lots_due_by_wallet ON lots (wallet_id, expires_at, id)
+    WHERE remaining > 0 AND expires_at IS NOT NULL;
+CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    currency TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    allocation TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    entry_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    captured INTEGER,
+    resolved_entry_id TEXT,
+    resolved_at INTEGER
+);
+CREATE INDEX holds_by_wallet ON holds (wallet_id, created_at, id);
+CREATE INDEX holds_due ON holds (expires_at, id) WHERE status = 'active';
+CREATE TABLE charges (
+    entry_id TEXT PRIMARY KEY,
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    currency TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    allocation TEXT NOT NULL,
+    refunded TEXT NOT NULL
+);
+CREATE TABLE entries (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    effective_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    wallet_ids TEXT NOT NULL,
+    prev_hashes TEXT NOT NULL,
+    idempotency_key TEXT,
+    actor TEXT,
+    metadata TEXT NOT NULL,
+    refund_of TEXT,
+    reverses TEXT,
+    hash TEXT NOT NULL
+);
+CREATE INDEX entries_by_reverses ON entries (reverses) WHERE reverses IS NOT NULL;
+CREATE TABLE postings (
+    entry_seq INTEGER NOT NULL,
+    entry_id TEXT NOT NULL REFERENCES entries (id) DEFERRABLE INITIALLY DEFERRED,
+    position INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    minor INTEGER NOT NULL CHECK (minor != 0),
+    currency TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    balance_after INTEGER,
+    PRIMARY KEY (entry_seq, position)
+);
+CREATE INDEX postings_by_entry ON postings (entry_id);
+CREATE INDEX postings_as_of ON postings (account, recorded_at, entry_seq);
+CREATE INDEX postings_latest ON postings (account, entry_seq);
+CREATE TABLE wallet_history (
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    entry_seq INTEGER NOT NULL,
+    entry_id TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    commerce INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    PRIMARY KEY (wallet_id, entry_seq)
+);
+CREATE INDEX wallet_history_as_of ON wallet_history (wallet_id, recorded_at, entry_seq);
+CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    request TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (entries)'); END;
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (entries)'); END;
+CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (postings)'); END;
+CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (postings)'); END;
+CREATE TRIGGER wallet_history_no_update BEFORE UPDATE ON wallet_history
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (wallet_history)'); END;
+CREATE TRIGGER wallet_history_no_delete BEFORE DELETE ON wallet_history
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (wallet_history)'); END;
+CREATE TRIGGER entries_balanced BEFORE INSERT ON entries
+BEGIN
+    SELECT RAISE(ABORT, '{_TRIGGER} an entry needs at least two non-zero postings')
+    WHERE (SELECT count(*) FROM postings WHERE entry_id = NEW.id) < 2;
+    SELECT RAISE(ABORT, '{_TRIGGER} unbalanced entry: postings must sum to zero per currency')
+    WHERE EXISTS (
+        SELECT 1 FROM postings WHERE entry_id = NEW.id GROUP BY currency HAVING sum(minor) != 0
+    );
+END;
+"""
+
+_WALLET_COLS = (
+    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
+    " version, head, metadata"
+)
+_LOT_COLS = (
+    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
+    " entry_id, expired_entry_id"
+)
+_HOLD_COLS = (
+    "id, wallet_id, currency, amount, allocation, created_at, expires_at, entry_id, status,"
+    " captured, resolved_entry_id, resolved_at"
+)
+_CHARGE_COLS = "entry_id, wallet_id, currency, amount, allocation, refunded"
+_ENTRY_COLS = (
+    "seq, id, kind, effective_at, recorded_at, wallet_ids, prev_hashes, idempotency_key, actor,"
+    " metadata, refund_of, reverses, hash"
+)
+_IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
+_HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
+_LIVE_ORDER = "priority, expires_at IS NULL, coalesce(expires_at, granted_at), granted_at, id"
+
+_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced: the store tracks its threads' connections
+    without keeping a dead thread's connection open (it closes when its thread-local goes)."""
+
+
+# -- the one choke point for driver errors ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn any :mod:`sqlite3` error raised inside the block into a library error."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        message = str(exc)
+        if _TRIGGER in message:
+            raise IntegrityError(f"{action}: {message}") from exc
+        if message.startswith("UNIQUE constraint failed"):
+            raise ConflictError(f"{action}: {message}") from exc
+        raise StorageError(f"{action}: {message}") from exc
+    except sqlite3.Error as exc:
+        raise StorageError(f"{action}: {exc}") from exc
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script`` one by one (``executescript`` would commit first)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+# -- values <-> columns ----------------------------------------------------------------------------
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // _MICRO
+
+
+def _instant(micros: int) -> datetime:
+    return _EPOCH + micros * _MICRO
+
+
+def _opt_micros(at: datetime | None) -> int | None:
+    return None if at is None else _micros(at)
+
+
+def _opt_instant(micros: int | None) -> datetime | None:
+    return None if micros is None else _instant(micros)
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(a), str(b)) for a, b in json.loads(text))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parts(text: str) -> tuple[AllocationPart, ...]:
+    parts: tuple[AllocationPart, ...] = _codec.loads(tuple[AllocationPart, ...], text)
+    return parts
+
+
+def _wallet_row(w: Wallet) -> tuple[Any, ...]:
+    return (
+        w.id, w.tenant_id, w.owner_id, w.currency, w.floor.minor_units, _micros(w.created_at),
+        w.open.minor_units, w.commerce.minor_units, w.held.minor_units, w.status.value,
+        w.version, w.head, _json(w.metadata),
+    )
+
+
+def _wallet(row: Sequence[Any]) -> Wallet:
+    currency = row[3]
+    return Wallet(
+        id=row[0], tenant_id=row[1], owner_id=row[2], currency=currency,
+        floor=Money(row[4], currency), created_at=_instant(row[5]),
+        open=Money(row[6], currency), commerce=Money(row[7], currency),
+        held=Money(row[8], currency), status=WalletStatus(row[9]), version=row[10],
+        head=row[11], metadata=_pairs(row[12]),
+    )
+
+
+def _lot_row(lot: Lot) -> tuple[Any, ...]:
+    return (
+        lot.id, lot.wallet_id, lot.amount.currency, lot.amount.minor_units,
+        lot.remaining.minor_units, _micros(lot.granted_at), _opt_micros(lot.expires_at),
+        lot.priority, lot.reason, lot.entry_id, lot.expired_entry_id,
+    )
+
+
+def _lot(row: Sequence[Any]) -> Lot:
+    currency = row[2]
+    return Lot(
+        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
+        remaining=Money(row[4], currency), granted_at=_instant(row[5]),
+        expires_at=_opt_instant(row[6]), priority=row[7], reason=row[8], entry_id=row[9],
+        expired_entry_id=row[10],
+    )
+
+
+def _hold_row(h: Hold) -> tuple[Any, ...]:
+    return (
+        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units, _codec.dumps(h.allocation),
+        _micros(h.created_at), _micros(h.expires_at), h.entry_id, h.status.value,
+        None if h.captured is None else h.captured.minor_units, h.resolved_entry_id,
+        _opt_micros(h.resolved_at),
+    )
+
+
+def _hold(row: Sequence[Any]) -> Hold:
+    currency = row[2]
+    return Hold(
+        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
+        allocation=_parts(row[4]), created_at=_instant(row[5]), expires_at=_instant(row[6]),
+        entry_id=row[7], status=HoldStatus(row[8]),
+        captured=None if row[9] is None else Money(row[9], currency),
+        resolved_entry_id=row[10], resolved_at=_opt_instant(row[11]),
+    )
+
+
+def _charge_row(c: Charge) -> tuple[Any, ...]:
+    return (
+        c.entry_id, c.wallet_id, c.amount.currency, c.amount.minor_units,
+        _codec.dumps(c.allocation), _codec.dumps(c.refunded),
+    )
+
+
+def _charge(row: Sequence[Any]) -> Charge:
+    return Charge(
+        entry_id=row[0], wallet_id=row[1], amount=Money(row[3], row[2]),
+        allocation=_parts(row[4]), refunded=_parts(row[5]),
+    )
+
+
+def _entry_row(seq: int, e: Entry) -> tuple[Any, ...]:
+    return (
+        seq, e.id, e.kind.value, _micros(e.effective_at), _micros(e.recorded_at),
+        _json(e.wallet_ids), _json(e.prev_hashes), e.idempotency_key, e.actor,
+        _json(e.metadata), e.refund_of, e.reverses, e.hash,
+    )
+
+
+def _entry(row: Sequence[Any], postings: Sequence[Sequence[Any]]) -> Entry:
+    """An entry from its row and its postings' ``(account, minor, currency)`` rows."""
+    return Entry(
+        id=row[1], kind=EntryKind(row[2]),
+        postings=tuple(Posting(p[0], Money(p[1], p[2])) for p in postings),
+        effective_at=_instant(row[3]), recorded_at=_instant(row[4]),
+        wallet_ids=tuple(json.loads(row[5])), prev_hashes=tuple(json.loads(row[6])),
+        idempotency_key=row[7], actor=row[8], metadata=_pairs(row[9]), refund_of=row[10],
+        reverses=row[11], hash=row[12],
+    )
+
+
+def _idempotency_row(r: IdempotencyRecord) -> tuple[Any, ...]:
+    return (
+        r.scope, r.key, r.operation, _json(r.request), r.outcome, r.payload,
+        _micros(r.created_at),
+    )
+
+
+def _idempotency(row: Sequence[Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=row[0], key=row[1], operation=row[2], request=_pairs(row[3]), outcome=row[4],
+        payload=row[5], created_at=_instant(row[6]),
+    )
+
+
+def _snapshot(row: Sequence[Any]) -> WalletSnapshot:
+    currency = row[3]
+    return WalletSnapshot(
+        wallet_id=row[0], entry_id=row[1], recorded_at=_instant(row[2]),
+        open=Money(row[4], currency), commerce=Money(row[5], currency),
+        held=Money(row[6], currency),
+    )
+
+
+def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
+    granted = _instant(row[5])
+    expires = _opt_instant(row[6])
+    return (row[7], expires is None, expires or granted, granted, row[0])
+
+
+def _fetch_entries(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    """Rebuild the entries of ``rows`` (entry rows) with their postings, in one query."""
+    if not rows:
+        return []
+    seqs = [row[0] for row in rows]
+    marks = ",".join("?" * len(seqs))
+    postings: dict[int, list[tuple[Any, ...]]] = {}
+    for seq, account, minor, currency in conn.execute(
+        f"SELECT entry_seq, account, minor, currency FROM postings"
+        f" WHERE entry_seq IN ({marks}) ORDER BY entry_seq, position",
+        seqs,
+    ):
+        postings.setdefault(seq, []).append((account, minor, currency))
+    return [_entry(row, postings.get(row[0], [])) for row in rows]
+
+
+# -- the store -------------------------------------------------------------------------------------
+
+
+class SQLiteStore:
+    """A store in one SQLite file. ``open_store("sqlite:///path/to/wallets.db")`` makes one.
+
+    ``synchronous`` is ``"FULL"`` (default: commits survive a power loss) or ``"NORMAL"``
+    (commits survive a process crash; the last ones may be lost on a power loss).
+    ``busy_timeout_ms`` is how long SQLite itself waits for another writer, and
+    ``busy_retries`` how many more times ``BEGIN IMMEDIATE`` / ``COMMIT`` are tried after that
+    (with a short backoff) before ``StorageError``. Creates the file and its schema if needed;
+    raises ``SchemaVersionError`` for a file written by a newer library, ``StorageError`` if the
+    file cannot be opened, ``InvalidInputError`` for a bad argument.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+        busy_retries: int = 10,
+    ) -> None:
+        if not isinstance(path, str) or not path or path == ":memory:" or "\x00" in path:
+            raise InvalidInputError("path", "must name a database file", path)
+        level = synchronous.upper() if isinstance(synchronous, str) else synchronous
+        if level not in _SYNCHRONOUS:
+            raise InvalidInputError("synchronous", "must be 'FULL' or 'NORMAL'", synchronous)
+        for name, value in (("busy_timeout_ms", busy_timeout_ms), ("busy_retries", busy_retries)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(name, "must be an int >= 0", value)
+        self.path = path
+        self.synchronous = level
+        self.busy_timeout_ms = busy_timeout_ms
+        self.busy_retries = busy_retries
+        self._local = threading.local()
+        self._guard = threading.Lock()
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._closed = False
+        try:
+            self._create_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections and transactions ------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with _translated(f"opening {self.path!r}"):
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False,
+                timeout=self.busy_timeout_ms / 1000, factory=_Connection,
+            )
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except BaseException:
+                conn.close()
+                raise
+        with self._guard:
+            if self._closed:
+                conn.close()
+                raise StorageError("the store is closed")
+            self._connections.add(conn)
+        self._local.conn = conn
+        return conn
+
+    def _retrying(self, conn: sqlite3.Connection, sql: str) -> None:
+        """Run ``BEGIN IMMEDIATE`` or ``COMMIT``, retrying while the database is busy."""
+        for attempt in itertools.count():
+            try:
+                conn.execute(sql)
+                return
+            except sqlite3.Error as exc:
+                if not _is_busy(exc) or attempt >= self.busy_retries:
+                    with _translated(sql):
+                        raise
+                time.sleep(min(0.005 * 2**attempt, 0.2))
+
+    def _create_schema(self) -> None:
+        conn = self._connection()
+        self._retrying(conn, "BEGIN IMMEDIATE")
+        try:
+            with _translated("creating the schema"):
+                exists = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                ).fetchone()
+                if exists is None:
+                    for statement in _statements(_SCHEMA):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                else:
+                    row = conn.execute(
+                        "SELECT value FROM meta WHERE key = 'schema_version'"
+                    ).fetchone()
+                    found = int(row[0]) if row is not None else 0
+                    if found > SCHEMA_VERSION:
+                        raise SchemaVersionError(found, SCHEMA_VERSION)
+                    if found < SCHEMA_VERSION:
+                        raise StorageError(
+                            f"the database has schema version {found}; expected {SCHEMA_VERSION}"
+                        )
+            self._retrying(conn, "COMMIT")
+        except BaseException:
+            with _translated("rolling back"):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            raise
+
+    def unit_of_work(self, *, read_only: bool = False) -> SQLiteUnitOfWork:
+        """A new unit of work: ``BEGIN IMMEDIATE`` when entered (a deferred ``BEGIN`` if
+        ``read_only``)."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        return SQLiteUnitOfWork(self, read_only=read_only)
+
+    def close(self) -> None:
+        """Close every connection this store opened; further units raise ``StorageError``.
+        Harmless when called again."""
+        with self._guard:
+            self._closed = True
+            connections = list(self._connections)
+            self._connections.clear()
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):  # closing is best effort
+                conn.close()
+
+    # -- the dump --------------------------------------------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Canonical dump of everything stored: the same dict as
+        :meth:`~prepaid_wallet.storage.memory.MemoryStore.export_state`."""
+        conn = self._connection()
+        if getattr(self._local, "active", False):  # inside this thread's own unit of work
+            return self._export(conn)
+        with _translated("exporting"):
+            conn.execute("BEGIN")
+        try:
+            return self._export(conn)
+        finally:
+            with _translated("exporting"):
+                conn.execute("ROLLBACK")
+
+    def _export(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        with _translated("exporting"):
+            wallets = [_wallet(r) for r in conn.execute(f"SELECT {_WALLET_COLS} FROM wallets")]
+            lots = [_lot(r) for r in conn.execute(f"SELECT {_LOT_COLS} FROM lots")]
+            holds = [_hold(r) for r in conn.execute(f"SELECT {_HOLD_COLS} FROM holds")]
+            charges = [_charge(r) for r in conn.execute(f"SELECT {_CHARGE_COLS} FROM charges")]
+            entry_rows = conn.execute(f"SELECT {_ENTRY_COLS} FROM entries ORDER BY seq").fetchall()
+            entries = list(
+                itertools.chain.from_iterable(
+                    _fetch_entries(conn, entry_rows[i : i + _BATCH])
+                    for i in range(0, len(entry_rows), _BATCH)
+                )
+            )
+            records = [
+                _idempotency(r)
+                for r in conn.execute(f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency")
+            ]
+        return {
+            "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
+            "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
+            "holds": _codec.to_data(sorted(holds, key=lambda h: h.id)),
+            "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
+            "entries": _codec.to_data(entries),
+            "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
+        }
+
+
+class SQLiteUnitOfWork:
+    """A unit of work on a :class:`SQLiteStore` (see :mod:`prepaid_wallet.storage.base`)."""
+
+    def __init__(self, store: SQLiteStore, *, read_only: bool = False) -> None:
+        self._store = store
+        self._read_only = read_only
+        self._conn: sqlite3.Connection | None = None
+        self._entered = False
+        self._done = False
+        self._wallets: dict[str, Wallet] = {}
+        self._base_versions: dict[str, int] = {}
+        self._new_wallets: list[Wallet] = []
+        self._lots: dict[str, Lot] = {}
+        self._holds: dict[str, Hold] = {}
+        self._charges: dict[str, Charge] = {}
+        self._changes: list[Change] = []
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+
+    def __enter__(self) -> Self:
+        if self._entered:
+            raise StorageError("a unit of work is used once")
+        store = self._store
+        if getattr(store._local, "active", False):
+            raise StorageError("this thread already has a unit of work open on this store")
+        conn = store._connection()
+        if self._read_only:
+            with _translated("BEGIN"):
+                conn.execute("BEGIN")
+        else:
+            store._retrying(conn, "BEGIN IMMEDIATE")
+        self._conn = conn
+        store._local.active = True
+        self._entered = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._done:
+                self.rollback()
+        finally:
+            self._store._local.active = False
+
+    def _check_open(self) -> sqlite3.Connection:
+        if not self._entered or self._done or self._conn is None:
+            raise StorageError("the unit of work is not active (use it once, inside 'with')")
+        return self._conn
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._read_only:
+            raise StorageError("this unit of work is read-only")
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        conn = self._check_open()
+        with _translated("reading"):
+            return conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        conn = self._check_open()
+        with _translated("reading"):
+            return conn.execute(sql, params).fetchall()
+
+    def _lazy(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+        """Rows of ``sql``, fetched ``_BATCH`` at a time."""
+        conn = self._check_open()
+        with _translated("reading"):
+            cursor = conn.execute(sql, params)
+        try:
+            while True:
+                with _translated("reading"):
+                    rows = cursor.fetchmany(_BATCH)
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            cursor.close()
+
+    # -- commit and rollback ---------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Validate the buffered writes, send them in one transaction and commit it."""
+        conn = self._check_open()
+        if self._changes or self._new_wallets or self._idempotency:
+            self._validate()
+            with _translated("SAVEPOINT"):
+                conn.execute("SAVEPOINT flush")
+            try:
+                self._flush(conn)
+            except BaseException:
+                with _translated("ROLLBACK TO"):
+                    conn.execute("ROLLBACK TO flush")
+                    conn.execute("RELEASE flush")
+                raise
+            with _translated("RELEASE"):
+                conn.execute("RELEASE flush")
+        self._store._retrying(conn, "COMMIT")
+        self._done = True
+
+    def rollback(self) -> None:
+        """Discard the buffered writes and end the transaction."""
+        self._wallets.clear()
+        self._new_wallets.clear()
+        self._lots.clear()
+        self._holds.clear()
+        self._charges.clear()
+        self._changes.clear()
+        self._idempotency.clear()
+        self._done = True
+        conn = self._conn
+        if conn is not None and not self._store._closed:
+            with _translated("ROLLBACK"):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    def _validate(self) -> None:
+        """The checks of the memory store, against the database, before anything is sent."""
+        for wallet in self._new_wallets:
+            if self._one("SELECT 1 FROM wallets WHERE id = ?", (wallet.id,)) is not None:
+                raise ConflictError(f"wallet id {wallet.id!r} already exists")
+            key = (wallet.tenant_id, wallet.owner_id, wallet.currency)
+            row = self._one(
+                "SELECT id FROM wallets WHERE tenant_id = ? AND owner_id = ? AND currency = ?",
+                key,
+            )
+            if row is not None:
+                raise DuplicateWalletError(*key, row[0])
+        seen: set[str] = set()
+        for change in self._changes:
+            check_postings(change.entry.postings)
+            entry_id = change.entry.id
+            if entry_id in seen or self._one(
+                "SELECT 1 FROM entries WHERE id = ?", (entry_id,)
+            ) is not None:
+                raise IntegrityError(f"entry id {entry_id!r} already used")
+            seen.add(entry_id)
+        for scope, idem_key in self._idempotency:
+            if self._one(
+                "SELECT 1 FROM idempotency WHERE scope = ? AND key = ?", (scope, idem_key)
+            ) is not None:
+                raise ConflictError(f"idempotency key {idem_key!r} was stored concurrently")
+
+    def _flush(self, conn: sqlite3.Connection) -> None:
+        new_ids = {w.id for w in self._new_wallets}
+        with _translated("writing wallets"):
+            conn.executemany(
+                f"INSERT INTO wallets ({_WALLET_COLS}) VALUES ({','.join('?' * 13)})",
+                [_wallet_row(self._wallets[w.id]) for w in self._new_wallets],
+            )
+            updates = [
+                (*_wallet_row(w)[4:], w.id, self._base_versions.get(w.id, 0))
+                for w in self._wallets.values()
+                if w.id not in new_ids
+            ]
+            cursor = conn.executemany(
+                "UPDATE wallets SET floor = ?, created_at = ?, open = ?, commerce = ?, held = ?,"
+                " status = ?, version = ?, head = ?, metadata = ? WHERE id = ? AND version = ?",
+                updates,
+            )
+            if cursor.rowcount != len(updates):
+                self._raise_stale(conn, updates)
+        self._flush_journal(conn)
+        with _translated("writing lots, holds and charges"):
+            conn.executemany(
+                f"INSERT INTO lots ({_LOT_COLS}) VALUES ({','.join('?' * 11)})"
+                " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
+                " expired_entry_id = excluded.expired_entry_id",
+                [_lot_row(lot) for lot in self._lots.values()],
+            )
+            conn.executemany(
+                f"INSERT INTO holds ({_HOLD_COLS}) VALUES ({','.join('?' * 12)})"
+                " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                " captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,"
+                " resolved_at = excluded.resolved_at",
+                [_hold_row(h) for h in self._holds.values()],
+            )
+            conn.executemany(
+                f"INSERT INTO charges ({_CHARGE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded",
+                [_charge_row(c) for c in self._charges.values()],
+            )
+        with _translated("writing idempotency records"):
+            conn.executemany(
+                f"INSERT INTO idempotency ({_IDEMPOTENCY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [_idempotency_row(r) for r in self._idempotency.values()],
+            )
+
+    def _raise_stale(self, conn: sqlite3.Connection, updates: list[tuple[Any, ...]]) -> None:
+        for row in updates:
+            wallet_id, base, version = row[-2], row[-1], row[6]
+            found = conn.execute("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
+            current = found.fetchone()
+            if current is None or current[0] != version:  # this update did not apply
+                raise ConcurrencyError(wallet_id, base, current[0] if current else 0)
+        raise ConcurrencyError(str(updates[0][-2]), updates[0][-1], -1)  # pragma: no cover
+
+    def _flush_journal(self, conn: sqlite3.Connection) -> None:
+        if not self._changes:
+            return
+        balances: dict[str, int] = {}
+        postings: list[tuple[Any, ...]] = []
+        entries: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        with _translated("writing the journal"):
+            (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()
+            for seq, change in enumerate(self._changes, start=last + 1):
+                entry = change.entry
+                at = _micros(entry.recorded_at)
+                for position, posting in enumerate(entry.postings):
+                    balance: int | None = None
+                    if parse_account(posting.account).is_wallet:
+                        if posting.account not in balances:
+                            row = conn.execute(
+                                "SELECT balance_after FROM postings WHERE account = ?"
+                                " ORDER BY entry_seq DESC LIMIT 1",
+                                (posting.account,),
+                            ).fetchone()
+                            balances[posting.account] = 0 if row is None else row[0]
+                        balance = balances[posting.account] + posting.amount.minor_units
+                        balances[posting.account] = balance
+                    postings.append((
+                        seq, entry.id, position, posting.account, posting.amount.minor_units,
+                        posting.amount.currency, at, balance,
+                    ))
+                entries.append(_entry_row(seq, entry))
+                history.extend(
+                    (w.id, seq, entry.id, at, w.currency, w.open.minor_units,
+                     w.commerce.minor_units, w.held.minor_units)
+                    for w in change.wallets
+                )
+            conn.executemany(
+                "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
+                " recorded_at, balance_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                postings,
+            )
+            conn.executemany(
+                f"INSERT INTO entries ({_ENTRY_COLS}) VALUES ({','.join('?' * 13)})", entries
+            )
+            conn.executemany(
+                "INSERT INTO wallet_history (wallet_id, entry_seq, entry_id, recorded_at,"
+                " currency, open, commerce, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                history,
+            )
+
+    # -- wallets ---------------------------------------------------------------------------
+
+    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+        """The wallets (a write unit already holds the database's write lock)."""
+        return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
+
+    def get_wallet(self, wallet_id: str) -> Wallet:
+        """The wallet as this unit sees it."""
+        self._check_open()
+        wallet = self._wallets.get(wallet_id)
+        if wallet is not None:
+            return wallet
+        row = self._one(f"SELECT {_WALLET_COLS} FROM wallets WHERE id = ?", (wallet_id,))
+        if row is None:
+            raise WalletNotFoundError(wallet_id)
+        return _wallet(row)
+
+    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The owner's wallet at the tenant in the currency, if any."""
+        self._check_open()
+        for wallet in self._new_wallets:
+            if (wallet.tenant_id, wallet.owner_id, wallet.currency) == (
+                tenant_id, owner_id, currency
+            ):
+                return self._wallets[wallet.id]
+        row = self._one(
+            "SELECT id FROM wallets WHERE tenant_id = ? AND owner_id = ? AND currency = ?",
+            (tenant_id, owner_id, currency),
+        )
+        return None if row is None else self.get_wallet(row[0])
+
+    def add_wallet(self, wallet: Wallet) -> None:
+        """Buffer a new wallet."""
+        self._check_writable()
+        existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
+        if existing is not None:
+            raise DuplicateWalletError(
+                wallet.tenant_id, wallet.owner_id, wallet.currency, existing.id
+            )
+        self._new_wallets.append(wallet)
+        self._wallets[wallet.id] = wallet
+        self._base_versions[wallet.id] = 0
+
+    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id."""
+        self._check_open()
+        if tenant_id is None:
+            rows = self._all(f"SELECT {_WALLET_COLS} FROM wallets ORDER BY id", ())
+        else:
+            rows = self._all(
+                f"SELECT {_WALLET_COLS} FROM wallets WHERE tenant_id = ? ORDER BY id",
+                (tenant_id,),
+            )
+        wallets = {row[0]: _wallet(row) for row in rows}
+        wallets.update(
+            (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
+        )
+        for wallet_id in sorted(wallets):
+            yield wallets[wallet_id]
+
+    # -- lots, holds, charges --------------------------------------------------------------
+
+    def get_lot(self, lot_id: str) -> Lot:
+        """The lot as this unit sees it."""
+        self._check_open()
+        lot = self._lots.get(lot_id)
+        if lot is not None:
+            return lot
+        row = self._one(f"SELECT {_LOT_COLS} FROM lots WHERE id = ?", (lot_id,))
+        if row is None:
+            raise LotNotFoundError(lot_id)
+        return _lot(row)
+
+    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Live lots in default spend order: the live index read lazily, merged with this
+        unit's own changes."""
+        self._check_open()
+        own = [lot for lot in self._lots.values() if lot.wallet_id == wallet_id]
+        committed_live = {
+            row[0]
+            for lot in own
+            if (row := self._one("SELECT id FROM lots WHERE id = ? AND remaining > 0",
+                                 (lot.id,))) is not None
+        }
+        extra = sorted(
+            (default_lot_key(lot), lot)
+            for lot in own
+            if lot.is_live and lot.id not in committed_live
+        )
+        rows = self._lazy(
+            f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = ? AND remaining > 0"
+            f" ORDER BY wallet_id, {_LIVE_ORDER}",
+            (wallet_id,),
+        )
+        committed = ((_live_key(row), _lot(row)) for row in rows)
+        for _, stored in heapq.merge(committed, extra, key=lambda pair: pair[0]):
+            lot = self._lots.get(stored.id, stored)
+            if lot.is_live:
+                yield lot
+
+    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Every lot of the wallet, by grant instant then id."""
+        self._check_open()
+        rows = self._all(f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = ?", (wallet_id,))
+        lots = {row[0]: _lot(row) for row in rows}
+        lots.update((lot.id, lot) for lot in self._lots.values() if lot.wallet_id == wallet_id)
+        yield from sorted(lots.values(), key=lambda lot: (lot.granted_at, lot.id))
+
+    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
+        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        where = "remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
+        if wallet_id is None:
+            rows = self._lazy(
+                f"SELECT {_LOT_COLS} FROM lots WHERE {where} ORDER BY expires_at, id",
+                (_micros(at),),
+            )
+        else:
+            rows = self._lazy(
+                f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = ? AND {where}"
+                " ORDER BY wallet_id, expires_at, id",
+                (wallet_id, _micros(at)),
+            )
+        lots = (self._lots.get(row[0]) or _lot(row) for row in rows)
+        return list(itertools.islice((lot for lot in lots if lot.is_live), limit))
+
+    def get_hold(self, hold_id: str) -> Hold:
+        """The hold as this unit sees it."""
+        self._check_open()
+        found = self._holds.get(hold_id)
+        if found is not None:
+            return found
+        row = self._one(f"SELECT {_HOLD_COLS} FROM holds WHERE id = ?", (hold_id,))
+        if row is None:
+            raise HoldNotFoundError(hold_id)
+        return _hold(row)
+
+    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
+        """The wallet's holds, by creation then id."""
+        self._check_open()
+        rows = self._all(f"SELECT {_HOLD_COLS} FROM holds WHERE wallet_id = ?", (wallet_id,))
+        holds = {row[0]: _hold(row) for row in rows}
+        holds.update((h.id, h) for h in self._holds.values() if h.wallet_id == wallet_id)
+        yield from sorted(holds.values(), key=lambda h: (h.created_at, h.id))
+
+    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
+        """Committed active holds whose window ended at or before ``at``, soonest first."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        rows = self._lazy(
+            f"SELECT {_HOLD_COLS} FROM holds WHERE status = 'active' AND expires_at <= ?"
+            " ORDER BY expires_at, id",
+            (_micros(at),),
+        )
+        holds = (self._holds.get(row[0]) or _hold(row) for row in rows)
+        return list(
+            itertools.islice((h for h in holds if h.status is HoldStatus.ACTIVE), limit)
+        )
+
+    def get_charge(self, entry_id: str) -> Charge | None:
+        """The refundable charge of a spend or capture entry."""
+        self._check_open()
+        charge = self._charges.get(entry_id)
+        if charge is not None:
+            return charge
+        row = self._one(f"SELECT {_CHARGE_COLS} FROM charges WHERE entry_id = ?", (entry_id,))
+        return None if row is None else _charge(row)
+
+    # -- journal ---------------------------------------------------------------------------
+
+    def get_entry(self, entry_id: str) -> Entry:
+        """The entry; ``EntryNotFoundError`` if unknown."""
+        conn = self._check_open()
+        for change in self._changes:
+            if change.entry.id == entry_id:
+                return change.entry
+        row = self._one(f"SELECT {_ENTRY_COLS} FROM entries WHERE id = ?", (entry_id,))
+        if row is None:
+            raise EntryNotFoundError(entry_id)
+        with _translated("reading"):
+            return _fetch_entries(conn, [row])[0]
+
+    def reversal_of(self, entry_id: str) -> str | None:
+        """The entry that reverses ``entry_id``."""
+        self._check_open()
+        for change in self._changes:
+            if change.entry.reverses == entry_id:
+                return change.entry.id
+        row = self._one("SELECT id FROM entries WHERE reverses = ?", (entry_id,))
+        return None if row is None else str(row[0])
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The committed journal in order, read a batch at a time."""
+        conn = self._check_open()
+        last = 0
+        while True:
+            rows = self._all(
+                f"SELECT {_ENTRY_COLS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, _BATCH),
+            )
+            if not rows:
+                return
+            with _translated("reading"):
+                batch = _fetch_entries(conn, rows)
+            yield from batch
+            last = rows[-1][0]
+
+    def wallet_history(
+        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
+        """The wallet's committed entries in ``[since, until)`` with balances after each."""
+        conn = self._check_open()
+        lo = -(2**63) if since is None else _micros(since)
+        hi = 2**63 - 1 if until is None else _micros(until)
+        cols = ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLS.split(","))
+        hist = ", ".join(f"h.{c.strip()}" for c in _HISTORY_COLS.split(","))
+        rows = self._lazy(
+            f"SELECT {cols}, {hist} FROM wallet_history h JOIN entries e ON e.seq = h.entry_seq"
+            " WHERE h.wallet_id = ? AND h.recorded_at >= ? AND h.recorded_at < ?"
+            " ORDER BY h.wallet_id, h.recorded_at, h.entry_seq",
+            (wallet_id, lo, hi),
+        )
+        width = len(_ENTRY_COLS.split(","))
+        while batch := list(itertools.islice(rows, _BATCH)):
+            with _translated("reading"):
+                entries = _fetch_entries(conn, [row[:width] for row in batch])
+            for entry, row in zip(entries, batch, strict=True):
+                yield entry, _snapshot(row[width:])
+
+    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
+        """Balances after the wallet's last committed entry at or before ``at``."""
+        self._check_open()
+        row = self._one(
+            f"SELECT {_HISTORY_COLS} FROM wallet_history WHERE wallet_id = ? AND recorded_at <= ?"
+            " ORDER BY wallet_id DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
+            (wallet_id, _micros(at)),
+        )
+        return None if row is None else _snapshot(row)
+
+    def account_balance_at(self, account: str, at: datetime) -> Money | None:
+        """A wallet account's committed balance at ``at``."""
+        self._check_open()
+        row = self._one(
+            "SELECT balance_after, currency FROM postings WHERE account = ? AND recorded_at <= ?"
+            " AND balance_after IS NOT NULL"
+            " ORDER BY account DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
+            (account, _micros(at)),
+        )
+        return None if row is None else Money(row[0], row[1])
+
+    # -- idempotency -----------------------------------------------------------------------
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The stored record for the key."""
+        self._check_open()
+        record = self._idempotency.get((scope, key))
+        if record is not None:
+            return record
+        row = self._one(
+            f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency WHERE scope = ? AND key = ?",
+            (scope, key),
+        )
+        return None if row is None else _idempotency(row)
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Buffer a record."""
+        self._check_writable()
+        if self.get_idempotency(record.scope, record.key) is not None:
+            raise ConflictError(f"idempotency key {record.key!r} is already stored")
+        self._idempotency[(record.scope, record.key)] = record
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record(self, change: Change) -> None:
+        """Buffer a change, checking each wallet's version moved by exactly one."""
+        self._check_writable()
+        for wallet in change.wallets:
+            current = self.get_wallet(wallet.id)
+            if wallet.version != current.version + 1:
+                raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
+        for wallet in change.wallets:
+            if wallet.id not in self._base_versions:
+                row = self._one("SELECT version FROM wallets WHERE id = ?", (wallet.id,))
+                self._base_versions[wallet.id] = int(row[0]) if row is not None else 0
+            self._wallets[wallet.id] = wallet
+        for lot in change.lots:
+            self._lots[lot.id] = lot
+        for held in change.holds:
+            self._holds[held.id] = held
+        for charge in change.charges:
+            self._charges[charge.entry_id] = charge
+        self._changes.append(change)

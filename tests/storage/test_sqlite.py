@@ -1,0 +1,361 @@
+"""The SQLite store: the storage contract, plus what only the SQLite backend promises."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from prepaid_wallet import (
+    ConcurrencyError,
+    FixedClock,
+    IntegrityError,
+    InvalidInputError,
+    RandomIds,
+    StorageError,
+    WalletService,
+    open_store,
+)
+from prepaid_wallet import wallet as _w
+from prepaid_wallet.errors import SchemaVersionError
+from prepaid_wallet.storage.base import Store
+from prepaid_wallet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, _translated
+from tests.storage.contract import (
+    DAY,
+    HOUR,
+    T0,
+    TENANT,
+    StoreContract,
+    Writer,
+    cents,
+    eur,
+    new_service,
+    run_in_threads,
+    run_reference_script,
+)
+
+_names = itertools.count()
+
+
+class TestSQLiteStore(StoreContract):
+    """The whole contract against ``open_store("sqlite:///<tmp>/wallets-N.db")``."""
+
+    @pytest.fixture(autouse=True)
+    def _tmp(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+
+    def make_store(self) -> Store:
+        return open_store(f"sqlite:///{self.tmp}/wallets-{next(_names)}.db")
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return str(tmp_path / "wallets.db")
+
+
+@pytest.fixture
+def store(path: str) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _raw(path: str) -> sqlite3.Connection:
+    """A plain driver connection to the file, outside the library."""
+    return sqlite3.connect(path, isolation_level=None)
+
+
+class TestSQLiteOnly:
+    """What holds for the SQLite backend only: durability, settings, the database's own
+    defences, schema versions, URLs and two store objects on one file."""
+
+    def test_data_survives_closing_and_reopening(self, path: str) -> None:
+        first = SQLiteStore(path)
+        expected = run_reference_script(first)
+        first.close()
+        again = SQLiteStore(path)
+        try:
+            assert again.export_state() == expected
+            svc, _ = new_service(again, T0)
+            ann = svc.find_wallet(tenant_id=TENANT, owner_id="ann", currency="EUR")
+            assert ann is not None
+            assert svc.balance(ann.id).open == ann.open
+            report = svc.verify()
+            assert report.ok, report.problems
+            assert report.entries == len(expected["entries"])
+        finally:
+            again.close()
+
+    @pytest.mark.parametrize(("level", "code"), [("FULL", 2), ("NORMAL", 1), ("normal", 1)])
+    def test_wal_and_synchronous_are_applied(self, path: str, level: str, code: int) -> None:
+        store = SQLiteStore(path, synchronous=level, busy_timeout_ms=1234)
+        try:
+            with store.unit_of_work(read_only=True) as uow:
+                conn = uow._check_open()
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                assert conn.execute("PRAGMA synchronous").fetchone()[0] == code
+                assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+                assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 1234
+        finally:
+            store.close()
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [{"synchronous": "OFF"}, {"busy_timeout_ms": -1}, {"busy_retries": True}],
+    )
+    def test_bad_settings_are_refused(self, path: str, kwargs: dict[str, object]) -> None:
+        with pytest.raises(InvalidInputError):
+            SQLiteStore(path, **kwargs)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            "UPDATE entries SET hash = 'forged'",
+            "DELETE FROM entries",
+            "UPDATE postings SET minor = minor * 2",
+            "DELETE FROM postings",
+            "DELETE FROM wallet_history",
+        ],
+    )
+    def test_the_journal_is_append_only_in_the_database(
+        self, store: SQLiteStore, path: str, sql: str
+    ) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        before = store.export_state()
+        conn = _raw(path)
+        try:
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+        finally:
+            conn.close()
+        assert store.export_state() == before
+
+    @pytest.mark.parametrize(
+        "postings",
+        [
+            [("wallet:w1:open", 100), ("tenant:hub-a:funding:card", -99)],  # off by a cent
+            [("wallet:w1:open", 100)],  # one posting
+            [],
+        ],
+    )
+    def test_an_unbalanced_entry_is_refused_by_the_database(
+        self, store: SQLiteStore, path: str, postings: list[tuple[str, int]]
+    ) -> None:
+        Writer(store).open("w1")
+        before = store.export_state()
+        conn = _raw(path)
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
+                " recorded_at, balance_after) VALUES (1, 'e-bad', ?, ?, ?, 'EUR', 0, NULL)",
+                [(i, account, minor) for i, (account, minor) in enumerate(postings)],
+            )
+            with pytest.raises(sqlite3.IntegrityError, match="postings"):
+                conn.execute(
+                    "INSERT INTO entries (seq, id, kind, effective_at, recorded_at, wallet_ids,"
+                    " prev_hashes, metadata, hash) VALUES (1, 'e-bad', 'top_up', 0, 0,"
+                    " '[\"w1\"]', '[\"\"]', '[]', 'x')"
+                )
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+        assert store.export_state() == before
+
+    def test_a_balanced_raw_entry_passes_the_trigger(self, store: SQLiteStore, path: str) -> None:
+        """The trigger is not a blanket refusal: the balanced twin of the case above goes in."""
+        conn = _raw(path)
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
+                " recorded_at, balance_after) VALUES (1, 'e-ok', ?, ?, ?, 'EUR', 0, NULL)",
+                [(0, "wallet:w1:open", 100), (1, "tenant:hub-a:funding:card", -100)],
+            )
+            conn.execute(
+                "INSERT INTO entries (seq, id, kind, effective_at, recorded_at, wallet_ids,"
+                " prev_hashes, metadata, hash) VALUES (1, 'e-ok', 'top_up', 0, 0,"
+                " '[\"w1\"]', '[\"\"]', '[]', 'x')"
+            )
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    def test_a_trigger_refusal_through_the_choke_point_is_an_integrity_error(
+        self, store: SQLiteStore
+    ) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "1.00")
+        with store.unit_of_work() as uow:
+            conn = uow._check_open()
+            with pytest.raises(IntegrityError) as caught, _translated("test"):
+                conn.execute("DELETE FROM postings")
+            assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
+            with pytest.raises(StorageError) as other, _translated("test"):
+                conn.execute("SELECT * FROM no_such_table")
+            assert isinstance(other.value.__cause__, sqlite3.OperationalError)
+
+    def test_a_newer_schema_refuses_to_open(self, path: str) -> None:
+        SQLiteStore(path).close()
+        conn = _raw(path)
+        try:
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION + 1),),
+            )
+        finally:
+            conn.close()
+        with pytest.raises(SchemaVersionError) as caught:
+            SQLiteStore(path)
+        assert (caught.value.found, caught.value.supported) == (SCHEMA_VERSION + 1,
+                                                                SCHEMA_VERSION)
+        assert str(SCHEMA_VERSION + 1) in str(caught.value)
+        assert str(SCHEMA_VERSION) in str(caught.value)
+        assert isinstance(caught.value, StorageError)
+
+    def test_a_file_that_is_not_a_database_is_a_storage_error(self, path: str) -> None:
+        Path(path).write_bytes(b"this is not a database" * 100)
+        with pytest.raises(StorageError) as caught:
+            SQLiteStore(path)
+        assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+    def test_open_store_accepts_sqlite_urls(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        absolute = open_store(f"sqlite:///{tmp_path}/abs.db")  # tmp_path starts with "/"
+        try:
+            assert isinstance(absolute, SQLiteStore)
+            Writer(absolute).open("w1")
+        finally:
+            absolute.close()
+        assert (tmp_path / "abs.db").exists()
+        monkeypatch.chdir(tmp_path)
+        relative = open_store("sqlite:///sub.db")
+        try:
+            assert isinstance(relative, SQLiteStore)
+            with relative.unit_of_work() as uow:
+                assert list(uow.iter_wallets()) == []
+        finally:
+            relative.close()
+        assert (tmp_path / "sub.db").exists()
+
+    @pytest.mark.parametrize(
+        "url",
+        ["sqlite:///", "sqlite://", "sqlite:wallets.db", "sqlite:///:memory:",
+         "sqlite:///w.db?mode=ro", "postgres://x", "", 42],
+    )
+    def test_open_store_refuses_a_bad_url(self, url: object) -> None:
+        with pytest.raises(InvalidInputError) as caught:
+            open_store(url)  # type: ignore[arg-type]
+        assert caught.value.field == "url"
+
+    def test_a_closed_store_refuses_export_and_units(self, store: SQLiteStore) -> None:
+        store.close()
+        with pytest.raises(StorageError):
+            store.unit_of_work()
+        with pytest.raises(StorageError):
+            store.export_state()
+        store.close()
+
+    def test_a_nested_unit_in_one_thread_is_refused(self, store: SQLiteStore) -> None:
+        Writer(store).open("w1")
+        with store.unit_of_work(read_only=True):
+            with pytest.raises(StorageError):
+                store.unit_of_work().__enter__()
+            assert [w["id"] for w in store.export_state()["wallets"]] == ["w1"]
+        with store.unit_of_work() as uow:
+            assert uow.get_wallet("w1").id == "w1"
+
+    def test_two_store_objects_on_one_file_lose_no_update(self, path: str) -> None:
+        """Two services over two ``SQLiteStore`` objects on the same file race on one wallet:
+        ``BEGIN IMMEDIATE`` serialises them across connections."""
+        stores = [SQLiteStore(path), SQLiteStore(path)]
+        try:
+            svc, _ = new_service(stores[0])
+            wallet_id = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR").id
+            rounds = 40
+
+            def worker(n: int) -> Callable[[], int]:
+                # Two processes would not share a counter: random ids, as by default.
+                service = WalletService(stores[n], clock=FixedClock(T0), ids=RandomIds())
+
+                def run() -> int:
+                    total = 0
+                    for i in range(rounds):
+                        amount = cents(n * 1000 + i + 1)
+                        service.top_up(wallet_id, amount, method="card",
+                                       idempotency_key=f"t{n}-{i}")
+                        total += amount.minor_units
+                    return total
+
+                return run
+
+            totals = run_in_threads([worker(0), worker(1)])
+            for store in stores:
+                check, _ = new_service(store)
+                wallet = check.get_wallet(wallet_id)
+                assert wallet.open == cents(sum(totals))
+                assert wallet.version == 2 * rounds
+                report = check.verify()
+                assert report.ok, report.problems
+                assert report.entries == 2 * rounds
+            assert stores[0].export_state() == stores[1].export_state()
+        finally:
+            for store in stores:
+                store.close()
+
+    def test_the_flush_rechecks_versions_in_the_database(self, store: SQLiteStore) -> None:
+        """Second line of defence: if the stored version moved under a unit after ``record``
+        (here a raw write inside the same transaction), the ``UPDATE ... WHERE version = ?``
+        matches nothing and the commit fails with ``ConcurrencyError``, writing nothing."""
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "1.00")
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.record(_w.top_up(wallet, eur("2.00"), "card", writer.info()))
+            uow._check_open().execute("UPDATE wallets SET version = 7 WHERE id = 'w1'")
+            with pytest.raises(ConcurrencyError) as caught:
+                uow.commit()
+            assert (caught.value.wallet_id, caught.value.expected, caught.value.actual) == (
+                "w1", 1, 7)
+        assert store.export_state() == before
+
+    def test_time_and_live_indexes_are_index_searches(self, store: SQLiteStore) -> None:
+        """The statements ``live_lots``, ``due_lots`` and ``due_holds`` actually run are
+        answered from their indexes in order (no scan, no sort)."""
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "5.00")
+        writer.award("w1", "l1", "1.00", expires_at=T0 + HOUR)
+        writer.award("w1", "l2", "1.00")
+        writer.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
+        with store.unit_of_work(read_only=True) as uow:
+            conn = uow._check_open()
+            seen: list[str] = []
+            conn.set_trace_callback(seen.append)
+            try:
+                assert [lot.id for lot in uow.live_lots("w1")] == ["l1", "l2"]
+                assert [lot.id for lot in uow.due_lots(T0 + DAY, 5)] == ["l1"]
+                assert [lot.id for lot in uow.due_lots(T0 + DAY, 5, "w1")] == ["l1"]
+                assert [h.id for h in uow.due_holds(T0 + DAY, 5)] == ["h1"]
+            finally:
+                conn.set_trace_callback(None)
+            statements = [sql for sql in seen if sql.startswith("SELECT")]
+            assert len(statements) == 4
+            expected = ["lots_live", "lots_due", "lots_due_by_wallet", "holds_due"]
+            for sql, index in zip(statements, expected, strict=True):
+                plan = " | ".join(
+                    str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+                )
+                assert f"USING INDEX {index} " in plan, plan
+                assert "TEMP B-TREE" not in plan, plan
