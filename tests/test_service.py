@@ -378,3 +378,14 @@ def test_idempotent_replay_returns_stored_outcome_even_after_state_changes() -> 
     clock.advance(DAY)  # a retry after the requested expiry still replays, not "in the past"
     assert svc.award(wallet_id, eur("5"), expires_at=lot_expiry, reason="r",
                      idempotency_key="a") == lot
+
+
+def test_an_expired_award_cannot_be_reversed_its_remainder_is_breakage() -> None:
+    svc, clock, wallet_id = make()
+    lot = svc.award(wallet_id, eur("8"), expires_at=T0 + DAY, reason="promo")
+    clock.advance(DAY)  # expired, not yet swept
+    with pytest.raises(InsufficientFundsError) as info:
+        svc.reverse(lot.entry_id, reason="mistake")
+    assert info.value.available == eur(0)
+    assert svc.expire_due().lots_expired == 1
+    assert svc.verify().ok

@@ -746,7 +746,8 @@ class WalletService:
         """Correct a top-up, award or transfer with a new entry that negates it (linked both
         ways; at most one per entry: ``AlreadyReversedError``). Refused with
         ``InsufficientFundsError`` when the reversal would take an open balance below its
-        wallet's floor or a lot below zero; with a floor below zero, a reversed top-up that was
+        wallet's floor or a lot below zero, or when an awarded lot has expired (its remainder
+        is breakage); with a floor below zero, a reversed top-up that was
         already spent leaves the open balance negative (the customer owes it). Spends and
         captures are corrected with :meth:`refund`, holds with :meth:`void`."""
         _check_text(reason, "reason")
@@ -780,8 +781,11 @@ class WalletService:
                         assert ref.name is not None
                         lot = uow.get_lot(ref.name)
                         lots[lot.id] = lot
-                        if lot.remaining < posting.amount:
-                            raise InsufficientFundsError(wallet.id, posting.amount, lot.remaining)
+                        # An expired remainder belongs to breakage (the sweep books it).
+                        left = Money.zero(lot.remaining.currency) if lot.is_expired(at) \
+                            else lot.remaining
+                        if left < posting.amount:
+                            raise InsufficientFundsError(wallet.id, posting.amount, left)
                     elif ref.kind is _AccountKind.OPEN and posting.amount.is_positive():
                         headroom = wallet.open - wallet.floor
                         if posting.amount > headroom:

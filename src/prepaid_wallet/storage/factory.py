@@ -6,13 +6,33 @@ imports a database driver.
 
 from __future__ import annotations
 
-from prepaid_wallet.errors import InvalidInputError
+from urllib.parse import parse_qs, urlsplit
+
+from prepaid_wallet.errors import InvalidInputError, StorageError
 from prepaid_wallet.storage.base import Store
 
 __all__ = ["open_store"]
 
-_RULE = "must be a store URL such as 'memory:' or 'sqlite:///path/to/wallets.db'"
+_RULE = (
+    "must be a store URL such as 'memory:', 'sqlite:///path/to/wallets.db' or"
+    " 'postgresql://host/dbname'"
+)
 _SQLITE = "sqlite:///"
+_POSTGRES = ("postgresql://", "postgres://")
+_NO_DRIVER = (
+    "the PostgreSQL backend needs psycopg 3 and psycopg_pool:"
+    " pip install 'prepaid_wallet[postgres]'"
+)
+
+
+def _names_a_database(url: str) -> bool:
+    """Whether a PostgreSQL URL names its database (in the path or as ``dbname=``)."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+    except ValueError:
+        return False
+    return bool(parts.path.strip("/")) or bool(query.get("dbname", [""])[0])
 
 
 def open_store(url: str) -> Store:
@@ -25,9 +45,15 @@ def open_store(url: str) -> Store:
       apply (``synchronous=FULL``). No query string, no host, no in-memory database
       (``:memory:``): build :class:`~prepaid_wallet.storage.sqlite.SQLiteStore` directly for
       other settings.
+    * ``"postgresql://user@host:5432/dbname"`` (or ``postgres://``; any libpq URL, e.g.
+      ``"postgresql:///dbname?host=/run/postgresql"`` for a Unix socket) -- a
+      :class:`~prepaid_wallet.storage.postgres.PostgresStore` with a connection pool and default
+      settings; the URL must name the database. The tables are created in the connection's
+      current schema if missing. Needs ``pip install 'prepaid_wallet[postgres]'``.
 
     Raises ``InvalidInputError`` (field ``url``) for a URL no backend understands;
-    ``StorageError`` (or its subclass ``SchemaVersionError``) if the database cannot be opened.
+    ``StorageError`` (or its subclass ``SchemaVersionError``) if the database cannot be opened
+    or its driver is not installed.
     """
     if not isinstance(url, str):
         raise InvalidInputError("url", _RULE, url)
@@ -41,4 +67,10 @@ def open_store(url: str) -> Store:
             from prepaid_wallet.storage.sqlite import SQLiteStore
 
             return SQLiteStore(path)
+    if url.startswith(_POSTGRES) and "\x00" not in url and _names_a_database(url):
+        try:
+            from prepaid_wallet.storage.postgres import PostgresStore
+        except ImportError as exc:
+            raise StorageError(_NO_DRIVER) from exc
+        return PostgresStore(url)
     raise InvalidInputError("url", _RULE, url)

@@ -1,0 +1,1305 @@
+"""The PostgreSQL store: one database shared by many application servers.
+
+Built on psycopg 3 and :class:`psycopg_pool.ConnectionPool` (install them with
+``pip install 'prepaid_wallet[postgres]'``). ``open_store("postgresql://...")`` imports this
+module, so a host that never opens a PostgreSQL URL never imports the driver.
+
+Transactions (the connections run in autocommit mode; every unit sends its own ``BEGIN``):
+
+* a write unit runs ``BEGIN ISOLATION LEVEL READ COMMITTED`` when entered;
+  :meth:`PostgresUnitOfWork.lock_wallets` runs ``SELECT ... FOR UPDATE`` on the wallets in
+  sorted id order, and every write command locks its wallets before it reads what it changes, so
+  lots, holds and charges are read with plain ``SELECT``: the wallet lock covers them;
+* a read-only unit runs ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``: one consistent
+  snapshot, no row locks.
+
+Writes are buffered in the unit exactly as in :mod:`prepaid_wallet.storage.sqlite` and sent at
+:meth:`PostgresUnitOfWork.commit` in three round trips: one pipeline of every check and read the
+flush needs (ids already taken, entry sequence numbers, the last balance of each wallet account),
+one pipeline of every write (``executemany`` per table inside a ``SAVEPOINT``; the wallet
+``UPDATE ... WHERE id = %s AND version = %s`` is the optimistic check, ``ConcurrencyError`` when a
+row did not match), then ``COMMIT``.
+
+Retries. The body of a unit belongs to the caller (the service), so a unit cannot be replayed
+from inside the library once it has read and decided something. The library retries, up to
+``retries`` times with a short backoff, only what it can replay on its own: getting a working
+connection and ``BEGIN`` (a broken pooled connection is discarded), the first
+``lock_wallets`` of a unit that holds no lock and has buffered nothing (a deadlock or
+serialization failure there is replayed in a new transaction, which READ COMMITTED makes
+indistinguishable from waiting), the schema creation and :meth:`PostgresStore.export_state`.
+Anywhere else a deadlock (``40P01``) or serialization failure (``40001``) rolls the unit back and
+raises :class:`~prepaid_wallet.errors.StorageError` saying the command may be retried. With
+sorted-order locking and one ``lock_wallets`` call per command this does not happen between
+library users.
+
+Schema: amounts are BIGINT minor units next to a currency column; instants are ``timestamptz``
+(the session time zone is UTC); ids and other ordered text use ``COLLATE "C"`` so the database
+sorts exactly like Python. The schema is created (or checked) on open in one transaction under an
+advisory lock, so two processes starting at once do not race, and its version is recorded in
+``meta``; a database written by a newer library raises
+:class:`~prepaid_wallet.errors.SchemaVersionError`. The database is a second line of defence:
+triggers keep ``entries``, ``postings`` and ``wallet_history`` append-only, and a deferred
+constraint trigger refuses, at commit, an entry whose postings are fewer than two or do not sum to
+zero per currency. ``schema=`` puts every table in that PostgreSQL schema (created if missing;
+``search_path`` is set on each pooled connection).
+
+Driver errors are translated in one place, :func:`_translated`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool
+
+from prepaid_wallet import _codec
+from prepaid_wallet.errors import (
+    ConcurrencyError,
+    ConflictError,
+    DuplicateWalletError,
+    EntryNotFoundError,
+    HoldNotFoundError,
+    IntegrityError,
+    InvalidInputError,
+    LotNotFoundError,
+    PrepaidWalletError,
+    SchemaVersionError,
+    StorageError,
+    WalletNotFoundError,
+)
+from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings, parse_account
+from prepaid_wallet.money import Money
+from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.wallet import (
+    AllocationPart,
+    Change,
+    Charge,
+    Hold,
+    HoldStatus,
+    Lot,
+    Wallet,
+    WalletStatus,
+)
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
+
+#: The schema version this library writes and reads.
+SCHEMA_VERSION = 1
+
+_Conn = psycopg.Connection[TupleRow]
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+_BATCH = 256
+#: Every message raised by one of our triggers starts with this.
+_TRIGGER = "prepaid_wallet:"
+#: Deadlock detected, serialization failure.
+_RETRYABLE = frozenset({"40P01", "40001"})
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+_BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
+_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+_T = 'TEXT COLLATE "C"'
+
+#: ``{s}`` is the quoted schema name. Sent as one simple query (no parameters, so ``%`` is
+#: passed through to PL/pgSQL).
+_SCHEMA = f"""
+CREATE TABLE {{s}}.meta (
+    key {_T} PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE SEQUENCE {{s}}.entry_seq;
+CREATE TABLE {{s}}.wallets (
+    id {_T} PRIMARY KEY,
+    tenant_id {_T} NOT NULL,
+    owner_id {_T} NOT NULL,
+    currency {_T} NOT NULL,
+    floor BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    open BIGINT NOT NULL,
+    commerce BIGINT NOT NULL,
+    held BIGINT NOT NULL,
+    status {_T} NOT NULL,
+    version BIGINT NOT NULL CHECK (version >= 0),
+    head {_T} NOT NULL,
+    metadata TEXT NOT NULL,
+    UNIQUE (tenant_id, owner_id, currency)
+);
+CREATE INDEX wallets_by_tenant ON {{s}}.wallets (tenant_id, id);
+CREATE TABLE {{s}}.lots (
+    id {_T} PRIMARY KEY,
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    currency {_T} NOT NULL,
+    amount BIGINT NOT NULL,
+    remaining BIGINT NOT NULL CHECK (remaining >= 0),
+    granted_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ,
+    priority BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    entry_id {_T} NOT NULL,
+    expired_entry_id {_T}
+);
+CREATE INDEX lots_by_wallet ON {{s}}.lots (wallet_id, granted_at, id);
+CREATE INDEX lots_live ON {{s}}.lots (
+    wallet_id, priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)), granted_at, id
+) WHERE remaining > 0;
+CREATE INDEX lots_due ON {{s}}.lots (expires_at, id)
+    WHERE remaining > 0 AND expires_at IS NOT NULL;
+CREATE INDEX lots_due_by_wallet ON {{s}}.lots (wallet_id, expires_at, id)
+    WHERE remaining > 0 AND expires_at IS NOT NULL;
+CREATE TABLE {{s}}.holds (
+    id {_T} PRIMARY KEY,
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    currency {_T} NOT NULL,
+    amount BIGINT NOT NULL,
+    allocation TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    entry_id {_T} NOT NULL,
+    status {_T} NOT NULL,
+    captured BIGINT,
+    resolved_entry_id {_T},
+    resolved_at TIMESTAMPTZ
+);
+CREATE INDEX holds_by_wallet ON {{s}}.holds (wallet_id, created_at, id);
+CREATE INDEX holds_due ON {{s}}.holds (expires_at, id) WHERE status = 'active';
+CREATE TABLE {{s}}.charges (
+    entry_id {_T} PRIMARY KEY,
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    currency {_T} NOT NULL,
+    amount BIGINT NOT NULL,
+    allocation TEXT NOT NULL,
+    refunded TEXT NOT NULL
+);
+CREATE TABLE {{s}}.entries (
+    seq BIGINT PRIMARY KEY,
+    id {_T} NOT NULL UNIQUE,
+    kind {_T} NOT NULL,
+    effective_at TIMESTAMPTZ NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    wallet_ids TEXT NOT NULL,
+    prev_hashes TEXT NOT NULL,
+    idempotency_key TEXT,
+    actor TEXT,
+    metadata TEXT NOT NULL,
+    refund_of {_T},
+    reverses {_T},
+    hash TEXT NOT NULL
+);
+CREATE INDEX entries_by_reverses ON {{s}}.entries (reverses) WHERE reverses IS NOT NULL;
+CREATE TABLE {{s}}.postings (
+    entry_seq BIGINT NOT NULL,
+    entry_id {_T} NOT NULL REFERENCES {{s}}.entries (id) DEFERRABLE INITIALLY DEFERRED,
+    position INTEGER NOT NULL,
+    account {_T} NOT NULL,
+    minor BIGINT NOT NULL CHECK (minor <> 0),
+    currency {_T} NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    balance_after BIGINT,
+    PRIMARY KEY (entry_seq, position)
+);
+CREATE INDEX postings_by_entry ON {{s}}.postings (entry_id);
+CREATE INDEX postings_as_of ON {{s}}.postings (account, recorded_at, entry_seq);
+CREATE INDEX postings_latest ON {{s}}.postings (account, entry_seq);
+CREATE TABLE {{s}}.wallet_history (
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    entry_seq BIGINT NOT NULL,
+    entry_id {_T} NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    currency {_T} NOT NULL,
+    open BIGINT NOT NULL,
+    commerce BIGINT NOT NULL,
+    held BIGINT NOT NULL,
+    PRIMARY KEY (wallet_id, entry_seq)
+);
+CREATE INDEX wallet_history_as_of ON {{s}}.wallet_history (wallet_id, recorded_at, entry_seq);
+CREATE TABLE {{s}}.idempotency (
+    scope {_T} NOT NULL,
+    key {_T} NOT NULL,
+    operation TEXT NOT NULL,
+    request TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE FUNCTION {{s}}.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{_TRIGGER} the journal is append-only (%)', TG_TABLE_NAME;
+END
+$$;
+CREATE FUNCTION {{s}}.entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    eid TEXT;
+BEGIN
+    IF TG_TABLE_NAME = 'entries' THEN
+        eid := NEW.id;
+    ELSE
+        eid := NEW.entry_id;
+    END IF;
+    IF (SELECT count(*) FROM {{s}}.postings WHERE entry_id = eid) < 2 THEN
+        RAISE EXCEPTION '{_TRIGGER} entry % needs at least two non-zero postings', eid;
+    END IF;
+    IF EXISTS (
+        SELECT 1 FROM {{s}}.postings WHERE entry_id = eid GROUP BY currency HAVING sum(minor) <> 0
+    ) THEN
+        RAISE EXCEPTION
+            '{_TRIGGER} unbalanced entry %: postings must sum to zero per currency', eid;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON {{s}}.entries
+    FOR EACH ROW EXECUTE FUNCTION {{s}}.append_only();
+CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON {{s}}.entries
+    FOR EACH STATEMENT EXECUTE FUNCTION {{s}}.append_only();
+CREATE TRIGGER postings_append_only BEFORE UPDATE OR DELETE ON {{s}}.postings
+    FOR EACH ROW EXECUTE FUNCTION {{s}}.append_only();
+CREATE TRIGGER postings_no_truncate BEFORE TRUNCATE ON {{s}}.postings
+    FOR EACH STATEMENT EXECUTE FUNCTION {{s}}.append_only();
+CREATE TRIGGER wallet_history_append_only BEFORE UPDATE OR DELETE ON {{s}}.wallet_history
+    FOR EACH ROW EXECUTE FUNCTION {{s}}.append_only();
+CREATE TRIGGER wallet_history_no_truncate BEFORE TRUNCATE ON {{s}}.wallet_history
+    FOR EACH STATEMENT EXECUTE FUNCTION {{s}}.append_only();
+CREATE CONSTRAINT TRIGGER entries_balanced AFTER INSERT ON {{s}}.entries
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {{s}}.entry_balanced();
+CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON {{s}}.postings
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {{s}}.entry_balanced();
+"""
+
+#: Upgrade steps: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n`` (none yet).
+_MIGRATIONS: dict[int, str] = {}
+
+_WALLET_COLS = (
+    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
+    " version, head, metadata"
+)
+_LOT_COLS = (
+    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
+    " entry_id, expired_entry_id"
+)
+_HOLD_COLS = (
+    "id, wallet_id, currency, amount, allocation, created_at, expires_at, entry_id, status,"
+    " captured, resolved_entry_id, resolved_at"
+)
+_CHARGE_COLS = "entry_id, wallet_id, currency, amount, allocation, refunded"
+_ENTRY_COLS = (
+    "seq, id, kind, effective_at, recorded_at, wallet_ids, prev_hashes, idempotency_key, actor,"
+    " metadata, refund_of, reverses, hash"
+)
+_IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
+_HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
+_LIVE_ORDER = (
+    "priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)), granted_at, id"
+)
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+# -- the one choke point for driver errors ---------------------------------------------------------
+
+
+def _library_error(action: str, exc: psycopg.Error) -> PrepaidWalletError:
+    """The library error that stands for the driver error ``exc``."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    state = exc.sqlstate
+    if _TRIGGER in message:
+        return IntegrityError(f"{action}: {message}")
+    if state == "23505":  # unique_violation
+        return ConflictError(f"{action}: {message}")
+    if state in _RETRYABLE:
+        return StorageError(
+            f"{action}: the database rolled the transaction back ({message});"
+            " nothing was written and the command may be retried"
+        )
+    return StorageError(f"{action}: {message}")
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn any psycopg (or pool) error raised inside the block into a library error."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise _library_error(action, exc) from exc
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# -- values <-> columns ----------------------------------------------------------------------------
+
+
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC)
+
+
+def _opt_utc(at: datetime | None) -> datetime | None:
+    return None if at is None else at.astimezone(UTC)
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(a), str(b)) for a, b in json.loads(text))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parts(text: str) -> tuple[AllocationPart, ...]:
+    parts: tuple[AllocationPart, ...] = _codec.loads(tuple[AllocationPart, ...], text)
+    return parts
+
+
+def _wallet_row(w: Wallet) -> tuple[Any, ...]:
+    return (
+        w.id, w.tenant_id, w.owner_id, w.currency, w.floor.minor_units, w.created_at,
+        w.open.minor_units, w.commerce.minor_units, w.held.minor_units, w.status.value,
+        w.version, w.head, _json(w.metadata),
+    )
+
+
+def _wallet(row: Sequence[Any]) -> Wallet:
+    currency = row[3]
+    return Wallet(
+        id=row[0], tenant_id=row[1], owner_id=row[2], currency=currency,
+        floor=Money(row[4], currency), created_at=_utc(row[5]),
+        open=Money(row[6], currency), commerce=Money(row[7], currency),
+        held=Money(row[8], currency), status=WalletStatus(row[9]), version=row[10],
+        head=row[11], metadata=_pairs(row[12]),
+    )
+
+
+def _lot_row(lot: Lot) -> tuple[Any, ...]:
+    return (
+        lot.id, lot.wallet_id, lot.amount.currency, lot.amount.minor_units,
+        lot.remaining.minor_units, lot.granted_at, lot.expires_at, lot.priority, lot.reason,
+        lot.entry_id, lot.expired_entry_id,
+    )
+
+
+def _lot(row: Sequence[Any]) -> Lot:
+    currency = row[2]
+    return Lot(
+        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
+        remaining=Money(row[4], currency), granted_at=_utc(row[5]),
+        expires_at=_opt_utc(row[6]), priority=row[7], reason=row[8], entry_id=row[9],
+        expired_entry_id=row[10],
+    )
+
+
+def _hold_row(h: Hold) -> tuple[Any, ...]:
+    return (
+        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units, _codec.dumps(h.allocation),
+        h.created_at, h.expires_at, h.entry_id, h.status.value,
+        None if h.captured is None else h.captured.minor_units, h.resolved_entry_id,
+        h.resolved_at,
+    )
+
+
+def _hold(row: Sequence[Any]) -> Hold:
+    currency = row[2]
+    return Hold(
+        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
+        allocation=_parts(row[4]), created_at=_utc(row[5]), expires_at=_utc(row[6]),
+        entry_id=row[7], status=HoldStatus(row[8]),
+        captured=None if row[9] is None else Money(row[9], currency),
+        resolved_entry_id=row[10], resolved_at=_opt_utc(row[11]),
+    )
+
+
+def _charge_row(c: Charge) -> tuple[Any, ...]:
+    return (
+        c.entry_id, c.wallet_id, c.amount.currency, c.amount.minor_units,
+        _codec.dumps(c.allocation), _codec.dumps(c.refunded),
+    )
+
+
+def _charge(row: Sequence[Any]) -> Charge:
+    return Charge(
+        entry_id=row[0], wallet_id=row[1], amount=Money(row[3], row[2]),
+        allocation=_parts(row[4]), refunded=_parts(row[5]),
+    )
+
+
+def _entry_row(seq: int, e: Entry) -> tuple[Any, ...]:
+    return (
+        seq, e.id, e.kind.value, e.effective_at, e.recorded_at, _json(e.wallet_ids),
+        _json(e.prev_hashes), e.idempotency_key, e.actor, _json(e.metadata), e.refund_of,
+        e.reverses, e.hash,
+    )
+
+
+def _entry(row: Sequence[Any], postings: Sequence[Sequence[Any]]) -> Entry:
+    """An entry from its row and its postings' ``(account, minor, currency)`` rows."""
+    return Entry(
+        id=row[1], kind=EntryKind(row[2]),
+        postings=tuple(Posting(p[0], Money(p[1], p[2])) for p in postings),
+        effective_at=_utc(row[3]), recorded_at=_utc(row[4]),
+        wallet_ids=tuple(json.loads(row[5])), prev_hashes=tuple(json.loads(row[6])),
+        idempotency_key=row[7], actor=row[8], metadata=_pairs(row[9]), refund_of=row[10],
+        reverses=row[11], hash=row[12],
+    )
+
+
+def _idempotency_row(r: IdempotencyRecord) -> tuple[Any, ...]:
+    return (
+        r.scope, r.key, r.operation, _json(r.request), r.outcome, r.payload, r.created_at,
+    )
+
+
+def _idempotency(row: Sequence[Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=row[0], key=row[1], operation=row[2], request=_pairs(row[3]), outcome=row[4],
+        payload=row[5], created_at=_utc(row[6]),
+    )
+
+
+def _snapshot(row: Sequence[Any]) -> WalletSnapshot:
+    currency = row[3]
+    return WalletSnapshot(
+        wallet_id=row[0], entry_id=row[1], recorded_at=_utc(row[2]),
+        open=Money(row[4], currency), commerce=Money(row[5], currency),
+        held=Money(row[6], currency),
+    )
+
+
+def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
+    granted = _utc(row[5])
+    expires = _opt_utc(row[6])
+    return (row[7], expires is None, expires or granted, granted, row[0])
+
+
+def _fetch_entries(conn: _Conn, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    """Rebuild the entries of ``rows`` (entry rows) with their postings, in one query."""
+    if not rows:
+        return []
+    postings: dict[int, list[tuple[Any, ...]]] = {}
+    for seq, account, minor, currency in conn.execute(
+        "SELECT entry_seq, account, minor, currency FROM postings"
+        " WHERE entry_seq = ANY(%s::bigint[]) ORDER BY entry_seq, position",
+        ([row[0] for row in rows],),
+    ):
+        postings.setdefault(seq, []).append((account, minor, currency))
+    return [_entry(row, postings.get(row[0], [])) for row in rows]
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInputError(name, f"must be an int >= {low}", value)
+    return value
+
+
+# -- the store -------------------------------------------------------------------------------------
+
+
+class PostgresStore:
+    """A store in a PostgreSQL database. ``open_store("postgresql://host/dbname")`` makes one.
+
+    ``dsn`` is a libpq connection string or URL. ``schema`` (a lower-case identifier) puts the
+    tables in that PostgreSQL schema, created if missing; by default they go in the
+    connection's current schema. ``min_size`` / ``max_size`` bound the connection pool;
+    ``retries`` is how many more times the library replays what it can replay on its own (see
+    the module docstring) after a broken connection, a deadlock or a serialization failure.
+    Creates the schema if needed; raises ``SchemaVersionError`` for a database written by a
+    newer library, ``StorageError`` if the database cannot be reached, ``InvalidInputError`` for
+    a bad argument.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        retries: int = 5,
+        timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(dsn, str) or "\x00" in dsn:
+            raise InvalidInputError("dsn", "must be a libpq connection string or URL", dsn)
+        if schema is not None and (
+            not isinstance(schema, str) or _SCHEMA_NAME.fullmatch(schema) is None
+        ):
+            raise InvalidInputError(
+                "schema", "must be a lower-case identifier ([a-z_][a-z0-9_]*)", schema
+            )
+        _check_int("min_size", min_size, 0)
+        _check_int("max_size", max_size, max(1, min_size))
+        _check_int("retries", retries, 0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise InvalidInputError("timeout", "must be a number of seconds > 0", timeout)
+        self.dsn = dsn
+        self.schema = schema
+        self.retries = retries
+        self._local = threading.local()
+        self._closed = False
+        self._create_schema()
+        self._pool: ConnectionPool[_Conn] = ConnectionPool(
+            dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure,
+            kwargs={"autocommit": True}, timeout=float(timeout),
+            name=f"prepaid_wallet:{schema or ''}",
+        )
+        with _translated("opening the connection pool"):
+            self._pool.open()
+
+    # -- connections and transactions ------------------------------------------------------
+
+    def _configure(self, conn: _Conn) -> None:
+        """Every new connection: UTC, and the store's schema first on the search path."""
+        conn.execute("SET TIME ZONE 'UTC'")
+        if self.schema is not None:
+            conn.execute(f"SET search_path TO {_quote(self.schema)}")
+
+    def _backoff(self, attempt: int) -> None:
+        time.sleep(min(0.005 * 2**attempt, 0.2))
+
+    def _create_schema(self) -> None:
+        """Create or check the schema, in one transaction under an advisory lock."""
+        for attempt in itertools.count():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                    self._configure(conn)
+                    conn.execute("BEGIN")
+                    self._create_schema_in(conn)
+                    conn.execute("COMMIT")
+                return
+            except psycopg.Error as exc:
+                if exc.sqlstate not in _RETRYABLE or attempt >= self.retries:
+                    raise _library_error("creating the schema", exc) from exc
+                self._backoff(attempt)
+
+    def _create_schema_in(self, conn: _Conn) -> None:
+        if self.schema is not None:
+            name = self.schema
+        else:
+            row = conn.execute("SELECT current_schema()").fetchone()
+            if row is None or row[0] is None:
+                raise StorageError("creating the schema: the connection has no current schema")
+            name = str(row[0])
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"prepaid_wallet:{name}",))
+        quoted = _quote(name)
+        if self.schema is not None:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        row = conn.execute("SELECT to_regclass(%s)", (f"{quoted}.meta",)).fetchone()
+        if row is None or row[0] is None:
+            conn.execute(_SCHEMA.format(s=quoted))
+            conn.execute(
+                f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
+                (str(SCHEMA_VERSION),),
+            )
+            return
+        row = conn.execute(
+            f"SELECT value FROM {quoted}.meta WHERE key = 'schema_version'"
+        ).fetchone()
+        found = int(row[0]) if row is not None else 0
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(found, SCHEMA_VERSION)
+        if found < 1 or any(v not in _MIGRATIONS for v in range(found + 1, SCHEMA_VERSION + 1)):
+            raise StorageError(
+                f"the database has schema version {found}; expected {SCHEMA_VERSION}"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):  # pragma: no cover - none yet
+            conn.execute(_MIGRATIONS[version].format(s=quoted))
+        if found < SCHEMA_VERSION:  # pragma: no cover - none yet
+            conn.execute(
+                f"UPDATE {quoted}.meta SET value = %s WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _begin(self, read_only: bool) -> _Conn:
+        """A pooled connection inside a new transaction (a broken connection is replaced)."""
+        for attempt in itertools.count():
+            if self._closed:
+                raise StorageError("the store is closed")
+            with _translated("getting a connection"):
+                conn = self._pool.getconn()
+            try:
+                conn.execute(_BEGIN_READ if read_only else _BEGIN_WRITE)
+                return conn
+            except psycopg.Error as exc:
+                broken = conn.broken or conn.closed
+                self._pool.putconn(conn)
+                if not broken or attempt >= self.retries:
+                    raise _library_error("BEGIN", exc) from exc
+                self._backoff(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _release(self, conn: _Conn) -> None:
+        """End any transaction left open and give the connection back to the pool."""
+        try:
+            if not conn.closed and conn.info.transaction_status != _IDLE:
+                conn.execute("ROLLBACK")
+        except psycopg.Error:  # the pool discards a broken connection
+            pass
+        finally:
+            self._pool.putconn(conn)
+
+    def unit_of_work(self, *, read_only: bool = False) -> PostgresUnitOfWork:
+        """A new unit of work: ``BEGIN ... READ COMMITTED`` when entered (``REPEATABLE READ
+        READ ONLY`` if ``read_only``)."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        return PostgresUnitOfWork(self, read_only=read_only)
+
+    def close(self) -> None:
+        """Close the pool; further units raise ``StorageError``. Harmless when called again."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(psycopg.Error):  # closing is best effort
+            self._pool.close()
+
+    # -- the dump --------------------------------------------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Canonical dump of everything committed, read in one REPEATABLE READ snapshot: the
+        same dict as :meth:`~prepaid_wallet.storage.memory.MemoryStore.export_state`."""
+        for attempt in itertools.count():
+            conn = self._begin(read_only=True)
+            try:
+                return self._export(conn)
+            except psycopg.Error as exc:
+                if exc.sqlstate not in _RETRYABLE or attempt >= self.retries:
+                    raise _library_error("exporting", exc) from exc
+            finally:
+                self._release(conn)
+            self._backoff(attempt)  # pragma: no cover - a read-only snapshot rarely fails
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _export(self, conn: _Conn) -> dict[str, Any]:
+        wallets = [_wallet(r) for r in conn.execute(f"SELECT {_WALLET_COLS} FROM wallets")]
+        lots = [_lot(r) for r in conn.execute(f"SELECT {_LOT_COLS} FROM lots")]
+        holds = [_hold(r) for r in conn.execute(f"SELECT {_HOLD_COLS} FROM holds")]
+        charges = [_charge(r) for r in conn.execute(f"SELECT {_CHARGE_COLS} FROM charges")]
+        entry_rows = conn.execute(f"SELECT {_ENTRY_COLS} FROM entries ORDER BY seq").fetchall()
+        entries = list(
+            itertools.chain.from_iterable(
+                _fetch_entries(conn, entry_rows[i : i + _BATCH])
+                for i in range(0, len(entry_rows), _BATCH)
+            )
+        )
+        records = [
+            _idempotency(r) for r in conn.execute(f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency")
+        ]
+        return {
+            "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
+            "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
+            "holds": _codec.to_data(sorted(holds, key=lambda h: h.id)),
+            "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
+            "entries": _codec.to_data(entries),
+            "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
+        }
+
+
+class PostgresUnitOfWork:
+    """A unit of work on a :class:`PostgresStore` (see :mod:`prepaid_wallet.storage.base`)."""
+
+    def __init__(self, store: PostgresStore, *, read_only: bool = False) -> None:
+        self._store = store
+        self._read_only = read_only
+        self._conn: _Conn | None = None
+        self._entered = False
+        self._done = False
+        self._locked: set[str] = set()
+        self._wallets: dict[str, Wallet] = {}
+        self._base_versions: dict[str, int] = {}
+        self._new_wallets: list[Wallet] = []
+        self._lots: dict[str, Lot] = {}
+        self._holds: dict[str, Hold] = {}
+        self._charges: dict[str, Charge] = {}
+        self._changes: list[Change] = []
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+
+    def __enter__(self) -> Self:
+        if self._entered:
+            raise StorageError("a unit of work is used once")
+        store = self._store
+        if getattr(store._local, "active", False):
+            raise StorageError("this thread already has a unit of work open on this store")
+        self._conn = store._begin(self._read_only)
+        store._local.active = True
+        self._entered = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._done:
+                self.rollback()
+        finally:
+            self._store._local.active = False
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                self._store._release(conn)
+
+    def _check_open(self) -> _Conn:
+        if not self._entered or self._done or self._conn is None:
+            raise StorageError("the unit of work is not active (use it once, inside 'with')")
+        return self._conn
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._read_only:
+            raise StorageError("this unit of work is read-only")
+
+    def _has_writes(self) -> bool:
+        return bool(self._changes or self._new_wallets or self._idempotency)
+
+    def _one(self, query: str, params: Sequence[Any]) -> Any:
+        conn = self._check_open()
+        with _translated("reading"):
+            return conn.execute(query, params).fetchone()
+
+    def _all(self, query: str, params: Sequence[Any]) -> list[Any]:
+        conn = self._check_open()
+        with _translated("reading"):
+            return conn.execute(query, params).fetchall()
+
+    def _lazy(self, query: str, params: Sequence[Any]) -> Iterator[Any]:
+        """Rows of ``query`` (which has an ``ORDER BY``), fetched ``_BATCH`` at a time with
+        ``LIMIT``/``OFFSET``: no server-side cursor outlives a page, so an abandoned iterator
+        leaves nothing open. A write unit holds the wallet's lock and a read-only unit reads
+        one snapshot, so the pages are consistent."""
+        offset = 0
+        while True:
+            rows = self._all(f"{query} LIMIT %s OFFSET %s", (*params, _BATCH, offset))
+            yield from rows
+            if len(rows) < _BATCH:
+                return
+            offset += _BATCH
+
+    # -- commit and rollback ---------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Check the buffered writes, send them in one pipeline and commit the transaction."""
+        conn = self._check_open()
+        if self._has_writes():
+            prepared = self._prepare(conn)
+            with _translated("SAVEPOINT"):
+                conn.execute("SAVEPOINT flush")
+            try:
+                self._flush(conn, prepared)
+            except BaseException:
+                with _translated("ROLLBACK TO"):
+                    conn.execute("ROLLBACK TO SAVEPOINT flush")
+                    conn.execute("RELEASE SAVEPOINT flush")
+                raise
+        self._done = True
+        with _translated("COMMIT"):
+            conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Discard the buffered writes and end the transaction."""
+        self._wallets.clear()
+        self._new_wallets.clear()
+        self._lots.clear()
+        self._holds.clear()
+        self._charges.clear()
+        self._changes.clear()
+        self._idempotency.clear()
+        self._done = True
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with _translated("ROLLBACK"):
+                if conn.info.transaction_status != _IDLE:
+                    conn.execute("ROLLBACK")
+
+    def _prepare(self, conn: _Conn) -> tuple[list[int], dict[str, int]]:
+        """One pipeline: the checks of the memory store against the database, the sequence
+        numbers of the new entries and the last balance of every wallet account they post to.
+        Raises before anything is written."""
+        for change in self._changes:
+            check_postings(change.entry.postings)
+        accounts = sorted({
+            posting.account
+            for change in self._changes
+            for posting in change.entry.postings
+            if parse_account(posting.account).is_wallet
+        })
+        new_ids = [w.id for w in self._new_wallets]
+        with _translated("checking the writes"), conn.pipeline():
+            taken = conn.execute(
+                "SELECT id FROM wallets WHERE id = ANY(%s::text[])", (new_ids,)
+            )
+            keys = [
+                conn.execute(
+                    "SELECT id FROM wallets WHERE tenant_id = %s AND owner_id = %s"
+                    " AND currency = %s",
+                    (w.tenant_id, w.owner_id, w.currency),
+                )
+                for w in self._new_wallets
+            ]
+            used = conn.execute(
+                "SELECT id FROM entries WHERE id = ANY(%s::text[])",
+                ([change.entry.id for change in self._changes],),
+            )
+            records = [
+                conn.execute(
+                    "SELECT 1 FROM idempotency WHERE scope = %s AND key = %s", (scope, key)
+                )
+                for scope, key in self._idempotency
+            ]
+            seqs = conn.execute(
+                "SELECT nextval('entry_seq') FROM generate_series(1, %s) ORDER BY 1",
+                (len(self._changes),),
+            )
+            balances = [
+                conn.execute(
+                    "SELECT balance_after FROM postings WHERE account = %s"
+                    " ORDER BY account DESC, entry_seq DESC LIMIT 1",
+                    (account,),
+                )
+                for account in accounts
+            ]
+        with _translated("checking the writes"):
+            taken_ids = {row[0] for row in taken.fetchall()}
+            for wallet, cursor in zip(self._new_wallets, keys, strict=True):
+                if wallet.id in taken_ids:
+                    raise ConflictError(f"wallet id {wallet.id!r} already exists")
+                row = cursor.fetchone()
+                if row is not None:
+                    raise DuplicateWalletError(
+                        wallet.tenant_id, wallet.owner_id, wallet.currency, row[0]
+                    )
+            used_ids = {row[0] for row in used.fetchall()}
+            seen: set[str] = set()
+            for change in self._changes:
+                entry_id = change.entry.id
+                if entry_id in seen or entry_id in used_ids:
+                    raise IntegrityError(f"entry id {entry_id!r} already used")
+                seen.add(entry_id)
+            for (_, idem_key), cursor in zip(self._idempotency, records, strict=True):
+                if cursor.fetchone() is not None:
+                    raise ConflictError(f"idempotency key {idem_key!r} was stored concurrently")
+            numbers = [int(row[0]) for row in seqs.fetchall()]
+            last: dict[str, int] = {}
+            for account, cursor in zip(accounts, balances, strict=True):
+                row = cursor.fetchone()
+                last[account] = 0 if row is None or row[0] is None else int(row[0])
+        return numbers, last
+
+    def _flush(self, conn: _Conn, prepared: tuple[list[int], dict[str, int]]) -> None:
+        """Every write in one pipeline, then the optimistic version check."""
+        numbers, balances = prepared
+        new_ids = {w.id for w in self._new_wallets}
+        updates = [
+            (*_wallet_row(w)[4:], w.id, self._base_versions.get(w.id, 0))
+            for w in self._wallets.values()
+            if w.id not in new_ids
+        ]
+        postings: list[tuple[Any, ...]] = []
+        entries: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        for seq, change in zip(numbers, self._changes, strict=True):
+            entry = change.entry
+            at = entry.recorded_at
+            for position, posting in enumerate(entry.postings):
+                balance: int | None = None
+                if posting.account in balances:
+                    balance = balances[posting.account] + posting.amount.minor_units
+                    balances[posting.account] = balance
+                postings.append((
+                    seq, entry.id, position, posting.account, posting.amount.minor_units,
+                    posting.amount.currency, at, balance,
+                ))
+            entries.append(_entry_row(seq, entry))
+            history.extend(
+                (w.id, seq, entry.id, at, w.currency, w.open.minor_units,
+                 w.commerce.minor_units, w.held.minor_units)
+                for w in change.wallets
+            )
+        writes: list[tuple[str, list[tuple[Any, ...]]]] = [
+            (f"INSERT INTO wallets ({_WALLET_COLS}) VALUES ({_marks(13)})",
+             [_wallet_row(self._wallets[w.id]) for w in self._new_wallets]),
+            ("INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
+             f" recorded_at, balance_after) VALUES ({_marks(8)})", postings),
+            (f"INSERT INTO entries ({_ENTRY_COLS}) VALUES ({_marks(13)})", entries),
+            ("INSERT INTO wallet_history (wallet_id, entry_seq, entry_id, recorded_at,"
+             f" currency, open, commerce, held) VALUES ({_marks(8)})", history),
+            (f"INSERT INTO lots ({_LOT_COLS}) VALUES ({_marks(11)})"
+             " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
+             " expired_entry_id = excluded.expired_entry_id",
+             [_lot_row(lot) for lot in self._lots.values()]),
+            (f"INSERT INTO holds ({_HOLD_COLS}) VALUES ({_marks(12)})"
+             " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+             " captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,"
+             " resolved_at = excluded.resolved_at",
+             [_hold_row(h) for h in self._holds.values()]),
+            (f"INSERT INTO charges ({_CHARGE_COLS}) VALUES ({_marks(6)})"
+             " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded",
+             [_charge_row(c) for c in self._charges.values()]),
+            (f"INSERT INTO idempotency ({_IDEMPOTENCY_COLS}) VALUES ({_marks(7)})",
+             [_idempotency_row(r) for r in self._idempotency.values()]),
+        ]
+        with _translated("writing"), conn.pipeline():
+            stale = [
+                conn.execute(
+                    "UPDATE wallets SET floor = %s, created_at = %s, open = %s, commerce = %s,"
+                    " held = %s, status = %s, version = %s, head = %s, metadata = %s"
+                    " WHERE id = %s AND version = %s",
+                    row,
+                )
+                for row in updates
+            ]
+            with conn.cursor() as cursor:
+                for query, rows in writes:
+                    if rows:
+                        cursor.executemany(query, rows)
+        for row, cursor in zip(updates, stale, strict=True):
+            if cursor.rowcount != 1:  # this update did not apply: the version moved
+                wallet_id, base = row[-2], row[-1]
+                current = self._one("SELECT version FROM wallets WHERE id = %s", (wallet_id,))
+                raise ConcurrencyError(wallet_id, base, current[0] if current else 0)
+
+    # -- wallets ---------------------------------------------------------------------------
+
+    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+        """Lock the wallets (``SELECT ... FOR UPDATE`` in sorted id order; a read-only unit
+        takes no lock) and return them as this unit sees them."""
+        conn = self._check_open()
+        ids = sorted(set(wallet_ids))
+        query = f"SELECT {_WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
+        if not self._read_only:
+            query += " FOR UPDATE"
+        for attempt in itertools.count():
+            try:
+                rows = conn.execute(query, (ids,)).fetchall()
+                break
+            except psycopg.Error as exc:
+                replayable = not self._locked and not self._has_writes()
+                retry = replayable and attempt < self._store.retries
+                if exc.sqlstate not in _RETRYABLE or not retry:
+                    raise _library_error("locking wallets", exc) from exc
+            # Nothing is locked or buffered yet: a new transaction is as good as this one.
+            with _translated("locking wallets"):
+                conn.execute("ROLLBACK")
+                self._store._backoff(attempt)
+                conn.execute(_BEGIN_WRITE)
+        stored = {row[0]: _wallet(row) for row in rows}
+        if not self._read_only:
+            self._locked.update(stored)
+        found: dict[str, Wallet] = {}
+        for wallet_id in ids:
+            wallet = self._wallets.get(wallet_id) or stored.get(wallet_id)
+            if wallet is None:
+                raise WalletNotFoundError(wallet_id)
+            found[wallet_id] = wallet
+        return found
+
+    def get_wallet(self, wallet_id: str) -> Wallet:
+        """The wallet as this unit sees it."""
+        self._check_open()
+        wallet = self._wallets.get(wallet_id)
+        if wallet is not None:
+            return wallet
+        row = self._one(f"SELECT {_WALLET_COLS} FROM wallets WHERE id = %s", (wallet_id,))
+        if row is None:
+            raise WalletNotFoundError(wallet_id)
+        return _wallet(row)
+
+    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The owner's wallet at the tenant in the currency, if any."""
+        self._check_open()
+        for wallet in self._new_wallets:
+            if (wallet.tenant_id, wallet.owner_id, wallet.currency) == (
+                tenant_id, owner_id, currency
+            ):
+                return self._wallets[wallet.id]
+        row = self._one(
+            "SELECT id FROM wallets WHERE tenant_id = %s AND owner_id = %s AND currency = %s",
+            (tenant_id, owner_id, currency),
+        )
+        return None if row is None else self.get_wallet(row[0])
+
+    def add_wallet(self, wallet: Wallet) -> None:
+        """Buffer a new wallet."""
+        self._check_writable()
+        existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
+        if existing is not None:
+            raise DuplicateWalletError(
+                wallet.tenant_id, wallet.owner_id, wallet.currency, existing.id
+            )
+        self._new_wallets.append(wallet)
+        self._wallets[wallet.id] = wallet
+        self._base_versions[wallet.id] = 0
+
+    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id."""
+        self._check_open()
+        if tenant_id is None:
+            rows = self._all(f"SELECT {_WALLET_COLS} FROM wallets ORDER BY id", ())
+        else:
+            rows = self._all(
+                f"SELECT {_WALLET_COLS} FROM wallets WHERE tenant_id = %s ORDER BY id",
+                (tenant_id,),
+            )
+        wallets = {row[0]: _wallet(row) for row in rows}
+        wallets.update(
+            (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
+        )
+        for wallet_id in sorted(wallets):
+            yield wallets[wallet_id]
+
+    # -- lots, holds, charges --------------------------------------------------------------
+
+    def get_lot(self, lot_id: str) -> Lot:
+        """The lot as this unit sees it."""
+        self._check_open()
+        lot = self._lots.get(lot_id)
+        if lot is not None:
+            return lot
+        row = self._one(f"SELECT {_LOT_COLS} FROM lots WHERE id = %s", (lot_id,))
+        if row is None:
+            raise LotNotFoundError(lot_id)
+        return _lot(row)
+
+    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Live lots in default spend order: the live index read a page at a time, merged with
+        this unit's own changes."""
+        self._check_open()
+        own = [lot for lot in self._lots.values() if lot.wallet_id == wallet_id]
+        committed_live: set[str] = set()
+        if own:
+            rows = self._all(
+                "SELECT id FROM lots WHERE id = ANY(%s::text[]) AND remaining > 0",
+                ([lot.id for lot in own],),
+            )
+            committed_live = {row[0] for row in rows}
+        extra = sorted(
+            (default_lot_key(lot), lot)
+            for lot in own
+            if lot.is_live and lot.id not in committed_live
+        )
+        rows_iter = self._lazy(
+            f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = %s AND remaining > 0"
+            f" ORDER BY wallet_id, {_LIVE_ORDER}",
+            (wallet_id,),
+        )
+        committed = ((_live_key(row), _lot(row)) for row in rows_iter)
+        for _, stored in heapq.merge(committed, extra, key=lambda pair: pair[0]):
+            lot = self._lots.get(stored.id, stored)
+            if lot.is_live:
+                yield lot
+
+    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Every lot of the wallet, by grant instant then id."""
+        self._check_open()
+        rows = self._all(f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = %s", (wallet_id,))
+        lots = {row[0]: _lot(row) for row in rows}
+        lots.update((lot.id, lot) for lot in self._lots.values() if lot.wallet_id == wallet_id)
+        yield from sorted(lots.values(), key=lambda lot: (lot.granted_at, lot.id))
+
+    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
+        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        where = "remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %s"
+        if wallet_id is None:
+            rows = self._lazy(
+                f"SELECT {_LOT_COLS} FROM lots WHERE {where} ORDER BY expires_at, id", (at,)
+            )
+        else:
+            rows = self._lazy(
+                f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = %s AND {where}"
+                " ORDER BY wallet_id, expires_at, id",
+                (wallet_id, at),
+            )
+        lots = (self._lots.get(row[0]) or _lot(row) for row in rows)
+        return list(itertools.islice((lot for lot in lots if lot.is_live), limit))
+
+    def get_hold(self, hold_id: str) -> Hold:
+        """The hold as this unit sees it."""
+        self._check_open()
+        found = self._holds.get(hold_id)
+        if found is not None:
+            return found
+        row = self._one(f"SELECT {_HOLD_COLS} FROM holds WHERE id = %s", (hold_id,))
+        if row is None:
+            raise HoldNotFoundError(hold_id)
+        return _hold(row)
+
+    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
+        """The wallet's holds, by creation then id."""
+        self._check_open()
+        rows = self._all(f"SELECT {_HOLD_COLS} FROM holds WHERE wallet_id = %s", (wallet_id,))
+        holds = {row[0]: _hold(row) for row in rows}
+        holds.update((h.id, h) for h in self._holds.values() if h.wallet_id == wallet_id)
+        yield from sorted(holds.values(), key=lambda h: (h.created_at, h.id))
+
+    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
+        """Committed active holds whose window ended at or before ``at``, soonest first."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        rows = self._lazy(
+            f"SELECT {_HOLD_COLS} FROM holds WHERE status = 'active' AND expires_at <= %s"
+            " ORDER BY expires_at, id",
+            (at,),
+        )
+        holds = (self._holds.get(row[0]) or _hold(row) for row in rows)
+        return list(
+            itertools.islice((h for h in holds if h.status is HoldStatus.ACTIVE), limit)
+        )
+
+    def get_charge(self, entry_id: str) -> Charge | None:
+        """The refundable charge of a spend or capture entry."""
+        self._check_open()
+        charge = self._charges.get(entry_id)
+        if charge is not None:
+            return charge
+        row = self._one(f"SELECT {_CHARGE_COLS} FROM charges WHERE entry_id = %s", (entry_id,))
+        return None if row is None else _charge(row)
+
+    # -- journal ---------------------------------------------------------------------------
+
+    def get_entry(self, entry_id: str) -> Entry:
+        """The entry; ``EntryNotFoundError`` if unknown."""
+        conn = self._check_open()
+        for change in self._changes:
+            if change.entry.id == entry_id:
+                return change.entry
+        row = self._one(f"SELECT {_ENTRY_COLS} FROM entries WHERE id = %s", (entry_id,))
+        if row is None:
+            raise EntryNotFoundError(entry_id)
+        with _translated("reading"):
+            return _fetch_entries(conn, [row])[0]
+
+    def reversal_of(self, entry_id: str) -> str | None:
+        """The entry that reverses ``entry_id``."""
+        self._check_open()
+        for change in self._changes:
+            if change.entry.reverses == entry_id:
+                return change.entry.id
+        row = self._one("SELECT id FROM entries WHERE reverses = %s", (entry_id,))
+        return None if row is None else str(row[0])
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The committed journal in order, read a batch at a time."""
+        conn = self._check_open()
+        last = 0
+        while True:
+            rows = self._all(
+                f"SELECT {_ENTRY_COLS} FROM entries WHERE seq > %s ORDER BY seq LIMIT %s",
+                (last, _BATCH),
+            )
+            if not rows:
+                return
+            with _translated("reading"):
+                batch = _fetch_entries(conn, rows)
+            yield from batch
+            last = rows[-1][0]
+
+    def wallet_history(
+        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
+        """The wallet's committed entries in ``[since, until)`` with balances after each."""
+        conn = self._check_open()
+        cols = ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLS.split(","))
+        hist = ", ".join(f"h.{c.strip()}" for c in _HISTORY_COLS.split(","))
+        where = "h.wallet_id = %s"
+        params: list[Any] = [wallet_id]
+        if since is not None:
+            where += " AND h.recorded_at >= %s"
+            params.append(since)
+        if until is not None:
+            where += " AND h.recorded_at < %s"
+            params.append(until)
+        rows = self._lazy(
+            f"SELECT {cols}, {hist} FROM wallet_history h JOIN entries e ON e.seq = h.entry_seq"
+            f" WHERE {where} ORDER BY h.wallet_id, h.recorded_at, h.entry_seq",
+            params,
+        )
+        width = len(_ENTRY_COLS.split(","))
+        while batch := list(itertools.islice(rows, _BATCH)):
+            with _translated("reading"):
+                entries = _fetch_entries(conn, [row[:width] for row in batch])
+            for entry, row in zip(entries, batch, strict=True):
+                yield entry, _snapshot(row[width:])
+
+    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
+        """Balances after the wallet's last committed entry at or before ``at``."""
+        self._check_open()
+        row = self._one(
+            f"SELECT {_HISTORY_COLS} FROM wallet_history"
+            " WHERE wallet_id = %s AND recorded_at <= %s"
+            " ORDER BY wallet_id DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
+            (wallet_id, at),
+        )
+        return None if row is None else _snapshot(row)
+
+    def account_balance_at(self, account: str, at: datetime) -> Money | None:
+        """A wallet account's committed balance at ``at``."""
+        self._check_open()
+        row = self._one(
+            "SELECT balance_after, currency FROM postings WHERE account = %s"
+            " AND recorded_at <= %s AND balance_after IS NOT NULL"
+            " ORDER BY account DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
+            (account, at),
+        )
+        return None if row is None else Money(row[0], row[1])
+
+    # -- idempotency -----------------------------------------------------------------------
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The stored record for the key."""
+        self._check_open()
+        record = self._idempotency.get((scope, key))
+        if record is not None:
+            return record
+        row = self._one(
+            f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency WHERE scope = %s AND key = %s",
+            (scope, key),
+        )
+        return None if row is None else _idempotency(row)
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Buffer a record."""
+        self._check_writable()
+        if self.get_idempotency(record.scope, record.key) is not None:
+            raise ConflictError(f"idempotency key {record.key!r} is already stored")
+        self._idempotency[(record.scope, record.key)] = record
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record(self, change: Change) -> None:
+        """Buffer a change, checking each wallet's version moved by exactly one."""
+        self._check_writable()
+        for wallet in change.wallets:
+            current = self.get_wallet(wallet.id)
+            if wallet.version != current.version + 1:
+                raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
+        for wallet in change.wallets:
+            if wallet.id not in self._base_versions:
+                row = self._one("SELECT version FROM wallets WHERE id = %s", (wallet.id,))
+                self._base_versions[wallet.id] = int(row[0]) if row is not None else 0
+            self._wallets[wallet.id] = wallet
+        for lot in change.lots:
+            self._lots[lot.id] = lot
+        for held in change.holds:
+            self._holds[held.id] = held
+        for charge in change.charges:
+            self._charges[charge.entry_id] = charge
+        self._changes.append(change)
