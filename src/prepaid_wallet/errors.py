@@ -207,9 +207,14 @@ class RefundExceedsOriginalError(RefusedError):
         self.entry_id = entry_id
         self.requested = requested
         self.refundable = refundable
-        super().__init__(
-            f"entry {entry_id!r}: refund of {requested} exceeds the {refundable} still refundable"
-        )
+        if refundable.is_zero():
+            message = f"entry {entry_id!r}: nothing is left to refund ({requested} requested)"
+        else:
+            message = (
+                f"entry {entry_id!r}: refund of {requested} exceeds the {refundable}"
+                " still refundable"
+            )
+        super().__init__(message)
 
 
 class AlreadyReversedError(RefusedError):

@@ -1,0 +1,263 @@
+"""Differential test across backends (DESIGN.md I8): same commands, same clock, same journal.
+
+Hypothesis draws one *program* -- a list of commands as plain data -- and the test body runs it
+on every backend of :func:`tests.backends.available_backends`, each with its own
+``FixedClock(START)`` and ``SequentialIds()``. Commands refer to earlier objects by index
+("the 2nd wallet opened", "the 1st hold"), resolved at run time against what that backend
+returned; an index into an empty list names an id that does not exist, so not-found errors are
+part of the program too. Idempotency keys come from a small pool, so keys are reused both with
+the same request (a replay) and with a different one (a conflict); a ``replay`` command resends
+an earlier keyed call exactly.
+
+Every call's outcome -- the returned value, or the raised error's type and message -- must be the
+same on every backend, and so must ``store.export_state()`` at the end; ``verify().ok`` on each.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from prepaid_wallet import (
+    FixedClock,
+    Money,
+    PaymentMode,
+    PrepaidWalletError,
+    SequentialIds,
+    SpendRequest,
+    WalletService,
+)
+from tests.backends import available_backends
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+TENANT = "hub-a"
+MISSING = "missing-1"
+
+_index = st.integers(0, 7)
+_key = st.one_of(st.none(), st.sampled_from([f"k{i}" for i in range(8)]))
+_cents = st.integers(1, 8_000)
+
+Command = tuple[Any, ...]
+
+commands: st.SearchStrategy[Command] = st.one_of(
+    st.tuples(st.just("open"), st.integers(0, 4), st.sampled_from([0, -2_000]), _key),
+    st.tuples(st.just("top_up"), _index, _cents, st.sampled_from(["EUR", "USD"]), _key),
+    st.tuples(st.just("award"), _index, _cents, st.one_of(st.none(), st.integers(1, 72)), _key),
+    st.tuples(st.just("spend"), _index, _cents,
+              st.sampled_from([PaymentMode.CREDIT_ONLY, PaymentMode.CREDIT_FIRST]), _key),
+    st.tuples(st.just("hold"), _index, _cents, st.integers(1, 48), _key),
+    st.tuples(st.just("capture"), _index, st.one_of(st.none(), _cents), _key),
+    st.tuples(st.just("void"), _index, _key),
+    st.tuples(st.just("transfer"), _index, _index, _cents, _key),
+    st.tuples(st.just("refund"), _index, st.one_of(st.none(), _cents), _key),
+    st.tuples(st.just("reverse"), _index, _key),
+    st.tuples(st.just("advance"), st.integers(0, 60 * 60 * 30)),
+    st.tuples(st.just("expire_due")),
+    st.tuples(st.just("replay"), _index),
+)
+programs = st.lists(commands, min_size=1, max_size=40)
+
+
+def _eur(minor: int, currency: str = "EUR") -> Money:
+    return Money.from_minor_units(minor, currency)
+
+
+def _pick(items: list[str], index: int) -> str:
+    return items[index % len(items)] if items else MISSING
+
+
+class Runner:
+    """Runs a program on one store, recording every outcome."""
+
+    def __init__(self, svc: WalletService, clock: FixedClock) -> None:
+        self.svc = svc
+        self.clock = clock
+        self.wallets: list[str] = []
+        self.holds: list[str] = []
+        self.charges: list[str] = []  # spend and capture entries (refundable)
+        self.reversible: list[str] = []  # top-up, award and transfer entries
+        self.keyed: list[Callable[[], Any]] = []  # keyed calls, to resend
+        self.outcomes: list[Any] = []
+
+    def run(self, program: list[Command]) -> list[Any]:
+        for command in program:
+            self.outcomes.append(self.step(command))
+        return self.outcomes
+
+    def _call(self, fn: Callable[[], Any], key: str | None) -> Any:
+        if key is not None:
+            self.keyed.append(fn)
+        try:
+            return ("ok", fn())
+        except PrepaidWalletError as exc:
+            return ("error", type(exc).__name__, str(exc))
+
+    def step(self, command: Command) -> Any:  # one arm per command
+        svc, name, args = self.svc, command[0], command[1:]
+        if name == "open":
+            owner, floor, key = args
+            outcome = self._call(lambda: svc.open_wallet(
+                owner_id=f"owner-{owner}", tenant_id=TENANT, currency="EUR",
+                floor=_eur(floor), idempotency_key=key), key)
+            if outcome[0] == "ok" and outcome[1].id not in self.wallets:
+                self.wallets.append(outcome[1].id)
+            return outcome
+        if name == "top_up":
+            w, cents, currency, key = args
+            wid = _pick(self.wallets, w)
+            outcome = self._call(lambda: svc.top_up(wid, _eur(cents, currency), method="card",
+                                                    idempotency_key=key), key)
+            self._note(outcome, self.reversible)
+            return outcome
+        if name == "award":
+            w, cents, hours, key = args
+            wid = _pick(self.wallets, w)
+            expires = None if hours is None else self.clock.now() + timedelta(hours=hours)
+            outcome = self._call(lambda: svc.award(wid, _eur(cents), reason="promo",
+                                                   expires_at=expires, idempotency_key=key), key)
+            self._note(outcome, self.reversible)
+            return outcome
+        if name == "spend":
+            w, cents, mode, key = args
+            wid = _pick(self.wallets, w)
+            outcome = self._call(lambda: svc.spend(wid, SpendRequest(_eur(cents), mode=mode),
+                                                   idempotency_key=key), key)
+            self._note(outcome, self.charges)
+            return outcome
+        if name == "hold":
+            w, cents, hours, key = args
+            wid = _pick(self.wallets, w)
+            outcome = self._call(lambda: svc.hold(wid, _eur(cents), window=timedelta(hours=hours),
+                                                  idempotency_key=key), key)
+            if outcome[0] == "ok" and outcome[1].id not in self.holds:
+                self.holds.append(outcome[1].id)
+            return outcome
+        if name == "capture":
+            h, cents, key = args
+            hid = _pick(self.holds, h)
+            amount = None if cents is None else _eur(cents)
+            outcome = self._call(lambda: svc.capture(hid, amount, idempotency_key=key), key)
+            self._note(outcome, self.charges)
+            return outcome
+        if name == "void":
+            h, key = args
+            hid = _pick(self.holds, h)
+            return self._call(lambda: svc.void(hid, idempotency_key=key), key)
+        if name == "transfer":
+            a, b, cents, key = args
+            src, dst = _pick(self.wallets, a), _pick(self.wallets, b)
+            outcome = self._call(lambda: svc.transfer(src, dst, _eur(cents),
+                                                      idempotency_key=key), key)
+            self._note(outcome, self.reversible)
+            return outcome
+        if name == "refund":
+            e, cents, key = args
+            eid = _pick(self.charges, e)
+            amount = None if cents is None else _eur(cents)
+            return self._call(lambda: svc.refund(eid, amount, reason="returned",
+                                                 idempotency_key=key), key)
+        if name == "reverse":
+            e, key = args
+            eid = _pick(self.reversible, e)
+            return self._call(lambda: svc.reverse(eid, reason="mistake", idempotency_key=key),
+                              key)
+        if name == "advance":
+            return ("ok", self.clock.advance(timedelta(seconds=args[0])))
+        if name == "expire_due":
+            return self._call(svc.expire_due, None)
+        if name == "replay":
+            if not self.keyed:
+                return ("skip",)
+            return self._call(self.keyed[args[0] % len(self.keyed)], None)
+        raise AssertionError(f"unknown command {name!r}")  # pragma: no cover
+
+    @staticmethod
+    def _note(outcome: Any, into: list[str]) -> None:
+        if outcome[0] != "ok":
+            return
+        entry_id = outcome[1].entry_id
+        if entry_id is not None and entry_id not in into:
+            into.append(entry_id)
+
+
+def run_everywhere(program: list[Command]) -> dict[str, tuple[list[Any], dict[str, Any], Any]]:
+    """Run ``program`` on a fresh store of every backend: outcomes, final dump, verify report."""
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, factory in available_backends().items():
+            store = factory(Path(tmp))
+            try:
+                clock = FixedClock(START)
+                svc = WalletService(store, clock=clock, ids=SequentialIds())
+                outcomes = Runner(svc, clock).run(program)
+                results[name] = (outcomes, store.export_state(), svc.verify())
+            finally:
+                store.close()
+    return results
+
+
+def _assert_same(results: dict[str, tuple[list[Any], dict[str, Any], Any]]) -> None:
+    (ref_name, (ref_outcomes, ref_state, _)), *others = results.items()
+    for name, (_, _, report) in results.items():
+        assert report.ok, (name, report)
+    for name, (outcomes, state, _) in others:
+        assert len(outcomes) == len(ref_outcomes)
+        for i, (mine, theirs) in enumerate(zip(outcomes, ref_outcomes, strict=True)):
+            assert mine == theirs, f"step {i}: {name} gave {mine!r}, {ref_name} gave {theirs!r}"
+        for table in ref_state:
+            assert state[table] == ref_state[table], f"{name} and {ref_name} differ in {table}"
+        assert state == ref_state
+
+
+@given(programs)
+def test_same_program_same_outcomes_and_journal_on_every_backend(program: list[Command]) -> None:
+    _assert_same(run_everywhere(program))
+
+
+def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
+    """A hand-written program that hits each command, its refusals and the replay paths, so the
+    comparison is known to cover them whatever hypothesis draws."""
+    program: list[Command] = [
+        ("open", 0, 0, "k0"), ("open", 1, -2_000, None), ("open", 0, 0, "k0"),  # replay
+        ("open", 0, 0, None),  # duplicate wallet
+        ("void", 0, None), ("capture", 0, None, None),  # no holds yet: not found
+        ("top_up", 0, 5_000, "EUR", "k1"), ("top_up", 0, 5_000, "EUR", "k1"),  # replay
+        ("top_up", 0, 1, "EUR", "k1"),  # conflict
+        ("top_up", 1, 100, "USD", None),  # currency mismatch
+        ("award", 0, 1_500, 24, "k2"), ("award", 1, 700, None, None),
+        ("spend", 0, 2_000, PaymentMode.CREDIT_ONLY, "k3"),
+        ("spend", 0, 99_000, PaymentMode.CREDIT_ONLY, "k4"),  # denied
+        ("spend", 0, 99_000, PaymentMode.CREDIT_ONLY, "k4"),  # denied again (replay)
+        ("spend", 1, 2_500, PaymentMode.CREDIT_FIRST, None),
+        ("hold", 0, 1_000, 4, "k5"), ("hold", 0, 500, 4, None),
+        ("capture", 0, 600, "k6"), ("capture", 0, None, None),  # hold no longer active
+        ("void", 1, None), ("void", 1, None),  # second void refused
+        ("capture", 5, None, None),  # hold index wraps
+        ("transfer", 0, 1, 300, "k7"), ("transfer", 0, 0, 300, None),  # same wallet
+        ("transfer", 1, 0, 999_999, None),  # insufficient funds
+        ("refund", 0, 500, None), ("refund", 0, None, None), ("refund", 0, None, None),
+        ("reverse", 0, None),  # the top-up was spent: insufficient funds
+        ("reverse", 3, None), ("reverse", 3, None),  # already reversed
+        ("hold", 0, 200, 1, None), ("advance", 60 * 60 * 25), ("capture", 2, None, None),
+        ("expire_due",), ("expire_due",), ("replay", 0), ("replay", 3), ("replay", 5),
+        ("top_up", 9, 100, "EUR", None), ("refund", 9, None, None),
+    ]
+    results = run_everywhere(program)
+    _assert_same(results)
+    outcomes = results["memory"][0]
+    kinds = {o[1] for o in outcomes if o[0] == "error"}
+    # The program really hit the refusals it was written for.
+    assert {"DuplicateWalletError", "IdempotencyConflictError", "CurrencyMismatchError",
+            "SpendDeniedError", "HoldStateError", "InvalidInputError",
+            "InsufficientFundsError", "AlreadyReversedError", "HoldExpiredError",
+            "RefundExceedsOriginalError", "HoldNotFoundError"} <= kinds, kinds
+    assert outcomes[2] == outcomes[0]  # open_wallet replayed
+    assert outcomes[7] == outcomes[6]  # top_up replayed
+    assert outcomes[7][0] == "ok"
+    assert results["memory"][1]["entries"], "the program wrote nothing"
