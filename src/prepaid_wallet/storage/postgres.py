@@ -16,7 +16,7 @@ Transactions (the connections run in autocommit mode; every unit sends its own `
 Writes are buffered in the unit exactly as in :mod:`prepaid_wallet.storage.sqlite` and sent at
 :meth:`PostgresUnitOfWork.commit` in three round trips: one pipeline of every check and read the
 flush needs (ids already taken, entry sequence numbers, the last balance of each wallet account),
-one pipeline of every write (``executemany`` per table inside a ``SAVEPOINT``; the wallet
+one pipeline of every write (a ``SAVEPOINT``, then ``executemany`` per table; the wallet
 ``UPDATE ... WHERE id = %s AND version = %s`` is the optimistic check, ``ConcurrencyError`` when a
 row did not match), then ``COMMIT``.
 
@@ -718,7 +718,9 @@ class PostgresUnitOfWork:
         self._conn: _Conn | None = None
         self._entered = False
         self._done = False
-        self._locked: set[str] = set()
+        #: Wallets this write unit locked, as stored when locked (they cannot change after).
+        self._locked: dict[str, Wallet] = {}
+        self._savepoint = False
         self._wallets: dict[str, Wallet] = {}
         self._base_versions: dict[str, int] = {}
         self._new_wallets: list[Wallet] = []
@@ -797,14 +799,14 @@ class PostgresUnitOfWork:
         conn = self._check_open()
         if self._has_writes():
             prepared = self._prepare(conn)
-            with _translated("SAVEPOINT"):
-                conn.execute("SAVEPOINT flush")
             try:
-                self._flush(conn, prepared)
+                self._flush(conn, prepared)  # opens SAVEPOINT flush in its pipeline
             except BaseException:
-                with _translated("ROLLBACK TO"):
-                    conn.execute("ROLLBACK TO SAVEPOINT flush")
-                    conn.execute("RELEASE SAVEPOINT flush")
+                if self._savepoint:
+                    self._savepoint = False
+                    with _translated("ROLLBACK TO"):
+                        conn.execute("ROLLBACK TO SAVEPOINT flush")
+                        conn.execute("RELEASE SAVEPOINT flush")
                 raise
         self._done = True
         with _translated("COMMIT"):
@@ -954,6 +956,8 @@ class PostgresUnitOfWork:
              [_idempotency_row(r) for r in self._idempotency.values()]),
         ]
         with _translated("writing"), conn.pipeline():
+            conn.execute("SAVEPOINT flush")
+            self._savepoint = True
             stale = [
                 conn.execute(
                     "UPDATE wallets SET floor = %s, created_at = %s, open = %s, commerce = %s,"
@@ -999,6 +1003,7 @@ class PostgresUnitOfWork:
                 conn.execute(_BEGIN_WRITE)
         stored = {row[0]: _wallet(row) for row in rows}
         if not self._read_only:
+            # Locked until the unit ends: nobody else can change these rows meanwhile.
             self._locked.update(stored)
         found: dict[str, Wallet] = {}
         for wallet_id in ids:
@@ -1011,7 +1016,7 @@ class PostgresUnitOfWork:
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet as this unit sees it."""
         self._check_open()
-        wallet = self._wallets.get(wallet_id)
+        wallet = self._wallets.get(wallet_id) or self._locked.get(wallet_id)
         if wallet is not None:
             return wallet
         row = self._one(f"SELECT {_WALLET_COLS} FROM wallets WHERE id = %s", (wallet_id,))
@@ -1293,8 +1298,12 @@ class PostgresUnitOfWork:
                 raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
         for wallet in change.wallets:
             if wallet.id not in self._base_versions:
-                row = self._one("SELECT version FROM wallets WHERE id = %s", (wallet.id,))
-                self._base_versions[wallet.id] = int(row[0]) if row is not None else 0
+                locked = self._locked.get(wallet.id)
+                if locked is not None:
+                    self._base_versions[wallet.id] = locked.version
+                else:
+                    row = self._one("SELECT version FROM wallets WHERE id = %s", (wallet.id,))
+                    self._base_versions[wallet.id] = int(row[0]) if row is not None else 0
             self._wallets[wallet.id] = wallet
         for lot in change.lots:
             self._lots[lot.id] = lot

@@ -1,0 +1,511 @@
+"""The PostgreSQL store: the storage contract, plus what only the PostgreSQL backend promises.
+
+Needs a server: ``PREPAID_WALLET_TEST_DSN`` (see ``tests/pg.py`` and ``.ci/postgres.sh``). Every
+store lives in a schema of its own, dropped when the test is done.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from prepaid_wallet import (
+    ConcurrencyError,
+    ConflictError,
+    FixedClock,
+    IntegrityError,
+    InvalidInputError,
+    RandomIds,
+    SpendRequest,
+    StorageError,
+    WalletService,
+    open_store,
+)
+from prepaid_wallet import wallet as _w
+from prepaid_wallet.errors import RefusedError, SchemaVersionError
+from prepaid_wallet.storage.base import Store
+from tests.pg import (
+    close_and_drop,
+    drop_schema,
+    fresh_schema,
+    fresh_store,
+    postgres_dsn,
+    raw_connection,
+)
+from tests.storage.contract import (
+    DAY,
+    HOUR,
+    T0,
+    TENANT,
+    StoreContract,
+    Writer,
+    cents,
+    eur,
+    new_service,
+    run_in_threads,
+    run_reference_script,
+)
+
+
+class TestPostgresStore(StoreContract):
+    """The whole contract against a ``PostgresStore`` in a fresh schema per store."""
+
+    def make_store(self) -> Store:
+        return fresh_store()
+
+    def close_store(self, store: Store) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        assert isinstance(store, PostgresStore)
+        close_and_drop(store)
+
+
+def test_open_store_without_the_driver_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No server needed: the driver import fails before any connection is tried."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # makes ``import psycopg`` raise
+    monkeypatch.delitem(sys.modules, "prepaid_wallet.storage.postgres", raising=False)
+    with pytest.raises(StorageError, match=r"pip install 'prepaid_wallet\[postgres\]'") as caught:
+        open_store("postgresql://localhost/wallets")
+    assert isinstance(caught.value.__cause__, ImportError)
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://x", "postgresql://", "postgresql://host/", "postgresql:///?host=/tmp"]
+)
+def test_open_store_refuses_a_postgres_url_without_a_database(url: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        open_store(url)
+    assert caught.value.field == "url"
+
+
+@pytest.fixture
+def dsn() -> str:
+    return postgres_dsn()
+
+
+@pytest.fixture
+def schema(dsn: str) -> Iterator[str]:
+    name = fresh_schema()
+    try:
+        yield name
+    finally:
+        drop_schema(name)
+
+
+@pytest.fixture
+def store(dsn: str, schema: str) -> Iterator[object]:
+    from prepaid_wallet.storage.postgres import PostgresStore
+
+    store = PostgresStore(dsn, schema=schema)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class TestPostgresOnly:
+    """What holds for the PostgreSQL backend only: durability, the database's own defences,
+    schema versions, URLs, isolation levels and several pools on one database."""
+
+    def test_data_survives_closing_and_reopening(self, dsn: str, schema: str) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        first = PostgresStore(dsn, schema=schema)
+        expected = run_reference_script(first)
+        first.close()
+        again = PostgresStore(dsn, schema=schema)
+        try:
+            assert again.export_state() == expected
+            svc, _ = new_service(again, T0)
+            ann = svc.find_wallet(tenant_id=TENANT, owner_id="ann", currency="EUR")
+            assert ann is not None
+            assert svc.balance(ann.id).open == ann.open
+            report = svc.verify()
+            assert report.ok, report.problems
+            assert report.entries == len(expected["entries"])
+        finally:
+            again.close()
+
+    def test_open_store_accepts_postgres_urls(self, dsn: str) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        for url in (dsn, "postgres://" + dsn.split("://", 1)[1]):
+            store = open_store(url)
+            try:
+                assert isinstance(store, PostgresStore)
+                assert store.schema is None
+                with store.unit_of_work(read_only=True) as uow:
+                    list(uow.iter_wallets())
+            finally:
+                store.close()
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [{"schema": "Bad-Name"}, {"schema": "x" * 64}, {"min_size": -1}, {"max_size": 0},
+         {"retries": True}, {"timeout": 0}],
+    )
+    def test_bad_settings_are_refused(self, kwargs: dict[str, object]) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        with pytest.raises(InvalidInputError):
+            PostgresStore("postgresql:///never-used", **kwargs)  # type: ignore[arg-type]
+
+    def test_an_unreachable_server_is_a_storage_error(self, tmp_path: object) -> None:
+        import psycopg
+
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        with pytest.raises(StorageError) as caught:
+            PostgresStore(f"postgresql:///wallets?host={tmp_path}&connect_timeout=2")
+        assert isinstance(caught.value.__cause__, psycopg.Error)
+
+    def test_isolation_levels(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            conn = uow._check_open()  # type: ignore[attr-defined]
+            assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "read committed"
+            assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "off"
+            assert conn.execute("SHOW TimeZone").fetchone()[0] == "UTC"
+        with store.unit_of_work(read_only=True) as uow:
+            conn = uow._check_open()  # type: ignore[attr-defined]
+            assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "repeatable read"
+            assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
+
+    def test_a_read_only_unit_sees_one_snapshot(self, store: Store) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "1.00")
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_wallet("w1").open == eur("1.00")
+            # committed by another thread (another connection) meanwhile
+            run_in_threads([lambda: writer.top_up("w1", "2.00")])
+            assert uow.get_wallet("w1").open == eur("1.00")
+            assert len(list(uow.iter_entries())) == 1
+        assert writer.wallet("w1").open == eur("3.00")
+
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            "UPDATE entries SET hash = 'forged'",
+            "DELETE FROM entries",
+            "UPDATE postings SET minor = minor * 2",
+            "DELETE FROM postings",
+            "DELETE FROM wallet_history",
+            "UPDATE wallet_history SET open = 0",
+            "TRUNCATE postings",
+        ],
+    )
+    def test_the_journal_is_append_only_in_the_database(
+        self, store: Store, schema: str, sql: str
+    ) -> None:
+        import psycopg
+
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        before = store.export_state()
+        with raw_connection(schema) as conn, pytest.raises(psycopg.Error, match="append-only"):
+            conn.execute(sql)
+        assert store.export_state() == before
+
+    @pytest.mark.parametrize(
+        "postings",
+        [
+            [("wallet:w1:open", 100), ("tenant:hub-a:funding:card", -99)],  # off by a cent
+            [("wallet:w1:open", 100)],  # one posting
+            [],
+        ],
+    )
+    def test_an_unbalanced_entry_is_refused_by_the_database_at_commit(
+        self, store: Store, schema: str, postings: list[tuple[str, int]]
+    ) -> None:
+        import psycopg
+
+        Writer(store).open("w1")
+        before = store.export_state()
+        with raw_connection(schema) as conn:
+            conn.execute("BEGIN")
+            self._raw_entry(conn, "e-bad", postings)  # accepted until commit (deferred)
+            with pytest.raises(psycopg.Error, match="postings"):
+                conn.execute("COMMIT")
+        assert store.export_state() == before
+
+    def test_a_balanced_raw_entry_passes_the_trigger(self, store: Store, schema: str) -> None:
+        """The trigger is not a blanket refusal: the balanced twin of the case above commits."""
+        Writer(store).open("w1")
+        with raw_connection(schema) as conn:
+            conn.execute("BEGIN")
+            self._raw_entry(
+                conn, "e-ok", [("wallet:w1:open", 100), ("tenant:hub-a:funding:card", -100)]
+            )
+            conn.execute("COMMIT")
+        with store.unit_of_work(read_only=True) as uow:
+            assert [p.amount for p in uow.get_entry("e-ok").postings] == [cents(100), cents(-100)]
+
+    @staticmethod
+    def _raw_entry(conn: object, entry_id: str, postings: list[tuple[str, int]]) -> None:
+        conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO entries (seq, id, kind, effective_at, recorded_at, wallet_ids,"
+            " prev_hashes, metadata, hash) VALUES (1000, %s, 'top_up', now(), now(),"
+            " '[\"w1\"]', '[\"\"]', '[]', 'x')",
+            (entry_id,),
+        )
+        for i, (account, minor) in enumerate(postings):
+            conn.execute(  # type: ignore[attr-defined]
+                "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
+                " recorded_at, balance_after) VALUES (1000, %s, %s, %s, %s, 'EUR', now(), NULL)",
+                (entry_id, i, account, minor),
+            )
+
+    def test_errors_through_the_choke_point_are_typed(self, store: Store) -> None:
+        import psycopg
+
+        from prepaid_wallet.storage.postgres import _translated
+
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "1.00")
+        cases: list[tuple[str, type[Exception]]] = [
+            ("DELETE FROM postings", IntegrityError),
+            ("INSERT INTO meta (key, value) VALUES ('schema_version', 'x')", ConflictError),
+            ("SELECT * FROM no_such_table", StorageError),
+            ("DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '40P01'; END $$", StorageError),
+        ]
+        for sql, expected in cases:
+            with store.unit_of_work() as uow:
+                conn = uow._check_open()  # type: ignore[attr-defined]
+                with pytest.raises(expected) as caught, _translated("test"):
+                    conn.execute(sql)
+                assert isinstance(caught.value.__cause__, psycopg.Error)
+                if expected is StorageError:
+                    assert not isinstance(caught.value, IntegrityError | ConflictError)
+
+    def test_a_newer_schema_refuses_to_open(self, dsn: str, schema: str) -> None:
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
+
+        PostgresStore(dsn, schema=schema).close()
+        with raw_connection(schema) as conn:
+            conn.execute(
+                "UPDATE meta SET value = %s WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION + 1),),
+            )
+        with pytest.raises(SchemaVersionError) as caught:
+            PostgresStore(dsn, schema=schema)
+        assert (caught.value.found, caught.value.supported) == (SCHEMA_VERSION + 1,
+                                                                SCHEMA_VERSION)
+        assert isinstance(caught.value, StorageError)
+
+    def test_two_processes_creating_the_schema_at_once_do_not_race(
+        self, dsn: str, schema: str
+    ) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        def start() -> PostgresStore:
+            return PostgresStore(dsn, schema=schema)
+
+        stores = run_in_threads([start, start, start])
+        try:
+            Writer(stores[0]).open("w1")
+            for store in stores:
+                assert [w["id"] for w in store.export_state()["wallets"]] == ["w1"]
+        finally:
+            for store in stores:
+                store.close()
+
+    def test_a_closed_store_refuses_export_and_units(self, store: Store) -> None:
+        store.close()
+        with pytest.raises(StorageError):
+            store.unit_of_work()
+        with pytest.raises(StorageError):
+            store.export_state()
+        store.close()
+
+    def test_a_nested_unit_in_one_thread_is_refused(self, store: Store) -> None:
+        Writer(store).open("w1")
+        with store.unit_of_work():
+            with pytest.raises(StorageError):
+                store.unit_of_work().__enter__()
+            assert [w["id"] for w in store.export_state()["wallets"]] == ["w1"]
+        with store.unit_of_work() as uow:
+            assert uow.get_wallet("w1").id == "w1"
+
+    def test_the_flush_rechecks_versions_in_the_database(self, store: Store) -> None:
+        """Second line of defence: if the stored version moved under a unit after ``record``,
+        the ``UPDATE ... WHERE version = %s`` matches nothing and the commit fails with
+        ``ConcurrencyError``, writing nothing."""
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "1.00")
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.record(_w.top_up(wallet, eur("2.00"), "card", writer.info()))
+            uow._check_open().execute(  # type: ignore[attr-defined]
+                "UPDATE wallets SET version = 7 WHERE id = 'w1'"
+            )
+            with pytest.raises(ConcurrencyError) as caught:
+                uow.commit()
+            assert (caught.value.wallet_id, caught.value.expected, caught.value.actual) == (
+                "w1", 1, 7)
+        assert store.export_state() == before
+
+    def test_lock_wallets_blocks_a_second_pool_until_commit(self, dsn: str, schema: str) -> None:
+        """``SELECT ... FOR UPDATE``: a unit on another pool waits for the lock, then reads the
+        committed version."""
+        import threading
+
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        stores = [PostgresStore(dsn, schema=schema), PostgresStore(dsn, schema=schema)]
+        try:
+            writer = Writer(stores[0])
+            writer.open("w1")
+            locked, release = threading.Event(), threading.Event()
+
+            def first() -> None:
+                with stores[0].unit_of_work() as uow:
+                    wallet = uow.lock_wallets(["w1"])["w1"]
+                    locked.set()
+                    assert release.wait(10)
+                    uow.record(_w.top_up(wallet, eur("1.00"), "card", writer.info()))
+                    uow.commit()
+
+            def second() -> tuple[bool, int]:
+                assert locked.wait(10)
+                done = threading.Event()
+
+                def lock() -> int:
+                    with stores[1].unit_of_work() as uow:
+                        version = uow.lock_wallets(["w1"])["w1"].version
+                        done.set()
+                        return version
+
+                timer = threading.Timer(0.3, release.set)
+                timer.start()
+                version = lock()
+                timer.join()
+                return (done.is_set(), version)
+
+            _, (done, version) = run_in_threads([first, second])
+            assert done
+            assert version == 1  # it waited for the first unit's commit
+        finally:
+            for store in stores:
+                store.close()
+
+    def test_two_pools_lose_no_update_and_never_overdraw(self, dsn: str, schema: str) -> None:
+        """Two services over two ``PostgresStore`` objects (two pools, as on two application
+        servers) race on one wallet: top-ups all land, spends never go below the floor."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        stores = [PostgresStore(dsn, schema=schema), PostgresStore(dsn, schema=schema)]
+        try:
+            svc, _ = new_service(stores[0])
+            wallet_id = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR",
+                                        floor=eur("-1.00")).id
+            rounds = 25
+
+            def worker(n: int) -> Callable[[], tuple[int, int]]:
+                service = WalletService(stores[n], clock=FixedClock(T0), ids=RandomIds())
+
+                def run() -> tuple[int, int]:
+                    topped = spent = 0
+                    for i in range(rounds):
+                        amount = cents(n * 100 + i + 1)
+                        service.top_up(wallet_id, amount, method="card",
+                                       idempotency_key=f"t{n}-{i}")
+                        topped += amount.minor_units
+                        try:
+                            service.spend(wallet_id, SpendRequest(cents(150)))
+                            spent += 150
+                        except RefusedError:  # not enough credit left: refused, not overdrawn
+                            pass
+                    return topped, spent
+
+                return run
+
+            results = run_in_threads([worker(0), worker(1)])
+            topped = sum(r[0] for r in results)
+            spent = sum(r[1] for r in results)
+            for store in stores:
+                check, _ = new_service(store)
+                wallet = check.get_wallet(wallet_id)
+                assert wallet.open == cents(topped - spent)
+                assert wallet.open >= eur("-1.00")
+                report = check.verify()
+                assert report.ok, report.problems
+            assert spent > 0
+            assert stores[0].export_state() == stores[1].export_state()
+        finally:
+            for store in stores:
+                store.close()
+
+    def test_opposite_transfers_do_not_deadlock(self, dsn: str, schema: str) -> None:
+        """Transfers a -> b and b -> a at once on two pools: sorted ``FOR UPDATE`` order means
+        neither waits on the other in a cycle, so no deadlock error reaches the caller."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        stores = [PostgresStore(dsn, schema=schema), PostgresStore(dsn, schema=schema)]
+        try:
+            svc, _ = new_service(stores[0])
+            a = svc.open_wallet(owner_id="a", tenant_id=TENANT, currency="EUR").id
+            b = svc.open_wallet(owner_id="b", tenant_id=TENANT, currency="EUR").id
+            svc.top_up(a, eur("100.00"), method="card")
+            svc.top_up(b, eur("100.00"), method="card")
+            rounds = 30
+
+            def worker(n: int, source: str, target: str) -> Callable[[], None]:
+                service = WalletService(stores[n], clock=FixedClock(T0), ids=RandomIds())
+
+                def run() -> None:
+                    for _ in range(rounds):
+                        service.transfer(source, target, eur("1.00"))
+
+                return run
+
+            run_in_threads([worker(0, a, b), worker(1, b, a)])
+            check, _ = new_service(stores[1])
+            assert check.get_wallet(a).open == eur("100.00")
+            assert check.get_wallet(b).open == eur("100.00")
+            assert check.get_wallet(a).version == check.get_wallet(b).version == 1 + 2 * rounds
+            report = check.verify()
+            assert report.ok, report.problems
+        finally:
+            for store in stores:
+                store.close()
+
+    def test_live_and_due_reads_use_their_indexes(self, store: Store) -> None:
+        """With sequential scans priced out, the live, due-lot and due-hold reads are answered
+        from their partial indexes, in order (no Sort node)."""
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "5.00")
+        writer.award("w1", "l1", "1.00", expires_at=T0 + HOUR)
+        writer.award("w1", "l2", "1.00")
+        writer.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
+        from prepaid_wallet.storage.postgres import _LIVE_ORDER, _LOT_COLS
+
+        queries = {
+            "lots_live": (f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = 'w1'"
+                          f" AND remaining > 0 ORDER BY wallet_id, {_LIVE_ORDER} LIMIT 256"),
+            "lots_due": ("SELECT id FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL"
+                         " AND expires_at <= now() + interval '1000 days'"
+                         " ORDER BY expires_at, id LIMIT 256"),
+            "holds_due": ("SELECT id FROM holds WHERE status = 'active'"
+                          " AND expires_at <= now() + interval '1000 days'"
+                          " ORDER BY expires_at, id LIMIT 256"),
+        }
+        with store.unit_of_work(read_only=True) as uow:
+            assert [lot.id for lot in uow.live_lots("w1")] == ["l1", "l2"]
+            assert [lot.id for lot in uow.due_lots(T0 + DAY, 5)] == ["l1"]
+            assert [h.id for h in uow.due_holds(T0 + DAY, 5)] == ["h1"]
+            conn = uow._check_open()  # type: ignore[attr-defined]
+            conn.execute("SET LOCAL enable_seqscan = off")
+            conn.execute("SET LOCAL enable_bitmapscan = off")
+            for index, sql in queries.items():
+                plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}"))
+                assert f"using {index} " in plan.lower(), plan
+                assert "Sort" not in plan, plan
