@@ -33,8 +33,9 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
-from prepaid_wallet.wallet import Change, Charge, Hold, HoldStatus, Lot, Wallet
+from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 __all__ = ["MemoryStore"]
 
@@ -181,22 +182,14 @@ class MemoryStore:
             self.snapshots.setdefault(wallet.id, _History()).add(entry.recorded_at, snapshot)
 
 
-class MemoryUnitOfWork:
+class MemoryUnitOfWork(WriteBuffer):
     """A unit of work on a :class:`MemoryStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
     def __init__(self, store: MemoryStore, *, read_only: bool = False) -> None:
         self._store = store
-        self._read_only = read_only
+        super().__init__(read_only=read_only)
         self._entered = False
         self._done = False
-        self._wallets: dict[str, Wallet] = {}
-        self._base_versions: dict[str, int] = {}
-        self._new_wallets: list[Wallet] = []
-        self._lots: dict[str, Lot] = {}
-        self._holds: dict[str, Hold] = {}
-        self._charges: dict[str, Charge] = {}
-        self._changes: list[Change] = []
-        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -224,11 +217,6 @@ class MemoryUnitOfWork:
     def _check_open(self) -> None:
         if not self._entered or self._done:
             raise StorageError("the unit of work is not active (use it once, inside 'with')")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if self._read_only:
-            raise StorageError("this unit of work is read-only")
 
     def commit(self) -> None:
         """Validate the buffered writes, then copy them into the store."""
@@ -273,13 +261,7 @@ class MemoryUnitOfWork:
 
     def rollback(self) -> None:
         """Discard the buffered writes."""
-        self._wallets.clear()
-        self._new_wallets.clear()
-        self._lots.clear()
-        self._holds.clear()
-        self._charges.clear()
-        self._changes.clear()
-        self._idempotency.clear()
+        self._clear_buffer()
         self._done = True
 
     # -- wallets ----------------------------------------------------------------------------
@@ -459,32 +441,10 @@ class MemoryUnitOfWork:
         self._check_open()
         return self._idempotency.get((scope, key)) or self._store.idempotency.get((scope, key))
 
-    def put_idempotency(self, record: IdempotencyRecord) -> None:
-        """Buffer a record."""
-        self._check_writable()
-        if self.get_idempotency(record.scope, record.key) is not None:
-            raise ConflictError(f"idempotency key {record.key!r} is already stored")
-        self._idempotency[(record.scope, record.key)] = record
 
     # -- writing ----------------------------------------------------------------------------
 
-    def record(self, change: Change) -> None:
-        """Buffer a change, checking each wallet's version moved by exactly one."""
-        self._check_writable()
-        for wallet in change.wallets:
-            current = self.get_wallet(wallet.id)
-            if wallet.version != current.version + 1:
-                raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
-        for wallet in change.wallets:
-            if wallet.id not in self._base_versions:
-                stored = self._store.wallets.get(wallet.id)
-                self._base_versions[wallet.id] = stored.version if stored else 0
-            self._wallets[wallet.id] = wallet
-        for lot in change.lots:
-            self._lots[lot.id] = lot
-        for held in change.holds:
-            self._holds[held.id] = held
-        for charge in change.charges:
-            self._charges[charge.entry_id] = charge
-        self._changes.append(change)
+    def _stored_version(self, wallet_id: str) -> int:
+        stored = self._store.wallets.get(wallet_id)
+        return stored.version if stored else 0
 

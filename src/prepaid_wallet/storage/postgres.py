@@ -82,10 +82,10 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
-    Change,
     Charge,
     Hold,
     HoldStatus,
@@ -709,26 +709,18 @@ class PostgresStore:
         }
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(WriteBuffer):
     """A unit of work on a :class:`PostgresStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
     def __init__(self, store: PostgresStore, *, read_only: bool = False) -> None:
         self._store = store
-        self._read_only = read_only
+        super().__init__(read_only=read_only)
         self._conn: _Conn | None = None
         self._entered = False
         self._done = False
         #: Wallets this write unit locked, as stored when locked (they cannot change after).
         self._locked: dict[str, Wallet] = {}
         self._savepoint = False
-        self._wallets: dict[str, Wallet] = {}
-        self._base_versions: dict[str, int] = {}
-        self._new_wallets: list[Wallet] = []
-        self._lots: dict[str, Lot] = {}
-        self._holds: dict[str, Hold] = {}
-        self._charges: dict[str, Charge] = {}
-        self._changes: list[Change] = []
-        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -760,11 +752,6 @@ class PostgresUnitOfWork:
         if not self._entered or self._done or self._conn is None:
             raise StorageError("the unit of work is not active (use it once, inside 'with')")
         return self._conn
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if self._read_only:
-            raise StorageError("this unit of work is read-only")
 
     def _has_writes(self) -> bool:
         return bool(self._changes or self._new_wallets or self._idempotency)
@@ -814,13 +801,7 @@ class PostgresUnitOfWork:
 
     def rollback(self) -> None:
         """Discard the buffered writes and end the transaction."""
-        self._wallets.clear()
-        self._new_wallets.clear()
-        self._lots.clear()
-        self._holds.clear()
-        self._charges.clear()
-        self._changes.clear()
-        self._idempotency.clear()
+        self._clear_buffer()
         self._done = True
         conn = self._conn
         if conn is not None and not conn.closed:
@@ -1280,35 +1261,12 @@ class PostgresUnitOfWork:
         )
         return None if row is None else _idempotency(row)
 
-    def put_idempotency(self, record: IdempotencyRecord) -> None:
-        """Buffer a record."""
-        self._check_writable()
-        if self.get_idempotency(record.scope, record.key) is not None:
-            raise ConflictError(f"idempotency key {record.key!r} is already stored")
-        self._idempotency[(record.scope, record.key)] = record
 
     # -- writing ---------------------------------------------------------------------------
 
-    def record(self, change: Change) -> None:
-        """Buffer a change, checking each wallet's version moved by exactly one."""
-        self._check_writable()
-        for wallet in change.wallets:
-            current = self.get_wallet(wallet.id)
-            if wallet.version != current.version + 1:
-                raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
-        for wallet in change.wallets:
-            if wallet.id not in self._base_versions:
-                locked = self._locked.get(wallet.id)
-                if locked is not None:
-                    self._base_versions[wallet.id] = locked.version
-                else:
-                    row = self._one("SELECT version FROM wallets WHERE id = %s", (wallet.id,))
-                    self._base_versions[wallet.id] = int(row[0]) if row is not None else 0
-            self._wallets[wallet.id] = wallet
-        for lot in change.lots:
-            self._lots[lot.id] = lot
-        for held in change.holds:
-            self._holds[held.id] = held
-        for charge in change.charges:
-            self._charges[charge.entry_id] = charge
-        self._changes.append(change)
+    def _stored_version(self, wallet_id: str) -> int:
+        locked = self._locked.get(wallet_id)
+        if locked is not None:
+            return locked.version
+        row = self._one("SELECT version FROM wallets WHERE id = %s", (wallet_id,))
+        return int(row[0]) if row is not None else 0

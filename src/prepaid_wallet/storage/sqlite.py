@@ -57,10 +57,10 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
-    Change,
     Charge,
     Hold,
     HoldStatus,
@@ -637,23 +637,15 @@ class SQLiteStore:
         }
 
 
-class SQLiteUnitOfWork:
+class SQLiteUnitOfWork(WriteBuffer):
     """A unit of work on a :class:`SQLiteStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
     def __init__(self, store: SQLiteStore, *, read_only: bool = False) -> None:
         self._store = store
-        self._read_only = read_only
+        super().__init__(read_only=read_only)
         self._conn: sqlite3.Connection | None = None
         self._entered = False
         self._done = False
-        self._wallets: dict[str, Wallet] = {}
-        self._base_versions: dict[str, int] = {}
-        self._new_wallets: list[Wallet] = []
-        self._lots: dict[str, Lot] = {}
-        self._holds: dict[str, Hold] = {}
-        self._charges: dict[str, Charge] = {}
-        self._changes: list[Change] = []
-        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -688,11 +680,6 @@ class SQLiteUnitOfWork:
         if not self._entered or self._done or self._conn is None:
             raise StorageError("the unit of work is not active (use it once, inside 'with')")
         return self._conn
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if self._read_only:
-            raise StorageError("this unit of work is read-only")
 
     def _one(self, sql: str, params: Sequence[Any]) -> Any:
         conn = self._check_open()
@@ -742,13 +729,7 @@ class SQLiteUnitOfWork:
 
     def rollback(self) -> None:
         """Discard the buffered writes and end the transaction."""
-        self._wallets.clear()
-        self._new_wallets.clear()
-        self._lots.clear()
-        self._holds.clear()
-        self._charges.clear()
-        self._changes.clear()
-        self._idempotency.clear()
+        self._clear_buffer()
         self._done = True
         conn = self._conn
         if conn is not None and not self._store._closed:
@@ -1152,31 +1133,9 @@ class SQLiteUnitOfWork:
         )
         return None if row is None else _idempotency(row)
 
-    def put_idempotency(self, record: IdempotencyRecord) -> None:
-        """Buffer a record."""
-        self._check_writable()
-        if self.get_idempotency(record.scope, record.key) is not None:
-            raise ConflictError(f"idempotency key {record.key!r} is already stored")
-        self._idempotency[(record.scope, record.key)] = record
 
     # -- writing ---------------------------------------------------------------------------
 
-    def record(self, change: Change) -> None:
-        """Buffer a change, checking each wallet's version moved by exactly one."""
-        self._check_writable()
-        for wallet in change.wallets:
-            current = self.get_wallet(wallet.id)
-            if wallet.version != current.version + 1:
-                raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
-        for wallet in change.wallets:
-            if wallet.id not in self._base_versions:
-                row = self._one("SELECT version FROM wallets WHERE id = ?", (wallet.id,))
-                self._base_versions[wallet.id] = int(row[0]) if row is not None else 0
-            self._wallets[wallet.id] = wallet
-        for lot in change.lots:
-            self._lots[lot.id] = lot
-        for held in change.holds:
-            self._holds[held.id] = held
-        for charge in change.charges:
-            self._charges[charge.entry_id] = charge
-        self._changes.append(change)
+    def _stored_version(self, wallet_id: str) -> int:
+        row = self._one("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
+        return int(row[0]) if row is not None else 0

@@ -1,0 +1,92 @@
+"""The write buffer every backend's unit of work shares (private).
+
+A unit of work buffers what it writes -- new wallets, changed wallets, lots, holds, charges,
+journal changes and idempotency records -- and sends it all at commit. The buffer, the
+optimistic version check in :meth:`WriteBuffer.record` and the idempotency put live here once;
+a backend supplies how it reads (``get_wallet``, ``get_idempotency``), how it checks that the
+unit is active (``_check_open``) and what version of a wallet is stored (``_stored_version``).
+"""
+
+from __future__ import annotations
+
+from prepaid_wallet.errors import ConcurrencyError, ConflictError, StorageError
+from prepaid_wallet.storage.base import IdempotencyRecord
+from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
+
+__all__ = ["WriteBuffer"]
+
+
+class WriteBuffer:
+    """Buffered writes of one unit of work, and the checks made when they are buffered."""
+
+    _read_only: bool
+
+    def __init__(self, *, read_only: bool) -> None:
+        self._read_only = read_only
+        self._wallets: dict[str, Wallet] = {}
+        self._base_versions: dict[str, int] = {}
+        self._new_wallets: list[Wallet] = []
+        self._lots: dict[str, Lot] = {}
+        self._holds: dict[str, Hold] = {}
+        self._charges: dict[str, Charge] = {}
+        self._changes: list[Change] = []
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+
+    # -- what a backend provides ------------------------------------------------------------
+
+    def _check_open(self) -> object:
+        raise NotImplementedError
+
+    def get_wallet(self, wallet_id: str) -> Wallet:
+        """The wallet as this unit sees it."""
+        raise NotImplementedError
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record stored (or buffered) under ``(scope, key)``."""
+        raise NotImplementedError
+
+    def _stored_version(self, wallet_id: str) -> int:
+        """The committed version of ``wallet_id`` (0 when it is not stored yet)."""
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._read_only:
+            raise StorageError("this unit of work is read-only")
+
+    def _clear_buffer(self) -> None:
+        self._wallets.clear()
+        self._new_wallets.clear()
+        self._lots.clear()
+        self._holds.clear()
+        self._charges.clear()
+        self._changes.clear()
+        self._idempotency.clear()
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Buffer a record (a key already stored or buffered conflicts)."""
+        self._check_writable()
+        if self.get_idempotency(record.scope, record.key) is not None:
+            raise ConflictError(f"idempotency key {record.key!r} is already stored")
+        self._idempotency[(record.scope, record.key)] = record
+
+    def record(self, change: Change) -> None:
+        """Buffer a change, checking each wallet's version moved by exactly one."""
+        self._check_writable()
+        for wallet in change.wallets:
+            current = self.get_wallet(wallet.id)
+            if wallet.version != current.version + 1:
+                raise ConcurrencyError(wallet.id, current.version + 1, wallet.version)
+        for wallet in change.wallets:
+            if wallet.id not in self._base_versions:
+                self._base_versions[wallet.id] = self._stored_version(wallet.id)
+            self._wallets[wallet.id] = wallet
+        for lot in change.lots:
+            self._lots[lot.id] = lot
+        for held in change.holds:
+            self._holds[held.id] = held
+        for charge in change.charges:
+            self._charges[charge.entry_id] = charge
+        self._changes.append(change)
