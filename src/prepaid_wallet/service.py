@@ -409,7 +409,9 @@ class WalletService:
 
     def _decide(self, uow: UnitOfWork, wallet: Wallet, request: SpendRequest, at: datetime
                 ) -> Decision:
-        return decide_spend(wallet, request, uow.live_lots(wallet.id), at, self.spend_order)
+        # Lot remainders add up to commerce (I4): with none, there is no lot to read.
+        lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
+        return decide_spend(wallet, request, lots, at, self.spend_order)
 
     @staticmethod
     def _check_request(request: object) -> SpendRequest:
