@@ -166,11 +166,17 @@ class Scaling:
     backend: Backend
     library: float
     raw: float
-    target: float = MIN_SCALING
+
+    @property
+    def target(self) -> float | None:
+        """``MIN_SCALING`` where the backend lets writers on different wallets run at once
+        (PostgreSQL); ``None`` for SQLite, which runs one write transaction at a time per file
+        (raw ``sqlite3`` does not scale either), so its scaling is reported, not judged."""
+        return MIN_SCALING if self.backend.name == "postgres" else None
 
     @property
     def passed(self) -> bool:
-        return self.library > self.target
+        return self.target is None or self.library > self.target
 
 
 class BenchmarkSetupError(RuntimeError):
@@ -684,8 +690,12 @@ def as_table(
         lines.append(
             f"scaling {s.backend.name} {s.backend.sync}: separate wallets, "
             f"{max(WORKER_COUNTS)} workers / {min(WORKER_COUNTS)} worker: library "
-            f"{s.library:.2f}, raw {s.raw:.2f} (target library > {s.target:.1f})  "
-            f"{'PASS' if s.passed else 'FAIL'}"
+            f"{s.library:.2f}, raw {s.raw:.2f} "
+            + (
+                "(informational: SQLite runs one writer at a time per file)"
+                if s.target is None
+                else f"(target library > {s.target:.1f})  {'PASS' if s.passed else 'FAIL'}"
+            )
         )
     for name, why in skipped.items():
         lines.append(f"{name}: skipped ({why})")
@@ -711,6 +721,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
+        "--backend",
+        action="append",
+        choices=[b.key for b in (SQLITE_FULL, SQLITE_NORMAL, POSTGRES)],
+        help="measure only this backend (repeatable; default: all)",
+    )
+    parser.add_argument(
         "--dsn",
         default=os.environ.get(DSN_ENV) or None,
         help=f"PostgreSQL DSN to include PostgreSQL (default: ${DSN_ENV})",
@@ -719,15 +735,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
 
     skipped: dict[str, str] = {}
-    why = postgres_status(args.dsn)
+    chosen = set(args.backend or (SQLITE_FULL.key, SQLITE_NORMAL.key, POSTGRES.key))
+    why = postgres_status(args.dsn) if POSTGRES.key in chosen else "not selected"
     if why is not None:
         skipped["postgres"] = why
     directory = tempfile.mkdtemp(prefix="prepaid-wallet-bench-")
     targets: list[Target] = []
     start = time.perf_counter()
     try:
-        targets.append(sqlite_target(SQLITE_FULL, directory))
-        targets.append(sqlite_target(SQLITE_NORMAL, directory))
+        for backend in (SQLITE_FULL, SQLITE_NORMAL):
+            if backend.key in chosen:
+                targets.append(sqlite_target(backend, directory))
         if why is None:
             targets.append(postgres_target(args.dsn))
         context = multiprocessing.get_context("spawn")

@@ -21,6 +21,7 @@ from prepaid_wallet import (
 )
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.errors import SchemaVersionError
+from prepaid_wallet.storage import sqlite as sqlite_module
 from prepaid_wallet.storage.base import Store
 from prepaid_wallet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, _translated
 from tests.storage.contract import (
@@ -154,8 +155,8 @@ class TestSQLiteOnly:
         try:
             conn.execute("BEGIN")
             conn.executemany(
-                "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
-                " recorded_at, balance_after) VALUES (1, 'e-bad', ?, ?, ?, 'EUR', 0, NULL)",
+                "INSERT INTO postings (entry_seq, position, account, minor, currency,"
+                " recorded_at, balance_after) VALUES (1, ?, ?, ?, 'EUR', 0, NULL)",
                 [(i, account, minor) for i, (account, minor) in enumerate(postings)],
             )
             with pytest.raises(sqlite3.IntegrityError, match="postings"):
@@ -175,8 +176,8 @@ class TestSQLiteOnly:
         try:
             conn.execute("BEGIN")
             conn.executemany(
-                "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
-                " recorded_at, balance_after) VALUES (1, 'e-ok', ?, ?, ?, 'EUR', 0, NULL)",
+                "INSERT INTO postings (entry_seq, position, account, minor, currency,"
+                " recorded_at, balance_after) VALUES (1, ?, ?, ?, 'EUR', 0, NULL)",
                 [(0, "wallet:w1:open", 100), (1, "tenant:hub-a:funding:card", -100)],
             )
             conn.execute(
@@ -359,3 +360,148 @@ class TestSQLiteOnly:
                 )
                 assert f"USING INDEX {index} " in plan, plan
                 assert "TEMP B-TREE" not in plan, plan
+
+    def test_point_in_time_reads_are_index_searches(self, store: SQLiteStore) -> None:
+        """``snapshot_at``, ``wallet_history`` and ``account_balance_at`` read their clustered
+        key or index in order: a point-in-time balance never scans the journal."""
+        writer = Writer(store)
+        writer.open("w1")
+        writer.top_up("w1", "5.00")
+        with store.unit_of_work(read_only=True) as uow:
+            conn = uow._check_open()
+            seen: list[str] = []
+            conn.set_trace_callback(seen.append)
+            try:
+                assert uow.snapshot_at("w1", T0 + DAY) is not None
+                assert len(list(uow.wallet_history("w1"))) == 1
+                assert uow.account_balance_at("wallet:w1:open", T0 + DAY) == eur("5.00")
+            finally:
+                conn.set_trace_callback(None)
+            statements = [
+                sql for sql in seen if sql.startswith("SELECT") and "entry_seq IN" not in sql
+            ]
+            assert len(statements) == 3
+            for sql in statements:
+                plan = " | ".join(
+                    str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+                )
+                assert "SEARCH" in plan, plan
+                assert "SCAN" not in plan, plan
+                assert "TEMP B-TREE" not in plan, plan
+
+
+# -- schema migrations -----------------------------------------------------------------------------
+
+
+def _schema(path: str) -> list[tuple[str, str, str]]:
+    conn = _raw(path)
+    try:
+        return sorted(conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchall())
+    finally:
+        conn.close()
+
+
+def _write_as_version_1(source: str, target: str) -> None:
+    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
+    version 1, the way a version-1 library would have stored it."""
+    conn = _raw(target)
+    try:
+        conn.execute("BEGIN")
+        for statement in sqlite_module._statements(sqlite_module._SCHEMA_V1):
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        conn.execute("ATTACH DATABASE ? AS src", (source,))
+        for table in ("wallets", "lots", "holds", "charges", "idempotency"):
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        conn.execute(
+            "INSERT INTO main.postings (entry_seq, entry_id, position, account, minor, currency,"
+            " recorded_at, balance_after) SELECT p.entry_seq, e.id, p.position, p.account,"
+            " p.minor, p.currency, p.recorded_at, p.balance_after"
+            " FROM src.postings p JOIN src.entries e ON e.seq = p.entry_seq"
+        )
+        conn.execute("INSERT INTO main.entries SELECT * FROM src.entries")
+        conn.execute(
+            "INSERT INTO main.wallet_history (wallet_id, entry_seq, entry_id, recorded_at,"
+            " currency, open, commerce, held) SELECT wallet_id, entry_seq, entry_id,"
+            " recorded_at, currency, open, commerce, held FROM src.wallet_history"
+        )
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE src")
+    finally:
+        conn.close()
+
+
+class TestSQLiteMigrations:
+    """A file written with schema version 1 is migrated on open, in one transaction."""
+
+    @pytest.fixture
+    def version_1(self, tmp_path: Path) -> tuple[str, dict[str, object]]:
+        """A version-1 file holding the reference script's wallets and journal, and the state
+        the library exported before it was laid out as version 1."""
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            run_reference_script(store)
+            state = store.export_state()
+        finally:
+            store.close()
+        target = str(tmp_path / "v1.db")
+        _write_as_version_1(source, target)
+        return target, state
+
+    def test_a_version_1_file_is_migrated_with_everything_kept(
+        self, version_1: tuple[str, dict[str, object]], tmp_path: Path
+    ) -> None:
+        path, state = version_1
+        source = str(tmp_path / "source.db")
+        assert _schema(path) != _schema(source)
+        instants = [T0 - DAY, T0, T0 + HOUR, T0 + 3 * DAY, T0 + 30 * DAY]
+
+        def balances(store: Store) -> list[object]:
+            service, _ = new_service(store, T0 + 30 * DAY)
+            return [
+                (service.balance(w.id, as_of=at), service.statement(w.id).lines)
+                for w in service.wallets() for at in instants
+            ]
+
+        reference = SQLiteStore(source)
+        try:
+            expected = balances(reference)
+        finally:
+            reference.close()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            assert balances(store) == expected  # point-in-time reads answer as before
+        finally:
+            store.close()
+        conn = _raw(path)
+        try:
+            (version,) = conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            conn.close()
+        assert version == str(SCHEMA_VERSION)
+        assert _schema(path) == _schema(str(tmp_path / "source.db"))
+
+    def test_a_failing_migration_leaves_the_file_as_it_was(
+        self, version_1: tuple[str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _ = version_1
+        before = _schema(path)
+        broken = sqlite_module._MIGRATIONS[2] + "\nINSERT INTO no_such_table VALUES (1);\n"
+        monkeypatch.setitem(sqlite_module._MIGRATIONS, 2, broken)
+        with pytest.raises(StorageError, match="no_such_table"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        finally:
+            conn.close()

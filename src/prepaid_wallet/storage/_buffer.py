@@ -9,11 +9,41 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 
 from __future__ import annotations
 
-from prepaid_wallet.errors import ConcurrencyError, ConflictError, StorageError
+from prepaid_wallet.errors import ConcurrencyError, ConflictError, IntegrityError, StorageError
+from prepaid_wallet.ledger import AccountKind, parse_account
 from prepaid_wallet.storage.base import IdempotencyRecord
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
-__all__ = ["WriteBuffer"]
+__all__ = ["WriteBuffer", "balances_after"]
+
+
+def balances_after(change: Change) -> list[int | None]:
+    """The balance after ``change`` of the account of each of its entry's postings, in posting
+    order: ``None`` for a tenant account; for a wallet's open, held or lot account, the new
+    state the change carries (balances are derived from postings, so the state *is* the
+    account's balance -- no read of earlier postings is needed). ``IntegrityError`` if the
+    change posts to a wallet or lot whose new state it does not carry."""
+    wallets = {w.id: w for w in change.wallets}
+    lots = {lot.id: lot for lot in change.lots}
+    out: list[int | None] = []
+    for posting in change.entry.postings:
+        ref = parse_account(posting.account)
+        if not ref.is_wallet:
+            out.append(None)
+            continue
+        try:
+            if ref.kind is AccountKind.LOT:
+                out.append(lots[ref.name or ""].remaining.minor_units)
+            elif ref.kind is AccountKind.HELD:
+                out.append(wallets[ref.owner].held.minor_units)
+            else:
+                out.append(wallets[ref.owner].open.minor_units)
+        except KeyError:
+            raise IntegrityError(
+                f"entry {change.entry.id!r} posts to {posting.account} but its change does not"
+                " carry that account's new state"
+            ) from None
+    return out
 
 
 class WriteBuffer:

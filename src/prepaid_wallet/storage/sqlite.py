@@ -54,10 +54,10 @@ from prepaid_wallet.errors import (
     StorageError,
     WalletNotFoundError,
 )
-from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings, parse_account
+from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.storage._buffer import WriteBuffer
+from prepaid_wallet.storage._buffer import WriteBuffer, balances_after
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
@@ -72,7 +72,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -80,7 +80,9 @@ _BATCH = 256
 #: Every message raised by one of our triggers starts with this.
 _TRIGGER = "prepaid_wallet:"
 
-_SCHEMA = f"""
+#: Version 1 of the schema, as first released. A new file gets it and then every migration, in
+#: the same transaction, so a new file and a migrated one always have the same schema.
+_SCHEMA_V1 = f"""
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -221,6 +223,96 @@ BEGIN
     );
 END;
 """
+
+#: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``; each runs inside the one transaction
+#: that opens the file.
+_MIGRATIONS: dict[int, str] = {
+    # Version 2: fewer pages written per entry. Postings, balance history, charges and
+    # idempotency records become clustered (WITHOUT ROWID) tables keyed the way they are read;
+    # postings link to their entry by sequence number; the index of every posting by account
+    # keeps only wallet accounts (the ones with a balance to look up at an instant).
+    2: f"""
+DROP TRIGGER entries_balanced;
+CREATE TABLE postings_v2 (
+    entry_seq INTEGER NOT NULL REFERENCES entries (seq) DEFERRABLE INITIALLY DEFERRED,
+    position INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    minor INTEGER NOT NULL CHECK (minor != 0),
+    currency TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    balance_after INTEGER,
+    PRIMARY KEY (entry_seq, position)
+) WITHOUT ROWID;
+INSERT INTO postings_v2 (entry_seq, position, account, minor, currency, recorded_at,
+                         balance_after)
+    SELECT entry_seq, position, account, minor, currency, recorded_at, balance_after
+    FROM postings;
+DROP TABLE postings;
+ALTER TABLE postings_v2 RENAME TO postings;
+CREATE INDEX postings_as_of ON postings (account, recorded_at, entry_seq)
+    WHERE balance_after IS NOT NULL;
+CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (postings)'); END;
+CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (postings)'); END;
+CREATE TRIGGER entries_balanced BEFORE INSERT ON entries
+BEGIN
+    SELECT RAISE(ABORT, '{_TRIGGER} an entry needs at least two non-zero postings')
+    WHERE (SELECT count(*) FROM postings WHERE entry_seq = NEW.seq) < 2;
+    SELECT RAISE(ABORT, '{_TRIGGER} unbalanced entry: postings must sum to zero per currency')
+    WHERE EXISTS (
+        SELECT 1 FROM postings WHERE entry_seq = NEW.seq GROUP BY currency HAVING sum(minor) != 0
+    );
+END;
+CREATE TABLE wallet_history_v2 (
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    recorded_at INTEGER NOT NULL,
+    entry_seq INTEGER NOT NULL,
+    entry_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    commerce INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    PRIMARY KEY (wallet_id, recorded_at, entry_seq)
+) WITHOUT ROWID;
+INSERT INTO wallet_history_v2 (wallet_id, recorded_at, entry_seq, entry_id, currency, open,
+                               commerce, held)
+    SELECT wallet_id, recorded_at, entry_seq, entry_id, currency, open, commerce, held
+    FROM wallet_history;
+DROP TABLE wallet_history;
+ALTER TABLE wallet_history_v2 RENAME TO wallet_history;
+CREATE TRIGGER wallet_history_no_update BEFORE UPDATE ON wallet_history
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (wallet_history)'); END;
+CREATE TRIGGER wallet_history_no_delete BEFORE DELETE ON wallet_history
+BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (wallet_history)'); END;
+CREATE TABLE charges_v2 (
+    entry_id TEXT PRIMARY KEY,
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    currency TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    allocation TEXT NOT NULL,
+    refunded TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO charges_v2 SELECT entry_id, wallet_id, currency, amount, allocation, refunded
+    FROM charges;
+DROP TABLE charges;
+ALTER TABLE charges_v2 RENAME TO charges;
+CREATE TABLE idempotency_v2 (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    request TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+INSERT INTO idempotency_v2 SELECT scope, key, operation, request, outcome, payload, created_at
+    FROM idempotency;
+DROP TABLE idempotency;
+ALTER TABLE idempotency_v2 RENAME TO idempotency;
+""",
+}
 
 _WALLET_COLS = (
     "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
@@ -552,12 +644,10 @@ class SQLiteStore:
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
                 ).fetchone()
                 if exists is None:
-                    for statement in _statements(_SCHEMA):
+                    for statement in _statements(_SCHEMA_V1):
                         conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
+                    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+                    found = 1
                 else:
                     row = conn.execute(
                         "SELECT value FROM meta WHERE key = 'schema_version'"
@@ -565,10 +655,19 @@ class SQLiteStore:
                     found = int(row[0]) if row is not None else 0
                     if found > SCHEMA_VERSION:
                         raise SchemaVersionError(found, SCHEMA_VERSION)
-                    if found < SCHEMA_VERSION:
+                    if found < 1:
                         raise StorageError(
-                            f"the database has schema version {found}; expected {SCHEMA_VERSION}"
+                            f"the database has no usable schema version ({found}); it was not"
+                            " written by this library"
                         )
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    for statement in _statements(_MIGRATIONS[version]):
+                        conn.execute(statement)
+                if found < SCHEMA_VERSION:
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                        (str(SCHEMA_VERSION),),
+                    )
             self._retrying(conn, "COMMIT")
         except BaseException:
             with _translated("rolling back"):
@@ -646,6 +745,9 @@ class SQLiteUnitOfWork(WriteBuffer):
         self._conn: sqlite3.Connection | None = None
         self._entered = False
         self._done = False
+        #: Wallets as stored, read by this unit. A write unit holds the file's write lock and a
+        #: read unit reads one snapshot, so what was read stays true until the unit ends.
+        self._stored: dict[str, Wallet] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -711,20 +813,14 @@ class SQLiteUnitOfWork(WriteBuffer):
     def commit(self) -> None:
         """Validate the buffered writes, send them in one transaction and commit it."""
         conn = self._check_open()
-        if self._changes or self._new_wallets or self._idempotency:
-            self._validate()
-            with _translated("SAVEPOINT"):
-                conn.execute("SAVEPOINT flush")
-            try:
+        try:
+            if self._changes or self._new_wallets or self._idempotency:
+                self._validate()
                 self._flush(conn)
-            except BaseException:
-                with _translated("ROLLBACK TO"):
-                    conn.execute("ROLLBACK TO flush")
-                    conn.execute("RELEASE flush")
-                raise
-            with _translated("RELEASE"):
-                conn.execute("RELEASE flush")
-        self._store._retrying(conn, "COMMIT")
+            self._store._retrying(conn, "COMMIT")
+        except BaseException:
+            self.rollback()  # a failed commit ends the unit; nothing of it is kept
+            raise
         self._done = True
 
     def rollback(self) -> None:
@@ -749,79 +845,77 @@ class SQLiteUnitOfWork(WriteBuffer):
             )
             if row is not None:
                 raise DuplicateWalletError(*key, row[0])
+        # An entry id used twice in this unit is caught here; one already stored, by the
+        # UNIQUE index on entries.id at insert (the write lock rules out any other writer, and
+        # ``put_idempotency`` already looked its key up).
         seen: set[str] = set()
         for change in self._changes:
             check_postings(change.entry.postings)
             entry_id = change.entry.id
-            if entry_id in seen or self._one(
-                "SELECT 1 FROM entries WHERE id = ?", (entry_id,)
-            ) is not None:
+            if entry_id in seen:
                 raise IntegrityError(f"entry id {entry_id!r} already used")
             seen.add(entry_id)
-        for scope, idem_key in self._idempotency:
-            if self._one(
-                "SELECT 1 FROM idempotency WHERE scope = ? AND key = ?", (scope, idem_key)
-            ) is not None:
-                raise ConflictError(f"idempotency key {idem_key!r} was stored concurrently")
 
     def _flush(self, conn: sqlite3.Connection) -> None:
         new_ids = {w.id for w in self._new_wallets}
         with _translated("writing wallets"):
-            conn.executemany(
-                f"INSERT INTO wallets ({_WALLET_COLS}) VALUES ({','.join('?' * 13)})",
-                [_wallet_row(self._wallets[w.id]) for w in self._new_wallets],
-            )
+            if self._new_wallets:
+                conn.executemany(
+                    f"INSERT INTO wallets ({_WALLET_COLS}) VALUES ({','.join('?' * 13)})",
+                    [_wallet_row(self._wallets[w.id]) for w in self._new_wallets],
+                )
+            # A change moves balances, version and head only; the rest of a wallet is fixed.
             updates = [
-                (*_wallet_row(w)[4:], w.id, self._base_versions.get(w.id, 0))
+                (w.open.minor_units, w.commerce.minor_units, w.held.minor_units,
+                 w.status.value, w.version, w.head, w.id, self._base_versions.get(w.id, 0))
                 for w in self._wallets.values()
                 if w.id not in new_ids
             ]
-            cursor = conn.executemany(
-                "UPDATE wallets SET floor = ?, created_at = ?, open = ?, commerce = ?, held = ?,"
-                " status = ?, version = ?, head = ?, metadata = ? WHERE id = ? AND version = ?",
-                updates,
-            )
-            if cursor.rowcount != len(updates):
-                self._raise_stale(conn, updates)
+            for row in updates:
+                cursor = conn.execute(
+                    "UPDATE wallets SET open = ?, commerce = ?, held = ?, status = ?,"
+                    " version = ?, head = ? WHERE id = ? AND version = ?",
+                    row,
+                )
+                if cursor.rowcount != 1:  # this update did not apply: the version moved
+                    wallet_id, base = row[-2], row[-1]
+                    found = conn.execute("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
+                    current = found.fetchone()
+                    raise ConcurrencyError(str(wallet_id), int(base), current[0] if current else 0)
         self._flush_journal(conn)
         with _translated("writing lots, holds and charges"):
-            conn.executemany(
-                f"INSERT INTO lots ({_LOT_COLS}) VALUES ({','.join('?' * 11)})"
-                " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
-                " expired_entry_id = excluded.expired_entry_id",
-                [_lot_row(lot) for lot in self._lots.values()],
-            )
-            conn.executemany(
-                f"INSERT INTO holds ({_HOLD_COLS}) VALUES ({','.join('?' * 12)})"
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-                " captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,"
-                " resolved_at = excluded.resolved_at",
-                [_hold_row(h) for h in self._holds.values()],
-            )
-            conn.executemany(
-                f"INSERT INTO charges ({_CHARGE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded",
-                [_charge_row(c) for c in self._charges.values()],
-            )
-        with _translated("writing idempotency records"):
-            conn.executemany(
-                f"INSERT INTO idempotency ({_IDEMPOTENCY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [_idempotency_row(r) for r in self._idempotency.values()],
-            )
-
-    def _raise_stale(self, conn: sqlite3.Connection, updates: list[tuple[Any, ...]]) -> None:
-        for row in updates:
-            wallet_id, base, version = row[-2], row[-1], row[6]
-            found = conn.execute("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
-            current = found.fetchone()
-            if current is None or current[0] != version:  # this update did not apply
-                raise ConcurrencyError(wallet_id, base, current[0] if current else 0)
-        raise ConcurrencyError(str(updates[0][-2]), updates[0][-1], -1)  # pragma: no cover
+            if self._lots:
+                conn.executemany(
+                    f"INSERT INTO lots ({_LOT_COLS}) VALUES ({','.join('?' * 11)})"
+                    " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
+                    " expired_entry_id = excluded.expired_entry_id",
+                    [_lot_row(lot) for lot in self._lots.values()],
+                )
+            if self._holds:
+                conn.executemany(
+                    f"INSERT INTO holds ({_HOLD_COLS}) VALUES ({','.join('?' * 12)})"
+                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                    " captured = excluded.captured,"
+                    " resolved_entry_id = excluded.resolved_entry_id,"
+                    " resolved_at = excluded.resolved_at",
+                    [_hold_row(h) for h in self._holds.values()],
+                )
+            if self._charges:
+                conn.executemany(
+                    f"INSERT INTO charges ({_CHARGE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded",
+                    [_charge_row(c) for c in self._charges.values()],
+                )
+        if self._idempotency:
+            with _translated("writing idempotency records"):
+                conn.executemany(
+                    f"INSERT INTO idempotency ({_IDEMPOTENCY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [_idempotency_row(r) for r in self._idempotency.values()],
+                )
 
     def _flush_journal(self, conn: sqlite3.Connection) -> None:
         if not self._changes:
             return
-        balances: dict[str, int] = {}
         postings: list[tuple[Any, ...]] = []
         entries: list[tuple[Any, ...]] = []
         history: list[tuple[Any, ...]] = []
@@ -830,38 +924,34 @@ class SQLiteUnitOfWork(WriteBuffer):
             for seq, change in enumerate(self._changes, start=last + 1):
                 entry = change.entry
                 at = _micros(entry.recorded_at)
-                for position, posting in enumerate(entry.postings):
-                    balance: int | None = None
-                    if parse_account(posting.account).is_wallet:
-                        if posting.account not in balances:
-                            row = conn.execute(
-                                "SELECT balance_after FROM postings WHERE account = ?"
-                                " ORDER BY entry_seq DESC LIMIT 1",
-                                (posting.account,),
-                            ).fetchone()
-                            balances[posting.account] = 0 if row is None else row[0]
-                        balance = balances[posting.account] + posting.amount.minor_units
-                        balances[posting.account] = balance
-                    postings.append((
-                        seq, entry.id, position, posting.account, posting.amount.minor_units,
-                        posting.amount.currency, at, balance,
-                    ))
+                postings.extend(
+                    (seq, position, posting.account, posting.amount.minor_units,
+                     posting.amount.currency, at, balance)
+                    for position, (posting, balance) in enumerate(
+                        zip(entry.postings, balances_after(change), strict=True)
+                    )
+                )
                 entries.append(_entry_row(seq, entry))
                 history.extend(
-                    (w.id, seq, entry.id, at, w.currency, w.open.minor_units,
+                    (w.id, at, seq, entry.id, w.currency, w.open.minor_units,
                      w.commerce.minor_units, w.held.minor_units)
                     for w in change.wallets
                 )
             conn.executemany(
-                "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
-                " recorded_at, balance_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO postings (entry_seq, position, account, minor, currency,"
+                " recorded_at, balance_after) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 postings,
             )
+            try:
+                conn.executemany(
+                    f"INSERT INTO entries ({_ENTRY_COLS}) VALUES ({','.join('?' * 13)})", entries
+                )
+            except sqlite3.IntegrityError as exc:
+                if "entries.id" in str(exc):
+                    raise IntegrityError(f"an entry id is already used: {exc}") from exc
+                raise
             conn.executemany(
-                f"INSERT INTO entries ({_ENTRY_COLS}) VALUES ({','.join('?' * 13)})", entries
-            )
-            conn.executemany(
-                "INSERT INTO wallet_history (wallet_id, entry_seq, entry_id, recorded_at,"
+                "INSERT INTO wallet_history (wallet_id, recorded_at, entry_seq, entry_id,"
                 " currency, open, commerce, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 history,
             )
@@ -875,13 +965,14 @@ class SQLiteUnitOfWork(WriteBuffer):
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet as this unit sees it."""
         self._check_open()
-        wallet = self._wallets.get(wallet_id)
+        wallet = self._wallets.get(wallet_id) or self._stored.get(wallet_id)
         if wallet is not None:
             return wallet
         row = self._one(f"SELECT {_WALLET_COLS} FROM wallets WHERE id = ?", (wallet_id,))
         if row is None:
             raise WalletNotFoundError(wallet_id)
-        return _wallet(row)
+        wallet = self._stored[wallet_id] = _wallet(row)
+        return wallet
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, if any."""
@@ -1137,5 +1228,8 @@ class SQLiteUnitOfWork(WriteBuffer):
     # -- writing ---------------------------------------------------------------------------
 
     def _stored_version(self, wallet_id: str) -> int:
+        stored = self._stored.get(wallet_id)
+        if stored is not None:
+            return stored.version
         row = self._one("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
         return int(row[0]) if row is not None else 0
