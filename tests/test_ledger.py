@@ -118,3 +118,26 @@ def test_any_balanced_set_of_postings_builds(amounts: list[int]) -> None:
         return
     entry = build(postings)
     assert sum(p.amount.minor_units for p in entry.postings) == 0
+
+
+def test_an_entry_carries_every_other_wallet_field_unchanged() -> None:
+    """Applying an entry rebuilds the wallet field by field (no generic copy on the hot path):
+    every field but the balances, version and head must come through as it was."""
+    from prepaid_wallet import wallet as _w
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    eur = Money.of("-5.00", "EUR")
+    wallet = attrs.evolve(
+        _w.new_wallet(wallet_id="w1", tenant_id="hub", owner_id="ann", currency="EUR",
+                      floor=eur, at=at, metadata={"tier": "gold"}),
+        version=3,
+        head="abc",
+    )
+    change = _w.top_up(wallet, Money.of("2.00", "EUR"), "card", _w.EntryInfo("e1", at))
+    after = change.wallet("w1")
+    moved = {"open", "version", "head"}
+    for field in attrs.fields(_w.Wallet):
+        if field.name not in moved:
+            assert getattr(after, field.name) == getattr(wallet, field.name), field.name
+    assert (after.open, after.version, after.head) == (
+        Money.of("2.00", "EUR"), 4, change.entry.hash)

@@ -27,6 +27,7 @@ reordered entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +37,7 @@ from enum import StrEnum
 import attrs
 
 from prepaid_wallet.errors import IntegrityError, UnbalancedEntryError
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _check_range, _valid
 
 __all__ = [
     "GENESIS",
@@ -148,8 +149,12 @@ def breakage_account(tenant_id: str) -> str:
     return f"tenant:{tenant_id}:breakage"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_account(key: str) -> AccountRef:
-    """Parse an account key back into an :class:`AccountRef`; ``IntegrityError`` if malformed."""
+    """Parse an account key back into an :class:`AccountRef`; ``IntegrityError`` if malformed.
+
+    Results are cached (a key always parses the same way, and a wallet's few account keys
+    recur on every entry)."""
     parts = key.split(":")
     try:
         scope, owner, kind = parts[0], parts[1], AccountKind(parts[2])
@@ -187,7 +192,7 @@ def _merge(postings: Iterable[Posting]) -> tuple[Posting, ...]:
         key = (posting.account, posting.amount.currency)
         merged[key] = merged.get(key, 0) + posting.amount.minor_units
     return tuple(
-        Posting(account, Money(minor, currency))
+        Posting(account, _valid(_check_range(minor, currency, "amount"), currency))
         for (account, currency), minor in merged.items()
         if minor != 0
     )
@@ -259,7 +264,9 @@ class Entry:
             refund_of=refund_of,
             reverses=reverses,
         )
-        return attrs.evolve(entry, hash=entry.compute_hash())
+        # Not yet seen by anyone: set the hash in place instead of copying the entry.
+        object.__setattr__(entry, "hash", entry.compute_hash())
+        return entry
 
     def compute_hash(self) -> str:
         """SHA-256 over the entry's canonical content and its previous-entry links."""

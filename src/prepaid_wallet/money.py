@@ -302,7 +302,10 @@ class Money:
             if amount.currency != currency:
                 raise CurrencyMismatchError(currency, amount.currency)
             total += amount.minor_units
-        return cls(_check_range(total, currency, "amount"), currency)
+        if cls is not Money:  # pragma: no cover - a subclass gets its own __init__
+            return cls(_check_range(total, currency, "amount"), currency)
+        currency_exponent(currency)
+        return _valid(_check_range(total, currency, "amount"), currency)
 
     # -- views -------------------------------------------------------------------------------
 
@@ -355,24 +358,28 @@ class Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other)
-        return Money(_check_range(self.minor_units + other.minor_units, self.currency, "amount"),
-                     self.currency)
+        return _valid(
+            _check_range(self.minor_units + other.minor_units, self.currency, "amount"),
+            self.currency,
+        )
 
     def __sub__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other)
-        return Money(_check_range(self.minor_units - other.minor_units, self.currency, "amount"),
-                     self.currency)
+        return _valid(
+            _check_range(self.minor_units - other.minor_units, self.currency, "amount"),
+            self.currency,
+        )
 
     def __neg__(self) -> Money:
-        return Money(-self.minor_units, self.currency)
+        return _valid(-self.minor_units, self.currency)  # the range is symmetric
 
     def __pos__(self) -> Money:
         return self
 
     def __abs__(self) -> Money:
-        return Money(abs(self.minor_units), self.currency)
+        return _valid(abs(self.minor_units), self.currency)
 
     def _scaled(self, num: int, den: int, rounding: str | None, field: str) -> Money:
         """Money of ``num / den`` minor units (``den > 0``), rounded with ``rounding``."""
@@ -448,3 +455,17 @@ class Money:
         if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
             raise InvalidAmountError("parts", "must be a positive int", parts)
         return self.allocate([1] * parts)
+
+
+_new_money = object.__new__
+_set_field = object.__setattr__
+
+
+def _valid(minor_units: int, currency: str) -> Money:
+    """A ``Money`` from parts already known to be valid (an int in range, a currency already
+    checked): the hot paths of arithmetic skip re-validating what they derived from valid
+    amounts. Library-internal; everything built from outside goes through ``Money(...)``."""
+    money: Money = _new_money(Money)
+    _set_field(money, "minor_units", minor_units)
+    _set_field(money, "currency", currency)
+    return money

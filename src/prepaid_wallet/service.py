@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prepaid_wallet import _codec
 from prepaid_wallet import wallet as _w
@@ -130,6 +130,12 @@ def _check_key(key: object) -> str | None:
             "idempotency_key", "must be 1-255 printable characters", key
         )
     return key
+
+
+def _request(key: str | None, operation: str, **fields: Any) -> tuple[tuple[str, str], ...]:
+    """The canonical request stored with an idempotency key; nothing without a key (the
+    request is only compared on a retry under the same key)."""
+    return () if key is None else canonical_request(operation, **fields)
 
 
 def _check_common(
@@ -285,9 +291,9 @@ class WalletService:
         if floor.is_positive():
             raise InvalidAmountError("floor", "must be zero or negative", floor)
         meta, key, _ = _check_common(metadata, idempotency_key, None)
-        request = canonical_request(
-            "open_wallet", owner_id=owner_id, tenant_id=tenant_id, currency=currency, floor=floor,
-            metadata=meta,
+        request = _request(
+            key, "open_wallet", owner_id=owner_id, tenant_id=tenant_id, currency=currency,
+            floor=floor, metadata=meta,
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -345,8 +351,8 @@ class WalletService:
         _check_positive(amount)
         check_name(method, "method")
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request(
-            "top_up", wallet_id=wallet_id, amount=amount, method=method, metadata=meta
+        request = _request(
+            key, "top_up", wallet_id=wallet_id, amount=amount, method=method, metadata=meta
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -383,9 +389,9 @@ class WalletService:
         ):
             raise InvalidInputError("priority", "must be an int within +/-(2**31 - 1)", priority)
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request(
-            "award", wallet_id=wallet_id, amount=amount, expires_at=expiry, priority=str(priority),
-            reason=reason, metadata=meta,
+        request = _request(
+            key, "award", wallet_id=wallet_id, amount=amount, expires_at=expiry,
+            priority=str(priority), reason=reason, metadata=meta,
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -448,8 +454,8 @@ class WalletService:
         pays what it can and ``remainder_due`` is left for another method."""
         self._check_request(request)
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request_fields = canonical_request(
-            "spend", wallet_id=wallet_id, amount=request.amount, mode=request.mode,
+        request_fields = _request(
+            key, "spend", wallet_id=wallet_id, amount=request.amount, mode=request.mode,
             description=request.description, metadata=meta,
         )
         at = self._now()
@@ -502,8 +508,8 @@ class WalletService:
         if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
             raise InvalidTimeError("window", "must be a positive timedelta", window)
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request(
-            "hold", wallet_id=wallet_id, amount=amount, expires_at=expiry,
+        request = _request(
+            key, "hold", wallet_id=wallet_id, amount=amount, expires_at=expiry,
             window=None if window is None else str(window.total_seconds()), metadata=meta,
         )
         at = self._now()
@@ -558,7 +564,7 @@ class WalletService:
         if amount is not None:
             _check_positive(amount)
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request("capture", hold_id=hold_id, amount=amount, metadata=meta)
+        request = _request(key, "capture", hold_id=hold_id, amount=amount, metadata=meta)
         at = self._now()
         with self.store.unit_of_work() as uow:
             wallet, held = self._locked_hold(uow, hold_id)
@@ -597,7 +603,7 @@ class WalletService:
         """Release an active hold entirely back to where its money came from (a lot that has
         expired meanwhile books its part as breakage). ``HoldStateError`` if not active."""
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request("void", hold_id=hold_id, metadata=meta)
+        request = _request(key, "void", hold_id=hold_id, metadata=meta)
         at = self._now()
         with self.store.unit_of_work() as uow:
             wallet, held = self._locked_hold(uow, hold_id)
@@ -652,8 +658,8 @@ class WalletService:
             raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
                                     to_wallet_id)
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request(
-            "transfer", wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
+        request = _request(
+            key, "transfer", wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
             metadata=meta,
         )
         at = self._now()
@@ -713,8 +719,8 @@ class WalletService:
             _check_positive(amount)
         _check_text(reason, "reason")
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request(
-            "refund", entry_id=entry_id, amount=amount, reason=reason, metadata=meta
+        request = _request(
+            key, "refund", entry_id=entry_id, amount=amount, reason=reason, metadata=meta
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -754,7 +760,7 @@ class WalletService:
         captures are corrected with :meth:`refund`, holds with :meth:`void`."""
         _check_text(reason, "reason")
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = canonical_request("reverse", entry_id=entry_id, reason=reason, metadata=meta)
+        request = _request(key, "reverse", entry_id=entry_id, reason=reason, metadata=meta)
         at = self._now()
         with self.store.unit_of_work() as uow:
             check_name(entry_id, "entry_id")

@@ -32,7 +32,7 @@ from prepaid_wallet.ledger import (
     parse_account,
     revenue_account,
 )
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _valid
 
 __all__ = [
     "AllocationPart",
@@ -297,19 +297,29 @@ def _apply(
         d = deltas[wallet.id]
         currency = wallet.currency
         open_delta = d.get(AccountKind.OPEN, 0)
-        new_open = wallet.open + Money(open_delta, currency)
-        new_held = wallet.held + Money(d.get(AccountKind.HELD, 0), currency)
+        held_delta = d.get(AccountKind.HELD, 0)
+        lot_delta = d.get(AccountKind.LOT, 0)
+        new_open = wallet.open + _valid(open_delta, currency) if open_delta else wallet.open
+        new_held = wallet.held + _valid(held_delta, currency) if held_delta else wallet.held
         if open_delta < 0 and new_open < wallet.floor:
             raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
         if new_held.is_negative():
             raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
-        updated = attrs.evolve(
-            wallet,
+        updated = Wallet(
+            id=wallet.id,
+            tenant_id=wallet.tenant_id,
+            owner_id=wallet.owner_id,
+            currency=currency,
+            floor=wallet.floor,
+            created_at=wallet.created_at,
             open=new_open,
-            commerce=wallet.commerce + Money(d.get(AccountKind.LOT, 0), currency),
+            commerce=wallet.commerce + _valid(lot_delta, currency) if lot_delta
+            else wallet.commerce,
             held=new_held,
+            status=wallet.status,
             version=wallet.version + 1,
             head=entry.hash,
+            metadata=wallet.metadata,
         )
         updated.total  # noqa: B018 - raises InvalidAmountError past the storable range
         out.append(updated)
