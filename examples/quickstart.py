@@ -4,13 +4,20 @@ Two members top up their wallets. Alice's credit-only order is refused and a top
 she tops up and the order goes through. Bruno's welcome award expires half used. Both
 statements are printed in French.
 
-Run it with ``python examples/quickstart.py``. Everything lives in memory: the clock is a
-:class:`~prepaid_wallet.FixedClock` moved by hand and the ids are sequential, so every run prints
-the same thing.
+Run it with ``python examples/quickstart.py``. The wallets and their journal live in a SQLite
+file, ``quickstart.db`` in the current directory (``--db URL`` picks another store, e.g.
+``--db memory:`` or ``--db postgresql://...``). The story starts over on every run: the default
+file is deleted first, and a store given with ``--db`` must be empty. At the end the store is
+closed and opened again, to show that the balances are read back from the file. The clock is a
+:class:`~prepaid_wallet.FixedClock` moved by hand and the ids are sequential, so every run
+prints the same thing.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from prepaid_wallet import (
@@ -60,9 +67,20 @@ def print_statement(svc: WalletService, wallet_id: str, owner: str) -> None:
     print(f"  closing total {show(statement.closing)}")
 
 
-def main() -> None:
+DEFAULT_DB = "sqlite:///quickstart.db"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A food hub with a prepay shop.")
+    parser.add_argument("--db", default=DEFAULT_DB, help=f"store URL (default {DEFAULT_DB})")
+    url = parser.parse_args(argv).db
+    if url == DEFAULT_DB:  # the quickstart's own file: start the story over
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists("quickstart.db" + suffix):
+                os.remove("quickstart.db" + suffix)
     clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    svc = WalletService(open_store("memory:"), clock=clock, ids=SequentialIds())
+    store = open_store(url)
+    svc = WalletService(store, clock=clock, ids=SequentialIds())
 
     # Monday: the hub opens a wallet per member; both members top up by card.
     alice = svc.open_wallet(owner_id="alice", tenant_id=HUB, currency="EUR")
@@ -131,9 +149,25 @@ def main() -> None:
     print_statement(svc, alice.id, "alice")
     print_statement(svc, bruno.id, "bruno")
 
-    report_ok = svc.verify()
-    print()
-    print(f"journal verified: {report_ok.entries} entries, {len(report_ok.problems)} problems")
+    # Close the store and open it again: everything above is read back from the file. (A
+    # memory store keeps nothing once closed, so it is checked as it is.)
+    if url.startswith("memory:"):
+        reopened = store
+        print()
+        print(f"{url} (not reopened: a memory store keeps nothing once closed):")
+    else:
+        store.close()
+        reopened = open_store(url)
+        print()
+        print(f"reopened {url}:")
+    try:
+        svc = WalletService(reopened, clock=clock, ids=SequentialIds())
+        for wallet, owner in ((alice, "alice"), (bruno, "bruno")):
+            print(f"  {owner}: available {show(svc.balance(wallet.id).available)}")
+        report_ok = svc.verify()
+        print(f"journal verified: {report_ok.entries} entries, {len(report_ok.problems)} problems")
+    finally:
+        reopened.close()
     if not report_ok.ok:  # pragma: no cover - a broken journal is a bug
         raise SystemExit(1)
 

@@ -1,7 +1,8 @@
 """Every script in examples/ runs to completion, and the quickstart tells its story.
 
-Each example runs in a fresh interpreter (the one running the tests), from the repository root,
-so a new script in examples/ is checked without touching this file.
+Each example runs in a fresh interpreter (the one running the tests), in an empty temporary
+directory (what an example writes, such as the quickstart's SQLite file, stays there), so a new
+script in examples/ is checked without touching this file.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ QUICKSTART = ROOT / "examples" / "quickstart.py"
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
 
 
-def run(script: Path) -> subprocess.CompletedProcess[str]:
+def run(script: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(script)],
-        cwd=ROOT,
+        [sys.executable, str(script), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -38,18 +39,26 @@ def test_examples_are_found() -> None:
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
-def test_example_exits_cleanly(script: Path) -> None:
-    result = run(script)
+def test_example_exits_cleanly(script: Path, tmp_path: Path) -> None:
+    result = run(script, tmp_path)
     assert result.returncode == 0, f"{script.name} failed:\n{result.stdout}\n{result.stderr}"
     assert result.stderr == ""
     assert result.stdout.strip(), f"{script.name} printed nothing"
 
 
-@pytest.fixture(scope="module")
-def quickstart_lines() -> list[str]:
-    result = run(QUICKSTART)
+def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     assert result.returncode == 0, result.stderr
     return [line.translate(_SPACES).rstrip() for line in result.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def quickstart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("quickstart")
+
+
+@pytest.fixture(scope="module")
+def quickstart_lines(quickstart_dir: Path) -> list[str]:
+    return _lines(run(QUICKSTART, quickstart_dir))
 
 
 def test_quickstart_refuses_the_credit_only_order_with_a_top_up(
@@ -89,3 +98,28 @@ def test_quickstart_prints_statements_in_french_format(quickstart_lines: list[st
 
 def test_quickstart_journal_verifies(quickstart_lines: list[str]) -> None:
     assert quickstart_lines[-1] == "journal verified: 7 entries, 0 problems"
+
+
+def test_quickstart_keeps_its_wallets_in_a_sqlite_file_read_back_after_reopening(
+    quickstart_lines: list[str], quickstart_dir: Path
+) -> None:
+    assert (quickstart_dir / "quickstart.db").is_file()
+    start = quickstart_lines.index("reopened sqlite:///quickstart.db:")
+    assert quickstart_lines[start + 1 : start + 3] == [
+        "  alice: available 0,00 €",
+        "  bruno: available 50,00 €",
+    ]
+
+
+def test_quickstart_starts_over_on_its_own_file_and_tells_the_same_story(
+    quickstart_lines: list[str], quickstart_dir: Path
+) -> None:
+    assert _lines(run(QUICKSTART, quickstart_dir)) == quickstart_lines
+
+
+def test_quickstart_runs_on_the_memory_store(quickstart_lines: list[str], tmp_path: Path) -> None:
+    lines = _lines(run(QUICKSTART, tmp_path, "--db", "memory:"))
+    assert not list(tmp_path.iterdir())
+    story = quickstart_lines.index("reopened sqlite:///quickstart.db:")
+    assert lines[:story] == quickstart_lines[:story]
+    assert lines[-1] == quickstart_lines[-1]
