@@ -7,13 +7,11 @@
   *another process* can open, naming a fresh empty store. The multi-process tests (bank, crash)
   pass the URL to their worker processes.
 * :func:`available_backends` / :func:`durable_backends` -- the registries above plus PostgreSQL
-  when ``tests/pg.py`` exists and gives a DSN.
+  when ``tests/pg.py`` gives a DSN.
 
-PostgreSQL is one more entry: ``tests/pg.py`` (written separately) provides ``postgres_dsn()``,
-which returns a DSN, skips the calling test when none is configured, and fails instead when
-``CI=true``. It is imported lazily, so this module works before it exists. A fresh empty store
-on a shared server needs a fresh database or schema per call: if ``tests/pg.py`` also provides
-``fresh_postgres_dsn()`` it is used for that, else ``postgres_dsn()`` as is.
+PostgreSQL is one more entry: :func:`tests.pg.postgres_dsn` returns the test server's DSN, skips
+when none is configured, and fails instead when ``CI=true`` (there the PostgreSQL runs are
+required); :func:`tests.pg.fresh_postgres_dsn` names a fresh, empty schema on that server.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from prepaid_wallet import Store, open_store
+from tests import pg
 
 __all__ = [
     "BACKENDS",
@@ -59,20 +58,15 @@ DURABLE_URLS: dict[str, UrlFactory] = {"sqlite": _sqlite_url}
 
 
 def _postgres_url_factory() -> UrlFactory | None:
-    """The PostgreSQL URL factory, or None when tests/pg.py is missing or gives no DSN."""
-    try:
-        from tests import pg  # type: ignore[attr-defined]  # written separately
-    except ImportError:
-        return None
+    """The PostgreSQL URL factory, or None when no DSN is configured (outside CI)."""
     try:
         pg.postgres_dsn()  # skips (raises pytest.skip.Exception) when no DSN and CI is not set
     except pytest.skip.Exception:
         return None
-    fresh = getattr(pg, "fresh_postgres_dsn", None)
 
     def url(tmp_dir: Path) -> str:
         del tmp_dir
-        return str(fresh() if fresh is not None else pg.postgres_dsn())
+        return pg.fresh_postgres_dsn()
 
     return url
 
