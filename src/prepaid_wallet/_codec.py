@@ -78,9 +78,14 @@ def from_data(tp: Any, data: Any) -> Any:
     raise TypeError(f"cannot decode {tp!r}")
 
 
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def dumps(value: Any) -> str:
     """Canonical JSON text of ``value``."""
-    return json.dumps(to_data(value), sort_keys=True, separators=(",", ":"))
+    if value == ():
+        return "[]"
+    return _canonical(to_data(value))
 
 
 def loads(tp: Any, text: str) -> Any:

@@ -55,7 +55,7 @@ from prepaid_wallet.errors import (
     WalletNotFoundError,
 )
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _check_range, _valid
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.storage._buffer import WriteBuffer, balances_after
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
@@ -399,16 +399,30 @@ def _opt_instant(micros: int | None) -> datetime | None:
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    if text == "[]":
+        return ()
     return tuple((str(a), str(b)) for a, b in json.loads(text))
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if value == ():
+        return "[]"
+    return _encode(value)
 
 
 def _parts(text: str) -> tuple[AllocationPart, ...]:
     parts: tuple[AllocationPart, ...] = _codec.loads(tuple[AllocationPart, ...], text)
     return parts
+
+
+def _amount(minor: Any, currency: str) -> Money:
+    """A stored amount in a currency already checked on this row."""
+    if type(minor) is not int:
+        raise IntegrityError(f"stored amount {minor!r} is not an integer")
+    return _valid(_check_range(minor, currency, "amount"), currency)
 
 
 def _wallet_row(w: Wallet) -> tuple[Any, ...]:
@@ -421,11 +435,12 @@ def _wallet_row(w: Wallet) -> tuple[Any, ...]:
 
 def _wallet(row: Sequence[Any]) -> Wallet:
     currency = row[3]
+    floor = Money(row[4], currency)  # checks the currency and the range once...
     return Wallet(
         id=row[0], tenant_id=row[1], owner_id=row[2], currency=currency,
-        floor=Money(row[4], currency), created_at=_instant(row[5]),
-        open=Money(row[6], currency), commerce=Money(row[7], currency),
-        held=Money(row[8], currency), status=WalletStatus(row[9]), version=row[10],
+        floor=floor, created_at=_instant(row[5]),
+        open=_amount(row[6], currency), commerce=_amount(row[7], currency),  # ...then the range
+        held=_amount(row[8], currency), status=WalletStatus(row[9]), version=row[10],
         head=row[11], metadata=_pairs(row[12]),
     )
 
