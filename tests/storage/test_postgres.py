@@ -165,12 +165,12 @@ class TestPostgresOnly:
 
     def test_isolation_levels(self, store: Store) -> None:
         with store.unit_of_work() as uow:
-            conn = uow._check_open()  # type: ignore[attr-defined]
+            conn = uow._transaction()  # type: ignore[attr-defined]
             assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "read committed"
             assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "off"
             assert conn.execute("SHOW TimeZone").fetchone()[0] == "UTC"
         with store.unit_of_work(read_only=True) as uow:
-            conn = uow._check_open()  # type: ignore[attr-defined]
+            conn = uow._transaction()  # type: ignore[attr-defined]
             assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "repeatable read"
             assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
 
@@ -276,7 +276,7 @@ class TestPostgresOnly:
         ]
         for sql, expected in cases:
             with store.unit_of_work() as uow:
-                conn = uow._check_open()  # type: ignore[attr-defined]
+                conn = uow._transaction()  # type: ignore[attr-defined]
                 with pytest.raises(expected) as caught, _translated("test"):
                     conn.execute(sql)
                 assert isinstance(caught.value.__cause__, psycopg.Error)
@@ -343,7 +343,7 @@ class TestPostgresOnly:
         with store.unit_of_work() as uow:
             wallet = uow.lock_wallets(["w1"])["w1"]
             uow.record(_w.top_up(wallet, eur("2.00"), "card", writer.info()))
-            uow._check_open().execute(  # type: ignore[attr-defined]
+            uow._transaction().execute(  # type: ignore[attr-defined]
                 "UPDATE wallets SET version = 7 WHERE id = 'w1'"
             )
             with pytest.raises(ConcurrencyError) as caught:
@@ -502,10 +502,224 @@ class TestPostgresOnly:
             assert [lot.id for lot in uow.live_lots("w1")] == ["l1", "l2"]
             assert [lot.id for lot in uow.due_lots(T0 + DAY, 5)] == ["l1"]
             assert [h.id for h in uow.due_holds(T0 + DAY, 5)] == ["h1"]
-            conn = uow._check_open()  # type: ignore[attr-defined]
+            conn = uow._transaction()  # type: ignore[attr-defined]
             conn.execute("SET LOCAL enable_seqscan = off")
             conn.execute("SET LOCAL enable_bitmapscan = off")
             for index, sql in queries.items():
                 plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}"))
                 assert f"using {index} " in plan.lower(), plan
                 assert "Sort" not in plan, plan
+
+
+# -- round trips -----------------------------------------------------------------------------------
+
+
+def _round_trips(store: Store, action: Callable[[], object]) -> list[str]:
+    """The messages the client sent to the server while ``action`` ran on a one-connection
+    pool: one ``Query`` (simple protocol) or ``Sync`` (extended protocol, a pipeline) per round
+    trip, read from libpq's protocol trace."""
+    import os
+    import tempfile
+
+    import psycopg
+
+    pool = store._pool  # type: ignore[attr-defined]
+    conn = pool.getconn()
+    fd, path = tempfile.mkstemp(suffix=".trace")
+    try:
+        try:
+            conn.pgconn.trace(fd)
+        except psycopg.NotSupportedError:  # pragma: no cover - libpq older than 14
+            pytest.skip("libpq cannot trace the protocol")
+        finally:
+            pool.putconn(conn)
+        try:
+            action()
+        finally:
+            conn.pgconn.untrace()
+        with open(path, encoding="utf-8", errors="replace") as trace:
+            lines = trace.read().splitlines()
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    sent = [line.split("\t") for line in lines]
+    return [f[3] for f in sent if len(f) > 3 and f[1] == "F" and f[3] in ("Query", "Sync")]
+
+
+class TestPostgresRoundTrips:
+    """A simple write command is two round trips: lock (with BEGIN), then every write with
+    COMMIT."""
+
+    def test_a_spend_is_two_round_trips(self, dsn: str, schema: str) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema, min_size=1, max_size=1)
+        try:
+            svc, _ = new_service(store)
+            wallet = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+            svc.top_up(wallet.id, eur("10.00"), method="card")
+            for _ in range(6):  # past the driver's prepare threshold: the steady state
+                svc.spend(wallet.id, SpendRequest(eur("0.10")))
+            trips = _round_trips(store, lambda: svc.spend(wallet.id, SpendRequest(eur("1.00"))))
+            assert len(trips) == 2, trips
+            trips = _round_trips(
+                store, lambda: svc.top_up(wallet.id, eur("1.00"), method="card")
+            )
+            assert len(trips) == 2, trips
+            assert svc.get_wallet(wallet.id).open == eur("9.40")
+            report = svc.verify()
+            assert report.ok, report.problems
+        finally:
+            store.close()
+
+
+# -- schema migrations -----------------------------------------------------------------------------
+
+_TABLES = (
+    "wallets", "lots", "holds", "charges", "entries", "postings", "wallet_history", "idempotency",
+)
+
+
+def _catalog(schema: str) -> dict[str, list[tuple[object, ...]]]:
+    """What defines a schema -- columns, constraints, indexes, functions, triggers, sequences --
+    with the schema's own name written as ``S``."""
+
+    def named(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+        return sorted(
+            tuple(v.replace(schema, "S") if isinstance(v, str) else v for v in row)
+            for row in rows
+        )
+
+    with raw_connection() as conn:
+        return {
+            "columns": named(conn.execute(
+                "SELECT table_name, column_name, ordinal_position, data_type, collation_name,"
+                " is_nullable, column_default FROM information_schema.columns"
+                " WHERE table_schema = %s", (schema,)).fetchall()),
+            "constraints": named(conn.execute(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid),"
+                " condeferrable, condeferred FROM pg_constraint"
+                " WHERE connamespace = %s::regnamespace",
+                (schema,)).fetchall()),
+            "indexes": named(conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",
+                (schema,)).fetchall()),
+            "functions": named(conn.execute(
+                "SELECT proname, pg_get_function_arguments(oid), prorettype::regtype::text,"
+                " prosrc, provolatile FROM pg_proc WHERE pronamespace = %s::regnamespace",
+                (schema,)).fetchall()),
+            "triggers": named(conn.execute(
+                "SELECT tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+                " JOIN pg_class c ON c.oid = t.tgrelid"
+                " WHERE c.relnamespace = %s::regnamespace AND NOT t.tgisinternal",
+                (schema,)).fetchall()),
+            "sequences": named(conn.execute(
+                "SELECT sequencename, data_type::text FROM pg_sequences WHERE schemaname = %s",
+                (schema,)).fetchall()),
+        }
+
+
+def _rows(schema: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of ``schema`` (and ``meta``), in a fixed order."""
+    with raw_connection(schema) as conn:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} t ORDER BY t::text").fetchall()
+            for table in (*_TABLES, "meta")
+        }
+
+
+def _write_as_version_1(source: str, target: str) -> None:
+    """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
+    built by the version-1 DDL, the way a version-1 library would have stored it."""
+    from prepaid_wallet.storage.postgres import _SCHEMA
+
+    with raw_connection() as conn:
+        conn.execute("BEGIN")
+        conn.execute(f'CREATE SCHEMA "{target}"')
+        conn.execute(_SCHEMA.format(s=f'"{target}"'))
+        conn.execute(f"""INSERT INTO "{target}".meta (key, value) VALUES ('schema_version', '1')""")
+        for table in _TABLES:
+            conn.execute(f'INSERT INTO "{target}".{table} SELECT * FROM "{source}".{table}')
+        conn.execute(
+            f"""SELECT setval('"{target}".entry_seq', (SELECT max(seq) FROM "{target}".entries))"""
+        )
+        conn.execute("COMMIT")
+
+
+class TestPostgresMigrations:
+    """A schema written with version 1 is migrated on open, in one transaction."""
+
+    @pytest.fixture
+    def version_1(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        """A version-1 schema holding the reference script's wallets and journal, and the
+        state the library exported before it was laid out as version 1. ``schema`` (the
+        source) stays as the library created it, for comparison."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            state = run_reference_script(store)
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version_1(schema, target)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_1_schema_is_migrated_with_everything_kept(
+        self, dsn: str, schema: str, version_1: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
+
+        target, state = version_1
+        assert SCHEMA_VERSION == 2
+        assert _catalog(target) != _catalog(schema)  # really laid out as version 1
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            # the same catalog as a schema created new by this library
+            assert _catalog(target) == _catalog(schema)
+            assert _rows(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
+            # and it takes writes: the journal goes on where version 1 left it
+            service = WalletService(store, clock=FixedClock(T0 + 30 * DAY), ids=RandomIds())
+            ann = service.find_wallet(tenant_id=TENANT, owner_id="ann", currency="EUR")
+            assert ann is not None
+            service.top_up(ann.id, eur("1.00"), method="card")
+            service.spend(ann.id, SpendRequest(eur("0.50")))
+            report = service.verify()
+            assert report.ok, report.problems
+            assert report.entries == len(state["entries"]) + 2  # type: ignore[arg-type]
+        finally:
+            store.close()
+        again = PostgresStore(dsn, schema=target)  # opening a current schema changes nothing
+        again.close()
+        assert _catalog(target) == _catalog(schema)
+
+    def test_a_failing_migration_leaves_version_1_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_1: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_1
+        catalog, rows = _catalog(target), _rows(target)
+        # The real step, then a failure: what the step did must not stay.
+        monkeypatch.setitem(
+            module._MIGRATIONS, 2, module._MIGRATIONS[2] + "\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(StorageError):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "1")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()

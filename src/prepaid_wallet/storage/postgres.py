@@ -4,26 +4,46 @@ Built on psycopg 3 and :class:`psycopg_pool.ConnectionPool` (install them with
 ``pip install 'prepaid_wallet[postgres]'``). ``open_store("postgresql://...")`` imports this
 module, so a host that never opens a PostgreSQL URL never imports the driver.
 
-Transactions (the connections run in autocommit mode; every unit sends its own ``BEGIN``):
+Transactions (the connections run in autocommit mode; every unit sends its own ``BEGIN``
+together with its first statement, so it costs no round trip of its own):
 
-* a write unit runs ``BEGIN ISOLATION LEVEL READ COMMITTED`` when entered;
+* a write unit runs ``BEGIN ISOLATION LEVEL READ COMMITTED``;
   :meth:`PostgresUnitOfWork.lock_wallets` runs ``SELECT ... FOR UPDATE`` on the wallets in
   sorted id order, and every write command locks its wallets before it reads what it changes, so
   lots, holds and charges are read with plain ``SELECT``: the wallet lock covers them;
 * a read-only unit runs ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``: one consistent
   snapshot, no row locks.
 
+When the lock is a unit's first statement, ``BEGIN`` and the ``SELECT`` go as one simple query
+(the ids written as escaped literals); any other first statement goes in one pipeline with
+``BEGIN``. Wallets read by a unit are kept for the rest of it: reading one again costs nothing.
+
 Writes are buffered in the unit exactly as in :mod:`prepaid_wallet.storage.sqlite` and sent at
-:meth:`PostgresUnitOfWork.commit` in three round trips: one pipeline of every check and read the
-flush needs (ids already taken, entry sequence numbers, the last balance of each wallet account),
-one pipeline of every write (a ``SAVEPOINT``, then ``executemany`` per table; the wallet
-``UPDATE ... WHERE id = %s AND version = %s`` is the optimistic check, ``ConcurrencyError`` when a
-row did not match), then ``COMMIT``.
+:meth:`PostgresUnitOfWork.commit` as one simple query,
+``SELECT write_unit('<the writes as JSON>'); COMMIT``, so a simple write command (lock, decide,
+write) is two round trips. ``write_unit`` (a PL/pgSQL function of the schema) applies them set
+by set. Nothing it needs is read first:
+
+* the balance after each posting comes from the state the change carries
+  (:func:`~prepaid_wallet.storage._buffer.balances_after`);
+* entries draw their sequence numbers with ``nextval`` as they are inserted, in the unit's
+  order, after the wallets are locked; their postings and history rows take them from the
+  insert's ``RETURNING``;
+* an entry id or an idempotency key already stored is refused by the database (the unique
+  index on ``entries.id``, the key of ``idempotency``) and translated by constraint name; an
+  entry id used twice in the unit is caught before sending. Only a unit that opens wallets reads
+  first (one pipeline: ids and owner keys already taken);
+* each changed wallet is updated with ``... WHERE id = ... AND version = <the version the unit
+  built on>``; when no row matched, ``wallet_moved()`` raises (SQLSTATE ``PW001``, the wallet,
+  expected and found versions in the detail), which ends the query before its ``COMMIT`` and
+  becomes :class:`~prepaid_wallet.errors.ConcurrencyError`.
+
+A failed commit rolls the whole transaction back and ends the unit.
 
 Retries. The body of a unit belongs to the caller (the service), so a unit cannot be replayed
 from inside the library once it has read and decided something. The library retries, up to
-``retries`` times with a short backoff, only what it can replay on its own: getting a working
-connection and ``BEGIN`` (a broken pooled connection is discarded), the first
+``retries`` times with a short backoff, only what it can replay on its own: the first statement
+of a unit on a broken pooled connection (discarded and replaced), the first
 ``lock_wallets`` of a unit that holds no lock and has buffered nothing (a deadlock or
 serialization failure there is replayed in a new transaction, which READ COMMITTED makes
 indistinguishable from waiting), the schema creation and :meth:`PostgresStore.export_state`.
@@ -34,9 +54,10 @@ library users.
 
 Schema: amounts are BIGINT minor units next to a currency column; instants are ``timestamptz``
 (the session time zone is UTC); ids and other ordered text use ``COLLATE "C"`` so the database
-sorts exactly like Python. The schema is created (or checked) on open in one transaction under an
-advisory lock, so two processes starting at once do not race, and its version is recorded in
-``meta``; a database written by a newer library raises
+sorts exactly like Python. The schema is created (or checked, or migrated) on open in one
+transaction under an advisory lock, so two processes starting at once do not race, and its
+version is recorded in ``meta``: a new schema is created as version 1 plus every migration, so a
+new and a migrated schema are the same; a database written by a newer library raises
 :class:`~prepaid_wallet.errors.SchemaVersionError`. The database is a second line of defence:
 triggers keep ``entries``, ``postings`` and ``wallet_history`` append-only, and a deferred
 constraint trigger refuses, at commit, an entry whose postings are fewer than two or do not sum to
@@ -55,7 +76,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -79,10 +100,10 @@ from prepaid_wallet.errors import (
     StorageError,
     WalletNotFoundError,
 )
-from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings, parse_account
+from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.storage._buffer import WriteBuffer
+from prepaid_wallet.storage._buffer import WriteBuffer, balances_after
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
@@ -97,9 +118,14 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _Conn = psycopg.Connection[TupleRow]
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _BATCH = 256
@@ -107,6 +133,10 @@ _BATCH = 256
 _TRIGGER = "prepaid_wallet:"
 #: Deadlock detected, serialization failure.
 _RETRYABLE = frozenset({"40P01", "40001"})
+#: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on.
+_STALE = "PW001"
+#: Unique constraints whose violation is an integrity error rather than a conflict.
+_INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -114,8 +144,8 @@ _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 _T = 'TEXT COLLATE "C"'
 
-#: ``{s}`` is the quoted schema name. Sent as one simple query (no parameters, so ``%`` is
-#: passed through to PL/pgSQL).
+#: Schema version 1. ``{s}`` is the quoted schema name. Sent as one simple query (no
+#: parameters, so ``%`` is passed through to PL/pgSQL).
 _SCHEMA = f"""
 CREATE TABLE {{s}}.meta (
     key {_T} PRIMARY KEY,
@@ -280,9 +310,6 @@ CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON {{s}}.postings
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {{s}}.entry_balanced();
 """
 
-#: Upgrade steps: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n`` (none yet).
-_MIGRATIONS: dict[int, str] = {}
-
 _WALLET_COLS = (
     "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
     " version, head, metadata"
@@ -302,13 +329,146 @@ _ENTRY_COLS = (
 )
 _IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
 _HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
-_LIVE_ORDER = (
-    "priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)), granted_at, id"
+
+
+def _names(cols: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in cols.split(","))
+
+
+_WALLET_NAMES = _names(_WALLET_COLS)
+_LOT_NAMES = _names(_LOT_COLS)
+_HOLD_NAMES = _names(_HOLD_COLS)
+_CHARGE_NAMES = _names(_CHARGE_COLS)
+_ENTRY_NAMES = _names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
+_IDEMPOTENCY_NAMES = _names(_IDEMPOTENCY_COLS)
+#: The columns of ``entries`` but ``seq``, as ``v.<name>``.
+_NO_SEQ = ", ".join(f"v.{name}" for name in _ENTRY_NAMES)
+_POSTING_COLS = (
+    "entry_seq, entry_id, position, account, minor, currency, recorded_at, balance_after"
+)
+_HISTORY_ROW_COLS = (
+    "wallet_id, entry_seq, entry_id, recorded_at, currency, open, commerce, held"
 )
 
 
-def _marks(n: int) -> str:
-    return ", ".join(["%s"] * n)
+#: Upgrade steps: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``; a new schema is
+#: :data:`_SCHEMA` followed by every step. Each is sent as one simple query, like ``_SCHEMA``.
+_MIGRATIONS: dict[int, str] = {
+    # 2: a unit's writes are applied by one function call, sent with its COMMIT; the balance
+    # check at commit reads an entry's postings once, not twice; the balance after a posting no
+    # longer reads the account's last posting, so the index that served that read goes.
+    2: f"""
+CREATE FUNCTION {{s}}.wallet_moved(p_wallet TEXT, p_expected BIGINT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    actual BIGINT;
+BEGIN
+    SELECT version INTO actual FROM {{s}}.wallets WHERE id = p_wallet;
+    actual := coalesce(actual, 0);
+    RAISE EXCEPTION '{_TRIGGER} wallet % is at version %, not %', p_wallet, actual, p_expected
+        USING ERRCODE = '{_STALE}',
+              DETAIL = json_build_array(p_wallet, p_expected, actual)::text;
+END
+$$;
+CREATE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    w RECORD;
+BEGIN
+    IF p ? 'new_wallets' THEN
+        INSERT INTO {{s}}.wallets
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
+    END IF;
+    IF p ? 'wallets' THEN
+        FOR w IN
+            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
+                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
+                version BIGINT, head TEXT
+            )
+        LOOP
+            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
+                status = w.status, version = w.version, head = w.head
+                WHERE id = w.id AND version = w.base;
+            IF NOT FOUND THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'entries' THEN
+        WITH e AS (
+            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
+                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
+                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
+                RETURNING seq, id
+        ), posted AS (
+            INSERT INTO {{s}}.postings ({_POSTING_COLS})
+                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
+                    v.recorded_at, v.balance_after
+                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
+                JOIN e ON e.id = v.entry_id
+        )
+        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
+            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
+                v.commerce, v.held
+            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
+            JOIN e ON e.id = v.entry_id;
+    END IF;
+    IF p ? 'lots' THEN
+        INSERT INTO {{s}}.lots SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots')
+            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
+                expired_entry_id = excluded.expired_entry_id;
+    END IF;
+    IF p ? 'holds' THEN
+        INSERT INTO {{s}}.holds
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
+                resolved_at = excluded.resolved_at;
+    END IF;
+    IF p ? 'charges' THEN
+        INSERT INTO {{s}}.charges
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
+            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
+    END IF;
+    IF p ? 'idempotency' THEN
+        INSERT INTO {{s}}.idempotency
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION {{s}}.entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    eid TEXT;
+    n BIGINT;
+    unbalanced BOOLEAN;
+BEGIN
+    IF TG_TABLE_NAME = 'entries' THEN
+        eid := NEW.id;
+    ELSE
+        eid := NEW.entry_id;
+    END IF;
+    SELECT coalesce(sum(per.n), 0), coalesce(bool_or(per.total <> 0), false)
+        INTO n, unbalanced
+        FROM (
+            SELECT count(*) AS n, sum(minor) AS total FROM {{s}}.postings
+            WHERE entry_id = eid GROUP BY currency
+        ) AS per;
+    IF n < 2 THEN
+        RAISE EXCEPTION '{_TRIGGER} entry % needs at least two non-zero postings', eid;
+    END IF;
+    IF unbalanced THEN
+        RAISE EXCEPTION
+            '{_TRIGGER} unbalanced entry %: postings must sum to zero per currency', eid;
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP INDEX {{s}}.postings_latest;
+""",
+}
+
+_LIVE_ORDER = (
+    "priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)), granted_at, id"
+)
 
 
 # -- the one choke point for driver errors ---------------------------------------------------------
@@ -318,9 +478,15 @@ def _library_error(action: str, exc: psycopg.Error) -> PrepaidWalletError:
     """The library error that stands for the driver error ``exc``."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     state = exc.sqlstate
+    if state == _STALE:
+        with contextlib.suppress(ValueError, TypeError):
+            wallet_id, expected, actual = json.loads(exc.diag.message_detail or "")
+            return ConcurrencyError(str(wallet_id), int(expected), int(actual))
     if _TRIGGER in message:
         return IntegrityError(f"{action}: {message}")
     if state == "23505":  # unique_violation
+        if exc.diag.constraint_name in _INTEGRITY_CONSTRAINTS:
+            return IntegrityError(f"{action}: {message}")
         return ConflictError(f"{action}: {message}")
     if state in _RETRYABLE:
         return StorageError(
@@ -360,6 +526,13 @@ def _pairs(text: str) -> tuple[tuple[str, str], ...]:
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_default(value: object) -> str:
+    """Instants in the JSON handed to ``write_unit``: ISO 8601 with their offset."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _parts(text: str) -> tuple[AllocationPart, ...]:
@@ -438,9 +611,10 @@ def _charge(row: Sequence[Any]) -> Charge:
     )
 
 
-def _entry_row(seq: int, e: Entry) -> tuple[Any, ...]:
+def _entry_row(e: Entry) -> tuple[Any, ...]:
+    """The entry's columns but ``seq`` (drawn by ``write_unit``)."""
     return (
-        seq, e.id, e.kind.value, e.effective_at, e.recorded_at, _json(e.wallet_ids),
+        e.id, e.kind.value, e.effective_at, e.recorded_at, _json(e.wallet_ids),
         _json(e.prev_hashes), e.idempotency_key, e.actor, _json(e.metadata), e.refund_of,
         e.reverses, e.hash,
     )
@@ -572,7 +746,7 @@ class PostgresStore:
         time.sleep(min(0.005 * 2**attempt, 0.2))
 
     def _create_schema(self) -> None:
-        """Create or check the schema, in one transaction under an advisory lock."""
+        """Create, check or migrate the schema, in one transaction under an advisory lock."""
         for attempt in itertools.count():
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -600,46 +774,58 @@ class PostgresStore:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         row = conn.execute("SELECT to_regclass(%s)", (f"{quoted}.meta",)).fetchone()
         if row is None or row[0] is None:
+            # Version 1, then every migration: a new schema is exactly a migrated one.
             conn.execute(_SCHEMA.format(s=quoted))
             conn.execute(
-                f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
-                (str(SCHEMA_VERSION),),
+                f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', '1')"
             )
-            return
-        row = conn.execute(
-            f"SELECT value FROM {quoted}.meta WHERE key = 'schema_version'"
-        ).fetchone()
-        found = int(row[0]) if row is not None else 0
+            found = 1
+        else:
+            row = conn.execute(
+                f"SELECT value FROM {quoted}.meta WHERE key = 'schema_version'"
+            ).fetchone()
+            found = int(row[0]) if row is not None else 0
         if found > SCHEMA_VERSION:
             raise SchemaVersionError(found, SCHEMA_VERSION)
         if found < 1 or any(v not in _MIGRATIONS for v in range(found + 1, SCHEMA_VERSION + 1)):
             raise StorageError(
                 f"the database has schema version {found}; expected {SCHEMA_VERSION}"
             )
-        for version in range(found + 1, SCHEMA_VERSION + 1):  # pragma: no cover - none yet
+        for version in range(found + 1, SCHEMA_VERSION + 1):
             conn.execute(_MIGRATIONS[version].format(s=quoted))
-        if found < SCHEMA_VERSION:  # pragma: no cover - none yet
+        if found < SCHEMA_VERSION:
             conn.execute(
                 f"UPDATE {quoted}.meta SET value = %s WHERE key = 'schema_version'",
                 (str(SCHEMA_VERSION),),
             )
 
+    def _connection(self) -> _Conn:
+        """A pooled connection, outside any transaction (a unit sends ``BEGIN`` with its first
+        statement)."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        with _translated("getting a connection"):
+            return self._pool.getconn()
+
+    def _replace(self, conn: _Conn, attempt: int) -> _Conn:
+        """Give back a broken connection and take another, after a short backoff."""
+        self._pool.putconn(conn)
+        self._backoff(attempt)
+        return self._connection()
+
     def _begin(self, read_only: bool) -> _Conn:
         """A pooled connection inside a new transaction (a broken connection is replaced)."""
+        conn = self._connection()
         for attempt in itertools.count():
-            if self._closed:
-                raise StorageError("the store is closed")
-            with _translated("getting a connection"):
-                conn = self._pool.getconn()
             try:
                 conn.execute(_BEGIN_READ if read_only else _BEGIN_WRITE)
                 return conn
             except psycopg.Error as exc:
                 broken = conn.broken or conn.closed
-                self._pool.putconn(conn)
                 if not broken or attempt >= self.retries:
+                    self._pool.putconn(conn)
                     raise _library_error("BEGIN", exc) from exc
-                self._backoff(attempt)
+                conn = self._replace(conn, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _release(self, conn: _Conn) -> None:
@@ -653,8 +839,8 @@ class PostgresStore:
             self._pool.putconn(conn)
 
     def unit_of_work(self, *, read_only: bool = False) -> PostgresUnitOfWork:
-        """A new unit of work: ``BEGIN ... READ COMMITTED`` when entered (``REPEATABLE READ
-        READ ONLY`` if ``read_only``)."""
+        """A new unit of work: ``BEGIN ... READ COMMITTED`` (``REPEATABLE READ READ ONLY`` if
+        ``read_only``) sent with its first statement."""
         if self._closed:
             raise StorageError("the store is closed")
         return PostgresUnitOfWork(self, read_only=read_only)
@@ -718,9 +904,11 @@ class PostgresUnitOfWork(WriteBuffer):
         self._conn: _Conn | None = None
         self._entered = False
         self._done = False
+        self._begin_sql = _BEGIN_READ if read_only else _BEGIN_WRITE
         #: Wallets this write unit locked, as stored when locked (they cannot change after).
         self._locked: dict[str, Wallet] = {}
-        self._savepoint = False
+        #: Wallets this unit read without locking them, as first read.
+        self._read: dict[str, Wallet] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -728,7 +916,7 @@ class PostgresUnitOfWork(WriteBuffer):
         store = self._store
         if getattr(store._local, "active", False):
             raise StorageError("this thread already has a unit of work open on this store")
-        self._conn = store._begin(self._read_only)
+        self._conn = store._connection()
         store._local.active = True
         self._entered = True
         return self
@@ -756,15 +944,56 @@ class PostgresUnitOfWork(WriteBuffer):
     def _has_writes(self) -> bool:
         return bool(self._changes or self._new_wallets or self._idempotency)
 
-    def _one(self, query: str, params: Sequence[Any]) -> Any:
+    @staticmethod
+    def _in_transaction(conn: _Conn) -> bool:
+        return conn.info.transaction_status != _IDLE
+
+    def _transaction(self) -> _Conn:
+        """The connection inside this unit's transaction (``BEGIN`` is sent now if no statement
+        has been sent yet)."""
         conn = self._check_open()
+        if not self._in_transaction(conn):
+            self._start(lambda c: c.execute(self._begin_sql))
+        return self._check_open()
+
+    def _start(self, send: Callable[[_Conn], psycopg.Cursor[Any]]) -> psycopg.Cursor[Any]:
+        """Send the unit's first statement, ``BEGIN`` included, with ``send``. If the pooled
+        connection turns out to be broken, nothing has happened in the transaction yet: the
+        connection is replaced and the statement sent again. Driver errors are raised as they
+        are (callers translate)."""
+        conn = self._check_open()
+        for attempt in itertools.count():
+            try:
+                return send(conn)
+            except psycopg.Error:
+                if not (conn.broken or conn.closed) or attempt >= self._store.retries:
+                    raise
+            self._conn = None  # given back to the pool by _replace
+            self._conn = conn = self._store._replace(conn, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _execute(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        """Run ``query`` in this unit's transaction; the unit's first statement goes in one
+        pipeline with ``BEGIN`` (one round trip)."""
+        conn = self._check_open()
+        if self._in_transaction(conn):
+            return conn.execute(query, params)
+
+        def send(conn: _Conn) -> psycopg.Cursor[Any]:
+            with conn.pipeline():
+                conn.execute(self._begin_sql)
+                cursor = conn.execute(query, params)
+            return cursor
+
+        return self._start(send)
+
+    def _one(self, query: str, params: Sequence[Any]) -> Any:
         with _translated("reading"):
-            return conn.execute(query, params).fetchone()
+            return self._execute(query, params).fetchone()
 
     def _all(self, query: str, params: Sequence[Any]) -> list[Any]:
-        conn = self._check_open()
         with _translated("reading"):
-            return conn.execute(query, params).fetchall()
+            return self._execute(query, params).fetchall()
 
     def _lazy(self, query: str, params: Sequence[Any]) -> Iterator[Any]:
         """Rows of ``query`` (which has an ``ORDER BY``), fetched ``_BATCH`` at a time with
@@ -782,22 +1011,22 @@ class PostgresUnitOfWork(WriteBuffer):
     # -- commit and rollback ---------------------------------------------------------------
 
     def commit(self) -> None:
-        """Check the buffered writes, send them in one pipeline and commit the transaction."""
+        """Send the buffered writes and ``COMMIT`` in one pipeline; on any failure the whole
+        transaction is rolled back and the unit ends."""
         conn = self._check_open()
-        if self._has_writes():
-            prepared = self._prepare(conn)
-            try:
-                self._flush(conn, prepared)  # opens SAVEPOINT flush in its pipeline
-            except BaseException:
-                if self._savepoint:
-                    self._savepoint = False
-                    with _translated("ROLLBACK TO"):
-                        conn.execute("ROLLBACK TO SAVEPOINT flush")
-                        conn.execute("RELEASE SAVEPOINT flush")
-                raise
+        try:
+            if self._has_writes():
+                self._flush(conn)
+            elif self._in_transaction(conn):
+                with _translated("COMMIT"):
+                    conn.execute("COMMIT")
+        except BaseException:
+            # A failed commit ends the unit; nothing of it is kept. The original error is the
+            # one that matters: a connection too broken to roll back is discarded by the pool.
+            with contextlib.suppress(StorageError):
+                self.rollback()
+            raise
         self._done = True
-        with _translated("COMMIT"):
-            conn.execute("COMMIT")
 
     def rollback(self) -> None:
         """Discard the buffered writes and end the transaction."""
@@ -806,57 +1035,37 @@ class PostgresUnitOfWork(WriteBuffer):
         conn = self._conn
         if conn is not None and not conn.closed:
             with _translated("ROLLBACK"):
-                if conn.info.transaction_status != _IDLE:
+                if self._in_transaction(conn):
                     conn.execute("ROLLBACK")
 
-    def _prepare(self, conn: _Conn) -> tuple[list[int], dict[str, int]]:
-        """One pipeline: the checks of the memory store against the database, the sequence
-        numbers of the new entries and the last balance of every wallet account they post to.
-        Raises before anything is written."""
+    def _check_changes(self) -> None:
+        """What the database does not check on its own: postings, and an entry id used twice
+        in this unit (one already stored is refused by the unique index on ``entries.id``)."""
+        seen: set[str] = set()
         for change in self._changes:
             check_postings(change.entry.postings)
-        accounts = sorted({
-            posting.account
-            for change in self._changes
-            for posting in change.entry.postings
-            if parse_account(posting.account).is_wallet
-        })
+            entry_id = change.entry.id
+            if entry_id in seen:
+                raise IntegrityError(f"entry id {entry_id!r} already used")
+            seen.add(entry_id)
+
+    def _check_new_wallets(self) -> None:
+        """One pipeline: is a new wallet's id, or its owner's key, already taken?"""
         new_ids = [w.id for w in self._new_wallets]
-        with _translated("checking the writes"), conn.pipeline():
-            taken = conn.execute(
-                "SELECT id FROM wallets WHERE id = ANY(%s::text[])", (new_ids,)
-            )
-            keys = [
-                conn.execute(
-                    "SELECT id FROM wallets WHERE tenant_id = %s AND owner_id = %s"
-                    " AND currency = %s",
-                    (w.tenant_id, w.owner_id, w.currency),
+        with _translated("checking the new wallets"):
+            conn = self._transaction()
+            with conn.pipeline():
+                taken = conn.execute(
+                    "SELECT id FROM wallets WHERE id = ANY(%s::text[])", (new_ids,)
                 )
-                for w in self._new_wallets
-            ]
-            used = conn.execute(
-                "SELECT id FROM entries WHERE id = ANY(%s::text[])",
-                ([change.entry.id for change in self._changes],),
-            )
-            records = [
-                conn.execute(
-                    "SELECT 1 FROM idempotency WHERE scope = %s AND key = %s", (scope, key)
-                )
-                for scope, key in self._idempotency
-            ]
-            seqs = conn.execute(
-                "SELECT nextval('entry_seq') FROM generate_series(1, %s) ORDER BY 1",
-                (len(self._changes),),
-            )
-            balances = [
-                conn.execute(
-                    "SELECT balance_after FROM postings WHERE account = %s"
-                    " ORDER BY account DESC, entry_seq DESC LIMIT 1",
-                    (account,),
-                )
-                for account in accounts
-            ]
-        with _translated("checking the writes"):
+                keys = [
+                    conn.execute(
+                        "SELECT id FROM wallets WHERE tenant_id = %s AND owner_id = %s"
+                        " AND currency = %s",
+                        (w.tenant_id, w.owner_id, w.currency),
+                    )
+                    for w in self._new_wallets
+                ]
             taken_ids = {row[0] for row in taken.fetchall()}
             for wallet, cursor in zip(self._new_wallets, keys, strict=True):
                 if wallet.id in taken_ids:
@@ -866,124 +1075,110 @@ class PostgresUnitOfWork(WriteBuffer):
                     raise DuplicateWalletError(
                         wallet.tenant_id, wallet.owner_id, wallet.currency, row[0]
                     )
-            used_ids = {row[0] for row in used.fetchall()}
-            seen: set[str] = set()
-            for change in self._changes:
-                entry_id = change.entry.id
-                if entry_id in seen or entry_id in used_ids:
-                    raise IntegrityError(f"entry id {entry_id!r} already used")
-                seen.add(entry_id)
-            for (_, idem_key), cursor in zip(self._idempotency, records, strict=True):
-                if cursor.fetchone() is not None:
-                    raise ConflictError(f"idempotency key {idem_key!r} was stored concurrently")
-            numbers = [int(row[0]) for row in seqs.fetchall()]
-            last: dict[str, int] = {}
-            for account, cursor in zip(accounts, balances, strict=True):
-                row = cursor.fetchone()
-                last[account] = 0 if row is None or row[0] is None else int(row[0])
-        return numbers, last
 
-    def _flush(self, conn: _Conn, prepared: tuple[list[int], dict[str, int]]) -> None:
-        """Every write in one pipeline, then the optimistic version check."""
-        numbers, balances = prepared
+    def _flush(self, conn: _Conn) -> None:
+        """Every write and ``COMMIT`` in one simple query (``BEGIN`` first if the unit has sent
+        nothing yet): ``SELECT write_unit('<the writes as JSON>'); COMMIT``. An error in
+        ``write_unit`` ends the query there: ``COMMIT`` does not run."""
+        self._check_changes()
+        if self._new_wallets:
+            self._check_new_wallets()
+            conn = self._check_open()
+        payload: dict[str, list[dict[str, Any]]] = {}
         new_ids = {w.id for w in self._new_wallets}
-        updates = [
-            (*_wallet_row(w)[4:], w.id, self._base_versions.get(w.id, 0))
-            for w in self._wallets.values()
-            if w.id not in new_ids
-        ]
-        postings: list[tuple[Any, ...]] = []
-        entries: list[tuple[Any, ...]] = []
-        history: list[tuple[Any, ...]] = []
-        for seq, change in zip(numbers, self._changes, strict=True):
-            entry = change.entry
-            at = entry.recorded_at
-            for position, posting in enumerate(entry.postings):
-                balance: int | None = None
-                if posting.account in balances:
-                    balance = balances[posting.account] + posting.amount.minor_units
-                    balances[posting.account] = balance
-                postings.append((
-                    seq, entry.id, position, posting.account, posting.amount.minor_units,
-                    posting.amount.currency, at, balance,
-                ))
-            entries.append(_entry_row(seq, entry))
-            history.extend(
-                (w.id, seq, entry.id, at, w.currency, w.open.minor_units,
-                 w.commerce.minor_units, w.held.minor_units)
-                for w in change.wallets
-            )
-        writes: list[tuple[str, list[tuple[Any, ...]]]] = [
-            (f"INSERT INTO wallets ({_WALLET_COLS}) VALUES ({_marks(13)})",
-             [_wallet_row(self._wallets[w.id]) for w in self._new_wallets]),
-            ("INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
-             f" recorded_at, balance_after) VALUES ({_marks(8)})", postings),
-            (f"INSERT INTO entries ({_ENTRY_COLS}) VALUES ({_marks(13)})", entries),
-            ("INSERT INTO wallet_history (wallet_id, entry_seq, entry_id, recorded_at,"
-             f" currency, open, commerce, held) VALUES ({_marks(8)})", history),
-            (f"INSERT INTO lots ({_LOT_COLS}) VALUES ({_marks(11)})"
-             " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
-             " expired_entry_id = excluded.expired_entry_id",
-             [_lot_row(lot) for lot in self._lots.values()]),
-            (f"INSERT INTO holds ({_HOLD_COLS}) VALUES ({_marks(12)})"
-             " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-             " captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,"
-             " resolved_at = excluded.resolved_at",
-             [_hold_row(h) for h in self._holds.values()]),
-            (f"INSERT INTO charges ({_CHARGE_COLS}) VALUES ({_marks(6)})"
-             " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded",
-             [_charge_row(c) for c in self._charges.values()]),
-            (f"INSERT INTO idempotency ({_IDEMPOTENCY_COLS}) VALUES ({_marks(7)})",
-             [_idempotency_row(r) for r in self._idempotency.values()]),
-        ]
-        with _translated("writing"), conn.pipeline():
-            conn.execute("SAVEPOINT flush")
-            self._savepoint = True
-            stale = [
-                conn.execute(
-                    "UPDATE wallets SET floor = %s, created_at = %s, open = %s, commerce = %s,"
-                    " held = %s, status = %s, version = %s, head = %s, metadata = %s"
-                    " WHERE id = %s AND version = %s",
-                    row,
-                )
-                for row in updates
+        if self._new_wallets:
+            payload["new_wallets"] = [
+                dict(zip(_WALLET_NAMES, _wallet_row(self._wallets[w.id]), strict=True))
+                for w in self._new_wallets
             ]
-            with conn.cursor() as cursor:
-                for query, rows in writes:
-                    if rows:
-                        cursor.executemany(query, rows)
-        for row, cursor in zip(updates, stale, strict=True):
-            if cursor.rowcount != 1:  # this update did not apply: the version moved
-                wallet_id, base = row[-2], row[-1]
-                current = self._one("SELECT version FROM wallets WHERE id = %s", (wallet_id,))
-                raise ConcurrencyError(wallet_id, base, current[0] if current else 0)
+        # A change moves balances, status, version and head only; the rest of a wallet is
+        # fixed. Sorted by id, like the locks: an update of a wallet this unit did not lock
+        # waits in the same order as everyone else.
+        moved = [
+            {"id": w.id, "base": self._base_versions.get(w.id, 0),
+             "open": w.open.minor_units, "commerce": w.commerce.minor_units,
+             "held": w.held.minor_units, "status": w.status.value, "version": w.version,
+             "head": w.head}
+            for wallet_id, w in sorted(self._wallets.items())
+            if wallet_id not in new_ids
+        ]
+        if moved:
+            payload["wallets"] = moved
+        if self._changes:
+            entries: list[dict[str, Any]] = []
+            postings: list[dict[str, Any]] = []
+            history: list[dict[str, Any]] = []
+            for change in self._changes:
+                entry = change.entry
+                at = entry.recorded_at
+                entries.append(dict(zip(_ENTRY_NAMES, _entry_row(entry), strict=True)))
+                postings.extend(
+                    {"entry_id": entry.id, "position": position, "account": posting.account,
+                     "minor": posting.amount.minor_units, "currency": posting.amount.currency,
+                     "recorded_at": at, "balance_after": balance}
+                    for position, (posting, balance) in enumerate(
+                        zip(entry.postings, balances_after(change), strict=True)
+                    )
+                )
+                history.extend(
+                    {"wallet_id": w.id, "entry_id": entry.id, "recorded_at": at,
+                     "currency": w.currency, "open": w.open.minor_units,
+                     "commerce": w.commerce.minor_units, "held": w.held.minor_units}
+                    for w in change.wallets
+                )
+            payload["entries"] = entries
+            payload["postings"] = postings
+            payload["history"] = history
+        for key, names, rows in (
+            ("lots", _LOT_NAMES, [_lot_row(lot) for lot in self._lots.values()]),
+            ("holds", _HOLD_NAMES, [_hold_row(h) for h in self._holds.values()]),
+            ("charges", _CHARGE_NAMES, [_charge_row(c) for c in self._charges.values()]),
+            ("idempotency", _IDEMPOTENCY_NAMES,
+             [_idempotency_row(r) for r in self._idempotency.values()]),
+        ):
+            if rows:
+                payload[key] = [dict(zip(names, row, strict=True)) for row in rows]
+        data = json.dumps(
+            payload, separators=(",", ":"), ensure_ascii=False, default=_json_default
+        )
+        literal = psycopg.pq.Escaping(conn.pgconn).escape_literal(
+            data.encode(conn.info.encoding)
+        )
+        query = b"SELECT write_unit(" + literal + b"::jsonb); COMMIT"
+        with _translated("writing"):
+            if self._in_transaction(conn):
+                conn.execute(query)
+            else:
+                self._start(lambda c: c.execute(self._begin_sql.encode() + b"; " + query))
 
     # -- wallets ---------------------------------------------------------------------------
 
     def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
         """Lock the wallets (``SELECT ... FOR UPDATE`` in sorted id order; a read-only unit
         takes no lock) and return them as this unit sees them."""
-        conn = self._check_open()
+        self._check_open()
         ids = sorted(set(wallet_ids))
         query = f"SELECT {_WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
         if not self._read_only:
             query += " FOR UPDATE"
         for attempt in itertools.count():
             try:
-                rows = conn.execute(query, (ids,)).fetchall()
+                rows = self._lock_rows(query, ids)
                 break
             except psycopg.Error as exc:
                 replayable = not self._locked and not self._has_writes()
                 retry = replayable and attempt < self._store.retries
                 if exc.sqlstate not in _RETRYABLE or not retry:
                     raise _library_error("locking wallets", exc) from exc
-            # Nothing is locked or buffered yet: a new transaction is as good as this one.
+            # Nothing is locked or buffered yet: a new transaction is as good as this one
+            # (the next statement sends BEGIN again).
             with _translated("locking wallets"):
-                conn.execute("ROLLBACK")
-                self._store._backoff(attempt)
-                conn.execute(_BEGIN_WRITE)
+                self._restart()
+            self._store._backoff(attempt)
         stored = {row[0]: _wallet(row) for row in rows}
-        if not self._read_only:
+        if self._read_only:
+            self._read.update(stored)
+        else:
             # Locked until the unit ends: nobody else can change these rows meanwhile.
             self._locked.update(stored)
         found: dict[str, Wallet] = {}
@@ -994,16 +1189,46 @@ class PostgresUnitOfWork(WriteBuffer):
             found[wallet_id] = wallet
         return found
 
+    def _lock_rows(self, query: str, ids: list[str]) -> list[Any]:
+        """The rows of the lock query. As a unit's first statement it goes with ``BEGIN`` in
+        one simple query (one message, one round trip), the ids written as literals."""
+        conn = self._check_open()
+        if self._in_transaction(conn):
+            return self._execute(query, (ids,)).fetchall()
+
+        def send(conn: _Conn) -> psycopg.Cursor[Any]:
+            quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
+            encoding = conn.info.encoding
+            array = b"ARRAY[" + b",".join(quote(i.encode(encoding)) for i in ids) + b"]"
+            text = query.encode(encoding).replace(b"%s", array, 1)
+            return conn.execute(self._begin_sql.encode() + b"; " + text)
+
+        cursor = self._start(send)
+        cursor.nextset()  # past BEGIN's result
+        return cursor.fetchall()
+
+    def _restart(self) -> None:
+        """Roll back the transaction but keep the unit open: its next statement begins a new
+        one."""
+        conn = self._check_open()
+        if self._in_transaction(conn):
+            conn.execute("ROLLBACK")
+
     def get_wallet(self, wallet_id: str) -> Wallet:
-        """The wallet as this unit sees it."""
+        """The wallet as this unit sees it (read once per unit)."""
         self._check_open()
-        wallet = self._wallets.get(wallet_id) or self._locked.get(wallet_id)
+        wallet = (
+            self._wallets.get(wallet_id)
+            or self._locked.get(wallet_id)
+            or self._read.get(wallet_id)
+        )
         if wallet is not None:
             return wallet
         row = self._one(f"SELECT {_WALLET_COLS} FROM wallets WHERE id = %s", (wallet_id,))
         if row is None:
             raise WalletNotFoundError(wallet_id)
-        return _wallet(row)
+        wallet = self._read[wallet_id] = _wallet(row)
+        return wallet
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, if any."""
@@ -1163,7 +1388,7 @@ class PostgresUnitOfWork(WriteBuffer):
 
     def get_entry(self, entry_id: str) -> Entry:
         """The entry; ``EntryNotFoundError`` if unknown."""
-        conn = self._check_open()
+        self._check_open()
         for change in self._changes:
             if change.entry.id == entry_id:
                 return change.entry
@@ -1171,7 +1396,7 @@ class PostgresUnitOfWork(WriteBuffer):
         if row is None:
             raise EntryNotFoundError(entry_id)
         with _translated("reading"):
-            return _fetch_entries(conn, [row])[0]
+            return _fetch_entries(self._transaction(), [row])[0]
 
     def reversal_of(self, entry_id: str) -> str | None:
         """The entry that reverses ``entry_id``."""
@@ -1184,7 +1409,7 @@ class PostgresUnitOfWork(WriteBuffer):
 
     def iter_entries(self) -> Iterator[Entry]:
         """The committed journal in order, read a batch at a time."""
-        conn = self._check_open()
+        self._check_open()
         last = 0
         while True:
             rows = self._all(
@@ -1194,7 +1419,7 @@ class PostgresUnitOfWork(WriteBuffer):
             if not rows:
                 return
             with _translated("reading"):
-                batch = _fetch_entries(conn, rows)
+                batch = _fetch_entries(self._transaction(), rows)
             yield from batch
             last = rows[-1][0]
 
@@ -1202,7 +1427,7 @@ class PostgresUnitOfWork(WriteBuffer):
         self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[tuple[Entry, WalletSnapshot]]:
         """The wallet's committed entries in ``[since, until)`` with balances after each."""
-        conn = self._check_open()
+        self._check_open()
         cols = ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLS.split(","))
         hist = ", ".join(f"h.{c.strip()}" for c in _HISTORY_COLS.split(","))
         where = "h.wallet_id = %s"
@@ -1221,7 +1446,7 @@ class PostgresUnitOfWork(WriteBuffer):
         width = len(_ENTRY_COLS.split(","))
         while batch := list(itertools.islice(rows, _BATCH)):
             with _translated("reading"):
-                entries = _fetch_entries(conn, [row[:width] for row in batch])
+                entries = _fetch_entries(self._transaction(), [row[:width] for row in batch])
             for entry, row in zip(entries, batch, strict=True):
                 yield entry, _snapshot(row[width:])
 
@@ -1265,8 +1490,8 @@ class PostgresUnitOfWork(WriteBuffer):
     # -- writing ---------------------------------------------------------------------------
 
     def _stored_version(self, wallet_id: str) -> int:
-        locked = self._locked.get(wallet_id)
-        if locked is not None:
-            return locked.version
+        known = self._locked.get(wallet_id) or self._read.get(wallet_id)
+        if known is not None:
+            return known.version
         row = self._one("SELECT version FROM wallets WHERE id = %s", (wallet_id,))
         return int(row[0]) if row is not None else 0
