@@ -41,7 +41,10 @@ medians, for the library and for raw. After the run the script checks every wall
 against the number of spends reported for it (no lost update); a failed check stops the script.
 
 Targets (library / raw, per scenario): SQLite FULL >= 0.70, SQLite NORMAL >= 0.40, PostgreSQL
->= 0.50; and library throughput that grows with workers on separate wallets (scaling > 1.0).
+>= 0.50; and, on PostgreSQL, library throughput that grows with workers on separate wallets
+(scaling > 1.0). SQLite runs one writer at a time per file, so its scaling is reported, not
+judged. ``--backend KEY`` (repeatable) measures only ``sqlite_full``, ``sqlite_normal`` or
+``postgres``.
 """
 
 from __future__ import annotations
