@@ -9,7 +9,13 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 
 from __future__ import annotations
 
-from prepaid_wallet.errors import ConcurrencyError, ConflictError, IntegrityError, StorageError
+from prepaid_wallet.errors import (
+    ConcurrencyError,
+    ConflictError,
+    DuplicateWalletError,
+    IntegrityError,
+    StorageError,
+)
 from prepaid_wallet.ledger import AccountKind, parse_account
 from prepaid_wallet.storage.base import IdempotencyRecord
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
@@ -94,6 +100,31 @@ class WriteBuffer:
         self._charges.clear()
         self._changes.clear()
         self._idempotency.clear()
+
+    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The owner's wallet at the tenant in the currency, if any."""
+        raise NotImplementedError
+
+    def _new_wallet_for(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The wallet this unit opened for the owner at the tenant in the currency, if any."""
+        for wallet in self._new_wallets:
+            if (wallet.tenant_id, wallet.owner_id, wallet.currency) == (
+                tenant_id, owner_id, currency
+            ):
+                return self._wallets[wallet.id]
+        return None
+
+    def add_wallet(self, wallet: Wallet) -> None:
+        """Buffer a new wallet (one per owner, tenant and currency: ``DuplicateWalletError``)."""
+        self._check_writable()
+        existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
+        if existing is not None:
+            raise DuplicateWalletError(
+                wallet.tenant_id, wallet.owner_id, wallet.currency, existing.id
+            )
+        self._new_wallets.append(wallet)
+        self._wallets[wallet.id] = wallet
+        self._base_versions[wallet.id] = 0
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Buffer a record (a key already stored or buffered conflicts)."""

@@ -281,25 +281,11 @@ class MemoryUnitOfWork(WriteBuffer):
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, if any."""
         self._check_open()
-        for wallet in self._new_wallets:
-            if (wallet.tenant_id, wallet.owner_id, wallet.currency) == (
-                tenant_id, owner_id, currency
-            ):
-                return self._wallets[wallet.id]
+        buffered = self._new_wallet_for(tenant_id, owner_id, currency)
+        if buffered is not None:
+            return buffered
         wallet_id = self._store.wallet_keys.get((tenant_id, owner_id, currency))
         return None if wallet_id is None else self.get_wallet(wallet_id)
-
-    def add_wallet(self, wallet: Wallet) -> None:
-        """Buffer a new wallet."""
-        self._check_writable()
-        existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
-        if existing is not None:
-            raise DuplicateWalletError(
-                wallet.tenant_id, wallet.owner_id, wallet.currency, existing.id
-            )
-        self._new_wallets.append(wallet)
-        self._wallets[wallet.id] = wallet
-        self._base_versions[wallet.id] = 0
 
     def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
         """All wallets (of one tenant), by id."""

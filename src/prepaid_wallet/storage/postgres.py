@@ -70,7 +70,6 @@ Driver errors are translated in one place, :func:`_translated`.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import json
 import re
@@ -91,10 +90,8 @@ from prepaid_wallet.errors import (
     ConflictError,
     DuplicateWalletError,
     EntryNotFoundError,
-    HoldNotFoundError,
     IntegrityError,
     InvalidInputError,
-    LotNotFoundError,
     PrepaidWalletError,
     SchemaVersionError,
     StorageError,
@@ -102,8 +99,8 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
-from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.storage._buffer import WriteBuffer, balances_after
+from prepaid_wallet.storage._buffer import balances_after
+from prepaid_wallet.storage._sql import SQLReads
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
@@ -895,8 +892,21 @@ class PostgresStore:
         }
 
 
-class PostgresUnitOfWork(WriteBuffer):
+class PostgresUnitOfWork(SQLReads):
     """A unit of work on a :class:`PostgresStore` (see :mod:`prepaid_wallet.storage.base`)."""
+
+    _MARK = "%s"
+    _WALLET_COLS = _WALLET_COLS
+    _LOT_COLS = _LOT_COLS
+    _HOLD_COLS = _HOLD_COLS
+    _CHARGE_COLS = _CHARGE_COLS
+    _LIVE_ORDER = _LIVE_ORDER
+    _map_wallet = staticmethod(_wallet)
+    _map_lot = staticmethod(_lot)
+    _map_hold = staticmethod(_hold)
+    _map_charge = staticmethod(_charge)
+    _live_key = staticmethod(_live_key)
+    _instant_param = staticmethod(_utc)
 
     def __init__(self, store: PostgresStore, *, read_only: bool = False) -> None:
         self._store = store
@@ -905,10 +915,9 @@ class PostgresUnitOfWork(WriteBuffer):
         self._entered = False
         self._done = False
         self._begin_sql = _BEGIN_READ if read_only else _BEGIN_WRITE
-        #: Wallets this write unit locked, as stored when locked (they cannot change after).
+        #: Wallets this write unit locked, as stored when locked (they cannot change after);
+        #: ``_stored`` keeps the wallets it read without locking them, as first read.
         self._locked: dict[str, Wallet] = {}
-        #: Wallets this unit read without locking them, as first read.
-        self._read: dict[str, Wallet] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -1177,7 +1186,7 @@ class PostgresUnitOfWork(WriteBuffer):
             self._store._backoff(attempt)
         stored = {row[0]: _wallet(row) for row in rows}
         if self._read_only:
-            self._read.update(stored)
+            self._stored.update(stored)
         else:
             # Locked until the unit ends: nobody else can change these rows meanwhile.
             self._locked.update(stored)
@@ -1213,176 +1222,6 @@ class PostgresUnitOfWork(WriteBuffer):
         conn = self._check_open()
         if self._in_transaction(conn):
             conn.execute("ROLLBACK")
-
-    def get_wallet(self, wallet_id: str) -> Wallet:
-        """The wallet as this unit sees it (read once per unit)."""
-        self._check_open()
-        wallet = (
-            self._wallets.get(wallet_id)
-            or self._locked.get(wallet_id)
-            or self._read.get(wallet_id)
-        )
-        if wallet is not None:
-            return wallet
-        row = self._one(f"SELECT {_WALLET_COLS} FROM wallets WHERE id = %s", (wallet_id,))
-        if row is None:
-            raise WalletNotFoundError(wallet_id)
-        wallet = self._read[wallet_id] = _wallet(row)
-        return wallet
-
-    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
-        """The owner's wallet at the tenant in the currency, if any."""
-        self._check_open()
-        for wallet in self._new_wallets:
-            if (wallet.tenant_id, wallet.owner_id, wallet.currency) == (
-                tenant_id, owner_id, currency
-            ):
-                return self._wallets[wallet.id]
-        row = self._one(
-            "SELECT id FROM wallets WHERE tenant_id = %s AND owner_id = %s AND currency = %s",
-            (tenant_id, owner_id, currency),
-        )
-        return None if row is None else self.get_wallet(row[0])
-
-    def add_wallet(self, wallet: Wallet) -> None:
-        """Buffer a new wallet."""
-        self._check_writable()
-        existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
-        if existing is not None:
-            raise DuplicateWalletError(
-                wallet.tenant_id, wallet.owner_id, wallet.currency, existing.id
-            )
-        self._new_wallets.append(wallet)
-        self._wallets[wallet.id] = wallet
-        self._base_versions[wallet.id] = 0
-
-    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id."""
-        self._check_open()
-        if tenant_id is None:
-            rows = self._all(f"SELECT {_WALLET_COLS} FROM wallets ORDER BY id", ())
-        else:
-            rows = self._all(
-                f"SELECT {_WALLET_COLS} FROM wallets WHERE tenant_id = %s ORDER BY id",
-                (tenant_id,),
-            )
-        wallets = {row[0]: _wallet(row) for row in rows}
-        wallets.update(
-            (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
-        )
-        for wallet_id in sorted(wallets):
-            yield wallets[wallet_id]
-
-    # -- lots, holds, charges --------------------------------------------------------------
-
-    def get_lot(self, lot_id: str) -> Lot:
-        """The lot as this unit sees it."""
-        self._check_open()
-        lot = self._lots.get(lot_id)
-        if lot is not None:
-            return lot
-        row = self._one(f"SELECT {_LOT_COLS} FROM lots WHERE id = %s", (lot_id,))
-        if row is None:
-            raise LotNotFoundError(lot_id)
-        return _lot(row)
-
-    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
-        """Live lots in default spend order: the live index read a page at a time, merged with
-        this unit's own changes."""
-        self._check_open()
-        own = [lot for lot in self._lots.values() if lot.wallet_id == wallet_id]
-        committed_live: set[str] = set()
-        if own:
-            rows = self._all(
-                "SELECT id FROM lots WHERE id = ANY(%s::text[]) AND remaining > 0",
-                ([lot.id for lot in own],),
-            )
-            committed_live = {row[0] for row in rows}
-        extra = sorted(
-            (default_lot_key(lot), lot)
-            for lot in own
-            if lot.is_live and lot.id not in committed_live
-        )
-        rows_iter = self._lazy(
-            f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = %s AND remaining > 0"
-            f" ORDER BY wallet_id, {_LIVE_ORDER}",
-            (wallet_id,),
-        )
-        committed = ((_live_key(row), _lot(row)) for row in rows_iter)
-        for _, stored in heapq.merge(committed, extra, key=lambda pair: pair[0]):
-            lot = self._lots.get(stored.id, stored)
-            if lot.is_live:
-                yield lot
-
-    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
-        """Every lot of the wallet, by grant instant then id."""
-        self._check_open()
-        rows = self._all(f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = %s", (wallet_id,))
-        lots = {row[0]: _lot(row) for row in rows}
-        lots.update((lot.id, lot) for lot in self._lots.values() if lot.wallet_id == wallet_id)
-        yield from sorted(lots.values(), key=lambda lot: (lot.granted_at, lot.id))
-
-    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
-        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
-        self._check_open()
-        if limit <= 0:
-            return []
-        where = "remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %s"
-        if wallet_id is None:
-            rows = self._lazy(
-                f"SELECT {_LOT_COLS} FROM lots WHERE {where} ORDER BY expires_at, id", (at,)
-            )
-        else:
-            rows = self._lazy(
-                f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = %s AND {where}"
-                " ORDER BY wallet_id, expires_at, id",
-                (wallet_id, at),
-            )
-        lots = (self._lots.get(row[0]) or _lot(row) for row in rows)
-        return list(itertools.islice((lot for lot in lots if lot.is_live), limit))
-
-    def get_hold(self, hold_id: str) -> Hold:
-        """The hold as this unit sees it."""
-        self._check_open()
-        found = self._holds.get(hold_id)
-        if found is not None:
-            return found
-        row = self._one(f"SELECT {_HOLD_COLS} FROM holds WHERE id = %s", (hold_id,))
-        if row is None:
-            raise HoldNotFoundError(hold_id)
-        return _hold(row)
-
-    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
-        """The wallet's holds, by creation then id."""
-        self._check_open()
-        rows = self._all(f"SELECT {_HOLD_COLS} FROM holds WHERE wallet_id = %s", (wallet_id,))
-        holds = {row[0]: _hold(row) for row in rows}
-        holds.update((h.id, h) for h in self._holds.values() if h.wallet_id == wallet_id)
-        yield from sorted(holds.values(), key=lambda h: (h.created_at, h.id))
-
-    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
-        """Committed active holds whose window ended at or before ``at``, soonest first."""
-        self._check_open()
-        if limit <= 0:
-            return []
-        rows = self._lazy(
-            f"SELECT {_HOLD_COLS} FROM holds WHERE status = 'active' AND expires_at <= %s"
-            " ORDER BY expires_at, id",
-            (at,),
-        )
-        holds = (self._holds.get(row[0]) or _hold(row) for row in rows)
-        return list(
-            itertools.islice((h for h in holds if h.status is HoldStatus.ACTIVE), limit)
-        )
-
-    def get_charge(self, entry_id: str) -> Charge | None:
-        """The refundable charge of a spend or capture entry."""
-        self._check_open()
-        charge = self._charges.get(entry_id)
-        if charge is not None:
-            return charge
-        row = self._one(f"SELECT {_CHARGE_COLS} FROM charges WHERE entry_id = %s", (entry_id,))
-        return None if row is None else _charge(row)
 
     # -- journal ---------------------------------------------------------------------------
 
@@ -1486,12 +1325,6 @@ class PostgresUnitOfWork(WriteBuffer):
         )
         return None if row is None else _idempotency(row)
 
+    def _known_wallet(self, wallet_id: str) -> Wallet | None:
+        return self._locked.get(wallet_id) or self._stored.get(wallet_id)
 
-    # -- writing ---------------------------------------------------------------------------
-
-    def _stored_version(self, wallet_id: str) -> int:
-        known = self._locked.get(wallet_id) or self._read.get(wallet_id)
-        if known is not None:
-            return known.version
-        row = self._one("SELECT version FROM wallets WHERE id = %s", (wallet_id,))
-        return int(row[0]) if row is not None else 0

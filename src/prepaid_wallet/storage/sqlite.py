@@ -28,7 +28,6 @@ Driver errors are translated in one place, :func:`_translated`.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import json
 import sqlite3
@@ -46,18 +45,15 @@ from prepaid_wallet.errors import (
     ConflictError,
     DuplicateWalletError,
     EntryNotFoundError,
-    HoldNotFoundError,
     IntegrityError,
     InvalidInputError,
-    LotNotFoundError,
     SchemaVersionError,
     StorageError,
-    WalletNotFoundError,
 )
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money, _check_range, _valid
-from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.storage._buffer import WriteBuffer, balances_after
+from prepaid_wallet.storage._buffer import balances_after
+from prepaid_wallet.storage._sql import SQLReads
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
@@ -751,8 +747,20 @@ class SQLiteStore:
         }
 
 
-class SQLiteUnitOfWork(WriteBuffer):
+class SQLiteUnitOfWork(SQLReads):
     """A unit of work on a :class:`SQLiteStore` (see :mod:`prepaid_wallet.storage.base`)."""
+
+    _WALLET_COLS = _WALLET_COLS
+    _LOT_COLS = _LOT_COLS
+    _HOLD_COLS = _HOLD_COLS
+    _CHARGE_COLS = _CHARGE_COLS
+    _LIVE_ORDER = _LIVE_ORDER
+    _map_wallet = staticmethod(_wallet)
+    _map_lot = staticmethod(_lot)
+    _map_hold = staticmethod(_hold)
+    _map_charge = staticmethod(_charge)
+    _live_key = staticmethod(_live_key)
+    _instant_param = staticmethod(_micros)
 
     def __init__(self, store: SQLiteStore, *, read_only: bool = False) -> None:
         self._store = store
@@ -760,9 +768,6 @@ class SQLiteUnitOfWork(WriteBuffer):
         self._conn: sqlite3.Connection | None = None
         self._entered = False
         self._done = False
-        #: Wallets as stored, read by this unit. A write unit holds the file's write lock and a
-        #: read unit reads one snapshot, so what was read stays true until the unit ends.
-        self._stored: dict[str, Wallet] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -977,172 +982,6 @@ class SQLiteUnitOfWork(WriteBuffer):
         """The wallets (a write unit already holds the database's write lock)."""
         return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
 
-    def get_wallet(self, wallet_id: str) -> Wallet:
-        """The wallet as this unit sees it."""
-        self._check_open()
-        wallet = self._wallets.get(wallet_id) or self._stored.get(wallet_id)
-        if wallet is not None:
-            return wallet
-        row = self._one(f"SELECT {_WALLET_COLS} FROM wallets WHERE id = ?", (wallet_id,))
-        if row is None:
-            raise WalletNotFoundError(wallet_id)
-        wallet = self._stored[wallet_id] = _wallet(row)
-        return wallet
-
-    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
-        """The owner's wallet at the tenant in the currency, if any."""
-        self._check_open()
-        for wallet in self._new_wallets:
-            if (wallet.tenant_id, wallet.owner_id, wallet.currency) == (
-                tenant_id, owner_id, currency
-            ):
-                return self._wallets[wallet.id]
-        row = self._one(
-            "SELECT id FROM wallets WHERE tenant_id = ? AND owner_id = ? AND currency = ?",
-            (tenant_id, owner_id, currency),
-        )
-        return None if row is None else self.get_wallet(row[0])
-
-    def add_wallet(self, wallet: Wallet) -> None:
-        """Buffer a new wallet."""
-        self._check_writable()
-        existing = self.find_wallet(wallet.tenant_id, wallet.owner_id, wallet.currency)
-        if existing is not None:
-            raise DuplicateWalletError(
-                wallet.tenant_id, wallet.owner_id, wallet.currency, existing.id
-            )
-        self._new_wallets.append(wallet)
-        self._wallets[wallet.id] = wallet
-        self._base_versions[wallet.id] = 0
-
-    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id."""
-        self._check_open()
-        if tenant_id is None:
-            rows = self._all(f"SELECT {_WALLET_COLS} FROM wallets ORDER BY id", ())
-        else:
-            rows = self._all(
-                f"SELECT {_WALLET_COLS} FROM wallets WHERE tenant_id = ? ORDER BY id",
-                (tenant_id,),
-            )
-        wallets = {row[0]: _wallet(row) for row in rows}
-        wallets.update(
-            (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
-        )
-        for wallet_id in sorted(wallets):
-            yield wallets[wallet_id]
-
-    # -- lots, holds, charges --------------------------------------------------------------
-
-    def get_lot(self, lot_id: str) -> Lot:
-        """The lot as this unit sees it."""
-        self._check_open()
-        lot = self._lots.get(lot_id)
-        if lot is not None:
-            return lot
-        row = self._one(f"SELECT {_LOT_COLS} FROM lots WHERE id = ?", (lot_id,))
-        if row is None:
-            raise LotNotFoundError(lot_id)
-        return _lot(row)
-
-    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
-        """Live lots in default spend order: the live index read lazily, merged with this
-        unit's own changes."""
-        self._check_open()
-        own = [lot for lot in self._lots.values() if lot.wallet_id == wallet_id]
-        committed_live = {
-            row[0]
-            for lot in own
-            if (row := self._one("SELECT id FROM lots WHERE id = ? AND remaining > 0",
-                                 (lot.id,))) is not None
-        }
-        extra = sorted(
-            (default_lot_key(lot), lot)
-            for lot in own
-            if lot.is_live and lot.id not in committed_live
-        )
-        rows = self._lazy(
-            f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = ? AND remaining > 0"
-            f" ORDER BY wallet_id, {_LIVE_ORDER}",
-            (wallet_id,),
-        )
-        committed = ((_live_key(row), _lot(row)) for row in rows)
-        for _, stored in heapq.merge(committed, extra, key=lambda pair: pair[0]):
-            lot = self._lots.get(stored.id, stored)
-            if lot.is_live:
-                yield lot
-
-    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
-        """Every lot of the wallet, by grant instant then id."""
-        self._check_open()
-        rows = self._all(f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = ?", (wallet_id,))
-        lots = {row[0]: _lot(row) for row in rows}
-        lots.update((lot.id, lot) for lot in self._lots.values() if lot.wallet_id == wallet_id)
-        yield from sorted(lots.values(), key=lambda lot: (lot.granted_at, lot.id))
-
-    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
-        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
-        self._check_open()
-        if limit <= 0:
-            return []
-        where = "remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
-        if wallet_id is None:
-            rows = self._lazy(
-                f"SELECT {_LOT_COLS} FROM lots WHERE {where} ORDER BY expires_at, id",
-                (_micros(at),),
-            )
-        else:
-            rows = self._lazy(
-                f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = ? AND {where}"
-                " ORDER BY wallet_id, expires_at, id",
-                (wallet_id, _micros(at)),
-            )
-        lots = (self._lots.get(row[0]) or _lot(row) for row in rows)
-        return list(itertools.islice((lot for lot in lots if lot.is_live), limit))
-
-    def get_hold(self, hold_id: str) -> Hold:
-        """The hold as this unit sees it."""
-        self._check_open()
-        found = self._holds.get(hold_id)
-        if found is not None:
-            return found
-        row = self._one(f"SELECT {_HOLD_COLS} FROM holds WHERE id = ?", (hold_id,))
-        if row is None:
-            raise HoldNotFoundError(hold_id)
-        return _hold(row)
-
-    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
-        """The wallet's holds, by creation then id."""
-        self._check_open()
-        rows = self._all(f"SELECT {_HOLD_COLS} FROM holds WHERE wallet_id = ?", (wallet_id,))
-        holds = {row[0]: _hold(row) for row in rows}
-        holds.update((h.id, h) for h in self._holds.values() if h.wallet_id == wallet_id)
-        yield from sorted(holds.values(), key=lambda h: (h.created_at, h.id))
-
-    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
-        """Committed active holds whose window ended at or before ``at``, soonest first."""
-        self._check_open()
-        if limit <= 0:
-            return []
-        rows = self._lazy(
-            f"SELECT {_HOLD_COLS} FROM holds WHERE status = 'active' AND expires_at <= ?"
-            " ORDER BY expires_at, id",
-            (_micros(at),),
-        )
-        holds = (self._holds.get(row[0]) or _hold(row) for row in rows)
-        return list(
-            itertools.islice((h for h in holds if h.status is HoldStatus.ACTIVE), limit)
-        )
-
-    def get_charge(self, entry_id: str) -> Charge | None:
-        """The refundable charge of a spend or capture entry."""
-        self._check_open()
-        charge = self._charges.get(entry_id)
-        if charge is not None:
-            return charge
-        row = self._one(f"SELECT {_CHARGE_COLS} FROM charges WHERE entry_id = ?", (entry_id,))
-        return None if row is None else _charge(row)
-
     # -- journal ---------------------------------------------------------------------------
 
     def get_entry(self, entry_id: str) -> Entry:
@@ -1238,13 +1077,3 @@ class SQLiteUnitOfWork(WriteBuffer):
             (scope, key),
         )
         return None if row is None else _idempotency(row)
-
-
-    # -- writing ---------------------------------------------------------------------------
-
-    def _stored_version(self, wallet_id: str) -> int:
-        stored = self._stored.get(wallet_id)
-        if stored is not None:
-            return stored.version
-        row = self._one("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
-        return int(row[0]) if row is not None else 0

@@ -1,0 +1,267 @@
+"""The reads every SQL unit of work makes the same way (private).
+
+A SQL backend's unit of work answers a lookup from what it buffered first, then from the
+committed row; a listing merges the two. The SQL and the merging live here once; a backend
+supplies how it runs a query (``_one``, ``_all``, ``_lazy``), its placeholder (``_MARK``), how an
+instant becomes a column value (``_instant_param``), how a row becomes a value (``_map_*``), its
+column lists and live-lot order, and which committed wallets it already holds
+(``_known_wallet``). Statements are written with ``?`` placeholders and converted once per
+backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from prepaid_wallet.errors import HoldNotFoundError, LotNotFoundError, WalletNotFoundError
+from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.storage._buffer import WriteBuffer
+from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
+
+__all__ = ["SQLReads"]
+
+
+@functools.cache
+def _marked(sql: str, mark: str) -> str:
+    return sql if mark == "?" else sql.replace("?", mark)
+
+
+class SQLReads(WriteBuffer):
+    """Wallet, lot, hold and charge reads of a SQL unit of work, overlaid with its buffer."""
+
+    _MARK: ClassVar[str] = "?"
+    _WALLET_COLS: ClassVar[str]
+    _LOT_COLS: ClassVar[str]
+    _HOLD_COLS: ClassVar[str]
+    _CHARGE_COLS: ClassVar[str]
+    _LIVE_ORDER: ClassVar[str]
+
+    @staticmethod
+    def _map_wallet(row: Sequence[Any]) -> Wallet:
+        raise NotImplementedError
+
+    @staticmethod
+    def _map_lot(row: Sequence[Any]) -> Lot:
+        raise NotImplementedError
+
+    @staticmethod
+    def _map_hold(row: Sequence[Any]) -> Hold:
+        raise NotImplementedError
+
+    @staticmethod
+    def _map_charge(row: Sequence[Any]) -> Charge:
+        raise NotImplementedError
+
+    @staticmethod
+    def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
+        """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _instant_param(at: datetime) -> Any:
+        """An instant as the column value the backend stores."""
+        raise NotImplementedError
+
+    def __init__(self, *, read_only: bool) -> None:
+        super().__init__(read_only=read_only)
+        #: Wallets as stored, read by this unit: a write unit holds their lock (or the file's)
+        #: and a read unit reads one snapshot, so what was read stays true until the unit ends.
+        self._stored: dict[str, Wallet] = {}
+
+    # -- what a backend provides ------------------------------------------------------------
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def _lazy(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _known_wallet(self, wallet_id: str) -> Wallet | None:
+        """The committed wallet if this unit already read it."""
+        return self._stored.get(wallet_id)
+
+    # -- shared -----------------------------------------------------------------------------
+
+    def _q(self, sql: str) -> str:
+        return _marked(sql, self._MARK)
+
+    def _stored_version(self, wallet_id: str) -> int:
+        known = self._known_wallet(wallet_id)
+        if known is not None:
+            return known.version
+        row = self._one(self._q("SELECT version FROM wallets WHERE id = ?"), (wallet_id,))
+        return int(row[0]) if row is not None else 0
+
+    def get_wallet(self, wallet_id: str) -> Wallet:
+        """The wallet as this unit sees it (read once per unit)."""
+        self._check_open()
+        wallet = self._wallets.get(wallet_id) or self._known_wallet(wallet_id)
+        if wallet is not None:
+            return wallet
+        row = self._one(
+            self._q(f"SELECT {self._WALLET_COLS} FROM wallets WHERE id = ?"), (wallet_id,)
+        )
+        if row is None:
+            raise WalletNotFoundError(wallet_id)
+        wallet = self._stored[wallet_id] = self._map_wallet(row)
+        return wallet
+
+    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The owner's wallet at the tenant in the currency, if any."""
+        self._check_open()
+        buffered = self._new_wallet_for(tenant_id, owner_id, currency)
+        if buffered is not None:
+            return buffered
+        row = self._one(
+            self._q("SELECT id FROM wallets WHERE tenant_id = ? AND owner_id = ? AND currency = ?"),
+            (tenant_id, owner_id, currency),
+        )
+        return None if row is None else self.get_wallet(row[0])
+
+    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id."""
+        self._check_open()
+        if tenant_id is None:
+            rows = self._all(f"SELECT {self._WALLET_COLS} FROM wallets ORDER BY id", ())
+        else:
+            rows = self._all(
+                self._q(f"SELECT {self._WALLET_COLS} FROM wallets WHERE tenant_id = ? ORDER BY id"),
+                (tenant_id,),
+            )
+        wallets = {row[0]: self._map_wallet(row) for row in rows}
+        wallets.update(
+            (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
+        )
+        for wallet_id in sorted(wallets):
+            yield wallets[wallet_id]
+
+    def get_lot(self, lot_id: str) -> Lot:
+        """The lot as this unit sees it."""
+        self._check_open()
+        lot = self._lots.get(lot_id)
+        if lot is not None:
+            return lot
+        row = self._one(self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE id = ?"), (lot_id,))
+        if row is None:
+            raise LotNotFoundError(lot_id)
+        return self._map_lot(row)
+
+    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Live lots in default spend order: the live index read lazily, merged with this
+        unit's own changes (one query finds which of those are already in the index)."""
+        self._check_open()
+        own = [lot for lot in self._lots.values() if lot.wallet_id == wallet_id]
+        committed_live: set[str] = set()
+        if own:
+            marks = ",".join("?" * len(own))
+            rows = self._all(
+                self._q(f"SELECT id FROM lots WHERE id IN ({marks}) AND remaining > 0"),
+                [lot.id for lot in own],
+            )
+            committed_live = {row[0] for row in rows}
+        extra = sorted(
+            (default_lot_key(lot), lot)
+            for lot in own
+            if lot.is_live and lot.id not in committed_live
+        )
+        rows_iter = self._lazy(
+            self._q(
+                f"SELECT {self._LOT_COLS} FROM lots WHERE wallet_id = ? AND remaining > 0"
+                f" ORDER BY wallet_id, {self._LIVE_ORDER}"
+            ),
+            (wallet_id,),
+        )
+        committed = ((self._live_key(row), self._map_lot(row)) for row in rows_iter)
+        for _, stored in heapq.merge(committed, extra, key=lambda pair: pair[0]):
+            lot = self._lots.get(stored.id, stored)
+            if lot.is_live:
+                yield lot
+
+    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Every lot of the wallet, by grant instant then id."""
+        self._check_open()
+        rows = self._all(
+            self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE wallet_id = ?"), (wallet_id,)
+        )
+        lots = {row[0]: self._map_lot(row) for row in rows}
+        lots.update((lot.id, lot) for lot in self._lots.values() if lot.wallet_id == wallet_id)
+        yield from sorted(lots.values(), key=lambda lot: (lot.granted_at, lot.id))
+
+    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
+        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        where = "remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
+        if wallet_id is None:
+            rows = self._lazy(
+                self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE {where} ORDER BY expires_at, id"),
+                (self._instant_param(at),),
+            )
+        else:
+            rows = self._lazy(
+                self._q(
+                    f"SELECT {self._LOT_COLS} FROM lots WHERE wallet_id = ? AND {where}"
+                    " ORDER BY wallet_id, expires_at, id"
+                ),
+                (wallet_id, self._instant_param(at)),
+            )
+        lots = (self._lots.get(row[0]) or self._map_lot(row) for row in rows)
+        return list(itertools.islice((lot for lot in lots if lot.is_live), limit))
+
+    def get_hold(self, hold_id: str) -> Hold:
+        """The hold as this unit sees it."""
+        self._check_open()
+        found = self._holds.get(hold_id)
+        if found is not None:
+            return found
+        row = self._one(self._q(f"SELECT {self._HOLD_COLS} FROM holds WHERE id = ?"), (hold_id,))
+        if row is None:
+            raise HoldNotFoundError(hold_id)
+        return self._map_hold(row)
+
+    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
+        """The wallet's holds, by creation then id."""
+        self._check_open()
+        rows = self._all(
+            self._q(f"SELECT {self._HOLD_COLS} FROM holds WHERE wallet_id = ?"), (wallet_id,)
+        )
+        holds = {row[0]: self._map_hold(row) for row in rows}
+        holds.update((h.id, h) for h in self._holds.values() if h.wallet_id == wallet_id)
+        yield from sorted(holds.values(), key=lambda h: (h.created_at, h.id))
+
+    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
+        """Committed active holds whose window ended at or before ``at``, soonest first."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        rows = self._lazy(
+            self._q(
+                f"SELECT {self._HOLD_COLS} FROM holds WHERE status = 'active'"
+                " AND expires_at <= ? ORDER BY expires_at, id"
+            ),
+            (self._instant_param(at),),
+        )
+        holds = (self._holds.get(row[0]) or self._map_hold(row) for row in rows)
+        return list(
+            itertools.islice((h for h in holds if h.status is HoldStatus.ACTIVE), limit)
+        )
+
+    def get_charge(self, entry_id: str) -> Charge | None:
+        """The refundable charge of a spend or capture entry."""
+        self._check_open()
+        charge = self._charges.get(entry_id)
+        if charge is not None:
+            return charge
+        row = self._one(
+            self._q(f"SELECT {self._CHARGE_COLS} FROM charges WHERE entry_id = ?"), (entry_id,)
+        )
+        return None if row is None else self._map_charge(row)
