@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +27,11 @@ import pytest
 
 from prepaid_wallet import (
     AlreadyReversedError,
+    ConditionGroupNotFoundError,
+    ConflictError,
     CurrencyMismatchError,
     DuplicateWalletError,
+    EndOfLocalDay,
     EntryNotFoundError,
     FixedClock,
     HoldExpiredError,
@@ -41,12 +44,15 @@ from prepaid_wallet import (
     InvalidCurrencyError,
     InvalidInputError,
     InvalidTimeError,
+    LineItem,
+    LotNotFoundError,
     Money,
     PaymentMode,
     PrepaidWalletError,
     RefundExceedsOriginalError,
     RefusedError,
     SequentialIds,
+    SpendCondition,
     SpendDeniedError,
     SpendRequest,
     TenantMismatchError,
@@ -150,6 +156,8 @@ def build_world() -> World:
     capture = svc.capture(captured_hold.id, eur("5"))
     voided_hold = svc.hold(ann.id, eur("3"), window=DAY)
     svc.void(voided_hold.id)
+    svc.define_condition_group(tenant_id="hub-a", name="Shoes",  # cg_000001
+                               condition=SpendCondition(categories={"shoes"}))
 
     return World(
         store=store, clock=clock, svc=svc, scoped=scoped,
@@ -649,6 +657,104 @@ BAD_INPUT = [
         InvalidInputError, "tenant_id"),
     row("wallets-scoped-other-tenant", lambda w: w.scoped.wallets(tenant_id="hub-b"),
         TenantMismatchError, "tenant_id"),
+    # -- purchases: line items, merchant, instant ------------------------------------------
+    row("spend-lines-not-line-items",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1"), lines=bad(("p", eur("1"))))),
+        InvalidInputError, "request.lines"),
+    row("spend-lines-do-not-add-up",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5"), lines=(
+            LineItem("p", eur("2")), LineItem("q", eur("2"))))),
+        InvalidAmountError, "request.lines"),
+    row("check_spend-line-other-currency",
+        lambda w: w.svc.check_spend(w.ann, SpendRequest(eur("1"), lines=(
+            LineItem("p", jpy("1")),))),
+        CurrencyMismatchError, "request.lines[0].amount"),
+    row("line-item-zero-amount",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1"), lines=(
+            LineItem("p", eur("0")),))),
+        InvalidAmountError, "amount"),
+    row("line-item-blank-product",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1"), lines=(LineItem("", eur("1")),))),
+        InvalidInputError, "product_id"),
+    row("spend-blank-merchant",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1"), merchant=" ")),
+        InvalidInputError, "request.merchant"),
+    row("spend-merchant-groups-not-names",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1"), merchant_groups=bad("malls"))),
+        InvalidInputError, "request.merchant_groups"),
+    row("spend-naive-purchase-instant",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1"), at=bad(NAIVE))),
+        InvalidTimeError, "request.at"),
+    row("spend-purchase-after-now",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("1"), at=LATER + 365 * DAY)),
+        InvalidTimeError, "request.at"),
+    row("breakdown-request-other-currency",
+        lambda w: w.svc.breakdown(w.ann, request=SpendRequest(jpy("1"))),
+        CurrencyMismatchError, "request.amount"),
+    row("breakdown-naive-at", lambda w: w.svc.breakdown(w.ann, at=bad(NAIVE)),
+        InvalidTimeError, "at"),
+    # -- conditions and condition groups ---------------------------------------------------
+    row("award-condition-not-a-condition",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", condition=bad({"merchants": "m"})),
+        InvalidInputError, "condition"),
+    row("award-condition-and-group",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", condition=SpendCondition(),
+                              group_id="cg_000001"),
+        InvalidInputError, "condition"),
+    row("award-unknown-group",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", group_id=UNKNOWN),
+        ConditionGroupNotFoundError),
+    row("award-group-of-another-tenant",
+        lambda w: w.svc.award(w.dan, eur("1"), reason="r", group_id="cg_000001"),
+        TenantMismatchError, "group_id"),
+    row("award-expiry-not-an-instant",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r", expires_at=bad("tomorrow")),
+        InvalidTimeError, "expires_at"),
+    row("award-end-of-local-day-past",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(2025, 1, 1), "Europe/Nicosia")),
+        InvalidTimeError, "expires_at"),
+    row("top_up-bad-group-id",
+        lambda w: w.svc.top_up(w.ann, eur("1"), method="card", group_id="a group"),
+        InvalidInputError, "group_id"),
+    row("transfer-unknown-group",
+        lambda w: w.svc.transfer(w.ann, w.bob, eur("1"), group_id=UNKNOWN),
+        ConditionGroupNotFoundError),
+    row("define-group-condition-missing",
+        lambda w: w.svc.define_condition_group(tenant_id="hub-a", name="n",
+                                               condition=bad(None)),
+        InvalidInputError, "condition"),
+    row("define-group-blank-name",
+        lambda w: w.svc.define_condition_group(tenant_id="hub-a", name=" ",
+                                               condition=SpendCondition()),
+        InvalidInputError, "name"),
+    row("define-group-ends-before-it-starts",
+        lambda w: w.svc.define_condition_group(tenant_id="hub-a", name="n",
+                                               condition=SpendCondition(), valid_from=LATER,
+                                               valid_until=PAST),
+        InvalidTimeError, "valid_until"),
+    row("define-group-scoped-other-tenant",
+        lambda w: w.scoped.define_condition_group(tenant_id="hub-b", name="n",
+                                                  condition=SpendCondition()),
+        TenantMismatchError, "tenant_id"),
+    row("define-group-id-taken",
+        lambda w: w.svc.define_condition_group(tenant_id="hub-a", name="n",
+                                               condition=SpendCondition(),
+                                               group_id="cg_000001"),
+        ConflictError),
+    row("change-group-unknown",
+        lambda w: w.svc.change_condition_group(UNKNOWN, name="n"),
+        ConditionGroupNotFoundError),
+    row("change-group-naive-end",
+        lambda w: w.svc.change_condition_group("cg_000001", valid_until=bad(NAIVE)),
+        InvalidTimeError, "valid_until"),
+    row("extend-expiry-more-than-the-lot-holds",
+        lambda w: w.svc.extend_expiry(w.lot, LATER, amount=eur("0.01")),
+        InvalidAmountError, "amount"),
+    row("extend-expiry-unknown-lot", lambda w: w.svc.extend_expiry(UNKNOWN, LATER),
+        LotNotFoundError),
+    row("extend-expiry-naive", lambda w: w.svc.extend_expiry(w.lot, bad(NAIVE)),
+        InvalidTimeError, "expires_at"),
 ]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,14 @@ from hypothesis import strategies as st
 
 from prepaid_wallet import (
     FixedClock,
+    LineItem,
     Money,
     PaymentMode,
     PrepaidWalletError,
     SequentialIds,
+    SpendCondition,
     SpendRequest,
+    TimeWindow,
     WalletService,
 )
 from tests.backends import available_backends
@@ -60,7 +63,23 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("advance"), st.integers(0, 60 * 60 * 30)),
     st.tuples(st.just("expire_due")),
     st.tuples(st.just("replay"), _index),
+    # commerce conditions: groups, conditioned awards and transfers, spends with line items
+    st.tuples(st.just("group"), st.one_of(st.none(), st.integers(1, 72))),
+    st.tuples(st.just("group_end"), _index, st.one_of(st.none(), st.integers(1, 72))),
+    st.tuples(st.just("award_c"), _index, _cents, st.sampled_from(["group", "own"]), _index,
+              _key),
+    st.tuples(st.just("transfer_c"), _index, _index, _cents, _index, _key),
+    st.tuples(st.just("spend_c"), _index, _cents, _cents,
+              st.sampled_from([None, "shop-a", "shop-b"]),
+              st.sampled_from([PaymentMode.CREDIT_ONLY, PaymentMode.CREDIT_FIRST]), _key),
+    st.tuples(st.just("extend"), _index, st.one_of(st.none(), st.integers(1, 72)),
+              st.one_of(st.none(), _cents), _key),
 )
+#: Lots with their own conditions may pay food, in Berlin daytime on weekdays.
+FOOD_BY_DAY = SpendCondition(categories={"food"}, windows=(TimeWindow(
+    days={1, 2, 3, 4, 5}, start=time(8), end=time(20), zone="Europe/Berlin"),))
+#: Lots of a condition group may pay anything at shop-a.
+AT_SHOP = SpendCondition(merchants={"shop-a"})
 programs = st.lists(commands, min_size=1, max_size=40)
 
 
@@ -84,6 +103,8 @@ class Runner:
         self.reversible: list[str] = []  # top-up, award and transfer entries
         self.keyed: list[Callable[[], Any]] = []  # keyed calls, to resend
         self.outcomes: list[Any] = []
+        self.groups: list[str] = []
+        self.lots: list[str] = []
 
     def run(self, program: list[Command]) -> list[Any]:
         for command in program:
@@ -175,6 +196,61 @@ class Runner:
             if not self.keyed:
                 return ("skip",)
             return self._call(self.keyed[args[0] % len(self.keyed)], None)
+        return self.commerce(name, args)
+
+    def commerce(self, name: str, args: tuple[Any, ...]) -> Any:
+        """The commands on conditioned commerce."""
+        svc, now = self.svc, self.clock.now()
+        if name == "group":
+            (hours,) = args
+            end = None if hours is None else now + timedelta(hours=hours)
+            outcome = self._call(lambda: svc.define_condition_group(
+                tenant_id=TENANT, name=f"group {len(self.groups)}", condition=AT_SHOP,
+                valid_until=end), None)
+            if outcome[0] == "ok":
+                self.groups.append(outcome[1].id)
+            return outcome
+        if name == "group_end":
+            g, hours = args
+            gid = _pick(self.groups, g)
+            end = None if hours is None else now + timedelta(hours=hours)
+            return self._call(lambda: svc.change_condition_group(gid, valid_until=end), None)
+        if name == "award_c":
+            w, cents, how, g, key = args
+            wid, gid = _pick(self.wallets, w), _pick(self.groups, g)
+            outcome = self._call(lambda: svc.award(
+                wid, _eur(cents), reason="promo", expires_at=now + timedelta(hours=30),
+                condition=FOOD_BY_DAY if how == "own" else None,
+                group_id=gid if how == "group" else None, idempotency_key=key), key)
+            self._note(outcome, self.reversible)
+            if outcome[0] == "ok" and outcome[1].id not in self.lots:
+                self.lots.append(outcome[1].id)
+            return outcome
+        if name == "transfer_c":
+            a, b, cents, g, key = args
+            src, dst, gid = _pick(self.wallets, a), _pick(self.wallets, b), _pick(self.groups, g)
+            outcome = self._call(lambda: svc.transfer(src, dst, _eur(cents), group_id=gid,
+                                                      idempotency_key=key), key)
+            self._note(outcome, self.reversible)
+            return outcome
+        if name == "spend_c":
+            w, food, other, merchant, mode, key = args
+            wid = _pick(self.wallets, w)
+            lines = (LineItem("bread", _eur(food), "food"), LineItem("soap", _eur(other), "home"))
+            request = SpendRequest(_eur(food + other), mode=mode, lines=lines, merchant=merchant)
+            outcome = self._call(lambda: svc.spend(wid, request, idempotency_key=key), key)
+            self._note(outcome, self.charges)
+            return outcome
+        if name == "extend":
+            lot_index, hours, cents, key = args
+            lid = _pick(self.lots, lot_index)
+            end = None if hours is None else now + timedelta(hours=hours)
+            amount = None if cents is None else _eur(cents)
+            outcome = self._call(lambda: svc.extend_expiry(lid, end, amount=amount,
+                                                           idempotency_key=key), key)
+            if outcome[0] == "ok" and outcome[1].id not in self.lots:
+                self.lots.append(outcome[1].id)
+            return outcome
         raise AssertionError(f"unknown command {name!r}")  # pragma: no cover
 
     @staticmethod
@@ -247,6 +323,17 @@ def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
         ("hold", 0, 200, 1, None), ("advance", 60 * 60 * 25), ("capture", 2, None, None),
         ("expire_due",), ("expire_due",), ("replay", 0), ("replay", 3), ("replay", 5),
         ("top_up", 9, 100, "EUR", None), ("refund", 9, None, None),
+        # conditioned commerce
+        ("award_c", 0, 500, "group", 0, None),  # no group yet: not found
+        ("group", 48), ("award_c", 0, 900, "group", 0, "k8"), ("award_c", 0, 900, "own", 0, None),
+        ("transfer_c", 0, 1, 400, 0, None),
+        ("spend_c", 0, 700, 300, "shop-a", PaymentMode.CREDIT_ONLY, None),
+        ("spend_c", 1, 500, 500, "shop-b", PaymentMode.CREDIT_FIRST, None),
+        ("spend_c", 0, 99_000, 1, None, PaymentMode.CREDIT_ONLY, None),  # denied
+        ("extend", 0, 72, 100, None), ("extend", 0, 72, 99_999, None),  # more than it holds
+        ("extend", 1, None, None, None), ("group_end", 0, 1), ("advance", 60 * 60 * 2),
+        ("award_c", 0, 100, "group", 0, None),  # the group has ended
+        ("expire_due",), ("group_end", 0, None), ("expire_due",),
     ]
     results = run_everywhere(program)
     _assert_same(results)
@@ -256,7 +343,8 @@ def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
     assert {"DuplicateWalletError", "IdempotencyConflictError", "CurrencyMismatchError",
             "SpendDeniedError", "HoldStateError", "InvalidInputError",
             "InsufficientFundsError", "AlreadyReversedError", "HoldExpiredError",
-            "RefundExceedsOriginalError", "HoldNotFoundError"} <= kinds, kinds
+            "RefundExceedsOriginalError", "HoldNotFoundError", "ConditionGroupNotFoundError",
+            "InvalidAmountError", "InvalidTimeError"} <= kinds, kinds
     assert outcomes[2] == outcomes[0]  # open_wallet replayed
     assert outcomes[7] == outcomes[6]  # top_up replayed
     assert outcomes[7][0] == "ok"

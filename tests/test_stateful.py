@@ -11,10 +11,14 @@ that the invariants hold on what the store itself holds:
 * I2 stored balances equal a replay of the postings (computed here, not only by ``verify()``);
 * I3 the Balance view adds up and no open balance is below its floor;
 * I4 lots add up to commerce, are never negative, never touched at or after expiry except by
-  their single breakage entry;
+  their single breakage entry -- also lots of a condition group (spendable only at one
+  merchant), which expire at the group's end as the machine moves it;
 * I5 each hold is resolved at most once, capturing at most what it held;
 * I6 a replay under a used key returns the stored outcome and writes nothing (replay rule);
 * I7 the journal only grows, earlier entries never change, reversals link both ways, once.
+
+Expiry sweeps run from several threads at once: together they book each due remainder and release
+each due hold exactly once.
 
 Used idempotency keys live in a dict on the machine rather than in a Bundle: every keyed rule
 already returns its own object (a wallet, lot, hold or entry) to a Bundle, and a rule can feed
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,16 +71,20 @@ from prepaid_wallet import (
     RefundExceedsOriginalError,
     RefusedError,
     SequentialIds,
+    SpendCondition,
     SpendDeniedError,
     SpendRequest,
     WalletService,
     open_store,
 )
+from prepaid_wallet.errors import InvalidTimeError
 from prepaid_wallet.ledger import AccountKind, AccountRef, parse_account
 from tests.strategies import durations
 
 TENANT = "hub-a"
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+#: The one merchant where the lots of the machine's condition group may be spent.
+SHOP = "shop-a"
 REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
 RESOLVES = {
     HoldStatus.CAPTURED: EntryKind.CAPTURE,
@@ -118,16 +128,14 @@ class MLot:
     priority: int
     entry_id: str
     swept: bool = False
-
-    def expired(self, at: datetime) -> bool:
-        return self.expires_at is not None and at >= self.expires_at
+    conditioned: bool = False  # of the machine's condition group: pays only at SHOP
 
     def order(self) -> tuple[Any, ...]:
-        """The documented default order: priority, soonest expiry (none last), oldest grant,
-        lot id."""
+        """The documented default order: conditioned first, then priority, soonest own expiry
+        (none last), oldest grant, lot id."""
         never = self.expires_at is None
-        return (self.priority, never, self.expires_at or datetime.max.replace(tzinfo=UTC),
-                self.granted_at, self.id)
+        return (not self.conditioned, self.priority, never,
+                self.expires_at or datetime.max.replace(tzinfo=UTC), self.granted_at, self.id)
 
 
 @dataclass
@@ -230,6 +238,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.calls: dict[str, Call] = {}
         self.key_counter = 0
         self.seen_entries: list[Entry] = []
+        self.group_end: datetime | None = START + timedelta(days=3)
+        self.group = self.svc.define_condition_group(
+            tenant_id=TENANT, name="shop only", condition=SpendCondition(merchants={SHOP}),
+            valid_until=self.group_end,
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -247,26 +260,45 @@ class LedgerMachine(RuleBasedStateMachine):
     def expiry(self, lot_id: str | None) -> datetime | None:
         return None if lot_id is None else self.m_lots[lot_id].expires_at
 
+    def end(self, lot: MLot) -> datetime | None:
+        """When the lot stops paying: its own expiry, or its group's end if sooner."""
+        ends = [lot.expires_at, self.group_end if lot.conditioned else None]
+        known = [e for e in ends if e is not None]
+        return min(known) if known else None
+
+    def expired(self, lot: MLot, at: datetime) -> bool:
+        end = self.end(lot)
+        return end is not None and at >= end
+
+    def pays(self, lot: MLot, merchant: str | None) -> bool:
+        """Whether the lot may pay a purchase at ``merchant`` now."""
+        return lot.remaining > 0 and not self.expired(lot, self.now) and (
+            not lot.conditioned or merchant == SHOP)
+
     def expected_parts(
         self, parts: Iterable[Part]
     ) -> list[tuple[str | None, int, datetime | None]]:
         return [(lot_id, value, self.expiry(lot_id)) for lot_id, value in parts]
 
-    def spendable(self, wallet: MWallet) -> int:
-        """What a credit-only spend could take now: unexpired lots plus open down to floor."""
+    def spendable(self, wallet: MWallet, merchant: str | None = SHOP) -> int:
+        """What a credit-only spend at ``merchant`` could take now: the lots that may pay there
+        plus open down to floor."""
         lots = sum(
             lot.remaining for lot in self.m_lots.values()
-            if lot.wallet_id == wallet.id and not lot.expired(self.now)
+            if lot.wallet_id == wallet.id and self.pays(lot, merchant)
         )
         return lots + max(wallet.open - wallet.floor, 0)
 
-    def allocate(self, wallet: MWallet, amount: int) -> tuple[list[Part], int]:
-        """The model's spend decision: parts in default lot order, then open; what is missing."""
+    def allocate(
+        self, wallet: MWallet, amount: int, merchant: str | None = None
+    ) -> tuple[list[Part], int]:
+        """The model's spend decision at ``merchant``: parts in default lot order (the lots that
+        may pay there), then open; what is missing."""
         needed = amount
         parts: list[Part] = []
         live = sorted(
             (lot for lot in self.m_lots.values()
-             if lot.wallet_id == wallet.id and lot.remaining > 0 and not lot.expired(self.now)),
+             if lot.wallet_id == wallet.id and self.pays(lot, merchant)),
             key=MLot.order,
         )
         for lot in live:
@@ -296,7 +328,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 wallet.open += value
                 continue
             lot = self.m_lots[lot_id]
-            if lot.expired(self.now) or lot.swept:
+            if self.expired(lot, self.now) or lot.swept:
                 breakage += value
             else:
                 lot.remaining += value
@@ -425,24 +457,33 @@ class LedgerMachine(RuleBasedStateMachine):
         amount=st.integers(1, 10_000),
         lifetime=st.none() | durations(max_days=3),
         priority=st.sampled_from([0, 0, 1, -1]),
+        conditioned=st.booleans(),
         keyed=st.booleans(),
     )
     def award(self, wallet_id: str, amount: int, lifetime: timedelta | None, priority: int,
-              keyed: bool) -> str:
+              keyed: bool, conditioned: bool = False) -> Any:
         wallet = self.m_wallets[wallet_id]
         cur = wallet.currency
         expires_at = None if lifetime is None else self.now + lifetime
+        ended = conditioned and self.group_end is not None and self.now >= self.group_end
         lot, exc = self.call(
-            "award", wallet_id, m(amount, cur), keyed=keyed, cur=cur, fails=False, reason="promo",
-            expires_at=expires_at, priority=priority,
+            "award", wallet_id, m(amount, cur), keyed=keyed, cur=cur, fails=ended,
+            reason="promo", expires_at=expires_at, priority=priority,
+            group_id=self.group.id if conditioned else None,
         )
+        if ended:
+            assert isinstance(exc, InvalidTimeError), exc
+            assert exc.field == "group_id", exc
+            return multiple()
         assert exc is None, exc
         assert (lot.wallet_id, lot.amount, lot.remaining) == (
             wallet_id, m(amount, cur), m(amount, cur))
         assert (lot.granted_at, lot.expires_at, lot.priority) == (self.now, expires_at, priority)
         assert lot.expired_entry_id is None
+        assert (lot.group_id, lot.condition) == ((self.group.id, self.group.condition)
+                                                 if conditioned else (None, None))
         self.m_lots[lot.id] = MLot(lot.id, wallet_id, amount, amount, self.now, expires_at,
-                                   priority, lot.entry_id)
+                                   priority, lot.entry_id, conditioned=conditioned)
         self.tenant("awards", cur, -amount)
         self.m_entries += 1
         self.m_reversibles[lot.entry_id] = MReversible(
@@ -459,15 +500,16 @@ class LedgerMachine(RuleBasedStateMachine):
         edge=st.sampled_from([None, None, 0, 1, -1]),
         share=st.integers(1, 150),
         mode=st.sampled_from(PaymentMode),
+        merchant=st.sampled_from([None, SHOP, SHOP, "shop-b"]),
         keyed=st.booleans(),
     )
     def spend(self, wallet_id: str, edge: int | None, share: int, mode: PaymentMode,
-              keyed: bool) -> Any:
+              keyed: bool, merchant: str | None = None) -> Any:
         wallet = self.m_wallets[wallet_id]
         cur = wallet.currency
-        amount = self.amount_for(self.spendable(wallet), edge, share)
-        parts, missing = self.allocate(wallet, amount)
-        request = SpendRequest(m(amount, cur), mode=mode)
+        amount = self.amount_for(self.spendable(wallet, merchant), edge, share)
+        parts, missing = self.allocate(wallet, amount, merchant)
+        request = SpendRequest(m(amount, cur), mode=mode, merchant=merchant)
         decision = self.svc.check_spend(wallet_id, request)
         denied = mode is PaymentMode.CREDIT_ONLY and missing > 0
         result, exc = self.call("spend", wallet_id, request, keyed=keyed, cur=cur, fails=denied)
@@ -515,8 +557,8 @@ class LedgerMachine(RuleBasedStateMachine):
         later capture, void or expiry meets an expired lot (whose part goes to breakage)."""
         wallet = self.m_wallets[wallet_id]
         cur = wallet.currency
-        amount = self.amount_for(self.spendable(wallet), edge, share)
-        parts, missing = self.allocate(wallet, amount)
+        amount = self.amount_for(self.spendable(wallet, None), edge, share)
+        parts, missing = self.allocate(wallet, amount)  # a hold names no merchant
         first_expiry = self.expiry(parts[0][0]) if parts else None
         if outlive_a_lot and first_expiry is not None:
             window += first_expiry - self.now
@@ -700,7 +742,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if lot_id is not None:
                 lot = self.m_lots[lot_id]
                 # An expired lot's remainder is breakage: it cannot be reversed away.
-                left = 0 if lot.expired(self.now) else lot.remaining
+                left = 0 if self.expired(lot, self.now) else lot.remaining
                 if left < value:
                     short = (wallet_id, value, left)
                     break
@@ -752,8 +794,9 @@ class LedgerMachine(RuleBasedStateMachine):
             self.expire_due()
 
     def deadlines(self, lots: bool = True, holds: bool = True) -> list[datetime]:
-        """Future expiries of lots and/or holds, soonest first."""
-        ends = [lot.expires_at for lot in self.m_lots.values() if lots and lot.expires_at]
+        """Future expiries of lots (their own or their group's end) and/or holds, soonest
+        first."""
+        ends = [end for lot in self.m_lots.values() if lots and (end := self.end(lot))]
         ends += [hold.expires_at for hold in self.m_holds.values() if holds]
         return sorted({end for end in ends if end > self.now})
 
@@ -766,30 +809,61 @@ class LedgerMachine(RuleBasedStateMachine):
         if sweep:
             self.expire_due()
 
-    @rule()
-    def expire_due(self) -> None:
+    @rule(delta=st.none() | durations(max_days=4), sweep=st.booleans())
+    def move_group_end(self, delta: timedelta | None, sweep: bool) -> None:
+        """Move the condition group's end to later than now (or remove it): its lots follow at
+        once, also those already past the old end and not yet swept."""
+        end = None if delta is None else self.now + delta + timedelta(seconds=1)
+        group = self.svc.change_condition_group(self.group.id, valid_until=end)
+        assert (group.valid_until, group.version) == (end, 1)
+        self.group_end = end
+        if sweep:
+            self.expire_due()
+
+    @rule(sweepers=st.integers(1, 3))
+    def expire_due(self, sweepers: int = 1) -> None:
+        """``sweepers`` sweeps at once, each in its own thread: together they release each due
+        hold and book each due remainder exactly once."""
         at = self.now
         due_holds = sorted(
             (h for h in self.m_holds.values()
              if h.status is HoldStatus.ACTIVE and h.expires_at <= at),
             key=lambda h: (h.expires_at, h.id),
         )
-        report = self.svc.expire_due()
+        reports: list[Any] = []
+        errors: list[BaseException] = []
+
+        def sweep() -> None:
+            try:
+                reports.append(self.svc.expire_due())
+            except BaseException as exc:  # pragma: no cover - reported by the assert below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sweep) for _ in range(sweepers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
         for hold in due_holds:
             wallet = self.m_wallets[hold.wallet_id]
             wallet.held -= hold.amount
             self.give_back(wallet, hold.allocation)
             hold.status = HoldStatus.EXPIRED
-        due_lots = [lot for lot in self.m_lots.values() if lot.remaining > 0 and lot.expired(at)]
+        due_lots = [lot for lot in self.m_lots.values()
+                    if lot.remaining > 0 and self.expired(lot, at)]
         for lot in due_lots:
             self.tenant("breakage", self.m_wallets[lot.wallet_id].currency, lot.remaining)
             lot.remaining = 0
             lot.swept = True
-        assert (report.holds_released, report.lots_expired) == (len(due_holds), len(due_lots))
+        assert sum(r.holds_released for r in reports) == len(due_holds)
+        assert sum(r.lots_expired for r in reports) == len(due_lots)
+        entry_ids = [entry_id for r in reports for entry_id in r.entry_ids]
+        assert len(set(entry_ids)) == len(entry_ids) == len(due_holds) + len(due_lots)
         with self.svc.store.unit_of_work(read_only=True) as uow:
-            kinds = [uow.get_entry(entry_id).kind for entry_id in report.entry_ids]
-        assert kinds == [EntryKind.HOLD_EXPIRY] * len(due_holds) + [EntryKind.BREAKAGE] * len(
-            due_lots)
+            kinds = Counter(uow.get_entry(entry_id).kind for entry_id in entry_ids)
+        assert kinds == Counter({EntryKind.HOLD_EXPIRY: len(due_holds),
+                                 EntryKind.BREAKAGE: len(due_lots)}) - Counter()  # drop zeros
         self.m_entries += len(due_holds) + len(due_lots)
         again = self.svc.expire_due()
         assert (again.lots_expired, again.holds_released, again.entry_ids) == (0, 0, ())
@@ -948,13 +1022,19 @@ class LedgerMachine(RuleBasedStateMachine):
                     continue
                 assert ref.name is not None
                 lot = lots[ref.name]
+                model_lot = self.m_lots[lot.id]
+                end = self.end(model_lot)
                 if entry.kind is EntryKind.BREAKAGE:
                     breakage_entries.setdefault(lot.id, []).append(entry)
                     assert p.amount.is_negative()
-                    assert lot.expires_at is not None
-                    assert entry.recorded_at >= lot.expires_at
-                elif lot.expires_at is not None and entry.kind is not EntryKind.REVERSAL:
-                    assert entry.recorded_at < lot.expires_at, (entry.kind, entry.id, lot.id)
+                    if model_lot.conditioned:
+                        # booked at the group's end then; the machine may have moved it since
+                        assert lot.group_id == self.group.id
+                    else:
+                        assert lot.expires_at is not None
+                        assert entry.recorded_at >= lot.expires_at
+                elif end is not None and entry.kind is not EntryKind.REVERSAL:
+                    assert entry.recorded_at < end, (entry.kind, entry.id, lot.id)
         for lot in lots.values():
             booked = breakage_entries.get(lot.id, [])
             assert len(booked) <= 1, lot.id
@@ -1044,7 +1124,8 @@ class LedgerMachine(RuleBasedStateMachine):
         for wallet in wallets.values():
             balance = self.svc.balance(wallet.id)
             expired = sum(lot.remaining.minor_units for lot in lots.values()
-                          if lot.wallet_id == wallet.id and lot.is_expired(self.now))
+                          if lot.wallet_id == wallet.id
+                          and self.expired(self.m_lots[lot.id], self.now))
             cur = wallet.currency
             assert (balance.open, balance.held, balance.floor) == (
                 wallet.open, wallet.held, wallet.floor)

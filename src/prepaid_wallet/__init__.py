@@ -10,9 +10,17 @@ Open a store, build a :class:`WalletService` over it and call its commands::
 """
 
 from prepaid_wallet.clock import Clock, FixedClock, SystemClock
+from prepaid_wallet.conditions import (
+    ConditionGroup,
+    LineItem,
+    SpendCondition,
+    TimeWindow,
+    end_of_local_day,
+)
 from prepaid_wallet.errors import (
     AlreadyReversedError,
     ConcurrencyError,
+    ConditionGroupNotFoundError,
     ConflictError,
     CurrencyMismatchError,
     DuplicateWalletError,
@@ -40,6 +48,7 @@ from prepaid_wallet.errors import (
     UnbalancedEntryError,
     WalletNotFoundError,
 )
+from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy
 from prepaid_wallet.formatting import format_money, parse_money
 from prepaid_wallet.ids import RandomIds, SequentialIds
 from prepaid_wallet.ledger import Entry, EntryKind, Posting
@@ -47,9 +56,11 @@ from prepaid_wallet.money import Currency, Money
 from prepaid_wallet.policies import Decision, PaymentMode, Reason, SpendOrder, SpendRequest
 from prepaid_wallet.results import (
     Balance,
+    Breakdown,
     CaptureResult,
     ExpiryReport,
     LotMovement,
+    LotView,
     Problem,
     Receipt,
     RefundResult,
@@ -58,7 +69,7 @@ from prepaid_wallet.results import (
     StatementLine,
     VerifyReport,
 )
-from prepaid_wallet.service import WalletService
+from prepaid_wallet.service import WalletService, WelcomeAward
 from prepaid_wallet.storage import Store, UnitOfWork, open_store
 from prepaid_wallet.wallet import AllocationPart, Charge, Hold, HoldStatus, Lot, Wallet
 
@@ -68,18 +79,23 @@ __all__ = [
     "AllocationPart",
     "AlreadyReversedError",
     "Balance",
+    "Breakdown",
     "CaptureResult",
     "Charge",
     "Clock",
     "ConcurrencyError",
+    "ConditionGroup",
+    "ConditionGroupNotFoundError",
     "ConflictError",
     "Currency",
     "CurrencyMismatchError",
     "Decision",
     "DuplicateWalletError",
+    "EndOfLocalDay",
     "Entry",
     "EntryKind",
     "EntryNotFoundError",
+    "ExpiryPolicy",
     "ExpiryReport",
     "FixedClock",
     "Hold",
@@ -95,9 +111,11 @@ __all__ = [
     "InvalidCurrencyError",
     "InvalidInputError",
     "InvalidTimeError",
+    "LineItem",
     "Lot",
     "LotMovement",
     "LotNotFoundError",
+    "LotView",
     "Money",
     "NotFoundError",
     "PaymentMode",
@@ -112,6 +130,7 @@ __all__ = [
     "RefusedError",
     "SchemaVersionError",
     "SequentialIds",
+    "SpendCondition",
     "SpendDeniedError",
     "SpendOrder",
     "SpendRequest",
@@ -122,13 +141,16 @@ __all__ = [
     "Store",
     "SystemClock",
     "TenantMismatchError",
+    "TimeWindow",
     "UnbalancedEntryError",
     "UnitOfWork",
     "VerifyReport",
     "Wallet",
     "WalletNotFoundError",
     "WalletService",
+    "WelcomeAward",
     "__version__",
+    "end_of_local_day",
     "format_money",
     "open_store",
     "parse_money",

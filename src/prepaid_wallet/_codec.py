@@ -2,7 +2,10 @@
 
 Used to store idempotent outcomes and to dump a store canonically. Supports ``None``, ``str``,
 ``int``, ``bool``, :class:`~prepaid_wallet.money.Money` (``"12.50 EUR"``), aware ``datetime``
-(ISO 8601 in UTC), enums (their value), tuples, str-keyed dicts and attrs classes made of these.
+(ISO 8601 in UTC), enums (their value), tuples, frozensets (sorted lists), str-keyed dicts,
+:class:`~prepaid_wallet.conditions.SpendCondition` (its own ``to_data``) and attrs classes made of
+these. A field missing from the data takes its default, so values stored before a field was
+added still load.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.money import Money
 
 __all__ = ["dumps", "from_data", "loads", "to_data"]
@@ -34,6 +38,10 @@ def to_data(value: Any) -> Any:
         return value.value
     if isinstance(value, tuple | list):
         return [to_data(v) for v in value]
+    if isinstance(value, frozenset | set):
+        return sorted(to_data(v) for v in value)
+    if isinstance(value, SpendCondition):
+        return value.to_data()
     if isinstance(value, dict):
         return {str(k): to_data(v) for k, v in value.items()}
     if attrs.has(type(value)):
@@ -60,6 +68,9 @@ def from_data(tp: Any, data: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(from_data(args[0], v) for v in data)
         return tuple(from_data(a, v) for a, v in zip(args, data, strict=True))
+    if origin is frozenset:
+        (inner,) = typing.get_args(tp)
+        return frozenset(from_data(inner, v) for v in data)
     if origin is dict:
         _, value_type = typing.get_args(tp)
         return {k: from_data(value_type, v) for k, v in data.items()}
@@ -70,9 +81,16 @@ def from_data(tp: Any, data: Any) -> Any:
         return datetime.fromisoformat(data)
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
+    if tp is SpendCondition:
+        return SpendCondition.from_data(data)
     if isinstance(tp, type) and attrs.has(tp):
+        # A field missing from the data (written before the field existed) takes its default.
         hints = _hints(tp)
-        return tp(**{f.name: from_data(hints[f.name], data[f.name]) for f in attrs.fields(tp)})
+        return tp(**{
+            f.name: from_data(hints[f.name], data[f.name])
+            for f in attrs.fields(tp)
+            if f.name in data or f.default is attrs.NOTHING
+        })
     if tp in (str, int, bool) or tp is Any:
         return data
     raise TypeError(f"cannot decode {tp!r}")

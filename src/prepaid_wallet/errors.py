@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AlreadyReversedError",
     "ConcurrencyError",
+    "ConditionGroupNotFoundError",
     "ConflictError",
     "CurrencyMismatchError",
     "DuplicateWalletError",
@@ -149,6 +150,12 @@ class EntryNotFoundError(NotFoundError):
     """No journal entry with this id."""
 
     kind = "entry"
+
+
+class ConditionGroupNotFoundError(NotFoundError):
+    """No condition group with this id."""
+
+    kind = "condition group"
 
 
 # -- business refusals ---------------------------------------------------------------------------

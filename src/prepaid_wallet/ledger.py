@@ -75,6 +75,7 @@ class EntryKind(StrEnum):
     REFUND = "refund"
     BREAKAGE = "breakage"
     REVERSAL = "reversal"
+    EXTENSION = "extension"
 
 
 class AccountKind(StrEnum):

@@ -4,27 +4,38 @@
 :class:`Decision`; only the service turns a refusal into
 :class:`~prepaid_wallet.errors.SpendDeniedError`.
 
-The spend order says which commerce lot pays first. :class:`SpendOrder` maps each named order to
-a pure sort key; a host may instead pass any callable that reorders an iterable of lots.
-The default (:attr:`SpendOrder.DEFAULT`): lower ``priority`` first, then the soonest expiry
-(non-expiring lots last), then the oldest grant, then the lot id; the open balance pays last,
-down to the wallet's floor. A lot is never spent at or after its expiry.
+Commerce pays before the open balance, and conditioned commerce (lots that may pay only for
+some products, merchants or times; see :mod:`prepaid_wallet.conditions`) before unconditioned
+commerce. Within each class the spend order says which lot pays first. :class:`SpendOrder` maps
+each named order to a pure sort key; a host may instead pass any callable that reorders an
+iterable of lots. The default (:attr:`SpendOrder.DEFAULT`): lower ``priority`` first, then the
+soonest expiry (non-expiring lots last), then the oldest grant, then the lot id; the open balance
+pays last, down to the wallet's floor. A lot is never spent at or after its expiry.
+
+With line items, the allocation pays the most it can from commerce: a line that only one lot may
+pay goes to that lot whenever that lets more be paid, and among the allocations that pay the
+most, the first lot in order pays as much as it can, then the second, and so on. Each part of
+the allocation names the lot (or the open balance) and the line it pays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
 import attrs
 
+from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
+from prepaid_wallet.expiry import ExpiryPolicy
 from prepaid_wallet.money import Money
 from prepaid_wallet.wallet import AllocationPart, Lot, Wallet
 
 __all__ = [
     "Decision",
+    "LotEligibility",
     "PaymentMode",
     "Reason",
     "SpendOrder",
@@ -32,6 +43,8 @@ __all__ = [
     "SpendRequest",
     "decide_spend",
     "default_lot_key",
+    "is_conditioned",
+    "lot_eligibility",
     "order_lots",
 ]
 
@@ -54,14 +67,42 @@ class Reason(StrEnum):
     INSUFFICIENT_CREDIT = "insufficient_credit"
 
 
+def _lines(value: Any) -> Any:
+    """Any iterable of line items, kept as a tuple (anything else is left for the service to
+    refuse with a typed error)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _names(value: Any) -> Any:
+    if isinstance(value, (set, frozenset, list, tuple)):
+        return frozenset(value)
+    return value
+
+
 @attrs.frozen
 class SpendRequest:
     """A purchase to pay from a wallet: a positive ``amount`` in the wallet's currency and a
-    checkout ``mode``. ``description`` is free text kept in the entry's metadata."""
+    checkout ``mode``. ``description`` is free text kept in the entry's metadata.
+
+    What the purchase is, for lots that may pay only for some of it (see
+    :mod:`prepaid_wallet.conditions`):
+
+    * ``lines`` -- the line items (product id, category, amount); when given they must add up to
+      ``amount``. Without lines the purchase is one line of no known product: a lot limited to
+      some products or categories cannot pay it.
+    * ``merchant`` and ``merchant_groups`` -- where the purchase is made.
+    * ``at`` -- when it is made (aware; not after the spend is booked), for time windows and
+      validity; default: the instant the spend is decided. Expiry is always judged at that
+      decision instant: an expired lot never pays, whatever ``at`` says.
+    """
 
     amount: Money
     mode: PaymentMode = PaymentMode.CREDIT_ONLY
     description: str | None = None
+    lines: tuple[LineItem, ...] = attrs.field(default=(), converter=_lines)
+    merchant: str | None = None
+    merchant_groups: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    at: datetime | None = None
 
 
 @attrs.frozen
@@ -90,9 +131,10 @@ class Decision:
 
 
 def default_lot_key(lot: Lot) -> tuple[Any, ...]:
-    """Sort key of :attr:`SpendOrder.DEFAULT`: priority, soonest expiry (none last), oldest
-    grant, lot id."""
+    """Sort key of :attr:`SpendOrder.DEFAULT`: conditioned lots first, then priority, soonest
+    expiry (none last), oldest grant, lot id."""
     return (
+        not is_conditioned(lot),
         lot.priority,
         lot.expires_at is None,
         lot.expires_at or lot.granted_at,
@@ -109,8 +151,18 @@ def _oldest_first_key(lot: Lot) -> tuple[Any, ...]:
     return (lot.granted_at, lot.id)
 
 
+def is_conditioned(lot: Lot) -> bool:
+    """True when ``lot`` may pay only for some purchases: it belongs to a condition group or
+    carries a condition that restricts something. Conditioned lots pay before the others."""
+    return lot.group_id is not None or (
+        lot.condition is not None and not lot.condition.is_unrestricted
+    )
+
+
 class SpendOrder(Enum):
-    """Named lot orders, each a pure sort key.
+    """Named lot orders, each a pure sort key. Whatever the order, conditioned lots (see
+    :func:`is_conditioned`) pay before unconditioned ones; the order ranks lots within each
+    class.
 
     ``DEFAULT``: priority, soonest expiry (non-expiring last), oldest grant, id.
     ``EXPIRING_FIRST``: soonest expiry first whatever the priority, then oldest grant, id.
@@ -139,7 +191,8 @@ SpendOrderFunction = Callable[[Iterable[Lot]], Iterable[Lot]]
 
 
 def order_lots(order: SpendOrder | SpendOrderFunction, lots: Iterable[Lot]) -> Iterable[Lot]:
-    """Put ``lots`` (given in :attr:`SpendOrder.DEFAULT` order) into ``order``.
+    """Put ``lots`` (given in :attr:`SpendOrder.DEFAULT` order) into ``order``, conditioned
+    lots first.
 
     The default order passes the iterable through untouched, so a spend reads only the lots it
     needs; any other order has to see every live lot first.
@@ -147,33 +200,266 @@ def order_lots(order: SpendOrder | SpendOrderFunction, lots: Iterable[Lot]) -> I
     if order is SpendOrder.DEFAULT:
         return lots
     if isinstance(order, SpendOrder):
-        return sorted(lots, key=order.key)
-    return order(lots)
+        key = order.key
+        return sorted(lots, key=lambda lot: (not is_conditioned(lot), key(lot)))
+    ranked = list(order(lots))
+    return [lot for lot in ranked if is_conditioned(lot)] + [
+        lot for lot in ranked if not is_conditioned(lot)
+    ]
 
 
-def _allocate(
-    wallet: Wallet, amount: Money, lots: Iterable[Lot], at: datetime
-) -> tuple[list[AllocationPart], int]:
-    """Take up to ``amount`` from unexpired lots in the order given, then the open balance down
-    to the floor. Returns the parts and the minor units still missing."""
-    needed = amount.minor_units
+_EXPIRY = ExpiryPolicy()
+
+
+@attrs.frozen
+class LotEligibility:
+    """Whether one lot may pay for a request, and for which of its lines.
+
+    ``lines`` holds the indexes (into the request's lines; ``0`` for a request without lines) of
+    the lines the lot may pay; empty when it may pay nothing (expired, outside its validity, a
+    condition the purchase does not meet). ``conditioned`` says whether the lot has conditions
+    at all (its own or a condition group's): conditioned lots pay before unconditioned ones.
+    """
+
+    lot: Lot
+    conditioned: bool
+    lines: tuple[int, ...]
+
+
+def _purchase_lines(request: SpendRequest) -> tuple[LineItem | None, ...]:
+    """The request's lines; ``(None,)`` for a request without lines (one line of no known
+    product)."""
+    return request.lines or (None,)
+
+
+def _may_pay_line(condition: SpendCondition | None, line: LineItem | None) -> bool:
+    if condition is None:
+        return True
+    if line is None:  # no known product: only a condition with no product restriction pays
+        return not (condition.products or condition.categories)
+    return condition.allows_line(line)
+
+
+def lot_eligibility(
+    lot: Lot,
+    request: SpendRequest,
+    at: datetime,
+    group: ConditionGroup | None = None,
+) -> LotEligibility:
+    """Which of ``request``'s lines ``lot`` may pay, decided at instant ``at`` (the decision
+    instant: expiry is judged there; time windows and validity at ``request.at`` or ``at``).
+
+    ``group`` is the lot's condition group when it has one (its current validity applies; the
+    lot's own ``condition`` is the version of the group's conditions it was granted under).
+    """
+    condition = lot.condition
+    conditioned = is_conditioned(lot)
+    lines = _purchase_lines(request)
+    if not lot.is_live or (lot.group_id is not None and group is None):
+        return LotEligibility(lot, conditioned, ())
+    if _EXPIRY.is_expired(lot, at, group):
+        return LotEligibility(lot, conditioned, ())
+    purchase_at = request.at or at
+    if group is not None and not group.is_valid_at(purchase_at):
+        return LotEligibility(lot, conditioned, ())
+    if condition is not None and not condition.allows_purchase(
+        at=purchase_at,
+        merchant=request.merchant,
+        merchant_groups=request.merchant_groups,
+        total=request.amount,
+    ):
+        return LotEligibility(lot, conditioned, ())
+    return LotEligibility(
+        lot,
+        conditioned,
+        tuple(i for i, line in enumerate(lines) if _may_pay_line(condition, line)),
+    )
+
+
+def _line_amounts(request: SpendRequest) -> list[int]:
+    if request.lines:
+        return [line.amount.minor_units for line in request.lines]
+    return [request.amount.minor_units]
+
+
+def _take_in_order(
+    lots: Iterable[Lot], needs: list[int], at: datetime, currency: str, has_lines: bool
+) -> list[AllocationPart]:
+    """Lots that may pay any line (no conditions), in the order given, each paying lines in
+    line order until the lines are paid; reads ``lots`` only as far as needed. Lowers
+    ``needs`` in place."""
     parts: list[AllocationPart] = []
-    iterator: Iterator[Lot] = iter(lots)
-    for lot in iterator:
-        if needed == 0:
+    line = 0
+    count = len(needs)
+    while line < count and not needs[line]:
+        line += 1
+    for lot in lots:
+        if line == count:
             break
         if lot.is_expired(at) or not lot.is_live:
             continue
-        take = min(needed, lot.remaining.minor_units)
-        parts.append(AllocationPart(lot.id, Money(take, amount.currency), lot.expires_at))
-        needed -= take
-    if needed:
-        headroom = wallet.open.minor_units - wallet.floor.minor_units
-        take = min(needed, max(headroom, 0))
+        left = lot.remaining.minor_units
+        while left and line < count:
+            take = min(left, needs[line])
+            parts.append(AllocationPart(
+                lot.id, Money(take, currency), lot.expires_at, line if has_lines else None
+            ))
+            needs[line] -= take
+            left -= take
+            while line < count and not needs[line]:
+                line += 1
+    return parts
+
+
+def _solve(
+    eligible: Sequence[LotEligibility], needs: list[int], currency: str, has_lines: bool
+) -> list[AllocationPart]:
+    """The most the ``eligible`` lots (in paying order) can pay of the lines, each lot paying as
+    much as it can before the next one is considered.
+
+    Lots are taken one by one; each pays along augmenting paths that may move an earlier lot's
+    money to another line that lot may pay, but never lower what the earlier lot pays (Kuhn's
+    algorithm on the lots x lines transport graph). Taken in order this way, the lots pay the
+    most in total, and among all allocations that do, the one that takes the most from the
+    first lot, then from the second, and so on. So a line that only one lot may pay goes to
+    that lot whenever that lets more be paid. Lowers ``needs`` in place.
+    """
+    flow: list[dict[int, int]] = [{} for _ in eligible]
+    paying: dict[int, list[int]] = {}  # line -> the lots paying it, in paying order
+    for index, item in enumerate(eligible):
+        left = item.lot.remaining.minor_units
+        while left:
+            path = _augmenting_path(index, eligible, flow, paying, needs)
+            if path is None:
+                break
+            amount = min(left, needs[path[-1][1]])
+            for step, (_, line) in enumerate(path[:-1]):
+                amount = min(amount, flow[path[step + 1][0]][line])
+            # The first lot starts paying its line; each later lot on the path moves that much
+            # from the line before it to its own next line.
+            for step, (lot_index, line) in enumerate(path):
+                if step:
+                    previous_line = path[step - 1][1]
+                    _add(flow, paying, lot_index, previous_line, -amount)
+                _add(flow, paying, lot_index, line, amount)
+            needs[path[-1][1]] -= amount
+            left -= amount
+    parts: list[AllocationPart] = []
+    for index, item in enumerate(eligible):
+        for line in sorted(flow[index]):
+            parts.append(AllocationPart(
+                item.lot.id,
+                Money(flow[index][line], currency),
+                item.lot.expires_at,
+                line if has_lines else None,
+            ))
+    return parts
+
+
+def _add(
+    flow: list[dict[int, int]], paying: dict[int, list[int]], lot: int, line: int, amount: int
+) -> None:
+    total = flow[lot].get(line, 0) + amount
+    payers = paying.setdefault(line, [])
+    if total:
+        flow[lot][line] = total
+        if lot not in payers:
+            payers.append(lot)
+    else:
+        flow[lot].pop(line, None)
+        if lot in payers:
+            payers.remove(lot)
+
+
+def _augmenting_path(
+    start: int,
+    eligible: Sequence[LotEligibility],
+    flow: list[dict[int, int]],
+    paying: dict[int, list[int]],
+    needs: list[int],
+) -> list[tuple[int, int]] | None:
+    """A shortest path from lot ``start`` to a line with something left to pay: the lot, a line
+    it may pay, a lot already paying that line, another line that lot may pay, and so on.
+    Returned as ``(lot, line it starts paying)`` steps; ``None`` when there is none. Breadth
+    first, lines and lots in order, so the answer is deterministic."""
+    reached: dict[int, tuple[int, int | None]] = {}  # line -> (lot, line that lot left)
+    via: dict[int, int | None] = {start: None}  # lot -> the line it was reached through
+    queue = [start]
+    for lot in queue:
+        for line in eligible[lot].lines:
+            if line in reached:
+                continue
+            reached[line] = (lot, via[lot])
+            if needs[line]:
+                steps: list[tuple[int, int]] = []
+                current: int | None = line
+                while current is not None:
+                    owner, previous = reached[current]
+                    steps.append((owner, current))
+                    current = previous
+                steps.reverse()
+                return steps
+            for other in paying.get(line, ()):
+                if other not in via:
+                    via[other] = line
+                    queue.append(other)
+    return None
+
+
+def _open_parts(
+    wallet: Wallet, needs: list[int], currency: str, has_lines: bool
+) -> tuple[list[AllocationPart], int]:
+    """The open balance pays what the lots left of each line, in line order, down to the
+    wallet's floor. Returns the parts and what is still missing (minor units)."""
+    headroom = max(wallet.open.minor_units - wallet.floor.minor_units, 0)
+    parts: list[AllocationPart] = []
+    missing = 0
+    for line, need in enumerate(needs):
+        take = min(need, headroom)
         if take:
-            parts.append(AllocationPart(None, Money(take, amount.currency)))
-            needed -= take
-    return parts, needed
+            parts.append(AllocationPart(
+                None, Money(take, currency), None, line if has_lines else None
+            ))
+            headroom -= take
+        missing += need - take
+    return parts, missing
+
+
+def _allocate(
+    wallet: Wallet,
+    request: SpendRequest,
+    lots: Iterable[Lot],
+    at: datetime,
+    groups: Mapping[str, ConditionGroup],
+) -> tuple[list[AllocationPart], int]:
+    """Commerce first (conditioned lots, then unconditioned ones, each class in the order
+    given; ``lots`` come with the conditioned ones first), as much as the lots may pay; then
+    the open balance down to the floor. Returns the parts and the minor units still missing."""
+    currency = request.amount.currency
+    has_lines = bool(request.lines)
+    needs = _line_amounts(request)
+    iterator = iter(lots)
+    conditioned: list[Lot] = []
+    first_free: list[Lot] = []
+    for lot in iterator:
+        if not is_conditioned(lot):
+            first_free.append(lot)
+            break
+        conditioned.append(lot)
+    parts: list[AllocationPart] = []
+    if conditioned:
+        eligible = (
+            lot_eligibility(lot, request, at, groups.get(lot.group_id) if lot.group_id else None)
+            for lot in conditioned
+        )
+        parts = _solve([e for e in eligible if e.lines], needs, currency, has_lines)
+    # The rest have no conditions: any of them pays any line, so taking them in order pays the
+    # most, and reads them only as far as needed.
+    parts += _take_in_order(
+        itertools.chain(first_free, iterator), needs, at, currency, has_lines
+    )
+    opened, missing = _open_parts(wallet, needs, currency, has_lines)
+    return parts + opened, missing
 
 
 def decide_spend(
@@ -182,15 +468,23 @@ def decide_spend(
     lots: Iterable[Lot],
     at: datetime,
     order: SpendOrder | SpendOrderFunction = SpendOrder.DEFAULT,
+    groups: Mapping[str, ConditionGroup] | None = None,
 ) -> Decision:
     """Decide ``request`` against ``wallet`` at instant ``at``.
 
     ``lots`` are the wallet's live lots in default order (the store's index order); they are
-    reordered by ``order`` and read only as far as needed. Amounts are exact: no rounding.
+    put into ``order``. ``groups`` holds the condition group of every lot that refers to one
+    (a lot whose group is missing pays nothing). Commerce pays first: conditioned lots, then
+    unconditioned ones, each class in ``order``, as much as the lots may pay (see
+    :func:`lot_eligibility`); then the open balance, down to the floor. With line items each
+    part of the allocation names its line (``AllocationPart.line``). Amounts are exact: no
+    rounding.
     """
     amount = request.amount
     zero = Money.zero(amount.currency)
-    parts, missing_minor = _allocate(wallet, amount, order_lots(order, lots), at)
+    parts, missing_minor = _allocate(
+        wallet, request, order_lots(order, lots), at, {} if groups is None else groups
+    )
     missing = Money(missing_minor, amount.currency)
     covered = amount - missing
     if request.mode is PaymentMode.CREDIT_FIRST:

@@ -13,9 +13,11 @@ from prepaid_wallet.wallet import AllocationPart
 
 __all__ = [
     "Balance",
+    "Breakdown",
     "CaptureResult",
     "ExpiryReport",
     "LotMovement",
+    "LotView",
     "Problem",
     "Receipt",
     "RefundResult",
@@ -30,7 +32,8 @@ __all__ = [
 class Receipt:
     """A top-up, transfer or reversal that was booked: the entry, the wallet, the amount.
 
-    For a transfer ``wallet_id`` is the source and ``counterparty_id`` the target.
+    For a transfer ``wallet_id`` is the source and ``counterparty_id`` the target. ``lot_id`` is
+    the conditioned lot the money arrived in, for a top-up or transfer under a condition group.
     """
 
     entry_id: str
@@ -39,6 +42,7 @@ class Receipt:
     amount: Money
     recorded_at: datetime
     counterparty_id: str | None = None
+    lot_id: str | None = None
 
 
 @attrs.frozen
@@ -130,6 +134,57 @@ class Balance:
     def spendable(self) -> Money:
         """``available - floor``: the most a credit-only spend could take now."""
         return self.available - self.floor
+
+
+@attrs.frozen
+class LotView:
+    """One commerce lot as a customer or a business sees it in a :class:`Breakdown`.
+
+    ``expires_at`` is when it stops paying (its own expiry, its conditions' end or its
+    condition group's end, whichever is first; None: never); ``conditions`` what it may pay
+    for, in words (``("any purchase",)`` when nothing restricts it); ``usable`` whether it is
+    within its life at the breakdown's instant (not expired, its group and its conditions
+    already valid) -- time windows, merchants, products and minimums are judged per purchase:
+    ``spendable_now`` is what it would pay of the breakdown's request (None without one).
+    """
+
+    lot_id: str
+    remaining: Money
+    expires_at: datetime | None
+    priority: int
+    reason: str
+    conditions: tuple[str, ...]
+    group_id: str | None
+    group_name: str | None
+    usable: bool
+    spendable_now: Money | None = None
+
+
+@attrs.frozen
+class Breakdown:
+    """What a wallet holds at ``at``, and what of it a purchase could use.
+
+    ``open`` is the open balance and ``open_spendable`` how much of it a spend may take (down to
+    the floor); ``lots`` the commerce lots with money left, in the order they pay; ``expired``
+    what expired lots still hold until the sweep books it as breakage. With a request,
+    ``spendable`` is the most credit could pay for it now (commerce for the lines each lot may
+    pay, then the open balance) and ``decision`` the full decision; both None otherwise.
+    """
+
+    wallet_id: str
+    at: datetime
+    currency: str
+    open: Money
+    open_spendable: Money
+    lots: tuple[LotView, ...]
+    expired: Money
+    spendable: Money | None = None
+    decision: Decision | None = None
+
+    @property
+    def commerce(self) -> Money:
+        """What the usable lots hold (within their life; see :class:`LotView`)."""
+        return Money.sum((lot.remaining for lot in self.lots if lot.usable), self.currency)
 
 
 @attrs.frozen

@@ -18,15 +18,20 @@ error writes nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+
+import attrs
 
 from prepaid_wallet import _codec
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.clock import Clock, SystemClock, require_aware
+from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
 from prepaid_wallet.errors import (
     AlreadyReversedError,
+    ConditionGroupNotFoundError,
+    ConflictError,
     CurrencyMismatchError,
     HoldExpiredError,
     HoldStateError,
@@ -39,6 +44,7 @@ from prepaid_wallet.errors import (
     SpendDeniedError,
     TenantMismatchError,
 )
+from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy, resolve_expiry
 from prepaid_wallet.idempotency import (
     canonical_request,
     check_replay,
@@ -56,12 +62,15 @@ from prepaid_wallet.policies import (
     SpendOrderFunction,
     SpendRequest,
     decide_spend,
+    order_lots,
 )
 from prepaid_wallet.results import (
     Balance,
+    Breakdown,
     CaptureResult,
     ExpiryReport,
     LotMovement,
+    LotView,
     Problem,
     Receipt,
     RefundResult,
@@ -73,7 +82,7 @@ from prepaid_wallet.results import (
 from prepaid_wallet.storage.base import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
 
-__all__ = ["WalletService"]
+__all__ = ["WalletService", "WelcomeAward"]
 
 _T = TypeVar("_T")
 
@@ -154,6 +163,125 @@ def _check_currency(wallet: Wallet, amount: Money, field: str = "amount") -> Non
         raise CurrencyMismatchError(wallet.currency, amount.currency, field)
 
 
+def _check_priority(priority: object, field: str = "priority") -> int:
+    if isinstance(priority, bool) or not isinstance(priority, int) or not (
+        -_MAX_PRIORITY <= priority <= _MAX_PRIORITY
+    ):
+        raise InvalidInputError(field, "must be an int within +/-(2**31 - 1)", priority)
+    return priority
+
+
+def _check_condition(condition: object, field: str = "condition") -> SpendCondition | None:
+    if condition is not None and not isinstance(condition, SpendCondition):
+        raise InvalidInputError(field, "must be a SpendCondition or None", condition)
+    return condition
+
+
+def _check_names(value: object, field: str) -> frozenset[str]:
+    if not isinstance(value, frozenset):
+        raise InvalidInputError(field, "must be a set of names", value)
+    for name in value:
+        _check_text(name, field)
+    return value
+
+
+def _purchase_fields(request: SpendRequest) -> dict[str, Any]:
+    """What a request says about the purchase, for its idempotency fingerprint: only the
+    fields it sets, so a request without them is fingerprinted as before they existed."""
+    fields: dict[str, Any] = {}
+    if request.lines:
+        fields["lines"] = request.lines
+    if request.merchant is not None:
+        fields["merchant"] = request.merchant
+    if request.merchant_groups:
+        fields["merchant_groups"] = request.merchant_groups
+    if request.at is not None:
+        fields["purchased_at"] = request.at
+    return fields
+
+
+def _check_purchase_time(request: SpendRequest, at: datetime) -> None:
+    if request.at is not None and request.at > at:
+        raise InvalidTimeError("request.at", "must not be after the instant the spend is booked",
+                               request.at)
+
+
+class _Keep:
+    """The type of :data:`_KEEP`: "leave this field as it is"."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+_KEEP = _Keep()
+
+
+class _Groups(Mapping[str, ConditionGroup]):
+    """The condition groups a unit of work reads while deciding, each read once on demand; a
+    group that does not exist is simply absent."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._found: dict[str, ConditionGroup] = {}
+
+    def __getitem__(self, group_id: str) -> ConditionGroup:
+        found = self._found.get(group_id)
+        if found is None:
+            try:
+                found = self._uow.get_condition_group(group_id)
+            except ConditionGroupNotFoundError:
+                raise KeyError(group_id) from None
+            self._found[group_id] = found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+@attrs.frozen
+class WelcomeAward:
+    """An award a tenant grants to every wallet it opens in the award's currency.
+
+    It is granted in the same unit of work as the opening, so it is granted exactly once: a
+    retried ``open_wallet`` with the same idempotency key replays the first outcome, and one
+    without a key finds the wallet already there (``DuplicateWalletError``). The lot expires
+    ``expires_after`` (elapsed time) after the opening, or at ``expires_at`` (an aware instant
+    or an :class:`~prepaid_wallet.expiry.EndOfLocalDay`), or never; it may carry a
+    ``condition`` or belong to condition group ``group_id`` (not both).
+    """
+
+    amount: Money
+    reason: str = "welcome"
+    expires_after: timedelta | None = None
+    expires_at: datetime | EndOfLocalDay | None = None
+    priority: int = 0
+    condition: SpendCondition | None = None
+    group_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_positive(self.amount, "welcome_award.amount")
+        _check_text(self.reason, "welcome_award.reason")
+        if self.expires_after is not None and self.expires_at is not None:
+            raise InvalidInputError("welcome_award.expires_at",
+                                    "give at most one of expires_after and expires_at")
+        if self.expires_after is not None and (
+            not isinstance(self.expires_after, timedelta) or self.expires_after <= timedelta(0)
+        ):
+            raise InvalidTimeError("welcome_award.expires_after", "must be a positive timedelta",
+                                   self.expires_after)
+        resolve_expiry(self.expires_at, "welcome_award.expires_at")
+        _check_priority(self.priority, "welcome_award.priority")
+        _check_condition(self.condition, "welcome_award.condition")
+        if self.group_id is not None:
+            check_name(self.group_id, "welcome_award.group_id")
+            if self.condition is not None:
+                raise InvalidInputError("welcome_award.condition",
+                                        "give a condition or a condition group, not both")
+
+
 class WalletService:
     """Prepaid wallets over a :class:`~prepaid_wallet.storage.base.Store`.
 
@@ -161,7 +289,8 @@ class WalletService:
     ``spend_order`` says which lot pays first (a :class:`~prepaid_wallet.policies.SpendOrder` or
     a function); ``actor`` is recorded on every entry unless a call names another;
     ``tenant_id``, when given, scopes the service to one tenant: a wallet of another tenant
-    raises :class:`~prepaid_wallet.errors.TenantMismatchError`.
+    raises :class:`~prepaid_wallet.errors.TenantMismatchError`; ``welcome_awards`` maps a
+    tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives.
 
     Every amount is a :class:`~prepaid_wallet.money.Money` in the wallet's currency; every
     instant is timezone-aware (naive ones raise ``InvalidTimeError``).
@@ -176,6 +305,7 @@ class WalletService:
         spend_order: SpendOrder | SpendOrderFunction = SpendOrder.DEFAULT,
         actor: str | None = None,
         tenant_id: str | None = None,
+        welcome_awards: Mapping[str, WelcomeAward] | None = None,
     ) -> None:
         self.store = store
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -183,6 +313,16 @@ class WalletService:
         self.spend_order = spend_order
         self.actor = None if actor is None else _check_text(actor, "actor")
         self.tenant_id = None if tenant_id is None else check_name(tenant_id, "tenant_id")
+        if welcome_awards is not None and not isinstance(welcome_awards, Mapping):
+            raise InvalidInputError("welcome_awards", "must map tenant ids to WelcomeAward",
+                                    welcome_awards)
+        for tenant, welcome in (welcome_awards or {}).items():
+            check_name(tenant, "welcome_awards")
+            if not isinstance(welcome, WelcomeAward):
+                raise InvalidInputError(f"welcome_awards[{tenant!r}]", "must be a WelcomeAward",
+                                        welcome)
+        self.welcome_awards: dict[str, WelcomeAward] = dict(welcome_awards or {})
+        self.expiry = ExpiryPolicy()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -275,7 +415,9 @@ class WalletService:
 
         ``floor`` (zero or negative, in ``currency``; default zero) is the lowest the open
         balance may go. One owner has at most one wallet per tenant and currency
-        (``DuplicateWalletError``); the same owner at two tenants has two wallets.
+        (``DuplicateWalletError``); the same owner at two tenants has two wallets. When the
+        tenant has a :class:`WelcomeAward` in ``currency``, it is granted in the same unit of
+        work and the wallet is returned with it.
         """
         check_name(owner_id, "owner_id")
         check_name(tenant_id, "tenant_id")
@@ -304,9 +446,57 @@ class WalletService:
                     currency=currency, floor=floor, at=at, metadata=meta,
                 )
                 uow.add_wallet(wallet)
+                welcome = self.welcome_awards.get(tenant_id)
+                if welcome is not None and welcome.amount.currency == currency:
+                    wallet = self._welcome(uow, wallet, welcome, at, key)
                 return wallet
 
             return self._idempotent(uow, tenant_id, key, request, Wallet, body, at)
+
+    def _welcome(
+        self, uow: UnitOfWork, wallet: Wallet, welcome: WelcomeAward, at: datetime,
+        key: str | None,
+    ) -> Wallet:
+        """Grant ``welcome`` to the new ``wallet`` in the opening's unit of work (nothing when
+        its fixed expiry has already passed or its condition group has ended)."""
+        if welcome.expires_after is not None:
+            expiry: datetime | None = at + welcome.expires_after
+        else:
+            expiry = resolve_expiry(welcome.expires_at)
+        if expiry is not None and expiry <= at:
+            return wallet
+        try:
+            condition, group_id, version = self._terms(
+                uow, wallet, welcome.condition, welcome.group_id, at, "welcome_award.group_id")
+        except InvalidTimeError:  # the group has ended: nothing left to welcome with
+            return wallet
+        change = _w.award(
+            wallet, lot_id=self.ids.new("lot"), amount=welcome.amount, expires_at=expiry,
+            priority=welcome.priority, reason=welcome.reason,
+            info=self._info(at, key, None, {"reason": welcome.reason}),
+            condition=condition, group_id=group_id, group_version=version,
+        )
+        uow.record(change)
+        return change.wallet(wallet.id)
+
+    @staticmethod
+    def _terms(
+        uow: UnitOfWork, wallet: Wallet, condition: SpendCondition | None, group_id: str | None,
+        at: datetime, field: str = "group_id",
+    ) -> tuple[SpendCondition | None, str | None, int | None]:
+        """The condition, group and group version a new lot of ``wallet`` is granted under: its
+        own ``condition``, or the current version of group ``group_id`` (of the wallet's
+        tenant; ``ConditionGroupNotFoundError`` if unknown; ``InvalidTimeError`` once the
+        group has ended: its lot would never pay)."""
+        if group_id is None:
+            return condition, None, None
+        group = uow.get_condition_group(group_id)
+        if group.tenant_id != wallet.tenant_id:
+            raise TenantMismatchError(field, wallet.tenant_id, group.tenant_id)
+        if group.valid_until is not None and at >= group.valid_until:
+            raise InvalidTimeError(field, "must name a condition group that has not ended",
+                                   group_id)
+        return group.condition, group.id, group.version
 
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet's current state; ``WalletNotFoundError`` if unknown."""
@@ -342,17 +532,26 @@ class WalletService:
         amount: Money,
         *,
         method: str,
+        group_id: str | None = None,
         idempotency_key: str | None = None,
         actor: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Receipt:
         """Credit ``amount`` (positive, in the wallet's currency), paid with ``method`` (e.g.
-        ``"card"``), to the open balance. A negative open balance simply moves back up."""
+        ``"card"``), to the open balance. A negative open balance simply moves back up.
+
+        With ``group_id`` (a condition group of the wallet's tenant) the money arrives as a
+        conditioned commerce lot under the group's current conditions instead (``lot_id`` of
+        the receipt), spendable only where the group allows and until the group ends."""
         _check_positive(amount)
         check_name(method, "method")
+        if group_id is not None:
+            check_name(group_id, "group_id")
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
+        extra = {} if group_id is None else {"group_id": group_id}
         request = _request(
-            key, "top_up", wallet_id=wallet_id, amount=amount, method=method, metadata=meta
+            key, "top_up", wallet_id=wallet_id, amount=amount, method=method, metadata=meta,
+            **extra,
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -360,11 +559,28 @@ class WalletService:
 
             def body() -> Receipt:
                 _check_currency(wallet, amount)
-                change = _w.top_up(wallet, amount, method, self._info(at, key, actor, meta))
+                info = self._info(at, key, actor, meta)
+                lot = self._group_lot(uow, wallet, amount, group_id, info, "top-up")
+                change = _w.top_up(wallet, amount, method, info, lot=lot)
                 uow.record(change)
-                return Receipt(change.entry.id, EntryKind.TOP_UP, wallet.id, amount, at)
+                return Receipt(change.entry.id, EntryKind.TOP_UP, wallet.id, amount, at,
+                               lot_id=None if lot is None else lot.id)
 
             return self._idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
+
+    def _group_lot(
+        self, uow: UnitOfWork, wallet: Wallet, amount: Money, group_id: str | None,
+        info: EntryInfo, reason: str,
+    ) -> Lot | None:
+        """The new lot money sent to ``wallet`` under condition group ``group_id`` arrives in;
+        None without a group (the money goes to the open balance)."""
+        if group_id is None:
+            return None
+        condition, group, version = self._terms(uow, wallet, None, group_id, info.at)
+        return _w.new_lot(
+            wallet, lot_id=self.ids.new("lot"), amount=amount, info=info, reason=reason,
+            condition=condition, group_id=group, group_version=version,
+        )
 
     def award(
         self,
@@ -372,26 +588,42 @@ class WalletService:
         amount: Money,
         *,
         reason: str,
-        expires_at: datetime | None = None,
+        expires_at: datetime | EndOfLocalDay | None = None,
         priority: int = 0,
+        condition: SpendCondition | None = None,
+        group_id: str | None = None,
         idempotency_key: str | None = None,
         actor: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Lot:
-        """Grant a commerce lot of ``amount`` that may expire at ``expires_at`` (aware; must be
-        in the future; None never expires). Lower ``priority`` spends first (default 0).
-        ``reason`` is kept on the lot and the entry."""
+        """Grant a commerce lot of ``amount`` that may expire at ``expires_at`` (an aware
+        instant or an :class:`~prepaid_wallet.expiry.EndOfLocalDay`; must be in the future;
+        None never expires). Lower ``priority`` spends first (default 0). ``reason`` is kept on
+        the lot and the entry.
+
+        The lot may pay only for what ``condition`` allows
+        (:class:`~prepaid_wallet.conditions.SpendCondition`), or what condition group
+        ``group_id`` allows (its current version, kept by the lot; the group's validity applies
+        as it changes); give at most one. Conditioned lots pay before unconditioned ones."""
         _check_positive(amount)
         _check_text(reason, "reason")
-        expiry = None if expires_at is None else require_aware(expires_at, "expires_at")
-        if isinstance(priority, bool) or not isinstance(priority, int) or not (
-            -_MAX_PRIORITY <= priority <= _MAX_PRIORITY
-        ):
-            raise InvalidInputError("priority", "must be an int within +/-(2**31 - 1)", priority)
+        expiry = resolve_expiry(expires_at)
+        _check_priority(priority)
+        _check_condition(condition)
+        if group_id is not None:
+            check_name(group_id, "group_id")
+            if condition is not None:
+                raise InvalidInputError("condition",
+                                        "give a condition or a condition group, not both")
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
+        terms: dict[str, Any] = {}
+        if condition is not None:
+            terms["condition"] = condition
+        if group_id is not None:
+            terms["group_id"] = group_id
         request = _request(
             key, "award", wallet_id=wallet_id, amount=amount, expires_at=expiry,
-            priority=str(priority), reason=reason, metadata=meta,
+            priority=str(priority), reason=reason, metadata=meta, **terms,
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -401,10 +633,12 @@ class WalletService:
                 _check_currency(wallet, amount)
                 if expiry is not None and expiry <= at:
                     raise InvalidTimeError("expires_at", "must be in the future", expires_at)
+                own, group, version = self._terms(uow, wallet, condition, group_id, at)
                 change = _w.award(
                     wallet, lot_id=self.ids.new("lot"), amount=amount, expires_at=expiry,
                     priority=priority, reason=reason,
                     info=self._info(at, key, actor, {**meta, "reason": reason}),
+                    condition=own, group_id=group, group_version=version,
                 )
                 uow.record(change)
                 return change.lots[0]
@@ -417,7 +651,7 @@ class WalletService:
                 ) -> Decision:
         # Lot remainders add up to commerce (I4): with none, there is no lot to read.
         lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
-        return decide_spend(wallet, request, lots, at, self.spend_order)
+        return decide_spend(wallet, request, lots, at, self.spend_order, _Groups(uow))
 
     @staticmethod
     def _check_request(request: object) -> SpendRequest:
@@ -427,13 +661,35 @@ class WalletService:
         if not isinstance(request.mode, PaymentMode):
             raise InvalidInputError("request.mode", "must be a PaymentMode", request.mode)
         _check_text(request.description, "request.description", required=False)
+        lines = request.lines
+        if not isinstance(lines, tuple) or not all(isinstance(x, LineItem) for x in lines):
+            raise InvalidInputError("request.lines", "must be a sequence of LineItem", lines)
+        if lines:
+            currency = request.amount.currency
+            for index, item in enumerate(lines):
+                if item.amount.currency != currency:
+                    raise CurrencyMismatchError(currency, item.amount.currency,
+                                                f"request.lines[{index}].amount")
+            total = Money.sum((item.amount for item in lines), currency)
+            if total != request.amount:
+                raise InvalidAmountError(
+                    "request.lines", f"must add up to request.amount ({request.amount})", total
+                )
+        _check_text(request.merchant, "request.merchant", required=False)
+        _check_names(request.merchant_groups, "request.merchant_groups")
+        if request.at is not None:
+            require_aware(request.at, "request.at")
         return request
 
     def check_spend(self, wallet_id: str, request: SpendRequest) -> Decision:
         """Decide ``request`` now without writing anything: whether it is allowed, from which
-        lots and the open balance, the shortfall, a suggested top-up and the remainder due."""
+        lots and the open balance (per line item when the request has lines), the shortfall, a
+        suggested top-up and the remainder due. A refusal's ``covered`` is what is spendable
+        for this request: what the lots may pay of its lines, then the open balance down to the
+        floor."""
         self._check_request(request)
         at = self._now()
+        _check_purchase_time(request, at)
         with self.store.unit_of_work(read_only=True) as uow:
             check_name(wallet_id, "wallet_id")
             wallet = self._scoped(uow.get_wallet(wallet_id))
@@ -451,14 +707,20 @@ class WalletService:
     ) -> SpendResult:
         """Pay ``request`` from the wallet, in spend order; raises ``SpendDeniedError`` (with the
         decision) when a ``CREDIT_ONLY`` request is not covered. With ``CREDIT_FIRST``, credit
-        pays what it can and ``remainder_due`` is left for another method."""
+        pays what it can and ``remainder_due`` is left for another method.
+
+        Conditioned lots pay only the lines they may pay for, at the request's merchant and
+        instant (``request.at``, which must not be after now; expiry is judged now); see
+        :func:`~prepaid_wallet.policies.decide_spend` for the order. A spend never takes more
+        than is available."""
         self._check_request(request)
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
         request_fields = _request(
             key, "spend", wallet_id=wallet_id, amount=request.amount, mode=request.mode,
-            description=request.description, metadata=meta,
+            description=request.description, metadata=meta, **_purchase_fields(request),
         )
         at = self._now()
+        _check_purchase_time(request, at)
         with self.store.unit_of_work() as uow:
             wallet = self._lock(uow, wallet_id)[wallet_id]
 
@@ -549,6 +811,13 @@ class WalletService:
     def _lots_of(uow: UnitOfWork, parts: tuple[_w.AllocationPart, ...]) -> dict[str, Lot]:
         return {p.lot_id: uow.get_lot(p.lot_id) for p in parts if p.lot_id is not None}
 
+    def _ends(self, uow: UnitOfWork, lots: Mapping[str, Lot]) -> dict[str, datetime | None]:
+        """When each lot of a condition group stops paying (money given back to it after that
+        goes to breakage); lots without a group keep their own expiry."""
+        groups = _Groups(uow)
+        return {lot_id: self._lot_expiry(lot, groups) for lot_id, lot in lots.items()
+                if lot.group_id is not None}
+
     def capture(
         self,
         hold_id: str,
@@ -581,7 +850,8 @@ class WalletService:
                 if at >= held.expires_at:
                     raise HoldExpiredError(held.id)
                 lots = self._lots_of(uow, held.allocation)
-                change = _w.capture(wallet, held, take, lots, self._info(at, key, actor, meta))
+                change = _w.capture(wallet, held, take, lots, self._info(at, key, actor, meta),
+                                    self._ends(uow, lots))
                 uow.record(change)
                 charge = change.charges[0]
                 breakage = _breakage_of(change.entry, wallet.tenant_id)
@@ -611,9 +881,10 @@ class WalletService:
             def body() -> Hold:
                 if held.status is not HoldStatus.ACTIVE:
                     raise HoldStateError(held.id, held.status.value, "void")
+                lots = self._lots_of(uow, held.allocation)
                 change = _w.release(
-                    wallet, held, self._lots_of(uow, held.allocation), HoldStatus.VOIDED,
-                    self._info(at, key, actor, meta),
+                    wallet, held, lots, HoldStatus.VOIDED, self._info(at, key, actor, meta),
+                    self._ends(uow, lots),
                 )
                 uow.record(change)
                 return change.holds[0]
@@ -643,6 +914,7 @@ class WalletService:
         to_wallet_id: str,
         amount: Money,
         *,
+        group_id: str | None = None,
         idempotency_key: str | None = None,
         actor: str | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -650,17 +922,22 @@ class WalletService:
         """Move ``amount`` of open balance to another wallet of the same tenant and currency.
 
         Never to the same wallet; never below the source's floor (``InsufficientFundsError``).
-        Commerce lots do not move."""
+        Commerce lots do not move. With ``group_id`` (a condition group of the tenant) the money
+        arrives in the target as a conditioned commerce lot (``lot_id`` of the receipt) instead
+        of open balance."""
         _check_positive(amount)
         check_name(from_wallet_id, "wallet_id")
         check_name(to_wallet_id, "to_wallet_id")
+        if group_id is not None:
+            check_name(group_id, "group_id")
         if from_wallet_id == to_wallet_id:
             raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
                                     to_wallet_id)
         meta, key, actor = _check_common(metadata, idempotency_key, actor)
+        extra = {} if group_id is None else {"group_id": group_id}
         request = _request(
             key, "transfer", wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
-            metadata=meta,
+            metadata=meta, **extra,
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -678,10 +955,12 @@ class WalletService:
                     raise InsufficientFundsError(
                         source.id, amount, max(headroom, Money.zero(source.currency))
                     )
-                change = _w.transfer(source, target, amount, self._info(at, key, actor, meta))
+                info = self._info(at, key, actor, meta)
+                lot = self._group_lot(uow, target, amount, group_id, info, "transfer")
+                change = _w.transfer(source, target, amount, info, lot=lot)
                 uow.record(change)
                 return Receipt(change.entry.id, EntryKind.TRANSFER, source.id, amount, at,
-                               target.id)
+                               target.id, lot_id=None if lot is None else lot.id)
 
             return self._idempotent(uow, source.tenant_id, key, request, Receipt, body, at)
 
@@ -736,6 +1015,7 @@ class WalletService:
                 change, refunded, breakage = _w.refund(
                     wallet, charge, give, lots,
                     self._info(at, key, actor, {**meta, "reason": reason}),
+                    self._ends(uow, lots),
                 )
                 uow.record(change)
                 return RefundResult(change.entry.id, charge.entry_id, give, refunded, breakage)
@@ -780,6 +1060,7 @@ class WalletService:
                 if done is not None:
                     raise AlreadyReversedError(original.id, done)
                 lots: dict[str, Lot] = {}
+                groups = _Groups(uow)
                 for posting in original.postings:
                     ref = parse_account(posting.account)
                     if not ref.is_wallet:
@@ -790,8 +1071,9 @@ class WalletService:
                         lot = uow.get_lot(ref.name)
                         lots[lot.id] = lot
                         # An expired remainder belongs to breakage (the sweep books it).
-                        left = Money.zero(lot.remaining.currency) if lot.is_expired(at) \
-                            else lot.remaining
+                        end = self._lot_expiry(lot, groups)
+                        expired = end is not None and at >= end
+                        left = Money.zero(lot.remaining.currency) if expired else lot.remaining
                         if left < posting.amount:
                             raise InsufficientFundsError(wallet.id, posting.amount, left)
                     elif ref.kind is _AccountKind.OPEN and posting.amount.is_positive():
@@ -815,11 +1097,160 @@ class WalletService:
 
             return self._idempotent(uow, first.tenant_id, key, request, Receipt, body, at)
 
+    # -- condition groups -------------------------------------------------------------------
+
+    def define_condition_group(
+        self,
+        *,
+        tenant_id: str,
+        name: str,
+        condition: SpendCondition,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        group_id: str | None = None,
+    ) -> ConditionGroup:
+        """Define a named, reusable set of conditions for ``tenant_id``, valid in
+        ``[valid_from, valid_until)`` (aware; None: unbounded), at version 1. ``group_id``
+        defaults to a new id; an id already used raises ``ConflictError``. Awards, top-ups and
+        transfers may then name the group: their lots pay only for what it allows."""
+        check_name(tenant_id, "tenant_id")
+        if self.tenant_id is not None and tenant_id != self.tenant_id:
+            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
+        _check_text(name, "name")
+        if not isinstance(condition, SpendCondition):
+            raise InvalidInputError("condition", "must be a SpendCondition", condition)
+        if group_id is not None:
+            check_name(group_id, "group_id")
+        group = ConditionGroup(
+            id=group_id if group_id is not None else self.ids.new("cg"), tenant_id=tenant_id,
+            name=name, condition=condition, version=1, valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        with self.store.unit_of_work() as uow:
+            try:
+                uow.lock_condition_group(group.id)
+            except ConditionGroupNotFoundError:
+                pass
+            else:
+                raise ConflictError(f"condition group {group.id!r} already exists")
+            uow.put_condition_group(group)
+            uow.commit()
+        return group
+
+    def change_condition_group(
+        self,
+        group_id: str,
+        *,
+        name: str | None = None,
+        condition: SpendCondition | None = None,
+        valid_from: datetime | _Keep | None = _KEEP,
+        valid_until: datetime | _Keep | None = _KEEP,
+    ) -> ConditionGroup:
+        """Change a condition group. A new ``condition`` makes a new version: lots granted
+        before keep the conditions they were granted under, new lots get the new ones. A new
+        validity (``valid_from``/``valid_until``; None removes that bound) applies at once to
+        every lot of the group: they stop paying, and fall due for the expiry sweep, at the
+        group's new end (or their own expiry, if sooner)."""
+        check_name(group_id, "group_id")
+        _check_text(name, "name", required=False)
+        if condition is not None and not isinstance(condition, SpendCondition):
+            raise InvalidInputError("condition", "must be a SpendCondition", condition)
+        with self.store.unit_of_work() as uow:
+            group = uow.lock_condition_group(group_id)
+            if self.tenant_id is not None and group.tenant_id != self.tenant_id:
+                raise TenantMismatchError("group_id", self.tenant_id, group.tenant_id)
+            changed = group if condition is None else group.with_condition(condition)
+            updates: dict[str, Any] = {}
+            if name is not None:
+                updates["name"] = name
+            if not isinstance(valid_from, _Keep):
+                updates["valid_from"] = valid_from
+            if not isinstance(valid_until, _Keep):
+                updates["valid_until"] = valid_until
+            changed = attrs.evolve(changed, **updates)
+            if changed != group:
+                uow.put_condition_group(changed)
+                uow.commit()
+            return changed
+
+    def condition_group(self, group_id: str) -> ConditionGroup:
+        """The condition group; ``ConditionGroupNotFoundError`` if unknown."""
+        check_name(group_id, "group_id")
+        with self.store.unit_of_work(read_only=True) as uow:
+            group = uow.get_condition_group(group_id)
+        if self.tenant_id is not None and group.tenant_id != self.tenant_id:
+            raise TenantMismatchError("group_id", self.tenant_id, group.tenant_id)
+        return group
+
+    def condition_groups(self, tenant_id: str) -> list[ConditionGroup]:
+        """The tenant's condition groups, by name then id."""
+        check_name(tenant_id, "tenant_id")
+        if self.tenant_id is not None and tenant_id != self.tenant_id:
+            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
+        with self.store.unit_of_work(read_only=True) as uow:
+            return uow.condition_groups(tenant_id)
+
     # -- expiry -----------------------------------------------------------------------------
+
+    def extend_expiry(
+        self,
+        lot_id: str,
+        expires_at: datetime | EndOfLocalDay | None,
+        *,
+        amount: Money | None = None,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Lot:
+        """Move ``amount`` (default: everything it holds) of a lot into a new lot that expires
+        at ``expires_at`` (aware, in the future, or an
+        :class:`~prepaid_wallet.expiry.EndOfLocalDay`; None: never) and keeps the lot's reason,
+        priority, conditions and condition group (whose end, and the conditions' own validity,
+        still apply). One entry moves the money; returns the new lot. Moving more than the lot
+        holds raises ``InvalidAmountError``; a lot that has expired (swept or not: its remainder
+        is breakage) raises ``InvalidTimeError``."""
+        check_name(lot_id, "lot_id")
+        expiry = resolve_expiry(expires_at)
+        if amount is not None:
+            _check_positive(amount)
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
+        request = _request(key, "extend_expiry", lot_id=lot_id, expires_at=expiry,
+                           amount=amount, metadata=meta)
+        at = self._now()
+        with self.store.unit_of_work() as uow:
+            wallet_id = uow.get_lot(lot_id).wallet_id
+            wallet = self._lock(uow, wallet_id, fields=("lot_id",))[wallet_id]
+            lot = uow.get_lot(lot_id)
+
+            def body() -> Lot:
+                moved = lot.remaining if amount is None else amount
+                _check_currency(wallet, moved)
+                if expiry is not None and expiry <= at:
+                    raise InvalidTimeError("expires_at", "must be in the future", expires_at)
+                ends = self._lot_expiry(lot, _Groups(uow))
+                if ends is not None and at >= ends:
+                    raise InvalidTimeError(
+                        "lot_id", "must name a lot that has not expired (an expired remainder "
+                        "is breakage)", lot_id)
+                if not moved.is_positive() or moved > lot.remaining:
+                    raise InvalidAmountError(
+                        "amount", f"must be positive and at most what lot {lot.id!r} holds "
+                        f"({lot.remaining})", moved,
+                    )
+                new_id = self.ids.new("lot")
+                change = _w.extend_lot(
+                    wallet, lot, new_lot_id=new_id, amount=moved, expires_at=expiry,
+                    info=self._info(at, key, actor, {**meta, "reason": lot.reason}),
+                )
+                uow.record(change)
+                return next(x for x in change.lots if x.id == new_id)
+
+            return self._idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
 
     def expire_due(self) -> ExpiryReport:
         """Release every active hold whose window has ended and book every expired lot's
-        remainder as breakage, each exactly once (one entry per hold and per lot, each in its
+        remainder as breakage (a lot expires at its own expiry or at its condition group's
+        end, whichever is first), each exactly once (one entry per hold and per lot, each in its
         own unit of work). Safe to run repeatedly and from several processes; its cost grows
         with what is due, not with all lots."""
         at = self._now()
@@ -838,9 +1269,10 @@ class WalletService:
                     wallet, held = self._locked_hold(uow, hold_id)
                     if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
                         continue
+                    lots = self._lots_of(uow, held.allocation)
                     change = _w.release(
-                        wallet, held, self._lots_of(uow, held.allocation), HoldStatus.EXPIRED,
-                        self._info(at, None, None, None),
+                        wallet, held, lots, HoldStatus.EXPIRED,
+                        self._info(at, None, None, None), self._ends(uow, lots),
                     )
                     uow.record(change)
                     uow.commit()
@@ -857,7 +1289,11 @@ class WalletService:
                     wallet_id = uow.get_lot(lot_id).wallet_id
                     wallet = uow.lock_wallets([wallet_id])[wallet_id]
                     lot = uow.get_lot(lot_id)
-                    if not lot.is_live or not lot.is_expired(at) or lot.expired_entry_id:
+                    group = None if lot.group_id is None else uow.get_condition_group(
+                        lot.group_id)
+                    if not lot.is_live or lot.expired_entry_id or not self.expiry.is_expired(
+                        lot, at, group
+                    ):
                         continue
                     change = _w.expire_lot(wallet, lot, self._info(at, None, None, None))
                     uow.record(change)
@@ -887,8 +1323,11 @@ class WalletService:
             if snapshot is None:
                 return Balance(wallet.id, when, zero, zero, zero, zero, wallet.floor)
             expired = zero
+            groups = _Groups(uow)
             for lot in uow.wallet_lots(wallet.id):
-                if lot.granted_at > when or not lot.is_expired(when):
+                if lot.granted_at > when or not self.expiry.is_expired(
+                    lot, when, groups.get(lot.group_id) if lot.group_id else None
+                ):
                     continue
                 remaining = uow.account_balance_at(lot_account(wallet.id, lot.id), when)
                 if remaining is not None:
@@ -936,10 +1375,12 @@ class WalletService:
             opening = prev[0] + prev[1] + prev[2]
             lines: list[StatementLine] = []
             lot_prefix = f"wallet:{wallet.id}:lot:"
+            groups = _Groups(uow)
             for entry, snap in uow.wallet_history(wallet.id, start, end):
                 movements = tuple(
                     LotMovement(p.account[len(lot_prefix):], p.amount,
-                                uow.get_lot(p.account[len(lot_prefix):]).expires_at)
+                                self._lot_expiry(uow.get_lot(p.account[len(lot_prefix):]),
+                                                 groups))
                     for p in entry.postings if p.account.startswith(lot_prefix)
                 )
                 meta = entry.meta
@@ -957,6 +1398,93 @@ class WalletService:
             closing = prev[0] + prev[1] + prev[2]
             return Statement(wallet.id, wallet.currency, start, end, opening, closing,
                              tuple(lines))
+
+    def _lot_expiry(self, lot: Lot, groups: Mapping[str, ConditionGroup]) -> datetime | None:
+        """When ``lot`` stops paying (its own expiry or its group's end); a lot whose group is
+        unknown keeps its own expiry."""
+        group = groups.get(lot.group_id) if lot.group_id else None
+        if lot.group_id is not None and group is None:
+            return lot.expires_at
+        return self.expiry.expires_at(lot, group)
+
+    def breakdown(
+        self,
+        wallet_id: str,
+        *,
+        at: datetime | None = None,
+        request: SpendRequest | None = None,
+        locale: str = "en_US",
+    ) -> Breakdown:
+        """What the wallet holds and what of it is spendable where and until when.
+
+        The open balance; each lot with money left, in the order lots pay, with its remaining
+        amount, when it stops paying, its conditions in words (in ``locale``, for day names and
+        amounts; see :meth:`~prepaid_wallet.conditions.SpendCondition.describe`) and whether it
+        is usable at ``at`` (aware; default now: the current balances judged at that instant);
+        and, for a ``request``, what is spendable for it (``Breakdown.spendable``, the decision
+        and each lot's share). Writes nothing."""
+        check_name(wallet_id, "wallet_id")
+        when = self._now() if at is None else require_aware(at, "at")
+        if request is not None:
+            self._check_request(request)
+        with self.store.unit_of_work(read_only=True) as uow:
+            wallet = self._scoped(uow.get_wallet(wallet_id))
+            if request is not None:
+                _check_currency(wallet, request.amount, "request.amount")
+            groups = _Groups(uow)
+            live = list(order_lots(self.spend_order, uow.live_lots(wallet.id)))
+            decision = None if request is None else decide_spend(
+                wallet, request, live, when, SpendOrder.DEFAULT, groups
+            )
+            # What credit could pay, lot by lot, even when the request as a whole is refused.
+            paying = None if request is None else decide_spend(
+                wallet, attrs.evolve(request, mode=PaymentMode.CREDIT_FIRST), live, when,
+                SpendOrder.DEFAULT, groups,
+            )
+            known = {
+                lot.group_id: found for lot in live
+                if lot.group_id and (found := groups.get(lot.group_id)) is not None
+            }
+        shares: dict[str, int] = {}
+        for part in () if paying is None else paying.allocation:
+            if part.lot_id is not None:
+                shares[part.lot_id] = shares.get(part.lot_id, 0) + part.amount.minor_units
+        currency = wallet.currency
+        views: list[LotView] = []
+        expired = Money.zero(currency)
+        for lot in live:
+            group = known.get(lot.group_id) if lot.group_id else None
+            ends = self._lot_expiry(lot, known)
+            if ends is not None and when >= ends:
+                expired += lot.remaining
+            words: tuple[str, ...]
+            if group is not None:
+                words = attrs.evolve(group, condition=lot.condition or SpendCondition()).describe(
+                    locale)
+            elif lot.condition is not None:
+                words = lot.condition.describe(locale)
+            else:
+                words = SpendCondition().describe(locale)
+            usable = (ends is None or when < ends) and (
+                lot.group_id is None or (group is not None and group.is_valid_at(when))
+            ) and (
+                lot.condition is None or lot.condition.valid_from is None
+                or when >= lot.condition.valid_from
+            )
+            views.append(LotView(
+                lot_id=lot.id, remaining=lot.remaining, expires_at=ends, priority=lot.priority,
+                reason=lot.reason, conditions=words, group_id=lot.group_id,
+                group_name=None if group is None else group.name, usable=usable,
+                spendable_now=None if request is None else Money(shares.get(lot.id, 0),
+                                                                  currency),
+            ))
+        headroom = wallet.open - wallet.floor
+        return Breakdown(
+            wallet_id=wallet.id, at=when, currency=currency, open=wallet.open,
+            open_spendable=max(headroom, Money.zero(currency)), lots=tuple(views),
+            expired=expired, spendable=None if decision is None else decision.covered,
+            decision=decision,
+        )
 
     # -- verification -----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import attrs
 
+from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.errors import IntegrityError
 from prepaid_wallet.ledger import (
     GENESIS,
@@ -47,7 +48,9 @@ __all__ = [
     "award",
     "capture",
     "expire_lot",
+    "extend_lot",
     "hold",
+    "new_lot",
     "new_wallet",
     "refund",
     "refundable_parts",
@@ -102,6 +105,11 @@ class Lot:
     A lot is spendable while ``remaining`` is positive and ``at < expires_at``; from its expiry
     on, its remainder waits for the expiry sweep, which books it as breakage once and records
     ``expired_entry_id``.
+
+    A lot may carry conditions: ``condition`` says what it may pay for (products, merchants,
+    times; see :mod:`prepaid_wallet.conditions`), and ``group_id``/``group_version`` name the
+    condition group it was granted under (``condition`` is then that version's conditions, and
+    the group's current validity applies too). A lot without either pays for anything.
     """
 
     id: str
@@ -114,6 +122,9 @@ class Lot:
     reason: str
     entry_id: str
     expired_entry_id: str | None = None
+    condition: SpendCondition | None = None
+    group_id: str | None = None
+    group_version: int | None = None
 
     def is_expired(self, at: datetime) -> bool:
         """True at or after the lot's expiry (intervals are half-open)."""
@@ -128,11 +139,13 @@ class Lot:
 @attrs.frozen
 class AllocationPart:
     """``amount`` taken from (or returned to) one source: lot ``lot_id``, or the open balance
-    when ``lot_id`` is None. ``expires_at`` is the lot's expiry, for display."""
+    when ``lot_id`` is None. ``expires_at`` is the lot's expiry, for display. ``line`` is the
+    index of the request's line item the part pays (None for a request without lines)."""
 
     lot_id: str | None
     amount: Money
     expires_at: datetime | None = None
+    line: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -330,17 +343,28 @@ def _source_account(wallet_id: str, part: AllocationPart) -> str:
     return open_account(wallet_id) if part.lot_id is None else lot_account(wallet_id, part.lot_id)
 
 
+#: When each lot stops paying, by lot id, where that is not (only) its own expiry: the
+#: service passes the end of a lot's condition group this way.
+Ends = Mapping[str, datetime | None]
+
+
 def _return_parts(
-    wallet: Wallet, parts: Iterable[AllocationPart], lots: Mapping[str, Lot], at: datetime
+    wallet: Wallet,
+    parts: Iterable[AllocationPart],
+    lots: Mapping[str, Lot],
+    at: datetime,
+    ends: Ends | None = None,
 ) -> tuple[list[Posting], Money]:
     """Postings that give ``parts`` back to where they came from; a part whose lot has expired
-    (or was already swept) goes to breakage instead. Returns the postings and the breakage."""
+    (at its own expiry, or at its entry in ``ends``) or was already swept goes to breakage
+    instead. Returns the postings and the breakage."""
     postings: list[Posting] = []
     breakage = Money.zero(wallet.currency)
     for part in parts:
         if part.lot_id is not None:
             lot = lots[part.lot_id]
-            if lot.is_expired(at) or lot.expired_entry_id is not None:
+            end = lot.expires_at if ends is None else ends.get(lot.id, lot.expires_at)
+            if (end is not None and at >= end) or lot.expired_entry_id is not None:
                 postings.append(Posting(breakage_account(wallet.tenant_id), part.amount))
                 breakage += part.amount
                 continue
@@ -351,18 +375,57 @@ def _return_parts(
 # -- transitions ---------------------------------------------------------------------------------
 
 
-def top_up(wallet: Wallet, amount: Money, method: str, info: EntryInfo) -> Change:
-    """Credit ``amount`` (positive) paid with ``method`` to the open balance."""
-    entry, wallets, _ = _apply(
+def new_lot(
+    wallet: Wallet,
+    *,
+    lot_id: str,
+    amount: Money,
+    info: EntryInfo,
+    reason: str,
+    expires_at: datetime | None = None,
+    priority: int = 0,
+    condition: SpendCondition | None = None,
+    group_id: str | None = None,
+    group_version: int | None = None,
+) -> Lot:
+    """A lot of ``amount`` about to be credited to ``wallet`` by the entry of ``info`` (it
+    holds nothing until that entry's postings are applied)."""
+    return Lot(
+        id=lot_id,
+        wallet_id=wallet.id,
+        amount=amount,
+        remaining=Money.zero(wallet.currency),
+        granted_at=info.at,
+        expires_at=expires_at,
+        priority=priority,
+        reason=reason,
+        entry_id=info.entry_id,
+        condition=condition,
+        group_id=group_id,
+        group_version=group_version,
+    )
+
+
+def _credit_account(wallet: Wallet, lot: Lot | None) -> str:
+    return open_account(wallet.id) if lot is None else lot_account(wallet.id, lot.id)
+
+
+def top_up(
+    wallet: Wallet, amount: Money, method: str, info: EntryInfo, *, lot: Lot | None = None
+) -> Change:
+    """Credit ``amount`` (positive) paid with ``method`` to the open balance, or into ``lot``
+    (a new lot from :func:`new_lot`: money that arrives as conditioned commerce)."""
+    entry, wallets, lots = _apply(
         EntryKind.TOP_UP,
         info,
         [
             Posting(funding_account(wallet.tenant_id, method), -amount),
-            Posting(open_account(wallet.id), amount),
+            Posting(_credit_account(wallet, lot), amount),
         ],
         [wallet],
+        None if lot is None else {lot.id: lot},
     )
-    return Change(entry, wallets)
+    return Change(entry, wallets, tuple(lots.values()))
 
 
 def award(
@@ -374,18 +437,16 @@ def award(
     priority: int,
     reason: str,
     info: EntryInfo,
+    condition: SpendCondition | None = None,
+    group_id: str | None = None,
+    group_version: int | None = None,
 ) -> Change:
-    """Grant a new commerce lot of ``amount`` from the tenant's awards account."""
-    lot = Lot(
-        id=lot_id,
-        wallet_id=wallet.id,
-        amount=amount,
-        remaining=Money.zero(wallet.currency),
-        granted_at=info.at,
-        expires_at=expires_at,
-        priority=priority,
-        reason=reason,
-        entry_id=info.entry_id,
+    """Grant a new commerce lot of ``amount`` from the tenant's awards account, with the
+    conditions it may be spent under (its own ``condition``, or the version of condition group
+    ``group_id`` it is granted under)."""
+    lot = new_lot(
+        wallet, lot_id=lot_id, amount=amount, info=info, reason=reason, expires_at=expires_at,
+        priority=priority, condition=condition, group_id=group_id, group_version=group_version,
     )
     entry, wallets, lots = _apply(
         EntryKind.AWARD,
@@ -463,7 +524,12 @@ def split_parts(
 
 
 def capture(
-    wallet: Wallet, held: Hold, amount: Money, lots: Mapping[str, Lot], info: EntryInfo
+    wallet: Wallet,
+    held: Hold,
+    amount: Money,
+    lots: Mapping[str, Lot],
+    info: EntryInfo,
+    ends: Ends | None = None,
 ) -> Change:
     """Capture ``amount`` (at most the held amount) of an active hold and release the rest.
 
@@ -476,7 +542,7 @@ def capture(
         Posting(held_account(wallet.id), -held.amount),
         Posting(revenue_account(wallet.tenant_id), amount),
     ]
-    returned, _ = _return_parts(wallet, released_parts, lots, info.at)
+    returned, _ = _return_parts(wallet, released_parts, lots, info.at, ends)
     postings.extend(returned)
     entry, wallets, new_lots = _apply(EntryKind.CAPTURE, info, postings, [wallet], lots)
     resolved = attrs.evolve(
@@ -491,12 +557,17 @@ def capture(
 
 
 def release(
-    wallet: Wallet, held: Hold, lots: Mapping[str, Lot], status: HoldStatus, info: EntryInfo
+    wallet: Wallet,
+    held: Hold,
+    lots: Mapping[str, Lot],
+    status: HoldStatus,
+    info: EntryInfo,
+    ends: Ends | None = None,
 ) -> Change:
     """Give an active hold's money back to its sources: a void, or (``status`` EXPIRED) the
     release of a hold whose window has ended."""
     postings = [Posting(held_account(wallet.id), -held.amount)]
-    returned, _ = _return_parts(wallet, held.allocation, lots, info.at)
+    returned, _ = _return_parts(wallet, held.allocation, lots, info.at, ends)
     postings.extend(returned)
     kind = EntryKind.VOID if status is HoldStatus.VOIDED else EntryKind.HOLD_EXPIRY
     entry, wallets, new_lots = _apply(kind, info, postings, [wallet], lots)
@@ -504,32 +575,42 @@ def release(
     return Change(entry, wallets, tuple(new_lots.values()), (resolved,))
 
 
-def transfer(source: Wallet, target: Wallet, amount: Money, info: EntryInfo) -> Change:
-    """Move ``amount`` of open balance from ``source`` to ``target`` (same tenant, currency)."""
-    entry, wallets, _ = _apply(
+def transfer(
+    source: Wallet, target: Wallet, amount: Money, info: EntryInfo, *, lot: Lot | None = None
+) -> Change:
+    """Move ``amount`` of open balance from ``source`` to ``target`` (same tenant, currency):
+    into its open balance, or into ``lot`` (a new lot of ``target`` from :func:`new_lot`)."""
+    entry, wallets, lots = _apply(
         EntryKind.TRANSFER,
         info,
-        [Posting(open_account(source.id), -amount), Posting(open_account(target.id), amount)],
+        [Posting(open_account(source.id), -amount), Posting(_credit_account(target, lot), amount)],
         sorted([source, target], key=lambda w: w.id),
+        None if lot is None else {lot.id: lot},
     )
-    return Change(entry, wallets)
+    return Change(entry, wallets, tuple(lots.values()))
 
 
 def refundable_parts(charge: Charge) -> list[AllocationPart]:
     """What is still refundable of ``charge``, per source, in allocation order."""
-    refunded: dict[str | None, int] = {}
+    refunded: dict[tuple[str | None, int | None], int] = {}
     for part in charge.refunded:
-        refunded[part.lot_id] = refunded.get(part.lot_id, 0) + part.amount.minor_units
+        source = (part.lot_id, part.line)
+        refunded[source] = refunded.get(source, 0) + part.amount.minor_units
     parts = []
     for part in charge.allocation:
-        left = part.amount.minor_units - refunded.get(part.lot_id, 0)
+        left = part.amount.minor_units - refunded.get((part.lot_id, part.line), 0)
         if left > 0:
             parts.append(attrs.evolve(part, amount=Money(left, part.amount.currency)))
     return parts
 
 
 def refund(
-    wallet: Wallet, charge: Charge, amount: Money, lots: Mapping[str, Lot], info: EntryInfo
+    wallet: Wallet,
+    charge: Charge,
+    amount: Money,
+    lots: Mapping[str, Lot],
+    info: EntryInfo,
+    ends: Ends | None = None,
 ) -> tuple[Change, tuple[AllocationPart, ...], Money]:
     """Refund ``amount`` (at most ``charge.refundable``) back to the sources it came from.
 
@@ -539,7 +620,7 @@ def refund(
     """
     remaining = list(reversed(refundable_parts(charge)))
     parts, _ = split_parts(remaining, amount)
-    returned, breakage = _return_parts(wallet, parts, lots, info.at)
+    returned, breakage = _return_parts(wallet, parts, lots, info.at, ends)
     postings = [Posting(revenue_account(wallet.tenant_id), -amount), *returned]
     entry, wallets, new_lots = _apply(
         EntryKind.REFUND, info, postings, [wallet], lots, refund_of=charge.entry_id
@@ -563,6 +644,39 @@ def expire_lot(wallet: Wallet, lot: Lot, info: EntryInfo) -> Change:
     )
     swept = attrs.evolve(new_lots[lot.id], expired_entry_id=entry.id)
     return Change(entry, wallets, (swept,))
+
+
+def extend_lot(
+    wallet: Wallet,
+    lot: Lot,
+    *,
+    new_lot_id: str,
+    amount: Money,
+    expires_at: datetime | None,
+    info: EntryInfo,
+) -> Change:
+    """Move ``amount`` (positive, at most what ``lot`` holds) of ``lot`` into a new lot that
+    expires at ``expires_at`` and keeps the lot's reason, priority and conditions.
+
+    Raises ``IntegrityError`` if ``lot`` holds less than ``amount``; the service checks first
+    and turns that into a refusal.
+    """
+    moved = new_lot(
+        wallet, lot_id=new_lot_id, amount=amount, info=info, reason=lot.reason,
+        expires_at=expires_at, priority=lot.priority, condition=lot.condition,
+        group_id=lot.group_id, group_version=lot.group_version,
+    )
+    entry, wallets, lots = _apply(
+        EntryKind.EXTENSION,
+        info,
+        [
+            Posting(lot_account(wallet.id, lot.id), -amount),
+            Posting(lot_account(wallet.id, new_lot_id), amount),
+        ],
+        [wallet],
+        {lot.id: lot, new_lot_id: moved},
+    )
+    return Change(entry, wallets, tuple(lots.values()))
 
 
 def reverse(

@@ -48,6 +48,7 @@ tested on its own and not only through the service. Time comes from a ``FixedClo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -56,6 +57,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
 from typing import Any
 
 import attrs
@@ -89,6 +91,8 @@ from prepaid_wallet import (
     open_store,
 )
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.conditions import ConditionGroup, SpendCondition, TimeWindow
+from prepaid_wallet.errors import ConditionGroupNotFoundError
 from prepaid_wallet.ledger import lot_account, open_account, parse_account
 from prepaid_wallet.storage.base import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.wallet import AllocationPart, Change, EntryInfo, Lot, Wallet
@@ -187,14 +191,29 @@ class Writer:
         at: datetime = T0,
         expires_at: datetime | None = None,
         priority: int = 0,
+        condition: SpendCondition | None = None,
+        group: ConditionGroup | None = None,
     ) -> Change:
+        if group is not None:
+            condition = group.condition
         return self.write(
             [wallet_id],
             lambda uow, ws: _w.award(
                 ws[wallet_id], lot_id=lot_id, amount=eur(amount), expires_at=expires_at,
-                priority=priority, reason="test", info=self.info(at),
+                priority=priority, reason="test", info=self.info(at), condition=condition,
+                group_id=None if group is None else group.id,
+                group_version=None if group is None else group.version,
             ),
         )
+
+    def put_group(self, group: ConditionGroup) -> ConditionGroup:
+        """Store a new condition group, or its new state (locked first)."""
+        with self.store.unit_of_work() as uow:
+            with contextlib.suppress(ConditionGroupNotFoundError):
+                uow.lock_condition_group(group.id)
+            uow.put_condition_group(group)
+            uow.commit()
+        return group
 
     @staticmethod
     def parts(uow: UnitOfWork, parts: Sequence[tuple[str | None, str]]) -> tuple[
@@ -977,6 +996,184 @@ class StoreContract:
                 assert uow.due_lots(at, 2, "w1") == due[:2]
         finally:
             self.close_store(store)
+
+    # -- conditioned lots and condition groups -----------------------------------------------
+
+    def test_condition_groups_round_trip_and_follow_rollback(self, store: Store) -> None:
+        writer = Writer(store)
+        condition = SpendCondition(
+            products={"watch-1"}, categories={"smartwatches"}, merchants={"techno"},
+            merchant_groups={"malls"},
+            windows=(TimeWindow(days={1, 2, 3, 4, 5}, start=wall_time(8), end=wall_time(12),
+                                zone="Europe/Nicosia"),),
+            valid_from=T0, valid_until=T0 + 30 * DAY, minimum_purchase=eur("20.00"),
+        )
+        spring = ConditionGroup("cg-spring", TENANT, "Spring", condition, 1, valid_from=T0,
+                                valid_until=T0 + 10 * DAY)
+        other = ConditionGroup("cg-a", TENANT, "Autumn", SpendCondition(), 1)
+        elsewhere = ConditionGroup("cg-z", "hub-b", "Spring", SpendCondition(), 1)
+        for group in (spring, other, elsewhere):
+            writer.put_group(group)
+        with store.unit_of_work() as uow:
+            assert uow.get_condition_group("cg-spring") == spring
+            assert uow.condition_groups(TENANT) == [other, spring]  # by name
+            assert uow.condition_groups("hub-b") == [elsewhere]
+            assert uow.condition_groups("nobody") == []
+            with pytest.raises(ConditionGroupNotFoundError):
+                uow.get_condition_group("cg-missing")
+            with pytest.raises(ConditionGroupNotFoundError):
+                uow.lock_condition_group("cg-missing")
+        changed = attrs.evolve(spring.with_condition(SpendCondition(products={"watch-2"})),
+                               valid_until=None)
+        assert changed.version == 2
+        with store.unit_of_work() as uow:
+            assert uow.lock_condition_group("cg-spring") == spring
+            uow.put_condition_group(changed)
+            assert uow.get_condition_group("cg-spring") == changed  # the unit sees its own
+            # rolled back: not committed
+        with store.unit_of_work() as uow:
+            assert uow.get_condition_group("cg-spring") == spring
+        writer.put_group(changed)
+        with store.unit_of_work() as uow:
+            assert uow.get_condition_group("cg-spring") == changed
+            assert uow.condition_groups(TENANT) == [other, changed]
+        with store.unit_of_work(read_only=True) as uow, pytest.raises(StorageError):
+            uow.put_condition_group(other)
+
+    def test_conditioned_lots_keep_their_conditions_and_pay_first(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        group = writer.put_group(ConditionGroup(
+            "cg-1", TENANT, "Watches", SpendCondition(categories={"smartwatches"}), 3,
+        ))
+        mornings = SpendCondition(windows=(TimeWindow(
+            days={6, 7}, start=wall_time(9), end=wall_time(0), zone="America/Santiago"),))
+        writer.award("w1", "l-plain", "1.00", priority=-5)
+        writer.award("w1", "l-group", "2.00", priority=2, group=group)
+        writer.award("w1", "l-own", "3.00", priority=1, condition=mornings)
+        writer.award("w1", "l-empty-condition", "4.00", priority=0,
+                     condition=SpendCondition())  # restricts nothing: unconditioned
+        with store.unit_of_work() as uow:
+            lots = {lot.id: lot for lot in uow.wallet_lots("w1")}
+            assert lots["l-group"].group_id == "cg-1"
+            assert lots["l-group"].group_version == 3
+            assert lots["l-group"].condition == group.condition
+            assert lots["l-own"].condition == mornings
+            assert lots["l-own"].group_id is None
+            assert lots["l-own"].group_version is None
+            assert lots["l-plain"].condition is None
+            assert lots["l-empty-condition"].condition == SpendCondition()
+            assert uow.get_lot("l-own") == lots["l-own"]
+            assert [lot.id for lot in uow.live_lots("w1")] == [
+                "l-own", "l-group", "l-plain", "l-empty-condition"]
+        # a later version of the group does not change what a lot was granted under
+        writer.put_group(group.with_condition(SpendCondition(categories={"phones"})))
+        with store.unit_of_work() as uow:
+            assert uow.get_lot("l-group").condition == SpendCondition(categories={"smartwatches"})
+            assert uow.get_lot("l-group").group_version == 3
+
+    def test_a_lot_falls_due_at_its_groups_end_and_follows_changes_to_it(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        group = writer.put_group(ConditionGroup(
+            "cg-1", TENANT, "Spring", SpendCondition(), 1, valid_until=T0 + 2 * DAY))
+        writer.award("w1", "l-own-sooner", "1.00", group=group, expires_at=T0 + DAY)
+        writer.award("w1", "l-group-end", "1.00", group=group, expires_at=T0 + 5 * DAY)
+        writer.award("w2", "l-group-only", "1.00", group=group)
+        writer.award("w2", "l-spent", "1.00", group=group)
+        writer.spend("w2", [("l-spent", "1.00")])
+        writer.award("w2", "l-free", "1.00", expires_at=T0 + 3 * DAY)
+
+        def due(at: datetime, wallet_id: str | None = None) -> list[str]:
+            with store.unit_of_work() as uow:
+                return [lot.id for lot in uow.due_lots(at, 100, wallet_id)]
+
+        assert due(T0 + DAY) == ["l-own-sooner"]
+        assert due(T0 + 2 * DAY - timedelta(microseconds=1)) == ["l-own-sooner"]
+        assert due(T0 + 2 * DAY) == ["l-own-sooner", "l-group-end", "l-group-only"]
+        assert due(T0 + 2 * DAY, "w2") == ["l-group-only"]
+        assert due(T0 + 3 * DAY) == ["l-own-sooner", "l-group-end", "l-group-only", "l-free"]
+        # the group is extended: its lots follow, each up to its own expiry
+        writer.put_group(attrs.evolve(group, valid_until=T0 + 4 * DAY))
+        assert due(T0 + 2 * DAY) == ["l-own-sooner"]
+        assert due(T0 + 4 * DAY) == ["l-own-sooner", "l-free", "l-group-end", "l-group-only"]
+        # ended early, then without an end at all
+        writer.put_group(attrs.evolve(group, valid_until=T0 + 12 * HOUR))
+        assert due(T0 + 12 * HOUR) == ["l-group-end", "l-group-only", "l-own-sooner"]
+        writer.put_group(attrs.evolve(group, valid_until=None))
+        assert due(T0 + 999 * DAY) == ["l-own-sooner", "l-free", "l-group-end"]
+        # a swept lot is no longer due
+        writer.expire("w1", "l-own-sooner", at=T0 + DAY)
+        assert due(T0 + 999 * DAY) == ["l-free", "l-group-end"]
+
+    def test_a_lot_falls_due_at_its_conditions_end_whatever_its_group_does(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        group = writer.put_group(ConditionGroup(
+            "cg-1", TENANT, "Later", SpendCondition(), 1, valid_until=T0 + 5 * DAY))
+        season = SpendCondition(merchants={"m"}, valid_until=T0 + 2 * DAY)
+        writer.award("w1", "l-season", "1.00", condition=season, expires_at=T0 + 9 * DAY)
+        writer.award("w1", "l-own-sooner", "1.00", condition=season, expires_at=T0 + DAY)
+        writer.award("w1", "l-group", "1.00", group=attrs.evolve(group, condition=season))
+
+        def due(at: datetime) -> list[str]:
+            with store.unit_of_work() as uow:
+                return [lot.id for lot in uow.due_lots(at, 100)]
+
+        assert due(T0 + DAY) == ["l-own-sooner"]
+        assert due(T0 + 2 * DAY) == ["l-own-sooner", "l-group", "l-season"]
+        writer.put_group(attrs.evolve(group, valid_until=T0 + DAY + HOUR))  # ends sooner
+        assert due(T0 + DAY + HOUR) == ["l-own-sooner", "l-group"]
+        writer.put_group(attrs.evolve(group, valid_until=None))  # its conditions still end
+        assert due(T0 + 2 * DAY) == ["l-own-sooner", "l-group", "l-season"]
+
+    def test_a_lot_of_an_unknown_group_is_refused_at_commit(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        before = store.export_state()
+        ghost = ConditionGroup("cg-ghost", TENANT, "Ghost", SpendCondition(), 1)
+        with pytest.raises(IntegrityError):
+            writer.award("w1", "l1", "1.00", group=ghost)
+        assert store.export_state() == before
+
+    def test_conditioned_top_up_and_transfer_arrive_as_lots(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        group = writer.put_group(ConditionGroup("cg-1", TENANT, "Food", SpendCondition(
+            categories={"food"}), 1))
+
+        def top_up(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
+            info = writer.info()
+            lot = _w.new_lot(ws["w1"], lot_id="l-top", amount=eur("5.00"), info=info,
+                             reason="top-up", condition=group.condition, group_id=group.id,
+                             group_version=group.version)
+            return _w.top_up(ws["w1"], eur("5.00"), "card", info, lot=lot)
+
+        writer.write(["w1"], top_up)
+        writer.top_up("w1", "10.00")
+
+        def transfer(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
+            info = writer.info()
+            lot = _w.new_lot(ws["w2"], lot_id="l-gift", amount=eur("4.00"), info=info,
+                             reason="gift", condition=group.condition, group_id=group.id,
+                             group_version=group.version)
+            return _w.transfer(ws["w1"], ws["w2"], eur("4.00"), info, lot=lot)
+
+        writer.write(["w1", "w2"], transfer)
+        w1, w2 = writer.wallet("w1"), writer.wallet("w2")
+        assert (w1.open, w1.commerce) == (eur("6.00"), eur("5.00"))
+        assert (w2.open, w2.commerce) == (eur("0.00"), eur("4.00"))
+        with store.unit_of_work() as uow:
+            assert [lot.id for lot in uow.live_lots("w2")] == ["l-gift"]
+            assert uow.get_lot("l-gift").group_id == "cg-1"
+            assert uow.get_lot("l-top").remaining == eur("5.00")
 
     # -- due lots and holds ------------------------------------------------------------------
 

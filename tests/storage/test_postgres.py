@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 
+import attrs
 import pytest
 
 from prepaid_wallet import (
@@ -24,8 +25,11 @@ from prepaid_wallet import (
     open_store,
 )
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import RefusedError, SchemaVersionError
 from prepaid_wallet.storage.base import Store
+from prepaid_wallet.storage.memory import MemoryStore
+from prepaid_wallet.wallet import Lot
 from tests.pg import (
     close_and_drop,
     drop_schema,
@@ -105,6 +109,22 @@ def store(dsn: str, schema: str) -> Iterator[object]:
         yield store
     finally:
         store.close()
+
+
+def _refill_after_the_group_moved(store: Store) -> tuple[list[str], dict[str, object]]:
+    """A grouped lot is emptied, its group's end moves, then a refund refills the lot: it falls
+    due at the group's new end. Returns what falls due and the export."""
+    writer = Writer(store)
+    writer.open("w1")
+    group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
+                                            valid_until=T0 + 5 * DAY))
+    writer.award("w1", "l1", "1.00", group=group, expires_at=T0 + 9 * DAY)
+    spend = writer.spend("w1", [("l1", "1.00")])
+    writer.put_group(attrs.evolve(group, valid_until=T0 + 2 * DAY))
+    writer.refund("w1", spend.entry.id, "1.00")
+    with store.unit_of_work(read_only=True) as uow:
+        due = [lot.id for lot in uow.due_lots(T0 + 3 * DAY, 10)]
+    return due, store.export_state()
 
 
 class TestPostgresOnly:
@@ -477,6 +497,44 @@ class TestPostgresOnly:
             for store in stores:
                 store.close()
 
+    def test_a_refilled_lot_falls_due_at_its_groups_current_end(self, store: Store) -> None:
+        """A lot emptied while its group's end moved is not among the group's live lots then;
+        refilled, it falls due at the new end, as in the memory store."""
+        expected = _refill_after_the_group_moved(MemoryStore())
+        assert expected[0] == ["l1"]
+        assert _refill_after_the_group_moved(store) == expected
+
+    def test_a_lot_written_while_its_group_changes_follows_the_change(self, store: Store) -> None:
+        """A unit holding a group's lock changes its end; a unit granting a lot of that group
+        meanwhile waits at commit for the change, then falls due at the new end."""
+        import threading
+
+        writer = Writer(store)
+        writer.open("w1")
+        group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
+                                                valid_until=T0 + 5 * DAY))
+        locked, release = threading.Event(), threading.Event()
+
+        def change() -> None:
+            with store.unit_of_work() as uow:
+                uow.lock_condition_group("cg-1")
+                locked.set()
+                assert release.wait(10)
+                uow.put_condition_group(attrs.evolve(group, valid_until=T0 + 2 * DAY))
+                uow.commit()
+
+        def grant() -> None:
+            assert locked.wait(10)
+            timer = threading.Timer(0.3, release.set)
+            timer.start()
+            writer.award("w1", "l1", "1.00", group=group)  # built on the old end
+            timer.join()
+
+        run_in_threads([change, grant])
+        with store.unit_of_work(read_only=True) as uow:
+            assert [lot.id for lot in uow.due_lots(T0 + 3 * DAY, 10)] == ["l1"]
+            assert uow.get_condition_group("cg-1").valid_until == T0 + 2 * DAY
+
     def test_live_and_due_reads_use_their_indexes(self, store: Store) -> None:
         """With sequential scans priced out, the live, due-lot and due-hold reads are answered
         from their partial indexes, in order (no Sort node)."""
@@ -486,14 +544,24 @@ class TestPostgresOnly:
         writer.award("w1", "l1", "1.00", expires_at=T0 + HOUR)
         writer.award("w1", "l2", "1.00")
         writer.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
+        writer.open("w2")
+        group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
+                                                valid_until=T0 + 2 * DAY))
+        writer.award("w2", "l3", "1.00", group=group)
         from prepaid_wallet.storage.postgres import _LIVE_ORDER, _LOT_COLS
 
         queries = {
             "lots_live": (f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = 'w1'"
                           f" AND remaining > 0 ORDER BY wallet_id, {_LIVE_ORDER} LIMIT 256"),
-            "lots_due": ("SELECT id FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL"
-                         " AND expires_at <= now() + interval '1000 days'"
-                         " ORDER BY expires_at, id LIMIT 256"),
+            "lots_due": ("SELECT id FROM lots WHERE remaining > 0 AND due_at IS NOT NULL"
+                         " AND due_at <= now() + interval '1000 days'"
+                         " ORDER BY due_at, id LIMIT 256"),
+            "lots_due_by_wallet": ("SELECT id FROM lots WHERE wallet_id = 'w1'"
+                                   " AND remaining > 0 AND due_at IS NOT NULL"
+                                   " AND due_at <= now() + interval '1000 days'"
+                                   " ORDER BY wallet_id, due_at, id LIMIT 256"),
+            "lots_by_group": ("SELECT id FROM lots WHERE group_id = 'cg-1' AND remaining > 0"
+                              " ORDER BY group_id, id"),
             "holds_due": ("SELECT id FROM holds WHERE status = 'active'"
                           " AND expires_at <= now() + interval '1000 days'"
                           " ORDER BY expires_at, id LIMIT 256"),
@@ -628,22 +696,53 @@ def _rows(schema: str) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def _write_as_version_1(source: str, target: str) -> None:
-    """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
-    built by the version-1 DDL, the way a version-1 library would have stored it."""
-    from prepaid_wallet.storage.postgres import _SCHEMA
+#: The columns of ``lots`` up to schema version 2 (version 3 adds conditions and ``due_at``).
+_LOT_COLS_V1 = (
+    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
+    " entry_id, expired_entry_id"
+)
 
+
+def _write_as_version(source: str, target: str, version: int) -> None:
+    """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
+    built by the DDL of ``version`` (1 or 2: version 1 and the steps up to it), the way a
+    library of that version would have stored it. The lots must carry no conditions: an older
+    schema cannot hold them."""
+    from prepaid_wallet.storage.postgres import _MIGRATIONS, _SCHEMA
+
+    quoted = f'"{target}"'
     with raw_connection() as conn:
         conn.execute("BEGIN")
-        conn.execute(f'CREATE SCHEMA "{target}"')
-        conn.execute(_SCHEMA.format(s=f'"{target}"'))
-        conn.execute(f"""INSERT INTO "{target}".meta (key, value) VALUES ('schema_version', '1')""")
-        for table in _TABLES:
-            conn.execute(f'INSERT INTO "{target}".{table} SELECT * FROM "{source}".{table}')
+        conn.execute(f"CREATE SCHEMA {quoted}")
+        conn.execute(_SCHEMA.format(s=quoted))
+        for step in range(2, version + 1):
+            conn.execute(_MIGRATIONS[step].format(s=quoted))
         conn.execute(
-            f"""SELECT setval('"{target}".entry_seq', (SELECT max(seq) FROM "{target}".entries))"""
+            f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
+            (str(version),),
+        )
+        row = conn.execute(
+            f'SELECT count(*) FROM "{source}".lots'
+            " WHERE condition IS NOT NULL OR group_id IS NOT NULL"
+        ).fetchone()
+        assert row == (0,)
+        for table in _TABLES:
+            if table == "lots":
+                conn.execute(
+                    f"INSERT INTO {quoted}.lots ({_LOT_COLS_V1})"
+                    f' SELECT {_LOT_COLS_V1} FROM "{source}".lots'
+                )
+            else:
+                conn.execute(f'INSERT INTO {quoted}.{table} SELECT * FROM "{source}".{table}')
+        conn.execute(
+            f"SELECT setval('{quoted}.entry_seq', (SELECT max(seq) FROM {quoted}.entries))"
         )
         conn.execute("COMMIT")
+
+
+def _write_as_version_1(source: str, target: str) -> None:
+    """Lay out everything ``source`` holds as schema version 1."""
+    _write_as_version(source, target, 1)
 
 
 class TestPostgresMigrations:
@@ -674,7 +773,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 2
+        assert SCHEMA_VERSION == 3
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:
@@ -717,6 +816,110 @@ class TestPostgresMigrations:
         assert _catalog(target) == catalog
         assert _rows(target) == rows
         assert rows["meta"] == [("schema_version", "1")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+def _lot_indexes(store: Store) -> list[list[list[Lot]]]:
+    """What the live and due indexes answer, for every wallet and at several instants."""
+    instants = [T0, T0 + 11 * DAY, T0 + 20 * DAY, T0 + 40 * DAY, T0 + 999 * DAY]
+    with store.unit_of_work(read_only=True) as uow:
+        wallet_ids = [w.id for w in uow.iter_wallets()]
+        return [
+            [list(uow.live_lots(wallet_id)) for wallet_id in wallet_ids],
+            [uow.due_lots(at, 100) for at in instants],
+            [uow.due_lots(at, 100, wallet_id) for at in instants for wallet_id in wallet_ids],
+        ]
+
+
+def _add_live_lots(store: Store) -> None:
+    """Live lots with and without an expiry, next to what the reference script left."""
+    service = WalletService(store, clock=FixedClock(T0 + 11 * DAY), ids=RandomIds())
+    wallets = {w.owner_id: w.id for w in service.wallets()}
+    service.award(wallets["ann"], eur("2.00"), reason="spring", expires_at=T0 + 40 * DAY)
+    service.award(wallets["ann"], eur("1.00"), reason="forever")
+    service.award(wallets["bob"], eur("3.00"), reason="soon", expires_at=T0 + 20 * DAY,
+                  priority=-1)
+
+
+class TestPostgresMigrationTo3:
+    """A schema written with version 2 gains condition groups and the lots' new columns; its
+    lots keep their order and fall due when they did."""
+
+    @pytest.fixture
+    def version_2(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        """A version-2 schema holding the reference script's data and more live lots, and the
+        state the library exported. ``schema`` (the source) stays as the library created it."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            run_reference_script(store)
+            _add_live_lots(store)
+            state = store.export_state()
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version(schema, target, 2)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_2_schema_is_migrated_with_everything_kept(
+        self, dsn: str, schema: str, version_2: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        target, state = version_2
+        assert state["condition_groups"] == []
+        assert _catalog(target) != _catalog(schema)  # really laid out as version 2
+        reference = PostgresStore(dsn, schema=schema)
+        try:
+            expected = _lot_indexes(reference)
+        finally:
+            reference.close()
+        live = [lot for lots in expected[0] for lot in lots]
+        assert any(lot.expires_at is None for lot in live)
+        assert any(lot.expires_at is not None for lot in live)
+        assert expected[1][-1]  # some lots fall due
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+            assert _lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+        finally:
+            store.close()
+        assert _catalog(target) == _catalog(schema)
+        assert _rows(target)["meta"] == [("schema_version", "3")]
+        with raw_connection(target) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM lots WHERE conditioned OR due_at IS DISTINCT FROM expires_at"
+            ).fetchone()
+        assert row == (0,)
+
+    def test_a_failing_migration_leaves_version_2_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_2: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_2
+        catalog, rows = _catalog(target), _rows(target)
+        monkeypatch.setitem(
+            module._MIGRATIONS, 3, module._MIGRATIONS[3] + "\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(StorageError):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "2")]
         monkeypatch.undo()
         store = module.PostgresStore(dsn, schema=target)
         try:

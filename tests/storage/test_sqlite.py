@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from prepaid_wallet import (
@@ -20,10 +21,13 @@ from prepaid_wallet import (
     open_store,
 )
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import SchemaVersionError
 from prepaid_wallet.storage import sqlite as sqlite_module
 from prepaid_wallet.storage.base import Store
+from prepaid_wallet.storage.memory import MemoryStore
 from prepaid_wallet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, _translated
+from prepaid_wallet.wallet import Lot
 from tests.storage.contract import (
     DAY,
     HOUR,
@@ -69,6 +73,22 @@ def store(path: str) -> Iterator[SQLiteStore]:
 def _raw(path: str) -> sqlite3.Connection:
     """A plain driver connection to the file, outside the library."""
     return sqlite3.connect(path, isolation_level=None)
+
+
+def _refill_after_the_group_moved(store: Store) -> tuple[list[str], dict[str, object]]:
+    """A grouped lot is emptied, its group's end moves, then a refund refills the lot: it falls
+    due at the group's new end. Returns what falls due and the export."""
+    writer = Writer(store)
+    writer.open("w1")
+    group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
+                                            valid_until=T0 + 5 * DAY))
+    writer.award("w1", "l1", "1.00", group=group, expires_at=T0 + 9 * DAY)
+    spend = writer.spend("w1", [("l1", "1.00")])
+    writer.put_group(attrs.evolve(group, valid_until=T0 + 2 * DAY))
+    writer.refund("w1", spend.entry.id, "1.00")
+    with store.unit_of_work(read_only=True) as uow:
+        due = [lot.id for lot in uow.due_lots(T0 + 3 * DAY, 10)]
+    return due, store.export_state()
 
 
 class TestSQLiteOnly:
@@ -340,6 +360,10 @@ class TestSQLiteOnly:
         writer.award("w1", "l1", "1.00", expires_at=T0 + HOUR)
         writer.award("w1", "l2", "1.00")
         writer.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
+        writer.open("w2")
+        group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
+                                                valid_until=T0 + 2 * DAY))
+        writer.award("w2", "l3", "1.00", group=group)
         with store.unit_of_work(read_only=True) as uow:
             conn = uow._check_open()
             seen: list[str] = []
@@ -360,6 +384,18 @@ class TestSQLiteOnly:
                 )
                 assert f"USING INDEX {index} " in plan, plan
                 assert "TEMP B-TREE" not in plan, plan
+            # what a change to a group's end of validity updates: its live lots
+            plan = " | ".join(str(row[-1]) for row in conn.execute(
+                "EXPLAIN QUERY PLAN UPDATE lots SET due_at = 0"
+                " WHERE group_id = 'cg-1' AND remaining > 0"))
+            assert "USING INDEX lots_by_group " in plan, plan
+
+    def test_a_refilled_lot_falls_due_at_its_groups_current_end(self, store: SQLiteStore) -> None:
+        """A lot emptied while its group's end moved is not among the group's live lots then;
+        refilled, it falls due at the new end, as in the memory store."""
+        expected = _refill_after_the_group_moved(MemoryStore())
+        assert expected[0] == ["l1"]
+        assert _refill_after_the_group_moved(store) == expected
 
     def test_point_in_time_reads_are_index_searches(self, store: SQLiteStore) -> None:
         """``snapshot_at``, ``wallet_history`` and ``account_balance_at`` read their clustered
@@ -403,6 +439,25 @@ def _schema(path: str) -> list[tuple[str, str, str]]:
         conn.close()
 
 
+#: The columns of ``lots`` up to schema version 2 (version 3 adds conditions and ``due_at``).
+_LOT_COLS_V1 = (
+    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
+    " entry_id, expired_entry_id"
+)
+
+
+def _copy_lots(conn: sqlite3.Connection) -> None:
+    """Copy the attached ``src`` file's lots into a file laid out before version 3 (they must
+    carry no conditions: an older schema cannot hold them)."""
+    conditioned = conn.execute(
+        "SELECT count(*) FROM src.lots WHERE condition IS NOT NULL OR group_id IS NOT NULL"
+    ).fetchone()[0]
+    assert conditioned == 0
+    conn.execute(
+        f"INSERT INTO main.lots ({_LOT_COLS_V1}) SELECT {_LOT_COLS_V1} FROM src.lots"
+    )
+
+
 def _write_as_version_1(source: str, target: str) -> None:
     """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
     version 1, the way a version-1 library would have stored it."""
@@ -413,8 +468,9 @@ def _write_as_version_1(source: str, target: str) -> None:
             conn.execute(statement)
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
         conn.execute("ATTACH DATABASE ? AS src", (source,))
-        for table in ("wallets", "lots", "holds", "charges", "idempotency"):
+        for table in ("wallets", "holds", "charges", "idempotency"):
             conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        _copy_lots(conn)
         conn.execute(
             "INSERT INTO main.postings (entry_seq, entry_id, position, account, minor, currency,"
             " recorded_at, balance_after) SELECT p.entry_seq, e.id, p.position, p.account,"
@@ -505,3 +561,126 @@ class TestSQLiteMigrations:
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
         finally:
             conn.close()
+
+
+def _write_as_version_2(source: str, target: str) -> None:
+    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
+    version 2 (version 1 and the step to 2, as a version-2 library created its files)."""
+    conn = _raw(target)
+    try:
+        conn.execute("BEGIN")
+        for script in (sqlite_module._SCHEMA_V1, sqlite_module._MIGRATIONS[2]):
+            for statement in sqlite_module._statements(script):
+                conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
+        conn.execute("ATTACH DATABASE ? AS src", (source,))
+        for table in ("wallets", "holds", "charges", "idempotency", "postings", "entries",
+                      "wallet_history"):
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        _copy_lots(conn)
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE src")
+    finally:
+        conn.close()
+
+
+def _lot_indexes(store: Store) -> list[list[list[Lot]]]:
+    """What the live and due indexes answer, for every wallet and at several instants."""
+    instants = [T0, T0 + 11 * DAY, T0 + 20 * DAY, T0 + 40 * DAY, T0 + 999 * DAY]
+    with store.unit_of_work(read_only=True) as uow:
+        wallet_ids = [w.id for w in uow.iter_wallets()]
+        return [
+            [list(uow.live_lots(wallet_id)) for wallet_id in wallet_ids],
+            [uow.due_lots(at, 100) for at in instants],
+            [uow.due_lots(at, 100, wallet_id) for at in instants for wallet_id in wallet_ids],
+        ]
+
+
+def _add_live_lots(store: Store) -> None:
+    """Live lots with and without an expiry, next to what the reference script left."""
+    service = WalletService(store, clock=FixedClock(T0 + 11 * DAY), ids=RandomIds())
+    wallets = {w.owner_id: w.id for w in service.wallets()}
+    service.award(wallets["ann"], eur("2.00"), reason="spring", expires_at=T0 + 40 * DAY)
+    service.award(wallets["ann"], eur("1.00"), reason="forever")
+    service.award(wallets["bob"], eur("3.00"), reason="soon", expires_at=T0 + 20 * DAY,
+                  priority=-1)
+
+
+class TestSQLiteMigrationTo3:
+    """A file written with schema version 2 gains condition groups and the lots' new columns;
+    its lots keep their order and fall due when they did."""
+
+    @pytest.fixture
+    def version_2(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
+        """A version-2 file holding the reference script's data and more live lots, the
+        current-schema file it was copied from, and the state the library exported."""
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            run_reference_script(store)
+            _add_live_lots(store)
+            state = store.export_state()
+        finally:
+            store.close()
+        target = str(tmp_path / "v2.db")
+        _write_as_version_2(source, target)
+        return target, source, state
+
+    def test_a_version_2_file_is_migrated_with_everything_kept(
+        self, version_2: tuple[str, str, dict[str, object]]
+    ) -> None:
+        path, source, state = version_2
+        assert _schema(path) != _schema(source)
+        assert state["condition_groups"] == []
+        reference = SQLiteStore(source)
+        try:
+            expected = _lot_indexes(reference)
+        finally:
+            reference.close()
+        live = [lot for lots in expected[0] for lot in lots]
+        assert any(lot.expires_at is None for lot in live)
+        assert any(lot.expires_at is not None for lot in live)
+        assert expected[1][-1]  # some lots fall due
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+            assert _lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+        finally:
+            store.close()
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+            # existing lots: unconditioned, due at their own expiry
+            assert conn.execute(
+                "SELECT count(*) FROM lots WHERE conditioned != 0 OR due_at IS NOT expires_at"
+            ).fetchone() == (0,)
+        finally:
+            conn.close()
+        assert _schema(path) == _schema(source)
+
+    def test_a_failing_migration_leaves_the_version_2_file_as_it_was(
+        self, version_2: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _, state = version_2
+        before = _schema(path)
+        broken = sqlite_module._MIGRATIONS[3] + "\nINSERT INTO no_such_table VALUES (1);\n"
+        monkeypatch.setitem(sqlite_module._MIGRATIONS, 3, broken)
+        with pytest.raises(StorageError, match="no_such_table"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        finally:
+            conn.close()
+        monkeypatch.undo()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()

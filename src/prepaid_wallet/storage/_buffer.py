@@ -9,6 +9,7 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 
 from __future__ import annotations
 
+from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
     ConflictError,
@@ -67,6 +68,7 @@ class WriteBuffer:
         self._charges: dict[str, Charge] = {}
         self._changes: list[Change] = []
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._groups: dict[str, ConditionGroup] = {}
 
     # -- what a backend provides ------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class WriteBuffer:
         self._charges.clear()
         self._changes.clear()
         self._idempotency.clear()
+        self._groups.clear()
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, if any."""
@@ -125,6 +128,11 @@ class WriteBuffer:
         self._new_wallets.append(wallet)
         self._wallets[wallet.id] = wallet
         self._base_versions[wallet.id] = 0
+
+    def put_condition_group(self, group: ConditionGroup) -> None:
+        """Buffer a new condition group or the new state of one."""
+        self._check_writable()
+        self._groups[group.id] = group
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Buffer a record (a key already stored or buffered conflicts)."""

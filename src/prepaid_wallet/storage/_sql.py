@@ -7,6 +7,9 @@ instant becomes a column value (``_instant_param``), how a row becomes a value (
 column lists and live-lot order, and which committed wallets it already holds
 (``_known_wallet``). Statements are written with ``?`` placeholders and converted once per
 backend.
+
+Spend conditions are stored as JSON text (:meth:`SpendCondition.to_data`, compact, keys sorted)
+by both backends: :func:`condition_text` and :func:`condition_of` convert.
 """
 
 from __future__ import annotations
@@ -14,21 +17,49 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from prepaid_wallet.errors import HoldNotFoundError, LotNotFoundError, WalletNotFoundError
+from prepaid_wallet.conditions import ConditionGroup, SpendCondition
+from prepaid_wallet.errors import (
+    ConditionGroupNotFoundError,
+    HoldNotFoundError,
+    LotNotFoundError,
+    WalletNotFoundError,
+)
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
-__all__ = ["SQLReads"]
+__all__ = ["SQLReads", "condition_from_text", "condition_of", "condition_text"]
 
 
 @functools.cache
 def _marked(sql: str, mark: str) -> str:
     return sql if mark == "?" else sql.replace("?", mark)
+
+
+_condition_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def condition_text(condition: SpendCondition | None) -> str | None:
+    """``condition`` as stored: the JSON of :meth:`SpendCondition.to_data`, compact, with
+    sorted keys (``None`` stays ``None``)."""
+    return None if condition is None else _condition_encoder.encode(condition.to_data())
+
+
+@functools.lru_cache(maxsize=4096)
+def condition_from_text(text: str) -> SpendCondition:
+    """The condition stored as ``text`` (conditions are immutable, so equal texts share one
+    parsed value)."""
+    return SpendCondition.from_data(json.loads(text))
+
+
+def condition_of(text: str | None) -> SpendCondition | None:
+    """The condition stored as ``text``, or ``None``."""
+    return None if text is None else condition_from_text(text)
 
 
 class SQLReads(WriteBuffer):
@@ -39,6 +70,7 @@ class SQLReads(WriteBuffer):
     _LOT_COLS: ClassVar[str]
     _HOLD_COLS: ClassVar[str]
     _CHARGE_COLS: ClassVar[str]
+    _GROUP_COLS: ClassVar[str]
     _LIVE_ORDER: ClassVar[str]
 
     @staticmethod
@@ -55,6 +87,10 @@ class SQLReads(WriteBuffer):
 
     @staticmethod
     def _map_charge(row: Sequence[Any]) -> Charge:
+        raise NotImplementedError
+
+    @staticmethod
+    def _map_group(row: Sequence[Any]) -> ConditionGroup:
         raise NotImplementedError
 
     @staticmethod
@@ -196,21 +232,23 @@ class SQLReads(WriteBuffer):
         yield from sorted(lots.values(), key=lambda lot: (lot.granted_at, lot.id))
 
     def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
-        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
+        """Committed live lots (of one wallet) falling due at or before ``at`` (``due_at``: the
+        lot's own expiry, its conditions' end or its group's end, whichever is first), soonest
+        first."""
         self._check_open()
         if limit <= 0:
             return []
-        where = "remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
+        where = "remaining > 0 AND due_at IS NOT NULL AND due_at <= ?"
         if wallet_id is None:
             rows = self._lazy(
-                self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE {where} ORDER BY expires_at, id"),
+                self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE {where} ORDER BY due_at, id"),
                 (self._instant_param(at),),
             )
         else:
             rows = self._lazy(
                 self._q(
                     f"SELECT {self._LOT_COLS} FROM lots WHERE wallet_id = ? AND {where}"
-                    " ORDER BY wallet_id, expires_at, id"
+                    " ORDER BY wallet_id, due_at, id"
                 ),
                 (wallet_id, self._instant_param(at)),
             )
@@ -265,3 +303,39 @@ class SQLReads(WriteBuffer):
             self._q(f"SELECT {self._CHARGE_COLS} FROM charges WHERE entry_id = ?"), (entry_id,)
         )
         return None if row is None else self._map_charge(row)
+
+    # -- condition groups -------------------------------------------------------------------
+
+    def get_condition_group(self, group_id: str) -> ConditionGroup:
+        """The group as this unit sees it."""
+        self._check_open()
+        group = self._groups.get(group_id)
+        if group is not None:
+            return group
+        row = self._one(
+            self._q(f"SELECT {self._GROUP_COLS} FROM condition_groups WHERE id = ?"), (group_id,)
+        )
+        if row is None:
+            raise ConditionGroupNotFoundError(group_id)
+        return self._map_group(row)
+
+    def lock_condition_group(self, group_id: str) -> ConditionGroup:
+        """The group (a backend whose write unit is not already exclusive locks its row)."""
+        return self.get_condition_group(group_id)
+
+    def condition_groups(self, tenant_id: str) -> list[ConditionGroup]:
+        """The tenant's groups, by name then id: the stored ones overlaid with this unit's."""
+        self._check_open()
+        rows = self._all(
+            self._q(
+                f"SELECT {self._GROUP_COLS} FROM condition_groups WHERE tenant_id = ?"
+                " ORDER BY tenant_id, name, id"
+            ),
+            (tenant_id,),
+        )
+        groups = {row[0]: self._map_group(row) for row in rows}
+        groups.update(self._groups)
+        return sorted(
+            (g for g in groups.values() if g.tenant_id == tenant_id),
+            key=lambda g: (g.name, g.id),
+        )

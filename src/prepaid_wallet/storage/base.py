@@ -7,7 +7,8 @@ A unit of work is a transaction over the whole store:
   back. A unit of work is used once.
 * Lookups by id and by wallet (``get_*``, ``lock_wallets``, ``find_wallet``, ``iter_wallets``,
   ``live_lots``, ``wallet_lots``, ``wallet_holds``, ``get_charge``, ``reversal_of``,
-  ``get_idempotency``) see committed state plus the unit's own buffered writes. The time and
+  ``get_idempotency``, ``get_condition_group``, ``lock_condition_group``,
+  ``condition_groups``) see committed state plus the unit's own buffered writes. The time and
   journal indexes (``due_lots``, ``due_holds``, ``iter_entries``, ``wallet_history``,
   ``snapshot_at``, ``account_balance_at``) see committed state only -- writes are buffered
   until commit so a backend can send them in one round trip -- but never return a lot the unit
@@ -36,6 +37,7 @@ from typing import Any, Protocol, Self
 
 import attrs
 
+from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
@@ -134,7 +136,9 @@ class UnitOfWork(Protocol):
 
     def live_lots(self, wallet_id: str) -> Iterator[Lot]:
         """The wallet's lots with money left, lazily, in
-        :attr:`~prepaid_wallet.policies.SpendOrder.DEFAULT` order (an index, never a scan)."""
+        :attr:`~prepaid_wallet.policies.SpendOrder.DEFAULT` order
+        (:func:`~prepaid_wallet.policies.default_lot_key`: conditioned lots first; an index,
+        never a scan)."""
         ...
 
     def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
@@ -142,8 +146,11 @@ class UnitOfWork(Protocol):
         ...
 
     def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
-        """Up to ``limit`` lots (of one wallet, or of all) with money left whose expiry is at or
-        before ``at``, soonest first (an index, never a scan)."""
+        """Up to ``limit`` lots (of one wallet, or of all) with money left that fall due at or
+        before ``at``, soonest first, ties by lot id (an index, never a scan). A lot falls due
+        at its own expiry, at the end of its conditions' validity (``condition.valid_until``)
+        or at the end of its condition group's validity (``valid_until``), whichever comes
+        first; changing a group's validity moves its lots in this index."""
         ...
 
     def get_hold(self, hold_id: str) -> Hold:
@@ -160,6 +167,27 @@ class UnitOfWork(Protocol):
 
     def get_charge(self, entry_id: str) -> Charge | None:
         """The refundable charge recorded by a spend or capture entry, if any."""
+        ...
+
+    # -- condition groups -------------------------------------------------------------------
+
+    def get_condition_group(self, group_id: str) -> ConditionGroup:
+        """The condition group; ``ConditionGroupNotFoundError`` if unknown."""
+        ...
+
+    def lock_condition_group(self, group_id: str) -> ConditionGroup:
+        """Lock the condition group for the rest of the unit (before changing it) and return
+        it; ``ConditionGroupNotFoundError`` if unknown."""
+        ...
+
+    def condition_groups(self, tenant_id: str) -> list[ConditionGroup]:
+        """The tenant's condition groups, by name then id."""
+        ...
+
+    def put_condition_group(self, group: ConditionGroup) -> None:
+        """Buffer a new condition group, or the new state of one (locked first): its name,
+        conditions and version, and its validity, which its lots then follow
+        (:meth:`due_lots`)."""
         ...
 
     # -- journal ----------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from prepaid_wallet import _codec
+from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
+    ConditionGroupNotFoundError,
     ConflictError,
     DuplicateWalletError,
     EntryNotFoundError,
@@ -30,6 +32,7 @@ from prepaid_wallet.errors import (
     StorageError,
     WalletNotFoundError,
 )
+from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
@@ -79,8 +82,11 @@ class MemoryStore:
         self.lots_by_wallet: dict[str, list[str]] = {}
         self.live: dict[str, list[_LotKey]] = {}  # wallet -> sorted default keys of live lots
         self.live_ids: dict[str, set[str]] = {}
-        self.due: list[tuple[datetime, str]] = []  # (expires_at, lot id) of live lots
+        self.due: list[tuple[datetime, str]] = []  # (falls due at, lot id) of live lots
         self.due_by_wallet: dict[str, list[tuple[datetime, str]]] = {}
+        self.lot_due: dict[str, tuple[datetime, str]] = {}  # lot id -> its item in ``due``
+        self.groups: dict[str, ConditionGroup] = {}
+        self.group_lots: dict[str, set[str]] = {}  # group id -> its live lots
         self.account_balances: dict[str, Money] = {}
         self.holds: dict[str, Hold] = {}
         self.holds_by_wallet: dict[str, list[str]] = {}
@@ -121,9 +127,35 @@ class MemoryStore:
             "idempotency": _codec.to_data(
                 [self.idempotency[k] for k in sorted(self.idempotency)]
             ),
+            "condition_groups": _codec.to_data(
+                sorted(self.groups.values(), key=lambda g: g.id)
+            ),
         }
 
     # -- applying a committed unit (called with the lock held) ------------------------------
+
+    def _due_at(self, lot: Lot) -> datetime | None:
+        """When ``lot`` falls due: its own expiry, its conditions' end or its group's end,
+        whichever is first."""
+        ends = [lot_end(lot)]
+        if lot.group_id is not None:
+            ends.append(self.groups[lot.group_id].valid_until)
+        known = [end for end in ends if end is not None]
+        return min(known) if known else None
+
+    def _index_due(self, lot: Lot) -> None:
+        """Put the live ``lot`` where it now falls due (or take it out of the due index)."""
+        old = self.lot_due.pop(lot.id, None)
+        if old is not None:
+            del self.due[bisect.bisect_left(self.due, old)]
+            wallet_due = self.due_by_wallet[lot.wallet_id]
+            del wallet_due[bisect.bisect_left(wallet_due, old)]
+        due_at = self._due_at(lot) if lot.is_live else None
+        if due_at is not None:
+            item = (due_at, lot.id)
+            bisect.insort(self.due, item)
+            bisect.insort(self.due_by_wallet.setdefault(lot.wallet_id, []), item)
+            self.lot_due[lot.id] = item
 
     def _apply_lot(self, lot: Lot) -> None:
         old = self.lots.get(lot.id)
@@ -137,18 +169,22 @@ class MemoryStore:
         if lot.is_live and not was_live:
             bisect.insort(live, key)
             ids.add(lot.id)
-            if lot.expires_at is not None:
-                item = (lot.expires_at, lot.id)
-                bisect.insort(self.due, item)
-                bisect.insort(self.due_by_wallet.setdefault(lot.wallet_id, []), item)
+            if lot.group_id is not None:
+                self.group_lots.setdefault(lot.group_id, set()).add(lot.id)
+            self._index_due(lot)
         elif was_live and not lot.is_live:
             del live[bisect.bisect_left(live, key)]
             ids.discard(lot.id)
-            if lot.expires_at is not None:
-                item = (lot.expires_at, lot.id)
-                del self.due[bisect.bisect_left(self.due, item)]
-                wallet_due = self.due_by_wallet[lot.wallet_id]
-                del wallet_due[bisect.bisect_left(wallet_due, item)]
+            if lot.group_id is not None:
+                self.group_lots[lot.group_id].discard(lot.id)
+            self._index_due(lot)
+
+    def _apply_group(self, group: ConditionGroup) -> None:
+        old = self.groups.get(group.id)
+        self.groups[group.id] = group
+        if old is not None and old.valid_until != group.valid_until:
+            for lot_id in sorted(self.group_lots.get(group.id, ())):
+                self._index_due(self.lots[lot_id])
 
     def _apply_hold(self, hold: Hold) -> None:
         old = self.holds.get(hold.id)
@@ -245,7 +281,14 @@ class MemoryUnitOfWork(WriteBuffer):
         for scoped_key in self._idempotency:
             if scoped_key in store.idempotency:
                 raise ConflictError(f"idempotency key {scoped_key[1]!r} was stored concurrently")
+        for lot in self._lots.values():
+            if lot.group_id is not None and lot.group_id not in store.groups and (
+                lot.group_id not in self._groups
+            ):
+                raise IntegrityError(f"lot {lot.id!r} refers to unknown group {lot.group_id!r}")
         # Apply.
+        for group in self._groups.values():
+            store._apply_group(group)
         for wallet in self._new_wallets:
             store.wallet_keys[(wallet.tenant_id, wallet.owner_id, wallet.currency)] = wallet.id
         store.wallets.update(self._wallets)
@@ -332,7 +375,8 @@ class MemoryUnitOfWork(WriteBuffer):
         yield from sorted(lots, key=lambda lot: (lot.granted_at, lot.id))
 
     def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
-        """Committed live lots (of one wallet) expiring at or before ``at``, soonest first."""
+        """Committed live lots (of one wallet) falling due at or before ``at``, soonest
+        first."""
         self._check_open()
         due = self._store.due if wallet_id is None else self._store.due_by_wallet.get(wallet_id, [])
         end = bisect.bisect_right(due, (at, "\U0010ffff"))
@@ -368,6 +412,28 @@ class MemoryUnitOfWork(WriteBuffer):
         """The refundable charge of a spend or capture entry."""
         self._check_open()
         return self._charges.get(entry_id) or self._store.charges.get(entry_id)
+
+    # -- condition groups -------------------------------------------------------------------
+
+    def get_condition_group(self, group_id: str) -> ConditionGroup:
+        """The group as this unit sees it."""
+        self._check_open()
+        group = self._groups.get(group_id) or self._store.groups.get(group_id)
+        if group is None:
+            raise ConditionGroupNotFoundError(group_id)
+        return group
+
+    def lock_condition_group(self, group_id: str) -> ConditionGroup:
+        """The group (the unit already holds the store's one lock)."""
+        return self.get_condition_group(group_id)
+
+    def condition_groups(self, tenant_id: str) -> list[ConditionGroup]:
+        """The tenant's groups, by name then id."""
+        self._check_open()
+        groups = {**self._store.groups, **self._groups}
+        return sorted(
+            (g for g in groups.values() if g.tenant_id == tenant_id), key=lambda g: (g.name, g.id)
+        )
 
     # -- journal ----------------------------------------------------------------------------
 

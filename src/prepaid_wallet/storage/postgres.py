@@ -36,7 +36,12 @@ by set. Nothing it needs is read first:
 * each changed wallet is updated with ``... WHERE id = ... AND version = <the version the unit
   built on>``; when no row matched, ``wallet_moved()`` raises (SQLSTATE ``PW001``, the wallet,
   expected and found versions in the detail), which ends the query before its ``COMMIT`` and
-  becomes :class:`~prepaid_wallet.errors.ConcurrencyError`.
+  becomes :class:`~prepaid_wallet.errors.ConcurrencyError`;
+* condition groups are written first (each row locked); a group whose end of validity moved
+  moves ``due_at`` of its live lots. Then the groups the unit's lots refer to are share-locked
+  (a concurrent change of one waits for this unit, or this unit for it) and ``due_at`` of each
+  lot is computed from its group's end; a lot of an unknown group raises, which becomes
+  :class:`~prepaid_wallet.errors.IntegrityError`.
 
 A failed commit rolls the whole transaction back and ends the unit.
 
@@ -85,8 +90,10 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 from prepaid_wallet import _codec
+from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
+    ConditionGroupNotFoundError,
     ConflictError,
     DuplicateWalletError,
     EntryNotFoundError,
@@ -97,10 +104,17 @@ from prepaid_wallet.errors import (
     StorageError,
     WalletNotFoundError,
 )
+from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
+from prepaid_wallet.policies import is_conditioned
 from prepaid_wallet.storage._buffer import balances_after
-from prepaid_wallet.storage._sql import SQLReads
+from prepaid_wallet.storage._sql import (
+    SQLReads,
+    condition_from_text,
+    condition_of,
+    condition_text,
+)
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
@@ -115,7 +129,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _Conn = psycopg.Connection[TupleRow]
 
@@ -313,8 +327,9 @@ _WALLET_COLS = (
 )
 _LOT_COLS = (
     "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
-    " entry_id, expired_entry_id"
+    " entry_id, expired_entry_id, condition, group_id, group_version, conditioned"
 )
+_GROUP_COLS = "id, tenant_id, name, version, condition, valid_from, valid_until"
 _HOLD_COLS = (
     "id, wallet_id, currency, amount, allocation, created_at, expires_at, entry_id, status,"
     " captured, resolved_entry_id, resolved_at"
@@ -334,6 +349,9 @@ def _names(cols: str) -> tuple[str, ...]:
 
 _WALLET_NAMES = _names(_WALLET_COLS)
 _LOT_NAMES = _names(_LOT_COLS)
+#: What a lot write sends: its columns, and when it ends whatever its group does.
+_LOT_WRITE_NAMES = (*_LOT_NAMES, "ends_at")
+_GROUP_NAMES = _names(_GROUP_COLS)
 _HOLD_NAMES = _names(_HOLD_COLS)
 _CHARGE_NAMES = _names(_CHARGE_COLS)
 _ENTRY_NAMES = _names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
@@ -461,10 +479,154 @@ END
 $$;
 DROP INDEX {{s}}.postings_latest;
 """,
+    # 3: condition groups, and lots that carry spend conditions. A lot records whether it is
+    # conditioned (conditioned lots pay first: the live index leads with it), when it ends
+    # whatever its group does (``ends_at``: its own expiry or its conditions' end) and when it
+    # falls due: that or its group's end, whichever is first (the due indexes read that; a
+    # group's live lots are found by ``lots_by_group`` when its end moves). ``write_unit``
+    # writes groups first, share-locks the groups of the lots it writes (so a concurrent change
+    # of a group's end waits for it, or it for the change) and computes ``due_at`` itself.
+    3: f"""
+CREATE TABLE {{s}}.condition_groups (
+    id {_T} PRIMARY KEY,
+    tenant_id {_T} NOT NULL,
+    name {_T} NOT NULL,
+    version BIGINT NOT NULL CHECK (version >= 1),
+    condition TEXT NOT NULL,
+    valid_from TIMESTAMPTZ,
+    valid_until TIMESTAMPTZ
+);
+CREATE INDEX condition_groups_by_name ON {{s}}.condition_groups (tenant_id, name, id);
+ALTER TABLE {{s}}.lots
+    ADD COLUMN condition TEXT,
+    ADD COLUMN group_id {_T} REFERENCES {{s}}.condition_groups (id),
+    ADD COLUMN group_version BIGINT,
+    ADD COLUMN conditioned BOOLEAN NOT NULL DEFAULT false,
+    ADD COLUMN ends_at TIMESTAMPTZ,
+    ADD COLUMN due_at TIMESTAMPTZ;
+UPDATE {{s}}.lots SET ends_at = expires_at, due_at = expires_at WHERE expires_at IS NOT NULL;
+DROP INDEX {{s}}.lots_live;
+CREATE INDEX lots_live ON {{s}}.lots (
+    wallet_id, conditioned DESC, priority, (expires_at IS NULL),
+    (coalesce(expires_at, granted_at)), granted_at, id
+) WHERE remaining > 0;
+DROP INDEX {{s}}.lots_due;
+CREATE INDEX lots_due ON {{s}}.lots (due_at, id) WHERE remaining > 0 AND due_at IS NOT NULL;
+DROP INDEX {{s}}.lots_due_by_wallet;
+CREATE INDEX lots_due_by_wallet ON {{s}}.lots (wallet_id, due_at, id)
+    WHERE remaining > 0 AND due_at IS NOT NULL;
+CREATE INDEX lots_by_group ON {{s}}.lots (group_id, id)
+    WHERE remaining > 0 AND group_id IS NOT NULL;
+CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    w RECORD;
+    g RECORD;
+    old_until TIMESTAMPTZ;
+    missing TEXT;
+BEGIN
+    IF p ? 'groups' THEN
+        FOR g IN
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
+        LOOP
+            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
+                WHERE c.id = g.id FOR UPDATE;
+            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
+                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
+                    WHERE group_id = g.id AND remaining > 0;
+            END IF;
+            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
+                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
+                        g.valid_until)
+                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
+                    name = excluded.name, version = excluded.version,
+                    condition = excluded.condition, valid_from = excluded.valid_from,
+                    valid_until = excluded.valid_until;
+        END LOOP;
+    END IF;
+    IF p ? 'new_wallets' THEN
+        INSERT INTO {{s}}.wallets
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
+    END IF;
+    IF p ? 'wallets' THEN
+        FOR w IN
+            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
+                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
+                version BIGINT, head TEXT
+            )
+        LOOP
+            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
+                status = w.status, version = w.version, head = w.head
+                WHERE id = w.id AND version = w.base;
+            IF NOT FOUND THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'entries' THEN
+        WITH e AS (
+            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
+                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
+                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
+                RETURNING seq, id
+        ), posted AS (
+            INSERT INTO {{s}}.postings ({_POSTING_COLS})
+                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
+                    v.recorded_at, v.balance_after
+                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
+                JOIN e ON e.id = v.entry_id
+        )
+        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
+            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
+                v.commerce, v.held
+            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
+            JOIN e ON e.id = v.entry_id;
+    END IF;
+    IF p ? 'lot_groups' THEN
+        PERFORM 1 FROM {{s}}.condition_groups c
+            WHERE c.id IN (SELECT jsonb_array_elements_text(p -> 'lot_groups'))
+            ORDER BY c.id FOR SHARE;
+        SELECT string_agg(x.id, ', ' ORDER BY x.id) INTO missing
+            FROM jsonb_array_elements_text(p -> 'lot_groups') AS x (id)
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.condition_groups c WHERE c.id = x.id);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a lot refers to an unknown condition group (%)', missing;
+        END IF;
+    END IF;
+    IF p ? 'lots' THEN
+        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
+            SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
+                CASE WHEN v.group_id IS NULL THEN v.ends_at
+                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
+                                            WHERE c.id = v.group_id))
+                END
+            FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
+            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
+                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
+    END IF;
+    IF p ? 'holds' THEN
+        INSERT INTO {{s}}.holds
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
+                resolved_at = excluded.resolved_at;
+    END IF;
+    IF p ? 'charges' THEN
+        INSERT INTO {{s}}.charges
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
+            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
+    END IF;
+    IF p ? 'idempotency' THEN
+        INSERT INTO {{s}}.idempotency
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
+    END IF;
+END
+$$;
+""",
 }
 
 _LIVE_ORDER = (
-    "priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)), granted_at, id"
+    "conditioned DESC, priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)),"
+    " granted_at, id"
 )
 
 
@@ -557,10 +719,13 @@ def _wallet(row: Sequence[Any]) -> Wallet:
 
 
 def _lot_row(lot: Lot) -> tuple[Any, ...]:
+    """The lot's columns (:data:`_LOT_WRITE_NAMES`: its own expiry or its conditions' end,
+    ``ends_at``, last); ``write_unit`` adds when it falls due."""
     return (
         lot.id, lot.wallet_id, lot.amount.currency, lot.amount.minor_units,
         lot.remaining.minor_units, lot.granted_at, lot.expires_at, lot.priority, lot.reason,
-        lot.entry_id, lot.expired_entry_id,
+        lot.entry_id, lot.expired_entry_id, condition_text(lot.condition), lot.group_id,
+        lot.group_version, is_conditioned(lot), lot_end(lot),
     )
 
 
@@ -570,7 +735,22 @@ def _lot(row: Sequence[Any]) -> Lot:
         id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
         remaining=Money(row[4], currency), granted_at=_utc(row[5]),
         expires_at=_opt_utc(row[6]), priority=row[7], reason=row[8], entry_id=row[9],
-        expired_entry_id=row[10],
+        expired_entry_id=row[10], condition=condition_of(row[11]), group_id=row[12],
+        group_version=row[13],
+    )
+
+
+def _group_row(g: ConditionGroup) -> tuple[Any, ...]:
+    return (
+        g.id, g.tenant_id, g.name, g.version, condition_text(g.condition), g.valid_from,
+        g.valid_until,
+    )
+
+
+def _group(row: Sequence[Any]) -> ConditionGroup:
+    return ConditionGroup(
+        id=row[0], tenant_id=row[1], name=row[2], condition=condition_from_text(row[4]),
+        version=row[3], valid_from=_opt_utc(row[5]), valid_until=_opt_utc(row[6]),
     )
 
 
@@ -655,7 +835,7 @@ def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
     """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
     granted = _utc(row[5])
     expires = _opt_utc(row[6])
-    return (row[7], expires is None, expires or granted, granted, row[0])
+    return (not row[14], row[7], expires is None, expires or granted, granted, row[0])
 
 
 def _fetch_entries(conn: _Conn, rows: Sequence[Sequence[Any]]) -> list[Entry]:
@@ -882,6 +1062,7 @@ class PostgresStore:
         records = [
             _idempotency(r) for r in conn.execute(f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency")
         ]
+        groups = [_group(r) for r in conn.execute(f"SELECT {_GROUP_COLS} FROM condition_groups")]
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -889,6 +1070,7 @@ class PostgresStore:
             "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
             "entries": _codec.to_data(entries),
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
+            "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
         }
 
 
@@ -900,11 +1082,13 @@ class PostgresUnitOfWork(SQLReads):
     _LOT_COLS = _LOT_COLS
     _HOLD_COLS = _HOLD_COLS
     _CHARGE_COLS = _CHARGE_COLS
+    _GROUP_COLS = _GROUP_COLS
     _LIVE_ORDER = _LIVE_ORDER
     _map_wallet = staticmethod(_wallet)
     _map_lot = staticmethod(_lot)
     _map_hold = staticmethod(_hold)
     _map_charge = staticmethod(_charge)
+    _map_group = staticmethod(_group)
     _live_key = staticmethod(_live_key)
     _instant_param = staticmethod(_utc)
 
@@ -918,6 +1102,8 @@ class PostgresUnitOfWork(SQLReads):
         #: Wallets this write unit locked, as stored when locked (they cannot change after);
         #: ``_stored`` keeps the wallets it read without locking them, as first read.
         self._locked: dict[str, Wallet] = {}
+        #: Whether this write unit locked a condition group (``lock_condition_group``).
+        self._group_locked = False
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -951,7 +1137,7 @@ class PostgresUnitOfWork(SQLReads):
         return self._conn
 
     def _has_writes(self) -> bool:
-        return bool(self._changes or self._new_wallets or self._idempotency)
+        return bool(self._changes or self._new_wallets or self._idempotency or self._groups)
 
     @staticmethod
     def _in_transaction(conn: _Conn) -> bool:
@@ -1093,7 +1279,7 @@ class PostgresUnitOfWork(SQLReads):
         if self._new_wallets:
             self._check_new_wallets()
             conn = self._check_open()
-        payload: dict[str, list[dict[str, Any]]] = {}
+        payload: dict[str, list[Any]] = {}
         new_ids = {w.id for w in self._new_wallets}
         if self._new_wallets:
             payload["new_wallets"] = [
@@ -1138,8 +1324,17 @@ class PostgresUnitOfWork(SQLReads):
             payload["entries"] = entries
             payload["postings"] = postings
             payload["history"] = history
+        if self._groups:
+            # Sorted by id: two units changing the same groups lock them in the same order.
+            payload["groups"] = [
+                dict(zip(_GROUP_NAMES, _group_row(self._groups[group_id]), strict=True))
+                for group_id in sorted(self._groups)
+            ]
+        lot_groups = {lot.group_id for lot in self._lots.values() if lot.group_id is not None}
+        if lot_groups:
+            payload["lot_groups"] = sorted(lot_groups)
         for key, names, rows in (
-            ("lots", _LOT_NAMES, [_lot_row(lot) for lot in self._lots.values()]),
+            ("lots", _LOT_WRITE_NAMES, [_lot_row(lot) for lot in self._lots.values()]),
             ("holds", _HOLD_NAMES, [_hold_row(h) for h in self._holds.values()]),
             ("charges", _CHARGE_NAMES, [_charge_row(c) for c in self._charges.values()]),
             ("idempotency", _IDEMPOTENCY_NAMES,
@@ -1175,7 +1370,9 @@ class PostgresUnitOfWork(SQLReads):
                 rows = self._lock_rows(query, ids)
                 break
             except psycopg.Error as exc:
-                replayable = not self._locked and not self._has_writes()
+                replayable = (
+                    not self._locked and not self._group_locked and not self._has_writes()
+                )
                 retry = replayable and attempt < self._store.retries
                 if exc.sqlstate not in _RETRYABLE or not retry:
                     raise _library_error("locking wallets", exc) from exc
@@ -1197,6 +1394,24 @@ class PostgresUnitOfWork(SQLReads):
                 raise WalletNotFoundError(wallet_id)
             found[wallet_id] = wallet
         return found
+
+    def lock_condition_group(self, group_id: str) -> ConditionGroup:
+        """Lock the group (``SELECT ... FOR UPDATE``; a read-only unit takes no lock) and
+        return it as this unit sees it."""
+        if self._read_only:
+            return self.get_condition_group(group_id)
+        self._check_open()
+        row = self._one(
+            f"SELECT {_GROUP_COLS} FROM condition_groups WHERE id = %s FOR UPDATE", (group_id,)
+        )
+        if row is not None:
+            self._group_locked = True
+        group = self._groups.get(group_id)
+        if group is not None:
+            return group
+        if row is None:
+            raise ConditionGroupNotFoundError(group_id)
+        return _group(row)
 
     def _lock_rows(self, query: str, ids: list[str]) -> list[Any]:
         """The rows of the lock query. As a unit's first statement it goes with ``BEGIN`` in

@@ -16,7 +16,9 @@ transaction (``executemany``); leaving without commit rolls back. "Database is b
 ``BEGIN IMMEDIATE`` or ``COMMIT`` is retried a bounded number of times, then ``StorageError``.
 
 Schema: amounts are INTEGER minor units next to a currency TEXT column; instants are INTEGER
-microseconds since the Unix epoch (UTC), read back as aware UTC datetimes. The schema is created
+microseconds since the Unix epoch (UTC), read back as aware UTC datetimes; spend conditions are
+JSON text. Each lot row also keeps whether it is conditioned and when it falls due (its expiry or
+its condition group's end, whichever is first), for the live and due indexes. The schema is created
 on open, in one transaction, and its version recorded in ``meta``; a file written by a newer
 library raises :class:`~prepaid_wallet.errors.SchemaVersionError`. The database is a second line
 of defence: triggers keep ``entries``, ``postings`` and ``wallet_history`` append-only and refuse
@@ -40,6 +42,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from prepaid_wallet import _codec
+from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
     ConflictError,
@@ -50,10 +53,17 @@ from prepaid_wallet.errors import (
     SchemaVersionError,
     StorageError,
 )
+from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money, _check_range, _valid
+from prepaid_wallet.policies import is_conditioned
 from prepaid_wallet.storage._buffer import balances_after
-from prepaid_wallet.storage._sql import SQLReads
+from prepaid_wallet.storage._sql import (
+    SQLReads,
+    condition_from_text,
+    condition_of,
+    condition_text,
+)
 from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
@@ -68,7 +78,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -308,6 +318,41 @@ INSERT INTO idempotency_v2 SELECT scope, key, operation, request, outcome, paylo
 DROP TABLE idempotency;
 ALTER TABLE idempotency_v2 RENAME TO idempotency;
 """,
+    # Version 3: condition groups, and lots that carry spend conditions. A lot records whether
+    # it is conditioned (conditioned lots pay first: the live index leads with it), when it ends
+    # whatever its group does (``ends_at``: its own expiry or its conditions' end) and when it
+    # falls due: that or its group's end, whichever is first (the due indexes read that; a
+    # group's live lots are found by ``lots_by_group`` when its end moves).
+    3: """
+CREATE TABLE condition_groups (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    condition TEXT NOT NULL,
+    valid_from INTEGER,
+    valid_until INTEGER
+);
+CREATE INDEX condition_groups_by_name ON condition_groups (tenant_id, name, id);
+ALTER TABLE lots ADD COLUMN condition TEXT;
+ALTER TABLE lots ADD COLUMN group_id TEXT REFERENCES condition_groups (id);
+ALTER TABLE lots ADD COLUMN group_version INTEGER;
+ALTER TABLE lots ADD COLUMN conditioned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lots ADD COLUMN ends_at INTEGER;
+ALTER TABLE lots ADD COLUMN due_at INTEGER;
+UPDATE lots SET ends_at = expires_at, due_at = expires_at WHERE expires_at IS NOT NULL;
+DROP INDEX lots_live;
+CREATE INDEX lots_live ON lots (
+    wallet_id, conditioned DESC, priority, expires_at IS NULL, coalesce(expires_at, granted_at),
+    granted_at, id
+) WHERE remaining > 0;
+DROP INDEX lots_due;
+CREATE INDEX lots_due ON lots (due_at, id) WHERE remaining > 0 AND due_at IS NOT NULL;
+DROP INDEX lots_due_by_wallet;
+CREATE INDEX lots_due_by_wallet ON lots (wallet_id, due_at, id)
+    WHERE remaining > 0 AND due_at IS NOT NULL;
+CREATE INDEX lots_by_group ON lots (group_id, id) WHERE remaining > 0 AND group_id IS NOT NULL;
+""",
 }
 
 _WALLET_COLS = (
@@ -316,8 +361,11 @@ _WALLET_COLS = (
 )
 _LOT_COLS = (
     "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
-    " entry_id, expired_entry_id"
+    " entry_id, expired_entry_id, condition, group_id, group_version, conditioned"
 )
+#: What a lot write sends: the columns read, and when the lot falls due.
+_LOT_WRITE_COLS = _LOT_COLS + ", ends_at, due_at"
+_GROUP_COLS = "id, tenant_id, name, version, condition, valid_from, valid_until"
 _HOLD_COLS = (
     "id, wallet_id, currency, amount, allocation, created_at, expires_at, entry_id, status,"
     " captured, resolved_entry_id, resolved_at"
@@ -329,7 +377,10 @@ _ENTRY_COLS = (
 )
 _IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
 _HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
-_LIVE_ORDER = "priority, expires_at IS NULL, coalesce(expires_at, granted_at), granted_at, id"
+_LIVE_ORDER = (
+    "conditioned DESC, priority, expires_at IS NULL, coalesce(expires_at, granted_at),"
+    " granted_at, id"
+)
 
 _SYNCHRONOUS = ("FULL", "NORMAL")
 
@@ -441,11 +492,22 @@ def _wallet(row: Sequence[Any]) -> Wallet:
     )
 
 
-def _lot_row(lot: Lot) -> tuple[Any, ...]:
+def _lot_row(lot: Lot, group_ends: dict[str, int | None]) -> tuple[Any, ...]:
+    """The lot's columns (:data:`_LOT_WRITE_COLS`); ``group_ends`` holds the end of validity
+    (``valid_until``) of its group, if it has one."""
+    expires = _opt_micros(lot.expires_at)
+    ends = _opt_micros(lot_end(lot))
+    due = ends
+    if lot.group_id is not None:
+        end = group_ends[lot.group_id]
+        if end is not None and (due is None or end < due):
+            due = end
     return (
         lot.id, lot.wallet_id, lot.amount.currency, lot.amount.minor_units,
-        lot.remaining.minor_units, _micros(lot.granted_at), _opt_micros(lot.expires_at),
+        lot.remaining.minor_units, _micros(lot.granted_at), expires,
         lot.priority, lot.reason, lot.entry_id, lot.expired_entry_id,
+        condition_text(lot.condition), lot.group_id, lot.group_version,
+        int(is_conditioned(lot)), ends, due,
     )
 
 
@@ -455,7 +517,22 @@ def _lot(row: Sequence[Any]) -> Lot:
         id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
         remaining=Money(row[4], currency), granted_at=_instant(row[5]),
         expires_at=_opt_instant(row[6]), priority=row[7], reason=row[8], entry_id=row[9],
-        expired_entry_id=row[10],
+        expired_entry_id=row[10], condition=condition_of(row[11]), group_id=row[12],
+        group_version=row[13],
+    )
+
+
+def _group_row(g: ConditionGroup) -> tuple[Any, ...]:
+    return (
+        g.id, g.tenant_id, g.name, g.version, condition_text(g.condition),
+        _opt_micros(g.valid_from), _opt_micros(g.valid_until),
+    )
+
+
+def _group(row: Sequence[Any]) -> ConditionGroup:
+    return ConditionGroup(
+        id=row[0], tenant_id=row[1], name=row[2], condition=condition_from_text(row[4]),
+        version=row[3], valid_from=_opt_instant(row[5]), valid_until=_opt_instant(row[6]),
     )
 
 
@@ -540,7 +617,7 @@ def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
     """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
     granted = _instant(row[5])
     expires = _opt_instant(row[6])
-    return (row[7], expires is None, expires or granted, granted, row[0])
+    return (not row[14], row[7], expires is None, expires or granted, granted, row[0])
 
 
 def _fetch_entries(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Entry]:
@@ -737,6 +814,9 @@ class SQLiteStore:
                 _idempotency(r)
                 for r in conn.execute(f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency")
             ]
+            groups = [
+                _group(r) for r in conn.execute(f"SELECT {_GROUP_COLS} FROM condition_groups")
+            ]
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -744,6 +824,7 @@ class SQLiteStore:
             "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
             "entries": _codec.to_data(entries),
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
+            "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
         }
 
 
@@ -754,11 +835,13 @@ class SQLiteUnitOfWork(SQLReads):
     _LOT_COLS = _LOT_COLS
     _HOLD_COLS = _HOLD_COLS
     _CHARGE_COLS = _CHARGE_COLS
+    _GROUP_COLS = _GROUP_COLS
     _LIVE_ORDER = _LIVE_ORDER
     _map_wallet = staticmethod(_wallet)
     _map_lot = staticmethod(_lot)
     _map_hold = staticmethod(_hold)
     _map_charge = staticmethod(_charge)
+    _map_group = staticmethod(_group)
     _live_key = staticmethod(_live_key)
     _instant_param = staticmethod(_micros)
 
@@ -834,9 +917,9 @@ class SQLiteUnitOfWork(SQLReads):
         """Validate the buffered writes, send them in one transaction and commit it."""
         conn = self._check_open()
         try:
-            if self._changes or self._new_wallets or self._idempotency:
-                self._validate()
-                self._flush(conn)
+            if self._changes or self._new_wallets or self._idempotency or self._groups:
+                group_ends = self._validate()
+                self._flush(conn, group_ends)
             self._store._retrying(conn, "COMMIT")
         except BaseException:
             self.rollback()  # a failed commit ends the unit; nothing of it is kept
@@ -853,8 +936,10 @@ class SQLiteUnitOfWork(SQLReads):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
 
-    def _validate(self) -> None:
-        """The checks of the memory store, against the database, before anything is sent."""
+    def _validate(self) -> dict[str, int | None]:
+        """The checks of the memory store, against the database, before anything is sent.
+        Returns the end of validity of every group a buffered lot refers to (``IntegrityError``
+        for a group neither stored nor buffered)."""
         for wallet in self._new_wallets:
             if self._one("SELECT 1 FROM wallets WHERE id = ?", (wallet.id,)) is not None:
                 raise ConflictError(f"wallet id {wallet.id!r} already exists")
@@ -875,9 +960,70 @@ class SQLiteUnitOfWork(SQLReads):
             if entry_id in seen:
                 raise IntegrityError(f"entry id {entry_id!r} already used")
             seen.add(entry_id)
+        return self._group_ends()
 
-    def _flush(self, conn: sqlite3.Connection) -> None:
+    def _group_ends(self) -> dict[str, int | None]:
+        """``valid_until`` (microseconds) of each group the buffered lots refer to: from this
+        unit's groups, else one read of the stored ones. Lots without a group read nothing."""
+        ends: dict[str, int | None] = {}
+        wanted: set[str] = set()
+        for lot in self._lots.values():
+            group_id = lot.group_id
+            if group_id is None or group_id in ends:
+                continue
+            group = self._groups.get(group_id)
+            if group is not None:
+                ends[group_id] = _opt_micros(group.valid_until)
+            else:
+                wanted.add(group_id)
+        if wanted:
+            ids = sorted(wanted)
+            rows = self._all(
+                f"SELECT id, valid_until FROM condition_groups WHERE id IN"
+                f" ({','.join('?' * len(ids))})",
+                ids,
+            )
+            ends.update((row[0], row[1]) for row in rows)
+            missing = [group_id for group_id in ids if group_id not in ends]
+            if missing:
+                lot = next(lot for lot in self._lots.values() if lot.group_id == missing[0])
+                raise IntegrityError(
+                    f"lot {lot.id!r} refers to unknown condition group {missing[0]!r}"
+                )
+        return ends
+
+    def _flush_groups(self, conn: sqlite3.Connection) -> None:
+        """Write this unit's groups; a group whose end of validity moved takes its live lots
+        along (each falls due at its own expiry or the new end, whichever is first)."""
+        for group_id in sorted(self._groups):
+            group = self._groups[group_id]
+            until = _opt_micros(group.valid_until)
+            stored = conn.execute(
+                "SELECT valid_until FROM condition_groups WHERE id = ?", (group_id,)
+            ).fetchone()
+            conn.execute(
+                f"INSERT INTO condition_groups ({_GROUP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,"
+                " name = excluded.name, version = excluded.version,"
+                " condition = excluded.condition, valid_from = excluded.valid_from,"
+                " valid_until = excluded.valid_until",
+                _group_row(group),
+            )
+            if stored is not None and stored[0] != until:
+                conn.execute(
+                    "UPDATE lots SET due_at = CASE"
+                    " WHEN :until IS NULL THEN ends_at"
+                    " WHEN ends_at IS NULL OR ends_at > :until THEN :until"
+                    " ELSE ends_at END"
+                    " WHERE group_id = :group AND remaining > 0",
+                    {"until": until, "group": group_id},
+                )
+
+    def _flush(self, conn: sqlite3.Connection, group_ends: dict[str, int | None]) -> None:
         new_ids = {w.id for w in self._new_wallets}
+        if self._groups:
+            with _translated("writing condition groups"):
+                self._flush_groups(conn)
         with _translated("writing wallets"):
             if self._new_wallets:
                 conn.executemany(
@@ -905,11 +1051,14 @@ class SQLiteUnitOfWork(SQLReads):
         self._flush_journal(conn)
         with _translated("writing lots, holds and charges"):
             if self._lots:
+                # A lot's terms are fixed when it is granted; what moves is its remainder, its
+                # expiry entry, and when it falls due (its group's end may have moved while it
+                # was empty).
                 conn.executemany(
-                    f"INSERT INTO lots ({_LOT_COLS}) VALUES ({','.join('?' * 11)})"
+                    f"INSERT INTO lots ({_LOT_WRITE_COLS}) VALUES ({','.join('?' * 17)})"
                     " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
-                    " expired_entry_id = excluded.expired_entry_id",
-                    [_lot_row(lot) for lot in self._lots.values()],
+                    " expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at",
+                    [_lot_row(lot, group_ends) for lot in self._lots.values()],
                 )
             if self._holds:
                 conn.executemany(
