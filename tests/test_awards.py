@@ -413,6 +413,59 @@ def test_time_window_edges_across_dst(
         svc.spend(w, SpendRequest(eur("1.00")))
 
 
+_TZ_SCRIPT = """
+import sys, tempfile
+from datetime import date, timedelta
+from prepaid_wallet import (EndOfLocalDay, FixedClock, Money, SequentialIds, SpendCondition,
+                            SpendRequest, TimeWindow, WalletService, open_store)
+from prepaid_wallet.errors import SpendDeniedError
+from datetime import time
+out = []
+with tempfile.TemporaryDirectory() as tmp:
+    for kind in ("memory", "sqlite"):
+        for zone, day in (("America/Santiago", date(2026, 9, 5)),
+                          ("Australia/Lord_Howe", date(2026, 10, 3))):
+            url = "memory:" if kind == "memory" else f"sqlite:///{tmp}/{zone[:4]}.db"
+            store = open_store(url)
+            edge = EndOfLocalDay(day, zone).instant
+            clock = FixedClock(edge - timedelta(days=1))
+            svc = WalletService(store, clock=clock, ids=SequentialIds())
+            w = svc.open_wallet(owner_id=zone.replace("/", "."), tenant_id="t",
+                                currency="EUR").id
+            window = TimeWindow(days=range(1, 8), start=time(12), end=time(0), zone=zone)
+            svc.award(w, Money.of("5.00", "EUR"), reason="r", expires_at=EndOfLocalDay(day, zone),
+                      condition=SpendCondition(windows=(window,)))
+            for at in (edge - timedelta(microseconds=1), edge):
+                clock.set(at)
+                try:
+                    svc.spend(w, SpendRequest(Money.of("1.00", "EUR")))
+                    out.append(f"{kind} {zone} {at.isoformat()} paid")
+                except SpendDeniedError:
+                    out.append(f"{kind} {zone} {at.isoformat()} refused")
+            store.close()
+print("\\n".join(out))
+"""
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Pacific/Kiritimati", "America/Santiago"])
+def test_the_same_under_any_process_time_zone(tz: str) -> None:
+    """Expiry at the end of a local day and time windows give the same answers whatever the
+    process's own time zone (``TZ``), on the memory store and on SQLite."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TZ": tz}
+    result = subprocess.run([sys.executable, "-c", _TZ_SCRIPT], env=env, capture_output=True,
+                            text=True, check=True, timeout=120)
+    assert result.stdout.count("paid") == 4, result.stdout
+    assert result.stdout.count("refused") == 4, result.stdout
+    baseline = subprocess.run([sys.executable, "-c", _TZ_SCRIPT],
+                              env={**os.environ, "TZ": "UTC"}, capture_output=True, text=True,
+                              check=True, timeout=120)
+    assert result.stdout == baseline.stdout
+
+
 # -- concurrent expiry sweeps ------------------------------------------------------------------
 
 
