@@ -7,19 +7,13 @@ in-process on made-up numbers.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import math
-import subprocess
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "core.py"
+from tests.benchmark_scripts import load, positive, run
 
 OPERATIONS = {
     "top_up",
@@ -33,38 +27,19 @@ OPERATIONS = {
 RATIOS = {"spend_cost_ratio", "balance_cost_ratio"}
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
 
 
-def _load_core() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_benchmarks_core", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building classes
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def core() -> ModuleType:
-    return _load_core()
+    return load("core")
 
 
-def _positive(value: object) -> bool:
-    return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
 def test_quick_json_reports_every_operation_and_ratio() -> None:
-    done = _run("--quick", "--json")
+    done = run("core", "--quick", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
 
@@ -73,16 +48,16 @@ def test_quick_json_reports_every_operation_and_ratio() -> None:
     assert set(ops) == OPERATIONS
     assert len(report["operations"]) == len(OPERATIONS)
     for key, op in ops.items():
-        assert _positive(op["ops_per_sec"]), key
-        assert _positive(op["median_ops_per_sec"]), key
+        assert positive(op["ops_per_sec"]), key
+        assert positive(op["median_ops_per_sec"]), key
         assert op["ops_per_sec"] >= op["median_ops_per_sec"], key  # best is never below median
         assert op["batch"] > 0, key
 
     ratios = {r["key"]: r for r in report["ratios"]}
     assert set(ratios) == RATIOS
     for key, ratio in ratios.items():
-        assert _positive(ratio["value"]), key
-        assert _positive(ratio["best_value"]), key
+        assert positive(ratio["value"]), key
+        assert positive(ratio["best_value"]), key
         assert ratio["target"] == 2.0, key
         assert ratio["passed"] is (ratio["value"] <= ratio["target"]), key
     assert report["passed"] is all(r["passed"] for r in ratios.values())
@@ -95,7 +70,7 @@ def test_quick_json_reports_every_operation_and_ratio() -> None:
 
 
 def test_quick_table_names_every_row_and_verdict() -> None:
-    done = _run("--quick")
+    done = run("core", "--quick")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for label in (

@@ -9,14 +9,10 @@ shown to catch a lost spend.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import math
 import os
 import sqlite3
 import statistics
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +20,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benchmark_scripts import ROOT, load, positive, quick_report
+
 SCRIPT = ROOT / "benchmarks" / "ceiling.py"
 DSN = os.environ.get("PREPAID_WALLET_TEST_DSN")
 
@@ -32,38 +29,18 @@ KINDS = ("raw", "floor", "service", "library")
 SQLITE_TARGETS = {"sqlite_full": ("FULL", 0.70), "sqlite_normal": ("NORMAL", 0.40)}
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_benchmarks_ceiling", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building classes
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load()
+    return load("ceiling")
 
 
-def _positive(value: object) -> bool:
-    return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    parsed: dict[str, Any] = json.loads(done.stdout)
-    return parsed
+    return quick_report("ceiling")
 
 
 def _check_row(report: dict[str, Any], key: str, sync: str, target: float) -> None:
@@ -73,7 +50,7 @@ def _check_row(report: dict[str, Any], key: str, sync: str, target: float) -> No
     rounds = {kind: row[f"rounds_{kind}"] for kind in KINDS}
     for kind, times in rounds.items():
         assert len(times) == report["rounds"], kind
-        assert all(_positive(t) for t in times), kind
+        assert all(positive(t) for t in times), kind
         assert row[f"{kind}_us"] == pytest.approx(statistics.median(times)), kind
     per_round = [
         raw / (floor + service)
@@ -282,7 +259,7 @@ TINY = {"mode": "test", "rounds": 1, "seconds": 0.01, "warm_up": 2}
 def _check_catches_a_lost_spend(bench: ModuleType, made: Any) -> None:
     plan = bench.Plan(**TINY)
     (row,) = bench.measure([made], plan)
-    assert all(_positive(row.median(kind)) for kind in KINDS)
+    assert all(positive(row.median(kind)) for kind in KINDS)
     spent = made.spent()
     assert set(spent) == set(KINDS)
     assert all(n > TINY["warm_up"] for n in spent.values())

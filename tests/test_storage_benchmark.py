@@ -7,12 +7,7 @@ the post-run balance checks are exercised in-process on made-up numbers and a ti
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +15,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benchmark_scripts import ROOT, load, positive, quick_report
+
 SCRIPT = ROOT / "benchmarks" / "storage.py"
 DSN = os.environ.get("PREPAID_WALLET_TEST_DSN")
 
@@ -28,38 +24,18 @@ SCENARIOS = {"1w_shared", "1w_separate", "4w_shared", "4w_separate"}
 SQLITE_TARGETS = {"sqlite_full": ("FULL", 0.70), "sqlite_normal": ("NORMAL", 0.40)}
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_benchmarks_storage", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building classes
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load()
+    return load("storage")
 
 
-def _positive(value: object) -> bool:
-    return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    parsed: dict[str, Any] = json.loads(done.stdout)
-    return parsed
+    return quick_report("storage")
 
 
 def _check_rows(report: dict[str, Any], backend_key: str, sync: str, target: float) -> None:
@@ -67,16 +43,16 @@ def _check_rows(report: dict[str, Any], backend_key: str, sync: str, target: flo
     assert set(rows) == {f"{backend_key}_{s}" for s in SCENARIOS}
     for key, row in rows.items():
         assert row["sync"] == sync, key
-        assert _positive(row["library_ops_per_sec"]), key
-        assert _positive(row["raw_ops_per_sec"]), key
-        assert _positive(row["ratio"]), key
+        assert positive(row["library_ops_per_sec"]), key
+        assert positive(row["raw_ops_per_sec"]), key
+        assert positive(row["ratio"]), key
         assert row["target"] == target, key
         assert row["passed"] is (row["ratio"] >= row["target"]), key
         assert f"{row['workers']}w_{row['wallets']}" == key.removeprefix(backend_key + "_")
     scaling = {s["key"]: s for s in report["scaling"]}
     assert backend_key in scaling
-    assert _positive(scaling[backend_key]["library"])
-    assert _positive(scaling[backend_key]["raw"])
+    assert positive(scaling[backend_key]["library"])
+    assert positive(scaling[backend_key]["raw"])
     if backend_key == "postgres":
         assert scaling[backend_key]["target"] == 1.0
         assert scaling[backend_key]["passed"] is (scaling[backend_key]["library"] > 1.0)

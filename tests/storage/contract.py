@@ -81,6 +81,7 @@ from prepaid_wallet import (
     LotNotFoundError,
     Money,
     PaymentMode,
+    RandomIds,
     RefundExceedsOriginalError,
     SequentialIds,
     SpendDeniedError,
@@ -102,8 +103,10 @@ __all__ = [
     "T0",
     "StoreContract",
     "Writer",
+    "add_live_lots",
     "cents",
     "eur",
+    "lot_indexes",
     "new_service",
     "run_reference_script",
 ]
@@ -347,6 +350,29 @@ def run_reference_script(store: Store) -> dict[str, Any]:
     svc.top_up(ann.id, eur("100.00"), method="card", idempotency_key="pay-1")  # a replay
     return store.export_state()
 
+
+
+def lot_indexes(store: Store) -> list[list[list[Lot]]]:
+    """What the live and due indexes answer, for every wallet and at several instants (to
+    compare a migrated store with a fresh one)."""
+    instants = [T0, T0 + 11 * DAY, T0 + 20 * DAY, T0 + 40 * DAY, T0 + 999 * DAY]
+    with store.unit_of_work(read_only=True) as uow:
+        wallet_ids = [w.id for w in uow.iter_wallets()]
+        return [
+            [list(uow.live_lots(wallet_id)) for wallet_id in wallet_ids],
+            [uow.due_lots(at, 100) for at in instants],
+            [uow.due_lots(at, 100, wallet_id) for at in instants for wallet_id in wallet_ids],
+        ]
+
+
+def add_live_lots(store: Store) -> None:
+    """Live lots with and without an expiry, next to what :func:`run_reference_script` left."""
+    service = WalletService(store, clock=FixedClock(T0 + 11 * DAY), ids=RandomIds())
+    wallets = {w.owner_id: w.id for w in service.wallets()}
+    service.award(wallets["ann"], eur("2.00"), reason="spring", expires_at=T0 + 40 * DAY)
+    service.award(wallets["ann"], eur("1.00"), reason="forever")
+    service.award(wallets["bob"], eur("3.00"), reason="soon", expires_at=T0 + 20 * DAY,
+                  priority=-1)
 
 # -- the contract --------------------------------------------------------------------------------
 
@@ -1130,6 +1156,22 @@ class StoreContract:
         assert due(T0 + DAY + HOUR) == ["l-own-sooner", "l-group"]
         writer.put_group(attrs.evolve(group, valid_until=None))  # its conditions still end
         assert due(T0 + 2 * DAY) == ["l-own-sooner", "l-group", "l-season"]
+
+    def test_a_refilled_lot_falls_due_at_its_groups_current_end(
+        self, store: Store, writer: Writer
+    ) -> None:
+        """A grouped lot is emptied, its group's end moves, then a refund refills the lot: it
+        falls due at the group's new end (its own expiry is later)."""
+        writer.open("w1")
+        group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
+                                                valid_until=T0 + 5 * DAY))
+        writer.award("w1", "l1", "1.00", group=group, expires_at=T0 + 9 * DAY)
+        spend = writer.spend("w1", [("l1", "1.00")])
+        writer.put_group(attrs.evolve(group, valid_until=T0 + 2 * DAY))
+        writer.refund("w1", spend.entry.id, "1.00")
+        with store.unit_of_work(read_only=True) as uow:
+            assert [lot.id for lot in uow.due_lots(T0 + 2 * DAY, 10)] == ["l1"]
+            assert uow.due_lots(T0 + 2 * DAY - timedelta(microseconds=1), 10) == []
 
     def test_a_lot_of_an_unknown_group_is_refused_at_commit(
         self, store: Store, writer: Writer

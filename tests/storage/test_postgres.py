@@ -28,8 +28,6 @@ from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import RefusedError, SchemaVersionError
 from prepaid_wallet.storage.base import Store
-from prepaid_wallet.storage.memory import MemoryStore
-from prepaid_wallet.wallet import Lot
 from tests.pg import (
     close_and_drop,
     drop_schema,
@@ -45,8 +43,10 @@ from tests.storage.contract import (
     TENANT,
     StoreContract,
     Writer,
+    add_live_lots,
     cents,
     eur,
+    lot_indexes,
     new_service,
     run_in_threads,
     run_reference_script,
@@ -110,21 +110,6 @@ def store(dsn: str, schema: str) -> Iterator[object]:
     finally:
         store.close()
 
-
-def _refill_after_the_group_moved(store: Store) -> tuple[list[str], dict[str, object]]:
-    """A grouped lot is emptied, its group's end moves, then a refund refills the lot: it falls
-    due at the group's new end. Returns what falls due and the export."""
-    writer = Writer(store)
-    writer.open("w1")
-    group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
-                                            valid_until=T0 + 5 * DAY))
-    writer.award("w1", "l1", "1.00", group=group, expires_at=T0 + 9 * DAY)
-    spend = writer.spend("w1", [("l1", "1.00")])
-    writer.put_group(attrs.evolve(group, valid_until=T0 + 2 * DAY))
-    writer.refund("w1", spend.entry.id, "1.00")
-    with store.unit_of_work(read_only=True) as uow:
-        due = [lot.id for lot in uow.due_lots(T0 + 3 * DAY, 10)]
-    return due, store.export_state()
 
 
 class TestPostgresOnly:
@@ -497,13 +482,6 @@ class TestPostgresOnly:
             for store in stores:
                 store.close()
 
-    def test_a_refilled_lot_falls_due_at_its_groups_current_end(self, store: Store) -> None:
-        """A lot emptied while its group's end moved is not among the group's live lots then;
-        refilled, it falls due at the new end, as in the memory store."""
-        expected = _refill_after_the_group_moved(MemoryStore())
-        assert expected[0] == ["l1"]
-        assert _refill_after_the_group_moved(store) == expected
-
     def test_a_lot_written_while_its_group_changes_follows_the_change(self, store: Store) -> None:
         """A unit holding a group's lock changes its end; a unit granting a lot of that group
         meanwhile waits at commit for the change, then falls due at the new end."""
@@ -824,27 +802,6 @@ class TestPostgresMigrations:
             store.close()
 
 
-def _lot_indexes(store: Store) -> list[list[list[Lot]]]:
-    """What the live and due indexes answer, for every wallet and at several instants."""
-    instants = [T0, T0 + 11 * DAY, T0 + 20 * DAY, T0 + 40 * DAY, T0 + 999 * DAY]
-    with store.unit_of_work(read_only=True) as uow:
-        wallet_ids = [w.id for w in uow.iter_wallets()]
-        return [
-            [list(uow.live_lots(wallet_id)) for wallet_id in wallet_ids],
-            [uow.due_lots(at, 100) for at in instants],
-            [uow.due_lots(at, 100, wallet_id) for at in instants for wallet_id in wallet_ids],
-        ]
-
-
-def _add_live_lots(store: Store) -> None:
-    """Live lots with and without an expiry, next to what the reference script left."""
-    service = WalletService(store, clock=FixedClock(T0 + 11 * DAY), ids=RandomIds())
-    wallets = {w.owner_id: w.id for w in service.wallets()}
-    service.award(wallets["ann"], eur("2.00"), reason="spring", expires_at=T0 + 40 * DAY)
-    service.award(wallets["ann"], eur("1.00"), reason="forever")
-    service.award(wallets["bob"], eur("3.00"), reason="soon", expires_at=T0 + 20 * DAY,
-                  priority=-1)
-
 
 class TestPostgresMigrationTo3:
     """A schema written with version 2 gains condition groups and the lots' new columns; its
@@ -859,7 +816,7 @@ class TestPostgresMigrationTo3:
         store = PostgresStore(dsn, schema=schema)
         try:
             run_reference_script(store)
-            _add_live_lots(store)
+            add_live_lots(store)
             state = store.export_state()
         finally:
             store.close()
@@ -880,7 +837,7 @@ class TestPostgresMigrationTo3:
         assert _catalog(target) != _catalog(schema)  # really laid out as version 2
         reference = PostgresStore(dsn, schema=schema)
         try:
-            expected = _lot_indexes(reference)
+            expected = lot_indexes(reference)
         finally:
             reference.close()
         live = [lot for lots in expected[0] for lot in lots]
@@ -890,7 +847,7 @@ class TestPostgresMigrationTo3:
         store = PostgresStore(dsn, schema=target)
         try:
             assert store.export_state() == state
-            assert _lot_indexes(store) == expected
+            assert lot_indexes(store) == expected
             service, _ = new_service(store)
             report = service.verify()
             assert report.ok, report.problems
