@@ -46,14 +46,17 @@ __all__ = [
     "Entry",
     "EntryKind",
     "Posting",
+    "adjustment_account",
     "awards_account",
     "balanced",
     "breakage_account",
+    "fees_account",
     "funding_account",
     "held_account",
     "lot_account",
     "open_account",
     "parse_account",
+    "payout_account",
     "revenue_account",
 ]
 
@@ -76,6 +79,10 @@ class EntryKind(StrEnum):
     BREAKAGE = "breakage"
     REVERSAL = "reversal"
     EXTENSION = "extension"
+    PAYOUT = "payout"
+    CREDIT = "credit"
+    DEBIT = "debit"
+    FEE = "fee"
 
 
 class AccountKind(StrEnum):
@@ -88,6 +95,9 @@ class AccountKind(StrEnum):
     AWARDS = "awards"
     REVENUE = "revenue"
     BREAKAGE = "breakage"
+    FEES = "fees"
+    PAYOUT = "payout"
+    ADJUSTMENT = "adjustment"
 
 
 _WALLET_KINDS = frozenset({AccountKind.OPEN, AccountKind.LOT, AccountKind.HELD})
@@ -150,6 +160,21 @@ def breakage_account(tenant_id: str) -> str:
     return f"tenant:{tenant_id}:breakage"
 
 
+def fees_account(tenant_id: str) -> str:
+    """The key of a tenant's fee income account."""
+    return f"tenant:{tenant_id}:fees"
+
+
+def payout_account(tenant_id: str, method: str) -> str:
+    """The key of a tenant's account for money paid out to owners with ``method``."""
+    return f"tenant:{tenant_id}:payout:{method}"
+
+
+def adjustment_account(tenant_id: str) -> str:
+    """The key of a tenant's account for an operator's manual credits and debits."""
+    return f"tenant:{tenant_id}:adjustment"
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_account(key: str) -> AccountRef:
     """Parse an account key back into an :class:`AccountRef`; ``IntegrityError`` if malformed.
@@ -163,7 +188,7 @@ def parse_account(key: str) -> AccountRef:
         raise IntegrityError(f"malformed account key {key!r}") from exc
     name = parts[3] if len(parts) == 4 else None
     ref = AccountRef(kind, owner, name)
-    expected_parts = 4 if kind in (AccountKind.LOT, AccountKind.FUNDING) else 3
+    expected_parts = 4 if kind in (AccountKind.LOT, AccountKind.FUNDING, AccountKind.PAYOUT) else 3
     if len(parts) != expected_parts or scope != ("wallet" if ref.is_wallet else "tenant"):
         raise IntegrityError(f"malformed account key {key!r}")
     return ref

@@ -24,13 +24,16 @@ from prepaid_wallet.ledger import (
     Entry,
     EntryKind,
     Posting,
+    adjustment_account,
     awards_account,
     breakage_account,
+    fees_account,
     funding_account,
     held_account,
     lot_account,
     open_account,
     parse_account,
+    payout_account,
     revenue_account,
 )
 from prepaid_wallet.money import Money, _valid
@@ -45,13 +48,16 @@ __all__ = [
     "Lot",
     "Wallet",
     "WalletStatus",
+    "adjust",
     "award",
     "capture",
+    "charge_fee",
     "expire_lot",
     "extend_lot",
     "hold",
     "new_lot",
     "new_wallet",
+    "payout",
     "refund",
     "refundable_parts",
     "release",
@@ -410,22 +416,83 @@ def _credit_account(wallet: Wallet, lot: Lot | None) -> str:
     return open_account(wallet.id) if lot is None else lot_account(wallet.id, lot.id)
 
 
+def _fee_postings(wallet: Wallet, fee: Money | None) -> list[Posting]:
+    """A fee (positive) taken from the wallet's open balance into the tenant's fee account, in
+    the same entry as the operation it is charged on; nothing for no fee."""
+    if fee is None or fee.is_zero():
+        return []
+    return [Posting(open_account(wallet.id), -fee), Posting(fees_account(wallet.tenant_id), fee)]
+
+
 def top_up(
-    wallet: Wallet, amount: Money, method: str, info: EntryInfo, *, lot: Lot | None = None
+    wallet: Wallet,
+    amount: Money,
+    method: str,
+    info: EntryInfo,
+    *,
+    lot: Lot | None = None,
+    fee: Money | None = None,
 ) -> Change:
     """Credit ``amount`` (positive) paid with ``method`` to the open balance, or into ``lot``
-    (a new lot from :func:`new_lot`: money that arrives as conditioned commerce)."""
+    (a new lot from :func:`new_lot`: money that arrives as conditioned commerce). A ``fee`` is
+    taken from the open balance in the same entry."""
     entry, wallets, lots = _apply(
         EntryKind.TOP_UP,
         info,
         [
             Posting(funding_account(wallet.tenant_id, method), -amount),
             Posting(_credit_account(wallet, lot), amount),
+            *_fee_postings(wallet, fee),
         ],
         [wallet],
         None if lot is None else {lot.id: lot},
     )
     return Change(entry, wallets, tuple(lots.values()))
+
+
+def payout(
+    wallet: Wallet, amount: Money, method: str, info: EntryInfo, *, fee: Money | None = None
+) -> Change:
+    """Pay ``amount`` (positive) of the open balance out to the owner with ``method``; a
+    ``fee`` is taken from the open balance in the same entry."""
+    entry, wallets, _ = _apply(
+        EntryKind.PAYOUT,
+        info,
+        [
+            Posting(open_account(wallet.id), -amount),
+            Posting(payout_account(wallet.tenant_id, method), amount),
+            *_fee_postings(wallet, fee),
+        ],
+        [wallet],
+    )
+    return Change(entry, wallets)
+
+
+def adjust(
+    wallet: Wallet, amount: Money, info: EntryInfo, *, fee: Money | None = None
+) -> Change:
+    """An operator's manual adjustment of the open balance: a credit when ``amount`` is
+    positive, a debit when negative (against the tenant's adjustment account); a ``fee`` is
+    taken from the open balance in the same entry."""
+    kind = EntryKind.CREDIT if amount.is_positive() else EntryKind.DEBIT
+    entry, wallets, _ = _apply(
+        kind,
+        info,
+        [
+            Posting(adjustment_account(wallet.tenant_id), -amount),
+            Posting(open_account(wallet.id), amount),
+            *_fee_postings(wallet, fee),
+        ],
+        [wallet],
+    )
+    return Change(entry, wallets)
+
+
+def charge_fee(wallet: Wallet, fee: Money, info: EntryInfo) -> Change:
+    """A fee charged on its own (a periodic fee): ``fee`` (positive) from the open balance to
+    the tenant's fee account."""
+    entry, wallets, _ = _apply(EntryKind.FEE, info, _fee_postings(wallet, fee), [wallet])
+    return Change(entry, wallets)
 
 
 def award(
@@ -466,14 +533,17 @@ def spend(
     allocation: Sequence[AllocationPart],
     lots: Mapping[str, Lot],
     info: EntryInfo,
+    fee: Money | None = None,
 ) -> Change:
-    """Take ``allocation`` (decided by a policy) from its sources and pay it to revenue.
+    """Take ``allocation`` (decided by a policy) from its sources and pay it to revenue; a
+    ``fee`` is taken from the open balance in the same entry.
 
-    Also records a refundable :class:`Charge`.
+    Also records a refundable :class:`Charge` (of the allocation: the fee is not refundable).
     """
     total = Money.sum((p.amount for p in allocation), wallet.currency)
     postings = [Posting(_source_account(wallet.id, p), -p.amount) for p in allocation]
     postings.append(Posting(revenue_account(wallet.tenant_id), total))
+    postings.extend(_fee_postings(wallet, fee))
     entry, wallets, new_lots = _apply(EntryKind.SPEND, info, postings, [wallet], lots)
     charge = Charge(entry.id, wallet.id, total, tuple(allocation))
     return Change(entry, wallets, tuple(new_lots.values()), charges=(charge,))
@@ -576,14 +646,22 @@ def release(
 
 
 def transfer(
-    source: Wallet, target: Wallet, amount: Money, info: EntryInfo, *, lot: Lot | None = None
+    source: Wallet,
+    target: Wallet,
+    amount: Money,
+    info: EntryInfo,
+    *,
+    lot: Lot | None = None,
+    fee: Money | None = None,
 ) -> Change:
     """Move ``amount`` of open balance from ``source`` to ``target`` (same tenant, currency):
-    into its open balance, or into ``lot`` (a new lot of ``target`` from :func:`new_lot`)."""
+    into its open balance, or into ``lot`` (a new lot of ``target`` from :func:`new_lot`). The
+    sender pays a ``fee`` from its open balance in the same entry."""
     entry, wallets, lots = _apply(
         EntryKind.TRANSFER,
         info,
-        [Posting(open_account(source.id), -amount), Posting(_credit_account(target, lot), amount)],
+        [Posting(open_account(source.id), -amount), Posting(_credit_account(target, lot), amount),
+         *_fee_postings(source, fee)],
         sorted([source, target], key=lambda w: w.id),
         None if lot is None else {lot.id: lot},
     )

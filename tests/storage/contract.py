@@ -1217,6 +1217,54 @@ class StoreContract:
             assert uow.get_lot("l-gift").group_id == "cg-1"
             assert uow.get_lot("l-top").remaining == eur("5.00")
 
+    # -- wallet settings ---------------------------------------------------------------------
+
+    def test_wallet_settings_round_trip_follow_rollback_and_need_the_wallet(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.open("w2")
+        text = '{"limits":[1,2],"naïve":"€"}'
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            assert uow.get_setting("w1", "limits") is None
+            uow.put_setting("w1", "limits", text)
+            uow.put_setting("w1", "owner_groups", '["students"]')
+            assert uow.get_setting("w1", "limits") == text  # the unit sees its own
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.put_setting("w1", "limits", "discarded")
+            # rolled back: not committed
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_setting("w1", "limits") == text
+            assert uow.get_setting("w1", "owner_groups") == '["students"]'
+            assert uow.get_setting("w2", "limits") is None
+            assert uow.get_setting("w-missing", "limits") is None
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.put_setting("w1", "owner_groups", None)  # removed
+            uow.put_setting("w1", "limits", "changed")
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_setting("w1", "owner_groups") is None
+            assert uow.get_setting("w1", "limits") == "changed"
+            with pytest.raises(StorageError):
+                uow.put_setting("w1", "limits", "x")  # read-only
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.put_setting("w-missing", "limits", "x")
+            with pytest.raises(WalletNotFoundError):
+                uow.commit()
+        assert store.export_state() == before
+        # a new wallet may get its settings in the unit that opens it
+        with store.unit_of_work() as uow:
+            uow.add_wallet(Writer.new_wallet("w3"))
+            uow.put_setting("w3", "owner_groups", '["staff"]')
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_setting("w3", "owner_groups") == '["staff"]'
+
     # -- due lots and holds ------------------------------------------------------------------
 
     def test_due_lots_soonest_first_with_limit_and_wallet(

@@ -26,7 +26,7 @@ from prepaid_wallet import (
 )
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
-from prepaid_wallet.errors import RefusedError, SchemaVersionError
+from prepaid_wallet.errors import RefusedError, SchemaVersionError, WalletNotFoundError
 from prepaid_wallet.storage.base import Store
 from tests.pg import (
     close_and_drop,
@@ -683,9 +683,10 @@ _LOT_COLS_V1 = (
 
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
-    built by the DDL of ``version`` (1 or 2: version 1 and the steps up to it), the way a
-    library of that version would have stored it. The lots must carry no conditions: an older
-    schema cannot hold them."""
+    built by the DDL of ``version`` (1 to 3: version 1 and the steps up to it), the way a
+    library of that version would have stored it. Before version 3 the lots must carry no
+    conditions, and no version before 4 holds wallet settings: an older schema cannot hold
+    them."""
     from prepaid_wallet.storage.postgres import _MIGRATIONS, _SCHEMA
 
     quoted = f'"{target}"'
@@ -699,13 +700,20 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
             (str(version),),
         )
-        row = conn.execute(
-            f'SELECT count(*) FROM "{source}".lots'
-            " WHERE condition IS NOT NULL OR group_id IS NOT NULL"
-        ).fetchone()
+        row = conn.execute(f'SELECT count(*) FROM "{source}".wallet_settings').fetchone()
         assert row == (0,)
+        if version >= 3:
+            conn.execute(
+                f'INSERT INTO {quoted}.condition_groups SELECT * FROM "{source}".condition_groups'
+            )
+        else:
+            row = conn.execute(
+                f'SELECT count(*) FROM "{source}".lots'
+                " WHERE condition IS NOT NULL OR group_id IS NOT NULL"
+            ).fetchone()
+            assert row == (0,)
         for table in _TABLES:
-            if table == "lots":
+            if table == "lots" and version < 3:
                 conn.execute(
                     f"INSERT INTO {quoted}.lots ({_LOT_COLS_V1})"
                     f' SELECT {_LOT_COLS_V1} FROM "{source}".lots'
@@ -751,7 +759,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 3
+        assert SCHEMA_VERSION == 4
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:
@@ -830,7 +838,7 @@ class TestPostgresMigrationTo3:
     def test_a_version_2_schema_is_migrated_with_everything_kept(
         self, dsn: str, schema: str, version_2: tuple[str, dict[str, object]]
     ) -> None:
-        from prepaid_wallet.storage.postgres import PostgresStore
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_2
         assert state["condition_groups"] == []
@@ -854,7 +862,7 @@ class TestPostgresMigrationTo3:
         finally:
             store.close()
         assert _catalog(target) == _catalog(schema)
-        assert _rows(target)["meta"] == [("schema_version", "3")]
+        assert _rows(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
         with raw_connection(target) as conn:
             row = conn.execute(
                 "SELECT count(*) FROM lots WHERE conditioned OR due_at IS DISTINCT FROM expires_at"
@@ -883,3 +891,120 @@ class TestPostgresMigrationTo3:
             assert store.export_state() == state
         finally:
             store.close()
+
+
+def _add_grouped_lot(store: Store) -> None:
+    """A wallet with a lot of a condition group, next to what the reference script left."""
+    service = WalletService(store, clock=FixedClock(T0 + 11 * DAY), ids=RandomIds())
+    carol = service.open_wallet(owner_id="carol", tenant_id=TENANT, currency="EUR")
+    group = service.define_condition_group(
+        tenant_id=TENANT, name="Spring", condition=SpendCondition(),
+        valid_until=T0 + 20 * DAY, group_id="cg-spring",
+    )
+    service.award(carol.id, eur("2.00"), reason="spring", group_id=group.id)
+
+
+class TestPostgresMigrationTo4:
+    """A schema written with version 3 gains wallet settings (and the ``write_unit`` that
+    writes them); everything it held stays."""
+
+    @pytest.fixture
+    def version_3(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        """A version-3 schema holding the reference script's data, more live lots and a lot of
+        a condition group, and the state the library exported. ``schema`` (the source) stays as
+        the library created it."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            state = store.export_state()
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version(schema, target, 3)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_3_schema_is_migrated_with_everything_kept(
+        self, dsn: str, schema: str, version_3: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        target, state = version_3
+        assert state["settings"] == []
+        assert state["condition_groups"] != []
+        assert _catalog(target) != _catalog(schema)  # really laid out as version 3
+        reference = PostgresStore(dsn, schema=schema)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            # and it takes settings, written by the new write_unit
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.commit()
+            assert store.export_state()["settings"] == [[carol.id, "limits", '{"daily":500}']]
+        finally:
+            store.close()
+        assert _catalog(target) == _catalog(schema)
+        assert _rows(target)["meta"] == [("schema_version", "4")]
+
+    def test_a_failing_migration_leaves_version_3_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_3: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_3
+        catalog, rows = _catalog(target), _rows(target)
+        monkeypatch.setitem(
+            module._MIGRATIONS, 4, module._MIGRATIONS[4] + "\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(StorageError):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert not any(row[0] == "wallet_settings" for row in catalog["columns"])
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "3")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+class TestPostgresSettings:
+    """Settings go with the unit's one ``write_unit`` call; an unknown wallet is refused by the
+    database and reported as ``WalletNotFoundError``, with nothing written."""
+
+    def test_a_setting_of_an_unknown_wallet_is_refused_in_the_database(
+        self, store: Store
+    ) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
+            uow.put_setting("w1", "limits", "x")
+            uow.put_setting("w-missing", "limits", "y")
+            with pytest.raises(WalletNotFoundError) as caught:
+                uow.commit()
+        assert caught.value.id == "w-missing"
+        assert store.export_state() == before

@@ -609,7 +609,8 @@ class TestSQLiteMigrationTo3:
         conn = _raw(path)
         try:
             assert conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+                    str(SCHEMA_VERSION),)
             # existing lots: unconditioned, due at their own expiry
             assert conn.execute(
                 "SELECT count(*) FROM lots WHERE conditioned != 0 OR due_at IS NOT expires_at"
@@ -632,6 +633,123 @@ class TestSQLiteMigrationTo3:
         try:
             assert conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        finally:
+            conn.close()
+        monkeypatch.undo()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+def _write_as_version_3(source: str, target: str) -> None:
+    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
+    version 3 (version 1 and the steps to 3, as a version-3 library created its files). It must
+    hold no wallet settings: version 3 cannot hold them."""
+    conn = _raw(target)
+    try:
+        conn.execute("BEGIN")
+        scripts = (sqlite_module._SCHEMA_V1, *(sqlite_module._MIGRATIONS[v] for v in (2, 3)))
+        for script in scripts:
+            for statement in sqlite_module._statements(script):
+                conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '3')")
+        conn.execute("ATTACH DATABASE ? AS src", (source,))
+        assert conn.execute("SELECT count(*) FROM src.wallet_settings").fetchone() == (0,)
+        for table in ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
+                      "postings", "entries", "wallet_history"):
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE src")
+    finally:
+        conn.close()
+
+
+def _add_grouped_lot(store: Store) -> None:
+    """A wallet with a lot of a condition group, next to what the reference script left."""
+    service = WalletService(store, clock=FixedClock(T0 + 11 * DAY), ids=RandomIds())
+    carol = service.open_wallet(owner_id="carol", tenant_id=TENANT, currency="EUR")
+    group = service.define_condition_group(
+        tenant_id=TENANT, name="Spring", condition=SpendCondition(),
+        valid_until=T0 + 20 * DAY, group_id="cg-spring",
+    )
+    service.award(carol.id, eur("2.00"), reason="spring", group_id=group.id)
+
+
+class TestSQLiteMigrationTo4:
+    """A file written with schema version 3 gains wallet settings; everything it held stays."""
+
+    @pytest.fixture
+    def version_3(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
+        """A version-3 file holding the reference script's data, more live lots and a lot of a
+        condition group, the current-schema file it was copied from, and the state the library
+        exported."""
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            state = store.export_state()
+        finally:
+            store.close()
+        target = str(tmp_path / "v3.db")
+        _write_as_version_3(source, target)
+        return target, source, state
+
+    def test_a_version_3_file_is_migrated_with_everything_kept(
+        self, version_3: tuple[str, str, dict[str, object]]
+    ) -> None:
+        path, source, state = version_3
+        assert _schema(path) != _schema(source)
+        assert state["settings"] == []
+        assert state["condition_groups"] != []
+        reference = SQLiteStore(source)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            # and it takes settings
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.commit()
+            assert store.export_state()["settings"] == [[carol.id, "limits", '{"daily":500}']]
+        finally:
+            store.close()
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        finally:
+            conn.close()
+        assert _schema(path) == _schema(source)
+
+    def test_a_failing_migration_leaves_the_version_3_file_as_it_was(
+        self, version_3: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _, state = version_3
+        before = _schema(path)
+        broken = sqlite_module._MIGRATIONS[4] + "\nINSERT INTO no_such_table VALUES (1);\n"
+        monkeypatch.setitem(sqlite_module._MIGRATIONS, 4, broken)
+        with pytest.raises(StorageError, match="no_such_table"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        assert "wallet_settings" not in {name for _, name, _ in before}
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
         finally:
             conn.close()
         monkeypatch.undo()

@@ -69,6 +69,7 @@ class WriteBuffer:
         self._changes: list[Change] = []
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self._groups: dict[str, ConditionGroup] = {}
+        self._settings: dict[tuple[str, str], str | None] = {}
 
     # -- what a backend provides ------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class WriteBuffer:
         self._changes.clear()
         self._idempotency.clear()
         self._groups.clear()
+        self._settings.clear()
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, if any."""
@@ -128,6 +130,18 @@ class WriteBuffer:
         self._new_wallets.append(wallet)
         self._wallets[wallet.id] = wallet
         self._base_versions[wallet.id] = 0
+
+    def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
+        """Buffer a wallet setting (``None`` removes it)."""
+        self._check_writable()
+        self._settings[(wallet_id, name)] = value
+
+    def _buffered_setting(self, wallet_id: str, name: str) -> tuple[bool, str | None]:
+        """``(True, value)`` when this unit set the setting, else ``(False, None)``."""
+        key = (wallet_id, name)
+        if key in self._settings:
+            return True, self._settings[key]
+        return False, None
 
     def put_condition_group(self, group: ConditionGroup) -> None:
         """Buffer a new condition group or the new state of one."""

@@ -63,7 +63,8 @@ def condition_of(text: str | None) -> SpendCondition | None:
 
 
 class SQLReads(WriteBuffer):
-    """Wallet, lot, hold and charge reads of a SQL unit of work, overlaid with its buffer."""
+    """Wallet, lot, hold, charge, setting and group reads of a SQL unit of work, overlaid with
+    its buffer."""
 
     _MARK: ClassVar[str] = "?"
     _WALLET_COLS: ClassVar[str]
@@ -303,6 +304,20 @@ class SQLReads(WriteBuffer):
             self._q(f"SELECT {self._CHARGE_COLS} FROM charges WHERE entry_id = ?"), (entry_id,)
         )
         return None if row is None else self._map_charge(row)
+
+    # -- wallet settings --------------------------------------------------------------------
+
+    def get_setting(self, wallet_id: str, name: str) -> str | None:
+        """The setting as this unit sees it: its own buffered value, else the stored one."""
+        self._check_open()
+        buffered, value = self._buffered_setting(wallet_id, name)
+        if buffered:
+            return value
+        row = self._one(
+            self._q("SELECT value FROM wallet_settings WHERE wallet_id = ? AND name = ?"),
+            (wallet_id, name),
+        )
+        return None if row is None else str(row[0])
 
     # -- condition groups -------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ A unit of work is a transaction over the whole store:
 * Lookups by id and by wallet (``get_*``, ``lock_wallets``, ``find_wallet``, ``iter_wallets``,
   ``live_lots``, ``wallet_lots``, ``wallet_holds``, ``get_charge``, ``reversal_of``,
   ``get_idempotency``, ``get_condition_group``, ``lock_condition_group``,
-  ``condition_groups``) see committed state plus the unit's own buffered writes. The time and
+  ``condition_groups``, ``get_setting``) see committed state plus the unit's own buffered
+  writes. The time and
   journal indexes (``due_lots``, ``due_holds``, ``iter_entries``, ``wallet_history``,
   ``snapshot_at``, ``account_balance_at``) see committed state only -- writes are buffered
   until commit so a backend can send them in one round trip -- but never return a lot the unit
@@ -167,6 +168,17 @@ class UnitOfWork(Protocol):
 
     def get_charge(self, entry_id: str) -> Charge | None:
         """The refundable charge recorded by a spend or capture entry, if any."""
+        ...
+
+    # -- wallet settings --------------------------------------------------------------------
+
+    def get_setting(self, wallet_id: str, name: str) -> str | None:
+        """The wallet's setting ``name`` (text the service encodes, e.g. JSON), if set."""
+        ...
+
+    def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
+        """Buffer the wallet's setting ``name`` (``None`` removes it). The wallet must exist
+        (``WalletNotFoundError`` at commit otherwise); lock it first."""
         ...
 
     # -- condition groups -------------------------------------------------------------------

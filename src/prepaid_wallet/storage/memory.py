@@ -86,6 +86,7 @@ class MemoryStore:
         self.due_by_wallet: dict[str, list[tuple[datetime, str]]] = {}
         self.lot_due: dict[str, tuple[datetime, str]] = {}  # lot id -> its item in ``due``
         self.groups: dict[str, ConditionGroup] = {}
+        self.settings: dict[tuple[str, str], str] = {}  # (wallet id, name) -> value
         self.group_lots: dict[str, set[str]] = {}  # group id -> its live lots
         self.account_balances: dict[str, Money] = {}
         self.holds: dict[str, Hold] = {}
@@ -130,6 +131,7 @@ class MemoryStore:
             "condition_groups": _codec.to_data(
                 sorted(self.groups.values(), key=lambda g: g.id)
             ),
+            "settings": [[w, name, value] for (w, name), value in sorted(self.settings.items())],
         }
 
     # -- applying a committed unit (called with the lock held) ------------------------------
@@ -286,9 +288,17 @@ class MemoryUnitOfWork(WriteBuffer):
                 lot.group_id not in self._groups
             ):
                 raise IntegrityError(f"lot {lot.id!r} refers to unknown group {lot.group_id!r}")
+        for wallet_id, _ in self._settings:
+            if wallet_id not in store.wallets and wallet_id not in self._wallets:
+                raise WalletNotFoundError(wallet_id)
         # Apply.
         for group in self._groups.values():
             store._apply_group(group)
+        for setting, value in self._settings.items():
+            if value is None:
+                store.settings.pop(setting, None)
+            else:
+                store.settings[setting] = value
         for wallet in self._new_wallets:
             store.wallet_keys[(wallet.tenant_id, wallet.owner_id, wallet.currency)] = wallet.id
         store.wallets.update(self._wallets)
@@ -412,6 +422,14 @@ class MemoryUnitOfWork(WriteBuffer):
         """The refundable charge of a spend or capture entry."""
         self._check_open()
         return self._charges.get(entry_id) or self._store.charges.get(entry_id)
+
+    # -- wallet settings --------------------------------------------------------------------
+
+    def get_setting(self, wallet_id: str, name: str) -> str | None:
+        """The setting as this unit sees it."""
+        self._check_open()
+        buffered, value = self._buffered_setting(wallet_id, name)
+        return value if buffered else self._store.settings.get((wallet_id, name))
 
     # -- condition groups -------------------------------------------------------------------
 

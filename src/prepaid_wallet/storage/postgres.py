@@ -41,7 +41,10 @@ by set. Nothing it needs is read first:
   moves ``due_at`` of its live lots. Then the groups the unit's lots refer to are share-locked
   (a concurrent change of one waits for this unit, or this unit for it) and ``due_at`` of each
   lot is computed from its group's end; a lot of an unknown group raises, which becomes
-  :class:`~prepaid_wallet.errors.IntegrityError`.
+  :class:`~prepaid_wallet.errors.IntegrityError`;
+* wallet settings are written after the wallets (upserted, or deleted for ``None``); a setting of
+  a wallet that is not stored raises (SQLSTATE ``PW002``), which becomes
+  :class:`~prepaid_wallet.errors.WalletNotFoundError`. A unit without settings sends none.
 
 A failed commit rolls the whole transaction back and ends the unit.
 
@@ -129,7 +132,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _Conn = psycopg.Connection[TupleRow]
 
@@ -146,6 +149,9 @@ _TRIGGER = "prepaid_wallet:"
 _RETRYABLE = frozenset({"40P01", "40001"})
 #: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on.
 _STALE = "PW001"
+#: Raised by ``write_unit`` for a setting of a wallet that is not stored (the wallet id in the
+#: detail).
+_NO_WALLET = "PW002"
 #: Unique constraints whose violation is an integrity error rather than a conflict.
 _INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -622,6 +628,140 @@ BEGIN
 END
 $$;
 """,
+    # 4: wallet settings (limits overrides, owner groups, automatic top-up rules): text values
+    # by wallet and name. ``write_unit`` writes them after the wallets (a wallet opened in the
+    # unit may get settings); a setting of a wallet that is not stored raises (SQLSTATE
+    # ``PW002``, the wallet id in the detail), which becomes
+    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
+    4: f"""
+CREATE TABLE {{s}}.wallet_settings (
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    name {_T} NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (wallet_id, name)
+);
+CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    w RECORD;
+    g RECORD;
+    old_until TIMESTAMPTZ;
+    missing TEXT;
+BEGIN
+    IF p ? 'groups' THEN
+        FOR g IN
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
+        LOOP
+            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
+                WHERE c.id = g.id FOR UPDATE;
+            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
+                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
+                    WHERE group_id = g.id AND remaining > 0;
+            END IF;
+            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
+                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
+                        g.valid_until)
+                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
+                    name = excluded.name, version = excluded.version,
+                    condition = excluded.condition, valid_from = excluded.valid_from,
+                    valid_until = excluded.valid_until;
+        END LOOP;
+    END IF;
+    IF p ? 'new_wallets' THEN
+        INSERT INTO {{s}}.wallets
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
+    END IF;
+    IF p ? 'wallets' THEN
+        FOR w IN
+            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
+                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
+                version BIGINT, head TEXT
+            )
+        LOOP
+            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
+                status = w.status, version = w.version, head = w.head
+                WHERE id = w.id AND version = w.base;
+            IF NOT FOUND THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'settings' THEN
+        SELECT min(v.wallet_id COLLATE "C") INTO missing
+            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a setting refers to an unknown wallet (%)', missing
+                USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
+        END IF;
+        DELETE FROM {{s}}.wallet_settings t
+            USING jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE v.value IS NULL AND t.wallet_id = v.wallet_id AND t.name = v.name;
+        INSERT INTO {{s}}.wallet_settings (wallet_id, name, value)
+            SELECT v.wallet_id, v.name, v.value
+            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE v.value IS NOT NULL
+            ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value;
+    END IF;
+    IF p ? 'entries' THEN
+        WITH e AS (
+            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
+                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
+                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
+                RETURNING seq, id
+        ), posted AS (
+            INSERT INTO {{s}}.postings ({_POSTING_COLS})
+                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
+                    v.recorded_at, v.balance_after
+                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
+                JOIN e ON e.id = v.entry_id
+        )
+        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
+            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
+                v.commerce, v.held
+            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
+            JOIN e ON e.id = v.entry_id;
+    END IF;
+    IF p ? 'lot_groups' THEN
+        PERFORM 1 FROM {{s}}.condition_groups c
+            WHERE c.id IN (SELECT jsonb_array_elements_text(p -> 'lot_groups'))
+            ORDER BY c.id FOR SHARE;
+        SELECT string_agg(x.id, ', ' ORDER BY x.id) INTO missing
+            FROM jsonb_array_elements_text(p -> 'lot_groups') AS x (id)
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.condition_groups c WHERE c.id = x.id);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a lot refers to an unknown condition group (%)', missing;
+        END IF;
+    END IF;
+    IF p ? 'lots' THEN
+        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
+            SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
+                CASE WHEN v.group_id IS NULL THEN v.ends_at
+                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
+                                            WHERE c.id = v.group_id))
+                END
+            FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
+            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
+                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
+    END IF;
+    IF p ? 'holds' THEN
+        INSERT INTO {{s}}.holds
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
+                resolved_at = excluded.resolved_at;
+    END IF;
+    IF p ? 'charges' THEN
+        INSERT INTO {{s}}.charges
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
+            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
+    END IF;
+    IF p ? 'idempotency' THEN
+        INSERT INTO {{s}}.idempotency
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
+    END IF;
+END
+$$;
+""",
 }
 
 _LIVE_ORDER = (
@@ -641,6 +781,8 @@ def _library_error(action: str, exc: psycopg.Error) -> PrepaidWalletError:
         with contextlib.suppress(ValueError, TypeError):
             wallet_id, expected, actual = json.loads(exc.diag.message_detail or "")
             return ConcurrencyError(str(wallet_id), int(expected), int(actual))
+    if state == _NO_WALLET and exc.diag.message_detail:
+        return WalletNotFoundError(exc.diag.message_detail)
     if _TRIGGER in message:
         return IntegrityError(f"{action}: {message}")
     if state == "23505":  # unique_violation
@@ -1063,6 +1205,10 @@ class PostgresStore:
             _idempotency(r) for r in conn.execute(f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency")
         ]
         groups = [_group(r) for r in conn.execute(f"SELECT {_GROUP_COLS} FROM condition_groups")]
+        settings = sorted(
+            [str(r[0]), str(r[1]), str(r[2])]
+            for r in conn.execute("SELECT wallet_id, name, value FROM wallet_settings")
+        )
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -1071,6 +1217,7 @@ class PostgresStore:
             "entries": _codec.to_data(entries),
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
             "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
+            "settings": settings,
         }
 
 
@@ -1137,7 +1284,10 @@ class PostgresUnitOfWork(SQLReads):
         return self._conn
 
     def _has_writes(self) -> bool:
-        return bool(self._changes or self._new_wallets or self._idempotency or self._groups)
+        return bool(
+            self._changes or self._new_wallets or self._idempotency or self._groups
+            or self._settings
+        )
 
     @staticmethod
     def _in_transaction(conn: _Conn) -> bool:
@@ -1299,6 +1449,12 @@ class PostgresUnitOfWork(SQLReads):
         ]
         if moved:
             payload["wallets"] = moved
+        if self._settings:
+            # Sorted by key: two units writing the same settings take their rows in one order.
+            payload["settings"] = [
+                {"wallet_id": wallet_id, "name": name, "value": value}
+                for (wallet_id, name), value in sorted(self._settings.items())
+            ]
         if self._changes:
             entries: list[dict[str, Any]] = []
             postings: list[dict[str, Any]] = []

@@ -52,6 +52,7 @@ from prepaid_wallet.errors import (
     InvalidInputError,
     SchemaVersionError,
     StorageError,
+    WalletNotFoundError,
 )
 from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
@@ -78,7 +79,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -352,6 +353,17 @@ DROP INDEX lots_due_by_wallet;
 CREATE INDEX lots_due_by_wallet ON lots (wallet_id, due_at, id)
     WHERE remaining > 0 AND due_at IS NOT NULL;
 CREATE INDEX lots_by_group ON lots (group_id, id) WHERE remaining > 0 AND group_id IS NOT NULL;
+""",
+    # Version 4: wallet settings (limits overrides, owner groups, automatic top-up rules): text
+    # values by wallet and name, clustered by that key (the way they are read). A setting names
+    # a stored wallet.
+    4: """
+CREATE TABLE wallet_settings (
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (wallet_id, name)
+) WITHOUT ROWID;
 """,
 }
 
@@ -817,6 +829,10 @@ class SQLiteStore:
             groups = [
                 _group(r) for r in conn.execute(f"SELECT {_GROUP_COLS} FROM condition_groups")
             ]
+            settings = sorted(
+                [str(r[0]), str(r[1]), str(r[2])]
+                for r in conn.execute("SELECT wallet_id, name, value FROM wallet_settings")
+            )
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -825,6 +841,7 @@ class SQLiteStore:
             "entries": _codec.to_data(entries),
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
             "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
+            "settings": settings,
         }
 
 
@@ -917,7 +934,10 @@ class SQLiteUnitOfWork(SQLReads):
         """Validate the buffered writes, send them in one transaction and commit it."""
         conn = self._check_open()
         try:
-            if self._changes or self._new_wallets or self._idempotency or self._groups:
+            if (
+                self._changes or self._new_wallets or self._idempotency or self._groups
+                or self._settings
+            ):
                 group_ends = self._validate()
                 self._flush(conn, group_ends)
             self._store._retrying(conn, "COMMIT")
@@ -960,7 +980,29 @@ class SQLiteUnitOfWork(SQLReads):
             if entry_id in seen:
                 raise IntegrityError(f"entry id {entry_id!r} already used")
             seen.add(entry_id)
+        if self._settings:
+            self._check_setting_wallets()
         return self._group_ends()
+
+    def _check_setting_wallets(self) -> None:
+        """``WalletNotFoundError`` for a setting of a wallet neither stored nor opened in this
+        unit (wallets this unit read or wrote need no read; the others, one)."""
+        wanted = sorted(
+            {
+                wallet_id
+                for wallet_id, _ in self._settings
+                if wallet_id not in self._wallets and self._known_wallet(wallet_id) is None
+            }
+        )
+        if not wanted:
+            return
+        rows = self._all(
+            f"SELECT id FROM wallets WHERE id IN ({','.join('?' * len(wanted))})", wanted
+        )
+        missing = set(wanted) - {row[0] for row in rows}
+        for wallet_id, _ in self._settings:  # the first one the unit set, like the memory store
+            if wallet_id in missing:
+                raise WalletNotFoundError(wallet_id)
 
     def _group_ends(self) -> dict[str, int | None]:
         """``valid_until`` (microseconds) of each group the buffered lots refer to: from this
@@ -1048,6 +1090,8 @@ class SQLiteUnitOfWork(SQLReads):
                     found = conn.execute("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
                     current = found.fetchone()
                     raise ConcurrencyError(str(wallet_id), int(base), current[0] if current else 0)
+        if self._settings:  # after the wallets: a wallet opened in this unit may get settings
+            self._flush_settings(conn)
         self._flush_journal(conn)
         with _translated("writing lots, holds and charges"):
             if self._lots:
@@ -1080,6 +1124,22 @@ class SQLiteUnitOfWork(SQLReads):
                 conn.executemany(
                     f"INSERT INTO idempotency ({_IDEMPOTENCY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [_idempotency_row(r) for r in self._idempotency.values()],
+                )
+
+    def _flush_settings(self, conn: sqlite3.Connection) -> None:
+        """Write this unit's settings: a value replaces the stored one, ``None`` removes it."""
+        removed = [key for key, value in self._settings.items() if value is None]
+        stored = [(*key, value) for key, value in self._settings.items() if value is not None]
+        with _translated("writing wallet settings"):
+            if removed:
+                conn.executemany(
+                    "DELETE FROM wallet_settings WHERE wallet_id = ? AND name = ?", removed
+                )
+            if stored:
+                conn.executemany(
+                    "INSERT INTO wallet_settings (wallet_id, name, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value",
+                    stored,
                 )
 
     def _flush_journal(self, conn: sqlite3.Connection) -> None:
