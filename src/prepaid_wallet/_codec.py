@@ -2,10 +2,10 @@
 
 Used to store idempotent outcomes and to dump a store canonically. Supports ``None``, ``str``,
 ``int``, ``bool``, :class:`~prepaid_wallet.money.Money` (``"12.50 EUR"``), aware ``datetime``
-(ISO 8601 in UTC), enums (their value), tuples, frozensets (sorted lists), str-keyed dicts,
-:class:`~prepaid_wallet.conditions.SpendCondition` (its own ``to_data``) and attrs classes made of
-these. A field missing from the data takes its default, so values stored before a field was
-added still load.
+(ISO 8601 in UTC), ``timedelta`` (whole microseconds), enums (their value), tuples, frozensets
+(sorted lists), str-keyed dicts, :class:`~prepaid_wallet.conditions.SpendCondition` (its own
+``to_data``) and attrs classes made of these. A field missing from the data takes its default,
+so values stored before a field was added still load.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import functools
 import json
 import types
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -25,6 +25,8 @@ from prepaid_wallet.money import Money
 
 __all__ = ["dumps", "from_data", "loads", "to_data"]
 
+_MICROSECOND = timedelta(microseconds=1)
+
 
 def to_data(value: Any) -> Any:
     """``value`` as JSON-friendly data."""
@@ -34,6 +36,8 @@ def to_data(value: Any) -> Any:
         return f"{value.amount} {value.currency}"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, timedelta):
+        return value // _MICROSECOND
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, tuple | list):
@@ -79,6 +83,8 @@ def from_data(tp: Any, data: Any) -> Any:
         return Money.of(amount, currency)
     if tp is datetime:
         return datetime.fromisoformat(data)
+    if tp is timedelta:
+        return timedelta(microseconds=data)
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
     if tp is SpendCondition:

@@ -46,6 +46,7 @@ __all__ = [
     "InvalidCurrencyError",
     "InvalidInputError",
     "InvalidTimeError",
+    "LimitExceededError",
     "LotNotFoundError",
     "NotFoundError",
     "PrepaidWalletError",
@@ -173,6 +174,21 @@ class SpendDeniedError(RefusedError):
         reasons = ", ".join(r.value for r in decision.reasons) or "refused"
         super().__init__(
             f"spend of {decision.amount} refused ({reasons}); shortfall {decision.shortfall}"
+        )
+
+
+class LimitExceededError(RefusedError):
+    """An operation would breach one of the wallet's limits (a count or total per window, or the
+    maximum balance). ``operation`` names the kind of operation; ``breaches`` says which limits,
+    each with what is left of its allowance, in words."""
+
+    def __init__(self, wallet_id: str, operation: str, breaches: Sequence[str]) -> None:
+        self.wallet_id = wallet_id
+        self.operation = operation
+        self.breaches = tuple(breaches)
+        super().__init__(
+            f"{operation} on wallet {wallet_id!r} refused: limit exceeded "
+            f"({'; '.join(self.breaches)})"
         )
 
 

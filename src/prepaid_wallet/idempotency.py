@@ -21,6 +21,7 @@ from prepaid_wallet.errors import (
     HoldStateError,
     IdempotencyConflictError,
     InsufficientFundsError,
+    LimitExceededError,
     RefundExceedsOriginalError,
     RefusedError,
     SpendDeniedError,
@@ -88,6 +89,9 @@ def encode_refusal(error: RefusedError) -> str:
         }
     elif isinstance(error, AlreadyReversedError):
         data = {"entry_id": error.entry_id, "reversal_id": error.reversal_id}
+    elif isinstance(error, LimitExceededError):
+        data = {"wallet_id": error.wallet_id, "operation": error.operation,
+                "breaches": list(error.breaches)}
     else:  # pragma: no cover - every refusal the service raises is listed above
         raise TypeError(f"cannot store refusal {type(error).__name__}")
     return json.dumps({"type": type(error).__name__, **data}, sort_keys=True)
@@ -117,4 +121,6 @@ def decode_refusal(text: str) -> RefusedError:
         )
     if kind == "AlreadyReversedError":
         return AlreadyReversedError(data["entry_id"], data["reversal_id"])
+    if kind == "LimitExceededError":
+        return LimitExceededError(data["wallet_id"], data["operation"], data["breaches"])
     raise TypeError(f"unknown stored refusal {kind!r}")  # pragma: no cover

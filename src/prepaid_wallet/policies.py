@@ -31,6 +31,7 @@ import attrs
 from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
 from prepaid_wallet.expiry import ExpiryPolicy
 from prepaid_wallet.money import Money
+from prepaid_wallet.rules.limits import LimitBreach
 from prepaid_wallet.wallet import AllocationPart, Lot, Wallet
 
 __all__ = [
@@ -65,6 +66,7 @@ class Reason(StrEnum):
     """Why a decision refuses."""
 
     INSUFFICIENT_CREDIT = "insufficient_credit"
+    LIMIT_EXCEEDED = "limit_exceeded"
 
 
 def _lines(value: Any) -> Any:
@@ -117,6 +119,10 @@ class Decision:
     * ``suggested_top_up`` -- for a refused ``CREDIT_ONLY`` request, a top-up that would let it
       through (at least the shortfall); zero otherwise.
     * ``remainder_due`` -- for ``CREDIT_FIRST``, what another method must pay; never negative.
+    * ``fee`` -- the fee the spend is charged (from the open balance, on top of ``covered``);
+      None when no fee rule applies.
+    * ``limits`` -- for a refusal with ``Reason.LIMIT_EXCEEDED``, each limit the spend would
+      breach, with what is left of its allowance.
     """
 
     allowed: bool
@@ -128,6 +134,8 @@ class Decision:
     shortfall: Money
     suggested_top_up: Money
     remainder_due: Money
+    fee: Money | None = None
+    limits: tuple[LimitBreach, ...] = ()
 
 
 def default_lot_key(lot: Lot) -> tuple[Any, ...]:
@@ -407,11 +415,12 @@ def _augmenting_path(
 
 
 def _open_parts(
-    wallet: Wallet, needs: list[int], currency: str, has_lines: bool
+    wallet: Wallet, needs: list[int], currency: str, has_lines: bool, reserve: int = 0
 ) -> tuple[list[AllocationPart], int]:
     """The open balance pays what the lots left of each line, in line order, down to the
-    wallet's floor. Returns the parts and what is still missing (minor units)."""
-    headroom = max(wallet.open.minor_units - wallet.floor.minor_units, 0)
+    wallet's floor, keeping ``reserve`` (minor units, a fee) aside. Returns the parts and what
+    is still missing (minor units)."""
+    headroom = max(wallet.open.minor_units - wallet.floor.minor_units - reserve, 0)
     parts: list[AllocationPart] = []
     missing = 0
     for line, need in enumerate(needs):
@@ -431,6 +440,7 @@ def _allocate(
     lots: Iterable[Lot],
     at: datetime,
     groups: Mapping[str, ConditionGroup],
+    reserve: int = 0,
 ) -> tuple[list[AllocationPart], int]:
     """Commerce first (conditioned lots, then unconditioned ones, each class in the order
     given; ``lots`` come with the conditioned ones first), as much as the lots may pay; then
@@ -458,7 +468,7 @@ def _allocate(
     parts += _take_in_order(
         itertools.chain(first_free, iterator), needs, at, currency, has_lines
     )
-    opened, missing = _open_parts(wallet, needs, currency, has_lines)
+    opened, missing = _open_parts(wallet, needs, currency, has_lines, reserve)
     return parts + opened, missing
 
 
@@ -469,6 +479,7 @@ def decide_spend(
     at: datetime,
     order: SpendOrder | SpendOrderFunction = SpendOrder.DEFAULT,
     groups: Mapping[str, ConditionGroup] | None = None,
+    fee: Money | None = None,
 ) -> Decision:
     """Decide ``request`` against ``wallet`` at instant ``at``.
 
@@ -479,11 +490,15 @@ def decide_spend(
     :func:`lot_eligibility`); then the open balance, down to the floor. With line items each
     part of the allocation names its line (``AllocationPart.line``). Amounts are exact: no
     rounding.
+
+    ``fee`` (the fee of the whole request, if any) is set aside from the open balance first: the
+    open balance pays only what is left above the floor after it, and the decision carries it.
     """
     amount = request.amount
     zero = Money.zero(amount.currency)
     parts, missing_minor = _allocate(
-        wallet, request, order_lots(order, lots), at, {} if groups is None else groups
+        wallet, request, order_lots(order, lots), at, {} if groups is None else groups,
+        0 if fee is None else fee.minor_units,
     )
     missing = Money(missing_minor, amount.currency)
     covered = amount - missing
@@ -498,6 +513,7 @@ def decide_spend(
             shortfall=zero,
             suggested_top_up=zero,
             remainder_due=missing,
+            fee=fee,
         )
     if missing.is_zero():
         return Decision(
@@ -510,6 +526,7 @@ def decide_spend(
             shortfall=zero,
             suggested_top_up=zero,
             remainder_due=zero,
+            fee=fee,
         )
     return Decision(
         allowed=False,
@@ -521,4 +538,5 @@ def decide_spend(
         shortfall=missing,
         suggested_top_up=missing,
         remainder_due=zero,
+        fee=fee,
     )

@@ -16,6 +16,7 @@ __all__ = [
     "Breakdown",
     "CaptureResult",
     "ExpiryReport",
+    "FeeReport",
     "LotMovement",
     "LotView",
     "Problem",
@@ -33,7 +34,8 @@ class Receipt:
     """A top-up, transfer or reversal that was booked: the entry, the wallet, the amount.
 
     For a transfer ``wallet_id`` is the source and ``counterparty_id`` the target. ``lot_id`` is
-    the conditioned lot the money arrived in, for a top-up or transfer under a condition group.
+    the conditioned lot the money arrived in, for a top-up or transfer under a condition group;
+    ``fee`` the fee taken from the wallet's open balance in the same entry (None: no fee).
     """
 
     entry_id: str
@@ -43,6 +45,7 @@ class Receipt:
     recorded_at: datetime
     counterparty_id: str | None = None
     lot_id: str | None = None
+    fee: Money | None = None
 
 
 @attrs.frozen
@@ -52,7 +55,7 @@ class SpendResult:
     ``entry_id`` is the journal entry (None when ``CREDIT_FIRST`` credit covered nothing, so no
     money moved); ``allocation`` which lot or the open balance paid how much; ``amount`` what
     credit paid; ``remainder_due`` what another payment method must pay; ``decision`` the full
-    decision.
+    decision; ``fee`` the fee taken from the open balance in the same entry (None: no fee).
     """
 
     entry_id: str | None
@@ -60,6 +63,7 @@ class SpendResult:
     amount: Money
     remainder_due: Money
     decision: Decision
+    fee: Money | None = None
 
 
 @attrs.frozen
@@ -95,6 +99,17 @@ class ExpiryReport:
     lots_expired: int
     holds_released: int
     entry_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class FeeReport:
+    """What one :meth:`~prepaid_wallet.service.WalletService.charge_periodic_fees` run booked:
+    one entry per wallet and fee occurrence charged, and how many occurrences were charged less
+    than the full fee (or nothing) because the wallet's open balance was at or near its
+    floor."""
+
+    entry_ids: tuple[str, ...]
+    waived: int
 
 
 @attrs.frozen

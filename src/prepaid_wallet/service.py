@@ -18,7 +18,8 @@ error writes nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -39,6 +40,7 @@ from prepaid_wallet.errors import (
     InvalidAmountError,
     InvalidInputError,
     InvalidTimeError,
+    LimitExceededError,
     RefundExceedsOriginalError,
     RefusedError,
     SpendDeniedError,
@@ -58,6 +60,7 @@ from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.policies import (
     Decision,
     PaymentMode,
+    Reason,
     SpendOrder,
     SpendOrderFunction,
     SpendRequest,
@@ -69,6 +72,7 @@ from prepaid_wallet.results import (
     Breakdown,
     CaptureResult,
     ExpiryReport,
+    FeeReport,
     LotMovement,
     LotView,
     Problem,
@@ -79,6 +83,18 @@ from prepaid_wallet.results import (
     StatementLine,
     VerifyReport,
 )
+from prepaid_wallet.rules.fees import FeeCharge, PeriodicFee, fees_for, total_fee
+from prepaid_wallet.rules.limits import (
+    Activity,
+    LimitBreach,
+    LimitRule,
+    Limits,
+    check,
+    check_balance,
+    check_override,
+)
+from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.storage.base import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
 
@@ -91,6 +107,11 @@ _MAX_TEXT = 500
 _MAX_PRIORITY = 2**31 - 1
 _SWEEP_BATCH = 200
 _REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
+#: Wallet settings the service keeps (JSON text).
+_OWNER_GROUPS = "owner_groups"
+_LIMITS = "limits"
+_MICRO = timedelta(microseconds=1)
+_NO_RULES = TenantRules()
 
 
 # -- argument checks (pure) ----------------------------------------------------------------------
@@ -200,6 +221,23 @@ def _purchase_fields(request: SpendRequest) -> dict[str, Any]:
     return fields
 
 
+def _check_groups(groups: object) -> frozenset[str]:
+    """Owner groups: any iterable of names (not a bare string)."""
+    if groups is None:
+        return frozenset()
+    if isinstance(groups, str | bytes) or not isinstance(groups, Iterable):
+        raise InvalidInputError("owner_groups", "must be a collection of names", groups)
+    found = frozenset(groups)
+    for name in found:
+        check_name(name, "owner_groups")
+    return found
+
+
+def _less(amount: Money, fee: Money | None) -> Money:
+    """``amount`` less ``fee`` (no fee: ``amount``)."""
+    return amount if fee is None else amount - fee
+
+
 def _check_purchase_time(request: SpendRequest, at: datetime) -> None:
     if request.at is not None and request.at > at:
         raise InvalidTimeError("request.at", "must not be after the instant the spend is booked",
@@ -290,7 +328,9 @@ class WalletService:
     a function); ``actor`` is recorded on every entry unless a call names another;
     ``tenant_id``, when given, scopes the service to one tenant: a wallet of another tenant
     raises :class:`~prepaid_wallet.errors.TenantMismatchError`; ``welcome_awards`` maps a
-    tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives.
+    tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives; ``rules``
+    maps a tenant id to its :class:`~prepaid_wallet.rules.tenant.TenantRules` (fees, periodic
+    fees, limits, low-balance thresholds).
 
     Every amount is a :class:`~prepaid_wallet.money.Money` in the wallet's currency; every
     instant is timezone-aware (naive ones raise ``InvalidTimeError``).
@@ -306,6 +346,7 @@ class WalletService:
         actor: str | None = None,
         tenant_id: str | None = None,
         welcome_awards: Mapping[str, WelcomeAward] | None = None,
+        rules: Mapping[str, TenantRules] | None = None,
     ) -> None:
         self.store = store
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -322,6 +363,14 @@ class WalletService:
                 raise InvalidInputError(f"welcome_awards[{tenant!r}]", "must be a WelcomeAward",
                                         welcome)
         self.welcome_awards: dict[str, WelcomeAward] = dict(welcome_awards or {})
+        if rules is not None and not isinstance(rules, Mapping):
+            raise InvalidInputError("rules", "must map tenant ids to TenantRules", rules)
+        for tenant, tenant_rules in (rules or {}).items():
+            check_name(tenant, "rules")
+            if not isinstance(tenant_rules, TenantRules):
+                raise InvalidInputError(f"rules[{tenant!r}]", "must be a TenantRules",
+                                        tenant_rules)
+        self.rules: dict[str, TenantRules] = dict(rules or {})
         self.expiry = ExpiryPolicy()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -399,6 +448,117 @@ class WalletService:
         uow.commit()
         return result
 
+    # -- rules: fees and limits ---------------------------------------------------------------
+
+    def _tenant_rules(self, tenant_id: str) -> TenantRules:
+        return self.rules.get(tenant_id, _NO_RULES)
+
+    @staticmethod
+    def _stored_groups(uow: UnitOfWork, wallet_id: str) -> frozenset[str]:
+        text = uow.get_setting(wallet_id, _OWNER_GROUPS)
+        return frozenset() if text is None else frozenset(json.loads(text))
+
+    def _fees(
+        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, amount: Money
+    ) -> tuple[FeeCharge, ...]:
+        """The fees the tenant's rules charge ``wallet`` on ``operation`` of ``amount`` (rules
+        in another currency are skipped; owner groups are read only when a rule names some)."""
+        rules = [
+            rule for rule in self._tenant_rules(wallet.tenant_id).fees
+            if operation in rule.operations and rule.currency in (None, wallet.currency)
+        ]
+        if not rules:
+            return ()
+        groups = self._stored_groups(uow, wallet.id) if any(
+            rule.owner_groups for rule in rules) else frozenset()
+        return fees_for(rules, operation, amount, groups)
+
+    @staticmethod
+    def _fee(charges: tuple[FeeCharge, ...], currency: str) -> Money | None:
+        """The total of ``charges``; None when there is none."""
+        return total_fee(charges, currency) if charges else None
+
+    def _effective_limits(self, uow: UnitOfWork, wallet: Wallet) -> Limits:
+        """The tenant's limits with the wallet's (stricter) overrides."""
+        base = self._tenant_rules(wallet.tenant_id).limits
+        text = uow.get_setting(wallet.id, _LIMITS)
+        return base if text is None else base.merged(Limits.from_data(json.loads(text)))
+
+    @staticmethod
+    def _operation_amount(entry: Entry, wallet_id: str, operation: Operation) -> int | None:
+        """What ``entry`` did of ``operation`` for the wallet (minor units), or None when it is
+        not that kind of operation. Read from the counterpart postings, so a fee charged in the
+        same entry does not count."""
+        kind = entry.kind
+        tenant_kind = {
+            Operation.SPEND: _AccountKind.REVENUE,
+            Operation.TOP_UP: _AccountKind.FUNDING,
+            Operation.PAYOUT: _AccountKind.PAYOUT,
+        }.get(operation)
+        if operation is Operation.SPEND and kind not in (EntryKind.SPEND, EntryKind.CAPTURE):
+            return None
+        if operation is Operation.TOP_UP and kind is not EntryKind.TOP_UP:
+            return None
+        if operation is Operation.PAYOUT and kind is not EntryKind.PAYOUT:
+            return None
+        if operation is Operation.TRANSFER_OUT:
+            if kind is not EntryKind.TRANSFER:
+                return None
+            sent = [p.amount.minor_units for p in entry.postings
+                    if parse_account(p.account).is_wallet
+                    and parse_account(p.account).owner != wallet_id]
+            mine = [p for p in entry.postings if p.account == f"wallet:{wallet_id}:open"]
+            if not mine or mine[0].amount.minor_units >= 0:
+                return None  # the wallet received this transfer
+            return sum(sent)
+        if tenant_kind is None:
+            return None
+        return abs(sum(p.amount.minor_units for p in entry.postings
+                       if parse_account(p.account).kind is tenant_kind))
+
+    def _activity(
+        self, uow: UnitOfWork, wallet: Wallet, rule: LimitRule, at: datetime
+    ) -> Activity:
+        """What the wallet did of the rule's operation in the rule's window ending at ``at``:
+        its entries recorded in ``[start, at]``, read through the wallet's history index."""
+        count = total = 0
+        for entry, _ in uow.wallet_history(wallet.id, rule.window.start(at), at + _MICRO):
+            done = self._operation_amount(entry, wallet.id, rule.operation)
+            if done is not None:
+                count += 1
+                total += done
+        return Activity(count, Money(total, wallet.currency))
+
+    def _breaches(
+        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, amount: Money, at: datetime
+    ) -> tuple[LimitBreach, ...]:
+        limits = self._effective_limits(uow, wallet)
+        if not limits.rules_for(operation):
+            return ()
+        return check(limits, operation, amount,
+                     lambda rule: self._activity(uow, wallet, rule, at))
+
+    def _check_limits(
+        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, amount: Money, at: datetime
+    ) -> None:
+        """``LimitExceededError`` when one more ``operation`` of ``amount`` breaches a limit."""
+        breaches = self._breaches(uow, wallet, operation, amount, at)
+        if breaches:
+            raise LimitExceededError(wallet.id, operation.value,
+                                     [b.describe() for b in breaches])
+
+    def _check_max_balance(
+        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, after: Money
+    ) -> None:
+        """``LimitExceededError`` when an operation that raises the wallet's balance (open +
+        commerce + held) would take it above its maximum."""
+        limits = self._effective_limits(uow, wallet)
+        if limits.max_balance is None:
+            return
+        breach = check_balance(limits, balance_before=wallet.total, balance_after=after)
+        if breach is not None:
+            raise LimitExceededError(wallet.id, operation.value, [breach.describe()])
+
     # -- wallets ----------------------------------------------------------------------------
 
     def open_wallet(
@@ -409,6 +569,7 @@ class WalletService:
         currency: str,
         floor: Money | None = None,
         metadata: Mapping[str, str] | None = None,
+        owner_groups: Iterable[str] | None = None,
         idempotency_key: str | None = None,
     ) -> Wallet:
         """Open an empty wallet for ``owner_id`` at ``tenant_id`` in ``currency``.
@@ -417,8 +578,10 @@ class WalletService:
         balance may go. One owner has at most one wallet per tenant and currency
         (``DuplicateWalletError``); the same owner at two tenants has two wallets. When the
         tenant has a :class:`WelcomeAward` in ``currency``, it is granted in the same unit of
-        work and the wallet is returned with it.
+        work and the wallet is returned with it. ``owner_groups`` are the classifications the
+        host attaches to the owner (names; fee rules may apply to some groups only).
         """
+        groups = _check_groups(owner_groups)
         check_name(owner_id, "owner_id")
         check_name(tenant_id, "tenant_id")
         if self.tenant_id is not None and tenant_id != self.tenant_id:
@@ -433,9 +596,10 @@ class WalletService:
         if floor.is_positive():
             raise InvalidAmountError("floor", "must be zero or negative", floor)
         meta, key, _ = _check_common(metadata, idempotency_key, None)
+        extra: dict[str, Any] = {} if not groups else {"owner_groups": groups}
         request = _request(
             key, "open_wallet", owner_id=owner_id, tenant_id=tenant_id, currency=currency,
-            floor=floor, metadata=meta,
+            floor=floor, metadata=meta, **extra,
         )
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -446,6 +610,8 @@ class WalletService:
                     currency=currency, floor=floor, at=at, metadata=meta,
                 )
                 uow.add_wallet(wallet)
+                if groups:
+                    uow.put_setting(wallet.id, _OWNER_GROUPS, json.dumps(sorted(groups)))
                 welcome = self.welcome_awards.get(tenant_id)
                 if welcome is not None and welcome.amount.currency == currency:
                     wallet = self._welcome(uow, wallet, welcome, at, key)
@@ -524,6 +690,53 @@ class WalletService:
         with self.store.unit_of_work(read_only=True) as uow:
             return list(uow.iter_wallets(scope))
 
+    def set_owner_groups(self, wallet_id: str, owner_groups: Iterable[str]) -> frozenset[str]:
+        """Replace the groups the owner of the wallet belongs to (names; empty removes them).
+        Fee rules limited to some groups follow the change from the next operation on."""
+        groups = _check_groups(owner_groups)
+        with self.store.unit_of_work() as uow:
+            wallet = self._lock(uow, wallet_id)[wallet_id]
+            uow.put_setting(wallet.id, _OWNER_GROUPS,
+                            json.dumps(sorted(groups)) if groups else None)
+            uow.commit()
+        return groups
+
+    def owner_groups(self, wallet_id: str) -> frozenset[str]:
+        """The groups the owner of the wallet belongs to."""
+        check_name(wallet_id, "wallet_id")
+        with self.store.unit_of_work(read_only=True) as uow:
+            self._scoped(uow.get_wallet(wallet_id))
+            return self._stored_groups(uow, wallet_id)
+
+    def set_limits(self, wallet_id: str, limits: Limits | None) -> Limits:
+        """Give the wallet its own limits on top of the tenant's: an override replaces the
+        tenant rule of the same operation and window, adds new ones, and may lower the maximum
+        balance -- only ever stricter (a looser override raises ``InvalidInputError`` naming
+        ``limits`` and what is looser). ``None`` removes the overrides. Returns the wallet's
+        effective limits."""
+        if limits is not None and not isinstance(limits, Limits):
+            raise InvalidInputError("limits", "must be a Limits or None", limits)
+        with self.store.unit_of_work() as uow:
+            wallet = self._lock(uow, wallet_id)[wallet_id]
+            base = self._tenant_rules(wallet.tenant_id).limits
+            if limits is not None:
+                if limits.currency not in (None, wallet.currency):
+                    raise CurrencyMismatchError(wallet.currency, limits.currency or "", "limits")
+                check_override(base, limits)
+            uow.put_setting(wallet.id, _LIMITS,
+                            None if limits is None else json.dumps(limits.to_data(),
+                                                                   sort_keys=True))
+            effective = self._effective_limits(uow, wallet)
+            uow.commit()
+        return effective
+
+    def limits(self, wallet_id: str) -> Limits:
+        """The wallet's effective limits: the tenant's, with the wallet's overrides."""
+        check_name(wallet_id, "wallet_id")
+        with self.store.unit_of_work(read_only=True) as uow:
+            wallet = self._scoped(uow.get_wallet(wallet_id))
+            return self._effective_limits(uow, wallet)
+
     # -- money in ---------------------------------------------------------------------------
 
     def top_up(
@@ -542,7 +755,11 @@ class WalletService:
 
         With ``group_id`` (a condition group of the wallet's tenant) the money arrives as a
         conditioned commerce lot under the group's current conditions instead (``lot_id`` of
-        the receipt), spendable only where the group allows and until the group ends."""
+        the receipt), spendable only where the group allows and until the group ends.
+
+        The tenant's top-up fees are taken from the open balance in the same entry (a top-up
+        must be more than its fee); the wallet's top-up limits and maximum balance apply
+        (``LimitExceededError``)."""
         _check_positive(amount)
         check_name(method, "method")
         if group_id is not None:
@@ -559,12 +776,22 @@ class WalletService:
 
             def body() -> Receipt:
                 _check_currency(wallet, amount)
+                fee = self._fee(self._fees(uow, wallet, Operation.TOP_UP, amount),
+                                wallet.currency)
+                if fee is not None and fee >= amount:
+                    raise InvalidAmountError(
+                        "amount", f"must be more than its top-up fee ({fee})", amount)
+                self._check_limits(uow, wallet, Operation.TOP_UP, amount, at)
+                self._check_max_balance(uow, wallet, Operation.TOP_UP,
+                                        _less(wallet.total + amount, fee))
                 info = self._info(at, key, actor, meta)
                 lot = self._group_lot(uow, wallet, amount, group_id, info, "top-up")
-                change = _w.top_up(wallet, amount, method, info, lot=lot)
+                if lot is not None and fee is not None:
+                    self._check_headroom(wallet, fee)
+                change = _w.top_up(wallet, amount, method, info, lot=lot, fee=fee)
                 uow.record(change)
                 return Receipt(change.entry.id, EntryKind.TOP_UP, wallet.id, amount, at,
-                               lot_id=None if lot is None else lot.id)
+                               lot_id=None if lot is None else lot.id, fee=fee)
 
             return self._idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
 
@@ -647,11 +874,31 @@ class WalletService:
 
     # -- spending ---------------------------------------------------------------------------
 
-    def _decide(self, uow: UnitOfWork, wallet: Wallet, request: SpendRequest, at: datetime
-                ) -> Decision:
+    def _decide(self, uow: UnitOfWork, wallet: Wallet, request: SpendRequest, at: datetime,
+                *, rules: bool = True) -> Decision:
+        """The decision on ``request``: commerce and the open balance (less the spend's fee),
+        then the wallet's spend limits (with ``rules``)."""
+        fee = self._fee(self._fees(uow, wallet, Operation.SPEND, request.amount),
+                        wallet.currency) if rules else None
         # Lot remainders add up to commerce (I4): with none, there is no lot to read.
         lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
-        return decide_spend(wallet, request, lots, at, self.spend_order, _Groups(uow))
+        decision = decide_spend(wallet, request, lots, at, self.spend_order, _Groups(uow), fee)
+        if not rules:
+            return decision
+        if fee is not None and decision.allowed and decision.covered < request.amount:
+            # Credit pays less than asked (CREDIT_FIRST): the fee is the fee of what it pays.
+            fee = self._fee(self._fees(uow, wallet, Operation.SPEND, decision.covered),
+                            wallet.currency) if decision.covered.is_positive() else None
+            decision = attrs.evolve(decision, fee=fee)
+        spent = decision.covered if decision.covered.is_positive() else request.amount
+        breaches = self._breaches(uow, wallet, Operation.SPEND, spent, at)
+        if not breaches:
+            return decision
+        zero = Money.zero(wallet.currency)
+        return attrs.evolve(
+            decision, allowed=False, reasons=(*decision.reasons, Reason.LIMIT_EXCEEDED),
+            allocation=(), remainder_due=zero, limits=breaches,
+        )
 
     @staticmethod
     def _check_request(request: object) -> SpendRequest:
@@ -709,6 +956,11 @@ class WalletService:
         decision) when a ``CREDIT_ONLY`` request is not covered. With ``CREDIT_FIRST``, credit
         pays what it can and ``remainder_due`` is left for another method.
 
+        The tenant's spend fees are taken from the open balance in the same entry (the fee of
+        the whole request is set aside before the open balance pays); a spend that would breach
+        one of the wallet's limits is refused (``Reason.LIMIT_EXCEEDED``, with what is left of
+        each allowance in ``decision.limits``).
+
         Conditioned lots pay only the lines they may pay for, at the request's merchant and
         instant (``request.at``, which must not be after now; expiry is judged now); see
         :func:`~prepaid_wallet.policies.decide_spend` for the order. A spend never takes more
@@ -736,11 +988,13 @@ class WalletService:
                     extra = {} if request.description is None else {
                         "description": request.description}
                     change = _w.spend(wallet, decision.allocation, lots,
-                                      self._info(at, key, actor, {**meta, **extra}))
+                                      self._info(at, key, actor, {**meta, **extra}),
+                                      decision.fee)
                     uow.record(change)
                     entry_id = change.entry.id
                 return SpendResult(entry_id, decision.allocation, decision.covered,
-                                   decision.remainder_due, decision)
+                                   decision.remainder_due, decision,
+                                   decision.fee if entry_id is not None else None)
 
             return self._idempotent(uow, wallet.tenant_id, key, request_fields, SpendResult,
                                     body, at)
@@ -787,7 +1041,7 @@ class WalletService:
                                            window) from exc
                 if ends <= at:
                     raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                decision = self._decide(uow, wallet, SpendRequest(amount), at)
+                decision = self._decide(uow, wallet, SpendRequest(amount), at, rules=False)
                 if not decision.allowed:
                     raise SpendDeniedError(decision)
                 lots = {p.lot_id: uow.get_lot(p.lot_id) for p in decision.allocation
@@ -924,7 +1178,9 @@ class WalletService:
         Never to the same wallet; never below the source's floor (``InsufficientFundsError``).
         Commerce lots do not move. With ``group_id`` (a condition group of the tenant) the money
         arrives in the target as a conditioned commerce lot (``lot_id`` of the receipt) instead
-        of open balance."""
+        of open balance. The sender pays the tenant's transfer fees from its open balance in the
+        same entry (the floor applies to amount plus fee); the sender's transfer limits and the
+        target's maximum balance apply (``LimitExceededError``)."""
         _check_positive(amount)
         check_name(from_wallet_id, "wallet_id")
         check_name(to_wallet_id, "to_wallet_id")
@@ -950,19 +1206,125 @@ class WalletService:
                     raise TenantMismatchError("to_wallet_id", source.tenant_id, target.tenant_id)
                 _check_currency(source, amount)
                 _check_currency(target, amount, "to_wallet_id")
-                headroom = source.open - source.floor
-                if amount > headroom:
-                    raise InsufficientFundsError(
-                        source.id, amount, max(headroom, Money.zero(source.currency))
-                    )
+                fee = self._fee(self._fees(uow, source, Operation.TRANSFER_OUT, amount),
+                                source.currency)
+                self._check_headroom(source, amount if fee is None else amount + fee)
+                self._check_limits(uow, source, Operation.TRANSFER_OUT, amount, at)
+                self._check_max_balance(uow, target, Operation.TRANSFER_IN,
+                                        target.total + amount)
                 info = self._info(at, key, actor, meta)
                 lot = self._group_lot(uow, target, amount, group_id, info, "transfer")
-                change = _w.transfer(source, target, amount, info, lot=lot)
+                change = _w.transfer(source, target, amount, info, lot=lot, fee=fee)
                 uow.record(change)
                 return Receipt(change.entry.id, EntryKind.TRANSFER, source.id, amount, at,
-                               target.id, lot_id=None if lot is None else lot.id)
+                               target.id, lot_id=None if lot is None else lot.id, fee=fee)
 
             return self._idempotent(uow, source.tenant_id, key, request, Receipt, body, at)
+
+    @staticmethod
+    def _check_headroom(wallet: Wallet, needed: Money) -> None:
+        """``InsufficientFundsError`` unless the open balance can give ``needed`` above the
+        floor."""
+        headroom = wallet.open - wallet.floor
+        if needed > headroom:
+            raise InsufficientFundsError(wallet.id, needed,
+                                         max(headroom, Money.zero(wallet.currency)))
+
+    def payout(
+        self,
+        wallet_id: str,
+        amount: Money,
+        *,
+        method: str,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Receipt:
+        """Pay ``amount`` of the open balance out to the owner with ``method`` (e.g.
+        ``"bank"``). Never below the floor, fee included (``InsufficientFundsError``); the
+        tenant's payout fees and the wallet's payout limits apply."""
+        return self._move_out(wallet_id, amount, Operation.PAYOUT, method, None,
+                              idempotency_key, actor, metadata)
+
+    def credit(
+        self,
+        wallet_id: str,
+        amount: Money,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Receipt:
+        """An operator's manual credit of ``amount`` to the open balance (against the tenant's
+        adjustment account), with its ``reason``. The tenant's credit fees and the wallet's
+        maximum balance apply."""
+        return self._move_out(wallet_id, amount, Operation.CREDIT, None, reason,
+                              idempotency_key, actor, metadata)
+
+    def debit(
+        self,
+        wallet_id: str,
+        amount: Money,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Receipt:
+        """An operator's manual debit of ``amount`` from the open balance, with its ``reason``;
+        never below the floor, fee included (``InsufficientFundsError``)."""
+        return self._move_out(wallet_id, amount, Operation.DEBIT, None, reason,
+                              idempotency_key, actor, metadata)
+
+    def _move_out(
+        self,
+        wallet_id: str,
+        amount: Money,
+        operation: Operation,
+        method: str | None,
+        reason: str | None,
+        idempotency_key: str | None,
+        actor: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> Receipt:
+        """A payout, credit or debit: one posting against a tenant account, fees, limits."""
+        _check_positive(amount)
+        if method is not None:
+            check_name(method, "method")
+        if reason is not None:
+            _check_text(reason, "reason")
+        meta, key, actor = _check_common(metadata, idempotency_key, actor)
+        request = _request(key, operation.value, wallet_id=wallet_id, amount=amount,
+                           method=method, reason=reason, metadata=meta)
+        at = self._now()
+        with self.store.unit_of_work() as uow:
+            wallet = self._lock(uow, wallet_id)[wallet_id]
+
+            def body() -> Receipt:
+                _check_currency(wallet, amount)
+                fee = self._fee(self._fees(uow, wallet, operation, amount), wallet.currency)
+                extra = {} if reason is None else {"reason": reason}
+                info = self._info(at, key, actor, {**meta, **extra})
+                if operation is Operation.CREDIT:
+                    if fee is not None and fee >= amount:
+                        raise InvalidAmountError(
+                            "amount", f"must be more than its fee ({fee})", amount)
+                    self._check_max_balance(uow, wallet, operation,
+                                            _less(wallet.total + amount, fee))
+                    change = _w.adjust(wallet, amount, info, fee=fee)
+                else:
+                    self._check_headroom(wallet, amount if fee is None else amount + fee)
+                    if method is not None:  # a payout
+                        self._check_limits(uow, wallet, operation, amount, at)
+                        change = _w.payout(wallet, amount, method, info, fee=fee)
+                    else:
+                        change = _w.adjust(wallet, -amount, info, fee=fee)
+                uow.record(change)
+                return Receipt(change.entry.id, change.entry.kind, wallet.id, amount, at,
+                               fee=fee)
+
+            return self._idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
 
     def _charge(self, uow: UnitOfWork, entry_id: str) -> tuple[Wallet, Charge]:
         check_name(entry_id, "entry_id")
@@ -1189,6 +1551,81 @@ class WalletService:
             raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
         with self.store.unit_of_work(read_only=True) as uow:
             return uow.condition_groups(tenant_id)
+
+    # -- periodic fees ------------------------------------------------------------------------
+
+    def charge_periodic_fees(self) -> FeeReport:
+        """Charge every occurrence of every tenant's periodic fees (``TenantRules.periodic_fees``)
+        that has come since each wallet was opened, each wallet at most once per occurrence.
+
+        Each charge is one ``fee`` entry in its own unit of work, from the open balance to the
+        tenant's fee account, recorded under an idempotency key made of the wallet and the
+        occurrence (:meth:`~prepaid_wallet.rules.fees.PeriodicFee.occurrence_key`): running it
+        twice, or from two processes at once, charges nothing more. A wallet also remembers the
+        last occurrence charged, so a run reads only the occurrences since.
+
+        The floor rule: a fee never takes the open balance below the wallet's floor. A fee the
+        open balance cannot pay in full is charged down to the floor and the rest is waived
+        (counted in ``FeeReport.waived``; a wallet already at its floor pays nothing for that
+        occurrence). Wallets in another currency than the fee's, and owners outside the fee's
+        groups, are not charged."""
+        at = self._now()
+        entry_ids: list[str] = []
+        waived = 0
+        for tenant_id in sorted(self.rules):
+            if self.tenant_id is not None and tenant_id != self.tenant_id:
+                continue
+            fees = self._tenant_rules(tenant_id).periodic_fees
+            if not fees:
+                continue
+            with self.store.unit_of_work(read_only=True) as uow:
+                wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]
+            for wallet_id in wallet_ids:
+                for fee in fees:
+                    charged, short = self._charge_periodic(wallet_id, fee, at)
+                    entry_ids.extend(charged)
+                    waived += short
+        return FeeReport(tuple(entry_ids), waived)
+
+    def _charge_periodic(self, wallet_id: str, fee: PeriodicFee, at: datetime
+                         ) -> tuple[list[str], int]:
+        """Charge ``fee``'s occurrences due on one wallet, one unit of work each."""
+        setting = f"periodic_fee:{fee.name}"
+        with self.store.unit_of_work(read_only=True) as uow:
+            wallet = uow.get_wallet(wallet_id)
+            last = uow.get_setting(wallet_id, setting)
+            groups = self._stored_groups(uow, wallet_id) if fee.owner_groups else frozenset()
+        if wallet.currency != fee.amount.currency or not fee.applies(groups):
+            return [], 0
+        since = wallet.created_at if last is None else max(
+            wallet.created_at, datetime.fromisoformat(last))
+        entry_ids: list[str] = []
+        waived = 0
+        for occurrence in fee.occurrences(since, at):
+            key = f"periodic-fee:{wallet_id}:{fee.occurrence_key(occurrence)}"
+            request = canonical_request("periodic_fee", wallet_id=wallet_id, fee=fee.name,
+                                        occurrence=occurrence)
+            with self.store.unit_of_work() as uow:
+                wallet = uow.lock_wallets([wallet_id])[wallet_id]
+                if uow.get_idempotency(wallet.tenant_id, key) is not None:
+                    continue  # charged by another run
+                headroom = max(wallet.open - wallet.floor, Money.zero(wallet.currency))
+                amount = min(fee.amount, headroom)
+                payload: str | None = None
+                if amount.is_positive():
+                    change = _w.charge_fee(wallet, amount, self._info(
+                        at, key, None, {"fee": fee.name, "occurrence": occurrence.isoformat()}))
+                    uow.record(change)
+                    entry_ids.append(change.entry.id)
+                    payload = change.entry.id
+                if amount < fee.amount:
+                    waived += 1
+                uow.put_idempotency(IdempotencyRecord(
+                    wallet.tenant_id, key, "periodic_fee", request, "ok",
+                    json.dumps(payload), at))
+                uow.put_setting(wallet_id, setting, occurrence.isoformat())
+                uow.commit()
+        return entry_ids, waived
 
     # -- expiry -----------------------------------------------------------------------------
 
