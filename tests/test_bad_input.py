@@ -60,6 +60,7 @@ from prepaid_wallet import (
     WalletService,
     open_store,
 )
+from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.storage.base import Store
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -755,6 +756,42 @@ BAD_INPUT = [
         LotNotFoundError),
     row("extend-expiry-naive", lambda w: w.svc.extend_expiry(w.lot, bad(NAIVE)),
         InvalidTimeError, "expires_at"),
+    # -- payouts, adjustments, owner groups, limits, reminders ------------------------------
+    row("payout-zero", lambda w: w.svc.payout(w.ann, eur("0"), method="bank"),
+        InvalidAmountError, "amount"),
+    row("payout-bad-method", lambda w: w.svc.payout(w.ann, eur("1"), method="a bank"),
+        InvalidInputError, "method"),
+    row("payout-wrong-currency", lambda w: w.svc.payout(w.ann, jpy("1"), method="bank"),
+        CurrencyMismatchError, "amount"),
+    row("payout-unknown-wallet", lambda w: w.svc.payout(UNKNOWN, eur("1"), method="bank"),
+        WalletNotFoundError),
+    row("credit-blank-reason", lambda w: w.svc.credit(w.ann, eur("1"), reason=" "),
+        InvalidInputError, "reason"),
+    row("debit-negative", lambda w: w.svc.debit(w.ann, eur("-1"), reason="r"),
+        InvalidAmountError, "amount"),
+    row("debit-scoped-other-tenant", lambda w: w.scoped.debit(w.dan, eur("1"), reason="r"),
+        TenantMismatchError, "wallet_id"),
+    row("open-owner-groups-a-string",
+        lambda w: w.svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="EUR",
+                                    owner_groups=bad("students")),
+        InvalidInputError, "owner_groups"),
+    row("set-owner-groups-bad-name", lambda w: w.svc.set_owner_groups(w.ann, ["a b"]),
+        InvalidInputError, "owner_groups"),
+    row("set-limits-not-limits", lambda w: w.svc.set_limits(w.ann, bad({"max_balance": 1})),
+        InvalidInputError, "limits"),
+    row("set-limits-tenant-without-limits",
+        lambda w: w.svc.set_limits(w.ann, Limits(max_balance=eur("100"))),
+        InvalidInputError, "limits"),
+    row("events-bad-limit", lambda w: w.svc.events("hub-a", limit=0),
+        InvalidInputError, "limit"),
+    row("events-scoped-other-tenant", lambda w: w.scoped.events("hub-b"),
+        TenantMismatchError, "tenant_id"),
+    row("ack-events-a-string", lambda w: w.svc.ack_events("hub-a", bad("ev_1")),
+        InvalidInputError, "event_ids"),
+    row("report-no-thresholds", lambda w: w.svc.low_balance_report("hub-a", "warn"),
+        InvalidInputError, "threshold"),
+    row("report-bad-threshold", lambda w: w.svc.low_balance_report("hub-a", bad(10)),
+        InvalidInputError, "threshold"),
 ]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ from prepaid_wallet import (
     TimeWindow,
     WalletService,
 )
+from prepaid_wallet.rules.fees import FeeRule
+from prepaid_wallet.rules.limits import LimitRule, Limits, Period, Window
+from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
+from prepaid_wallet.rules.tenant import TenantRules
 from tests.backends import available_backends
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -74,6 +80,25 @@ commands: st.SearchStrategy[Command] = st.one_of(
               st.sampled_from([PaymentMode.CREDIT_ONLY, PaymentMode.CREDIT_FIRST]), _key),
     st.tuples(st.just("extend"), _index, st.one_of(st.none(), st.integers(1, 72)),
               st.one_of(st.none(), _cents), _key),
+    # wallet rules: payouts and adjustments (with fees and limits), reminders
+    st.tuples(st.just("payout"), _index, _cents, _key),
+    st.tuples(st.just("adjust"), _index, st.integers(-8_000, 8_000).filter(bool), _key),
+    st.tuples(st.just("ack"), st.integers(1, 3)),
+)
+#: The tenant's rules in every run: small fees, limits a program can reach, reminders.
+RULES = TenantRules(
+    fees=(
+        FeeRule(name="spend", operations={Operation.SPEND}, percent=Decimal(1)),
+        FeeRule(name="out", operations={Operation.TRANSFER_OUT, Operation.PAYOUT},
+                fixed=Money.of("0.10", "EUR")),
+    ),
+    limits=Limits(
+        rules=(LimitRule(operation=Operation.PAYOUT, max_count=2,
+                         window=Window(period=Period.DAY, zone="Europe/Berlin")),),
+        max_balance=Money.of("500.00", "EUR"),
+    ),
+    low_balance=LowBalanceRule((Threshold(Money.of("20.00", "EUR"), "notice"),
+                                Threshold(Money.of("5.00", "EUR"), "warn"))),
 )
 #: Lots with their own conditions may pay food, in Berlin daytime on weekdays.
 FOOD_BY_DAY = SpendCondition(categories={"food"}, windows=(TimeWindow(
@@ -241,6 +266,24 @@ class Runner:
             outcome = self._call(lambda: svc.spend(wid, request, idempotency_key=key), key)
             self._note(outcome, self.charges)
             return outcome
+        if name == "payout":
+            w, cents, key = args
+            wid = _pick(self.wallets, w)
+            return self._call(lambda: svc.payout(wid, _eur(cents), method="bank",
+                                                 idempotency_key=key), key)
+        if name == "adjust":
+            w, cents, key = args
+            wid = _pick(self.wallets, w)
+            if cents > 0:
+                return self._call(lambda: svc.credit(wid, _eur(cents), reason="goodwill",
+                                                     idempotency_key=key), key)
+            return self._call(lambda: svc.debit(wid, _eur(-cents), reason="correction",
+                                                idempotency_key=key), key)
+        if name == "ack":
+            (count,) = args
+            pending = svc.events(TENANT)
+            return ("ok", [e.thresholds for e in pending],
+                    svc.ack_events(TENANT, [e.id for e in pending[:count]]))
         if name == "extend":
             lot_index, hours, cents, key = args
             lid = _pick(self.lots, lot_index)
@@ -270,7 +313,8 @@ def run_everywhere(program: list[Command]) -> dict[str, tuple[list[Any], dict[st
             store = factory(Path(tmp))
             try:
                 clock = FixedClock(START)
-                svc = WalletService(store, clock=clock, ids=SequentialIds())
+                svc = WalletService(store, clock=clock, ids=SequentialIds(),
+                                    rules={TENANT: RULES})
                 outcomes = Runner(svc, clock).run(program)
                 results[name] = (outcomes, store.export_state(), svc.verify())
             finally:
@@ -334,6 +378,12 @@ def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
         ("extend", 1, None, None, None), ("group_end", 0, 1), ("advance", 60 * 60 * 2),
         ("award_c", 0, 100, "group", 0, None),  # the group has ended
         ("expire_due",), ("group_end", 0, None), ("expire_due",),
+        # rules: fees, limits, reminders
+        ("adjust", 1, 3_000, None), ("payout", 1, 1_000, "k9"), ("payout", 1, 1_000, "k9"),
+        ("payout", 1, 100, None), ("payout", 1, 100, None),  # the daily limit
+        ("adjust", 1, -99_000, None),  # below the floor
+        ("adjust", 0, 60_000, None),  # above the maximum balance
+        ("ack", 2), ("ack", 3),
     ]
     results = run_everywhere(program)
     _assert_same(results)
@@ -344,7 +394,7 @@ def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
             "SpendDeniedError", "HoldStateError", "InvalidInputError",
             "InsufficientFundsError", "AlreadyReversedError", "HoldExpiredError",
             "RefundExceedsOriginalError", "HoldNotFoundError", "ConditionGroupNotFoundError",
-            "InvalidAmountError", "InvalidTimeError"} <= kinds, kinds
+            "InvalidAmountError", "InvalidTimeError", "LimitExceededError"} <= kinds, kinds
     assert outcomes[2] == outcomes[0]  # open_wallet replayed
     assert outcomes[7] == outcomes[6]  # top_up replayed
     assert outcomes[7][0] == "ok"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from prepaid_wallet import (
+    CurrencyMismatchError,
     EntryKind,
     FixedClock,
     InsufficientFundsError,
@@ -31,6 +32,7 @@ from prepaid_wallet.errors import LimitExceededError
 from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import LimitRule, Limits, Period, Window
 from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
 from prepaid_wallet.rules.tenant import TenantRules
 from tests.backends import available_backends
 
@@ -255,6 +257,8 @@ def test_wallet_overrides_may_only_be_stricter(store: Store) -> None:
     assert not svc.check_spend(w, SpendRequest(eur("1.00"))).allowed
     assert svc.set_limits(w, None) == LIMITS
     assert svc.check_spend(w, SpendRequest(eur("1.00"))).allowed
+    with pytest.raises(CurrencyMismatchError):
+        svc.set_limits(w, Limits(max_balance=Money.of("10", "JPY")))
 
 
 def test_payout_limit(store: Store) -> None:
@@ -320,3 +324,50 @@ def test_periodic_fees_from_several_runs_at_once(store: Store) -> None:
     assert sum(len(r.entry_ids) for r in reports) == 6  # April and May, three wallets
     assert all(svc.get_wallet(w).open == eur("16.00") for w in wallets)
     assert svc.verify().ok
+
+
+# -- low-balance reminders -------------------------------------------------------------------
+
+REMINDERS = LowBalanceRule((Threshold(eur("40.00"), "notice"), Threshold(eur("30.00"), "warn")))
+
+
+def test_low_balance_events_are_written_with_the_operation(store: Store) -> None:
+    svc, _ = service(store, TenantRules(low_balance=REMINDERS))
+    ann, bob = open_wallet(svc, "ann", floor=eur("-100.00")), open_wallet(svc, "bob")
+    svc.top_up(ann, eur("50.00"), method="card")
+    assert svc.events(TENANT) == []
+    paid = svc.spend(ann, SpendRequest(eur("25.00")))  # 50 -> 25: both at once
+    [event] = svc.events(TENANT)
+    assert (event.wallet_id, event.owner_id, event.entry_id, event.open, event.floor,
+            event.thresholds) == (ann, "ann", paid.entry_id, eur("25.00"), eur("-100.00"),
+                                  ("notice", "warn"))
+    svc.spend(ann, SpendRequest(eur("5.00")))  # staying below: nothing more
+    with pytest.raises(SpendDeniedError):
+        svc.spend(bob, SpendRequest(eur("5.00")))  # refused: writes nothing, no event
+    assert [e.id for e in svc.events(TENANT)] == [event.id]
+    svc.top_up(ann, eur("15.01"), method="card")  # 20 -> 35.01: "warn" re-armed
+    svc.transfer(ann, bob, eur("5.01"))  # 35.01 -> 30.00: equal to "warn" crosses it
+    second = svc.events(TENANT)[1]
+    assert (second.thresholds, second.open) == (("warn",), eur("30.00"))
+    assert svc.ack_events(TENANT, [event.id, "ev-unknown"]) == 1
+    assert [e.id for e in svc.events(TENANT)] == [second.id]
+    assert svc.ack_events(TENANT, [event.id]) == 0
+    assert svc.events(TENANT, limit=1) == [second]
+
+
+def test_low_balance_report(store: Store) -> None:
+    svc, _ = service(store, TenantRules(low_balance=REMINDERS))
+    rich, low, lower = (open_wallet(svc, o, floor=eur("-100.00")) for o in ("rich", "low", "lower"))
+    svc.top_up(rich, eur("80.00"), method="card")
+    svc.top_up(low, eur("30.00"), method="card")
+    svc.spend(lower, SpendRequest(eur("10.00")))
+    usd = svc.open_wallet(owner_id="usd", tenant_id=TENANT, currency="USD")
+    assert usd.open.is_zero()
+    report = svc.low_balance_report(TENANT, "warn")
+    assert [(line.owner_id, line.open, line.top_up) for line in report] == sorted(
+        [("low", eur("30.00"), eur("0.01")), ("lower", eur("-10.00"), eur("40.01"))],
+        key=lambda row: {"low": low, "lower": lower}[row[0]])
+    assert [line.wallet_id for line in svc.low_balance_report(TENANT, eur("100.00"))] == sorted(
+        [rich, low, lower])
+    with pytest.raises(InvalidInputError):
+        svc.low_balance_report(TENANT, "panic")

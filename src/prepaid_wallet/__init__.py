@@ -36,6 +36,7 @@ from prepaid_wallet.errors import (
     InvalidCurrencyError,
     InvalidInputError,
     InvalidTimeError,
+    LimitExceededError,
     LotNotFoundError,
     NotFoundError,
     PrepaidWalletError,
@@ -59,6 +60,7 @@ from prepaid_wallet.results import (
     Breakdown,
     CaptureResult,
     ExpiryReport,
+    FeeReport,
     LotMovement,
     LotView,
     Problem,
@@ -69,6 +71,7 @@ from prepaid_wallet.results import (
     StatementLine,
     VerifyReport,
 )
+from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.service import WalletService, WelcomeAward
 from prepaid_wallet.storage import Store, UnitOfWork, open_store
 from prepaid_wallet.wallet import AllocationPart, Charge, Hold, HoldStatus, Lot, Wallet
@@ -97,6 +100,7 @@ __all__ = [
     "EntryNotFoundError",
     "ExpiryPolicy",
     "ExpiryReport",
+    "FeeReport",
     "FixedClock",
     "Hold",
     "HoldExpiredError",
@@ -111,6 +115,7 @@ __all__ = [
     "InvalidCurrencyError",
     "InvalidInputError",
     "InvalidTimeError",
+    "LimitExceededError",
     "LineItem",
     "Lot",
     "LotMovement",
@@ -141,6 +146,7 @@ __all__ = [
     "Store",
     "SystemClock",
     "TenantMismatchError",
+    "TenantRules",
     "TimeWindow",
     "UnbalancedEntryError",
     "UnitOfWork",

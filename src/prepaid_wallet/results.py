@@ -19,6 +19,8 @@ __all__ = [
     "FeeReport",
     "LotMovement",
     "LotView",
+    "LowBalanceEvent",
+    "LowBalanceLine",
     "Problem",
     "Receipt",
     "RefundResult",
@@ -99,6 +101,34 @@ class ExpiryReport:
     lots_expired: int
     holds_released: int
     entry_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class LowBalanceEvent:
+    """An operation (entry ``entry_id``, at ``at``) took the wallet's open balance down to
+    ``open`` across the tenant's low-balance ``thresholds`` (their labels, highest first)."""
+
+    id: str
+    tenant_id: str
+    wallet_id: str
+    owner_id: str
+    entry_id: str
+    at: datetime
+    open: Money
+    floor: Money
+    thresholds: tuple[str, ...]
+
+
+@attrs.frozen
+class LowBalanceLine:
+    """One wallet of a low-balance report: its owner, open balance, floor, and ``top_up``, the
+    least that takes its open balance back above the report's threshold."""
+
+    wallet_id: str
+    owner_id: str
+    open: Money
+    floor: Money
+    top_up: Money
 
 
 @attrs.frozen

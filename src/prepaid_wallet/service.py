@@ -75,6 +75,8 @@ from prepaid_wallet.results import (
     FeeReport,
     LotMovement,
     LotView,
+    LowBalanceEvent,
+    LowBalanceLine,
     Problem,
     Receipt,
     RefundResult,
@@ -94,8 +96,9 @@ from prepaid_wallet.rules.limits import (
     check_override,
 )
 from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.rules.reminders import Threshold, crossed
 from prepaid_wallet.rules.tenant import TenantRules
-from prepaid_wallet.storage.base import IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
 
 __all__ = ["WalletService", "WelcomeAward"]
@@ -110,6 +113,8 @@ _REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
 #: Wallet settings the service keeps (JSON text).
 _OWNER_GROUPS = "owner_groups"
 _LIMITS = "limits"
+#: The kind of the outbox events the service writes.
+_LOW_BALANCE = "low_balance"
 _MICRO = timedelta(microseconds=1)
 _NO_RULES = TenantRules()
 
@@ -453,6 +458,32 @@ class WalletService:
     def _tenant_rules(self, tenant_id: str) -> TenantRules:
         return self.rules.get(tenant_id, _NO_RULES)
 
+    def _record(self, uow: UnitOfWork, change: _w.Change) -> None:
+        """Record ``change`` and, in the same unit of work, a low-balance event for each wallet
+        whose open balance it takes across its tenant's thresholds."""
+        if not self.rules:
+            uow.record(change)
+            return
+        events: list[Event] = []
+        for wallet in change.wallets:
+            rule = self._tenant_rules(wallet.tenant_id).low_balance
+            if rule is None:
+                continue
+            before = uow.get_wallet(wallet.id)
+            passed = crossed(rule, before.open, wallet.open)
+            if passed:
+                payload = {
+                    "owner_id": wallet.owner_id, "entry_id": change.entry.id,
+                    "open": str(wallet.open), "floor": str(wallet.floor),
+                    "thresholds": [t.label for t in passed],
+                }
+                events.append(Event(self.ids.new("ev"), wallet.tenant_id, wallet.id,
+                                    _LOW_BALANCE, change.entry.recorded_at,
+                                    json.dumps(payload, sort_keys=True)))
+        uow.record(change)
+        for event in events:
+            uow.add_event(event)
+
     @staticmethod
     def _stored_groups(uow: UnitOfWork, wallet_id: str) -> frozenset[str]:
         text = uow.get_setting(wallet_id, _OWNER_GROUPS)
@@ -479,8 +510,11 @@ class WalletService:
         return total_fee(charges, currency) if charges else None
 
     def _effective_limits(self, uow: UnitOfWork, wallet: Wallet) -> Limits:
-        """The tenant's limits with the wallet's (stricter) overrides."""
+        """The tenant's limits with the wallet's (stricter) overrides. A tenant without limits
+        has no overrides either, so its wallets' operations read nothing."""
         base = self._tenant_rules(wallet.tenant_id).limits
+        if not base.rules and base.max_balance is None:
+            return base
         text = uow.get_setting(wallet.id, _LIMITS)
         return base if text is None else base.merged(Limits.from_data(json.loads(text)))
 
@@ -642,7 +676,7 @@ class WalletService:
             info=self._info(at, key, None, {"reason": welcome.reason}),
             condition=condition, group_id=group_id, group_version=version,
         )
-        uow.record(change)
+        self._record(uow, change)
         return change.wallet(wallet.id)
 
     @staticmethod
@@ -712,13 +746,19 @@ class WalletService:
         """Give the wallet its own limits on top of the tenant's: an override replaces the
         tenant rule of the same operation and window, adds new ones, and may lower the maximum
         balance -- only ever stricter (a looser override raises ``InvalidInputError`` naming
-        ``limits`` and what is looser). ``None`` removes the overrides. Returns the wallet's
-        effective limits."""
+        ``limits`` and what is looser). Only a tenant with limits of its own
+        (``TenantRules.limits``) has wallet overrides: its wallets' operations are the only ones
+        that read them. ``None`` removes the overrides. Returns the wallet's effective
+        limits."""
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInputError("limits", "must be a Limits or None", limits)
         with self.store.unit_of_work() as uow:
             wallet = self._lock(uow, wallet_id)[wallet_id]
             base = self._tenant_rules(wallet.tenant_id).limits
+            if limits is not None and not base.rules and base.max_balance is None:
+                raise InvalidInputError(
+                    "limits", "must override the tenant's limits: the tenant has none "
+                    "(give it lenient ones in TenantRules.limits)", limits)
             if limits is not None:
                 if limits.currency not in (None, wallet.currency):
                     raise CurrencyMismatchError(wallet.currency, limits.currency or "", "limits")
@@ -789,7 +829,7 @@ class WalletService:
                 if lot is not None and fee is not None:
                     self._check_headroom(wallet, fee)
                 change = _w.top_up(wallet, amount, method, info, lot=lot, fee=fee)
-                uow.record(change)
+                self._record(uow, change)
                 return Receipt(change.entry.id, EntryKind.TOP_UP, wallet.id, amount, at,
                                lot_id=None if lot is None else lot.id, fee=fee)
 
@@ -867,7 +907,7 @@ class WalletService:
                     info=self._info(at, key, actor, {**meta, "reason": reason}),
                     condition=own, group_id=group, group_version=version,
                 )
-                uow.record(change)
+                self._record(uow, change)
                 return change.lots[0]
 
             return self._idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
@@ -878,12 +918,13 @@ class WalletService:
                 *, rules: bool = True) -> Decision:
         """The decision on ``request``: commerce and the open balance (less the spend's fee),
         then the wallet's spend limits (with ``rules``)."""
+        tenant = self.rules.get(wallet.tenant_id) if rules else None
         fee = self._fee(self._fees(uow, wallet, Operation.SPEND, request.amount),
-                        wallet.currency) if rules else None
+                        wallet.currency) if tenant is not None and tenant.fees else None
         # Lot remainders add up to commerce (I4): with none, there is no lot to read.
         lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
         decision = decide_spend(wallet, request, lots, at, self.spend_order, _Groups(uow), fee)
-        if not rules:
+        if tenant is None:
             return decision
         if fee is not None and decision.allowed and decision.covered < request.amount:
             # Credit pays less than asked (CREDIT_FIRST): the fee is the fee of what it pays.
@@ -990,7 +1031,7 @@ class WalletService:
                     change = _w.spend(wallet, decision.allocation, lots,
                                       self._info(at, key, actor, {**meta, **extra}),
                                       decision.fee)
-                    uow.record(change)
+                    self._record(uow, change)
                     entry_id = change.entry.id
                 return SpendResult(entry_id, decision.allocation, decision.covered,
                                    decision.remainder_due, decision,
@@ -1050,7 +1091,7 @@ class WalletService:
                     wallet, hold_id=self.ids.new("hold"), allocation=decision.allocation,
                     lots=lots, expires_at=ends, info=self._info(at, key, actor, meta),
                 )
-                uow.record(change)
+                self._record(uow, change)
                 return change.holds[0]
 
             return self._idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
@@ -1106,7 +1147,7 @@ class WalletService:
                 lots = self._lots_of(uow, held.allocation)
                 change = _w.capture(wallet, held, take, lots, self._info(at, key, actor, meta),
                                     self._ends(uow, lots))
-                uow.record(change)
+                self._record(uow, change)
                 charge = change.charges[0]
                 breakage = _breakage_of(change.entry, wallet.tenant_id)
                 return CaptureResult(
@@ -1140,7 +1181,7 @@ class WalletService:
                     wallet, held, lots, HoldStatus.VOIDED, self._info(at, key, actor, meta),
                     self._ends(uow, lots),
                 )
-                uow.record(change)
+                self._record(uow, change)
                 return change.holds[0]
 
             return self._idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
@@ -1215,7 +1256,7 @@ class WalletService:
                 info = self._info(at, key, actor, meta)
                 lot = self._group_lot(uow, target, amount, group_id, info, "transfer")
                 change = _w.transfer(source, target, amount, info, lot=lot, fee=fee)
-                uow.record(change)
+                self._record(uow, change)
                 return Receipt(change.entry.id, EntryKind.TRANSFER, source.id, amount, at,
                                target.id, lot_id=None if lot is None else lot.id, fee=fee)
 
@@ -1320,7 +1361,7 @@ class WalletService:
                         change = _w.payout(wallet, amount, method, info, fee=fee)
                     else:
                         change = _w.adjust(wallet, -amount, info, fee=fee)
-                uow.record(change)
+                self._record(uow, change)
                 return Receipt(change.entry.id, change.entry.kind, wallet.id, amount, at,
                                fee=fee)
 
@@ -1379,7 +1420,7 @@ class WalletService:
                     self._info(at, key, actor, {**meta, "reason": reason}),
                     self._ends(uow, lots),
                 )
-                uow.record(change)
+                self._record(uow, change)
                 return RefundResult(change.entry.id, charge.entry_id, give, refunded, breakage)
 
             return self._idempotent(uow, wallet.tenant_id, key, request, RefundResult, body, at)
@@ -1449,7 +1490,7 @@ class WalletService:
                     original, list(wallets.values()), lots,
                     self._info(at, key, actor, {**meta, "reason": reason}),
                 )
-                uow.record(change)
+                self._record(uow, change)
                 moved = Money.sum(
                     (p.amount for p in original.postings
                      if parse_account(p.account).is_wallet and p.amount.is_positive()),
@@ -1552,6 +1593,76 @@ class WalletService:
         with self.store.unit_of_work(read_only=True) as uow:
             return uow.condition_groups(tenant_id)
 
+    # -- low-balance reminders ----------------------------------------------------------------
+
+    def events(self, tenant_id: str, *, limit: int = 100) -> list[LowBalanceEvent]:
+        """The tenant's low-balance events not yet acknowledged, oldest first (at most
+        ``limit``). Each is written in the same unit of work as the operation that took a
+        wallet's open balance across thresholds (``TenantRules.low_balance``): none is lost.
+        Acknowledge the ones handled with :meth:`ack_events`, so none is sent twice."""
+        check_name(tenant_id, "tenant_id")
+        if self.tenant_id is not None and tenant_id != self.tenant_id:
+            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInputError("limit", "must be a positive int", limit)
+        with self.store.unit_of_work(read_only=True) as uow:
+            found = uow.pending_events(tenant_id, limit)
+        out = []
+        for event in found:
+            data = json.loads(event.payload)
+            out.append(LowBalanceEvent(
+                id=event.id, tenant_id=event.tenant_id, wallet_id=event.wallet_id,
+                owner_id=data["owner_id"], entry_id=data["entry_id"], at=event.created_at,
+                open=_codec.from_data(Money, data["open"]),
+                floor=_codec.from_data(Money, data["floor"]),
+                thresholds=tuple(data["thresholds"]),
+            ))
+        return out
+
+    def ack_events(self, tenant_id: str, event_ids: Iterable[str]) -> int:
+        """Acknowledge events of the tenant (handled: not returned again). Returns how many
+        were pending; unknown or already acknowledged ids are ignored."""
+        check_name(tenant_id, "tenant_id")
+        if self.tenant_id is not None and tenant_id != self.tenant_id:
+            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
+        if isinstance(event_ids, str | bytes) or not isinstance(event_ids, Iterable):
+            raise InvalidInputError("event_ids", "must be a collection of event ids", event_ids)
+        ids = [check_name(i, "event_ids") for i in event_ids]
+        with self.store.unit_of_work() as uow:
+            done = uow.ack_events(tenant_id, ids)
+            uow.commit()
+        return done
+
+    def low_balance_report(self, tenant_id: str, threshold: str | Money) -> list[LowBalanceLine]:
+        """The tenant's wallets whose open balance is at or below ``threshold`` (the label of
+        one of the tenant's thresholds, or an amount), by wallet id, each with its owner, open
+        balance, floor and the top-up it needs: the least that takes its open balance back
+        above the threshold (for reminder e-mails). Wallets in another currency are left
+        out."""
+        check_name(tenant_id, "tenant_id")
+        if self.tenant_id is not None and tenant_id != self.tenant_id:
+            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
+        if isinstance(threshold, str):
+            rule = self._tenant_rules(tenant_id).low_balance
+            if rule is None:
+                raise InvalidInputError("threshold", "must be an amount: the tenant has no "
+                                        "low-balance thresholds", threshold)
+            level: Threshold = rule.threshold(threshold)
+            limit = level.amount
+        elif isinstance(threshold, Money):
+            limit = threshold
+        else:
+            raise InvalidInputError("threshold", "must be a threshold label or a Money",
+                                    threshold)
+        step = Money(1, limit.currency)
+        with self.store.unit_of_work(read_only=True) as uow:
+            return [
+                LowBalanceLine(wallet.id, wallet.owner_id, wallet.open, wallet.floor,
+                               limit - wallet.open + step)
+                for wallet in uow.iter_wallets(tenant_id)
+                if wallet.currency == limit.currency and wallet.open <= limit
+            ]
+
     # -- periodic fees ------------------------------------------------------------------------
 
     def charge_periodic_fees(self) -> FeeReport:
@@ -1615,7 +1726,7 @@ class WalletService:
                 if amount.is_positive():
                     change = _w.charge_fee(wallet, amount, self._info(
                         at, key, None, {"fee": fee.name, "occurrence": occurrence.isoformat()}))
-                    uow.record(change)
+                    self._record(uow, change)
                     entry_ids.append(change.entry.id)
                     payload = change.entry.id
                 if amount < fee.amount:
@@ -1679,7 +1790,7 @@ class WalletService:
                     wallet, lot, new_lot_id=new_id, amount=moved, expires_at=expiry,
                     info=self._info(at, key, actor, {**meta, "reason": lot.reason}),
                 )
-                uow.record(change)
+                self._record(uow, change)
                 return next(x for x in change.lots if x.id == new_id)
 
             return self._idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
@@ -1711,7 +1822,7 @@ class WalletService:
                         wallet, held, lots, HoldStatus.EXPIRED,
                         self._info(at, None, None, None), self._ends(uow, lots),
                     )
-                    uow.record(change)
+                    self._record(uow, change)
                     uow.commit()
                     entry_ids.append(change.entry.id)
                     holds_released += 1
@@ -1733,7 +1844,7 @@ class WalletService:
                     ):
                         continue
                     change = _w.expire_lot(wallet, lot, self._info(at, None, None, None))
-                    uow.record(change)
+                    self._record(uow, change)
                     uow.commit()
                     entry_ids.append(change.entry.id)
                     lots_expired += 1

@@ -95,7 +95,7 @@ from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition, TimeWindow
 from prepaid_wallet.errors import ConditionGroupNotFoundError
 from prepaid_wallet.ledger import lot_account, open_account, parse_account
-from prepaid_wallet.storage.base import IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.wallet import AllocationPart, Change, EntryInfo, Lot, Wallet
 from tests.strategies import lot_specs
 
@@ -1216,6 +1216,54 @@ class StoreContract:
             assert [lot.id for lot in uow.live_lots("w2")] == ["l-gift"]
             assert uow.get_lot("l-gift").group_id == "cg-1"
             assert uow.get_lot("l-top").remaining == eur("5.00")
+
+    # -- events (the outbox) -----------------------------------------------------------------
+
+    def test_events_are_written_with_the_unit_and_read_until_acknowledged(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+
+        def event(event_id: str, tenant: str = TENANT, minutes: int = 0) -> Event:
+            return Event(event_id, tenant, "w1", "low_balance",
+                         T0 + minutes * timedelta(minutes=1), '{"thresholds":["warn"]}')
+
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.record(_w.top_up(wallet, eur("5.00"), "card", writer.info()))
+            uow.add_event(event("ev-2", minutes=5))  # later instant, but committed first
+            uow.add_event(event("ev-1"))
+            with pytest.raises(ConflictError):
+                uow.add_event(event("ev-1"))
+            assert uow.pending_events(TENANT, 10) == []  # committed state only
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.add_event(event("ev-x"))
+            # rolled back with the unit
+        with store.unit_of_work() as uow:
+            uow.add_event(event("ev-3"))
+            uow.add_event(event("ev-other", tenant="hub-b"))
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert [e.id for e in uow.pending_events(TENANT, 10)] == ["ev-2", "ev-1", "ev-3"]
+            assert uow.pending_events(TENANT, 2) == [event("ev-2", minutes=5), event("ev-1")]
+            assert [e.id for e in uow.pending_events("hub-b", 10)] == ["ev-other"]
+            with pytest.raises(StorageError):
+                uow.ack_events(TENANT, ["ev-1"])  # read-only
+        with store.unit_of_work() as uow:
+            assert uow.ack_events(TENANT, ["ev-1", "ev-1", "ev-missing", "ev-other"]) == 1
+            assert [e.id for e in uow.pending_events(TENANT, 10)] == ["ev-2", "ev-3"]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ack_events(TENANT, ["ev-1"]) == 0  # already acknowledged
+            uow.ack_events(TENANT, ["ev-2"])
+            # rolled back: still pending
+        with store.unit_of_work(read_only=True) as uow:
+            assert [e.id for e in uow.pending_events(TENANT, 10)] == ["ev-2", "ev-3"]
+        with store.unit_of_work() as uow:
+            uow.add_event(event("ev-1"))
+            with pytest.raises(ConflictError):
+                uow.commit()  # an id already stored
 
     # -- wallet settings ---------------------------------------------------------------------
 

@@ -22,12 +22,13 @@ from prepaid_wallet import (
     SpendRequest,
     StorageError,
     WalletService,
+    _codec,
     open_store,
 )
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import RefusedError, SchemaVersionError, WalletNotFoundError
-from prepaid_wallet.storage.base import Store
+from prepaid_wallet.storage.base import Event, Store
 from tests.pg import (
     close_and_drop,
     drop_schema,
@@ -683,10 +684,10 @@ _LOT_COLS_V1 = (
 
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
-    built by the DDL of ``version`` (1 to 3: version 1 and the steps up to it), the way a
+    built by the DDL of ``version`` (1 to 4: version 1 and the steps up to it), the way a
     library of that version would have stored it. Before version 3 the lots must carry no
-    conditions, and no version before 4 holds wallet settings: an older schema cannot hold
-    them."""
+    conditions, no version before 4 holds wallet settings and none before 5 holds events: an
+    older schema cannot hold them."""
     from prepaid_wallet.storage.postgres import _MIGRATIONS, _SCHEMA
 
     quoted = f'"{target}"'
@@ -700,8 +701,11 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
             (str(version),),
         )
-        row = conn.execute(f'SELECT count(*) FROM "{source}".wallet_settings').fetchone()
+        row = conn.execute(f'SELECT count(*) FROM "{source}".events').fetchone()
         assert row == (0,)
+        if version < 4:
+            row = conn.execute(f'SELECT count(*) FROM "{source}".wallet_settings').fetchone()
+            assert row == (0,)
         if version >= 3:
             conn.execute(
                 f'INSERT INTO {quoted}.condition_groups SELECT * FROM "{source}".condition_groups'
@@ -720,6 +724,10 @@ def _write_as_version(source: str, target: str, version: int) -> None:
                 )
             else:
                 conn.execute(f'INSERT INTO {quoted}.{table} SELECT * FROM "{source}".{table}')
+        if version >= 4:
+            conn.execute(
+                f'INSERT INTO {quoted}.wallet_settings SELECT * FROM "{source}".wallet_settings'
+            )
         conn.execute(
             f"SELECT setval('{quoted}.entry_seq', (SELECT max(seq) FROM {quoted}.entries))"
         )
@@ -759,7 +767,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 4
+        assert SCHEMA_VERSION == 5
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:
@@ -933,7 +941,7 @@ class TestPostgresMigrationTo4:
     def test_a_version_3_schema_is_migrated_with_everything_kept(
         self, dsn: str, schema: str, version_3: tuple[str, dict[str, object]]
     ) -> None:
-        from prepaid_wallet.storage.postgres import PostgresStore
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_3
         assert state["settings"] == []
@@ -962,7 +970,7 @@ class TestPostgresMigrationTo4:
         finally:
             store.close()
         assert _catalog(target) == _catalog(schema)
-        assert _rows(target)["meta"] == [("schema_version", "4")]
+        assert _rows(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
 
     def test_a_failing_migration_leaves_version_3_unchanged(
         self, dsn: str, monkeypatch: pytest.MonkeyPatch,
@@ -1008,3 +1016,158 @@ class TestPostgresSettings:
                 uow.commit()
         assert caught.value.id == "w-missing"
         assert store.export_state() == before
+
+
+def _low_balance(event_id: str, wallet_id: str) -> Event:
+    return Event(event_id, TENANT, wallet_id, "low_balance", T0 + DAY, '{"thresholds":["warn"]}')
+
+
+class TestPostgresMigrationTo5:
+    """A schema written with version 4 gains the events outbox (and the ``write_unit`` that
+    writes it); everything it held stays."""
+
+    @pytest.fixture
+    def version_4(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        """A version-4 schema holding the reference script's data, more live lots, a lot of a
+        condition group and a wallet setting, and the state the library exported. ``schema``
+        (the source) stays as the library created it."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            service, _ = new_service(store)
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.commit()
+            state = store.export_state()
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version(schema, target, 4)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_4_schema_is_migrated_with_everything_kept(
+        self, dsn: str, schema: str, version_4: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        target, state = version_4
+        assert state["events"] == []
+        assert state["settings"] != []
+        assert state["condition_groups"] != []
+        assert _catalog(target) != _catalog(schema)  # really laid out as version 4
+        reference = PostgresStore(dsn, schema=schema)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            # and it takes events, written by the new write_unit
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.add_event(_low_balance("ev-1", carol.id))
+                uow.commit()
+            with store.unit_of_work(read_only=True) as uow:
+                assert uow.pending_events(TENANT, 5) == [_low_balance("ev-1", carol.id)]
+            assert store.export_state()["events"] == [
+                ["ev-1", TENANT, carol.id, "low_balance", _codec.to_data(T0 + DAY),
+                 '{"thresholds":["warn"]}', False]
+            ]
+        finally:
+            store.close()
+        assert _catalog(target) == _catalog(schema)
+        assert _rows(target)["meta"] == [("schema_version", "5")]
+
+    def test_a_failing_migration_leaves_version_4_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_4: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_4
+        catalog, rows = _catalog(target), _rows(target)
+        monkeypatch.setitem(
+            module._MIGRATIONS, 5, module._MIGRATIONS[5] + "\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(StorageError):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert not any(row[0] == "events" for row in catalog["columns"])
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "4")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+class TestPostgresEvents:
+    """Events go with the unit's one ``write_unit`` call; an id already stored is refused by
+    the database and reported as ``ConflictError``, with nothing written; the pending read and
+    the acknowledgement use their indexes."""
+
+    def test_an_event_id_already_stored_is_a_conflict_and_nothing_is_written(
+        self, store: Store
+    ) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            uow.add_event(_low_balance("ev-1", "w1"))
+            uow.commit()
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
+            uow.add_event(_low_balance("ev-2", "w1"))
+            uow.add_event(_low_balance("ev-1", "w1"))
+            with pytest.raises(ConflictError, match="event id"):
+                uow.commit()
+        assert store.export_state() == before
+
+    def test_event_reads_use_their_indexes(self, store: Store) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            for n in range(3):
+                uow.add_event(_low_balance(f"ev-{n}", "w1"))
+            uow.commit()
+        from prepaid_wallet.storage.postgres import _EVENT_COLS
+
+        queries = {
+            "events_pending": (f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = 'hub-a'"
+                               " AND acked_at IS NULL ORDER BY tenant_id, seq LIMIT 10"),
+            "events_id_key": ("SELECT id, tenant_id, acked_at IS NULL FROM events"
+                              " WHERE id IN ('ev-1', 'ev-9')"),
+        }
+        with store.unit_of_work() as uow:
+            assert [e.id for e in uow.pending_events(TENANT, 2)] == ["ev-0", "ev-1"]
+            assert uow.ack_events(TENANT, ["ev-1", "ev-9"]) == 1
+            conn = uow._transaction()  # type: ignore[attr-defined]
+            conn.execute("SET LOCAL enable_seqscan = off")
+            conn.execute("SET LOCAL enable_bitmapscan = off")
+            for index, sql in queries.items():
+                plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}"))
+                assert f"using {index} " in plan.lower(), plan
+                assert "Sort" not in plan, plan
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-0", "ev-2"]
+        assert [row[-1] for row in store.export_state()["events"]] == [False, True, False]

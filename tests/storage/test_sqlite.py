@@ -17,13 +17,14 @@ from prepaid_wallet import (
     RandomIds,
     StorageError,
     WalletService,
+    _codec,
     open_store,
 )
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import SchemaVersionError
 from prepaid_wallet.storage import sqlite as sqlite_module
-from prepaid_wallet.storage.base import Store
+from prepaid_wallet.storage.base import Event, Store
 from prepaid_wallet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, _translated
 from tests.storage.contract import (
     DAY,
@@ -402,6 +403,43 @@ class TestSQLiteOnly:
                 assert "SCAN" not in plan, plan
                 assert "TEMP B-TREE" not in plan, plan
 
+    def test_event_reads_and_writes_use_their_indexes(self, store: SQLiteStore) -> None:
+        """``pending_events`` reads the pending index in order; ``ack_events`` and the commit's
+        acknowledgement find the events by id: neither scans the outbox."""
+        writer = Writer(store)
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            for n in range(3):
+                uow.add_event(_low_balance(f"ev-{n}", "w1"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            conn = uow._check_open()
+            seen: list[str] = []
+            conn.set_trace_callback(seen.append)
+            try:
+                assert [e.id for e in uow.pending_events(TENANT, 2)] == ["ev-0", "ev-1"]
+                assert uow.ack_events(TENANT, ["ev-1", "ev-9"]) == 1
+                uow.commit()
+            finally:
+                conn.set_trace_callback(None)
+        statements = [sql for sql in seen if sql.startswith(("SELECT", "UPDATE"))]
+        assert len(statements) == 3, statements
+        conn = _raw(store.path)
+        try:
+            for sql, index in zip(statements, ("events_pending", "sqlite_autoindex_events_1",
+                                               "sqlite_autoindex_events_1"), strict=True):
+                plan = " | ".join(
+                    str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+                )
+                assert f"USING INDEX {index} " in plan, plan
+                assert "TEMP B-TREE" not in plan, plan
+        finally:
+            conn.close()
+        with store.unit_of_work(read_only=True) as uow:
+            assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-0", "ev-2"]
+        assert [row[-1] for row in store.export_state()["events"]] == [False, True, False]
+
+
 
 # -- schema migrations -----------------------------------------------------------------------------
 
@@ -730,7 +768,8 @@ class TestSQLiteMigrationTo4:
         conn = _raw(path)
         try:
             assert conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+                    str(SCHEMA_VERSION),)
         finally:
             conn.close()
         assert _schema(path) == _schema(source)
@@ -750,6 +789,128 @@ class TestSQLiteMigrationTo4:
         try:
             assert conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        finally:
+            conn.close()
+        monkeypatch.undo()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+def _write_as_version_4(source: str, target: str) -> None:
+    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
+    version 4 (version 1 and the steps to 4, as a version-4 library created its files). It must
+    hold no events: version 4 cannot hold them."""
+    conn = _raw(target)
+    try:
+        conn.execute("BEGIN")
+        scripts = (sqlite_module._SCHEMA_V1, *(sqlite_module._MIGRATIONS[v] for v in (2, 3, 4)))
+        for script in scripts:
+            for statement in sqlite_module._statements(script):
+                conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
+        conn.execute("ATTACH DATABASE ? AS src", (source,))
+        assert conn.execute("SELECT count(*) FROM src.events").fetchone() == (0,)
+        for table in ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
+                      "postings", "entries", "wallet_history", "wallet_settings"):
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE src")
+    finally:
+        conn.close()
+
+
+def _low_balance(event_id: str, wallet_id: str) -> Event:
+    return Event(event_id, TENANT, wallet_id, "low_balance", T0 + DAY, '{"thresholds":["warn"]}')
+
+
+class TestSQLiteMigrationTo5:
+    """A file written with schema version 4 gains the events outbox; everything it held stays."""
+
+    @pytest.fixture
+    def version_4(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
+        """A version-4 file holding the reference script's data, more live lots, a lot of a
+        condition group and a wallet setting, the current-schema file it was copied from, and
+        the state the library exported."""
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            service, _ = new_service(store)
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.commit()
+            state = store.export_state()
+        finally:
+            store.close()
+        target = str(tmp_path / "v4.db")
+        _write_as_version_4(source, target)
+        return target, source, state
+
+    def test_a_version_4_file_is_migrated_with_everything_kept(
+        self, version_4: tuple[str, str, dict[str, object]]
+    ) -> None:
+        path, source, state = version_4
+        assert _schema(path) != _schema(source)
+        assert state["events"] == []
+        assert state["settings"] != []
+        assert state["condition_groups"] != []
+        reference = SQLiteStore(source)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            # and it takes events
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.add_event(_low_balance("ev-1", carol.id))
+                uow.commit()
+            with store.unit_of_work(read_only=True) as uow:
+                assert uow.pending_events(TENANT, 5) == [_low_balance("ev-1", carol.id)]
+            assert store.export_state()["events"] == [
+                ["ev-1", TENANT, carol.id, "low_balance", _codec.to_data(T0 + DAY),
+                 '{"thresholds":["warn"]}', False]
+            ]
+        finally:
+            store.close()
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        finally:
+            conn.close()
+        assert _schema(path) == _schema(source)
+
+    def test_a_failing_migration_leaves_the_version_4_file_as_it_was(
+        self, version_4: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _, state = version_4
+        before = _schema(path)
+        broken = sqlite_module._MIGRATIONS[5] + "\nINSERT INTO no_such_table VALUES (1);\n"
+        monkeypatch.setitem(sqlite_module._MIGRATIONS, 5, broken)
+        with pytest.raises(StorageError, match="no_such_table"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        assert "events" not in {name for _, name, _ in before}
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
         finally:
             conn.close()
         monkeypatch.undo()

@@ -18,7 +18,7 @@ from prepaid_wallet.errors import (
     StorageError,
 )
 from prepaid_wallet.ledger import AccountKind, parse_account
-from prepaid_wallet.storage.base import IdempotencyRecord
+from prepaid_wallet.storage.base import Event, IdempotencyRecord
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
 __all__ = ["WriteBuffer", "balances_after"]
@@ -70,6 +70,8 @@ class WriteBuffer:
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self._groups: dict[str, ConditionGroup] = {}
         self._settings: dict[tuple[str, str], str | None] = {}
+        self._events: list[Event] = []
+        self._acks: dict[str, set[str]] = {}  # tenant -> event ids acknowledged
 
     # -- what a backend provides ------------------------------------------------------------
 
@@ -105,6 +107,8 @@ class WriteBuffer:
         self._idempotency.clear()
         self._groups.clear()
         self._settings.clear()
+        self._events.clear()
+        self._acks.clear()
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, if any."""
@@ -130,6 +134,13 @@ class WriteBuffer:
         self._new_wallets.append(wallet)
         self._wallets[wallet.id] = wallet
         self._base_versions[wallet.id] = 0
+
+    def add_event(self, event: Event) -> None:
+        """Buffer an event (an id used twice in the unit conflicts at once)."""
+        self._check_writable()
+        if any(e.id == event.id for e in self._events):
+            raise ConflictError(f"event id {event.id!r} already used")
+        self._events.append(event)
 
     def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
         """Buffer a wallet setting (``None`` removes it)."""

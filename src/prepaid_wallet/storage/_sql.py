@@ -1,7 +1,8 @@
 """The reads every SQL unit of work makes the same way (private).
 
 A SQL backend's unit of work answers a lookup from what it buffered first, then from the
-committed row; a listing merges the two. The SQL and the merging live here once; a backend
+committed row; a listing merges the two. Pending events (the outbox) are read from committed
+rows only, less the ones the unit acknowledged. The SQL and the merging live here once; a backend
 supplies how it runs a query (``_one``, ``_all``, ``_lazy``), its placeholder (``_MARK``), how an
 instant becomes a column value (``_instant_param``), how a row becomes a value (``_map_*``), its
 column lists and live-lot order, and which committed wallets it already holds
@@ -31,6 +32,7 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.storage._buffer import WriteBuffer
+from prepaid_wallet.storage.base import Event
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 __all__ = ["SQLReads", "condition_from_text", "condition_of", "condition_text"]
@@ -73,6 +75,8 @@ class SQLReads(WriteBuffer):
     _CHARGE_COLS: ClassVar[str]
     _GROUP_COLS: ClassVar[str]
     _LIVE_ORDER: ClassVar[str]
+    #: The columns an :class:`~prepaid_wallet.storage.base.Event` is read from.
+    _EVENT_COLS: ClassVar[str] = "id, tenant_id, wallet_id, kind, created_at, payload"
 
     @staticmethod
     def _map_wallet(row: Sequence[Any]) -> Wallet:
@@ -92,6 +96,10 @@ class SQLReads(WriteBuffer):
 
     @staticmethod
     def _map_group(row: Sequence[Any]) -> ConditionGroup:
+        raise NotImplementedError
+
+    @staticmethod
+    def _map_event(row: Sequence[Any]) -> Event:
         raise NotImplementedError
 
     @staticmethod
@@ -354,3 +362,43 @@ class SQLReads(WriteBuffer):
             (g for g in groups.values() if g.tenant_id == tenant_id),
             key=lambda g: (g.name, g.id),
         )
+
+    # -- events (the outbox) ----------------------------------------------------------------
+
+    def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
+        """The tenant's committed, unacknowledged events in commit order (the pending index,
+        ``(tenant_id, seq)``), less the ones this unit acknowledged."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        acked = self._acks.get(tenant_id, set())
+        rows = self._all(
+            self._q(
+                f"SELECT {self._EVENT_COLS} FROM events WHERE tenant_id = ?"
+                " AND acked_at IS NULL ORDER BY tenant_id, seq LIMIT ?"
+            ),
+            (tenant_id, limit + len(acked)),
+        )
+        events = (self._map_event(row) for row in rows if row[0] not in acked)
+        return list(itertools.islice(events, limit))
+
+    def ack_events(self, tenant_id: str, event_ids: Sequence[str]) -> int:
+        """Buffer the acknowledgement of the tenant's pending events: one read (by id) finds
+        which of ``event_ids`` are committed, pending and not yet acknowledged in this unit."""
+        self._check_writable()
+        acked = self._acks.get(tenant_id, set())
+        wanted = sorted({i for i in event_ids if i not in acked})
+        if not wanted:
+            return 0
+        # By id only: the unique index answers it, whatever the tenant's backlog.
+        rows = self._all(
+            self._q(
+                "SELECT id, tenant_id, acked_at IS NULL FROM events"
+                f" WHERE id IN ({','.join('?' * len(wanted))})"
+            ),
+            wanted,
+        )
+        new = {str(row[0]) for row in rows if row[1] == tenant_id and row[2]}
+        if new:
+            self._acks.setdefault(tenant_id, set()).update(new)
+        return len(new)

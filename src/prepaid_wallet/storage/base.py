@@ -43,7 +43,7 @@ from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
-__all__ = ["IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
+__all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
 
 
 @attrs.frozen
@@ -79,6 +79,21 @@ class IdempotencyRecord:
     outcome: str
     payload: str
     created_at: datetime
+
+
+@attrs.frozen
+class Event:
+    """Something the host should act on, written in the same unit of work as the operation that
+    caused it (an outbox): ``kind`` (e.g. ``"low_balance"``), the tenant and wallet, the
+    instant, and ``payload`` (JSON text the service encodes). The host reads pending events and
+    acknowledges them, so none is lost and none is handled twice."""
+
+    id: str
+    tenant_id: str
+    wallet_id: str
+    kind: str
+    created_at: datetime
+    payload: str
 
 
 class UnitOfWork(Protocol):
@@ -179,6 +194,23 @@ class UnitOfWork(Protocol):
     def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
         """Buffer the wallet's setting ``name`` (``None`` removes it). The wallet must exist
         (``WalletNotFoundError`` at commit otherwise); lock it first."""
+        ...
+
+    # -- events (the outbox) ----------------------------------------------------------------
+
+    def add_event(self, event: Event) -> None:
+        """Buffer an event (written at commit with everything else; an id already used
+        conflicts)."""
+        ...
+
+    def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
+        """Up to ``limit`` committed events of the tenant not yet acknowledged, oldest first
+        (in the order they were committed; an index, never a scan)."""
+        ...
+
+    def ack_events(self, tenant_id: str, event_ids: Sequence[str]) -> int:
+        """Mark the tenant's events acknowledged (buffered; at commit). Returns how many of the
+        ids were pending; unknown or already acknowledged ids are ignored."""
         ...
 
     # -- condition groups -------------------------------------------------------------------

@@ -37,7 +37,7 @@ from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.storage._buffer import WriteBuffer
-from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 __all__ = ["MemoryStore"]
@@ -87,6 +87,9 @@ class MemoryStore:
         self.lot_due: dict[str, tuple[datetime, str]] = {}  # lot id -> its item in ``due``
         self.groups: dict[str, ConditionGroup] = {}
         self.settings: dict[tuple[str, str], str] = {}  # (wallet id, name) -> value
+        self.events: list[Event] = []  # in commit order
+        self.event_ids: set[str] = set()
+        self.pending: dict[str, dict[str, Event]] = {}  # tenant -> unacknowledged, in order
         self.group_lots: dict[str, set[str]] = {}  # group id -> its live lots
         self.account_balances: dict[str, Money] = {}
         self.holds: dict[str, Hold] = {}
@@ -132,6 +135,11 @@ class MemoryStore:
                 sorted(self.groups.values(), key=lambda g: g.id)
             ),
             "settings": [[w, name, value] for (w, name), value in sorted(self.settings.items())],
+            "events": [
+                [*_codec.to_data([e.id, e.tenant_id, e.wallet_id, e.kind, e.created_at,
+                                  e.payload]), e.id not in self.pending.get(e.tenant_id, {})]
+                for e in self.events
+            ],
         }
 
     # -- applying a committed unit (called with the lock held) ------------------------------
@@ -291,6 +299,9 @@ class MemoryUnitOfWork(WriteBuffer):
         for wallet_id, _ in self._settings:
             if wallet_id not in store.wallets and wallet_id not in self._wallets:
                 raise WalletNotFoundError(wallet_id)
+        for event in self._events:
+            if event.id in store.event_ids:
+                raise ConflictError(f"event id {event.id!r} already used")
         # Apply.
         for group in self._groups.values():
             store._apply_group(group)
@@ -299,6 +310,14 @@ class MemoryUnitOfWork(WriteBuffer):
                 store.settings.pop(setting, None)
             else:
                 store.settings[setting] = value
+        for event in self._events:
+            store.events.append(event)
+            store.event_ids.add(event.id)
+            store.pending.setdefault(event.tenant_id, {})[event.id] = event
+        for tenant_id, acked in self._acks.items():
+            pending = store.pending.get(tenant_id, {})
+            for event_id in acked:
+                pending.pop(event_id, None)
         for wallet in self._new_wallets:
             store.wallet_keys[(wallet.tenant_id, wallet.owner_id, wallet.currency)] = wallet.id
         store.wallets.update(self._wallets)
@@ -422,6 +441,25 @@ class MemoryUnitOfWork(WriteBuffer):
         """The refundable charge of a spend or capture entry."""
         self._check_open()
         return self._charges.get(entry_id) or self._store.charges.get(entry_id)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
+        """The tenant's committed, unacknowledged events, oldest first."""
+        self._check_open()
+        acked = self._acks.get(tenant_id, set())
+        pending = (e for e in self._store.pending.get(tenant_id, {}).values()
+                   if e.id not in acked)
+        return list(itertools.islice(pending, max(limit, 0)))
+
+    def ack_events(self, tenant_id: str, event_ids: Sequence[str]) -> int:
+        """Buffer the acknowledgement of the tenant's pending events."""
+        self._check_writable()
+        pending = self._store.pending.get(tenant_id, {})
+        acked = self._acks.setdefault(tenant_id, set())
+        new = {i for i in event_ids if i in pending and i not in acked}
+        acked.update(new)
+        return len(new)
 
     # -- wallet settings --------------------------------------------------------------------
 

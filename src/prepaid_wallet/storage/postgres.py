@@ -45,6 +45,10 @@ by set. Nothing it needs is read first:
 * wallet settings are written after the wallets (upserted, or deleted for ``None``); a setting of
   a wallet that is not stored raises (SQLSTATE ``PW002``), which becomes
   :class:`~prepaid_wallet.errors.WalletNotFoundError`. A unit without settings sends none.
+* events (the outbox) are appended after the journal, in the unit's order (an event id already
+  stored violates ``events_id_key`` and becomes :class:`~prepaid_wallet.errors.ConflictError`),
+  then the events the unit acknowledged are marked with the database's current time if still
+  pending. A unit without events or acknowledgements sends none.
 
 A failed commit rolls the whole transaction back and ends the unit.
 
@@ -118,7 +122,7 @@ from prepaid_wallet.storage._sql import (
     condition_of,
     condition_text,
 )
-from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
     Charge,
@@ -132,7 +136,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _Conn = psycopg.Connection[TupleRow]
 
@@ -154,6 +158,8 @@ _STALE = "PW001"
 _NO_WALLET = "PW002"
 #: Unique constraints whose violation is an integrity error rather than a conflict.
 _INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
+#: Unique constraints whose violation is a conflict, and what it means.
+_CONFLICT_CONSTRAINTS = {"events_id_key": "an event id is already used"}
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -347,6 +353,7 @@ _ENTRY_COLS = (
 )
 _IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
 _HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
+_EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
 
 
 def _names(cols: str) -> tuple[str, ...]:
@@ -362,6 +369,7 @@ _HOLD_NAMES = _names(_HOLD_COLS)
 _CHARGE_NAMES = _names(_CHARGE_COLS)
 _ENTRY_NAMES = _names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
 _IDEMPOTENCY_NAMES = _names(_IDEMPOTENCY_COLS)
+_EVENT_NAMES = _names(_EVENT_COLS)
 #: The columns of ``entries`` but ``seq``, as ``v.<name>``.
 _NO_SEQ = ", ".join(f"v.{name}" for name in _ENTRY_NAMES)
 _POSTING_COLS = (
@@ -762,6 +770,158 @@ BEGIN
 END
 $$;
 """,
+    # 5: the events outbox (low-balance reminders and the like), written with the unit that
+    # caused them. ``seq`` (an identity) is the commit order; an acknowledged event stays, with
+    # the instant it was acknowledged, and leaves the index of pending events, which is read by
+    # tenant in commit order. ``write_unit`` appends the unit's events after its journal (an id
+    # already stored violates ``events_id_key``: a conflict) and marks the ones it
+    # acknowledged.
+    5: f"""
+CREATE TABLE {{s}}.events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id {_T} NOT NULL UNIQUE,
+    tenant_id {_T} NOT NULL,
+    wallet_id {_T} NOT NULL,
+    kind {_T} NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    payload TEXT NOT NULL,
+    acked_at TIMESTAMPTZ
+);
+CREATE INDEX events_pending ON {{s}}.events (tenant_id, seq) WHERE acked_at IS NULL;
+CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    w RECORD;
+    g RECORD;
+    old_until TIMESTAMPTZ;
+    missing TEXT;
+BEGIN
+    IF p ? 'groups' THEN
+        FOR g IN
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
+        LOOP
+            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
+                WHERE c.id = g.id FOR UPDATE;
+            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
+                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
+                    WHERE group_id = g.id AND remaining > 0;
+            END IF;
+            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
+                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
+                        g.valid_until)
+                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
+                    name = excluded.name, version = excluded.version,
+                    condition = excluded.condition, valid_from = excluded.valid_from,
+                    valid_until = excluded.valid_until;
+        END LOOP;
+    END IF;
+    IF p ? 'new_wallets' THEN
+        INSERT INTO {{s}}.wallets
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
+    END IF;
+    IF p ? 'wallets' THEN
+        FOR w IN
+            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
+                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
+                version BIGINT, head TEXT
+            )
+        LOOP
+            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
+                status = w.status, version = w.version, head = w.head
+                WHERE id = w.id AND version = w.base;
+            IF NOT FOUND THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'settings' THEN
+        SELECT min(v.wallet_id COLLATE "C") INTO missing
+            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a setting refers to an unknown wallet (%)', missing
+                USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
+        END IF;
+        DELETE FROM {{s}}.wallet_settings t
+            USING jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE v.value IS NULL AND t.wallet_id = v.wallet_id AND t.name = v.name;
+        INSERT INTO {{s}}.wallet_settings (wallet_id, name, value)
+            SELECT v.wallet_id, v.name, v.value
+            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE v.value IS NOT NULL
+            ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value;
+    END IF;
+    IF p ? 'entries' THEN
+        WITH e AS (
+            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
+                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
+                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
+                RETURNING seq, id
+        ), posted AS (
+            INSERT INTO {{s}}.postings ({_POSTING_COLS})
+                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
+                    v.recorded_at, v.balance_after
+                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
+                JOIN e ON e.id = v.entry_id
+        )
+        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
+            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
+                v.commerce, v.held
+            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
+            JOIN e ON e.id = v.entry_id;
+    END IF;
+    IF p ? 'events' THEN
+        INSERT INTO {{s}}.events ({_EVENT_COLS})
+            SELECT v.id, v.tenant_id, v.wallet_id, v.kind, v.created_at, v.payload
+            FROM jsonb_populate_recordset(NULL::{{s}}.events, p -> 'events')
+                WITH ORDINALITY AS v
+            ORDER BY v.ordinality;
+    END IF;
+    IF p ? 'acks' THEN
+        UPDATE {{s}}.events t SET acked_at = now()
+            FROM jsonb_to_recordset(p -> 'acks') AS v (tenant_id TEXT, id TEXT)
+            WHERE t.id = v.id AND t.tenant_id = v.tenant_id AND t.acked_at IS NULL;
+    END IF;
+    IF p ? 'lot_groups' THEN
+        PERFORM 1 FROM {{s}}.condition_groups c
+            WHERE c.id IN (SELECT jsonb_array_elements_text(p -> 'lot_groups'))
+            ORDER BY c.id FOR SHARE;
+        SELECT string_agg(x.id, ', ' ORDER BY x.id) INTO missing
+            FROM jsonb_array_elements_text(p -> 'lot_groups') AS x (id)
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.condition_groups c WHERE c.id = x.id);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a lot refers to an unknown condition group (%)', missing;
+        END IF;
+    END IF;
+    IF p ? 'lots' THEN
+        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
+            SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
+                CASE WHEN v.group_id IS NULL THEN v.ends_at
+                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
+                                            WHERE c.id = v.group_id))
+                END
+            FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
+            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
+                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
+    END IF;
+    IF p ? 'holds' THEN
+        INSERT INTO {{s}}.holds
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
+                resolved_at = excluded.resolved_at;
+    END IF;
+    IF p ? 'charges' THEN
+        INSERT INTO {{s}}.charges
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
+            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
+    END IF;
+    IF p ? 'idempotency' THEN
+        INSERT INTO {{s}}.idempotency
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
+    END IF;
+END
+$$;
+""",
 }
 
 _LIVE_ORDER = (
@@ -786,8 +946,11 @@ def _library_error(action: str, exc: psycopg.Error) -> PrepaidWalletError:
     if _TRIGGER in message:
         return IntegrityError(f"{action}: {message}")
     if state == "23505":  # unique_violation
-        if exc.diag.constraint_name in _INTEGRITY_CONSTRAINTS:
+        constraint = exc.diag.constraint_name
+        if constraint in _INTEGRITY_CONSTRAINTS:
             return IntegrityError(f"{action}: {message}")
+        if constraint in _CONFLICT_CONSTRAINTS:
+            return ConflictError(f"{action}: {_CONFLICT_CONSTRAINTS[constraint]} ({message})")
         return ConflictError(f"{action}: {message}")
     if state in _RETRYABLE:
         return StorageError(
@@ -961,6 +1124,17 @@ def _idempotency(row: Sequence[Any]) -> IdempotencyRecord:
     return IdempotencyRecord(
         scope=row[0], key=row[1], operation=row[2], request=_pairs(row[3]), outcome=row[4],
         payload=row[5], created_at=_utc(row[6]),
+    )
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    return (e.id, e.tenant_id, e.wallet_id, e.kind, _utc(e.created_at), e.payload)
+
+
+def _event(row: Sequence[Any]) -> Event:
+    return Event(
+        id=row[0], tenant_id=row[1], wallet_id=row[2], kind=row[3],
+        created_at=_utc(row[4]), payload=row[5],
     )
 
 
@@ -1209,6 +1383,12 @@ class PostgresStore:
             [str(r[0]), str(r[1]), str(r[2])]
             for r in conn.execute("SELECT wallet_id, name, value FROM wallet_settings")
         )
+        events = [
+            [*_codec.to_data([*r[:4], _utc(r[4]), r[5]]), bool(r[6])]
+            for r in conn.execute(
+                f"SELECT {_EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq"
+            )
+        ]
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -1218,6 +1398,7 @@ class PostgresStore:
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
             "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
             "settings": settings,
+            "events": events,
         }
 
 
@@ -1236,6 +1417,7 @@ class PostgresUnitOfWork(SQLReads):
     _map_hold = staticmethod(_hold)
     _map_charge = staticmethod(_charge)
     _map_group = staticmethod(_group)
+    _map_event = staticmethod(_event)
     _live_key = staticmethod(_live_key)
     _instant_param = staticmethod(_utc)
 
@@ -1286,7 +1468,7 @@ class PostgresUnitOfWork(SQLReads):
     def _has_writes(self) -> bool:
         return bool(
             self._changes or self._new_wallets or self._idempotency or self._groups
-            or self._settings
+            or self._settings or self._events or self._acks
         )
 
     @staticmethod
@@ -1480,6 +1662,17 @@ class PostgresUnitOfWork(SQLReads):
             payload["entries"] = entries
             payload["postings"] = postings
             payload["history"] = history
+        if self._events:
+            payload["events"] = [
+                dict(zip(_EVENT_NAMES, _event_row(e), strict=True)) for e in self._events
+            ]
+        if self._acks:
+            # Sorted: two units acknowledging the same events update their rows in one order.
+            payload["acks"] = [
+                {"tenant_id": tenant_id, "id": event_id}
+                for tenant_id, event_ids in sorted(self._acks.items())
+                for event_id in sorted(event_ids)
+            ]
         if self._groups:
             # Sorted by id: two units changing the same groups lock them in the same order.
             payload["groups"] = [

@@ -17,8 +17,10 @@ transaction (``executemany``); leaving without commit rolls back. "Database is b
 
 Schema: amounts are INTEGER minor units next to a currency TEXT column; instants are INTEGER
 microseconds since the Unix epoch (UTC), read back as aware UTC datetimes; spend conditions are
-JSON text. Each lot row also keeps whether it is conditioned and when it falls due (its expiry or
-its condition group's end, whichever is first), for the live and due indexes. The schema is created
+JSON text. Events (the outbox) are appended in commit order (``seq``) and keep, once
+acknowledged, the instant they were. Each lot row also keeps whether it is conditioned and
+when it falls due (its expiry or its condition group's end, whichever is first), for the live
+and due indexes. The schema is created
 on open, in one transaction, and its version recorded in ``meta``; a file written by a newer
 library raises :class:`~prepaid_wallet.errors.SchemaVersionError`. The database is a second line
 of defence: triggers keep ``entries``, ``postings`` and ``wallet_history`` append-only and refuse
@@ -65,7 +67,7 @@ from prepaid_wallet.storage._sql import (
     condition_of,
     condition_text,
 )
-from prepaid_wallet.storage.base import IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
     Charge,
@@ -79,7 +81,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -365,6 +367,23 @@ CREATE TABLE wallet_settings (
     PRIMARY KEY (wallet_id, name)
 ) WITHOUT ROWID;
 """,
+    # Version 5: the events outbox (low-balance reminders and the like), written with the unit
+    # that caused them. ``seq`` (the rowid) is the commit order; an acknowledged event stays,
+    # with the instant it was acknowledged, and leaves the index of pending events, which is
+    # read by tenant in commit order.
+    5: """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    wallet_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    acked_at INTEGER
+);
+CREATE INDEX events_pending ON events (tenant_id, seq) WHERE acked_at IS NULL;
+""",
 }
 
 _WALLET_COLS = (
@@ -388,6 +407,7 @@ _ENTRY_COLS = (
     " metadata, refund_of, reverses, hash"
 )
 _IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
+_EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
 _HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
 _LIVE_ORDER = (
     "conditioned DESC, priority, expires_at IS NULL, coalesce(expires_at, granted_at),"
@@ -616,6 +636,17 @@ def _idempotency(row: Sequence[Any]) -> IdempotencyRecord:
     )
 
 
+def _event_row(e: Event) -> tuple[Any, ...]:
+    return (e.id, e.tenant_id, e.wallet_id, e.kind, _micros(e.created_at), e.payload)
+
+
+def _event(row: Sequence[Any]) -> Event:
+    return Event(
+        id=row[0], tenant_id=row[1], wallet_id=row[2], kind=row[3],
+        created_at=_instant(row[4]), payload=row[5],
+    )
+
+
 def _snapshot(row: Sequence[Any]) -> WalletSnapshot:
     currency = row[3]
     return WalletSnapshot(
@@ -833,6 +864,12 @@ class SQLiteStore:
                 [str(r[0]), str(r[1]), str(r[2])]
                 for r in conn.execute("SELECT wallet_id, name, value FROM wallet_settings")
             )
+            events = [
+                [*_codec.to_data([*r[:4], _instant(r[4]), r[5]]), bool(r[6])]
+                for r in conn.execute(
+                    f"SELECT {_EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq"
+                )
+            ]
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -842,6 +879,7 @@ class SQLiteStore:
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
             "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
             "settings": settings,
+            "events": events,
         }
 
 
@@ -859,6 +897,7 @@ class SQLiteUnitOfWork(SQLReads):
     _map_hold = staticmethod(_hold)
     _map_charge = staticmethod(_charge)
     _map_group = staticmethod(_group)
+    _map_event = staticmethod(_event)
     _live_key = staticmethod(_live_key)
     _instant_param = staticmethod(_micros)
 
@@ -936,7 +975,7 @@ class SQLiteUnitOfWork(SQLReads):
         try:
             if (
                 self._changes or self._new_wallets or self._idempotency or self._groups
-                or self._settings
+                or self._settings or self._events or self._acks
             ):
                 group_ends = self._validate()
                 self._flush(conn, group_ends)
@@ -1093,6 +1132,8 @@ class SQLiteUnitOfWork(SQLReads):
         if self._settings:  # after the wallets: a wallet opened in this unit may get settings
             self._flush_settings(conn)
         self._flush_journal(conn)
+        if self._events or self._acks:
+            self._flush_events(conn)
         with _translated("writing lots, holds and charges"):
             if self._lots:
                 # A lot's terms are fixed when it is granted; what moves is its remainder, its
@@ -1140,6 +1181,24 @@ class SQLiteUnitOfWork(SQLReads):
                     "INSERT INTO wallet_settings (wallet_id, name, value) VALUES (?, ?, ?)"
                     " ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value",
                     stored,
+                )
+
+    def _flush_events(self, conn: sqlite3.Connection) -> None:
+        """Append this unit's events in its order (an id already stored conflicts), then mark
+        the events it acknowledged, if still pending, with the current instant."""
+        with _translated("writing events"):
+            if self._events:
+                conn.executemany(
+                    f"INSERT INTO events ({_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    [_event_row(e) for e in self._events],
+                )
+            now = _micros(datetime.now(UTC))
+            for tenant_id, event_ids in sorted(self._acks.items()):
+                ids = sorted(event_ids)
+                conn.execute(
+                    f"UPDATE events SET acked_at = ? WHERE id IN ({','.join('?' * len(ids))})"
+                    " AND tenant_id = ? AND acked_at IS NULL",
+                    (now, *ids, tenant_id),
                 )
 
     def _flush_journal(self, conn: sqlite3.Connection) -> None:
