@@ -343,3 +343,22 @@ def test_allocation_pays_the_most_commerce_can_and_respects_every_condition(prob
     first = next(iter(ordered))
     reachable = sum(item.amount.minor_units for item in lines if _may_pay(first, item))
     assert per_lot.get(first.id, 0) == min(first.remaining.minor_units, reachable)
+
+
+@given(st.lists(st.tuples(
+    st.one_of(st.none(), st.text(min_size=1, max_size=8)),
+    st.integers(-10**12, 10**12).filter(bool),
+    st.sampled_from(["EUR", "JPY", "KWD"]),
+    st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+    st.one_of(st.none(), st.integers(0, 50)),
+), max_size=6))
+def test_allocation_text_written_directly_is_the_canonical_text(parts_data) -> None:  # type: ignore[no-untyped-def]
+    """Stores write an allocation with ``_codec.dumps_parts``: the same text as the generic
+    ``_codec.dumps``, and it reads back equal."""
+    from prepaid_wallet import _codec
+
+    parts = tuple(AllocationPart(lot_id, Money(minor, currency), at, line)
+                  for lot_id, minor, currency, at, line in parts_data)
+    text = _codec.dumps_parts(parts)
+    assert text == _codec.dumps(parts)
+    assert _codec.loads(tuple[AllocationPart, ...], text) == parts

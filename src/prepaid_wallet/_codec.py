@@ -23,7 +23,7 @@ import attrs
 from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.money import Money
 
-__all__ = ["dumps", "from_data", "loads", "to_data"]
+__all__ = ["dumps", "dumps_parts", "from_data", "loads", "to_data"]
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -110,6 +110,28 @@ def dumps(value: Any) -> str:
     if value == ():
         return "[]"
     return _canonical(to_data(value))
+
+
+_text = json.JSONEncoder(ensure_ascii=True).encode
+
+
+def dumps_parts(parts: tuple[Any, ...]) -> str:
+    """:func:`dumps` of a tuple of :class:`~prepaid_wallet.wallet.AllocationPart`, written
+    directly (the same text, without the generic walk): refundable charges and holds store
+    their allocation on every spend."""
+    if not parts:
+        return "[]"
+    items = []
+    for part in parts:
+        expires = part.expires_at
+        items.append(
+            '{"amount":' + _text(f"{part.amount.amount} {part.amount.currency}")
+            + ',"expires_at":'
+            + ("null" if expires is None else _text(expires.astimezone(UTC).isoformat()))
+            + ',"line":' + ("null" if part.line is None else str(part.line))
+            + ',"lot_id":' + ("null" if part.lot_id is None else _text(part.lot_id)) + "}"
+        )
+    return "[" + ",".join(items) + "]"
 
 
 def loads(tp: Any, text: str) -> Any:

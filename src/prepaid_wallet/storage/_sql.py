@@ -27,20 +27,30 @@ from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
     ConditionGroupNotFoundError,
     HoldNotFoundError,
+    IntegrityError,
     LotNotFoundError,
     WalletNotFoundError,
 )
+from prepaid_wallet.money import Money, _check_range, _valid
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage.base import Event
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
-__all__ = ["SQLReads", "condition_from_text", "condition_of", "condition_text"]
+__all__ = ["SQLReads", "condition_from_text", "condition_of", "condition_text", "stored_amount"]
 
 
 @functools.cache
 def _marked(sql: str, mark: str) -> str:
     return sql if mark == "?" else sql.replace("?", mark)
+
+
+def stored_amount(minor: Any, currency: str) -> Money:
+    """A stored amount (integer minor units) in a currency already checked on its row: only
+    its type and range are checked again."""
+    if type(minor) is not int:
+        raise IntegrityError(f"stored amount {minor!r} is not an integer")
+    return _valid(_check_range(minor, currency, "amount"), currency)
 
 
 _condition_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -121,6 +121,7 @@ from prepaid_wallet.storage._sql import (
     condition_from_text,
     condition_of,
     condition_text,
+    stored_amount,
 )
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
@@ -985,6 +986,8 @@ def _opt_utc(at: datetime | None) -> datetime | None:
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    if text == "[]":
+        return ()
     return tuple((str(a), str(b)) for a, b in json.loads(text))
 
 
@@ -1014,12 +1017,13 @@ def _wallet_row(w: Wallet) -> tuple[Any, ...]:
 
 def _wallet(row: Sequence[Any]) -> Wallet:
     currency = row[3]
+    floor = Money(row[4], currency)  # checks the currency and the range once...
     return Wallet(
         id=row[0], tenant_id=row[1], owner_id=row[2], currency=currency,
-        floor=Money(row[4], currency), created_at=_utc(row[5]),
-        open=Money(row[6], currency), commerce=Money(row[7], currency),
-        held=Money(row[8], currency), status=WalletStatus(row[9]), version=row[10],
-        head=row[11], metadata=_pairs(row[12]),
+        floor=floor, created_at=_utc(row[5]),
+        open=stored_amount(row[6], currency), commerce=stored_amount(row[7], currency),
+        held=stored_amount(row[8], currency), status=WalletStatus(row[9]),  # ...then the range
+        version=row[10], head=row[11], metadata=_pairs(row[12]),
     )
 
 
@@ -1061,7 +1065,8 @@ def _group(row: Sequence[Any]) -> ConditionGroup:
 
 def _hold_row(h: Hold) -> tuple[Any, ...]:
     return (
-        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units, _codec.dumps(h.allocation),
+        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units,
+        _codec.dumps_parts(h.allocation),
         h.created_at, h.expires_at, h.entry_id, h.status.value,
         None if h.captured is None else h.captured.minor_units, h.resolved_entry_id,
         h.resolved_at,
@@ -1082,7 +1087,7 @@ def _hold(row: Sequence[Any]) -> Hold:
 def _charge_row(c: Charge) -> tuple[Any, ...]:
     return (
         c.entry_id, c.wallet_id, c.amount.currency, c.amount.minor_units,
-        _codec.dumps(c.allocation), _codec.dumps(c.refunded),
+        _codec.dumps_parts(c.allocation), _codec.dumps_parts(c.refunded),
     )
 
 

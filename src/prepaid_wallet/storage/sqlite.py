@@ -58,7 +58,7 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
-from prepaid_wallet.money import Money, _check_range, _valid
+from prepaid_wallet.money import Money
 from prepaid_wallet.policies import is_conditioned
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._sql import (
@@ -66,6 +66,7 @@ from prepaid_wallet.storage._sql import (
     condition_from_text,
     condition_of,
     condition_text,
+    stored_amount,
 )
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
@@ -497,11 +498,7 @@ def _parts(text: str) -> tuple[AllocationPart, ...]:
     return parts
 
 
-def _amount(minor: Any, currency: str) -> Money:
-    """A stored amount in a currency already checked on this row."""
-    if type(minor) is not int:
-        raise IntegrityError(f"stored amount {minor!r} is not an integer")
-    return _valid(_check_range(minor, currency, "amount"), currency)
+_amount = stored_amount
 
 
 def _wallet_row(w: Wallet) -> tuple[Any, ...]:
@@ -570,7 +567,8 @@ def _group(row: Sequence[Any]) -> ConditionGroup:
 
 def _hold_row(h: Hold) -> tuple[Any, ...]:
     return (
-        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units, _codec.dumps(h.allocation),
+        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units,
+        _codec.dumps_parts(h.allocation),
         _micros(h.created_at), _micros(h.expires_at), h.entry_id, h.status.value,
         None if h.captured is None else h.captured.minor_units, h.resolved_entry_id,
         _opt_micros(h.resolved_at),
@@ -591,7 +589,7 @@ def _hold(row: Sequence[Any]) -> Hold:
 def _charge_row(c: Charge) -> tuple[Any, ...]:
     return (
         c.entry_id, c.wallet_id, c.amount.currency, c.amount.minor_units,
-        _codec.dumps(c.allocation), _codec.dumps(c.refunded),
+        _codec.dumps_parts(c.allocation), _codec.dumps_parts(c.refunded),
     )
 
 
