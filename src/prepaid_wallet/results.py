@@ -27,6 +27,7 @@ __all__ = [
     "SpendResult",
     "Statement",
     "StatementLine",
+    "TopUpReport",
     "VerifyReport",
 ]
 
@@ -129,6 +130,17 @@ class LowBalanceLine:
     open: Money
     floor: Money
     top_up: Money
+
+
+@attrs.frozen
+class TopUpReport:
+    """What one :meth:`~prepaid_wallet.service.WalletService.process_top_ups` run did: the
+    credit entries it posted, the intents it gave up, and those still pending (waiting for a
+    back-off or for an unknown outcome to be settled)."""
+
+    credited: tuple[str, ...]
+    given_up: tuple[str, ...]
+    pending: tuple[str, ...]
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ error writes nothing at all.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -83,6 +84,7 @@ from prepaid_wallet.results import (
     SpendResult,
     Statement,
     StatementLine,
+    TopUpReport,
     VerifyReport,
 )
 from prepaid_wallet.rules.fees import FeeCharge, PeriodicFee, fees_for, total_fee
@@ -98,6 +100,30 @@ from prepaid_wallet.rules.limits import (
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.rules.reminders import Threshold, crossed
 from prepaid_wallet.rules.tenant import TenantRules
+from prepaid_wallet.rules.topup import (
+    Charge as _Charge,
+)
+from prepaid_wallet.rules.topup import (
+    ChargeOutcome,
+    ChargeStatus,
+    Credit,
+    Done,
+    GiveUp,
+    IntentStatus,
+    PaymentGateway,
+    Settle,
+    TopUpIntent,
+    TopUpReason,
+    TopUpRule,
+    credit_key,
+    give_up,
+    mark_credited,
+    next_step,
+    record_outcome,
+    spend_top_up,
+    start_attempt,
+    threshold_top_up,
+)
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
 
@@ -115,6 +141,9 @@ _OWNER_GROUPS = "owner_groups"
 _LIMITS = "limits"
 #: The kind of the outbox events the service writes.
 _LOW_BALANCE = "low_balance"
+_TOP_UP_RULE = "top_up"
+#: At most this many state changes per intent in one run (a run never loops forever).
+_MAX_STEPS = 12
 _MICRO = timedelta(microseconds=1)
 _NO_RULES = TenantRules()
 
@@ -335,7 +364,8 @@ class WalletService:
     raises :class:`~prepaid_wallet.errors.TenantMismatchError`; ``welcome_awards`` maps a
     tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives; ``rules``
     maps a tenant id to its :class:`~prepaid_wallet.rules.tenant.TenantRules` (fees, periodic
-    fees, limits, low-balance thresholds).
+    fees, limits, low-balance thresholds, automatic top-ups); ``gateway`` is the host's
+    :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by automatic top-ups.
 
     Every amount is a :class:`~prepaid_wallet.money.Money` in the wallet's currency; every
     instant is timezone-aware (naive ones raise ``InvalidTimeError``).
@@ -352,6 +382,7 @@ class WalletService:
         tenant_id: str | None = None,
         welcome_awards: Mapping[str, WelcomeAward] | None = None,
         rules: Mapping[str, TenantRules] | None = None,
+        gateway: PaymentGateway | None = None,
     ) -> None:
         self.store = store
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -376,6 +407,10 @@ class WalletService:
                 raise InvalidInputError(f"rules[{tenant!r}]", "must be a TenantRules",
                                         tenant_rules)
         self.rules: dict[str, TenantRules] = dict(rules or {})
+        if gateway is not None and not isinstance(gateway, PaymentGateway):
+            raise InvalidInputError("gateway", "must implement PaymentGateway (charge, lookup)",
+                                    gateway)
+        self.gateway = gateway
         self.expiry = ExpiryPolicy()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -483,6 +518,31 @@ class WalletService:
         uow.record(change)
         for event in events:
             uow.add_event(event)
+        if change.entry.kind is not EntryKind.TOP_UP:  # a top-up never triggers another
+            for wallet in change.wallets:
+                self._threshold_intent(uow, wallet, change.entry.recorded_at)
+
+    def _top_up_rule(self, uow: UnitOfWork, wallet: Wallet) -> TopUpRule | None:
+        if not self._tenant_rules(wallet.tenant_id).automatic_top_ups:
+            return None
+        text = uow.get_setting(wallet.id, _TOP_UP_RULE)
+        if text is None:
+            return None
+        rule: TopUpRule = _codec.loads(TopUpRule, text)
+        return rule
+
+    def _threshold_intent(self, uow: UnitOfWork, wallet: Wallet, at: datetime) -> None:
+        """Start an automatic top-up when ``wallet`` is now at or below its rule's threshold
+        and none is in flight (written in the same unit of work as the operation)."""
+        rule = self._top_up_rule(uow, wallet)
+        if rule is None or rule.currency != wallet.currency:
+            return
+        amount = threshold_top_up(rule, wallet.open)
+        if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
+            return
+        uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
+            id=self.ids.new("tu"), wallet_id=wallet.id, amount=amount,
+            reason=TopUpReason.THRESHOLD, created_at=at))
 
     @staticmethod
     def _stored_groups(uow: UnitOfWork, wallet_id: str) -> frozenset[str]:
@@ -941,6 +1001,14 @@ class WalletService:
             allocation=(), remainder_due=zero, limits=breaches,
         )
 
+    def _stored(self, wallet_id: str, key: str) -> bool:
+        """Whether an outcome is already stored under ``key`` for the wallet's tenant (then a
+        spend replays it and must not top up first)."""
+        check_name(wallet_id, "wallet_id")
+        with self.store.unit_of_work(read_only=True) as uow:
+            wallet = uow.get_wallet(wallet_id)
+            return uow.get_idempotency(wallet.tenant_id, key) is not None
+
     @staticmethod
     def _check_request(request: object) -> SpendRequest:
         if not isinstance(request, SpendRequest):
@@ -1012,8 +1080,10 @@ class WalletService:
             key, "spend", wallet_id=wallet_id, amount=request.amount, mode=request.mode,
             description=request.description, metadata=meta, **_purchase_fields(request),
         )
+        _check_purchase_time(request, self._now())
+        if self.gateway is not None and (key is None or not self._stored(wallet_id, key)):
+            self._spend_top_up(wallet_id, request)
         at = self._now()
-        _check_purchase_time(request, at)
         with self.store.unit_of_work() as uow:
             wallet = self._lock(uow, wallet_id)[wallet_id]
 
@@ -1592,6 +1662,233 @@ class WalletService:
             raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
         with self.store.unit_of_work(read_only=True) as uow:
             return uow.condition_groups(tenant_id)
+
+    # -- automatic top-ups --------------------------------------------------------------------
+
+    def set_top_up_rule(self, wallet_id: str, rule: TopUpRule | None) -> TopUpRule | None:
+        """Give the wallet an automatic top-up rule (``None`` removes it); the tenant must have
+        automatic top-ups enabled (``TenantRules.automatic_top_ups``). From then on an operation
+        that leaves the open balance at or below the rule's threshold starts a top-up intent in
+        its own unit of work (one in flight per wallet; a top-up's own credit never starts
+        another); :meth:`process_top_ups` charges it."""
+        if rule is not None and not isinstance(rule, TopUpRule):
+            raise InvalidInputError("rule", "must be a TopUpRule or None", rule)
+        with self.store.unit_of_work() as uow:
+            wallet = self._lock(uow, wallet_id)[wallet_id]
+            if rule is not None:
+                if not self._tenant_rules(wallet.tenant_id).automatic_top_ups:
+                    raise InvalidInputError("rule", "needs a tenant with automatic top-ups "
+                                            "(TenantRules.automatic_top_ups)", rule)
+                if rule.currency != wallet.currency:
+                    raise CurrencyMismatchError(wallet.currency, rule.currency, "rule")
+            uow.put_setting(wallet.id, _TOP_UP_RULE,
+                            None if rule is None else _codec.dumps(rule))
+            uow.commit()
+        return rule
+
+    def top_up_rule(self, wallet_id: str) -> TopUpRule | None:
+        """The wallet's automatic top-up rule, if any."""
+        check_name(wallet_id, "wallet_id")
+        with self.store.unit_of_work(read_only=True) as uow:
+            wallet = self._scoped(uow.get_wallet(wallet_id))
+            return self._top_up_rule(uow, wallet)
+
+    def top_up_intent(self, intent_id: str) -> TopUpIntent | None:
+        """An automatic top-up intent and its attempts, if any."""
+        check_name(intent_id, "intent_id")
+        with self.store.unit_of_work(read_only=True) as uow:
+            return uow.get_top_up_intent(intent_id)
+
+    def process_top_ups(self, *, limit: int = 100) -> TopUpReport:
+        """Drive every pending automatic top-up (at most ``limit``) as far as it can go now.
+
+        Each state change is committed before and after every call to the gateway, so a process
+        that dies anywhere leaves an intent this method picks up again: an attempt sent without
+        an answer is *settled* (``gateway.lookup`` under the same key), never charged again and
+        never followed by the backup method. The primary method is charged first, the backup
+        only after the primary was definitely declined; a hard decline is never retried, a soft
+        one after the rule's back-off. A succeeded charge is credited to the open balance
+        exactly once (under an idempotency key made of the intent), also when its success is
+        reported twice. Safe to run repeatedly and from several processes."""
+        gateway = self._require_gateway()
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInputError("limit", "must be a positive int", limit)
+        with self.store.unit_of_work(read_only=True) as uow:
+            pending = uow.pending_top_up_intents(limit)
+        credited: list[str] = []
+        given_up: list[str] = []
+        still: list[str] = []
+        for _, intent in pending:
+            final, entry_id = self._drive(gateway, intent.id)
+            if entry_id is not None:
+                credited.append(entry_id)
+            if final is not None and final.status is IntentStatus.FAILED:
+                given_up.append(final.id)
+            elif final is not None and final.status is IntentStatus.PENDING:
+                still.append(final.id)
+        return TopUpReport(tuple(credited), tuple(given_up), tuple(still))
+
+    def report_charge(self, idempotency_key: str, outcome: ChargeOutcome) -> TopUpReport:
+        """A report from the payment provider (a webhook) of the outcome of the charge made
+        under ``idempotency_key``: recorded on its intent, and a success credited -- exactly
+        once, however many times it is reported. A report for a charge already settled, or of
+        an intent already finished, changes nothing; an unknown key raises
+        ``InvalidInputError``."""
+        if not isinstance(outcome, ChargeOutcome):
+            raise InvalidInputError("outcome", "must be a ChargeOutcome", outcome)
+        if not isinstance(idempotency_key, str) or ":" not in idempotency_key:
+            raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
+                                    idempotency_key)
+        intent_id = idempotency_key.split(":", 1)[0]
+        with self.store.unit_of_work(read_only=True) as uow:
+            intent = uow.get_top_up_intent(intent_id)
+        if intent is None or intent.attempt(idempotency_key) is None:
+            raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
+                                    idempotency_key)
+        if outcome.status is not ChargeStatus.UNKNOWN:
+            self._save_intent(intent_id, functools.partial(
+                record_outcome, idempotency_key=idempotency_key, outcome=outcome,
+                now=self._now()))
+        if self.gateway is None:
+            return TopUpReport((), (), (intent_id,))
+        final, entry_id = self._drive(self.gateway, intent_id)
+        failed = final is not None and final.status is IntentStatus.FAILED
+        pending = final is not None and final.status is IntentStatus.PENDING
+        return TopUpReport(() if entry_id is None else (entry_id,),
+                           (intent_id,) if failed else (), (intent_id,) if pending else ())
+
+    def _require_gateway(self) -> PaymentGateway:
+        if self.gateway is None:
+            raise InvalidInputError("gateway", "automatic top-ups need the service to have a "
+                                    "payment gateway (WalletService(gateway=...))")
+        return self.gateway
+
+    def _save_intent(self, intent_id: str, change: Callable[[TopUpIntent], TopUpIntent]
+                     ) -> TopUpIntent | None:
+        """Apply ``change`` to the stored intent in a unit of work of its own (wallet locked)."""
+        with self.store.unit_of_work() as uow:
+            stored = uow.get_top_up_intent(intent_id)
+            if stored is None:
+                return None
+            wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
+            current = uow.get_top_up_intent(intent_id)
+            assert current is not None
+            updated = change(current)
+            if updated != current:
+                uow.put_top_up_intent(wallet.tenant_id, updated)
+                uow.commit()
+            return updated
+
+    def _drive(self, gateway: PaymentGateway, intent_id: str
+               ) -> tuple[TopUpIntent | None, str | None]:
+        """Run one intent's state machine until it waits or ends; returns its last state and
+        the credit entry posted by this run, if any."""
+        entry_id: str | None = None
+        intent: TopUpIntent | None = None
+        for _ in range(_MAX_STEPS):
+            now = self._now()
+            with self.store.unit_of_work(read_only=True) as uow:
+                intent = uow.get_top_up_intent(intent_id)
+                if intent is None:
+                    return None, entry_id
+                wallet = uow.get_wallet(intent.wallet_id)
+                rule = self._top_up_rule(uow, wallet)
+            if rule is None:
+                return intent, entry_id  # the rule was removed: left as it is
+            step = next_step(intent, rule, now)
+            if isinstance(step, _Charge):
+                started = self._save_intent(
+                    intent_id, functools.partial(start_attempt, step=step, now=now))
+                if started is None or started.attempt(step.idempotency_key) is None:
+                    continue
+                outcome = gateway.charge(method=step.method, amount=step.amount,
+                                         idempotency_key=step.idempotency_key)
+                self._save_intent(intent_id, functools.partial(
+                    record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
+                    now=self._now()))
+            elif isinstance(step, Settle):
+                outcome = gateway.lookup(idempotency_key=step.idempotency_key)
+                if outcome.status is ChargeStatus.UNKNOWN:
+                    # The request may never have arrived: send it again under the same key (the
+                    # gateway never charges a key twice), never on another method.
+                    outcome = gateway.charge(method=step.method, amount=intent.amount,
+                                             idempotency_key=step.idempotency_key)
+                if outcome.status is ChargeStatus.UNKNOWN:
+                    return intent, entry_id  # still unknown: settled by a later run
+                self._save_intent(intent_id, functools.partial(
+                    record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
+                    now=self._now()))
+            elif isinstance(step, Credit):
+                posted = self._credit_intent(intent_id, step, now)
+                entry_id = posted if posted is not None else entry_id
+            elif isinstance(step, GiveUp):
+                self._save_intent(intent_id, functools.partial(give_up, step=step, now=now))
+            elif isinstance(step, Done):
+                return intent, entry_id
+            else:  # Wait: a back-off is running
+                return intent, entry_id
+        return intent, entry_id
+
+    def _credit_intent(self, intent_id: str, step: Credit, at: datetime) -> str | None:
+        """Post a succeeded automatic top-up to the open balance exactly once (idempotency key
+        of the intent) and mark the intent credited, in one unit of work."""
+        with self.store.unit_of_work() as uow:
+            stored = uow.get_top_up_intent(intent_id)
+            if stored is None:
+                return None
+            wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
+            intent = uow.get_top_up_intent(intent_id)
+            assert intent is not None
+            if intent.credited:
+                return None
+            key = credit_key(intent)
+            entry_id: str | None = None
+            if uow.get_idempotency(wallet.tenant_id, key) is None:
+                method = step.attempt.method
+                fee = self._fee(self._fees(uow, wallet, Operation.TOP_UP, step.amount),
+                                wallet.currency)
+                if fee is not None and fee >= step.amount:
+                    fee = None  # a fee may never swallow an automatic top-up
+                change = _w.top_up(wallet, step.amount, method,
+                                   self._info(at, key, None, {"top_up_intent": intent.id}),
+                                   fee=fee)
+                self._record(uow, change)
+                entry_id = change.entry.id
+                uow.put_idempotency(IdempotencyRecord(
+                    wallet.tenant_id, key, "automatic_top_up",
+                    canonical_request("automatic_top_up", intent=intent.id), "ok",
+                    json.dumps(entry_id), at))
+            uow.put_top_up_intent(wallet.tenant_id, mark_credited(intent))
+            uow.commit()
+            return entry_id
+
+    def _spend_top_up(self, wallet_id: str, request: SpendRequest) -> None:
+        """Before a credit-only spend: when credit falls short and the wallet's rule tops up at
+        spend time, charge the shortfall (at least the rule's minimum) and credit it, so the
+        spend can go through; nothing when no top-up may start or the charge does not
+        succeed (the spend is then refused as usual)."""
+        gateway = self.gateway
+        if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
+            return
+        at = self._now()
+        with self.store.unit_of_work() as uow:
+            wallet = self._lock(uow, wallet_id)[wallet_id]
+            rule = self._top_up_rule(uow, wallet)
+            if rule is None or not rule.at_spend or rule.currency != wallet.currency:
+                return
+            if request.amount.currency != wallet.currency:
+                return
+            decision = self._decide(uow, wallet, request, at)
+            if decision.allowed or decision.reasons != (Reason.INSUFFICIENT_CREDIT,):
+                return
+            amount = spend_top_up(rule, decision.shortfall)
+            if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
+                return
+            intent = TopUpIntent(id=self.ids.new("tu"), wallet_id=wallet.id, amount=amount,
+                                 reason=TopUpReason.SPEND, created_at=at)
+            uow.put_top_up_intent(wallet.tenant_id, intent)
+            uow.commit()
+        self._drive(gateway, intent.id)
 
     # -- low-balance reminders ----------------------------------------------------------------
 

@@ -95,6 +95,19 @@ from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition, TimeWindow
 from prepaid_wallet.errors import ConditionGroupNotFoundError
 from prepaid_wallet.ledger import lot_account, open_account, parse_account
+from prepaid_wallet.rules.topup import (
+    Charge,
+    ChargeOutcome,
+    ChargeStatus,
+    GiveUp,
+    GiveUpReason,
+    TopUpIntent,
+    TopUpReason,
+    attempt_key,
+    give_up,
+    record_outcome,
+    start_attempt,
+)
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.wallet import AllocationPart, Change, EntryInfo, Lot, Wallet
 from tests.strategies import lot_specs
@@ -1216,6 +1229,64 @@ class StoreContract:
             assert [lot.id for lot in uow.live_lots("w2")] == ["l-gift"]
             assert uow.get_lot("l-gift").group_id == "cg-1"
             assert uow.get_lot("l-top").remaining == eur("5.00")
+
+    # -- automatic top-up intents ------------------------------------------------------------
+
+    def test_top_up_intents_one_pending_per_wallet(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.open("w2")
+
+        def intent(intent_id: str, wallet: str = "w1", minutes: int = 0) -> TopUpIntent:
+            return TopUpIntent(id=intent_id, wallet_id=wallet, amount=eur("20.00"),
+                               reason=TopUpReason.THRESHOLD,
+                               created_at=T0 + minutes * timedelta(minutes=1))
+
+        first = intent("tu-1", minutes=5)
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            assert uow.pending_top_up_intent("w1") is None
+            uow.put_top_up_intent(TENANT, first)
+            assert uow.pending_top_up_intent("w1") == first
+            with pytest.raises(ConflictError):
+                uow.put_top_up_intent(TENANT, intent("tu-2"))  # a second pending one
+            uow.put_top_up_intent("hub-b", intent("tu-3", wallet="w2"))
+            uow.commit()
+        started = start_attempt(first, Charge("card", attempt_key("tu-1", "card", 1),
+                                              eur("20.00")), T0 + HOUR)
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            assert uow.get_top_up_intent("tu-1") == first
+            uow.put_top_up_intent(TENANT, started)  # its new state
+            assert uow.pending_top_up_intent("w1") == started
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_top_up_intent("tu-1") == started
+            assert uow.get_top_up_intent("tu-missing") is None
+            other = ("hub-b", intent("tu-3", "w2"))
+            assert uow.pending_top_up_intents(10) == [other, (TENANT, started)]  # oldest first
+            assert uow.pending_top_up_intents(1) == [other]
+        with store.unit_of_work() as uow:  # another pending intent for w1: refused at commit
+            uow.put_top_up_intent(TENANT, intent("tu-4"))
+            with pytest.raises(ConflictError):
+                uow.commit()
+        declined = record_outcome(started, attempt_key("tu-1", "card", 1),
+                                  ChargeOutcome(ChargeStatus.DECLINED_HARD), T0 + 2 * HOUR)
+        done = give_up(declined, GiveUp(GiveUpReason.HARD_DECLINED), T0 + 2 * HOUR)
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.put_top_up_intent(TENANT, done)  # finished: the wallet may have a new one
+            assert uow.pending_top_up_intent("w1") is None
+            uow.put_top_up_intent(TENANT, intent("tu-5", minutes=1))
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_top_up_intent("tu-1") == done
+            assert [i.id for _, i in uow.pending_top_up_intents(10)] == ["tu-3", "tu-5"]
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.put_top_up_intent(TENANT, intent("tu-6", wallet="w-missing"))
+            with pytest.raises(WalletNotFoundError):
+                uow.commit()
+        assert store.export_state() == before
 
     # -- events (the outbox) -----------------------------------------------------------------
 

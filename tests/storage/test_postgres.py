@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import attrs
 import pytest
@@ -28,6 +29,7 @@ from prepaid_wallet import (
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import RefusedError, SchemaVersionError, WalletNotFoundError
+from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason
 from prepaid_wallet.storage.base import Event, Store
 from tests.pg import (
     close_and_drop,
@@ -613,6 +615,15 @@ class TestPostgresRoundTrips:
                 store, lambda: svc.top_up(wallet.id, eur("1.00"), method="card")
             )
             assert len(trips) == 2, trips
+
+            def put_intent() -> None:
+                with store.unit_of_work() as uow:
+                    uow.lock_wallets([wallet.id])
+                    uow.put_top_up_intent(TENANT, _intent("tu-1", wallet.id))
+                    uow.commit()
+
+            trips = _round_trips(store, put_intent)
+            assert len(trips) == 2, trips
             assert svc.get_wallet(wallet.id).open == eur("9.40")
             report = svc.verify()
             assert report.ok, report.problems
@@ -684,10 +695,10 @@ _LOT_COLS_V1 = (
 
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
-    built by the DDL of ``version`` (1 to 4: version 1 and the steps up to it), the way a
+    built by the DDL of ``version`` (1 to 5: version 1 and the steps up to it), the way a
     library of that version would have stored it. Before version 3 the lots must carry no
-    conditions, no version before 4 holds wallet settings and none before 5 holds events: an
-    older schema cannot hold them."""
+    conditions, no version before 4 holds wallet settings, none before 5 holds events and none
+    before 6 holds top-up intents: an older schema cannot hold them."""
     from prepaid_wallet.storage.postgres import _MIGRATIONS, _SCHEMA
 
     quoted = f'"{target}"'
@@ -701,8 +712,11 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
             (str(version),),
         )
-        row = conn.execute(f'SELECT count(*) FROM "{source}".events').fetchone()
+        row = conn.execute(f'SELECT count(*) FROM "{source}".top_up_intents').fetchone()
         assert row == (0,)
+        if version < 5:
+            row = conn.execute(f'SELECT count(*) FROM "{source}".events').fetchone()
+            assert row == (0,)
         if version < 4:
             row = conn.execute(f'SELECT count(*) FROM "{source}".wallet_settings').fetchone()
             assert row == (0,)
@@ -727,6 +741,15 @@ def _write_as_version(source: str, target: str, version: int) -> None:
         if version >= 4:
             conn.execute(
                 f'INSERT INTO {quoted}.wallet_settings SELECT * FROM "{source}".wallet_settings'
+            )
+        if version >= 5:
+            conn.execute(
+                f"INSERT INTO {quoted}.events OVERRIDING SYSTEM VALUE"
+                f' SELECT * FROM "{source}".events'
+            )
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{quoted}.events', 'seq'),"
+                f" (SELECT max(seq) FROM {quoted}.events))"
             )
         conn.execute(
             f"SELECT setval('{quoted}.entry_seq', (SELECT max(seq) FROM {quoted}.entries))"
@@ -767,7 +790,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 5
+        assert SCHEMA_VERSION == 6
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:
@@ -1092,7 +1115,7 @@ class TestPostgresMigrationTo5:
         finally:
             store.close()
         assert _catalog(target) == _catalog(schema)
-        assert _rows(target)["meta"] == [("schema_version", "5")]
+        assert _rows(target)["meta"] == [("schema_version", "6")]
 
     def test_a_failing_migration_leaves_version_4_unchanged(
         self, dsn: str, monkeypatch: pytest.MonkeyPatch,
@@ -1171,3 +1194,187 @@ class TestPostgresEvents:
         with store.unit_of_work(read_only=True) as uow:
             assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-0", "ev-2"]
         assert [row[-1] for row in store.export_state()["events"]] == [False, True, False]
+
+
+def _intent(intent_id: str, wallet_id: str, minutes: int = 0) -> TopUpIntent:
+    return TopUpIntent(id=intent_id, wallet_id=wallet_id, amount=eur("20.00"),
+                       reason=TopUpReason.THRESHOLD,
+                       created_at=T0 + minutes * timedelta(minutes=1))
+
+
+class TestPostgresTopUpIntents:
+    """Intents go with the unit's one ``write_unit`` call; a second pending intent of a wallet
+    is refused by the database (the partial unique index) and an intent of an unknown wallet
+    by ``write_unit``, each with nothing written; the reads use their indexes."""
+
+    def test_a_second_pending_intent_is_refused_by_the_database(self, store: Store) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            uow.put_top_up_intent(TENANT, _intent("tu-1", "w1"))
+            uow.commit()
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
+            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1"))
+            with pytest.raises(ConflictError, match="pending top-up") as caught:
+                uow.commit()
+        cause = caught.value.__cause__
+        assert getattr(getattr(cause, "diag", None), "constraint_name", None) == (
+            "top_up_intents_one_pending")
+        assert store.export_state() == before
+
+    def test_an_intent_of_an_unknown_wallet_is_refused_in_the_database(
+        self, store: Store
+    ) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
+            uow.put_top_up_intent(TENANT, _intent("tu-1", "w1"))
+            uow.put_top_up_intent(TENANT, _intent("tu-2", "w-missing"))
+            with pytest.raises(WalletNotFoundError) as caught:
+                uow.commit()
+        assert caught.value.id == "w-missing"
+        assert store.export_state() == before
+
+    def test_top_up_intent_reads_use_their_indexes(self, store: Store) -> None:
+        writer = Writer(store)
+        writer.open("w1")
+        writer.open("w2")
+        with store.unit_of_work() as uow:
+            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1", minutes=5))
+            uow.put_top_up_intent("hub-b", _intent("tu-1", "w2"))
+            uow.commit()
+        queries = {
+            "top_up_intents_one_pending": ("SELECT data FROM top_up_intents"
+                                           " WHERE wallet_id = 'w1' AND status = 'pending'"),
+            "top_up_intents_pending": ("SELECT tenant_id, data FROM top_up_intents"
+                                       " WHERE status = 'pending'"
+                                       " ORDER BY created_at, id LIMIT 10"),
+            "top_up_intents_pkey": "SELECT data FROM top_up_intents WHERE id = 'tu-1'",
+        }
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.pending_top_up_intent("w1") == _intent("tu-2", "w1", minutes=5)
+            assert [(t, i.id) for t, i in uow.pending_top_up_intents(5)] == [
+                ("hub-b", "tu-1"), (TENANT, "tu-2")]
+            assert uow.get_top_up_intent("tu-1") == _intent("tu-1", "w2")
+            conn = uow._transaction()  # type: ignore[attr-defined]
+            conn.execute("SET LOCAL enable_seqscan = off")
+            conn.execute("SET LOCAL enable_bitmapscan = off")
+            for index, sql in queries.items():
+                plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}"))
+                assert f"using {index} " in plan.lower(), plan
+                assert "Sort" not in plan, plan
+
+
+class TestPostgresMigrationTo6:
+    """A schema written with version 5 gains automatic top-up intents (and the ``write_unit``
+    that writes them); everything it held stays."""
+
+    @pytest.fixture
+    def version_5(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        """A version-5 schema holding the reference script's data, more live lots, a lot of a
+        condition group, a wallet setting and events (one acknowledged), and the state the
+        library exported. ``schema`` (the source) stays as the library created it."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            service, _ = new_service(store)
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.add_event(_low_balance("ev-1", carol.id))
+                uow.add_event(_low_balance("ev-2", carol.id))
+                uow.commit()
+            with store.unit_of_work() as uow:
+                assert uow.ack_events(TENANT, ["ev-1"]) == 1
+                uow.commit()
+            state = store.export_state()
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version(schema, target, 5)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_5_schema_is_migrated_with_everything_kept(
+        self, dsn: str, schema: str, version_5: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        target, state = version_5
+        assert state["top_up_intents"] == []
+        assert state["events"] != []
+        assert state["settings"] != []
+        assert state["condition_groups"] != []
+        assert _catalog(target) != _catalog(schema)  # really laid out as version 5
+        reference = PostgresStore(dsn, schema=schema)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            # the events keep their order, and new ones follow
+            with store.unit_of_work() as uow:
+                uow.add_event(_low_balance("ev-3", carol.id))
+                uow.commit()
+            with store.unit_of_work(read_only=True) as uow:
+                assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-2", "ev-3"]
+            # and it takes top-up intents, written by the new write_unit
+            intent = _intent("tu-1", carol.id)
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_top_up_intent(TENANT, intent)
+                uow.commit()
+            with store.unit_of_work(read_only=True) as uow:
+                assert uow.pending_top_up_intent(carol.id) == intent
+                assert uow.pending_top_up_intents(5) == [(TENANT, intent)]
+            assert store.export_state()["top_up_intents"] == [[TENANT, intent.to_data()]]
+        finally:
+            store.close()
+        assert _catalog(target) == _catalog(schema)
+        assert _rows(target)["meta"] == [("schema_version", "6")]
+
+    def test_a_failing_migration_leaves_version_5_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_5: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_5
+        catalog, rows = _catalog(target), _rows(target)
+        monkeypatch.setitem(
+            module._MIGRATIONS, 6, module._MIGRATIONS[6] + "\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(StorageError):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert not any(row[0] == "top_up_intents" for row in catalog["columns"])
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "5")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()

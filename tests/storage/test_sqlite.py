@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from prepaid_wallet import (
     ConcurrencyError,
+    ConflictError,
     FixedClock,
     IntegrityError,
     InvalidInputError,
@@ -23,6 +25,7 @@ from prepaid_wallet import (
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import SchemaVersionError
+from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason
 from prepaid_wallet.storage import sqlite as sqlite_module
 from prepaid_wallet.storage.base import Event, Store
 from prepaid_wallet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, _translated
@@ -68,6 +71,12 @@ def store(path: str) -> Iterator[SQLiteStore]:
         yield store
     finally:
         store.close()
+
+
+def _intent(intent_id: str, wallet_id: str, minutes: int = 0) -> TopUpIntent:
+    return TopUpIntent(id=intent_id, wallet_id=wallet_id, amount=eur("20.00"),
+                       reason=TopUpReason.THRESHOLD,
+                       created_at=T0 + minutes * timedelta(minutes=1))
 
 
 def _raw(path: str) -> sqlite3.Connection:
@@ -438,6 +447,75 @@ class TestSQLiteOnly:
         with store.unit_of_work(read_only=True) as uow:
             assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-0", "ev-2"]
         assert [row[-1] for row in store.export_state()["events"]] == [False, True, False]
+
+    def test_top_up_intent_reads_use_their_indexes(self, store: SQLiteStore) -> None:
+        """The wallet's pending intent is found by the partial unique index, the pending
+        intents of every tenant are read in order from theirs, an intent by its key: no read
+        scans the intents."""
+        writer = Writer(store)
+        writer.open("w1")
+        writer.open("w2")
+        with store.unit_of_work() as uow:
+            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1", minutes=5))
+            uow.put_top_up_intent("hub-b", _intent("tu-1", "w2"))
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            conn = uow._check_open()
+            seen: list[str] = []
+            conn.set_trace_callback(seen.append)
+            try:
+                assert uow.pending_top_up_intent("w1") == _intent("tu-2", "w1", minutes=5)
+                assert [(t, i.id) for t, i in uow.pending_top_up_intents(5)] == [
+                    ("hub-b", "tu-1"), (TENANT, "tu-2")]
+                assert uow.get_top_up_intent("tu-1") == _intent("tu-1", "w2")
+            finally:
+                conn.set_trace_callback(None)
+        statements = [sql for sql in seen if sql.startswith("SELECT")]
+        assert len(statements) == 3, statements
+        conn = _raw(store.path)
+        try:
+            for sql, index in zip(statements, ("top_up_intents_one_pending",
+                                               "top_up_intents_pending",
+                                               "sqlite_autoindex_top_up_intents_1"),
+                                  strict=True):
+                plan = " | ".join(
+                    str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+                )
+                assert f"USING INDEX {index} " in plan + " ", plan
+                assert "TEMP B-TREE" not in plan, plan
+        finally:
+            conn.close()
+
+    def test_the_database_allows_one_pending_intent_per_wallet(
+        self, store: SQLiteStore
+    ) -> None:
+        """A second pending intent of a wallet is refused by the database itself; a finished
+        one may sit next to a pending one."""
+        writer = Writer(store)
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            uow.put_top_up_intent(TENANT, _intent("tu-1", "w1"))
+            uow.commit()
+        conn = _raw(store.path)
+        try:
+            with pytest.raises(sqlite3.IntegrityError, match=r"top_up_intents\.wallet_id"):
+                conn.execute(
+                    "INSERT INTO top_up_intents (id, tenant_id, wallet_id, status, created_at,"
+                    " data) VALUES ('tu-2', ?, 'w1', 'pending', 0, '{}')", (TENANT,))
+            conn.execute(
+                "INSERT INTO top_up_intents (id, tenant_id, wallet_id, status, created_at,"
+                " data) VALUES ('tu-3', ?, 'w1', 'failed', 0, '{}')", (TENANT,))
+            conn.execute("DELETE FROM top_up_intents WHERE id = 'tu-3'")
+        finally:
+            conn.close()
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
+            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1"))
+            with pytest.raises(ConflictError, match="pending top-up"):
+                uow.commit()
+        assert store.export_state() == before
 
 
 
@@ -891,7 +969,8 @@ class TestSQLiteMigrationTo5:
         conn = _raw(path)
         try:
             assert conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+                    str(SCHEMA_VERSION),)
         finally:
             conn.close()
         assert _schema(path) == _schema(source)
@@ -911,6 +990,135 @@ class TestSQLiteMigrationTo5:
         try:
             assert conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        finally:
+            conn.close()
+        monkeypatch.undo()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+def _write_as_version_5(source: str, target: str) -> None:
+    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
+    version 5 (version 1 and the steps to 5, as a version-5 library created its files). It must
+    hold no top-up intents: version 5 cannot hold them."""
+    conn = _raw(target)
+    try:
+        conn.execute("BEGIN")
+        scripts = (
+            sqlite_module._SCHEMA_V1, *(sqlite_module._MIGRATIONS[v] for v in (2, 3, 4, 5))
+        )
+        for script in scripts:
+            for statement in sqlite_module._statements(script):
+                conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')")
+        conn.execute("ATTACH DATABASE ? AS src", (source,))
+        assert conn.execute("SELECT count(*) FROM src.top_up_intents").fetchone() == (0,)
+        for table in ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
+                      "postings", "entries", "wallet_history", "wallet_settings", "events"):
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE src")
+    finally:
+        conn.close()
+
+
+class TestSQLiteMigrationTo6:
+    """A file written with schema version 5 gains automatic top-up intents; everything it held
+    stays."""
+
+    @pytest.fixture
+    def version_5(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
+        """A version-5 file holding the reference script's data, more live lots, a lot of a
+        condition group, a wallet setting and events (one acknowledged), the current-schema
+        file it was copied from, and the state the library exported."""
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            service, _ = new_service(store)
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.add_event(_low_balance("ev-1", carol.id))
+                uow.add_event(_low_balance("ev-2", carol.id))
+                uow.commit()
+            with store.unit_of_work() as uow:
+                assert uow.ack_events(TENANT, ["ev-1"]) == 1
+                uow.commit()
+            state = store.export_state()
+        finally:
+            store.close()
+        target = str(tmp_path / "v5.db")
+        _write_as_version_5(source, target)
+        return target, source, state
+
+    def test_a_version_5_file_is_migrated_with_everything_kept(
+        self, version_5: tuple[str, str, dict[str, object]]
+    ) -> None:
+        path, source, state = version_5
+        assert _schema(path) != _schema(source)
+        assert state["top_up_intents"] == []
+        assert state["events"] != []
+        assert state["settings"] != []
+        assert state["condition_groups"] != []
+        reference = SQLiteStore(source)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            with store.unit_of_work(read_only=True) as uow:
+                assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-2"]
+            # and it takes top-up intents
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            intent = _intent("tu-1", carol.id)
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_top_up_intent(TENANT, intent)
+                uow.commit()
+            with store.unit_of_work(read_only=True) as uow:
+                assert uow.pending_top_up_intent(carol.id) == intent
+                assert uow.pending_top_up_intents(5) == [(TENANT, intent)]
+            assert store.export_state()["top_up_intents"] == [[TENANT, intent.to_data()]]
+        finally:
+            store.close()
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+        finally:
+            conn.close()
+        assert _schema(path) == _schema(source)
+
+    def test_a_failing_migration_leaves_the_version_5_file_as_it_was(
+        self, version_5: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _, state = version_5
+        before = _schema(path)
+        broken = sqlite_module._MIGRATIONS[6] + "\nINSERT INTO no_such_table VALUES (1);\n"
+        monkeypatch.setitem(sqlite_module._MIGRATIONS, 6, broken)
+        with pytest.raises(StorageError, match="no_such_table"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        assert "top_up_intents" not in {name for _, name, _ in before}
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
         finally:
             conn.close()
         monkeypatch.undo()

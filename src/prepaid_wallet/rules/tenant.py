@@ -59,14 +59,19 @@ class TenantRules:
     * ``limits`` -- the tenant's :class:`~prepaid_wallet.rules.limits.Limits`; a wallet may have
       stricter overrides (``WalletService.set_limits``).
     * ``low_balance`` -- the thresholds of the low-balance events.
+    * ``automatic_top_ups`` -- whether the tenant's wallets may have automatic top-up rules
+      (``WalletService.set_top_up_rule``); only then does an operation read a wallet's rule.
     """
 
     fees: tuple[FeeRule, ...] = attrs.field(default=(), converter=_fees)
     periodic_fees: tuple[PeriodicFee, ...] = attrs.field(default=(), converter=_periodic)
     limits: Limits = attrs.field(factory=Limits, converter=_limits)
     low_balance: LowBalanceRule | None = attrs.field(default=None, converter=_low_balance)
+    automatic_top_ups: bool = False
 
     def __attrs_post_init__(self) -> None:
+        if not isinstance(self.automatic_top_ups, bool):
+            raise InvalidInputError("automatic_top_ups", "must be a bool", self.automatic_top_ups)
         names = [fee.name for fee in self.periodic_fees]
         if len(set(names)) != len(names):
             raise InvalidInputError("periodic_fees", "must have distinct names", names)

@@ -18,6 +18,7 @@ from prepaid_wallet.errors import (
     StorageError,
 )
 from prepaid_wallet.ledger import AccountKind, parse_account
+from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
 from prepaid_wallet.storage.base import Event, IdempotencyRecord
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
@@ -71,6 +72,7 @@ class WriteBuffer:
         self._groups: dict[str, ConditionGroup] = {}
         self._settings: dict[tuple[str, str], str | None] = {}
         self._events: list[Event] = []
+        self._intents: dict[str, tuple[str, TopUpIntent]] = {}  # id -> (tenant, intent)
         self._acks: dict[str, set[str]] = {}  # tenant -> event ids acknowledged
 
     # -- what a backend provides ------------------------------------------------------------
@@ -108,6 +110,7 @@ class WriteBuffer:
         self._groups.clear()
         self._settings.clear()
         self._events.clear()
+        self._intents.clear()
         self._acks.clear()
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
@@ -134,6 +137,29 @@ class WriteBuffer:
         self._new_wallets.append(wallet)
         self._wallets[wallet.id] = wallet
         self._base_versions[wallet.id] = 0
+
+    def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
+        """Buffer an intent (a second pending intent of a wallet in this unit conflicts at
+        once; one already stored conflicts at commit)."""
+        self._check_writable()
+        if intent.status is IntentStatus.PENDING:
+            for _, other in self._intents.values():
+                if (other.wallet_id == intent.wallet_id and other.id != intent.id
+                        and other.status is IntentStatus.PENDING):
+                    raise ConflictError(
+                        f"wallet {intent.wallet_id!r} already has a pending top-up {other.id!r}")
+        self._intents[intent.id] = (tenant_id, intent)
+
+    def _pending_overlay(
+        self, wallet_id: str, stored: TopUpIntent | None
+    ) -> TopUpIntent | None:
+        """The wallet's pending intent as this unit sees it, given the committed one."""
+        for _, intent in self._intents.values():
+            if intent.wallet_id == wallet_id and intent.status is IntentStatus.PENDING:
+                return intent
+        if stored is not None and stored.id in self._intents:
+            return None  # this unit finished it
+        return stored
 
     def add_event(self, event: Event) -> None:
         """Buffer an event (an id used twice in the unit conflicts at once)."""

@@ -10,7 +10,8 @@ column lists and live-lot order, and which committed wallets it already holds
 backend.
 
 Spend conditions are stored as JSON text (:meth:`SpendCondition.to_data`, compact, keys sorted)
-by both backends: :func:`condition_text` and :func:`condition_of` convert.
+by both backends: :func:`condition_text` and :func:`condition_of` convert. Automatic top-up
+intents likewise (:meth:`TopUpIntent.to_data`): :func:`intent_text` and :func:`intent_of`.
 """
 
 from __future__ import annotations
@@ -33,11 +34,20 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.money import Money, _check_range, _valid
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage.base import Event
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
-__all__ = ["SQLReads", "condition_from_text", "condition_of", "condition_text", "stored_amount"]
+__all__ = [
+    "SQLReads",
+    "condition_from_text",
+    "condition_of",
+    "condition_text",
+    "intent_of",
+    "intent_text",
+    "stored_amount",
+]
 
 
 @functools.cache
@@ -72,6 +82,17 @@ def condition_from_text(text: str) -> SpendCondition:
 def condition_of(text: str | None) -> SpendCondition | None:
     """The condition stored as ``text``, or ``None``."""
     return None if text is None else condition_from_text(text)
+
+
+def intent_text(intent: TopUpIntent) -> str:
+    """``intent`` as stored: the JSON of :meth:`TopUpIntent.to_data`, compact, with sorted
+    keys."""
+    return _condition_encoder.encode(intent.to_data())
+
+
+def intent_of(text: str) -> TopUpIntent:
+    """The intent stored as ``text``."""
+    return TopUpIntent.from_data(json.loads(text))
 
 
 class SQLReads(WriteBuffer):
@@ -372,6 +393,44 @@ class SQLReads(WriteBuffer):
             (g for g in groups.values() if g.tenant_id == tenant_id),
             key=lambda g: (g.name, g.id),
         )
+
+    # -- automatic top-ups ------------------------------------------------------------------
+
+    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
+        """The intent as this unit sees it: its own buffered state, else the stored one."""
+        self._check_open()
+        buffered = self._intents.get(intent_id)
+        if buffered is not None:
+            return buffered[1]
+        row = self._one(self._q("SELECT data FROM top_up_intents WHERE id = ?"), (intent_id,))
+        return None if row is None else intent_of(row[0])
+
+    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
+        """The wallet's pending intent as this unit sees it: the committed one (the unique
+        index of pending intents by wallet) overlaid with this unit's."""
+        self._check_open()
+        row = self._one(
+            self._q(
+                "SELECT data FROM top_up_intents WHERE wallet_id = ? AND status = 'pending'"
+            ),
+            (wallet_id,),
+        )
+        return self._pending_overlay(wallet_id, None if row is None else intent_of(row[0]))
+
+    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
+        """Up to ``limit`` committed pending intents of every tenant, oldest first (the index
+        of pending intents by ``(created_at, id)``)."""
+        self._check_open()
+        if limit <= 0:
+            return []
+        rows = self._all(
+            self._q(
+                "SELECT tenant_id, data FROM top_up_intents WHERE status = 'pending'"
+                " ORDER BY created_at, id LIMIT ?"
+            ),
+            (limit,),
+        )
+        return [(str(row[0]), intent_of(row[1])) for row in rows]
 
     # -- events (the outbox) ----------------------------------------------------------------
 

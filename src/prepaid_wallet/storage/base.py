@@ -41,6 +41,7 @@ import attrs
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
+from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
 __all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
@@ -194,6 +195,27 @@ class UnitOfWork(Protocol):
     def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
         """Buffer the wallet's setting ``name`` (``None`` removes it). The wallet must exist
         (``WalletNotFoundError`` at commit otherwise); lock it first."""
+        ...
+
+    # -- automatic top-ups ------------------------------------------------------------------
+
+    def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
+        """Buffer a new automatic top-up intent, or its new state (same id). At most one
+        pending intent per wallet: a second one conflicts (``ConflictError``, at commit at the
+        latest); the wallet must exist."""
+        ...
+
+    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
+        """The intent, as this unit sees it; None if unknown."""
+        ...
+
+    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
+        """The wallet's pending intent (at most one), as this unit sees it."""
+        ...
+
+    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
+        """Up to ``limit`` committed pending intents of every tenant, ``(tenant_id, intent)``,
+        oldest first (by creation instant, then id; an index, never a scan)."""
         ...
 
     # -- events (the outbox) ----------------------------------------------------------------

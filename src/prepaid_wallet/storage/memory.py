@@ -36,6 +36,7 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
 from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
@@ -87,6 +88,8 @@ class MemoryStore:
         self.lot_due: dict[str, tuple[datetime, str]] = {}  # lot id -> its item in ``due``
         self.groups: dict[str, ConditionGroup] = {}
         self.settings: dict[tuple[str, str], str] = {}  # (wallet id, name) -> value
+        self.intents: dict[str, tuple[str, TopUpIntent]] = {}  # id -> (tenant, intent)
+        self.pending_intents: dict[str, str] = {}  # wallet id -> its pending intent's id
         self.events: list[Event] = []  # in commit order
         self.event_ids: set[str] = set()
         self.pending: dict[str, dict[str, Event]] = {}  # tenant -> unacknowledged, in order
@@ -135,6 +138,10 @@ class MemoryStore:
                 sorted(self.groups.values(), key=lambda g: g.id)
             ),
             "settings": [[w, name, value] for (w, name), value in sorted(self.settings.items())],
+            "top_up_intents": [
+                [tenant, intent.to_data()]
+                for tenant, intent in sorted(self.intents.values(), key=lambda ti: ti[1].id)
+            ],
             "events": [
                 [*_codec.to_data([e.id, e.tenant_id, e.wallet_id, e.kind, e.created_at,
                                   e.payload]), e.id not in self.pending.get(e.tenant_id, {})]
@@ -302,6 +309,14 @@ class MemoryUnitOfWork(WriteBuffer):
         for event in self._events:
             if event.id in store.event_ids:
                 raise ConflictError(f"event id {event.id!r} already used")
+        for _, intent in self._intents.values():
+            if intent.wallet_id not in store.wallets and intent.wallet_id not in self._wallets:
+                raise WalletNotFoundError(intent.wallet_id)
+            holder = store.pending_intents.get(intent.wallet_id)
+            if (intent.status is IntentStatus.PENDING and holder is not None
+                    and holder != intent.id and holder not in self._intents):
+                raise ConflictError(
+                    f"wallet {intent.wallet_id!r} already has a pending top-up {holder!r}")
         # Apply.
         for group in self._groups.values():
             store._apply_group(group)
@@ -310,6 +325,12 @@ class MemoryUnitOfWork(WriteBuffer):
                 store.settings.pop(setting, None)
             else:
                 store.settings[setting] = value
+        for tenant_id, intent in self._intents.values():
+            store.intents[intent.id] = (tenant_id, intent)
+            if intent.status is IntentStatus.PENDING:
+                store.pending_intents[intent.wallet_id] = intent.id
+            elif store.pending_intents.get(intent.wallet_id) == intent.id:
+                del store.pending_intents[intent.wallet_id]
         for event in self._events:
             store.events.append(event)
             store.event_ids.add(event.id)
@@ -441,6 +462,30 @@ class MemoryUnitOfWork(WriteBuffer):
         """The refundable charge of a spend or capture entry."""
         self._check_open()
         return self._charges.get(entry_id) or self._store.charges.get(entry_id)
+
+    # -- automatic top-ups ------------------------------------------------------------------
+
+    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
+        """The intent as this unit sees it."""
+        self._check_open()
+        found = self._intents.get(intent_id) or self._store.intents.get(intent_id)
+        return None if found is None else found[1]
+
+    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
+        """The wallet's pending intent as this unit sees it."""
+        self._check_open()
+        stored_id = self._store.pending_intents.get(wallet_id)
+        stored = None if stored_id is None else self._store.intents[stored_id][1]
+        return self._pending_overlay(wallet_id, stored)
+
+    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
+        """Committed pending intents, oldest first."""
+        self._check_open()
+        pending = sorted(
+            (self._store.intents[i] for i in self._store.pending_intents.values()),
+            key=lambda ti: (ti[1].created_at, ti[1].id),
+        )
+        return pending[: max(limit, 0)]
 
     # -- events -----------------------------------------------------------------------------
 

@@ -45,6 +45,11 @@ by set. Nothing it needs is read first:
 * wallet settings are written after the wallets (upserted, or deleted for ``None``); a setting of
   a wallet that is not stored raises (SQLSTATE ``PW002``), which becomes
   :class:`~prepaid_wallet.errors.WalletNotFoundError`. A unit without settings sends none.
+* automatic top-up intents are written after the settings (upserted by id: status and data
+  move), finished ones first; an intent of a wallet that is not stored raises (``PW002``), and
+  a second pending intent of a wallet violates the partial unique index
+  ``top_up_intents_one_pending`` and becomes :class:`~prepaid_wallet.errors.ConflictError`. A
+  unit without intents sends none.
 * events (the outbox) are appended after the journal, in the unit's order (an event id already
   stored violates ``events_id_key`` and becomes :class:`~prepaid_wallet.errors.ConflictError`),
   then the events the unit acknowledged are marked with the database's current time if still
@@ -115,12 +120,15 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import is_conditioned
+from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._sql import (
     SQLReads,
     condition_from_text,
     condition_of,
     condition_text,
+    intent_of,
+    intent_text,
     stored_amount,
 )
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
@@ -137,7 +145,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _Conn = psycopg.Connection[TupleRow]
 
@@ -154,13 +162,16 @@ _TRIGGER = "prepaid_wallet:"
 _RETRYABLE = frozenset({"40P01", "40001"})
 #: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on.
 _STALE = "PW001"
-#: Raised by ``write_unit`` for a setting of a wallet that is not stored (the wallet id in the
-#: detail).
+#: Raised by ``write_unit`` for a setting or a top-up intent of a wallet that is not stored (the
+#: wallet id in the detail).
 _NO_WALLET = "PW002"
 #: Unique constraints whose violation is an integrity error rather than a conflict.
 _INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
 #: Unique constraints whose violation is a conflict, and what it means.
-_CONFLICT_CONSTRAINTS = {"events_id_key": "an event id is already used"}
+_CONFLICT_CONSTRAINTS = {
+    "events_id_key": "an event id is already used",
+    "top_up_intents_one_pending": "a wallet already has a pending top-up",
+}
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -355,6 +366,7 @@ _ENTRY_COLS = (
 _IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
 _HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
 _EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
+_INTENT_COLS = "id, tenant_id, wallet_id, status, created_at, data"
 
 
 def _names(cols: str) -> tuple[str, ...]:
@@ -371,6 +383,7 @@ _CHARGE_NAMES = _names(_CHARGE_COLS)
 _ENTRY_NAMES = _names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
 _IDEMPOTENCY_NAMES = _names(_IDEMPOTENCY_COLS)
 _EVENT_NAMES = _names(_EVENT_COLS)
+_INTENT_NAMES = _names(_INTENT_COLS)
 #: The columns of ``entries`` but ``seq``, as ``v.<name>``.
 _NO_SEQ = ", ".join(f"v.{name}" for name in _ENTRY_NAMES)
 _POSTING_COLS = (
@@ -923,6 +936,178 @@ BEGIN
 END
 $$;
 """,
+    # 6: automatic top-up intents, stored as the JSON of ``TopUpIntent.to_data`` next to the
+    # columns they are found by. A wallet has at most one pending intent: the database itself
+    # refuses a second (``top_up_intents_one_pending``, a partial unique index: a conflict); the
+    # pending ones of every tenant are read oldest first from an index of their own.
+    # ``write_unit`` writes the unit's intents after its wallets and settings, finished ones
+    # first (one the unit ends makes way for its wallet's next); an intent of a wallet that is
+    # not stored raises (SQLSTATE ``PW002``), which becomes
+    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
+    6: f"""
+CREATE TABLE {{s}}.top_up_intents (
+    id {_T} PRIMARY KEY,
+    tenant_id {_T} NOT NULL,
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    status {_T} NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX top_up_intents_one_pending ON {{s}}.top_up_intents (wallet_id)
+    WHERE status = 'pending';
+CREATE INDEX top_up_intents_pending ON {{s}}.top_up_intents (created_at, id)
+    WHERE status = 'pending';
+CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    w RECORD;
+    g RECORD;
+    old_until TIMESTAMPTZ;
+    missing TEXT;
+BEGIN
+    IF p ? 'groups' THEN
+        FOR g IN
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
+        LOOP
+            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
+                WHERE c.id = g.id FOR UPDATE;
+            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
+                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
+                    WHERE group_id = g.id AND remaining > 0;
+            END IF;
+            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
+                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
+                        g.valid_until)
+                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
+                    name = excluded.name, version = excluded.version,
+                    condition = excluded.condition, valid_from = excluded.valid_from,
+                    valid_until = excluded.valid_until;
+        END LOOP;
+    END IF;
+    IF p ? 'new_wallets' THEN
+        INSERT INTO {{s}}.wallets
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
+    END IF;
+    IF p ? 'wallets' THEN
+        FOR w IN
+            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
+                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
+                version BIGINT, head TEXT
+            )
+        LOOP
+            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
+                status = w.status, version = w.version, head = w.head
+                WHERE id = w.id AND version = w.base;
+            IF NOT FOUND THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'settings' THEN
+        SELECT min(v.wallet_id COLLATE "C") INTO missing
+            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a setting refers to an unknown wallet (%)', missing
+                USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
+        END IF;
+        DELETE FROM {{s}}.wallet_settings t
+            USING jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE v.value IS NULL AND t.wallet_id = v.wallet_id AND t.name = v.name;
+        INSERT INTO {{s}}.wallet_settings (wallet_id, name, value)
+            SELECT v.wallet_id, v.name, v.value
+            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
+            WHERE v.value IS NOT NULL
+            ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value;
+    END IF;
+    IF p ? 'intents' THEN
+        SELECT v.wallet_id INTO missing
+            FROM jsonb_populate_recordset(NULL::{{s}}.top_up_intents, p -> 'intents')
+                WITH ORDINALITY AS v
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id)
+            ORDER BY v.ordinality LIMIT 1;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a top-up intent refers to an unknown wallet (%)', missing
+                USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
+        END IF;
+        INSERT INTO {{s}}.top_up_intents ({_INTENT_COLS})
+            SELECT v.id, v.tenant_id, v.wallet_id, v.status, v.created_at, v.data
+            FROM jsonb_populate_recordset(NULL::{{s}}.top_up_intents, p -> 'intents')
+                WITH ORDINALITY AS v
+            ORDER BY v.status = 'pending', v.ordinality
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data;
+    END IF;
+    IF p ? 'entries' THEN
+        WITH e AS (
+            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
+                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
+                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
+                RETURNING seq, id
+        ), posted AS (
+            INSERT INTO {{s}}.postings ({_POSTING_COLS})
+                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
+                    v.recorded_at, v.balance_after
+                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
+                JOIN e ON e.id = v.entry_id
+        )
+        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
+            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
+                v.commerce, v.held
+            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
+            JOIN e ON e.id = v.entry_id;
+    END IF;
+    IF p ? 'events' THEN
+        INSERT INTO {{s}}.events ({_EVENT_COLS})
+            SELECT v.id, v.tenant_id, v.wallet_id, v.kind, v.created_at, v.payload
+            FROM jsonb_populate_recordset(NULL::{{s}}.events, p -> 'events')
+                WITH ORDINALITY AS v
+            ORDER BY v.ordinality;
+    END IF;
+    IF p ? 'acks' THEN
+        UPDATE {{s}}.events t SET acked_at = now()
+            FROM jsonb_to_recordset(p -> 'acks') AS v (tenant_id TEXT, id TEXT)
+            WHERE t.id = v.id AND t.tenant_id = v.tenant_id AND t.acked_at IS NULL;
+    END IF;
+    IF p ? 'lot_groups' THEN
+        PERFORM 1 FROM {{s}}.condition_groups c
+            WHERE c.id IN (SELECT jsonb_array_elements_text(p -> 'lot_groups'))
+            ORDER BY c.id FOR SHARE;
+        SELECT string_agg(x.id, ', ' ORDER BY x.id) INTO missing
+            FROM jsonb_array_elements_text(p -> 'lot_groups') AS x (id)
+            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.condition_groups c WHERE c.id = x.id);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a lot refers to an unknown condition group (%)', missing;
+        END IF;
+    END IF;
+    IF p ? 'lots' THEN
+        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
+            SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
+                CASE WHEN v.group_id IS NULL THEN v.ends_at
+                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
+                                            WHERE c.id = v.group_id))
+                END
+            FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
+            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
+                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
+    END IF;
+    IF p ? 'holds' THEN
+        INSERT INTO {{s}}.holds
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
+                resolved_at = excluded.resolved_at;
+    END IF;
+    IF p ? 'charges' THEN
+        INSERT INTO {{s}}.charges
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
+            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
+    END IF;
+    IF p ? 'idempotency' THEN
+        INSERT INTO {{s}}.idempotency
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
+    END IF;
+END
+$$;
+""",
 }
 
 _LIVE_ORDER = (
@@ -1140,6 +1325,13 @@ def _event(row: Sequence[Any]) -> Event:
     return Event(
         id=row[0], tenant_id=row[1], wallet_id=row[2], kind=row[3],
         created_at=_utc(row[4]), payload=row[5],
+    )
+
+
+def _intent_row(tenant_id: str, intent: TopUpIntent) -> tuple[Any, ...]:
+    return (
+        intent.id, tenant_id, intent.wallet_id, intent.status.value, _utc(intent.created_at),
+        intent_text(intent),
     )
 
 
@@ -1394,6 +1586,10 @@ class PostgresStore:
                 f"SELECT {_EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq"
             )
         ]
+        intents = [
+            (str(r[0]), intent_of(r[1]))
+            for r in conn.execute("SELECT tenant_id, data FROM top_up_intents")
+        ]
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -1403,6 +1599,10 @@ class PostgresStore:
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
             "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
             "settings": settings,
+            "top_up_intents": [
+                [tenant_id, intent.to_data()]
+                for tenant_id, intent in sorted(intents, key=lambda ti: ti[1].id)
+            ],
             "events": events,
         }
 
@@ -1473,7 +1673,7 @@ class PostgresUnitOfWork(SQLReads):
     def _has_writes(self) -> bool:
         return bool(
             self._changes or self._new_wallets or self._idempotency or self._groups
-            or self._settings or self._events or self._acks
+            or self._settings or self._events or self._acks or self._intents
         )
 
     @staticmethod
@@ -1641,6 +1841,12 @@ class PostgresUnitOfWork(SQLReads):
             payload["settings"] = [
                 {"wallet_id": wallet_id, "name": name, "value": value}
                 for (wallet_id, name), value in sorted(self._settings.items())
+            ]
+        if self._intents:
+            # In the unit's order; ``write_unit`` writes the finished ones first.
+            payload["intents"] = [
+                dict(zip(_INTENT_NAMES, _intent_row(tenant_id, intent), strict=True))
+                for tenant_id, intent in self._intents.values()
             ]
         if self._changes:
             entries: list[dict[str, Any]] = []

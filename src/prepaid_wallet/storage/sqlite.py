@@ -17,7 +17,8 @@ transaction (``executemany``); leaving without commit rolls back. "Database is b
 
 Schema: amounts are INTEGER minor units next to a currency TEXT column; instants are INTEGER
 microseconds since the Unix epoch (UTC), read back as aware UTC datetimes; spend conditions are
-JSON text. Events (the outbox) are appended in commit order (``seq``) and keep, once
+JSON text, and so are automatic top-up intents (a partial unique index allows one pending
+intent per wallet). Events (the outbox) are appended in commit order (``seq``) and keep, once
 acknowledged, the instant they were. Each lot row also keeps whether it is conditioned and
 when it falls due (its expiry or its condition group's end, whichever is first), for the live
 and due indexes. The schema is created
@@ -60,12 +61,15 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import is_conditioned
+from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._sql import (
     SQLReads,
     condition_from_text,
     condition_of,
     condition_text,
+    intent_of,
+    intent_text,
     stored_amount,
 )
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
@@ -82,7 +86,7 @@ from prepaid_wallet.wallet import (
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -385,6 +389,24 @@ CREATE TABLE events (
 );
 CREATE INDEX events_pending ON events (tenant_id, seq) WHERE acked_at IS NULL;
 """,
+    # Version 6: automatic top-up intents, stored as the JSON of ``TopUpIntent.to_data`` next
+    # to the columns they are found by. A wallet has at most one pending intent (the database
+    # itself refuses a second: the partial unique index); the pending ones of every tenant are
+    # read oldest first from an index of their own.
+    6: """
+CREATE TABLE top_up_intents (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    wallet_id TEXT NOT NULL REFERENCES wallets (id),
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX top_up_intents_one_pending ON top_up_intents (wallet_id)
+    WHERE status = 'pending';
+CREATE INDEX top_up_intents_pending ON top_up_intents (created_at, id)
+    WHERE status = 'pending';
+""",
 }
 
 _WALLET_COLS = (
@@ -645,6 +667,13 @@ def _event(row: Sequence[Any]) -> Event:
     )
 
 
+def _intent_row(tenant_id: str, intent: TopUpIntent) -> tuple[Any, ...]:
+    return (
+        intent.id, tenant_id, intent.wallet_id, intent.status.value,
+        _micros(intent.created_at), intent_text(intent),
+    )
+
+
 def _snapshot(row: Sequence[Any]) -> WalletSnapshot:
     currency = row[3]
     return WalletSnapshot(
@@ -868,6 +897,10 @@ class SQLiteStore:
                     f"SELECT {_EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq"
                 )
             ]
+            intents = [
+                (str(r[0]), intent_of(r[1]))
+                for r in conn.execute("SELECT tenant_id, data FROM top_up_intents")
+            ]
         return {
             "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
             "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -877,6 +910,10 @@ class SQLiteStore:
             "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
             "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
             "settings": settings,
+            "top_up_intents": [
+                [tenant_id, intent.to_data()]
+                for tenant_id, intent in sorted(intents, key=lambda ti: ti[1].id)
+            ],
             "events": events,
         }
 
@@ -973,7 +1010,7 @@ class SQLiteUnitOfWork(SQLReads):
         try:
             if (
                 self._changes or self._new_wallets or self._idempotency or self._groups
-                or self._settings or self._events or self._acks
+                or self._settings or self._events or self._acks or self._intents
             ):
                 group_ends = self._validate()
                 self._flush(conn, group_ends)
@@ -1018,16 +1055,20 @@ class SQLiteUnitOfWork(SQLReads):
                 raise IntegrityError(f"entry id {entry_id!r} already used")
             seen.add(entry_id)
         if self._settings:
-            self._check_setting_wallets()
+            self._check_wallets([wallet_id for wallet_id, _ in self._settings])
+        if self._intents:
+            self._check_wallets([intent.wallet_id for _, intent in self._intents.values()])
         return self._group_ends()
 
-    def _check_setting_wallets(self) -> None:
-        """``WalletNotFoundError`` for a setting of a wallet neither stored nor opened in this
-        unit (wallets this unit read or wrote need no read; the others, one)."""
+    def _check_wallets(self, wallet_ids: Sequence[str]) -> None:
+        """``WalletNotFoundError`` for the first of ``wallet_ids`` (the wallets of settings or
+        intents, in the order the unit wrote them, like the memory store) that is neither
+        stored nor opened in this unit (wallets this unit read or wrote need no read; the
+        others, one)."""
         wanted = sorted(
             {
                 wallet_id
-                for wallet_id, _ in self._settings
+                for wallet_id in wallet_ids
                 if wallet_id not in self._wallets and self._known_wallet(wallet_id) is None
             }
         )
@@ -1037,7 +1078,7 @@ class SQLiteUnitOfWork(SQLReads):
             f"SELECT id FROM wallets WHERE id IN ({','.join('?' * len(wanted))})", wanted
         )
         missing = set(wanted) - {row[0] for row in rows}
-        for wallet_id, _ in self._settings:  # the first one the unit set, like the memory store
+        for wallet_id in wallet_ids:
             if wallet_id in missing:
                 raise WalletNotFoundError(wallet_id)
 
@@ -1129,6 +1170,8 @@ class SQLiteUnitOfWork(SQLReads):
                     raise ConcurrencyError(str(wallet_id), int(base), current[0] if current else 0)
         if self._settings:  # after the wallets: a wallet opened in this unit may get settings
             self._flush_settings(conn)
+        if self._intents:  # after the wallets too, for the same reason
+            self._flush_intents(conn)
         self._flush_journal(conn)
         if self._events or self._acks:
             self._flush_events(conn)
@@ -1180,6 +1223,32 @@ class SQLiteUnitOfWork(SQLReads):
                     " ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value",
                     stored,
                 )
+
+    def _flush_intents(self, conn: sqlite3.Connection) -> None:
+        """Write this unit's intents (a new one is inserted; a stored one takes its new status
+        and data). Finished ones go first, so one this unit ends makes way for its wallet's
+        next; a stored pending intent of a wallet this unit gives another one violates the
+        partial unique index (``ConflictError``)."""
+        intents = sorted(
+            self._intents.values(),
+            key=lambda ti: (ti[1].status is IntentStatus.PENDING, ti[1].id),
+        )
+        with _translated("writing top-up intents"):
+            try:
+                conn.executemany(
+                    "INSERT INTO top_up_intents (id, tenant_id, wallet_id, status, created_at,"
+                    " data) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                    " data = excluded.data",
+                    [_intent_row(tenant_id, intent) for tenant_id, intent in intents],
+                )
+            except sqlite3.IntegrityError as exc:
+                if "top_up_intents.wallet_id" in str(exc):
+                    raise ConflictError(
+                        "writing top-up intents: a wallet already has a pending top-up"
+                        f" ({exc})"
+                    ) from exc
+                raise
 
     def _flush_events(self, conn: sqlite3.Connection) -> None:
         """Append this unit's events in its order (an id already stored conflicts), then mark
