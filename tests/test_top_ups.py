@@ -161,6 +161,34 @@ def test_at_spend_the_shortfall_is_charged_then_spent_or_nothing(store: Store) -
     assert svc.verify().ok
 
 
+def test_scheduled_top_ups_start_once_per_occurrence(store: Store) -> None:
+    gateway = Scripted(card_a=[ChargeStatus.SUCCEEDED] * 3, card_b=[])
+    svc, clock, w = setup(store, gateway)
+    weekly = TopUpRule(methods=METHODS, minimum=eur("5.00"), target=eur("50.00"),
+                       schedule="FREQ=WEEKLY;BYDAY=MO", schedule_zone="Europe/Nicosia")
+    svc.set_top_up_rule(w, weekly)
+    svc.top_up(w, eur("12.00"), method="cash")
+    assert svc.start_scheduled_top_ups() == ()  # Tuesday: the first Monday has not come
+    clock.set(datetime(2026, 3, 16, 6, 59, tzinfo=UTC))  # Monday 08:59 in Nicosia
+    assert svc.start_scheduled_top_ups() == ()  # the rule was set up at 09:00 local
+    clock.set(datetime(2026, 3, 16, 7, 0, tzinfo=UTC))  # Monday 09:00
+    [intent_id] = svc.start_scheduled_top_ups()
+    assert svc.start_scheduled_top_ups() == ()  # once per occurrence
+    intent = svc.top_up_intent(intent_id)
+    assert intent is not None
+    assert intent.amount == eur("38.00")  # up to the target
+    assert len(svc.process_top_ups().credited) == 1
+    assert svc.get_wallet(w).open == eur("50.00")
+    clock.advance(timedelta(weeks=3))  # three Mondays missed: one top-up, and none at target
+    assert svc.start_scheduled_top_ups() == ()
+    svc.spend(w, SpendRequest(eur("20.00")))
+    clock.advance(timedelta(weeks=1))
+    [later] = svc.start_scheduled_top_ups()
+    later_intent = svc.top_up_intent(later)
+    assert later_intent is not None
+    assert later_intent.amount == eur("20.00")
+
+
 def test_rules_need_a_tenant_with_automatic_top_ups(tmp_path: Path) -> None:
     svc = WalletService(open_store("memory:"), clock=FixedClock(T0))
     w = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR").id

@@ -118,8 +118,10 @@ from prepaid_wallet.rules.topup import (
     credit_key,
     give_up,
     mark_credited,
+    next_occurrence,
     next_step,
     record_outcome,
+    scheduled_top_up,
     spend_top_up,
     start_attempt,
     threshold_top_up,
@@ -142,6 +144,7 @@ _LIMITS = "limits"
 #: The kind of the outbox events the service writes.
 _LOW_BALANCE = "low_balance"
 _TOP_UP_RULE = "top_up"
+_TOP_UP_SCHEDULE = "top_up_schedule_last"
 #: At most this many state changes per intent in one run (a run never loops forever).
 _MAX_STEPS = 12
 _MICRO = timedelta(microseconds=1)
@@ -1756,6 +1759,56 @@ class WalletService:
         pending = final is not None and final.status is IntentStatus.PENDING
         return TopUpReport(() if entry_id is None else (entry_id,),
                            (intent_id,) if failed else (), (intent_id,) if pending else ())
+
+    def start_scheduled_top_ups(self) -> tuple[str, ...]:
+        """Start the automatic top-ups that wallets' rules schedule (``TopUpRule.schedule``, an
+        RRULE in ``schedule_zone``, anchored at the wallet's opening): for each wallet of a
+        tenant with automatic top-ups whose rule has a schedule, one intent for the latest
+        occurrence that came since the last one started (missed occurrences are not charged one
+        by one: a wallet is topped up once, up to its rule's amount or target), unless one is
+        already in flight or the wallet is already at its target. Each wallet in a unit of
+        work of its own; run it as a scheduled job, then :meth:`process_top_ups`. Reads every
+        wallet of those tenants. Returns the ids of the intents started."""
+        at = self._now()
+        started: list[str] = []
+        for tenant_id in sorted(self.rules):
+            if not self.rules[tenant_id].automatic_top_ups or (
+                self.tenant_id is not None and tenant_id != self.tenant_id
+            ):
+                continue
+            with self.store.unit_of_work(read_only=True) as uow:
+                wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]
+            for wallet_id in wallet_ids:
+                intent_id = self._scheduled_intent(wallet_id, at)
+                if intent_id is not None:
+                    started.append(intent_id)
+        return tuple(started)
+
+    def _scheduled_intent(self, wallet_id: str, at: datetime) -> str | None:
+        with self.store.unit_of_work() as uow:
+            wallet = uow.lock_wallets([wallet_id])[wallet_id]
+            rule = self._top_up_rule(uow, wallet)
+            if rule is None or rule.schedule is None or rule.currency != wallet.currency:
+                return None
+            last_text = uow.get_setting(wallet.id, _TOP_UP_SCHEDULE)
+            after = wallet.created_at if last_text is None else datetime.fromisoformat(last_text)
+            due = None
+            occurrence = next_occurrence(rule, after, anchor=wallet.created_at)
+            while occurrence is not None and occurrence <= at:
+                due = occurrence
+                occurrence = next_occurrence(rule, occurrence, anchor=wallet.created_at)
+            if due is None:
+                return None
+            uow.put_setting(wallet.id, _TOP_UP_SCHEDULE, due.isoformat())
+            amount = scheduled_top_up(rule, wallet.open)
+            intent_id = None
+            if amount is not None and uow.pending_top_up_intent(wallet.id) is None:
+                intent_id = self.ids.new("tu")
+                uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
+                    id=intent_id, wallet_id=wallet.id, amount=amount,
+                    reason=TopUpReason.SCHEDULE, created_at=at))
+            uow.commit()
+            return intent_id
 
     def _require_gateway(self) -> PaymentGateway:
         if self.gateway is None:
