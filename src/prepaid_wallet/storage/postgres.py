@@ -394,569 +394,11 @@ _HISTORY_ROW_COLS = (
 )
 
 
-#: Upgrade steps: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``; a new schema is
-#: :data:`_SCHEMA` followed by every step. Each is sent as one simple query, like ``_SCHEMA``.
-_MIGRATIONS: dict[int, str] = {
-    # 2: a unit's writes are applied by one function call, sent with its COMMIT; the balance
-    # check at commit reads an entry's postings once, not twice; the balance after a posting no
-    # longer reads the account's last posting, so the index that served that read goes.
-    2: f"""
-CREATE FUNCTION {{s}}.wallet_moved(p_wallet TEXT, p_expected BIGINT) RETURNS VOID
-LANGUAGE plpgsql AS $$
-DECLARE
-    actual BIGINT;
-BEGIN
-    SELECT version INTO actual FROM {{s}}.wallets WHERE id = p_wallet;
-    actual := coalesce(actual, 0);
-    RAISE EXCEPTION '{_TRIGGER} wallet % is at version %, not %', p_wallet, actual, p_expected
-        USING ERRCODE = '{_STALE}',
-              DETAIL = json_build_array(p_wallet, p_expected, actual)::text;
-END
-$$;
-CREATE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
-DECLARE
-    w RECORD;
-BEGIN
-    IF p ? 'new_wallets' THEN
-        INSERT INTO {{s}}.wallets
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
-    END IF;
-    IF p ? 'wallets' THEN
-        FOR w IN
-            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
-                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
-                version BIGINT, head TEXT
-            )
-        LOOP
-            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
-                status = w.status, version = w.version, head = w.head
-                WHERE id = w.id AND version = w.base;
-            IF NOT FOUND THEN
-                PERFORM {{s}}.wallet_moved(w.id, w.base);
-            END IF;
-        END LOOP;
-    END IF;
-    IF p ? 'entries' THEN
-        WITH e AS (
-            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
-                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
-                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
-                RETURNING seq, id
-        ), posted AS (
-            INSERT INTO {{s}}.postings ({_POSTING_COLS})
-                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
-                    v.recorded_at, v.balance_after
-                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
-                JOIN e ON e.id = v.entry_id
-        )
-        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
-            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
-                v.commerce, v.held
-            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
-            JOIN e ON e.id = v.entry_id;
-    END IF;
-    IF p ? 'lots' THEN
-        INSERT INTO {{s}}.lots SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots')
-            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
-                expired_entry_id = excluded.expired_entry_id;
-    END IF;
-    IF p ? 'holds' THEN
-        INSERT INTO {{s}}.holds
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
-                resolved_at = excluded.resolved_at;
-    END IF;
-    IF p ? 'charges' THEN
-        INSERT INTO {{s}}.charges
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
-            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
-    END IF;
-    IF p ? 'idempotency' THEN
-        INSERT INTO {{s}}.idempotency
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
-    END IF;
-END
-$$;
-CREATE OR REPLACE FUNCTION {{s}}.entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    eid TEXT;
-    n BIGINT;
-    unbalanced BOOLEAN;
-BEGIN
-    IF TG_TABLE_NAME = 'entries' THEN
-        eid := NEW.id;
-    ELSE
-        eid := NEW.entry_id;
-    END IF;
-    SELECT coalesce(sum(per.n), 0), coalesce(bool_or(per.total <> 0), false)
-        INTO n, unbalanced
-        FROM (
-            SELECT count(*) AS n, sum(minor) AS total FROM {{s}}.postings
-            WHERE entry_id = eid GROUP BY currency
-        ) AS per;
-    IF n < 2 THEN
-        RAISE EXCEPTION '{_TRIGGER} entry % needs at least two non-zero postings', eid;
-    END IF;
-    IF unbalanced THEN
-        RAISE EXCEPTION
-            '{_TRIGGER} unbalanced entry %: postings must sum to zero per currency', eid;
-    END IF;
-    RETURN NULL;
-END
-$$;
-DROP INDEX {{s}}.postings_latest;
-""",
-    # 3: condition groups, and lots that carry spend conditions. A lot records whether it is
-    # conditioned (conditioned lots pay first: the live index leads with it), when it ends
-    # whatever its group does (``ends_at``: its own expiry or its conditions' end) and when it
-    # falls due: that or its group's end, whichever is first (the due indexes read that; a
-    # group's live lots are found by ``lots_by_group`` when its end moves). ``write_unit``
-    # writes groups first, share-locks the groups of the lots it writes (so a concurrent change
-    # of a group's end waits for it, or it for the change) and computes ``due_at`` itself.
-    3: f"""
-CREATE TABLE {{s}}.condition_groups (
-    id {_T} PRIMARY KEY,
-    tenant_id {_T} NOT NULL,
-    name {_T} NOT NULL,
-    version BIGINT NOT NULL CHECK (version >= 1),
-    condition TEXT NOT NULL,
-    valid_from TIMESTAMPTZ,
-    valid_until TIMESTAMPTZ
-);
-CREATE INDEX condition_groups_by_name ON {{s}}.condition_groups (tenant_id, name, id);
-ALTER TABLE {{s}}.lots
-    ADD COLUMN condition TEXT,
-    ADD COLUMN group_id {_T} REFERENCES {{s}}.condition_groups (id),
-    ADD COLUMN group_version BIGINT,
-    ADD COLUMN conditioned BOOLEAN NOT NULL DEFAULT false,
-    ADD COLUMN ends_at TIMESTAMPTZ,
-    ADD COLUMN due_at TIMESTAMPTZ;
-UPDATE {{s}}.lots SET ends_at = expires_at, due_at = expires_at WHERE expires_at IS NOT NULL;
-DROP INDEX {{s}}.lots_live;
-CREATE INDEX lots_live ON {{s}}.lots (
-    wallet_id, conditioned DESC, priority, (expires_at IS NULL),
-    (coalesce(expires_at, granted_at)), granted_at, id
-) WHERE remaining > 0;
-DROP INDEX {{s}}.lots_due;
-CREATE INDEX lots_due ON {{s}}.lots (due_at, id) WHERE remaining > 0 AND due_at IS NOT NULL;
-DROP INDEX {{s}}.lots_due_by_wallet;
-CREATE INDEX lots_due_by_wallet ON {{s}}.lots (wallet_id, due_at, id)
-    WHERE remaining > 0 AND due_at IS NOT NULL;
-CREATE INDEX lots_by_group ON {{s}}.lots (group_id, id)
-    WHERE remaining > 0 AND group_id IS NOT NULL;
-CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
-DECLARE
-    w RECORD;
-    g RECORD;
-    old_until TIMESTAMPTZ;
-    missing TEXT;
-BEGIN
-    IF p ? 'groups' THEN
-        FOR g IN
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
-        LOOP
-            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
-                WHERE c.id = g.id FOR UPDATE;
-            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
-                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
-                    WHERE group_id = g.id AND remaining > 0;
-            END IF;
-            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
-                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
-                        g.valid_until)
-                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
-                    name = excluded.name, version = excluded.version,
-                    condition = excluded.condition, valid_from = excluded.valid_from,
-                    valid_until = excluded.valid_until;
-        END LOOP;
-    END IF;
-    IF p ? 'new_wallets' THEN
-        INSERT INTO {{s}}.wallets
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
-    END IF;
-    IF p ? 'wallets' THEN
-        FOR w IN
-            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
-                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
-                version BIGINT, head TEXT
-            )
-        LOOP
-            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
-                status = w.status, version = w.version, head = w.head
-                WHERE id = w.id AND version = w.base;
-            IF NOT FOUND THEN
-                PERFORM {{s}}.wallet_moved(w.id, w.base);
-            END IF;
-        END LOOP;
-    END IF;
-    IF p ? 'entries' THEN
-        WITH e AS (
-            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
-                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
-                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
-                RETURNING seq, id
-        ), posted AS (
-            INSERT INTO {{s}}.postings ({_POSTING_COLS})
-                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
-                    v.recorded_at, v.balance_after
-                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
-                JOIN e ON e.id = v.entry_id
-        )
-        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
-            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
-                v.commerce, v.held
-            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
-            JOIN e ON e.id = v.entry_id;
-    END IF;
-    IF p ? 'lot_groups' THEN
-        PERFORM 1 FROM {{s}}.condition_groups c
-            WHERE c.id IN (SELECT jsonb_array_elements_text(p -> 'lot_groups'))
-            ORDER BY c.id FOR SHARE;
-        SELECT string_agg(x.id, ', ' ORDER BY x.id) INTO missing
-            FROM jsonb_array_elements_text(p -> 'lot_groups') AS x (id)
-            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.condition_groups c WHERE c.id = x.id);
-        IF missing IS NOT NULL THEN
-            RAISE EXCEPTION '{_TRIGGER} a lot refers to an unknown condition group (%)', missing;
-        END IF;
-    END IF;
-    IF p ? 'lots' THEN
-        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
-            SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
-                CASE WHEN v.group_id IS NULL THEN v.ends_at
-                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
-                                            WHERE c.id = v.group_id))
-                END
-            FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
-            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
-                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
-    END IF;
-    IF p ? 'holds' THEN
-        INSERT INTO {{s}}.holds
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
-                resolved_at = excluded.resolved_at;
-    END IF;
-    IF p ? 'charges' THEN
-        INSERT INTO {{s}}.charges
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
-            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
-    END IF;
-    IF p ? 'idempotency' THEN
-        INSERT INTO {{s}}.idempotency
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
-    END IF;
-END
-$$;
-""",
-    # 4: wallet settings (limits overrides, owner groups, automatic top-up rules): text values
-    # by wallet and name. ``write_unit`` writes them after the wallets (a wallet opened in the
-    # unit may get settings); a setting of a wallet that is not stored raises (SQLSTATE
-    # ``PW002``, the wallet id in the detail), which becomes
-    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
-    4: f"""
-CREATE TABLE {{s}}.wallet_settings (
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    name {_T} NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (wallet_id, name)
-);
-CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
-DECLARE
-    w RECORD;
-    g RECORD;
-    old_until TIMESTAMPTZ;
-    missing TEXT;
-BEGIN
-    IF p ? 'groups' THEN
-        FOR g IN
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
-        LOOP
-            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
-                WHERE c.id = g.id FOR UPDATE;
-            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
-                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
-                    WHERE group_id = g.id AND remaining > 0;
-            END IF;
-            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
-                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
-                        g.valid_until)
-                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
-                    name = excluded.name, version = excluded.version,
-                    condition = excluded.condition, valid_from = excluded.valid_from,
-                    valid_until = excluded.valid_until;
-        END LOOP;
-    END IF;
-    IF p ? 'new_wallets' THEN
-        INSERT INTO {{s}}.wallets
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
-    END IF;
-    IF p ? 'wallets' THEN
-        FOR w IN
-            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
-                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
-                version BIGINT, head TEXT
-            )
-        LOOP
-            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
-                status = w.status, version = w.version, head = w.head
-                WHERE id = w.id AND version = w.base;
-            IF NOT FOUND THEN
-                PERFORM {{s}}.wallet_moved(w.id, w.base);
-            END IF;
-        END LOOP;
-    END IF;
-    IF p ? 'settings' THEN
-        SELECT min(v.wallet_id COLLATE "C") INTO missing
-            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id);
-        IF missing IS NOT NULL THEN
-            RAISE EXCEPTION '{_TRIGGER} a setting refers to an unknown wallet (%)', missing
-                USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
-        END IF;
-        DELETE FROM {{s}}.wallet_settings t
-            USING jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE v.value IS NULL AND t.wallet_id = v.wallet_id AND t.name = v.name;
-        INSERT INTO {{s}}.wallet_settings (wallet_id, name, value)
-            SELECT v.wallet_id, v.name, v.value
-            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE v.value IS NOT NULL
-            ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value;
-    END IF;
-    IF p ? 'entries' THEN
-        WITH e AS (
-            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
-                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
-                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
-                RETURNING seq, id
-        ), posted AS (
-            INSERT INTO {{s}}.postings ({_POSTING_COLS})
-                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
-                    v.recorded_at, v.balance_after
-                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
-                JOIN e ON e.id = v.entry_id
-        )
-        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
-            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
-                v.commerce, v.held
-            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
-            JOIN e ON e.id = v.entry_id;
-    END IF;
-    IF p ? 'lot_groups' THEN
-        PERFORM 1 FROM {{s}}.condition_groups c
-            WHERE c.id IN (SELECT jsonb_array_elements_text(p -> 'lot_groups'))
-            ORDER BY c.id FOR SHARE;
-        SELECT string_agg(x.id, ', ' ORDER BY x.id) INTO missing
-            FROM jsonb_array_elements_text(p -> 'lot_groups') AS x (id)
-            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.condition_groups c WHERE c.id = x.id);
-        IF missing IS NOT NULL THEN
-            RAISE EXCEPTION '{_TRIGGER} a lot refers to an unknown condition group (%)', missing;
-        END IF;
-    END IF;
-    IF p ? 'lots' THEN
-        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
-            SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
-                CASE WHEN v.group_id IS NULL THEN v.ends_at
-                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
-                                            WHERE c.id = v.group_id))
-                END
-            FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
-            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
-                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
-    END IF;
-    IF p ? 'holds' THEN
-        INSERT INTO {{s}}.holds
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
-                resolved_at = excluded.resolved_at;
-    END IF;
-    IF p ? 'charges' THEN
-        INSERT INTO {{s}}.charges
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
-            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
-    END IF;
-    IF p ? 'idempotency' THEN
-        INSERT INTO {{s}}.idempotency
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
-    END IF;
-END
-$$;
-""",
-    # 5: the events outbox (low-balance reminders and the like), written with the unit that
-    # caused them. ``seq`` (an identity) is the commit order; an acknowledged event stays, with
-    # the instant it was acknowledged, and leaves the index of pending events, which is read by
-    # tenant in commit order. ``write_unit`` appends the unit's events after its journal (an id
-    # already stored violates ``events_id_key``: a conflict) and marks the ones it
-    # acknowledged.
-    5: f"""
-CREATE TABLE {{s}}.events (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id {_T} NOT NULL UNIQUE,
-    tenant_id {_T} NOT NULL,
-    wallet_id {_T} NOT NULL,
-    kind {_T} NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    payload TEXT NOT NULL,
-    acked_at TIMESTAMPTZ
-);
-CREATE INDEX events_pending ON {{s}}.events (tenant_id, seq) WHERE acked_at IS NULL;
-CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
-DECLARE
-    w RECORD;
-    g RECORD;
-    old_until TIMESTAMPTZ;
-    missing TEXT;
-BEGIN
-    IF p ? 'groups' THEN
-        FOR g IN
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
-        LOOP
-            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
-                WHERE c.id = g.id FOR UPDATE;
-            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
-                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
-                    WHERE group_id = g.id AND remaining > 0;
-            END IF;
-            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
-                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
-                        g.valid_until)
-                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
-                    name = excluded.name, version = excluded.version,
-                    condition = excluded.condition, valid_from = excluded.valid_from,
-                    valid_until = excluded.valid_until;
-        END LOOP;
-    END IF;
-    IF p ? 'new_wallets' THEN
-        INSERT INTO {{s}}.wallets
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
-    END IF;
-    IF p ? 'wallets' THEN
-        FOR w IN
-            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
-                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
-                version BIGINT, head TEXT
-            )
-        LOOP
-            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
-                status = w.status, version = w.version, head = w.head
-                WHERE id = w.id AND version = w.base;
-            IF NOT FOUND THEN
-                PERFORM {{s}}.wallet_moved(w.id, w.base);
-            END IF;
-        END LOOP;
-    END IF;
-    IF p ? 'settings' THEN
-        SELECT min(v.wallet_id COLLATE "C") INTO missing
-            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id);
-        IF missing IS NOT NULL THEN
-            RAISE EXCEPTION '{_TRIGGER} a setting refers to an unknown wallet (%)', missing
-                USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
-        END IF;
-        DELETE FROM {{s}}.wallet_settings t
-            USING jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE v.value IS NULL AND t.wallet_id = v.wallet_id AND t.name = v.name;
-        INSERT INTO {{s}}.wallet_settings (wallet_id, name, value)
-            SELECT v.wallet_id, v.name, v.value
-            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE v.value IS NOT NULL
-            ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value;
-    END IF;
-    IF p ? 'entries' THEN
-        WITH e AS (
-            INSERT INTO {{s}}.entries ({_ENTRY_COLS})
-                SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
-                FROM jsonb_populate_recordset(NULL::{{s}}.entries, p -> 'entries') AS v
-                RETURNING seq, id
-        ), posted AS (
-            INSERT INTO {{s}}.postings ({_POSTING_COLS})
-                SELECT e.seq, v.entry_id, v.position, v.account, v.minor, v.currency,
-                    v.recorded_at, v.balance_after
-                FROM jsonb_populate_recordset(NULL::{{s}}.postings, p -> 'postings') AS v
-                JOIN e ON e.id = v.entry_id
-        )
-        INSERT INTO {{s}}.wallet_history ({_HISTORY_ROW_COLS})
-            SELECT v.wallet_id, e.seq, v.entry_id, v.recorded_at, v.currency, v.open,
-                v.commerce, v.held
-            FROM jsonb_populate_recordset(NULL::{{s}}.wallet_history, p -> 'history') AS v
-            JOIN e ON e.id = v.entry_id;
-    END IF;
-    IF p ? 'events' THEN
-        INSERT INTO {{s}}.events ({_EVENT_COLS})
-            SELECT v.id, v.tenant_id, v.wallet_id, v.kind, v.created_at, v.payload
-            FROM jsonb_populate_recordset(NULL::{{s}}.events, p -> 'events')
-                WITH ORDINALITY AS v
-            ORDER BY v.ordinality;
-    END IF;
-    IF p ? 'acks' THEN
-        UPDATE {{s}}.events t SET acked_at = now()
-            FROM jsonb_to_recordset(p -> 'acks') AS v (tenant_id TEXT, id TEXT)
-            WHERE t.id = v.id AND t.tenant_id = v.tenant_id AND t.acked_at IS NULL;
-    END IF;
-    IF p ? 'lot_groups' THEN
-        PERFORM 1 FROM {{s}}.condition_groups c
-            WHERE c.id IN (SELECT jsonb_array_elements_text(p -> 'lot_groups'))
-            ORDER BY c.id FOR SHARE;
-        SELECT string_agg(x.id, ', ' ORDER BY x.id) INTO missing
-            FROM jsonb_array_elements_text(p -> 'lot_groups') AS x (id)
-            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.condition_groups c WHERE c.id = x.id);
-        IF missing IS NOT NULL THEN
-            RAISE EXCEPTION '{_TRIGGER} a lot refers to an unknown condition group (%)', missing;
-        END IF;
-    END IF;
-    IF p ? 'lots' THEN
-        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
-            SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
-                CASE WHEN v.group_id IS NULL THEN v.ends_at
-                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
-                                            WHERE c.id = v.group_id))
-                END
-            FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
-            ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
-                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
-    END IF;
-    IF p ? 'holds' THEN
-        INSERT INTO {{s}}.holds
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
-                resolved_at = excluded.resolved_at;
-    END IF;
-    IF p ? 'charges' THEN
-        INSERT INTO {{s}}.charges
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
-            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
-    END IF;
-    IF p ? 'idempotency' THEN
-        INSERT INTO {{s}}.idempotency
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.idempotency, p -> 'idempotency');
-    END IF;
-END
-$$;
-""",
-    # 6: automatic top-up intents, stored as the JSON of ``TopUpIntent.to_data`` next to the
-    # columns they are found by. A wallet has at most one pending intent: the database itself
-    # refuses a second (``top_up_intents_one_pending``, a partial unique index: a conflict); the
-    # pending ones of every tenant are read oldest first from an index of their own.
-    # ``write_unit`` writes the unit's intents after its wallets and settings, finished ones
-    # first (one the unit ends makes way for its wallet's next); an intent of a wallet that is
-    # not stored raises (SQLSTATE ``PW002``), which becomes
-    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
-    6: f"""
-CREATE TABLE {{s}}.top_up_intents (
-    id {_T} PRIMARY KEY,
-    tenant_id {_T} NOT NULL,
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    status {_T} NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE UNIQUE INDEX top_up_intents_one_pending ON {{s}}.top_up_intents (wallet_id)
-    WHERE status = 'pending';
-CREATE INDEX top_up_intents_pending ON {{s}}.top_up_intents (created_at, id)
-    WHERE status = 'pending';
+#: ``write_unit(p JSONB)``: every write of a unit in one call (see
+#: :meth:`PostgresUnitOfWork._flush`), as the latest schema needs it. Migrations always run to
+#: the latest version, in one transaction, so only the last migration that changes what a unit
+#: writes (re)creates it; earlier versions of the function are never used.
+_WRITE_UNIT = f"""
 CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
 DECLARE
     w RECORD;
@@ -1107,6 +549,149 @@ BEGIN
     END IF;
 END
 $$;
+"""
+
+#: Upgrade steps: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``; a new schema is
+#: :data:`_SCHEMA` followed by every step. Each is sent as one simple query, like ``_SCHEMA``.
+_MIGRATIONS: dict[int, str] = {
+    # 2: a unit's writes are applied by one function call, sent with its COMMIT; the balance
+    # check at commit reads an entry's postings once, not twice; the balance after a posting no
+    # longer reads the account's last posting, so the index that served that read goes.
+    2: f"""
+CREATE FUNCTION {{s}}.wallet_moved(p_wallet TEXT, p_expected BIGINT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    actual BIGINT;
+BEGIN
+    SELECT version INTO actual FROM {{s}}.wallets WHERE id = p_wallet;
+    actual := coalesce(actual, 0);
+    RAISE EXCEPTION '{_TRIGGER} wallet % is at version %, not %', p_wallet, actual, p_expected
+        USING ERRCODE = '{_STALE}',
+              DETAIL = json_build_array(p_wallet, p_expected, actual)::text;
+END
+$$;
+CREATE OR REPLACE FUNCTION {{s}}.entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    eid TEXT;
+    n BIGINT;
+    unbalanced BOOLEAN;
+BEGIN
+    IF TG_TABLE_NAME = 'entries' THEN
+        eid := NEW.id;
+    ELSE
+        eid := NEW.entry_id;
+    END IF;
+    SELECT coalesce(sum(per.n), 0), coalesce(bool_or(per.total <> 0), false)
+        INTO n, unbalanced
+        FROM (
+            SELECT count(*) AS n, sum(minor) AS total FROM {{s}}.postings
+            WHERE entry_id = eid GROUP BY currency
+        ) AS per;
+    IF n < 2 THEN
+        RAISE EXCEPTION '{_TRIGGER} entry % needs at least two non-zero postings', eid;
+    END IF;
+    IF unbalanced THEN
+        RAISE EXCEPTION
+            '{_TRIGGER} unbalanced entry %: postings must sum to zero per currency', eid;
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP INDEX {{s}}.postings_latest;
+""",
+    # 3: condition groups, and lots that carry spend conditions. A lot records whether it is
+    # conditioned (conditioned lots pay first: the live index leads with it), when it ends
+    # whatever its group does (``ends_at``: its own expiry or its conditions' end) and when it
+    # falls due: that or its group's end, whichever is first (the due indexes read that; a
+    # group's live lots are found by ``lots_by_group`` when its end moves). ``write_unit``
+    # writes groups first, share-locks the groups of the lots it writes (so a concurrent change
+    # of a group's end waits for it, or it for the change) and computes ``due_at`` itself.
+    3: f"""
+CREATE TABLE {{s}}.condition_groups (
+    id {_T} PRIMARY KEY,
+    tenant_id {_T} NOT NULL,
+    name {_T} NOT NULL,
+    version BIGINT NOT NULL CHECK (version >= 1),
+    condition TEXT NOT NULL,
+    valid_from TIMESTAMPTZ,
+    valid_until TIMESTAMPTZ
+);
+CREATE INDEX condition_groups_by_name ON {{s}}.condition_groups (tenant_id, name, id);
+ALTER TABLE {{s}}.lots
+    ADD COLUMN condition TEXT,
+    ADD COLUMN group_id {_T} REFERENCES {{s}}.condition_groups (id),
+    ADD COLUMN group_version BIGINT,
+    ADD COLUMN conditioned BOOLEAN NOT NULL DEFAULT false,
+    ADD COLUMN ends_at TIMESTAMPTZ,
+    ADD COLUMN due_at TIMESTAMPTZ;
+UPDATE {{s}}.lots SET ends_at = expires_at, due_at = expires_at WHERE expires_at IS NOT NULL;
+DROP INDEX {{s}}.lots_live;
+CREATE INDEX lots_live ON {{s}}.lots (
+    wallet_id, conditioned DESC, priority, (expires_at IS NULL),
+    (coalesce(expires_at, granted_at)), granted_at, id
+) WHERE remaining > 0;
+DROP INDEX {{s}}.lots_due;
+CREATE INDEX lots_due ON {{s}}.lots (due_at, id) WHERE remaining > 0 AND due_at IS NOT NULL;
+DROP INDEX {{s}}.lots_due_by_wallet;
+CREATE INDEX lots_due_by_wallet ON {{s}}.lots (wallet_id, due_at, id)
+    WHERE remaining > 0 AND due_at IS NOT NULL;
+CREATE INDEX lots_by_group ON {{s}}.lots (group_id, id)
+    WHERE remaining > 0 AND group_id IS NOT NULL;
+""",
+    # 4: wallet settings (limits overrides, owner groups, automatic top-up rules): text values
+    # by wallet and name. ``write_unit`` writes them after the wallets (a wallet opened in the
+    # unit may get settings); a setting of a wallet that is not stored raises (SQLSTATE
+    # ``PW002``, the wallet id in the detail), which becomes
+    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
+    4: f"""
+CREATE TABLE {{s}}.wallet_settings (
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    name {_T} NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (wallet_id, name)
+);
+""",
+    # 5: the events outbox (low-balance reminders and the like), written with the unit that
+    # caused them. ``seq`` (an identity) is the commit order; an acknowledged event stays, with
+    # the instant it was acknowledged, and leaves the index of pending events, which is read by
+    # tenant in commit order. ``write_unit`` appends the unit's events after its journal (an id
+    # already stored violates ``events_id_key``: a conflict) and marks the ones it
+    # acknowledged.
+    5: f"""
+CREATE TABLE {{s}}.events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id {_T} NOT NULL UNIQUE,
+    tenant_id {_T} NOT NULL,
+    wallet_id {_T} NOT NULL,
+    kind {_T} NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    payload TEXT NOT NULL,
+    acked_at TIMESTAMPTZ
+);
+CREATE INDEX events_pending ON {{s}}.events (tenant_id, seq) WHERE acked_at IS NULL;
+""",
+    # 6: automatic top-up intents, stored as the JSON of ``TopUpIntent.to_data`` next to the
+    # columns they are found by. A wallet has at most one pending intent: the database itself
+    # refuses a second (``top_up_intents_one_pending``, a partial unique index: a conflict); the
+    # pending ones of every tenant are read oldest first from an index of their own.
+    # ``write_unit`` writes the unit's intents after its wallets and settings, finished ones
+    # first (one the unit ends makes way for its wallet's next); an intent of a wallet that is
+    # not stored raises (SQLSTATE ``PW002``), which becomes
+    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
+    6: f"""
+CREATE TABLE {{s}}.top_up_intents (
+    id {_T} PRIMARY KEY,
+    tenant_id {_T} NOT NULL,
+    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
+    status {_T} NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX top_up_intents_one_pending ON {{s}}.top_up_intents (wallet_id)
+    WHERE status = 'pending';
+CREATE INDEX top_up_intents_pending ON {{s}}.top_up_intents (created_at, id)
+    WHERE status = 'pending';
+{_WRITE_UNIT}
 """,
 }
 
