@@ -1,0 +1,646 @@
+"""The ``prepaid-wallet`` command line (also ``python -m prepaid_wallet``).
+
+A composition root: it opens the store a URL names, builds a
+:class:`~prepaid_wallet.service.WalletService` on the system clock, runs one command and prints
+its result.
+
+Usage::
+
+    prepaid-wallet [--db URL] [--json] [--debug] [--locale L] COMMAND ...
+
+The store is ``--db URL``, else the ``PREPAID_WALLET_DB`` environment variable, else
+``sqlite:///wallets.db`` (a file in the current directory, created on first use). Global options
+go before the command.
+
+Commands:
+
+* ``init`` -- create or migrate the store; prints its schema state.
+* ``wallet open --tenant T --owner O --currency C [--floor AMOUNT]`` -- open a wallet.
+* ``wallet show ID`` -- one wallet and its balances.
+* ``wallet list [--tenant T]`` -- every wallet (of one tenant), by id.
+* ``top-up WALLET AMOUNT --method M`` -- credit the open balance.
+* ``award WALLET AMOUNT --reason R [--expires ISO]`` -- grant a commerce lot.
+* ``check WALLET AMOUNT [--mode credit-only|credit-first]`` -- decide a spend; writes nothing.
+  Exits 0 when the spend would be allowed, 4 when it would be refused.
+* ``spend WALLET AMOUNT [--mode ...] [--description D]`` -- pay from the wallet.
+* ``transfer FROM TO AMOUNT`` -- move open balance to another wallet of the same tenant.
+* ``balance WALLET`` -- open, commerce, held, expired, total, available, spendable.
+* ``statement WALLET [--format table|csv|jsonl] [--since ISO] [--until ISO] [--locale L]``.
+* ``expire`` -- release ended holds and book expired lots as breakage.
+* ``verify`` -- check the whole store. Exits 6 when it finds a problem.
+
+Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
+expiry exactly once however often it runs). Amounts are decimal strings in the
+wallet's currency (``"12.50"``), never rounded: more decimals than the currency has are refused.
+Instants are ISO 8601 with a UTC offset (``2026-12-31T23:00:00+00:00``).
+
+Output is text for people (amounts formatted for ``--locale``, default ``en_US``; the process
+locale is never used) or, with ``--json``, one JSON object per command and one object per line
+for listings (``wallet list``, ``statement --format jsonl``).
+
+Exit codes (:class:`ExitCode`): 0 ok; 1 unexpected error (a bug); 2 usage (bad arguments,
+``InvalidInputError``); 3 not found (``NotFoundError``); 4 refused (``RefusedError``, e.g. a
+spend credit cannot cover, with its shortfall and a suggested top-up); 5 conflict
+(``ConflictError``, e.g. an idempotency key reused for another request); 6 storage
+(``StorageError``, ``IntegrityError``, or ``verify`` finding a problem). An error prints one line
+on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import sqlite3
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from prepaid_wallet import _codec
+from prepaid_wallet.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    InvalidTimeError,
+    NotFoundError,
+    PrepaidWalletError,
+    RefusedError,
+    SpendDeniedError,
+    StorageError,
+)
+from prepaid_wallet.formatting import format_money
+from prepaid_wallet.money import Money
+from prepaid_wallet.policies import Decision, PaymentMode, SpendRequest
+from prepaid_wallet.results import Balance, Statement
+from prepaid_wallet.service import WalletService
+from prepaid_wallet.storage import open_store
+from prepaid_wallet.wallet import AllocationPart, Wallet
+
+__all__ = ["DEFAULT_DB", "ENV_DB", "ExitCode", "main"]
+
+#: The environment variable that names the store when ``--db`` is not given.
+ENV_DB = "PREPAID_WALLET_DB"
+#: The store used when neither ``--db`` nor ``PREPAID_WALLET_DB`` is given.
+DEFAULT_DB = "sqlite:///wallets.db"
+
+_SQLITE = "sqlite:///"
+_MODES = {"credit-only": PaymentMode.CREDIT_ONLY, "credit-first": PaymentMode.CREDIT_FIRST}
+_ISO_RULE = "must be an ISO 8601 instant with a UTC offset, e.g. 2026-12-31T23:00:00+00:00"
+
+
+class ExitCode(IntEnum):
+    """The exit status of ``prepaid-wallet``; each error class has its own."""
+
+    OK = 0
+    #: An unexpected error: a bug in the program (run again with ``--debug``).
+    ERROR = 1
+    #: Bad arguments, or ``InvalidInputError``: fix the request.
+    USAGE = 2
+    #: ``NotFoundError``: a wallet (or other id) is unknown.
+    NOT_FOUND = 3
+    #: ``RefusedError``: a valid request the business rules refuse (``check`` too).
+    REFUSED = 4
+    #: ``ConflictError``: an idempotency key reused, a duplicate wallet, a concurrent update.
+    CONFLICT = 5
+    #: ``StorageError`` or ``IntegrityError`` (and ``verify`` finding a problem).
+    STORAGE = 6
+
+
+class _UsageError(Exception):
+    """argparse found bad arguments (raised instead of exiting)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def _key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--idempotency-key", metavar="KEY",
+                        help="replaying the same request with this key writes nothing")
+
+
+def _mode(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=sorted(_MODES), default="credit-only",
+                        help="credit-only (default): refuse what credit cannot cover;"
+                             " credit-first: credit pays what it can, the rest is due")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="prepaid-wallet",
+        description="Prepaid customer credit: wallets, top-ups, awards, spends, statements.",
+        epilog="exit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, 4 refused,"
+               " 5 conflict, 6 storage",
+    )
+    parser.add_argument("--db", metavar="URL",
+                        help=f"store URL (default: ${ENV_DB}, else {DEFAULT_DB})")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output: one JSON object (JSON Lines for lists)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--locale", default="en_US",
+                        help="locale for amounts in text output (default en_US)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    init = commands.add_parser("init", help="create or migrate the store")
+    init.set_defaults(run=_init)
+
+    wallet = commands.add_parser("wallet", help="open, show and list wallets")
+    wallet_commands = wallet.add_subparsers(dest="wallet_command", metavar="ACTION",
+                                            required=True)
+    w_open = wallet_commands.add_parser("open", help="open a wallet")
+    w_open.add_argument("--tenant", required=True)
+    w_open.add_argument("--owner", required=True)
+    w_open.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
+    w_open.add_argument("--floor", metavar="AMOUNT",
+                        help="lowest the open balance may go (zero or negative; default 0)")
+    _key(w_open)
+    w_open.set_defaults(run=_wallet_open)
+    w_show = wallet_commands.add_parser("show", help="one wallet")
+    w_show.add_argument("wallet")
+    w_show.set_defaults(run=_wallet_show)
+    w_list = wallet_commands.add_parser("list", help="every wallet, by id")
+    w_list.add_argument("--tenant")
+    w_list.set_defaults(run=_wallet_list)
+
+    top_up = commands.add_parser("top-up", help="credit the open balance")
+    top_up.add_argument("wallet")
+    top_up.add_argument("amount")
+    top_up.add_argument("--method", required=True, help="how it was paid, e.g. card")
+    _key(top_up)
+    top_up.set_defaults(run=_top_up)
+
+    award = commands.add_parser("award", help="grant a commerce lot")
+    award.add_argument("wallet")
+    award.add_argument("amount")
+    award.add_argument("--reason", required=True)
+    award.add_argument("--expires", metavar="ISO", help="expiry instant (default: never)")
+    _key(award)
+    award.set_defaults(run=_award)
+
+    check = commands.add_parser("check", help="decide a spend without writing anything")
+    check.add_argument("wallet")
+    check.add_argument("amount")
+    _mode(check)
+    check.set_defaults(run=_check)
+
+    spend = commands.add_parser("spend", help="pay from the wallet")
+    spend.add_argument("wallet")
+    spend.add_argument("amount")
+    _mode(spend)
+    spend.add_argument("--description")
+    _key(spend)
+    spend.set_defaults(run=_spend)
+
+    transfer = commands.add_parser("transfer", help="move open balance to another wallet")
+    transfer.add_argument("source", metavar="FROM")
+    transfer.add_argument("target", metavar="TO")
+    transfer.add_argument("amount")
+    _key(transfer)
+    transfer.set_defaults(run=_transfer)
+
+    balance = commands.add_parser("balance", help="a wallet's balances now")
+    balance.add_argument("wallet")
+    balance.set_defaults(run=_balance)
+
+    statement = commands.add_parser("statement", help="a wallet's entries and balances")
+    statement.add_argument("wallet")
+    statement.add_argument("--format", choices=("table", "csv", "jsonl"),
+                           help="table (default), csv, or jsonl (one line per entry)")
+    statement.add_argument("--since", metavar="ISO", help="from this instant (included)")
+    statement.add_argument("--until", metavar="ISO", help="to this instant (excluded)")
+    statement.add_argument("--locale", default=argparse.SUPPRESS,
+                           help="locale for amounts in the table (default: the global one)")
+    statement.set_defaults(run=_statement)
+
+    # The sweep books each expiry exactly once, so running it again is already harmless: the
+    # service takes no idempotency key for it.
+    expire = commands.add_parser("expire", help="release ended holds, book expired lots")
+    expire.set_defaults(run=_expire)
+
+    verify = commands.add_parser("verify", help="check the whole store")
+    verify.set_defaults(run=_verify)
+    return parser
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+class _Context:
+    """What a command needs: the arguments, the service (opened lazily) and the output."""
+
+    def __init__(self, args: argparse.Namespace, url: str, out: TextIO) -> None:
+        self.args = args
+        self.url = url
+        self.out = out
+        self._service: WalletService | None = None
+
+    @property
+    def service(self) -> WalletService:
+        if self._service is None:
+            self._service = WalletService(open_store(self.url))
+        return self._service
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.store.close()
+
+    @property
+    def json(self) -> bool:
+        return bool(self.args.json)
+
+    def money(self, value: Money) -> str:
+        return format_money(value, self.args.locale)
+
+    def emit(self, data: Any) -> None:
+        self.out.write(json.dumps(data) + "\n")
+
+    def line(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def table(self, rows: Sequence[tuple[str, str]]) -> None:
+        width = max(len(label) for label, _ in rows)
+        for label, value in rows:
+            self.line(f"{label.ljust(width)}  {value}")
+
+
+def _amount(text: str, currency: str, field: str = "amount") -> Money:
+    return Money.of(text, currency, field=field)
+
+
+def _instant(text: str | None, field: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidTimeError(field, _ISO_RULE, text) from None
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise InvalidTimeError(field, _ISO_RULE, text)
+    return value
+
+
+def _iso(value: datetime | None) -> str:
+    return "-" if value is None else str(_codec.to_data(value))
+
+
+def _allocation(ctx: _Context, parts: Sequence[AllocationPart]) -> str:
+    if not parts:
+        return "-"
+    return ", ".join(f"{part.lot_id or 'open balance'} {ctx.money(part.amount)}"
+                     for part in parts)
+
+
+def _wallet_rows(ctx: _Context, wallet: Wallet) -> list[tuple[str, str]]:
+    return [
+        ("wallet", wallet.id), ("tenant", wallet.tenant_id), ("owner", wallet.owner_id),
+        ("currency", wallet.currency), ("status", wallet.status.value),
+        ("floor", ctx.money(wallet.floor)), ("open", ctx.money(wallet.open)),
+        ("commerce", ctx.money(wallet.commerce)), ("held", ctx.money(wallet.held)),
+        ("total", ctx.money(wallet.total)), ("created", _iso(wallet.created_at)),
+    ]
+
+
+def _balance_data(balance: Balance) -> dict[str, Any]:
+    data: dict[str, Any] = _codec.to_data(balance)
+    data.update(total=_codec.to_data(balance.total), available=_codec.to_data(balance.available),
+                spendable=_codec.to_data(balance.spendable))
+    return data
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _schema_before(url: str) -> int | None:
+    """The schema version of an existing SQLite file before it is opened (None: no file yet, or
+    not SQLite)."""
+    if not url.startswith(_SQLITE):
+        return None
+    path = Path(url[len(_SQLITE):])
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None  # opening the store reports what is wrong with the file
+    return None if row is None else int(row[0])
+
+
+def _init(ctx: _Context) -> ExitCode:
+    before = _schema_before(ctx.url)
+    store = ctx.service.store
+    backend = type(store).__module__.rsplit(".", 1)[-1]
+    module = sys.modules[type(store).__module__]
+    version: int | None = getattr(module, "SCHEMA_VERSION", None)
+    if version is None:
+        state = "ready (in memory, nothing is kept)"
+    elif before is None:
+        state = f"ready at schema version {version}"
+    elif before < version:
+        state = f"migrated from schema version {before} to {version}"
+    else:
+        state = f"up to date at schema version {version}"
+    if ctx.json:
+        ctx.emit({"db": ctx.url, "backend": backend, "schema_version": version,
+                  "previous_schema_version": before, "state": state})
+    else:
+        ctx.line(f"{ctx.url}: {backend} store {state}")
+    return ExitCode.OK
+
+
+def _wallet_open(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    floor = None if args.floor is None else _amount(args.floor, args.currency, "floor")
+    wallet = ctx.service.open_wallet(owner_id=args.owner, tenant_id=args.tenant,
+                                     currency=args.currency, floor=floor,
+                                     idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(wallet))
+    else:
+        ctx.line(f"opened wallet {wallet.id}")
+        ctx.table(_wallet_rows(ctx, wallet)[1:])
+    return ExitCode.OK
+
+
+def _wallet_show(ctx: _Context) -> ExitCode:
+    wallet = ctx.service.get_wallet(ctx.args.wallet)
+    if ctx.json:
+        ctx.emit(_codec.to_data(wallet))
+    else:
+        ctx.table(_wallet_rows(ctx, wallet))
+    return ExitCode.OK
+
+
+def _wallet_list(ctx: _Context) -> ExitCode:
+    wallets = ctx.service.wallets(ctx.args.tenant)
+    for wallet in wallets:
+        if ctx.json:
+            ctx.emit(_codec.to_data(wallet))
+        else:
+            ctx.line("  ".join((wallet.id, wallet.tenant_id, wallet.owner_id,
+                                ctx.money(wallet.total))))
+    if not ctx.json and not wallets:
+        ctx.line("no wallets")
+    return ExitCode.OK
+
+
+def _top_up(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    wallet = ctx.service.get_wallet(args.wallet)
+    receipt = ctx.service.top_up(wallet.id, _amount(args.amount, wallet.currency),
+                                 method=args.method, idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(receipt))
+    else:
+        ctx.line(f"topped up {ctx.money(receipt.amount)} to {wallet.id}"
+                 f" (entry {receipt.entry_id})")
+        if receipt.fee is not None:
+            ctx.line(f"fee {ctx.money(receipt.fee)}")
+    return ExitCode.OK
+
+
+def _award(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    expires = _instant(args.expires, "--expires")
+    wallet = ctx.service.get_wallet(args.wallet)
+    lot = ctx.service.award(wallet.id, _amount(args.amount, wallet.currency),
+                            reason=args.reason, expires_at=expires,
+                            idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(lot))
+    else:
+        ctx.line(f"awarded {ctx.money(lot.amount)} to {wallet.id} as lot {lot.id}"
+                 f" (expires {_iso(lot.expires_at) if lot.expires_at else 'never'},"
+                 f" entry {lot.entry_id})")
+    return ExitCode.OK
+
+
+def _request(ctx: _Context, wallet: Wallet) -> SpendRequest:
+    args = ctx.args
+    return SpendRequest(_amount(args.amount, wallet.currency), _MODES[args.mode],
+                        getattr(args, "description", None))
+
+
+def _decision_rows(ctx: _Context, decision: Decision) -> list[tuple[str, str]]:
+    rows = [
+        ("allowed", "yes" if decision.allowed else "no"),
+        ("amount", ctx.money(decision.amount)), ("mode", decision.mode.value),
+        ("covered", ctx.money(decision.covered)), ("shortfall", ctx.money(decision.shortfall)),
+        ("suggested top-up", ctx.money(decision.suggested_top_up)),
+        ("remainder due", ctx.money(decision.remainder_due)),
+        ("paid from", _allocation(ctx, decision.allocation)),
+    ]
+    if decision.reasons:
+        rows.insert(1, ("reasons", ", ".join(r.value for r in decision.reasons)))
+    if decision.fee is not None:
+        rows.append(("fee", ctx.money(decision.fee)))
+    return rows
+
+
+def _check(ctx: _Context) -> ExitCode:
+    wallet = ctx.service.get_wallet(ctx.args.wallet)
+    decision = ctx.service.check_spend(wallet.id, _request(ctx, wallet))
+    if ctx.json:
+        ctx.emit(_codec.to_data(decision))
+    else:
+        ctx.table(_decision_rows(ctx, decision))
+    return ExitCode.OK if decision.allowed else ExitCode.REFUSED
+
+
+def _spend(ctx: _Context) -> ExitCode:
+    wallet = ctx.service.get_wallet(ctx.args.wallet)
+    result = ctx.service.spend(wallet.id, _request(ctx, wallet),
+                               idempotency_key=ctx.args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(result))
+    else:
+        rows = [("entry", result.entry_id or "-"), ("paid", ctx.money(result.amount)),
+                ("remainder due", ctx.money(result.remainder_due)),
+                ("paid from", _allocation(ctx, result.allocation))]
+        if result.fee is not None:
+            rows.append(("fee", ctx.money(result.fee)))
+        ctx.table(rows)
+    return ExitCode.OK
+
+
+def _transfer(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    source = ctx.service.get_wallet(args.source)
+    receipt = ctx.service.transfer(source.id, args.target,
+                                   _amount(args.amount, source.currency),
+                                   idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(receipt))
+    else:
+        ctx.line(f"transferred {ctx.money(receipt.amount)} from {source.id} to"
+                 f" {receipt.counterparty_id} (entry {receipt.entry_id})")
+        if receipt.fee is not None:
+            ctx.line(f"fee {ctx.money(receipt.fee)}")
+    return ExitCode.OK
+
+
+def _balance(ctx: _Context) -> ExitCode:
+    balance = ctx.service.balance(ctx.args.wallet)
+    if ctx.json:
+        ctx.emit(_balance_data(balance))
+    else:
+        ctx.table([
+            ("wallet", balance.wallet_id), ("as of", _iso(balance.as_of)),
+            ("open", ctx.money(balance.open)), ("commerce", ctx.money(balance.commerce)),
+            ("held", ctx.money(balance.held)), ("expired", ctx.money(balance.expired)),
+            ("total", ctx.money(balance.total)), ("available", ctx.money(balance.available)),
+            ("spendable", ctx.money(balance.spendable)), ("floor", ctx.money(balance.floor)),
+        ])
+    return ExitCode.OK
+
+
+#: The CSV columns of ``statement --format csv``: amounts are plain decimals in ``currency``.
+CSV_COLUMNS = ("recorded_at", "entry_id", "kind", "description", "change", "open_after",
+               "commerce_after", "held_after", "total_after", "currency")
+
+
+def _statement(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    since = _instant(args.since, "--since")
+    until = _instant(args.until, "--until")
+    statement = ctx.service.statement(args.wallet, since=since, until=until)
+    fmt = args.format or ("json" if ctx.json else "table")
+    if fmt == "json":
+        ctx.emit(_codec.to_data(statement))
+    elif fmt == "jsonl":
+        for entry in statement.lines:
+            data = _codec.to_data(entry)
+            data["total_after"] = _codec.to_data(entry.total_after)
+            ctx.emit(data)
+    elif fmt == "csv":
+        _statement_csv(ctx, statement)
+    else:
+        _statement_table(ctx, statement)
+    return ExitCode.OK
+
+
+def _statement_csv(ctx: _Context, statement: Statement) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for entry in statement.lines:
+        writer.writerow((
+            _iso(entry.recorded_at), entry.entry_id, entry.kind.value, entry.description or "",
+            entry.change.amount, entry.open_after.amount, entry.commerce_after.amount,
+            entry.held_after.amount, entry.total_after.amount, statement.currency,
+        ))
+    ctx.out.write(buffer.getvalue())
+
+
+def _statement_table(ctx: _Context, statement: Statement) -> None:
+    rows = [("recorded at", "kind", "change", "balance", "description")]
+    rows += [(_iso(e.recorded_at), e.kind.value, ctx.money(e.change), ctx.money(e.total_after),
+              e.description or "") for e in statement.lines]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    ctx.line(f"statement of {statement.wallet_id} ({statement.currency})"
+             f" from {_iso(statement.since)} to {_iso(statement.until)}")
+    ctx.line(f"opening balance {ctx.money(statement.opening)}")
+    for row in rows:
+        ctx.line("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
+                            row[4]]).rstrip())
+    ctx.line(f"closing balance {ctx.money(statement.closing)}")
+
+
+def _expire(ctx: _Context) -> ExitCode:
+    report = ctx.service.expire_due()
+    if ctx.json:
+        ctx.emit(_codec.to_data(report))
+    else:
+        ctx.line(f"expired {report.lots_expired} lot(s), released {report.holds_released}"
+                 f" hold(s) in {len(report.entry_ids)} entry(ies)")
+    return ExitCode.OK
+
+
+def _verify(ctx: _Context) -> ExitCode:
+    report = ctx.service.verify()
+    if ctx.json:
+        data = _codec.to_data(report)
+        data["ok"] = report.ok
+        ctx.emit(data)
+    else:
+        ctx.line(f"checked {report.entries} entries and {report.wallets} wallets:"
+                 f" {'ok' if report.ok else f'{len(report.problems)} problem(s)'}")
+        for problem in report.problems:
+            ctx.line(f"{problem.code} {problem.subject}: {problem.detail}")
+    return ExitCode.OK if report.ok else ExitCode.STORAGE
+
+
+# -- errors and main -----------------------------------------------------------------------------
+
+
+_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (InvalidInputError, ExitCode.USAGE),
+    (NotFoundError, ExitCode.NOT_FOUND),
+    (RefusedError, ExitCode.REFUSED),
+    (ConflictError, ExitCode.CONFLICT),
+    (StorageError, ExitCode.STORAGE),
+    (IntegrityError, ExitCode.STORAGE),
+)
+
+
+def _exit_code(exc: PrepaidWalletError) -> ExitCode:
+    for kind, code in _CODES:
+        if isinstance(exc, kind):
+            return code
+    return ExitCode.ERROR
+
+
+def _message(exc: PrepaidWalletError) -> str:
+    message = str(exc)
+    if isinstance(exc, SpendDeniedError) and exc.decision.suggested_top_up.is_positive():
+        message += f"; suggested top-up {exc.decision.suggested_top_up}"
+    return " ".join(message.split())  # always one line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``prepaid-wallet`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status
+    (an :class:`ExitCode`). Errors are reported on stderr in one line, with the traceback when
+    ``--debug`` is given; nothing is raised."""
+    parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return ExitCode.USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else ExitCode.OK
+    url = args.db or os.environ.get(ENV_DB) or DEFAULT_DB
+    ctx = _Context(args, url, sys.stdout)
+    run: Callable[[_Context], ExitCode] = args.run
+    try:
+        return run(ctx)
+    except PrepaidWalletError as exc:
+        code = _exit_code(exc)
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"error: {_message(exc)}\n")
+        return code
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"unexpected error: {type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())} (run with --debug for details)\n")
+        return ExitCode.ERROR
+    finally:
+        with contextlib.suppress(PrepaidWalletError):  # closing is best effort
+            ctx.close()
