@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,121 @@ def test_scripted_session(cli: Cli) -> None:
     assert all(row[1].startswith("e_") for row in rows[1:])
     assert [row[0] for row in rows[1:]] == sorted(row[0] for row in rows[1:])
 
+
+def test_holds_refunds_and_lots_with_json(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "50.00", "--method", "card")
+    lot = cli.json("award", ann, "10.00", "--reason", "welcome",
+                   "--expires", "2099-01-01T00:00:00+00:00")
+    listed = cli.jsonl("lots", ann)
+    assert [(x["id"], x["remaining"], x["reason"]) for x in listed] == [
+        (lot["id"], "10.00 EUR", "welcome")]
+
+    before = datetime.now(UTC)
+    held = cli.json("hold", ann, "8.00", "--window", "4h", "--idempotency-key", "h-1")
+    assert held["id"].startswith("hold_")
+    assert (held["wallet_id"], held["amount"], held["status"]) == (ann, "8.00 EUR", "active")
+    assert [(p["lot_id"], p["amount"]) for p in held["allocation"]] == [(lot["id"], "8.00 EUR")]
+    ends = datetime.fromisoformat(held["expires_at"])
+    assert before + timedelta(hours=4) <= ends <= datetime.now(UTC) + timedelta(hours=4)
+    assert cli.json("hold", ann, "8.00", "--window", "4h",
+                    "--idempotency-key", "h-1") == held  # replayed, nothing written
+    assert cli.json("balance", ann)["held"] == "8.00 EUR"
+
+    captured = cli.json("capture", held["id"], "5.00", "--idempotency-key", "c-1")
+    assert captured["hold_id"] == held["id"]
+    assert captured["entry_id"].startswith("e_")
+    assert (captured["captured"], captured["released"]) == ("5.00 EUR", "3.00 EUR")
+    assert [(p["lot_id"], p["amount"]) for p in captured["allocation"]] == [
+        (lot["id"], "5.00 EUR")]
+    assert "captured" in cli.fails(ExitCode.REFUSED, "capture", held["id"])
+
+    other = cli.json("hold", ann, "2.00", "--expires", "2099-01-01T00:00:00Z")
+    assert other["expires_at"] == "2099-01-01T00:00:00+00:00"
+    voided = cli.json("void", other["id"], "--idempotency-key", "v-1")
+    assert (voided["id"], voided["status"], voided["amount"]) == (
+        other["id"], "voided", "2.00 EUR")
+    assert voided["resolved_entry_id"].startswith("e_")
+    assert "voided" in cli.fails(ExitCode.REFUSED, "void", other["id"])
+    assert cli.json("balance", ann)["held"] == "0.00 EUR"
+    assert [x["remaining"] for x in cli.jsonl("lots", ann)] == ["5.00 EUR"]
+
+    spent = cli.json("spend", ann, "20.00")
+    assert cli.jsonl("lots", ann) == []  # the award is spent
+    empty = cli.jsonl("lots", ann, "--all")
+    assert [(x["id"], x["amount"], x["remaining"]) for x in empty] == [
+        (lot["id"], "10.00 EUR", "0.00 EUR")]
+
+    part = cli.json("refund", spent["entry_id"], "4.00", "--reason", "damaged",
+                    "--idempotency-key", "r-1")
+    assert part["refund_of"] == spent["entry_id"]
+    assert part["entry_id"].startswith("e_")
+    assert (part["amount"], part["breakage"]) == ("4.00 EUR", "0.00 EUR")
+    assert [(p["lot_id"], p["amount"]) for p in part["allocation"]] == [(None, "4.00 EUR")]
+    refused = cli.fails(ExitCode.REFUSED, "refund", spent["entry_id"], "16.01",
+                        "--reason", "too much")
+    assert refused == (f"error: entry {spent['entry_id']!r}: refund of 16.01 EUR exceeds the"
+                       " 16.00 EUR still refundable")
+    rest = cli.json("refund", spent["entry_id"], "--reason", "cancelled")
+    assert rest["amount"] == "16.00 EUR"
+    assert [(p["lot_id"], p["amount"]) for p in rest["allocation"]] == [
+        (None, "11.00 EUR"), (lot["id"], "5.00 EUR")]
+    assert [(x["id"], x["remaining"]) for x in cli.jsonl("lots", ann)] == [
+        (lot["id"], "5.00 EUR")]
+    refunded = cli.json("refund", captured["entry_id"], "1.00", "--reason", "late")
+    assert refunded["refund_of"] == captured["entry_id"]
+
+    balance = cli.json("balance", ann)
+    assert (balance["open"], balance["commerce"], balance["held"]) == (
+        "50.00 EUR", "6.00 EUR", "0.00 EUR")  # the capture's refund went back to the lot
+    assert [line["kind"] for line in cli.json("statement", ann)["lines"]] == [
+        "top_up", "award", "hold", "capture", "hold", "void", "spend", "refund", "refund",
+        "refund"]
+    assert cli.json("verify")["ok"] is True
+
+
+def test_holds_refunds_and_lots_as_text_and_errors(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "1000.00", "--method", "card")
+    assert cli.ok("lots", ann) == "no lots\n"
+    cli.ok("award", ann, "5.00", "--reason", "welcome")
+    table = cli.ok("--locale", "de_DE", "lots", ann).splitlines()
+    assert table[0].split() == ["id", "remaining", "expires", "priority", "reason"]
+    assert [cell.strip() for cell in table[1].split("  ") if cell][1:] == [
+        "5,00\xa0€", "never", "0", "welcome"]
+
+    held = cli.ok("hold", ann, "1005.00", "--window", "30m").splitlines()
+    hold_id = held[0].split()[1]
+    assert hold_id.startswith("hold_")
+    assert "status     active" in held
+    assert "amount     €1,005.00" in held
+    captured = cli.ok("capture", hold_id, "1000.00")
+    assert "captured   €1,000.00" in captured
+    assert "released   €5.00" in captured
+    entry = captured.splitlines()[0].split()[1]
+    other = cli.ok("hold", ann, "1.00", "--window", "90s").splitlines()[0].split()[1]
+    assert "status       voided" in cli.ok("void", other)
+    refund = cli.ok("refund", entry, "2.50", "--reason", "damaged")
+    assert "refunded     €2.50" in refund
+    assert f"refund of    {entry}" in refund
+
+    for bad in ("4x", "0h", "4 h", "-4h", "4.5h", "1h30m", "9999999999d"):
+        message = cli.fails(ExitCode.USAGE, "hold", ann, "1.00", f"--window={bad}")
+        assert message.startswith("error: --window: "), bad
+    assert "--window" in cli.fails(ExitCode.USAGE, "hold", ann, "1.00")
+    assert "not allowed" in cli.fails(ExitCode.USAGE, "hold", ann, "1.00", "--window", "4h",
+                                      "--expires", "2099-01-01T00:00:00Z")
+    assert "--expires" in cli.fails(ExitCode.USAGE, "hold", ann, "1.00",
+                                    "--expires", "2099-01-01T00:00:00")
+    assert "shortfall" in cli.fails(ExitCode.REFUSED, "hold", ann, "5000.00", "--window", "4h")
+    assert "not found" in cli.fails(ExitCode.NOT_FOUND, "capture", "hold_nope", "1.00")
+    assert "not found" in cli.fails(ExitCode.NOT_FOUND, "void", "hold_nope")
+    assert "not found" in cli.fails(ExitCode.NOT_FOUND, "refund", "e_nope", "--reason", "x")
+    assert "not found" in cli.fails(ExitCode.NOT_FOUND, "lots", "w_nope")
+    top_up = cli.json("top-up", ann, "1.00", "--method", "card")["entry_id"]
+    assert "spend or capture" in cli.fails(ExitCode.USAGE, "refund", top_up, "1.00",
+                                           "--reason", "x")
+    assert "amount: " in cli.fails(ExitCode.USAGE, "capture", hold_id, "1.001")
 
 def test_console_script_points_at_main() -> None:
     import importlib

@@ -24,6 +24,13 @@ Commands:
   Exits 0 when the spend would be allowed, 4 when it would be refused.
 * ``spend WALLET AMOUNT [--mode ...] [--description D]`` -- pay from the wallet.
 * ``transfer FROM TO AMOUNT`` -- move open balance to another wallet of the same tenant.
+* ``hold WALLET AMOUNT (--window DURATION | --expires ISO)`` -- reserve money for a later
+  capture, for a duration (``90s``, ``30m``, ``4h``, ``2d``) or until an instant.
+* ``capture HOLD [AMOUNT]`` -- take all (or part) of an active hold; the rest is released.
+* ``void HOLD`` -- release an active hold entirely.
+* ``refund ENTRY [AMOUNT] --reason R`` -- give back all that is left (or part) of a spend or
+  capture entry.
+* ``lots WALLET [--all]`` -- the wallet's lots with money left (every lot with ``--all``).
 * ``balance WALLET`` -- open, commerce, held, expired, total, available, spendable.
 * ``statement WALLET [--format table|csv|jsonl] [--since ISO] [--until ISO] [--locale L]``.
 * ``expire`` -- release ended holds and book expired lots as breakage.
@@ -36,7 +43,7 @@ Instants are ISO 8601 with a UTC offset (``2026-12-31T23:00:00+00:00``).
 
 Output is text for people (amounts formatted for ``--locale``, default ``en_US``; the process
 locale is never used) or, with ``--json``, one JSON object per command and one object per line
-for listings (``wallet list``, ``statement --format jsonl``).
+for listings (``wallet list``, ``lots``, ``statement --format jsonl``).
 
 Exit codes (:class:`ExitCode`): 0 ok; 1 unexpected error (a bug); 2 usage (bad arguments,
 ``InvalidInputError``); 3 not found (``NotFoundError``); 4 refused (``RefusedError``, e.g. a
@@ -54,11 +61,12 @@ import csv
 import io
 import json
 import os
+import re
 import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -76,12 +84,13 @@ from prepaid_wallet.errors import (
     StorageError,
 )
 from prepaid_wallet.formatting import format_money
+from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import Decision, PaymentMode, SpendRequest
 from prepaid_wallet.results import Balance, Statement
 from prepaid_wallet.service import WalletService
 from prepaid_wallet.storage import open_store
-from prepaid_wallet.wallet import AllocationPart, Wallet
+from prepaid_wallet.wallet import AllocationPart, Hold, Wallet
 
 __all__ = ["DEFAULT_DB", "ENV_DB", "ExitCode", "main"]
 
@@ -93,6 +102,10 @@ DEFAULT_DB = "sqlite:///wallets.db"
 _SQLITE = "sqlite:///"
 _MODES = {"credit-only": PaymentMode.CREDIT_ONLY, "credit-first": PaymentMode.CREDIT_FIRST}
 _ISO_RULE = "must be an ISO 8601 instant with a UTC offset, e.g. 2026-12-31T23:00:00+00:00"
+_DURATION = re.compile(r"([0-9]{1,9})([smhd])")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DURATION_RULE = ("must be a positive whole number of seconds, minutes, hours or days:"
+                  " 90s, 30m, 4h or 2d")
 
 
 class ExitCode(IntEnum):
@@ -209,6 +222,40 @@ def _build_parser() -> argparse.ArgumentParser:
     _key(transfer)
     transfer.set_defaults(run=_transfer)
 
+    hold = commands.add_parser("hold", help="reserve money for a later capture")
+    hold.add_argument("wallet")
+    hold.add_argument("amount")
+    ends = hold.add_mutually_exclusive_group(required=True)
+    ends.add_argument("--window", metavar="DURATION",
+                      help="how long the hold lasts: 90s, 30m, 4h, 2d")
+    ends.add_argument("--expires", metavar="ISO", help="when the hold ends")
+    _key(hold)
+    hold.set_defaults(run=_hold)
+
+    capture = commands.add_parser("capture", help="take all or part of an active hold")
+    capture.add_argument("hold")
+    capture.add_argument("amount", nargs="?",
+                         help="at most the held amount (default: all); the rest is released")
+    _key(capture)
+    capture.set_defaults(run=_capture)
+
+    void = commands.add_parser("void", help="release an active hold entirely")
+    void.add_argument("hold")
+    _key(void)
+    void.set_defaults(run=_void)
+
+    refund = commands.add_parser("refund", help="give back all or part of a spend or capture")
+    refund.add_argument("entry")
+    refund.add_argument("amount", nargs="?", help="default: all that is left to refund")
+    refund.add_argument("--reason", required=True)
+    _key(refund)
+    refund.set_defaults(run=_refund)
+
+    lots = commands.add_parser("lots", help="a wallet's lots with money left")
+    lots.add_argument("wallet")
+    lots.add_argument("--all", action="store_true", help="every lot, also the spent and expired")
+    lots.set_defaults(run=_lots)
+
     balance = commands.add_parser("balance", help="a wallet's balances now")
     balance.add_argument("wallet")
     balance.set_defaults(run=_balance)
@@ -287,6 +334,20 @@ def _instant(text: str | None, field: str) -> datetime | None:
         raise InvalidTimeError(field, _ISO_RULE, text) from None
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InvalidTimeError(field, _ISO_RULE, text)
+    return value
+
+
+def _duration(text: str, field: str) -> timedelta:
+    """A strict ``<digits><s|m|h|d>`` duration, positive."""
+    match = _DURATION.fullmatch(text)
+    if match is None or int(match[1]) == 0:
+        raise InvalidTimeError(field, _DURATION_RULE, text)
+    value = timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})
+    try:
+        datetime.now(UTC) + value
+    except OverflowError:
+        raise InvalidTimeError(field, "ends beyond the last representable instant",
+                               text) from None
     return value
 
 
@@ -490,6 +551,110 @@ def _transfer(ctx: _Context) -> ExitCode:
                  f" {receipt.counterparty_id} (entry {receipt.entry_id})")
         if receipt.fee is not None:
             ctx.line(f"fee {ctx.money(receipt.fee)}")
+    return ExitCode.OK
+
+
+def _hold_rows(ctx: _Context, held: Hold) -> list[tuple[str, str]]:
+    rows = [("hold", held.id), ("wallet", held.wallet_id), ("status", held.status.value),
+            ("amount", ctx.money(held.amount)), ("expires", _iso(held.expires_at)),
+            ("held from", _allocation(ctx, held.allocation)), ("entry", held.entry_id)]
+    if held.captured is not None:
+        rows.append(("captured", ctx.money(held.captured)))
+    if held.resolved_entry_id is not None:
+        rows.append(("resolved by", held.resolved_entry_id))
+    return rows
+
+
+def _hold(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    window = None if args.window is None else _duration(args.window, "--window")
+    expires = _instant(args.expires, "--expires")
+    wallet = ctx.service.get_wallet(args.wallet)
+    held = ctx.service.hold(wallet.id, _amount(args.amount, wallet.currency),
+                            expires_at=expires, window=window,
+                            idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(held))
+    else:
+        ctx.table(_hold_rows(ctx, held))
+    return ExitCode.OK
+
+
+def _capture(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    amount = None
+    if args.amount is not None:
+        held = ctx.service.get_hold(args.hold)
+        wallet = ctx.service.get_wallet(held.wallet_id)
+        amount = _amount(args.amount, wallet.currency)
+    result = ctx.service.capture(args.hold, amount, idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(result))
+    else:
+        rows = [("entry", result.entry_id), ("hold", result.hold_id),
+                ("captured", ctx.money(result.captured)),
+                ("released", ctx.money(result.released)),
+                ("paid from", _allocation(ctx, result.allocation))]
+        if result.breakage.is_positive():
+            rows.append(("breakage", ctx.money(result.breakage)))
+        ctx.table(rows)
+    return ExitCode.OK
+
+
+def _void(ctx: _Context) -> ExitCode:
+    held = ctx.service.void(ctx.args.hold, idempotency_key=ctx.args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(held))
+    else:
+        ctx.table(_hold_rows(ctx, held))
+    return ExitCode.OK
+
+
+_REFUNDABLE = (EntryKind.SPEND, EntryKind.CAPTURE)
+
+
+def _refund(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    amount = None
+    if args.amount is not None:
+        entry = ctx.service.entry(args.entry)
+        if entry.kind not in _REFUNDABLE or not entry.wallet_ids:
+            raise InvalidInputError(
+                "entry_id", f"must be a spend or capture entry (it is a {entry.kind.value})",
+                args.entry,
+            )
+        wallet = ctx.service.get_wallet(entry.wallet_ids[0])
+        amount = _amount(args.amount, wallet.currency)
+    result = ctx.service.refund(args.entry, amount, reason=args.reason,
+                                idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(result))
+    else:
+        rows = [("entry", result.entry_id), ("refund of", result.refund_of),
+                ("refunded", ctx.money(result.amount)),
+                ("returned to", _allocation(ctx, result.allocation))]
+        if result.breakage.is_positive():
+            rows.append(("breakage", ctx.money(result.breakage)))
+        ctx.table(rows)
+    return ExitCode.OK
+
+
+def _lots(ctx: _Context) -> ExitCode:
+    lots = ctx.service.lots(ctx.args.wallet, include_empty=ctx.args.all)
+    if ctx.json:
+        for lot in lots:
+            ctx.emit(_codec.to_data(lot))
+        return ExitCode.OK
+    if not lots:
+        ctx.line("no lots")
+        return ExitCode.OK
+    rows = [("id", "remaining", "expires", "priority", "reason")]
+    rows += [(lot.id, ctx.money(lot.remaining), _iso(lot.expires_at) if lot.expires_at
+              else "never", str(lot.priority), lot.reason) for lot in lots]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        ctx.line("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
+                            row[4]]).rstrip())
     return ExitCode.OK
 
 
