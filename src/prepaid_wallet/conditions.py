@@ -40,11 +40,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 from babel import dates as _babel_dates
 
+from prepaid_wallet._data import instant_from_text as _instant_from_text
+from prepaid_wallet._data import money_from_data as _money_from_data
+from prepaid_wallet._data import zone as _zone
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.errors import (
     CurrencyMismatchError,
@@ -64,26 +67,12 @@ __all__ = [
 ]
 
 _MIDNIGHT: Final = time(0)
-_ZONE_RULE: Final = "must be an IANA time zone name, e.g. Europe/Nicosia"
-# Names the zoneinfo search path may hold that are not a fixed zone: "localtime" is a link to
-# the host's own time zone, which would make results depend on the machine.
-_HOST_ZONES: Final = frozenset({"localtime"})
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 # -- shared checks ---------------------------------------------------------------------------------
 
 
-def _zone(value: object, field: str = "zone") -> ZoneInfo:
-    """``value`` as a ``ZoneInfo``; ``InvalidInputError(field, ...)`` unless it names an IANA
-    zone. ``ZoneInfo`` keeps its own cache, so repeated look-ups are cheap."""
-    if not isinstance(value, str) or not value or value in _HOST_ZONES:
-        raise InvalidInputError(field, _ZONE_RULE, value)
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
-        # OSError: a directory such as "Europe" on the search path.
-        raise InvalidInputError(field, _ZONE_RULE, value) from exc
 
 
 def _text(value: object, field: str) -> str:
@@ -682,28 +671,8 @@ def _time_from_text(value: object, field: str) -> time:
         ) from exc
 
 
-def _instant_from_text(value: object, field: str) -> datetime:
-    rule = "must be an ISO 8601 instant with an offset, such as '2026-01-01T00:00:00+00:00'"
-    if not isinstance(value, str):
-        raise InvalidTimeError(field, rule, value)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidTimeError(field, rule, value) from exc
-    return require_aware(parsed, field)
 
 
-def _money_from_data(value: object, field: str) -> Money:
-    rule = "must be {'minor': <int>, 'currency': <ISO 4217 code>}"
-    if not isinstance(value, Mapping) or set(value) != {"minor", "currency"}:
-        raise InvalidAmountError(field, rule, value)
-    minor = value["minor"]
-    if isinstance(minor, bool) or not isinstance(minor, int):
-        raise InvalidAmountError(field, rule, value)
-    try:
-        return Money(minor, value["currency"])
-    except InvalidInputError as exc:
-        raise InvalidAmountError(field, exc.rule, value) from exc
 
 
 # -- condition groups ----------------------------------------------------------------------------

@@ -149,6 +149,13 @@ _TOP_UP_SCHEDULE = "top_up_schedule_last"
 _MAX_STEPS = 12
 _MICRO = timedelta(microseconds=1)
 _NO_RULES = TenantRules()
+#: The entries that count as an operation for limits, and the tenant account whose posting
+#: says how much they moved (transfers are read from the other wallet's postings).
+_COUNTED: dict[Operation, tuple[frozenset[EntryKind], _AccountKind]] = {
+    Operation.SPEND: (frozenset({EntryKind.SPEND, EntryKind.CAPTURE}), _AccountKind.REVENUE),
+    Operation.TOP_UP: (frozenset({EntryKind.TOP_UP}), _AccountKind.FUNDING),
+    Operation.PAYOUT: (frozenset({EntryKind.PAYOUT}), _AccountKind.PAYOUT),
+}
 
 
 # -- argument checks (pure) ----------------------------------------------------------------------
@@ -586,32 +593,23 @@ class WalletService:
         """What ``entry`` did of ``operation`` for the wallet (minor units), or None when it is
         not that kind of operation. Read from the counterpart postings, so a fee charged in the
         same entry does not count."""
-        kind = entry.kind
-        tenant_kind = {
-            Operation.SPEND: _AccountKind.REVENUE,
-            Operation.TOP_UP: _AccountKind.FUNDING,
-            Operation.PAYOUT: _AccountKind.PAYOUT,
-        }.get(operation)
-        if operation is Operation.SPEND and kind not in (EntryKind.SPEND, EntryKind.CAPTURE):
-            return None
-        if operation is Operation.TOP_UP and kind is not EntryKind.TOP_UP:
-            return None
-        if operation is Operation.PAYOUT and kind is not EntryKind.PAYOUT:
-            return None
         if operation is Operation.TRANSFER_OUT:
-            if kind is not EntryKind.TRANSFER:
+            if entry.kind is not EntryKind.TRANSFER:
                 return None
-            sent = [p.amount.minor_units for p in entry.postings
-                    if parse_account(p.account).is_wallet
-                    and parse_account(p.account).owner != wallet_id]
-            mine = [p for p in entry.postings if p.account == f"wallet:{wallet_id}:open"]
-            if not mine or mine[0].amount.minor_units >= 0:
-                return None  # the wallet received this transfer
-            return sum(sent)
-        if tenant_kind is None:
+            sent = 0
+            for posting in entry.postings:
+                ref = parse_account(posting.account)
+                if ref.is_wallet and ref.owner == wallet_id and ref.kind is _AccountKind.OPEN:
+                    if posting.amount.minor_units >= 0:
+                        return None  # the wallet received this transfer
+                elif ref.is_wallet:
+                    sent += posting.amount.minor_units
+            return sent
+        counted = _COUNTED.get(operation)
+        if counted is None or entry.kind not in counted[0]:
             return None
         return abs(sum(p.amount.minor_units for p in entry.postings
-                       if parse_account(p.account).kind is tenant_kind))
+                       if parse_account(p.account).kind is counted[1]))
 
     def _activity(
         self, uow: UnitOfWork, wallet: Wallet, rule: LimitRule, at: datetime
@@ -1816,16 +1814,24 @@ class WalletService:
                                     "payment gateway (WalletService(gateway=...))")
         return self.gateway
 
+    @staticmethod
+    def _locked_intent(uow: UnitOfWork, intent_id: str) -> tuple[Wallet, TopUpIntent] | None:
+        """The intent's wallet, locked, and the intent as it is under that lock; None if the
+        intent is unknown."""
+        stored = uow.get_top_up_intent(intent_id)
+        if stored is None:
+            return None
+        wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
+        return wallet, uow.get_top_up_intent(intent_id) or stored
+
     def _save_intent(self, intent_id: str, change: Callable[[TopUpIntent], TopUpIntent]
                      ) -> TopUpIntent | None:
         """Apply ``change`` to the stored intent in a unit of work of its own (wallet locked)."""
         with self.store.unit_of_work() as uow:
-            stored = uow.get_top_up_intent(intent_id)
-            if stored is None:
+            locked = self._locked_intent(uow, intent_id)
+            if locked is None:
                 return None
-            wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
-            current = uow.get_top_up_intent(intent_id)
-            assert current is not None
+            wallet, current = locked
             updated = change(current)
             if updated != current:
                 uow.put_top_up_intent(wallet.tenant_id, updated)
@@ -1886,12 +1892,10 @@ class WalletService:
         """Post a succeeded automatic top-up to the open balance exactly once (idempotency key
         of the intent) and mark the intent credited, in one unit of work."""
         with self.store.unit_of_work() as uow:
-            stored = uow.get_top_up_intent(intent_id)
-            if stored is None:
+            locked = self._locked_intent(uow, intent_id)
+            if locked is None:
                 return None
-            wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
-            intent = uow.get_top_up_intent(intent_id)
-            assert intent is not None
+            wallet, intent = locked
             if intent.credited:
                 return None
             key = credit_key(intent)

@@ -35,8 +35,10 @@ from zoneinfo import ZoneInfo
 import attrs
 from dateutil.rrule import rrule, rrulestr
 
+from prepaid_wallet._data import money_from_data as _money_from_data
+from prepaid_wallet._data import money_to_data as _money_to_data
+from prepaid_wallet._data import zone as _zone
 from prepaid_wallet.clock import require_aware
-from prepaid_wallet.conditions import _zone
 from prepaid_wallet.errors import (
     CurrencyMismatchError,
     InvalidAmountError,
@@ -182,21 +184,8 @@ def _positive_amount(value: object, field: str = "amount") -> Money:
     return value
 
 
-def _money_to_data(value: Money) -> dict[str, Any]:
-    return {"minor": value.minor_units, "currency": value.currency}
 
 
-def _money_from_data(value: object, field: str) -> Money:
-    rule = "must be {'minor': <int>, 'currency': <ISO 4217 code>}"
-    if not isinstance(value, Mapping) or set(value) != {"minor", "currency"}:
-        raise InvalidAmountError(field, rule, value)
-    minor = value["minor"]
-    if isinstance(minor, bool) or not isinstance(minor, int):
-        raise InvalidAmountError(field, rule, value)
-    try:
-        return Money(minor, value["currency"])
-    except InvalidInputError as exc:
-        raise InvalidAmountError(field, exc.rule, value) from exc
 
 
 def _mapping(

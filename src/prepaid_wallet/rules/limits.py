@@ -48,8 +48,11 @@ from typing import Any, Final
 
 import attrs
 
+from prepaid_wallet._data import money_from_data as _money_from_data
+from prepaid_wallet._data import money_to_data as _money_to_data
+from prepaid_wallet._data import zone as _zone
 from prepaid_wallet.clock import require_aware
-from prepaid_wallet.conditions import _mapping, _money_from_data, _zone, end_of_local_day
+from prepaid_wallet.conditions import _mapping, end_of_local_day
 from prepaid_wallet.errors import (
     CurrencyMismatchError,
     InvalidAmountError,
@@ -378,8 +381,6 @@ class LimitRule:
 _RULE_KEYS: Final = frozenset({"operation", "window", "max_count", "max_amount"})
 
 
-def _money_to_data(value: Money) -> dict[str, Any]:
-    return {"minor": value.minor_units, "currency": value.currency}
 
 
 # -- limits --------------------------------------------------------------------------------------

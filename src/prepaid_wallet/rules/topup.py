@@ -55,11 +55,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 from dateutil.rrule import rrule, rrulestr
 
+from prepaid_wallet._data import ZONE_RULE
+from prepaid_wallet._data import instant_from_text as _instant_from_text
+from prepaid_wallet._data import money_from_data as _money_from_data
+from prepaid_wallet._data import zone as _zone
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.errors import (
     CurrencyMismatchError,
@@ -271,17 +274,8 @@ def _schedule(value: object) -> str | None:
     return text
 
 
-_ZONE_RULE: Final = "must be an IANA time zone name, e.g. Europe/Nicosia"
 
 
-def _zone(value: object, field: str) -> ZoneInfo:
-    # "localtime" names the machine's own zone: results would depend on the host.
-    if not isinstance(value, str) or not value or value == "localtime":
-        raise InvalidInputError(field, _ZONE_RULE, value)
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
-        raise InvalidInputError(field, _ZONE_RULE, value) from exc
 
 
 def _optional_money(value: object, field: str) -> Money | None:
@@ -377,7 +371,7 @@ class TopUpRule:
                                         self.schedule_zone)
             return
         if self.schedule_zone is None:
-            raise InvalidInputError("schedule_zone", "is required with a schedule; " + _ZONE_RULE)
+            raise InvalidInputError("schedule_zone", "is required with a schedule; " + ZONE_RULE)
         _zone(self.schedule_zone, "schedule_zone")
 
     @property
@@ -1063,27 +1057,3 @@ def _mapping(data: object, field: str, keys: frozenset[str]) -> Mapping[str, Any
     if set(data) != keys:
         raise InvalidInputError(field, f"must have exactly the keys {sorted(keys)}", data)
     return data
-
-
-def _instant_from_text(value: object, field: str) -> datetime:
-    rule = "must be an ISO 8601 instant with an offset, such as '2026-01-01T00:00:00+00:00'"
-    if not isinstance(value, str):
-        raise InvalidTimeError(field, rule, value)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidTimeError(field, rule, value) from exc
-    return require_aware(parsed, field)
-
-
-def _money_from_data(value: object, field: str) -> Money:
-    rule = "must be {'minor': <int>, 'currency': <ISO 4217 code>}"
-    if not isinstance(value, Mapping) or set(value) != {"minor", "currency"}:
-        raise InvalidAmountError(field, rule, value)
-    minor = value["minor"]
-    if isinstance(minor, bool) or not isinstance(minor, int):
-        raise InvalidAmountError(field, rule, value)
-    try:
-        return Money(minor, value["currency"])
-    except InvalidInputError as exc:
-        raise InvalidAmountError(field, exc.rule, value) from exc

@@ -31,20 +31,21 @@ when it passes that suite unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
 
+from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
 from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
-__all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
+__all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot", "dump_state"]
 
 
 @attrs.frozen
@@ -95,6 +96,44 @@ class Event:
     kind: str
     created_at: datetime
     payload: str
+
+
+def dump_state(
+    *,
+    wallets: Iterable[Wallet],
+    lots: Iterable[Lot],
+    holds: Iterable[Hold],
+    charges: Iterable[Charge],
+    entries: Iterable[Entry],
+    idempotency: Iterable[IdempotencyRecord],
+    groups: Iterable[ConditionGroup],
+    settings: Iterable[tuple[str, str, str]],
+    intents: Iterable[tuple[str, TopUpIntent]],
+    events: Iterable[tuple[Event, bool]],
+) -> dict[str, Any]:
+    """The canonical dump :meth:`Store.export_state` returns, from everything a store holds in
+    any order (``entries`` and ``events`` in the order they were committed; ``settings`` as
+    ``(wallet id, name, value)``, ``intents`` as ``(tenant id, intent)``, ``events`` with whether
+    each was acknowledged): every backend builds it here, so equal stores give equal dumps."""
+    return {
+        "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
+        "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
+        "holds": _codec.to_data(sorted(holds, key=lambda h: h.id)),
+        "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
+        "entries": _codec.to_data(list(entries)),
+        "idempotency": _codec.to_data(sorted(idempotency, key=lambda r: (r.scope, r.key))),
+        "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
+        "settings": [list(row) for row in sorted(settings)],
+        "top_up_intents": [
+            [tenant_id, intent.to_data()]
+            for tenant_id, intent in sorted(intents, key=lambda ti: ti[1].id)
+        ],
+        "events": [
+            [*_codec.to_data([e.id, e.tenant_id, e.wallet_id, e.kind, e.created_at, e.payload]),
+             acknowledged]
+            for e, acknowledged in events
+        ],
+    }
 
 
 class UnitOfWork(Protocol):

@@ -18,7 +18,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
@@ -38,7 +37,7 @@ from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
 from prepaid_wallet.storage._buffer import WriteBuffer
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 __all__ = ["MemoryStore"]
@@ -125,29 +124,14 @@ class MemoryStore:
             return self._export()
 
     def _export(self) -> dict[str, Any]:
-        return {
-            "wallets": _codec.to_data(sorted(self.wallets.values(), key=lambda w: w.id)),
-            "lots": _codec.to_data(sorted(self.lots.values(), key=lambda x: x.id)),
-            "holds": _codec.to_data(sorted(self.holds.values(), key=lambda h: h.id)),
-            "charges": _codec.to_data(sorted(self.charges.values(), key=lambda c: c.entry_id)),
-            "entries": _codec.to_data(self.entries),
-            "idempotency": _codec.to_data(
-                [self.idempotency[k] for k in sorted(self.idempotency)]
-            ),
-            "condition_groups": _codec.to_data(
-                sorted(self.groups.values(), key=lambda g: g.id)
-            ),
-            "settings": [[w, name, value] for (w, name), value in sorted(self.settings.items())],
-            "top_up_intents": [
-                [tenant, intent.to_data()]
-                for tenant, intent in sorted(self.intents.values(), key=lambda ti: ti[1].id)
-            ],
-            "events": [
-                [*_codec.to_data([e.id, e.tenant_id, e.wallet_id, e.kind, e.created_at,
-                                  e.payload]), e.id not in self.pending.get(e.tenant_id, {})]
-                for e in self.events
-            ],
-        }
+        return dump_state(
+            wallets=self.wallets.values(), lots=self.lots.values(), holds=self.holds.values(),
+            charges=self.charges.values(), entries=self.entries,
+            idempotency=self.idempotency.values(), groups=self.groups.values(),
+            settings=[(w, name, value) for (w, name), value in self.settings.items()],
+            intents=self.intents.values(),
+            events=[(e, e.id not in self.pending.get(e.tenant_id, {})) for e in self.events],
+        )
 
     # -- applying a committed unit (called with the lock held) ------------------------------
 

@@ -131,7 +131,7 @@ from prepaid_wallet.storage._sql import (
     intent_text,
     stored_amount,
 )
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
 from prepaid_wallet.wallet import (
     AllocationPart,
     Charge,
@@ -1161,12 +1161,12 @@ class PostgresStore:
             _idempotency(r) for r in conn.execute(f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency")
         ]
         groups = [_group(r) for r in conn.execute(f"SELECT {_GROUP_COLS} FROM condition_groups")]
-        settings = sorted(
-            [str(r[0]), str(r[1]), str(r[2])]
+        settings = [
+            (str(r[0]), str(r[1]), str(r[2]))
             for r in conn.execute("SELECT wallet_id, name, value FROM wallet_settings")
-        )
+        ]
         events = [
-            [*_codec.to_data([*r[:4], _utc(r[4]), r[5]]), bool(r[6])]
+            (_event(r[:6]), bool(r[6]))
             for r in conn.execute(
                 f"SELECT {_EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq"
             )
@@ -1175,21 +1175,11 @@ class PostgresStore:
             (str(r[0]), intent_of(r[1]))
             for r in conn.execute("SELECT tenant_id, data FROM top_up_intents")
         ]
-        return {
-            "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
-            "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
-            "holds": _codec.to_data(sorted(holds, key=lambda h: h.id)),
-            "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
-            "entries": _codec.to_data(entries),
-            "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
-            "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
-            "settings": settings,
-            "top_up_intents": [
-                [tenant_id, intent.to_data()]
-                for tenant_id, intent in sorted(intents, key=lambda ti: ti[1].id)
-            ],
-            "events": events,
-        }
+        return dump_state(
+            wallets=wallets, lots=lots, holds=holds, charges=charges, entries=entries,
+            idempotency=records, groups=groups, settings=settings, intents=intents,
+            events=events,
+        )
 
 
 class PostgresUnitOfWork(SQLReads):

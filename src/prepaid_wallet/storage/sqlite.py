@@ -72,7 +72,7 @@ from prepaid_wallet.storage._sql import (
     intent_text,
     stored_amount,
 )
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
 from prepaid_wallet.wallet import (
     AllocationPart,
     Charge,
@@ -520,9 +520,6 @@ def _parts(text: str) -> tuple[AllocationPart, ...]:
     return parts
 
 
-_amount = stored_amount
-
-
 def _wallet_row(w: Wallet) -> tuple[Any, ...]:
     return (
         w.id, w.tenant_id, w.owner_id, w.currency, w.floor.minor_units, _micros(w.created_at),
@@ -537,8 +534,9 @@ def _wallet(row: Sequence[Any]) -> Wallet:
     return Wallet(
         id=row[0], tenant_id=row[1], owner_id=row[2], currency=currency,
         floor=floor, created_at=_instant(row[5]),
-        open=_amount(row[6], currency), commerce=_amount(row[7], currency),  # ...then the range
-        held=_amount(row[8], currency), status=WalletStatus(row[9]), version=row[10],
+        open=stored_amount(row[6], currency),  # ...then only the range
+        commerce=stored_amount(row[7], currency),
+        held=stored_amount(row[8], currency), status=WalletStatus(row[9]), version=row[10],
         head=row[11], metadata=_pairs(row[12]),
     )
 
@@ -887,12 +885,12 @@ class SQLiteStore:
             groups = [
                 _group(r) for r in conn.execute(f"SELECT {_GROUP_COLS} FROM condition_groups")
             ]
-            settings = sorted(
-                [str(r[0]), str(r[1]), str(r[2])]
+            settings = [
+                (str(r[0]), str(r[1]), str(r[2]))
                 for r in conn.execute("SELECT wallet_id, name, value FROM wallet_settings")
-            )
+            ]
             events = [
-                [*_codec.to_data([*r[:4], _instant(r[4]), r[5]]), bool(r[6])]
+                (_event(r[:6]), bool(r[6]))
                 for r in conn.execute(
                     f"SELECT {_EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq"
                 )
@@ -901,21 +899,11 @@ class SQLiteStore:
                 (str(r[0]), intent_of(r[1]))
                 for r in conn.execute("SELECT tenant_id, data FROM top_up_intents")
             ]
-        return {
-            "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
-            "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
-            "holds": _codec.to_data(sorted(holds, key=lambda h: h.id)),
-            "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
-            "entries": _codec.to_data(entries),
-            "idempotency": _codec.to_data(sorted(records, key=lambda r: (r.scope, r.key))),
-            "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
-            "settings": settings,
-            "top_up_intents": [
-                [tenant_id, intent.to_data()]
-                for tenant_id, intent in sorted(intents, key=lambda ti: ti[1].id)
-            ],
-            "events": events,
-        }
+        return dump_state(
+            wallets=wallets, lots=lots, holds=holds, charges=charges, entries=entries,
+            idempotency=records, groups=groups, settings=settings, intents=intents,
+            events=events,
+        )
 
 
 class SQLiteUnitOfWork(SQLReads):
