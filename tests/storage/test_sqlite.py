@@ -677,6 +677,42 @@ def _write_as_version_2(source: str, target: str) -> None:
         conn.close()
 
 
+#: The tables of each schema version since 3 (the copy order keeps foreign keys happy), and the
+#: table the next version adds (a source written with the current schema must hold nothing in
+#: it: the older version cannot hold it).
+_TABLES_V3 = ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
+              "postings", "entries", "wallet_history")
+_VERSION_TABLES: dict[int, tuple[tuple[str, ...], str]] = {
+    3: (_TABLES_V3, "wallet_settings"),
+    4: ((*_TABLES_V3, "wallet_settings"), "events"),
+    5: ((*_TABLES_V3, "wallet_settings", "events"), "top_up_intents"),
+}
+
+
+def _write_as_version(source: str, target: str, version: int) -> None:
+    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
+    ``version`` (3 to 5: version 1 and the steps up to it, as that library created its
+    files)."""
+    tables, newer = _VERSION_TABLES[version]
+    conn = _raw(target)
+    try:
+        conn.execute("BEGIN")
+        scripts = (sqlite_module._SCHEMA_V1,
+                   *(sqlite_module._MIGRATIONS[v] for v in range(2, version + 1)))
+        for script in scripts:
+            for statement in sqlite_module._statements(script):
+                conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),))
+        conn.execute("ATTACH DATABASE ? AS src", (source,))
+        assert conn.execute(f"SELECT count(*) FROM src.{newer}").fetchone() == (0,)
+        for table in tables:
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE src")
+    finally:
+        conn.close()
+
+
 
 class TestSQLiteMigrationTo3:
     """A file written with schema version 2 gains condition groups and the lots' new columns;
@@ -759,27 +795,6 @@ class TestSQLiteMigrationTo3:
             store.close()
 
 
-def _write_as_version_3(source: str, target: str) -> None:
-    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
-    version 3 (version 1 and the steps to 3, as a version-3 library created its files). It must
-    hold no wallet settings: version 3 cannot hold them."""
-    conn = _raw(target)
-    try:
-        conn.execute("BEGIN")
-        scripts = (sqlite_module._SCHEMA_V1, *(sqlite_module._MIGRATIONS[v] for v in (2, 3)))
-        for script in scripts:
-            for statement in sqlite_module._statements(script):
-                conn.execute(statement)
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '3')")
-        conn.execute("ATTACH DATABASE ? AS src", (source,))
-        assert conn.execute("SELECT count(*) FROM src.wallet_settings").fetchone() == (0,)
-        for table in ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
-                      "postings", "entries", "wallet_history"):
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
-        conn.execute("COMMIT")
-        conn.execute("DETACH DATABASE src")
-    finally:
-        conn.close()
 
 
 def _add_grouped_lot(store: Store) -> None:
@@ -811,7 +826,7 @@ class TestSQLiteMigrationTo4:
         finally:
             store.close()
         target = str(tmp_path / "v3.db")
-        _write_as_version_3(source, target)
+        _write_as_version(source, target, 3)
         return target, source, state
 
     def test_a_version_3_file_is_migrated_with_everything_kept(
@@ -877,27 +892,6 @@ class TestSQLiteMigrationTo4:
             store.close()
 
 
-def _write_as_version_4(source: str, target: str) -> None:
-    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
-    version 4 (version 1 and the steps to 4, as a version-4 library created its files). It must
-    hold no events: version 4 cannot hold them."""
-    conn = _raw(target)
-    try:
-        conn.execute("BEGIN")
-        scripts = (sqlite_module._SCHEMA_V1, *(sqlite_module._MIGRATIONS[v] for v in (2, 3, 4)))
-        for script in scripts:
-            for statement in sqlite_module._statements(script):
-                conn.execute(statement)
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
-        conn.execute("ATTACH DATABASE ? AS src", (source,))
-        assert conn.execute("SELECT count(*) FROM src.events").fetchone() == (0,)
-        for table in ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
-                      "postings", "entries", "wallet_history", "wallet_settings"):
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
-        conn.execute("COMMIT")
-        conn.execute("DETACH DATABASE src")
-    finally:
-        conn.close()
 
 
 def _low_balance(event_id: str, wallet_id: str) -> Event:
@@ -929,7 +923,7 @@ class TestSQLiteMigrationTo5:
         finally:
             store.close()
         target = str(tmp_path / "v4.db")
-        _write_as_version_4(source, target)
+        _write_as_version(source, target, 4)
         return target, source, state
 
     def test_a_version_4_file_is_migrated_with_everything_kept(
@@ -1000,29 +994,6 @@ class TestSQLiteMigrationTo5:
             store.close()
 
 
-def _write_as_version_5(source: str, target: str) -> None:
-    """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
-    version 5 (version 1 and the steps to 5, as a version-5 library created its files). It must
-    hold no top-up intents: version 5 cannot hold them."""
-    conn = _raw(target)
-    try:
-        conn.execute("BEGIN")
-        scripts = (
-            sqlite_module._SCHEMA_V1, *(sqlite_module._MIGRATIONS[v] for v in (2, 3, 4, 5))
-        )
-        for script in scripts:
-            for statement in sqlite_module._statements(script):
-                conn.execute(statement)
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')")
-        conn.execute("ATTACH DATABASE ? AS src", (source,))
-        assert conn.execute("SELECT count(*) FROM src.top_up_intents").fetchone() == (0,)
-        for table in ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
-                      "postings", "entries", "wallet_history", "wallet_settings", "events"):
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
-        conn.execute("COMMIT")
-        conn.execute("DETACH DATABASE src")
-    finally:
-        conn.close()
 
 
 class TestSQLiteMigrationTo6:
@@ -1056,7 +1027,7 @@ class TestSQLiteMigrationTo6:
         finally:
             store.close()
         target = str(tmp_path / "v5.db")
-        _write_as_version_5(source, target)
+        _write_as_version(source, target, 5)
         return target, source, state
 
     def test_a_version_5_file_is_migrated_with_everything_kept(
