@@ -421,6 +421,9 @@ class WalletService:
             raise InvalidInputError("gateway", "must implement PaymentGateway (charge, lookup)",
                                     gateway)
         self.gateway = gateway
+        #: Whether a spend may need a top-up first (a gateway, and a tenant that allows it).
+        self._spend_top_ups = gateway is not None and any(
+            r.automatic_top_ups for r in self.rules.values())
         self.expiry = ExpiryPolicy()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -1082,7 +1085,7 @@ class WalletService:
             description=request.description, metadata=meta, **_purchase_fields(request),
         )
         _check_purchase_time(request, self._now())
-        if self.gateway is not None and (key is None or not self._stored(wallet_id, key)):
+        if self._spend_top_ups and (key is None or not self._stored(wallet_id, key)):
             self._spend_top_up(wallet_id, request)
         at = self._now()
         with self.store.unit_of_work() as uow:
@@ -1927,6 +1930,11 @@ class WalletService:
         gateway = self.gateway
         if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
             return
+        with self.store.unit_of_work(read_only=True) as uow:
+            # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
+            found = self._top_up_rule(uow, uow.get_wallet(wallet_id))
+            if found is None or not found.at_spend:
+                return
         at = self._now()
         with self.store.unit_of_work() as uow:
             wallet = self._lock(uow, wallet_id)[wallet_id]
