@@ -7,8 +7,10 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,8 @@ class Cli:
         self.cwd = cwd
         self.db = db
 
-    def run(self, *args: str, env: dict[str, str] | None = None,
-            db: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, env: dict[str, str] | None = None, db: bool = True,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "prepaid_wallet"]
         if db and self.db is not None:
             argv += ["--db", self.db]
@@ -34,7 +36,8 @@ class Cli:
         environ["PYTHONIOENCODING"] = "utf-8"
         environ.update(env or {})
         return subprocess.run([*argv, *args], cwd=self.cwd, env=environ, capture_output=True,
-                              text=True, encoding="utf-8", timeout=60, check=False)
+                              text=True, encoding="utf-8", timeout=60, check=False,
+                              input=stdin)
 
     def ok(self, *args: str) -> str:
         done = self.run(*args)
@@ -147,10 +150,12 @@ def test_every_command_with_json(cli: Cli) -> None:
     before = cli.json("statement", ann, "--until", lines[1]["recorded_at"])
     assert [line["kind"] for line in before["lines"]] == ["top_up"]
 
-    assert cli.json("expire") == {"lots_expired": 0, "holds_released": 0, "entry_ids": []}
+    assert cli.json("expire") == {"record": "summary", "lots_expired": 0, "holds_released": 0,
+                                  "entries": 0}
     report = cli.json("verify")
+    assert report["record"] == "summary"
     assert report["ok"] is True
-    assert report["problems"] == []
+    assert report["problems"] == 0
     assert report["wallets"] == 3
 
 
@@ -397,3 +402,170 @@ def test_console_script_points_at_main() -> None:
     target = tomllib.loads(pyproject.read_text("utf-8"))["project"]["scripts"]["prepaid-wallet"]
     module, _, name = target.partition(":")
     assert getattr(importlib.import_module(module), name) is cli.main
+
+
+def _soon(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def test_expire_streams_one_row_per_booking(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "10.00", "--method", "card")
+    ends = datetime.now(UTC) + timedelta(seconds=3)
+    held = cli.json("hold", ann, "4.00", "--expires", ends.isoformat())  # from the open balance
+    lot = cli.json("award", ann, "2.50", "--reason", "promo", "--expires", ends.isoformat())
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 0.05)
+
+    rows = cli.jsonl("expire")
+    assert [(r["record"], r.get("kind"), r.get("subject_id")) for r in rows] == [
+        ("expiry", "hold", held["id"]), ("expiry", "lot", lot["id"]),
+        ("summary", None, None)]
+    assert [r["amount"] for r in rows[:2]] == ["4.00 EUR", "2.50 EUR"]
+    assert rows[2] == {"record": "summary", "lots_expired": 1, "holds_released": 1,
+                       "entries": 2}
+    kinds = [line["kind"] for line in cli.jsonl("statement", ann, "--format", "jsonl")]
+    assert kinds[-2:] == ["hold_expiry", "breakage"]
+    assert {line["entry_id"] for line in cli.jsonl("statement", ann, "--format", "jsonl")} >= {
+        rows[0]["entry_id"], rows[1]["entry_id"]}
+    assert cli.ok("expire") == "expired 0 lot(s), released 0 hold(s) in 0 entry(ies)\n"
+
+
+def test_expire_as_text_names_each_booking(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    ends = datetime.now(UTC) + timedelta(seconds=2)
+    lot = cli.json("award", ann, "1.25", "--reason", "promo", "--expires", ends.isoformat())
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 0.05)
+    out = cli.ok("expire").splitlines()
+    assert out[0].startswith(f"expired lot {lot['id']} of {ann}: €1.25 to breakage (entry e_")
+    assert out[1] == "expired 1 lot(s), released 0 hold(s) in 1 entry(ies)"
+
+
+def test_verify_streams_problems_and_exits_storage(cli: Cli, tmp_path: Path) -> None:
+    ann = cli.wallet("ann")
+    ben = cli.wallet("ben")
+    cli.ok("top-up", ann, "10.00", "--method", "card")
+    cli.ok("top-up", ben, "5.00", "--method", "card")
+    conn = sqlite3.connect(tmp_path / "hub.db")
+    with conn:
+        conn.execute("UPDATE wallets SET open = open + 100 WHERE id = ?", (ann,))
+    conn.close()
+
+    done = cli.run("--json", "verify")
+    assert done.returncode == ExitCode.STORAGE
+    assert done.stderr == ""
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows[0] == {"record": "problem", "code": "balance", "subject": ann,
+                       "detail": "open is 11.00 EUR but the journal gives 1000"}
+    assert rows[-1] == {"record": "summary", "entries": 2, "wallets": 2, "problems": 1,
+                        "ok": False}
+    text = cli.run("verify")
+    assert text.returncode == ExitCode.STORAGE
+    assert text.stdout.splitlines() == [
+        f"balance {ann}: open is 11.00 EUR but the journal gives 1000",
+        "checked 2 entries and 2 wallets: 1 problem(s)",
+    ]
+
+
+def test_spend_and_check_take_line_items_from_json(cli: Cli, tmp_path: Path) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "10.00", "--method", "card")
+    produce = cli.json("award", ann, "5.00", "--reason", "veg", "--category", "produce")
+    market = cli.json("award", ann, "2.00", "--reason", "market", "--merchant", "m-market")
+    basket = ('[{"product_id": "carrots", "amount": "4.00", "category": "produce"},'
+              ' {"product_id": "soap", "amount": "3.00"}]')
+
+    decision = cli.json("check", ann, "--lines", basket)
+    assert decision["amount"] == "7.00 EUR"
+    assert [(p["lot_id"], p["amount"], p["line"]) for p in decision["allocation"]] == [
+        (produce["id"], "4.00 EUR", 0), (None, "3.00 EUR", 1)]
+    (tmp_path / "basket.json").write_text(basket, encoding="utf-8")
+    at_market = cli.json("check", ann, "--lines", "@basket.json", "--merchant", "m-market")
+    assert [(p["lot_id"], p["amount"]) for p in at_market["allocation"]] == [
+        (produce["id"], "4.00 EUR"), (market["id"], "2.00 EUR"), (None, "1.00 EUR")]
+
+    paid = json.loads(cli.run("--json", "spend", ann, "7.00", "--lines", "@-",
+                              stdin=basket).stdout)
+    assert [(p["lot_id"], p["amount"]) for p in paid["allocation"]] == [
+        (produce["id"], "4.00 EUR"), (None, "3.00 EUR")]
+    assert cli.json("balance", ann)["open"] == "7.00 EUR"
+
+
+@pytest.mark.parametrize(("lines", "field"), [
+    ("not json", "--lines"),
+    ("[]", "--lines"),
+    ('{"product_id": "x", "amount": "1.00"}', "--lines"),
+    ('[{"product_id": "x"}]', "--lines[0]"),
+    ('[{"product_id": "x", "amount": "1.00", "colour": "red"}]', "--lines[0]"),
+    ('[{"product_id": "x", "amount": 1.5}]', "--lines[0].amount"),
+    ('[{"product_id": "x", "amount": "1.001"}]', "--lines[0].amount"),
+    ('[{"product_id": "", "amount": "1.00"}]', "--lines[0].product_id"),
+    ('[{"product_id": "x", "amount": "1.00", "category": 7}]', "--lines[0].category"),
+    ("@missing.json", "--lines"),
+])
+def test_bad_line_items_are_usage_errors_naming_the_field(cli: Cli, lines: str,
+                                                          field: str) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "10.00", "--method", "card")
+    message = cli.fails(ExitCode.USAGE, "spend", ann, "--lines", lines)
+    assert message.startswith(f"error: {field}: "), message
+    assert cli.json("balance", ann)["open"] == "10.00 EUR"
+
+
+def test_spend_needs_an_amount_or_lines(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    assert "amount" in cli.fails(ExitCode.USAGE, "spend", ann)
+
+
+def test_json_errors_are_one_object_on_stderr(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "5.00", "--method", "card")
+    refused = cli.run("--json", "spend", ann, "8.00")
+    assert (refused.returncode, refused.stdout) == (ExitCode.REFUSED, "")
+    assert refused.stderr.count("\n") == 1
+    error = json.loads(refused.stderr)["error"]
+    assert (error["exit_code"], error["category"], error["type"]) == (
+        4, "refused", "SpendDeniedError")
+    assert error["decision"]["shortfall"] == "3.00 EUR"
+    assert error["decision"]["suggested_top_up"] == "3.00 EUR"
+
+    bad = cli.run("--json", "top-up", ann, "1.5.0", "--method", "card")
+    error = json.loads(bad.stderr)["error"]
+    assert (bad.returncode, error["category"], error["field"]) == (2, "usage", "amount")
+    assert error["rule"] in error["message"]
+
+    missing = json.loads(cli.run("--json", "balance", "w_nope").stderr)["error"]
+    assert (missing["exit_code"], missing["category"]) == (3, "not_found")
+    usage = cli.run("--json", "frobnicate")
+    assert usage.returncode == ExitCode.USAGE
+    assert json.loads(usage.stderr)["error"]["type"] == "UsageError"
+
+
+def test_progress_is_shown_only_on_a_terminal(cli: Cli, tmp_path: Path) -> None:
+    import pty  # POSIX only
+
+    ann = cli.wallet("ann")
+    for _ in range(3):
+        cli.ok("top-up", ann, "1.00", "--method", "card")
+    assert cli.run("verify").stderr == ""  # not a terminal: nothing on stderr
+    primary, secondary = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k != "PREPAID_WALLET_DB"}
+    done = subprocess.run(
+        [sys.executable, "-m", "prepaid_wallet", "--db", str(cli.db), "verify"],
+        cwd=tmp_path, env=environ, stdout=subprocess.PIPE, stderr=secondary, text=True,
+        timeout=60, check=False,
+    )
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert done.returncode == 0
+    assert done.stdout == "checked 3 entries and 1 wallets: ok\n"
+    assert b"\rverify: " in seen
+    assert seen.endswith(b"\r\x1b[K")  # the progress line is erased at the end

@@ -357,8 +357,14 @@ def test_verify_detects_tampering() -> None:
     entries[0] = forged
     problems = {p.code for p in svc.verify().problems}
     assert "hash" in problems
-    entries.pop(0)
+    # A forger who also rewrites the hash (here: the top-up said 11, not 10) passes the hash
+    # check but breaks the next entry's link and the replayed balance.
+    larger = tuple(attrs.evolve(p, amount=p.amount + eur("1") if p.amount.is_positive()
+                                else p.amount - eur("1")) for p in entries[0].postings)
+    rewritten = attrs.evolve(entries[0], postings=larger)
+    entries[0] = attrs.evolve(rewritten, hash=rewritten.compute_hash())
     problems = {p.code for p in svc.verify().problems}
+    assert "hash" not in problems
     assert {"chain", "balance"} <= problems
 
 

@@ -59,6 +59,7 @@ from prepaid_wallet.results import (
     Balance,
     Breakdown,
     CaptureResult,
+    Expiry,
     ExpiryReport,
     FeeReport,
     LotMovement,
@@ -69,6 +70,7 @@ from prepaid_wallet.results import (
     SpendResult,
     Statement,
     StatementLine,
+    StatementStream,
     VerifyReport,
 )
 from prepaid_wallet.rules.tenant import TenantRules
@@ -98,6 +100,7 @@ __all__ = [
     "Entry",
     "EntryKind",
     "EntryNotFoundError",
+    "Expiry",
     "ExpiryPolicy",
     "ExpiryReport",
     "FeeReport",
@@ -142,6 +145,7 @@ __all__ = [
     "SpendResult",
     "Statement",
     "StatementLine",
+    "StatementStream",
     "StorageError",
     "Store",
     "SystemClock",

@@ -58,20 +58,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import io
 import json
 import os
 import re
 import sqlite3
 import sys
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, TypeVar
 
 from prepaid_wallet import _codec
+from prepaid_wallet.conditions import LineItem, SpendCondition
 from prepaid_wallet.errors import (
     ConflictError,
     IntegrityError,
@@ -87,7 +88,7 @@ from prepaid_wallet.formatting import format_money
 from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import Decision, PaymentMode, SpendRequest
-from prepaid_wallet.results import Balance, Statement
+from prepaid_wallet.results import Balance, StatementLine, StatementStream
 from prepaid_wallet.service import WalletService
 from prepaid_wallet.storage import open_store
 from prepaid_wallet.wallet import AllocationPart, Hold, Wallet
@@ -99,6 +100,7 @@ ENV_DB = "PREPAID_WALLET_DB"
 #: The store used when neither ``--db`` nor ``PREPAID_WALLET_DB`` is given.
 DEFAULT_DB = "sqlite:///wallets.db"
 
+_T = TypeVar("_T")
 _SQLITE = "sqlite:///"
 _MODES = {"credit-only": PaymentMode.CREDIT_ONLY, "credit-first": PaymentMode.CREDIT_FIRST}
 _ISO_RULE = "must be an ISO 8601 instant with a UTC offset, e.g. 2026-12-31T23:00:00+00:00"
@@ -147,6 +149,22 @@ def _mode(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=sorted(_MODES), default="credit-only",
                         help="credit-only (default): refuse what credit cannot cover;"
                              " credit-first: credit pays what it can, the rest is due")
+
+
+def _purchase(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("wallet")
+    parser.add_argument("amount", nargs="?",
+                        help="the purchase amount (default with --lines: the lines' total)")
+    _mode(parser)
+    parser.add_argument("--lines", metavar="JSON",
+                        help="line items: a JSON array of {product_id, amount, category}, or"
+                             " @FILE to read it from a file, or @- from standard input")
+    parser.add_argument("--merchant", help="the merchant the purchase is made at")
+    parser.add_argument("--merchant-group", dest="merchant_groups", action="append",
+                        default=[], metavar="GROUP",
+                        help="a group the merchant belongs to (repeat for several)")
+    parser.add_argument("--at", metavar="ISO",
+                        help="the purchase's instant for time windows (default: now)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -198,19 +216,23 @@ def _build_parser() -> argparse.ArgumentParser:
     award.add_argument("amount")
     award.add_argument("--reason", required=True)
     award.add_argument("--expires", metavar="ISO", help="expiry instant (default: never)")
+    award.add_argument("--product", dest="products", action="append", default=[],
+                       metavar="ID", help="only these products may be paid (repeatable)")
+    award.add_argument("--category", dest="categories", action="append", default=[],
+                       metavar="NAME", help="only these categories may be paid (repeatable)")
+    award.add_argument("--merchant", dest="merchants", action="append", default=[],
+                       metavar="ID", help="only at these merchants (repeatable)")
+    award.add_argument("--group", metavar="GROUP_ID",
+                       help="a condition group whose conditions and end the lot follows")
     _key(award)
     award.set_defaults(run=_award)
 
     check = commands.add_parser("check", help="decide a spend without writing anything")
-    check.add_argument("wallet")
-    check.add_argument("amount")
-    _mode(check)
+    _purchase(check)
     check.set_defaults(run=_check)
 
     spend = commands.add_parser("spend", help="pay from the wallet")
-    spend.add_argument("wallet")
-    spend.add_argument("amount")
-    _mode(spend)
+    _purchase(spend)
     spend.add_argument("--description")
     _key(spend)
     spend.set_defaults(run=_spend)
@@ -277,6 +299,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check the whole store")
     verify.set_defaults(run=_verify)
+
+    demo = commands.add_parser("demo", help="fill a fresh store with a small hub and run a week")
+    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -477,10 +502,13 @@ def _top_up(ctx: _Context) -> ExitCode:
 def _award(ctx: _Context) -> ExitCode:
     args = ctx.args
     expires = _instant(args.expires, "--expires")
+    condition = SpendCondition(products=args.products, categories=args.categories,
+                               merchants=args.merchants)
     wallet = ctx.service.get_wallet(args.wallet)
     lot = ctx.service.award(wallet.id, _amount(args.amount, wallet.currency),
                             reason=args.reason, expires_at=expires,
-                            idempotency_key=args.idempotency_key)
+                            condition=None if condition.is_unrestricted else condition,
+                            group_id=args.group, idempotency_key=args.idempotency_key)
     if ctx.json:
         ctx.emit(_codec.to_data(lot))
     else:
@@ -490,10 +518,59 @@ def _award(ctx: _Context) -> ExitCode:
     return ExitCode.OK
 
 
+_LINES_RULE = ("must be a JSON array of objects with product_id, amount (a decimal string) and"
+               " optional category")
+
+
+def _line_items(text: str, currency: str) -> tuple[LineItem, ...]:
+    """``--lines``: JSON text, ``@FILE`` or ``@-`` (standard input)."""
+    source = text
+    if text.startswith("@"):
+        name = text[1:]
+        try:
+            source = sys.stdin.read() if name == "-" else Path(name).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError("--lines", f"names a file that cannot be read ({exc})",
+                                    text) from None
+    try:
+        data = json.loads(source)
+    except ValueError:
+        raise InvalidInputError("--lines", f"{_LINES_RULE}; it is not valid JSON",
+                                text) from None
+    if not isinstance(data, list) or not data:
+        raise InvalidInputError("--lines", _LINES_RULE, text)
+    items = []
+    for i, item in enumerate(data):
+        field = f"--lines[{i}]"
+        if not isinstance(item, dict) or not {"product_id", "amount"} <= item.keys() or \
+                not item.keys() <= {"product_id", "amount", "category"}:
+            raise InvalidInputError(field, "must be an object with product_id, amount and"
+                                           " optional category, nothing else", item)
+        amount = item["amount"]
+        if not isinstance(amount, str):
+            raise InvalidInputError(f"{field}.amount",
+                                    'must be a decimal string such as "3.50"', amount)
+        money = _amount(amount, currency, f"{field}.amount")
+        try:
+            items.append(LineItem(item["product_id"], money, item.get("category")))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{field}.{exc.field}", exc.rule, exc.value) from None
+    return tuple(items)
+
+
 def _request(ctx: _Context, wallet: Wallet) -> SpendRequest:
     args = ctx.args
-    return SpendRequest(_amount(args.amount, wallet.currency), _MODES[args.mode],
-                        getattr(args, "description", None))
+    lines = () if args.lines is None else _line_items(args.lines, wallet.currency)
+    if args.amount is not None:
+        amount = _amount(args.amount, wallet.currency)
+    elif lines:
+        amount = Money.sum((line.amount for line in lines), wallet.currency)
+    else:
+        raise InvalidInputError("amount", "is required unless --lines gives the line items")
+    return SpendRequest(amount, _MODES[args.mode], getattr(args, "description", None),
+                        lines=lines, merchant=args.merchant,
+                        merchant_groups=frozenset(args.merchant_groups),
+                        at=_instant(args.at, "--at"))
 
 
 def _decision_rows(ctx: _Context, decision: Decision) -> list[tuple[str, str]]:
@@ -682,71 +759,166 @@ def _statement(ctx: _Context) -> ExitCode:
     args = ctx.args
     since = _instant(args.since, "--since")
     until = _instant(args.until, "--until")
-    statement = ctx.service.statement(args.wallet, since=since, until=until)
     fmt = args.format or ("json" if ctx.json else "table")
-    if fmt == "json":
-        ctx.emit(_codec.to_data(statement))
-    elif fmt == "jsonl":
-        for entry in statement.lines:
-            data = _codec.to_data(entry)
-            data["total_after"] = _codec.to_data(entry.total_after)
-            ctx.emit(data)
-    elif fmt == "csv":
-        _statement_csv(ctx, statement)
-    else:
-        _statement_table(ctx, statement)
+    with ctx.service.stream_statement(args.wallet, since=since, until=until) as stream, \
+            _Progress("statement") as progress:
+        lines = progress.each(stream, "lines")
+        if fmt == "json":
+            _statement_json(ctx, stream, lines)
+        elif fmt == "jsonl":
+            for entry in lines:
+                data = _codec.to_data(entry)
+                data["total_after"] = _codec.to_data(entry.total_after)
+                ctx.emit(data)
+        elif fmt == "csv":
+            _statement_csv(ctx, stream, lines)
+        else:
+            _statement_table(ctx, stream, lines)
     return ExitCode.OK
 
 
-def _statement_csv(ctx: _Context, statement: Statement) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+def _statement_json(ctx: _Context, stream: StatementStream,
+                    lines: Iterable[StatementLine]) -> None:
+    """One JSON object, written as the lines are read (the ``closing`` total comes last)."""
+    head = {"wallet_id": stream.wallet_id, "currency": stream.currency,
+            "since": _codec.to_data(stream.since), "until": _codec.to_data(stream.until),
+            "opening": _codec.to_data(stream.opening)}
+    ctx.out.write(json.dumps(head)[:-1] + ', "lines": [')
+    for i, line in enumerate(lines):
+        ctx.out.write((", " if i else "") + json.dumps(_codec.to_data(line)))
+    ctx.out.write(f'], "closing": {json.dumps(_codec.to_data(stream.closing))}}}\n')
+
+
+def _statement_csv(ctx: _Context, stream: StatementStream,
+                   lines: Iterable[StatementLine]) -> None:
+    writer = csv.writer(ctx.out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for entry in statement.lines:
+    for entry in lines:
         writer.writerow((
             _iso(entry.recorded_at), entry.entry_id, entry.kind.value, entry.description or "",
             entry.change.amount, entry.open_after.amount, entry.commerce_after.amount,
-            entry.held_after.amount, entry.total_after.amount, statement.currency,
+            entry.held_after.amount, entry.total_after.amount, stream.currency,
         ))
-    ctx.out.write(buffer.getvalue())
 
 
-def _statement_table(ctx: _Context, statement: Statement) -> None:
-    rows = [("recorded at", "kind", "change", "balance", "description")]
-    rows += [(_iso(e.recorded_at), e.kind.value, ctx.money(e.change), ctx.money(e.total_after),
-              e.description or "") for e in statement.lines]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    ctx.line(f"statement of {statement.wallet_id} ({statement.currency})"
-             f" from {_iso(statement.since)} to {_iso(statement.until)}")
-    ctx.line(f"opening balance {ctx.money(statement.opening)}")
-    for row in rows:
-        ctx.line("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
-                            row[4]]).rstrip())
-    ctx.line(f"closing balance {ctx.money(statement.closing)}")
+#: Column widths of the statement table, fixed so that rows print as they are read.
+_WHEN_WIDTH = len("2026-12-31T23:00:00.000000+00:00")
+_KIND_WIDTH = max(len(kind.value) for kind in EntryKind)
+_AMOUNT_WIDTH = 14
+
+
+def _statement_table(ctx: _Context, stream: StatementStream,
+                     lines: Iterable[StatementLine]) -> None:
+    def row(when: str, kind: str, change: str, balance: str, description: str) -> None:
+        ctx.line(f"{when.ljust(_WHEN_WIDTH)}  {kind.ljust(_KIND_WIDTH)}"
+                 f"  {change.rjust(_AMOUNT_WIDTH)}  {balance.rjust(_AMOUNT_WIDTH)}"
+                 f"  {description}".rstrip())
+
+    ctx.line(f"statement of {stream.wallet_id} ({stream.currency})"
+             f" from {_iso(stream.since)} to {_iso(stream.until)}")
+    ctx.line(f"opening balance {ctx.money(stream.opening)}")
+    row("recorded at", "kind", "change", "balance", "description")
+    for e in lines:
+        row(_iso(e.recorded_at), e.kind.value, ctx.money(e.change), ctx.money(e.total_after),
+            e.description or "")
+    ctx.line(f"closing balance {ctx.money(stream.closing)}")
 
 
 def _expire(ctx: _Context) -> ExitCode:
-    report = ctx.service.expire_due()
+    lots = holds = 0
+    with _Progress("expire") as progress:
+        for done in progress.each(ctx.service.sweep_expired(), "booked"):
+            if done.kind == "lot":
+                lots += 1
+            else:
+                holds += 1
+            if ctx.json:
+                ctx.emit({"record": "expiry", **_codec.to_data(done)})
+            elif done.kind == "lot":
+                ctx.line(f"expired lot {done.subject_id} of {done.wallet_id}:"
+                         f" {ctx.money(done.amount)} to breakage (entry {done.entry_id})")
+            else:
+                ctx.line(f"released hold {done.subject_id} of {done.wallet_id}:"
+                         f" {ctx.money(done.amount)} (entry {done.entry_id})")
     if ctx.json:
-        ctx.emit(_codec.to_data(report))
+        ctx.emit({"record": "summary", "lots_expired": lots, "holds_released": holds,
+                  "entries": lots + holds})
     else:
-        ctx.line(f"expired {report.lots_expired} lot(s), released {report.holds_released}"
-                 f" hold(s) in {len(report.entry_ids)} entry(ies)")
+        ctx.line(f"expired {lots} lot(s), released {holds} hold(s) in {lots + holds}"
+                 " entry(ies)")
     return ExitCode.OK
 
 
 def _verify(ctx: _Context) -> ExitCode:
-    report = ctx.service.verify()
+    counts = {"entries": 0, "wallets": 0}
+    problems = 0
+    with _Progress("verify") as progress:
+        def track(phase: str, done: int) -> None:
+            counts[phase] = done
+            progress(phase, done)
+
+        for problem in ctx.service.iter_verify(progress=track):
+            problems += 1
+            if ctx.json:
+                ctx.emit({"record": "problem", **_codec.to_data(problem)})
+            else:
+                ctx.line(f"{problem.code} {problem.subject}: {problem.detail}")
     if ctx.json:
-        data = _codec.to_data(report)
-        data["ok"] = report.ok
-        ctx.emit(data)
+        ctx.emit({"record": "summary", "entries": counts["entries"],
+                  "wallets": counts["wallets"], "problems": problems, "ok": not problems})
     else:
-        ctx.line(f"checked {report.entries} entries and {report.wallets} wallets:"
-                 f" {'ok' if report.ok else f'{len(report.problems)} problem(s)'}")
-        for problem in report.problems:
-            ctx.line(f"{problem.code} {problem.subject}: {problem.detail}")
-    return ExitCode.OK if report.ok else ExitCode.STORAGE
+        ctx.line(f"checked {counts['entries']} entries and {counts['wallets']} wallets:"
+                 f" {f'{problems} problem(s)' if problems else 'ok'}")
+    return ExitCode.STORAGE if problems else ExitCode.OK
+
+
+def _demo(ctx: _Context) -> ExitCode:
+    from prepaid_wallet import demo  # only this command needs it
+
+    summary = demo.run(ctx.service.store, ctx.out, json=ctx.json, locale=ctx.args.locale)
+    return ExitCode.OK if summary.verified else ExitCode.STORAGE
+
+
+class _Progress:
+    """A long job's progress on stderr, only when stderr is a terminal: one line rewritten at
+    most five times a second, erased when the job ends. Nothing is written otherwise, so
+    pipes and logs see only the job's own output."""
+
+    _EVERY = 0.2
+
+    def __init__(self, job: str, stream: TextIO | None = None) -> None:
+        self._job = job
+        out = sys.stderr if stream is None else stream
+        self._out: TextIO | None = out if out.isatty() else None
+        self._next = 0.0
+        self._shown = False
+        self._started = time.monotonic()
+
+    def __call__(self, phase: str, done: int) -> None:
+        if self._out is None:
+            return
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self._EVERY
+        rate = done / max(now - self._started, 1e-9)
+        self._out.write(f"\r{self._job}: {done:,} {phase} ({rate:,.0f}/s)\x1b[K")
+        self._out.flush()
+        self._shown = True
+
+    def each(self, rows: Iterable[_T], phase: str) -> Iterator[_T]:
+        """``rows``, reporting how many have gone by."""
+        for done, row in enumerate(rows, 1):
+            yield row
+            self(phase, done)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._out is not None and self._shown:
+            self._out.write("\r\x1b[K")
+            self._out.flush()
 
 
 # -- errors and main -----------------------------------------------------------------------------
@@ -776,6 +948,31 @@ def _message(exc: PrepaidWalletError) -> str:
     return " ".join(message.split())  # always one line
 
 
+def _error_details(exc: PrepaidWalletError) -> dict[str, Any]:
+    """What a script needs besides the message: the field and rule of bad input, the decision
+    of a refused spend."""
+    details: dict[str, Any] = {}
+    if isinstance(exc, InvalidInputError):
+        details.update(field=exc.field, rule=exc.rule)
+    if isinstance(exc, SpendDeniedError):
+        details["decision"] = _codec.to_data(exc.decision)
+    return details
+
+
+def _report(code: ExitCode, kind: str, message: str, details: dict[str, Any], *,
+            as_json: bool) -> None:
+    """One line on stderr: ``error: ...`` for people, or with ``--json`` one object
+    ``{"error": {"exit_code", "category", "type", "message", ...details}}``."""
+    if as_json:
+        data = {"exit_code": int(code), "category": code.name.lower(), "type": kind,
+                "message": message, **details}
+        sys.stderr.write(json.dumps({"error": data}) + "\n")
+    elif code is ExitCode.ERROR or kind == "UsageError":
+        sys.stderr.write(f"{message}\n")
+    else:
+        sys.stderr.write(f"error: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``prepaid-wallet`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status
     (an :class:`ExitCode`). Errors are reported on stderr in one line, with the traceback when
@@ -785,7 +982,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _UsageError as exc:
-        sys.stderr.write(f"{exc}\n")
+        _report(ExitCode.USAGE, "UsageError", str(exc), {}, as_json="--json" in argv)
         return ExitCode.USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else ExitCode.OK
@@ -798,13 +995,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _exit_code(exc)
         if args.debug:
             traceback.print_exc()
-        sys.stderr.write(f"error: {_message(exc)}\n")
+        _report(code, type(exc).__name__, _message(exc), _error_details(exc),
+                as_json=args.json)
         return code
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        sys.stderr.write(f"unexpected error: {type(exc).__name__}: "
-                         f"{' '.join(str(exc).split())} (run with --debug for details)\n")
+        _report(ExitCode.ERROR, type(exc).__name__,
+                f"unexpected error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+                " (run with --debug for details)", {}, as_json=args.json)
         return ExitCode.ERROR
     finally:
         with contextlib.suppress(PrepaidWalletError):  # closing is best effort

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from types import TracebackType
+from typing import Literal, Self
 
 import attrs
 
@@ -15,6 +18,7 @@ __all__ = [
     "Balance",
     "Breakdown",
     "CaptureResult",
+    "Expiry",
     "ExpiryReport",
     "FeeReport",
     "LotMovement",
@@ -27,6 +31,7 @@ __all__ = [
     "SpendResult",
     "Statement",
     "StatementLine",
+    "StatementStream",
     "TopUpReport",
     "VerifyReport",
 ]
@@ -93,6 +98,21 @@ class RefundResult:
     amount: Money
     allocation: tuple[AllocationPart, ...]
     breakage: Money
+
+
+@attrs.frozen
+class Expiry:
+    """One thing a sweep booked (:meth:`~prepaid_wallet.service.WalletService.sweep_expired`):
+    an ended hold released (``kind`` ``"hold"``, ``amount`` the amount released back) or an
+    expired lot (``kind`` ``"lot"``, ``amount`` its remainder, booked as breakage), in entry
+    ``entry_id``."""
+
+    kind: Literal["hold", "lot"]
+    subject_id: str
+    wallet_id: str
+    amount: Money
+    entry_id: str
+    at: datetime
 
 
 @attrs.frozen
@@ -290,6 +310,47 @@ class Statement:
     opening: Money
     closing: Money
     lines: tuple[StatementLine, ...]
+
+
+@attrs.define(eq=False)
+class StatementStream:
+    """A statement read lazily, a line at a time, in bounded memory
+    (:meth:`~prepaid_wallet.service.WalletService.stream_statement`).
+
+    Use it in a ``with`` block and iterate it once: it holds a read-only unit of work (one
+    consistent snapshot) until it is closed, so open no other unit of work on the same thread
+    meanwhile. ``opening`` is known at once; ``closing`` is the total after the last line read
+    so far -- the statement's closing total once the lines are exhausted.
+    """
+
+    wallet_id: str
+    currency: str
+    since: datetime | None
+    until: datetime | None
+    opening: Money
+    closing: Money
+    _lines: Iterator[StatementLine] = attrs.field(repr=False)
+    _close: Callable[[], None] = attrs.field(repr=False)
+
+    def __iter__(self) -> Iterator[StatementLine]:
+        for line in self._lines:
+            self.closing = line.total_after
+            yield line
+
+    def close(self) -> None:
+        """Release the unit of work (idempotent)."""
+        self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ error writes nothing at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -72,6 +73,7 @@ from prepaid_wallet.results import (
     Balance,
     Breakdown,
     CaptureResult,
+    Expiry,
     ExpiryReport,
     FeeReport,
     LotMovement,
@@ -84,6 +86,7 @@ from prepaid_wallet.results import (
     SpendResult,
     Statement,
     StatementLine,
+    StatementStream,
     TopUpReport,
     VerifyReport,
 )
@@ -137,6 +140,9 @@ _MAX_METADATA_ITEMS = 32
 _MAX_TEXT = 500
 _MAX_PRIORITY = 2**31 - 1
 _SWEEP_BATCH = 200
+
+#: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
+Progress = Callable[[str, int], None]
 _REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
 #: Wallet settings the service keeps (JSON text).
 _OWNER_GROUPS = "owner_groups"
@@ -2162,55 +2168,76 @@ class WalletService:
         remainder as breakage (a lot expires at its own expiry or at its condition group's
         end, whichever is first), each exactly once (one entry per hold and per lot, each in its
         own unit of work). Safe to run repeatedly and from several processes; its cost grows
-        with what is due, not with all lots."""
-        at = self._now()
+        with what is due, not with all lots. :meth:`sweep_expired` does the same a row at a
+        time."""
         entry_ids: list[str] = []
         holds_released = 0
-        lots_expired = 0
-        seen: set[str] = set()
+        for done in self.sweep_expired():
+            entry_ids.append(done.entry_id)
+            holds_released += done.kind == "hold"
+        return ExpiryReport(len(entry_ids) - holds_released, holds_released, tuple(entry_ids))
+
+    def sweep_expired(self) -> Iterator[Expiry]:
+        """:meth:`expire_due` as a stream: yields each :class:`~prepaid_wallet.results.Expiry`
+        as soon as its unit of work has committed (holds first, then lots, soonest due first).
+        Memory stays bounded however much is due: due rows are read a batch at a time and no
+        unit of work is open while the caller handles a row. Stopping early is safe; the next
+        sweep books the rest."""
+        at = self._now()
+        # A due row that turns out not to be expired (or was booked by another sweep) is
+        # remembered so the next batch skips it; rows that are booked leave the due index.
+        skipped: set[str] = set()
         while True:
             with self.store.unit_of_work(read_only=True) as uow:
-                due_holds = [h.id for h in uow.due_holds(at, _SWEEP_BATCH) if h.id not in seen]
-            if not due_holds:
+                due = [h.id for h in uow.due_holds(at, _SWEEP_BATCH) if h.id not in skipped]
+            if not due:
                 break
-            for hold_id in due_holds:
-                seen.add(hold_id)
-                with self.store.unit_of_work() as uow:
-                    wallet, held = self._locked_hold(uow, hold_id)
-                    if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
-                        continue
-                    lots = self._lots_of(uow, held.allocation)
-                    change = _w.release(
-                        wallet, held, lots, HoldStatus.EXPIRED,
-                        self._info(at, None, None, None), self._ends(uow, lots),
-                    )
-                    self._record(uow, change)
-                    uow.commit()
-                    entry_ids.append(change.entry.id)
-                    holds_released += 1
+            for hold_id in due:
+                done = self._release_due_hold(hold_id, at)
+                if done is None:
+                    skipped.add(hold_id)
+                else:
+                    yield done
         while True:
             with self.store.unit_of_work(read_only=True) as uow:
-                due_lots = [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH) if lot.id not in seen]
-            if not due_lots:
+                due = [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH) if lot.id not in skipped]
+            if not due:
                 break
-            for lot_id in due_lots:
-                seen.add(lot_id)
-                with self.store.unit_of_work() as uow:
-                    wallet_id = uow.get_lot(lot_id).wallet_id
-                    wallet = uow.lock_wallets([wallet_id])[wallet_id]
-                    lot = uow.get_lot(lot_id)
-                    group = None if lot.group_id is None else uow.get_condition_group(
-                        lot.group_id)
-                    if not lot.is_live or lot.expired_entry_id or not self.expiry.is_expired(
-                        lot, at, group
-                    ):
-                        continue
-                    change = _w.expire_lot(wallet, lot, self._info(at, None, None, None))
-                    self._record(uow, change)
-                    uow.commit()
-                    entry_ids.append(change.entry.id)
-                    lots_expired += 1
-        return ExpiryReport(lots_expired, holds_released, tuple(entry_ids))
+            for lot_id in due:
+                done = self._expire_due_lot(lot_id, at)
+                if done is None:
+                    skipped.add(lot_id)
+                else:
+                    yield done
+
+    def _release_due_hold(self, hold_id: str, at: datetime) -> Expiry | None:
+        with self.store.unit_of_work() as uow:
+            wallet, held = self._locked_hold(uow, hold_id)
+            if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
+                return None
+            lots = self._lots_of(uow, held.allocation)
+            change = _w.release(
+                wallet, held, lots, HoldStatus.EXPIRED,
+                self._info(at, None, None, None), self._ends(uow, lots),
+            )
+            self._record(uow, change)
+            uow.commit()
+        return Expiry("hold", hold_id, wallet.id, held.amount, change.entry.id, at)
+
+    def _expire_due_lot(self, lot_id: str, at: datetime) -> Expiry | None:
+        with self.store.unit_of_work() as uow:
+            wallet_id = uow.get_lot(lot_id).wallet_id
+            wallet = uow.lock_wallets([wallet_id])[wallet_id]
+            lot = uow.get_lot(lot_id)
+            group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
+            if not lot.is_live or lot.expired_entry_id or not self.expiry.is_expired(
+                lot, at, group
+            ):
+                return None
+            change = _w.expire_lot(wallet, lot, self._info(at, None, None, None))
+            self._record(uow, change)
+            uow.commit()
+        return Expiry("lot", lot_id, wallet_id, lot.remaining, change.entry.id, at)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -2268,13 +2295,31 @@ class WalletService:
     ) -> Statement:
         """The wallet's entries recorded in ``[since, until)`` (aware; either may be None), each
         with its effect on open, commerce and held balances, the lots it touched (with their
-        expiry) and the balances after it; with opening and closing totals."""
+        expiry) and the balances after it; with opening and closing totals. For a long history
+        read :meth:`stream_statement` instead, which keeps one line in memory at a time."""
+        with self.stream_statement(wallet_id, since=since, until=until) as stream:
+            lines = tuple(stream)
+            return Statement(stream.wallet_id, stream.currency, stream.since, stream.until,
+                             stream.opening, stream.closing, lines)
+
+    def stream_statement(
+        self, wallet_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> StatementStream:
+        """:meth:`statement` read lazily: the opening total at once, then the lines one at a
+        time from one consistent snapshot, in bounded memory however long the history. Use the
+        result in a ``with`` block (it holds a read-only unit of work until closed)::
+
+            with service.stream_statement(wallet_id) as stream:
+                for line in stream:
+                    ...
+        """
         check_name(wallet_id, "wallet_id")
         start = None if since is None else require_aware(since, "since")
         end = None if until is None else require_aware(until, "until")
         if start is not None and end is not None and end < start:
             raise InvalidTimeError("until", "must not be before since", until)
-        with self.store.unit_of_work(read_only=True) as uow:
+        with contextlib.ExitStack() as stack:
+            uow = stack.enter_context(self.store.unit_of_work(read_only=True))
             wallet = self._scoped(uow.get_wallet(wallet_id))
             zero = Money.zero(wallet.currency)
             before = None if start is None else uow.snapshot_at(
@@ -2283,31 +2328,39 @@ class WalletService:
             prev = (zero, zero, zero) if before is None else (
                 before.open, before.commerce, before.held)
             opening = prev[0] + prev[1] + prev[2]
-            lines: list[StatementLine] = []
-            lot_prefix = f"wallet:{wallet.id}:lot:"
-            groups = _Groups(uow)
-            for entry, snap in uow.wallet_history(wallet.id, start, end):
-                movements = tuple(
-                    LotMovement(p.account[len(lot_prefix):], p.amount,
-                                self._lot_expiry(uow.get_lot(p.account[len(lot_prefix):]),
-                                                 groups))
-                    for p in entry.postings if p.account.startswith(lot_prefix)
-                )
-                meta = entry.meta
-                lines.append(StatementLine(
-                    entry_id=entry.id, kind=entry.kind, recorded_at=entry.recorded_at,
-                    change=snap.total - (prev[0] + prev[1] + prev[2]),
-                    open_change=snap.open - prev[0], commerce_change=snap.commerce - prev[1],
-                    held_change=snap.held - prev[2], open_after=snap.open,
-                    commerce_after=snap.commerce, held_after=snap.held, lots=movements,
-                    description=meta.get("description") or meta.get("reason"),
-                    refund_of=entry.refund_of, reverses=entry.reverses,
-                    reversed_by=uow.reversal_of(entry.id),
-                ))
-                prev = (snap.open, snap.commerce, snap.held)
-            closing = prev[0] + prev[1] + prev[2]
-            return Statement(wallet.id, wallet.currency, start, end, opening, closing,
-                             tuple(lines))
+            lines = self._statement_lines(uow, wallet.id, start, end, prev)
+            return StatementStream(wallet.id, wallet.currency, start, end, opening, opening,
+                                   lines, stack.pop_all().close)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _statement_lines(
+        self,
+        uow: UnitOfWork,
+        wallet_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        prev: tuple[Money, Money, Money],
+    ) -> Iterator[StatementLine]:
+        lot_prefix = f"wallet:{wallet_id}:lot:"
+        groups = _Groups(uow)
+        for entry, snap in uow.wallet_history(wallet_id, start, end):
+            movements = tuple(
+                LotMovement(p.account[len(lot_prefix):], p.amount,
+                            self._lot_expiry(uow.get_lot(p.account[len(lot_prefix):]), groups))
+                for p in entry.postings if p.account.startswith(lot_prefix)
+            )
+            meta = entry.meta
+            yield StatementLine(
+                entry_id=entry.id, kind=entry.kind, recorded_at=entry.recorded_at,
+                change=snap.total - (prev[0] + prev[1] + prev[2]),
+                open_change=snap.open - prev[0], commerce_change=snap.commerce - prev[1],
+                held_change=snap.held - prev[2], open_after=snap.open,
+                commerce_after=snap.commerce, held_after=snap.held, lots=movements,
+                description=meta.get("description") or meta.get("reason"),
+                refund_of=entry.refund_of, reverses=entry.reverses,
+                reversed_by=uow.reversal_of(entry.id),
+            )
+            prev = (snap.open, snap.commerce, snap.held)
 
     def _lot_expiry(self, lot: Lot, groups: Mapping[str, ConditionGroup]) -> datetime | None:
         """When ``lot`` stops paying (its own expiry or its group's end); a lot whose group is
@@ -2398,71 +2451,111 @@ class WalletService:
 
     # -- verification -----------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
+    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
         """Check the whole store: every entry balances and its hash is right, every wallet's
         chain is unbroken, stored balances equal a replay of the postings, lots and holds add
         up, no wallet is below its floor, refunds stay within their originals and no entry is
-        reversed twice. Returns a report; never raises for what it finds."""
-        problems: list[Problem] = []
-        sums: dict[str, int] = {}
-        heads: dict[str, str] = {}
-        reversals: dict[str, int] = {}
-        refunded: dict[str, int] = {}
-        breakage_entries: dict[str, int] = {}
-        count = 0
+        reversed twice. Returns a report; never raises for what it finds. :meth:`iter_verify`
+        does the same and yields each problem as it is found."""
+        counts = {"entries": 0, "wallets": 0}
+
+        def track(phase: str, done: int) -> None:
+            counts[phase] = done
+            if progress is not None:
+                progress(phase, done)
+
+        problems = tuple(self.iter_verify(progress=track))
+        return VerifyReport(problems, counts["entries"], counts["wallets"])
+
+    def iter_verify(self, *, progress: Progress | None = None) -> Iterator[Problem]:
+        """:meth:`verify` as a stream of :class:`~prepaid_wallet.results.Problem`, read from one
+        consistent snapshot in two passes: the journal entry by entry (balance and hash), then
+        wallet by wallet (chain, replayed balances, lots, holds, refunds, reversals).
+
+        Memory does not grow with the store: the first pass keeps nothing per entry, the second
+        keeps only what one wallet needs (its lots' replayed sums). ``progress(phase, done)`` is
+        called after every entry (``"entries"``) and wallet (``"wallets"``) checked, and once
+        at the end of each phase. The snapshot's unit of work stays open while iterating: open
+        no other unit of work on the same thread meanwhile."""
         with self.store.unit_of_work(read_only=True) as uow:
+            done = 0
             for entry in uow.iter_entries():
-                count += 1
-                totals: dict[str, int] = {}
-                for p in entry.postings:
+                done += 1
+                yield from _entry_problems(entry)
+                if progress is not None:
+                    progress("entries", done)
+            if progress is not None:
+                progress("entries", done)
+            done = 0
+            for wallet in uow.iter_wallets():
+                done += 1
+                yield from self._verify_wallet(uow, wallet)
+                if progress is not None:
+                    progress("wallets", done)
+            if progress is not None:
+                progress("wallets", done)
+
+    @staticmethod
+    def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
+        """One pass over the wallet's history: its accounts' sums, its chain, and the refunds,
+        reversals and breakage it took part in."""
+        replay = _Replay()
+        prefix = f"wallet:{wallet.id}:"
+        sums = replay.sums
+        # History comes in recorded order, which two concurrent commands may have swapped
+        # against journal order: an entry whose predecessor has not come yet waits, keyed by
+        # that predecessor's hash, so the chain is followed link by link.
+        waiting: dict[str, Entry] = {}
+        head = GENESIS
+        for entry, _ in uow.wallet_history(wallet.id):
+            for p in entry.postings:
+                if p.account.startswith(prefix):
                     sums[p.account] = sums.get(p.account, 0) + p.amount.minor_units
-                    totals[p.amount.currency] = totals.get(p.amount.currency, 0) + \
-                        p.amount.minor_units
-                if any(totals.values()) or len(entry.postings) < 2:
-                    problems.append(Problem("unbalanced", entry.id, f"sums {totals}"))
-                if entry.compute_hash() != entry.hash:
-                    problems.append(Problem("hash", entry.id, "content does not match its hash"))
-                for wallet_id, prev in zip(entry.wallet_ids, entry.prev_hashes, strict=True):
-                    if heads.get(wallet_id, GENESIS) != prev:
-                        problems.append(Problem("chain", entry.id,
-                                                f"breaks the chain of wallet {wallet_id}"))
-                    heads[wallet_id] = entry.hash
+            prev = entry.prev_hash(wallet.id)
+            if prev == head:
+                head = entry.hash
+                while head in waiting:
+                    head = waiting.pop(head).hash
+            elif prev in waiting:
+                replay.problems.append(Problem("chain", entry.id,
+                                               f"forks the chain of wallet {wallet.id}"))
+            else:
+                waiting[prev] = entry
+            if entry.wallet_ids[0] == wallet.id:  # counted once, by its first wallet
                 if entry.reverses is not None:
-                    reversals[entry.reverses] = reversals.get(entry.reverses, 0) + 1
+                    replay.reversals[entry.reverses] = replay.reversals.get(entry.reverses, 0) + 1
                 if entry.refund_of is not None:
                     revenue = sum(-p.amount.minor_units for p in entry.postings
                                   if p.account.endswith(":revenue"))
-                    refunded[entry.refund_of] = refunded.get(entry.refund_of, 0) + revenue
-                if entry.kind is EntryKind.BREAKAGE:
-                    for p in entry.postings:
-                        if ":lot:" in p.account:
-                            breakage_entries[p.account] = breakage_entries.get(p.account, 0) + 1
-            for original, n in reversals.items():
-                if n > 1:
-                    problems.append(Problem("reversal", original, f"reversed {n} times"))
-            for original, total in refunded.items():
-                charge = uow.get_charge(original)
-                if charge is None or total > charge.amount.minor_units or \
-                        total != charge.refunded_total.minor_units:
-                    problems.append(Problem("refund", original,
-                                            f"refunds add up to {total} minor units"))
-            wallet_count = 0
-            for wallet in uow.iter_wallets():
-                wallet_count += 1
-                problems.extend(self._verify_wallet(uow, wallet, sums, heads, breakage_entries))
-        return VerifyReport(tuple(problems), count, wallet_count)
+                    replay.refunded[entry.refund_of] = (
+                        replay.refunded.get(entry.refund_of, 0) + revenue)
+            if entry.kind is EntryKind.BREAKAGE:
+                for p in entry.postings:
+                    if p.account.startswith(prefix) and ":lot:" in p.account:
+                        replay.breakage[p.account] = replay.breakage.get(p.account, 0) + 1
+        waiting_hashes = {entry.hash for entry in waiting.values()}
+        replay.problems.extend(
+            Problem("chain", entry.id, f"breaks the chain of wallet {wallet.id}")
+            for prev, entry in waiting.items() if prev not in waiting_hashes
+        )
+        replay.head = head
+        return replay
 
-    @staticmethod
-    def _verify_wallet(
-        uow: UnitOfWork,
-        wallet: Wallet,
-        sums: dict[str, int],
-        heads: dict[str, str],
-        breakage_entries: dict[str, int],
-    ) -> list[Problem]:
-        found: list[Problem] = []
+    def _verify_wallet(self, uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
+        replay = self._replay_wallet(uow, wallet)
+        found = replay.problems
+        sums = replay.sums
+        for original, n in replay.reversals.items():
+            if n > 1:
+                found.append(Problem("reversal", original, f"reversed {n} times"))
+        for original, total in replay.refunded.items():
+            charge = uow.get_charge(original)
+            if charge is None or total > charge.amount.minor_units or \
+                    total != charge.refunded_total.minor_units:
+                found.append(Problem("refund", original,
+                                     f"refunds add up to {total} minor units"))
         prefix = f"wallet:{wallet.id}:"
-        if heads.get(wallet.id, GENESIS) != wallet.head:
+        if replay.head != wallet.head:
             found.append(Problem("chain", wallet.id, "stored head is not the last entry's hash"))
         checks = (("open", wallet.open), ("held", wallet.held))
         for name, stored in checks:
@@ -2480,7 +2573,7 @@ class WalletService:
                                      f"remaining {lot.remaining} but the journal gives {replayed}"))
             if lot.remaining.is_negative():
                 found.append(Problem("lot", lot.id, "below zero"))
-            booked = breakage_entries.get(account, 0)
+            booked = replay.breakage.get(account, 0)
             if booked > 1 or (lot.expired_entry_id is not None) != (booked == 1):
                 found.append(Problem("lot", lot.id, f"breakage booked {booked} times"))
             if lot.expired_entry_id is not None and lot.is_live:
@@ -2497,6 +2590,31 @@ class WalletService:
             found.append(Problem("hold", wallet.id,
                                  f"held is {wallet.held} but active holds add up to {active}"))
         return found
+
+
+@attrs.define
+class _Replay:
+    """What one wallet's history adds up to (:meth:`WalletService._replay_wallet`)."""
+
+    sums: dict[str, int] = attrs.Factory(dict)
+    breakage: dict[str, int] = attrs.Factory(dict)
+    refunded: dict[str, int] = attrs.Factory(dict)
+    reversals: dict[str, int] = attrs.Factory(dict)
+    problems: list[Problem] = attrs.Factory(list)
+    head: str = GENESIS
+
+
+def _entry_problems(entry: Entry) -> list[Problem]:
+    """What is wrong with one entry on its own: its balance per currency and its hash."""
+    found = []
+    totals: dict[str, int] = {}
+    for p in entry.postings:
+        totals[p.amount.currency] = totals.get(p.amount.currency, 0) + p.amount.minor_units
+    if any(totals.values()) or len(entry.postings) < 2:
+        found.append(Problem("unbalanced", entry.id, f"sums {totals}"))
+    if entry.compute_hash() != entry.hash:
+        found.append(Problem("hash", entry.id, "content does not match its hash"))
+    return found
 
 
 def _breakage_of(entry: Entry, tenant_id: str) -> Money:

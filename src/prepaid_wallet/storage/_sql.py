@@ -63,6 +63,9 @@ def stored_amount(minor: Any, currency: str) -> Money:
     return _valid(_check_range(minor, currency, "amount"), currency)
 
 
+#: Rows per page when a listing is read by key (``iter_wallets``).
+_PAGE = 500
+
 _condition_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -203,21 +206,33 @@ class SQLReads(WriteBuffer):
         return None if row is None else self.get_wallet(row[0])
 
     def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id."""
+        """All wallets (of one tenant), by id: committed ones read a page at a time after the
+        last id seen (bounded memory however many there are), merged with this unit's own."""
         self._check_open()
-        if tenant_id is None:
-            rows = self._all(f"SELECT {self._WALLET_COLS} FROM wallets ORDER BY id", ())
-        else:
-            rows = self._all(
-                self._q(f"SELECT {self._WALLET_COLS} FROM wallets WHERE tenant_id = ? ORDER BY id"),
-                (tenant_id,),
-            )
-        wallets = {row[0]: self._map_wallet(row) for row in rows}
-        wallets.update(
+        where = "id > ?" if tenant_id is None else "tenant_id = ? AND id > ?"
+        page = self._q(
+            f"SELECT {self._WALLET_COLS} FROM wallets WHERE {where} ORDER BY id LIMIT ?"
+        )
+        own = sorted(
             (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
         )
-        for wallet_id in sorted(wallets):
-            yield wallets[wallet_id]
+
+        def committed() -> Iterator[tuple[str, Wallet]]:
+            last = ""
+            while True:
+                params = (last, _PAGE) if tenant_id is None else (tenant_id, last, _PAGE)
+                rows = self._all(page, params)
+                for row in rows:
+                    yield row[0], self._map_wallet(row)
+                if len(rows) < _PAGE:
+                    return
+                last = rows[-1][0]
+
+        previous = None
+        for wallet_id, wallet in heapq.merge(own, committed(), key=lambda pair: pair[0]):
+            if wallet_id != previous:  # the unit's own copy comes first and wins
+                previous = wallet_id
+                yield self._wallets.get(wallet_id, wallet)
 
     def get_lot(self, lot_id: str) -> Lot:
         """The lot as this unit sees it."""

@@ -1627,17 +1627,27 @@ class PostgresUnitOfWork(SQLReads):
         if until is not None:
             where += " AND h.recorded_at < %s"
             params.append(until)
-        rows = self._lazy(
+        # Pages follow the history index by key (the last row's instant and sequence), so each
+        # page costs the same however deep into a long history it is.
+        first = (
             f"SELECT {cols}, {hist} FROM wallet_history h JOIN entries e ON e.seq = h.entry_seq"
-            f" WHERE {where} ORDER BY h.wallet_id, h.recorded_at, h.entry_seq",
-            params,
+            f" WHERE {where} ORDER BY h.wallet_id, h.recorded_at, h.entry_seq LIMIT %s"
+        )
+        after = first.replace(
+            " ORDER BY", " AND (h.recorded_at, h.entry_seq) > (%s, %s) ORDER BY", 1
         )
         width = len(_ENTRY_COLS.split(","))
-        while batch := list(itertools.islice(rows, _BATCH)):
+        at_col = width + _HISTORY_COLS.replace(" ", "").split(",").index("recorded_at")
+        rows = self._all(first, (*params, _BATCH))
+        while rows:
             with _translated("reading"):
-                entries = _fetch_entries(self._transaction(), [row[:width] for row in batch])
-            for entry, row in zip(entries, batch, strict=True):
+                entries = _fetch_entries(self._transaction(), [row[:width] for row in rows])
+            for entry, row in zip(entries, rows, strict=True):
                 yield entry, _snapshot(row[width:])
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1]
+            rows = self._all(after, (*params, last[at_col], last[0], _BATCH))
 
     def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
         """Balances after the wallet's last committed entry at or before ``at``."""
