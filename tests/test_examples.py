@@ -123,3 +123,31 @@ def test_quickstart_runs_on_the_memory_store(quickstart_lines: list[str], tmp_pa
     story = quickstart_lines.index("reopened sqlite:///quickstart.db:")
     assert lines[:story] == quickstart_lines[:story]
     assert lines[-1] == quickstart_lines[-1]
+
+
+def _readme_main_job() -> list[str]:
+    """The README's set-up command that installs the library and runs its main job, split at
+    ``&&``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Set up"):]
+    command = next(line.strip() for line in section.splitlines()
+                   if line.startswith("    python3 -m venv"))
+    return [part.strip() for part in command.split("&&")]
+
+
+def test_the_readme_main_job_is_the_demo_and_runs_again_and_again(tmp_path: Path) -> None:
+    parts = _readme_main_job()
+    assert parts[:2] == ["python3 -m venv .venv", ".venv/bin/pip install -e ."]
+    # The rest, with this interpreter (where the library is installed) for the console script.
+    rest = " && ".join(parts[2:]).replace(".venv/bin/prepaid-wallet",
+                                          f"'{sys.executable}' -m prepaid_wallet")
+    assert rest.endswith("--db sqlite:///demo.db demo")
+    for _ in range(2):  # it starts over on every run
+        done = subprocess.run(rest, shell=True, cwd=tmp_path, capture_output=True, text=True,
+                              encoding="utf-8", timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        out = done.stdout.splitlines()
+        assert out[0].startswith("Day 1 · ")
+        assert "  journal: 24 entries, verified, nothing wrong" in out
+    assert (tmp_path / "demo.db").is_file()
