@@ -87,7 +87,7 @@ def test_the_week_on_the_memory_store() -> None:
     positions = [text.index(day) for day in DAYS]
     assert positions == sorted(positions)
     assert "dev's pantry order (€16.00) is refused: credit covers €9.70, €6.30 short; " \
-           "suggested top-up €6.30" in text
+           "suggested top-up €6.60" in text  # 6.30 grossed up for the 0.30 card fee
     assert "reminder to dev: open balance €3.40 crossed the 'low' threshold" in text
     assert "4 lot(s) expired, €6.00 booked as breakage" in text
     assert "revenue €70.60, fees €1.50, breakage €6.00" in text
@@ -160,7 +160,7 @@ def test_json_lines() -> None:
                        "expire_due"}
     refused = next(r for r in happenings if r["action"] == "spend_refused")
     assert (refused["member"], refused["amount"], refused["shortfall"],
-            refused["suggested_top_up"]) == ("dev", "16.00", "6.30", "6.30")
+            refused["suggested_top_up"]) == ("dev", "16.00", "6.30", "6.60")
     top_up = next(r for r in happenings if r["action"] == "top_up")
     assert (top_up["member"], top_up["amount"], top_up["fee"], top_up["currency"]) == (
         "ana", "50.00", "0.30", "EUR")

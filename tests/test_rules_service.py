@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prepaid_wallet import (
     CurrencyMismatchError,
@@ -27,9 +29,10 @@ from prepaid_wallet import (
     SpendRequest,
     Store,
     WalletService,
+    open_store,
 )
 from prepaid_wallet.errors import LimitExceededError
-from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
+from prepaid_wallet.rules.fees import FeeRule, PeriodicFee, fees_for, total_fee
 from prepaid_wallet.rules.limits import LimitRule, Limits, Period, Window
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
@@ -93,6 +96,59 @@ def test_a_fee_is_posted_in_the_operations_own_entry(store: Store) -> None:
     with pytest.raises(InvalidAmountError, match="fee"):
         svc.top_up(ann, eur("0.50"), method="card")  # no more than its own fee
     assert svc.verify().ok
+
+
+def test_the_suggested_top_up_covers_its_own_fee(store: Store) -> None:
+    svc, _ = service(store, TenantRules(fees=(CARD_FEE,)))
+    ann = open_wallet(svc)
+    svc.top_up(ann, eur("20.00"), method="card")  # 19.40 after the fee of 0.30 + 0.30
+    refused = svc.check_spend(ann, SpendRequest(eur("100.00")))
+    assert refused.shortfall == eur("80.60")
+    # 0.30 + 1.5 % of 82.14 = 1.5321, rounded up to 1.54: 82.14 - 1.54 = 80.60 exactly.
+    assert refused.suggested_top_up == eur("82.14")
+    less = svc.top_up(ann, eur("82.13"), method="card", idempotency_key="less")
+    assert less.fee == eur("1.54")  # one cent less leaves a cent short
+    assert not svc.check_spend(ann, SpendRequest(eur("100.00"))).allowed
+    svc.reverse(less.entry_id, reason="try again")
+    svc.top_up(ann, refused.suggested_top_up, method="card")
+    assert svc.check_spend(ann, SpendRequest(eur("100.00"))).allowed
+
+
+@st.composite
+def _top_up_fee(draw: st.DrawFn) -> FeeRule:
+    fixed = draw(st.none() | st.integers(1, 5_000))
+    percent = draw((st.none() if fixed is not None else st.nothing())
+                   | st.decimals(Decimal("0.01"), Decimal("99.99"), places=2))
+    minimum = draw(st.none() | st.integers(0, 5_000))
+    maximum = draw(st.none() | st.integers(minimum or 0, 50_000))
+
+    def money(minor: int | None) -> Money | None:
+        return None if minor is None else Money.from_minor_units(minor, "EUR")
+
+    return FeeRule("top-up", {Operation.TOP_UP}, fixed=money(fixed), percent=percent,
+                   minimum=money(minimum), maximum=money(maximum))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rule=_top_up_fee(), price=st.integers(1, 10**8))
+def test_the_suggested_top_up_is_the_least_that_covers_its_own_fee(rule: FeeRule,
+                                                                   price: int) -> None:
+    svc = WalletService(open_store("memory:"), clock=FixedClock(T0),
+                        rules={TENANT: TenantRules(fees=(rule,))})
+    ann = open_wallet(svc)
+    decision = svc.check_spend(ann, SpendRequest(Money.from_minor_units(price, "EUR")))
+    suggested = decision.suggested_top_up.minor_units
+
+    def left(gross: int) -> int:  # what a top-up of ``gross`` leaves after its fee
+        if gross == 0:
+            return 0
+        charged = fees_for((rule,), Operation.TOP_UP, Money.from_minor_units(gross, "EUR"),
+                           frozenset())
+        return gross - total_fee(charged, "EUR").minor_units if charged else gross
+
+    assert decision.shortfall.minor_units == price
+    assert left(suggested) >= price
+    assert left(suggested - 1) < price
 
 
 def test_owner_groups_select_the_fee_rules(store: Store) -> None:

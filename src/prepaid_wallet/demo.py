@@ -15,8 +15,9 @@ balance falling to 5.00 EUR or below raises a low-balance event ("low").
   the produce lines, his open balance the other 8.00. Ana buys sourdough 3.50 (bakery), eggs
   4.20 and tomatoes 5.30: her voucher pays the bread, her open balance 9.50.
 * Day 3 -- Dev's order of 16.00 is refused: credit covers 9.70, 6.30 short, and the hub
-  suggests a top-up. Dev tops up 10.00 and the retried order goes through, leaving him 3.40:
-  a low-balance event, which the hub's reminder job reports.
+  suggests a top-up of 6.60 (the 6.30 and the 0.30 card fee). Dev tops up 10.00 and the
+  retried order goes through, leaving him 3.40: a low-balance event, which the hub's reminder
+  job reports.
 * Day 4 -- Cleo pre-orders a veg box: 15.00 is held until Saturday evening. Ana sends Ben
   10.00 (her share of a bulk order).
 * Day 5 -- Ana's tomatoes arrived damaged: 5.30 is refunded. Ben buys bread 4.50 (his voucher

@@ -117,7 +117,8 @@ class Decision:
     * ``covered`` -- what credit pays (for a refusal: the most credit could pay).
     * ``shortfall`` -- what credit lacks (zero when covered).
     * ``suggested_top_up`` -- for a refused ``CREDIT_ONLY`` request, a top-up that would let it
-      through (at least the shortfall); zero otherwise.
+      through: the shortfall, grossed up for the top-up fee the tenant's rules would charge (the
+      least top-up that leaves the shortfall after its fee); zero otherwise.
     * ``remainder_due`` -- for ``CREDIT_FIRST``, what another method must pay; never negative.
     * ``fee`` -- the fee the spend is charged (from the open balance, on top of ``covered``);
       None when no fee rule applies.

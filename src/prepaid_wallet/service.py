@@ -58,7 +58,7 @@ from prepaid_wallet.idempotency import (
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
 from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account, parse_account
 from prepaid_wallet.ledger import AccountKind as _AccountKind
-from prepaid_wallet.money import Money, currency_exponent
+from prepaid_wallet.money import MAX_MINOR_UNITS, Money, currency_exponent
 from prepaid_wallet.policies import (
     Decision,
     PaymentMode,
@@ -140,6 +140,9 @@ _MAX_METADATA_ITEMS = 32
 _MAX_TEXT = 500
 _MAX_PRIORITY = 2**31 - 1
 _SWEEP_BATCH = 200
+#: Steps of the fixed-point iteration that grosses a suggested top-up up for its fee before it
+#: falls back to bisection.
+_GROSS_UP_STEPS = 16
 
 #: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
 Progress = Callable[[str, int], None]
@@ -996,6 +999,9 @@ class WalletService:
         decision = decide_spend(wallet, request, lots, at, self.spend_order, _Groups(uow), fee)
         if tenant is None:
             return decision
+        if decision.suggested_top_up.is_positive() and tenant.fees:
+            decision = attrs.evolve(decision, suggested_top_up=self._gross_top_up(
+                uow, wallet, decision.suggested_top_up))
         if fee is not None and decision.allowed and decision.covered < request.amount:
             # Credit pays less than asked (CREDIT_FIRST): the fee is the fee of what it pays.
             fee = self._fee(self._fees(uow, wallet, Operation.SPEND, decision.covered),
@@ -1010,6 +1016,45 @@ class WalletService:
             decision, allowed=False, reasons=(*decision.reasons, Reason.LIMIT_EXCEEDED),
             allocation=(), remainder_due=zero, limits=breaches,
         )
+
+    def _gross_top_up(self, uow: UnitOfWork, wallet: Wallet, net: Money) -> Money:
+        """The least top-up that still leaves ``net`` on the open balance after the tenant's
+        top-up fees (``net`` itself when no top-up could, e.g. a fee of 100 %)."""
+        currency = wallet.currency
+
+        def fee(minor: int) -> int:
+            amount = Money.from_minor_units(minor, currency)
+            charged = self._fee(self._fees(uow, wallet, Operation.TOP_UP, amount), currency)
+            return 0 if charged is None else charged.minor_units
+
+        want = net.minor_units
+        # The least fixed point of g = net + fee(g), reached from below: a fee never falls as
+        # the amount grows, so every step stays at or under it. Fixed fees settle in two steps,
+        # a percentage closes the gap by that percentage per step.
+        gross = want
+        for _ in range(_GROSS_UP_STEPS):
+            needed = want + fee(gross)
+            if needed <= gross:
+                return Money.from_minor_units(gross, currency)
+            if needed > MAX_MINOR_UNITS:
+                return net
+            gross = needed
+        # A percentage near 100 % converges slowly: bisect between the last step (at or under
+        # the answer) and an amount that covers (the least such, as what is left after the fee
+        # never falls as the amount grows by a minor unit).
+        high = gross
+        while high - fee(high) < want:
+            if high > MAX_MINOR_UNITS // 2:
+                return net
+            high *= 2
+        low = gross - 1
+        while high - low > 1:
+            mid = (low + high) // 2
+            if mid - fee(mid) >= want:
+                high = mid
+            else:
+                low = mid
+        return Money.from_minor_units(high, currency)
 
     def _stored(self, wallet_id: str, key: str) -> bool:
         """Whether an outcome is already stored under ``key`` for the wallet's tenant (then a
