@@ -118,7 +118,7 @@ def test_a_statement_streams_in_flat_memory(tmp_path: Path) -> None:
     for n in (SMALL, LARGE):
         svc, wallet_id = _history_store(tmp_path / f"{n}.db", n)
 
-        def job(svc: WalletService = svc, wallet_id: str = wallet_id) -> int:
+        def job(svc: WalletService = svc, wallet_id: str = wallet_id, n: int = n) -> int:
             with svc.stream_statement(wallet_id) as stream:
                 rows = _count(iter(stream))
                 assert stream.closing == _eur("0.01") * n
@@ -170,8 +170,8 @@ def test_verify_follows_a_chain_recorded_out_of_order(store: Store) -> None:
 
 def test_listings_page_by_key_on_every_backend(store: Store,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import prepaid_wallet.storage.postgres as pg_store  # noqa: PLC0415 -- optional driver
-    import prepaid_wallet.storage.sqlite as sqlite_store  # noqa: PLC0415
+    import prepaid_wallet.storage.postgres as pg_store  # the driver is a dev dependency
+    import prepaid_wallet.storage.sqlite as sqlite_store
 
     clock = FixedClock(T0)
     svc = WalletService(store, clock=clock)
