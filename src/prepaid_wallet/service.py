@@ -2229,29 +2229,31 @@ class WalletService:
         unit of work is open while the caller handles a row. Stopping early is safe; the next
         sweep books the rest."""
         at = self._now()
-        # A due row that turns out not to be expired (or was booked by another sweep) is
-        # remembered so the next batch skips it; rows that are booked leave the due index.
+        yield from self._sweep(
+            lambda uow: [h.id for h in uow.due_holds(at, _SWEEP_BATCH)],
+            lambda hold_id: self._release_due_hold(hold_id, at),
+        )
+        yield from self._sweep(
+            lambda uow: [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH)],
+            lambda lot_id: self._expire_due_lot(lot_id, at),
+        )
+
+    def _sweep(
+        self, due: Callable[[UnitOfWork], list[str]], book: Callable[[str], Expiry | None]
+    ) -> Iterator[Expiry]:
+        """Book what ``due`` lists, a batch at a time, until it lists nothing new. A row that
+        turns out not to be due after all (or was booked by another sweep) is remembered so
+        the next batch skips it; rows that are booked leave the due index."""
         skipped: set[str] = set()
         while True:
             with self.store.unit_of_work(read_only=True) as uow:
-                due = [h.id for h in uow.due_holds(at, _SWEEP_BATCH) if h.id not in skipped]
-            if not due:
-                break
-            for hold_id in due:
-                done = self._release_due_hold(hold_id, at)
+                batch = [row_id for row_id in due(uow) if row_id not in skipped]
+            if not batch:
+                return
+            for row_id in batch:
+                done = book(row_id)
                 if done is None:
-                    skipped.add(hold_id)
-                else:
-                    yield done
-        while True:
-            with self.store.unit_of_work(read_only=True) as uow:
-                due = [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH) if lot.id not in skipped]
-            if not due:
-                break
-            for lot_id in due:
-                done = self._expire_due_lot(lot_id, at)
-                if done is None:
-                    skipped.add(lot_id)
+                    skipped.add(row_id)
                 else:
                     yield done
 
