@@ -569,3 +569,20 @@ def test_progress_is_shown_only_on_a_terminal(cli: Cli, tmp_path: Path) -> None:
     assert done.stdout == "checked 3 entries and 1 wallets: ok\n"
     assert b"\rverify: " in seen
     assert seen.endswith(b"\r\x1b[K")  # the progress line is erased at the end
+
+
+def test_holds_lists_active_holds_and_all_with_all(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    assert cli.ok("holds", ann) == "no holds\n"
+    cli.ok("top-up", ann, "20.00", "--method", "card")
+    first = cli.json("hold", ann, "5.00", "--window", "4h")
+    second = cli.json("hold", ann, "3.00", "--window", "2d")
+    cli.ok("void", first["id"])
+    assert [h["id"] for h in cli.jsonl("holds", ann)] == [second["id"]]
+    both = cli.jsonl("holds", ann, "--all")
+    assert [(h["id"], h["status"]) for h in both] == [
+        (first["id"], "voided"), (second["id"], "active")]
+    table = cli.ok("holds", ann, "--all").splitlines()
+    assert table[0].split() == ["id", "status", "amount", "expires"]
+    assert table[1].split()[:3] == [first["id"], "voided", "€5.00"]
+    assert cli.fails(ExitCode.NOT_FOUND, "holds", "w_nope").startswith("error: wallet")

@@ -31,6 +31,7 @@ Commands:
 * ``refund ENTRY [AMOUNT] --reason R`` -- give back all that is left (or part) of a spend or
   capture entry.
 * ``lots WALLET [--all]`` -- the wallet's lots with money left (every lot with ``--all``).
+* ``holds WALLET [--all]`` -- the wallet's active holds (every hold with ``--all``).
 * ``balance WALLET`` -- open, commerce, held, expired, total, available, spendable.
 * ``statement WALLET [--format table|csv|jsonl] [--since ISO] [--until ISO] [--locale L]``.
 * ``expire`` -- release ended holds and book expired lots as breakage.
@@ -91,7 +92,7 @@ from prepaid_wallet.policies import Decision, PaymentMode, SpendRequest
 from prepaid_wallet.results import Balance, StatementLine, StatementStream
 from prepaid_wallet.service import WalletService
 from prepaid_wallet.storage import open_store
-from prepaid_wallet.wallet import AllocationPart, Hold, Wallet
+from prepaid_wallet.wallet import AllocationPart, Hold, HoldStatus, Wallet
 
 __all__ = ["DEFAULT_DB", "ENV_DB", "ExitCode", "main"]
 
@@ -277,6 +278,12 @@ def _build_parser() -> argparse.ArgumentParser:
     lots.add_argument("wallet")
     lots.add_argument("--all", action="store_true", help="every lot, also the spent and expired")
     lots.set_defaults(run=_lots)
+
+    holds = commands.add_parser("holds", help="a wallet's active holds")
+    holds.add_argument("wallet")
+    holds.add_argument("--all", action="store_true",
+                       help="every hold, also the captured, voided and expired")
+    holds.set_defaults(run=_holds)
 
     balance = commands.add_parser("balance", help="a wallet's balances now")
     balance.add_argument("wallet")
@@ -728,11 +735,32 @@ def _lots(ctx: _Context) -> ExitCode:
     rows = [("id", "remaining", "expires", "priority", "reason")]
     rows += [(lot.id, ctx.money(lot.remaining), _iso(lot.expires_at) if lot.expires_at
               else "never", str(lot.priority), lot.reason) for lot in lots]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    _columns(ctx, rows)
+    return ExitCode.OK
+
+
+def _holds(ctx: _Context) -> ExitCode:
+    holds = [h for h in ctx.service.holds(ctx.args.wallet)
+             if ctx.args.all or h.status is HoldStatus.ACTIVE]
+    if ctx.json:
+        for held in holds:
+            ctx.emit(_codec.to_data(held))
+        return ExitCode.OK
+    if not holds:
+        ctx.line("no holds")
+        return ExitCode.OK
+    rows = [("id", "status", "amount", "expires")]
+    rows += [(h.id, h.status.value, ctx.money(h.amount), _iso(h.expires_at)) for h in holds]
+    _columns(ctx, rows)
+    return ExitCode.OK
+
+
+def _columns(ctx: _Context, rows: Sequence[tuple[str, ...]]) -> None:
+    """Rows aligned in columns (the last one left ragged)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         ctx.line("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
-                            row[4]]).rstrip())
-    return ExitCode.OK
+                            row[-1]]).rstrip())
 
 
 def _balance(ctx: _Context) -> ExitCode:
