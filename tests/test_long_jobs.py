@@ -187,9 +187,21 @@ def test_listings_page_by_key_on_every_backend(store: Store,
     monkeypatch.setattr(pg_store, "_BATCH", 2)
     monkeypatch.setattr(sqlite_store, "_BATCH", 2)
     assert [w.id for w in svc.wallets()] == sorted(ids["a"] + ids["b"])
+    assert [w.id for w in svc.iter_wallets("a")] == sorted(ids["a"])
     assert [w.id for w in svc.wallets("b")] == sorted(ids["b"])
     with svc.stream_statement(big) as stream:
         assert [line.entry_id for line in stream] == expected
         assert stream.closing == _eur("9")
     assert len(expected) == 8
     assert svc.verify().ok
+
+
+def test_wallets_are_listed_in_flat_memory(tmp_path: Path) -> None:
+    peaks = {}
+    for n in (SMALL, LARGE):
+        svc, _ = _service(tmp_path / f"{n}.db")
+        for i in range(n):
+            svc.open_wallet(owner_id=f"o{i}", tenant_id="hub", currency="EUR")
+        rows, peaks[n] = _peak(lambda svc=svc: _count(svc.iter_wallets("hub")))
+        assert rows == n
+    _flat(peaks[SMALL], peaks[LARGE])

@@ -479,14 +479,16 @@ def _wallet_show(ctx: _Context) -> ExitCode:
 
 
 def _wallet_list(ctx: _Context) -> ExitCode:
-    wallets = ctx.service.wallets(ctx.args.tenant)
-    for wallet in wallets:
-        if ctx.json:
-            ctx.emit(_codec.to_data(wallet))
-        else:
-            ctx.line("  ".join((wallet.id, wallet.tenant_id, wallet.owner_id,
-                                ctx.money(wallet.total))))
-    if not ctx.json and not wallets:
+    listed = 0
+    with _Progress("wallet list") as progress:
+        for wallet in progress.each(ctx.service.iter_wallets(ctx.args.tenant), "wallets"):
+            listed += 1
+            if ctx.json:
+                ctx.emit(_codec.to_data(wallet))
+            else:
+                ctx.line("  ".join((wallet.id, wallet.tenant_id, wallet.owner_id,
+                                    ctx.money(wallet.total))))
+    if not ctx.json and not listed:
         ctx.line("no wallets")
     return ExitCode.OK
 

@@ -788,14 +788,23 @@ class WalletService:
             return uow.find_wallet(tenant_id, owner_id, currency)
 
     def wallets(self, tenant_id: str | None = None) -> list[Wallet]:
-        """Every wallet (of one tenant), by id."""
+        """Every wallet (of one tenant), by id. For very many, :meth:`iter_wallets`."""
+        return list(self.iter_wallets(tenant_id))
+
+    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
+        """:meth:`wallets` read lazily, a page at a time from one snapshot, in bounded memory.
+        Bad arguments raise at the call. The snapshot's unit of work stays open while
+        iterating: open no other unit of work on the same thread meanwhile."""
         if tenant_id is not None:
             check_name(tenant_id, "tenant_id")
             if self.tenant_id is not None and tenant_id != self.tenant_id:
                 raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
         scope = tenant_id if tenant_id is not None else self.tenant_id
+        return self._iter_wallets(scope)
+
+    def _iter_wallets(self, scope: str | None) -> Iterator[Wallet]:
         with self.store.unit_of_work(read_only=True) as uow:
-            return list(uow.iter_wallets(scope))
+            yield from uow.iter_wallets(scope)
 
     def set_owner_groups(self, wallet_id: str, owner_groups: Iterable[str]) -> frozenset[str]:
         """Replace the groups the owner of the wallet belongs to (names; empty removes them).
