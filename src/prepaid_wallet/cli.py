@@ -726,34 +726,34 @@ def _refund(ctx: _Context) -> ExitCode:
 
 
 def _lots(ctx: _Context) -> ExitCode:
-    lots = ctx.service.lots(ctx.args.wallet, include_empty=ctx.args.all)
-    if ctx.json:
-        for lot in lots:
-            ctx.emit(_codec.to_data(lot))
-        return ExitCode.OK
-    if not lots:
-        ctx.line("no lots")
-        return ExitCode.OK
-    rows = [("id", "remaining", "expires", "priority", "reason")]
-    rows += [(lot.id, ctx.money(lot.remaining), _iso(lot.expires_at) if lot.expires_at
-              else "never", str(lot.priority), lot.reason) for lot in lots]
-    _columns(ctx, rows)
-    return ExitCode.OK
+    return _listing(
+        ctx, ctx.service.lots(ctx.args.wallet, include_empty=ctx.args.all), "no lots",
+        ("id", "remaining", "expires", "priority", "reason"),
+        lambda lot: (lot.id, ctx.money(lot.remaining),
+                     _iso(lot.expires_at) if lot.expires_at else "never", str(lot.priority),
+                     lot.reason),
+    )
 
 
 def _holds(ctx: _Context) -> ExitCode:
-    holds = [h for h in ctx.service.holds(ctx.args.wallet)
-             if ctx.args.all or h.status is HoldStatus.ACTIVE]
+    return _listing(
+        ctx, [h for h in ctx.service.holds(ctx.args.wallet)
+              if ctx.args.all or h.status is HoldStatus.ACTIVE], "no holds",
+        ("id", "status", "amount", "expires"),
+        lambda h: (h.id, h.status.value, ctx.money(h.amount), _iso(h.expires_at)),
+    )
+
+
+def _listing(ctx: _Context, items: Sequence[_T], empty: str, header: tuple[str, ...],
+             row: Callable[[_T], tuple[str, ...]]) -> ExitCode:
+    """A short listing: one JSON object per item, or a table (``empty`` when there is none)."""
     if ctx.json:
-        for held in holds:
-            ctx.emit(_codec.to_data(held))
-        return ExitCode.OK
-    if not holds:
-        ctx.line("no holds")
-        return ExitCode.OK
-    rows = [("id", "status", "amount", "expires")]
-    rows += [(h.id, h.status.value, ctx.money(h.amount), _iso(h.expires_at)) for h in holds]
-    _columns(ctx, rows)
+        for item in items:
+            ctx.emit(_codec.to_data(item))
+    elif not items:
+        ctx.line(empty)
+    else:
+        _columns(ctx, [header, *(row(item) for item in items)])
     return ExitCode.OK
 
 
