@@ -227,6 +227,7 @@ class SQLReads(WriteBuffer):
                 if len(rows) < _PAGE:
                     return
                 last = rows[-1][0]
+                del rows  # one page in memory at a time, not two
 
         previous = None
         for wallet_id, wallet in heapq.merge(own, committed(), key=lambda pair: pair[0]):

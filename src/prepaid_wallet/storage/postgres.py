@@ -1647,6 +1647,7 @@ class PostgresUnitOfWork(SQLReads):
             if len(rows) < _BATCH:
                 return
             last = rows[-1]
+            del rows, entries  # one page in memory at a time, not two
             rows = self._all(after, (*params, last[at_col], last[0], _BATCH))
 
     def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
