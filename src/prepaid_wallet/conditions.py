@@ -37,6 +37,7 @@ or the clock.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -279,14 +280,10 @@ def _first_instant_after(day: date, following: date, zone_info: ZoneInfo) -> dat
     # (or before) and `high` for the first instant whose local date is later than `day`.
     lows = [c for c in before if c < high]
     low = lows[-1] if lows else high - timedelta(days=2)
-    low_us, high_us = 0, (high - low) // _ONE_MICROSECOND
-    while high_us - low_us > 1:
-        middle = (low_us + high_us) // 2
-        if _local_date(low + middle * _ONE_MICROSECOND, zone_info) > day:
-            high_us = middle
-        else:
-            low_us = middle
-    result = low + high_us * _ONE_MICROSECOND
+    steps = range((high - low) // _ONE_MICROSECOND + 1)
+    result = low + _ONE_MICROSECOND * bisect.bisect_left(
+        steps, True, key=lambda us: _local_date(low + us * _ONE_MICROSECOND, zone_info) > day
+    )
     if not (
         _local_date(result, zone_info) > day
         and _local_date(result - _ONE_MICROSECOND, zone_info) <= day

@@ -18,6 +18,7 @@ error writes nothing at all.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import json
@@ -1056,14 +1057,9 @@ class WalletService:
             if high > MAX_MINOR_UNITS // 2:
                 return net
             high *= 2
-        low = gross - 1
-        while high - low > 1:
-            mid = (low + high) // 2
-            if mid - fee(mid) >= want:
-                high = mid
-            else:
-                low = mid
-        return Money.from_minor_units(high, currency)
+        least = gross + bisect.bisect_left(range(gross, high + 1), True,
+                                           key=lambda g: g - fee(g) >= want)
+        return Money.from_minor_units(least, currency)
 
     def _stored(self, wallet_id: str, key: str) -> bool:
         """Whether an outcome is already stored under ``key`` for the wallet's tenant (then a

@@ -25,6 +25,7 @@ naming the field at fault. Nothing here reads the environment, the process local
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -537,14 +538,10 @@ def _instant_of(wall: datetime, zone: ZoneInfo) -> datetime:
         if _local_wall(candidate, zone) == wall:
             return candidate
     low, high = candidates  # local(low) < wall < local(high): a jump lies in between
-    low_us, high_us = 0, (high - low) // _ONE_MICROSECOND
-    while high_us - low_us > 1:
-        middle = (low_us + high_us) // 2
-        if _local_wall(low + middle * _ONE_MICROSECOND, zone) > wall:
-            high_us = middle
-        else:
-            low_us = middle
-    return low + high_us * _ONE_MICROSECOND
+    steps = range((high - low) // _ONE_MICROSECOND + 1)
+    return low + _ONE_MICROSECOND * bisect.bisect_left(
+        steps, True, key=lambda us: _local_wall(low + us * _ONE_MICROSECOND, zone) > wall
+    )
 
 
 @attrs.frozen
