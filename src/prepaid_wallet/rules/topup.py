@@ -944,6 +944,15 @@ def next_step(intent: TopUpIntent, rule: TopUpRule, now: datetime) -> Step:
     return GiveUp(reason)
 
 
+def _require_settled(intent: TopUpIntent, step: object) -> None:
+    """``InvalidInputError`` naming ``step`` unless ``intent`` is pending with every attempt
+    settled (the state in which a next step may be taken)."""
+    if intent.status is not IntentStatus.PENDING:
+        raise InvalidInputError("step", f"the intent is {intent.status.value}, not pending", step)
+    if intent.unsettled_attempt is not None:
+        raise InvalidInputError("step", "the last attempt must be settled first", step)
+
+
 def start_attempt(intent: TopUpIntent, step: Charge, now: datetime) -> TopUpIntent:
     """``intent`` with the attempt ``step`` describes started at ``now``: store it *before*
     calling the gateway, so a crash leaves an attempt to settle, never a charge nobody knows of.
@@ -956,10 +965,7 @@ def start_attempt(intent: TopUpIntent, step: Charge, now: datetime) -> TopUpInte
     intent = _check_intent(intent)
     if not isinstance(step, Charge):
         raise InvalidInputError("step", "must be a Charge from next_step", step)
-    if intent.status is not IntentStatus.PENDING:
-        raise InvalidInputError("step", f"the intent is {intent.status.value}, not pending", step)
-    if intent.unsettled_attempt is not None:
-        raise InvalidInputError("step", "the last attempt must be settled first", step)
+    _require_settled(intent, step)
     if step.amount != intent.amount:
         raise InvalidInputError("step", "must charge the intent's amount", step)
     number = 1 + sum(1 for attempt in intent.attempts if attempt.method == step.method)
@@ -1038,10 +1044,7 @@ def give_up(intent: TopUpIntent, step: GiveUp, now: datetime) -> TopUpIntent:
     intent = _check_intent(intent)
     if not isinstance(step, GiveUp):
         raise InvalidInputError("step", "must be a GiveUp from next_step", step)
-    if intent.status is not IntentStatus.PENDING:
-        raise InvalidInputError("step", f"the intent is {intent.status.value}, not pending", step)
-    if intent.unsettled_attempt is not None:
-        raise InvalidInputError("step", "the last attempt must be settled first", step)
+    _require_settled(intent, step)
     return attrs.evolve(
         intent, status=IntentStatus.FAILED, failure=step.reason,
         finished_at=require_aware(now, "now"),
