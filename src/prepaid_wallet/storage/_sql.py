@@ -32,11 +32,12 @@ from prepaid_wallet.errors import (
     LotNotFoundError,
     WalletNotFoundError,
 )
+from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money, _check_range, _valid
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.storage._buffer import WriteBuffer
-from prepaid_wallet.storage.base import Event
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, dump_state
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 __all__ = [
@@ -109,8 +110,12 @@ class SQLReads(WriteBuffer):
     _CHARGE_COLS: ClassVar[str]
     _GROUP_COLS: ClassVar[str]
     _LIVE_ORDER: ClassVar[str]
+    _ENTRY_COLS: ClassVar[str]
+    _IDEMPOTENCY_COLS: ClassVar[str]
     #: The columns an :class:`~prepaid_wallet.storage.base.Event` is read from.
     _EVENT_COLS: ClassVar[str] = "id, tenant_id, wallet_id, kind, created_at, payload"
+    #: Entries read per query of postings when the whole journal is exported.
+    _EXPORT_BATCH: ClassVar[int] = 256
 
     @staticmethod
     def _map_wallet(row: Sequence[Any]) -> Wallet:
@@ -135,6 +140,45 @@ class SQLReads(WriteBuffer):
     @staticmethod
     def _map_event(row: Sequence[Any]) -> Event:
         raise NotImplementedError
+
+    @staticmethod
+    def _map_idempotency(row: Sequence[Any]) -> IdempotencyRecord:
+        raise NotImplementedError
+
+    @staticmethod
+    def _fetch_entries(conn: Any, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+        """The entries of ``rows`` (entry columns) with their postings."""
+        raise NotImplementedError
+
+    @classmethod
+    def export_tables(cls, conn: Any) -> dict[str, Any]:
+        """Every table read through ``conn`` (a connection inside one snapshot whose
+        ``execute(sql)`` iterates rows), as :func:`~prepaid_wallet.storage.base.dump_state`
+        returns it: what ``export_state`` of either SQL store gives."""
+
+        def rows(sql: str) -> Any:
+            return conn.execute(sql)
+
+        entry_rows = list(rows(f"SELECT {cls._ENTRY_COLS} FROM entries ORDER BY seq"))
+        batch = cls._EXPORT_BATCH
+        return dump_state(
+            wallets=[cls._map_wallet(r) for r in rows(f"SELECT {cls._WALLET_COLS} FROM wallets")],
+            lots=[cls._map_lot(r) for r in rows(f"SELECT {cls._LOT_COLS} FROM lots")],
+            holds=[cls._map_hold(r) for r in rows(f"SELECT {cls._HOLD_COLS} FROM holds")],
+            charges=[cls._map_charge(r) for r in rows(f"SELECT {cls._CHARGE_COLS} FROM charges")],
+            entries=[entry for i in range(0, len(entry_rows), batch)
+                     for entry in cls._fetch_entries(conn, entry_rows[i : i + batch])],
+            idempotency=[cls._map_idempotency(r)
+                         for r in rows(f"SELECT {cls._IDEMPOTENCY_COLS} FROM idempotency")],
+            groups=[cls._map_group(r)
+                    for r in rows(f"SELECT {cls._GROUP_COLS} FROM condition_groups")],
+            settings=[(str(r[0]), str(r[1]), str(r[2]))
+                      for r in rows("SELECT wallet_id, name, value FROM wallet_settings")],
+            intents=[(str(r[0]), intent_of(r[1]))
+                     for r in rows("SELECT tenant_id, data FROM top_up_intents")],
+            events=[(cls._map_event(r[:6]), bool(r[6])) for r in rows(
+                f"SELECT {cls._EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
+        )
 
     @staticmethod
     def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:

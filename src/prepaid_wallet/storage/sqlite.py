@@ -68,11 +68,10 @@ from prepaid_wallet.storage._sql import (
     condition_from_text,
     condition_of,
     condition_text,
-    intent_of,
     intent_text,
     stored_amount,
 )
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
     AllocationPart,
     Charge,
@@ -867,44 +866,7 @@ class SQLiteStore:
 
     def _export(self, conn: sqlite3.Connection) -> dict[str, Any]:
         with _translated("exporting"):
-            wallets = [_wallet(r) for r in conn.execute(f"SELECT {_WALLET_COLS} FROM wallets")]
-            lots = [_lot(r) for r in conn.execute(f"SELECT {_LOT_COLS} FROM lots")]
-            holds = [_hold(r) for r in conn.execute(f"SELECT {_HOLD_COLS} FROM holds")]
-            charges = [_charge(r) for r in conn.execute(f"SELECT {_CHARGE_COLS} FROM charges")]
-            entry_rows = conn.execute(f"SELECT {_ENTRY_COLS} FROM entries ORDER BY seq").fetchall()
-            entries = list(
-                itertools.chain.from_iterable(
-                    _fetch_entries(conn, entry_rows[i : i + _BATCH])
-                    for i in range(0, len(entry_rows), _BATCH)
-                )
-            )
-            records = [
-                _idempotency(r)
-                for r in conn.execute(f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency")
-            ]
-            groups = [
-                _group(r) for r in conn.execute(f"SELECT {_GROUP_COLS} FROM condition_groups")
-            ]
-            settings = [
-                (str(r[0]), str(r[1]), str(r[2]))
-                for r in conn.execute("SELECT wallet_id, name, value FROM wallet_settings")
-            ]
-            events = [
-                (_event(r[:6]), bool(r[6]))
-                for r in conn.execute(
-                    f"SELECT {_EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq"
-                )
-            ]
-            intents = [
-                (str(r[0]), intent_of(r[1]))
-                for r in conn.execute("SELECT tenant_id, data FROM top_up_intents")
-            ]
-        return dump_state(
-            wallets=wallets, lots=lots, holds=holds, charges=charges, entries=entries,
-            idempotency=records, groups=groups, settings=settings, intents=intents,
-            events=events,
-        )
-
+            return SQLiteUnitOfWork.export_tables(conn)
 
 class SQLiteUnitOfWork(SQLReads):
     """A unit of work on a :class:`SQLiteStore` (see :mod:`prepaid_wallet.storage.base`)."""
@@ -921,6 +883,11 @@ class SQLiteUnitOfWork(SQLReads):
     _map_charge = staticmethod(_charge)
     _map_group = staticmethod(_group)
     _map_event = staticmethod(_event)
+    _map_idempotency = staticmethod(_idempotency)
+    _fetch_entries = staticmethod(_fetch_entries)
+    _ENTRY_COLS = _ENTRY_COLS
+    _IDEMPOTENCY_COLS = _IDEMPOTENCY_COLS
+    _EXPORT_BATCH = _BATCH
     _live_key = staticmethod(_live_key)
     _instant_param = staticmethod(_micros)
 
