@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -30,6 +27,7 @@ from prepaid_wallet.errors import (
     InvalidTimeError,
 )
 from prepaid_wallet.money import Money
+from tests.tz_probe import ZONES, probe_here, probe_in_subprocess
 
 US = timedelta(microseconds=1)
 MINUTE = timedelta(minutes=1)
@@ -461,26 +459,9 @@ if __name__ == "__main__":
 """
 
 
-def _probe_here() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "probe"}
-    exec(_TZ_PROBE, namespace)
-    result: dict[str, Any] = namespace["probe"]()
-    return result
-
-
-def _probe_in_subprocess(env_tz: str) -> dict[str, Any]:
-    env = {**os.environ, "TZ": env_tz}
-    out = subprocess.run(
-        [sys.executable, "-c", _TZ_PROBE], env=env, capture_output=True, text=True, check=True,
-        timeout=120,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
 def test_results_do_not_depend_on_the_process_time_zone() -> None:
-    here = _probe_here()
-    there = {tz: _probe_in_subprocess(tz) for tz in ("Pacific/Kiritimati", "America/Santiago")}
+    here = probe_here(_TZ_PROBE)
+    there = {tz: probe_in_subprocess(_TZ_PROBE, tz) for tz in ZONES}
     # The processes really ran in different local zones ...
     assert there["Pacific/Kiritimati"]["zone"] != there["America/Santiago"]["zone"]
     # ... and computed the same instants and answers.

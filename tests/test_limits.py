@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -38,6 +35,7 @@ from prepaid_wallet.rules.limits import (
 )
 from prepaid_wallet.rules.operations import Operation
 from tests.strategies import positive_money
+from tests.tz_probe import ZONES, probe_here, probe_in_subprocess
 
 US = timedelta(microseconds=1)
 NICOSIA = "Europe/Nicosia"
@@ -69,6 +67,7 @@ SPEND_100_A_WEEK = LimitRule(operation=Operation.SPEND, window=ROLLING_7D, max_a
 SPENDS_5_AND_200_A_MONTH = LimitRule(
     operation=Operation.SPEND, window=MONTH_NICOSIA, max_count=5, max_amount=eur("200")
 )
+
 TOP_UP_100_A_WEEK = LimitRule(operation=Operation.TOP_UP, window=ROLLING_7D, max_amount=eur("100"))
 PAYOUT_1_A_WEEK = LimitRule(operation=Operation.PAYOUT, window=WEEK_NICOSIA, max_count=1)
 
@@ -429,26 +428,9 @@ if __name__ == "__main__":
 """
 
 
-def _probe_here() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "probe"}
-    exec(_TZ_PROBE, namespace)
-    result: dict[str, Any] = namespace["probe"]()
-    return result
-
-
-def _probe_in_subprocess(env_tz: str) -> dict[str, Any]:
-    env = {**os.environ, "TZ": env_tz}
-    out = subprocess.run(
-        [sys.executable, "-c", _TZ_PROBE], env=env, capture_output=True, text=True, check=True,
-        timeout=120,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
 def test_window_starts_do_not_depend_on_the_process_time_zone() -> None:
-    here = _probe_here()
-    there = {tz: _probe_in_subprocess(tz) for tz in ("Pacific/Kiritimati", "America/Santiago")}
+    here = probe_here(_TZ_PROBE)
+    there = {tz: probe_in_subprocess(_TZ_PROBE, tz) for tz in ZONES}
     assert there["Pacific/Kiritimati"]["zone"] != there["America/Santiago"]["zone"]
     for result in there.values():
         assert result["starts"] == here["starts"]
