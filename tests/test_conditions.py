@@ -27,7 +27,7 @@ from prepaid_wallet.errors import (
     InvalidTimeError,
 )
 from prepaid_wallet.money import Money
-from tests.tz_probe import ZONES, probe_here, probe_in_subprocess
+from tests.tz_probe import PROCESS_ZONES, probe_here, probe_in_subprocess
 
 US = timedelta(microseconds=1)
 MINUTE = timedelta(minutes=1)
@@ -461,7 +461,7 @@ if __name__ == "__main__":
 
 def test_results_do_not_depend_on_the_process_time_zone() -> None:
     here = probe_here(_TZ_PROBE)
-    there = {tz: probe_in_subprocess(_TZ_PROBE, tz) for tz in ZONES}
+    there = {tz: probe_in_subprocess(_TZ_PROBE, tz) for tz in PROCESS_ZONES}
     # The processes really ran in different local zones ...
     assert there["Pacific/Kiritimati"]["zone"] != there["America/Santiago"]["zone"]
     # ... and computed the same instants and answers.

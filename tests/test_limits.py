@@ -35,7 +35,7 @@ from prepaid_wallet.rules.limits import (
 )
 from prepaid_wallet.rules.operations import Operation
 from tests.strategies import positive_money
-from tests.tz_probe import ZONES, probe_here, probe_in_subprocess
+from tests.tz_probe import PROCESS_ZONES, probe_here, probe_in_subprocess
 
 US = timedelta(microseconds=1)
 NICOSIA = "Europe/Nicosia"
@@ -430,7 +430,7 @@ if __name__ == "__main__":
 
 def test_window_starts_do_not_depend_on_the_process_time_zone() -> None:
     here = probe_here(_TZ_PROBE)
-    there = {tz: probe_in_subprocess(_TZ_PROBE, tz) for tz in ZONES}
+    there = {tz: probe_in_subprocess(_TZ_PROBE, tz) for tz in PROCESS_ZONES}
     assert there["Pacific/Kiritimati"]["zone"] != there["America/Santiago"]["zone"]
     for result in there.values():
         assert result["starts"] == here["starts"]

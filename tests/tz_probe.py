@@ -10,10 +10,10 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["ZONES", "probe_here", "probe_in_subprocess"]
+__all__ = ["PROCESS_ZONES", "probe_here", "probe_in_subprocess"]
 
 #: Two process zones far apart (UTC+14 and a zone with DST in the southern hemisphere).
-ZONES = ("Pacific/Kiritimati", "America/Santiago")
+PROCESS_ZONES = ("Pacific/Kiritimati", "America/Santiago")
 
 
 def probe_here(source: str) -> dict[str, Any]:
