@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
 from prepaid_wallet import _codec
+from prepaid_wallet._data import instant_from_text
 from prepaid_wallet.conditions import LineItem, SpendCondition
 from prepaid_wallet.errors import (
     ConflictError,
@@ -104,7 +105,6 @@ DEFAULT_DB = "sqlite:///wallets.db"
 _T = TypeVar("_T")
 _SQLITE = "sqlite:///"
 _MODES = {"credit-only": PaymentMode.CREDIT_ONLY, "credit-first": PaymentMode.CREDIT_FIRST}
-_ISO_RULE = "must be an ISO 8601 instant with a UTC offset, e.g. 2026-12-31T23:00:00+00:00"
 _DURATION = re.compile(r"([0-9]{1,9})([smhd])")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DURATION_RULE = ("must be a positive whole number of seconds, minutes, hours or days:"
@@ -358,15 +358,7 @@ def _amount(text: str, currency: str, field: str = "amount") -> Money:
 
 
 def _instant(text: str | None, field: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidTimeError(field, _ISO_RULE, text) from None
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise InvalidTimeError(field, _ISO_RULE, text)
-    return value
+    return None if text is None else instant_from_text(text, field)
 
 
 def _duration(text: str, field: str) -> timedelta:
