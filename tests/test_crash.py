@@ -3,8 +3,9 @@ acknowledged and leaves nothing half-applied.
 
 A child process (tests/crash_worker.py) runs a mixed workload -- top-ups, transfers, spends in
 both modes, holds then captures or voids -- on one SQLite file, printing ``start KEY OP`` before
-each call and ``ok KEY OUTCOME`` after it. The parent kills it with SIGKILL after a random
-(seeded) delay, ``CRASH_ROUNDS`` times (20 with ``CI=true``, else 5), restarting it on the same
+each call and ``ok KEY OUTCOME`` after it. The parent kills it with SIGKILL once it has
+acknowledged a random (seeded) number of operations, after a random pause of a few
+milliseconds, ``CRASH_ROUNDS`` times (20 with ``CI=true``, else 5), restarting it on the same
 file each time. After every kill the parent reopens the file and checks:
 
 * ``verify().ok`` -- every entry balances, balances equal the journal, holds and lots add up, so
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -37,6 +39,13 @@ TENANT = "crash"
 WORKER = Path(__file__).with_name("crash_worker.py")
 _CI = os.environ.get("CI", "").lower() == "true"
 CRASH_ROUNDS = int(os.environ.get("CRASH_ROUNDS", "20" if _CI else "5"))
+#: A round kills its worker once it has acknowledged this many operations (seeded, inclusive),
+#: then after a random pause of at most KILL_JITTER seconds, so the kill lands anywhere in an
+#: operation. Progress is counted, not waited for: under load a round only takes longer.
+ACKS_BEFORE_KILL = (3, 40)
+KILL_JITTER = 0.01
+#: Only a worker that acknowledges nothing for this long is a failure (a hang, not load).
+STALL_TIMEOUT = 300.0
 
 
 def _parse(stdout: bytes) -> tuple[dict[str, str], tuple[str, dict[str, Any]] | None]:
@@ -54,6 +63,39 @@ def _parse(stdout: bytes) -> tuple[dict[str, str], tuple[str, dict[str, Any]] | 
     pending = [k for k in started if k not in acked]
     assert len(pending) <= 1, pending
     return acked, ((pending[0], started[pending[0]]) if pending else None)
+
+
+def _kill_after_progress(child: subprocess.Popen[bytes], acks: int,
+                         jitter: float) -> tuple[bytes, bytes]:
+    """Read the worker's output until it has acknowledged ``acks`` operations, wait ``jitter``
+    seconds, kill it with SIGKILL and return everything it printed (stdout, stderr)."""
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
+    out = b""
+    deadline = time.monotonic() + STALL_TIMEOUT
+    while _acknowledged(out) < acks:
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0.0))
+        if not ready:
+            child.kill()
+            child.communicate(timeout=60)
+            raise AssertionError(f"the worker acknowledged nothing for {STALL_TIMEOUT} s")
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:  # the worker ended by itself: a crash of its own, not ours
+            _, err = child.communicate(timeout=60)
+            raise AssertionError(f"the worker exited {child.returncode}: {err.decode()}")
+        if _acknowledged(out + chunk) > _acknowledged(out):
+            deadline = time.monotonic() + STALL_TIMEOUT
+        out += chunk
+    time.sleep(jitter)
+    child.send_signal(signal.SIGKILL)
+    rest, err = child.communicate(timeout=60)
+    return out + rest, err
+
+
+def _acknowledged(out: bytes) -> int:
+    """How many whole ``ok`` lines ``out`` holds."""
+    whole = out[: out.rfind(b"\n") + 1]
+    return whole.count(b"\nok ") + whole.startswith(b"ok ")
 
 
 def _check_acked(state: dict[str, Any], acked: dict[str, str]) -> None:
@@ -95,9 +137,8 @@ def test_sigkill_loses_no_acknowledged_operation_and_half_applies_nothing() -> N
                  str(rng.randrange(2**32))],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
-            time.sleep(rng.uniform(0.25, 0.6))
-            child.send_signal(signal.SIGKILL)
-            stdout, stderr = child.communicate(timeout=30)
+            stdout, stderr = _kill_after_progress(child, rng.randint(*ACKS_BEFORE_KILL),
+                                                  rng.uniform(0.0, KILL_JITTER))
             assert child.returncode == -signal.SIGKILL, stderr.decode()
             acked, pending = _parse(stdout)
             all_acked.update(acked)
@@ -123,6 +164,7 @@ def test_sigkill_loses_no_acknowledged_operation_and_half_applies_nothing() -> N
                     assert svc.verify().ok
             finally:
                 store.close()
-        assert len(all_acked) > CRASH_ROUNDS, "the workers barely ran"
+        assert len(all_acked) >= CRASH_ROUNDS * ACKS_BEFORE_KILL[0]
+        assert resent, "no kill landed inside an operation"
         print(f"crash: {CRASH_ROUNDS} kills, {len(all_acked)} acked ops, "
               f"{resent} in-flight resent ({replayed} had committed)")
