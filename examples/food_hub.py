@@ -9,13 +9,15 @@ backup pays. Card top-ups cost a 0.30 EUR fee. At the end the hub lists the memb
 those at or below the 0.00 EUR "warn" threshold, with the top-up each needs.
 
 Run it with ``python examples/food_hub.py``. The wallets live in a memory store (``--db URL``
-picks another one, e.g. ``--db sqlite:///hub.db``; it must be empty). The clock is a
+picks another one, e.g. ``--db sqlite:///hub.db``; a store that already holds the hub's wallets
+is refused with one line and exit status 1, and left as it was). The clock is a
 :class:`~prepaid_wallet.FixedClock` and ids are sequential, so every run prints the same thing.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -88,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     store = open_store(args.db)
     hub = WalletService(store, clock=clock, ids=SequentialIds(), rules={HUB: rules},
                         gateway=CardProcessor())
+    if hub.wallets(HUB):  # the story opens the hub's wallets: it needs a store without them
+        store.close()
+        sys.exit(f"{args.db} already holds the {HUB} wallets (from an earlier run):"
+                 " give --db a new store")
     floor = eur("-100.00")
     ann = hub.open_wallet(owner_id="ann", tenant_id=HUB, currency="EUR", floor=floor).id
     bob = hub.open_wallet(owner_id="bob", tenant_id=HUB, currency="EUR", floor=floor).id

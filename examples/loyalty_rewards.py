@@ -9,7 +9,8 @@ week for part of her mornings award; then time passes, the expiry sweep books wh
 breakage (once), and the journal verifies.
 
 Run it with ``python examples/loyalty_rewards.py``. The wallets live in a memory store (``--db
-URL`` picks another one, e.g. ``--db sqlite:///loyalty.db``; it must be empty). The clock is a
+URL`` picks another one, e.g. ``--db sqlite:///loyalty.db``; a store that already holds the
+programme's wallets is refused with one line and exit status 1, and left as it was). The clock is a
 :class:`~prepaid_wallet.FixedClock` moved by hand and the ids are sequential, so every run prints
 the same thing.
 """
@@ -17,6 +18,7 @@ the same thing.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -83,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     store = open_store(url)
     try:
         setup = WalletService(store, clock=clock, ids=SequentialIds())
+        if setup.wallets(PROGRAMME):  # the story opens the programme's wallets
+            sys.exit(f"{url} already holds the {PROGRAMME} wallets (from an earlier run):"
+                     " give --db a new store")
         group = setup.define_condition_group(
             tenant_id=PROGRAMME, name="Smartwatches at TechnoShop", group_id="cg-watches",
             condition=SpendCondition(categories={"smartwatches"}, merchants={"technoshop"}),

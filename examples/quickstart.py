@@ -7,7 +7,8 @@ statements are printed in French.
 Run it with ``python examples/quickstart.py``. The wallets and their journal live in a SQLite
 file, ``quickstart.db`` in the current directory (``--db URL`` picks another store, e.g.
 ``--db memory:`` or ``--db postgresql://...``). The story starts over on every run: the default
-file is deleted first, and a store given with ``--db`` must be empty. At the end the store is
+file is deleted first; a store given with ``--db`` that already holds the hub's wallets is
+refused with one line and exit status 1, and left as it was. At the end the store is
 closed and opened again, to show that the balances are read back from the file. The clock is a
 :class:`~prepaid_wallet.FixedClock` moved by hand and the ids are sequential, so every run
 prints the same thing.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -81,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     store = open_store(url)
     svc = WalletService(store, clock=clock, ids=SequentialIds())
+    if svc.wallets(HUB):  # another store given with --db, used before: leave it alone
+        store.close()
+        sys.exit(f"{url} already holds the {HUB} wallets (from an earlier run):"
+                 " give --db a new store")
 
     # Monday: the hub opens a wallet per member; both members top up by card.
     alice = svc.open_wallet(owner_id="alice", tenant_id=HUB, currency="EUR")

@@ -71,10 +71,14 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    return Cli(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    """A store made with ``init``, as a user makes one."""
+    made = Cli(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    made.ok("init")
+    return made
 
 
-def test_every_command_with_json(cli: Cli) -> None:
+def test_every_command_with_json(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
     init = cli.json("init")
     assert init["backend"] == "sqlite"
     assert init["schema_version"] >= 1
@@ -221,12 +225,14 @@ def test_storage_error_and_debug_traceback(cli: Cli, tmp_path: Path) -> None:
 
 def test_default_store_and_environment(tmp_path: Path) -> None:
     plain = Cli(tmp_path, None)
-    ann = plain.wallet("ann")
+    plain.ok("init")
     assert (tmp_path / "wallets.db").is_file()
+    ann = plain.wallet("ann")
     assert plain.json("wallet", "show", ann)["id"] == ann
 
     other = tmp_path / "env.db"
     env = {"PREPAID_WALLET_DB": f"sqlite:///{other}"}
+    assert plain.run("init", env=env).returncode == 0
     done = plain.run("--json", "wallet", "open", "--tenant", "hub-1", "--owner", "bob",
                      "--currency", "EUR", env=env)
     assert done.returncode == 0, done.stderr
@@ -455,13 +461,13 @@ def test_verify_streams_problems_and_exits_storage(cli: Cli, tmp_path: Path) -> 
     assert done.stderr == ""
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert rows[0] == {"record": "problem", "code": "balance", "subject": ann,
-                       "detail": "open is 11.00 EUR but the journal gives 1000"}
+                       "detail": "open is 11.00 EUR but the journal gives 10.00 EUR"}
     assert rows[-1] == {"record": "summary", "entries": 2, "wallets": 2, "problems": 1,
                         "ok": False}
     text = cli.run("verify")
     assert text.returncode == ExitCode.STORAGE
     assert text.stdout.splitlines() == [
-        f"balance {ann}: open is 11.00 EUR but the journal gives 1000",
+        f"balance {ann}: open is 11.00 EUR but the journal gives 10.00 EUR",
         "checked 2 entries and 2 wallets: 1 problem(s)",
     ]
 

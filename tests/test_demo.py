@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
@@ -27,6 +28,7 @@ from prepaid_wallet import (
 from prepaid_wallet.cli import ExitCode
 from prepaid_wallet.demo import DemoSummary, run
 from prepaid_wallet.storage.base import Store
+from tests.json_convention import check_json_convention
 
 #: Monday 2026-05-11, 10:30 in Berlin: the week is Monday 4 to Sunday 10 May 2026.
 NOW = datetime(2026, 5, 11, 8, 30, tzinfo=UTC)
@@ -91,8 +93,9 @@ def test_the_week_on_the_memory_store() -> None:
     assert "reminder to dev: open balance €3.40 crossed the 'low' threshold" in text
     assert "4 lot(s) expired, €6.00 booked as breakage" in text
     assert "revenue €70.60, fees €1.50, breakage €6.00" in text
-    assert "prepaid-wallet wallet list --tenant demo-hub" in text
-    assert f"prepaid-wallet statement {summary.wallet_ids['ana']} --format csv" in text
+    assert "prepaid-wallet --db URL wallet list --tenant demo-hub" in text
+    assert (f"prepaid-wallet --db URL statement {summary.wallet_ids['ana']} --format csv"
+            in text)
 
     # What the store holds, read back through a service of its own.
     hub = WalletService(store)
@@ -152,7 +155,7 @@ def test_json_lines() -> None:
     assert {r["day"] for r in happenings} == set(range(1, 8))
     for record in happenings:
         at = datetime.fromisoformat(record["at"])
-        assert at.tzinfo is not None
+        assert at.utcoffset() == timedelta(0)
         assert summary.start <= at <= summary.end
     actions = {r["action"] for r in happenings}
     assert actions >= {"define_condition_group", "open_wallet", "top_up", "award", "spend",
@@ -160,14 +163,17 @@ def test_json_lines() -> None:
                        "expire_due"}
     refused = next(r for r in happenings if r["action"] == "spend_refused")
     assert (refused["member"], refused["amount"], refused["shortfall"],
-            refused["suggested_top_up"]) == ("dev", "16.00", "6.30", "6.60")
+            refused["suggested_top_up"]) == ("dev", "16.00 EUR", "6.30 EUR", "6.60 EUR")
     top_up = next(r for r in happenings if r["action"] == "top_up")
-    assert (top_up["member"], top_up["amount"], top_up["fee"], top_up["currency"]) == (
-        "ana", "50.00", "0.30", "EUR")
+    assert (top_up["member"], top_up["amount"], top_up["fee"]) == (
+        "ana", "50.00 EUR", "0.30 EUR")
     assert top_up["wallet_id"] == summary.wallet_ids["ana"]
     last = records[-1]
-    assert last["balances"] == {name: str(m.amount) for name, m in BALANCES.items()}
-    assert (last["revenue"], last["fees"], last["breakage"]) == ("70.60", "1.50", "6.00")
+    assert last["balances"] == {name: str(m) for name, m in BALANCES.items()}
+    assert (last["revenue"], last["fees"], last["breakage"]) == (
+        "70.60 EUR", "1.50 EUR", "6.00 EUR")
+    # One convention for every JSON output: amounts with their currency, instants in UTC.
+    assert sum(check_json_convention(record) for record in records) > 100
     assert (last["entries"], last["verified"]) == (ENTRIES, True)
     assert last["wallet_ids"] == dict(summary.wallet_ids)
 
@@ -239,10 +245,17 @@ def test_the_demo_command_on_a_sqlite_file(tmp_path: Path) -> None:
     assert {w["owner_id"]: w["open"] for w in wallets} == {
         "ana": "35.50 EUR", "ben": "25.70 EUR", "cleo": "27.30 EUR", "dev": "3.40 EUR"}
 
-    # The "explore it" hint works as printed.
-    hint = next(line.split() for line in first.stdout.splitlines()
-                if line.strip().startswith("prepaid-wallet statement"))
-    statement = cli(tmp_path, *db, *hint[1:])
+    # The "explore it" hints work as printed, from any directory: they name the store.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    hints = [shlex.split(line) for line in first.stdout.splitlines()
+             if line.strip().startswith("prepaid-wallet ")]
+    assert [hint[:3] for hint in hints] == [["prepaid-wallet", *db]] * 2
+    listed_again = cli(elsewhere, *hints[0][1:])
+    assert listed_again.returncode == ExitCode.OK, listed_again.stderr
+    assert len(listed_again.stdout.splitlines()) == 4
+    statement = cli(elsewhere, *hints[1][1:])
     assert statement.returncode == ExitCode.OK, statement.stderr
+    assert not list(elsewhere.iterdir())  # no store was made there
     assert len(statement.stdout.splitlines()) == 1 + 6  # header + ana's six entries:
     # voucher, top-up, basket, transfer, refund, breakage

@@ -46,6 +46,21 @@ def test_example_exits_cleanly(script: Path, tmp_path: Path) -> None:
     assert result.stdout.strip(), f"{script.name} printed nothing"
 
 
+@pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_run_again_on_its_store_is_refused_in_one_line(script: Path,
+                                                              tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'again.db'}"
+    first = run(script, tmp_path, "--db", db)
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "again.db").read_bytes()
+    again = run(script, tmp_path, "--db", db)
+    assert again.returncode == 1
+    assert again.stdout == ""
+    assert again.stderr.count("\n") == 1, again.stderr
+    assert "already holds" in again.stderr
+    assert (tmp_path / "again.db").read_bytes() == before
+
+
 def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     assert result.returncode == 0, result.stderr
     return [line.translate(_SPACES).rstrip() for line in result.stdout.splitlines()]

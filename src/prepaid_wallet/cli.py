@@ -62,12 +62,16 @@ import csv
 import json
 import os
 import re
+import shlex
+import signal
 import sqlite3
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
@@ -85,6 +89,7 @@ from prepaid_wallet.errors import (
     RefusedError,
     SpendDeniedError,
     StorageError,
+    StoreNotFoundError,
 )
 from prepaid_wallet.formatting import format_money
 from prepaid_wallet.ledger import EntryKind
@@ -93,6 +98,7 @@ from prepaid_wallet.policies import Decision, PaymentMode, SpendRequest
 from prepaid_wallet.results import Balance, StatementLine, StatementStream
 from prepaid_wallet.service import WalletService
 from prepaid_wallet.storage import open_store
+from prepaid_wallet.text import printable
 from prepaid_wallet.wallet import AllocationPart, Hold, HoldStatus, Wallet
 
 __all__ = ["DEFAULT_DB", "ENV_DB", "ExitCode", "main"]
@@ -127,6 +133,8 @@ class ExitCode(IntEnum):
     CONFLICT = 5
     #: ``StorageError`` or ``IntegrityError`` (and ``verify`` finding a problem).
     STORAGE = 6
+    #: Ctrl-C (SIGINT), as shells report it (128 + 2): what was printed was committed.
+    INTERRUPTED = 130
 
 
 class _UsageError(Exception):
@@ -143,7 +151,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _key(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idempotency-key", metavar="KEY",
-                        help="replaying the same request with this key writes nothing")
+                        help="replaying the same request with this key writes nothing and"
+                             " prints the first outcome again")
 
 
 def _mode(parser: argparse.ArgumentParser) -> None:
@@ -153,9 +162,10 @@ def _mode(parser: argparse.ArgumentParser) -> None:
 
 
 def _purchase(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("wallet")
+    parser.add_argument("wallet", help="the paying wallet's id")
     parser.add_argument("amount", nargs="?",
-                        help="the purchase amount (default with --lines: the lines' total)")
+                        help="the purchase amount, a decimal in the wallet's currency such as"
+                             " 12.50 (default with --lines: the lines' total)")
     _mode(parser)
     parser.add_argument("--lines", metavar="JSON",
                         help="line items: a JSON array of {product_id, amount, category}, or"
@@ -165,57 +175,96 @@ def _purchase(parser: argparse.ArgumentParser) -> None:
                         default=[], metavar="GROUP",
                         help="a group the merchant belongs to (repeat for several)")
     parser.add_argument("--at", metavar="ISO",
-                        help="the purchase's instant for time windows (default: now)")
+                        help="when the purchase is made, for awards valid only at some times"
+                             " (default: now; not later than now)")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every command takes, before or after its name. The top-level parser holds
+    the defaults; a command's own copies leave the attribute alone unless given."""
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--db", metavar="URL", default=default(None),
+                        help=f"the store: memory:, sqlite:///FILE or postgresql://HOST/DB"
+                             f" (default: ${ENV_DB}, else {DEFAULT_DB}); only init and demo"
+                             " create a store")
+    parser.add_argument("--json", action="store_true", default=default(False),
+                        help="machine-readable output: one JSON object (JSON Lines for lists)")
+    parser.add_argument("--debug", action="store_true", default=default(False),
+                        help="show tracebacks on errors")
+    parser.add_argument("--locale", default=default("en_US"),
+                        help="locale for amounts in text output, e.g. de_DE or de-DE"
+                             " (default en_US; the process locale is never used)")
+
+
+#: What a command does to the store, for Ctrl-C: READ stops at once; ONE lets the operation in
+#: progress finish and print before stopping; STREAM stops after the row being booked.
+_READ, _ONE, _STREAM = "read", "one", "stream"
+
+
+class _Commands:
+    """Adds commands to a sub-parser group, each with the global options and what it runs."""
+
+    def __init__(self, group: Any) -> None:
+        self._group = group
+
+    def add(self, name: str, help: str, run: Callable[[_Context], ExitCode] | None = None,
+            writes: str = _READ, description: str | None = None) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._group.add_parser(
+            name, help=help, description=description or help[:1].upper() + help[1:] + ".")
+        _global_options(parser, defaults=False)
+        if run is not None:
+            parser.set_defaults(run=run, writes=writes)
+        return parser
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="prepaid-wallet",
-        description="Prepaid customer credit: wallets, top-ups, awards, spends, statements.",
+        description="Prepaid customer credit: wallets, top-ups, awards, spends, statements."
+                    " Global options may come before or after the command."
+                    " Start with: prepaid-wallet --db sqlite:///wallets.db init",
         epilog="exit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, 4 refused,"
-               " 5 conflict, 6 storage",
+               " 5 conflict, 6 storage, 130 interrupted. Run 'prepaid-wallet COMMAND --help'"
+               " for a command's arguments.",
     )
-    parser.add_argument("--db", metavar="URL",
-                        help=f"store URL (default: ${ENV_DB}, else {DEFAULT_DB})")
-    parser.add_argument("--json", action="store_true",
-                        help="machine-readable output: one JSON object (JSON Lines for lists)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("--locale", default="en_US",
-                        help="locale for amounts in text output (default en_US)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    _global_options(parser, defaults=True)
+    parser.set_defaults(run=None, writes=_READ, usage_of=parser)
+    commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND",
+                                               title="commands"))
 
-    init = commands.add_parser("init", help="create or migrate the store")
-    init.set_defaults(run=_init)
+    commands.add("init", "create the store, or migrate it to this version's schema", _init,
+                 _ONE)
 
-    wallet = commands.add_parser("wallet", help="open, show and list wallets")
-    wallet_commands = wallet.add_subparsers(dest="wallet_command", metavar="ACTION",
-                                            required=True)
-    w_open = wallet_commands.add_parser("open", help="open a wallet")
-    w_open.add_argument("--tenant", required=True)
-    w_open.add_argument("--owner", required=True)
+    wallet = commands.add("wallet", "open, show and list wallets")
+    wallet.set_defaults(usage_of=wallet)
+    wallet_commands = _Commands(wallet.add_subparsers(dest="wallet_command", metavar="ACTION",
+                                                      title="actions"))
+    w_open = wallet_commands.add("open", "open a wallet", _wallet_open, _ONE)
+    w_open.add_argument("--tenant", required=True,
+                        help="the hub, merchant or business the wallet belongs to")
+    w_open.add_argument("--owner", required=True, help="the customer's id in the host")
     w_open.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
     w_open.add_argument("--floor", metavar="AMOUNT",
                         help="lowest the open balance may go (zero or negative; default 0)")
     _key(w_open)
-    w_open.set_defaults(run=_wallet_open)
-    w_show = wallet_commands.add_parser("show", help="one wallet")
-    w_show.add_argument("wallet")
-    w_show.set_defaults(run=_wallet_show)
-    w_list = wallet_commands.add_parser("list", help="every wallet, by id")
-    w_list.add_argument("--tenant")
-    w_list.set_defaults(run=_wallet_list)
+    w_show = wallet_commands.add("show", "one wallet and its balances", _wallet_show)
+    w_show.add_argument("wallet", help="the wallet's id")
+    w_list = wallet_commands.add("list", "every wallet, by id", _wallet_list)
+    w_list.add_argument("--tenant", help="only this tenant's wallets")
 
-    top_up = commands.add_parser("top-up", help="credit the open balance")
-    top_up.add_argument("wallet")
-    top_up.add_argument("amount")
+    top_up = commands.add("top-up", "credit the open balance", _top_up, _ONE)
+    top_up.add_argument("wallet", help="the wallet's id")
+    top_up.add_argument("amount", help="a decimal in the wallet's currency, such as 20.00")
     top_up.add_argument("--method", required=True, help="how it was paid, e.g. card")
     _key(top_up)
-    top_up.set_defaults(run=_top_up)
 
-    award = commands.add_parser("award", help="grant a commerce lot")
-    award.add_argument("wallet")
-    award.add_argument("amount")
-    award.add_argument("--reason", required=True)
+    award = commands.add("award", "grant a commerce lot", _award, _ONE)
+    award.add_argument("wallet", help="the wallet's id")
+    award.add_argument("amount", help="a decimal in the wallet's currency, such as 5.00")
+    award.add_argument("--reason", required=True, help="why it is granted, kept on the lot")
     award.add_argument("--expires", metavar="ISO", help="expiry instant (default: never)")
     award.add_argument("--product", dest="products", action="append", default=[],
                        metavar="ID", help="only these products may be paid (repeatable)")
@@ -226,90 +275,96 @@ def _build_parser() -> argparse.ArgumentParser:
     award.add_argument("--group", metavar="GROUP_ID",
                        help="a condition group whose conditions and end the lot follows")
     _key(award)
-    award.set_defaults(run=_award)
 
-    check = commands.add_parser("check", help="decide a spend without writing anything")
+    check = commands.add("check", "decide a spend without writing anything (exit 4 if it"
+                                  " would be refused)", _check)
     _purchase(check)
-    check.set_defaults(run=_check)
 
-    spend = commands.add_parser("spend", help="pay from the wallet")
+    spend = commands.add("spend", "pay from the wallet", _spend, _ONE)
     _purchase(spend)
-    spend.add_argument("--description")
+    spend.add_argument("--description", help="free text kept on the entry, e.g. order 1001")
     _key(spend)
-    spend.set_defaults(run=_spend)
 
-    transfer = commands.add_parser("transfer", help="move open balance to another wallet")
-    transfer.add_argument("source", metavar="FROM")
-    transfer.add_argument("target", metavar="TO")
-    transfer.add_argument("amount")
+    transfer = commands.add("transfer", "move open balance to another wallet", _transfer, _ONE)
+    transfer.add_argument("source", metavar="FROM", help="the paying wallet's id")
+    transfer.add_argument("target", metavar="TO",
+                          help="the receiving wallet's id (same tenant and currency)")
+    transfer.add_argument("amount", help="a decimal in the wallets' currency")
     _key(transfer)
-    transfer.set_defaults(run=_transfer)
 
-    hold = commands.add_parser("hold", help="reserve money for a later capture")
-    hold.add_argument("wallet")
-    hold.add_argument("amount")
+    hold = commands.add("hold", "reserve money for a later capture", _hold, _ONE)
+    hold.add_argument("wallet", help="the wallet's id")
+    hold.add_argument("amount", help="a decimal in the wallet's currency")
     ends = hold.add_mutually_exclusive_group(required=True)
     ends.add_argument("--window", metavar="DURATION",
                       help="how long the hold lasts: 90s, 30m, 4h, 2d")
     ends.add_argument("--expires", metavar="ISO", help="when the hold ends")
     _key(hold)
-    hold.set_defaults(run=_hold)
 
-    capture = commands.add_parser("capture", help="take all or part of an active hold")
-    capture.add_argument("hold")
+    capture = commands.add("capture", "take all or part of an active hold", _capture, _ONE)
+    capture.add_argument("hold", help="the hold's id")
     capture.add_argument("amount", nargs="?",
                          help="at most the held amount (default: all); the rest is released")
     _key(capture)
-    capture.set_defaults(run=_capture)
 
-    void = commands.add_parser("void", help="release an active hold entirely")
-    void.add_argument("hold")
+    void = commands.add("void", "release an active hold entirely", _void, _ONE)
+    void.add_argument("hold", help="the hold's id")
     _key(void)
-    void.set_defaults(run=_void)
 
-    refund = commands.add_parser("refund", help="give back all or part of a spend or capture")
-    refund.add_argument("entry")
+    refund = commands.add("refund", "give back all or part of a spend or capture", _refund,
+                          _ONE)
+    refund.add_argument("entry", help="the spend or capture entry's id")
     refund.add_argument("amount", nargs="?", help="default: all that is left to refund")
-    refund.add_argument("--reason", required=True)
+    refund.add_argument("--reason", required=True, help="why, kept on the refund entry")
     _key(refund)
-    refund.set_defaults(run=_refund)
 
-    lots = commands.add_parser("lots", help="a wallet's lots with money left")
-    lots.add_argument("wallet")
+    lots = commands.add("lots", "a wallet's lots with money left", _lots)
+    lots.add_argument("wallet", help="the wallet's id")
     lots.add_argument("--all", action="store_true", help="every lot, also the spent and expired")
-    lots.set_defaults(run=_lots)
 
-    holds = commands.add_parser("holds", help="a wallet's active holds")
-    holds.add_argument("wallet")
+    holds = commands.add("holds", "a wallet's active holds", _holds)
+    holds.add_argument("wallet", help="the wallet's id")
     holds.add_argument("--all", action="store_true",
                        help="every hold, also the captured, voided and expired")
-    holds.set_defaults(run=_holds)
 
-    balance = commands.add_parser("balance", help="a wallet's balances now")
-    balance.add_argument("wallet")
-    balance.set_defaults(run=_balance)
+    balance = commands.add("balance", "a wallet's balances now", _balance)
+    balance.add_argument("wallet", help="the wallet's id")
 
-    statement = commands.add_parser("statement", help="a wallet's entries and balances")
-    statement.add_argument("wallet")
+    statement = commands.add("statement", "a wallet's entries and balances", _statement)
+    statement.add_argument("wallet", help="the wallet's id")
     statement.add_argument("--format", choices=("table", "csv", "jsonl"),
                            help="table (default), csv, or jsonl (one line per entry)")
-    statement.add_argument("--since", metavar="ISO", help="from this instant (included)")
-    statement.add_argument("--until", metavar="ISO", help="to this instant (excluded)")
-    statement.add_argument("--locale", default=argparse.SUPPRESS,
-                           help="locale for amounts in the table (default: the global one)")
-    statement.set_defaults(run=_statement)
+    statement.add_argument("--since", metavar="ISO",
+                           help="from this instant (included); a date alone is 00:00 UTC")
+    statement.add_argument("--until", metavar="ISO",
+                           help="to this instant (excluded); a date alone is 00:00 UTC")
 
     # The sweep books each expiry exactly once, so running it again is already harmless: the
     # service takes no idempotency key for it.
-    expire = commands.add_parser("expire", help="release ended holds, book expired lots")
-    expire.set_defaults(run=_expire)
-
-    verify = commands.add_parser("verify", help="check the whole store")
-    verify.set_defaults(run=_verify)
-
-    demo = commands.add_parser("demo", help="fill a fresh store with a small hub and run a week")
-    demo.set_defaults(run=_demo)
+    commands.add("expire", "release ended holds, book expired lots as breakage", _expire,
+                 _STREAM)
+    commands.add("verify", "check the whole store against its journal (exit 6 on a problem)",
+                 _verify)
+    commands.add("demo", "create a store and fill it with a small hub's week", _demo)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> NoReturn:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("prepaid_wallet")
+        except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+            version = "unknown"
+        sys.stdout.write(f"prepaid-wallet {version} (Python {sys.version.split()[0]})\n")
+        parser.exit(0)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -318,16 +373,23 @@ def _build_parser() -> argparse.ArgumentParser:
 class _Context:
     """What a command needs: the arguments, the service (opened lazily) and the output."""
 
-    def __init__(self, args: argparse.Namespace, url: str, out: TextIO) -> None:
+    def __init__(self, args: argparse.Namespace, url: str, out: TextIO,
+                 interrupts: _Interrupts | None = None) -> None:
         self.args = args
         self.url = url
         self.out = out
+        self.interrupts = interrupts or _Interrupts()
         self._service: WalletService | None = None
+
+    @property
+    def creates(self) -> bool:
+        """Whether this command may create the store (only ``init`` and ``demo`` do)."""
+        return self.args.run in (_init, _demo)
 
     @property
     def service(self) -> WalletService:
         if self._service is None:
-            self._service = WalletService(open_store(self.url))
+            self._service = WalletService(open_store(self.url, create=self.creates))
         return self._service
 
     def close(self) -> None:
@@ -357,8 +419,28 @@ def _amount(text: str, currency: str, field: str = "amount") -> Money:
     return Money.of(text, currency, field=field)
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INSTANT_RULE = ("must be an ISO 8601 instant with a UTC offset, such as"
+                 " 2026-01-31T09:00:00+01:00 or 2026-01-31T08:00:00Z, or a date such as"
+                 " 2026-01-31 (00:00 UTC that day)")
+
+
 def _instant(text: str | None, field: str) -> datetime | None:
-    return None if text is None else instant_from_text(text, field)
+    """An instant from ISO 8601 text with a UTC offset, or a date alone (``2026-01-31``), which
+    means 00:00 UTC that day."""
+    if text is None:
+        return None
+    if _DATE.fullmatch(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise InvalidTimeError(field, "must be a real date such as 2026-01-31",
+                                   text) from None
+        return datetime.combine(day, dt_time(0), tzinfo=UTC)
+    try:
+        return instant_from_text(text, field)
+    except InvalidTimeError as exc:
+        raise InvalidTimeError(field, _INSTANT_RULE, text) from exc.__cause__
 
 
 def _duration(text: str, field: str) -> timedelta:
@@ -723,7 +805,7 @@ def _lots(ctx: _Context) -> ExitCode:
         ("id", "remaining", "expires", "priority", "reason"),
         lambda lot: (lot.id, ctx.money(lot.remaining),
                      _iso(lot.expires_at) if lot.expires_at else "never", str(lot.priority),
-                     lot.reason),
+                     printable(lot.reason)),
     )
 
 
@@ -842,7 +924,7 @@ def _statement_table(ctx: _Context, stream: StatementStream,
     row("recorded at", "kind", "change", "balance", "description")
     for e in lines:
         row(_iso(e.recorded_at), e.kind.value, ctx.money(e.change), ctx.money(e.total_after),
-            e.description or "")
+            printable(e.description or ""))
     ctx.line(f"closing balance {ctx.money(stream.closing)}")
 
 
@@ -862,6 +944,8 @@ def _expire(ctx: _Context) -> ExitCode:
             else:
                 ctx.line(f"released hold {done.subject_id} of {done.wallet_id}:"
                          f" {ctx.money(done.amount)} (entry {done.entry_id})")
+            if ctx.interrupts.pending:  # Ctrl-C: stop after the booking just printed (the
+                break                   # sweep holds no unit of work open between bookings)
     if ctx.json:
         ctx.emit({"record": "summary", "lots_expired": lots, "holds_released": holds,
                   "entries": lots + holds})
@@ -884,7 +968,7 @@ def _verify(ctx: _Context) -> ExitCode:
             if ctx.json:
                 ctx.emit({"record": "problem", **_codec.to_data(problem)})
             else:
-                ctx.line(f"{problem.code} {problem.subject}: {problem.detail}")
+                ctx.line(printable(f"{problem.code} {problem.subject}: {problem.detail}"))
     if ctx.json:
         ctx.emit({"record": "summary", "entries": counts["entries"],
                   "wallets": counts["wallets"], "problems": problems, "ok": not problems})
@@ -897,7 +981,8 @@ def _verify(ctx: _Context) -> ExitCode:
 def _demo(ctx: _Context) -> ExitCode:
     from prepaid_wallet import demo  # only this command needs it
 
-    summary = demo.run(ctx.service.store, ctx.out, json=ctx.json, locale=ctx.args.locale)
+    summary = demo.run(ctx.service.store, ctx.out, json=ctx.json, locale=ctx.args.locale,
+                       db=ctx.url)
     return ExitCode.OK if summary.verified else ExitCode.STORAGE
 
 
@@ -963,10 +1048,12 @@ def _exit_code(exc: PrepaidWalletError) -> ExitCode:
     return ExitCode.ERROR
 
 
-def _message(exc: PrepaidWalletError) -> str:
+def _message(exc: PrepaidWalletError, url: str) -> str:
     message = str(exc)
     if isinstance(exc, SpendDeniedError) and exc.decision.suggested_top_up.is_positive():
         message += f"; suggested top-up {exc.decision.suggested_top_up}"
+    if isinstance(exc, StoreNotFoundError):
+        message += f"; create it with: prepaid-wallet --db {shlex.quote(url)} init"
     return " ".join(message.split())  # always one line
 
 
@@ -995,31 +1082,141 @@ def _report(code: ExitCode, kind: str, message: str, details: dict[str, Any], *,
         sys.stderr.write(f"error: {message}\n")
 
 
+class _Interrupts:
+    """Ctrl-C (SIGINT) for the command line.
+
+    Outside a deferred section Ctrl-C raises ``KeyboardInterrupt`` at once: reading commands
+    stop where they are, nothing having been written. Inside one (a command that writes, and
+    the printing of what it wrote) the first Ctrl-C is only remembered, so the operation in
+    progress finishes and its result is printed before the command stops; ``expire`` stops
+    after the booking in progress. A second Ctrl-C raises at once.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._deferring = 0
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> None:
+        """Handle SIGINT (only possible in the main thread; elsewhere nothing changes)."""
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self._deferring and not self.pending:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+
+
+def _store_url(args: argparse.Namespace) -> str:
+    """``--db``, else ``$PREPAID_WALLET_DB``, else the default; empty values are refused."""
+    if args.db is not None:
+        if not args.db:
+            raise InvalidInputError("--db", "must be a store URL, not empty", args.db)
+        return str(args.db)
+    from_env = os.environ.get(ENV_DB)
+    if from_env is not None:
+        if not from_env:
+            raise InvalidInputError(ENV_DB, "must be a store URL when it is set, not empty",
+                                    from_env)
+        return from_env
+    return DEFAULT_DB
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: send what is still buffered for stdout nowhere, so the exit does
+    not fail on flushing it."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``prepaid-wallet`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status
     (an :class:`ExitCode`). Errors are reported on stderr in one line, with the traceback when
-    ``--debug`` is given; nothing is raised."""
-    parser = _build_parser()
+    ``--debug`` is given; nothing is raised. A closed output pipe ends the command quietly
+    (exit 0); Ctrl-C ends it with one line and exit 130 (see :class:`ExitCode`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    interrupts = _Interrupts()
+    interrupts.install()
+    try:
+        return _run(argv, interrupts)
+    except BrokenPipeError:  # the reader has gone: nothing more to say to anyone
+        _quiet_stdout()
+        return ExitCode.OK
+    except KeyboardInterrupt:  # before a command ran, or while its error was reported
+        _report(ExitCode.INTERRUPTED, "KeyboardInterrupt", "interrupted", {},
+                as_json="--json" in argv)
+        return ExitCode.INTERRUPTED
+    finally:
+        interrupts.restore()
+
+
+def _run(argv: list[str], interrupts: _Interrupts) -> int:
+    parser = _build_parser()
     try:
         args = parser.parse_args(argv)
     except _UsageError as exc:
         _report(ExitCode.USAGE, "UsageError", str(exc), {}, as_json="--json" in argv)
         return ExitCode.USAGE
-    except SystemExit as exc:  # --help
+    except SystemExit as exc:  # --help, --version
+        sys.stdout.flush()
         return exc.code if isinstance(exc.code, int) else ExitCode.OK
-    url = args.db or os.environ.get(ENV_DB) or DEFAULT_DB
-    ctx = _Context(args, url, sys.stdout)
-    run: Callable[[_Context], ExitCode] = args.run
+    if args.run is None:  # no command, or "wallet" without its action: say what there is
+        sys.stderr.write(args.usage_of.format_help())
+        return ExitCode.USAGE
+    url = DEFAULT_DB
+    ctx: _Context | None = None
+    writes = args.writes in (_ONE, _STREAM)
+    completed = False
     try:
-        return run(ctx)
+        url = _store_url(args)
+        ctx = _Context(args, url, sys.stdout, interrupts)
+        run: Callable[[_Context], ExitCode] = args.run
+        with interrupts.deferred() if writes else contextlib.nullcontext():
+            code = run(ctx)
+            sys.stdout.flush()
+        completed = True
+        if interrupts.pending:  # Ctrl-C came while it wrote: it finished, now it stops
+            raise KeyboardInterrupt
+        return code
     except PrepaidWalletError as exc:
         code = _exit_code(exc)
         if args.debug:
             traceback.print_exc()
-        _report(code, type(exc).__name__, _message(exc), _error_details(exc),
+        _report(code, type(exc).__name__, _message(exc, url), _error_details(exc),
                 as_json=args.json)
         return code
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        if completed:
+            message = ("interrupted; what is printed above was committed, nothing else was"
+                       " written")
+        elif not writes:
+            message = "interrupted; nothing was written"
+        else:
+            message = ("interrupted; the operation in progress is committed only if it had"
+                       " finished: check, or retry with the same --idempotency-key")
+        _report(ExitCode.INTERRUPTED, "KeyboardInterrupt", message, {}, as_json=args.json)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        raise
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
@@ -1028,5 +1225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 " (run with --debug for details)", {}, as_json=args.json)
         return ExitCode.ERROR
     finally:
-        with contextlib.suppress(PrepaidWalletError):  # closing is best effort
-            ctx.close()
+        if ctx is not None:
+            with contextlib.suppress(PrepaidWalletError):  # closing is best effort
+                ctx.close()

@@ -36,6 +36,7 @@ the store stays usable; the amounts depend on nothing but the scenario.
 from __future__ import annotations
 
 import json as _json
+import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
@@ -145,7 +146,7 @@ class _Log:
         """One happening, at the clock's instant."""
         at = self._clock.now().astimezone(self._zone)
         if self._json:
-            record = {"day": self.day, "at": at.isoformat(), "action": action, **fields}
+            record = {"day": self.day, "at": _instant(at), "action": action, **fields}
             self._out.write(_json.dumps(record) + "\n")
             return
         stamp = "24:00" if at.time() == time(0) else at.strftime("%H:%M")
@@ -157,8 +158,15 @@ class _Log:
 
 
 def _amount(value: Money) -> str:
-    """An amount as JSON text: exact decimal digits, no currency."""
-    return str(value.amount)
+    """An amount as JSON text, as every JSON output of the library writes it: exact decimal
+    digits and the currency (``"12.50 EUR"``)."""
+    return str(value)
+
+
+def _instant(value: datetime) -> str:
+    """An instant as JSON text: ISO 8601 in UTC, as every JSON output of the library writes
+    it."""
+    return value.astimezone(UTC).isoformat()
 
 
 class _Week:
@@ -252,8 +260,8 @@ class _Week:
             f"{name} opens a wallet and receives a {self.log.money(voucher.remaining)} "
             f"welcome {_VOUCHER} (bakery only){until}",
             **self.member(name), welcome_lot_id=voucher.id,
-            amount=_amount(voucher.remaining), currency=CURRENCY,
-            expires_at=None if expires is None else expires.isoformat(),
+            amount=_amount(voucher.remaining),
+            expires_at=None if expires is None else _instant(expires),
         )
 
     def top_up(self, name: str, amount: str) -> None:
@@ -265,7 +273,7 @@ class _Week:
             f"{name} tops up {self.log.money(receipt.amount)} by card (fee "
             f"{self.log.money(fee)}): open balance {self.log.money(after)}",
             **self.member(name), entry_id=receipt.entry_id, amount=_amount(receipt.amount),
-            fee=_amount(fee), currency=CURRENCY, open=_amount(after),
+            fee=_amount(fee), open=_amount(after),
         )
 
     def award_bonus(self, name: str, amount: str) -> None:
@@ -277,7 +285,7 @@ class _Week:
             f"the hub thanks volunteer {name} with {self.log.money(lot.amount)} in the "
             "'fresh produce' group (produce only)",
             **self.member(name), lot_id=lot.id, group_id=self.group_id,
-            amount=_amount(lot.amount), currency=CURRENCY,
+            amount=_amount(lot.amount),
         )
 
     def order(self, name: str, what: str, lines: Sequence[tuple[str, str, str]],
@@ -299,7 +307,7 @@ class _Week:
                 f"suggested top-up {self.log.money(d.suggested_top_up)}",
                 **self.member(name), description=what, amount=_amount(total),
                 covered=_amount(d.covered), shortfall=_amount(d.shortfall),
-                suggested_top_up=_amount(d.suggested_top_up), currency=CURRENCY,
+                suggested_top_up=_amount(d.suggested_top_up),
                 reasons=[r.value for r in d.reasons],
             )
             return None
@@ -311,7 +319,7 @@ class _Week:
             f"{name} pays {self.log.money(paid.amount)} for {what} ({basket}): "
             f"{self.sources(paid.allocation)}; open balance now {self.log.money(after)}",
             **self.member(name), entry_id=paid.entry_id, description=what,
-            amount=_amount(paid.amount), currency=CURRENCY,
+            amount=_amount(paid.amount),
             lines=[{"product": i.product_id, "category": i.category, "amount": _amount(i.amount)}
                    for i in items],
             paid_by=self.parts_data(paid.allocation, items), open=_amount(after),
@@ -327,7 +335,7 @@ class _Week:
             f"{name} pre-orders a veg box: {self.log.money(held.amount)} held until "
             f"{_WEEKDAYS[local.weekday()]} {local:%H:%M}",
             **self.member(name), hold_id=held.id, amount=_amount(held.amount),
-            currency=CURRENCY, expires_at=local.isoformat(),
+            expires_at=_instant(until),
         )
 
     def pick_up(self, name: str, amount: str, missing: str) -> None:
@@ -338,7 +346,7 @@ class _Week:
             f"{self.log.money(done.captured)} captured, {self.log.money(done.released)} "
             f"released; open balance now {self.log.money(self.open_of(name))}",
             **self.member(name), hold_id=done.hold_id, entry_id=done.entry_id,
-            amount=_amount(done.captured), released=_amount(done.released), currency=CURRENCY,
+            amount=_amount(done.captured), released=_amount(done.released),
         )
 
     def refund(self, name: str, key: str, amount: str, reason: str) -> None:
@@ -349,7 +357,7 @@ class _Week:
             f"{self.sources(done.allocation)}; open balance now "
             f"{self.log.money(self.open_of(name))}",
             **self.member(name), entry_id=done.entry_id, refund_of=done.refund_of,
-            amount=_amount(done.amount), currency=CURRENCY, reason=reason,
+            amount=_amount(done.amount), reason=reason,
             returned_to=self.parts_data(done.allocation),
         )
 
@@ -362,7 +370,7 @@ class _Week:
             f"{sender} {self.log.money(self.open_of(sender))}, "
             f"{receiver} {self.log.money(self.open_of(receiver))}",
             **self.member(sender), to_member=receiver, to_wallet_id=self.wallets[receiver],
-            entry_id=receipt.entry_id, amount=_amount(receipt.amount), currency=CURRENCY,
+            entry_id=receipt.entry_id, amount=_amount(receipt.amount),
         )
 
     def reminders(self) -> None:
@@ -375,7 +383,7 @@ class _Week:
                 f"crossed the {', '.join(repr(t) for t in event.thresholds)} threshold "
                 f"({self.log.money(_LOW)}); please top up",
                 member=event.owner_id, wallet_id=event.wallet_id, event_id=event.id,
-                entry_id=event.entry_id, open=_amount(event.open), currency=CURRENCY,
+                entry_id=event.entry_id, open=_amount(event.open),
                 thresholds=list(event.thresholds),
             )
         if events:
@@ -398,7 +406,7 @@ class _Week:
             text = "nightly expiry sweep: nothing due"
         self.log.happened(
             "expire_due", text, lots_expired=report.lots_expired,
-            holds_released=report.holds_released, breakage=_amount(breakage), currency=CURRENCY,
+            holds_released=report.holds_released, breakage=_amount(breakage),
             entry_ids=list(report.entry_ids),
         )
 
@@ -512,6 +520,7 @@ def run(
     json: bool = False,
     locale: str = "en_US",
     now: datetime | None = None,
+    db: str | None = None,
 ) -> DemoSummary:
     """Fill ``store`` (any backend, and empty of wallets) with the demo hub's week and write
     what happened to ``out``; return the :class:`DemoSummary`.
@@ -525,8 +534,13 @@ def run(
 
     ``json=False`` writes a header per day and one line per happening, amounts formatted for
     ``locale`` (a babel/CLDR identifier); ``json=True`` writes JSON Lines instead, one object
-    per happening (``day``, ``at`` as ISO 8601 with offset, ``action``, amounts as decimal
-    strings with ``currency``) and a last ``{"action": "summary", ...}``.
+    per happening (``day``, ``at``, ``action`` and what happened) and a last
+    ``{"action": "summary", ...}``, written as every JSON output of the library: amounts as
+    ``"12.50 EUR"`` (exact decimal digits and the currency), instants as ISO 8601 in UTC.
+
+    ``db`` is the store's URL as the reader would give it to ``prepaid-wallet --db``: the
+    closing hints (commands to explore the store with) carry it, so they open this store when
+    copied. Without it they carry ``--db URL`` for the reader to fill in.
 
     Raises :class:`~prepaid_wallet.errors.ConflictError` when the store already holds a wallet,
     and ``InvalidInputError`` for an unknown ``locale`` or a naive ``now``; in both cases
@@ -569,28 +583,28 @@ def run(
         balances=MappingProxyType(balances), revenue=revenue, fees=fees, breakage=breakage,
         verified=report.ok, entries=len(entries), start=start, end=end,
     )
-    _tell(log, summary, [f"{p.code} {p.subject}: {p.detail}" for p in report.problems])
+    _tell(log, summary, [f"{p.code} {p.subject}: {p.detail}" for p in report.problems], db)
     return summary
 
 
-def _tell(log: _Log, summary: DemoSummary, problems: Sequence[str]) -> None:
+def _tell(log: _Log, summary: DemoSummary, problems: Sequence[str], db: str | None) -> None:
     """The end of the week: balances, the hub's totals, the verification and what to try
     next."""
     first = next(iter(summary.wallet_ids))
+    store = "--db URL" if db is None else f"--db {shlex.quote(db)}"
     explore = [
-        f"prepaid-wallet wallet list --tenant {summary.tenant_id}",
-        f"prepaid-wallet statement {summary.wallet_ids[first]} --format csv",
+        f"prepaid-wallet {store} wallet list --tenant {summary.tenant_id}",
+        f"prepaid-wallet {store} statement {summary.wallet_ids[first]} --format csv",
     ]
     log.summary({
         "tenant_id": summary.tenant_id,
-        "start": summary.start.astimezone(ZoneInfo(ZONE)).isoformat(),
-        "end": summary.end.astimezone(ZoneInfo(ZONE)).isoformat(),
+        "start": _instant(summary.start),
+        "end": _instant(summary.end),
         "wallet_ids": dict(summary.wallet_ids),
         "balances": {name: _amount(total) for name, total in summary.balances.items()},
         "revenue": _amount(summary.revenue),
         "fees": _amount(summary.fees),
         "breakage": _amount(summary.breakage),
-        "currency": CURRENCY,
         "entries": summary.entries,
         "verified": summary.verified,
         "problems": list(problems),
@@ -607,6 +621,6 @@ def _tell(log: _Log, summary: DemoSummary, problems: Sequence[str]) -> None:
     for problem in problems:
         log.line(f"    {problem}")
     log.line()
-    log.line("Explore it with the same --db:")
+    log.line("Explore it:")
     for command in explore:
         log.line(f"  {command}")

@@ -5,7 +5,8 @@ The tree is grouped by what a caller does about an error:
 * :class:`InvalidInputError` (also a :class:`ValueError`) -- the request itself is wrong; fix it.
   Carries ``field`` (the argument or attribute at fault) and ``rule`` (what it broke). Invalid
   input is never stored under an idempotency key.
-* :class:`NotFoundError` (also a :class:`LookupError`) -- a wallet, lot, hold or entry is unknown.
+* :class:`NotFoundError` (also a :class:`LookupError`) -- a wallet, lot, hold or entry is unknown,
+  or there is no store where one was to be opened without creating it.
 * :class:`RefusedError` -- a valid request the business rules refuse (not enough credit, a hold
   that was already captured, a refund beyond the original). A refusal is stored under its
   idempotency key and replays as the same refusal.
@@ -55,6 +56,7 @@ __all__ = [
     "SchemaVersionError",
     "SpendDeniedError",
     "StorageError",
+    "StoreNotFoundError",
     "TenantMismatchError",
     "UnbalancedEntryError",
     "WalletNotFoundError",
@@ -159,6 +161,20 @@ class ConditionGroupNotFoundError(NotFoundError):
     kind = "condition group"
 
 
+class StoreNotFoundError(NotFoundError):
+    """A store was to be opened without creating it (``open_store(url, create=False)``) and
+    there is none at ``location``: no such file, or a file or database without the library's
+    tables. ``reason`` says which. Nothing was created."""
+
+    kind = "store"
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.id = location
+        self.location = location
+        self.reason = reason
+        PrepaidWalletError.__init__(self, f"no store at {location}: {reason}")
+
+
 # -- business refusals ---------------------------------------------------------------------------
 
 
@@ -167,13 +183,15 @@ class RefusedError(PrepaidWalletError):
 
 
 class SpendDeniedError(RefusedError):
-    """A spend (or hold) was refused; ``decision`` says why, with the shortfall and a top-up."""
+    """A spend (or hold) was refused; ``decision`` says why, with the shortfall and a top-up.
+    ``action`` names what was refused: ``"spend"`` or ``"hold"``."""
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, action: str = "spend") -> None:
         self.decision = decision
+        self.action = action
         reasons = ", ".join(r.value for r in decision.reasons) or "refused"
         super().__init__(
-            f"spend of {decision.amount} refused ({reasons}); shortfall {decision.shortfall}"
+            f"{action} of {decision.amount} refused ({reasons}); shortfall {decision.shortfall}"
         )
 
 

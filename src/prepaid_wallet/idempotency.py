@@ -71,6 +71,8 @@ def encode_refusal(error: RefusedError) -> str:
     data: dict[str, Any]
     if isinstance(error, SpendDeniedError):
         data = {"decision": _codec.to_data(error.decision)}
+        if error.action != "spend":  # a spend's refusal is stored as it always was
+            data["action"] = error.action
     elif isinstance(error, InsufficientFundsError):
         data = {
             "wallet_id": error.wallet_id,
@@ -102,7 +104,8 @@ def decode_refusal(text: str) -> RefusedError:
     data = json.loads(text)
     kind = data["type"]
     if kind == "SpendDeniedError":
-        return SpendDeniedError(_codec.from_data(Decision, data["decision"]))
+        return SpendDeniedError(_codec.from_data(Decision, data["decision"]),
+                                data.get("action", "spend"))
     if kind == "InsufficientFundsError":
         return InsufficientFundsError(
             data["wallet_id"],

@@ -131,6 +131,7 @@ from prepaid_wallet.rules.topup import (
     threshold_top_up,
 )
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.text import MAX_TEXT, check_text
 from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
 
 __all__ = ["WalletService", "WelcomeAward"]
@@ -138,7 +139,7 @@ __all__ = ["WalletService", "WelcomeAward"]
 _T = TypeVar("_T")
 
 _MAX_METADATA_ITEMS = 32
-_MAX_TEXT = 500
+_MAX_TEXT = MAX_TEXT
 _MAX_PRIORITY = 2**31 - 1
 _SWEEP_BATCH = 200
 #: Steps of the fixed-point iteration that grosses a suggested top-up up for its fee before it
@@ -182,10 +183,7 @@ def _check_positive(amount: object, field: str = "amount") -> Money:
 def _check_text(value: object, field: str, *, required: bool = True) -> str | None:
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_TEXT:
-        raise InvalidInputError(field, f"must be non-blank text of at most {_MAX_TEXT} characters",
-                                value)
-    return value
+    return check_text(value, field, max_length=_MAX_TEXT)
 
 
 def _check_metadata(metadata: object) -> dict[str, str]:
@@ -198,11 +196,7 @@ def _check_metadata(metadata: object) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in metadata.items():
         check_name(key, "metadata")
-        if not isinstance(value, str) or len(value) > _MAX_TEXT:
-            raise InvalidInputError(
-                f"metadata[{key!r}]", f"must be text of at most {_MAX_TEXT} characters", value
-            )
-        out[key] = value
+        out[key] = check_text(value, f"metadata[{key!r}]", max_length=_MAX_TEXT, blank=True)
     return out
 
 
@@ -294,8 +288,7 @@ def _less(amount: Money, fee: Money | None) -> Money:
 
 def _check_purchase_time(request: SpendRequest, at: datetime) -> None:
     if request.at is not None and request.at > at:
-        raise InvalidTimeError("request.at", "must not be after the instant the spend is booked",
-                               request.at)
+        raise InvalidTimeError("request.at", "must not be later than now", request.at)
 
 
 class _Keep:
@@ -1214,7 +1207,7 @@ class WalletService:
                     raise InvalidTimeError("expires_at", "must be in the future", expires_at)
                 decision = self._decide(uow, wallet, SpendRequest(amount), at, rules=False)
                 if not decision.allowed:
-                    raise SpendDeniedError(decision)
+                    raise SpendDeniedError(decision, "hold")
                 lots = {p.lot_id: uow.get_lot(p.lot_id) for p in decision.allocation
                         if p.lot_id is not None}
                 change = _w.hold(
@@ -2604,8 +2597,12 @@ class WalletService:
             charge = uow.get_charge(original)
             if charge is None or total > charge.amount.minor_units or \
                     total != charge.refunded_total.minor_units:
-                found.append(Problem("refund", original,
-                                     f"refunds add up to {total} minor units"))
+                refunded = _minor_text(total, wallet.currency)
+                detail = (f"refunds add up to {refunded} but no charge was recorded"
+                          if charge is None else
+                          f"refunds add up to {refunded} against a charge of {charge.amount}"
+                          f" with {charge.refunded_total} refunded")
+                found.append(Problem("refund", original, detail))
         prefix = f"wallet:{wallet.id}:"
         if replay.head != wallet.head:
             found.append(Problem("chain", wallet.id, "stored head is not the last entry's hash"))
@@ -2613,16 +2610,20 @@ class WalletService:
         for name, stored in checks:
             replayed = sums.get(prefix + name, 0)
             if stored.minor_units != replayed:
-                found.append(Problem("balance", wallet.id,
-                                     f"{name} is {stored} but the journal gives {replayed}"))
+                found.append(Problem(
+                    "balance", wallet.id,
+                    f"{name} is {stored} but the journal gives"
+                    f" {_minor_text(replayed, wallet.currency)}"))
         lot_total = 0
         for lot in uow.wallet_lots(wallet.id):
             account = lot_account(wallet.id, lot.id)
             replayed = sums.get(account, 0)
             lot_total += lot.remaining.minor_units
             if lot.remaining.minor_units != replayed:
-                found.append(Problem("lot", lot.id,
-                                     f"remaining {lot.remaining} but the journal gives {replayed}"))
+                found.append(Problem(
+                    "lot", lot.id,
+                    f"remaining {lot.remaining} but the journal gives"
+                    f" {_minor_text(replayed, wallet.currency)}"))
             if lot.remaining.is_negative():
                 found.append(Problem("lot", lot.id, "below zero"))
             booked = replay.breakage.get(account, 0)
@@ -2633,14 +2634,15 @@ class WalletService:
         if lot_total != wallet.commerce.minor_units:
             found.append(Problem("balance", wallet.id,
                                  f"commerce is {wallet.commerce} but its lots add up to "
-                                 f"{lot_total} minor units"))
+                                 f"{_minor_text(lot_total, wallet.currency)}"))
         if wallet.open < wallet.floor:
             found.append(Problem("floor", wallet.id, f"open {wallet.open} below {wallet.floor}"))
         active = sum(h.amount.minor_units for h in uow.wallet_holds(wallet.id)
                      if h.status is HoldStatus.ACTIVE)
         if active != wallet.held.minor_units:
             found.append(Problem("hold", wallet.id,
-                                 f"held is {wallet.held} but active holds add up to {active}"))
+                                 f"held is {wallet.held} but active holds add up to"
+                                 f" {_minor_text(active, wallet.currency)}"))
         return found
 
 
@@ -2656,6 +2658,15 @@ class _Replay:
     head: str = GENESIS
 
 
+def _minor_text(minor: int, currency: str) -> str:
+    """``minor`` units of ``currency`` written as an amount (``"19.00 EUR"``), for verify's
+    messages; a number no amount can hold (a tampered store) is written as it is."""
+    try:
+        return str(Money.from_minor_units(minor, currency))
+    except InvalidInputError:
+        return f"{minor} minor units of {currency}"
+
+
 def _entry_problems(entry: Entry) -> list[Problem]:
     """What is wrong with one entry on its own: its balance per currency and its hash."""
     found = []
@@ -2663,7 +2674,9 @@ def _entry_problems(entry: Entry) -> list[Problem]:
     for p in entry.postings:
         totals[p.amount.currency] = totals.get(p.amount.currency, 0) + p.amount.minor_units
     if any(totals.values()) or len(entry.postings) < 2:
-        found.append(Problem("unbalanced", entry.id, f"sums {totals}"))
+        sums = ", ".join(_minor_text(total, currency) for currency, total in totals.items())
+        found.append(Problem("unbalanced", entry.id,
+                             f"postings sum to {sums or 'nothing'}, not zero"))
     if entry.compute_hash() != entry.hash:
         found.append(Problem("hash", entry.id, "content does not match its hash"))
     return found

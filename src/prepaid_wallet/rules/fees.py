@@ -48,6 +48,7 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.money import MAX_MINOR_UNITS, Money, currency_exponent
 from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.text import check_text
 
 __all__ = [
     "FEE_OPERATIONS",
@@ -90,9 +91,7 @@ _OPERATION_VALUES: Final = frozenset(op.value for op in Operation)
 
 
 def _name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError("name", "must be non-blank text", value)
-    return value
+    return check_text(value, "name")
 
 
 def _operation(value: object, field: str = "operation") -> Operation:

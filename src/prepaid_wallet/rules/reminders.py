@@ -18,14 +18,13 @@ import attrs
 
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidAmountError, InvalidInputError
 from prepaid_wallet.money import Money
+from prepaid_wallet.text import check_text
 
 __all__ = ["LowBalanceRule", "Threshold", "crossed"]
 
 
 def _label(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 100:
-        raise InvalidInputError("label", "must be non-blank text of at most 100 characters", value)
-    return value
+    return check_text(value, "label", max_length=100)
 
 
 def _amount(value: object) -> Money:

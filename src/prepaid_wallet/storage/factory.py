@@ -35,8 +35,13 @@ def _names_a_database(url: str) -> bool:
     return bool(parts.path.strip("/")) or bool(query.get("dbname", [""])[0])
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """Open the store that ``url`` names.
+
+    With ``create=True`` (the default) a store that does not exist yet is created; with
+    ``create=False`` a missing SQLite file, or a file or database without the library's tables,
+    raises ``StoreNotFoundError`` and nothing is created -- so a mistyped path cannot silently
+    open a new, empty store. (``"memory:"`` is always new.)
 
     * ``"memory:"`` -- a new, empty in-memory store (nothing survives the process).
     * ``"sqlite:///relative/path.db"`` -- a :class:`~prepaid_wallet.storage.sqlite.SQLiteStore`
@@ -52,6 +57,7 @@ def open_store(url: str) -> Store:
       current schema if missing. Needs ``pip install 'prepaid_wallet[postgres]'``.
 
     Raises ``InvalidInputError`` (field ``url``) for a URL no backend understands;
+    ``StoreNotFoundError`` as above;
     ``StorageError`` (or its subclass ``SchemaVersionError``) if the database cannot be opened
     or its driver is not installed.
     """
@@ -66,11 +72,11 @@ def open_store(url: str) -> Store:
         if path and path != ":memory:" and "?" not in path and "\x00" not in path:
             from prepaid_wallet.storage.sqlite import SQLiteStore
 
-            return SQLiteStore(path)
+            return SQLiteStore(path, create=create)
     if url.startswith(_POSTGRES) and "\x00" not in url and _names_a_database(url):
         try:
             from prepaid_wallet.storage.postgres import PostgresStore
         except ImportError as exc:
             raise StorageError(_NO_DRIVER) from exc
-        return PostgresStore(url)
+        return PostgresStore(url, create=create)
     raise InvalidInputError("url", _RULE, url)

@@ -114,6 +114,7 @@ from prepaid_wallet.errors import (
     PrepaidWalletError,
     SchemaVersionError,
     StorageError,
+    StoreNotFoundError,
     WalletNotFoundError,
 )
 from prepaid_wallet.expiry import lot_end
@@ -966,9 +967,10 @@ class PostgresStore:
     connection's current schema. ``min_size`` / ``max_size`` bound the connection pool;
     ``retries`` is how many more times the library replays what it can replay on its own (see
     the module docstring) after a broken connection, a deadlock or a serialization failure.
-    Creates the schema if needed; raises ``SchemaVersionError`` for a database written by a
-    newer library, ``StorageError`` if the database cannot be reached, ``InvalidInputError`` for
-    a bad argument.
+    Creates the schema if needed, or with ``create=False`` raises ``StoreNotFoundError`` (and
+    creates nothing) when the tables are not there; an older schema is migrated either way.
+    Raises ``SchemaVersionError`` for a database written by a newer library, ``StorageError``
+    if the database cannot be reached, ``InvalidInputError`` for a bad argument.
     """
 
     def __init__(
@@ -980,6 +982,7 @@ class PostgresStore:
         max_size: int = 10,
         retries: int = 5,
         timeout: float = 30.0,
+        create: bool = True,
     ) -> None:
         if not isinstance(dsn, str) or "\x00" in dsn:
             raise InvalidInputError("dsn", "must be a libpq connection string or URL", dsn)
@@ -999,6 +1002,7 @@ class PostgresStore:
         self.retries = retries
         self._local = threading.local()
         self._closed = False
+        self._create = create
         self._create_schema()
         self._pool: ConnectionPool[_Conn] = ConnectionPool(
             dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure,
@@ -1044,9 +1048,12 @@ class PostgresStore:
             name = str(row[0])
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"prepaid_wallet:{name}",))
         quoted = _quote(name)
-        if self.schema is not None:
+        if self.schema is not None and self._create:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         row = conn.execute("SELECT to_regclass(%s)", (f"{quoted}.meta",)).fetchone()
+        if (row is None or row[0] is None) and not self._create:
+            raise StoreNotFoundError(f"database {conn.info.dbname!r}, schema {name!r}",
+                                     "the tables of a wallet store are not there")
         if row is None or row[0] is None:
             # Version 1, then every migration: a new schema is exactly a migrated one.
             conn.execute(_SCHEMA.format(s=quoted))

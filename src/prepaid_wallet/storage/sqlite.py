@@ -35,12 +35,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -55,6 +57,7 @@ from prepaid_wallet.errors import (
     InvalidInputError,
     SchemaVersionError,
     StorageError,
+    StoreNotFoundError,
     WalletNotFoundError,
 )
 from prepaid_wallet.expiry import lot_end
@@ -713,9 +716,11 @@ class SQLiteStore:
     (commits survive a process crash; the last ones may be lost on a power loss).
     ``busy_timeout_ms`` is how long SQLite itself waits for another writer, and
     ``busy_retries`` how many more times ``BEGIN IMMEDIATE`` / ``COMMIT`` are tried after that
-    (with a short backoff) before ``StorageError``. Creates the file and its schema if needed;
-    raises ``SchemaVersionError`` for a file written by a newer library, ``StorageError`` if the
-    file cannot be opened, ``InvalidInputError`` for a bad argument.
+    (with a short backoff) before ``StorageError``. Creates the file and its schema if needed,
+    or with ``create=False`` raises ``StoreNotFoundError`` (and creates nothing) when the file
+    does not exist or holds no store; an older schema is migrated either way. Raises
+    ``SchemaVersionError`` for a file written by a newer library, ``StorageError`` if the file
+    cannot be opened, ``InvalidInputError`` for a bad argument.
     """
 
     def __init__(
@@ -725,6 +730,7 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout_ms: int = 5000,
         busy_retries: int = 10,
+        create: bool = True,
     ) -> None:
         if not isinstance(path, str) or not path or path == ":memory:" or "\x00" in path:
             raise InvalidInputError("path", "must name a database file", path)
@@ -742,11 +748,29 @@ class SQLiteStore:
         self._guard = threading.Lock()
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._closed = False
+        if not create:
+            self._require_store()
         try:
             self._create_schema()
         except BaseException:
             self.close()
             raise
+
+    def _require_store(self) -> None:
+        """``StoreNotFoundError`` unless the file exists and holds the library's tables; it is
+        read without being changed (read-only, no journal mode set)."""
+        if not os.path.isfile(self.path):
+            raise StoreNotFoundError(os.path.abspath(self.path), "there is no such file")
+        with _translated(f"opening {self.path!r}"):
+            conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                found = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                ).fetchone()
+            finally:
+                conn.close()
+        if found is None:
+            raise StoreNotFoundError(os.path.abspath(self.path), "the file holds no wallet store")
 
     # -- connections and transactions ------------------------------------------------------
 
