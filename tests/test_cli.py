@@ -3,21 +3,27 @@ a real SQLite file."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from prepaid_wallet.cli import CSV_COLUMNS, ExitCode
+from prepaid_wallet import FixedClock, Money, SpendRequest, WalletService
+from prepaid_wallet.cli import CSV_COLUMNS, ExitCode, _build_parser
+from prepaid_wallet.storage.sqlite import SQLiteStore
+from tests.json_convention import check_json_convention
 
 
 class Cli:
@@ -49,10 +55,14 @@ class Cli:
         out = self.ok("--json", *args)
         assert out.endswith("\n")
         assert out.count("\n") == 1, out
-        return json.loads(out)
+        data = json.loads(out)
+        check_json_convention(data)
+        return data
 
     def jsonl(self, *args: str) -> list[Any]:
-        return [json.loads(line) for line in self.ok("--json", *args).splitlines()]
+        rows = [json.loads(line) for line in self.ok("--json", *args).splitlines()]
+        check_json_convention(rows)
+        return rows
 
     def fails(self, code: ExitCode, *args: str) -> str:
         done = self.run(*args)
@@ -592,3 +602,258 @@ def test_holds_lists_active_holds_and_all_with_all(cli: Cli) -> None:
     assert table[0].split() == ["id", "status", "amount", "expires"]
     assert table[1].split()[:3] == [first["id"], "voided", "€5.00"]
     assert cli.fails(ExitCode.NOT_FOUND, "holds", "w_nope").startswith("error: wallet")
+
+
+# -- a new user's first hour ---------------------------------------------------------------------
+
+
+def _environ(**extra: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "PREPAID_WALLET_DB"}
+    environ["PYTHONIOENCODING"] = "utf-8"
+    environ.update(extra)
+    return environ
+
+
+def _fill(path: Path, *, top_ups: int = 0, due_lots: int = 0) -> str:
+    """A store at ``path`` (made in this process, quickly) with one wallet: ``top_ups`` top-ups
+    of 1.00 EUR and ``due_lots`` awards of 0.01 EUR that have expired. Returns the wallet id."""
+    store = SQLiteStore(str(path), synchronous="NORMAL")
+    clock = FixedClock(datetime.now(UTC) - timedelta(days=2))
+    svc = WalletService(store, clock=clock)
+    wallet = svc.open_wallet(owner_id="ann", tenant_id="hub-1", currency="EUR")
+    for _ in range(top_ups):
+        svc.top_up(wallet.id, Money.of("1.00", "EUR"), method="card")
+    for _ in range(due_lots):
+        svc.award(wallet.id, Money.of("0.01", "EUR"), reason="promo",
+                  expires_at=clock.now() + timedelta(hours=1))
+    store.close()
+    return wallet.id
+
+
+@pytest.mark.parametrize("args", [
+    ("verify",), ("balance", "w_x"), ("wallet", "list"), ("expire",), ("statement", "w_x"),
+    ("top-up", "w_x", "1.00", "--method", "card"), ("wallet", "open", "--tenant", "t",
+                                                    "--owner", "o", "--currency", "EUR"),
+])
+def test_a_missing_store_is_named_and_never_created(tmp_path: Path, args: tuple[str, ...]
+                                                    ) -> None:
+    typo = Cli(tmp_path, "sqlite:///dmeo.db")
+    message = typo.fails(ExitCode.NOT_FOUND, *args)
+    assert str(tmp_path / "dmeo.db") in message
+    assert "create it with: prepaid-wallet --db sqlite:///dmeo.db init" in message
+    default = Cli(tmp_path, None)  # no --db, no PREPAID_WALLET_DB: ./wallets.db
+    assert str(tmp_path / "wallets.db") in default.fails(ExitCode.NOT_FOUND, *args)
+    assert not list(tmp_path.iterdir())  # nothing was created
+
+
+def test_only_init_and_demo_create_a_store(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, "sqlite:///hub.db")
+    assert "ready at schema version" in cli.ok("init")
+    assert cli.ok("verify").endswith(": ok\n")
+    demo = Cli(tmp_path, "sqlite:///demo.db")
+    assert "Day 1 · " in demo.ok("demo")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == [
+        "demo.db", "hub.db"]
+
+
+def test_a_file_that_holds_no_store_is_refused_and_left_alone(tmp_path: Path) -> None:
+    other = tmp_path / "notes.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    message = Cli(tmp_path, f"sqlite:///{other}").fails(ExitCode.NOT_FOUND, "verify")
+    assert "holds no wallet store" in message
+    assert other.read_bytes() == before
+
+
+def test_an_empty_store_url_is_refused(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, None)
+    done = cli.run("--db", "", "verify")
+    assert (done.returncode, done.stdout) == (ExitCode.USAGE, "")
+    assert done.stderr == "error: --db: must be a store URL, not empty\n"
+    done = cli.run("verify", env={"PREPAID_WALLET_DB": ""})
+    assert done.returncode == ExitCode.USAGE
+    assert "PREPAID_WALLET_DB: must be a store URL when it is set" in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_global_options_also_after_the_command(cli: Cli, tmp_path: Path) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "12.50", "--method", "card")
+    data = json.loads(cli.ok("balance", ann, "--json"))
+    assert data["open"] == "12.50 EUR"
+    assert cli.ok("wallet", "show", ann, "--locale", "de_DE").count("12,50\xa0€") == 2
+    plain = Cli(tmp_path, None)  # --db after the command, and --json in the middle
+    assert plain.ok("wallet", "--json", "show", ann, "--db", str(cli.db)).count(ann) == 1
+    elsewhere = Cli(tmp_path, "sqlite:///nowhere.db")  # the last --db given wins
+    assert json.loads(elsewhere.ok("balance", ann, "--db", str(cli.db), "--json"))["open"] == \
+        "12.50 EUR"
+
+
+def test_version_and_the_help_a_new_user_meets(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    cli = Cli(tmp_path, None)
+    version = cli.run("--version")
+    assert (version.returncode, version.stderr) == (0, "")
+    assert version.stdout.startswith(f"prepaid-wallet {metadata.version('prepaid_wallet')} ")
+    bare = cli.run()  # no command: the usage and every command, on stderr
+    assert (bare.returncode, bare.stdout) == (ExitCode.USAGE, "")
+    parser = _build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(commands.choices) >= 18
+    for name in commands.choices:
+        assert f"\n    {name} " in bare.stderr, name
+    group = cli.run("wallet")
+    assert group.returncode == ExitCode.USAGE
+    assert all(f"\n    {action} " in group.stderr for action in ("open", "show", "list"))
+    assert not list(tmp_path.iterdir())
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_argument_and_option_has_help() -> None:
+    seen = 0
+    for parser in _parsers(_build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, (parser.prog, action.dest)
+            assert action.help != argparse.SUPPRESS, (parser.prog, action.dest)
+            seen += 1
+    assert seen > 150
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    db = tmp_path / "big.db"
+    wallet = _fill(db, top_ups=2_000)  # ~200 kB of statement: more than a pipe holds
+    for args in (("statement", wallet), ("--json", "statement", wallet, "--format", "jsonl")):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "prepaid_wallet", "--db", f"sqlite:///{db}", *args],
+            cwd=tmp_path, env=_environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdout is not None
+        assert child.stderr is not None
+        assert child.stdout.readline()  # the reader takes one line, then goes away
+        child.stdout.close()
+        assert child.wait(timeout=60) == ExitCode.OK
+        assert child.stderr.read() == b""
+        child.stderr.close()
+
+
+def _interrupt(tmp_path: Path, db: Path, *args: str) -> tuple[int, str, str]:
+    """Run a command, read its first line, press Ctrl-C and let it end. The rest of the output
+    is read only after the interrupt: once the pipe is full the command waits to write, so the
+    interrupt always lands while it is still at work, however busy the machine."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "prepaid_wallet", "--db", f"sqlite:///{db}", *args],
+        cwd=tmp_path, env=_environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, encoding="utf-8")
+    assert child.stdout is not None
+    first = child.stdout.readline()
+    assert first
+    child.send_signal(signal.SIGINT)
+    rest, err = child.communicate(timeout=120)
+    return child.returncode, first + rest, err
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_ctrl_c_stops_expire_with_what_was_printed_committed(tmp_path: Path,
+                                                             as_json: bool) -> None:
+    db = tmp_path / "due.db"
+    due = 3_000
+    wallet = _fill(db, due_lots=due)
+    code, out, err = _interrupt(tmp_path, db, *(["--json"] if as_json else []), "expire")
+    assert code == ExitCode.INTERRUPTED
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    if as_json:
+        rows = [json.loads(line) for line in out.splitlines()]
+        printed = sum(row["record"] == "expiry" for row in rows)
+        error = json.loads(err)["error"]
+        assert (error["exit_code"], error["category"]) == (130, "interrupted")
+        assert rows[-1]["record"] == "summary"
+        assert rows[-1]["lots_expired"] == printed
+    else:
+        printed = sum(line.startswith("expired lot ") for line in out.splitlines())
+        assert err.startswith("error: interrupted; what is printed above was committed")
+    store = SQLiteStore(str(db))
+    try:
+        svc = WalletService(store)
+        booked = sum(lot.expired_entry_id is not None
+                     for lot in svc.lots(wallet, include_empty=True))
+        assert svc.verify().ok
+    finally:
+        store.close()
+    assert 0 < printed == booked < due
+
+
+def test_ctrl_c_stops_a_reading_command_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "big.db"
+    wallet = _fill(db, top_ups=2_000)
+    code, out, err = _interrupt(tmp_path, db, "statement", wallet)
+    assert code == ExitCode.INTERRUPTED
+    assert err == "error: interrupted; nothing was written\n"
+    assert out.startswith("statement of ")
+
+
+def test_messages_a_new_user_met(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "5.00", "--method", "card")
+    assert cli.fails(ExitCode.REFUSED, "hold", ann, "100.00", "--window", "4h").startswith(
+        "error: hold of 100.00 EUR refused (insufficient_credit)")
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    message = cli.fails(ExitCode.USAGE, "check", ann, "1.00", "--at", later)
+    assert "must not be later than now" in message
+    assert "booked" not in message
+    check_help = cli.ok("check", "--help")
+    assert "booked" not in check_help
+
+
+def test_a_date_alone_is_midnight_utc(cli: Cli) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "5.00", "--method", "card")
+    today = datetime.now(UTC).date()
+    tomorrow = today + timedelta(days=1)
+    since = cli.json("statement", ann, "--since", today.isoformat())
+    assert since["since"] == f"{today.isoformat()}T00:00:00+00:00"
+    assert len(since["lines"]) == 1
+    until = cli.json("statement", ann, "--since", tomorrow.isoformat())
+    assert until["lines"] == []
+    message = cli.fails(ExitCode.USAGE, "statement", ann, "--since", "2026-02-30")
+    assert "--since" in message
+    naive = cli.fails(ExitCode.USAGE, "statement", ann, "--until", "2026-01-31T09:00")
+    assert "or a date such as 2026-01-31" in naive
+
+
+def test_stored_control_characters_are_shown_escaped(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before text fields were checked (made here by switching the check off)
+    holds an escape code and a newline: the table shows them escaped, one row per entry."""
+    import prepaid_wallet.service as service_module
+
+    monkeypatch.setattr(service_module, "check_text", lambda value, *_a, **_k: value)
+    db = tmp_path / "old.db"
+    store = SQLiteStore(str(db))
+    svc = WalletService(store)
+    wallet = svc.open_wallet(owner_id="ann", tenant_id="hub-1", currency="EUR")
+    svc.top_up(wallet.id, Money.of("5.00", "EUR"), method="card")
+    svc.spend(wallet.id, SpendRequest(Money.of("1.00", "EUR"),
+                                      description="order\x1b[2J\nPAID IN FULL"))
+    svc.award(wallet.id, Money.of("1.00", "EUR"), reason="\u202egift")
+    store.close()
+    cli = Cli(tmp_path, f"sqlite:///{db}")
+    table = cli.ok("statement", wallet.id)
+    assert "\x1b" not in table
+    assert "order\\x1b[2J\\nPAID IN FULL" in table
+    assert len(table.splitlines()) == 3 + 3 + 1  # heading, opening, header; 3 entries; closing
+    lots = cli.ok("lots", wallet.id)
+    assert "\u202e" not in lots
+    assert "\\u202egift" in lots

@@ -338,7 +338,11 @@ class StatementStream:
             yield line
 
     def close(self) -> None:
-        """Release the unit of work (idempotent)."""
+        """Stop reading lines and release the unit of work (idempotent): a stream left before
+        its end, say by an exception, lets go of its cursors before their connection."""
+        stop = getattr(self._lines, "close", None)
+        if stop is not None:
+            stop()
         self._close()
 
     def __enter__(self) -> Self:

@@ -28,7 +28,13 @@ from prepaid_wallet import (
 )
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
-from prepaid_wallet.errors import RefusedError, SchemaVersionError, WalletNotFoundError
+from prepaid_wallet.errors import (
+    NotFoundError,
+    RefusedError,
+    SchemaVersionError,
+    StoreNotFoundError,
+    WalletNotFoundError,
+)
 from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason
 from prepaid_wallet.storage.base import Event, Store
 from tests.pg import (
@@ -137,6 +143,29 @@ class TestPostgresOnly:
             assert report.entries == len(expected["entries"])
         finally:
             again.close()
+
+    def test_without_create_a_schema_without_the_tables_is_not_a_store(
+        self, dsn: str, schema: str
+    ) -> None:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        def exists() -> bool:
+            with raw_connection() as conn:
+                return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                                    (schema,)).fetchone() is not None
+
+        assert not exists()
+        with pytest.raises(StoreNotFoundError) as info:
+            PostgresStore(dsn, schema=schema, create=False)
+        assert isinstance(info.value, NotFoundError)
+        assert repr(schema) in str(info.value)
+        assert not exists()  # the missing schema was not created
+        PostgresStore(dsn, schema=schema).close()  # created now
+        opened = PostgresStore(dsn, schema=schema, create=False)
+        try:
+            assert opened.export_state()["entries"] == []
+        finally:
+            opened.close()
 
     def test_open_store_accepts_postgres_urls(self, dsn: str) -> None:
         from prepaid_wallet.storage.postgres import PostgresStore

@@ -24,7 +24,7 @@ from prepaid_wallet import (
 )
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
-from prepaid_wallet.errors import SchemaVersionError
+from prepaid_wallet.errors import NotFoundError, SchemaVersionError, StoreNotFoundError
 from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason
 from prepaid_wallet.storage import sqlite as sqlite_module
 from prepaid_wallet.storage.base import Event, Store
@@ -580,6 +580,54 @@ def _write_as_version_1(source: str, target: str) -> None:
         conn.execute("DETACH DATABASE src")
     finally:
         conn.close()
+
+
+class TestOpeningWithoutCreating:
+    """``open_store(url, create=False)``: a missing or foreign file is not a store, and is left
+    exactly as it was; an existing store opens (and an older one is migrated)."""
+
+    def test_a_missing_file_is_not_created(self, tmp_path: Path) -> None:
+        path = tmp_path / "typo.db"
+        with pytest.raises(StoreNotFoundError) as info:
+            open_store(f"sqlite:///{path}", create=False)
+        assert isinstance(info.value, NotFoundError)
+        assert str(path) in str(info.value)
+        assert "no such file" in str(info.value)
+        assert not list(tmp_path.iterdir())
+
+    @pytest.mark.parametrize("content", ["empty", "other-app"])
+    def test_a_file_without_the_tables_is_left_alone(self, tmp_path: Path,
+                                                      content: str) -> None:
+        path = tmp_path / "other.db"
+        if content == "empty":
+            path.write_bytes(b"")
+        else:
+            conn = sqlite3.connect(path)
+            conn.execute("CREATE TABLE notes (body TEXT)")
+            conn.commit()
+            conn.close()
+        before = path.read_bytes()
+        with pytest.raises(StoreNotFoundError, match="holds no wallet store"):
+            open_store(f"sqlite:///{path}", create=False)
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]  # no -wal, no -shm
+
+    def test_a_file_that_is_not_a_database_is_a_storage_error(self, tmp_path: Path) -> None:
+        path = tmp_path / "README.md"
+        path.write_text("# not a database, but long enough to have a header " * 20)
+        with pytest.raises(StorageError):
+            open_store(f"sqlite:///{path}", create=False)
+
+    def test_an_existing_store_opens(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'w.db'}"
+        made = open_store(url)
+        expected = run_reference_script(made)
+        made.close()
+        opened = open_store(url, create=False)
+        try:
+            assert opened.export_state() == expected
+        finally:
+            opened.close()
 
 
 class TestSQLiteMigrations:

@@ -979,7 +979,8 @@ class SQLiteUnitOfWork(SQLReads):
                     return
                 yield from rows
         finally:
-            cursor.close()
+            with contextlib.suppress(sqlite3.Error):  # its connection may be closed already
+                cursor.close()
 
     # -- commit and rollback ---------------------------------------------------------------
 
