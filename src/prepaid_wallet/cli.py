@@ -9,12 +9,14 @@ Usage::
     prepaid-wallet [--db URL] [--json] [--debug] [--locale L] COMMAND ...
 
 The store is ``--db URL``, else the ``PREPAID_WALLET_DB`` environment variable, else
-``sqlite:///wallets.db`` (a file in the current directory, created on first use). Global options
-go before the command.
+``sqlite:///wallets.db`` (a file in the current directory). Only ``init`` and ``demo`` create a
+store; every other command on a missing one fails (exit 3) naming it, and creates nothing.
+Global options may come before or after the command.
 
 Commands:
 
 * ``init`` -- create or migrate the store; prints its schema state.
+* ``demo`` -- create a store and fill it with a small hub's week.
 * ``wallet open --tenant T --owner O --currency C [--floor AMOUNT]`` -- open a wallet.
 * ``wallet show ID`` -- one wallet and its balances.
 * ``wallet list [--tenant T]`` -- every wallet (of one tenant), by id.
@@ -33,14 +35,15 @@ Commands:
 * ``lots WALLET [--all]`` -- the wallet's lots with money left (every lot with ``--all``).
 * ``holds WALLET [--all]`` -- the wallet's active holds (every hold with ``--all``).
 * ``balance WALLET`` -- open, commerce, held, expired, total, available, spendable.
-* ``statement WALLET [--format table|csv|jsonl] [--since ISO] [--until ISO] [--locale L]``.
+* ``statement WALLET [--format table|csv|jsonl] [--since ISO] [--until ISO]``.
 * ``expire`` -- release ended holds and book expired lots as breakage.
 * ``verify`` -- check the whole store. Exits 6 when it finds a problem.
 
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
 expiry exactly once however often it runs). Amounts are decimal strings in the
 wallet's currency (``"12.50"``), never rounded: more decimals than the currency has are refused.
-Instants are ISO 8601 with a UTC offset (``2026-12-31T23:00:00+00:00``).
+Instants are ISO 8601 with a UTC offset (``2026-12-31T23:00:00+00:00``), or a date alone
+(``2026-12-31``: 00:00 UTC that day).
 
 Output is text for people (amounts formatted for ``--locale``, default ``en_US``; the process
 locale is never used) or, with ``--json``, one JSON object per command and one object per line
@@ -50,8 +53,9 @@ Exit codes (:class:`ExitCode`): 0 ok; 1 unexpected error (a bug); 2 usage (bad a
 ``InvalidInputError``); 3 not found (``NotFoundError``); 4 refused (``RefusedError``, e.g. a
 spend credit cannot cover, with its shortfall and a suggested top-up); 5 conflict
 (``ConflictError``, e.g. an idempotency key reused for another request); 6 storage
-(``StorageError``, ``IntegrityError``, or ``verify`` finding a problem). An error prints one line
-on stderr; ``--debug`` adds the traceback.
+(``StorageError``, ``IntegrityError``, or ``verify`` finding a problem); 130 interrupted (Ctrl-C:
+what was printed was committed). An error prints one line on stderr; ``--debug`` adds the
+traceback. A closed output pipe ends a command quietly, exit 0.
 """
 
 from __future__ import annotations
