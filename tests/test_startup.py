@@ -1,0 +1,99 @@
+"""Start-up cost, guarded without timing anything: which modules a command line call and a bare
+``import prepaid_wallet`` load, and that the package's lazy exports are the real objects.
+
+The timings themselves are measured by ``benchmarks/cli_startup.py``; here each check runs a
+fresh interpreter and reads its ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import prepaid_wallet
+
+INIT = Path(prepaid_wallet.__file__)
+
+
+def _declared_homes() -> dict[str, str]:
+    """Every name ``prepaid_wallet/__init__.py`` imports for the type checker, and its module."""
+    homes: dict[str, str] = {}
+    for node in ast.walk(ast.parse(INIT.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.startswith("prepaid_wallet."):
+            for alias in node.names:
+                homes[alias.asname or alias.name] = node.module
+    return homes
+
+
+def test_every_export_is_declared_once_with_its_home() -> None:
+    homes = _declared_homes()
+    assert sorted(prepaid_wallet.__all__) == sorted([*homes, "__version__"])
+    assert len(set(prepaid_wallet.__all__)) == len(prepaid_wallet.__all__)
+    assert homes == prepaid_wallet._HOMES  # the lazy table says what the imports say
+
+
+@pytest.mark.parametrize("name", sorted(_declared_homes()))
+def test_export_resolves_to_the_object_of_its_home_module(name: str) -> None:
+    home = importlib.import_module(_declared_homes()[name])
+    assert getattr(prepaid_wallet, name) is getattr(home, name)
+    namespace: dict[str, object] = {}
+    exec(f"from prepaid_wallet import {name}", namespace)
+    assert namespace[name] is getattr(home, name)
+    assert name in dir(prepaid_wallet)
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        prepaid_wallet.Nope  # type: ignore[attr-defined]  # noqa: B018
+    assert not hasattr(prepaid_wallet, "cli_startup")
+    assert isinstance(prepaid_wallet.__version__, str)
+
+
+# -- what a fresh interpreter imports ----------------------------------------------------------
+
+#: Never imported before a command runs (nor by ``import prepaid_wallet``).
+HEAVY = (
+    "prepaid_wallet.service",
+    "prepaid_wallet.storage",
+    "prepaid_wallet.storage.sqlite",
+    "prepaid_wallet.storage.postgres",
+    "prepaid_wallet.results",
+    "prepaid_wallet.rules.topup",
+    "prepaid_wallet.demo",
+    "attrs",
+    "babel",
+    "dateutil.rrule",
+    "psycopg",
+    "sqlite3",
+)
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules loaded once ``code`` has run in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True)
+    loaded: list[str] = json.loads(done.stdout.splitlines()[-1])
+    return set(loaded)
+
+
+def _package(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] == "prepaid_wallet"}
+
+
+def test_import_prepaid_wallet_imports_none_of_its_modules() -> None:
+    loaded = _modules_after("import prepaid_wallet")
+    assert _package(loaded) == {"prepaid_wallet"}
+    assert not loaded & set(HEAVY)
+
+
+def test_one_export_imports_its_module_only() -> None:
+    loaded = _modules_after("from prepaid_wallet import InvalidInputError")
+    assert _package(loaded) == {"prepaid_wallet", "prepaid_wallet.errors"}
