@@ -97,3 +97,36 @@ def test_import_prepaid_wallet_imports_none_of_its_modules() -> None:
 def test_one_export_imports_its_module_only() -> None:
     loaded = _modules_after("from prepaid_wallet import InvalidInputError")
     assert _package(loaded) == {"prepaid_wallet", "prepaid_wallet.errors"}
+
+
+def test_building_the_parser_imports_nothing_heavy() -> None:
+    loaded = _modules_after("import prepaid_wallet.cli as c; c._build_parser()")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert _package(loaded) <= {"prepaid_wallet", "prepaid_wallet.cli", "prepaid_wallet.errors"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["balance", "--help"], ["no-such-command"], ["balance"]],
+    ids=["help", "command-help", "unknown-command", "missing-argument"],
+)
+def test_help_and_usage_errors_import_nothing_heavy(argv: list[str]) -> None:
+    code = (
+        "import contextlib, io, prepaid_wallet.cli as c\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):"
+        f"\n    c.main({argv!r})"
+    )
+    loaded = _modules_after(code)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert _package(loaded) <= {"prepaid_wallet", "prepaid_wallet.cli", "prepaid_wallet.errors"}
+
+
+def test_the_command_lines_constants_match_the_library() -> None:
+    # The command line spells these out so that it need not import the modules defining them.
+    from prepaid_wallet import cli
+    from prepaid_wallet.ledger import EntryKind
+    from prepaid_wallet.policies import PaymentMode
+
+    assert max(len(kind.value) for kind in EntryKind) == cli._KIND_WIDTH
+    assert {EntryKind(kind) for kind in cli._REFUNDABLE} == {EntryKind.SPEND, EntryKind.CAPTURE}
+    assert {PaymentMode(mode) for mode in cli._MODES.values()} == set(PaymentMode)
