@@ -44,7 +44,6 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import attrs
-from babel import dates as _babel_dates
 
 from prepaid_wallet._data import instant_from_text as _instant_from_text
 from prepaid_wallet._data import money_from_data as _money_from_data
@@ -506,6 +505,8 @@ class SpendCondition:
             if names:
                 phrases.append(f"{label}: {', '.join(sorted(names))}")
         if self.windows:
+            from babel import dates as _babel_dates
+
             day_names = _babel_dates.get_day_names("wide", locale=babel_locale)
             phrases.extend(_describe_window(window, day_names) for window in self.windows)
         phrases.extend(_describe_validity(self.valid_from, self.valid_until))
