@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import prepaid_wallet
+from prepaid_wallet import Money, SpendRequest, WalletService, open_store
 
 INIT = Path(prepaid_wallet.__file__)
 
@@ -52,7 +53,6 @@ def test_export_resolves_to_the_object_of_its_home_module(name: str) -> None:
 def test_unknown_names_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         prepaid_wallet.Nope  # type: ignore[attr-defined]  # noqa: B018
-    assert not hasattr(prepaid_wallet, "cli_startup")
     assert isinstance(prepaid_wallet.__version__, str)
 
 
@@ -130,3 +130,58 @@ def test_the_command_lines_constants_match_the_library() -> None:
     assert max(len(kind.value) for kind in EntryKind) == cli._KIND_WIDTH
     assert {EntryKind(kind) for kind in cli._REFUNDABLE} == {EntryKind.SPEND, EntryKind.CAPTURE}
     assert {PaymentMode(mode) for mode in cli._MODES.values()} == set(PaymentMode)
+
+
+# -- what a read imports ---------------------------------------------------------------------
+
+#: Modules a read of a wallet on SQLite never needs: the other backends, the demo, the codec's
+#: and command line's extras, and the rule modules of a tenant without rules.
+NOT_FOR_READS = (
+    "prepaid_wallet.demo",
+    "prepaid_wallet.storage.memory",
+    "prepaid_wallet.storage.postgres",
+    "prepaid_wallet.rules.fees",
+    "prepaid_wallet.rules.reminders",
+    "prepaid_wallet.rules.tenant",
+    "prepaid_wallet.rules.topup",
+    "dateutil.rrule",
+    "psycopg",
+    "psycopg_pool",
+)
+
+
+@pytest.fixture(scope="module")
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A SQLite store with one wallet, two top-ups and a spend: its URL and the wallet's id."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('startup') / 'wallets.db'}"
+    store = open_store(url)
+    try:
+        service = WalletService(store)
+        wallet = service.open_wallet(owner_id="ann", tenant_id="hub", currency="EUR")
+        service.top_up(wallet.id, Money.of("20.00", "EUR"), method="card")
+        service.top_up(wallet.id, Money.of("5.00", "EUR"), method="card")
+        service.spend(wallet.id, SpendRequest(Money.of("3.50", "EUR")))
+    finally:
+        store.close()
+    return url, wallet.id
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["balance"], ["--json", "balance"], ["wallet", "show"], ["statement"]],
+    ids=["balance", "balance-json", "wallet-show", "statement"],
+)
+def test_a_read_imports_no_rule_module_nor_other_backend(
+    store_url: tuple[str, str], command: list[str]
+) -> None:
+    url, wallet = store_url
+    argv = ["--db", url, *command, wallet]
+    code = (
+        "import contextlib, io, prepaid_wallet.cli as c\n"
+        "out = io.StringIO()\n"
+        f"with contextlib.redirect_stdout(out):\n    assert c.main({argv!r}) == 0\n"
+        f"assert {wallet!r} in out.getvalue()"
+    )
+    loaded = _modules_after(code)
+    assert "prepaid_wallet.storage.sqlite" in loaded  # the read did happen, on SQLite
+    assert not loaded & set(NOT_FOR_READS), sorted(loaded & set(NOT_FOR_READS))

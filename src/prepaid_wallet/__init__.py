@@ -15,8 +15,9 @@ imports none of them), so a program pays only for the parts it touches.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING
 
+#: ``typing.TYPE_CHECKING`` without importing :mod:`typing` (type checkers read it as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from prepaid_wallet.clock import Clock, FixedClock, SystemClock
     from prepaid_wallet.conditions import (
