@@ -40,8 +40,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -57,6 +56,9 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.formatting import _locale, format_money
 from prepaid_wallet.money import Money
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 __all__ = [
     "ConditionGroup",
