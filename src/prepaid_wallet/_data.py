@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any, Final
 
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.errors import InvalidAmountError, InvalidInputError, InvalidTimeError
 from prepaid_wallet.money import Money
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 __all__ = ["ZONE_RULE", "instant_from_text", "money_from_data", "money_to_data", "zone"]
 
@@ -32,6 +34,8 @@ def zone(value: object, field: str = "zone") -> ZoneInfo:
     zone. ``ZoneInfo`` keeps its own cache, so repeated look-ups are cheap."""
     if not isinstance(value, str) or not value or value in _HOST_ZONES:
         raise InvalidInputError(field, ZONE_RULE, value)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only values with a zone need it
+
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:

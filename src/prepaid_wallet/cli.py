@@ -62,27 +62,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
+import importlib
 import json
 import os
 import re
 import shlex
 import signal
-import sqlite3
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from enum import IntEnum
-from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
-from prepaid_wallet import _codec
-from prepaid_wallet._data import instant_from_text
-from prepaid_wallet.conditions import LineItem, SpendCondition
+# Only the errors are imported up front: parsing the arguments (and --help, and a usage error)
+# needs nothing else of the library, and each command imports what it uses when it runs.
 from prepaid_wallet.errors import (
     ConflictError,
     IntegrityError,
@@ -95,17 +91,42 @@ from prepaid_wallet.errors import (
     StorageError,
     StoreNotFoundError,
 )
-from prepaid_wallet.formatting import format_money
-from prepaid_wallet.ledger import EntryKind
-from prepaid_wallet.money import Money
-from prepaid_wallet.policies import Decision, PaymentMode, SpendRequest
-from prepaid_wallet.results import Balance, StatementLine, StatementStream
-from prepaid_wallet.service import WalletService
-from prepaid_wallet.storage import open_store
 from prepaid_wallet.text import printable
-from prepaid_wallet.wallet import AllocationPart, Hold, HoldStatus, Wallet
+
+if TYPE_CHECKING:
+    import csv
+    import sqlite3
+    import traceback
+
+    from prepaid_wallet import _codec
+    from prepaid_wallet.conditions import LineItem
+    from prepaid_wallet.money import Money
+    from prepaid_wallet.policies import Decision, SpendRequest
+    from prepaid_wallet.results import Balance, StatementLine, StatementStream
+    from prepaid_wallet.service import WalletService
+    from prepaid_wallet.wallet import AllocationPart, Hold, Wallet
 
 __all__ = ["DEFAULT_DB", "ENV_DB", "ExitCode", "main"]
+
+
+class _OnFirstUse:
+    """A module imported when one of its attributes is first read (each attribute is then kept
+    here, so later reads are plain lookups)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(importlib.import_module(self._name), attr)
+        setattr(self, attr, value)
+        return value
+
+
+if not TYPE_CHECKING:  # what only some commands (or errors) use
+    csv = _OnFirstUse("csv")
+    sqlite3 = _OnFirstUse("sqlite3")
+    traceback = _OnFirstUse("traceback")
+    _codec = _OnFirstUse("prepaid_wallet._codec")
 
 #: The environment variable that names the store when ``--db`` is not given.
 ENV_DB = "PREPAID_WALLET_DB"
@@ -114,7 +135,8 @@ DEFAULT_DB = "sqlite:///wallets.db"
 
 _T = TypeVar("_T")
 _SQLITE = "sqlite:///"
-_MODES = {"credit-only": PaymentMode.CREDIT_ONLY, "credit-first": PaymentMode.CREDIT_FIRST}
+#: ``--mode`` choices and the ``PaymentMode`` value each stands for.
+_MODES = {"credit-only": "credit_only", "credit-first": "credit_first"}
 _DURATION = re.compile(r"([0-9]{1,9})([smhd])")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DURATION_RULE = ("must be a positive whole number of seconds, minutes, hours or days:"
@@ -354,20 +376,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 class _Version(argparse.Action):
-    """``--version``: the installed distribution's version, looked up only when asked."""
+    """``--version``: the library's version and the interpreter's."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: object, option_string: str | None = None) -> NoReturn:
-        from importlib import metadata
+        from prepaid_wallet import __version__
 
-        try:
-            version = metadata.version("prepaid_wallet")
-        except metadata.PackageNotFoundError:  # run from a source tree that is not installed
-            version = "unknown"
-        sys.stdout.write(f"prepaid-wallet {version} (Python {sys.version.split()[0]})\n")
+        sys.stdout.write(f"prepaid-wallet {__version__} (Python {sys.version.split()[0]})\n")
         parser.exit(0)
 
 
@@ -393,6 +411,9 @@ class _Context:
     @property
     def service(self) -> WalletService:
         if self._service is None:
+            from prepaid_wallet.service import WalletService
+            from prepaid_wallet.storage import open_store
+
             self._service = WalletService(open_store(self.url, create=self.creates))
         return self._service
 
@@ -405,6 +426,8 @@ class _Context:
         return bool(self.args.json)
 
     def money(self, value: Money) -> str:
+        from prepaid_wallet.formatting import format_money
+
         return format_money(value, self.args.locale)
 
     def emit(self, data: Any) -> None:
@@ -420,6 +443,8 @@ class _Context:
 
 
 def _amount(text: str, currency: str, field: str = "amount") -> Money:
+    from prepaid_wallet.money import Money
+
     return Money.of(text, currency, field=field)
 
 
@@ -441,6 +466,8 @@ def _instant(text: str | None, field: str) -> datetime | None:
             raise InvalidTimeError(field, "must be a real date such as 2026-01-31",
                                    text) from None
         return datetime.combine(day, dt_time(0), tzinfo=UTC)
+    from prepaid_wallet._data import instant_from_text
+
     try:
         return instant_from_text(text, field)
     except InvalidTimeError as exc:
@@ -497,6 +524,8 @@ def _schema_before(url: str) -> int | None:
     not SQLite)."""
     if not url.startswith(_SQLITE):
         return None
+    from pathlib import Path
+
     path = Path(url[len(_SQLITE):])
     if not path.is_file():
         return None
@@ -587,6 +616,8 @@ def _top_up(ctx: _Context) -> ExitCode:
 
 
 def _award(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.conditions import SpendCondition
+
     args = ctx.args
     expires = _instant(args.expires, "--expires")
     condition = SpendCondition(products=args.products, categories=args.categories,
@@ -611,6 +642,10 @@ _LINES_RULE = ("must be a JSON array of objects with product_id, amount (a decim
 
 def _line_items(text: str, currency: str) -> tuple[LineItem, ...]:
     """``--lines``: JSON text, ``@FILE`` or ``@-`` (standard input)."""
+    from pathlib import Path
+
+    from prepaid_wallet.conditions import LineItem
+
     source = text
     if text.startswith("@"):
         name = text[1:]
@@ -646,6 +681,9 @@ def _line_items(text: str, currency: str) -> tuple[LineItem, ...]:
 
 
 def _request(ctx: _Context, wallet: Wallet) -> SpendRequest:
+    from prepaid_wallet.money import Money
+    from prepaid_wallet.policies import PaymentMode, SpendRequest
+
     args = ctx.args
     lines = () if args.lines is None else _line_items(args.lines, wallet.currency)
     if args.amount is not None:
@@ -654,7 +692,7 @@ def _request(ctx: _Context, wallet: Wallet) -> SpendRequest:
         amount = Money.sum((line.amount for line in lines), wallet.currency)
     else:
         raise InvalidInputError("amount", "is required unless --lines gives the line items")
-    return SpendRequest(amount, _MODES[args.mode], getattr(args, "description", None),
+    return SpendRequest(amount, PaymentMode(_MODES[args.mode]), getattr(args, "description", None),
                         lines=lines, merchant=args.merchant,
                         merchant_groups=frozenset(args.merchant_groups),
                         at=_instant(args.at, "--at"))
@@ -774,7 +812,8 @@ def _void(ctx: _Context) -> ExitCode:
     return ExitCode.OK
 
 
-_REFUNDABLE = (EntryKind.SPEND, EntryKind.CAPTURE)
+#: The ``EntryKind`` values a refund may name (a ``StrEnum`` member equals its value).
+_REFUNDABLE = ("spend", "capture")
 
 
 def _refund(ctx: _Context) -> ExitCode:
@@ -814,6 +853,8 @@ def _lots(ctx: _Context) -> ExitCode:
 
 
 def _holds(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.wallet import HoldStatus
+
     return _listing(
         ctx, [h for h in ctx.service.holds(ctx.args.wallet)
               if ctx.args.all or h.status is HoldStatus.ACTIVE], "no holds",
@@ -911,7 +952,8 @@ def _statement_csv(ctx: _Context, stream: StatementStream,
 
 #: Column widths of the statement table, fixed so that rows print as they are read.
 _WHEN_WIDTH = len("2026-12-31T23:00:00.000000+00:00")
-_KIND_WIDTH = max(len(kind.value) for kind in EntryKind)
+#: The longest ``EntryKind`` value, ``hold_expiry`` (a test keeps it so).
+_KIND_WIDTH = 11
 _AMOUNT_WIDTH = 14
 
 

@@ -40,11 +40,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-from babel import dates as _babel_dates
 
 from prepaid_wallet._data import instant_from_text as _instant_from_text
 from prepaid_wallet._data import money_from_data as _money_from_data
@@ -58,6 +56,9 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.formatting import _locale, format_money
 from prepaid_wallet.money import Money
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 __all__ = [
     "ConditionGroup",
@@ -506,6 +507,8 @@ class SpendCondition:
             if names:
                 phrases.append(f"{label}: {', '.join(sorted(names))}")
         if self.windows:
+            from babel import dates as _babel_dates
+
             day_names = _babel_dates.get_day_names("wide", locale=babel_locale)
             phrases.extend(_describe_window(window, day_names) for window in self.windows)
         phrases.extend(_describe_validity(self.valid_from, self.valid_until))

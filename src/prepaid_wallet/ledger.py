@@ -28,7 +28,6 @@ reordered entry.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -312,6 +311,8 @@ class Entry:
             "reverses": self.reverses,
         }
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        import hashlib  # only writes and verify hash entries; a read need not load OpenSSL
+
         return hashlib.sha256(text.encode("ascii")).hexdigest()
 
     def prev_hash(self, wallet_id: str) -> str:

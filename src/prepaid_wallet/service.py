@@ -24,7 +24,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -91,7 +91,6 @@ from prepaid_wallet.results import (
     TopUpReport,
     VerifyReport,
 )
-from prepaid_wallet.rules.fees import FeeCharge, PeriodicFee, fees_for, total_fee
 from prepaid_wallet.rules.limits import (
     Activity,
     LimitBreach,
@@ -102,37 +101,23 @@ from prepaid_wallet.rules.limits import (
     check_override,
 )
 from prepaid_wallet.rules.operations import Operation
-from prepaid_wallet.rules.reminders import Threshold, crossed
-from prepaid_wallet.rules.tenant import TenantRules
-from prepaid_wallet.rules.topup import (
-    Charge as _Charge,
-)
-from prepaid_wallet.rules.topup import (
-    ChargeOutcome,
-    ChargeStatus,
-    Credit,
-    Done,
-    GiveUp,
-    IntentStatus,
-    PaymentGateway,
-    Settle,
-    TopUpIntent,
-    TopUpReason,
-    TopUpRule,
-    credit_key,
-    give_up,
-    mark_credited,
-    next_occurrence,
-    next_step,
-    record_outcome,
-    scheduled_top_up,
-    spend_top_up,
-    start_attempt,
-    threshold_top_up,
-)
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.text import MAX_TEXT, check_text
 from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
+
+if TYPE_CHECKING:
+    # Imported where they are used: a service whose tenants have no rules, and a read, never
+    # load the fee, reminder, tenant-rule and automatic top-up modules.
+    from prepaid_wallet.rules.fees import FeeCharge, PeriodicFee
+    from prepaid_wallet.rules.reminders import Threshold
+    from prepaid_wallet.rules.tenant import TenantRules
+    from prepaid_wallet.rules.topup import (
+        ChargeOutcome,
+        Credit,
+        PaymentGateway,
+        TopUpIntent,
+        TopUpRule,
+    )
 
 __all__ = ["WalletService", "WelcomeAward"]
 
@@ -159,7 +144,6 @@ _TOP_UP_SCHEDULE = "top_up_schedule_last"
 #: At most this many state changes per intent in one run (a run never loops forever).
 _MAX_STEPS = 12
 _MICRO = timedelta(microseconds=1)
-_NO_RULES = TenantRules()
 #: The entries that count as an operation for limits, and the tenant account whose posting
 #: says how much they moved (transfers are read from the other wallet's postings).
 _COUNTED: dict[Operation, tuple[frozenset[EntryKind], _AccountKind]] = {
@@ -167,6 +151,14 @@ _COUNTED: dict[Operation, tuple[frozenset[EntryKind], _AccountKind]] = {
     Operation.TOP_UP: (frozenset({EntryKind.TOP_UP}), _AccountKind.FUNDING),
     Operation.PAYOUT: (frozenset({EntryKind.PAYOUT}), _AccountKind.PAYOUT),
 }
+
+
+@functools.cache
+def _no_rules() -> TenantRules:
+    """The rules of a tenant the service was given none for (built on first use)."""
+    from prepaid_wallet.rules.tenant import TenantRules
+
+    return TenantRules()
 
 
 # -- argument checks (pure) ----------------------------------------------------------------------
@@ -414,12 +406,16 @@ class WalletService:
         self.welcome_awards: dict[str, WelcomeAward] = dict(welcome_awards or {})
         if rules is not None and not isinstance(rules, Mapping):
             raise InvalidInputError("rules", "must map tenant ids to TenantRules", rules)
+        if rules:  # a service without tenant rules never imports their modules
+            from prepaid_wallet.rules.tenant import TenantRules
         for tenant, tenant_rules in (rules or {}).items():
             check_name(tenant, "rules")
             if not isinstance(tenant_rules, TenantRules):
                 raise InvalidInputError(f"rules[{tenant!r}]", "must be a TenantRules",
                                         tenant_rules)
         self.rules: dict[str, TenantRules] = dict(rules or {})
+        if gateway is not None:  # likewise the top-up module, without a gateway
+            from prepaid_wallet.rules.topup import PaymentGateway
         if gateway is not None and not isinstance(gateway, PaymentGateway):
             raise InvalidInputError("gateway", "must implement PaymentGateway (charge, lookup)",
                                     gateway)
@@ -507,7 +503,8 @@ class WalletService:
     # -- rules: fees and limits ---------------------------------------------------------------
 
     def _tenant_rules(self, tenant_id: str) -> TenantRules:
-        return self.rules.get(tenant_id, _NO_RULES)
+        rules = self.rules.get(tenant_id)
+        return _no_rules() if rules is None else rules
 
     def _record(self, uow: UnitOfWork, change: _w.Change) -> None:
         """Record ``change`` and, in the same unit of work, a low-balance event for each wallet
@@ -515,6 +512,8 @@ class WalletService:
         if not self.rules:
             uow.record(change)
             return
+        from prepaid_wallet.rules.reminders import crossed
+
         events: list[Event] = []
         for wallet in change.wallets:
             rule = self._tenant_rules(wallet.tenant_id).low_balance
@@ -544,6 +543,8 @@ class WalletService:
         text = uow.get_setting(wallet.id, _TOP_UP_RULE)
         if text is None:
             return None
+        from prepaid_wallet.rules.topup import TopUpRule
+
         rule: TopUpRule = _codec.loads(TopUpRule, text)
         return rule
 
@@ -553,6 +554,8 @@ class WalletService:
         rule = self._top_up_rule(uow, wallet)
         if rule is None or rule.currency != wallet.currency:
             return
+        from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, threshold_top_up
+
         amount = threshold_top_up(rule, wallet.open)
         if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
             return
@@ -576,6 +579,8 @@ class WalletService:
         ]
         if not rules:
             return ()
+        from prepaid_wallet.rules.fees import fees_for
+
         groups = self._stored_groups(uow, wallet.id) if any(
             rule.owner_groups for rule in rules) else frozenset()
         return fees_for(rules, operation, amount, groups)
@@ -583,6 +588,8 @@ class WalletService:
     @staticmethod
     def _fee(charges: tuple[FeeCharge, ...], currency: str) -> Money | None:
         """The total of ``charges``; None when there is none."""
+        from prepaid_wallet.rules.fees import total_fee
+
         return total_fee(charges, currency) if charges else None
 
     def _effective_limits(self, uow: UnitOfWork, wallet: Wallet) -> Limits:
@@ -1724,6 +1731,8 @@ class WalletService:
         that leaves the open balance at or below the rule's threshold starts a top-up intent in
         its own unit of work (one in flight per wallet; a top-up's own credit never starts
         another); :meth:`process_top_ups` charges it."""
+        from prepaid_wallet.rules.topup import TopUpRule
+
         if rule is not None and not isinstance(rule, TopUpRule):
             raise InvalidInputError("rule", "must be a TopUpRule or None", rule)
         with self.store.unit_of_work() as uow:
@@ -1763,6 +1772,8 @@ class WalletService:
         one after the rule's back-off. A succeeded charge is credited to the open balance
         exactly once (under an idempotency key made of the intent), also when its success is
         reported twice. Safe to run repeatedly and from several processes."""
+        from prepaid_wallet.rules.topup import IntentStatus
+
         gateway = self._require_gateway()
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInputError("limit", "must be a positive int", limit)
@@ -1787,6 +1798,13 @@ class WalletService:
         once, however many times it is reported. A report for a charge already settled, or of
         an intent already finished, changes nothing; an unknown key raises
         ``InvalidInputError``."""
+        from prepaid_wallet.rules.topup import (
+            ChargeOutcome,
+            ChargeStatus,
+            IntentStatus,
+            record_outcome,
+        )
+
         if not isinstance(outcome, ChargeOutcome):
             raise InvalidInputError("outcome", "must be a ChargeOutcome", outcome)
         if not isinstance(idempotency_key, str) or ":" not in idempotency_key:
@@ -1835,6 +1853,13 @@ class WalletService:
         return tuple(started)
 
     def _scheduled_intent(self, wallet_id: str, at: datetime) -> str | None:
+        from prepaid_wallet.rules.topup import (
+            TopUpIntent,
+            TopUpReason,
+            next_occurrence,
+            scheduled_top_up,
+        )
+
         with self.store.unit_of_work() as uow:
             wallet = uow.lock_wallets([wallet_id])[wallet_id]
             rule = self._top_up_rule(uow, wallet)
@@ -1894,6 +1919,19 @@ class WalletService:
                ) -> tuple[TopUpIntent | None, str | None]:
         """Run one intent's state machine until it waits or ends; returns its last state and
         the credit entry posted by this run, if any."""
+        from prepaid_wallet.rules.topup import Charge as _Charge
+        from prepaid_wallet.rules.topup import (
+            ChargeStatus,
+            Credit,
+            Done,
+            GiveUp,
+            Settle,
+            give_up,
+            next_step,
+            record_outcome,
+            start_attempt,
+        )
+
         entry_id: str | None = None
         intent: TopUpIntent | None = None
         for _ in range(_MAX_STEPS):
@@ -1943,6 +1981,8 @@ class WalletService:
     def _credit_intent(self, intent_id: str, step: Credit, at: datetime) -> str | None:
         """Post a succeeded automatic top-up to the open balance exactly once (idempotency key
         of the intent) and mark the intent credited, in one unit of work."""
+        from prepaid_wallet.rules.topup import credit_key, mark_credited
+
         with self.store.unit_of_work() as uow:
             locked = self._locked_intent(uow, intent_id)
             if locked is None:
@@ -1979,6 +2019,8 @@ class WalletService:
         gateway = self.gateway
         if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
             return
+        from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, spend_top_up
+
         with self.store.unit_of_work(read_only=True) as uow:
             # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
             found = self._top_up_rule(uow, uow.get_wallet(wallet_id))

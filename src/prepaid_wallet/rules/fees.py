@@ -30,11 +30,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import attrs
-from dateutil.rrule import rrule, rrulestr
 
 from prepaid_wallet._data import money_from_data as _money_from_data
 from prepaid_wallet._data import money_to_data as _money_to_data
@@ -49,6 +48,9 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.money import MAX_MINOR_UNITS, Money, currency_exponent
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.text import check_text
+
+if TYPE_CHECKING:
+    from dateutil.rrule import rrule
 
 __all__ = [
     "FEE_OPERATIONS",
@@ -596,6 +598,8 @@ class PeriodicFee:
         parts.setdefault("WKST", "MO")
         body = ";".join(f"{name}={value}" for name, value in parts.items())
         dtstart = _local_wall(self.start, _zone(self.zone))
+        from dateutil.rrule import rrule, rrulestr  # only periodic fees need it
+
         try:
             recurrence = rrulestr(body, dtstart=dtstart)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:

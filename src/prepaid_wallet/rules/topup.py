@@ -57,7 +57,6 @@ from enum import StrEnum
 from typing import Any, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import attrs
-from dateutil.rrule import rrule, rrulestr
 
 from prepaid_wallet._data import ZONE_RULE
 from prepaid_wallet._data import instant_from_text as _instant_from_text
@@ -265,6 +264,8 @@ def _schedule(value: object) -> str | None:
         or "DTSTART" in text.upper()
     ):
         raise InvalidInputError("schedule", _SCHEDULE_RULE, value)
+    from dateutil.rrule import rrule, rrulestr  # only schedules need it
+
     try:
         parsed = rrulestr(text, dtstart=_VALIDATION_START)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
@@ -460,6 +461,8 @@ def next_occurrence(rule: TopUpRule, after: datetime, *, anchor: datetime) -> da
     if rule.schedule is None or rule.schedule_zone is None:
         return None
     zone = _zone(rule.schedule_zone, "schedule_zone")
+    from dateutil.rrule import rrulestr
+
     recurrence = rrulestr(rule.schedule, dtstart=anchor_utc.astimezone(zone).replace(tzinfo=None))
     # Start a day early: around a DST change the local wall clock and UTC disagree by hours.
     cursor: datetime = after_utc.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)

@@ -9,6 +9,8 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
@@ -18,9 +20,11 @@ from prepaid_wallet.errors import (
     StorageError,
 )
 from prepaid_wallet.ledger import AccountKind, parse_account
-from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
 from prepaid_wallet.storage.base import Event, IdempotencyRecord
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
+
+if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
+    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = ["WriteBuffer", "balances_after"]
 
@@ -141,6 +145,8 @@ class WriteBuffer:
     def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
         """Buffer an intent (a second pending intent of a wallet in this unit conflicts at
         once; one already stored conflicts at commit)."""
+        from prepaid_wallet.rules.topup import IntentStatus
+
         self._check_writable()
         if intent.status is IntentStatus.PENDING:
             for _, other in self._intents.values():
@@ -154,6 +160,8 @@ class WriteBuffer:
         self, wallet_id: str, stored: TopUpIntent | None
     ) -> TopUpIntent | None:
         """The wallet's pending intent as this unit sees it, given the committed one."""
+        from prepaid_wallet.rules.topup import IntentStatus
+
         for _, intent in self._intents.values():
             if intent.wallet_id == wallet_id and intent.status is IntentStatus.PENDING:
                 return intent

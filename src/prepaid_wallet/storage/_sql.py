@@ -22,7 +22,7 @@ import itertools
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
@@ -35,10 +35,12 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money, _check_range, _valid
 from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, dump_state
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
+
+if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
+    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = [
     "SQLReads",
@@ -96,6 +98,8 @@ def intent_text(intent: TopUpIntent) -> str:
 
 def intent_of(text: str) -> TopUpIntent:
     """The intent stored as ``text``."""
+    from prepaid_wallet.rules.topup import TopUpIntent
+
     return TopUpIntent.from_data(json.loads(text))
 
 

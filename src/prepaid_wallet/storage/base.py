@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import attrs
 
@@ -42,8 +42,10 @@ from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
-from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
+
+if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
+    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot", "dump_state"]
 

@@ -6,8 +6,6 @@ imports a database driver.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 from prepaid_wallet.errors import InvalidInputError, StorageError
 from prepaid_wallet.storage.base import Store
 
@@ -27,6 +25,8 @@ _NO_DRIVER = (
 
 def _names_a_database(url: str) -> bool:
     """Whether a PostgreSQL URL names its database (in the path or as ``dbname=``)."""
+    from urllib.parse import parse_qs, urlsplit
+
     try:
         parts = urlsplit(url)
         query = parse_qs(parts.query)

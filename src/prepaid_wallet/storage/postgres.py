@@ -95,7 +95,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -121,7 +121,6 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import is_conditioned
-from prepaid_wallet.rules.topup import TopUpIntent
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._sql import (
     SQLReads,
@@ -141,6 +140,9 @@ from prepaid_wallet.wallet import (
     Wallet,
     WalletStatus,
 )
+
+if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
+    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
 

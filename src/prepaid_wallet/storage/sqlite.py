@@ -44,7 +44,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
@@ -64,7 +64,6 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import is_conditioned
-from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._sql import (
     SQLReads,
@@ -84,6 +83,9 @@ from prepaid_wallet.wallet import (
     Wallet,
     WalletStatus,
 )
+
+if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
+    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
 
@@ -1209,6 +1211,8 @@ class SQLiteUnitOfWork(SQLReads):
         and data). Finished ones go first, so one this unit ends makes way for its wallet's
         next; a stored pending intent of a wallet this unit gives another one violates the
         partial unique index (``ConflictError``)."""
+        from prepaid_wallet.rules.topup import IntentStatus
+
         intents = sorted(
             self._intents.values(),
             key=lambda ti: (ti[1].status is IntentStatus.PENDING, ti[1].id),
