@@ -857,3 +857,27 @@ def test_stored_control_characters_are_shown_escaped(tmp_path: Path,
     lots = cli.ok("lots", wallet.id)
     assert "\u202e" not in lots
     assert "\\u202egift" in lots
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["balance", "w_1"], ["--json", "balance", "w_1"], ["balance", "w_1", "--json"],
+    ["--db", "balance", "balance", "w_1"], ["--locale", "wallet", "wallet", "show", "w_1"],
+    ["--db=x.db", "wallet", "--json", "show", "w_1", "--debug"], ["wallet"],
+    ["wallet", "open", "--tenant", "t", "--owner", "o", "--currency", "EUR", "--floor", "-1"],
+    ["wallet", "nope"], ["nope"], ["--json", "nope", "balance"], ["balance"],
+    ["spend", "w_1", "1.00", "--lines", "@-", "--mode", "credit-first"],
+    ["hold", "w_1", "1", "--window", "4h", "--expires", "x"], ["statement", "w_1", "--locale"],
+    ["--loc", "de_DE", "balance", "w_1"], ["balance", "--", "w_1"], ["verify", "extra"],
+])
+def test_the_parser_built_for_one_command_reads_argv_as_the_whole_one(argv: list[str]) -> None:
+    """Only the command being run gets its arguments built; it must parse exactly as the
+    parser with every command does (the same values, or the same error)."""
+    def parse(parser: argparse.ArgumentParser) -> object:
+        try:
+            args = vars(parser.parse_args(argv))
+        except Exception as exc:  # the error itself is what is compared
+            return ("error", str(exc))
+        args.pop("usage_of", None)  # the parser object itself differs
+        return args
+
+    assert parse(_build_parser(argv)) == parse(_build_parser())

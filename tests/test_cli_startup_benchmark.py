@@ -16,7 +16,7 @@ import pytest
 
 from tests.benchmark_scripts import load, positive, quick_report, run
 
-KEYS = ["floor", "import", "help", "balance", "wallet_show", "statement"]
+KEYS = ["floor", "import", "version", "balance", "wallet_show", "statement"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_quick_table_prints_every_command_and_the_verdict() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("prepaid_wallet command-line start-up -- quick mode")
-    for label in ("python -c pass", "python -c 'import prepaid_wallet'", "prepaid-wallet --help",
+    for label in ("python -c pass", "python -c 'import prepaid_wallet'", "prepaid-wallet --version",
                   "prepaid-wallet balance W", "prepaid-wallet wallet show W",
                   "prepaid-wallet statement W"):
         (row,) = [line for line in lines if line.startswith(f"{label} ")]
@@ -131,7 +131,8 @@ def test_output_checks_catch_a_wrong_answer(bench: ModuleType) -> None:
     checks = {c.key: c.check for c in bench.commands(["prepaid-wallet"], "sqlite:///x.db", "w_1")}
     assert checks["floor"]("")
     assert not checks["floor"]("Traceback")
-    assert checks["help"]("usage: prepaid-wallet [-h] ...\n")
+    assert checks["version"]("prepaid-wallet 1.0 (Python 3.11.7)\n")
+    assert not checks["version"]("usage: prepaid-wallet [-h] ...\n")
     assert checks["balance"]("wallet     w_1\nas of ...\navailable  €25.00\n")
     assert not checks["balance"]("wallet     w_2\navailable  €25.00\n")
     assert checks["wallet_show"]("wallet    w_1\ntenant ...\ntotal     €25.00\n")

@@ -167,7 +167,35 @@ class _UsageError(Exception):
     """argparse found bad arguments (raised instead of exiting)."""
 
 
+def _terminal_width() -> int:
+    """``shutil.get_terminal_size().columns`` without importing ``shutil`` (and the archive
+    modules it brings) on every start."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_width() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
+    """Raises instead of exiting on bad arguments; never accepts an abbreviated option (so
+    adding an option never changes what an old command line means)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: {message}")
 
@@ -229,23 +257,74 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 _READ, _ONE, _STREAM = "read", "one", "stream"
 
 
-class _Commands:
-    """Adds commands to a sub-parser group, each with the global options and what it runs."""
+_Arguments = Callable[[argparse.ArgumentParser], None]
 
-    def __init__(self, group: Any) -> None:
+
+class _Commands:
+    """Adds commands to a sub-parser group, each with the global options and what it runs.
+
+    Every command is listed (for ``--help`` and usage errors), but only the one being run gets
+    its arguments when ``only`` names it: building the others' is most of what building the
+    whole parser costs, and a command that starts in a fraction of a second pays for it."""
+
+    def __init__(self, group: Any, only: str | None) -> None:
         self._group = group
+        self._only = only
 
     def add(self, name: str, help: str, run: Callable[[_Context], ExitCode] | None = None,
-            writes: str = _READ, description: str | None = None) -> argparse.ArgumentParser:
+            writes: str = _READ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = self._group.add_parser(
-            name, help=help, description=description or help[:1].upper() + help[1:] + ".")
-        _global_options(parser, defaults=False)
+            name, help=help, description=help[:1].upper() + help[1:] + ".")
+        if self.wanted(name):
+            _global_options(parser, defaults=False)
         if run is not None:
             parser.set_defaults(run=run, writes=writes)
         return parser
 
+    def wanted(self, name: str) -> bool:
+        return self._only is None or self._only == name
 
-def _build_parser() -> argparse.ArgumentParser:
+    def command(self, name: str, help: str, run: Callable[[_Context], ExitCode],
+                writes: str = _READ) -> Callable[[_Arguments], _Arguments]:
+        """Decorates the function that adds a command's own arguments."""
+        def register(arguments: _Arguments) -> _Arguments:
+            parser = self.add(name, help, run, writes)
+            if self.wanted(name):
+                arguments(parser)
+            return arguments
+        return register
+
+
+#: The global options that take a value (the scan below skips the value).
+_VALUED = frozenset({"--db", "--locale"})
+
+
+def _command_words(argv: Sequence[str]) -> list[str]:
+    """The command and the action that ``argv`` names, as argparse will read them (global
+    options may come first; abbreviated options are not allowed, so the scan is exact)."""
+    words: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--":
+            break
+        elif arg.startswith("-"):
+            skip = arg in _VALUED
+        else:
+            words.append(arg)
+            if len(words) == 2:
+                break
+    return words
+
+
+def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the ``argv`` about to be parsed, only the command it names gets
+    its arguments (every command is still listed)."""
+    words = [] if argv is None else _command_words(argv)
+    # None builds every command's arguments; "" (no command given, or an unknown one) none.
+    only = None if argv is None else words[0] if words and words[0] in _COMMAND_NAMES else ""
+    action = words[1] if only == "wallet" and len(words) > 1 else None
     parser = _Parser(
         prog="prepaid-wallet",
         description="Prepaid customer credit: wallets, top-ups, awards, spends, statements."
@@ -259,111 +338,132 @@ def _build_parser() -> argparse.ArgumentParser:
     _global_options(parser, defaults=True)
     parser.set_defaults(run=None, writes=_READ, usage_of=parser)
     commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND",
-                                               title="commands"))
+                                               title="commands"), only)
 
     commands.add("init", "create the store, or migrate it to this version's schema", _init,
                  _ONE)
 
     wallet = commands.add("wallet", "open, show and list wallets")
     wallet.set_defaults(usage_of=wallet)
-    wallet_commands = _Commands(wallet.add_subparsers(dest="wallet_command", metavar="ACTION",
-                                                      title="actions"))
-    w_open = wallet_commands.add("open", "open a wallet", _wallet_open, _ONE)
-    w_open.add_argument("--tenant", required=True,
-                        help="the hub, merchant or business the wallet belongs to")
-    w_open.add_argument("--owner", required=True, help="the customer's id in the host")
-    w_open.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
-    w_open.add_argument("--floor", metavar="AMOUNT",
-                        help="lowest the open balance may go (zero or negative; default 0)")
-    _key(w_open)
-    w_show = wallet_commands.add("show", "one wallet and its balances", _wallet_show)
-    w_show.add_argument("wallet", help="the wallet's id")
-    w_list = wallet_commands.add("list", "every wallet, by id", _wallet_list)
-    w_list.add_argument("--tenant", help="only this tenant's wallets")
+    if commands.wanted("wallet"):
+        actions = _Commands(wallet.add_subparsers(dest="wallet_command", metavar="ACTION",
+                                                  title="actions"),
+                            action if action in ("open", "show", "list") else None)
 
-    top_up = commands.add("top-up", "credit the open balance", _top_up, _ONE)
-    top_up.add_argument("wallet", help="the wallet's id")
-    top_up.add_argument("amount", help="a decimal in the wallet's currency, such as 20.00")
-    top_up.add_argument("--method", required=True, help="how it was paid, e.g. card")
-    _key(top_up)
+        @actions.command("open", "open a wallet", _wallet_open, _ONE)
+        def _(p: argparse.ArgumentParser) -> None:
+            p.add_argument("--tenant", required=True,
+                           help="the hub, merchant or business the wallet belongs to")
+            p.add_argument("--owner", required=True, help="the customer's id in the host")
+            p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
+            p.add_argument("--floor", metavar="AMOUNT",
+                           help="lowest the open balance may go (zero or negative; default 0)")
+            _key(p)
 
-    award = commands.add("award", "grant a commerce lot", _award, _ONE)
-    award.add_argument("wallet", help="the wallet's id")
-    award.add_argument("amount", help="a decimal in the wallet's currency, such as 5.00")
-    award.add_argument("--reason", required=True, help="why it is granted, kept on the lot")
-    award.add_argument("--expires", metavar="ISO", help="expiry instant (default: never)")
-    award.add_argument("--product", dest="products", action="append", default=[],
+        @actions.command("show", "one wallet and its balances", _wallet_show)
+        def _(p: argparse.ArgumentParser) -> None:
+            p.add_argument("wallet", help="the wallet's id")
+
+        @actions.command("list", "every wallet, by id", _wallet_list)
+        def _(p: argparse.ArgumentParser) -> None:
+            p.add_argument("--tenant", help="only this tenant's wallets")
+
+    @commands.command("top-up", "credit the open balance", _top_up, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("wallet", help="the wallet's id")
+        p.add_argument("amount", help="a decimal in the wallet's currency, such as 20.00")
+        p.add_argument("--method", required=True, help="how it was paid, e.g. card")
+        _key(p)
+
+    @commands.command("award", "grant a commerce lot", _award, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("wallet", help="the wallet's id")
+        p.add_argument("amount", help="a decimal in the wallet's currency, such as 5.00")
+        p.add_argument("--reason", required=True, help="why it is granted, kept on the lot")
+        p.add_argument("--expires", metavar="ISO", help="expiry instant (default: never)")
+        p.add_argument("--product", dest="products", action="append", default=[],
                        metavar="ID", help="only these products may be paid (repeatable)")
-    award.add_argument("--category", dest="categories", action="append", default=[],
+        p.add_argument("--category", dest="categories", action="append", default=[],
                        metavar="NAME", help="only these categories may be paid (repeatable)")
-    award.add_argument("--merchant", dest="merchants", action="append", default=[],
+        p.add_argument("--merchant", dest="merchants", action="append", default=[],
                        metavar="ID", help="only at these merchants (repeatable)")
-    award.add_argument("--group", metavar="GROUP_ID",
+        p.add_argument("--group", metavar="GROUP_ID",
                        help="a condition group whose conditions and end the lot follows")
-    _key(award)
+        _key(p)
 
-    check = commands.add("check", "decide a spend without writing anything (exit 4 if it"
-                                  " would be refused)", _check)
-    _purchase(check)
+    @commands.command("check", "decide a spend without writing anything (exit 4 if it would be"
+                               " refused)", _check)
+    def _(p: argparse.ArgumentParser) -> None:
+        _purchase(p)
 
-    spend = commands.add("spend", "pay from the wallet", _spend, _ONE)
-    _purchase(spend)
-    spend.add_argument("--description", help="free text kept on the entry, e.g. order 1001")
-    _key(spend)
+    @commands.command("spend", "pay from the wallet", _spend, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        _purchase(p)
+        p.add_argument("--description", help="free text kept on the entry, e.g. order 1001")
+        _key(p)
 
-    transfer = commands.add("transfer", "move open balance to another wallet", _transfer, _ONE)
-    transfer.add_argument("source", metavar="FROM", help="the paying wallet's id")
-    transfer.add_argument("target", metavar="TO",
-                          help="the receiving wallet's id (same tenant and currency)")
-    transfer.add_argument("amount", help="a decimal in the wallets' currency")
-    _key(transfer)
+    @commands.command("transfer", "move open balance to another wallet", _transfer, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("source", metavar="FROM", help="the paying wallet's id")
+        p.add_argument("target", metavar="TO",
+                       help="the receiving wallet's id (same tenant and currency)")
+        p.add_argument("amount", help="a decimal in the wallets' currency")
+        _key(p)
 
-    hold = commands.add("hold", "reserve money for a later capture", _hold, _ONE)
-    hold.add_argument("wallet", help="the wallet's id")
-    hold.add_argument("amount", help="a decimal in the wallet's currency")
-    ends = hold.add_mutually_exclusive_group(required=True)
-    ends.add_argument("--window", metavar="DURATION",
-                      help="how long the hold lasts: 90s, 30m, 4h, 2d")
-    ends.add_argument("--expires", metavar="ISO", help="when the hold ends")
-    _key(hold)
+    @commands.command("hold", "reserve money for a later capture", _hold, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("wallet", help="the wallet's id")
+        p.add_argument("amount", help="a decimal in the wallet's currency")
+        ends = p.add_mutually_exclusive_group(required=True)
+        ends.add_argument("--window", metavar="DURATION",
+                          help="how long the hold lasts: 90s, 30m, 4h, 2d")
+        ends.add_argument("--expires", metavar="ISO", help="when the hold ends")
+        _key(p)
 
-    capture = commands.add("capture", "take all or part of an active hold", _capture, _ONE)
-    capture.add_argument("hold", help="the hold's id")
-    capture.add_argument("amount", nargs="?",
-                         help="at most the held amount (default: all); the rest is released")
-    _key(capture)
+    @commands.command("capture", "take all or part of an active hold", _capture, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("hold", help="the hold's id")
+        p.add_argument("amount", nargs="?",
+                       help="at most the held amount (default: all); the rest is released")
+        _key(p)
 
-    void = commands.add("void", "release an active hold entirely", _void, _ONE)
-    void.add_argument("hold", help="the hold's id")
-    _key(void)
+    @commands.command("void", "release an active hold entirely", _void, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("hold", help="the hold's id")
+        _key(p)
 
-    refund = commands.add("refund", "give back all or part of a spend or capture", _refund,
-                          _ONE)
-    refund.add_argument("entry", help="the spend or capture entry's id")
-    refund.add_argument("amount", nargs="?", help="default: all that is left to refund")
-    refund.add_argument("--reason", required=True, help="why, kept on the refund entry")
-    _key(refund)
+    @commands.command("refund", "give back all or part of a spend or capture", _refund, _ONE)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("entry", help="the spend or capture entry's id")
+        p.add_argument("amount", nargs="?", help="default: all that is left to refund")
+        p.add_argument("--reason", required=True, help="why, kept on the refund entry")
+        _key(p)
 
-    lots = commands.add("lots", "a wallet's lots with money left", _lots)
-    lots.add_argument("wallet", help="the wallet's id")
-    lots.add_argument("--all", action="store_true", help="every lot, also the spent and expired")
+    @commands.command("lots", "a wallet's lots with money left", _lots)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("wallet", help="the wallet's id")
+        p.add_argument("--all", action="store_true",
+                       help="every lot, also the spent and expired")
 
-    holds = commands.add("holds", "a wallet's active holds", _holds)
-    holds.add_argument("wallet", help="the wallet's id")
-    holds.add_argument("--all", action="store_true",
+    @commands.command("holds", "a wallet's active holds", _holds)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("wallet", help="the wallet's id")
+        p.add_argument("--all", action="store_true",
                        help="every hold, also the captured, voided and expired")
 
-    balance = commands.add("balance", "a wallet's balances now", _balance)
-    balance.add_argument("wallet", help="the wallet's id")
+    @commands.command("balance", "a wallet's balances now", _balance)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("wallet", help="the wallet's id")
 
-    statement = commands.add("statement", "a wallet's entries and balances", _statement)
-    statement.add_argument("wallet", help="the wallet's id")
-    statement.add_argument("--format", choices=("table", "csv", "jsonl"),
-                           help="table (default), csv, or jsonl (one line per entry)")
-    statement.add_argument("--since", metavar="ISO",
-                           help="from this instant (included); a date alone is 00:00 UTC")
-    statement.add_argument("--until", metavar="ISO",
-                           help="to this instant (excluded); a date alone is 00:00 UTC")
+    @commands.command("statement", "a wallet's entries and balances", _statement)
+    def _(p: argparse.ArgumentParser) -> None:
+        p.add_argument("wallet", help="the wallet's id")
+        p.add_argument("--format", choices=("table", "csv", "jsonl"),
+                       help="table (default), csv, or jsonl (one line per entry)")
+        p.add_argument("--since", metavar="ISO",
+                       help="from this instant (included); a date alone is 00:00 UTC")
+        p.add_argument("--until", metavar="ISO",
+                       help="to this instant (excluded); a date alone is 00:00 UTC")
 
     # The sweep books each expiry exactly once, so running it again is already harmless: the
     # service takes no idempotency key for it.
@@ -373,6 +473,12 @@ def _build_parser() -> argparse.ArgumentParser:
                  _verify)
     commands.add("demo", "create a store and fill it with a small hub's week", _demo)
     return parser
+
+
+#: Every command's name, in the order ``--help`` lists them.
+_COMMAND_NAMES = ("init", "wallet", "top-up", "award", "check", "spend", "transfer", "hold",
+                  "capture", "void", "refund", "lots", "holds", "balance", "statement",
+                  "expire", "verify", "demo")
 
 
 class _Version(argparse.Action):
@@ -1215,7 +1321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str], interrupts: _Interrupts) -> int:
-    parser = _build_parser()
+    parser = _build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except _UsageError as exc:

@@ -618,6 +618,15 @@ class TestOpeningWithoutCreating:
         with pytest.raises(StorageError):
             open_store(f"sqlite:///{path}", create=False)
 
+    def test_a_path_with_uri_characters_opens(self, tmp_path: Path) -> None:
+        folder = tmp_path / "hub 50% ?#1"
+        folder.mkdir()
+        path = str(folder / "w.db")
+        SQLiteStore(path).close()
+        SQLiteStore(path, create=False).close()
+        with pytest.raises(StoreNotFoundError):
+            SQLiteStore(str(folder / "w.db%3F"), create=False)
+
     def test_an_existing_store_opens(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / 'w.db'}"
         made = open_store(url)

@@ -42,7 +42,6 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -708,6 +707,15 @@ def _fetch_entries(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> l
     return [_entry(row, postings.get(row[0], [])) for row in rows]
 
 
+def _read_only_uri(path: str) -> str:
+    """A ``file:`` URI that opens ``path`` read-only (``%``, ``?`` and ``#`` escaped; built by
+    hand so that opening a store does not import ``pathlib``)."""
+    absolute = os.path.abspath(path)
+    for char, escape in (("%", "%25"), ("?", "%3F"), ("#", "%23")):
+        absolute = absolute.replace(char, escape)
+    return f"file:{absolute}?mode=ro"
+
+
 # -- the store -------------------------------------------------------------------------------------
 
 
@@ -764,7 +772,7 @@ class SQLiteStore:
         if not os.path.isfile(self.path):
             raise StoreNotFoundError(os.path.abspath(self.path), "there is no such file")
         with _translated(f"opening {self.path!r}"):
-            conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True)
+            conn = sqlite3.connect(_read_only_uri(self.path), uri=True)
             try:
                 found = conn.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
