@@ -104,8 +104,8 @@ def _locale(locale: object) -> Locale:
     if _PROCESS_LOCALE.fullmatch(locale):
         raise InvalidInputError(
             "locale",
-            "must name a language and region such as 'en_US': 'C' and 'POSIX' name the "
-            "process's default locale, which is never used",
+            "must name a locale such as 'en_US': 'C' and 'POSIX' name the process's default "
+            "locale, which is never used",
             locale,
         )
     try:
