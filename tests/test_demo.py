@@ -23,6 +23,7 @@ from prepaid_wallet import (
     InvalidTimeError,
     Money,
     WalletService,
+    format_money,
     open_store,
 )
 from prepaid_wallet.cli import ExitCode
@@ -40,6 +41,11 @@ DAYS = ("Day 1 · Monday 2026-05-04", "Day 2 · Tuesday 2026-05-05",
 
 def eur(text: str) -> Money:
     return Money.of(text, "EUR")
+
+
+def shown(text: str) -> str:
+    """An amount of euros as the demo tells it (``format_money`` in its default locale)."""
+    return format_money(eur(text), "en_US")
 
 
 # Worked out by hand from the scenario (card top-ups cost 0.30; vouchers pay bakery lines only):
@@ -88,11 +94,13 @@ def test_the_week_on_the_memory_store() -> None:
     text = out.getvalue()
     positions = [text.index(day) for day in DAYS]
     assert positions == sorted(positions)
-    assert "dev's pantry order (€16.00) is refused: credit covers €9.70, €6.30 short; " \
-           "suggested top-up €6.60" in text  # 6.30 grossed up for the 0.30 card fee
-    assert "reminder to dev: open balance €3.40 crossed the 'low' threshold" in text
-    assert "4 lot(s) expired, €6.00 booked as breakage" in text
-    assert "revenue €70.60, fees €1.50, breakage €6.00" in text
+    assert (f"dev's pantry order ({shown('16.00')}) is refused: credit covers {shown('9.70')}, "
+            f"{shown('6.30')} short; suggested top-up {shown('6.60')}"
+            ) in text  # 6.30 grossed up for the 0.30 card fee
+    assert (f"reminder to dev: open balance {shown('3.40')} crossed the 'low' threshold"
+            ) in text
+    assert f"4 lot(s) expired, {shown('6.00')} booked as breakage" in text
+    assert f"revenue {shown('70.60')}, fees {shown('1.50')}, breakage {shown('6.00')}" in text
     assert "prepaid-wallet --db URL wallet list --tenant demo-hub" in text
     assert (f"prepaid-wallet --db URL statement {summary.wallet_ids['ana']} --format csv"
             in text)

@@ -13,13 +13,21 @@ from pathlib import Path
 
 import pytest
 
+from prepaid_wallet import Money, format_money
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 QUICKSTART = ROOT / "examples" / "quickstart.py"
 
-# format_money follows CLDR: fr_FR puts a no-break space (U+00A0) before "€" and a narrow
-# no-break space (U+202F) between thousands. Tests compare against ordinary spaces.
+# format_money follows CLDR: fr_FR puts no-break spaces (U+00A0, U+202F) around "€" and between
+# thousands. Tests compare against ordinary spaces, and build the amounts they expect with
+# format_money (what an amount looks like in fr_FR is babel's data, tested in test_formatting).
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+
+
+def fr(amount: str) -> str:
+    """An amount of euros as the quickstart prints it (fr_FR), with ordinary spaces."""
+    return format_money(Money.of(amount, "EUR"), "fr_FR").translate(_SPACES)
 
 
 def run(script: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,35 +88,37 @@ def test_quickstart_refuses_the_credit_only_order_with_a_top_up(
     quickstart_lines: list[str],
 ) -> None:
     assert (
-        "order 1001 for alice (42,50 €, credit only): refused, shortfall 12,50 €,"
-        " suggested top-up 12,50 €"
+        f"order 1001 for alice ({fr('42.50')}, credit only): refused, shortfall {fr('12.50')},"
+        f" suggested top-up {fr('12.50')}"
     ) in quickstart_lines
 
 
 def test_quickstart_pays_the_order_after_the_top_up(quickstart_lines: list[str]) -> None:
-    top_up = quickstart_lines.index("alice tops up 12,50 € (e_000004)")
-    paid = quickstart_lines.index("order 1001 for alice: paid 42,50 € (e_000005)")
+    top_up = quickstart_lines.index(f"alice tops up {fr('12.50')} (e_000004)")
+    paid = quickstart_lines.index(f"order 1001 for alice: paid {fr('42.50')} (e_000005)")
     assert top_up < paid
 
 
 def test_quickstart_expires_the_rest_of_the_award(quickstart_lines: list[str]) -> None:
-    assert "order 1002 for bruno: paid 4,00 € from lot_000001 4,00 €" in quickstart_lines
-    assert "expiry sweep: 1 lot expired, 6,00 € booked as breakage" in quickstart_lines
+    assert f"order 1002 for bruno: paid {fr('4.00')} from lot_000001 {fr('4.00')}" in (
+        quickstart_lines
+    )
+    assert f"expiry sweep: 1 lot expired, {fr('6.00')} booked as breakage" in quickstart_lines
 
 
 def test_quickstart_prints_statements_in_french_format(quickstart_lines: list[str]) -> None:
     start = quickstart_lines.index("Statement of alice (w_000001), amounts in fr_FR")
     alice = [line.split() for line in quickstart_lines[start + 1 : start + 5]]
     assert alice == [
-        ["02/03/2026", "top_up", "+30,00", "€", "total", "30,00", "€"],
-        ["03/03/2026", "top_up", "+12,50", "€", "total", "42,50", "€"],
-        ["03/03/2026", "spend", "-42,50", "€", "total", "0,00", "€", "order", "1001"],
-        ["closing", "total", "0,00", "€"],
+        f"02/03/2026 top_up +{fr('30.00')} total {fr('30.00')}".split(),
+        f"03/03/2026 top_up +{fr('12.50')} total {fr('42.50')}".split(),
+        f"03/03/2026 spend {fr('-42.50')} total {fr('0.00')} order 1001".split(),
+        f"closing total {fr('0.00')}".split(),
     ]
     start = quickstart_lines.index("Statement of bruno (w_000002), amounts in fr_FR")
-    breakage = quickstart_lines[start + 4].split()
-    assert breakage[:7] == ["11/03/2026", "breakage", "-6,00", "€", "total", "50,00", "€"]
-    assert quickstart_lines[start + 5] == "  closing total 50,00 €"
+    breakage = f"11/03/2026 breakage {fr('-6.00')} total {fr('50.00')}".split()
+    assert quickstart_lines[start + 4].split()[: len(breakage)] == breakage
+    assert quickstart_lines[start + 5] == f"  closing total {fr('50.00')}"
 
 
 def test_quickstart_journal_verifies(quickstart_lines: list[str]) -> None:
@@ -121,8 +131,8 @@ def test_quickstart_keeps_its_wallets_in_a_sqlite_file_read_back_after_reopening
     assert (quickstart_dir / "quickstart.db").is_file()
     start = quickstart_lines.index("reopened sqlite:///quickstart.db:")
     assert quickstart_lines[start + 1 : start + 3] == [
-        "  alice: available 0,00 €",
-        "  bruno: available 50,00 €",
+        f"  alice: available {fr('0.00')}",
+        f"  bruno: available {fr('50.00')}",
     ]
 
 

@@ -16,6 +16,14 @@ locale is always an argument, ``"en_US"`` by default, and an empty one is reject
 letting babel fall back to the environment. Neither depends on the thread's ``decimal``
 context either.
 
+Locale identifiers are babel/CLDR ones, with ``_`` (``"de_DE"``, ``"zh_Hant_TW"``) or with the
+BCP 47 hyphen (``"de-DE"``, ``"zh-Hant-TW"``), which names the same locale. ``"C"`` and
+``"POSIX"``, in any case and with or without an encoding or modifier (``"C.UTF-8"``,
+``"posix"``), are refused with ``InvalidInputError("locale", ...)`` whatever babel version is
+installed: they name the process's default locale, which this module never formats for (some
+babel versions map them to ``en_US_POSIX``, others know neither). Name the locale instead, e.g.
+``"en_US"``. An empty, non-string or unknown identifier is refused the same way.
+
 Round trip: ``parse_money(format_money(m, loc), m.currency, loc) == m`` holds for every amount
 and currency with the default pattern in the locales listed in :data:`ROUND_TRIP_LOCALES`
 (the test suite checks each of them).
@@ -78,17 +86,30 @@ _SPACES: Final = " \t\u00a0\u202f\u2009\u2007"
 _BIDI_MARKS: Final = re.compile("[\u200e\u200f\u061c]")
 # Babel always writes ASCII '-'; CLDR's own minus signs are accepted too.
 _MINUS_SIGNS: Final = ("-", "\u2212")
+# The C library's names for its default locale: "C", "POSIX", "C.UTF-8", "POSIX@euro"...
+_PROCESS_LOCALE: Final = re.compile(r"(?i)(?:c|posix)(?:[.@].*)?", re.DOTALL)
 
 
 def _locale(locale: object) -> Locale:
-    """``locale`` as a babel ``Locale``; ``InvalidInputError("locale", ...)`` if it is not one."""
+    """``locale`` as a babel ``Locale``; ``InvalidInputError("locale", ...)`` if it is not one.
+
+    Accepts babel's ``de_DE`` and the BCP 47 ``de-DE``; refuses ``C``/``POSIX`` (see the module
+    docstring) before babel sees them, so the answer does not depend on babel's version.
+    """
     if not isinstance(locale, str) or not locale:
         # An empty value would make babel read the process locale: refuse it.
         raise InvalidInputError(
             "locale", "must be a non-empty locale identifier such as 'en_US'", locale
         )
+    if _PROCESS_LOCALE.fullmatch(locale):
+        raise InvalidInputError(
+            "locale",
+            "must name a locale such as 'en_US': 'C' and 'POSIX' name the process's default "
+            "locale, which is never used",
+            locale,
+        )
     try:
-        return Locale.parse(locale)
+        return Locale.parse(locale, sep="-" if "-" in locale and "_" not in locale else "_")
     except (UnknownLocaleError, ValueError, TypeError) as exc:
         raise InvalidInputError(
             "locale", "must be a locale identifier babel knows, such as 'en_US'", locale
@@ -102,7 +123,8 @@ def format_money(
     format: str | None = None,
     currency_digits: bool = True,
 ) -> str:
-    """Format ``money`` for display in ``locale`` (a babel/CLDR identifier such as ``"fr_FR"``).
+    """Format ``money`` for display in ``locale`` (a babel/CLDR identifier such as ``"fr_FR"``,
+    or its BCP 47 spelling ``"fr-FR"``).
 
     Uses ``babel.numbers.format_currency`` with the locale's standard currency pattern, or
     ``format`` (a CLDR number pattern with ``¤`` for the symbol, ``¤¤`` for the ISO code).
@@ -117,9 +139,10 @@ def format_money(
 
     The result may contain no-break spaces (U+00A0, U+202F) and bidi marks, as CLDR says.
     The process locale is never consulted. Raises ``InvalidInputError`` with ``field`` set to
-    ``"locale"`` for an empty or unknown locale, ``"format"`` for a pattern without a digit
-    placeholder or that babel cannot parse, and ``InvalidAmountError("money")`` when ``money``
-    is not a :class:`Money`.
+    ``"locale"`` for an empty or unknown locale and for ``"C"``/``"POSIX"`` in any spelling
+    (``"C.UTF-8"``...: they name the process locale; pass e.g. ``"en_US"``), ``"format"`` for
+    a pattern without a digit placeholder or that babel cannot parse, and
+    ``InvalidAmountError("money")`` when ``money`` is not a :class:`Money`.
     """
     if not isinstance(money, Money):
         raise InvalidAmountError("money", "must be a Money", money)
@@ -145,6 +168,8 @@ def format_money(
 def parse_money(text: str, currency: str, locale: str = "en_US") -> Money:
     """Parse ``text`` as an amount of ``currency`` written the way ``locale`` writes it.
 
+    ``locale`` is a babel/CLDR identifier (``"de_DE"``) or its BCP 47 spelling (``"de-DE"``).
+
     Accepts what :func:`format_money` produces with the default pattern, and the same with
     ordinary spaces: an optional minus sign (``-`` or U+2212) and an optional currency symbol
     (the locale's symbol for ``currency`` or its ISO code) before or after the number,
@@ -158,12 +183,13 @@ def parse_money(text: str, currency: str, locale: str = "en_US") -> Money:
     the currency has, negative zero, or more than ``2**63 - 1`` minor units are refused.
 
     >>> parse_money("1.234,50\\xa0€", "EUR", "de_DE")
-    Money('1234.50', 'EUR')
+    Money.of('1234.50', 'EUR')
 
     Raises ``InvalidAmountError("amount", ...)`` for malformed text or an amount the currency
     cannot hold, ``InvalidCurrencyError`` for an unknown currency code and
-    ``InvalidInputError("locale", ...)`` for an empty or unknown locale. The process locale is
-    never consulted.
+    ``InvalidInputError("locale", ...)`` for an empty or unknown locale and for ``"C"`` or
+    ``"POSIX"`` (in any spelling, such as ``"C.UTF-8"``: they name the process locale; pass
+    e.g. ``"en_US"``). The process locale is never consulted.
     """
     currency_exponent(currency)
     babel_locale = _locale(locale)
