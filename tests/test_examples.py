@@ -162,7 +162,7 @@ def _readme_main_job() -> list[str]:
 
 def test_the_readme_main_job_is_the_demo_and_runs_again_and_again(tmp_path: Path) -> None:
     parts = _readme_main_job()
-    assert parts[:2] == ["python3 -m venv .venv", ".venv/bin/pip install -e ."]
+    assert parts[:2] == ["python3 -m venv .venv", ".venv/bin/pip install ."]
     # The rest, with this interpreter (where the library is installed) for the console script.
     rest = " && ".join(parts[2:]).replace(".venv/bin/prepaid-wallet",
                                           f"'{sys.executable}' -m prepaid_wallet")

@@ -156,6 +156,8 @@ NOT_FOR_READS = (
     "dateutil.rrule",
     "psycopg",
     "psycopg_pool",
+    "pathlib",  # and the urllib.parse it brings
+    "shutil",  # argparse's help formatter would bring it, with bz2 and lzma
 )
 
 
