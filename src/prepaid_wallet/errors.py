@@ -22,11 +22,10 @@ Every error leaves the store exactly as it was before the call.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from prepaid_wallet.money import Money
-    from prepaid_wallet.policies import Decision
+# This module imports nothing from the package (every other module imports it), so the values
+# an error carries -- a Money, a Decision -- are typed Any here; each docstring names the type.
 
 __all__ = [
     "AlreadyReversedError",
@@ -183,10 +182,11 @@ class RefusedError(PrepaidWalletError):
 
 
 class SpendDeniedError(RefusedError):
-    """A spend (or hold) was refused; ``decision`` says why, with the shortfall and a top-up.
-    ``action`` names what was refused: ``"spend"`` or ``"hold"``."""
+    """A spend (or hold) was refused; ``decision`` (a :class:`~prepaid_wallet.policies.Decision`)
+    says why, with the shortfall and a top-up. ``action`` names what was refused: ``"spend"`` or
+    ``"hold"``."""
 
-    def __init__(self, decision: Decision, action: str = "spend") -> None:
+    def __init__(self, decision: Any, action: str = "spend") -> None:
         self.decision = decision
         self.action = action
         reasons = ", ".join(r.value for r in decision.reasons) or "refused"
@@ -212,9 +212,9 @@ class LimitExceededError(RefusedError):
 
 class InsufficientFundsError(RefusedError):
     """The wallet cannot give ``requested`` without going below its floor; ``available`` is the
-    most it can give."""
+    most it can give (both :class:`~prepaid_wallet.money.Money`)."""
 
-    def __init__(self, wallet_id: str, requested: Money, available: Money) -> None:
+    def __init__(self, wallet_id: str, requested: Any, available: Any) -> None:
         self.wallet_id = wallet_id
         self.requested = requested
         self.available = available
@@ -242,9 +242,10 @@ class HoldExpiredError(HoldStateError):
 
 
 class RefundExceedsOriginalError(RefusedError):
-    """Refunds of an entry may add up to at most what it took; ``refundable`` is what is left."""
+    """Refunds of an entry may add up to at most what it took; ``refundable`` is what is left
+    (``requested`` and ``refundable`` are :class:`~prepaid_wallet.money.Money`)."""
 
-    def __init__(self, entry_id: str, requested: Money, refundable: Money) -> None:
+    def __init__(self, entry_id: str, requested: Any, refundable: Any) -> None:
         self.entry_id = entry_id
         self.requested = requested
         self.refundable = refundable

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from prepaid_wallet import _codec
+from prepaid_wallet.app.ports import IdempotencyRecord
 from prepaid_wallet.errors import (
     AlreadyReversedError,
     HoldExpiredError,
@@ -28,7 +29,6 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import Decision
-from prepaid_wallet.storage.base import IdempotencyRecord
 
 __all__ = ["canonical_request", "check_replay", "decode_refusal", "encode_refusal"]
 

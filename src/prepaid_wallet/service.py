@@ -30,6 +30,7 @@ import attrs
 
 from prepaid_wallet import _codec
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.ports import Event, IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.clock import Clock, SystemClock, require_aware
 from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
 from prepaid_wallet.errors import (
@@ -101,7 +102,6 @@ from prepaid_wallet.rules.limits import (
     check_override,
 )
 from prepaid_wallet.rules.operations import Operation
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.text import MAX_TEXT, check_text
 from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
 

@@ -1,0 +1,332 @@
+"""The store as the application sees it: a :class:`Store` hands out :class:`UnitOfWork` objects.
+
+The application owns this contract and the storage backends implement it (they import it; the
+application never imports a backend), so the layers point one way: see docs/architecture.md.
+:mod:`prepaid_wallet.storage.base` re-exports it for the backends.
+
+A unit of work is a transaction over the whole store:
+
+* ``with store.unit_of_work() as uow:`` -- everything done inside is rolled back on leaving the
+  block unless :meth:`UnitOfWork.commit` was called; an exception inside the block always rolls
+  back. A unit of work is used once.
+* Lookups by id and by wallet (``get_*``, ``lock_wallets``, ``find_wallet``, ``iter_wallets``,
+  ``live_lots``, ``wallet_lots``, ``wallet_holds``, ``get_charge``, ``reversal_of``,
+  ``get_idempotency``, ``get_condition_group``, ``lock_condition_group``,
+  ``condition_groups``, ``get_setting``) see committed state plus the unit's own buffered
+  writes. The time and
+  journal indexes (``due_lots``, ``due_holds``, ``iter_entries``, ``wallet_history``,
+  ``snapshot_at``, ``account_balance_at``) see committed state only -- writes are buffered
+  until commit so a backend can send them in one round trip -- but never return a lot the unit
+  has emptied or a hold it has resolved. Commands therefore read those indexes in a unit of
+  their own before they write.
+* :meth:`UnitOfWork.lock_wallets` locks the wallets a command touches, in sorted id order, for the
+  rest of the unit (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite, one
+  lock in memory). Every write command locks before it reads what it will change.
+* :meth:`UnitOfWork.record` buffers a :class:`~prepaid_wallet.wallet.Change`; :meth:`commit`
+  writes every buffered change atomically. Each changed wallet's ``version`` must be exactly one
+  more per entry than the stored one (optimistic check): otherwise :class:`ConcurrencyError`.
+* Only errors from :mod:`prepaid_wallet.errors` escape; driver errors are translated into
+  :class:`~prepaid_wallet.errors.StorageError` at one choke point per backend.
+
+Backends: :mod:`prepaid_wallet.storage.memory` (this package), SQLite and PostgreSQL. The one
+behavioural test suite in ``tests/storage/contract.py`` runs against each; a new backend is done
+when it passes that suite unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+import attrs
+
+from prepaid_wallet.conditions import ConditionGroup
+from prepaid_wallet.ledger import Entry
+from prepaid_wallet.money import Money
+from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
+
+if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
+    from prepaid_wallet.rules.topup import TopUpIntent
+
+__all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
+
+
+@attrs.frozen
+class WalletSnapshot:
+    """A wallet's balances right after one of its entries (the statement and as-of index)."""
+
+    wallet_id: str
+    entry_id: str
+    recorded_at: datetime
+    open: Money
+    commerce: Money
+    held: Money
+
+    @property
+    def total(self) -> Money:
+        """Open + commerce + held after the entry."""
+        return self.open + self.commerce + self.held
+
+
+@attrs.frozen
+class IdempotencyRecord:
+    """What a command with an idempotency key did, kept to replay it.
+
+    ``scope`` is the tenant, so two tenants may use the same keys. ``request`` is the canonical
+    form of the request (field name -> text) that a retry must match; ``outcome`` is ``"ok"`` or
+    ``"refused"`` and ``payload`` the stored result or refusal (JSON text).
+    """
+
+    scope: str
+    key: str
+    operation: str
+    request: tuple[tuple[str, str], ...]
+    outcome: str
+    payload: str
+    created_at: datetime
+
+
+@attrs.frozen
+class Event:
+    """Something the host should act on, written in the same unit of work as the operation that
+    caused it (an outbox): ``kind`` (e.g. ``"low_balance"``), the tenant and wallet, the
+    instant, and ``payload`` (JSON text the service encodes). The host reads pending events and
+    acknowledges them, so none is lost and none is handled twice."""
+
+    id: str
+    tenant_id: str
+    wallet_id: str
+    kind: str
+    created_at: datetime
+    payload: str
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the store. See the module docstring for the rules."""
+
+    def __enter__(self) -> Self:
+        """Begin."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back unless committed; release locks."""
+        ...
+
+    def commit(self) -> None:
+        """Write every buffered change atomically."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every buffered change."""
+        ...
+
+    # -- wallets ----------------------------------------------------------------------------
+
+    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+        """Lock and return the wallets, in sorted id order; ``WalletNotFoundError`` for an
+        unknown id."""
+        ...
+
+    def get_wallet(self, wallet_id: str) -> Wallet:
+        """The wallet, without locking; ``WalletNotFoundError`` if unknown."""
+        ...
+
+    def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
+        """The owner's wallet in ``currency`` at ``tenant_id``, if any."""
+        ...
+
+    def add_wallet(self, wallet: Wallet) -> None:
+        """Buffer a new wallet; ``DuplicateWalletError`` if the owner already has one in this
+        currency at this tenant."""
+        ...
+
+    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id."""
+        ...
+
+    # -- lots, holds, charges ---------------------------------------------------------------
+
+    def get_lot(self, lot_id: str) -> Lot:
+        """The lot; ``LotNotFoundError`` if unknown."""
+        ...
+
+    def live_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """The wallet's lots with money left, lazily, in
+        :attr:`~prepaid_wallet.policies.SpendOrder.DEFAULT` order
+        (:func:`~prepaid_wallet.policies.default_lot_key`: conditioned lots first; an index,
+        never a scan)."""
+        ...
+
+    def wallet_lots(self, wallet_id: str) -> Iterator[Lot]:
+        """Every lot the wallet ever had, by grant instant then id."""
+        ...
+
+    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
+        """Up to ``limit`` lots (of one wallet, or of all) with money left that fall due at or
+        before ``at``, soonest first, ties by lot id (an index, never a scan). A lot falls due
+        at its own expiry, at the end of its conditions' validity (``condition.valid_until``)
+        or at the end of its condition group's validity (``valid_until``), whichever comes
+        first; changing a group's validity moves its lots in this index."""
+        ...
+
+    def get_hold(self, hold_id: str) -> Hold:
+        """The hold; ``HoldNotFoundError`` if unknown."""
+        ...
+
+    def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
+        """The wallet's holds, by creation then id."""
+        ...
+
+    def due_holds(self, at: datetime, limit: int) -> list[Hold]:
+        """Up to ``limit`` active holds whose window ended at or before ``at``, soonest first."""
+        ...
+
+    def get_charge(self, entry_id: str) -> Charge | None:
+        """The refundable charge recorded by a spend or capture entry, if any."""
+        ...
+
+    # -- wallet settings --------------------------------------------------------------------
+
+    def get_setting(self, wallet_id: str, name: str) -> str | None:
+        """The wallet's setting ``name`` (text the service encodes, e.g. JSON), if set."""
+        ...
+
+    def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
+        """Buffer the wallet's setting ``name`` (``None`` removes it). The wallet must exist
+        (``WalletNotFoundError`` at commit otherwise); lock it first."""
+        ...
+
+    # -- automatic top-ups ------------------------------------------------------------------
+
+    def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
+        """Buffer a new automatic top-up intent, or its new state (same id). At most one
+        pending intent per wallet: a second one conflicts (``ConflictError``, at commit at the
+        latest); the wallet must exist."""
+        ...
+
+    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
+        """The intent, as this unit sees it; None if unknown."""
+        ...
+
+    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
+        """The wallet's pending intent (at most one), as this unit sees it."""
+        ...
+
+    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
+        """Up to ``limit`` committed pending intents of every tenant, ``(tenant_id, intent)``,
+        oldest first (by creation instant, then id; an index, never a scan)."""
+        ...
+
+    # -- events (the outbox) ----------------------------------------------------------------
+
+    def add_event(self, event: Event) -> None:
+        """Buffer an event (written at commit with everything else; an id already used
+        conflicts)."""
+        ...
+
+    def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
+        """Up to ``limit`` committed events of the tenant not yet acknowledged, oldest first
+        (in the order they were committed; an index, never a scan)."""
+        ...
+
+    def ack_events(self, tenant_id: str, event_ids: Sequence[str]) -> int:
+        """Mark the tenant's events acknowledged (buffered; at commit). Returns how many of the
+        ids were pending; unknown or already acknowledged ids are ignored."""
+        ...
+
+    # -- condition groups -------------------------------------------------------------------
+
+    def get_condition_group(self, group_id: str) -> ConditionGroup:
+        """The condition group; ``ConditionGroupNotFoundError`` if unknown."""
+        ...
+
+    def lock_condition_group(self, group_id: str) -> ConditionGroup:
+        """Lock the condition group for the rest of the unit (before changing it) and return
+        it; ``ConditionGroupNotFoundError`` if unknown."""
+        ...
+
+    def condition_groups(self, tenant_id: str) -> list[ConditionGroup]:
+        """The tenant's condition groups, by name then id."""
+        ...
+
+    def put_condition_group(self, group: ConditionGroup) -> None:
+        """Buffer a new condition group, or the new state of one (locked first): its name,
+        conditions and version, and its validity, which its lots then follow
+        (:meth:`due_lots`)."""
+        ...
+
+    # -- journal ----------------------------------------------------------------------------
+
+    def get_entry(self, entry_id: str) -> Entry:
+        """The entry; ``EntryNotFoundError`` if unknown."""
+        ...
+
+    def reversal_of(self, entry_id: str) -> str | None:
+        """The id of the entry that reverses ``entry_id``, if any."""
+        ...
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The whole journal in the order it was written."""
+        ...
+
+    def wallet_history(
+        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
+        """The wallet's entries recorded in ``[since, until)``, in order, each with the
+        wallet's balances right after it."""
+        ...
+
+    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
+        """The wallet's balances after its last entry recorded at or before ``at`` (None if it
+        had none yet): an index lookup, whatever the length of the journal."""
+        ...
+
+    def account_balance_at(self, account: str, at: datetime) -> Money | None:
+        """A wallet account's balance after its last posting at or before ``at`` (None if it
+        had none)."""
+        ...
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record stored under ``(scope, key)``, if any."""
+        ...
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Buffer a record (written at commit; a second record for the same key conflicts)."""
+        ...
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def record(self, change: Change) -> None:
+        """Buffer a change: its entry and the new state of every object it touched."""
+        ...
+
+
+class Store(Protocol):
+    """A place wallets live: hands out units of work."""
+
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work (use it in a ``with`` block).
+
+        A ``read_only`` unit takes no write locks (SQLite: a deferred transaction; PostgreSQL:
+        no ``FOR UPDATE``) and refuses ``record``, ``add_wallet`` and ``put_idempotency`` with
+        ``StorageError``; it sees one consistent snapshot of committed state.
+        """
+        ...
+
+    def export_state(self) -> dict[str, Any]:
+        """A canonical, JSON-friendly dump of everything stored (for tests, audits and
+        backend comparisons): equal dumps mean equal stores."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files. The store is unusable afterwards."""
+        ...

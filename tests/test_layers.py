@@ -1,0 +1,139 @@
+"""The layers of docs/architecture.md, read from the code: every import (at module level, under
+``TYPE_CHECKING`` or inside a function) points to the same layer or a lower one, and no modules
+import each other in a circle. A new module must be given a layer here.
+
+    1 errors      2 values      3 domain      4 application      5 storage      6 entry points
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "prepaid_wallet"
+
+#: Each module's layer, by name or by package prefix (the longest match wins).
+LAYERS: dict[str, int] = {
+    "errors": 1,
+    "money": 2, "clock": 2, "ids": 2, "formatting": 2, "text": 2, "_data": 2,
+    "ledger": 3, "conditions": 3, "wallet": 3, "expiry": 3, "policies": 3, "rules": 3,
+    "results": 3, "_codec": 3,
+    "app": 4, "idempotency": 4, "service": 4,
+    "storage": 5,
+    "cli": 6, "demo": 6, "__main__": 6, "": 6,  # "" is the package itself: its re-exports
+}
+NAMES = {1: "errors", 2: "values", 3: "domain", 4: "application", 5: "storage",
+         6: "entry points"}
+
+
+def _module_name(path: Path, root: Path = SRC) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(part for part in parts if part != "__init__")
+
+
+def layer(module: str) -> int:
+    """The layer of ``module`` (relative to the package: ``"storage.sqlite"``)."""
+    parts = module.split(".") if module else [""]
+    for n in range(len(parts), 0, -1):
+        found = LAYERS.get(".".join(parts[:n]))
+        if found is not None:
+            return found
+    raise AssertionError(f"prepaid_wallet.{module} has no layer: add it to LAYERS")
+
+
+def _imports(path: Path, root: Path = SRC) -> list[tuple[str, int]]:
+    """The package modules ``path`` imports (relative names) with the line of each import."""
+    module = _module_name(path, root)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".") if package else []
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                names = [f"prepaid_wallet.{target}" if target else "prepaid_wallet"]
+            else:
+                names = [node.module or ""]
+            if names == ["prepaid_wallet"]:  # from prepaid_wallet import _codec, __version__
+                names = [f"prepaid_wallet.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "prepaid_wallet" or name.startswith("prepaid_wallet."):
+                relative = name.removeprefix("prepaid_wallet").removeprefix(".")
+                if relative == "__version__":
+                    relative = ""
+                found.append((relative, node.lineno))
+    return found
+
+
+def _graph() -> dict[str, list[tuple[str, int]]]:
+    modules = {_module_name(path): path for path in sorted(SRC.rglob("*.py"))}
+    graph = {}
+    for module, path in modules.items():
+        targets = []
+        for target, line in _imports(path):
+            while target and target not in modules:  # "from pkg import name": the package
+                target = target.rpartition(".")[0]
+            targets.append((target, line))
+        graph[module] = targets
+    return graph
+
+
+def test_every_module_has_a_layer() -> None:
+    for module in _graph():
+        layer(module)
+
+
+def test_no_import_points_to_a_higher_layer() -> None:
+    wrong = [
+        f"prepaid_wallet.{module} ({NAMES[layer(module)]}) imports prepaid_wallet.{target} "
+        f"({NAMES[layer(target)]}) at line {line}"
+        for module, targets in _graph().items()
+        for target, line in targets
+        if layer(target) > layer(module)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_errors_import_nothing_from_the_package() -> None:
+    assert _graph()["errors"] == []
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    graph = {m: sorted({t for t, _ in targets if t != m and t != ""})
+             for m, targets in _graph().items() if m != ""}
+    seen: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> None:
+        seen[module] = 1
+        path.append(module)
+        for target in graph.get(module, []):
+            if seen.get(target) == 1:
+                circle = [*path[path.index(target):], target]
+                pytest.fail("a circle of imports: " + " -> ".join(circle))
+            if target not in seen:
+                visit(target)
+        path.pop()
+        seen[module] = 2
+
+    for module in graph:
+        if module not in seen:
+            visit(module)
+
+
+def test_the_check_sees_an_arrow_that_goes_the_wrong_way(tmp_path: Path) -> None:
+    """The reader of imports is not blind: a domain module importing storage is caught."""
+    fake = tmp_path / "wallet.py"
+    fake.write_text("from __future__ import annotations\nfrom typing import TYPE_CHECKING\n"
+                    "if TYPE_CHECKING:\n    from prepaid_wallet.storage.base import Store\n"
+                    "def f():\n    from ..service import WalletService\n")
+    assert _imports(fake, tmp_path) == [("storage.base", 4), ("service", 6)]
+    assert layer("storage.base") > layer("wallet")
+    assert layer("service") > layer("wallet")
