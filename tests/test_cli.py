@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from prepaid_wallet import FixedClock, Money, SpendRequest, WalletService, format_money
+from prepaid_wallet import FixedClock, Money, WalletService, format_money
 from prepaid_wallet.cli import CSV_COLUMNS, ExitCode, _build_parser
 from prepaid_wallet.storage.sqlite import SQLiteStore
 from tests.json_convention import check_json_convention
@@ -844,21 +844,29 @@ def test_a_date_alone_is_midnight_utc(cli: Cli) -> None:
     assert "or a date such as 2026-01-31" in naive
 
 
-def test_stored_control_characters_are_shown_escaped(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A store written before text fields were checked (made here by switching the check off)
-    holds an escape code and a newline: the table shows them escaped, one row per entry."""
-    import prepaid_wallet.service as service_module
+def test_stored_control_characters_are_shown_escaped(tmp_path: Path) -> None:
+    """A store written before text fields were checked holds an escape code and a newline (made
+    here with the domain's own transitions, as an older version wrote them): the table shows
+    them escaped, one row per entry."""
+    from prepaid_wallet import wallet as _w
+    from prepaid_wallet.wallet import EntryInfo
 
-    monkeypatch.setattr(service_module, "check_text", lambda value, *_a, **_k: value)
     db = tmp_path / "old.db"
     store = SQLiteStore(str(db))
     svc = WalletService(store)
     wallet = svc.open_wallet(owner_id="ann", tenant_id="hub-1", currency="EUR")
     svc.top_up(wallet.id, Money.of("5.00", "EUR"), method="card")
-    svc.spend(wallet.id, SpendRequest(Money.of("1.00", "EUR"),
-                                      description="order\x1b[2J\nPAID IN FULL"))
-    svc.award(wallet.id, Money.of("1.00", "EUR"), reason="\u202egift")
+    at = datetime.now(UTC)
+    with store.unit_of_work() as uow:
+        locked = uow.lock_wallets([wallet.id])[wallet.id]
+        paid = _w.top_up(locked, Money.of("1.00", "EUR"), "card", EntryInfo(
+            "e_legacy1", at, metadata={"description": "order\x1b[2J\nPAID IN FULL"}))
+        uow.record(paid)
+        gift = _w.award(paid.wallet(wallet.id), lot_id="lot_legacy", amount=Money.of(
+            "1.00", "EUR"), expires_at=None, priority=0, reason="\u202egift",
+            info=EntryInfo("e_legacy2", at))
+        uow.record(gift)
+        uow.commit()
     store.close()
     cli = Cli(tmp_path, f"sqlite:///{db}")
     table = cli.ok("statement", wallet.id)

@@ -18,21 +18,57 @@ error writes nothing at all.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from prepaid_wallet import _codec
 from prepaid_wallet import wallet as _w
-from prepaid_wallet.app.ports import Event, IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.app import charges
+from prepaid_wallet.app.charges import (
+    check_headroom,
+    check_limits,
+    check_max_balance,
+    effective_limits,
+)
+from prepaid_wallet.app.checks import (
+    KEEP,
+    Keep,
+    check_common,
+    check_condition,
+    check_currency,
+    check_groups,
+    check_optional_text,
+    check_positive,
+    check_priority,
+    check_purchase_time,
+    check_request,
+    less,
+    purchase_fields,
+    request_fields,
+)
+from prepaid_wallet.app.decision import decide
+from prepaid_wallet.app.effects import record
+from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
+from prepaid_wallet.app.lots import ends, group_lot, lots_of, terms
+from prepaid_wallet.app.pipeline import idempotent, lock
+from prepaid_wallet.app.ports import IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.app.settings import (
+    LIMITS,
+    OWNER_GROUPS,
+    TOP_UP_RULE,
+    TOP_UP_SCHEDULE,
+    periodic_fee_setting,
+    stored_groups,
+    top_up_rule,
+)
 from prepaid_wallet.clock import Clock, SystemClock, require_aware
-from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
+from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
     AlreadyReversedError,
     ConditionGroupNotFoundError,
@@ -44,23 +80,18 @@ from prepaid_wallet.errors import (
     InvalidAmountError,
     InvalidInputError,
     InvalidTimeError,
-    LimitExceededError,
     RefundExceedsOriginalError,
-    RefusedError,
     SpendDeniedError,
     TenantMismatchError,
 )
-from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy, resolve_expiry
+from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
 from prepaid_wallet.idempotency import (
     canonical_request,
-    check_replay,
-    decode_refusal,
-    encode_refusal,
 )
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
 from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account, parse_account
 from prepaid_wallet.ledger import AccountKind as _AccountKind
-from prepaid_wallet.money import MAX_MINOR_UNITS, Money, currency_exponent
+from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.policies import (
     Decision,
     PaymentMode,
@@ -93,22 +124,16 @@ from prepaid_wallet.results import (
     VerifyReport,
 )
 from prepaid_wallet.rules.limits import (
-    Activity,
-    LimitBreach,
-    LimitRule,
     Limits,
-    check,
-    check_balance,
     check_override,
 )
 from prepaid_wallet.rules.operations import Operation
-from prepaid_wallet.text import MAX_TEXT, check_text
-from prepaid_wallet.wallet import Charge, EntryInfo, Hold, HoldStatus, Lot, Wallet
+from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 if TYPE_CHECKING:
     # Imported where they are used: a service whose tenants have no rules, and a read, never
     # load the fee, reminder, tenant-rule and automatic top-up modules.
-    from prepaid_wallet.rules.fees import FeeCharge, PeriodicFee
+    from prepaid_wallet.rules.fees import PeriodicFee
     from prepaid_wallet.rules.reminders import Threshold
     from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import (
@@ -121,242 +146,13 @@ if TYPE_CHECKING:
 
 __all__ = ["WalletService", "WelcomeAward"]
 
-_T = TypeVar("_T")
-
-_MAX_METADATA_ITEMS = 32
-_MAX_TEXT = MAX_TEXT
-_MAX_PRIORITY = 2**31 - 1
 _SWEEP_BATCH = 200
-#: Steps of the fixed-point iteration that grosses a suggested top-up up for its fee before it
-#: falls back to bisection.
-_GROSS_UP_STEPS = 16
 
 #: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
 Progress = Callable[[str, int], None]
 _REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
-#: Wallet settings the service keeps (JSON text).
-_OWNER_GROUPS = "owner_groups"
-_LIMITS = "limits"
-#: The kind of the outbox events the service writes.
-_LOW_BALANCE = "low_balance"
-_TOP_UP_RULE = "top_up"
-_TOP_UP_SCHEDULE = "top_up_schedule_last"
 #: At most this many state changes per intent in one run (a run never loops forever).
 _MAX_STEPS = 12
-_MICRO = timedelta(microseconds=1)
-#: The entries that count as an operation for limits, and the tenant account whose posting
-#: says how much they moved (transfers are read from the other wallet's postings).
-_COUNTED: dict[Operation, tuple[frozenset[EntryKind], _AccountKind]] = {
-    Operation.SPEND: (frozenset({EntryKind.SPEND, EntryKind.CAPTURE}), _AccountKind.REVENUE),
-    Operation.TOP_UP: (frozenset({EntryKind.TOP_UP}), _AccountKind.FUNDING),
-    Operation.PAYOUT: (frozenset({EntryKind.PAYOUT}), _AccountKind.PAYOUT),
-}
-
-
-@functools.cache
-def _no_rules() -> TenantRules:
-    """The rules of a tenant the service was given none for (built on first use)."""
-    from prepaid_wallet.rules.tenant import TenantRules
-
-    return TenantRules()
-
-
-# -- argument checks (pure) ----------------------------------------------------------------------
-
-
-def _check_positive(amount: object, field: str = "amount") -> Money:
-    if not isinstance(amount, Money):
-        raise InvalidAmountError(field, "must be a Money (use Money.of)", amount)
-    if amount.minor_units <= 0:
-        raise InvalidAmountError(field, "must be greater than zero", amount)
-    return amount
-
-
-def _check_text(value: object, field: str, *, required: bool = True) -> str | None:
-    if value is None and not required:
-        return None
-    return check_text(value, field, max_length=_MAX_TEXT)
-
-
-def _check_metadata(metadata: object) -> dict[str, str]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping) or len(metadata) > _MAX_METADATA_ITEMS:
-        raise InvalidInputError(
-            "metadata", f"must be a mapping of at most {_MAX_METADATA_ITEMS} items", metadata
-        )
-    out: dict[str, str] = {}
-    for key, value in metadata.items():
-        check_name(key, "metadata")
-        out[key] = check_text(value, f"metadata[{key!r}]", max_length=_MAX_TEXT, blank=True)
-    return out
-
-
-def _check_key(key: object) -> str | None:
-    if key is None:
-        return None
-    if not isinstance(key, str) or not key or len(key) > 255 or not key.isprintable():
-        raise InvalidInputError(
-            "idempotency_key", "must be 1-255 printable characters", key
-        )
-    return key
-
-
-def _request(key: str | None, operation: str, **fields: Any) -> tuple[tuple[str, str], ...]:
-    """The canonical request stored with an idempotency key; nothing without a key (the
-    request is only compared on a retry under the same key)."""
-    return () if key is None else canonical_request(operation, **fields)
-
-
-def _check_common(
-    metadata: object, key: object, actor: object
-) -> tuple[dict[str, str], str | None, str | None]:
-    """Validate the arguments every writing command takes: metadata, idempotency key, actor."""
-    return (
-        _check_metadata(metadata),
-        _check_key(key),
-        _check_text(actor, "actor", required=False),
-    )
-
-
-def _check_currency(wallet: Wallet, amount: Money, field: str = "amount") -> None:
-    if amount.currency != wallet.currency:
-        raise CurrencyMismatchError(wallet.currency, amount.currency, field)
-
-
-def _check_priority(priority: object, field: str = "priority") -> int:
-    if isinstance(priority, bool) or not isinstance(priority, int) or not (
-        -_MAX_PRIORITY <= priority <= _MAX_PRIORITY
-    ):
-        raise InvalidInputError(field, "must be an int within +/-(2**31 - 1)", priority)
-    return priority
-
-
-def _check_condition(condition: object, field: str = "condition") -> SpendCondition | None:
-    if condition is not None and not isinstance(condition, SpendCondition):
-        raise InvalidInputError(field, "must be a SpendCondition or None", condition)
-    return condition
-
-
-def _check_names(value: object, field: str) -> frozenset[str]:
-    if not isinstance(value, frozenset):
-        raise InvalidInputError(field, "must be a set of names", value)
-    for name in value:
-        _check_text(name, field)
-    return value
-
-
-def _purchase_fields(request: SpendRequest) -> dict[str, Any]:
-    """What a request says about the purchase, for its idempotency fingerprint: only the
-    fields it sets, so a request without them is fingerprinted as before they existed."""
-    fields: dict[str, Any] = {}
-    if request.lines:
-        fields["lines"] = request.lines
-    if request.merchant is not None:
-        fields["merchant"] = request.merchant
-    if request.merchant_groups:
-        fields["merchant_groups"] = request.merchant_groups
-    if request.at is not None:
-        fields["purchased_at"] = request.at
-    return fields
-
-
-def _check_groups(groups: object) -> frozenset[str]:
-    """Owner groups: any iterable of names (not a bare string)."""
-    if groups is None:
-        return frozenset()
-    if isinstance(groups, str | bytes) or not isinstance(groups, Iterable):
-        raise InvalidInputError("owner_groups", "must be a collection of names", groups)
-    found = frozenset(groups)
-    for name in found:
-        check_name(name, "owner_groups")
-    return found
-
-
-def _less(amount: Money, fee: Money | None) -> Money:
-    """``amount`` less ``fee`` (no fee: ``amount``)."""
-    return amount if fee is None else amount - fee
-
-
-def _check_purchase_time(request: SpendRequest, at: datetime) -> None:
-    if request.at is not None and request.at > at:
-        raise InvalidTimeError("request.at", "must not be later than now", request.at)
-
-
-class _Keep:
-    """The type of :data:`_KEEP`: "leave this field as it is"."""
-
-    def __repr__(self) -> str:
-        return "KEEP"
-
-
-_KEEP = _Keep()
-
-
-class _Groups(Mapping[str, ConditionGroup]):
-    """The condition groups a unit of work reads while deciding, each read once on demand; a
-    group that does not exist is simply absent."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-        self._found: dict[str, ConditionGroup] = {}
-
-    def __getitem__(self, group_id: str) -> ConditionGroup:
-        found = self._found.get(group_id)
-        if found is None:
-            try:
-                found = self._uow.get_condition_group(group_id)
-            except ConditionGroupNotFoundError:
-                raise KeyError(group_id) from None
-            self._found[group_id] = found
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._found)
-
-    def __len__(self) -> int:
-        return len(self._found)
-
-
-@attrs.frozen
-class WelcomeAward:
-    """An award a tenant grants to every wallet it opens in the award's currency.
-
-    It is granted in the same unit of work as the opening, so it is granted exactly once: a
-    retried ``open_wallet`` with the same idempotency key replays the first outcome, and one
-    without a key finds the wallet already there (``DuplicateWalletError``). The lot expires
-    ``expires_after`` (elapsed time) after the opening, or at ``expires_at`` (an aware instant
-    or an :class:`~prepaid_wallet.expiry.EndOfLocalDay`), or never; it may carry a
-    ``condition`` or belong to condition group ``group_id`` (not both).
-    """
-
-    amount: Money
-    reason: str = "welcome"
-    expires_after: timedelta | None = None
-    expires_at: datetime | EndOfLocalDay | None = None
-    priority: int = 0
-    condition: SpendCondition | None = None
-    group_id: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        _check_positive(self.amount, "welcome_award.amount")
-        _check_text(self.reason, "welcome_award.reason")
-        if self.expires_after is not None and self.expires_at is not None:
-            raise InvalidInputError("welcome_award.expires_at",
-                                    "give at most one of expires_after and expires_at")
-        if self.expires_after is not None and (
-            not isinstance(self.expires_after, timedelta) or self.expires_after <= timedelta(0)
-        ):
-            raise InvalidTimeError("welcome_award.expires_after", "must be a positive timedelta",
-                                   self.expires_after)
-        resolve_expiry(self.expires_at, "welcome_award.expires_at")
-        _check_priority(self.priority, "welcome_award.priority")
-        _check_condition(self.condition, "welcome_award.condition")
-        if self.group_id is not None:
-            check_name(self.group_id, "welcome_award.group_id")
-            if self.condition is not None:
-                raise InvalidInputError("welcome_award.condition",
-                                        "give a condition or a condition group, not both")
 
 
 class WalletService:
@@ -389,12 +185,10 @@ class WalletService:
         rules: Mapping[str, TenantRules] | None = None,
         gateway: PaymentGateway | None = None,
     ) -> None:
-        self.store = store
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self.ids: IdFactory = ids if ids is not None else RandomIds()
-        self.spend_order = spend_order
-        self.actor = None if actor is None else _check_text(actor, "actor")
-        self.tenant_id = None if tenant_id is None else check_name(tenant_id, "tenant_id")
+        clock = clock if clock is not None else SystemClock()
+        ids = ids if ids is not None else RandomIds()
+        actor = None if actor is None else check_optional_text(actor, "actor")
+        tenant_id = None if tenant_id is None else check_name(tenant_id, "tenant_id")
         if welcome_awards is not None and not isinstance(welcome_awards, Mapping):
             raise InvalidInputError("welcome_awards", "must map tenant ids to WelcomeAward",
                                     welcome_awards)
@@ -403,7 +197,6 @@ class WalletService:
             if not isinstance(welcome, WelcomeAward):
                 raise InvalidInputError(f"welcome_awards[{tenant!r}]", "must be a WelcomeAward",
                                         welcome)
-        self.welcome_awards: dict[str, WelcomeAward] = dict(welcome_awards or {})
         if rules is not None and not isinstance(rules, Mapping):
             raise InvalidInputError("rules", "must map tenant ids to TenantRules", rules)
         if rules:  # a service without tenant rules never imports their modules
@@ -413,259 +206,27 @@ class WalletService:
             if not isinstance(tenant_rules, TenantRules):
                 raise InvalidInputError(f"rules[{tenant!r}]", "must be a TenantRules",
                                         tenant_rules)
-        self.rules: dict[str, TenantRules] = dict(rules or {})
         if gateway is not None:  # likewise the top-up module, without a gateway
             from prepaid_wallet.rules.topup import PaymentGateway
         if gateway is not None and not isinstance(gateway, PaymentGateway):
             raise InvalidInputError("gateway", "must implement PaymentGateway (charge, lookup)",
                                     gateway)
-        self.gateway = gateway
-        #: Whether a spend may need a top-up first (a gateway, and a tenant that allows it).
-        self._spend_top_ups = gateway is not None and any(
-            r.automatic_top_ups for r in self.rules.values())
-        self.expiry = ExpiryPolicy()
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        return require_aware(self.clock.now(), "clock.now()")
-
-    def _info(
-        self,
-        at: datetime,
-        key: str | None,
-        actor: str | None,
-        metadata: Mapping[str, str] | None,
-    ) -> EntryInfo:
-        return EntryInfo(
-            entry_id=self.ids.new("e"),
-            at=at,
-            idempotency_key=key,
-            actor=actor if actor is not None else self.actor,
-            metadata=metadata,
+        self._env = Environment(
+            store=store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
+            tenant_id=tenant_id, welcome_awards=welcome_awards or {}, rules=rules or {},
+            gateway=gateway,
         )
-
-    def _scoped(self, wallet: Wallet, field: str = "wallet_id") -> Wallet:
-        if self.tenant_id is not None and wallet.tenant_id != self.tenant_id:
-            raise TenantMismatchError(field, self.tenant_id, wallet.tenant_id)
-        return wallet
-
-    def _lock(
-        self, uow: UnitOfWork, *wallet_ids: str, fields: tuple[str, ...] = ("wallet_id",)
-    ) -> dict[str, Wallet]:
-        """Lock the wallets (sorted by id); ``fields`` names, per wallet id given, the argument
-        that a tenant-scope error should name (the last one repeats)."""
-        named = [(w, fields[min(i, len(fields) - 1)]) for i, w in enumerate(wallet_ids)]
-        for wallet_id, field in named:
-            check_name(wallet_id, field)
-        wallets = uow.lock_wallets(sorted(set(wallet_ids)))
-        for wallet_id, field in named:
-            self._scoped(wallets[wallet_id], field)
-        return wallets
-
-    def _idempotent(
-        self,
-        uow: UnitOfWork,
-        scope: str,
-        key: str | None,
-        request: tuple[tuple[str, str], ...],
-        result_type: type[_T],
-        body: Callable[[], _T],
-        at: datetime,
-    ) -> _T:
-        """Run ``body`` once per key: replay a stored outcome, store a new one, commit."""
-        if key is not None:
-            stored = uow.get_idempotency(scope, key)
-            if stored is not None:
-                check_replay(stored, request)
-                if stored.outcome == "refused":
-                    raise decode_refusal(stored.payload)
-                return _codec.loads(result_type, stored.payload)  # type: ignore[no-any-return]
-        try:
-            result = body()
-        except RefusedError as refusal:
-            if key is not None:
-                uow.put_idempotency(
-                    IdempotencyRecord(
-                        scope, key, request[0][1], request, "refused", encode_refusal(refusal), at
-                    )
-                )
-                uow.commit()
-            raise
-        if key is not None:
-            uow.put_idempotency(
-                IdempotencyRecord(scope, key, request[0][1], request, "ok", _codec.dumps(result),
-                                  at)
-            )
-        uow.commit()
-        return result
-
-    # -- rules: fees and limits ---------------------------------------------------------------
-
-    def _tenant_rules(self, tenant_id: str) -> TenantRules:
-        rules = self.rules.get(tenant_id)
-        return _no_rules() if rules is None else rules
-
-    def _record(self, uow: UnitOfWork, change: _w.Change) -> None:
-        """Record ``change`` and, in the same unit of work, a low-balance event for each wallet
-        whose open balance it takes across its tenant's thresholds."""
-        if not self.rules:
-            uow.record(change)
-            return
-        from prepaid_wallet.rules.reminders import crossed
-
-        events: list[Event] = []
-        for wallet in change.wallets:
-            rule = self._tenant_rules(wallet.tenant_id).low_balance
-            if rule is None:
-                continue
-            before = uow.get_wallet(wallet.id)
-            passed = crossed(rule, before.open, wallet.open)
-            if passed:
-                payload = {
-                    "owner_id": wallet.owner_id, "entry_id": change.entry.id,
-                    "open": str(wallet.open), "floor": str(wallet.floor),
-                    "thresholds": [t.label for t in passed],
-                }
-                events.append(Event(self.ids.new("ev"), wallet.tenant_id, wallet.id,
-                                    _LOW_BALANCE, change.entry.recorded_at,
-                                    json.dumps(payload, sort_keys=True)))
-        uow.record(change)
-        for event in events:
-            uow.add_event(event)
-        if change.entry.kind is not EntryKind.TOP_UP:  # a top-up never triggers another
-            for wallet in change.wallets:
-                self._threshold_intent(uow, wallet, change.entry.recorded_at)
-
-    def _top_up_rule(self, uow: UnitOfWork, wallet: Wallet) -> TopUpRule | None:
-        if not self._tenant_rules(wallet.tenant_id).automatic_top_ups:
-            return None
-        text = uow.get_setting(wallet.id, _TOP_UP_RULE)
-        if text is None:
-            return None
-        from prepaid_wallet.rules.topup import TopUpRule
-
-        rule: TopUpRule = _codec.loads(TopUpRule, text)
-        return rule
-
-    def _threshold_intent(self, uow: UnitOfWork, wallet: Wallet, at: datetime) -> None:
-        """Start an automatic top-up when ``wallet`` is now at or below its rule's threshold
-        and none is in flight (written in the same unit of work as the operation)."""
-        rule = self._top_up_rule(uow, wallet)
-        if rule is None or rule.currency != wallet.currency:
-            return
-        from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, threshold_top_up
-
-        amount = threshold_top_up(rule, wallet.open)
-        if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
-            return
-        uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
-            id=self.ids.new("tu"), wallet_id=wallet.id, amount=amount,
-            reason=TopUpReason.THRESHOLD, created_at=at))
-
-    @staticmethod
-    def _stored_groups(uow: UnitOfWork, wallet_id: str) -> frozenset[str]:
-        text = uow.get_setting(wallet_id, _OWNER_GROUPS)
-        return frozenset() if text is None else frozenset(json.loads(text))
-
-    def _fees(
-        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, amount: Money
-    ) -> tuple[FeeCharge, ...]:
-        """The fees the tenant's rules charge ``wallet`` on ``operation`` of ``amount`` (rules
-        in another currency are skipped; owner groups are read only when a rule names some)."""
-        rules = [
-            rule for rule in self._tenant_rules(wallet.tenant_id).fees
-            if operation in rule.operations and rule.currency in (None, wallet.currency)
-        ]
-        if not rules:
-            return ()
-        from prepaid_wallet.rules.fees import fees_for
-
-        groups = self._stored_groups(uow, wallet.id) if any(
-            rule.owner_groups for rule in rules) else frozenset()
-        return fees_for(rules, operation, amount, groups)
-
-    @staticmethod
-    def _fee(charges: tuple[FeeCharge, ...], currency: str) -> Money | None:
-        """The total of ``charges``; None when there is none."""
-        from prepaid_wallet.rules.fees import total_fee
-
-        return total_fee(charges, currency) if charges else None
-
-    def _effective_limits(self, uow: UnitOfWork, wallet: Wallet) -> Limits:
-        """The tenant's limits with the wallet's (stricter) overrides. A tenant without limits
-        has no overrides either, so its wallets' operations read nothing."""
-        base = self._tenant_rules(wallet.tenant_id).limits
-        if not base.rules and base.max_balance is None:
-            return base
-        text = uow.get_setting(wallet.id, _LIMITS)
-        return base if text is None else base.merged(Limits.from_data(json.loads(text)))
-
-    @staticmethod
-    def _operation_amount(entry: Entry, wallet_id: str, operation: Operation) -> int | None:
-        """What ``entry`` did of ``operation`` for the wallet (minor units), or None when it is
-        not that kind of operation. Read from the counterpart postings, so a fee charged in the
-        same entry does not count."""
-        if operation is Operation.TRANSFER_OUT:
-            if entry.kind is not EntryKind.TRANSFER:
-                return None
-            sent = 0
-            for posting in entry.postings:
-                ref = parse_account(posting.account)
-                if ref.is_wallet and ref.owner == wallet_id and ref.kind is _AccountKind.OPEN:
-                    if posting.amount.minor_units >= 0:
-                        return None  # the wallet received this transfer
-                elif ref.is_wallet:
-                    sent += posting.amount.minor_units
-            return sent
-        counted = _COUNTED.get(operation)
-        if counted is None or entry.kind not in counted[0]:
-            return None
-        return abs(sum(p.amount.minor_units for p in entry.postings
-                       if parse_account(p.account).kind is counted[1]))
-
-    def _activity(
-        self, uow: UnitOfWork, wallet: Wallet, rule: LimitRule, at: datetime
-    ) -> Activity:
-        """What the wallet did of the rule's operation in the rule's window ending at ``at``:
-        its entries recorded in ``[start, at]``, read through the wallet's history index."""
-        count = total = 0
-        for entry, _ in uow.wallet_history(wallet.id, rule.window.start(at), at + _MICRO):
-            done = self._operation_amount(entry, wallet.id, rule.operation)
-            if done is not None:
-                count += 1
-                total += done
-        return Activity(count, Money(total, wallet.currency))
-
-    def _breaches(
-        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, amount: Money, at: datetime
-    ) -> tuple[LimitBreach, ...]:
-        limits = self._effective_limits(uow, wallet)
-        if not limits.rules_for(operation):
-            return ()
-        return check(limits, operation, amount,
-                     lambda rule: self._activity(uow, wallet, rule, at))
-
-    def _check_limits(
-        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, amount: Money, at: datetime
-    ) -> None:
-        """``LimitExceededError`` when one more ``operation`` of ``amount`` breaches a limit."""
-        breaches = self._breaches(uow, wallet, operation, amount, at)
-        if breaches:
-            raise LimitExceededError(wallet.id, operation.value,
-                                     [b.describe() for b in breaches])
-
-    def _check_max_balance(
-        self, uow: UnitOfWork, wallet: Wallet, operation: Operation, after: Money
-    ) -> None:
-        """``LimitExceededError`` when an operation that raises the wallet's balance (open +
-        commerce + held) would take it above its maximum."""
-        limits = self._effective_limits(uow, wallet)
-        if limits.max_balance is None:
-            return
-        breach = check_balance(limits, balance_before=wallet.total, balance_after=after)
-        if breach is not None:
-            raise LimitExceededError(wallet.id, operation.value, [breach.describe()])
+        env = self._env
+        self.store = env.store
+        self.clock = env.clock
+        self.ids = env.ids
+        self.spend_order = env.spend_order
+        self.actor = env.actor
+        self.tenant_id = env.tenant_id
+        self.welcome_awards = env.welcome_awards
+        self.rules = env.rules
+        self.gateway = env.gateway
+        self.expiry = env.expiry
 
     # -- wallets ----------------------------------------------------------------------------
 
@@ -689,7 +250,7 @@ class WalletService:
         work and the wallet is returned with it. ``owner_groups`` are the classifications the
         host attaches to the owner (names; fee rules may apply to some groups only).
         """
-        groups = _check_groups(owner_groups)
+        groups = check_groups(owner_groups)
         check_name(owner_id, "owner_id")
         check_name(tenant_id, "tenant_id")
         if self.tenant_id is not None and tenant_id != self.tenant_id:
@@ -703,29 +264,29 @@ class WalletService:
             raise CurrencyMismatchError(currency, floor.currency, "floor")
         if floor.is_positive():
             raise InvalidAmountError("floor", "must be zero or negative", floor)
-        meta, key, _ = _check_common(metadata, idempotency_key, None)
+        meta, key, _ = check_common(metadata, idempotency_key, None)
         extra: dict[str, Any] = {} if not groups else {"owner_groups": groups}
-        request = _request(
+        request = request_fields(
             key, "open_wallet", owner_id=owner_id, tenant_id=tenant_id, currency=currency,
             floor=floor, metadata=meta, **extra,
         )
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
 
             def body() -> Wallet:
                 wallet = _w.new_wallet(
-                    wallet_id=self.ids.new("w"), tenant_id=tenant_id, owner_id=owner_id,
+                    wallet_id=self._env.ids.new("w"), tenant_id=tenant_id, owner_id=owner_id,
                     currency=currency, floor=floor, at=at, metadata=meta,
                 )
                 uow.add_wallet(wallet)
                 if groups:
-                    uow.put_setting(wallet.id, _OWNER_GROUPS, json.dumps(sorted(groups)))
+                    uow.put_setting(wallet.id, OWNER_GROUPS, json.dumps(sorted(groups)))
                 welcome = self.welcome_awards.get(tenant_id)
                 if welcome is not None and welcome.amount.currency == currency:
                     wallet = self._welcome(uow, wallet, welcome, at, key)
                 return wallet
 
-            return self._idempotent(uow, tenant_id, key, request, Wallet, body, at)
+            return idempotent(uow, tenant_id, key, request, Wallet, body, at)
 
     def _welcome(
         self, uow: UnitOfWork, wallet: Wallet, welcome: WelcomeAward, at: datetime,
@@ -740,43 +301,24 @@ class WalletService:
         if expiry is not None and expiry <= at:
             return wallet
         try:
-            condition, group_id, version = self._terms(
+            condition, group_id, version = terms(
                 uow, wallet, welcome.condition, welcome.group_id, at, "welcome_award.group_id")
         except InvalidTimeError:  # the group has ended: nothing left to welcome with
             return wallet
         change = _w.award(
-            wallet, lot_id=self.ids.new("lot"), amount=welcome.amount, expires_at=expiry,
+            wallet, lot_id=self._env.ids.new("lot"), amount=welcome.amount, expires_at=expiry,
             priority=welcome.priority, reason=welcome.reason,
-            info=self._info(at, key, None, {"reason": welcome.reason}),
+            info=self._env.info(at, key, None, {"reason": welcome.reason}),
             condition=condition, group_id=group_id, group_version=version,
         )
-        self._record(uow, change)
+        record(self._env, uow, change)
         return change.wallet(wallet.id)
-
-    @staticmethod
-    def _terms(
-        uow: UnitOfWork, wallet: Wallet, condition: SpendCondition | None, group_id: str | None,
-        at: datetime, field: str = "group_id",
-    ) -> tuple[SpendCondition | None, str | None, int | None]:
-        """The condition, group and group version a new lot of ``wallet`` is granted under: its
-        own ``condition``, or the current version of group ``group_id`` (of the wallet's
-        tenant; ``ConditionGroupNotFoundError`` if unknown; ``InvalidTimeError`` once the
-        group has ended: its lot would never pay)."""
-        if group_id is None:
-            return condition, None, None
-        group = uow.get_condition_group(group_id)
-        if group.tenant_id != wallet.tenant_id:
-            raise TenantMismatchError(field, wallet.tenant_id, group.tenant_id)
-        if group.valid_until is not None and at >= group.valid_until:
-            raise InvalidTimeError(field, "must name a condition group that has not ended",
-                                   group_id)
-        return group.condition, group.id, group.version
 
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet's current state; ``WalletNotFoundError`` if unknown."""
         check_name(wallet_id, "wallet_id")
         with self.store.unit_of_work(read_only=True) as uow:
-            return self._scoped(uow.get_wallet(wallet_id))
+            return self._env.scoped(uow.get_wallet(wallet_id))
 
     def find_wallet(self, *, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, or None."""
@@ -810,10 +352,10 @@ class WalletService:
     def set_owner_groups(self, wallet_id: str, owner_groups: Iterable[str]) -> frozenset[str]:
         """Replace the groups the owner of the wallet belongs to (names; empty removes them).
         Fee rules limited to some groups follow the change from the next operation on."""
-        groups = _check_groups(owner_groups)
+        groups = check_groups(owner_groups)
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
-            uow.put_setting(wallet.id, _OWNER_GROUPS,
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+            uow.put_setting(wallet.id, OWNER_GROUPS,
                             json.dumps(sorted(groups)) if groups else None)
             uow.commit()
         return groups
@@ -822,8 +364,8 @@ class WalletService:
         """The groups the owner of the wallet belongs to."""
         check_name(wallet_id, "wallet_id")
         with self.store.unit_of_work(read_only=True) as uow:
-            self._scoped(uow.get_wallet(wallet_id))
-            return self._stored_groups(uow, wallet_id)
+            self._env.scoped(uow.get_wallet(wallet_id))
+            return stored_groups(uow, wallet_id)
 
     def set_limits(self, wallet_id: str, limits: Limits | None) -> Limits:
         """Give the wallet its own limits on top of the tenant's: an override replaces the
@@ -836,8 +378,8 @@ class WalletService:
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInputError("limits", "must be a Limits or None", limits)
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
-            base = self._tenant_rules(wallet.tenant_id).limits
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+            base = self._env.tenant_rules(wallet.tenant_id).limits
             if limits is not None and not base.rules and base.max_balance is None:
                 raise InvalidInputError(
                     "limits", "must override the tenant's limits: the tenant has none "
@@ -846,10 +388,10 @@ class WalletService:
                 if limits.currency not in (None, wallet.currency):
                     raise CurrencyMismatchError(wallet.currency, limits.currency or "", "limits")
                 check_override(base, limits)
-            uow.put_setting(wallet.id, _LIMITS,
+            uow.put_setting(wallet.id, LIMITS,
                             None if limits is None else json.dumps(limits.to_data(),
                                                                    sort_keys=True))
-            effective = self._effective_limits(uow, wallet)
+            effective = effective_limits(self._env, uow, wallet)
             uow.commit()
         return effective
 
@@ -857,8 +399,8 @@ class WalletService:
         """The wallet's effective limits: the tenant's, with the wallet's overrides."""
         check_name(wallet_id, "wallet_id")
         with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._scoped(uow.get_wallet(wallet_id))
-            return self._effective_limits(uow, wallet)
+            wallet = self._env.scoped(uow.get_wallet(wallet_id))
+            return effective_limits(self._env, uow, wallet)
 
     # -- money in ---------------------------------------------------------------------------
 
@@ -883,54 +425,39 @@ class WalletService:
         The tenant's top-up fees are taken from the open balance in the same entry (a top-up
         must be more than its fee); the wallet's top-up limits and maximum balance apply
         (``LimitExceededError``)."""
-        _check_positive(amount)
+        check_positive(amount)
         check_name(method, "method")
         if group_id is not None:
             check_name(group_id, "group_id")
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
         extra = {} if group_id is None else {"group_id": group_id}
-        request = _request(
+        request = request_fields(
             key, "top_up", wallet_id=wallet_id, amount=amount, method=method, metadata=meta,
             **extra,
         )
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
 
             def body() -> Receipt:
-                _check_currency(wallet, amount)
-                fee = self._fee(self._fees(uow, wallet, Operation.TOP_UP, amount),
-                                wallet.currency)
+                check_currency(wallet, amount)
+                fee = charges.fee(self._env, uow, wallet, Operation.TOP_UP, amount)
                 if fee is not None and fee >= amount:
                     raise InvalidAmountError(
                         "amount", f"must be more than its top-up fee ({fee})", amount)
-                self._check_limits(uow, wallet, Operation.TOP_UP, amount, at)
-                self._check_max_balance(uow, wallet, Operation.TOP_UP,
-                                        _less(wallet.total + amount, fee))
-                info = self._info(at, key, actor, meta)
-                lot = self._group_lot(uow, wallet, amount, group_id, info, "top-up")
+                check_limits(self._env, uow, wallet, Operation.TOP_UP, amount, at)
+                check_max_balance(self._env, uow, wallet, Operation.TOP_UP,
+                                        less(wallet.total + amount, fee))
+                info = self._env.info(at, key, actor, meta)
+                lot = group_lot(self._env, uow, wallet, amount, group_id, info, "top-up")
                 if lot is not None and fee is not None:
-                    self._check_headroom(wallet, fee)
+                    check_headroom(wallet, fee)
                 change = _w.top_up(wallet, amount, method, info, lot=lot, fee=fee)
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return Receipt(change.entry.id, EntryKind.TOP_UP, wallet.id, amount, at,
                                lot_id=None if lot is None else lot.id, fee=fee)
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
-
-    def _group_lot(
-        self, uow: UnitOfWork, wallet: Wallet, amount: Money, group_id: str | None,
-        info: EntryInfo, reason: str,
-    ) -> Lot | None:
-        """The new lot money sent to ``wallet`` under condition group ``group_id`` arrives in;
-        None without a group (the money goes to the open balance)."""
-        if group_id is None:
-            return None
-        condition, group, version = self._terms(uow, wallet, None, group_id, info.at)
-        return _w.new_lot(
-            wallet, lot_id=self.ids.new("lot"), amount=amount, info=info, reason=reason,
-            condition=condition, group_id=group, group_version=version,
-        )
+            return idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
 
     def award(
         self,
@@ -955,111 +482,47 @@ class WalletService:
         (:class:`~prepaid_wallet.conditions.SpendCondition`), or what condition group
         ``group_id`` allows (its current version, kept by the lot; the group's validity applies
         as it changes); give at most one. Conditioned lots pay before unconditioned ones."""
-        _check_positive(amount)
-        _check_text(reason, "reason")
+        check_positive(amount)
+        check_optional_text(reason, "reason")
         expiry = resolve_expiry(expires_at)
-        _check_priority(priority)
-        _check_condition(condition)
+        check_priority(priority)
+        check_condition(condition)
         if group_id is not None:
             check_name(group_id, "group_id")
             if condition is not None:
                 raise InvalidInputError("condition",
                                         "give a condition or a condition group, not both")
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        terms: dict[str, Any] = {}
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        grant: dict[str, Any] = {}
         if condition is not None:
-            terms["condition"] = condition
+            grant["condition"] = condition
         if group_id is not None:
-            terms["group_id"] = group_id
-        request = _request(
+            grant["group_id"] = group_id
+        request = request_fields(
             key, "award", wallet_id=wallet_id, amount=amount, expires_at=expiry,
-            priority=str(priority), reason=reason, metadata=meta, **terms,
+            priority=str(priority), reason=reason, metadata=meta, **grant,
         )
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
 
             def body() -> Lot:
-                _check_currency(wallet, amount)
+                check_currency(wallet, amount)
                 if expiry is not None and expiry <= at:
                     raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                own, group, version = self._terms(uow, wallet, condition, group_id, at)
+                own, group, version = terms(uow, wallet, condition, group_id, at)
                 change = _w.award(
-                    wallet, lot_id=self.ids.new("lot"), amount=amount, expires_at=expiry,
+                    wallet, lot_id=self._env.ids.new("lot"), amount=amount, expires_at=expiry,
                     priority=priority, reason=reason,
-                    info=self._info(at, key, actor, {**meta, "reason": reason}),
+                    info=self._env.info(at, key, actor, {**meta, "reason": reason}),
                     condition=own, group_id=group, group_version=version,
                 )
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return change.lots[0]
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
+            return idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
 
     # -- spending ---------------------------------------------------------------------------
-
-    def _decide(self, uow: UnitOfWork, wallet: Wallet, request: SpendRequest, at: datetime,
-                *, rules: bool = True) -> Decision:
-        """The decision on ``request``: commerce and the open balance (less the spend's fee),
-        then the wallet's spend limits (with ``rules``)."""
-        tenant = self.rules.get(wallet.tenant_id) if rules else None
-        fee = self._fee(self._fees(uow, wallet, Operation.SPEND, request.amount),
-                        wallet.currency) if tenant is not None and tenant.fees else None
-        # Lot remainders add up to commerce (I4): with none, there is no lot to read.
-        lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
-        decision = decide_spend(wallet, request, lots, at, self.spend_order, _Groups(uow), fee)
-        if tenant is None:
-            return decision
-        if decision.suggested_top_up.is_positive() and tenant.fees:
-            decision = attrs.evolve(decision, suggested_top_up=self._gross_top_up(
-                uow, wallet, decision.suggested_top_up))
-        if fee is not None and decision.allowed and decision.covered < request.amount:
-            # Credit pays less than asked (CREDIT_FIRST): the fee is the fee of what it pays.
-            fee = self._fee(self._fees(uow, wallet, Operation.SPEND, decision.covered),
-                            wallet.currency) if decision.covered.is_positive() else None
-            decision = attrs.evolve(decision, fee=fee)
-        spent = decision.covered if decision.covered.is_positive() else request.amount
-        breaches = self._breaches(uow, wallet, Operation.SPEND, spent, at)
-        if not breaches:
-            return decision
-        zero = Money.zero(wallet.currency)
-        return attrs.evolve(
-            decision, allowed=False, reasons=(*decision.reasons, Reason.LIMIT_EXCEEDED),
-            allocation=(), remainder_due=zero, limits=breaches,
-        )
-
-    def _gross_top_up(self, uow: UnitOfWork, wallet: Wallet, net: Money) -> Money:
-        """The least top-up that still leaves ``net`` on the open balance after the tenant's
-        top-up fees (``net`` itself when no top-up could, e.g. a fee of 100 %)."""
-        currency = wallet.currency
-
-        def fee(minor: int) -> int:
-            amount = Money.from_minor_units(minor, currency)
-            charged = self._fee(self._fees(uow, wallet, Operation.TOP_UP, amount), currency)
-            return 0 if charged is None else charged.minor_units
-
-        want = net.minor_units
-        # The least fixed point of g = net + fee(g), reached from below: a fee never falls as
-        # the amount grows, so every step stays at or under it. Fixed fees settle in two steps,
-        # a percentage closes the gap by that percentage per step.
-        gross = want
-        for _ in range(_GROSS_UP_STEPS):
-            needed = want + fee(gross)
-            if needed <= gross:
-                return Money.from_minor_units(gross, currency)
-            if needed > MAX_MINOR_UNITS:
-                return net
-            gross = needed
-        # A percentage near 100 % converges slowly: bisect between the last step (at or under
-        # the answer) and an amount that covers (the least such, as what is left after the fee
-        # never falls as the amount grows by a minor unit).
-        high = gross
-        while high - fee(high) < want:
-            if high > MAX_MINOR_UNITS // 2:
-                return net
-            high *= 2
-        least = gross + bisect.bisect_left(range(gross, high + 1), True,
-                                           key=lambda g: g - fee(g) >= want)
-        return Money.from_minor_units(least, currency)
 
     def _stored(self, wallet_id: str, key: str) -> bool:
         """Whether an outcome is already stored under ``key`` for the wallet's tenant (then a
@@ -1069,48 +532,20 @@ class WalletService:
             wallet = uow.get_wallet(wallet_id)
             return uow.get_idempotency(wallet.tenant_id, key) is not None
 
-    @staticmethod
-    def _check_request(request: object) -> SpendRequest:
-        if not isinstance(request, SpendRequest):
-            raise InvalidInputError("request", "must be a SpendRequest", request)
-        _check_positive(request.amount, "request.amount")
-        if not isinstance(request.mode, PaymentMode):
-            raise InvalidInputError("request.mode", "must be a PaymentMode", request.mode)
-        _check_text(request.description, "request.description", required=False)
-        lines = request.lines
-        if not isinstance(lines, tuple) or not all(isinstance(x, LineItem) for x in lines):
-            raise InvalidInputError("request.lines", "must be a sequence of LineItem", lines)
-        if lines:
-            currency = request.amount.currency
-            for index, item in enumerate(lines):
-                if item.amount.currency != currency:
-                    raise CurrencyMismatchError(currency, item.amount.currency,
-                                                f"request.lines[{index}].amount")
-            total = Money.sum((item.amount for item in lines), currency)
-            if total != request.amount:
-                raise InvalidAmountError(
-                    "request.lines", f"must add up to request.amount ({request.amount})", total
-                )
-        _check_text(request.merchant, "request.merchant", required=False)
-        _check_names(request.merchant_groups, "request.merchant_groups")
-        if request.at is not None:
-            require_aware(request.at, "request.at")
-        return request
-
     def check_spend(self, wallet_id: str, request: SpendRequest) -> Decision:
         """Decide ``request`` now without writing anything: whether it is allowed, from which
         lots and the open balance (per line item when the request has lines), the shortfall, a
         suggested top-up and the remainder due. A refusal's ``covered`` is what is spendable
         for this request: what the lots may pay of its lines, then the open balance down to the
         floor."""
-        self._check_request(request)
-        at = self._now()
-        _check_purchase_time(request, at)
+        check_request(request)
+        at = self._env.now()
+        check_purchase_time(request, at)
         with self.store.unit_of_work(read_only=True) as uow:
             check_name(wallet_id, "wallet_id")
-            wallet = self._scoped(uow.get_wallet(wallet_id))
-            _check_currency(wallet, request.amount, "request.amount")
-            return self._decide(uow, wallet, request, at)
+            wallet = self._env.scoped(uow.get_wallet(wallet_id))
+            check_currency(wallet, request.amount, "request.amount")
+            return decide(self._env, uow, wallet, request, at)
 
     def spend(
         self,
@@ -1134,22 +569,22 @@ class WalletService:
         instant (``request.at``, which must not be after now; expiry is judged now); see
         :func:`~prepaid_wallet.policies.decide_spend` for the order. A spend never takes more
         than is available."""
-        self._check_request(request)
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request_fields = _request(
+        check_request(request)
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        fingerprint = request_fields(
             key, "spend", wallet_id=wallet_id, amount=request.amount, mode=request.mode,
-            description=request.description, metadata=meta, **_purchase_fields(request),
+            description=request.description, metadata=meta, **purchase_fields(request),
         )
-        _check_purchase_time(request, self._now())
-        if self._spend_top_ups and (key is None or not self._stored(wallet_id, key)):
+        check_purchase_time(request, self._env.now())
+        if self._env.spend_top_ups and (key is None or not self._stored(wallet_id, key)):
             self._spend_top_up(wallet_id, request)
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
 
             def body() -> SpendResult:
-                _check_currency(wallet, request.amount, "request.amount")
-                decision = self._decide(uow, wallet, request, at)
+                check_currency(wallet, request.amount, "request.amount")
+                decision = decide(self._env, uow, wallet, request, at)
                 if not decision.allowed:
                     raise SpendDeniedError(decision)
                 entry_id = None
@@ -1159,15 +594,15 @@ class WalletService:
                     extra = {} if request.description is None else {
                         "description": request.description}
                     change = _w.spend(wallet, decision.allocation, lots,
-                                      self._info(at, key, actor, {**meta, **extra}),
+                                      self._env.info(at, key, actor, {**meta, **extra}),
                                       decision.fee)
-                    self._record(uow, change)
+                    record(self._env, uow, change)
                     entry_id = change.entry.id
                 return SpendResult(entry_id, decision.allocation, decision.covered,
                                    decision.remainder_due, decision,
                                    decision.fee if entry_id is not None else None)
 
-            return self._idempotent(uow, wallet.tenant_id, key, request_fields, SpendResult,
+            return idempotent(uow, wallet.tenant_id, key, fingerprint, SpendResult,
                                     body, at)
 
     # -- holds ------------------------------------------------------------------------------
@@ -1188,23 +623,23 @@ class WalletService:
         The hold ends at ``expires_at`` (aware, in the future) or after ``window`` of elapsed
         time (4 hours is 4 hours of UTC, also across a DST change); give exactly one. Raises
         ``SpendDeniedError`` when credit cannot cover it."""
-        _check_positive(amount)
+        check_positive(amount)
         if (expires_at is None) == (window is None):
             raise InvalidInputError("expires_at", "give exactly one of expires_at and window")
         expiry = None if expires_at is None else require_aware(expires_at, "expires_at")
         if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
             raise InvalidTimeError("window", "must be a positive timedelta", window)
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = _request(
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        request = request_fields(
             key, "hold", wallet_id=wallet_id, amount=amount, expires_at=expiry,
             window=None if window is None else str(window.total_seconds()), metadata=meta,
         )
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
 
             def body() -> Hold:
-                _check_currency(wallet, amount)
+                check_currency(wallet, amount)
                 try:
                     ends = expiry if expiry is not None else at + window  # type: ignore[operator]
                 except OverflowError as exc:
@@ -1212,36 +647,25 @@ class WalletService:
                                            window) from exc
                 if ends <= at:
                     raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                decision = self._decide(uow, wallet, SpendRequest(amount), at, rules=False)
+                decision = decide(self._env, uow, wallet, SpendRequest(amount), at, rules=False)
                 if not decision.allowed:
                     raise SpendDeniedError(decision, "hold")
                 lots = {p.lot_id: uow.get_lot(p.lot_id) for p in decision.allocation
                         if p.lot_id is not None}
                 change = _w.hold(
-                    wallet, hold_id=self.ids.new("hold"), allocation=decision.allocation,
-                    lots=lots, expires_at=ends, info=self._info(at, key, actor, meta),
+                    wallet, hold_id=self._env.ids.new("hold"), allocation=decision.allocation,
+                    lots=lots, expires_at=ends, info=self._env.info(at, key, actor, meta),
                 )
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return change.holds[0]
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
+            return idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
 
     def _locked_hold(self, uow: UnitOfWork, hold_id: str) -> tuple[Wallet, Hold]:
         check_name(hold_id, "hold_id")
         wallet_id = uow.get_hold(hold_id).wallet_id
-        wallet = self._lock(uow, wallet_id, fields=("hold_id",))[wallet_id]
+        wallet = lock(self._env, uow, wallet_id, fields=("hold_id",))[wallet_id]
         return wallet, uow.get_hold(hold_id)
-
-    @staticmethod
-    def _lots_of(uow: UnitOfWork, parts: tuple[_w.AllocationPart, ...]) -> dict[str, Lot]:
-        return {p.lot_id: uow.get_lot(p.lot_id) for p in parts if p.lot_id is not None}
-
-    def _ends(self, uow: UnitOfWork, lots: Mapping[str, Lot]) -> dict[str, datetime | None]:
-        """When each lot of a condition group stops paying (money given back to it after that
-        goes to breakage); lots without a group keep their own expiry."""
-        groups = _Groups(uow)
-        return {lot_id: self._lot_expiry(lot, groups) for lot_id, lot in lots.items()
-                if lot.group_id is not None}
 
     def capture(
         self,
@@ -1256,16 +680,16 @@ class WalletService:
         release the rest. Once only: ``HoldStateError`` if the hold is no longer active,
         ``HoldExpiredError`` at or after its expiry."""
         if amount is not None:
-            _check_positive(amount)
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = _request(key, "capture", hold_id=hold_id, amount=amount, metadata=meta)
-        at = self._now()
+            check_positive(amount)
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        request = request_fields(key, "capture", hold_id=hold_id, amount=amount, metadata=meta)
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
             wallet, held = self._locked_hold(uow, hold_id)
 
             def body() -> CaptureResult:
                 take = held.amount if amount is None else amount
-                _check_currency(wallet, take)
+                check_currency(wallet, take)
                 if take > held.amount:
                     raise InvalidAmountError(
                         "amount", f"must not exceed the held amount ({held.amount})", amount
@@ -1274,10 +698,10 @@ class WalletService:
                     raise HoldStateError(held.id, held.status.value, "capture")
                 if at >= held.expires_at:
                     raise HoldExpiredError(held.id)
-                lots = self._lots_of(uow, held.allocation)
-                change = _w.capture(wallet, held, take, lots, self._info(at, key, actor, meta),
-                                    self._ends(uow, lots))
-                self._record(uow, change)
+                lots = lots_of(uow, held.allocation)
+                change = _w.capture(wallet, held, take, lots, self._env.info(at, key, actor, meta),
+                                    ends(self._env, uow, lots))
+                record(self._env, uow, change)
                 charge = change.charges[0]
                 breakage = _breakage_of(change.entry, wallet.tenant_id)
                 return CaptureResult(
@@ -1285,7 +709,7 @@ class WalletService:
                     breakage,
                 )
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, CaptureResult, body, at)
+            return idempotent(uow, wallet.tenant_id, key, request, CaptureResult, body, at)
 
     def void(
         self,
@@ -1297,38 +721,38 @@ class WalletService:
     ) -> Hold:
         """Release an active hold entirely back to where its money came from (a lot that has
         expired meanwhile books its part as breakage). ``HoldStateError`` if not active."""
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = _request(key, "void", hold_id=hold_id, metadata=meta)
-        at = self._now()
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        request = request_fields(key, "void", hold_id=hold_id, metadata=meta)
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
             wallet, held = self._locked_hold(uow, hold_id)
 
             def body() -> Hold:
                 if held.status is not HoldStatus.ACTIVE:
                     raise HoldStateError(held.id, held.status.value, "void")
-                lots = self._lots_of(uow, held.allocation)
+                lots = lots_of(uow, held.allocation)
                 change = _w.release(
-                    wallet, held, lots, HoldStatus.VOIDED, self._info(at, key, actor, meta),
-                    self._ends(uow, lots),
+                    wallet, held, lots, HoldStatus.VOIDED, self._env.info(at, key, actor, meta),
+                    ends(self._env, uow, lots),
                 )
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return change.holds[0]
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
+            return idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
 
     def get_hold(self, hold_id: str) -> Hold:
         """The hold's current state; ``HoldNotFoundError`` if unknown."""
         check_name(hold_id, "hold_id")
         with self.store.unit_of_work(read_only=True) as uow:
             held = uow.get_hold(hold_id)
-            self._scoped(uow.get_wallet(held.wallet_id), "hold_id")
+            self._env.scoped(uow.get_wallet(held.wallet_id), "hold_id")
             return held
 
     def holds(self, wallet_id: str) -> list[Hold]:
         """Every hold of the wallet, oldest first."""
         check_name(wallet_id, "wallet_id")
         with self.store.unit_of_work(read_only=True) as uow:
-            self._scoped(uow.get_wallet(wallet_id))
+            self._env.scoped(uow.get_wallet(wallet_id))
             return list(uow.wallet_holds(wallet_id))
 
     # -- transfers, refunds, reversals ------------------------------------------------------
@@ -1352,7 +776,7 @@ class WalletService:
         of open balance. The sender pays the tenant's transfer fees from its open balance in the
         same entry (the floor applies to amount plus fee); the sender's transfer limits and the
         target's maximum balance apply (``LimitExceededError``)."""
-        _check_positive(amount)
+        check_positive(amount)
         check_name(from_wallet_id, "wallet_id")
         check_name(to_wallet_id, "to_wallet_id")
         if group_id is not None:
@@ -1360,46 +784,36 @@ class WalletService:
         if from_wallet_id == to_wallet_id:
             raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
                                     to_wallet_id)
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
         extra = {} if group_id is None else {"group_id": group_id}
-        request = _request(
+        request = request_fields(
             key, "transfer", wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
             metadata=meta, **extra,
         )
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
-            wallets = self._lock(uow, from_wallet_id, to_wallet_id,
+            wallets = lock(self._env, uow, from_wallet_id, to_wallet_id,
                                  fields=("wallet_id", "to_wallet_id"))
             source, target = wallets[from_wallet_id], wallets[to_wallet_id]
 
             def body() -> Receipt:
                 if target.tenant_id != source.tenant_id:
                     raise TenantMismatchError("to_wallet_id", source.tenant_id, target.tenant_id)
-                _check_currency(source, amount)
-                _check_currency(target, amount, "to_wallet_id")
-                fee = self._fee(self._fees(uow, source, Operation.TRANSFER_OUT, amount),
-                                source.currency)
-                self._check_headroom(source, amount if fee is None else amount + fee)
-                self._check_limits(uow, source, Operation.TRANSFER_OUT, amount, at)
-                self._check_max_balance(uow, target, Operation.TRANSFER_IN,
+                check_currency(source, amount)
+                check_currency(target, amount, "to_wallet_id")
+                fee = charges.fee(self._env, uow, source, Operation.TRANSFER_OUT, amount)
+                check_headroom(source, amount if fee is None else amount + fee)
+                check_limits(self._env, uow, source, Operation.TRANSFER_OUT, amount, at)
+                check_max_balance(self._env, uow, target, Operation.TRANSFER_IN,
                                         target.total + amount)
-                info = self._info(at, key, actor, meta)
-                lot = self._group_lot(uow, target, amount, group_id, info, "transfer")
+                info = self._env.info(at, key, actor, meta)
+                lot = group_lot(self._env, uow, target, amount, group_id, info, "transfer")
                 change = _w.transfer(source, target, amount, info, lot=lot, fee=fee)
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return Receipt(change.entry.id, EntryKind.TRANSFER, source.id, amount, at,
                                target.id, lot_id=None if lot is None else lot.id, fee=fee)
 
-            return self._idempotent(uow, source.tenant_id, key, request, Receipt, body, at)
-
-    @staticmethod
-    def _check_headroom(wallet: Wallet, needed: Money) -> None:
-        """``InsufficientFundsError`` unless the open balance can give ``needed`` above the
-        floor."""
-        headroom = wallet.open - wallet.floor
-        if needed > headroom:
-            raise InsufficientFundsError(wallet.id, needed,
-                                         max(headroom, Money.zero(wallet.currency)))
+            return idempotent(uow, source.tenant_id, key, request, Receipt, body, at)
 
     def payout(
         self,
@@ -1460,42 +874,42 @@ class WalletService:
         metadata: Mapping[str, str] | None,
     ) -> Receipt:
         """A payout, credit or debit: one posting against a tenant account, fees, limits."""
-        _check_positive(amount)
+        check_positive(amount)
         if method is not None:
             check_name(method, "method")
         if reason is not None:
-            _check_text(reason, "reason")
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = _request(key, operation.value, wallet_id=wallet_id, amount=amount,
+            check_optional_text(reason, "reason")
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        request = request_fields(key, operation.value, wallet_id=wallet_id, amount=amount,
                            method=method, reason=reason, metadata=meta)
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
 
             def body() -> Receipt:
-                _check_currency(wallet, amount)
-                fee = self._fee(self._fees(uow, wallet, operation, amount), wallet.currency)
+                check_currency(wallet, amount)
+                fee = charges.fee(self._env, uow, wallet, operation, amount)
                 extra = {} if reason is None else {"reason": reason}
-                info = self._info(at, key, actor, {**meta, **extra})
+                info = self._env.info(at, key, actor, {**meta, **extra})
                 if operation is Operation.CREDIT:
                     if fee is not None and fee >= amount:
                         raise InvalidAmountError(
                             "amount", f"must be more than its fee ({fee})", amount)
-                    self._check_max_balance(uow, wallet, operation,
-                                            _less(wallet.total + amount, fee))
+                    check_max_balance(self._env, uow, wallet, operation,
+                                            less(wallet.total + amount, fee))
                     change = _w.adjust(wallet, amount, info, fee=fee)
                 else:
-                    self._check_headroom(wallet, amount if fee is None else amount + fee)
+                    check_headroom(wallet, amount if fee is None else amount + fee)
                     if method is not None:  # a payout
-                        self._check_limits(uow, wallet, operation, amount, at)
+                        check_limits(self._env, uow, wallet, operation, amount, at)
                         change = _w.payout(wallet, amount, method, info, fee=fee)
                     else:
                         change = _w.adjust(wallet, -amount, info, fee=fee)
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return Receipt(change.entry.id, change.entry.kind, wallet.id, amount, at,
                                fee=fee)
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
+            return idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
 
     def _charge(self, uow: UnitOfWork, entry_id: str) -> tuple[Wallet, Charge]:
         check_name(entry_id, "entry_id")
@@ -1506,7 +920,7 @@ class WalletService:
                 "entry_id", f"must be a spend or capture entry (it is a {entry.kind.value})",
                 entry_id,
             )
-        wallet = self._lock(uow, charge.wallet_id, fields=("entry_id",))[charge.wallet_id]
+        wallet = lock(self._env, uow, charge.wallet_id, fields=("entry_id",))[charge.wallet_id]
         current = uow.get_charge(entry_id)
         assert current is not None
         return wallet, current
@@ -1528,32 +942,32 @@ class WalletService:
         breakage. Refunds of one entry never add up to more than it took
         (``RefundExceedsOriginalError``)."""
         if amount is not None:
-            _check_positive(amount)
-        _check_text(reason, "reason")
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = _request(
+            check_positive(amount)
+        check_optional_text(reason, "reason")
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        request = request_fields(
             key, "refund", entry_id=entry_id, amount=amount, reason=reason, metadata=meta
         )
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
             wallet, charge = self._charge(uow, entry_id)
 
             def body() -> RefundResult:
                 give = charge.refundable if amount is None else amount
-                _check_currency(wallet, give)
+                check_currency(wallet, give)
                 if give > charge.refundable or give.is_zero():
                     raise RefundExceedsOriginalError(charge.entry_id, give, charge.refundable)
                 parts = _w.refundable_parts(charge)
-                lots = self._lots_of(uow, tuple(parts))
+                lots = lots_of(uow, tuple(parts))
                 change, refunded, breakage = _w.refund(
                     wallet, charge, give, lots,
-                    self._info(at, key, actor, {**meta, "reason": reason}),
-                    self._ends(uow, lots),
+                    self._env.info(at, key, actor, {**meta, "reason": reason}),
+                    ends(self._env, uow, lots),
                 )
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return RefundResult(change.entry.id, charge.entry_id, give, refunded, breakage)
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, RefundResult, body, at)
+            return idempotent(uow, wallet.tenant_id, key, request, RefundResult, body, at)
 
     def reverse(
         self,
@@ -1571,10 +985,10 @@ class WalletService:
         is breakage); with a floor below zero, a reversed top-up that was
         already spent leaves the open balance negative (the customer owes it). Spends and
         captures are corrected with :meth:`refund`, holds with :meth:`void`."""
-        _check_text(reason, "reason")
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = _request(key, "reverse", entry_id=entry_id, reason=reason, metadata=meta)
-        at = self._now()
+        check_optional_text(reason, "reason")
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        request = request_fields(key, "reverse", entry_id=entry_id, reason=reason, metadata=meta)
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
             check_name(entry_id, "entry_id")
             original = uow.get_entry(entry_id)
@@ -1585,7 +999,7 @@ class WalletService:
                     f" (it is a {original.kind.value})",
                     entry_id,
                 )
-            wallets = self._lock(uow, *original.wallet_ids, fields=("entry_id",))
+            wallets = lock(self._env, uow, *original.wallet_ids, fields=("entry_id",))
             first = wallets[original.wallet_ids[0]]
 
             def body() -> Receipt:
@@ -1593,7 +1007,7 @@ class WalletService:
                 if done is not None:
                     raise AlreadyReversedError(original.id, done)
                 lots: dict[str, Lot] = {}
-                groups = _Groups(uow)
+                groups = Groups(uow)
                 for posting in original.postings:
                     ref = parse_account(posting.account)
                     if not ref.is_wallet:
@@ -1604,7 +1018,7 @@ class WalletService:
                         lot = uow.get_lot(ref.name)
                         lots[lot.id] = lot
                         # An expired remainder belongs to breakage (the sweep books it).
-                        end = self._lot_expiry(lot, groups)
+                        end = self._env.lot_expiry(lot, groups)
                         expired = end is not None and at >= end
                         left = Money.zero(lot.remaining.currency) if expired else lot.remaining
                         if left < posting.amount:
@@ -1618,9 +1032,9 @@ class WalletService:
                             )
                 change = _w.reverse(
                     original, list(wallets.values()), lots,
-                    self._info(at, key, actor, {**meta, "reason": reason}),
+                    self._env.info(at, key, actor, {**meta, "reason": reason}),
                 )
-                self._record(uow, change)
+                record(self._env, uow, change)
                 moved = Money.sum(
                     (p.amount for p in original.postings
                      if parse_account(p.account).is_wallet and p.amount.is_positive()),
@@ -1628,7 +1042,7 @@ class WalletService:
                 )
                 return Receipt(change.entry.id, EntryKind.REVERSAL, first.id, moved, at)
 
-            return self._idempotent(uow, first.tenant_id, key, request, Receipt, body, at)
+            return idempotent(uow, first.tenant_id, key, request, Receipt, body, at)
 
     # -- condition groups -------------------------------------------------------------------
 
@@ -1649,13 +1063,13 @@ class WalletService:
         check_name(tenant_id, "tenant_id")
         if self.tenant_id is not None and tenant_id != self.tenant_id:
             raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        _check_text(name, "name")
+        check_optional_text(name, "name")
         if not isinstance(condition, SpendCondition):
             raise InvalidInputError("condition", "must be a SpendCondition", condition)
         if group_id is not None:
             check_name(group_id, "group_id")
         group = ConditionGroup(
-            id=group_id if group_id is not None else self.ids.new("cg"), tenant_id=tenant_id,
+            id=group_id if group_id is not None else self._env.ids.new("cg"), tenant_id=tenant_id,
             name=name, condition=condition, version=1, valid_from=valid_from,
             valid_until=valid_until,
         )
@@ -1676,8 +1090,8 @@ class WalletService:
         *,
         name: str | None = None,
         condition: SpendCondition | None = None,
-        valid_from: datetime | _Keep | None = _KEEP,
-        valid_until: datetime | _Keep | None = _KEEP,
+        valid_from: datetime | Keep | None = KEEP,
+        valid_until: datetime | Keep | None = KEEP,
     ) -> ConditionGroup:
         """Change a condition group. A new ``condition`` makes a new version: lots granted
         before keep the conditions they were granted under, new lots get the new ones. A new
@@ -1685,7 +1099,7 @@ class WalletService:
         every lot of the group: they stop paying, and fall due for the expiry sweep, at the
         group's new end (or their own expiry, if sooner)."""
         check_name(group_id, "group_id")
-        _check_text(name, "name", required=False)
+        check_optional_text(name, "name", required=False)
         if condition is not None and not isinstance(condition, SpendCondition):
             raise InvalidInputError("condition", "must be a SpendCondition", condition)
         with self.store.unit_of_work() as uow:
@@ -1696,9 +1110,9 @@ class WalletService:
             updates: dict[str, Any] = {}
             if name is not None:
                 updates["name"] = name
-            if not isinstance(valid_from, _Keep):
+            if not isinstance(valid_from, Keep):
                 updates["valid_from"] = valid_from
-            if not isinstance(valid_until, _Keep):
+            if not isinstance(valid_until, Keep):
                 updates["valid_until"] = valid_until
             changed = attrs.evolve(changed, **updates)
             if changed != group:
@@ -1736,14 +1150,14 @@ class WalletService:
         if rule is not None and not isinstance(rule, TopUpRule):
             raise InvalidInputError("rule", "must be a TopUpRule or None", rule)
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
             if rule is not None:
-                if not self._tenant_rules(wallet.tenant_id).automatic_top_ups:
+                if not self._env.tenant_rules(wallet.tenant_id).automatic_top_ups:
                     raise InvalidInputError("rule", "needs a tenant with automatic top-ups "
                                             "(TenantRules.automatic_top_ups)", rule)
                 if rule.currency != wallet.currency:
                     raise CurrencyMismatchError(wallet.currency, rule.currency, "rule")
-            uow.put_setting(wallet.id, _TOP_UP_RULE,
+            uow.put_setting(wallet.id, TOP_UP_RULE,
                             None if rule is None else _codec.dumps(rule))
             uow.commit()
         return rule
@@ -1752,8 +1166,8 @@ class WalletService:
         """The wallet's automatic top-up rule, if any."""
         check_name(wallet_id, "wallet_id")
         with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._scoped(uow.get_wallet(wallet_id))
-            return self._top_up_rule(uow, wallet)
+            wallet = self._env.scoped(uow.get_wallet(wallet_id))
+            return top_up_rule(self._env, uow, wallet)
 
     def top_up_intent(self, intent_id: str) -> TopUpIntent | None:
         """An automatic top-up intent and its attempts, if any."""
@@ -1819,7 +1233,7 @@ class WalletService:
         if outcome.status is not ChargeStatus.UNKNOWN:
             self._save_intent(intent_id, functools.partial(
                 record_outcome, idempotency_key=idempotency_key, outcome=outcome,
-                now=self._now()))
+                now=self._env.now()))
         if self.gateway is None:
             return TopUpReport((), (), (intent_id,))
         final, entry_id = self._drive(self.gateway, intent_id)
@@ -1837,7 +1251,7 @@ class WalletService:
         already in flight or the wallet is already at its target. Each wallet in a unit of
         work of its own; run it as a scheduled job, then :meth:`process_top_ups`. Reads every
         wallet of those tenants. Returns the ids of the intents started."""
-        at = self._now()
+        at = self._env.now()
         started: list[str] = []
         for tenant_id in sorted(self.rules):
             if not self.rules[tenant_id].automatic_top_ups or (
@@ -1862,10 +1276,10 @@ class WalletService:
 
         with self.store.unit_of_work() as uow:
             wallet = uow.lock_wallets([wallet_id])[wallet_id]
-            rule = self._top_up_rule(uow, wallet)
+            rule = top_up_rule(self._env, uow, wallet)
             if rule is None or rule.schedule is None or rule.currency != wallet.currency:
                 return None
-            last_text = uow.get_setting(wallet.id, _TOP_UP_SCHEDULE)
+            last_text = uow.get_setting(wallet.id, TOP_UP_SCHEDULE)
             after = wallet.created_at if last_text is None else datetime.fromisoformat(last_text)
             due = None
             occurrence = next_occurrence(rule, after, anchor=wallet.created_at)
@@ -1874,11 +1288,11 @@ class WalletService:
                 occurrence = next_occurrence(rule, occurrence, anchor=wallet.created_at)
             if due is None:
                 return None
-            uow.put_setting(wallet.id, _TOP_UP_SCHEDULE, due.isoformat())
+            uow.put_setting(wallet.id, TOP_UP_SCHEDULE, due.isoformat())
             amount = scheduled_top_up(rule, wallet.open)
             intent_id = None
             if amount is not None and uow.pending_top_up_intent(wallet.id) is None:
-                intent_id = self.ids.new("tu")
+                intent_id = self._env.ids.new("tu")
                 uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
                     id=intent_id, wallet_id=wallet.id, amount=amount,
                     reason=TopUpReason.SCHEDULE, created_at=at))
@@ -1935,13 +1349,13 @@ class WalletService:
         entry_id: str | None = None
         intent: TopUpIntent | None = None
         for _ in range(_MAX_STEPS):
-            now = self._now()
+            now = self._env.now()
             with self.store.unit_of_work(read_only=True) as uow:
                 intent = uow.get_top_up_intent(intent_id)
                 if intent is None:
                     return None, entry_id
                 wallet = uow.get_wallet(intent.wallet_id)
-                rule = self._top_up_rule(uow, wallet)
+                rule = top_up_rule(self._env, uow, wallet)
             if rule is None:
                 return intent, entry_id  # the rule was removed: left as it is
             step = next_step(intent, rule, now)
@@ -1954,7 +1368,7 @@ class WalletService:
                                          idempotency_key=step.idempotency_key)
                 self._save_intent(intent_id, functools.partial(
                     record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
-                    now=self._now()))
+                    now=self._env.now()))
             elif isinstance(step, Settle):
                 outcome = gateway.lookup(idempotency_key=step.idempotency_key)
                 if outcome.status is ChargeStatus.UNKNOWN:
@@ -1966,7 +1380,7 @@ class WalletService:
                     return intent, entry_id  # still unknown: settled by a later run
                 self._save_intent(intent_id, functools.partial(
                     record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
-                    now=self._now()))
+                    now=self._env.now()))
             elif isinstance(step, Credit):
                 posted = self._credit_intent(intent_id, step, now)
                 entry_id = posted if posted is not None else entry_id
@@ -1994,14 +1408,13 @@ class WalletService:
             entry_id: str | None = None
             if uow.get_idempotency(wallet.tenant_id, key) is None:
                 method = step.attempt.method
-                fee = self._fee(self._fees(uow, wallet, Operation.TOP_UP, step.amount),
-                                wallet.currency)
+                fee = charges.fee(self._env, uow, wallet, Operation.TOP_UP, step.amount)
                 if fee is not None and fee >= step.amount:
                     fee = None  # a fee may never swallow an automatic top-up
                 change = _w.top_up(wallet, step.amount, method,
-                                   self._info(at, key, None, {"top_up_intent": intent.id}),
+                                   self._env.info(at, key, None, {"top_up_intent": intent.id}),
                                    fee=fee)
-                self._record(uow, change)
+                record(self._env, uow, change)
                 entry_id = change.entry.id
                 uow.put_idempotency(IdempotencyRecord(
                     wallet.tenant_id, key, "automatic_top_up",
@@ -2023,24 +1436,24 @@ class WalletService:
 
         with self.store.unit_of_work(read_only=True) as uow:
             # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
-            found = self._top_up_rule(uow, uow.get_wallet(wallet_id))
+            found = top_up_rule(self._env, uow, uow.get_wallet(wallet_id))
             if found is None or not found.at_spend:
                 return
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
-            wallet = self._lock(uow, wallet_id)[wallet_id]
-            rule = self._top_up_rule(uow, wallet)
+            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+            rule = top_up_rule(self._env, uow, wallet)
             if rule is None or not rule.at_spend or rule.currency != wallet.currency:
                 return
             if request.amount.currency != wallet.currency:
                 return
-            decision = self._decide(uow, wallet, request, at)
+            decision = decide(self._env, uow, wallet, request, at)
             if decision.allowed or decision.reasons != (Reason.INSUFFICIENT_CREDIT,):
                 return
             amount = spend_top_up(rule, decision.shortfall)
             if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
                 return
-            intent = TopUpIntent(id=self.ids.new("tu"), wallet_id=wallet.id, amount=amount,
+            intent = TopUpIntent(id=self._env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
                                  reason=TopUpReason.SPEND, created_at=at)
             uow.put_top_up_intent(wallet.tenant_id, intent)
             uow.commit()
@@ -2096,7 +1509,7 @@ class WalletService:
         if self.tenant_id is not None and tenant_id != self.tenant_id:
             raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
         if isinstance(threshold, str):
-            rule = self._tenant_rules(tenant_id).low_balance
+            rule = self._env.tenant_rules(tenant_id).low_balance
             if rule is None:
                 raise InvalidInputError("threshold", "must be an amount: the tenant has no "
                                         "low-balance thresholds", threshold)
@@ -2133,13 +1546,13 @@ class WalletService:
         (counted in ``FeeReport.waived``; a wallet already at its floor pays nothing for that
         occurrence). Wallets in another currency than the fee's, and owners outside the fee's
         groups, are not charged."""
-        at = self._now()
+        at = self._env.now()
         entry_ids: list[str] = []
         waived = 0
         for tenant_id in sorted(self.rules):
             if self.tenant_id is not None and tenant_id != self.tenant_id:
                 continue
-            fees = self._tenant_rules(tenant_id).periodic_fees
+            fees = self._env.tenant_rules(tenant_id).periodic_fees
             if not fees:
                 continue
             with self.store.unit_of_work(read_only=True) as uow:
@@ -2154,11 +1567,11 @@ class WalletService:
     def _charge_periodic(self, wallet_id: str, fee: PeriodicFee, at: datetime
                          ) -> tuple[list[str], int]:
         """Charge ``fee``'s occurrences due on one wallet, one unit of work each."""
-        setting = f"periodic_fee:{fee.name}"
+        setting = periodic_fee_setting(fee.name)
         with self.store.unit_of_work(read_only=True) as uow:
             wallet = uow.get_wallet(wallet_id)
             last = uow.get_setting(wallet_id, setting)
-            groups = self._stored_groups(uow, wallet_id) if fee.owner_groups else frozenset()
+            groups = stored_groups(uow, wallet_id) if fee.owner_groups else frozenset()
         if wallet.currency != fee.amount.currency or not fee.applies(groups):
             return [], 0
         since = wallet.created_at if last is None else max(
@@ -2177,9 +1590,9 @@ class WalletService:
                 amount = min(fee.amount, headroom)
                 payload: str | None = None
                 if amount.is_positive():
-                    change = _w.charge_fee(wallet, amount, self._info(
+                    change = _w.charge_fee(wallet, amount, self._env.info(
                         at, key, None, {"fee": fee.name, "occurrence": occurrence.isoformat()}))
-                    self._record(uow, change)
+                    record(self._env, uow, change)
                     entry_ids.append(change.entry.id)
                     payload = change.entry.id
                 if amount < fee.amount:
@@ -2213,22 +1626,22 @@ class WalletService:
         check_name(lot_id, "lot_id")
         expiry = resolve_expiry(expires_at)
         if amount is not None:
-            _check_positive(amount)
-        meta, key, actor = _check_common(metadata, idempotency_key, actor)
-        request = _request(key, "extend_expiry", lot_id=lot_id, expires_at=expiry,
+            check_positive(amount)
+        meta, key, actor = check_common(metadata, idempotency_key, actor)
+        request = request_fields(key, "extend_expiry", lot_id=lot_id, expires_at=expiry,
                            amount=amount, metadata=meta)
-        at = self._now()
+        at = self._env.now()
         with self.store.unit_of_work() as uow:
             wallet_id = uow.get_lot(lot_id).wallet_id
-            wallet = self._lock(uow, wallet_id, fields=("lot_id",))[wallet_id]
+            wallet = lock(self._env, uow, wallet_id, fields=("lot_id",))[wallet_id]
             lot = uow.get_lot(lot_id)
 
             def body() -> Lot:
                 moved = lot.remaining if amount is None else amount
-                _check_currency(wallet, moved)
+                check_currency(wallet, moved)
                 if expiry is not None and expiry <= at:
                     raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                ends = self._lot_expiry(lot, _Groups(uow))
+                ends = self._env.lot_expiry(lot, Groups(uow))
                 if ends is not None and at >= ends:
                     raise InvalidTimeError(
                         "lot_id", "must name a lot that has not expired (an expired remainder "
@@ -2238,15 +1651,15 @@ class WalletService:
                         "amount", f"must be positive and at most what lot {lot.id!r} holds "
                         f"({lot.remaining})", moved,
                     )
-                new_id = self.ids.new("lot")
+                new_id = self._env.ids.new("lot")
                 change = _w.extend_lot(
                     wallet, lot, new_lot_id=new_id, amount=moved, expires_at=expiry,
-                    info=self._info(at, key, actor, {**meta, "reason": lot.reason}),
+                    info=self._env.info(at, key, actor, {**meta, "reason": lot.reason}),
                 )
-                self._record(uow, change)
+                record(self._env, uow, change)
                 return next(x for x in change.lots if x.id == new_id)
 
-            return self._idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
+            return idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
 
     def expire_due(self) -> ExpiryReport:
         """Release every active hold whose window has ended and book every expired lot's
@@ -2268,7 +1681,7 @@ class WalletService:
         Memory stays bounded however much is due: due rows are read a batch at a time and no
         unit of work is open while the caller handles a row. Stopping early is safe; the next
         sweep books the rest."""
-        at = self._now()
+        at = self._env.now()
         yield from self._sweep(
             lambda uow: [h.id for h in uow.due_holds(at, _SWEEP_BATCH)],
             lambda hold_id: self._release_due_hold(hold_id, at),
@@ -2302,12 +1715,12 @@ class WalletService:
             wallet, held = self._locked_hold(uow, hold_id)
             if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
                 return None
-            lots = self._lots_of(uow, held.allocation)
+            lots = lots_of(uow, held.allocation)
             change = _w.release(
                 wallet, held, lots, HoldStatus.EXPIRED,
-                self._info(at, None, None, None), self._ends(uow, lots),
+                self._env.info(at, None, None, None), ends(self._env, uow, lots),
             )
-            self._record(uow, change)
+            record(self._env, uow, change)
             uow.commit()
         return Expiry("hold", hold_id, wallet.id, held.amount, change.entry.id, at)
 
@@ -2317,12 +1730,12 @@ class WalletService:
             wallet = uow.lock_wallets([wallet_id])[wallet_id]
             lot = uow.get_lot(lot_id)
             group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
-            if not lot.is_live or lot.expired_entry_id or not self.expiry.is_expired(
+            if not lot.is_live or lot.expired_entry_id or not self._env.expiry.is_expired(
                 lot, at, group
             ):
                 return None
-            change = _w.expire_lot(wallet, lot, self._info(at, None, None, None))
-            self._record(uow, change)
+            change = _w.expire_lot(wallet, lot, self._env.info(at, None, None, None))
+            record(self._env, uow, change)
             uow.commit()
         return Expiry("lot", lot_id, wallet_id, lot.remaining, change.entry.id, at)
 
@@ -2332,9 +1745,9 @@ class WalletService:
         """The wallet's balances now, or at ``as_of`` (aware) from the statement index -- a
         lookup, never a replay of the journal. See :class:`~prepaid_wallet.results.Balance`."""
         check_name(wallet_id, "wallet_id")
-        when = self._now() if as_of is None else require_aware(as_of, "as_of")
+        when = self._env.now() if as_of is None else require_aware(as_of, "as_of")
         with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._scoped(uow.get_wallet(wallet_id))
+            wallet = self._env.scoped(uow.get_wallet(wallet_id))
             zero = Money.zero(wallet.currency)
             if as_of is None:
                 expired = Money.sum(
@@ -2347,9 +1760,9 @@ class WalletService:
             if snapshot is None:
                 return Balance(wallet.id, when, zero, zero, zero, zero, wallet.floor)
             expired = zero
-            groups = _Groups(uow)
+            groups = Groups(uow)
             for lot in uow.wallet_lots(wallet.id):
-                if lot.granted_at > when or not self.expiry.is_expired(
+                if lot.granted_at > when or not self._env.expiry.is_expired(
                     lot, when, groups.get(lot.group_id) if lot.group_id else None
                 ):
                     continue
@@ -2364,7 +1777,7 @@ class WalletService:
         ``include_empty``."""
         check_name(wallet_id, "wallet_id")
         with self.store.unit_of_work(read_only=True) as uow:
-            self._scoped(uow.get_wallet(wallet_id))
+            self._env.scoped(uow.get_wallet(wallet_id))
             return [lot for lot in uow.wallet_lots(wallet_id) if include_empty or lot.is_live]
 
     def entry(self, entry_id: str) -> Entry:
@@ -2374,7 +1787,7 @@ class WalletService:
             found = uow.get_entry(entry_id)
             if self.tenant_id is not None:
                 for wallet_id in found.wallet_ids:
-                    self._scoped(uow.get_wallet(wallet_id), "entry_id")
+                    self._env.scoped(uow.get_wallet(wallet_id), "entry_id")
             return found
 
     def statement(
@@ -2407,7 +1820,7 @@ class WalletService:
             raise InvalidTimeError("until", "must not be before since", until)
         with contextlib.ExitStack() as stack:
             uow = stack.enter_context(self.store.unit_of_work(read_only=True))
-            wallet = self._scoped(uow.get_wallet(wallet_id))
+            wallet = self._env.scoped(uow.get_wallet(wallet_id))
             zero = Money.zero(wallet.currency)
             before = None if start is None else uow.snapshot_at(
                 wallet.id, start - timedelta(microseconds=1)
@@ -2429,11 +1842,11 @@ class WalletService:
         prev: tuple[Money, Money, Money],
     ) -> Iterator[StatementLine]:
         lot_prefix = f"wallet:{wallet_id}:lot:"
-        groups = _Groups(uow)
+        groups = Groups(uow)
         for entry, snap in uow.wallet_history(wallet_id, start, end):
             movements = tuple(
                 LotMovement(p.account[len(lot_prefix):], p.amount,
-                            self._lot_expiry(uow.get_lot(p.account[len(lot_prefix):]), groups))
+                            self._env.lot_expiry(uow.get_lot(p.account[len(lot_prefix):]), groups))
                 for p in entry.postings if p.account.startswith(lot_prefix)
             )
             meta = entry.meta
@@ -2448,14 +1861,6 @@ class WalletService:
                 reversed_by=uow.reversal_of(entry.id),
             )
             prev = (snap.open, snap.commerce, snap.held)
-
-    def _lot_expiry(self, lot: Lot, groups: Mapping[str, ConditionGroup]) -> datetime | None:
-        """When ``lot`` stops paying (its own expiry or its group's end); a lot whose group is
-        unknown keeps its own expiry."""
-        group = groups.get(lot.group_id) if lot.group_id else None
-        if lot.group_id is not None and group is None:
-            return lot.expires_at
-        return self.expiry.expires_at(lot, group)
 
     def breakdown(
         self,
@@ -2474,15 +1879,15 @@ class WalletService:
         and, for a ``request``, what is spendable for it (``Breakdown.spendable``, the decision
         and each lot's share). Writes nothing."""
         check_name(wallet_id, "wallet_id")
-        when = self._now() if at is None else require_aware(at, "at")
+        when = self._env.now() if at is None else require_aware(at, "at")
         if request is not None:
-            self._check_request(request)
+            check_request(request)
         with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._scoped(uow.get_wallet(wallet_id))
+            wallet = self._env.scoped(uow.get_wallet(wallet_id))
             if request is not None:
-                _check_currency(wallet, request.amount, "request.amount")
-            groups = _Groups(uow)
-            live = list(order_lots(self.spend_order, uow.live_lots(wallet.id)))
+                check_currency(wallet, request.amount, "request.amount")
+            groups = Groups(uow)
+            live = list(order_lots(self._env.spend_order, uow.live_lots(wallet.id)))
             decision = None if request is None else decide_spend(
                 wallet, request, live, when, SpendOrder.DEFAULT, groups
             )
@@ -2504,7 +1909,7 @@ class WalletService:
         expired = Money.zero(currency)
         for lot in live:
             group = known.get(lot.group_id) if lot.group_id else None
-            ends = self._lot_expiry(lot, known)
+            ends = self._env.lot_expiry(lot, known)
             if ends is not None and when >= ends:
                 expired += lot.remaining
             words: tuple[str, ...]

@@ -1,0 +1,50 @@
+"""The decision on a spend as a command takes it: the domain's pure decision over the wallet's
+lots, with the tenant's spend fee, a suggested top-up grossed up for its fee, and the wallet's
+spend limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from prepaid_wallet.app.charges import breaches, fee, gross_top_up
+from prepaid_wallet.app.environment import Environment, Groups
+from prepaid_wallet.app.ports import UnitOfWork
+from prepaid_wallet.money import Money
+from prepaid_wallet.policies import Decision, Reason, SpendRequest, decide_spend
+from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.wallet import Wallet
+
+__all__ = ["decide"]
+
+
+def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,
+           at: datetime, *, rules: bool = True) -> Decision:
+    """The decision on ``request``: commerce and the open balance (less the spend's fee), then
+    the wallet's spend limits (with ``rules``)."""
+    tenant = env.rules.get(wallet.tenant_id) if rules else None
+    spend_fee = fee(env, uow, wallet, Operation.SPEND, request.amount) if (
+        tenant is not None and tenant.fees) else None
+    # Lot remainders add up to commerce (I4): with none, there is no lot to read.
+    lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
+    decision = decide_spend(wallet, request, lots, at, env.spend_order, Groups(uow), spend_fee)
+    if tenant is None:
+        return decision
+    if decision.suggested_top_up.is_positive() and tenant.fees:
+        decision = attrs.evolve(decision, suggested_top_up=gross_top_up(
+            env, uow, wallet, decision.suggested_top_up))
+    if spend_fee is not None and decision.allowed and decision.covered < request.amount:
+        # Credit pays less than asked (CREDIT_FIRST): the fee is the fee of what it pays.
+        spend_fee = fee(env, uow, wallet, Operation.SPEND, decision.covered) if (
+            decision.covered.is_positive()) else None
+        decision = attrs.evolve(decision, fee=spend_fee)
+    spent = decision.covered if decision.covered.is_positive() else request.amount
+    found = breaches(env, uow, wallet, Operation.SPEND, spent, at)
+    if not found:
+        return decision
+    zero = Money.zero(wallet.currency)
+    return attrs.evolve(
+        decision, allowed=False, reasons=(*decision.reasons, Reason.LIMIT_EXCEEDED),
+        allocation=(), remainder_due=zero, limits=found,
+    )

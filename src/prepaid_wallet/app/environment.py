@@ -1,0 +1,191 @@
+"""What every command, job and query runs with: the store and the dependencies injected once, at
+start-up (the clock, the id factory, the spend order, the actor, the tenant scope, the tenants'
+rules and welcome awards, the payment gateway)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+from prepaid_wallet.app.checks import (
+    check_condition,
+    check_optional_text,
+    check_positive,
+    check_priority,
+)
+from prepaid_wallet.app.ports import Store, UnitOfWork
+from prepaid_wallet.clock import Clock, require_aware
+from prepaid_wallet.conditions import ConditionGroup, SpendCondition
+from prepaid_wallet.errors import (
+    ConditionGroupNotFoundError,
+    InvalidInputError,
+    InvalidTimeError,
+    TenantMismatchError,
+)
+from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy, resolve_expiry
+from prepaid_wallet.ids import IdFactory, check_name
+from prepaid_wallet.money import Money
+from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
+from prepaid_wallet.wallet import EntryInfo, Lot, Wallet
+
+if TYPE_CHECKING:
+    from prepaid_wallet.rules.tenant import TenantRules
+    from prepaid_wallet.rules.topup import PaymentGateway
+
+__all__ = ["Environment", "Groups", "WelcomeAward"]
+
+
+@attrs.frozen
+class WelcomeAward:
+    """An award a tenant grants to every wallet it opens in the award's currency.
+
+    It is granted in the same unit of work as the opening, so it is granted exactly once: a
+    retried ``open_wallet`` with the same idempotency key replays the first outcome, and one
+    without a key finds the wallet already there (``DuplicateWalletError``). The lot expires
+    ``expires_after`` (elapsed time) after the opening, or at ``expires_at`` (an aware instant
+    or an :class:`~prepaid_wallet.expiry.EndOfLocalDay`), or never; it may carry a
+    ``condition`` or belong to condition group ``group_id`` (not both).
+    """
+
+    amount: Money
+    reason: str = "welcome"
+    expires_after: timedelta | None = None
+    expires_at: datetime | EndOfLocalDay | None = None
+    priority: int = 0
+    condition: SpendCondition | None = None
+    group_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_positive(self.amount, "welcome_award.amount")
+        check_optional_text(self.reason, "welcome_award.reason")
+        if self.expires_after is not None and self.expires_at is not None:
+            raise InvalidInputError("welcome_award.expires_at",
+                                    "give at most one of expires_after and expires_at")
+        if self.expires_after is not None and (
+            not isinstance(self.expires_after, timedelta) or self.expires_after <= timedelta(0)
+        ):
+            raise InvalidTimeError("welcome_award.expires_after", "must be a positive timedelta",
+                                   self.expires_after)
+        resolve_expiry(self.expires_at, "welcome_award.expires_at")
+        check_priority(self.priority, "welcome_award.priority")
+        check_condition(self.condition, "welcome_award.condition")
+        if self.group_id is not None:
+            check_name(self.group_id, "welcome_award.group_id")
+            if self.condition is not None:
+                raise InvalidInputError("welcome_award.condition",
+                                        "give a condition or a condition group, not both")
+
+
+class Groups(Mapping[str, ConditionGroup]):
+    """The condition groups a unit of work reads while deciding, each read once on demand; a
+    group that does not exist is simply absent."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._found: dict[str, ConditionGroup] = {}
+
+    def __getitem__(self, group_id: str) -> ConditionGroup:
+        found = self._found.get(group_id)
+        if found is None:
+            try:
+                found = self._uow.get_condition_group(group_id)
+            except ConditionGroupNotFoundError:
+                raise KeyError(group_id) from None
+            self._found[group_id] = found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+class Environment:
+    """The store and the dependencies every command, job and query is run with (built once by
+    :class:`~prepaid_wallet.service.WalletService`, which checks them)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        ids: IdFactory,
+        spend_order: SpendOrder | SpendOrderFunction,
+        actor: str | None,
+        tenant_id: str | None,
+        welcome_awards: Mapping[str, WelcomeAward],
+        rules: Mapping[str, TenantRules],
+        gateway: PaymentGateway | None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.spend_order = spend_order
+        self.actor = actor
+        self.tenant_id = tenant_id
+        self.welcome_awards = dict(welcome_awards)
+        self.rules = dict(rules)
+        self.gateway = gateway
+        #: Whether a spend may need a top-up first (a gateway, and a tenant that allows it).
+        self.spend_top_ups = gateway is not None and any(
+            r.automatic_top_ups for r in self.rules.values())
+        self.expiry = ExpiryPolicy()
+        self._no_rules: TenantRules | None = None
+
+    def now(self) -> datetime:
+        """The clock's instant (aware)."""
+        return require_aware(self.clock.now(), "clock.now()")
+
+    def info(
+        self,
+        at: datetime,
+        key: str | None,
+        actor: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> EntryInfo:
+        """What a new entry records besides its postings: a fresh id, the instant, the key, the
+        actor (the call's, else the service's) and the metadata."""
+        return EntryInfo(
+            entry_id=self.ids.new("e"),
+            at=at,
+            idempotency_key=key,
+            actor=actor if actor is not None else self.actor,
+            metadata=metadata,
+        )
+
+    def tenant_rules(self, tenant_id: str) -> TenantRules:
+        """The tenant's rules (none: an empty :class:`TenantRules`)."""
+        rules = self.rules.get(tenant_id)
+        if rules is not None:
+            return rules
+        if self._no_rules is None:
+            from prepaid_wallet.rules.tenant import TenantRules
+
+            self._no_rules = TenantRules()
+        return self._no_rules
+
+    def scoped(self, wallet: Wallet, field: str = "wallet_id") -> Wallet:
+        """``wallet``, if the service may see it (``TenantMismatchError`` naming ``field``
+        otherwise)."""
+        if self.tenant_id is not None and wallet.tenant_id != self.tenant_id:
+            raise TenantMismatchError(field, self.tenant_id, wallet.tenant_id)
+        return wallet
+
+    def check_tenant(self, tenant_id: str, field: str = "tenant_id") -> str:
+        """``tenant_id`` (a name the service may act for)."""
+        check_name(tenant_id, field)
+        if self.tenant_id is not None and tenant_id != self.tenant_id:
+            raise TenantMismatchError(field, self.tenant_id, tenant_id)
+        return tenant_id
+
+    def lot_expiry(self, lot: Lot, groups: Mapping[str, ConditionGroup]) -> datetime | None:
+        """When ``lot`` stops paying (its own expiry or its group's end); a lot whose group is
+        unknown keeps its own expiry."""
+        group = groups.get(lot.group_id) if lot.group_id else None
+        if lot.group_id is not None and group is None:
+            return lot.expires_at
+        return self.expiry.expires_at(lot, group)

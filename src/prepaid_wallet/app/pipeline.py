@@ -1,0 +1,303 @@
+"""The one pipeline every write command runs through.
+
+    validate -> authorize -> open the unit of work -> lock the wallets -> idempotency -> guards
+    -> the handler -> rules and events -> commit
+
+A command is a frozen record (:mod:`prepaid_wallet.app.commands`) that says what it is
+(``operation``), how to check its arguments (``validate``), what its idempotency fingerprint
+is (``request``), which wallets it locks (``locks``) and which handler runs it (``handler``, a
+``"module:function"`` path imported on first use, so a process that never runs a command never
+imports its module). The handler is a plain function ``handle(ctx, command) -> result`` that
+decides, builds the change with the domain's pure transitions and records it through
+:meth:`Context.record`; everything else is done here, once:
+
+* bad input raises before anything is read, and is never stored under a key;
+* the wallets are locked in sorted id order, and a wallet the service may not see raises;
+* an idempotency key already stored for the tenant replays its outcome (or refusal) when the
+  request is the same, else raises ``IdempotencyConflictError``;
+* a business refusal (``RefusedError``) under a key commits only the idempotency record, so a
+  retry refuses the same way; without a key it writes nothing; any other error writes nothing;
+* the change, the events and automatic top-ups it causes, and the idempotency record are
+  committed together.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+
+from prepaid_wallet import _codec
+from prepaid_wallet.app.checks import check_common
+from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
+from prepaid_wallet.errors import InvalidInputError, RefusedError
+from prepaid_wallet.idempotency import (
+    canonical_request,
+    check_replay,
+    decode_refusal,
+    encode_refusal,
+)
+from prepaid_wallet.ids import check_name
+from prepaid_wallet.wallet import Change, EntryInfo, Wallet
+
+__all__ = [
+    "ChargeWallet",
+    "Command",
+    "Context",
+    "EntryWallets",
+    "HoldWallet",
+    "LockSpec",
+    "LotWallet",
+    "NoWallet",
+    "Wallets",
+    "idempotent",
+    "lock",
+    "run",
+]
+
+_T = TypeVar("_T")
+
+
+class Context:
+    """What a handler works with: the environment, the open unit of work, the instant of the
+    command, its checked key, actor and metadata, and the wallets the pipeline locked."""
+
+    def __init__(self, env: Environment, uow: UnitOfWork, at: datetime, key: str | None,
+                 actor: str | None, metadata: Mapping[str, str],
+                 wallets: Mapping[str, Wallet]) -> None:
+        self.env = env
+        self.uow = uow
+        self.at = at
+        self.key = key
+        self.actor = actor
+        self.metadata = metadata
+        self.wallets = wallets
+
+    def wallet(self, wallet_id: str) -> Wallet:
+        """A locked wallet, as it was when it was locked."""
+        return self.wallets[wallet_id]
+
+    def info(self, **extra: str) -> EntryInfo:
+        """The new entry's id, instant, key, actor and metadata (plus ``extra``)."""
+        return self.env.info(self.at, self.key, self.actor, {**self.metadata, **extra})
+
+    def record(self, change: Change) -> None:
+        """Record ``change``, with the events and automatic top-ups it causes, in this unit of
+        work (see :func:`prepaid_wallet.app.effects.record`)."""
+        from prepaid_wallet.app.effects import record
+
+        record(self.env, self.uow, change)
+
+
+# -- which wallets a command locks ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Locked:
+    """The wallets a command locked (by id) and the tenant its idempotency keys live in."""
+
+    wallets: dict[str, Wallet]
+    scope: str
+
+
+class LockSpec:
+    """Which wallets a command locks, read from its fields."""
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        raise NotImplementedError
+
+
+def lock(env: Environment, uow: UnitOfWork, *wallet_ids: str,
+         fields: tuple[str, ...] = ("wallet_id",)) -> dict[str, Wallet]:
+    """Lock the wallets (sorted by id); ``fields`` names, per wallet id given, the argument that
+    an unknown id or a tenant-scope error should name (the last one repeats)."""
+    named = [(w, fields[min(i, len(fields) - 1)]) for i, w in enumerate(wallet_ids)]
+    for wallet_id, field in named:
+        check_name(wallet_id, field)
+    wallets = uow.lock_wallets(sorted(set(wallet_ids)))
+    for wallet_id, field in named:
+        env.scoped(wallets[wallet_id], field)
+    return wallets
+
+
+@attrs.frozen
+class Wallets(LockSpec):
+    """The wallets named by the command's attributes: ``(attribute, field name)`` pairs; the
+    idempotency scope is the first wallet's tenant."""
+
+    attributes: tuple[tuple[str, str], ...] = (("wallet_id", "wallet_id"),)
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        ids = [getattr(command, attribute) for attribute, _ in self.attributes]
+        wallets = lock(env, uow, *ids, fields=tuple(field for _, field in self.attributes))
+        return Locked(wallets, wallets[ids[0]].tenant_id)
+
+
+@attrs.frozen
+class HoldWallet(LockSpec):
+    """The wallet of the hold the command names."""
+
+    attribute: str = "hold_id"
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        hold_id = check_name(getattr(command, self.attribute), self.attribute)
+        wallet_id = uow.get_hold(hold_id).wallet_id
+        wallets = lock(env, uow, wallet_id, fields=(self.attribute,))
+        return Locked(wallets, wallets[wallet_id].tenant_id)
+
+
+@attrs.frozen
+class LotWallet(LockSpec):
+    """The wallet of the lot the command names."""
+
+    attribute: str = "lot_id"
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        lot_id = check_name(getattr(command, self.attribute), self.attribute)
+        wallet_id = uow.get_lot(lot_id).wallet_id
+        wallets = lock(env, uow, wallet_id, fields=(self.attribute,))
+        return Locked(wallets, wallets[wallet_id].tenant_id)
+
+
+@attrs.frozen
+class ChargeWallet(LockSpec):
+    """The wallet of the spend or capture entry the command names (``InvalidInputError`` for
+    an entry of any other kind)."""
+
+    attribute: str = "entry_id"
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        entry_id = check_name(getattr(command, self.attribute), self.attribute)
+        entry = uow.get_entry(entry_id)
+        charge = uow.get_charge(entry_id)
+        if charge is None:
+            raise InvalidInputError(
+                self.attribute,
+                f"must be a spend or capture entry (it is a {entry.kind.value})",
+                entry_id,
+            )
+        wallets = lock(env, uow, charge.wallet_id, fields=(self.attribute,))
+        return Locked(wallets, wallets[charge.wallet_id].tenant_id)
+
+
+@attrs.frozen
+class EntryWallets(LockSpec):
+    """Every wallet of the entry the command names; the scope is its first wallet's tenant."""
+
+    attribute: str = "entry_id"
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        entry_id = check_name(getattr(command, self.attribute), self.attribute)
+        entry = uow.get_entry(entry_id)
+        wallets = lock(env, uow, *entry.wallet_ids, fields=(self.attribute,))
+        return Locked(wallets, wallets[entry.wallet_ids[0]].tenant_id)
+
+
+@attrs.frozen
+class NoWallet(LockSpec):
+    """No wallet yet (opening one): the scope is the tenant the command names."""
+
+    attribute: str = "tenant_id"
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        return Locked({}, getattr(command, self.attribute))
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+class Command:
+    """A write command: a frozen record of its arguments (subclasses are ``attrs`` classes).
+
+    ``operation`` names it in idempotency records; ``locks`` says which wallets it locks;
+    ``handler`` is the ``"module:function"`` that runs it; ``result`` is the type of what it
+    returns (how a stored outcome is read back). Commands that take an idempotency key, an
+    actor and metadata have those attributes; others have none of them.
+    """
+
+    operation: ClassVar[str]
+    locks: ClassVar[LockSpec] = Wallets()
+    handler: ClassVar[str]
+    result: ClassVar[Any]
+
+    def validate(self) -> None:
+        """Check the arguments (pure); raise ``InvalidInputError`` naming the field."""
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        """The fields of the idempotency fingerprint (with the checked ``metadata``)."""
+        return {}
+
+
+_HANDLERS: dict[str, Callable[[Context, Any], Any]] = {}
+
+
+def _handler(path: str) -> Callable[[Context, Any], Any]:
+    found = _HANDLERS.get(path)
+    if found is None:
+        module, _, name = path.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        _HANDLERS[path] = found
+    return found
+
+
+def authorize(env: Environment, actor: str | None, command: Command) -> None:
+    """Whether ``actor`` may run ``command``: every actor may run every command for now (the
+    hook where roles will be checked)."""
+
+
+def run(env: Environment, command: Command) -> Any:
+    """Run ``command`` through the pipeline and return its handler's result."""
+    command.validate()
+    metadata, key, actor = check_common(getattr(command, "metadata", None),
+                                        getattr(command, "idempotency_key", None),
+                                        getattr(command, "actor", None))
+    request = () if key is None else canonical_request(
+        command.operation, **command.request(metadata))
+    authorize(env, actor, command)
+    handle = _handler(command.handler)
+    at = env.now()
+    with env.store.unit_of_work() as uow:
+        locked = command.locks.lock(env, uow, command)
+        ctx = Context(env, uow, at, key, actor, metadata, locked.wallets)
+        return idempotent(uow, locked.scope, key, request, command.result,
+                          lambda: handle(ctx, command), at)
+
+
+def idempotent(
+    uow: UnitOfWork,
+    scope: str,
+    key: str | None,
+    request: tuple[tuple[str, str], ...],
+    result_type: type[_T],
+    body: Callable[[], _T],
+    at: datetime,
+) -> _T:
+    """Run ``body`` once per key: replay a stored outcome, store a new one, commit."""
+    if key is not None:
+        stored = uow.get_idempotency(scope, key)
+        if stored is not None:
+            check_replay(stored, request)
+            if stored.outcome == "refused":
+                raise decode_refusal(stored.payload)
+            return _codec.loads(result_type, stored.payload)  # type: ignore[no-any-return]
+    try:
+        result = body()
+    except RefusedError as refusal:
+        if key is not None:
+            uow.put_idempotency(
+                IdempotencyRecord(
+                    scope, key, request[0][1], request, "refused", encode_refusal(refusal), at
+                )
+            )
+            uow.commit()
+        raise
+    if key is not None:
+        uow.put_idempotency(
+            IdempotencyRecord(scope, key, request[0][1], request, "ok", _codec.dumps(result), at)
+        )
+    uow.commit()
+    return result
