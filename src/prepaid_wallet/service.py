@@ -23,7 +23,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -40,12 +40,10 @@ from prepaid_wallet.app.checks import (
     KEEP,
     Keep,
     check_common,
-    check_condition,
     check_currency,
     check_groups,
     check_optional_text,
     check_positive,
-    check_priority,
     check_purchase_time,
     check_request,
     less,
@@ -55,8 +53,8 @@ from prepaid_wallet.app.checks import (
 from prepaid_wallet.app.decision import decide
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
-from prepaid_wallet.app.lots import ends, group_lot, lots_of, terms
-from prepaid_wallet.app.pipeline import idempotent, lock
+from prepaid_wallet.app.lots import ends, group_lot, lots_of
+from prepaid_wallet.app.pipeline import Command, idempotent, lock, run
 from prepaid_wallet.app.ports import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.app.settings import (
     LIMITS,
@@ -146,6 +144,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WalletService", "WelcomeAward"]
 
+_R = TypeVar("_R")
+
 _SWEEP_BATCH = 200
 
 #: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
@@ -228,6 +228,10 @@ class WalletService:
         self.gateway = env.gateway
         self.expiry = env.expiry
 
+    def _run(self, command: Command[_R]) -> _R:
+        """Run a write command through the pipeline (:mod:`prepaid_wallet.app.pipeline`)."""
+        return run(self._env, command)
+
     # -- wallets ----------------------------------------------------------------------------
 
     def open_wallet(
@@ -250,69 +254,12 @@ class WalletService:
         work and the wallet is returned with it. ``owner_groups`` are the classifications the
         host attaches to the owner (names; fee rules may apply to some groups only).
         """
-        groups = check_groups(owner_groups)
-        check_name(owner_id, "owner_id")
-        check_name(tenant_id, "tenant_id")
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        currency_exponent(currency)
-        if floor is None:
-            floor = Money.zero(currency)
-        if not isinstance(floor, Money):
-            raise InvalidAmountError("floor", "must be a Money (use Money.of)", floor)
-        if floor.currency != currency:
-            raise CurrencyMismatchError(currency, floor.currency, "floor")
-        if floor.is_positive():
-            raise InvalidAmountError("floor", "must be zero or negative", floor)
-        meta, key, _ = check_common(metadata, idempotency_key, None)
-        extra: dict[str, Any] = {} if not groups else {"owner_groups": groups}
-        request = request_fields(
-            key, "open_wallet", owner_id=owner_id, tenant_id=tenant_id, currency=currency,
-            floor=floor, metadata=meta, **extra,
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
+        from prepaid_wallet.app.commands import OpenWallet
 
-            def body() -> Wallet:
-                wallet = _w.new_wallet(
-                    wallet_id=self._env.ids.new("w"), tenant_id=tenant_id, owner_id=owner_id,
-                    currency=currency, floor=floor, at=at, metadata=meta,
-                )
-                uow.add_wallet(wallet)
-                if groups:
-                    uow.put_setting(wallet.id, OWNER_GROUPS, json.dumps(sorted(groups)))
-                welcome = self.welcome_awards.get(tenant_id)
-                if welcome is not None and welcome.amount.currency == currency:
-                    wallet = self._welcome(uow, wallet, welcome, at, key)
-                return wallet
+        return self._run(OpenWallet(
+            owner_id=owner_id, tenant_id=tenant_id, currency=currency, floor=floor,
+            metadata=metadata, owner_groups=owner_groups, idempotency_key=idempotency_key))
 
-            return idempotent(uow, tenant_id, key, request, Wallet, body, at)
-
-    def _welcome(
-        self, uow: UnitOfWork, wallet: Wallet, welcome: WelcomeAward, at: datetime,
-        key: str | None,
-    ) -> Wallet:
-        """Grant ``welcome`` to the new ``wallet`` in the opening's unit of work (nothing when
-        its fixed expiry has already passed or its condition group has ended)."""
-        if welcome.expires_after is not None:
-            expiry: datetime | None = at + welcome.expires_after
-        else:
-            expiry = resolve_expiry(welcome.expires_at)
-        if expiry is not None and expiry <= at:
-            return wallet
-        try:
-            condition, group_id, version = terms(
-                uow, wallet, welcome.condition, welcome.group_id, at, "welcome_award.group_id")
-        except InvalidTimeError:  # the group has ended: nothing left to welcome with
-            return wallet
-        change = _w.award(
-            wallet, lot_id=self._env.ids.new("lot"), amount=welcome.amount, expires_at=expiry,
-            priority=welcome.priority, reason=welcome.reason,
-            info=self._env.info(at, key, None, {"reason": welcome.reason}),
-            condition=condition, group_id=group_id, group_version=version,
-        )
-        record(self._env, uow, change)
-        return change.wallet(wallet.id)
 
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet's current state; ``WalletNotFoundError`` if unknown."""
@@ -425,39 +372,11 @@ class WalletService:
         The tenant's top-up fees are taken from the open balance in the same entry (a top-up
         must be more than its fee); the wallet's top-up limits and maximum balance apply
         (``LimitExceededError``)."""
-        check_positive(amount)
-        check_name(method, "method")
-        if group_id is not None:
-            check_name(group_id, "group_id")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        extra = {} if group_id is None else {"group_id": group_id}
-        request = request_fields(
-            key, "top_up", wallet_id=wallet_id, amount=amount, method=method, metadata=meta,
-            **extra,
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+        from prepaid_wallet.app.commands import TopUp
 
-            def body() -> Receipt:
-                check_currency(wallet, amount)
-                fee = charges.fee(self._env, uow, wallet, Operation.TOP_UP, amount)
-                if fee is not None and fee >= amount:
-                    raise InvalidAmountError(
-                        "amount", f"must be more than its top-up fee ({fee})", amount)
-                check_limits(self._env, uow, wallet, Operation.TOP_UP, amount, at)
-                check_max_balance(self._env, uow, wallet, Operation.TOP_UP,
-                                        less(wallet.total + amount, fee))
-                info = self._env.info(at, key, actor, meta)
-                lot = group_lot(self._env, uow, wallet, amount, group_id, info, "top-up")
-                if lot is not None and fee is not None:
-                    check_headroom(wallet, fee)
-                change = _w.top_up(wallet, amount, method, info, lot=lot, fee=fee)
-                record(self._env, uow, change)
-                return Receipt(change.entry.id, EntryKind.TOP_UP, wallet.id, amount, at,
-                               lot_id=None if lot is None else lot.id, fee=fee)
-
-            return idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
+        return self._run(TopUp(
+            wallet_id=wallet_id, amount=amount, method=method, group_id=group_id,
+            idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def award(
         self,
@@ -482,45 +401,12 @@ class WalletService:
         (:class:`~prepaid_wallet.conditions.SpendCondition`), or what condition group
         ``group_id`` allows (its current version, kept by the lot; the group's validity applies
         as it changes); give at most one. Conditioned lots pay before unconditioned ones."""
-        check_positive(amount)
-        check_optional_text(reason, "reason")
-        expiry = resolve_expiry(expires_at)
-        check_priority(priority)
-        check_condition(condition)
-        if group_id is not None:
-            check_name(group_id, "group_id")
-            if condition is not None:
-                raise InvalidInputError("condition",
-                                        "give a condition or a condition group, not both")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        grant: dict[str, Any] = {}
-        if condition is not None:
-            grant["condition"] = condition
-        if group_id is not None:
-            grant["group_id"] = group_id
-        request = request_fields(
-            key, "award", wallet_id=wallet_id, amount=amount, expires_at=expiry,
-            priority=str(priority), reason=reason, metadata=meta, **grant,
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+        from prepaid_wallet.app.commands import Award
 
-            def body() -> Lot:
-                check_currency(wallet, amount)
-                if expiry is not None and expiry <= at:
-                    raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                own, group, version = terms(uow, wallet, condition, group_id, at)
-                change = _w.award(
-                    wallet, lot_id=self._env.ids.new("lot"), amount=amount, expires_at=expiry,
-                    priority=priority, reason=reason,
-                    info=self._env.info(at, key, actor, {**meta, "reason": reason}),
-                    condition=own, group_id=group, group_version=version,
-                )
-                record(self._env, uow, change)
-                return change.lots[0]
-
-            return idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
+        return self._run(Award(
+            wallet_id=wallet_id, amount=amount, reason=reason, expires_at=expires_at,
+            priority=priority, condition=condition, group_id=group_id,
+            idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     # -- spending ---------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+#: What a command's handler returns.
+R = TypeVar("R")
 
 
 class Context:
@@ -204,14 +206,15 @@ class NoWallet(LockSpec):
     attribute: str = "tenant_id"
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
-        return Locked({}, getattr(command, self.attribute))
+        return Locked({}, env.check_tenant(getattr(command, self.attribute), self.attribute))
 
 
 # -- commands -------------------------------------------------------------------------------------
 
 
-class Command:
-    """A write command: a frozen record of its arguments (subclasses are ``attrs`` classes).
+class Command(Generic[R]):
+    """A write command returning an ``R``: a frozen record of its arguments (subclasses are
+    ``attrs`` classes).
 
     ``operation`` names it in idempotency records; ``locks`` says which wallets it locks;
     ``handler`` is the ``"module:function"`` that runs it; ``result`` is the type of what it
@@ -244,12 +247,12 @@ def _handler(path: str) -> Callable[[Context, Any], Any]:
     return found
 
 
-def authorize(env: Environment, actor: str | None, command: Command) -> None:
+def authorize(env: Environment, actor: str | None, command: Command[Any]) -> None:
     """Whether ``actor`` may run ``command``: every actor may run every command for now (the
     hook where roles will be checked)."""
 
 
-def run(env: Environment, command: Command) -> Any:
+def run(env: Environment, command: Command[R]) -> R:
     """Run ``command`` through the pipeline and return its handler's result."""
     command.validate()
     metadata, key, actor = check_common(getattr(command, "metadata", None),
@@ -263,8 +266,9 @@ def run(env: Environment, command: Command) -> Any:
     with env.store.unit_of_work() as uow:
         locked = command.locks.lock(env, uow, command)
         ctx = Context(env, uow, at, key, actor, metadata, locked.wallets)
-        return idempotent(uow, locked.scope, key, request, command.result,
-                          lambda: handle(ctx, command), at)
+        result: R = idempotent(uow, locked.scope, key, request, command.result,
+                               lambda: handle(ctx, command), at)
+        return result
 
 
 def idempotent(

@@ -1,0 +1,167 @@
+"""Every write command as a frozen record: its arguments, how they are checked, its idempotency
+fingerprint, the wallets it locks and the handler that runs it.
+
+:func:`prepaid_wallet.app.pipeline.run` runs any of them; ``WalletService`` builds them from its
+keyword arguments. A new capability adds its records here and its handler module in
+:mod:`prepaid_wallet.app.handlers` (docs/architecture.md has the recipe). The records are
+``attrs`` classes with keyword-only fields named as the service's arguments, so a face (the
+command line, an HTTP API) can be built from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+import attrs
+
+from prepaid_wallet.app.checks import (
+    check_condition,
+    check_groups,
+    check_optional_text,
+    check_positive,
+    check_priority,
+)
+from prepaid_wallet.app.pipeline import Command, LockSpec, NoWallet
+from prepaid_wallet.conditions import SpendCondition
+from prepaid_wallet.errors import CurrencyMismatchError, InvalidAmountError, InvalidInputError
+from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
+from prepaid_wallet.ids import check_name
+from prepaid_wallet.money import Money, currency_exponent
+from prepaid_wallet.results import Receipt
+from prepaid_wallet.wallet import Lot, Wallet
+
+__all__ = ["Award", "OpenWallet", "TopUp"]
+
+_HANDLERS = "prepaid_wallet.app.handlers"
+
+
+# -- wallets --------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class OpenWallet(Command[Wallet]):
+    """Open an empty wallet for ``owner_id`` at ``tenant_id`` in ``currency``, with its
+    ``floor`` (zero or negative; default zero), ``owner_groups`` and ``metadata``."""
+
+    operation: ClassVar[str] = "open_wallet"
+    locks: ClassVar[LockSpec] = NoWallet("tenant_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.wallet:open_wallet"
+    result: ClassVar[Any] = Wallet
+
+    owner_id: str
+    tenant_id: str
+    currency: str
+    floor: Money | None = None
+    metadata: Mapping[str, str] | None = None
+    owner_groups: Iterable[str] | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def opening_floor(self) -> Money:
+        """The floor, zero when none was given."""
+        return self.floor if self.floor is not None else Money.zero(self.currency)
+
+    @property
+    def groups(self) -> frozenset[str]:
+        return check_groups(self.owner_groups)
+
+    def validate(self) -> None:
+        check_groups(self.owner_groups)
+        check_name(self.owner_id, "owner_id")
+        check_name(self.tenant_id, "tenant_id")
+        currency_exponent(self.currency)
+        floor = self.opening_floor
+        if not isinstance(floor, Money):
+            raise InvalidAmountError("floor", "must be a Money (use Money.of)", floor)
+        if floor.currency != self.currency:
+            raise CurrencyMismatchError(self.currency, floor.currency, "floor")
+        if floor.is_positive():
+            raise InvalidAmountError("floor", "must be zero or negative", floor)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        groups = self.groups
+        extra: dict[str, Any] = {} if not groups else {"owner_groups": groups}
+        return dict(owner_id=self.owner_id, tenant_id=self.tenant_id, currency=self.currency,
+                    floor=self.opening_floor, metadata=metadata, **extra)
+
+
+# -- money in -------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class TopUp(Command[Receipt]):
+    """Credit ``amount`` paid with ``method`` to the wallet's open balance (or, with
+    ``group_id``, to a new lot of that condition group)."""
+
+    operation: ClassVar[str] = "top_up"
+    handler: ClassVar[str] = f"{_HANDLERS}.money_in:top_up"
+    result: ClassVar[Any] = Receipt
+
+    wallet_id: str
+    amount: Money
+    method: str
+    group_id: str | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_name(self.method, "method")
+        if self.group_id is not None:
+            check_name(self.group_id, "group_id")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        extra = {} if self.group_id is None else {"group_id": self.group_id}
+        return dict(wallet_id=self.wallet_id, amount=self.amount, method=self.method,
+                    metadata=metadata, **extra)
+
+
+@attrs.frozen(kw_only=True)
+class Award(Command[Lot]):
+    """Grant a commerce lot of ``amount``: ``reason``, expiry, priority, and a ``condition``
+    or a condition group (``group_id``), at most one."""
+
+    operation: ClassVar[str] = "award"
+    handler: ClassVar[str] = f"{_HANDLERS}.money_in:award"
+    result: ClassVar[Any] = Lot
+
+    wallet_id: str
+    amount: Money
+    reason: str
+    expires_at: datetime | EndOfLocalDay | None = None
+    priority: int = 0
+    condition: SpendCondition | None = None
+    group_id: str | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    @property
+    def expiry(self) -> datetime | None:
+        """The expiry as an instant (an end of a local day resolved)."""
+        return resolve_expiry(self.expires_at)
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+        resolve_expiry(self.expires_at)
+        check_priority(self.priority)
+        check_condition(self.condition)
+        if self.group_id is not None:
+            check_name(self.group_id, "group_id")
+            if self.condition is not None:
+                raise InvalidInputError("condition",
+                                        "give a condition or a condition group, not both")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        grant: dict[str, Any] = {}
+        if self.condition is not None:
+            grant["condition"] = self.condition
+        if self.group_id is not None:
+            grant["group_id"] = self.group_id
+        return dict(wallet_id=self.wallet_id, amount=self.amount, expires_at=self.expiry,
+                    priority=str(self.priority), reason=self.reason, metadata=metadata,
+                    **grant)

@@ -1,0 +1,60 @@
+"""Opening wallets (with the tenant's welcome award)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.commands import OpenWallet
+from prepaid_wallet.app.environment import WelcomeAward
+from prepaid_wallet.app.lots import terms
+from prepaid_wallet.app.pipeline import Context
+from prepaid_wallet.app.settings import OWNER_GROUPS
+from prepaid_wallet.errors import InvalidTimeError
+from prepaid_wallet.expiry import resolve_expiry
+from prepaid_wallet.wallet import Wallet
+
+__all__ = ["open_wallet"]
+
+
+def open_wallet(ctx: Context, command: OpenWallet) -> Wallet:
+    """A new wallet, with its owner's groups and, when the tenant has one in the wallet's
+    currency, its welcome award granted in the same unit of work."""
+    wallet = _w.new_wallet(
+        wallet_id=ctx.env.ids.new("w"), tenant_id=command.tenant_id, owner_id=command.owner_id,
+        currency=command.currency, floor=command.opening_floor, at=ctx.at,
+        metadata=ctx.metadata,
+    )
+    ctx.uow.add_wallet(wallet)
+    groups = command.groups
+    if groups:
+        ctx.uow.put_setting(wallet.id, OWNER_GROUPS, json.dumps(sorted(groups)))
+    welcome = ctx.env.welcome_awards.get(command.tenant_id)
+    if welcome is not None and welcome.amount.currency == command.currency:
+        wallet = _welcome(ctx, wallet, welcome, ctx.at)
+    return wallet
+
+
+def _welcome(ctx: Context, wallet: Wallet, welcome: WelcomeAward, at: datetime) -> Wallet:
+    """Grant ``welcome`` to the new ``wallet`` in the opening's unit of work (nothing when its
+    fixed expiry has already passed or its condition group has ended)."""
+    if welcome.expires_after is not None:
+        expiry: datetime | None = at + welcome.expires_after
+    else:
+        expiry = resolve_expiry(welcome.expires_at)
+    if expiry is not None and expiry <= at:
+        return wallet
+    try:
+        condition, group_id, version = terms(
+            ctx.uow, wallet, welcome.condition, welcome.group_id, at, "welcome_award.group_id")
+    except InvalidTimeError:  # the group has ended: nothing left to welcome with
+        return wallet
+    change = _w.award(
+        wallet, lot_id=ctx.env.ids.new("lot"), amount=welcome.amount, expires_at=expiry,
+        priority=welcome.priority, reason=welcome.reason,
+        info=ctx.env.info(at, ctx.key, None, {"reason": welcome.reason}),
+        condition=condition, group_id=group_id, group_version=version,
+    )
+    ctx.record(change)
+    return change.wallet(wallet.id)
