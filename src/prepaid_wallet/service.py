@@ -589,7 +589,7 @@ class WalletService:
                                     ends(self._env, uow, lots))
                 record(self._env, uow, change)
                 charge = change.charges[0]
-                breakage = _breakage_of(change.entry, wallet.tenant_id)
+                breakage = breakage_of(change.entry, wallet.tenant_id)
                 return CaptureResult(
                     change.entry.id, held.id, take, held.amount - take, charge.allocation,
                     breakage,
@@ -2013,10 +2013,3 @@ def _entry_problems(entry: Entry) -> list[Problem]:
     if entry.compute_hash() != entry.hash:
         found.append(Problem("hash", entry.id, "content does not match its hash"))
     return found
-
-
-def _breakage_of(entry: Entry, tenant_id: str) -> Money:
-    account = f"tenant:{tenant_id}:breakage"
-    amounts = [p.amount for p in entry.postings if p.account == account]
-    return amounts[0] if amounts else Money.zero(entry.postings[0].amount.currency)
-

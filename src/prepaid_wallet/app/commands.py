@@ -32,6 +32,7 @@ from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.results import Receipt
 from prepaid_wallet.wallet import Lot, Wallet
 
+# __all__ lists every record; keep it sorted.
 __all__ = ["Award", "OpenWallet", "TopUp"]
 
 _HANDLERS = "prepaid_wallet.app.handlers"
@@ -165,3 +166,27 @@ class Award(Command[Lot]):
         return dict(wallet_id=self.wallet_id, amount=self.amount, expires_at=self.expiry,
                     priority=str(self.priority), reason=self.reason, metadata=metadata,
                     **grant)
+
+
+# -- wallet settings: owner groups, limits --------------------------------------------------------
+
+
+# -- spending -------------------------------------------------------------------------------------
+
+
+# -- holds ----------------------------------------------------------------------------------------
+
+
+# -- transfers and money out ----------------------------------------------------------------------
+
+
+# -- refunds and reversals ------------------------------------------------------------------------
+
+
+# -- condition groups -----------------------------------------------------------------------------
+
+
+# -- automatic top-ups ----------------------------------------------------------------------------
+
+
+# -- expiry ---------------------------------------------------------------------------------------

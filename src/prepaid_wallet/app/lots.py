@@ -12,9 +12,10 @@ from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.errors import InvalidTimeError, TenantMismatchError
 from prepaid_wallet.money import Money
+from prepaid_wallet.ledger import Entry
 from prepaid_wallet.wallet import EntryInfo, Lot, Wallet
 
-__all__ = ["ends", "group_lot", "lots_of", "terms"]
+__all__ = ["breakage_of", "ends", "group_lot", "lots_of", "terms"]
 
 
 def terms(
@@ -63,3 +64,10 @@ def ends(env: Environment, uow: UnitOfWork, lots: Mapping[str, Lot]
     groups = Groups(uow)
     return {lot_id: env.lot_expiry(lot, groups) for lot_id, lot in lots.items()
             if lot.group_id is not None}
+
+
+def breakage_of(entry: Entry, tenant_id: str) -> Money:
+    """What ``entry`` booked to the tenant's breakage account (zero when nothing)."""
+    account = f"tenant:{tenant_id}:breakage"
+    amounts = [p.amount for p in entry.postings if p.account == account]
+    return amounts[0] if amounts else Money.zero(entry.postings[0].amount.currency)
