@@ -53,7 +53,7 @@ from prepaid_wallet.app.checks import (
 from prepaid_wallet.app.decision import decide
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
-from prepaid_wallet.app.lots import ends, group_lot, lots_of
+from prepaid_wallet.app.lots import breakage_of, ends, group_lot, lots_of
 from prepaid_wallet.app.pipeline import Command, idempotent, lock, run
 from prepaid_wallet.app.ports import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.app.settings import (

@@ -11,8 +11,8 @@ from prepaid_wallet.app.environment import Environment, Groups
 from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.errors import InvalidTimeError, TenantMismatchError
-from prepaid_wallet.money import Money
 from prepaid_wallet.ledger import Entry
+from prepaid_wallet.money import Money
 from prepaid_wallet.wallet import EntryInfo, Lot, Wallet
 
 __all__ = ["breakage_of", "ends", "group_lot", "lots_of", "terms"]
