@@ -78,6 +78,7 @@ from prepaid_wallet import (
     InsufficientFundsError,
     IntegrityError,
     InvalidAmountError,
+    InvalidInputError,
     LotNotFoundError,
     Money,
     PaymentMode,
@@ -1822,6 +1823,37 @@ class StoreContract:
             with pytest.raises(error):
                 call()
             assert store.export_state() == state, error.__name__
+
+    @pytest.mark.parametrize("bad", ["lone \ud800 surrogate", "nul \x00 byte"],
+                             ids=["surrogate", "nul"])
+    def test_text_no_store_can_keep_is_refused_alike(self, store: Store, bad: str) -> None:
+        """Text a store cannot keep exactly (a lone surrogate is not UTF-8; PostgreSQL refuses
+        NUL) is refused before any store sees it, with the same typed error naming the field
+        on every backend, and the store is left as it was."""
+        svc, _ = new_service(store)
+        ann = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+        paid = svc.top_up(ann.id, eur("10.00"), method="card")
+        spend = svc.spend(ann.id, SpendRequest(eur("1.00")))
+        state = store.export_state()
+        calls: list[tuple[str, Callable[[], object]]] = [
+            ("reason", lambda: svc.award(ann.id, eur("1.00"), reason=bad)),
+            ("request.description",
+             lambda: svc.spend(ann.id, SpendRequest(eur("1.00"), description=bad))),
+            ("request.merchant",
+             lambda: svc.spend(ann.id, SpendRequest(eur("1.00"), merchant=bad))),
+            ("actor", lambda: svc.top_up(ann.id, eur("1.00"), method="card", actor=bad)),
+            ("metadata['note']",
+             lambda: svc.top_up(ann.id, eur("1.00"), method="card", metadata={"note": bad})),
+            ("reason", lambda: svc.refund(spend.entry_id or "", reason=bad)),
+            ("reason", lambda: svc.reverse(paid.entry_id, reason=bad)),
+            ("name", lambda: svc.define_condition_group(
+                tenant_id=TENANT, name=bad, condition=SpendCondition(categories={"x"}))),
+        ]
+        for field, call in calls:
+            with pytest.raises(InvalidInputError) as info:
+                call()
+            assert info.value.field == field
+            assert store.export_state() == state, field
 
     def test_a_refusal_under_a_key_stores_only_the_key(self, store: Store) -> None:
         svc, _ = new_service(store)
