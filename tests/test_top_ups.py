@@ -18,6 +18,7 @@ from prepaid_wallet import (
     EntryKind,
     FixedClock,
     InvalidInputError,
+    InvalidTimeError,
     Money,
     PaymentMode,
     SequentialIds,
@@ -159,6 +160,30 @@ def test_at_spend_the_shortfall_is_charged_then_spent_or_nothing(store: Store) -
     first = svc.spend(w, SpendRequest(eur("5.00"), mode=PaymentMode.CREDIT_FIRST))
     assert first.remainder_due == eur("3.00")  # credit-first never tops up
     assert svc.verify().ok
+
+
+def test_a_spend_replayed_under_its_key_tops_up_nothing_more(store: Store) -> None:
+    gateway = Scripted(card_a=[ChargeStatus.SUCCEEDED, ChargeStatus.SUCCEEDED,
+                               ChargeStatus.DECLINED_HARD, ChargeStatus.SUCCEEDED,
+                               ChargeStatus.SUCCEEDED],
+                       card_b=[ChargeStatus.DECLINED_HARD])
+    svc, clock, w = setup(store, gateway)
+    svc.top_up(w, eur("40.00"), method="cash")
+    later = clock.now() + timedelta(minutes=1)
+    with pytest.raises(InvalidTimeError):  # judged before any top-up: nothing charged
+        svc.spend(w, SpendRequest(eur("43.00"), at=later), idempotency_key="order-0")
+    assert gateway.charged == []
+    paid = svc.spend(w, SpendRequest(eur("43.00")), idempotency_key="order-1")  # 5.00 first
+    assert len(svc.process_top_ups().credited) == 1  # the threshold's 20.00: open 22.00
+    with pytest.raises(SpendDeniedError):  # 38.00 short, both cards declined: stored refusal
+        svc.spend(w, SpendRequest(eur("60.00")), idempotency_key="order-2")
+    assert [amount for _, _, amount in gateway.charged] == [eur("5.00"), eur("20.00")]
+    # Replays return the stored outcomes: short as the wallet is, nothing is charged first.
+    assert svc.spend(w, SpendRequest(eur("43.00")), idempotency_key="order-1") == paid
+    with pytest.raises(SpendDeniedError):
+        svc.spend(w, SpendRequest(eur("60.00")), idempotency_key="order-2")
+    assert len(gateway.charged) == 2
+    assert svc.get_wallet(w).open == eur("22.00")
 
 
 def test_scheduled_top_ups_start_once_per_occurrence(store: Store) -> None:

@@ -19,15 +19,12 @@ error writes nothing at all.
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from prepaid_wallet import _codec
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.app import charges
 from prepaid_wallet.app.charges import (
@@ -41,13 +38,10 @@ from prepaid_wallet.app.checks import (
     Keep,
     check_common,
     check_currency,
-    check_groups,
     check_optional_text,
     check_positive,
-    check_purchase_time,
     check_request,
     less,
-    purchase_fields,
     request_fields,
 )
 from prepaid_wallet.app.decision import decide
@@ -55,13 +49,8 @@ from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
 from prepaid_wallet.app.lots import breakage_of, ends, group_lot, lots_of
 from prepaid_wallet.app.pipeline import Command, idempotent, lock, run
-from prepaid_wallet.app.ports import IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.app.ports import Store, UnitOfWork
 from prepaid_wallet.app.settings import (
-    LIMITS,
-    OWNER_GROUPS,
-    TOP_UP_RULE,
-    TOP_UP_SCHEDULE,
-    periodic_fee_setting,
     stored_groups,
     top_up_rule,
 )
@@ -69,9 +58,6 @@ from prepaid_wallet.clock import Clock, SystemClock, require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
     AlreadyReversedError,
-    ConditionGroupNotFoundError,
-    ConflictError,
-    CurrencyMismatchError,
     HoldExpiredError,
     HoldStateError,
     InsufficientFundsError,
@@ -83,9 +69,6 @@ from prepaid_wallet.errors import (
     TenantMismatchError,
 )
 from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
-from prepaid_wallet.idempotency import (
-    canonical_request,
-)
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
 from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account, parse_account
 from prepaid_wallet.ledger import AccountKind as _AccountKind
@@ -93,7 +76,6 @@ from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.policies import (
     Decision,
     PaymentMode,
-    Reason,
     SpendOrder,
     SpendOrderFunction,
     SpendRequest,
@@ -123,7 +105,6 @@ from prepaid_wallet.results import (
 )
 from prepaid_wallet.rules.limits import (
     Limits,
-    check_override,
 )
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
@@ -131,12 +112,9 @@ from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 if TYPE_CHECKING:
     # Imported where they are used: a service whose tenants have no rules, and a read, never
     # load the fee, reminder, tenant-rule and automatic top-up modules.
-    from prepaid_wallet.rules.fees import PeriodicFee
-    from prepaid_wallet.rules.reminders import Threshold
     from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import (
         ChargeOutcome,
-        Credit,
         PaymentGateway,
         TopUpIntent,
         TopUpRule,
@@ -151,8 +129,6 @@ _SWEEP_BATCH = 200
 #: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
 Progress = Callable[[str, int], None]
 _REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
-#: At most this many state changes per intent in one run (a run never loops forever).
-_MAX_STEPS = 12
 
 
 class WalletService:
@@ -299,13 +275,9 @@ class WalletService:
     def set_owner_groups(self, wallet_id: str, owner_groups: Iterable[str]) -> frozenset[str]:
         """Replace the groups the owner of the wallet belongs to (names; empty removes them).
         Fee rules limited to some groups follow the change from the next operation on."""
-        groups = check_groups(owner_groups)
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
-            uow.put_setting(wallet.id, OWNER_GROUPS,
-                            json.dumps(sorted(groups)) if groups else None)
-            uow.commit()
-        return groups
+        from prepaid_wallet.app.commands import SetOwnerGroups
+
+        return self._run(SetOwnerGroups(wallet_id=wallet_id, owner_groups=owner_groups))
 
     def owner_groups(self, wallet_id: str) -> frozenset[str]:
         """The groups the owner of the wallet belongs to."""
@@ -322,25 +294,9 @@ class WalletService:
         (``TenantRules.limits``) has wallet overrides: its wallets' operations are the only ones
         that read them. ``None`` removes the overrides. Returns the wallet's effective
         limits."""
-        if limits is not None and not isinstance(limits, Limits):
-            raise InvalidInputError("limits", "must be a Limits or None", limits)
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
-            base = self._env.tenant_rules(wallet.tenant_id).limits
-            if limits is not None and not base.rules and base.max_balance is None:
-                raise InvalidInputError(
-                    "limits", "must override the tenant's limits: the tenant has none "
-                    "(give it lenient ones in TenantRules.limits)", limits)
-            if limits is not None:
-                if limits.currency not in (None, wallet.currency):
-                    raise CurrencyMismatchError(wallet.currency, limits.currency or "", "limits")
-                check_override(base, limits)
-            uow.put_setting(wallet.id, LIMITS,
-                            None if limits is None else json.dumps(limits.to_data(),
-                                                                   sort_keys=True))
-            effective = effective_limits(self._env, uow, wallet)
-            uow.commit()
-        return effective
+        from prepaid_wallet.app.commands import SetLimits
+
+        return self._run(SetLimits(wallet_id=wallet_id, limits=limits))
 
     def limits(self, wallet_id: str) -> Limits:
         """The wallet's effective limits: the tenant's, with the wallet's overrides."""
@@ -410,28 +366,15 @@ class WalletService:
 
     # -- spending ---------------------------------------------------------------------------
 
-    def _stored(self, wallet_id: str, key: str) -> bool:
-        """Whether an outcome is already stored under ``key`` for the wallet's tenant (then a
-        spend replays it and must not top up first)."""
-        check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            wallet = uow.get_wallet(wallet_id)
-            return uow.get_idempotency(wallet.tenant_id, key) is not None
-
     def check_spend(self, wallet_id: str, request: SpendRequest) -> Decision:
         """Decide ``request`` now without writing anything: whether it is allowed, from which
         lots and the open balance (per line item when the request has lines), the shortfall, a
         suggested top-up and the remainder due. A refusal's ``covered`` is what is spendable
         for this request: what the lots may pay of its lines, then the open balance down to the
         floor."""
-        check_request(request)
-        at = self._env.now()
-        check_purchase_time(request, at)
-        with self.store.unit_of_work(read_only=True) as uow:
-            check_name(wallet_id, "wallet_id")
-            wallet = self._env.scoped(uow.get_wallet(wallet_id))
-            check_currency(wallet, request.amount, "request.amount")
-            return decide(self._env, uow, wallet, request, at)
+        from prepaid_wallet.app.handlers.spending import check_spend
+
+        return check_spend(self._env, wallet_id, request)
 
     def spend(
         self,
@@ -455,41 +398,11 @@ class WalletService:
         instant (``request.at``, which must not be after now; expiry is judged now); see
         :func:`~prepaid_wallet.policies.decide_spend` for the order. A spend never takes more
         than is available."""
-        check_request(request)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        fingerprint = request_fields(
-            key, "spend", wallet_id=wallet_id, amount=request.amount, mode=request.mode,
-            description=request.description, metadata=meta, **purchase_fields(request),
-        )
-        check_purchase_time(request, self._env.now())
-        if self._env.spend_top_ups and (key is None or not self._stored(wallet_id, key)):
-            self._spend_top_up(wallet_id, request)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+        from prepaid_wallet.app.commands import Spend
 
-            def body() -> SpendResult:
-                check_currency(wallet, request.amount, "request.amount")
-                decision = decide(self._env, uow, wallet, request, at)
-                if not decision.allowed:
-                    raise SpendDeniedError(decision)
-                entry_id = None
-                if decision.allocation:
-                    lots = {p.lot_id: uow.get_lot(p.lot_id) for p in decision.allocation
-                            if p.lot_id is not None}
-                    extra = {} if request.description is None else {
-                        "description": request.description}
-                    change = _w.spend(wallet, decision.allocation, lots,
-                                      self._env.info(at, key, actor, {**meta, **extra}),
-                                      decision.fee)
-                    record(self._env, uow, change)
-                    entry_id = change.entry.id
-                return SpendResult(entry_id, decision.allocation, decision.covered,
-                                   decision.remainder_due, decision,
-                                   decision.fee if entry_id is not None else None)
-
-            return idempotent(uow, wallet.tenant_id, key, fingerprint, SpendResult,
-                                    body, at)
+        return self._run(Spend(
+            wallet_id=wallet_id, request=request, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata))
 
     # -- holds ------------------------------------------------------------------------------
 
@@ -946,29 +859,11 @@ class WalletService:
         ``[valid_from, valid_until)`` (aware; None: unbounded), at version 1. ``group_id``
         defaults to a new id; an id already used raises ``ConflictError``. Awards, top-ups and
         transfers may then name the group: their lots pay only for what it allows."""
-        check_name(tenant_id, "tenant_id")
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        check_optional_text(name, "name")
-        if not isinstance(condition, SpendCondition):
-            raise InvalidInputError("condition", "must be a SpendCondition", condition)
-        if group_id is not None:
-            check_name(group_id, "group_id")
-        group = ConditionGroup(
-            id=group_id if group_id is not None else self._env.ids.new("cg"), tenant_id=tenant_id,
-            name=name, condition=condition, version=1, valid_from=valid_from,
-            valid_until=valid_until,
-        )
-        with self.store.unit_of_work() as uow:
-            try:
-                uow.lock_condition_group(group.id)
-            except ConditionGroupNotFoundError:
-                pass
-            else:
-                raise ConflictError(f"condition group {group.id!r} already exists")
-            uow.put_condition_group(group)
-            uow.commit()
-        return group
+        from prepaid_wallet.app.commands import DefineConditionGroup
+
+        return self._run(DefineConditionGroup(
+            tenant_id=tenant_id, name=name, condition=condition, valid_from=valid_from,
+            valid_until=valid_until, group_id=group_id))
 
     def change_condition_group(
         self,
@@ -984,27 +879,11 @@ class WalletService:
         validity (``valid_from``/``valid_until``; None removes that bound) applies at once to
         every lot of the group: they stop paying, and fall due for the expiry sweep, at the
         group's new end (or their own expiry, if sooner)."""
-        check_name(group_id, "group_id")
-        check_optional_text(name, "name", required=False)
-        if condition is not None and not isinstance(condition, SpendCondition):
-            raise InvalidInputError("condition", "must be a SpendCondition", condition)
-        with self.store.unit_of_work() as uow:
-            group = uow.lock_condition_group(group_id)
-            if self.tenant_id is not None and group.tenant_id != self.tenant_id:
-                raise TenantMismatchError("group_id", self.tenant_id, group.tenant_id)
-            changed = group if condition is None else group.with_condition(condition)
-            updates: dict[str, Any] = {}
-            if name is not None:
-                updates["name"] = name
-            if not isinstance(valid_from, Keep):
-                updates["valid_from"] = valid_from
-            if not isinstance(valid_until, Keep):
-                updates["valid_until"] = valid_until
-            changed = attrs.evolve(changed, **updates)
-            if changed != group:
-                uow.put_condition_group(changed)
-                uow.commit()
-            return changed
+        from prepaid_wallet.app.commands import ChangeConditionGroup
+
+        return self._run(ChangeConditionGroup(
+            group_id=group_id, name=name, condition=condition, valid_from=valid_from,
+            valid_until=valid_until))
 
     def condition_group(self, group_id: str) -> ConditionGroup:
         """The condition group; ``ConditionGroupNotFoundError`` if unknown."""
@@ -1031,22 +910,9 @@ class WalletService:
         that leaves the open balance at or below the rule's threshold starts a top-up intent in
         its own unit of work (one in flight per wallet; a top-up's own credit never starts
         another); :meth:`process_top_ups` charges it."""
-        from prepaid_wallet.rules.topup import TopUpRule
+        from prepaid_wallet.app.commands import SetTopUpRule
 
-        if rule is not None and not isinstance(rule, TopUpRule):
-            raise InvalidInputError("rule", "must be a TopUpRule or None", rule)
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
-            if rule is not None:
-                if not self._env.tenant_rules(wallet.tenant_id).automatic_top_ups:
-                    raise InvalidInputError("rule", "needs a tenant with automatic top-ups "
-                                            "(TenantRules.automatic_top_ups)", rule)
-                if rule.currency != wallet.currency:
-                    raise CurrencyMismatchError(wallet.currency, rule.currency, "rule")
-            uow.put_setting(wallet.id, TOP_UP_RULE,
-                            None if rule is None else _codec.dumps(rule))
-            uow.commit()
-        return rule
+        return self._run(SetTopUpRule(wallet_id=wallet_id, rule=rule))
 
     def top_up_rule(self, wallet_id: str) -> TopUpRule | None:
         """The wallet's automatic top-up rule, if any."""
@@ -1072,25 +938,9 @@ class WalletService:
         one after the rule's back-off. A succeeded charge is credited to the open balance
         exactly once (under an idempotency key made of the intent), also when its success is
         reported twice. Safe to run repeatedly and from several processes."""
-        from prepaid_wallet.rules.topup import IntentStatus
+        from prepaid_wallet.app.handlers.automatic_top_up import process_top_ups
 
-        gateway = self._require_gateway()
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInputError("limit", "must be a positive int", limit)
-        with self.store.unit_of_work(read_only=True) as uow:
-            pending = uow.pending_top_up_intents(limit)
-        credited: list[str] = []
-        given_up: list[str] = []
-        still: list[str] = []
-        for _, intent in pending:
-            final, entry_id = self._drive(gateway, intent.id)
-            if entry_id is not None:
-                credited.append(entry_id)
-            if final is not None and final.status is IntentStatus.FAILED:
-                given_up.append(final.id)
-            elif final is not None and final.status is IntentStatus.PENDING:
-                still.append(final.id)
-        return TopUpReport(tuple(credited), tuple(given_up), tuple(still))
+        return process_top_ups(self._env, limit=limit)
 
     def report_charge(self, idempotency_key: str, outcome: ChargeOutcome) -> TopUpReport:
         """A report from the payment provider (a webhook) of the outcome of the charge made
@@ -1098,35 +948,9 @@ class WalletService:
         once, however many times it is reported. A report for a charge already settled, or of
         an intent already finished, changes nothing; an unknown key raises
         ``InvalidInputError``."""
-        from prepaid_wallet.rules.topup import (
-            ChargeOutcome,
-            ChargeStatus,
-            IntentStatus,
-            record_outcome,
-        )
+        from prepaid_wallet.app.handlers.automatic_top_up import report_charge
 
-        if not isinstance(outcome, ChargeOutcome):
-            raise InvalidInputError("outcome", "must be a ChargeOutcome", outcome)
-        if not isinstance(idempotency_key, str) or ":" not in idempotency_key:
-            raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
-                                    idempotency_key)
-        intent_id = idempotency_key.split(":", 1)[0]
-        with self.store.unit_of_work(read_only=True) as uow:
-            intent = uow.get_top_up_intent(intent_id)
-        if intent is None or intent.attempt(idempotency_key) is None:
-            raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
-                                    idempotency_key)
-        if outcome.status is not ChargeStatus.UNKNOWN:
-            self._save_intent(intent_id, functools.partial(
-                record_outcome, idempotency_key=idempotency_key, outcome=outcome,
-                now=self._env.now()))
-        if self.gateway is None:
-            return TopUpReport((), (), (intent_id,))
-        final, entry_id = self._drive(self.gateway, intent_id)
-        failed = final is not None and final.status is IntentStatus.FAILED
-        pending = final is not None and final.status is IntentStatus.PENDING
-        return TopUpReport(() if entry_id is None else (entry_id,),
-                           (intent_id,) if failed else (), (intent_id,) if pending else ())
+        return report_charge(self._env, idempotency_key, outcome)
 
     def start_scheduled_top_ups(self) -> tuple[str, ...]:
         """Start the automatic top-ups that wallets' rules schedule (``TopUpRule.schedule``, an
@@ -1137,213 +961,9 @@ class WalletService:
         already in flight or the wallet is already at its target. Each wallet in a unit of
         work of its own; run it as a scheduled job, then :meth:`process_top_ups`. Reads every
         wallet of those tenants. Returns the ids of the intents started."""
-        at = self._env.now()
-        started: list[str] = []
-        for tenant_id in sorted(self.rules):
-            if not self.rules[tenant_id].automatic_top_ups or (
-                self.tenant_id is not None and tenant_id != self.tenant_id
-            ):
-                continue
-            with self.store.unit_of_work(read_only=True) as uow:
-                wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]
-            for wallet_id in wallet_ids:
-                intent_id = self._scheduled_intent(wallet_id, at)
-                if intent_id is not None:
-                    started.append(intent_id)
-        return tuple(started)
+        from prepaid_wallet.app.handlers.automatic_top_up import start_scheduled_top_ups
 
-    def _scheduled_intent(self, wallet_id: str, at: datetime) -> str | None:
-        from prepaid_wallet.rules.topup import (
-            TopUpIntent,
-            TopUpReason,
-            next_occurrence,
-            scheduled_top_up,
-        )
-
-        with self.store.unit_of_work() as uow:
-            wallet = uow.lock_wallets([wallet_id])[wallet_id]
-            rule = top_up_rule(self._env, uow, wallet)
-            if rule is None or rule.schedule is None or rule.currency != wallet.currency:
-                return None
-            last_text = uow.get_setting(wallet.id, TOP_UP_SCHEDULE)
-            after = wallet.created_at if last_text is None else datetime.fromisoformat(last_text)
-            due = None
-            occurrence = next_occurrence(rule, after, anchor=wallet.created_at)
-            while occurrence is not None and occurrence <= at:
-                due = occurrence
-                occurrence = next_occurrence(rule, occurrence, anchor=wallet.created_at)
-            if due is None:
-                return None
-            uow.put_setting(wallet.id, TOP_UP_SCHEDULE, due.isoformat())
-            amount = scheduled_top_up(rule, wallet.open)
-            intent_id = None
-            if amount is not None and uow.pending_top_up_intent(wallet.id) is None:
-                intent_id = self._env.ids.new("tu")
-                uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
-                    id=intent_id, wallet_id=wallet.id, amount=amount,
-                    reason=TopUpReason.SCHEDULE, created_at=at))
-            uow.commit()
-            return intent_id
-
-    def _require_gateway(self) -> PaymentGateway:
-        if self.gateway is None:
-            raise InvalidInputError("gateway", "automatic top-ups need the service to have a "
-                                    "payment gateway (WalletService(gateway=...))")
-        return self.gateway
-
-    @staticmethod
-    def _locked_intent(uow: UnitOfWork, intent_id: str) -> tuple[Wallet, TopUpIntent] | None:
-        """The intent's wallet, locked, and the intent as it is under that lock; None if the
-        intent is unknown."""
-        stored = uow.get_top_up_intent(intent_id)
-        if stored is None:
-            return None
-        wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
-        return wallet, uow.get_top_up_intent(intent_id) or stored
-
-    def _save_intent(self, intent_id: str, change: Callable[[TopUpIntent], TopUpIntent]
-                     ) -> TopUpIntent | None:
-        """Apply ``change`` to the stored intent in a unit of work of its own (wallet locked)."""
-        with self.store.unit_of_work() as uow:
-            locked = self._locked_intent(uow, intent_id)
-            if locked is None:
-                return None
-            wallet, current = locked
-            updated = change(current)
-            if updated != current:
-                uow.put_top_up_intent(wallet.tenant_id, updated)
-                uow.commit()
-            return updated
-
-    def _drive(self, gateway: PaymentGateway, intent_id: str
-               ) -> tuple[TopUpIntent | None, str | None]:
-        """Run one intent's state machine until it waits or ends; returns its last state and
-        the credit entry posted by this run, if any."""
-        from prepaid_wallet.rules.topup import Charge as _Charge
-        from prepaid_wallet.rules.topup import (
-            ChargeStatus,
-            Credit,
-            Done,
-            GiveUp,
-            Settle,
-            give_up,
-            next_step,
-            record_outcome,
-            start_attempt,
-        )
-
-        entry_id: str | None = None
-        intent: TopUpIntent | None = None
-        for _ in range(_MAX_STEPS):
-            now = self._env.now()
-            with self.store.unit_of_work(read_only=True) as uow:
-                intent = uow.get_top_up_intent(intent_id)
-                if intent is None:
-                    return None, entry_id
-                wallet = uow.get_wallet(intent.wallet_id)
-                rule = top_up_rule(self._env, uow, wallet)
-            if rule is None:
-                return intent, entry_id  # the rule was removed: left as it is
-            step = next_step(intent, rule, now)
-            if isinstance(step, _Charge):
-                started = self._save_intent(
-                    intent_id, functools.partial(start_attempt, step=step, now=now))
-                if started is None or started.attempt(step.idempotency_key) is None:
-                    continue
-                outcome = gateway.charge(method=step.method, amount=step.amount,
-                                         idempotency_key=step.idempotency_key)
-                self._save_intent(intent_id, functools.partial(
-                    record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
-                    now=self._env.now()))
-            elif isinstance(step, Settle):
-                outcome = gateway.lookup(idempotency_key=step.idempotency_key)
-                if outcome.status is ChargeStatus.UNKNOWN:
-                    # The request may never have arrived: send it again under the same key (the
-                    # gateway never charges a key twice), never on another method.
-                    outcome = gateway.charge(method=step.method, amount=intent.amount,
-                                             idempotency_key=step.idempotency_key)
-                if outcome.status is ChargeStatus.UNKNOWN:
-                    return intent, entry_id  # still unknown: settled by a later run
-                self._save_intent(intent_id, functools.partial(
-                    record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
-                    now=self._env.now()))
-            elif isinstance(step, Credit):
-                posted = self._credit_intent(intent_id, step, now)
-                entry_id = posted if posted is not None else entry_id
-            elif isinstance(step, GiveUp):
-                self._save_intent(intent_id, functools.partial(give_up, step=step, now=now))
-            elif isinstance(step, Done):
-                return intent, entry_id
-            else:  # Wait: a back-off is running
-                return intent, entry_id
-        return intent, entry_id
-
-    def _credit_intent(self, intent_id: str, step: Credit, at: datetime) -> str | None:
-        """Post a succeeded automatic top-up to the open balance exactly once (idempotency key
-        of the intent) and mark the intent credited, in one unit of work."""
-        from prepaid_wallet.rules.topup import credit_key, mark_credited
-
-        with self.store.unit_of_work() as uow:
-            locked = self._locked_intent(uow, intent_id)
-            if locked is None:
-                return None
-            wallet, intent = locked
-            if intent.credited:
-                return None
-            key = credit_key(intent)
-            entry_id: str | None = None
-            if uow.get_idempotency(wallet.tenant_id, key) is None:
-                method = step.attempt.method
-                fee = charges.fee(self._env, uow, wallet, Operation.TOP_UP, step.amount)
-                if fee is not None and fee >= step.amount:
-                    fee = None  # a fee may never swallow an automatic top-up
-                change = _w.top_up(wallet, step.amount, method,
-                                   self._env.info(at, key, None, {"top_up_intent": intent.id}),
-                                   fee=fee)
-                record(self._env, uow, change)
-                entry_id = change.entry.id
-                uow.put_idempotency(IdempotencyRecord(
-                    wallet.tenant_id, key, "automatic_top_up",
-                    canonical_request("automatic_top_up", intent=intent.id), "ok",
-                    json.dumps(entry_id), at))
-            uow.put_top_up_intent(wallet.tenant_id, mark_credited(intent))
-            uow.commit()
-            return entry_id
-
-    def _spend_top_up(self, wallet_id: str, request: SpendRequest) -> None:
-        """Before a credit-only spend: when credit falls short and the wallet's rule tops up at
-        spend time, charge the shortfall (at least the rule's minimum) and credit it, so the
-        spend can go through; nothing when no top-up may start or the charge does not
-        succeed (the spend is then refused as usual)."""
-        gateway = self.gateway
-        if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
-            return
-        from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, spend_top_up
-
-        with self.store.unit_of_work(read_only=True) as uow:
-            # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
-            found = top_up_rule(self._env, uow, uow.get_wallet(wallet_id))
-            if found is None or not found.at_spend:
-                return
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
-            rule = top_up_rule(self._env, uow, wallet)
-            if rule is None or not rule.at_spend or rule.currency != wallet.currency:
-                return
-            if request.amount.currency != wallet.currency:
-                return
-            decision = decide(self._env, uow, wallet, request, at)
-            if decision.allowed or decision.reasons != (Reason.INSUFFICIENT_CREDIT,):
-                return
-            amount = spend_top_up(rule, decision.shortfall)
-            if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
-                return
-            intent = TopUpIntent(id=self._env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
-                                 reason=TopUpReason.SPEND, created_at=at)
-            uow.put_top_up_intent(wallet.tenant_id, intent)
-            uow.commit()
-        self._drive(gateway, intent.id)
+        return start_scheduled_top_ups(self._env)
 
     # -- low-balance reminders ----------------------------------------------------------------
 
@@ -1352,38 +972,16 @@ class WalletService:
         ``limit``). Each is written in the same unit of work as the operation that took a
         wallet's open balance across thresholds (``TenantRules.low_balance``): none is lost.
         Acknowledge the ones handled with :meth:`ack_events`, so none is sent twice."""
-        check_name(tenant_id, "tenant_id")
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInputError("limit", "must be a positive int", limit)
-        with self.store.unit_of_work(read_only=True) as uow:
-            found = uow.pending_events(tenant_id, limit)
-        out = []
-        for event in found:
-            data = json.loads(event.payload)
-            out.append(LowBalanceEvent(
-                id=event.id, tenant_id=event.tenant_id, wallet_id=event.wallet_id,
-                owner_id=data["owner_id"], entry_id=data["entry_id"], at=event.created_at,
-                open=_codec.from_data(Money, data["open"]),
-                floor=_codec.from_data(Money, data["floor"]),
-                thresholds=tuple(data["thresholds"]),
-            ))
-        return out
+        from prepaid_wallet.app.handlers.reminder import events
+
+        return events(self._env, tenant_id, limit=limit)
 
     def ack_events(self, tenant_id: str, event_ids: Iterable[str]) -> int:
         """Acknowledge events of the tenant (handled: not returned again). Returns how many
         were pending; unknown or already acknowledged ids are ignored."""
-        check_name(tenant_id, "tenant_id")
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        if isinstance(event_ids, str | bytes) or not isinstance(event_ids, Iterable):
-            raise InvalidInputError("event_ids", "must be a collection of event ids", event_ids)
-        ids = [check_name(i, "event_ids") for i in event_ids]
-        with self.store.unit_of_work() as uow:
-            done = uow.ack_events(tenant_id, ids)
-            uow.commit()
-        return done
+        from prepaid_wallet.app.handlers.reminder import ack_events
+
+        return ack_events(self._env, tenant_id, event_ids)
 
     def low_balance_report(self, tenant_id: str, threshold: str | Money) -> list[LowBalanceLine]:
         """The tenant's wallets whose open balance is at or below ``threshold`` (the label of
@@ -1391,29 +989,9 @@ class WalletService:
         balance, floor and the top-up it needs: the least that takes its open balance back
         above the threshold (for reminder e-mails). Wallets in another currency are left
         out."""
-        check_name(tenant_id, "tenant_id")
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        if isinstance(threshold, str):
-            rule = self._env.tenant_rules(tenant_id).low_balance
-            if rule is None:
-                raise InvalidInputError("threshold", "must be an amount: the tenant has no "
-                                        "low-balance thresholds", threshold)
-            level: Threshold = rule.threshold(threshold)
-            limit = level.amount
-        elif isinstance(threshold, Money):
-            limit = threshold
-        else:
-            raise InvalidInputError("threshold", "must be a threshold label or a Money",
-                                    threshold)
-        step = Money(1, limit.currency)
-        with self.store.unit_of_work(read_only=True) as uow:
-            return [
-                LowBalanceLine(wallet.id, wallet.owner_id, wallet.open, wallet.floor,
-                               limit - wallet.open + step)
-                for wallet in uow.iter_wallets(tenant_id)
-                if wallet.currency == limit.currency and wallet.open <= limit
-            ]
+        from prepaid_wallet.app.handlers.reminder import low_balance_report
+
+        return low_balance_report(self._env, tenant_id, threshold)
 
     # -- periodic fees ------------------------------------------------------------------------
 
@@ -1432,63 +1010,9 @@ class WalletService:
         (counted in ``FeeReport.waived``; a wallet already at its floor pays nothing for that
         occurrence). Wallets in another currency than the fee's, and owners outside the fee's
         groups, are not charged."""
-        at = self._env.now()
-        entry_ids: list[str] = []
-        waived = 0
-        for tenant_id in sorted(self.rules):
-            if self.tenant_id is not None and tenant_id != self.tenant_id:
-                continue
-            fees = self._env.tenant_rules(tenant_id).periodic_fees
-            if not fees:
-                continue
-            with self.store.unit_of_work(read_only=True) as uow:
-                wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]
-            for wallet_id in wallet_ids:
-                for fee in fees:
-                    charged, short = self._charge_periodic(wallet_id, fee, at)
-                    entry_ids.extend(charged)
-                    waived += short
-        return FeeReport(tuple(entry_ids), waived)
+        from prepaid_wallet.app.handlers.periodic_fee import charge_periodic_fees
 
-    def _charge_periodic(self, wallet_id: str, fee: PeriodicFee, at: datetime
-                         ) -> tuple[list[str], int]:
-        """Charge ``fee``'s occurrences due on one wallet, one unit of work each."""
-        setting = periodic_fee_setting(fee.name)
-        with self.store.unit_of_work(read_only=True) as uow:
-            wallet = uow.get_wallet(wallet_id)
-            last = uow.get_setting(wallet_id, setting)
-            groups = stored_groups(uow, wallet_id) if fee.owner_groups else frozenset()
-        if wallet.currency != fee.amount.currency or not fee.applies(groups):
-            return [], 0
-        since = wallet.created_at if last is None else max(
-            wallet.created_at, datetime.fromisoformat(last))
-        entry_ids: list[str] = []
-        waived = 0
-        for occurrence in fee.occurrences(since, at):
-            key = f"periodic-fee:{wallet_id}:{fee.occurrence_key(occurrence)}"
-            request = canonical_request("periodic_fee", wallet_id=wallet_id, fee=fee.name,
-                                        occurrence=occurrence)
-            with self.store.unit_of_work() as uow:
-                wallet = uow.lock_wallets([wallet_id])[wallet_id]
-                if uow.get_idempotency(wallet.tenant_id, key) is not None:
-                    continue  # charged by another run
-                headroom = max(wallet.open - wallet.floor, Money.zero(wallet.currency))
-                amount = min(fee.amount, headroom)
-                payload: str | None = None
-                if amount.is_positive():
-                    change = _w.charge_fee(wallet, amount, self._env.info(
-                        at, key, None, {"fee": fee.name, "occurrence": occurrence.isoformat()}))
-                    record(self._env, uow, change)
-                    entry_ids.append(change.entry.id)
-                    payload = change.entry.id
-                if amount < fee.amount:
-                    waived += 1
-                uow.put_idempotency(IdempotencyRecord(
-                    wallet.tenant_id, key, "periodic_fee", request, "ok",
-                    json.dumps(payload), at))
-                uow.put_setting(wallet_id, setting, occurrence.isoformat())
-                uow.commit()
-        return entry_ids, waived
+        return charge_periodic_fees(self._env)
 
     # -- expiry -----------------------------------------------------------------------------
 

@@ -12,25 +12,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from prepaid_wallet.app.checks import (
+    KEEP,
+    Keep,
     check_condition,
     check_groups,
     check_optional_text,
     check_positive,
     check_priority,
+    check_request,
+    purchase_fields,
 )
-from prepaid_wallet.app.pipeline import Command, LockSpec, NoWallet
-from prepaid_wallet.conditions import SpendCondition
+from prepaid_wallet.app.pipeline import Command, ConditionGroupLock, LockSpec, NoWallet
+from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidAmountError, InvalidInputError
 from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.money import Money, currency_exponent
-from prepaid_wallet.results import Receipt
+from prepaid_wallet.policies import SpendRequest
+from prepaid_wallet.results import Receipt, SpendResult
+from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.wallet import Lot, Wallet
+
+if TYPE_CHECKING:
+    from prepaid_wallet.rules.topup import TopUpRule
 
 # __all__ lists every record; keep it sorted.
 __all__ = ["Award", "OpenWallet", "TopUp"]
@@ -171,7 +180,70 @@ class Award(Command[Lot]):
 # -- wallet settings: owner groups, limits --------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class SetOwnerGroups(Command[frozenset[str]]):
+    """Replace the groups the owner of the wallet belongs to (names; empty removes them)."""
+
+    operation: ClassVar[str] = "set_owner_groups"
+    handler: ClassVar[str] = f"{_HANDLERS}.wallet:set_owner_groups"
+    result: ClassVar[Any] = frozenset[str]
+
+    wallet_id: str
+    owner_groups: Iterable[str]
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """The owner groups as a set of names."""
+        return check_groups(self.owner_groups)
+
+    def validate(self) -> None:
+        check_groups(self.owner_groups)
+
+
+@attrs.frozen(kw_only=True)
+class SetLimits(Command[Limits]):
+    """Give the wallet its own limits, stricter than its tenant's (``None`` removes them)."""
+
+    operation: ClassVar[str] = "set_limits"
+    handler: ClassVar[str] = f"{_HANDLERS}.wallet:set_limits"
+    result: ClassVar[Any] = Limits
+
+    wallet_id: str
+    limits: Limits | None
+
+    def validate(self) -> None:
+        if self.limits is not None and not isinstance(self.limits, Limits):
+            raise InvalidInputError("limits", "must be a Limits or None", self.limits)
+
+
 # -- spending -------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Spend(Command[SpendResult]):
+    """Pay ``request`` (a :class:`~prepaid_wallet.policies.SpendRequest`) from the wallet, in
+    spend order. The request is the ``request`` argument; its attribute is ``spend_request``
+    (``request`` is the fingerprint method of every command)."""
+
+    operation: ClassVar[str] = "spend"
+    handler: ClassVar[str] = f"{_HANDLERS}.spending:spend"
+    prepare: ClassVar[str | None] = f"{_HANDLERS}.spending:prepare"
+    result: ClassVar[Any] = SpendResult
+
+    wallet_id: str
+    spend_request: SpendRequest = attrs.field(alias="request")
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_request(self.spend_request)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        purchase = self.spend_request
+        return dict(wallet_id=self.wallet_id, amount=purchase.amount, mode=purchase.mode,
+                    description=purchase.description, metadata=metadata,
+                    **purchase_fields(purchase))
 
 
 # -- holds ----------------------------------------------------------------------------------------
@@ -186,7 +258,76 @@ class Award(Command[Lot]):
 # -- condition groups -----------------------------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class DefineConditionGroup(Command[ConditionGroup]):
+    """Define a named, reusable condition for ``tenant_id``, valid in ``[valid_from,
+    valid_until)``, at version 1 (``group_id`` defaults to a new id)."""
+
+    operation: ClassVar[str] = "define_condition_group"
+    locks: ClassVar[LockSpec] = NoWallet("tenant_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.condition_group:define_condition_group"
+    result: ClassVar[Any] = ConditionGroup
+
+    tenant_id: str
+    name: str
+    condition: SpendCondition
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    group_id: str | None = None
+
+    def validate(self) -> None:
+        check_name(self.tenant_id, "tenant_id")
+        check_optional_text(self.name, "name")
+        if not isinstance(self.condition, SpendCondition):
+            raise InvalidInputError("condition", "must be a SpendCondition", self.condition)
+        if self.group_id is not None:
+            check_name(self.group_id, "group_id")
+
+
+@attrs.frozen(kw_only=True)
+class ChangeConditionGroup(Command[ConditionGroup]):
+    """Change a condition group's name, condition (a new version) or validity; :data:`KEEP`
+    leaves a bound of the validity as it is, ``None`` removes it."""
+
+    operation: ClassVar[str] = "change_condition_group"
+    locks: ClassVar[LockSpec] = ConditionGroupLock("group_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.condition_group:change_condition_group"
+    result: ClassVar[Any] = ConditionGroup
+
+    group_id: str
+    name: str | None = None
+    condition: SpendCondition | None = None
+    valid_from: datetime | Keep | None = KEEP
+    valid_until: datetime | Keep | None = KEEP
+
+    def validate(self) -> None:
+        check_name(self.group_id, "group_id")
+        check_optional_text(self.name, "name", required=False)
+        if self.condition is not None and not isinstance(self.condition, SpendCondition):
+            raise InvalidInputError("condition", "must be a SpendCondition", self.condition)
+
+
 # -- automatic top-ups ----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SetTopUpRule(Command["TopUpRule | None"]):
+    """Give the wallet an automatic top-up rule (``None`` removes it)."""
+
+    operation: ClassVar[str] = "set_top_up_rule"
+    handler: ClassVar[str] = f"{_HANDLERS}.automatic_top_up:set_top_up_rule"
+    #: It takes no idempotency key: nothing is read back (and the rule module is imported only
+    #: when the command runs).
+    result: ClassVar[Any] = None
+
+    wallet_id: str
+    rule: TopUpRule | None
+
+    def validate(self) -> None:
+        from prepaid_wallet.rules.topup import TopUpRule
+
+        if self.rule is not None and not isinstance(self.rule, TopUpRule):
+            raise InvalidInputError("rule", "must be a TopUpRule or None", self.rule)
 
 
 # -- expiry ---------------------------------------------------------------------------------------

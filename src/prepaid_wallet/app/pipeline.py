@@ -1,13 +1,15 @@
 """The one pipeline every write command runs through.
 
-    validate -> authorize -> open the unit of work -> lock the wallets -> idempotency -> guards
-    -> the handler -> rules and events -> commit
+    validate -> authorize -> (prepare) -> open the unit of work -> lock the wallets
+    -> idempotency -> guards -> the handler -> rules and events -> commit
 
 A command is a frozen record (:mod:`prepaid_wallet.app.commands`) that says what it is
 (``operation``), how to check its arguments (``validate``), what its idempotency fingerprint
 is (``request``), which wallets it locks (``locks``) and which handler runs it (``handler``, a
 ``"module:function"`` path imported on first use, so a process that never runs a command never
-imports its module). The handler is a plain function ``handle(ctx, command) -> result`` that
+imports its module) and, rarely, what must be done before its unit of work (``prepare``, a
+path too: e.g. a spend's automatic top-up, which charges the gateway in units of work of its
+own). The handler is a plain function ``handle(ctx, command) -> result`` that
 decides, builds the change with the domain's pure transitions and records it through
 :meth:`Context.record`; everything else is done here, once:
 
@@ -34,7 +36,7 @@ from prepaid_wallet import _codec
 from prepaid_wallet.app.checks import check_common
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
-from prepaid_wallet.errors import InvalidInputError, RefusedError
+from prepaid_wallet.errors import InvalidInputError, RefusedError, TenantMismatchError
 from prepaid_wallet.idempotency import (
     canonical_request,
     check_replay,
@@ -47,6 +49,7 @@ from prepaid_wallet.wallet import Change, EntryInfo, Wallet
 __all__ = [
     "ChargeWallet",
     "Command",
+    "ConditionGroupLock",
     "Context",
     "EntryWallets",
     "HoldWallet",
@@ -209,6 +212,23 @@ class NoWallet(LockSpec):
         return Locked({}, env.check_tenant(getattr(command, self.attribute), self.attribute))
 
 
+@attrs.frozen
+class ConditionGroupLock(LockSpec):
+    """No wallet: the condition group the command names, locked
+    (``ConditionGroupNotFoundError`` if unknown, ``TenantMismatchError`` naming the attribute
+    for a group the service may not see); the scope is the group's tenant. The handler reads
+    the locked group with ``ctx.uow.get_condition_group``."""
+
+    attribute: str = "group_id"
+
+    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
+        group = uow.lock_condition_group(check_name(getattr(command, self.attribute),
+                                                    self.attribute))
+        if env.tenant_id is not None and group.tenant_id != env.tenant_id:
+            raise TenantMismatchError(self.attribute, env.tenant_id, group.tenant_id)
+        return Locked({}, group.tenant_id)
+
+
 # -- commands -------------------------------------------------------------------------------------
 
 
@@ -220,11 +240,19 @@ class Command(Generic[R]):
     ``handler`` is the ``"module:function"`` that runs it; ``result`` is the type of what it
     returns (how a stored outcome is read back). Commands that take an idempotency key, an
     actor and metadata have those attributes; others have none of them.
+
+    ``prepare``, when set, is the ``"module:function"`` of work the command needs done before
+    its own unit of work opens: ``prepare(env, command, key)`` is called with the checked
+    idempotency key once the arguments are checked and the actor authorized, before the
+    command's instant is read. It works in units of work of its own (what it commits stays
+    committed if the command then fails or refuses) and may raise bad input it can only judge
+    against the environment (e.g. an instant after now). Most commands have none.
     """
 
     operation: ClassVar[str]
     locks: ClassVar[LockSpec] = Wallets()
     handler: ClassVar[str]
+    prepare: ClassVar[str | None] = None
     result: ClassVar[Any]
 
     def validate(self) -> None:
@@ -236,6 +264,7 @@ class Command(Generic[R]):
 
 
 _HANDLERS: dict[str, Callable[[Context, Any], Any]] = {}
+_PREPARES: dict[str, Callable[[Environment, Any, str | None], None]] = {}
 
 
 def _handler(path: str) -> Callable[[Context, Any], Any]:
@@ -244,6 +273,15 @@ def _handler(path: str) -> Callable[[Context, Any], Any]:
         module, _, name = path.partition(":")
         found = getattr(importlib.import_module(module), name)
         _HANDLERS[path] = found
+    return found
+
+
+def _prepare(path: str) -> Callable[[Environment, Any, str | None], None]:
+    found = _PREPARES.get(path)
+    if found is None:
+        module, _, name = path.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        _PREPARES[path] = found
     return found
 
 
@@ -262,6 +300,8 @@ def run(env: Environment, command: Command[R]) -> R:
         command.operation, **command.request(metadata))
     authorize(env, actor, command)
     handle = _handler(command.handler)
+    if command.prepare is not None:
+        _prepare(command.prepare)(env, command, key)
     at = env.now()
     with env.store.unit_of_work() as uow:
         locked = command.locks.lock(env, uow, command)

@@ -1,4 +1,5 @@
-"""Opening wallets (with the tenant's welcome award)."""
+"""Opening wallets (with the tenant's welcome award), and the wallet's own settings: its
+owner's groups and its limits."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import json
 from datetime import datetime
 
 from prepaid_wallet import wallet as _w
-from prepaid_wallet.app.commands import OpenWallet
+from prepaid_wallet.app.charges import effective_limits
+from prepaid_wallet.app.commands import OpenWallet, SetLimits, SetOwnerGroups
 from prepaid_wallet.app.environment import WelcomeAward
 from prepaid_wallet.app.lots import terms
 from prepaid_wallet.app.pipeline import Context
-from prepaid_wallet.app.settings import OWNER_GROUPS
-from prepaid_wallet.errors import InvalidTimeError
+from prepaid_wallet.app.settings import LIMITS, OWNER_GROUPS
+from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError, InvalidTimeError
 from prepaid_wallet.expiry import resolve_expiry
+from prepaid_wallet.rules.limits import Limits, check_override
 from prepaid_wallet.wallet import Wallet
 
-__all__ = ["open_wallet"]
+__all__ = ["open_wallet", "set_limits", "set_owner_groups"]
 
 
 def open_wallet(ctx: Context, command: OpenWallet) -> Wallet:
@@ -58,3 +61,31 @@ def _welcome(ctx: Context, wallet: Wallet, welcome: WelcomeAward, at: datetime) 
     )
     ctx.record(change)
     return change.wallet(wallet.id)
+
+
+def set_owner_groups(ctx: Context, command: SetOwnerGroups) -> frozenset[str]:
+    """Store the owner's groups (none: the setting is removed)."""
+    groups = command.groups
+    ctx.uow.put_setting(command.wallet_id, OWNER_GROUPS,
+                        json.dumps(sorted(groups)) if groups else None)
+    return groups
+
+
+def set_limits(ctx: Context, command: SetLimits) -> Limits:
+    """Store the wallet's overrides of its tenant's limits (only ever stricter; only for a
+    tenant with limits of its own), or remove them; the wallet's effective limits."""
+    wallet = ctx.wallet(command.wallet_id)
+    limits = command.limits
+    base = ctx.env.tenant_rules(wallet.tenant_id).limits
+    if limits is not None and not base.rules and base.max_balance is None:
+        raise InvalidInputError(
+            "limits", "must override the tenant's limits: the tenant has none "
+            "(give it lenient ones in TenantRules.limits)", limits)
+    if limits is not None:
+        if limits.currency not in (None, wallet.currency):
+            raise CurrencyMismatchError(wallet.currency, limits.currency or "", "limits")
+        check_override(base, limits)
+    ctx.uow.put_setting(wallet.id, LIMITS,
+                        None if limits is None else json.dumps(limits.to_data(),
+                                                               sort_keys=True))
+    return effective_limits(ctx.env, ctx.uow, wallet)

@@ -1,0 +1,311 @@
+"""Automatic top-ups: a wallet's rule (``set_top_up_rule``), and the jobs that charge the host's
+payment gateway and credit what it took (``process_top_ups``, ``report_charge``,
+``start_scheduled_top_ups``).
+
+An intent is driven as a state machine (:mod:`prepaid_wallet.rules.topup`) one step at a time,
+and every state change is committed in a unit of work of its own before and after each call to
+the gateway: a process that dies anywhere leaves an intent that a later run settles (never
+charged twice, never followed by the backup method while an attempt's answer is unknown), and
+a succeeded charge is credited exactly once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from prepaid_wallet import _codec
+from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.charges import fee
+from prepaid_wallet.app.commands import SetTopUpRule
+from prepaid_wallet.app.effects import record
+from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.pipeline import Context
+from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
+from prepaid_wallet.app.settings import TOP_UP_RULE, TOP_UP_SCHEDULE, top_up_rule
+from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError
+from prepaid_wallet.idempotency import canonical_request
+from prepaid_wallet.results import TopUpReport
+from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.wallet import Wallet
+
+if TYPE_CHECKING:
+    from prepaid_wallet.rules.topup import (
+        ChargeOutcome,
+        Credit,
+        PaymentGateway,
+        TopUpIntent,
+        TopUpRule,
+    )
+
+__all__ = [
+    "drive",
+    "process_top_ups",
+    "report_charge",
+    "require_gateway",
+    "set_top_up_rule",
+    "start_scheduled_top_ups",
+]
+
+#: At most this many state changes per intent in one run (a run never loops forever).
+_MAX_STEPS = 12
+
+
+def set_top_up_rule(ctx: Context, command: SetTopUpRule) -> TopUpRule | None:
+    """Store the wallet's rule (the tenant must allow automatic top-ups; the rule is in the
+    wallet's currency), or remove it."""
+    wallet = ctx.wallet(command.wallet_id)
+    rule = command.rule
+    if rule is not None:
+        if not ctx.env.tenant_rules(wallet.tenant_id).automatic_top_ups:
+            raise InvalidInputError("rule", "needs a tenant with automatic top-ups "
+                                    "(TenantRules.automatic_top_ups)", rule)
+        if rule.currency != wallet.currency:
+            raise CurrencyMismatchError(wallet.currency, rule.currency, "rule")
+    ctx.uow.put_setting(wallet.id, TOP_UP_RULE, None if rule is None else _codec.dumps(rule))
+    return rule
+
+
+def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
+    """Drive every pending intent (at most ``limit``) as far as it can go now."""
+    from prepaid_wallet.rules.topup import IntentStatus
+
+    gateway = require_gateway(env)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError("limit", "must be a positive int", limit)
+    with env.store.unit_of_work(read_only=True) as uow:
+        pending = uow.pending_top_up_intents(limit)
+    credited: list[str] = []
+    given_up: list[str] = []
+    still: list[str] = []
+    for _, intent in pending:
+        final, entry_id = drive(env, gateway, intent.id)
+        if entry_id is not None:
+            credited.append(entry_id)
+        if final is not None and final.status is IntentStatus.FAILED:
+            given_up.append(final.id)
+        elif final is not None and final.status is IntentStatus.PENDING:
+            still.append(final.id)
+    return TopUpReport(tuple(credited), tuple(given_up), tuple(still))
+
+
+def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
+                  ) -> TopUpReport:
+    """Record the provider's report of the charge made under ``idempotency_key`` on its intent,
+    then drive the intent (a success credited exactly once)."""
+    from prepaid_wallet.rules.topup import (
+        ChargeOutcome,
+        ChargeStatus,
+        IntentStatus,
+        record_outcome,
+    )
+
+    if not isinstance(outcome, ChargeOutcome):
+        raise InvalidInputError("outcome", "must be a ChargeOutcome", outcome)
+    if not isinstance(idempotency_key, str) or ":" not in idempotency_key:
+        raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
+                                idempotency_key)
+    intent_id = idempotency_key.split(":", 1)[0]
+    with env.store.unit_of_work(read_only=True) as uow:
+        intent = uow.get_top_up_intent(intent_id)
+    if intent is None or intent.attempt(idempotency_key) is None:
+        raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
+                                idempotency_key)
+    if outcome.status is not ChargeStatus.UNKNOWN:
+        _save_intent(env, intent_id, functools.partial(
+            record_outcome, idempotency_key=idempotency_key, outcome=outcome, now=env.now()))
+    if env.gateway is None:
+        return TopUpReport((), (), (intent_id,))
+    final, entry_id = drive(env, env.gateway, intent_id)
+    failed = final is not None and final.status is IntentStatus.FAILED
+    pending = final is not None and final.status is IntentStatus.PENDING
+    return TopUpReport(() if entry_id is None else (entry_id,),
+                       (intent_id,) if failed else (), (intent_id,) if pending else ())
+
+
+def start_scheduled_top_ups(env: Environment) -> tuple[str, ...]:
+    """Start, wallet by wallet, the intents that the rules' schedules have come due for;
+    the ids of the intents started."""
+    at = env.now()
+    started: list[str] = []
+    for tenant_id in sorted(env.rules):
+        if not env.rules[tenant_id].automatic_top_ups or (
+            env.tenant_id is not None and tenant_id != env.tenant_id
+        ):
+            continue
+        with env.store.unit_of_work(read_only=True) as uow:
+            wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]
+        for wallet_id in wallet_ids:
+            intent_id = _scheduled_intent(env, wallet_id, at)
+            if intent_id is not None:
+                started.append(intent_id)
+    return tuple(started)
+
+
+def _scheduled_intent(env: Environment, wallet_id: str, at: datetime) -> str | None:
+    """In one unit of work: the wallet's latest occurrence due since the last one started
+    remembered, and its intent started (unless one is in flight or none is needed)."""
+    from prepaid_wallet.rules.topup import (
+        TopUpIntent,
+        TopUpReason,
+        next_occurrence,
+        scheduled_top_up,
+    )
+
+    with env.store.unit_of_work() as uow:
+        wallet = uow.lock_wallets([wallet_id])[wallet_id]
+        rule = top_up_rule(env, uow, wallet)
+        if rule is None or rule.schedule is None or rule.currency != wallet.currency:
+            return None
+        last_text = uow.get_setting(wallet.id, TOP_UP_SCHEDULE)
+        after = wallet.created_at if last_text is None else datetime.fromisoformat(last_text)
+        due = None
+        occurrence = next_occurrence(rule, after, anchor=wallet.created_at)
+        while occurrence is not None and occurrence <= at:
+            due = occurrence
+            occurrence = next_occurrence(rule, occurrence, anchor=wallet.created_at)
+        if due is None:
+            return None
+        uow.put_setting(wallet.id, TOP_UP_SCHEDULE, due.isoformat())
+        amount = scheduled_top_up(rule, wallet.open)
+        intent_id = None
+        if amount is not None and uow.pending_top_up_intent(wallet.id) is None:
+            intent_id = env.ids.new("tu")
+            uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
+                id=intent_id, wallet_id=wallet.id, amount=amount,
+                reason=TopUpReason.SCHEDULE, created_at=at))
+        uow.commit()
+        return intent_id
+
+
+def require_gateway(env: Environment) -> PaymentGateway:
+    """The service's payment gateway (``InvalidInputError`` naming ``gateway`` without one)."""
+    if env.gateway is None:
+        raise InvalidInputError("gateway", "automatic top-ups need the service to have a "
+                                "payment gateway (WalletService(gateway=...))")
+    return env.gateway
+
+
+def _locked_intent(uow: UnitOfWork, intent_id: str) -> tuple[Wallet, TopUpIntent] | None:
+    """The intent's wallet, locked, and the intent as it is under that lock; None if the
+    intent is unknown."""
+    stored = uow.get_top_up_intent(intent_id)
+    if stored is None:
+        return None
+    wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
+    return wallet, uow.get_top_up_intent(intent_id) or stored
+
+
+def _save_intent(env: Environment, intent_id: str,
+                 change: Callable[[TopUpIntent], TopUpIntent]) -> TopUpIntent | None:
+    """Apply ``change`` to the stored intent in a unit of work of its own (wallet locked)."""
+    with env.store.unit_of_work() as uow:
+        locked = _locked_intent(uow, intent_id)
+        if locked is None:
+            return None
+        wallet, current = locked
+        updated = change(current)
+        if updated != current:
+            uow.put_top_up_intent(wallet.tenant_id, updated)
+            uow.commit()
+        return updated
+
+
+def drive(env: Environment, gateway: PaymentGateway, intent_id: str
+          ) -> tuple[TopUpIntent | None, str | None]:
+    """Run one intent's state machine until it waits or ends; returns its last state and
+    the credit entry posted by this run, if any."""
+    from prepaid_wallet.rules.topup import Charge as _Charge
+    from prepaid_wallet.rules.topup import (
+        ChargeStatus,
+        Credit,
+        Done,
+        GiveUp,
+        Settle,
+        give_up,
+        next_step,
+        record_outcome,
+        start_attempt,
+    )
+
+    entry_id: str | None = None
+    intent: TopUpIntent | None = None
+    for _ in range(_MAX_STEPS):
+        now = env.now()
+        with env.store.unit_of_work(read_only=True) as uow:
+            intent = uow.get_top_up_intent(intent_id)
+            if intent is None:
+                return None, entry_id
+            wallet = uow.get_wallet(intent.wallet_id)
+            rule = top_up_rule(env, uow, wallet)
+        if rule is None:
+            return intent, entry_id  # the rule was removed: left as it is
+        step = next_step(intent, rule, now)
+        if isinstance(step, _Charge):
+            started = _save_intent(
+                env, intent_id, functools.partial(start_attempt, step=step, now=now))
+            if started is None or started.attempt(step.idempotency_key) is None:
+                continue
+            outcome = gateway.charge(method=step.method, amount=step.amount,
+                                     idempotency_key=step.idempotency_key)
+            _save_intent(env, intent_id, functools.partial(
+                record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
+                now=env.now()))
+        elif isinstance(step, Settle):
+            outcome = gateway.lookup(idempotency_key=step.idempotency_key)
+            if outcome.status is ChargeStatus.UNKNOWN:
+                # The request may never have arrived: send it again under the same key (the
+                # gateway never charges a key twice), never on another method.
+                outcome = gateway.charge(method=step.method, amount=intent.amount,
+                                         idempotency_key=step.idempotency_key)
+            if outcome.status is ChargeStatus.UNKNOWN:
+                return intent, entry_id  # still unknown: settled by a later run
+            _save_intent(env, intent_id, functools.partial(
+                record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
+                now=env.now()))
+        elif isinstance(step, Credit):
+            posted = _credit_intent(env, intent_id, step, now)
+            entry_id = posted if posted is not None else entry_id
+        elif isinstance(step, GiveUp):
+            _save_intent(env, intent_id, functools.partial(give_up, step=step, now=now))
+        elif isinstance(step, Done):
+            return intent, entry_id
+        else:  # Wait: a back-off is running
+            return intent, entry_id
+    return intent, entry_id
+
+
+def _credit_intent(env: Environment, intent_id: str, step: Credit, at: datetime) -> str | None:
+    """Post a succeeded automatic top-up to the open balance exactly once (idempotency key
+    of the intent) and mark the intent credited, in one unit of work."""
+    from prepaid_wallet.rules.topup import credit_key, mark_credited
+
+    with env.store.unit_of_work() as uow:
+        locked = _locked_intent(uow, intent_id)
+        if locked is None:
+            return None
+        wallet, intent = locked
+        if intent.credited:
+            return None
+        key = credit_key(intent)
+        entry_id: str | None = None
+        if uow.get_idempotency(wallet.tenant_id, key) is None:
+            method = step.attempt.method
+            charged = fee(env, uow, wallet, Operation.TOP_UP, step.amount)
+            if charged is not None and charged >= step.amount:
+                charged = None  # a fee may never swallow an automatic top-up
+            change = _w.top_up(wallet, step.amount, method,
+                               env.info(at, key, None, {"top_up_intent": intent.id}),
+                               fee=charged)
+            record(env, uow, change)
+            entry_id = change.entry.id
+            uow.put_idempotency(IdempotencyRecord(
+                wallet.tenant_id, key, "automatic_top_up",
+                canonical_request("automatic_top_up", intent=intent.id), "ok",
+                json.dumps(entry_id), at))
+        uow.put_top_up_intent(wallet.tenant_id, mark_credited(intent))
+        uow.commit()
+        return entry_id

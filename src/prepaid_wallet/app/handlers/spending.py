@@ -1,0 +1,112 @@
+"""Spending: deciding a spend request without writing (``check_spend``) and paying it from the
+wallet's lots and open balance (``spend``), after the automatic top-up a credit-only spend may
+need first (``prepare``)."""
+
+from __future__ import annotations
+
+from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.checks import (
+    check_currency,
+    check_purchase_time,
+    check_request,
+)
+from prepaid_wallet.app.commands import Spend
+from prepaid_wallet.app.decision import decide
+from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.lots import lots_of
+from prepaid_wallet.app.pipeline import Context, lock
+from prepaid_wallet.app.settings import top_up_rule
+from prepaid_wallet.errors import SpendDeniedError
+from prepaid_wallet.ids import check_name
+from prepaid_wallet.policies import Decision, PaymentMode, Reason, SpendRequest
+from prepaid_wallet.results import SpendResult
+
+__all__ = ["check_spend", "prepare", "spend"]
+
+
+def check_spend(env: Environment, wallet_id: str, request: SpendRequest) -> Decision:
+    """The decision on ``request`` now, read in a read-only unit of work (nothing written)."""
+    check_request(request)
+    at = env.now()
+    check_purchase_time(request, at)
+    with env.store.unit_of_work(read_only=True) as uow:
+        check_name(wallet_id, "wallet_id")
+        wallet = env.scoped(uow.get_wallet(wallet_id))
+        check_currency(wallet, request.amount, "request.amount")
+        return decide(env, uow, wallet, request, at)
+
+
+def prepare(env: Environment, command: Spend, key: str | None) -> None:
+    """Before the spend's unit of work: refuse a purchase instant after now, then, when the
+    service may top up at spend time and no outcome is stored under ``key`` yet (a replay must
+    not top up), run the automatic top-up the spend may need (:func:`_top_up_first`)."""
+    request = command.spend_request
+    check_purchase_time(request, env.now())
+    if env.spend_top_ups and (key is None or not _stored(env, command.wallet_id, key)):
+        _top_up_first(env, command.wallet_id, request)
+
+
+def spend(ctx: Context, command: Spend) -> SpendResult:
+    """Pay the request in spend order, with its fee; ``SpendDeniedError`` (with the decision)
+    when it is refused. Nothing is written when the decision allocates nothing."""
+    wallet = ctx.wallet(command.wallet_id)
+    request = command.spend_request
+    check_currency(wallet, request.amount, "request.amount")
+    decision = decide(ctx.env, ctx.uow, wallet, request, ctx.at)
+    if not decision.allowed:
+        raise SpendDeniedError(decision)
+    entry_id = None
+    if decision.allocation:
+        extra = {} if request.description is None else {"description": request.description}
+        change = _w.spend(wallet, decision.allocation, lots_of(ctx.uow, decision.allocation),
+                          ctx.info(**extra), decision.fee)
+        ctx.record(change)
+        entry_id = change.entry.id
+    return SpendResult(entry_id, decision.allocation, decision.covered, decision.remainder_due,
+                       decision, decision.fee if entry_id is not None else None)
+
+
+def _stored(env: Environment, wallet_id: str, key: str) -> bool:
+    """Whether an outcome is already stored under ``key`` for the wallet's tenant (then a
+    spend replays it and must not top up first)."""
+    check_name(wallet_id, "wallet_id")
+    with env.store.unit_of_work(read_only=True) as uow:
+        wallet = uow.get_wallet(wallet_id)
+        return uow.get_idempotency(wallet.tenant_id, key) is not None
+
+
+def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> None:
+    """Before a credit-only spend: when credit falls short and the wallet's rule tops up at
+    spend time, charge the shortfall (at least the rule's minimum) and credit it, so the
+    spend can go through; nothing when no top-up may start or the charge does not
+    succeed (the spend is then refused as usual)."""
+    gateway = env.gateway
+    if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
+        return
+    from prepaid_wallet.app.handlers.automatic_top_up import drive
+    from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, spend_top_up
+
+    with env.store.unit_of_work(read_only=True) as uow:
+        # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
+        found = top_up_rule(env, uow, uow.get_wallet(wallet_id))
+        if found is None or not found.at_spend:
+            return
+    at = env.now()
+    with env.store.unit_of_work() as uow:
+        wallet = lock(env, uow, wallet_id)[wallet_id]
+        rule = top_up_rule(env, uow, wallet)
+        if rule is None or not rule.at_spend or rule.currency != wallet.currency:
+            return
+        if request.amount.currency != wallet.currency:
+            return
+        decision = decide(env, uow, wallet, request, at)
+        if decision.allowed or decision.reasons != (Reason.INSUFFICIENT_CREDIT,):
+            return
+        amount = spend_top_up(rule, decision.shortfall)
+        if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
+            return
+        intent = TopUpIntent(id=env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
+                             reason=TopUpReason.SPEND, created_at=at)
+        uow.put_top_up_intent(wallet.tenant_id, intent)
+        uow.commit()
+    drive(env, gateway, intent.id)
