@@ -53,7 +53,7 @@ from prepaid_wallet.app.checks import (
 from prepaid_wallet.app.decision import decide
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
-from prepaid_wallet.app.lots import breakage_of, ends, group_lot, lots_of
+from prepaid_wallet.app.lots import ends, group_lot, lots_of
 from prepaid_wallet.app.pipeline import Command, idempotent, lock, run
 from prepaid_wallet.app.ports import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.app.settings import (
@@ -72,8 +72,6 @@ from prepaid_wallet.errors import (
     ConditionGroupNotFoundError,
     ConflictError,
     CurrencyMismatchError,
-    HoldExpiredError,
-    HoldStateError,
     InsufficientFundsError,
     InvalidAmountError,
     InvalidInputError,
@@ -509,43 +507,11 @@ class WalletService:
         The hold ends at ``expires_at`` (aware, in the future) or after ``window`` of elapsed
         time (4 hours is 4 hours of UTC, also across a DST change); give exactly one. Raises
         ``SpendDeniedError`` when credit cannot cover it."""
-        check_positive(amount)
-        if (expires_at is None) == (window is None):
-            raise InvalidInputError("expires_at", "give exactly one of expires_at and window")
-        expiry = None if expires_at is None else require_aware(expires_at, "expires_at")
-        if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
-            raise InvalidTimeError("window", "must be a positive timedelta", window)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(
-            key, "hold", wallet_id=wallet_id, amount=amount, expires_at=expiry,
-            window=None if window is None else str(window.total_seconds()), metadata=meta,
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+        from prepaid_wallet.app.commands import PlaceHold
 
-            def body() -> Hold:
-                check_currency(wallet, amount)
-                try:
-                    ends = expiry if expiry is not None else at + window  # type: ignore[operator]
-                except OverflowError as exc:
-                    raise InvalidTimeError("window", "ends beyond the last representable instant",
-                                           window) from exc
-                if ends <= at:
-                    raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                decision = decide(self._env, uow, wallet, SpendRequest(amount), at, rules=False)
-                if not decision.allowed:
-                    raise SpendDeniedError(decision, "hold")
-                lots = {p.lot_id: uow.get_lot(p.lot_id) for p in decision.allocation
-                        if p.lot_id is not None}
-                change = _w.hold(
-                    wallet, hold_id=self._env.ids.new("hold"), allocation=decision.allocation,
-                    lots=lots, expires_at=ends, info=self._env.info(at, key, actor, meta),
-                )
-                record(self._env, uow, change)
-                return change.holds[0]
-
-            return idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
+        return self._run(PlaceHold(
+            wallet_id=wallet_id, amount=amount, expires_at=expires_at, window=window,
+            idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def _locked_hold(self, uow: UnitOfWork, hold_id: str) -> tuple[Wallet, Hold]:
         check_name(hold_id, "hold_id")
@@ -565,37 +531,11 @@ class WalletService:
         """Capture ``amount`` (default: all; at most the held amount) of an active hold and
         release the rest. Once only: ``HoldStateError`` if the hold is no longer active,
         ``HoldExpiredError`` at or after its expiry."""
-        if amount is not None:
-            check_positive(amount)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "capture", hold_id=hold_id, amount=amount, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet, held = self._locked_hold(uow, hold_id)
+        from prepaid_wallet.app.commands import CaptureHold
 
-            def body() -> CaptureResult:
-                take = held.amount if amount is None else amount
-                check_currency(wallet, take)
-                if take > held.amount:
-                    raise InvalidAmountError(
-                        "amount", f"must not exceed the held amount ({held.amount})", amount
-                    )
-                if held.status is not HoldStatus.ACTIVE:
-                    raise HoldStateError(held.id, held.status.value, "capture")
-                if at >= held.expires_at:
-                    raise HoldExpiredError(held.id)
-                lots = lots_of(uow, held.allocation)
-                change = _w.capture(wallet, held, take, lots, self._env.info(at, key, actor, meta),
-                                    ends(self._env, uow, lots))
-                record(self._env, uow, change)
-                charge = change.charges[0]
-                breakage = breakage_of(change.entry, wallet.tenant_id)
-                return CaptureResult(
-                    change.entry.id, held.id, take, held.amount - take, charge.allocation,
-                    breakage,
-                )
-
-            return idempotent(uow, wallet.tenant_id, key, request, CaptureResult, body, at)
+        return self._run(CaptureHold(
+            hold_id=hold_id, amount=amount, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata))
 
     def void(
         self,
@@ -607,24 +547,10 @@ class WalletService:
     ) -> Hold:
         """Release an active hold entirely back to where its money came from (a lot that has
         expired meanwhile books its part as breakage). ``HoldStateError`` if not active."""
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "void", hold_id=hold_id, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet, held = self._locked_hold(uow, hold_id)
+        from prepaid_wallet.app.commands import VoidHold
 
-            def body() -> Hold:
-                if held.status is not HoldStatus.ACTIVE:
-                    raise HoldStateError(held.id, held.status.value, "void")
-                lots = lots_of(uow, held.allocation)
-                change = _w.release(
-                    wallet, held, lots, HoldStatus.VOIDED, self._env.info(at, key, actor, meta),
-                    ends(self._env, uow, lots),
-                )
-                record(self._env, uow, change)
-                return change.holds[0]
-
-            return idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
+        return self._run(VoidHold(
+            hold_id=hold_id, idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def get_hold(self, hold_id: str) -> Hold:
         """The hold's current state; ``HoldNotFoundError`` if unknown."""

@@ -11,7 +11,7 @@ command line, an HTTP API) can be built from them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
@@ -23,14 +23,25 @@ from prepaid_wallet.app.checks import (
     check_positive,
     check_priority,
 )
-from prepaid_wallet.app.pipeline import Command, LockSpec, NoWallet
+from prepaid_wallet.app.pipeline import (
+    Command,
+    HoldWallet,
+    LockSpec,
+    NoWallet,
+)
+from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import SpendCondition
-from prepaid_wallet.errors import CurrencyMismatchError, InvalidAmountError, InvalidInputError
+from prepaid_wallet.errors import (
+    CurrencyMismatchError,
+    InvalidAmountError,
+    InvalidInputError,
+    InvalidTimeError,
+)
 from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.money import Money, currency_exponent
-from prepaid_wallet.results import Receipt
-from prepaid_wallet.wallet import Lot, Wallet
+from prepaid_wallet.results import CaptureResult, Receipt
+from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 # __all__ lists every record; keep it sorted.
 __all__ = ["Award", "OpenWallet", "TopUp"]
@@ -177,10 +188,102 @@ class Award(Command[Lot]):
 # -- holds ----------------------------------------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class PlaceHold(Command[Hold]):
+    """Reserve ``amount`` of the wallet for a later capture, until ``expires_at`` or for
+    ``window`` of elapsed time (exactly one of them)."""
+
+    operation: ClassVar[str] = "hold"
+    handler: ClassVar[str] = f"{_HANDLERS}.hold:hold"
+    result: ClassVar[Any] = Hold
+
+    wallet_id: str
+    amount: Money
+    expires_at: datetime | None = None
+    window: timedelta | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    @property
+    def expiry(self) -> datetime | None:
+        """``expires_at`` in UTC (None with a window)."""
+        return None if self.expires_at is None else require_aware(self.expires_at, "expires_at")
+
+    def until(self, at: datetime) -> datetime:
+        """When the hold placed at ``at`` ends (``InvalidTimeError`` when its window runs past
+        the last representable instant)."""
+        if self.window is None:
+            return require_aware(self.expires_at, "expires_at")
+        try:
+            return at + self.window
+        except OverflowError as exc:
+            raise InvalidTimeError("window", "ends beyond the last representable instant",
+                                   self.window) from exc
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        if (self.expires_at is None) == (self.window is None):
+            raise InvalidInputError("expires_at", "give exactly one of expires_at and window")
+        if self.expires_at is not None:
+            require_aware(self.expires_at, "expires_at")
+        window = self.window
+        if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
+            raise InvalidTimeError("window", "must be a positive timedelta", window)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        window = None if self.window is None else str(self.window.total_seconds())
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "expires_at": self.expiry,
+                "window": window, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class CaptureHold(Command[CaptureResult]):
+    """Capture ``amount`` (None: all) of an active hold and release the rest."""
+
+    operation: ClassVar[str] = "capture"
+    locks: ClassVar[LockSpec] = HoldWallet("hold_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.hold:capture"
+    result: ClassVar[Any] = CaptureResult
+
+    hold_id: str
+    amount: Money | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        if self.amount is not None:
+            check_positive(self.amount)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"hold_id": self.hold_id, "amount": self.amount, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class VoidHold(Command[Hold]):
+    """Release an active hold entirely back to where its money came from."""
+
+    operation: ClassVar[str] = "void"
+    locks: ClassVar[LockSpec] = HoldWallet("hold_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.hold:void"
+    result: ClassVar[Any] = Hold
+
+    hold_id: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"hold_id": self.hold_id, "metadata": metadata}
+
+
 # -- transfers and money out ----------------------------------------------------------------------
 
 
+
 # -- refunds and reversals ------------------------------------------------------------------------
+
 
 
 # -- condition groups -----------------------------------------------------------------------------
