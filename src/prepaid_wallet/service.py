@@ -31,9 +31,6 @@ from prepaid_wallet import _codec
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.app import charges
 from prepaid_wallet.app.charges import (
-    check_headroom,
-    check_limits,
-    check_max_balance,
     effective_limits,
 )
 from prepaid_wallet.app.checks import (
@@ -46,14 +43,13 @@ from prepaid_wallet.app.checks import (
     check_positive,
     check_purchase_time,
     check_request,
-    less,
     purchase_fields,
     request_fields,
 )
 from prepaid_wallet.app.decision import decide
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
-from prepaid_wallet.app.lots import ends, group_lot, lots_of
+from prepaid_wallet.app.lots import ends, lots_of
 from prepaid_wallet.app.pipeline import Command, idempotent, lock, run
 from prepaid_wallet.app.ports import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.app.settings import (
@@ -588,44 +584,11 @@ class WalletService:
         of open balance. The sender pays the tenant's transfer fees from its open balance in the
         same entry (the floor applies to amount plus fee); the sender's transfer limits and the
         target's maximum balance apply (``LimitExceededError``)."""
-        check_positive(amount)
-        check_name(from_wallet_id, "wallet_id")
-        check_name(to_wallet_id, "to_wallet_id")
-        if group_id is not None:
-            check_name(group_id, "group_id")
-        if from_wallet_id == to_wallet_id:
-            raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
-                                    to_wallet_id)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        extra = {} if group_id is None else {"group_id": group_id}
-        request = request_fields(
-            key, "transfer", wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
-            metadata=meta, **extra,
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallets = lock(self._env, uow, from_wallet_id, to_wallet_id,
-                                 fields=("wallet_id", "to_wallet_id"))
-            source, target = wallets[from_wallet_id], wallets[to_wallet_id]
+        from prepaid_wallet.app.commands import Transfer
 
-            def body() -> Receipt:
-                if target.tenant_id != source.tenant_id:
-                    raise TenantMismatchError("to_wallet_id", source.tenant_id, target.tenant_id)
-                check_currency(source, amount)
-                check_currency(target, amount, "to_wallet_id")
-                fee = charges.fee(self._env, uow, source, Operation.TRANSFER_OUT, amount)
-                check_headroom(source, amount if fee is None else amount + fee)
-                check_limits(self._env, uow, source, Operation.TRANSFER_OUT, amount, at)
-                check_max_balance(self._env, uow, target, Operation.TRANSFER_IN,
-                                        target.total + amount)
-                info = self._env.info(at, key, actor, meta)
-                lot = group_lot(self._env, uow, target, amount, group_id, info, "transfer")
-                change = _w.transfer(source, target, amount, info, lot=lot, fee=fee)
-                record(self._env, uow, change)
-                return Receipt(change.entry.id, EntryKind.TRANSFER, source.id, amount, at,
-                               target.id, lot_id=None if lot is None else lot.id, fee=fee)
-
-            return idempotent(uow, source.tenant_id, key, request, Receipt, body, at)
+        return self._run(Transfer(
+            from_wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
+            group_id=group_id, idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def payout(
         self,
@@ -640,8 +603,11 @@ class WalletService:
         """Pay ``amount`` of the open balance out to the owner with ``method`` (e.g.
         ``"bank"``). Never below the floor, fee included (``InsufficientFundsError``); the
         tenant's payout fees and the wallet's payout limits apply."""
-        return self._move_out(wallet_id, amount, Operation.PAYOUT, method, None,
-                              idempotency_key, actor, metadata)
+        from prepaid_wallet.app.commands import Payout
+
+        return self._run(Payout(
+            wallet_id=wallet_id, amount=amount, method=method, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def credit(
         self,
@@ -656,8 +622,11 @@ class WalletService:
         """An operator's manual credit of ``amount`` to the open balance (against the tenant's
         adjustment account), with its ``reason``. The tenant's credit fees and the wallet's
         maximum balance apply."""
-        return self._move_out(wallet_id, amount, Operation.CREDIT, None, reason,
-                              idempotency_key, actor, metadata)
+        from prepaid_wallet.app.commands import Credit
+
+        return self._run(Credit(
+            wallet_id=wallet_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def debit(
         self,
@@ -671,57 +640,11 @@ class WalletService:
     ) -> Receipt:
         """An operator's manual debit of ``amount`` from the open balance, with its ``reason``;
         never below the floor, fee included (``InsufficientFundsError``)."""
-        return self._move_out(wallet_id, amount, Operation.DEBIT, None, reason,
-                              idempotency_key, actor, metadata)
+        from prepaid_wallet.app.commands import Debit
 
-    def _move_out(
-        self,
-        wallet_id: str,
-        amount: Money,
-        operation: Operation,
-        method: str | None,
-        reason: str | None,
-        idempotency_key: str | None,
-        actor: str | None,
-        metadata: Mapping[str, str] | None,
-    ) -> Receipt:
-        """A payout, credit or debit: one posting against a tenant account, fees, limits."""
-        check_positive(amount)
-        if method is not None:
-            check_name(method, "method")
-        if reason is not None:
-            check_optional_text(reason, "reason")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, operation.value, wallet_id=wallet_id, amount=amount,
-                           method=method, reason=reason, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
-
-            def body() -> Receipt:
-                check_currency(wallet, amount)
-                fee = charges.fee(self._env, uow, wallet, operation, amount)
-                extra = {} if reason is None else {"reason": reason}
-                info = self._env.info(at, key, actor, {**meta, **extra})
-                if operation is Operation.CREDIT:
-                    if fee is not None and fee >= amount:
-                        raise InvalidAmountError(
-                            "amount", f"must be more than its fee ({fee})", amount)
-                    check_max_balance(self._env, uow, wallet, operation,
-                                            less(wallet.total + amount, fee))
-                    change = _w.adjust(wallet, amount, info, fee=fee)
-                else:
-                    check_headroom(wallet, amount if fee is None else amount + fee)
-                    if method is not None:  # a payout
-                        check_limits(self._env, uow, wallet, operation, amount, at)
-                        change = _w.payout(wallet, amount, method, info, fee=fee)
-                    else:
-                        change = _w.adjust(wallet, -amount, info, fee=fee)
-                record(self._env, uow, change)
-                return Receipt(change.entry.id, change.entry.kind, wallet.id, amount, at,
-                               fee=fee)
-
-            return idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
+        return self._run(Debit(
+            wallet_id=wallet_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def _charge(self, uow: UnitOfWork, entry_id: str) -> tuple[Wallet, Charge]:
         check_name(entry_id, "entry_id")

@@ -28,6 +28,7 @@ from prepaid_wallet.app.pipeline import (
     HoldWallet,
     LockSpec,
     NoWallet,
+    Wallets,
 )
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import SpendCondition
@@ -41,6 +42,7 @@ from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.results import CaptureResult, Receipt
+from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 # __all__ lists every record; keep it sorted.
@@ -280,6 +282,112 @@ class VoidHold(Command[Hold]):
 
 # -- transfers and money out ----------------------------------------------------------------------
 
+
+@attrs.frozen(kw_only=True)
+class Transfer(Command[Receipt]):
+    """Move ``amount`` of open balance from one wallet to another of the same tenant and
+    currency (with ``group_id``, into a new lot of that condition group)."""
+
+    operation: ClassVar[str] = "transfer"
+    locks: ClassVar[LockSpec] = Wallets(
+        (("from_wallet_id", "wallet_id"), ("to_wallet_id", "to_wallet_id")))
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:transfer"
+    result: ClassVar[Any] = Receipt
+
+    from_wallet_id: str
+    to_wallet_id: str
+    amount: Money
+    group_id: str | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_name(self.from_wallet_id, "wallet_id")
+        check_name(self.to_wallet_id, "to_wallet_id")
+        if self.group_id is not None:
+            check_name(self.group_id, "group_id")
+        if self.from_wallet_id == self.to_wallet_id:
+            raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
+                                    self.to_wallet_id)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        extra = {} if self.group_id is None else {"group_id": self.group_id}
+        return dict(wallet_id=self.from_wallet_id, to_wallet_id=self.to_wallet_id,
+                    amount=self.amount, metadata=metadata, **extra)
+
+
+@attrs.frozen(kw_only=True)
+class Payout(Command[Receipt]):
+    """Pay ``amount`` of the open balance out to the owner with ``method``."""
+
+    operation: ClassVar[str] = Operation.PAYOUT.value
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:payout"
+    result: ClassVar[Any] = Receipt
+
+    wallet_id: str
+    amount: Money
+    method: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_name(self.method, "method")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": self.method,
+                "reason": None, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class Credit(Command[Receipt]):
+    """An operator's manual credit of ``amount`` to the open balance, with its ``reason``."""
+
+    operation: ClassVar[str] = Operation.CREDIT.value
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:credit"
+    result: ClassVar[Any] = Receipt
+
+    wallet_id: str
+    amount: Money
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": None,
+                "reason": self.reason, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class Debit(Command[Receipt]):
+    """An operator's manual debit of ``amount`` from the open balance, with its ``reason``."""
+
+    operation: ClassVar[str] = Operation.DEBIT.value
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:debit"
+    result: ClassVar[Any] = Receipt
+
+    wallet_id: str
+    amount: Money
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": None,
+                "reason": self.reason, "metadata": metadata}
 
 
 # -- refunds and reversals ------------------------------------------------------------------------
