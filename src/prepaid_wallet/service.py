@@ -64,15 +64,12 @@ from prepaid_wallet.app.settings import (
 from prepaid_wallet.clock import Clock, SystemClock, require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
-    AlreadyReversedError,
     ConditionGroupNotFoundError,
     ConflictError,
     CurrencyMismatchError,
-    InsufficientFundsError,
     InvalidAmountError,
     InvalidInputError,
     InvalidTimeError,
-    RefundExceedsOriginalError,
     SpendDeniedError,
     TenantMismatchError,
 )
@@ -81,8 +78,7 @@ from prepaid_wallet.idempotency import (
     canonical_request,
 )
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
-from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account, parse_account
-from prepaid_wallet.ledger import AccountKind as _AccountKind
+from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account
 from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.policies import (
     Decision,
@@ -120,7 +116,7 @@ from prepaid_wallet.rules.limits import (
     check_override,
 )
 from prepaid_wallet.rules.operations import Operation
-from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
+from prepaid_wallet.wallet import Hold, HoldStatus, Lot, Wallet
 
 if TYPE_CHECKING:
     # Imported where they are used: a service whose tenants have no rules, and a read, never
@@ -144,7 +140,6 @@ _SWEEP_BATCH = 200
 
 #: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
 Progress = Callable[[str, int], None]
-_REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
 #: At most this many state changes per intent in one run (a run never loops forever).
 _MAX_STEPS = 12
 
@@ -646,20 +641,6 @@ class WalletService:
             wallet_id=wallet_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
             actor=actor, metadata=metadata))
 
-    def _charge(self, uow: UnitOfWork, entry_id: str) -> tuple[Wallet, Charge]:
-        check_name(entry_id, "entry_id")
-        entry = uow.get_entry(entry_id)
-        charge = uow.get_charge(entry_id)
-        if charge is None:
-            raise InvalidInputError(
-                "entry_id", f"must be a spend or capture entry (it is a {entry.kind.value})",
-                entry_id,
-            )
-        wallet = lock(self._env, uow, charge.wallet_id, fields=("entry_id",))[charge.wallet_id]
-        current = uow.get_charge(entry_id)
-        assert current is not None
-        return wallet, current
-
     def refund(
         self,
         entry_id: str,
@@ -676,33 +657,11 @@ class WalletService:
         source paid last is refunded first. A part whose lot has expired meanwhile is booked as
         breakage. Refunds of one entry never add up to more than it took
         (``RefundExceedsOriginalError``)."""
-        if amount is not None:
-            check_positive(amount)
-        check_optional_text(reason, "reason")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(
-            key, "refund", entry_id=entry_id, amount=amount, reason=reason, metadata=meta
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet, charge = self._charge(uow, entry_id)
+        from prepaid_wallet.app.commands import Refund
 
-            def body() -> RefundResult:
-                give = charge.refundable if amount is None else amount
-                check_currency(wallet, give)
-                if give > charge.refundable or give.is_zero():
-                    raise RefundExceedsOriginalError(charge.entry_id, give, charge.refundable)
-                parts = _w.refundable_parts(charge)
-                lots = lots_of(uow, tuple(parts))
-                change, refunded, breakage = _w.refund(
-                    wallet, charge, give, lots,
-                    self._env.info(at, key, actor, {**meta, "reason": reason}),
-                    ends(self._env, uow, lots),
-                )
-                record(self._env, uow, change)
-                return RefundResult(change.entry.id, charge.entry_id, give, refunded, breakage)
-
-            return idempotent(uow, wallet.tenant_id, key, request, RefundResult, body, at)
+        return self._run(Refund(
+            entry_id=entry_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def reverse(
         self,
@@ -720,64 +679,11 @@ class WalletService:
         is breakage); with a floor below zero, a reversed top-up that was
         already spent leaves the open balance negative (the customer owes it). Spends and
         captures are corrected with :meth:`refund`, holds with :meth:`void`."""
-        check_optional_text(reason, "reason")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "reverse", entry_id=entry_id, reason=reason, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            check_name(entry_id, "entry_id")
-            original = uow.get_entry(entry_id)
-            if original.kind not in _REVERSIBLE:
-                raise InvalidInputError(
-                    "entry_id",
-                    "must be a top_up, award or transfer entry"
-                    f" (it is a {original.kind.value})",
-                    entry_id,
-                )
-            wallets = lock(self._env, uow, *original.wallet_ids, fields=("entry_id",))
-            first = wallets[original.wallet_ids[0]]
+        from prepaid_wallet.app.commands import Reverse
 
-            def body() -> Receipt:
-                done = uow.reversal_of(original.id)
-                if done is not None:
-                    raise AlreadyReversedError(original.id, done)
-                lots: dict[str, Lot] = {}
-                groups = Groups(uow)
-                for posting in original.postings:
-                    ref = parse_account(posting.account)
-                    if not ref.is_wallet:
-                        continue
-                    wallet = wallets[ref.owner]
-                    if ref.kind is _AccountKind.LOT:
-                        assert ref.name is not None
-                        lot = uow.get_lot(ref.name)
-                        lots[lot.id] = lot
-                        # An expired remainder belongs to breakage (the sweep books it).
-                        end = self._env.lot_expiry(lot, groups)
-                        expired = end is not None and at >= end
-                        left = Money.zero(lot.remaining.currency) if expired else lot.remaining
-                        if left < posting.amount:
-                            raise InsufficientFundsError(wallet.id, posting.amount, left)
-                    elif ref.kind is _AccountKind.OPEN and posting.amount.is_positive():
-                        headroom = wallet.open - wallet.floor
-                        if posting.amount > headroom:
-                            raise InsufficientFundsError(
-                                wallet.id, posting.amount,
-                                max(headroom, Money.zero(wallet.currency)),
-                            )
-                change = _w.reverse(
-                    original, list(wallets.values()), lots,
-                    self._env.info(at, key, actor, {**meta, "reason": reason}),
-                )
-                record(self._env, uow, change)
-                moved = Money.sum(
-                    (p.amount for p in original.postings
-                     if parse_account(p.account).is_wallet and p.amount.is_positive()),
-                    first.currency,
-                )
-                return Receipt(change.entry.id, EntryKind.REVERSAL, first.id, moved, at)
-
-            return idempotent(uow, first.tenant_id, key, request, Receipt, body, at)
+        return self._run(Reverse(
+            entry_id=entry_id, reason=reason, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata))
 
     # -- condition groups -------------------------------------------------------------------
 

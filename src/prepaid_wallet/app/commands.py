@@ -24,7 +24,9 @@ from prepaid_wallet.app.checks import (
     check_priority,
 )
 from prepaid_wallet.app.pipeline import (
+    ChargeWallet,
     Command,
+    EntryWallets,
     HoldWallet,
     LockSpec,
     NoWallet,
@@ -40,8 +42,9 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
 from prepaid_wallet.ids import check_name
+from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.money import Money, currency_exponent
-from prepaid_wallet.results import CaptureResult, Receipt
+from prepaid_wallet.results import CaptureResult, Receipt, RefundResult
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Hold, Lot, Wallet
 
@@ -392,6 +395,56 @@ class Debit(Command[Receipt]):
 
 # -- refunds and reversals ------------------------------------------------------------------------
 
+
+@attrs.frozen(kw_only=True)
+class Refund(Command[RefundResult]):
+    """Give back ``amount`` (None: all that is left) of a spend or capture entry."""
+
+    operation: ClassVar[str] = "refund"
+    locks: ClassVar[LockSpec] = ChargeWallet("entry_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.refund:refund"
+    result: ClassVar[Any] = RefundResult
+
+    entry_id: str
+    amount: Money | None = None
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        if self.amount is not None:
+            check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "amount": self.amount, "reason": self.reason,
+                "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class Reverse(Command[Receipt]):
+    """Correct a top-up, award or transfer with a new entry that negates it."""
+
+    operation: ClassVar[str] = "reverse"
+    #: Only these entries are corrected by a reversal (spends and captures are refunded,
+    #: holds voided); any other raises before a wallet is locked.
+    locks: ClassVar[LockSpec] = EntryWallets(
+        "entry_id", kinds=(EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER))
+    handler: ClassVar[str] = f"{_HANDLERS}.refund:reverse"
+    result: ClassVar[Any] = Receipt
+
+    entry_id: str
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "reason": self.reason, "metadata": metadata}
 
 
 # -- condition groups -----------------------------------------------------------------------------
