@@ -40,7 +40,6 @@ from prepaid_wallet.app.checks import (
     check_currency,
     check_groups,
     check_optional_text,
-    check_positive,
     check_purchase_time,
     check_request,
     purchase_fields,
@@ -49,7 +48,6 @@ from prepaid_wallet.app.checks import (
 from prepaid_wallet.app.decision import decide
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
-from prepaid_wallet.app.lots import ends, lots_of
 from prepaid_wallet.app.pipeline import Command, idempotent, lock, run
 from prepaid_wallet.app.ports import IdempotencyRecord, Store, UnitOfWork
 from prepaid_wallet.app.settings import (
@@ -67,13 +65,12 @@ from prepaid_wallet.errors import (
     ConditionGroupNotFoundError,
     ConflictError,
     CurrencyMismatchError,
-    InvalidAmountError,
     InvalidInputError,
     InvalidTimeError,
     SpendDeniedError,
     TenantMismatchError,
 )
-from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
+from prepaid_wallet.expiry import EndOfLocalDay
 from prepaid_wallet.idempotency import (
     canonical_request,
 )
@@ -135,8 +132,6 @@ if TYPE_CHECKING:
 __all__ = ["WalletService", "WelcomeAward"]
 
 _R = TypeVar("_R")
-
-_SWEEP_BATCH = 200
 
 #: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
 Progress = Callable[[str, int], None]
@@ -503,12 +498,6 @@ class WalletService:
         return self._run(PlaceHold(
             wallet_id=wallet_id, amount=amount, expires_at=expires_at, window=window,
             idempotency_key=idempotency_key, actor=actor, metadata=metadata))
-
-    def _locked_hold(self, uow: UnitOfWork, hold_id: str) -> tuple[Wallet, Hold]:
-        check_name(hold_id, "hold_id")
-        wallet_id = uow.get_hold(hold_id).wallet_id
-        wallet = lock(self._env, uow, wallet_id, fields=("hold_id",))[wallet_id]
-        return wallet, uow.get_hold(hold_id)
 
     def capture(
         self,
@@ -1264,43 +1253,11 @@ class WalletService:
         still apply). One entry moves the money; returns the new lot. Moving more than the lot
         holds raises ``InvalidAmountError``; a lot that has expired (swept or not: its remainder
         is breakage) raises ``InvalidTimeError``."""
-        check_name(lot_id, "lot_id")
-        expiry = resolve_expiry(expires_at)
-        if amount is not None:
-            check_positive(amount)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "extend_expiry", lot_id=lot_id, expires_at=expiry,
-                           amount=amount, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet_id = uow.get_lot(lot_id).wallet_id
-            wallet = lock(self._env, uow, wallet_id, fields=("lot_id",))[wallet_id]
-            lot = uow.get_lot(lot_id)
+        from prepaid_wallet.app.commands import ExtendExpiry
 
-            def body() -> Lot:
-                moved = lot.remaining if amount is None else amount
-                check_currency(wallet, moved)
-                if expiry is not None and expiry <= at:
-                    raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                ends = self._env.lot_expiry(lot, Groups(uow))
-                if ends is not None and at >= ends:
-                    raise InvalidTimeError(
-                        "lot_id", "must name a lot that has not expired (an expired remainder "
-                        "is breakage)", lot_id)
-                if not moved.is_positive() or moved > lot.remaining:
-                    raise InvalidAmountError(
-                        "amount", f"must be positive and at most what lot {lot.id!r} holds "
-                        f"({lot.remaining})", moved,
-                    )
-                new_id = self._env.ids.new("lot")
-                change = _w.extend_lot(
-                    wallet, lot, new_lot_id=new_id, amount=moved, expires_at=expiry,
-                    info=self._env.info(at, key, actor, {**meta, "reason": lot.reason}),
-                )
-                record(self._env, uow, change)
-                return next(x for x in change.lots if x.id == new_id)
-
-            return idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
+        return self._run(ExtendExpiry(
+            lot_id=lot_id, expires_at=expires_at, amount=amount,
+            idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def expire_due(self) -> ExpiryReport:
         """Release every active hold whose window has ended and book every expired lot's
@@ -1309,12 +1266,9 @@ class WalletService:
         own unit of work). Safe to run repeatedly and from several processes; its cost grows
         with what is due, not with all lots. :meth:`sweep_expired` does the same a row at a
         time."""
-        entry_ids: list[str] = []
-        holds_released = 0
-        for done in self.sweep_expired():
-            entry_ids.append(done.entry_id)
-            holds_released += done.kind == "hold"
-        return ExpiryReport(len(entry_ids) - holds_released, holds_released, tuple(entry_ids))
+        from prepaid_wallet.app.handlers.expiry import expire_due
+
+        return expire_due(self._env)
 
     def sweep_expired(self) -> Iterator[Expiry]:
         """:meth:`expire_due` as a stream: yields each :class:`~prepaid_wallet.results.Expiry`
@@ -1322,63 +1276,9 @@ class WalletService:
         Memory stays bounded however much is due: due rows are read a batch at a time and no
         unit of work is open while the caller handles a row. Stopping early is safe; the next
         sweep books the rest."""
-        at = self._env.now()
-        yield from self._sweep(
-            lambda uow: [h.id for h in uow.due_holds(at, _SWEEP_BATCH)],
-            lambda hold_id: self._release_due_hold(hold_id, at),
-        )
-        yield from self._sweep(
-            lambda uow: [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH)],
-            lambda lot_id: self._expire_due_lot(lot_id, at),
-        )
+        from prepaid_wallet.app.handlers.expiry import sweep_expired
 
-    def _sweep(
-        self, due: Callable[[UnitOfWork], list[str]], book: Callable[[str], Expiry | None]
-    ) -> Iterator[Expiry]:
-        """Book what ``due`` lists, a batch at a time, until it lists nothing new. A row that
-        turns out not to be due after all (or was booked by another sweep) is remembered so
-        the next batch skips it; rows that are booked leave the due index."""
-        skipped: set[str] = set()
-        while True:
-            with self.store.unit_of_work(read_only=True) as uow:
-                batch = [row_id for row_id in due(uow) if row_id not in skipped]
-            if not batch:
-                return
-            for row_id in batch:
-                done = book(row_id)
-                if done is None:
-                    skipped.add(row_id)
-                else:
-                    yield done
-
-    def _release_due_hold(self, hold_id: str, at: datetime) -> Expiry | None:
-        with self.store.unit_of_work() as uow:
-            wallet, held = self._locked_hold(uow, hold_id)
-            if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
-                return None
-            lots = lots_of(uow, held.allocation)
-            change = _w.release(
-                wallet, held, lots, HoldStatus.EXPIRED,
-                self._env.info(at, None, None, None), ends(self._env, uow, lots),
-            )
-            record(self._env, uow, change)
-            uow.commit()
-        return Expiry("hold", hold_id, wallet.id, held.amount, change.entry.id, at)
-
-    def _expire_due_lot(self, lot_id: str, at: datetime) -> Expiry | None:
-        with self.store.unit_of_work() as uow:
-            wallet_id = uow.get_lot(lot_id).wallet_id
-            wallet = uow.lock_wallets([wallet_id])[wallet_id]
-            lot = uow.get_lot(lot_id)
-            group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
-            if not lot.is_live or lot.expired_entry_id or not self._env.expiry.is_expired(
-                lot, at, group
-            ):
-                return None
-            change = _w.expire_lot(wallet, lot, self._env.info(at, None, None, None))
-            record(self._env, uow, change)
-            uow.commit()
-        return Expiry("lot", lot_id, wallet_id, lot.remaining, change.entry.id, at)
+        return sweep_expired(self._env)
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from prepaid_wallet.app.pipeline import (
     EntryWallets,
     HoldWallet,
     LockSpec,
+    LotWallet,
     NoWallet,
     Wallets,
 )
@@ -454,3 +455,36 @@ class Reverse(Command[Receipt]):
 
 
 # -- expiry ---------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ExtendExpiry(Command[Lot]):
+    """Move ``amount`` (None: everything) of a lot into a new lot that expires at
+    ``expires_at`` (None: never) and keeps the lot's other terms."""
+
+    operation: ClassVar[str] = "extend_expiry"
+    locks: ClassVar[LockSpec] = LotWallet("lot_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.expiry:extend_expiry"
+    result: ClassVar[Any] = Lot
+
+    lot_id: str
+    expires_at: datetime | EndOfLocalDay | None
+    amount: Money | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    @property
+    def expiry(self) -> datetime | None:
+        """The new expiry as an instant (an end of a local day resolved)."""
+        return resolve_expiry(self.expires_at)
+
+    def validate(self) -> None:
+        check_name(self.lot_id, "lot_id")
+        resolve_expiry(self.expires_at)
+        if self.amount is not None:
+            check_positive(self.amount)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"lot_id": self.lot_id, "expires_at": self.expiry, "amount": self.amount,
+                "metadata": metadata}
