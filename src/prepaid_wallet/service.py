@@ -25,30 +25,18 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from prepaid_wallet import wallet as _w
-from prepaid_wallet.app import charges
 from prepaid_wallet.app.charges import (
-    check_headroom,
-    check_limits,
-    check_max_balance,
     effective_limits,
 )
 from prepaid_wallet.app.checks import (
     KEEP,
     Keep,
-    check_common,
     check_currency,
     check_optional_text,
-    check_positive,
     check_request,
-    less,
-    request_fields,
 )
-from prepaid_wallet.app.decision import decide
-from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
-from prepaid_wallet.app.lots import breakage_of, ends, group_lot, lots_of
-from prepaid_wallet.app.pipeline import Command, idempotent, lock, run
+from prepaid_wallet.app.pipeline import Command, run
 from prepaid_wallet.app.ports import Store, UnitOfWork
 from prepaid_wallet.app.settings import (
     stored_groups,
@@ -57,21 +45,13 @@ from prepaid_wallet.app.settings import (
 from prepaid_wallet.clock import Clock, SystemClock, require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
-    AlreadyReversedError,
-    HoldExpiredError,
-    HoldStateError,
-    InsufficientFundsError,
-    InvalidAmountError,
     InvalidInputError,
     InvalidTimeError,
-    RefundExceedsOriginalError,
-    SpendDeniedError,
     TenantMismatchError,
 )
-from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
+from prepaid_wallet.expiry import EndOfLocalDay
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
-from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account, parse_account
-from prepaid_wallet.ledger import AccountKind as _AccountKind
+from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account
 from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.policies import (
     Decision,
@@ -106,8 +86,7 @@ from prepaid_wallet.results import (
 from prepaid_wallet.rules.limits import (
     Limits,
 )
-from prepaid_wallet.rules.operations import Operation
-from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
+from prepaid_wallet.wallet import Hold, HoldStatus, Lot, Wallet
 
 if TYPE_CHECKING:
     # Imported where they are used: a service whose tenants have no rules, and a read, never
@@ -124,11 +103,8 @@ __all__ = ["WalletService", "WelcomeAward"]
 
 _R = TypeVar("_R")
 
-_SWEEP_BATCH = 200
-
 #: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
 Progress = Callable[[str, int], None]
-_REVERSIBLE = frozenset({EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER})
 
 
 class WalletService:
@@ -422,49 +398,11 @@ class WalletService:
         The hold ends at ``expires_at`` (aware, in the future) or after ``window`` of elapsed
         time (4 hours is 4 hours of UTC, also across a DST change); give exactly one. Raises
         ``SpendDeniedError`` when credit cannot cover it."""
-        check_positive(amount)
-        if (expires_at is None) == (window is None):
-            raise InvalidInputError("expires_at", "give exactly one of expires_at and window")
-        expiry = None if expires_at is None else require_aware(expires_at, "expires_at")
-        if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
-            raise InvalidTimeError("window", "must be a positive timedelta", window)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(
-            key, "hold", wallet_id=wallet_id, amount=amount, expires_at=expiry,
-            window=None if window is None else str(window.total_seconds()), metadata=meta,
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
+        from prepaid_wallet.app.commands import PlaceHold
 
-            def body() -> Hold:
-                check_currency(wallet, amount)
-                try:
-                    ends = expiry if expiry is not None else at + window  # type: ignore[operator]
-                except OverflowError as exc:
-                    raise InvalidTimeError("window", "ends beyond the last representable instant",
-                                           window) from exc
-                if ends <= at:
-                    raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                decision = decide(self._env, uow, wallet, SpendRequest(amount), at, rules=False)
-                if not decision.allowed:
-                    raise SpendDeniedError(decision, "hold")
-                lots = {p.lot_id: uow.get_lot(p.lot_id) for p in decision.allocation
-                        if p.lot_id is not None}
-                change = _w.hold(
-                    wallet, hold_id=self._env.ids.new("hold"), allocation=decision.allocation,
-                    lots=lots, expires_at=ends, info=self._env.info(at, key, actor, meta),
-                )
-                record(self._env, uow, change)
-                return change.holds[0]
-
-            return idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
-
-    def _locked_hold(self, uow: UnitOfWork, hold_id: str) -> tuple[Wallet, Hold]:
-        check_name(hold_id, "hold_id")
-        wallet_id = uow.get_hold(hold_id).wallet_id
-        wallet = lock(self._env, uow, wallet_id, fields=("hold_id",))[wallet_id]
-        return wallet, uow.get_hold(hold_id)
+        return self._run(PlaceHold(
+            wallet_id=wallet_id, amount=amount, expires_at=expires_at, window=window,
+            idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def capture(
         self,
@@ -478,37 +416,11 @@ class WalletService:
         """Capture ``amount`` (default: all; at most the held amount) of an active hold and
         release the rest. Once only: ``HoldStateError`` if the hold is no longer active,
         ``HoldExpiredError`` at or after its expiry."""
-        if amount is not None:
-            check_positive(amount)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "capture", hold_id=hold_id, amount=amount, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet, held = self._locked_hold(uow, hold_id)
+        from prepaid_wallet.app.commands import CaptureHold
 
-            def body() -> CaptureResult:
-                take = held.amount if amount is None else amount
-                check_currency(wallet, take)
-                if take > held.amount:
-                    raise InvalidAmountError(
-                        "amount", f"must not exceed the held amount ({held.amount})", amount
-                    )
-                if held.status is not HoldStatus.ACTIVE:
-                    raise HoldStateError(held.id, held.status.value, "capture")
-                if at >= held.expires_at:
-                    raise HoldExpiredError(held.id)
-                lots = lots_of(uow, held.allocation)
-                change = _w.capture(wallet, held, take, lots, self._env.info(at, key, actor, meta),
-                                    ends(self._env, uow, lots))
-                record(self._env, uow, change)
-                charge = change.charges[0]
-                breakage = breakage_of(change.entry, wallet.tenant_id)
-                return CaptureResult(
-                    change.entry.id, held.id, take, held.amount - take, charge.allocation,
-                    breakage,
-                )
-
-            return idempotent(uow, wallet.tenant_id, key, request, CaptureResult, body, at)
+        return self._run(CaptureHold(
+            hold_id=hold_id, amount=amount, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata))
 
     def void(
         self,
@@ -520,24 +432,10 @@ class WalletService:
     ) -> Hold:
         """Release an active hold entirely back to where its money came from (a lot that has
         expired meanwhile books its part as breakage). ``HoldStateError`` if not active."""
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "void", hold_id=hold_id, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet, held = self._locked_hold(uow, hold_id)
+        from prepaid_wallet.app.commands import VoidHold
 
-            def body() -> Hold:
-                if held.status is not HoldStatus.ACTIVE:
-                    raise HoldStateError(held.id, held.status.value, "void")
-                lots = lots_of(uow, held.allocation)
-                change = _w.release(
-                    wallet, held, lots, HoldStatus.VOIDED, self._env.info(at, key, actor, meta),
-                    ends(self._env, uow, lots),
-                )
-                record(self._env, uow, change)
-                return change.holds[0]
-
-            return idempotent(uow, wallet.tenant_id, key, request, Hold, body, at)
+        return self._run(VoidHold(
+            hold_id=hold_id, idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def get_hold(self, hold_id: str) -> Hold:
         """The hold's current state; ``HoldNotFoundError`` if unknown."""
@@ -575,44 +473,11 @@ class WalletService:
         of open balance. The sender pays the tenant's transfer fees from its open balance in the
         same entry (the floor applies to amount plus fee); the sender's transfer limits and the
         target's maximum balance apply (``LimitExceededError``)."""
-        check_positive(amount)
-        check_name(from_wallet_id, "wallet_id")
-        check_name(to_wallet_id, "to_wallet_id")
-        if group_id is not None:
-            check_name(group_id, "group_id")
-        if from_wallet_id == to_wallet_id:
-            raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
-                                    to_wallet_id)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        extra = {} if group_id is None else {"group_id": group_id}
-        request = request_fields(
-            key, "transfer", wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
-            metadata=meta, **extra,
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallets = lock(self._env, uow, from_wallet_id, to_wallet_id,
-                                 fields=("wallet_id", "to_wallet_id"))
-            source, target = wallets[from_wallet_id], wallets[to_wallet_id]
+        from prepaid_wallet.app.commands import Transfer
 
-            def body() -> Receipt:
-                if target.tenant_id != source.tenant_id:
-                    raise TenantMismatchError("to_wallet_id", source.tenant_id, target.tenant_id)
-                check_currency(source, amount)
-                check_currency(target, amount, "to_wallet_id")
-                fee = charges.fee(self._env, uow, source, Operation.TRANSFER_OUT, amount)
-                check_headroom(source, amount if fee is None else amount + fee)
-                check_limits(self._env, uow, source, Operation.TRANSFER_OUT, amount, at)
-                check_max_balance(self._env, uow, target, Operation.TRANSFER_IN,
-                                        target.total + amount)
-                info = self._env.info(at, key, actor, meta)
-                lot = group_lot(self._env, uow, target, amount, group_id, info, "transfer")
-                change = _w.transfer(source, target, amount, info, lot=lot, fee=fee)
-                record(self._env, uow, change)
-                return Receipt(change.entry.id, EntryKind.TRANSFER, source.id, amount, at,
-                               target.id, lot_id=None if lot is None else lot.id, fee=fee)
-
-            return idempotent(uow, source.tenant_id, key, request, Receipt, body, at)
+        return self._run(Transfer(
+            from_wallet_id=from_wallet_id, to_wallet_id=to_wallet_id, amount=amount,
+            group_id=group_id, idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def payout(
         self,
@@ -627,8 +492,11 @@ class WalletService:
         """Pay ``amount`` of the open balance out to the owner with ``method`` (e.g.
         ``"bank"``). Never below the floor, fee included (``InsufficientFundsError``); the
         tenant's payout fees and the wallet's payout limits apply."""
-        return self._move_out(wallet_id, amount, Operation.PAYOUT, method, None,
-                              idempotency_key, actor, metadata)
+        from prepaid_wallet.app.commands import Payout
+
+        return self._run(Payout(
+            wallet_id=wallet_id, amount=amount, method=method, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def credit(
         self,
@@ -643,8 +511,11 @@ class WalletService:
         """An operator's manual credit of ``amount`` to the open balance (against the tenant's
         adjustment account), with its ``reason``. The tenant's credit fees and the wallet's
         maximum balance apply."""
-        return self._move_out(wallet_id, amount, Operation.CREDIT, None, reason,
-                              idempotency_key, actor, metadata)
+        from prepaid_wallet.app.commands import Credit
+
+        return self._run(Credit(
+            wallet_id=wallet_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def debit(
         self,
@@ -658,71 +529,11 @@ class WalletService:
     ) -> Receipt:
         """An operator's manual debit of ``amount`` from the open balance, with its ``reason``;
         never below the floor, fee included (``InsufficientFundsError``)."""
-        return self._move_out(wallet_id, amount, Operation.DEBIT, None, reason,
-                              idempotency_key, actor, metadata)
+        from prepaid_wallet.app.commands import Debit
 
-    def _move_out(
-        self,
-        wallet_id: str,
-        amount: Money,
-        operation: Operation,
-        method: str | None,
-        reason: str | None,
-        idempotency_key: str | None,
-        actor: str | None,
-        metadata: Mapping[str, str] | None,
-    ) -> Receipt:
-        """A payout, credit or debit: one posting against a tenant account, fees, limits."""
-        check_positive(amount)
-        if method is not None:
-            check_name(method, "method")
-        if reason is not None:
-            check_optional_text(reason, "reason")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, operation.value, wallet_id=wallet_id, amount=amount,
-                           method=method, reason=reason, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet = lock(self._env, uow, wallet_id)[wallet_id]
-
-            def body() -> Receipt:
-                check_currency(wallet, amount)
-                fee = charges.fee(self._env, uow, wallet, operation, amount)
-                extra = {} if reason is None else {"reason": reason}
-                info = self._env.info(at, key, actor, {**meta, **extra})
-                if operation is Operation.CREDIT:
-                    if fee is not None and fee >= amount:
-                        raise InvalidAmountError(
-                            "amount", f"must be more than its fee ({fee})", amount)
-                    check_max_balance(self._env, uow, wallet, operation,
-                                            less(wallet.total + amount, fee))
-                    change = _w.adjust(wallet, amount, info, fee=fee)
-                else:
-                    check_headroom(wallet, amount if fee is None else amount + fee)
-                    if method is not None:  # a payout
-                        check_limits(self._env, uow, wallet, operation, amount, at)
-                        change = _w.payout(wallet, amount, method, info, fee=fee)
-                    else:
-                        change = _w.adjust(wallet, -amount, info, fee=fee)
-                record(self._env, uow, change)
-                return Receipt(change.entry.id, change.entry.kind, wallet.id, amount, at,
-                               fee=fee)
-
-            return idempotent(uow, wallet.tenant_id, key, request, Receipt, body, at)
-
-    def _charge(self, uow: UnitOfWork, entry_id: str) -> tuple[Wallet, Charge]:
-        check_name(entry_id, "entry_id")
-        entry = uow.get_entry(entry_id)
-        charge = uow.get_charge(entry_id)
-        if charge is None:
-            raise InvalidInputError(
-                "entry_id", f"must be a spend or capture entry (it is a {entry.kind.value})",
-                entry_id,
-            )
-        wallet = lock(self._env, uow, charge.wallet_id, fields=("entry_id",))[charge.wallet_id]
-        current = uow.get_charge(entry_id)
-        assert current is not None
-        return wallet, current
+        return self._run(Debit(
+            wallet_id=wallet_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def refund(
         self,
@@ -740,33 +551,11 @@ class WalletService:
         source paid last is refunded first. A part whose lot has expired meanwhile is booked as
         breakage. Refunds of one entry never add up to more than it took
         (``RefundExceedsOriginalError``)."""
-        if amount is not None:
-            check_positive(amount)
-        check_optional_text(reason, "reason")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(
-            key, "refund", entry_id=entry_id, amount=amount, reason=reason, metadata=meta
-        )
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet, charge = self._charge(uow, entry_id)
+        from prepaid_wallet.app.commands import Refund
 
-            def body() -> RefundResult:
-                give = charge.refundable if amount is None else amount
-                check_currency(wallet, give)
-                if give > charge.refundable or give.is_zero():
-                    raise RefundExceedsOriginalError(charge.entry_id, give, charge.refundable)
-                parts = _w.refundable_parts(charge)
-                lots = lots_of(uow, tuple(parts))
-                change, refunded, breakage = _w.refund(
-                    wallet, charge, give, lots,
-                    self._env.info(at, key, actor, {**meta, "reason": reason}),
-                    ends(self._env, uow, lots),
-                )
-                record(self._env, uow, change)
-                return RefundResult(change.entry.id, charge.entry_id, give, refunded, breakage)
-
-            return idempotent(uow, wallet.tenant_id, key, request, RefundResult, body, at)
+        return self._run(Refund(
+            entry_id=entry_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
+            actor=actor, metadata=metadata))
 
     def reverse(
         self,
@@ -784,64 +573,11 @@ class WalletService:
         is breakage); with a floor below zero, a reversed top-up that was
         already spent leaves the open balance negative (the customer owes it). Spends and
         captures are corrected with :meth:`refund`, holds with :meth:`void`."""
-        check_optional_text(reason, "reason")
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "reverse", entry_id=entry_id, reason=reason, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            check_name(entry_id, "entry_id")
-            original = uow.get_entry(entry_id)
-            if original.kind not in _REVERSIBLE:
-                raise InvalidInputError(
-                    "entry_id",
-                    "must be a top_up, award or transfer entry"
-                    f" (it is a {original.kind.value})",
-                    entry_id,
-                )
-            wallets = lock(self._env, uow, *original.wallet_ids, fields=("entry_id",))
-            first = wallets[original.wallet_ids[0]]
+        from prepaid_wallet.app.commands import Reverse
 
-            def body() -> Receipt:
-                done = uow.reversal_of(original.id)
-                if done is not None:
-                    raise AlreadyReversedError(original.id, done)
-                lots: dict[str, Lot] = {}
-                groups = Groups(uow)
-                for posting in original.postings:
-                    ref = parse_account(posting.account)
-                    if not ref.is_wallet:
-                        continue
-                    wallet = wallets[ref.owner]
-                    if ref.kind is _AccountKind.LOT:
-                        assert ref.name is not None
-                        lot = uow.get_lot(ref.name)
-                        lots[lot.id] = lot
-                        # An expired remainder belongs to breakage (the sweep books it).
-                        end = self._env.lot_expiry(lot, groups)
-                        expired = end is not None and at >= end
-                        left = Money.zero(lot.remaining.currency) if expired else lot.remaining
-                        if left < posting.amount:
-                            raise InsufficientFundsError(wallet.id, posting.amount, left)
-                    elif ref.kind is _AccountKind.OPEN and posting.amount.is_positive():
-                        headroom = wallet.open - wallet.floor
-                        if posting.amount > headroom:
-                            raise InsufficientFundsError(
-                                wallet.id, posting.amount,
-                                max(headroom, Money.zero(wallet.currency)),
-                            )
-                change = _w.reverse(
-                    original, list(wallets.values()), lots,
-                    self._env.info(at, key, actor, {**meta, "reason": reason}),
-                )
-                record(self._env, uow, change)
-                moved = Money.sum(
-                    (p.amount for p in original.postings
-                     if parse_account(p.account).is_wallet and p.amount.is_positive()),
-                    first.currency,
-                )
-                return Receipt(change.entry.id, EntryKind.REVERSAL, first.id, moved, at)
-
-            return idempotent(uow, first.tenant_id, key, request, Receipt, body, at)
+        return self._run(Reverse(
+            entry_id=entry_id, reason=reason, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata))
 
     # -- condition groups -------------------------------------------------------------------
 
@@ -1033,43 +769,11 @@ class WalletService:
         still apply). One entry moves the money; returns the new lot. Moving more than the lot
         holds raises ``InvalidAmountError``; a lot that has expired (swept or not: its remainder
         is breakage) raises ``InvalidTimeError``."""
-        check_name(lot_id, "lot_id")
-        expiry = resolve_expiry(expires_at)
-        if amount is not None:
-            check_positive(amount)
-        meta, key, actor = check_common(metadata, idempotency_key, actor)
-        request = request_fields(key, "extend_expiry", lot_id=lot_id, expires_at=expiry,
-                           amount=amount, metadata=meta)
-        at = self._env.now()
-        with self.store.unit_of_work() as uow:
-            wallet_id = uow.get_lot(lot_id).wallet_id
-            wallet = lock(self._env, uow, wallet_id, fields=("lot_id",))[wallet_id]
-            lot = uow.get_lot(lot_id)
+        from prepaid_wallet.app.commands import ExtendExpiry
 
-            def body() -> Lot:
-                moved = lot.remaining if amount is None else amount
-                check_currency(wallet, moved)
-                if expiry is not None and expiry <= at:
-                    raise InvalidTimeError("expires_at", "must be in the future", expires_at)
-                ends = self._env.lot_expiry(lot, Groups(uow))
-                if ends is not None and at >= ends:
-                    raise InvalidTimeError(
-                        "lot_id", "must name a lot that has not expired (an expired remainder "
-                        "is breakage)", lot_id)
-                if not moved.is_positive() or moved > lot.remaining:
-                    raise InvalidAmountError(
-                        "amount", f"must be positive and at most what lot {lot.id!r} holds "
-                        f"({lot.remaining})", moved,
-                    )
-                new_id = self._env.ids.new("lot")
-                change = _w.extend_lot(
-                    wallet, lot, new_lot_id=new_id, amount=moved, expires_at=expiry,
-                    info=self._env.info(at, key, actor, {**meta, "reason": lot.reason}),
-                )
-                record(self._env, uow, change)
-                return next(x for x in change.lots if x.id == new_id)
-
-            return idempotent(uow, wallet.tenant_id, key, request, Lot, body, at)
+        return self._run(ExtendExpiry(
+            lot_id=lot_id, expires_at=expires_at, amount=amount,
+            idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
     def expire_due(self) -> ExpiryReport:
         """Release every active hold whose window has ended and book every expired lot's
@@ -1078,12 +782,9 @@ class WalletService:
         own unit of work). Safe to run repeatedly and from several processes; its cost grows
         with what is due, not with all lots. :meth:`sweep_expired` does the same a row at a
         time."""
-        entry_ids: list[str] = []
-        holds_released = 0
-        for done in self.sweep_expired():
-            entry_ids.append(done.entry_id)
-            holds_released += done.kind == "hold"
-        return ExpiryReport(len(entry_ids) - holds_released, holds_released, tuple(entry_ids))
+        from prepaid_wallet.app.handlers.expiry import expire_due
+
+        return expire_due(self._env)
 
     def sweep_expired(self) -> Iterator[Expiry]:
         """:meth:`expire_due` as a stream: yields each :class:`~prepaid_wallet.results.Expiry`
@@ -1091,63 +792,9 @@ class WalletService:
         Memory stays bounded however much is due: due rows are read a batch at a time and no
         unit of work is open while the caller handles a row. Stopping early is safe; the next
         sweep books the rest."""
-        at = self._env.now()
-        yield from self._sweep(
-            lambda uow: [h.id for h in uow.due_holds(at, _SWEEP_BATCH)],
-            lambda hold_id: self._release_due_hold(hold_id, at),
-        )
-        yield from self._sweep(
-            lambda uow: [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH)],
-            lambda lot_id: self._expire_due_lot(lot_id, at),
-        )
+        from prepaid_wallet.app.handlers.expiry import sweep_expired
 
-    def _sweep(
-        self, due: Callable[[UnitOfWork], list[str]], book: Callable[[str], Expiry | None]
-    ) -> Iterator[Expiry]:
-        """Book what ``due`` lists, a batch at a time, until it lists nothing new. A row that
-        turns out not to be due after all (or was booked by another sweep) is remembered so
-        the next batch skips it; rows that are booked leave the due index."""
-        skipped: set[str] = set()
-        while True:
-            with self.store.unit_of_work(read_only=True) as uow:
-                batch = [row_id for row_id in due(uow) if row_id not in skipped]
-            if not batch:
-                return
-            for row_id in batch:
-                done = book(row_id)
-                if done is None:
-                    skipped.add(row_id)
-                else:
-                    yield done
-
-    def _release_due_hold(self, hold_id: str, at: datetime) -> Expiry | None:
-        with self.store.unit_of_work() as uow:
-            wallet, held = self._locked_hold(uow, hold_id)
-            if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
-                return None
-            lots = lots_of(uow, held.allocation)
-            change = _w.release(
-                wallet, held, lots, HoldStatus.EXPIRED,
-                self._env.info(at, None, None, None), ends(self._env, uow, lots),
-            )
-            record(self._env, uow, change)
-            uow.commit()
-        return Expiry("hold", hold_id, wallet.id, held.amount, change.entry.id, at)
-
-    def _expire_due_lot(self, lot_id: str, at: datetime) -> Expiry | None:
-        with self.store.unit_of_work() as uow:
-            wallet_id = uow.get_lot(lot_id).wallet_id
-            wallet = uow.lock_wallets([wallet_id])[wallet_id]
-            lot = uow.get_lot(lot_id)
-            group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
-            if not lot.is_live or lot.expired_entry_id or not self._env.expiry.is_expired(
-                lot, at, group
-            ):
-                return None
-            change = _w.expire_lot(wallet, lot, self._env.info(at, None, None, None))
-            record(self._env, uow, change)
-            uow.commit()
-        return Expiry("lot", lot_id, wallet_id, lot.remaining, change.entry.id, at)
+        return sweep_expired(self._env)
 
     # -- reading ----------------------------------------------------------------------------
 

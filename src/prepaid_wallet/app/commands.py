@@ -11,7 +11,7 @@ command line, an HTTP API) can be built from them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -27,16 +27,34 @@ from prepaid_wallet.app.checks import (
     check_request,
     purchase_fields,
 )
-from prepaid_wallet.app.pipeline import Command, ConditionGroupLock, LockSpec, NoWallet
+from prepaid_wallet.app.pipeline import (
+    ChargeWallet,
+    Command,
+    ConditionGroupLock,
+    EntryWallets,
+    HoldWallet,
+    LockSpec,
+    LotWallet,
+    NoWallet,
+    Wallets,
+)
+from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
-from prepaid_wallet.errors import CurrencyMismatchError, InvalidAmountError, InvalidInputError
+from prepaid_wallet.errors import (
+    CurrencyMismatchError,
+    InvalidAmountError,
+    InvalidInputError,
+    InvalidTimeError,
+)
 from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
 from prepaid_wallet.ids import check_name
+from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.policies import SpendRequest
-from prepaid_wallet.results import Receipt, SpendResult
+from prepaid_wallet.results import CaptureResult, Receipt, RefundResult, SpendResult
 from prepaid_wallet.rules.limits import Limits
-from prepaid_wallet.wallet import Lot, Wallet
+from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 if TYPE_CHECKING:
     from prepaid_wallet.rules.topup import TopUpRule
@@ -249,10 +267,258 @@ class Spend(Command[SpendResult]):
 # -- holds ----------------------------------------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class PlaceHold(Command[Hold]):
+    """Reserve ``amount`` of the wallet for a later capture, until ``expires_at`` or for
+    ``window`` of elapsed time (exactly one of them)."""
+
+    operation: ClassVar[str] = "hold"
+    handler: ClassVar[str] = f"{_HANDLERS}.hold:hold"
+    result: ClassVar[Any] = Hold
+
+    wallet_id: str
+    amount: Money
+    expires_at: datetime | None = None
+    window: timedelta | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    @property
+    def expiry(self) -> datetime | None:
+        """``expires_at`` in UTC (None with a window)."""
+        return None if self.expires_at is None else require_aware(self.expires_at, "expires_at")
+
+    def until(self, at: datetime) -> datetime:
+        """When the hold placed at ``at`` ends (``InvalidTimeError`` when its window runs past
+        the last representable instant)."""
+        if self.window is None:
+            return require_aware(self.expires_at, "expires_at")
+        try:
+            return at + self.window
+        except OverflowError as exc:
+            raise InvalidTimeError("window", "ends beyond the last representable instant",
+                                   self.window) from exc
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        if (self.expires_at is None) == (self.window is None):
+            raise InvalidInputError("expires_at", "give exactly one of expires_at and window")
+        if self.expires_at is not None:
+            require_aware(self.expires_at, "expires_at")
+        window = self.window
+        if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
+            raise InvalidTimeError("window", "must be a positive timedelta", window)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        window = None if self.window is None else str(self.window.total_seconds())
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "expires_at": self.expiry,
+                "window": window, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class CaptureHold(Command[CaptureResult]):
+    """Capture ``amount`` (None: all) of an active hold and release the rest."""
+
+    operation: ClassVar[str] = "capture"
+    locks: ClassVar[LockSpec] = HoldWallet("hold_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.hold:capture"
+    result: ClassVar[Any] = CaptureResult
+
+    hold_id: str
+    amount: Money | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        if self.amount is not None:
+            check_positive(self.amount)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"hold_id": self.hold_id, "amount": self.amount, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class VoidHold(Command[Hold]):
+    """Release an active hold entirely back to where its money came from."""
+
+    operation: ClassVar[str] = "void"
+    locks: ClassVar[LockSpec] = HoldWallet("hold_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.hold:void"
+    result: ClassVar[Any] = Hold
+
+    hold_id: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"hold_id": self.hold_id, "metadata": metadata}
+
+
 # -- transfers and money out ----------------------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class Transfer(Command[Receipt]):
+    """Move ``amount`` of open balance from one wallet to another of the same tenant and
+    currency (with ``group_id``, into a new lot of that condition group)."""
+
+    operation: ClassVar[str] = "transfer"
+    locks: ClassVar[LockSpec] = Wallets(
+        (("from_wallet_id", "wallet_id"), ("to_wallet_id", "to_wallet_id")))
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:transfer"
+    result: ClassVar[Any] = Receipt
+
+    from_wallet_id: str
+    to_wallet_id: str
+    amount: Money
+    group_id: str | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_name(self.from_wallet_id, "wallet_id")
+        check_name(self.to_wallet_id, "to_wallet_id")
+        if self.group_id is not None:
+            check_name(self.group_id, "group_id")
+        if self.from_wallet_id == self.to_wallet_id:
+            raise InvalidInputError("to_wallet_id", "must differ from the source wallet",
+                                    self.to_wallet_id)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        extra = {} if self.group_id is None else {"group_id": self.group_id}
+        return dict(wallet_id=self.from_wallet_id, to_wallet_id=self.to_wallet_id,
+                    amount=self.amount, metadata=metadata, **extra)
+
+
+@attrs.frozen(kw_only=True)
+class Payout(Command[Receipt]):
+    """Pay ``amount`` of the open balance out to the owner with ``method``."""
+
+    operation: ClassVar[str] = Operation.PAYOUT.value
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:payout"
+    result: ClassVar[Any] = Receipt
+
+    wallet_id: str
+    amount: Money
+    method: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_name(self.method, "method")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": self.method,
+                "reason": None, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class Credit(Command[Receipt]):
+    """An operator's manual credit of ``amount`` to the open balance, with its ``reason``."""
+
+    operation: ClassVar[str] = Operation.CREDIT.value
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:credit"
+    result: ClassVar[Any] = Receipt
+
+    wallet_id: str
+    amount: Money
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": None,
+                "reason": self.reason, "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class Debit(Command[Receipt]):
+    """An operator's manual debit of ``amount`` from the open balance, with its ``reason``."""
+
+    operation: ClassVar[str] = Operation.DEBIT.value
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:debit"
+    result: ClassVar[Any] = Receipt
+
+    wallet_id: str
+    amount: Money
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": None,
+                "reason": self.reason, "metadata": metadata}
+
+
 # -- refunds and reversals ------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Refund(Command[RefundResult]):
+    """Give back ``amount`` (None: all that is left) of a spend or capture entry."""
+
+    operation: ClassVar[str] = "refund"
+    locks: ClassVar[LockSpec] = ChargeWallet("entry_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.refund:refund"
+    result: ClassVar[Any] = RefundResult
+
+    entry_id: str
+    amount: Money | None = None
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        if self.amount is not None:
+            check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "amount": self.amount, "reason": self.reason,
+                "metadata": metadata}
+
+
+@attrs.frozen(kw_only=True)
+class Reverse(Command[Receipt]):
+    """Correct a top-up, award or transfer with a new entry that negates it."""
+
+    operation: ClassVar[str] = "reverse"
+    #: Only these entries are corrected by a reversal (spends and captures are refunded,
+    #: holds voided); any other raises before a wallet is locked.
+    locks: ClassVar[LockSpec] = EntryWallets(
+        "entry_id", kinds=(EntryKind.TOP_UP, EntryKind.AWARD, EntryKind.TRANSFER))
+    handler: ClassVar[str] = f"{_HANDLERS}.refund:reverse"
+    result: ClassVar[Any] = Receipt
+
+    entry_id: str
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "reason": self.reason, "metadata": metadata}
 
 
 # -- condition groups -----------------------------------------------------------------------------
@@ -331,3 +597,36 @@ class SetTopUpRule(Command["TopUpRule | None"]):
 
 
 # -- expiry ---------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ExtendExpiry(Command[Lot]):
+    """Move ``amount`` (None: everything) of a lot into a new lot that expires at
+    ``expires_at`` (None: never) and keeps the lot's other terms."""
+
+    operation: ClassVar[str] = "extend_expiry"
+    locks: ClassVar[LockSpec] = LotWallet("lot_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.expiry:extend_expiry"
+    result: ClassVar[Any] = Lot
+
+    lot_id: str
+    expires_at: datetime | EndOfLocalDay | None
+    amount: Money | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    @property
+    def expiry(self) -> datetime | None:
+        """The new expiry as an instant (an end of a local day resolved)."""
+        return resolve_expiry(self.expires_at)
+
+    def validate(self) -> None:
+        check_name(self.lot_id, "lot_id")
+        resolve_expiry(self.expires_at)
+        if self.amount is not None:
+            check_positive(self.amount)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"lot_id": self.lot_id, "expires_at": self.expiry, "amount": self.amount,
+                "metadata": metadata}

@@ -44,6 +44,7 @@ from prepaid_wallet.idempotency import (
     encode_refusal,
 )
 from prepaid_wallet.ids import check_name
+from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.wallet import Change, EntryInfo, Wallet
 
 __all__ = [
@@ -191,13 +192,21 @@ class ChargeWallet(LockSpec):
 
 @attrs.frozen
 class EntryWallets(LockSpec):
-    """Every wallet of the entry the command names; the scope is its first wallet's tenant."""
+    """Every wallet of the entry the command names; the scope is its first wallet's tenant.
+    With ``kinds``, an entry of any other kind raises ``InvalidInputError`` before a wallet is
+    locked."""
 
     attribute: str = "entry_id"
+    kinds: tuple[EntryKind, ...] = ()
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         entry_id = check_name(getattr(command, self.attribute), self.attribute)
         entry = uow.get_entry(entry_id)
+        if self.kinds and entry.kind not in self.kinds:
+            names = [kind.value for kind in self.kinds]
+            listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+            raise InvalidInputError(
+                self.attribute, f"must be a {listed} entry (it is a {entry.kind.value})", entry_id)
         wallets = lock(env, uow, *entry.wallet_ids, fields=(self.attribute,))
         return Locked(wallets, wallets[entry.wallet_ids[0]].tenant_id)
 

@@ -1,0 +1,134 @@
+"""Expiry: moving money of a lot to a new lot with another expiry, and the sweep that releases
+holds whose window has ended and books expired lots' remainders as breakage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.checks import check_currency
+from prepaid_wallet.app.commands import ExtendExpiry
+from prepaid_wallet.app.effects import record
+from prepaid_wallet.app.environment import Environment, Groups
+from prepaid_wallet.app.lots import ends, lots_of
+from prepaid_wallet.app.pipeline import Context, lock
+from prepaid_wallet.app.ports import UnitOfWork
+from prepaid_wallet.errors import InvalidAmountError, InvalidTimeError
+from prepaid_wallet.ids import check_name
+from prepaid_wallet.results import Expiry, ExpiryReport
+from prepaid_wallet.wallet import HoldStatus, Lot
+
+__all__ = ["expire_due", "extend_expiry", "sweep_expired"]
+
+#: Due rows read per batch by a sweep.
+_SWEEP_BATCH = 200
+
+
+def extend_expiry(ctx: Context, command: ExtendExpiry) -> Lot:
+    """Move the command's amount (default: all) of an unexpired lot into a new lot with the new
+    expiry and the lot's other terms; returns the new lot."""
+    lot = ctx.uow.get_lot(command.lot_id)
+    wallet = ctx.wallet(lot.wallet_id)
+    moved = lot.remaining if command.amount is None else command.amount
+    check_currency(wallet, moved)
+    expiry = command.expiry
+    if expiry is not None and expiry <= ctx.at:
+        raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
+    end = ctx.env.lot_expiry(lot, Groups(ctx.uow))
+    if end is not None and ctx.at >= end:
+        raise InvalidTimeError(
+            "lot_id", "must name a lot that has not expired (an expired remainder is breakage)",
+            command.lot_id)
+    if not moved.is_positive() or moved > lot.remaining:
+        raise InvalidAmountError(
+            "amount", f"must be positive and at most what lot {lot.id!r} holds "
+            f"({lot.remaining})", moved,
+        )
+    new_id = ctx.env.ids.new("lot")
+    change = _w.extend_lot(wallet, lot, new_lot_id=new_id, amount=moved, expires_at=expiry,
+                           info=ctx.info(reason=lot.reason))
+    ctx.record(change)
+    return next(x for x in change.lots if x.id == new_id)
+
+
+def expire_due(env: Environment) -> ExpiryReport:
+    """Everything :func:`sweep_expired` books, counted: lots expired, holds released, and the
+    entries booked."""
+    entry_ids: list[str] = []
+    holds_released = 0
+    for done in sweep_expired(env):
+        entry_ids.append(done.entry_id)
+        holds_released += done.kind == "hold"
+    return ExpiryReport(len(entry_ids) - holds_released, holds_released, tuple(entry_ids))
+
+
+def sweep_expired(env: Environment) -> Iterator[Expiry]:
+    """Release every active hold whose window has ended, then book every expired lot's
+    remainder as breakage, as of the first step's instant: each in a unit of work of its own,
+    yielded once committed (holds first, then lots, soonest due first), due rows read a batch
+    at a time."""
+    at = env.now()
+    yield from _sweep(
+        env,
+        lambda uow: [h.id for h in uow.due_holds(at, _SWEEP_BATCH)],
+        lambda hold_id: _release_due_hold(env, hold_id, at),
+    )
+    yield from _sweep(
+        env,
+        lambda uow: [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH)],
+        lambda lot_id: _expire_due_lot(env, lot_id, at),
+    )
+
+
+def _sweep(
+    env: Environment, due: Callable[[UnitOfWork], list[str]],
+    book: Callable[[str], Expiry | None],
+) -> Iterator[Expiry]:
+    """Book what ``due`` lists, a batch at a time, until it lists nothing new. A row that
+    turns out not to be due after all (or was booked by another sweep) is remembered so
+    the next batch skips it; rows that are booked leave the due index."""
+    skipped: set[str] = set()
+    while True:
+        with env.store.unit_of_work(read_only=True) as uow:
+            batch = [row_id for row_id in due(uow) if row_id not in skipped]
+        if not batch:
+            return
+        for row_id in batch:
+            done = book(row_id)
+            if done is None:
+                skipped.add(row_id)
+            else:
+                yield done
+
+
+def _release_due_hold(env: Environment, hold_id: str, at: datetime) -> Expiry | None:
+    """Release the hold if it is still active and its window has ended at ``at``."""
+    with env.store.unit_of_work() as uow:
+        check_name(hold_id, "hold_id")
+        wallet_id = uow.get_hold(hold_id).wallet_id
+        wallet = lock(env, uow, wallet_id, fields=("hold_id",))[wallet_id]
+        held = uow.get_hold(hold_id)
+        if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
+            return None
+        lots = lots_of(uow, held.allocation)
+        change = _w.release(wallet, held, lots, HoldStatus.EXPIRED,
+                            env.info(at, None, None, None), ends(env, uow, lots))
+        record(env, uow, change)
+        uow.commit()
+    return Expiry("hold", hold_id, wallet.id, held.amount, change.entry.id, at)
+
+
+def _expire_due_lot(env: Environment, lot_id: str, at: datetime) -> Expiry | None:
+    """Book the lot's remainder as breakage if it is still live and expired at ``at``."""
+    with env.store.unit_of_work() as uow:
+        wallet_id = uow.get_lot(lot_id).wallet_id
+        wallet = uow.lock_wallets([wallet_id])[wallet_id]
+        lot = uow.get_lot(lot_id)
+        group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
+        if not lot.is_live or lot.expired_entry_id or not env.expiry.is_expired(lot, at, group):
+            return None
+        change = _w.expire_lot(wallet, lot, env.info(at, None, None, None))
+        record(env, uow, change)
+        uow.commit()
+    return Expiry("lot", lot_id, wallet_id, lot.remaining, change.entry.id, at)
