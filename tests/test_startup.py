@@ -196,3 +196,39 @@ def test_a_read_imports_no_rule_module_nor_other_backend(
     loaded = _modules_after(code)
     assert "prepaid_wallet.storage.sqlite" in loaded  # the read did happen, on SQLite
     assert not loaded & set(NOT_FOR_READS), sorted(loaded & set(NOT_FOR_READS))
+
+
+def _is_command_side_or_query(module: str) -> bool:
+    """Whether ``module`` holds command records, a handler or a query."""
+    return module == "prepaid_wallet.app.commands" or module.startswith(
+        ("prepaid_wallet.app.handlers.", "prepaid_wallet.app.queries."))
+
+
+@pytest.mark.parametrize(
+    ("command", "query"),
+    [(["balance"], "balance"), (["--json", "balance"], "balance"),
+     (["wallet", "show"], "wallet"), (["statement"], "statement")],
+    ids=["balance", "balance-json", "wallet-show", "statement"],
+)
+def test_a_read_imports_its_query_module_only(
+    store_url: tuple[str, str], command: list[str], query: str
+) -> None:
+    # Query and handler modules are imported on first use: a read loads the one query module
+    # it runs, and no command record, handler, nor other query (verification, breakdown...).
+    url, wallet = store_url
+    argv = ["--db", url, *command, wallet]
+    code = (
+        "import contextlib, io, prepaid_wallet.cli as c\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n    assert c.main({argv!r}) == 0"
+    )
+    loaded = {m for m in _modules_after(code) if _is_command_side_or_query(m)}
+    assert loaded == {f"prepaid_wallet.app.queries.{query}"}
+
+
+def test_the_service_imports_no_verification_and_keeps_progress() -> None:
+    verification = "prepaid_wallet.app.queries.verification"
+    assert verification not in _modules_after("import prepaid_wallet.service")
+    from prepaid_wallet.app.queries.verification import Progress
+    from prepaid_wallet.service import Progress as reexported
+
+    assert reexported is Progress

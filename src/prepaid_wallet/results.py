@@ -26,6 +26,7 @@ __all__ = [
     "LowBalanceEvent",
     "LowBalanceLine",
     "Problem",
+    "Progress",
     "Receipt",
     "RefundResult",
     "SpendResult",
@@ -35,6 +36,9 @@ __all__ = [
     "TopUpReport",
     "VerifyReport",
 ]
+
+#: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
+Progress = Callable[[str, int], None]
 
 
 @attrs.frozen

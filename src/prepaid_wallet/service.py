@@ -18,49 +18,32 @@ error writes nothing at all.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-import attrs
-
-from prepaid_wallet.app.charges import (
-    effective_limits,
-)
 from prepaid_wallet.app.checks import (
     KEEP,
     Keep,
-    check_currency,
     check_optional_text,
-    check_request,
 )
-from prepaid_wallet.app.environment import Environment, Groups, WelcomeAward
+from prepaid_wallet.app.environment import Environment, WelcomeAward
 from prepaid_wallet.app.pipeline import Command, run
-from prepaid_wallet.app.ports import Store, UnitOfWork
-from prepaid_wallet.app.settings import (
-    stored_groups,
-    top_up_rule,
-)
-from prepaid_wallet.clock import Clock, SystemClock, require_aware
+from prepaid_wallet.app.ports import Store
+from prepaid_wallet.clock import Clock, SystemClock
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
     InvalidInputError,
-    InvalidTimeError,
-    TenantMismatchError,
 )
 from prepaid_wallet.expiry import EndOfLocalDay
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
-from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account
-from prepaid_wallet.money import Money, currency_exponent
+from prepaid_wallet.ledger import Entry
+from prepaid_wallet.money import Money
 from prepaid_wallet.policies import (
     Decision,
-    PaymentMode,
     SpendOrder,
     SpendOrderFunction,
     SpendRequest,
-    decide_spend,
-    order_lots,
 )
 from prepaid_wallet.results import (
     Balance,
@@ -69,16 +52,14 @@ from prepaid_wallet.results import (
     Expiry,
     ExpiryReport,
     FeeReport,
-    LotMovement,
-    LotView,
     LowBalanceEvent,
     LowBalanceLine,
     Problem,
+    Progress,
     Receipt,
     RefundResult,
     SpendResult,
     Statement,
-    StatementLine,
     StatementStream,
     TopUpReport,
     VerifyReport,
@@ -86,7 +67,7 @@ from prepaid_wallet.results import (
 from prepaid_wallet.rules.limits import (
     Limits,
 )
-from prepaid_wallet.wallet import Hold, HoldStatus, Lot, Wallet
+from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 if TYPE_CHECKING:
     # Imported where they are used: a service whose tenants have no rules, and a read, never
@@ -99,12 +80,10 @@ if TYPE_CHECKING:
         TopUpRule,
     )
 
-__all__ = ["WalletService", "WelcomeAward"]
+__all__ = ["Progress", "WalletService", "WelcomeAward"]
 
 _R = TypeVar("_R")
 
-#: A long job's progress callback: ``progress(phase, done)`` -- rows done so far in the phase.
-Progress = Callable[[str, int], None]
 
 
 class WalletService:
@@ -215,38 +194,29 @@ class WalletService:
 
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet's current state; ``WalletNotFoundError`` if unknown."""
-        check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            return self._env.scoped(uow.get_wallet(wallet_id))
+        from prepaid_wallet.app.queries.wallet import get_wallet
+
+        return get_wallet(self._env, wallet_id)
 
     def find_wallet(self, *, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, or None."""
-        check_name(tenant_id, "tenant_id")
-        check_name(owner_id, "owner_id")
-        currency_exponent(currency)
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        with self.store.unit_of_work(read_only=True) as uow:
-            return uow.find_wallet(tenant_id, owner_id, currency)
+        from prepaid_wallet.app.queries.wallet import find_wallet
+
+        return find_wallet(self._env, tenant_id=tenant_id, owner_id=owner_id, currency=currency)
 
     def wallets(self, tenant_id: str | None = None) -> list[Wallet]:
         """Every wallet (of one tenant), by id. For very many, :meth:`iter_wallets`."""
-        return list(self.iter_wallets(tenant_id))
+        from prepaid_wallet.app.queries.wallet import wallets
+
+        return wallets(self._env, tenant_id)
 
     def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
         """:meth:`wallets` read lazily, a page at a time from one snapshot, in bounded memory.
         Bad arguments raise at the call. The snapshot's unit of work stays open while
         iterating: open no other unit of work on the same thread meanwhile."""
-        if tenant_id is not None:
-            check_name(tenant_id, "tenant_id")
-            if self.tenant_id is not None and tenant_id != self.tenant_id:
-                raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        scope = tenant_id if tenant_id is not None else self.tenant_id
-        return self._iter_wallets(scope)
+        from prepaid_wallet.app.queries.wallet import iter_wallets
 
-    def _iter_wallets(self, scope: str | None) -> Iterator[Wallet]:
-        with self.store.unit_of_work(read_only=True) as uow:
-            yield from uow.iter_wallets(scope)
+        return iter_wallets(self._env, tenant_id)
 
     def set_owner_groups(self, wallet_id: str, owner_groups: Iterable[str]) -> frozenset[str]:
         """Replace the groups the owner of the wallet belongs to (names; empty removes them).
@@ -257,10 +227,9 @@ class WalletService:
 
     def owner_groups(self, wallet_id: str) -> frozenset[str]:
         """The groups the owner of the wallet belongs to."""
-        check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            self._env.scoped(uow.get_wallet(wallet_id))
-            return stored_groups(uow, wallet_id)
+        from prepaid_wallet.app.queries.wallet import owner_groups
+
+        return owner_groups(self._env, wallet_id)
 
     def set_limits(self, wallet_id: str, limits: Limits | None) -> Limits:
         """Give the wallet its own limits on top of the tenant's: an override replaces the
@@ -276,10 +245,9 @@ class WalletService:
 
     def limits(self, wallet_id: str) -> Limits:
         """The wallet's effective limits: the tenant's, with the wallet's overrides."""
-        check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._env.scoped(uow.get_wallet(wallet_id))
-            return effective_limits(self._env, uow, wallet)
+        from prepaid_wallet.app.queries.wallet import limits
+
+        return limits(self._env, wallet_id)
 
     # -- money in ---------------------------------------------------------------------------
 
@@ -439,18 +407,15 @@ class WalletService:
 
     def get_hold(self, hold_id: str) -> Hold:
         """The hold's current state; ``HoldNotFoundError`` if unknown."""
-        check_name(hold_id, "hold_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            held = uow.get_hold(hold_id)
-            self._env.scoped(uow.get_wallet(held.wallet_id), "hold_id")
-            return held
+        from prepaid_wallet.app.queries.wallet import get_hold
+
+        return get_hold(self._env, hold_id)
 
     def holds(self, wallet_id: str) -> list[Hold]:
         """Every hold of the wallet, oldest first."""
-        check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            self._env.scoped(uow.get_wallet(wallet_id))
-            return list(uow.wallet_holds(wallet_id))
+        from prepaid_wallet.app.queries.wallet import holds
+
+        return holds(self._env, wallet_id)
 
     # -- transfers, refunds, reversals ------------------------------------------------------
 
@@ -623,20 +588,15 @@ class WalletService:
 
     def condition_group(self, group_id: str) -> ConditionGroup:
         """The condition group; ``ConditionGroupNotFoundError`` if unknown."""
-        check_name(group_id, "group_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            group = uow.get_condition_group(group_id)
-        if self.tenant_id is not None and group.tenant_id != self.tenant_id:
-            raise TenantMismatchError("group_id", self.tenant_id, group.tenant_id)
-        return group
+        from prepaid_wallet.app.queries.wallet import condition_group
+
+        return condition_group(self._env, group_id)
 
     def condition_groups(self, tenant_id: str) -> list[ConditionGroup]:
         """The tenant's condition groups, by name then id."""
-        check_name(tenant_id, "tenant_id")
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise TenantMismatchError("tenant_id", self.tenant_id, tenant_id)
-        with self.store.unit_of_work(read_only=True) as uow:
-            return uow.condition_groups(tenant_id)
+        from prepaid_wallet.app.queries.wallet import condition_groups
+
+        return condition_groups(self._env, tenant_id)
 
     # -- automatic top-ups --------------------------------------------------------------------
 
@@ -652,16 +612,15 @@ class WalletService:
 
     def top_up_rule(self, wallet_id: str) -> TopUpRule | None:
         """The wallet's automatic top-up rule, if any."""
-        check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._env.scoped(uow.get_wallet(wallet_id))
-            return top_up_rule(self._env, uow, wallet)
+        from prepaid_wallet.app.queries.wallet import top_up_rule
+
+        return top_up_rule(self._env, wallet_id)
 
     def top_up_intent(self, intent_id: str) -> TopUpIntent | None:
         """An automatic top-up intent and its attempts, if any."""
-        check_name(intent_id, "intent_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            return uow.get_top_up_intent(intent_id)
+        from prepaid_wallet.app.queries.wallet import top_up_intent
+
+        return top_up_intent(self._env, intent_id)
 
     def process_top_ups(self, *, limit: int = 100) -> TopUpReport:
         """Drive every pending automatic top-up (at most ``limit``) as far as it can go now.
@@ -801,51 +760,22 @@ class WalletService:
     def balance(self, wallet_id: str, *, as_of: datetime | None = None) -> Balance:
         """The wallet's balances now, or at ``as_of`` (aware) from the statement index -- a
         lookup, never a replay of the journal. See :class:`~prepaid_wallet.results.Balance`."""
-        check_name(wallet_id, "wallet_id")
-        when = self._env.now() if as_of is None else require_aware(as_of, "as_of")
-        with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._env.scoped(uow.get_wallet(wallet_id))
-            zero = Money.zero(wallet.currency)
-            if as_of is None:
-                expired = Money.sum(
-                    (lot.remaining for lot in uow.due_lots(when, 2**62, wallet.id)),
-                    wallet.currency,
-                )
-                return Balance(wallet.id, when, wallet.open, wallet.commerce - expired,
-                               wallet.held, expired, wallet.floor)
-            snapshot = uow.snapshot_at(wallet.id, when)
-            if snapshot is None:
-                return Balance(wallet.id, when, zero, zero, zero, zero, wallet.floor)
-            expired = zero
-            groups = Groups(uow)
-            for lot in uow.wallet_lots(wallet.id):
-                if lot.granted_at > when or not self._env.expiry.is_expired(
-                    lot, when, groups.get(lot.group_id) if lot.group_id else None
-                ):
-                    continue
-                remaining = uow.account_balance_at(lot_account(wallet.id, lot.id), when)
-                if remaining is not None:
-                    expired += remaining
-            return Balance(wallet.id, when, snapshot.open, snapshot.commerce - expired,
-                           snapshot.held, expired, wallet.floor)
+        from prepaid_wallet.app.queries.balance import balance
+
+        return balance(self._env, wallet_id, as_of=as_of)
 
     def lots(self, wallet_id: str, *, include_empty: bool = False) -> list[Lot]:
         """The wallet's lots by grant time: those with money left, or all with
         ``include_empty``."""
-        check_name(wallet_id, "wallet_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            self._env.scoped(uow.get_wallet(wallet_id))
-            return [lot for lot in uow.wallet_lots(wallet_id) if include_empty or lot.is_live]
+        from prepaid_wallet.app.queries.balance import lots
+
+        return lots(self._env, wallet_id, include_empty=include_empty)
 
     def entry(self, entry_id: str) -> Entry:
         """One journal entry; ``EntryNotFoundError`` if unknown."""
-        check_name(entry_id, "entry_id")
-        with self.store.unit_of_work(read_only=True) as uow:
-            found = uow.get_entry(entry_id)
-            if self.tenant_id is not None:
-                for wallet_id in found.wallet_ids:
-                    self._env.scoped(uow.get_wallet(wallet_id), "entry_id")
-            return found
+        from prepaid_wallet.app.queries.balance import entry
+
+        return entry(self._env, entry_id)
 
     def statement(
         self, wallet_id: str, *, since: datetime | None = None, until: datetime | None = None
@@ -854,10 +784,9 @@ class WalletService:
         with its effect on open, commerce and held balances, the lots it touched (with their
         expiry) and the balances after it; with opening and closing totals. For a long history
         read :meth:`stream_statement` instead, which keeps one line in memory at a time."""
-        with self.stream_statement(wallet_id, since=since, until=until) as stream:
-            lines = tuple(stream)
-            return Statement(stream.wallet_id, stream.currency, stream.since, stream.until,
-                             stream.opening, stream.closing, lines)
+        from prepaid_wallet.app.queries.statement import statement
+
+        return statement(self._env, wallet_id, since=since, until=until)
 
     def stream_statement(
         self, wallet_id: str, *, since: datetime | None = None, until: datetime | None = None
@@ -870,54 +799,9 @@ class WalletService:
                 for line in stream:
                     ...
         """
-        check_name(wallet_id, "wallet_id")
-        start = None if since is None else require_aware(since, "since")
-        end = None if until is None else require_aware(until, "until")
-        if start is not None and end is not None and end < start:
-            raise InvalidTimeError("until", "must not be before since", until)
-        with contextlib.ExitStack() as stack:
-            uow = stack.enter_context(self.store.unit_of_work(read_only=True))
-            wallet = self._env.scoped(uow.get_wallet(wallet_id))
-            zero = Money.zero(wallet.currency)
-            before = None if start is None else uow.snapshot_at(
-                wallet.id, start - timedelta(microseconds=1)
-            )
-            prev = (zero, zero, zero) if before is None else (
-                before.open, before.commerce, before.held)
-            opening = prev[0] + prev[1] + prev[2]
-            lines = self._statement_lines(uow, wallet.id, start, end, prev)
-            return StatementStream(wallet.id, wallet.currency, start, end, opening, opening,
-                                   lines, stack.pop_all().close)
-        raise AssertionError("unreachable")  # pragma: no cover
+        from prepaid_wallet.app.queries.statement import stream_statement
 
-    def _statement_lines(
-        self,
-        uow: UnitOfWork,
-        wallet_id: str,
-        start: datetime | None,
-        end: datetime | None,
-        prev: tuple[Money, Money, Money],
-    ) -> Iterator[StatementLine]:
-        lot_prefix = f"wallet:{wallet_id}:lot:"
-        groups = Groups(uow)
-        for entry, snap in uow.wallet_history(wallet_id, start, end):
-            movements = tuple(
-                LotMovement(p.account[len(lot_prefix):], p.amount,
-                            self._env.lot_expiry(uow.get_lot(p.account[len(lot_prefix):]), groups))
-                for p in entry.postings if p.account.startswith(lot_prefix)
-            )
-            meta = entry.meta
-            yield StatementLine(
-                entry_id=entry.id, kind=entry.kind, recorded_at=entry.recorded_at,
-                change=snap.total - (prev[0] + prev[1] + prev[2]),
-                open_change=snap.open - prev[0], commerce_change=snap.commerce - prev[1],
-                held_change=snap.held - prev[2], open_after=snap.open,
-                commerce_after=snap.commerce, held_after=snap.held, lots=movements,
-                description=meta.get("description") or meta.get("reason"),
-                refund_of=entry.refund_of, reverses=entry.reverses,
-                reversed_by=uow.reversal_of(entry.id),
-            )
-            prev = (snap.open, snap.commerce, snap.held)
+        return stream_statement(self._env, wallet_id, since=since, until=until)
 
     def breakdown(
         self,
@@ -935,68 +819,9 @@ class WalletService:
         is usable at ``at`` (aware; default now: the current balances judged at that instant);
         and, for a ``request``, what is spendable for it (``Breakdown.spendable``, the decision
         and each lot's share). Writes nothing."""
-        check_name(wallet_id, "wallet_id")
-        when = self._env.now() if at is None else require_aware(at, "at")
-        if request is not None:
-            check_request(request)
-        with self.store.unit_of_work(read_only=True) as uow:
-            wallet = self._env.scoped(uow.get_wallet(wallet_id))
-            if request is not None:
-                check_currency(wallet, request.amount, "request.amount")
-            groups = Groups(uow)
-            live = list(order_lots(self._env.spend_order, uow.live_lots(wallet.id)))
-            decision = None if request is None else decide_spend(
-                wallet, request, live, when, SpendOrder.DEFAULT, groups
-            )
-            # What credit could pay, lot by lot, even when the request as a whole is refused.
-            paying = None if request is None else decide_spend(
-                wallet, attrs.evolve(request, mode=PaymentMode.CREDIT_FIRST), live, when,
-                SpendOrder.DEFAULT, groups,
-            )
-            known = {
-                lot.group_id: found for lot in live
-                if lot.group_id and (found := groups.get(lot.group_id)) is not None
-            }
-        shares: dict[str, int] = {}
-        for part in () if paying is None else paying.allocation:
-            if part.lot_id is not None:
-                shares[part.lot_id] = shares.get(part.lot_id, 0) + part.amount.minor_units
-        currency = wallet.currency
-        views: list[LotView] = []
-        expired = Money.zero(currency)
-        for lot in live:
-            group = known.get(lot.group_id) if lot.group_id else None
-            ends = self._env.lot_expiry(lot, known)
-            if ends is not None and when >= ends:
-                expired += lot.remaining
-            words: tuple[str, ...]
-            if group is not None:
-                words = attrs.evolve(group, condition=lot.condition or SpendCondition()).describe(
-                    locale)
-            elif lot.condition is not None:
-                words = lot.condition.describe(locale)
-            else:
-                words = SpendCondition().describe(locale)
-            usable = (ends is None or when < ends) and (
-                lot.group_id is None or (group is not None and group.is_valid_at(when))
-            ) and (
-                lot.condition is None or lot.condition.valid_from is None
-                or when >= lot.condition.valid_from
-            )
-            views.append(LotView(
-                lot_id=lot.id, remaining=lot.remaining, expires_at=ends, priority=lot.priority,
-                reason=lot.reason, conditions=words, group_id=lot.group_id,
-                group_name=None if group is None else group.name, usable=usable,
-                spendable_now=None if request is None else Money(shares.get(lot.id, 0),
-                                                                  currency),
-            ))
-        headroom = wallet.open - wallet.floor
-        return Breakdown(
-            wallet_id=wallet.id, at=when, currency=currency, open=wallet.open,
-            open_spendable=max(headroom, Money.zero(currency)), lots=tuple(views),
-            expired=expired, spendable=None if decision is None else decision.covered,
-            decision=decision,
-        )
+        from prepaid_wallet.app.queries.breakdown import breakdown
+
+        return breakdown(self._env, wallet_id, at=at, request=request, locale=locale)
 
     # -- verification -----------------------------------------------------------------------
 
@@ -1006,15 +831,9 @@ class WalletService:
         up, no wallet is below its floor, refunds stay within their originals and no entry is
         reversed twice. Returns a report; never raises for what it finds. :meth:`iter_verify`
         does the same and yields each problem as it is found."""
-        counts = {"entries": 0, "wallets": 0}
+        from prepaid_wallet.app.queries.verification import verify
 
-        def track(phase: str, done: int) -> None:
-            counts[phase] = done
-            if progress is not None:
-                progress(phase, done)
-
-        problems = tuple(self.iter_verify(progress=track))
-        return VerifyReport(problems, counts["entries"], counts["wallets"])
+        return verify(self._env, progress=progress)
 
     def iter_verify(self, *, progress: Progress | None = None) -> Iterator[Problem]:
         """:meth:`verify` as a stream of :class:`~prepaid_wallet.results.Problem`, read from one
@@ -1026,161 +845,6 @@ class WalletService:
         called after every entry (``"entries"``) and wallet (``"wallets"``) checked, and once
         at the end of each phase. The snapshot's unit of work stays open while iterating: open
         no other unit of work on the same thread meanwhile."""
-        with self.store.unit_of_work(read_only=True) as uow:
-            done = 0
-            for entry in uow.iter_entries():
-                done += 1
-                yield from _entry_problems(entry)
-                if progress is not None:
-                    progress("entries", done)
-            if progress is not None:
-                progress("entries", done)
-            done = 0
-            for wallet in uow.iter_wallets():
-                done += 1
-                yield from self._verify_wallet(uow, wallet)
-                if progress is not None:
-                    progress("wallets", done)
-            if progress is not None:
-                progress("wallets", done)
+        from prepaid_wallet.app.queries.verification import iter_verify
 
-    @staticmethod
-    def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
-        """One pass over the wallet's history: its accounts' sums, its chain, and the refunds,
-        reversals and breakage it took part in."""
-        replay = _Replay()
-        prefix = f"wallet:{wallet.id}:"
-        sums = replay.sums
-        # History comes in recorded order, which two concurrent commands may have swapped
-        # against journal order: an entry whose predecessor has not come yet waits, keyed by
-        # that predecessor's hash, so the chain is followed link by link.
-        waiting: dict[str, Entry] = {}
-        head = GENESIS
-        for entry, _ in uow.wallet_history(wallet.id):
-            for p in entry.postings:
-                if p.account.startswith(prefix):
-                    sums[p.account] = sums.get(p.account, 0) + p.amount.minor_units
-            prev = entry.prev_hash(wallet.id)
-            if prev == head:
-                head = entry.hash
-                while head in waiting:
-                    head = waiting.pop(head).hash
-            elif prev in waiting:
-                replay.problems.append(Problem("chain", entry.id,
-                                               f"forks the chain of wallet {wallet.id}"))
-            else:
-                waiting[prev] = entry
-            if entry.wallet_ids[0] == wallet.id:  # counted once, by its first wallet
-                if entry.reverses is not None:
-                    replay.reversals[entry.reverses] = replay.reversals.get(entry.reverses, 0) + 1
-                if entry.refund_of is not None:
-                    revenue = sum(-p.amount.minor_units for p in entry.postings
-                                  if p.account.endswith(":revenue"))
-                    replay.refunded[entry.refund_of] = (
-                        replay.refunded.get(entry.refund_of, 0) + revenue)
-            if entry.kind is EntryKind.BREAKAGE:
-                for p in entry.postings:
-                    if p.account.startswith(prefix) and ":lot:" in p.account:
-                        replay.breakage[p.account] = replay.breakage.get(p.account, 0) + 1
-        waiting_hashes = {entry.hash for entry in waiting.values()}
-        replay.problems.extend(
-            Problem("chain", entry.id, f"breaks the chain of wallet {wallet.id}")
-            for prev, entry in waiting.items() if prev not in waiting_hashes
-        )
-        replay.head = head
-        return replay
-
-    def _verify_wallet(self, uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
-        replay = self._replay_wallet(uow, wallet)
-        found = replay.problems
-        sums = replay.sums
-        for original, n in replay.reversals.items():
-            if n > 1:
-                found.append(Problem("reversal", original, f"reversed {n} times"))
-        for original, total in replay.refunded.items():
-            charge = uow.get_charge(original)
-            if charge is None or total > charge.amount.minor_units or \
-                    total != charge.refunded_total.minor_units:
-                refunded = _minor_text(total, wallet.currency)
-                detail = (f"refunds add up to {refunded} but no charge was recorded"
-                          if charge is None else
-                          f"refunds add up to {refunded} against a charge of {charge.amount}"
-                          f" with {charge.refunded_total} refunded")
-                found.append(Problem("refund", original, detail))
-        prefix = f"wallet:{wallet.id}:"
-        if replay.head != wallet.head:
-            found.append(Problem("chain", wallet.id, "stored head is not the last entry's hash"))
-        checks = (("open", wallet.open), ("held", wallet.held))
-        for name, stored in checks:
-            replayed = sums.get(prefix + name, 0)
-            if stored.minor_units != replayed:
-                found.append(Problem(
-                    "balance", wallet.id,
-                    f"{name} is {stored} but the journal gives"
-                    f" {_minor_text(replayed, wallet.currency)}"))
-        lot_total = 0
-        for lot in uow.wallet_lots(wallet.id):
-            account = lot_account(wallet.id, lot.id)
-            replayed = sums.get(account, 0)
-            lot_total += lot.remaining.minor_units
-            if lot.remaining.minor_units != replayed:
-                found.append(Problem(
-                    "lot", lot.id,
-                    f"remaining {lot.remaining} but the journal gives"
-                    f" {_minor_text(replayed, wallet.currency)}"))
-            if lot.remaining.is_negative():
-                found.append(Problem("lot", lot.id, "below zero"))
-            booked = replay.breakage.get(account, 0)
-            if booked > 1 or (lot.expired_entry_id is not None) != (booked == 1):
-                found.append(Problem("lot", lot.id, f"breakage booked {booked} times"))
-            if lot.expired_entry_id is not None and lot.is_live:
-                found.append(Problem("lot", lot.id, "money left after its breakage"))
-        if lot_total != wallet.commerce.minor_units:
-            found.append(Problem("balance", wallet.id,
-                                 f"commerce is {wallet.commerce} but its lots add up to "
-                                 f"{_minor_text(lot_total, wallet.currency)}"))
-        if wallet.open < wallet.floor:
-            found.append(Problem("floor", wallet.id, f"open {wallet.open} below {wallet.floor}"))
-        active = sum(h.amount.minor_units for h in uow.wallet_holds(wallet.id)
-                     if h.status is HoldStatus.ACTIVE)
-        if active != wallet.held.minor_units:
-            found.append(Problem("hold", wallet.id,
-                                 f"held is {wallet.held} but active holds add up to"
-                                 f" {_minor_text(active, wallet.currency)}"))
-        return found
-
-
-@attrs.define
-class _Replay:
-    """What one wallet's history adds up to (:meth:`WalletService._replay_wallet`)."""
-
-    sums: dict[str, int] = attrs.Factory(dict)
-    breakage: dict[str, int] = attrs.Factory(dict)
-    refunded: dict[str, int] = attrs.Factory(dict)
-    reversals: dict[str, int] = attrs.Factory(dict)
-    problems: list[Problem] = attrs.Factory(list)
-    head: str = GENESIS
-
-
-def _minor_text(minor: int, currency: str) -> str:
-    """``minor`` units of ``currency`` written as an amount (``"19.00 EUR"``), for verify's
-    messages; a number no amount can hold (a tampered store) is written as it is."""
-    try:
-        return str(Money.from_minor_units(minor, currency))
-    except InvalidInputError:
-        return f"{minor} minor units of {currency}"
-
-
-def _entry_problems(entry: Entry) -> list[Problem]:
-    """What is wrong with one entry on its own: its balance per currency and its hash."""
-    found = []
-    totals: dict[str, int] = {}
-    for p in entry.postings:
-        totals[p.amount.currency] = totals.get(p.amount.currency, 0) + p.amount.minor_units
-    if any(totals.values()) or len(entry.postings) < 2:
-        sums = ", ".join(_minor_text(total, currency) for currency, total in totals.items())
-        found.append(Problem("unbalanced", entry.id,
-                             f"postings sum to {sums or 'nothing'}, not zero"))
-    if entry.compute_hash() != entry.hash:
-        found.append(Problem("hash", entry.id, "content does not match its hash"))
-    return found
+        return iter_verify(self._env, progress=progress)

@@ -1,0 +1,199 @@
+"""Checking the whole store (:func:`verify`, :func:`iter_verify`): every entry on its own, then
+every wallet's chain, replayed balances, lots, holds, refunds and reversals, from one snapshot
+in bounded memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+
+from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.ports import UnitOfWork
+from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account
+from prepaid_wallet.money import Money
+from prepaid_wallet.results import Problem, Progress, VerifyReport
+from prepaid_wallet.wallet import HoldStatus, Wallet
+
+__all__ = ["Progress", "iter_verify", "verify"]
+
+def verify(env: Environment, *, progress: Progress | None = None) -> VerifyReport:
+    """Every problem :func:`iter_verify` finds, with the number of entries and wallets
+    checked."""
+    counts = {"entries": 0, "wallets": 0}
+
+    def track(phase: str, done: int) -> None:
+        counts[phase] = done
+        if progress is not None:
+            progress(phase, done)
+
+    problems = tuple(iter_verify(env, progress=track))
+    return VerifyReport(problems, counts["entries"], counts["wallets"])
+
+
+def iter_verify(env: Environment, *, progress: Progress | None = None) -> Iterator[Problem]:
+    """The store's problems as they are found, in two passes over one snapshot: the journal
+    entry by entry, then wallet by wallet. ``progress(phase, done)`` is called after every entry
+    (``"entries"``) and wallet (``"wallets"``), and once at the end of each phase."""
+    with env.store.unit_of_work(read_only=True) as uow:
+        done = 0
+        for entry in uow.iter_entries():
+            done += 1
+            yield from _entry_problems(entry)
+            if progress is not None:
+                progress("entries", done)
+        if progress is not None:
+            progress("entries", done)
+        done = 0
+        for wallet in uow.iter_wallets():
+            done += 1
+            yield from _verify_wallet(uow, wallet)
+            if progress is not None:
+                progress("wallets", done)
+        if progress is not None:
+            progress("wallets", done)
+
+
+@attrs.define
+class _Replay:
+    """What one wallet's history adds up to (:func:`_replay_wallet`)."""
+
+    sums: dict[str, int] = attrs.Factory(dict)
+    breakage: dict[str, int] = attrs.Factory(dict)
+    refunded: dict[str, int] = attrs.Factory(dict)
+    reversals: dict[str, int] = attrs.Factory(dict)
+    problems: list[Problem] = attrs.Factory(list)
+    head: str = GENESIS
+
+
+def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
+    """One pass over the wallet's history: its accounts' sums, its chain, and the refunds,
+    reversals and breakage it took part in."""
+    replay = _Replay()
+    prefix = f"wallet:{wallet.id}:"
+    sums = replay.sums
+    # History comes in recorded order, which two concurrent commands may have swapped against
+    # journal order: an entry whose predecessor has not come yet waits, keyed by that
+    # predecessor's hash, so the chain is followed link by link.
+    waiting: dict[str, Entry] = {}
+    head = GENESIS
+    for entry, _ in uow.wallet_history(wallet.id):
+        for p in entry.postings:
+            if p.account.startswith(prefix):
+                sums[p.account] = sums.get(p.account, 0) + p.amount.minor_units
+        prev = entry.prev_hash(wallet.id)
+        if prev == head:
+            head = entry.hash
+            while head in waiting:
+                head = waiting.pop(head).hash
+        elif prev in waiting:
+            replay.problems.append(Problem("chain", entry.id,
+                                           f"forks the chain of wallet {wallet.id}"))
+        else:
+            waiting[prev] = entry
+        if entry.wallet_ids[0] == wallet.id:  # counted once, by its first wallet
+            if entry.reverses is not None:
+                replay.reversals[entry.reverses] = replay.reversals.get(entry.reverses, 0) + 1
+            if entry.refund_of is not None:
+                revenue = sum(-p.amount.minor_units for p in entry.postings
+                              if p.account.endswith(":revenue"))
+                replay.refunded[entry.refund_of] = (
+                    replay.refunded.get(entry.refund_of, 0) + revenue)
+        if entry.kind is EntryKind.BREAKAGE:
+            for p in entry.postings:
+                if p.account.startswith(prefix) and ":lot:" in p.account:
+                    replay.breakage[p.account] = replay.breakage.get(p.account, 0) + 1
+    waiting_hashes = {entry.hash for entry in waiting.values()}
+    replay.problems.extend(
+        Problem("chain", entry.id, f"breaks the chain of wallet {wallet.id}")
+        for prev, entry in waiting.items() if prev not in waiting_hashes
+    )
+    replay.head = head
+    return replay
+
+
+def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
+    """What is wrong with one wallet: its chain, its stored balances against the replay, its
+    lots, holds, refunds and reversals."""
+    replay = _replay_wallet(uow, wallet)
+    found = replay.problems
+    sums = replay.sums
+    for original, n in replay.reversals.items():
+        if n > 1:
+            found.append(Problem("reversal", original, f"reversed {n} times"))
+    for original, total in replay.refunded.items():
+        charge = uow.get_charge(original)
+        if charge is None or total > charge.amount.minor_units or \
+                total != charge.refunded_total.minor_units:
+            refunded = _minor_text(total, wallet.currency)
+            detail = (f"refunds add up to {refunded} but no charge was recorded"
+                      if charge is None else
+                      f"refunds add up to {refunded} against a charge of {charge.amount}"
+                      f" with {charge.refunded_total} refunded")
+            found.append(Problem("refund", original, detail))
+    prefix = f"wallet:{wallet.id}:"
+    if replay.head != wallet.head:
+        found.append(Problem("chain", wallet.id, "stored head is not the last entry's hash"))
+    checks = (("open", wallet.open), ("held", wallet.held))
+    for name, stored in checks:
+        replayed = sums.get(prefix + name, 0)
+        if stored.minor_units != replayed:
+            found.append(Problem(
+                "balance", wallet.id,
+                f"{name} is {stored} but the journal gives"
+                f" {_minor_text(replayed, wallet.currency)}"))
+    lot_total = 0
+    for lot in uow.wallet_lots(wallet.id):
+        account = lot_account(wallet.id, lot.id)
+        replayed = sums.get(account, 0)
+        lot_total += lot.remaining.minor_units
+        if lot.remaining.minor_units != replayed:
+            found.append(Problem(
+                "lot", lot.id,
+                f"remaining {lot.remaining} but the journal gives"
+                f" {_minor_text(replayed, wallet.currency)}"))
+        if lot.remaining.is_negative():
+            found.append(Problem("lot", lot.id, "below zero"))
+        booked = replay.breakage.get(account, 0)
+        if booked > 1 or (lot.expired_entry_id is not None) != (booked == 1):
+            found.append(Problem("lot", lot.id, f"breakage booked {booked} times"))
+        if lot.expired_entry_id is not None and lot.is_live:
+            found.append(Problem("lot", lot.id, "money left after its breakage"))
+    if lot_total != wallet.commerce.minor_units:
+        found.append(Problem("balance", wallet.id,
+                             f"commerce is {wallet.commerce} but its lots add up to "
+                             f"{_minor_text(lot_total, wallet.currency)}"))
+    if wallet.open < wallet.floor:
+        found.append(Problem("floor", wallet.id, f"open {wallet.open} below {wallet.floor}"))
+    active = sum(h.amount.minor_units for h in uow.wallet_holds(wallet.id)
+                 if h.status is HoldStatus.ACTIVE)
+    if active != wallet.held.minor_units:
+        found.append(Problem("hold", wallet.id,
+                             f"held is {wallet.held} but active holds add up to"
+                             f" {_minor_text(active, wallet.currency)}"))
+    return found
+
+
+def _minor_text(minor: int, currency: str) -> str:
+    """``minor`` units of ``currency`` written as an amount (``"19.00 EUR"``), for verify's
+    messages; a number no amount can hold (a tampered store) is written as it is."""
+    try:
+        return str(Money.from_minor_units(minor, currency))
+    except InvalidInputError:
+        return f"{minor} minor units of {currency}"
+
+
+def _entry_problems(entry: Entry) -> list[Problem]:
+    """What is wrong with one entry on its own: its balance per currency and its hash."""
+    found = []
+    totals: dict[str, int] = {}
+    for p in entry.postings:
+        totals[p.amount.currency] = totals.get(p.amount.currency, 0) + p.amount.minor_units
+    if any(totals.values()) or len(entry.postings) < 2:
+        sums = ", ".join(_minor_text(total, currency) for currency, total in totals.items())
+        found.append(Problem("unbalanced", entry.id,
+                             f"postings sum to {sums or 'nothing'}, not zero"))
+    if entry.compute_hash() != entry.hash:
+        found.append(Problem("hash", entry.id, "content does not match its hash"))
+    return found
