@@ -1,15 +1,13 @@
-"""The wallet service: the one place where a policy, a unit of work and the clock meet.
+"""The wallet service: the public facade of the library.
 
-Every writing command follows the same steps, so every one of them behaves the same way:
-
-1. validate the arguments (types, signs, currencies) -- bad input raises
-   :class:`~prepaid_wallet.errors.InvalidInputError` before anything is read;
-2. open a unit of work and lock the wallets the command touches (sorted by id);
-3. if an ``idempotency_key`` was given and is already stored for this tenant: replay the stored
-   outcome (or refusal) when the request is the same, else raise
-   :class:`~prepaid_wallet.errors.IdempotencyConflictError`;
-4. decide (pure policy), then build the change (pure transition) and record it;
-5. commit, together with the idempotency record.
+``WalletService`` holds the store and the dependencies injected once (the clock, the id
+factory, the spend order, the actor, the tenant scope, the tenants' rules and welcome awards, the
+payment gateway). Each write method builds a command record (:mod:`prepaid_wallet.app.commands`)
+and runs it through the one pipeline (:mod:`prepaid_wallet.app.pipeline`): validate, lock the
+wallets in sorted order, replay or store the idempotency key, run the capability's handler
+(:mod:`prepaid_wallet.app.handlers`), commit the change with the events it causes. Each read
+is a function of :mod:`prepaid_wallet.app.queries`; each batch job a function of its
+capability's handler module. See docs/architecture.md.
 
 A business refusal (:class:`~prepaid_wallet.errors.RefusedError`) under a key commits only the
 idempotency record, so a retry refuses the same way; without a key it writes nothing. Any other
@@ -22,56 +20,43 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from prepaid_wallet.app.checks import (
-    KEEP,
-    Keep,
-    check_optional_text,
-)
+from prepaid_wallet.app.checks import KEEP, Keep, check_optional_text
 from prepaid_wallet.app.environment import Environment, WelcomeAward
 from prepaid_wallet.app.pipeline import Command, run
-from prepaid_wallet.app.ports import Store
 from prepaid_wallet.clock import Clock, SystemClock
-from prepaid_wallet.conditions import ConditionGroup, SpendCondition
-from prepaid_wallet.errors import (
-    InvalidInputError,
-)
-from prepaid_wallet.expiry import EndOfLocalDay
+from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
-from prepaid_wallet.ledger import Entry
-from prepaid_wallet.money import Money
-from prepaid_wallet.policies import (
-    Decision,
-    SpendOrder,
-    SpendOrderFunction,
-    SpendRequest,
-)
-from prepaid_wallet.results import (
-    Balance,
-    Breakdown,
-    CaptureResult,
-    Expiry,
-    ExpiryReport,
-    FeeReport,
-    LowBalanceEvent,
-    LowBalanceLine,
-    Problem,
-    Progress,
-    Receipt,
-    RefundResult,
-    SpendResult,
-    Statement,
-    StatementStream,
-    TopUpReport,
-    VerifyReport,
-)
-from prepaid_wallet.rules.limits import (
-    Limits,
-)
-from prepaid_wallet.wallet import Hold, Lot, Wallet
+from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
+from prepaid_wallet.results import Progress
 
 if TYPE_CHECKING:
-    # Imported where they are used: a service whose tenants have no rules, and a read, never
-    # load the fee, reminder, tenant-rule and automatic top-up modules.
+    # Only the annotations need these: a method imports what it runs when it runs, so a
+    # process pays only for the capabilities it uses.
+    from prepaid_wallet.app.ports import Store
+    from prepaid_wallet.conditions import ConditionGroup, SpendCondition
+    from prepaid_wallet.expiry import EndOfLocalDay
+    from prepaid_wallet.ledger import Entry
+    from prepaid_wallet.money import Money
+    from prepaid_wallet.policies import Decision, SpendRequest
+    from prepaid_wallet.results import (
+        Balance,
+        Breakdown,
+        CaptureResult,
+        Expiry,
+        ExpiryReport,
+        FeeReport,
+        LowBalanceEvent,
+        LowBalanceLine,
+        Problem,
+        Receipt,
+        RefundResult,
+        SpendResult,
+        Statement,
+        StatementStream,
+        TopUpReport,
+        VerifyReport,
+    )
+    from prepaid_wallet.rules.limits import Limits
     from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import (
         ChargeOutcome,
@@ -79,11 +64,11 @@ if TYPE_CHECKING:
         TopUpIntent,
         TopUpRule,
     )
+    from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 __all__ = ["Progress", "WalletService", "WelcomeAward"]
 
 _R = TypeVar("_R")
-
 
 
 class WalletService:

@@ -59,8 +59,27 @@ from prepaid_wallet.wallet import Hold, Lot, Wallet
 if TYPE_CHECKING:
     from prepaid_wallet.rules.topup import TopUpRule
 
-# __all__ lists every record; keep it sorted.
-__all__ = ["Award", "OpenWallet", "TopUp"]
+__all__ = [
+    "Award",
+    "CaptureHold",
+    "ChangeConditionGroup",
+    "Credit",
+    "Debit",
+    "DefineConditionGroup",
+    "ExtendExpiry",
+    "OpenWallet",
+    "Payout",
+    "PlaceHold",
+    "Refund",
+    "Reverse",
+    "SetLimits",
+    "SetOwnerGroups",
+    "SetTopUpRule",
+    "Spend",
+    "TopUp",
+    "Transfer",
+    "VoidHold",
+]
 
 _HANDLERS = "prepaid_wallet.app.handlers"
 
