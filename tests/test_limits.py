@@ -645,9 +645,12 @@ TENANT = Limits(rules=[SPENDS_3_A_DAY, TOP_UP_100_A_WEEK], max_balance=eur("500"
         (Limits(rules=[SPENDS_10_A_WEEK]),
          Limits(rules=[SPENDS_3_A_DAY, TOP_UP_100_A_WEEK, SPENDS_10_A_WEEK],
                 max_balance=eur("500"))),
-        # merged() replaces whatever the override says; strictness is check_override's job.
-        (Limits(rules=[TOP_UP_150_A_WEEK]),
-         Limits(rules=[SPENDS_3_A_DAY, TOP_UP_150_A_WEEK], max_balance=eur("500"))),
+        # An override looser than the tenant (made when the tenant's limit was looser, before
+        # the tenant lowered it) never loosens it: each bound is the stricter of the two.
+        (Limits(rules=[TOP_UP_150_A_WEEK], max_balance=eur("900")),
+         Limits(rules=[SPENDS_3_A_DAY, TOP_UP_100_A_WEEK], max_balance=eur("500"))),
+        (Limits(rules=[SPENDS_3_AND_50_A_DAY]),
+         Limits(rules=[SPENDS_3_AND_50_A_DAY, TOP_UP_100_A_WEEK], max_balance=eur("500"))),
     ],
 )
 def test_merged(override: Limits, merged: Limits) -> None:

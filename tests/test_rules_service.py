@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -315,6 +316,30 @@ def test_wallet_overrides_may_only_be_stricter(store: Store) -> None:
     assert svc.check_spend(w, SpendRequest(eur("1.00"))).allowed
     with pytest.raises(CurrencyMismatchError):
         svc.set_limits(w, Limits(max_balance=Money.of("10", "JPY")))
+
+
+def test_an_override_never_loosens_a_tenant_that_lowered_its_limits(store: Store) -> None:
+    """A wallet's override made when the tenant allowed 5 spends a day and 200.00 EUR stays
+    in force after the tenant lowers its limits to 2 a day and 100.00 EUR: the effective limit
+    is the stricter of the two, bound by bound."""
+    day = LimitRule(operation=Operation.SPEND, window=NICOSIA_DAY, max_count=5)
+    loose = Limits(rules=(day,), max_balance=eur("200.00"))
+    svc, clock = service(store, TenantRules(limits=loose))
+    w = open_wallet(svc)
+    svc.set_limits(w, Limits(rules=(attrs.evolve(day, max_count=4),),
+                             max_balance=eur("150.00")))
+    lowered = Limits(rules=(attrs.evolve(day, max_count=2),), max_balance=eur("100.00"))
+    svc, _ = service(store, TenantRules(limits=lowered), start=clock.now())
+    effective = svc.limits(w)
+    assert effective.rules_for(Operation.SPEND)[0].max_count == 2
+    assert effective.max_balance == eur("100.00")
+    svc.top_up(w, eur("60.00"), method="cash")
+    with pytest.raises(LimitExceededError):
+        svc.top_up(w, eur("40.01"), method="cash")  # above the tenant's new maximum
+    svc.spend(w, SpendRequest(eur("1.00")))
+    svc.spend(w, SpendRequest(eur("1.00")))
+    decision = svc.check_spend(w, SpendRequest(eur("1.00")))
+    assert decision.reasons == (Reason.LIMIT_EXCEEDED,)
 
 
 def test_payout_limit(store: Store) -> None:

@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -445,21 +445,26 @@ class Limits:
         return tuple(r for r in self.rules if r.operation == operation)
 
     def merged(self, override: Limits) -> Limits:
-        """The effective limits of a wallet with ``override``: these rules with the override's
-        rule of the same key in place of each one it replaces, then the override's other rules
-        in their order; the override's ``max_balance`` when it sets one, else this one.
+        """The effective limits of a wallet with ``override``, always the stricter of the two:
+        each of these rules met by an override rule of the same key keeps the lower of each
+        bound (a bound only one of them sets is kept), then the override's other rules in their
+        order; the lower ``max_balance`` of the two that are set.
 
-        Does not judge strictness (see :func:`check_override`). Raises
-        ``InvalidInputError("override", ...)`` for a non-``Limits`` and
-        ``CurrencyMismatchError`` when the amounts are in two currencies.
+        So an override made when the tenant's limits were looser never loosens them after the
+        tenant lowers them. Raises ``InvalidInputError("override", ...)`` for a non-``Limits``
+        and ``CurrencyMismatchError`` when the amounts are in two currencies.
         """
         override = _limits(override, "override")
         replacing = {r.key: r for r in override.rules}
         base_keys = {r.key for r in self.rules}
-        rules = [replacing.get(r.key, r) for r in self.rules]
+        rules = [_stricter(r, replacing[r.key]) if r.key in replacing else r
+                 for r in self.rules]
         rules.extend(r for r in override.rules if r.key not in base_keys)
-        max_balance = override.max_balance if override.max_balance is not None else self.max_balance
-        return Limits(rules=rules, max_balance=max_balance)
+        mine, theirs = self.max_balance, override.max_balance
+        if mine is None or theirs is None or mine.currency != theirs.currency:
+            # One of them (or two currencies, which the constructor refuses as ever).
+            return Limits(rules=rules, max_balance=theirs if theirs is not None else mine)
+        return Limits(rules=rules, max_balance=min(mine, theirs))
 
     def looser_than(self, base: Limits) -> tuple[str, ...]:
         """Every way these limits, as an override of ``base``, are looser than ``base``, one
@@ -556,6 +561,25 @@ def _limits(value: object, field: str) -> Limits:
     if not isinstance(value, Limits):
         raise InvalidInputError(field, "must be a Limits", value)
     return value
+
+
+#: A bound: a count or an amount.
+_B = TypeVar("_B", int, Money)
+
+
+def _lower(a: _B | None, b: _B | None) -> _B | None:
+    """The lower of two bounds; a bound only one of them sets."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _stricter(base: LimitRule, override: LimitRule) -> LimitRule:
+    """The rule of ``base``'s key that keeps the lower of each of the two rules' bounds."""
+    return attrs.evolve(override, max_count=_lower(base.max_count, override.max_count),
+                        max_amount=_lower(base.max_amount, override.max_amount))
 
 
 def check_override(base: Limits, override: Limits) -> None:
