@@ -162,6 +162,27 @@ def test_at_spend_the_shortfall_is_charged_then_spent_or_nothing(store: Store) -
     assert svc.verify().ok
 
 
+def test_at_spend_the_charge_covers_the_shortfall_after_its_own_fee(store: Store) -> None:
+    """With a 0.30 top-up fee, a credit-only spend short by 10.00 charges 10.30 -- the least
+    that leaves the shortfall after the fee -- and goes through: never a charge with no order."""
+    from prepaid_wallet.rules.fees import FeeRule
+    from prepaid_wallet.rules.operations import Operation
+
+    gateway = Scripted(card_a=[ChargeStatus.SUCCEEDED])
+    rules = {TENANT: TenantRules(automatic_top_ups=True, fees=(FeeRule(
+        name="card", operations={Operation.TOP_UP}, fixed=eur("0.30")),))}
+    svc = WalletService(store, clock=FixedClock(T0), ids=SequentialIds(), rules=rules,
+                        gateway=gateway)  # type: ignore[arg-type]
+    w = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR").id
+    svc.set_top_up_rule(w, RULE)
+    svc.top_up(w, eur("30.30"), method="cash")  # 30.00 after its fee
+    paid = svc.spend(w, SpendRequest(eur("40.00")))
+    assert paid.amount == eur("40.00")
+    assert [amount for _, _, amount in gateway.charged] == [eur("10.30")]
+    assert svc.get_wallet(w).open == eur("0.00")
+    assert svc.verify().ok
+
+
 def test_a_spend_replayed_under_its_key_tops_up_nothing_more(store: Store) -> None:
     gateway = Scripted(card_a=[ChargeStatus.SUCCEEDED, ChargeStatus.SUCCEEDED,
                                ChargeStatus.DECLINED_HARD, ChargeStatus.SUCCEEDED,

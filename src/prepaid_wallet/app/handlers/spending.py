@@ -77,8 +77,8 @@ def _stored(env: Environment, wallet_id: str, key: str) -> bool:
 
 def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> None:
     """Before a credit-only spend: when credit falls short and the wallet's rule tops up at
-    spend time, charge the shortfall (at least the rule's minimum) and credit it, so the
-    spend can go through; nothing when no top-up may start or the charge does not
+    spend time, charge the shortfall grossed up for its own top-up fee (at least the rule's
+    minimum) and credit it, so the spend can go through; nothing when no top-up may start or the charge does not
     succeed (the spend is then refused as usual)."""
     gateway = env.gateway
     if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
@@ -102,7 +102,9 @@ def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> No
         decision = decide(env, uow, wallet, request, at)
         if decision.allowed or decision.reasons != (Reason.INSUFFICIENT_CREDIT,):
             return
-        amount = spend_top_up(rule, decision.shortfall)
+        # The suggested top-up is the shortfall grossed up for the tenant's top-up fee: the
+        # least charge that, once its fee is taken, lets the spend go through.
+        amount = spend_top_up(rule, decision.suggested_top_up)
         if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
             return
         intent = TopUpIntent(id=env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
