@@ -78,8 +78,8 @@ def _stored(env: Environment, wallet_id: str, key: str) -> bool:
 def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> None:
     """Before a credit-only spend: when credit falls short and the wallet's rule tops up at
     spend time, charge the shortfall grossed up for its own top-up fee (at least the rule's
-    minimum) and credit it, so the spend can go through; nothing when no top-up may start or the charge does not
-    succeed (the spend is then refused as usual)."""
+    minimum) and credit it, so the spend can go through; nothing when no top-up may start or
+    the charge does not succeed (the spend is then refused as usual)."""
     gateway = env.gateway
     if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
         return
