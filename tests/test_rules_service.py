@@ -191,6 +191,36 @@ def test_a_spend_fee_is_set_aside_from_the_open_balance(store: Store) -> None:
     assert svc.verify().ok
 
 
+def test_a_fee_the_open_balance_cannot_pay_is_a_refusal_check_and_spend_agree(
+    store: Store,
+) -> None:
+    """An award pays the whole purchase, but the spend fee comes from an open balance at its
+    floor: check_spend and spend agree that it is refused, with the fee as the shortfall (never
+    allowed by one and an IntegrityError from the other); credit-first leaves the purchase to
+    another method; once the fee can be paid, the spend goes through."""
+    spend_fee = FeeRule(name="service", operations={Operation.SPEND}, fixed=eur("0.50"))
+    svc, _ = service(store, TenantRules(fees=(spend_fee,)))
+    w = open_wallet(svc)
+    svc.award(w, eur("10.00"), reason="voucher")
+    before = svc.store.export_state()
+    decision = svc.check_spend(w, SpendRequest(eur("5.00")))
+    assert not decision.allowed
+    assert (decision.covered, decision.shortfall, decision.suggested_top_up) == (
+        eur("5.00"), eur("0.50"), eur("0.50"))
+    with pytest.raises(SpendDeniedError) as refused:
+        svc.spend(w, SpendRequest(eur("5.00")))
+    assert refused.value.decision == decision
+    other = svc.spend(w, SpendRequest(eur("5.00"), mode=PaymentMode.CREDIT_FIRST))
+    assert (other.entry_id, other.amount, other.remainder_due, other.fee) == (
+        None, eur("0.00"), eur("5.00"), None)
+    assert svc.store.export_state() == before
+    svc.top_up(w, eur("0.50"), method="cash")
+    paid = svc.spend(w, SpendRequest(eur("5.00")))
+    assert (paid.amount, paid.fee) == (eur("5.00"), eur("0.50"))
+    assert svc.get_wallet(w).open == eur("0.00")
+    assert svc.verify().ok
+
+
 def test_the_sender_pays_the_transfer_fee(store: Store) -> None:
     svc, _ = service(store, TenantRules(fees=(TRANSFER_FEE,)))
     ann, bob = open_wallet(svc, "ann"), open_wallet(svc, "bob")

@@ -494,15 +494,50 @@ def decide_spend(
 
     ``fee`` (the fee of the whole request, if any) is set aside from the open balance first: the
     open balance pays only what is left above the floor after it, and the decision carries it.
+    A fee the open balance cannot pay above the floor is missing like any other amount, even
+    when lots pay the whole purchase: a ``CREDIT_ONLY`` request is refused with it in its
+    shortfall, and a ``CREDIT_FIRST`` one leaves the whole purchase to another method (credit
+    pays only together with its fee).
     """
     amount = request.amount
     zero = Money.zero(amount.currency)
+    reserve = 0 if fee is None else fee.minor_units
     parts, missing_minor = _allocate(
         wallet, request, order_lots(order, lots), at, {} if groups is None else groups,
-        0 if fee is None else fee.minor_units,
+        reserve,
     )
     missing = Money(missing_minor, amount.currency)
     covered = amount - missing
+    # The fee comes from the open balance, whoever pays the purchase: what of it the open
+    # balance cannot give above the floor is missing too.
+    fee_short = Money(max(reserve - (wallet.open - wallet.floor).minor_units, 0), amount.currency)
+    if fee_short.is_positive() and request.mode is PaymentMode.CREDIT_FIRST:
+        # Credit pays only with its fee: here it pays nothing, another method pays it all.
+        return Decision(
+            allowed=True,
+            mode=request.mode,
+            amount=amount,
+            reasons=(),
+            allocation=(),
+            covered=zero,
+            shortfall=zero,
+            suggested_top_up=zero,
+            remainder_due=amount,
+            fee=None,
+        )
+    if fee_short.is_positive():
+        return Decision(
+            allowed=False,
+            mode=request.mode,
+            amount=amount,
+            reasons=(Reason.INSUFFICIENT_CREDIT,),
+            allocation=(),
+            covered=covered,
+            shortfall=missing + fee_short,
+            suggested_top_up=missing + fee_short,
+            remainder_due=zero,
+            fee=fee,
+        )
     if request.mode is PaymentMode.CREDIT_FIRST:
         return Decision(
             allowed=True,
