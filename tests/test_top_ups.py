@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,7 @@ from prepaid_wallet.rules.topup import (
     PaymentMethods,
     TopUpRule,
 )
+from prepaid_wallet.storage.base import UnitOfWork
 from tests.backends import available_backends
 from tests.fake_gateway import Behaviour, FakeGateway
 
@@ -102,6 +104,49 @@ def test_a_spend_to_the_threshold_starts_one_top_up_credited_once(store: Store) 
     assert entry.kind is EntryKind.TOP_UP
     again = svc.process_top_ups()
     assert again.credited == again.given_up == again.pending == ()
+    assert svc.verify().ok
+
+
+class _Interleaved:
+    """A store whose first write unit of work lets another process run first: the moment
+    between a run reading an intent and starting its attempt, when a second run can win."""
+
+    def __init__(self, store: Store, other: Callable[[], object]) -> None:
+        self._store = store
+        self._other: Callable[[], object] | None = other
+
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
+        if not read_only and self._other is not None:
+            other, self._other = self._other, None
+            other()
+        return self._store.unit_of_work(read_only=read_only)
+
+    def export_state(self) -> dict[str, Any]:
+        return self._store.export_state()
+
+    def close(self) -> None:
+        self._store.close()
+
+
+def test_two_runs_at_once_one_charges_the_other_finds_it_done(store: Store) -> None:
+    """Two processes run process_top_ups on one intent: the one that loses the race to start
+    the attempt finds the work done -- it charges nothing, raises nothing -- and the top-up is
+    charged and credited once."""
+    first, second = Scripted(card_a=[ChargeStatus.SUCCEEDED]), Scripted(
+        card_a=[ChargeStatus.SUCCEEDED])
+    svc, clock, w = setup(store, first)
+    svc.top_up(w, eur("30.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("20.00")))  # at the threshold: one intent
+    winner = WalletService(store, clock=clock, ids=SequentialIds(500), rules=RULES,
+                           gateway=second)  # type: ignore[arg-type]
+    loser = WalletService(_Interleaved(store, winner.process_top_ups),  # type: ignore[arg-type]
+                          clock=clock, ids=SequentialIds(900), rules=RULES,
+                          gateway=first)  # type: ignore[arg-type]
+    report = loser.process_top_ups()
+    assert report.credited == report.given_up == ()
+    assert first.charged == []
+    assert [amount for _, _, amount in second.charged] == [eur("20.00")]
+    assert svc.get_wallet(w).open == eur("30.00")
     assert svc.verify().ok
 
 

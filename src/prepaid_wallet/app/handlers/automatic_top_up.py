@@ -33,6 +33,7 @@ from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Wallet
 
 if TYPE_CHECKING:
+    from prepaid_wallet.rules.topup import Charge as ChargeStep
     from prepaid_wallet.rules.topup import (
         ChargeOutcome,
         Credit,
@@ -214,6 +215,26 @@ def _save_intent(env: Environment, intent_id: str,
         return updated
 
 
+def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: ChargeStep,
+                   now: datetime) -> bool:
+    """Store the attempt ``step`` describes, under the wallet's lock, if it is still the
+    intent's next step there; whether this call started it. Another process running the same
+    intent may have started (or settled) it meanwhile: then the attempt is theirs, and this run
+    finds the work done instead of an error."""
+    from prepaid_wallet.rules.topup import next_step, start_attempt
+
+    with env.store.unit_of_work() as uow:
+        locked = _locked_intent(uow, intent_id)
+        if locked is None:
+            return False
+        wallet, current = locked
+        if next_step(current, rule, now) != step:
+            return False
+        uow.put_top_up_intent(wallet.tenant_id, start_attempt(current, step, now))
+        uow.commit()
+        return True
+
+
 def drive(env: Environment, gateway: PaymentGateway, intent_id: str
           ) -> tuple[TopUpIntent | None, str | None]:
     """Run one intent's state machine until it waits or ends; returns its last state and
@@ -228,7 +249,6 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
         give_up,
         next_step,
         record_outcome,
-        start_attempt,
     )
 
     entry_id: str | None = None
@@ -245,10 +265,8 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
             return intent, entry_id  # the rule was removed: left as it is
         step = next_step(intent, rule, now)
         if isinstance(step, _Charge):
-            started = _save_intent(
-                env, intent_id, functools.partial(start_attempt, step=step, now=now))
-            if started is None or started.attempt(step.idempotency_key) is None:
-                continue
+            if not _start_attempt(env, intent_id, rule, step, now):
+                continue  # another run got there first: read where it stands
             outcome = gateway.charge(method=step.method, amount=step.amount,
                                      idempotency_key=step.idempotency_key)
             _save_intent(env, intent_id, functools.partial(
