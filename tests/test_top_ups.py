@@ -150,6 +150,59 @@ def test_two_runs_at_once_one_charges_the_other_finds_it_done(store: Store) -> N
     assert svc.verify().ok
 
 
+def test_automatic_top_ups_obey_the_maximum_balance_and_top_up_limits(store: Store) -> None:
+    """The wallet's maximum balance and top-up count limit bind automatic top-ups as they bind
+    a top-up by hand: none starts that would breach them, and one that started while it fitted
+    is given up (LIMIT_EXCEEDED), uncharged, when a charge would no longer fit."""
+    from prepaid_wallet.rules.limits import LimitRule, Limits, Window
+    from prepaid_wallet.rules.operations import Operation
+    from prepaid_wallet.rules.topup import GiveUpReason
+
+    made: list[str] = []
+
+    def service_with(limits: Limits, gateway: Scripted) -> tuple[WalletService, str]:
+        rules = {TENANT: TenantRules(automatic_top_ups=True, limits=limits)}
+        svc = WalletService(store, clock=FixedClock(T0), ids=SequentialIds(1000 * len(made)),
+                            rules=rules, gateway=gateway)  # type: ignore[arg-type]
+        w = svc.open_wallet(owner_id=f"owner{len(made)}", tenant_id=TENANT, currency="EUR").id
+        made.append(w)
+        svc.set_top_up_rule(w, RULE)  # 20.00 when at or below 10.00
+        return svc, w
+
+    # A maximum balance of 25.00: topping 10.00 up by 20.00 would pass it.
+    capped = Scripted(card_a=[ChargeStatus.SUCCEEDED])
+    svc, w = service_with(Limits(max_balance=eur("25.00")), capped)
+    svc.top_up(w, eur("15.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("5.00")))
+    assert svc.process_top_ups().credited == ()
+    assert capped.charged == []
+    assert svc.get_wallet(w).open == eur("10.00")
+    # One top-up a day: the cash one used it up.
+    counted = Scripted(card_a=[ChargeStatus.SUCCEEDED], card_b=[])
+    one_a_day = Limits(rules=(LimitRule(operation=Operation.TOP_UP,
+                                        window=Window(rolling=timedelta(days=1)), max_count=1),))
+    svc, w = service_with(one_a_day, counted)
+    svc.top_up(w, eur("15.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("5.00")))
+    assert svc.process_top_ups().credited == ()
+    assert counted.charged == []
+    # Started while it fitted; a top-up by hand then leaves no room: given up, not charged.
+    late = Scripted(card_a=[ChargeStatus.SUCCEEDED], card_b=[])
+    svc, w = service_with(Limits(max_balance=eur("30.00")), late)
+    svc.top_up(w, eur("15.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("5.00")))  # the intent of 20.00 starts: 10 + 20 <= 30
+    svc.top_up(w, eur("5.00"), method="cash")
+    report = svc.process_top_ups()
+    assert report.credited == ()
+    [intent_id] = report.given_up
+    intent = svc.top_up_intent(intent_id)
+    assert intent is not None
+    assert intent.failure is GiveUpReason.LIMIT_EXCEEDED
+    assert late.charged == []
+    assert svc.get_wallet(w).open == eur("15.00")
+    assert svc.verify().ok
+
+
 def test_backup_only_after_a_definite_decline(store: Store) -> None:
     gateway = Scripted(card_a=[ChargeStatus.DECLINED_HARD], card_b=[ChargeStatus.SUCCEEDED])
     svc, _, w = setup(store, gateway)

@@ -38,6 +38,7 @@ __all__ = [
     "fee",
     "fees",
     "gross_top_up",
+    "top_up_allowed",
 ]
 
 _MICRO = timedelta(microseconds=1)
@@ -204,3 +205,20 @@ def gross_top_up(env: Environment, uow: UnitOfWork, wallet: Wallet, net: Money) 
     least = gross + bisect.bisect_left(range(gross, high + 1), True,
                                        key=lambda g: g - fee_of(g) >= want)
     return Money.from_minor_units(least, currency)
+
+
+def top_up_allowed(
+    env: Environment, uow: UnitOfWork, wallet: Wallet, amount: Money, at: datetime
+) -> bool:
+    """Whether a top-up of ``amount`` (less its fee) now stays within the wallet's top-up
+    limits and its maximum balance: what an automatic top-up checks before it starts and
+    before every charge, as a top-up by hand would."""
+    if breaches(env, uow, wallet, Operation.TOP_UP, amount, at):
+        return False
+    limits = effective_limits(env, uow, wallet)
+    if limits.max_balance is None:
+        return True
+    charged = fee(env, uow, wallet, Operation.TOP_UP, amount)
+    after = wallet.total + amount - (charged if charged is not None else Money.zero(
+        wallet.currency))
+    return check_balance(limits, balance_before=wallet.total, balance_after=after) is None

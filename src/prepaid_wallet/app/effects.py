@@ -64,6 +64,10 @@ def threshold_intent(env: Environment, uow: UnitOfWork, wallet: Wallet, at: date
     amount = threshold_top_up(rule, wallet.open)
     if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
         return
+    from prepaid_wallet.app.charges import top_up_allowed
+
+    if not top_up_allowed(env, uow, wallet, amount, at):
+        return  # its limits or maximum balance would not allow it
     uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
         id=env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
         reason=TopUpReason.THRESHOLD, created_at=at))

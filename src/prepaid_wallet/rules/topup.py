@@ -498,11 +498,14 @@ class IntentStatus(StrEnum):
 
 
 class GiveUpReason(StrEnum):
-    """Why an intent was given up: the last method was hard-declined, or every method used up
-    its soft declines."""
+    """Why an intent was given up: the last method was hard-declined, every method used up its
+    soft declines, or the wallet's limits no longer allow the top-up."""
 
     HARD_DECLINED = "hard_declined"
     SOFT_DECLINES_EXHAUSTED = "soft_declines_exhausted"
+    #: Charging it would breach the wallet's top-up limits or maximum balance (checked when
+    #: the intent starts and again, under the wallet's lock, before every charge).
+    LIMIT_EXCEEDED = "limit_exceeded"
 
 
 def attempt_key(intent_id: str, method: str, number: int) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from prepaid_wallet import _codec
 from prepaid_wallet import wallet as _w
-from prepaid_wallet.app.charges import fee
+from prepaid_wallet.app.charges import fee, top_up_allowed
 from prepaid_wallet.app.commands import SetTopUpRule
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment
@@ -173,7 +173,8 @@ def _scheduled_intent(env: Environment, wallet_id: str, at: datetime) -> str | N
         uow.put_setting(wallet.id, TOP_UP_SCHEDULE, due.isoformat())
         amount = scheduled_top_up(rule, wallet.open)
         intent_id = None
-        if amount is not None and uow.pending_top_up_intent(wallet.id) is None:
+        if amount is not None and uow.pending_top_up_intent(wallet.id) is None and \
+                top_up_allowed(env, uow, wallet, amount, at):
             intent_id = env.ids.new("tu")
             uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
                 id=intent_id, wallet_id=wallet.id, amount=amount,
@@ -221,7 +222,13 @@ def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: Char
     intent's next step there; whether this call started it. Another process running the same
     intent may have started (or settled) it meanwhile: then the attempt is theirs, and this run
     finds the work done instead of an error."""
-    from prepaid_wallet.rules.topup import next_step, start_attempt
+    from prepaid_wallet.rules.topup import (
+        GiveUp,
+        GiveUpReason,
+        give_up,
+        next_step,
+        start_attempt,
+    )
 
     with env.store.unit_of_work() as uow:
         locked = _locked_intent(uow, intent_id)
@@ -229,6 +236,13 @@ def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: Char
             return False
         wallet, current = locked
         if next_step(current, rule, now) != step:
+            return False
+        if not top_up_allowed(env, uow, wallet, step.amount, now):
+            # The wallet's limits no longer allow it (another top-up came first, the limits
+            # were lowered): nothing is charged.
+            given_up = give_up(current, GiveUp(GiveUpReason.LIMIT_EXCEEDED), now)
+            uow.put_top_up_intent(wallet.tenant_id, given_up)
+            uow.commit()
             return False
         uow.put_top_up_intent(wallet.tenant_id, start_attempt(current, step, now))
         uow.commit()

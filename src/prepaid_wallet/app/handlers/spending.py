@@ -5,6 +5,7 @@ need first (``prepare``)."""
 from __future__ import annotations
 
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.charges import top_up_allowed
 from prepaid_wallet.app.checks import (
     check_currency,
     check_purchase_time,
@@ -107,6 +108,8 @@ def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> No
         amount = spend_top_up(rule, decision.suggested_top_up)
         if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
             return
+        if not top_up_allowed(env, uow, wallet, amount, at):
+            return  # its limits or maximum balance would not allow it: refused as usual
         intent = TopUpIntent(id=env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
                              reason=TopUpReason.SPEND, created_at=at)
         uow.put_top_up_intent(wallet.tenant_id, intent)
