@@ -8,7 +8,8 @@ written as ``S``). The snapshots were taken from the DDL each backend ran when t
 current, so a change to how the DDL is declared or rendered that builds anything else -- a
 column type, a collation, an index, a trigger, a function body -- fails here. A new schema
 version adds its snapshot (``python -m tests.storage.test_schema --add``); an existing one is
-never rewritten.
+never rewritten. The migration list's own rules (the hooks a dialect gives, which versions a
+stored database runs) are checked at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from prepaid_wallet.storage import sqlite as sqlite_module
 from prepaid_wallet.storage.sqlite import SQLiteStore
@@ -235,3 +238,48 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+# -- the migration list ----------------------------------------------------------------------------
+
+
+def test_a_dialect_must_give_exactly_the_hooks_of_the_migration_list() -> None:
+    from prepaid_wallet.storage._dialect import SQLITE
+    from prepaid_wallet.storage._schema import HOOKS, render
+
+    assert sorted(HOOKS) == ["journal", "write_path", "write_unit"]
+    with pytest.raises(ValueError, match="must give the hooks"):
+        render(SQLITE, {"journal": "", "write_path": ""})
+    with pytest.raises(ValueError, match="must give the hooks"):
+        render(SQLITE, {"journal": "", "write_path": "", "write_unit": "", "extra": ""})
+    scripts = render(SQLITE, {"journal": "-- j\n", "write_path": "-- w\n", "write_unit": ""})
+    assert sorted(scripts) == [1, 2, 3, 4, 5, 6]
+    assert scripts[1].endswith(");\n-- j\n")  # the hook follows the version's own DDL
+    assert scripts[2] == "-- w\n"
+
+
+@pytest.mark.parametrize(
+    ("found", "expected"),
+    [(1, [2, 3, 4, 5, 6]), (4, [5, 6]), (6, [])],
+)
+def test_versions_to_run_are_the_steps_after_the_stored_one(
+    found: int, expected: list[int]
+) -> None:
+    from prepaid_wallet.storage._schema import versions_to_run
+
+    assert list(versions_to_run(found, sqlite_module._MIGRATIONS)) == expected
+
+
+def test_a_newer_or_unusable_version_is_refused() -> None:
+    from prepaid_wallet.errors import SchemaVersionError, StorageError
+    from prepaid_wallet.storage._schema import versions_to_run
+
+    with pytest.raises(SchemaVersionError) as newer:
+        versions_to_run(7, sqlite_module._MIGRATIONS)
+    assert (newer.value.found, newer.value.supported) == (7, 6)
+    for found in (0, -1):
+        with pytest.raises(StorageError, match="no usable schema version"):
+            versions_to_run(found, sqlite_module._MIGRATIONS)
+    missing = {v: s for v, s in sqlite_module._MIGRATIONS.items() if v != 4}
+    with pytest.raises(StorageError, match="no usable schema version"):
+        versions_to_run(2, missing)
