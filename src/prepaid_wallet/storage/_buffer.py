@@ -117,6 +117,13 @@ class WriteBuffer:
         self._intents.clear()
         self._acks.clear()
 
+    def _has_writes(self) -> bool:
+        """Whether the unit buffered anything to write."""
+        return bool(
+            self._changes or self._new_wallets or self._idempotency or self._groups
+            or self._settings or self._events or self._acks or self._intents
+        )
+
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
         """The owner's wallet at the tenant in the currency, if any."""
         raise NotImplementedError

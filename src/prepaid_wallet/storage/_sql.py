@@ -1,224 +1,287 @@
-"""The reads every SQL unit of work makes the same way (private).
+"""The unit of work every SQL backend shares (private): its life cycle, its reads and the
+export of a whole store.
 
-A SQL backend's unit of work answers a lookup from what it buffered first, then from the
-committed row; a listing merges the two. Pending events (the outbox) are read from committed
-rows only, less the ones the unit acknowledged. The SQL and the merging live here once; a backend
-supplies how it runs a query (``_one``, ``_all``, ``_lazy``), its placeholder (``_MARK``), how an
-instant becomes a column value (``_instant_param``), how a row becomes a value (``_map_*``), its
-column lists and live-lot order, and which committed wallets it already holds
-(``_known_wallet``). Statements are written with ``?`` placeholders and converted once per
-backend.
+A SQL unit of work answers a lookup from what it buffered first, then from the committed row; a
+listing merges the two. Pending events (the outbox) are read from committed rows only, less the
+ones the unit acknowledged. The statements, the merging, the row mappers
+(:mod:`prepaid_wallet.storage._rows`) and the unit's life cycle (used once, inside ``with``;
+rolled back unless committed; a failed commit keeps nothing) live here once. Statements are
+written with ``?`` placeholders and converted once per dialect
+(:class:`~prepaid_wallet.storage._dialect.Dialect`).
 
-Spend conditions are stored as JSON text (:meth:`SpendCondition.to_data`, compact, keys sorted)
-by both backends: :func:`condition_text` and :func:`condition_of` convert. Automatic top-up
-intents likewise (:meth:`TopUpIntent.to_data`): :func:`intent_text` and :func:`intent_of`.
+A backend supplies its dialect and row mappers (``_DIALECT``, ``_ROWS``) and the few things it
+does its own way: getting a connection when a unit is entered and giving it back
+(``_connect``, ``_release``), running a statement in the unit's transaction (``_cursor``),
+reading a long result in batches (``_lazy``), sending the buffered writes and ``COMMIT``
+(``_send``), whether a transaction is left to roll back (``_must_roll_back``), translating its
+driver's errors (``_translated``), and, where its write units are not exclusive, locking rows
+(``lock_wallets``, ``lock_condition_group``).
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import heapq
 import itertools
-import json
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
-from prepaid_wallet.conditions import ConditionGroup, SpendCondition
+from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConditionGroupNotFoundError,
+    EntryNotFoundError,
     HoldNotFoundError,
     IntegrityError,
     LotNotFoundError,
+    StorageError,
     WalletNotFoundError,
 )
-from prepaid_wallet.ledger import Entry
-from prepaid_wallet.money import Money, _check_range, _valid
+from prepaid_wallet.ledger import Entry, check_postings
+from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.storage._buffer import WriteBuffer
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, dump_state
+from prepaid_wallet.storage._dialect import Dialect
+from prepaid_wallet.storage._rows import Rows, intent_of
+from prepaid_wallet.storage._schema import (
+    CHARGE_COLS,
+    ENTRY_COLS,
+    EVENT_COLS,
+    GROUP_COLS,
+    HISTORY_COLS,
+    HOLD_COLS,
+    IDEMPOTENCY_COLS,
+    LOT_COLS,
+    WALLET_COLS,
+    names,
+)
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
     from prepaid_wallet.rules.topup import TopUpIntent
 
-__all__ = [
-    "SQLReads",
-    "condition_from_text",
-    "condition_of",
-    "condition_text",
-    "intent_of",
-    "intent_text",
-    "stored_amount",
-]
-
-
-@functools.cache
-def _marked(sql: str, mark: str) -> str:
-    return sql if mark == "?" else sql.replace("?", mark)
-
-
-def stored_amount(minor: Any, currency: str) -> Money:
-    """A stored amount (integer minor units) in a currency already checked on its row: only
-    its type and range are checked again."""
-    if type(minor) is not int:
-        raise IntegrityError(f"stored amount {minor!r} is not an integer")
-    return _valid(_check_range(minor, currency, "amount"), currency)
-
+__all__ = ["SQLUnitOfWork"]
 
 #: Rows per page when a listing is read by key (``iter_wallets``).
 _PAGE = 500
-
-_condition_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def condition_text(condition: SpendCondition | None) -> str | None:
-    """``condition`` as stored: the JSON of :meth:`SpendCondition.to_data`, compact, with
-    sorted keys (``None`` stays ``None``)."""
-    return None if condition is None else _condition_encoder.encode(condition.to_data())
+#: Rows read per query (or per fetch) when a long result is read a batch at a time: entries
+#: with their postings, a wallet's history, live and due lots, due holds.
+_BATCH = 256
 
 
-@functools.lru_cache(maxsize=4096)
-def condition_from_text(text: str) -> SpendCondition:
-    """The condition stored as ``text`` (conditions are immutable, so equal texts share one
-    parsed value)."""
-    return SpendCondition.from_data(json.loads(text))
+class _Connection(Protocol):
+    """What the shared code runs on a driver connection itself: a statement without
+    parameters."""
+
+    def execute(self, sql: str, /) -> Any: ...
 
 
-def condition_of(text: str | None) -> SpendCondition | None:
-    """The condition stored as ``text``, or ``None``."""
-    return None if text is None else condition_from_text(text)
+_Conn = TypeVar("_Conn", bound=_Connection)
+
+#: Runs a statement with its parameters and gives its rows.
+_Execute = Callable[[str, Sequence[Any]], Iterable[Sequence[Any]]]
 
 
-def intent_text(intent: TopUpIntent) -> str:
-    """``intent`` as stored: the JSON of :meth:`TopUpIntent.to_data`, compact, with sorted
-    keys."""
-    return _condition_encoder.encode(intent.to_data())
+class _Store(Protocol):
+    """What the unit needs of its store: the per-thread state (whether a unit is open)."""
+
+    _local: threading.local
 
 
-def intent_of(text: str) -> TopUpIntent:
-    """The intent stored as ``text``."""
-    from prepaid_wallet.rules.topup import TopUpIntent
+class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
+    """A unit of work on a SQL store (see :mod:`prepaid_wallet.storage.base`), over a driver
+    connection of type ``_Conn``: the life cycle, every read overlaid with the unit's buffer,
+    and the export."""
 
-    return TopUpIntent.from_data(json.loads(text))
-
-
-class SQLReads(WriteBuffer):
-    """Wallet, lot, hold, charge, setting and group reads of a SQL unit of work, overlaid with
-    its buffer."""
-
-    _MARK: ClassVar[str] = "?"
-    _WALLET_COLS: ClassVar[str]
-    _LOT_COLS: ClassVar[str]
-    _HOLD_COLS: ClassVar[str]
-    _CHARGE_COLS: ClassVar[str]
-    _GROUP_COLS: ClassVar[str]
+    _DIALECT: ClassVar[Dialect]
+    _ROWS: ClassVar[Rows]
+    #: The ``ORDER BY`` of live lots in spend order, in the dialect.
     _LIVE_ORDER: ClassVar[str]
-    _ENTRY_COLS: ClassVar[str]
-    _IDEMPOTENCY_COLS: ClassVar[str]
-    #: The columns an :class:`~prepaid_wallet.storage.base.Event` is read from.
-    _EVENT_COLS: ClassVar[str] = "id, tenant_id, wallet_id, kind, created_at, payload"
-    #: Entries read per query of postings when the whole journal is exported.
-    _EXPORT_BATCH: ClassVar[int] = 256
 
-    @staticmethod
-    def _map_wallet(row: Sequence[Any]) -> Wallet:
-        raise NotImplementedError
-
-    @staticmethod
-    def _map_lot(row: Sequence[Any]) -> Lot:
-        raise NotImplementedError
-
-    @staticmethod
-    def _map_hold(row: Sequence[Any]) -> Hold:
-        raise NotImplementedError
-
-    @staticmethod
-    def _map_charge(row: Sequence[Any]) -> Charge:
-        raise NotImplementedError
-
-    @staticmethod
-    def _map_group(row: Sequence[Any]) -> ConditionGroup:
-        raise NotImplementedError
-
-    @staticmethod
-    def _map_event(row: Sequence[Any]) -> Event:
-        raise NotImplementedError
-
-    @staticmethod
-    def _map_idempotency(row: Sequence[Any]) -> IdempotencyRecord:
-        raise NotImplementedError
-
-    @staticmethod
-    def _fetch_entries(conn: Any, rows: Sequence[Sequence[Any]]) -> list[Entry]:
-        """The entries of ``rows`` (entry columns) with their postings."""
-        raise NotImplementedError
-
-    @classmethod
-    def export_tables(cls, conn: Any) -> dict[str, Any]:
-        """Every table read through ``conn`` (a connection inside one snapshot whose
-        ``execute(sql)`` iterates rows), as :func:`~prepaid_wallet.storage.base.dump_state`
-        returns it: what ``export_state`` of either SQL store gives."""
-
-        def rows(sql: str) -> Any:
-            return conn.execute(sql)
-
-        entry_rows = list(rows(f"SELECT {cls._ENTRY_COLS} FROM entries ORDER BY seq"))
-        batch = cls._EXPORT_BATCH
-        return dump_state(
-            wallets=[cls._map_wallet(r) for r in rows(f"SELECT {cls._WALLET_COLS} FROM wallets")],
-            lots=[cls._map_lot(r) for r in rows(f"SELECT {cls._LOT_COLS} FROM lots")],
-            holds=[cls._map_hold(r) for r in rows(f"SELECT {cls._HOLD_COLS} FROM holds")],
-            charges=[cls._map_charge(r) for r in rows(f"SELECT {cls._CHARGE_COLS} FROM charges")],
-            entries=[entry for i in range(0, len(entry_rows), batch)
-                     for entry in cls._fetch_entries(conn, entry_rows[i : i + batch])],
-            idempotency=[cls._map_idempotency(r)
-                         for r in rows(f"SELECT {cls._IDEMPOTENCY_COLS} FROM idempotency")],
-            groups=[cls._map_group(r)
-                    for r in rows(f"SELECT {cls._GROUP_COLS} FROM condition_groups")],
-            settings=[(str(r[0]), str(r[1]), str(r[2]))
-                      for r in rows("SELECT wallet_id, name, value FROM wallet_settings")],
-            intents=[(str(r[0]), intent_of(r[1]))
-                     for r in rows("SELECT tenant_id, data FROM top_up_intents")],
-            events=[(cls._map_event(r[:6]), bool(r[6])) for r in rows(
-                f"SELECT {cls._EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
-        )
-
-    @staticmethod
-    def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
-        """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
-        raise NotImplementedError
-
-    @staticmethod
-    def _instant_param(at: datetime) -> Any:
-        """An instant as the column value the backend stores."""
-        raise NotImplementedError
-
-    def __init__(self, *, read_only: bool) -> None:
+    def __init__(self, store: _Store, *, read_only: bool) -> None:
         super().__init__(read_only=read_only)
+        self._store = store
+        self._conn: _Conn | None = None
+        self._entered = False
+        self._done = False
         #: Wallets as stored, read by this unit: a write unit holds their lock (or the file's)
         #: and a read unit reads one snapshot, so what was read stays true until the unit ends.
         self._stored: dict[str, Wallet] = {}
 
     # -- what a backend provides ------------------------------------------------------------
 
-    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+    def _connect(self) -> _Conn:
+        """The unit's connection, taken when it is entered."""
         raise NotImplementedError
 
-    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _release(self) -> None:
+        """Give the connection back once the unit has ended (nothing by default)."""
+
+    def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
+        """Run ``sql`` in the unit's transaction: a cursor over its rows (driver errors are
+        raised as they are)."""
         raise NotImplementedError
 
-    def _lazy(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+    def _lazy(self, sql: str, params: Sequence[Any], batch: int) -> Iterator[Any]:
+        """The rows of ``sql`` (which has an ``ORDER BY``), read ``batch`` at a time."""
+        raise NotImplementedError
+
+    def _send(self, conn: _Conn) -> None:
+        """Validate and send the buffered writes, then ``COMMIT``."""
+        raise NotImplementedError
+
+    def _must_roll_back(self, conn: _Conn) -> bool:
+        """Whether ``conn`` still has a transaction of this unit to roll back."""
+        raise NotImplementedError
+
+    def _translated(self, action: str) -> contextlib.AbstractContextManager[None]:
+        """A block in which a driver error becomes the library error for ``action``."""
         raise NotImplementedError
 
     def _known_wallet(self, wallet_id: str) -> Wallet | None:
         """The committed wallet if this unit already read it."""
         return self._stored.get(wallet_id)
 
-    # -- shared -----------------------------------------------------------------------------
+    # -- the life cycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self._entered:
+            raise StorageError("a unit of work is used once")
+        local = self._store._local
+        if getattr(local, "active", False):
+            raise StorageError("this thread already has a unit of work open on this store")
+        self._conn = self._connect()
+        local.active = True
+        self._entered = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._done:
+                self.rollback()
+        finally:
+            self._store._local.active = False
+            self._release()
+
+    def _check_open(self) -> _Conn:
+        if not self._entered or self._done or self._conn is None:
+            raise StorageError("the unit of work is not active (use it once, inside 'with')")
+        return self._conn
+
+    def commit(self) -> None:
+        """Send the buffered writes and commit them in one transaction. On any failure the
+        whole transaction is rolled back and the unit ends: nothing of it is kept."""
+        conn = self._check_open()
+        try:
+            self._send(conn)
+        except BaseException:
+            # The original error is the one that matters: a connection too broken to roll back
+            # is discarded (or closed) by its store.
+            with contextlib.suppress(StorageError):
+                self.rollback()
+            raise
+        self._done = True
+
+    def rollback(self) -> None:
+        """Discard the buffered writes and end the transaction."""
+        self._clear_buffer()
+        self._done = True
+        conn = self._conn
+        if conn is not None:
+            with self._translated("ROLLBACK"):
+                if self._must_roll_back(conn):
+                    conn.execute("ROLLBACK")
+
+    def _check_changes(self) -> None:
+        """What the database does not check before the journal is written: each entry's
+        postings, and an entry id used twice in this unit (one already stored is refused by the
+        unique index on ``entries.id``)."""
+        seen: set[str] = set()
+        for change in self._changes:
+            check_postings(change.entry.postings)
+            entry_id = change.entry.id
+            if entry_id in seen:
+                raise IntegrityError(f"entry id {entry_id!r} already used")
+            seen.add(entry_id)
+
+    # -- running statements -----------------------------------------------------------------
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        with self._translated("reading"):
+            return self._cursor(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self._translated("reading"):
+            rows: list[Any] = self._cursor(sql, params).fetchall()
+            return rows
 
     def _q(self, sql: str) -> str:
-        return _marked(sql, self._MARK)
+        return self._DIALECT.sql(sql)
+
+    @classmethod
+    def _fetch_entries(cls, execute: _Execute, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+        """The entries of ``rows`` (``ENTRY_COLS`` rows) with their postings, read in one
+        query through ``execute``."""
+        if not rows:
+            return []
+        where, params = cls._DIALECT.any_of("entry_seq", [row[0] for row in rows], "bigint")
+        postings: dict[int, list[tuple[Any, ...]]] = {}
+        for seq, account, minor, currency in execute(
+            "SELECT entry_seq, account, minor, currency FROM postings"
+            f" WHERE {where} ORDER BY entry_seq, position",
+            params,
+        ):
+            postings.setdefault(seq, []).append((account, minor, currency))
+        entry = cls._ROWS.entry
+        return [entry(row, postings.get(row[0], [])) for row in rows]
+
+    def _entries(self, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+        return self._fetch_entries(self._all, rows)
+
+    # -- the export -------------------------------------------------------------------------
+
+    @classmethod
+    def export_tables(cls, conn: Any) -> dict[str, Any]:
+        """Every table read through ``conn`` (a connection inside one snapshot whose
+        ``execute(sql[, params])`` iterates rows), as
+        :func:`~prepaid_wallet.storage.base.dump_state` returns it: what ``export_state`` of
+        either SQL store gives."""
+        rows_of = cls._ROWS
+
+        def rows(sql: str) -> Any:
+            return conn.execute(sql)
+
+        entry_rows = list(rows(f"SELECT {ENTRY_COLS} FROM entries ORDER BY seq"))
+        batch = _BATCH
+        return dump_state(
+            wallets=[rows_of.wallet(r) for r in rows(f"SELECT {WALLET_COLS} FROM wallets")],
+            lots=[rows_of.lot(r) for r in rows(f"SELECT {LOT_COLS} FROM lots")],
+            holds=[rows_of.hold(r) for r in rows(f"SELECT {HOLD_COLS} FROM holds")],
+            charges=[rows_of.charge(r) for r in rows(f"SELECT {CHARGE_COLS} FROM charges")],
+            entries=[entry for i in range(0, len(entry_rows), batch)
+                     for entry in cls._fetch_entries(conn.execute, entry_rows[i : i + batch])],
+            idempotency=[rows_of.idempotency(r)
+                         for r in rows(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency")],
+            groups=[rows_of.group(r)
+                    for r in rows(f"SELECT {GROUP_COLS} FROM condition_groups")],
+            settings=[(str(r[0]), str(r[1]), str(r[2]))
+                      for r in rows("SELECT wallet_id, name, value FROM wallet_settings")],
+            intents=[(str(r[0]), intent_of(r[1]))
+                     for r in rows("SELECT tenant_id, data FROM top_up_intents")],
+            events=[(rows_of.event(r[:6]), bool(r[6])) for r in rows(
+                f"SELECT {EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
+        )
+
+
+    # -- wallets ----------------------------------------------------------------------------
 
     def _stored_version(self, wallet_id: str) -> int:
         known = self._known_wallet(wallet_id)
@@ -234,11 +297,11 @@ class SQLReads(WriteBuffer):
         if wallet is not None:
             return wallet
         row = self._one(
-            self._q(f"SELECT {self._WALLET_COLS} FROM wallets WHERE id = ?"), (wallet_id,)
+            self._q(f"SELECT {WALLET_COLS} FROM wallets WHERE id = ?"), (wallet_id,)
         )
         if row is None:
             raise WalletNotFoundError(wallet_id)
-        wallet = self._stored[wallet_id] = self._map_wallet(row)
+        wallet = self._stored[wallet_id] = self._ROWS.wallet(row)
         return wallet
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
@@ -259,7 +322,7 @@ class SQLReads(WriteBuffer):
         self._check_open()
         where = "id > ?" if tenant_id is None else "tenant_id = ? AND id > ?"
         page = self._q(
-            f"SELECT {self._WALLET_COLS} FROM wallets WHERE {where} ORDER BY id LIMIT ?"
+            f"SELECT {WALLET_COLS} FROM wallets WHERE {where} ORDER BY id LIMIT ?"
         )
         own = sorted(
             (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
@@ -271,7 +334,7 @@ class SQLReads(WriteBuffer):
                 params = (last, _PAGE) if tenant_id is None else (tenant_id, last, _PAGE)
                 rows = self._all(page, params)
                 for row in rows:
-                    yield row[0], self._map_wallet(row)
+                    yield row[0], self._ROWS.wallet(row)
                 if len(rows) < _PAGE:
                     return
                 last = rows[-1][0]
@@ -289,10 +352,10 @@ class SQLReads(WriteBuffer):
         lot = self._lots.get(lot_id)
         if lot is not None:
             return lot
-        row = self._one(self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE id = ?"), (lot_id,))
+        row = self._one(self._q(f"SELECT {LOT_COLS} FROM lots WHERE id = ?"), (lot_id,))
         if row is None:
             raise LotNotFoundError(lot_id)
-        return self._map_lot(row)
+        return self._ROWS.lot(row)
 
     def live_lots(self, wallet_id: str) -> Iterator[Lot]:
         """Live lots in default spend order: the live index read lazily, merged with this
@@ -314,12 +377,13 @@ class SQLReads(WriteBuffer):
         )
         rows_iter = self._lazy(
             self._q(
-                f"SELECT {self._LOT_COLS} FROM lots WHERE wallet_id = ? AND remaining > 0"
+                f"SELECT {LOT_COLS} FROM lots WHERE wallet_id = ? AND remaining > 0"
                 f" ORDER BY wallet_id, {self._LIVE_ORDER}"
             ),
             (wallet_id,),
+            _BATCH,
         )
-        committed = ((self._live_key(row), self._map_lot(row)) for row in rows_iter)
+        committed = ((self._ROWS.live_key(row), self._ROWS.lot(row)) for row in rows_iter)
         for _, stored in heapq.merge(committed, extra, key=lambda pair: pair[0]):
             lot = self._lots.get(stored.id, stored)
             if lot.is_live:
@@ -329,9 +393,9 @@ class SQLReads(WriteBuffer):
         """Every lot of the wallet, by grant instant then id."""
         self._check_open()
         rows = self._all(
-            self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE wallet_id = ?"), (wallet_id,)
+            self._q(f"SELECT {LOT_COLS} FROM lots WHERE wallet_id = ?"), (wallet_id,)
         )
-        lots = {row[0]: self._map_lot(row) for row in rows}
+        lots = {row[0]: self._ROWS.lot(row) for row in rows}
         lots.update((lot.id, lot) for lot in self._lots.values() if lot.wallet_id == wallet_id)
         yield from sorted(lots.values(), key=lambda lot: (lot.granted_at, lot.id))
 
@@ -345,18 +409,20 @@ class SQLReads(WriteBuffer):
         where = "remaining > 0 AND due_at IS NOT NULL AND due_at <= ?"
         if wallet_id is None:
             rows = self._lazy(
-                self._q(f"SELECT {self._LOT_COLS} FROM lots WHERE {where} ORDER BY due_at, id"),
-                (self._instant_param(at),),
+                self._q(f"SELECT {LOT_COLS} FROM lots WHERE {where} ORDER BY due_at, id"),
+                (self._DIALECT.instant(at),),
+                _BATCH,
             )
         else:
             rows = self._lazy(
                 self._q(
-                    f"SELECT {self._LOT_COLS} FROM lots WHERE wallet_id = ? AND {where}"
+                    f"SELECT {LOT_COLS} FROM lots WHERE wallet_id = ? AND {where}"
                     " ORDER BY wallet_id, due_at, id"
                 ),
-                (wallet_id, self._instant_param(at)),
+                (wallet_id, self._DIALECT.instant(at)),
+                _BATCH,
             )
-        lots = (self._lots.get(row[0]) or self._map_lot(row) for row in rows)
+        lots = (self._lots.get(row[0]) or self._ROWS.lot(row) for row in rows)
         return list(itertools.islice((lot for lot in lots if lot.is_live), limit))
 
     def get_hold(self, hold_id: str) -> Hold:
@@ -365,18 +431,18 @@ class SQLReads(WriteBuffer):
         found = self._holds.get(hold_id)
         if found is not None:
             return found
-        row = self._one(self._q(f"SELECT {self._HOLD_COLS} FROM holds WHERE id = ?"), (hold_id,))
+        row = self._one(self._q(f"SELECT {HOLD_COLS} FROM holds WHERE id = ?"), (hold_id,))
         if row is None:
             raise HoldNotFoundError(hold_id)
-        return self._map_hold(row)
+        return self._ROWS.hold(row)
 
     def wallet_holds(self, wallet_id: str) -> Iterator[Hold]:
         """The wallet's holds, by creation then id."""
         self._check_open()
         rows = self._all(
-            self._q(f"SELECT {self._HOLD_COLS} FROM holds WHERE wallet_id = ?"), (wallet_id,)
+            self._q(f"SELECT {HOLD_COLS} FROM holds WHERE wallet_id = ?"), (wallet_id,)
         )
-        holds = {row[0]: self._map_hold(row) for row in rows}
+        holds = {row[0]: self._ROWS.hold(row) for row in rows}
         holds.update((h.id, h) for h in self._holds.values() if h.wallet_id == wallet_id)
         yield from sorted(holds.values(), key=lambda h: (h.created_at, h.id))
 
@@ -387,12 +453,13 @@ class SQLReads(WriteBuffer):
             return []
         rows = self._lazy(
             self._q(
-                f"SELECT {self._HOLD_COLS} FROM holds WHERE status = 'active'"
+                f"SELECT {HOLD_COLS} FROM holds WHERE status = 'active'"
                 " AND expires_at <= ? ORDER BY expires_at, id"
             ),
-            (self._instant_param(at),),
+            (self._DIALECT.instant(at),),
+            _BATCH,
         )
-        holds = (self._holds.get(row[0]) or self._map_hold(row) for row in rows)
+        holds = (self._holds.get(row[0]) or self._ROWS.hold(row) for row in rows)
         return list(
             itertools.islice((h for h in holds if h.status is HoldStatus.ACTIVE), limit)
         )
@@ -404,9 +471,9 @@ class SQLReads(WriteBuffer):
         if charge is not None:
             return charge
         row = self._one(
-            self._q(f"SELECT {self._CHARGE_COLS} FROM charges WHERE entry_id = ?"), (entry_id,)
+            self._q(f"SELECT {CHARGE_COLS} FROM charges WHERE entry_id = ?"), (entry_id,)
         )
-        return None if row is None else self._map_charge(row)
+        return None if row is None else self._ROWS.charge(row)
 
     # -- wallet settings --------------------------------------------------------------------
 
@@ -431,11 +498,11 @@ class SQLReads(WriteBuffer):
         if group is not None:
             return group
         row = self._one(
-            self._q(f"SELECT {self._GROUP_COLS} FROM condition_groups WHERE id = ?"), (group_id,)
+            self._q(f"SELECT {GROUP_COLS} FROM condition_groups WHERE id = ?"), (group_id,)
         )
         if row is None:
             raise ConditionGroupNotFoundError(group_id)
-        return self._map_group(row)
+        return self._ROWS.group(row)
 
     def lock_condition_group(self, group_id: str) -> ConditionGroup:
         """The group (a backend whose write unit is not already exclusive locks its row)."""
@@ -446,12 +513,12 @@ class SQLReads(WriteBuffer):
         self._check_open()
         rows = self._all(
             self._q(
-                f"SELECT {self._GROUP_COLS} FROM condition_groups WHERE tenant_id = ?"
+                f"SELECT {GROUP_COLS} FROM condition_groups WHERE tenant_id = ?"
                 " ORDER BY tenant_id, name, id"
             ),
             (tenant_id,),
         )
-        groups = {row[0]: self._map_group(row) for row in rows}
+        groups = {row[0]: self._ROWS.group(row) for row in rows}
         groups.update(self._groups)
         return sorted(
             (g for g in groups.values() if g.tenant_id == tenant_id),
@@ -507,12 +574,12 @@ class SQLReads(WriteBuffer):
         acked = self._acks.get(tenant_id, set())
         rows = self._all(
             self._q(
-                f"SELECT {self._EVENT_COLS} FROM events WHERE tenant_id = ?"
+                f"SELECT {EVENT_COLS} FROM events WHERE tenant_id = ?"
                 " AND acked_at IS NULL ORDER BY tenant_id, seq LIMIT ?"
             ),
             (tenant_id, limit + len(acked)),
         )
-        events = (self._map_event(row) for row in rows if row[0] not in acked)
+        events = (self._ROWS.event(row) for row in rows if row[0] not in acked)
         return list(itertools.islice(events, limit))
 
     def ack_events(self, tenant_id: str, event_ids: Sequence[str]) -> int:
@@ -535,3 +602,123 @@ class SQLReads(WriteBuffer):
         if new:
             self._acks.setdefault(tenant_id, set()).update(new)
         return len(new)
+
+    # -- locks ------------------------------------------------------------------------------
+
+    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+        """The wallets, in sorted id order (a backend whose write unit is not already
+        exclusive locks their rows)."""
+        return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
+
+    # -- journal ----------------------------------------------------------------------------
+
+    def get_entry(self, entry_id: str) -> Entry:
+        """The entry; ``EntryNotFoundError`` if unknown."""
+        self._check_open()
+        for change in self._changes:
+            if change.entry.id == entry_id:
+                return change.entry
+        row = self._one(self._q(f"SELECT {ENTRY_COLS} FROM entries WHERE id = ?"), (entry_id,))
+        if row is None:
+            raise EntryNotFoundError(entry_id)
+        return self._entries([row])[0]
+
+    def reversal_of(self, entry_id: str) -> str | None:
+        """The entry that reverses ``entry_id``."""
+        self._check_open()
+        for change in self._changes:
+            if change.entry.reverses == entry_id:
+                return change.entry.id
+        row = self._one(self._q("SELECT id FROM entries WHERE reverses = ?"), (entry_id,))
+        return None if row is None else str(row[0])
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """The committed journal in order, read a batch at a time."""
+        self._check_open()
+        page = self._q(f"SELECT {ENTRY_COLS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?")
+        last = 0
+        while True:
+            rows = self._all(page, (last, _BATCH))
+            if not rows:
+                return
+            yield from self._entries(rows)
+            last = rows[-1][0]
+
+    def wallet_history(
+        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
+        """The wallet's committed entries in ``[since, until)`` with balances after each."""
+        self._check_open()
+        entry_cols = names(ENTRY_COLS)
+        history_cols = names(HISTORY_COLS)
+        cols = ", ".join(f"e.{c}" for c in entry_cols)
+        hist = ", ".join(f"h.{c}" for c in history_cols)
+        where = "h.wallet_id = ?"
+        params: list[Any] = [wallet_id]
+        if since is not None:
+            where += " AND h.recorded_at >= ?"
+            params.append(self._DIALECT.instant(since))
+        if until is not None:
+            where += " AND h.recorded_at < ?"
+            params.append(self._DIALECT.instant(until))
+        # Pages follow the history's key (the last row's instant and sequence), so each page
+        # costs the same however deep into a long history it is.
+        first = self._q(
+            f"SELECT {cols}, {hist} FROM wallet_history h JOIN entries e ON e.seq = h.entry_seq"
+            f" WHERE {where} ORDER BY h.wallet_id, h.recorded_at, h.entry_seq LIMIT ?"
+        )
+        after = first.replace(
+            " ORDER BY", self._q(" AND (h.recorded_at, h.entry_seq) > (?, ?) ORDER BY"), 1
+        )
+        width = len(entry_cols)
+        at_col = width + history_cols.index("recorded_at")
+        rows = self._all(first, (*params, _BATCH))
+        while rows:
+            entries = self._entries([row[:width] for row in rows])
+            for entry, row in zip(entries, rows, strict=True):
+                yield entry, self._ROWS.snapshot(row[width:])
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1]
+            del rows, entries  # one page in memory at a time, not two
+            rows = self._all(after, (*params, last[at_col], last[0], _BATCH))
+
+    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
+        """Balances after the wallet's last committed entry at or before ``at``."""
+        self._check_open()
+        row = self._one(
+            self._q(
+                f"SELECT {HISTORY_COLS} FROM wallet_history"
+                " WHERE wallet_id = ? AND recorded_at <= ?"
+                " ORDER BY wallet_id DESC, recorded_at DESC, entry_seq DESC LIMIT 1"
+            ),
+            (wallet_id, self._DIALECT.instant(at)),
+        )
+        return None if row is None else self._ROWS.snapshot(row)
+
+    def account_balance_at(self, account: str, at: datetime) -> Money | None:
+        """A wallet account's committed balance at ``at``."""
+        self._check_open()
+        row = self._one(
+            self._q(
+                "SELECT balance_after, currency FROM postings WHERE account = ?"
+                " AND recorded_at <= ? AND balance_after IS NOT NULL"
+                " ORDER BY account DESC, recorded_at DESC, entry_seq DESC LIMIT 1"
+            ),
+            (account, self._DIALECT.instant(at)),
+        )
+        return None if row is None else Money(row[0], row[1])
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The stored record for the key."""
+        self._check_open()
+        record = self._idempotency.get((scope, key))
+        if record is not None:
+            return record
+        row = self._one(
+            self._q(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency WHERE scope = ? AND key = ?"),
+            (scope, key),
+        )
+        return None if row is None else self._ROWS.idempotency(row)

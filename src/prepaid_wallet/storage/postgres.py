@@ -69,17 +69,23 @@ raises :class:`~prepaid_wallet.errors.StorageError` saying the command may be re
 sorted-order locking and one ``lock_wallets`` call per command this does not happen between
 library users.
 
-Schema: amounts are BIGINT minor units next to a currency column; instants are ``timestamptz``
-(the session time zone is UTC); ids and other ordered text use ``COLLATE "C"`` so the database
-sorts exactly like Python. The schema is created (or checked, or migrated) on open in one
-transaction under an advisory lock, so two processes starting at once do not race, and its
-version is recorded in ``meta``: a new schema is created as version 1 plus every migration, so a
-new and a migrated schema are the same; a database written by a newer library raises
-:class:`~prepaid_wallet.errors.SchemaVersionError`. The database is a second line of defence:
-triggers keep ``entries``, ``postings`` and ``wallet_history`` append-only, and a deferred
-constraint trigger refuses, at commit, an entry whose postings are fewer than two or do not sum to
-zero per currency. ``schema=`` puts every table in that PostgreSQL schema (created if missing;
-``search_path`` is set on each pooled connection).
+The unit's life cycle, its reads and the row mappers are the ones every SQL store shares
+(:mod:`prepaid_wallet.storage._sql`, :mod:`prepaid_wallet.storage._rows`).
+
+Schema: the one logical schema of the SQL stores (:mod:`prepaid_wallet.storage._schema`),
+rendered for PostgreSQL: amounts are BIGINT minor units next to a currency column; instants are
+``timestamptz`` (the session time zone is UTC); ids and other ordered text use ``COLLATE "C"``
+so the database sorts exactly like Python. The schema is created (or checked, or migrated) on
+open in one transaction under an advisory lock, so two processes starting at once do not race,
+and its version is recorded in ``meta``: a new schema is created as version 1 plus every
+migration, so a new and a migrated schema are the same; a database written by a newer library
+raises :class:`~prepaid_wallet.errors.SchemaVersionError`. What is PostgreSQL's own (the
+dialect's hooks): the entry sequence, the functions ``write_unit`` and ``wallet_moved``, and the
+database's second line of defence: triggers keep ``entries``, ``postings`` and
+``wallet_history`` append-only, and a deferred constraint trigger refuses, at commit, an entry
+whose postings are fewer than two or do not sum to zero per currency. ``schema=`` puts every
+table in that PostgreSQL schema (created if missing; ``search_path`` is set on each pooled
+connection).
 
 Driver errors are translated in one place, :func:`_translated`.
 """
@@ -93,73 +99,42 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
-from prepaid_wallet import _codec
+import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
     ConditionGroupNotFoundError,
     ConflictError,
     DuplicateWalletError,
-    EntryNotFoundError,
     IntegrityError,
     InvalidInputError,
     PrepaidWalletError,
-    SchemaVersionError,
     StorageError,
     StoreNotFoundError,
     WalletNotFoundError,
 )
-from prepaid_wallet.expiry import lot_end
-from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
-from prepaid_wallet.money import Money
-from prepaid_wallet.policies import is_conditioned
 from prepaid_wallet.storage._buffer import balances_after
-from prepaid_wallet.storage._sql import (
-    SQLReads,
-    condition_from_text,
-    condition_of,
-    condition_text,
-    intent_text,
-    stored_amount,
-)
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
-from prepaid_wallet.wallet import (
-    AllocationPart,
-    Charge,
-    Hold,
-    HoldStatus,
-    Lot,
-    Wallet,
-    WalletStatus,
-)
-
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
+from prepaid_wallet.storage._dialect import POSTGRES
+from prepaid_wallet.storage._rows import Rows
+from prepaid_wallet.storage._sql import SQLUnitOfWork
+from prepaid_wallet.wallet import Wallet
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = _schema.SCHEMA_VERSION
 
 _Conn = psycopg.Connection[TupleRow]
 
-
-def _marks(n: int) -> str:
-    return ", ".join(["%s"] * n)
-
-
 _IDLE = psycopg.pq.TransactionStatus.IDLE
-_BATCH = 256
-#: Every message raised by one of our triggers starts with this.
-_TRIGGER = "prepaid_wallet:"
+_TRIGGER = _schema.TRIGGER
 #: Deadlock detected, serialization failure.
 _RETRYABLE = frozenset({"40P01", "40001"})
 #: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on.
@@ -179,130 +154,16 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
-_T = 'TEXT COLLATE "C"'
 
-#: Schema version 1. ``{s}`` is the quoted schema name. Sent as one simple query (no
-#: parameters, so ``%`` is passed through to PL/pgSQL).
-_SCHEMA = f"""
-CREATE TABLE {{s}}.meta (
-    key {_T} PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE SEQUENCE {{s}}.entry_seq;
-CREATE TABLE {{s}}.wallets (
-    id {_T} PRIMARY KEY,
-    tenant_id {_T} NOT NULL,
-    owner_id {_T} NOT NULL,
-    currency {_T} NOT NULL,
-    floor BIGINT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    open BIGINT NOT NULL,
-    commerce BIGINT NOT NULL,
-    held BIGINT NOT NULL,
-    status {_T} NOT NULL,
-    version BIGINT NOT NULL CHECK (version >= 0),
-    head {_T} NOT NULL,
-    metadata TEXT NOT NULL,
-    UNIQUE (tenant_id, owner_id, currency)
-);
-CREATE INDEX wallets_by_tenant ON {{s}}.wallets (tenant_id, id);
-CREATE TABLE {{s}}.lots (
-    id {_T} PRIMARY KEY,
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    currency {_T} NOT NULL,
-    amount BIGINT NOT NULL,
-    remaining BIGINT NOT NULL CHECK (remaining >= 0),
-    granted_at TIMESTAMPTZ NOT NULL,
-    expires_at TIMESTAMPTZ,
-    priority BIGINT NOT NULL,
-    reason TEXT NOT NULL,
-    entry_id {_T} NOT NULL,
-    expired_entry_id {_T}
-);
-CREATE INDEX lots_by_wallet ON {{s}}.lots (wallet_id, granted_at, id);
-CREATE INDEX lots_live ON {{s}}.lots (
-    wallet_id, priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)), granted_at, id
-) WHERE remaining > 0;
-CREATE INDEX lots_due ON {{s}}.lots (expires_at, id)
-    WHERE remaining > 0 AND expires_at IS NOT NULL;
-CREATE INDEX lots_due_by_wallet ON {{s}}.lots (wallet_id, expires_at, id)
-    WHERE remaining > 0 AND expires_at IS NOT NULL;
-CREATE TABLE {{s}}.holds (
-    id {_T} PRIMARY KEY,
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    currency {_T} NOT NULL,
-    amount BIGINT NOT NULL,
-    allocation TEXT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL,
-    entry_id {_T} NOT NULL,
-    status {_T} NOT NULL,
-    captured BIGINT,
-    resolved_entry_id {_T},
-    resolved_at TIMESTAMPTZ
-);
-CREATE INDEX holds_by_wallet ON {{s}}.holds (wallet_id, created_at, id);
-CREATE INDEX holds_due ON {{s}}.holds (expires_at, id) WHERE status = 'active';
-CREATE TABLE {{s}}.charges (
-    entry_id {_T} PRIMARY KEY,
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    currency {_T} NOT NULL,
-    amount BIGINT NOT NULL,
-    allocation TEXT NOT NULL,
-    refunded TEXT NOT NULL
-);
-CREATE TABLE {{s}}.entries (
-    seq BIGINT PRIMARY KEY,
-    id {_T} NOT NULL UNIQUE,
-    kind {_T} NOT NULL,
-    effective_at TIMESTAMPTZ NOT NULL,
-    recorded_at TIMESTAMPTZ NOT NULL,
-    wallet_ids TEXT NOT NULL,
-    prev_hashes TEXT NOT NULL,
-    idempotency_key TEXT,
-    actor TEXT,
-    metadata TEXT NOT NULL,
-    refund_of {_T},
-    reverses {_T},
-    hash TEXT NOT NULL
-);
-CREATE INDEX entries_by_reverses ON {{s}}.entries (reverses) WHERE reverses IS NOT NULL;
-CREATE TABLE {{s}}.postings (
-    entry_seq BIGINT NOT NULL,
-    entry_id {_T} NOT NULL REFERENCES {{s}}.entries (id) DEFERRABLE INITIALLY DEFERRED,
-    position INTEGER NOT NULL,
-    account {_T} NOT NULL,
-    minor BIGINT NOT NULL CHECK (minor <> 0),
-    currency {_T} NOT NULL,
-    recorded_at TIMESTAMPTZ NOT NULL,
-    balance_after BIGINT,
-    PRIMARY KEY (entry_seq, position)
-);
-CREATE INDEX postings_by_entry ON {{s}}.postings (entry_id);
-CREATE INDEX postings_as_of ON {{s}}.postings (account, recorded_at, entry_seq);
-CREATE INDEX postings_latest ON {{s}}.postings (account, entry_seq);
-CREATE TABLE {{s}}.wallet_history (
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    entry_seq BIGINT NOT NULL,
-    entry_id {_T} NOT NULL,
-    recorded_at TIMESTAMPTZ NOT NULL,
-    currency {_T} NOT NULL,
-    open BIGINT NOT NULL,
-    commerce BIGINT NOT NULL,
-    held BIGINT NOT NULL,
-    PRIMARY KEY (wallet_id, entry_seq)
-);
-CREATE INDEX wallet_history_as_of ON {{s}}.wallet_history (wallet_id, recorded_at, entry_seq);
-CREATE TABLE {{s}}.idempotency (
-    scope {_T} NOT NULL,
-    key {_T} NOT NULL,
-    operation TEXT NOT NULL,
-    request TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (scope, key)
-);
+# -- the dialect -----------------------------------------------------------------------------------
+#
+# Every script is sent as one simple query (no parameters, so ``%`` is passed through to
+# PL/pgSQL); ``{s}`` in it is the quoted schema name.
+
+#: Hook ``journal`` (version 1): the sequence entries draw their numbers from; triggers keep
+#: the journal append-only, and a deferred constraint trigger checks, at commit, that each
+#: entry's postings are at least two and sum to zero per currency.
+_JOURNAL = f"""CREATE SEQUENCE {{s}}.entry_seq;
 CREATE FUNCTION {{s}}.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '{_TRIGGER} the journal is append-only (%)', TG_TABLE_NAME;
@@ -347,45 +208,69 @@ CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON {{s}}.postings
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {{s}}.entry_balanced();
 """
 
-_WALLET_COLS = (
-    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
-    " version, head, metadata"
-)
-_LOT_COLS = (
-    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
-    " entry_id, expired_entry_id, condition, group_id, group_version, conditioned"
-)
-_GROUP_COLS = "id, tenant_id, name, version, condition, valid_from, valid_until"
-_HOLD_COLS = (
-    "id, wallet_id, currency, amount, allocation, created_at, expires_at, entry_id, status,"
-    " captured, resolved_entry_id, resolved_at"
-)
-_CHARGE_COLS = "entry_id, wallet_id, currency, amount, allocation, refunded"
-_ENTRY_COLS = (
-    "seq, id, kind, effective_at, recorded_at, wallet_ids, prev_hashes, idempotency_key, actor,"
-    " metadata, refund_of, reverses, hash"
-)
-_IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
-_HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
-_EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
-_INTENT_COLS = "id, tenant_id, wallet_id, status, created_at, data"
+#: Hook ``write_path`` (version 2): a unit's writes are applied by one function call, sent with
+#: its COMMIT; the balance check at commit reads an entry's postings once, not twice; the
+#: balance after a posting no longer reads the account's last posting, so the index that served
+#: that read goes.
+_WRITE_PATH = f"""
+CREATE FUNCTION {{s}}.wallet_moved(p_wallet TEXT, p_expected BIGINT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    actual BIGINT;
+BEGIN
+    SELECT version INTO actual FROM {{s}}.wallets WHERE id = p_wallet;
+    actual := coalesce(actual, 0);
+    RAISE EXCEPTION '{_TRIGGER} wallet % is at version %, not %', p_wallet, actual, p_expected
+        USING ERRCODE = '{_STALE}',
+              DETAIL = json_build_array(p_wallet, p_expected, actual)::text;
+END
+$$;
+CREATE OR REPLACE FUNCTION {{s}}.entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    eid TEXT;
+    n BIGINT;
+    unbalanced BOOLEAN;
+BEGIN
+    IF TG_TABLE_NAME = 'entries' THEN
+        eid := NEW.id;
+    ELSE
+        eid := NEW.entry_id;
+    END IF;
+    SELECT coalesce(sum(per.n), 0), coalesce(bool_or(per.total <> 0), false)
+        INTO n, unbalanced
+        FROM (
+            SELECT count(*) AS n, sum(minor) AS total FROM {{s}}.postings
+            WHERE entry_id = eid GROUP BY currency
+        ) AS per;
+    IF n < 2 THEN
+        RAISE EXCEPTION '{_TRIGGER} entry % needs at least two non-zero postings', eid;
+    END IF;
+    IF unbalanced THEN
+        RAISE EXCEPTION
+            '{_TRIGGER} unbalanced entry %: postings must sum to zero per currency', eid;
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP INDEX {{s}}.postings_latest;
+"""
 
-
-def _names(cols: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in cols.split(","))
-
-
-_WALLET_NAMES = _names(_WALLET_COLS)
-_LOT_NAMES = _names(_LOT_COLS)
+_LOT_COLS = _schema.LOT_COLS
+_GROUP_COLS = _schema.GROUP_COLS
+_EVENT_COLS = _schema.EVENT_COLS
+_WALLET_NAMES = _schema.names(_schema.WALLET_COLS)
+_LOT_NAMES = _schema.names(_LOT_COLS)
 #: What a lot write sends: its columns, and when it ends whatever its group does.
 _LOT_WRITE_NAMES = (*_LOT_NAMES, "ends_at")
-_GROUP_NAMES = _names(_GROUP_COLS)
-_HOLD_NAMES = _names(_HOLD_COLS)
-_CHARGE_NAMES = _names(_CHARGE_COLS)
-_ENTRY_NAMES = _names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
-_IDEMPOTENCY_NAMES = _names(_IDEMPOTENCY_COLS)
-_EVENT_NAMES = _names(_EVENT_COLS)
-_INTENT_NAMES = _names(_INTENT_COLS)
+_GROUP_NAMES = _schema.names(_GROUP_COLS)
+_HOLD_NAMES = _schema.names(_schema.HOLD_COLS)
+_CHARGE_NAMES = _schema.names(_schema.CHARGE_COLS)
+_ENTRY_COLS = _schema.ENTRY_COLS
+_ENTRY_NAMES = _schema.names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
+_IDEMPOTENCY_NAMES = _schema.names(_schema.IDEMPOTENCY_COLS)
+_EVENT_NAMES = _schema.names(_EVENT_COLS)
+_INTENT_COLS = _schema.INTENT_COLS
+_INTENT_NAMES = _schema.names(_INTENT_COLS)
 #: The columns of ``entries`` but ``seq``, as ``v.<name>``.
 _NO_SEQ = ", ".join(f"v.{name}" for name in _ENTRY_NAMES)
 _POSTING_COLS = (
@@ -396,10 +281,10 @@ _HISTORY_ROW_COLS = (
 )
 
 
-#: ``write_unit(p JSONB)``: every write of a unit in one call (see
-#: :meth:`PostgresUnitOfWork._flush`), as the latest schema needs it. Migrations always run to
-#: the latest version, in one transaction, so only the last migration that changes what a unit
-#: writes (re)creates it; earlier versions of the function are never used.
+#: Hook ``write_unit`` (version 6): ``write_unit(p JSONB)``, every write of a unit in one call
+#: (see :meth:`PostgresUnitOfWork._flush`), as the latest schema needs it. Migrations always run
+#: to the latest version, in one transaction, so only the last migration that changes what a
+#: unit writes (re)creates it; earlier versions of the function are never used.
 _WRITE_UNIT = f"""
 CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
 DECLARE
@@ -553,154 +438,18 @@ END
 $$;
 """
 
-#: Upgrade steps: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``; a new schema is
-#: :data:`_SCHEMA` followed by every step. Each is sent as one simple query, like ``_SCHEMA``.
-_MIGRATIONS: dict[int, str] = {
-    # 2: a unit's writes are applied by one function call, sent with its COMMIT; the balance
-    # check at commit reads an entry's postings once, not twice; the balance after a posting no
-    # longer reads the account's last posting, so the index that served that read goes.
-    2: f"""
-CREATE FUNCTION {{s}}.wallet_moved(p_wallet TEXT, p_expected BIGINT) RETURNS VOID
-LANGUAGE plpgsql AS $$
-DECLARE
-    actual BIGINT;
-BEGIN
-    SELECT version INTO actual FROM {{s}}.wallets WHERE id = p_wallet;
-    actual := coalesce(actual, 0);
-    RAISE EXCEPTION '{_TRIGGER} wallet % is at version %, not %', p_wallet, actual, p_expected
-        USING ERRCODE = '{_STALE}',
-              DETAIL = json_build_array(p_wallet, p_expected, actual)::text;
-END
-$$;
-CREATE OR REPLACE FUNCTION {{s}}.entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    eid TEXT;
-    n BIGINT;
-    unbalanced BOOLEAN;
-BEGIN
-    IF TG_TABLE_NAME = 'entries' THEN
-        eid := NEW.id;
-    ELSE
-        eid := NEW.entry_id;
-    END IF;
-    SELECT coalesce(sum(per.n), 0), coalesce(bool_or(per.total <> 0), false)
-        INTO n, unbalanced
-        FROM (
-            SELECT count(*) AS n, sum(minor) AS total FROM {{s}}.postings
-            WHERE entry_id = eid GROUP BY currency
-        ) AS per;
-    IF n < 2 THEN
-        RAISE EXCEPTION '{_TRIGGER} entry % needs at least two non-zero postings', eid;
-    END IF;
-    IF unbalanced THEN
-        RAISE EXCEPTION
-            '{_TRIGGER} unbalanced entry %: postings must sum to zero per currency', eid;
-    END IF;
-    RETURN NULL;
-END
-$$;
-DROP INDEX {{s}}.postings_latest;
-""",
-    # 3: condition groups, and lots that carry spend conditions. A lot records whether it is
-    # conditioned (conditioned lots pay first: the live index leads with it), when it ends
-    # whatever its group does (``ends_at``: its own expiry or its conditions' end) and when it
-    # falls due: that or its group's end, whichever is first (the due indexes read that; a
-    # group's live lots are found by ``lots_by_group`` when its end moves). ``write_unit``
-    # writes groups first, share-locks the groups of the lots it writes (so a concurrent change
-    # of a group's end waits for it, or it for the change) and computes ``due_at`` itself.
-    3: f"""
-CREATE TABLE {{s}}.condition_groups (
-    id {_T} PRIMARY KEY,
-    tenant_id {_T} NOT NULL,
-    name {_T} NOT NULL,
-    version BIGINT NOT NULL CHECK (version >= 1),
-    condition TEXT NOT NULL,
-    valid_from TIMESTAMPTZ,
-    valid_until TIMESTAMPTZ
-);
-CREATE INDEX condition_groups_by_name ON {{s}}.condition_groups (tenant_id, name, id);
-ALTER TABLE {{s}}.lots
-    ADD COLUMN condition TEXT,
-    ADD COLUMN group_id {_T} REFERENCES {{s}}.condition_groups (id),
-    ADD COLUMN group_version BIGINT,
-    ADD COLUMN conditioned BOOLEAN NOT NULL DEFAULT false,
-    ADD COLUMN ends_at TIMESTAMPTZ,
-    ADD COLUMN due_at TIMESTAMPTZ;
-UPDATE {{s}}.lots SET ends_at = expires_at, due_at = expires_at WHERE expires_at IS NOT NULL;
-DROP INDEX {{s}}.lots_live;
-CREATE INDEX lots_live ON {{s}}.lots (
-    wallet_id, conditioned DESC, priority, (expires_at IS NULL),
-    (coalesce(expires_at, granted_at)), granted_at, id
-) WHERE remaining > 0;
-DROP INDEX {{s}}.lots_due;
-CREATE INDEX lots_due ON {{s}}.lots (due_at, id) WHERE remaining > 0 AND due_at IS NOT NULL;
-DROP INDEX {{s}}.lots_due_by_wallet;
-CREATE INDEX lots_due_by_wallet ON {{s}}.lots (wallet_id, due_at, id)
-    WHERE remaining > 0 AND due_at IS NOT NULL;
-CREATE INDEX lots_by_group ON {{s}}.lots (group_id, id)
-    WHERE remaining > 0 AND group_id IS NOT NULL;
-""",
-    # 4: wallet settings (limits overrides, owner groups, automatic top-up rules): text values
-    # by wallet and name. ``write_unit`` writes them after the wallets (a wallet opened in the
-    # unit may get settings); a setting of a wallet that is not stored raises (SQLSTATE
-    # ``PW002``, the wallet id in the detail), which becomes
-    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
-    4: f"""
-CREATE TABLE {{s}}.wallet_settings (
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    name {_T} NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (wallet_id, name)
-);
-""",
-    # 5: the events outbox (low-balance reminders and the like), written with the unit that
-    # caused them. ``seq`` (an identity) is the commit order; an acknowledged event stays, with
-    # the instant it was acknowledged, and leaves the index of pending events, which is read by
-    # tenant in commit order. ``write_unit`` appends the unit's events after its journal (an id
-    # already stored violates ``events_id_key``: a conflict) and marks the ones it
-    # acknowledged.
-    5: f"""
-CREATE TABLE {{s}}.events (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id {_T} NOT NULL UNIQUE,
-    tenant_id {_T} NOT NULL,
-    wallet_id {_T} NOT NULL,
-    kind {_T} NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    payload TEXT NOT NULL,
-    acked_at TIMESTAMPTZ
-);
-CREATE INDEX events_pending ON {{s}}.events (tenant_id, seq) WHERE acked_at IS NULL;
-""",
-    # 6: automatic top-up intents, stored as the JSON of ``TopUpIntent.to_data`` next to the
-    # columns they are found by. A wallet has at most one pending intent: the database itself
-    # refuses a second (``top_up_intents_one_pending``, a partial unique index: a conflict); the
-    # pending ones of every tenant are read oldest first from an index of their own.
-    # ``write_unit`` writes the unit's intents after its wallets and settings, finished ones
-    # first (one the unit ends makes way for its wallet's next); an intent of a wallet that is
-    # not stored raises (SQLSTATE ``PW002``), which becomes
-    # :class:`~prepaid_wallet.errors.WalletNotFoundError`.
-    6: f"""
-CREATE TABLE {{s}}.top_up_intents (
-    id {_T} PRIMARY KEY,
-    tenant_id {_T} NOT NULL,
-    wallet_id {_T} NOT NULL REFERENCES {{s}}.wallets (id),
-    status {_T} NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE UNIQUE INDEX top_up_intents_one_pending ON {{s}}.top_up_intents (wallet_id)
-    WHERE status = 'pending';
-CREATE INDEX top_up_intents_pending ON {{s}}.top_up_intents (created_at, id)
-    WHERE status = 'pending';
-{_WRITE_UNIT}
-""",
-}
+_DIALECT = POSTGRES
+_ROWS = Rows(_DIALECT)
 
-_LIVE_ORDER = (
-    "conditioned DESC, priority, (expires_at IS NULL), (coalesce(expires_at, granted_at)),"
-    " granted_at, id"
+_SCRIPTS = _schema.render(
+    _DIALECT, {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit": _WRITE_UNIT}
 )
+#: Schema version 1. A new schema is this followed by every migration.
+_SCHEMA = _SCRIPTS[1]
+#: Upgrade steps: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``.
+_MIGRATIONS: dict[int, str] = {v: script for v, script in _SCRIPTS.items() if v > 1}
+
+_LIVE_ORDER = _schema.live_order(_DIALECT)
 
 
 # -- the one choke point for driver errors ---------------------------------------------------------
@@ -746,210 +495,11 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# -- values <-> columns ----------------------------------------------------------------------------
-
-
-def _utc(at: datetime) -> datetime:
-    return at.astimezone(UTC)
-
-
-def _opt_utc(at: datetime | None) -> datetime | None:
-    return None if at is None else at.astimezone(UTC)
-
-
-def _pairs(text: str) -> tuple[tuple[str, str], ...]:
-    if text == "[]":
-        return ()
-    return tuple((str(a), str(b)) for a, b in json.loads(text))
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def _json_default(value: object) -> str:
     """Instants in the JSON handed to ``write_unit``: ISO 8601 with their offset."""
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _parts(text: str) -> tuple[AllocationPart, ...]:
-    parts: tuple[AllocationPart, ...] = _codec.loads(tuple[AllocationPart, ...], text)
-    return parts
-
-
-def _wallet_row(w: Wallet) -> tuple[Any, ...]:
-    return (
-        w.id, w.tenant_id, w.owner_id, w.currency, w.floor.minor_units, w.created_at,
-        w.open.minor_units, w.commerce.minor_units, w.held.minor_units, w.status.value,
-        w.version, w.head, _json(w.metadata),
-    )
-
-
-def _wallet(row: Sequence[Any]) -> Wallet:
-    currency = row[3]
-    floor = Money(row[4], currency)  # checks the currency and the range once...
-    return Wallet(
-        id=row[0], tenant_id=row[1], owner_id=row[2], currency=currency,
-        floor=floor, created_at=_utc(row[5]),
-        open=stored_amount(row[6], currency), commerce=stored_amount(row[7], currency),
-        held=stored_amount(row[8], currency), status=WalletStatus(row[9]),  # ...then the range
-        version=row[10], head=row[11], metadata=_pairs(row[12]),
-    )
-
-
-def _lot_row(lot: Lot) -> tuple[Any, ...]:
-    """The lot's columns (:data:`_LOT_WRITE_NAMES`: its own expiry or its conditions' end,
-    ``ends_at``, last); ``write_unit`` adds when it falls due."""
-    return (
-        lot.id, lot.wallet_id, lot.amount.currency, lot.amount.minor_units,
-        lot.remaining.minor_units, lot.granted_at, lot.expires_at, lot.priority, lot.reason,
-        lot.entry_id, lot.expired_entry_id, condition_text(lot.condition), lot.group_id,
-        lot.group_version, is_conditioned(lot), lot_end(lot),
-    )
-
-
-def _lot(row: Sequence[Any]) -> Lot:
-    currency = row[2]
-    return Lot(
-        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
-        remaining=Money(row[4], currency), granted_at=_utc(row[5]),
-        expires_at=_opt_utc(row[6]), priority=row[7], reason=row[8], entry_id=row[9],
-        expired_entry_id=row[10], condition=condition_of(row[11]), group_id=row[12],
-        group_version=row[13],
-    )
-
-
-def _group_row(g: ConditionGroup) -> tuple[Any, ...]:
-    return (
-        g.id, g.tenant_id, g.name, g.version, condition_text(g.condition), g.valid_from,
-        g.valid_until,
-    )
-
-
-def _group(row: Sequence[Any]) -> ConditionGroup:
-    return ConditionGroup(
-        id=row[0], tenant_id=row[1], name=row[2], condition=condition_from_text(row[4]),
-        version=row[3], valid_from=_opt_utc(row[5]), valid_until=_opt_utc(row[6]),
-    )
-
-
-def _hold_row(h: Hold) -> tuple[Any, ...]:
-    return (
-        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units,
-        _codec.dumps_parts(h.allocation),
-        h.created_at, h.expires_at, h.entry_id, h.status.value,
-        None if h.captured is None else h.captured.minor_units, h.resolved_entry_id,
-        h.resolved_at,
-    )
-
-
-def _hold(row: Sequence[Any]) -> Hold:
-    currency = row[2]
-    return Hold(
-        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
-        allocation=_parts(row[4]), created_at=_utc(row[5]), expires_at=_utc(row[6]),
-        entry_id=row[7], status=HoldStatus(row[8]),
-        captured=None if row[9] is None else Money(row[9], currency),
-        resolved_entry_id=row[10], resolved_at=_opt_utc(row[11]),
-    )
-
-
-def _charge_row(c: Charge) -> tuple[Any, ...]:
-    return (
-        c.entry_id, c.wallet_id, c.amount.currency, c.amount.minor_units,
-        _codec.dumps_parts(c.allocation), _codec.dumps_parts(c.refunded),
-    )
-
-
-def _charge(row: Sequence[Any]) -> Charge:
-    return Charge(
-        entry_id=row[0], wallet_id=row[1], amount=Money(row[3], row[2]),
-        allocation=_parts(row[4]), refunded=_parts(row[5]),
-    )
-
-
-def _entry_row(e: Entry) -> tuple[Any, ...]:
-    """The entry's columns but ``seq`` (drawn by ``write_unit``)."""
-    return (
-        e.id, e.kind.value, e.effective_at, e.recorded_at, _json(e.wallet_ids),
-        _json(e.prev_hashes), e.idempotency_key, e.actor, _json(e.metadata), e.refund_of,
-        e.reverses, e.hash,
-    )
-
-
-def _entry(row: Sequence[Any], postings: Sequence[Sequence[Any]]) -> Entry:
-    """An entry from its row and its postings' ``(account, minor, currency)`` rows."""
-    return Entry(
-        id=row[1], kind=EntryKind(row[2]),
-        postings=tuple(Posting(p[0], Money(p[1], p[2])) for p in postings),
-        effective_at=_utc(row[3]), recorded_at=_utc(row[4]),
-        wallet_ids=tuple(json.loads(row[5])), prev_hashes=tuple(json.loads(row[6])),
-        idempotency_key=row[7], actor=row[8], metadata=_pairs(row[9]), refund_of=row[10],
-        reverses=row[11], hash=row[12],
-    )
-
-
-def _idempotency_row(r: IdempotencyRecord) -> tuple[Any, ...]:
-    return (
-        r.scope, r.key, r.operation, _json(r.request), r.outcome, r.payload, r.created_at,
-    )
-
-
-def _idempotency(row: Sequence[Any]) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope=row[0], key=row[1], operation=row[2], request=_pairs(row[3]), outcome=row[4],
-        payload=row[5], created_at=_utc(row[6]),
-    )
-
-
-def _event_row(e: Event) -> tuple[Any, ...]:
-    return (e.id, e.tenant_id, e.wallet_id, e.kind, _utc(e.created_at), e.payload)
-
-
-def _event(row: Sequence[Any]) -> Event:
-    return Event(
-        id=row[0], tenant_id=row[1], wallet_id=row[2], kind=row[3],
-        created_at=_utc(row[4]), payload=row[5],
-    )
-
-
-def _intent_row(tenant_id: str, intent: TopUpIntent) -> tuple[Any, ...]:
-    return (
-        intent.id, tenant_id, intent.wallet_id, intent.status.value, _utc(intent.created_at),
-        intent_text(intent),
-    )
-
-
-def _snapshot(row: Sequence[Any]) -> WalletSnapshot:
-    currency = row[3]
-    return WalletSnapshot(
-        wallet_id=row[0], entry_id=row[1], recorded_at=_utc(row[2]),
-        open=Money(row[4], currency), commerce=Money(row[5], currency),
-        held=Money(row[6], currency),
-    )
-
-
-def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
-    """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
-    granted = _utc(row[5])
-    expires = _opt_utc(row[6])
-    return (not row[14], row[7], expires is None, expires or granted, granted, row[0])
-
-
-def _fetch_entries(conn: _Conn, rows: Sequence[Sequence[Any]]) -> list[Entry]:
-    """Rebuild the entries of ``rows`` (entry rows) with their postings, in one query."""
-    if not rows:
-        return []
-    postings: dict[int, list[tuple[Any, ...]]] = {}
-    for seq, account, minor, currency in conn.execute(
-        "SELECT entry_seq, account, minor, currency FROM postings"
-        " WHERE entry_seq = ANY(%s::bigint[]) ORDER BY entry_seq, position",
-        ([row[0] for row in rows],),
-    ):
-        postings.setdefault(seq, []).append((account, minor, currency))
-    return [_entry(row, postings.get(row[0], [])) for row in rows]
 
 
 def _check_int(name: str, value: object, low: int) -> int:
@@ -1068,13 +618,7 @@ class PostgresStore:
                 f"SELECT value FROM {quoted}.meta WHERE key = 'schema_version'"
             ).fetchone()
             found = int(row[0]) if row is not None else 0
-        if found > SCHEMA_VERSION:
-            raise SchemaVersionError(found, SCHEMA_VERSION)
-        if found < 1 or any(v not in _MIGRATIONS for v in range(found + 1, SCHEMA_VERSION + 1)):
-            raise StorageError(
-                f"the database has schema version {found}; expected {SCHEMA_VERSION}"
-            )
-        for version in range(found + 1, SCHEMA_VERSION + 1):
+        for version in _schema.versions_to_run(found, _MIGRATIONS):
             conn.execute(_MIGRATIONS[version].format(s=quoted))
         if found < SCHEMA_VERSION:
             conn.execute(
@@ -1156,36 +700,16 @@ class PostgresStore:
     def _export(self, conn: _Conn) -> dict[str, Any]:
         return PostgresUnitOfWork.export_tables(conn)
 
-class PostgresUnitOfWork(SQLReads):
+class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     """A unit of work on a :class:`PostgresStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
-    _MARK = "%s"
-    _WALLET_COLS = _WALLET_COLS
-    _LOT_COLS = _LOT_COLS
-    _HOLD_COLS = _HOLD_COLS
-    _CHARGE_COLS = _CHARGE_COLS
-    _GROUP_COLS = _GROUP_COLS
+    _DIALECT = _DIALECT
+    _ROWS = _ROWS
     _LIVE_ORDER = _LIVE_ORDER
-    _map_wallet = staticmethod(_wallet)
-    _map_lot = staticmethod(_lot)
-    _map_hold = staticmethod(_hold)
-    _map_charge = staticmethod(_charge)
-    _map_group = staticmethod(_group)
-    _map_event = staticmethod(_event)
-    _map_idempotency = staticmethod(_idempotency)
-    _fetch_entries = staticmethod(_fetch_entries)
-    _ENTRY_COLS = _ENTRY_COLS
-    _IDEMPOTENCY_COLS = _IDEMPOTENCY_COLS
-    _EXPORT_BATCH = _BATCH
-    _live_key = staticmethod(_live_key)
-    _instant_param = staticmethod(_utc)
+    _store: PostgresStore
 
     def __init__(self, store: PostgresStore, *, read_only: bool = False) -> None:
-        self._store = store
-        super().__init__(read_only=read_only)
-        self._conn: _Conn | None = None
-        self._entered = False
-        self._done = False
+        super().__init__(store, read_only=read_only)
         self._begin_sql = _BEGIN_READ if read_only else _BEGIN_WRITE
         #: Wallets this write unit locked, as stored when locked (they cannot change after);
         #: ``_stored`` keeps the wallets it read without locking them, as first read.
@@ -1193,42 +717,23 @@ class PostgresUnitOfWork(SQLReads):
         #: Whether this write unit locked a condition group (``lock_condition_group``).
         self._group_locked = False
 
-    def __enter__(self) -> Self:
-        if self._entered:
-            raise StorageError("a unit of work is used once")
-        store = self._store
-        if getattr(store._local, "active", False):
-            raise StorageError("this thread already has a unit of work open on this store")
-        self._conn = store._connection()
-        store._local.active = True
-        self._entered = True
-        return self
+    # -- the dialect's own ways -------------------------------------------------------------
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if not self._done:
-                self.rollback()
-        finally:
-            self._store._local.active = False
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                self._store._release(conn)
+    def _connect(self) -> _Conn:
+        """A pooled connection, outside any transaction (``BEGIN`` goes with the first
+        statement)."""
+        return self._store._connection()
 
-    def _check_open(self) -> _Conn:
-        if not self._entered or self._done or self._conn is None:
-            raise StorageError("the unit of work is not active (use it once, inside 'with')")
-        return self._conn
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._store._release(conn)
 
-    def _has_writes(self) -> bool:
-        return bool(
-            self._changes or self._new_wallets or self._idempotency or self._groups
-            or self._settings or self._events or self._acks or self._intents
-        )
+    def _must_roll_back(self, conn: _Conn) -> bool:
+        return not conn.closed and self._in_transaction(conn)
+
+    def _translated(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return _translated(action)
 
     @staticmethod
     def _in_transaction(conn: _Conn) -> bool:
@@ -1258,7 +763,7 @@ class PostgresUnitOfWork(SQLReads):
             self._conn = conn = self._store._replace(conn, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _execute(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+    def _cursor(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
         """Run ``query`` in this unit's transaction; the unit's first statement goes in one
         pipeline with ``BEGIN`` (one round trip)."""
         conn = self._check_open()
@@ -1273,67 +778,29 @@ class PostgresUnitOfWork(SQLReads):
 
         return self._start(send)
 
-    def _one(self, query: str, params: Sequence[Any]) -> Any:
-        with _translated("reading"):
-            return self._execute(query, params).fetchone()
-
-    def _all(self, query: str, params: Sequence[Any]) -> list[Any]:
-        with _translated("reading"):
-            return self._execute(query, params).fetchall()
-
-    def _lazy(self, query: str, params: Sequence[Any]) -> Iterator[Any]:
-        """Rows of ``query`` (which has an ``ORDER BY``), fetched ``_BATCH`` at a time with
+    def _lazy(self, query: str, params: Sequence[Any], batch: int) -> Iterator[Any]:
+        """Rows of ``query`` (which has an ``ORDER BY``), fetched ``batch`` at a time with
         ``LIMIT``/``OFFSET``: no server-side cursor outlives a page, so an abandoned iterator
         leaves nothing open. A write unit holds the wallet's lock and a read-only unit reads
         one snapshot, so the pages are consistent."""
         offset = 0
         while True:
-            rows = self._all(f"{query} LIMIT %s OFFSET %s", (*params, _BATCH, offset))
+            rows = self._all(f"{query} LIMIT %s OFFSET %s", (*params, batch, offset))
             yield from rows
-            if len(rows) < _BATCH:
+            if len(rows) < batch:
                 return
-            offset += _BATCH
+            offset += batch
 
-    # -- commit and rollback ---------------------------------------------------------------
+    # -- commit ----------------------------------------------------------------------------
 
-    def commit(self) -> None:
-        """Send the buffered writes and ``COMMIT`` in one pipeline; on any failure the whole
-        transaction is rolled back and the unit ends."""
-        conn = self._check_open()
-        try:
-            if self._has_writes():
-                self._flush(conn)
-            elif self._in_transaction(conn):
-                with _translated("COMMIT"):
-                    conn.execute("COMMIT")
-        except BaseException:
-            # A failed commit ends the unit; nothing of it is kept. The original error is the
-            # one that matters: a connection too broken to roll back is discarded by the pool.
-            with contextlib.suppress(StorageError):
-                self.rollback()
-            raise
-        self._done = True
-
-    def rollback(self) -> None:
-        """Discard the buffered writes and end the transaction."""
-        self._clear_buffer()
-        self._done = True
-        conn = self._conn
-        if conn is not None and not conn.closed:
-            with _translated("ROLLBACK"):
-                if self._in_transaction(conn):
-                    conn.execute("ROLLBACK")
-
-    def _check_changes(self) -> None:
-        """What the database does not check on its own: postings, and an entry id used twice
-        in this unit (one already stored is refused by the unique index on ``entries.id``)."""
-        seen: set[str] = set()
-        for change in self._changes:
-            check_postings(change.entry.postings)
-            entry_id = change.entry.id
-            if entry_id in seen:
-                raise IntegrityError(f"entry id {entry_id!r} already used")
-            seen.add(entry_id)
+    def _send(self, conn: _Conn) -> None:
+        """The buffered writes and ``COMMIT`` in one query (:meth:`_flush`); a unit that wrote
+        nothing commits what it began, if anything."""
+        if self._has_writes():
+            self._flush(conn)
+        elif self._in_transaction(conn):
+            with _translated("COMMIT"):
+                conn.execute("COMMIT")
 
     def _check_new_wallets(self) -> None:
         """One pipeline: is a new wallet's id, or its owner's key, already taken?"""
@@ -1374,7 +841,7 @@ class PostgresUnitOfWork(SQLReads):
         new_ids = {w.id for w in self._new_wallets}
         if self._new_wallets:
             payload["new_wallets"] = [
-                dict(zip(_WALLET_NAMES, _wallet_row(self._wallets[w.id]), strict=True))
+                dict(zip(_WALLET_NAMES, _ROWS.wallet_row(self._wallets[w.id]), strict=True))
                 for w in self._new_wallets
             ]
         # A change moves balances, status, version and head only; the rest of a wallet is
@@ -1399,7 +866,7 @@ class PostgresUnitOfWork(SQLReads):
         if self._intents:
             # In the unit's order; ``write_unit`` writes the finished ones first.
             payload["intents"] = [
-                dict(zip(_INTENT_NAMES, _intent_row(tenant_id, intent), strict=True))
+                dict(zip(_INTENT_NAMES, _ROWS.intent_row(tenant_id, intent), strict=True))
                 for tenant_id, intent in self._intents.values()
             ]
         if self._changes:
@@ -1409,7 +876,7 @@ class PostgresUnitOfWork(SQLReads):
             for change in self._changes:
                 entry = change.entry
                 at = entry.recorded_at
-                entries.append(dict(zip(_ENTRY_NAMES, _entry_row(entry), strict=True)))
+                entries.append(dict(zip(_ENTRY_NAMES, _ROWS.entry_row(entry), strict=True)))
                 postings.extend(
                     {"entry_id": entry.id, "position": position, "account": posting.account,
                      "minor": posting.amount.minor_units, "currency": posting.amount.currency,
@@ -1429,7 +896,7 @@ class PostgresUnitOfWork(SQLReads):
             payload["history"] = history
         if self._events:
             payload["events"] = [
-                dict(zip(_EVENT_NAMES, _event_row(e), strict=True)) for e in self._events
+                dict(zip(_EVENT_NAMES, _ROWS.event_row(e), strict=True)) for e in self._events
             ]
         if self._acks:
             # Sorted: two units acknowledging the same events update their rows in one order.
@@ -1441,18 +908,18 @@ class PostgresUnitOfWork(SQLReads):
         if self._groups:
             # Sorted by id: two units changing the same groups lock them in the same order.
             payload["groups"] = [
-                dict(zip(_GROUP_NAMES, _group_row(self._groups[group_id]), strict=True))
+                dict(zip(_GROUP_NAMES, _ROWS.group_row(self._groups[group_id]), strict=True))
                 for group_id in sorted(self._groups)
             ]
         lot_groups = {lot.group_id for lot in self._lots.values() if lot.group_id is not None}
         if lot_groups:
             payload["lot_groups"] = sorted(lot_groups)
         for key, names, rows in (
-            ("lots", _LOT_WRITE_NAMES, [_lot_row(lot) for lot in self._lots.values()]),
-            ("holds", _HOLD_NAMES, [_hold_row(h) for h in self._holds.values()]),
-            ("charges", _CHARGE_NAMES, [_charge_row(c) for c in self._charges.values()]),
+            ("lots", _LOT_WRITE_NAMES, [_ROWS.lot_row(lot) for lot in self._lots.values()]),
+            ("holds", _HOLD_NAMES, [_ROWS.hold_row(h) for h in self._holds.values()]),
+            ("charges", _CHARGE_NAMES, [_ROWS.charge_row(c) for c in self._charges.values()]),
             ("idempotency", _IDEMPOTENCY_NAMES,
-             [_idempotency_row(r) for r in self._idempotency.values()]),
+             [_ROWS.idempotency_row(r) for r in self._idempotency.values()]),
         ):
             if rows:
                 payload[key] = [dict(zip(names, row, strict=True)) for row in rows]
@@ -1476,7 +943,7 @@ class PostgresUnitOfWork(SQLReads):
         takes no lock) and return them as this unit sees them."""
         self._check_open()
         ids = sorted(set(wallet_ids))
-        query = f"SELECT {_WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
+        query = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
         if not self._read_only:
             query += " FOR UPDATE"
         for attempt in itertools.count():
@@ -1495,7 +962,7 @@ class PostgresUnitOfWork(SQLReads):
             with _translated("locking wallets"):
                 self._restart()
             self._store._backoff(attempt)
-        stored = {row[0]: _wallet(row) for row in rows}
+        stored = {row[0]: _ROWS.wallet(row) for row in rows}
         if self._read_only:
             self._stored.update(stored)
         else:
@@ -1525,14 +992,14 @@ class PostgresUnitOfWork(SQLReads):
             return group
         if row is None:
             raise ConditionGroupNotFoundError(group_id)
-        return _group(row)
+        return _ROWS.group(row)
 
     def _lock_rows(self, query: str, ids: list[str]) -> list[Any]:
         """The rows of the lock query. As a unit's first statement it goes with ``BEGIN`` in
         one simple query (one message, one round trip), the ids written as literals."""
         conn = self._check_open()
         if self._in_transaction(conn):
-            return self._execute(query, (ids,)).fetchall()
+            return self._cursor(query, (ids,)).fetchall()
 
         def send(conn: _Conn) -> psycopg.Cursor[Any]:
             quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
@@ -1551,119 +1018,6 @@ class PostgresUnitOfWork(SQLReads):
         conn = self._check_open()
         if self._in_transaction(conn):
             conn.execute("ROLLBACK")
-
-    # -- journal ---------------------------------------------------------------------------
-
-    def get_entry(self, entry_id: str) -> Entry:
-        """The entry; ``EntryNotFoundError`` if unknown."""
-        self._check_open()
-        for change in self._changes:
-            if change.entry.id == entry_id:
-                return change.entry
-        row = self._one(f"SELECT {_ENTRY_COLS} FROM entries WHERE id = %s", (entry_id,))
-        if row is None:
-            raise EntryNotFoundError(entry_id)
-        with _translated("reading"):
-            return _fetch_entries(self._transaction(), [row])[0]
-
-    def reversal_of(self, entry_id: str) -> str | None:
-        """The entry that reverses ``entry_id``."""
-        self._check_open()
-        for change in self._changes:
-            if change.entry.reverses == entry_id:
-                return change.entry.id
-        row = self._one("SELECT id FROM entries WHERE reverses = %s", (entry_id,))
-        return None if row is None else str(row[0])
-
-    def iter_entries(self) -> Iterator[Entry]:
-        """The committed journal in order, read a batch at a time."""
-        self._check_open()
-        last = 0
-        while True:
-            rows = self._all(
-                f"SELECT {_ENTRY_COLS} FROM entries WHERE seq > %s ORDER BY seq LIMIT %s",
-                (last, _BATCH),
-            )
-            if not rows:
-                return
-            with _translated("reading"):
-                batch = _fetch_entries(self._transaction(), rows)
-            yield from batch
-            last = rows[-1][0]
-
-    def wallet_history(
-        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
-    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
-        """The wallet's committed entries in ``[since, until)`` with balances after each."""
-        self._check_open()
-        cols = ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLS.split(","))
-        hist = ", ".join(f"h.{c.strip()}" for c in _HISTORY_COLS.split(","))
-        where = "h.wallet_id = %s"
-        params: list[Any] = [wallet_id]
-        if since is not None:
-            where += " AND h.recorded_at >= %s"
-            params.append(since)
-        if until is not None:
-            where += " AND h.recorded_at < %s"
-            params.append(until)
-        # Pages follow the history index by key (the last row's instant and sequence), so each
-        # page costs the same however deep into a long history it is.
-        first = (
-            f"SELECT {cols}, {hist} FROM wallet_history h JOIN entries e ON e.seq = h.entry_seq"
-            f" WHERE {where} ORDER BY h.wallet_id, h.recorded_at, h.entry_seq LIMIT %s"
-        )
-        after = first.replace(
-            " ORDER BY", " AND (h.recorded_at, h.entry_seq) > (%s, %s) ORDER BY", 1
-        )
-        width = len(_ENTRY_COLS.split(","))
-        at_col = width + _HISTORY_COLS.replace(" ", "").split(",").index("recorded_at")
-        rows = self._all(first, (*params, _BATCH))
-        while rows:
-            with _translated("reading"):
-                entries = _fetch_entries(self._transaction(), [row[:width] for row in rows])
-            for entry, row in zip(entries, rows, strict=True):
-                yield entry, _snapshot(row[width:])
-            if len(rows) < _BATCH:
-                return
-            last = rows[-1]
-            del rows, entries  # one page in memory at a time, not two
-            rows = self._all(after, (*params, last[at_col], last[0], _BATCH))
-
-    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
-        """Balances after the wallet's last committed entry at or before ``at``."""
-        self._check_open()
-        row = self._one(
-            f"SELECT {_HISTORY_COLS} FROM wallet_history"
-            " WHERE wallet_id = %s AND recorded_at <= %s"
-            " ORDER BY wallet_id DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
-            (wallet_id, at),
-        )
-        return None if row is None else _snapshot(row)
-
-    def account_balance_at(self, account: str, at: datetime) -> Money | None:
-        """A wallet account's committed balance at ``at``."""
-        self._check_open()
-        row = self._one(
-            "SELECT balance_after, currency FROM postings WHERE account = %s"
-            " AND recorded_at <= %s AND balance_after IS NOT NULL"
-            " ORDER BY account DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
-            (account, at),
-        )
-        return None if row is None else Money(row[0], row[1])
-
-    # -- idempotency -----------------------------------------------------------------------
-
-    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The stored record for the key."""
-        self._check_open()
-        record = self._idempotency.get((scope, key))
-        if record is not None:
-            return record
-        row = self._one(
-            f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency WHERE scope = %s AND key = %s",
-            (scope, key),
-        )
-        return None if row is None else _idempotency(row)
 
     def _known_wallet(self, wallet_id: str) -> Wallet | None:
         return self._locked.get(wallet_id) or self._stored.get(wallet_id)

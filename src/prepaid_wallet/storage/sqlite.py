@@ -14,18 +14,23 @@ runs a deferred ``BEGIN`` and sees one snapshot without blocking writers. Writes
 the unit exactly as in :mod:`prepaid_wallet.storage.memory` and sent at :meth:`commit` in one
 transaction (``executemany``); leaving without commit rolls back. "Database is busy" at
 ``BEGIN IMMEDIATE`` or ``COMMIT`` is retried a bounded number of times, then ``StorageError``.
+The unit's life cycle, its reads and the row mappers are the ones every SQL store shares
+(:mod:`prepaid_wallet.storage._sql`, :mod:`prepaid_wallet.storage._rows`).
 
-Schema: amounts are INTEGER minor units next to a currency TEXT column; instants are INTEGER
-microseconds since the Unix epoch (UTC), read back as aware UTC datetimes; spend conditions are
-JSON text, and so are automatic top-up intents (a partial unique index allows one pending
-intent per wallet). Events (the outbox) are appended in commit order (``seq``) and keep, once
-acknowledged, the instant they were. Each lot row also keeps whether it is conditioned and
-when it falls due (its expiry or its condition group's end, whichever is first), for the live
-and due indexes. The schema is created
-on open, in one transaction, and its version recorded in ``meta``; a file written by a newer
-library raises :class:`~prepaid_wallet.errors.SchemaVersionError`. The database is a second line
-of defence: triggers keep ``entries``, ``postings`` and ``wallet_history`` append-only and refuse
-an entry whose postings are fewer than two or do not sum to zero per currency.
+Schema: the one logical schema of the SQL stores (:mod:`prepaid_wallet.storage._schema`),
+rendered for SQLite: amounts are INTEGER minor units next to a currency TEXT column; instants are
+INTEGER microseconds since the Unix epoch (UTC), read back as aware UTC datetimes; spend
+conditions are JSON text, and so are automatic top-up intents (a partial unique index allows one
+pending intent per wallet). Events (the outbox) are appended in commit order (``seq``, the rowid)
+and keep, once acknowledged, the instant they were. Each lot row also keeps whether it is
+conditioned and when it falls due (its expiry or its condition group's end, whichever is first),
+for the live and due indexes. The schema is created on open, in one transaction, and its version
+recorded in ``meta``; a file written by a newer library raises
+:class:`~prepaid_wallet.errors.SchemaVersionError`. What is SQLite's own (the dialect's hooks):
+triggers, the database's second line of defence, keep ``entries``, ``postings`` and
+``wallet_history`` append-only and refuse an entry whose postings are fewer than two or do not
+sum to zero per currency; and version 2 stores postings, balance history, charges and
+idempotency records clustered by the key they are read by.
 
 Driver errors are translated in one place, :func:`_translated`.
 """
@@ -34,191 +39,48 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from datetime import UTC, datetime
+from typing import Any
 
-from prepaid_wallet import _codec
-from prepaid_wallet.conditions import ConditionGroup
+import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.errors import (
     ConcurrencyError,
     ConflictError,
     DuplicateWalletError,
-    EntryNotFoundError,
     IntegrityError,
     InvalidInputError,
-    SchemaVersionError,
     StorageError,
     StoreNotFoundError,
     WalletNotFoundError,
 )
-from prepaid_wallet.expiry import lot_end
-from prepaid_wallet.ledger import Entry, EntryKind, Posting, check_postings
-from prepaid_wallet.money import Money
-from prepaid_wallet.policies import is_conditioned
 from prepaid_wallet.storage._buffer import balances_after
-from prepaid_wallet.storage._sql import (
-    SQLReads,
-    condition_from_text,
-    condition_of,
-    condition_text,
-    intent_text,
-    stored_amount,
-)
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
-from prepaid_wallet.wallet import (
-    AllocationPart,
-    Charge,
-    Hold,
-    HoldStatus,
-    Lot,
-    Wallet,
-    WalletStatus,
-)
-
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
+from prepaid_wallet.storage._dialect import SQLITE, micros
+from prepaid_wallet.storage._rows import Rows
+from prepaid_wallet.storage._sql import SQLUnitOfWork
+from prepaid_wallet.wallet import Lot
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteUnitOfWork"]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = _schema.SCHEMA_VERSION
+_TRIGGER = _schema.TRIGGER
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-_BATCH = 256
-#: Every message raised by one of our triggers starts with this.
-_TRIGGER = "prepaid_wallet:"
 
-#: Version 1 of the schema, as first released. A new file gets it and then every migration, in
-#: the same transaction, so a new file and a migrated one always have the same schema.
-_SCHEMA_V1 = f"""
-CREATE TABLE meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE wallets (
-    id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL,
-    owner_id TEXT NOT NULL,
-    currency TEXT NOT NULL,
-    floor INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    open INTEGER NOT NULL,
-    commerce INTEGER NOT NULL,
-    held INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    version INTEGER NOT NULL CHECK (version >= 0),
-    head TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    UNIQUE (tenant_id, owner_id, currency)
-);
-CREATE INDEX wallets_by_tenant ON wallets (tenant_id, id);
-CREATE TABLE lots (
-    id TEXT PRIMARY KEY,
-    wallet_id TEXT NOT NULL REFERENCES wallets (id),
-    currency TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    remaining INTEGER NOT NULL CHECK (remaining >= 0),
-    granted_at INTEGER NOT NULL,
-    expires_at INTEGER,
-    priority INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    entry_id TEXT NOT NULL,
-    expired_entry_id TEXT
-);
-CREATE INDEX lots_by_wallet ON lots (wallet_id, granted_at, id);
-CREATE INDEX lots_live ON lots (
-    wallet_id, priority, expires_at IS NULL, coalesce(expires_at, granted_at), granted_at, id
-) WHERE remaining > 0;
-CREATE INDEX lots_due ON lots (expires_at, id)
-    WHERE remaining > 0 AND expires_at IS NOT NULL;
-CREATE INDEX lots_due_by_wallet ON lots (wallet_id, expires_at, id)
-    WHERE remaining > 0 AND expires_at IS NOT NULL;
-CREATE TABLE holds (
-    id TEXT PRIMARY KEY,
-    wallet_id TEXT NOT NULL REFERENCES wallets (id),
-    currency TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    allocation TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    entry_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    captured INTEGER,
-    resolved_entry_id TEXT,
-    resolved_at INTEGER
-);
-CREATE INDEX holds_by_wallet ON holds (wallet_id, created_at, id);
-CREATE INDEX holds_due ON holds (expires_at, id) WHERE status = 'active';
-CREATE TABLE charges (
-    entry_id TEXT PRIMARY KEY,
-    wallet_id TEXT NOT NULL REFERENCES wallets (id),
-    currency TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    allocation TEXT NOT NULL,
-    refunded TEXT NOT NULL
-);
-CREATE TABLE entries (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    effective_at INTEGER NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    wallet_ids TEXT NOT NULL,
-    prev_hashes TEXT NOT NULL,
-    idempotency_key TEXT,
-    actor TEXT,
-    metadata TEXT NOT NULL,
-    refund_of TEXT,
-    reverses TEXT,
-    hash TEXT NOT NULL
-);
-CREATE INDEX entries_by_reverses ON entries (reverses) WHERE reverses IS NOT NULL;
-CREATE TABLE postings (
-    entry_seq INTEGER NOT NULL,
-    entry_id TEXT NOT NULL REFERENCES entries (id) DEFERRABLE INITIALLY DEFERRED,
-    position INTEGER NOT NULL,
-    account TEXT NOT NULL,
-    minor INTEGER NOT NULL CHECK (minor != 0),
-    currency TEXT NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    balance_after INTEGER,
-    PRIMARY KEY (entry_seq, position)
-);
-CREATE INDEX postings_by_entry ON postings (entry_id);
-CREATE INDEX postings_as_of ON postings (account, recorded_at, entry_seq);
-CREATE INDEX postings_latest ON postings (account, entry_seq);
-CREATE TABLE wallet_history (
-    wallet_id TEXT NOT NULL REFERENCES wallets (id),
-    entry_seq INTEGER NOT NULL,
-    entry_id TEXT NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    open INTEGER NOT NULL,
-    commerce INTEGER NOT NULL,
-    held INTEGER NOT NULL,
-    PRIMARY KEY (wallet_id, entry_seq)
-);
-CREATE INDEX wallet_history_as_of ON wallet_history (wallet_id, recorded_at, entry_seq);
-CREATE TABLE idempotency (
-    scope TEXT NOT NULL,
-    key TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    request TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (scope, key)
-);
-CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+def _opt_micros(at: datetime | None) -> int | None:
+    """An instant as SQLite stores it (integer microseconds), or ``None``."""
+    return None if at is None else micros(at)
+
+
+# -- the dialect -----------------------------------------------------------------------------------
+
+#: Hook ``journal`` (version 1): triggers keep the journal append-only and each entry balanced.
+_JOURNAL = f"""CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
 BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (entries)'); END;
 CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
 BEGIN SELECT RAISE(ABORT, '{_TRIGGER} the journal is append-only (entries)'); END;
@@ -241,14 +103,11 @@ BEGIN
 END;
 """
 
-#: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``; each runs inside the one transaction
-#: that opens the file.
-_MIGRATIONS: dict[int, str] = {
-    # Version 2: fewer pages written per entry. Postings, balance history, charges and
-    # idempotency records become clustered (WITHOUT ROWID) tables keyed the way they are read;
-    # postings link to their entry by sequence number; the index of every posting by account
-    # keeps only wallet accounts (the ones with a balance to look up at an instant).
-    2: f"""
+#: Hook ``write_path`` (version 2): fewer pages written per entry. Postings, balance history,
+#: charges and idempotency records become clustered (WITHOUT ROWID) tables keyed the way they
+#: are read; postings link to their entry by sequence number; the index of every posting by
+#: account keeps only wallet accounts (the ones with a balance to look up at an instant).
+_WRITE_PATH = f"""
 DROP TRIGGER entries_balanced;
 CREATE TABLE postings_v2 (
     entry_seq INTEGER NOT NULL REFERENCES entries (seq) DEFERRABLE INITIALLY DEFERRED,
@@ -328,117 +187,24 @@ INSERT INTO idempotency_v2 SELECT scope, key, operation, request, outcome, paylo
     FROM idempotency;
 DROP TABLE idempotency;
 ALTER TABLE idempotency_v2 RENAME TO idempotency;
-""",
-    # Version 3: condition groups, and lots that carry spend conditions. A lot records whether
-    # it is conditioned (conditioned lots pay first: the live index leads with it), when it ends
-    # whatever its group does (``ends_at``: its own expiry or its conditions' end) and when it
-    # falls due: that or its group's end, whichever is first (the due indexes read that; a
-    # group's live lots are found by ``lots_by_group`` when its end moves).
-    3: """
-CREATE TABLE condition_groups (
-    id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL CHECK (version >= 1),
-    condition TEXT NOT NULL,
-    valid_from INTEGER,
-    valid_until INTEGER
-);
-CREATE INDEX condition_groups_by_name ON condition_groups (tenant_id, name, id);
-ALTER TABLE lots ADD COLUMN condition TEXT;
-ALTER TABLE lots ADD COLUMN group_id TEXT REFERENCES condition_groups (id);
-ALTER TABLE lots ADD COLUMN group_version INTEGER;
-ALTER TABLE lots ADD COLUMN conditioned INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE lots ADD COLUMN ends_at INTEGER;
-ALTER TABLE lots ADD COLUMN due_at INTEGER;
-UPDATE lots SET ends_at = expires_at, due_at = expires_at WHERE expires_at IS NOT NULL;
-DROP INDEX lots_live;
-CREATE INDEX lots_live ON lots (
-    wallet_id, conditioned DESC, priority, expires_at IS NULL, coalesce(expires_at, granted_at),
-    granted_at, id
-) WHERE remaining > 0;
-DROP INDEX lots_due;
-CREATE INDEX lots_due ON lots (due_at, id) WHERE remaining > 0 AND due_at IS NOT NULL;
-DROP INDEX lots_due_by_wallet;
-CREATE INDEX lots_due_by_wallet ON lots (wallet_id, due_at, id)
-    WHERE remaining > 0 AND due_at IS NOT NULL;
-CREATE INDEX lots_by_group ON lots (group_id, id) WHERE remaining > 0 AND group_id IS NOT NULL;
-""",
-    # Version 4: wallet settings (limits overrides, owner groups, automatic top-up rules): text
-    # values by wallet and name, clustered by that key (the way they are read). A setting names
-    # a stored wallet.
-    4: """
-CREATE TABLE wallet_settings (
-    wallet_id TEXT NOT NULL REFERENCES wallets (id),
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (wallet_id, name)
-) WITHOUT ROWID;
-""",
-    # Version 5: the events outbox (low-balance reminders and the like), written with the unit
-    # that caused them. ``seq`` (the rowid) is the commit order; an acknowledged event stays,
-    # with the instant it was acknowledged, and leaves the index of pending events, which is
-    # read by tenant in commit order.
-    5: """
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    tenant_id TEXT NOT NULL,
-    wallet_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    acked_at INTEGER
-);
-CREATE INDEX events_pending ON events (tenant_id, seq) WHERE acked_at IS NULL;
-""",
-    # Version 6: automatic top-up intents, stored as the JSON of ``TopUpIntent.to_data`` next
-    # to the columns they are found by. A wallet has at most one pending intent (the database
-    # itself refuses a second: the partial unique index); the pending ones of every tenant are
-    # read oldest first from an index of their own.
-    6: """
-CREATE TABLE top_up_intents (
-    id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL,
-    wallet_id TEXT NOT NULL REFERENCES wallets (id),
-    status TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE UNIQUE INDEX top_up_intents_one_pending ON top_up_intents (wallet_id)
-    WHERE status = 'pending';
-CREATE INDEX top_up_intents_pending ON top_up_intents (created_at, id)
-    WHERE status = 'pending';
-""",
-}
+"""
 
-_WALLET_COLS = (
-    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
-    " version, head, metadata"
+_DIALECT = SQLITE
+_ROWS = Rows(_DIALECT)
+
+_SCRIPTS = _schema.render(
+    _DIALECT, {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit": ""}
 )
-_LOT_COLS = (
-    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
-    " entry_id, expired_entry_id, condition, group_id, group_version, conditioned"
-)
-#: What a lot write sends: the columns read, and when the lot falls due.
-_LOT_WRITE_COLS = _LOT_COLS + ", ends_at, due_at"
-_GROUP_COLS = "id, tenant_id, name, version, condition, valid_from, valid_until"
-_HOLD_COLS = (
-    "id, wallet_id, currency, amount, allocation, created_at, expires_at, entry_id, status,"
-    " captured, resolved_entry_id, resolved_at"
-)
-_CHARGE_COLS = "entry_id, wallet_id, currency, amount, allocation, refunded"
-_ENTRY_COLS = (
-    "seq, id, kind, effective_at, recorded_at, wallet_ids, prev_hashes, idempotency_key, actor,"
-    " metadata, refund_of, reverses, hash"
-)
-_IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at"
-_EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
-_HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
-_LIVE_ORDER = (
-    "conditioned DESC, priority, expires_at IS NULL, coalesce(expires_at, granted_at),"
-    " granted_at, id"
-)
+#: Version 1 of the schema, as first released. A new file gets it and then every migration, in
+#: the same transaction, so a new file and a migrated one always have the same schema.
+_SCHEMA_V1 = _SCRIPTS[1]
+#: ``_MIGRATIONS[n]`` turns schema ``n - 1`` into ``n``; each runs inside the one transaction
+#: that opens the file.
+_MIGRATIONS: dict[int, str] = {v: script for v, script in _SCRIPTS.items() if v > 1}
+
+#: What a lot write sends: the columns read, when it ends whatever its group does and when it
+#: falls due.
+_LOT_WRITE_COLS = _schema.LOT_COLS + ", ends_at, due_at"
 
 _SYNCHRONOUS = ("FULL", "NORMAL")
 
@@ -484,227 +250,17 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-# -- values <-> columns ----------------------------------------------------------------------------
-
-
-def _micros(at: datetime) -> int:
-    return (at - _EPOCH) // _MICRO
-
-
-def _instant(micros: int) -> datetime:
-    return _EPOCH + micros * _MICRO
-
-
-def _opt_micros(at: datetime | None) -> int | None:
-    return None if at is None else _micros(at)
-
-
-def _opt_instant(micros: int | None) -> datetime | None:
-    return None if micros is None else _instant(micros)
-
-
-def _pairs(text: str) -> tuple[tuple[str, str], ...]:
-    if text == "[]":
-        return ()
-    return tuple((str(a), str(b)) for a, b in json.loads(text))
-
-
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _json(value: Any) -> str:
-    if value == ():
-        return "[]"
-    return _encode(value)
-
-
-def _parts(text: str) -> tuple[AllocationPart, ...]:
-    parts: tuple[AllocationPart, ...] = _codec.loads(tuple[AllocationPart, ...], text)
-    return parts
-
-
-def _wallet_row(w: Wallet) -> tuple[Any, ...]:
-    return (
-        w.id, w.tenant_id, w.owner_id, w.currency, w.floor.minor_units, _micros(w.created_at),
-        w.open.minor_units, w.commerce.minor_units, w.held.minor_units, w.status.value,
-        w.version, w.head, _json(w.metadata),
-    )
-
-
-def _wallet(row: Sequence[Any]) -> Wallet:
-    currency = row[3]
-    floor = Money(row[4], currency)  # checks the currency and the range once...
-    return Wallet(
-        id=row[0], tenant_id=row[1], owner_id=row[2], currency=currency,
-        floor=floor, created_at=_instant(row[5]),
-        open=stored_amount(row[6], currency),  # ...then only the range
-        commerce=stored_amount(row[7], currency),
-        held=stored_amount(row[8], currency), status=WalletStatus(row[9]), version=row[10],
-        head=row[11], metadata=_pairs(row[12]),
-    )
-
-
 def _lot_row(lot: Lot, group_ends: dict[str, int | None]) -> tuple[Any, ...]:
     """The lot's columns (:data:`_LOT_WRITE_COLS`); ``group_ends`` holds the end of validity
-    (``valid_until``) of its group, if it has one."""
-    expires = _opt_micros(lot.expires_at)
-    ends = _opt_micros(lot_end(lot))
-    due = ends
+    (``valid_until``) of its group, if it has one: the lot falls due at its own end or its
+    group's, whichever is first."""
+    row = _ROWS.lot_row(lot)
+    due = row[-1]
     if lot.group_id is not None:
         end = group_ends[lot.group_id]
         if end is not None and (due is None or end < due):
             due = end
-    return (
-        lot.id, lot.wallet_id, lot.amount.currency, lot.amount.minor_units,
-        lot.remaining.minor_units, _micros(lot.granted_at), expires,
-        lot.priority, lot.reason, lot.entry_id, lot.expired_entry_id,
-        condition_text(lot.condition), lot.group_id, lot.group_version,
-        int(is_conditioned(lot)), ends, due,
-    )
-
-
-def _lot(row: Sequence[Any]) -> Lot:
-    currency = row[2]
-    return Lot(
-        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
-        remaining=Money(row[4], currency), granted_at=_instant(row[5]),
-        expires_at=_opt_instant(row[6]), priority=row[7], reason=row[8], entry_id=row[9],
-        expired_entry_id=row[10], condition=condition_of(row[11]), group_id=row[12],
-        group_version=row[13],
-    )
-
-
-def _group_row(g: ConditionGroup) -> tuple[Any, ...]:
-    return (
-        g.id, g.tenant_id, g.name, g.version, condition_text(g.condition),
-        _opt_micros(g.valid_from), _opt_micros(g.valid_until),
-    )
-
-
-def _group(row: Sequence[Any]) -> ConditionGroup:
-    return ConditionGroup(
-        id=row[0], tenant_id=row[1], name=row[2], condition=condition_from_text(row[4]),
-        version=row[3], valid_from=_opt_instant(row[5]), valid_until=_opt_instant(row[6]),
-    )
-
-
-def _hold_row(h: Hold) -> tuple[Any, ...]:
-    return (
-        h.id, h.wallet_id, h.amount.currency, h.amount.minor_units,
-        _codec.dumps_parts(h.allocation),
-        _micros(h.created_at), _micros(h.expires_at), h.entry_id, h.status.value,
-        None if h.captured is None else h.captured.minor_units, h.resolved_entry_id,
-        _opt_micros(h.resolved_at),
-    )
-
-
-def _hold(row: Sequence[Any]) -> Hold:
-    currency = row[2]
-    return Hold(
-        id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
-        allocation=_parts(row[4]), created_at=_instant(row[5]), expires_at=_instant(row[6]),
-        entry_id=row[7], status=HoldStatus(row[8]),
-        captured=None if row[9] is None else Money(row[9], currency),
-        resolved_entry_id=row[10], resolved_at=_opt_instant(row[11]),
-    )
-
-
-def _charge_row(c: Charge) -> tuple[Any, ...]:
-    return (
-        c.entry_id, c.wallet_id, c.amount.currency, c.amount.minor_units,
-        _codec.dumps_parts(c.allocation), _codec.dumps_parts(c.refunded),
-    )
-
-
-def _charge(row: Sequence[Any]) -> Charge:
-    return Charge(
-        entry_id=row[0], wallet_id=row[1], amount=Money(row[3], row[2]),
-        allocation=_parts(row[4]), refunded=_parts(row[5]),
-    )
-
-
-def _entry_row(seq: int, e: Entry) -> tuple[Any, ...]:
-    return (
-        seq, e.id, e.kind.value, _micros(e.effective_at), _micros(e.recorded_at),
-        _json(e.wallet_ids), _json(e.prev_hashes), e.idempotency_key, e.actor,
-        _json(e.metadata), e.refund_of, e.reverses, e.hash,
-    )
-
-
-def _entry(row: Sequence[Any], postings: Sequence[Sequence[Any]]) -> Entry:
-    """An entry from its row and its postings' ``(account, minor, currency)`` rows."""
-    return Entry(
-        id=row[1], kind=EntryKind(row[2]),
-        postings=tuple(Posting(p[0], Money(p[1], p[2])) for p in postings),
-        effective_at=_instant(row[3]), recorded_at=_instant(row[4]),
-        wallet_ids=tuple(json.loads(row[5])), prev_hashes=tuple(json.loads(row[6])),
-        idempotency_key=row[7], actor=row[8], metadata=_pairs(row[9]), refund_of=row[10],
-        reverses=row[11], hash=row[12],
-    )
-
-
-def _idempotency_row(r: IdempotencyRecord) -> tuple[Any, ...]:
-    return (
-        r.scope, r.key, r.operation, _json(r.request), r.outcome, r.payload,
-        _micros(r.created_at),
-    )
-
-
-def _idempotency(row: Sequence[Any]) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope=row[0], key=row[1], operation=row[2], request=_pairs(row[3]), outcome=row[4],
-        payload=row[5], created_at=_instant(row[6]),
-    )
-
-
-def _event_row(e: Event) -> tuple[Any, ...]:
-    return (e.id, e.tenant_id, e.wallet_id, e.kind, _micros(e.created_at), e.payload)
-
-
-def _event(row: Sequence[Any]) -> Event:
-    return Event(
-        id=row[0], tenant_id=row[1], wallet_id=row[2], kind=row[3],
-        created_at=_instant(row[4]), payload=row[5],
-    )
-
-
-def _intent_row(tenant_id: str, intent: TopUpIntent) -> tuple[Any, ...]:
-    return (
-        intent.id, tenant_id, intent.wallet_id, intent.status.value,
-        _micros(intent.created_at), intent_text(intent),
-    )
-
-
-def _snapshot(row: Sequence[Any]) -> WalletSnapshot:
-    currency = row[3]
-    return WalletSnapshot(
-        wallet_id=row[0], entry_id=row[1], recorded_at=_instant(row[2]),
-        open=Money(row[4], currency), commerce=Money(row[5], currency),
-        held=Money(row[6], currency),
-    )
-
-
-def _live_key(row: Sequence[Any]) -> tuple[Any, ...]:
-    """:func:`~prepaid_wallet.policies.default_lot_key` of a lot row."""
-    granted = _instant(row[5])
-    expires = _opt_instant(row[6])
-    return (not row[14], row[7], expires is None, expires or granted, granted, row[0])
-
-
-def _fetch_entries(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Entry]:
-    """Rebuild the entries of ``rows`` (entry rows) with their postings, in one query."""
-    if not rows:
-        return []
-    seqs = [row[0] for row in rows]
-    marks = ",".join("?" * len(seqs))
-    postings: dict[int, list[tuple[Any, ...]]] = {}
-    for seq, account, minor, currency in conn.execute(
-        f"SELECT entry_seq, account, minor, currency FROM postings"
-        f" WHERE entry_seq IN ({marks}) ORDER BY entry_seq, position",
-        seqs,
-    ):
-        postings.setdefault(seq, []).append((account, minor, currency))
-    return [_entry(row, postings.get(row[0], [])) for row in rows]
+    return (*row, due)
 
 
 def _read_only_uri(path: str) -> str:
@@ -842,14 +398,7 @@ class SQLiteStore:
                         "SELECT value FROM meta WHERE key = 'schema_version'"
                     ).fetchone()
                     found = int(row[0]) if row is not None else 0
-                    if found > SCHEMA_VERSION:
-                        raise SchemaVersionError(found, SCHEMA_VERSION)
-                    if found < 1:
-                        raise StorageError(
-                            f"the database has no usable schema version ({found}); it was not"
-                            " written by this library"
-                        )
-                for version in range(found + 1, SCHEMA_VERSION + 1):
+                for version in _schema.versions_to_run(found, _MIGRATIONS):
                     for statement in _statements(_MIGRATIONS[version]):
                         conn.execute(statement)
                 if found < SCHEMA_VERSION:
@@ -902,89 +451,43 @@ class SQLiteStore:
         with _translated("exporting"):
             return SQLiteUnitOfWork.export_tables(conn)
 
-class SQLiteUnitOfWork(SQLReads):
+
+class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
     """A unit of work on a :class:`SQLiteStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
-    _WALLET_COLS = _WALLET_COLS
-    _LOT_COLS = _LOT_COLS
-    _HOLD_COLS = _HOLD_COLS
-    _CHARGE_COLS = _CHARGE_COLS
-    _GROUP_COLS = _GROUP_COLS
-    _LIVE_ORDER = _LIVE_ORDER
-    _map_wallet = staticmethod(_wallet)
-    _map_lot = staticmethod(_lot)
-    _map_hold = staticmethod(_hold)
-    _map_charge = staticmethod(_charge)
-    _map_group = staticmethod(_group)
-    _map_event = staticmethod(_event)
-    _map_idempotency = staticmethod(_idempotency)
-    _fetch_entries = staticmethod(_fetch_entries)
-    _ENTRY_COLS = _ENTRY_COLS
-    _IDEMPOTENCY_COLS = _IDEMPOTENCY_COLS
-    _EXPORT_BATCH = _BATCH
-    _live_key = staticmethod(_live_key)
-    _instant_param = staticmethod(_micros)
+    _DIALECT = _DIALECT
+    _ROWS = _ROWS
+    _LIVE_ORDER = _schema.live_order(_DIALECT)
+    _store: SQLiteStore
 
     def __init__(self, store: SQLiteStore, *, read_only: bool = False) -> None:
-        self._store = store
-        super().__init__(read_only=read_only)
-        self._conn: sqlite3.Connection | None = None
-        self._entered = False
-        self._done = False
+        super().__init__(store, read_only=read_only)
 
-    def __enter__(self) -> Self:
-        if self._entered:
-            raise StorageError("a unit of work is used once")
-        store = self._store
-        if getattr(store._local, "active", False):
-            raise StorageError("this thread already has a unit of work open on this store")
-        conn = store._connection()
+    # -- the dialect's own ways -------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        """This thread's connection, inside ``BEGIN IMMEDIATE`` (a deferred ``BEGIN`` for a
+        read-only unit)."""
+        conn = self._store._connection()
         if self._read_only:
             with _translated("BEGIN"):
                 conn.execute("BEGIN")
         else:
-            store._retrying(conn, "BEGIN IMMEDIATE")
-        self._conn = conn
-        store._local.active = True
-        self._entered = True
-        return self
+            self._store._retrying(conn, "BEGIN IMMEDIATE")
+        return conn
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if not self._done:
-                self.rollback()
-        finally:
-            self._store._local.active = False
+    def _cursor(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        return self._check_open().execute(sql, params)
 
-    def _check_open(self) -> sqlite3.Connection:
-        if not self._entered or self._done or self._conn is None:
-            raise StorageError("the unit of work is not active (use it once, inside 'with')")
-        return self._conn
-
-    def _one(self, sql: str, params: Sequence[Any]) -> Any:
-        conn = self._check_open()
-        with _translated("reading"):
-            return conn.execute(sql, params).fetchone()
-
-    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        conn = self._check_open()
-        with _translated("reading"):
-            return conn.execute(sql, params).fetchall()
-
-    def _lazy(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
-        """Rows of ``sql``, fetched ``_BATCH`` at a time."""
+    def _lazy(self, sql: str, params: Sequence[Any], batch: int) -> Iterator[Any]:
+        """Rows of ``sql``, fetched ``batch`` at a time from one cursor."""
         conn = self._check_open()
         with _translated("reading"):
             cursor = conn.execute(sql, params)
         try:
             while True:
                 with _translated("reading"):
-                    rows = cursor.fetchmany(_BATCH)
+                    rows = cursor.fetchmany(batch)
                 if not rows:
                     return
                 yield from rows
@@ -992,33 +495,20 @@ class SQLiteUnitOfWork(SQLReads):
             with contextlib.suppress(sqlite3.Error):  # its connection may be closed already
                 cursor.close()
 
-    # -- commit and rollback ---------------------------------------------------------------
+    def _must_roll_back(self, conn: sqlite3.Connection) -> bool:
+        return not self._store._closed and conn.in_transaction
 
-    def commit(self) -> None:
-        """Validate the buffered writes, send them in one transaction and commit it."""
-        conn = self._check_open()
-        try:
-            if (
-                self._changes or self._new_wallets or self._idempotency or self._groups
-                or self._settings or self._events or self._acks or self._intents
-            ):
-                group_ends = self._validate()
-                self._flush(conn, group_ends)
-            self._store._retrying(conn, "COMMIT")
-        except BaseException:
-            self.rollback()  # a failed commit ends the unit; nothing of it is kept
-            raise
-        self._done = True
+    def _translated(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return _translated(action)
 
-    def rollback(self) -> None:
-        """Discard the buffered writes and end the transaction."""
-        self._clear_buffer()
-        self._done = True
-        conn = self._conn
-        if conn is not None and not self._store._closed:
-            with _translated("ROLLBACK"):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+    # -- commit ----------------------------------------------------------------------------
+
+    def _send(self, conn: sqlite3.Connection) -> None:
+        """Validate the buffered writes, send them (``executemany``) and commit."""
+        if self._has_writes():
+            group_ends = self._validate()
+            self._flush(conn, group_ends)
+        self._store._retrying(conn, "COMMIT")
 
     def _validate(self) -> dict[str, int | None]:
         """The checks of the memory store, against the database, before anything is sent.
@@ -1037,13 +527,7 @@ class SQLiteUnitOfWork(SQLReads):
         # An entry id used twice in this unit is caught here; one already stored, by the
         # UNIQUE index on entries.id at insert (the write lock rules out any other writer, and
         # ``put_idempotency`` already looked its key up).
-        seen: set[str] = set()
-        for change in self._changes:
-            check_postings(change.entry.postings)
-            entry_id = change.entry.id
-            if entry_id in seen:
-                raise IntegrityError(f"entry id {entry_id!r} already used")
-            seen.add(entry_id)
+        self._check_changes()
         if self._settings:
             self._check_wallets([wallet_id for wallet_id, _ in self._settings])
         if self._intents:
@@ -1112,12 +596,12 @@ class SQLiteUnitOfWork(SQLReads):
                 "SELECT valid_until FROM condition_groups WHERE id = ?", (group_id,)
             ).fetchone()
             conn.execute(
-                f"INSERT INTO condition_groups ({_GROUP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO condition_groups ({_schema.GROUP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,"
                 " name = excluded.name, version = excluded.version,"
                 " condition = excluded.condition, valid_from = excluded.valid_from,"
                 " valid_until = excluded.valid_until",
-                _group_row(group),
+                _ROWS.group_row(group),
             )
             if stored is not None and stored[0] != until:
                 conn.execute(
@@ -1137,8 +621,8 @@ class SQLiteUnitOfWork(SQLReads):
         with _translated("writing wallets"):
             if self._new_wallets:
                 conn.executemany(
-                    f"INSERT INTO wallets ({_WALLET_COLS}) VALUES ({','.join('?' * 13)})",
-                    [_wallet_row(self._wallets[w.id]) for w in self._new_wallets],
+                    f"INSERT INTO wallets ({_schema.WALLET_COLS}) VALUES ({','.join('?' * 13)})",
+                    [_ROWS.wallet_row(self._wallets[w.id]) for w in self._new_wallets],
                 )
             # A change moves balances, version and head only; the rest of a wallet is fixed.
             updates = [
@@ -1178,24 +662,25 @@ class SQLiteUnitOfWork(SQLReads):
                 )
             if self._holds:
                 conn.executemany(
-                    f"INSERT INTO holds ({_HOLD_COLS}) VALUES ({','.join('?' * 12)})"
+                    f"INSERT INTO holds ({_schema.HOLD_COLS}) VALUES ({','.join('?' * 12)})"
                     " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
                     " captured = excluded.captured,"
                     " resolved_entry_id = excluded.resolved_entry_id,"
                     " resolved_at = excluded.resolved_at",
-                    [_hold_row(h) for h in self._holds.values()],
+                    [_ROWS.hold_row(h) for h in self._holds.values()],
                 )
             if self._charges:
                 conn.executemany(
-                    f"INSERT INTO charges ({_CHARGE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+                    f"INSERT INTO charges ({_schema.CHARGE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded",
-                    [_charge_row(c) for c in self._charges.values()],
+                    [_ROWS.charge_row(c) for c in self._charges.values()],
                 )
         if self._idempotency:
             with _translated("writing idempotency records"):
                 conn.executemany(
-                    f"INSERT INTO idempotency ({_IDEMPOTENCY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [_idempotency_row(r) for r in self._idempotency.values()],
+                    f"INSERT INTO idempotency ({_schema.IDEMPOTENCY_COLS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [_ROWS.idempotency_row(r) for r in self._idempotency.values()],
                 )
 
     def _flush_settings(self, conn: sqlite3.Connection) -> None:
@@ -1232,7 +717,7 @@ class SQLiteUnitOfWork(SQLReads):
                     " data) VALUES (?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
                     " data = excluded.data",
-                    [_intent_row(tenant_id, intent) for tenant_id, intent in intents],
+                    [_ROWS.intent_row(tenant_id, intent) for tenant_id, intent in intents],
                 )
             except sqlite3.IntegrityError as exc:
                 if "top_up_intents.wallet_id" in str(exc):
@@ -1248,10 +733,10 @@ class SQLiteUnitOfWork(SQLReads):
         with _translated("writing events"):
             if self._events:
                 conn.executemany(
-                    f"INSERT INTO events ({_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
-                    [_event_row(e) for e in self._events],
+                    f"INSERT INTO events ({_schema.EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    [_ROWS.event_row(e) for e in self._events],
                 )
-            now = _micros(datetime.now(UTC))
+            now = micros(datetime.now(UTC))
             for tenant_id, event_ids in sorted(self._acks.items()):
                 ids = sorted(event_ids)
                 conn.execute(
@@ -1270,7 +755,7 @@ class SQLiteUnitOfWork(SQLReads):
             (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()
             for seq, change in enumerate(self._changes, start=last + 1):
                 entry = change.entry
-                at = _micros(entry.recorded_at)
+                at = micros(entry.recorded_at)
                 postings.extend(
                     (seq, position, posting.account, posting.amount.minor_units,
                      posting.amount.currency, at, balance)
@@ -1278,7 +763,7 @@ class SQLiteUnitOfWork(SQLReads):
                         zip(entry.postings, balances_after(change), strict=True)
                     )
                 )
-                entries.append(_entry_row(seq, entry))
+                entries.append((seq, *_ROWS.entry_row(entry)))
                 history.extend(
                     (w.id, at, seq, entry.id, w.currency, w.open.minor_units,
                      w.commerce.minor_units, w.held.minor_units)
@@ -1291,7 +776,8 @@ class SQLiteUnitOfWork(SQLReads):
             )
             try:
                 conn.executemany(
-                    f"INSERT INTO entries ({_ENTRY_COLS}) VALUES ({','.join('?' * 13)})", entries
+                    f"INSERT INTO entries ({_schema.ENTRY_COLS}) VALUES ({','.join('?' * 13)})",
+                    entries,
                 )
             except sqlite3.IntegrityError as exc:
                 if "entries.id" in str(exc):
@@ -1302,105 +788,3 @@ class SQLiteUnitOfWork(SQLReads):
                 " currency, open, commerce, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 history,
             )
-
-    # -- wallets ---------------------------------------------------------------------------
-
-    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
-        """The wallets (a write unit already holds the database's write lock)."""
-        return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
-
-    # -- journal ---------------------------------------------------------------------------
-
-    def get_entry(self, entry_id: str) -> Entry:
-        """The entry; ``EntryNotFoundError`` if unknown."""
-        conn = self._check_open()
-        for change in self._changes:
-            if change.entry.id == entry_id:
-                return change.entry
-        row = self._one(f"SELECT {_ENTRY_COLS} FROM entries WHERE id = ?", (entry_id,))
-        if row is None:
-            raise EntryNotFoundError(entry_id)
-        with _translated("reading"):
-            return _fetch_entries(conn, [row])[0]
-
-    def reversal_of(self, entry_id: str) -> str | None:
-        """The entry that reverses ``entry_id``."""
-        self._check_open()
-        for change in self._changes:
-            if change.entry.reverses == entry_id:
-                return change.entry.id
-        row = self._one("SELECT id FROM entries WHERE reverses = ?", (entry_id,))
-        return None if row is None else str(row[0])
-
-    def iter_entries(self) -> Iterator[Entry]:
-        """The committed journal in order, read a batch at a time."""
-        conn = self._check_open()
-        last = 0
-        while True:
-            rows = self._all(
-                f"SELECT {_ENTRY_COLS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?",
-                (last, _BATCH),
-            )
-            if not rows:
-                return
-            with _translated("reading"):
-                batch = _fetch_entries(conn, rows)
-            yield from batch
-            last = rows[-1][0]
-
-    def wallet_history(
-        self, wallet_id: str, since: datetime | None = None, until: datetime | None = None
-    ) -> Iterator[tuple[Entry, WalletSnapshot]]:
-        """The wallet's committed entries in ``[since, until)`` with balances after each."""
-        conn = self._check_open()
-        lo = -(2**63) if since is None else _micros(since)
-        hi = 2**63 - 1 if until is None else _micros(until)
-        cols = ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLS.split(","))
-        hist = ", ".join(f"h.{c.strip()}" for c in _HISTORY_COLS.split(","))
-        rows = self._lazy(
-            f"SELECT {cols}, {hist} FROM wallet_history h JOIN entries e ON e.seq = h.entry_seq"
-            " WHERE h.wallet_id = ? AND h.recorded_at >= ? AND h.recorded_at < ?"
-            " ORDER BY h.wallet_id, h.recorded_at, h.entry_seq",
-            (wallet_id, lo, hi),
-        )
-        width = len(_ENTRY_COLS.split(","))
-        while batch := list(itertools.islice(rows, _BATCH)):
-            with _translated("reading"):
-                entries = _fetch_entries(conn, [row[:width] for row in batch])
-            for entry, row in zip(entries, batch, strict=True):
-                yield entry, _snapshot(row[width:])
-
-    def snapshot_at(self, wallet_id: str, at: datetime) -> WalletSnapshot | None:
-        """Balances after the wallet's last committed entry at or before ``at``."""
-        self._check_open()
-        row = self._one(
-            f"SELECT {_HISTORY_COLS} FROM wallet_history WHERE wallet_id = ? AND recorded_at <= ?"
-            " ORDER BY wallet_id DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
-            (wallet_id, _micros(at)),
-        )
-        return None if row is None else _snapshot(row)
-
-    def account_balance_at(self, account: str, at: datetime) -> Money | None:
-        """A wallet account's committed balance at ``at``."""
-        self._check_open()
-        row = self._one(
-            "SELECT balance_after, currency FROM postings WHERE account = ? AND recorded_at <= ?"
-            " AND balance_after IS NOT NULL"
-            " ORDER BY account DESC, recorded_at DESC, entry_seq DESC LIMIT 1",
-            (account, _micros(at)),
-        )
-        return None if row is None else Money(row[0], row[1])
-
-    # -- idempotency -----------------------------------------------------------------------
-
-    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The stored record for the key."""
-        self._check_open()
-        record = self._idempotency.get((scope, key))
-        if record is not None:
-            return record
-        row = self._one(
-            f"SELECT {_IDEMPOTENCY_COLS} FROM idempotency WHERE scope = ? AND key = ?",
-            (scope, key),
-        )
-        return None if row is None else _idempotency(row)

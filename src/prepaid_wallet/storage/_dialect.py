@@ -1,0 +1,104 @@
+"""What differs between the SQL dialects the stores speak (private).
+
+The SQL stores share one logical schema (:mod:`prepaid_wallet.storage._schema`), one set of row
+mappers (:mod:`prepaid_wallet.storage._rows`) and one set of statements
+(:mod:`prepaid_wallet.storage._sql`). Each backend describes its dialect once, as a
+:class:`Dialect`: how a parameter is written, how an instant is stored, how a list of values is
+matched and what the logical column types of the schema become. The two dialects are declared
+here side by side, :data:`SQLITE` and :data:`POSTGRES`. Everything else the backends do in
+their own modules: the DDL that exists in one dialect only (the schema's hooks: triggers,
+functions, a physical layout of its own), connections, transactions, how a unit's writes are
+sent, and the translation of driver errors.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+
+__all__ = ["POSTGRES", "SQLITE", "Dialect", "micros"]
+
+
+@functools.cache
+def _marked(sql: str, mark: str) -> str:
+    return sql if mark == "?" else sql.replace("?", mark)
+
+
+@attrs.frozen
+class Dialect:
+    """One SQL dialect, as the shared schema, row mappers and statements need it.
+
+    * ``mark`` -- how a statement writes a parameter (``?`` or ``%s``); shared statements are
+      written with ``?`` and converted by :meth:`sql`;
+    * ``instant`` / ``instant_of`` -- an aware instant as the column value the dialect stores,
+      and back (an aware UTC instant);
+    * ``arrays`` -- whether one parameter can carry a list of values (``= ANY(%s)``) instead of
+      one parameter per value (``IN (?, ?)``);
+    * ``types`` -- what each logical column type and dialect token of the schema's DDL becomes
+      (see :mod:`prepaid_wallet.storage._schema`).
+    """
+
+    name: str
+    mark: str
+    instant: Callable[[datetime], Any]
+    instant_of: Callable[[Any], datetime]
+    arrays: bool
+    types: Mapping[str, str]
+
+    def sql(self, statement: str) -> str:
+        """``statement`` (written with ``?`` placeholders) with this dialect's placeholder."""
+        return _marked(statement, self.mark)
+
+    def any_of(self, column: str, values: Sequence[Any], array_type: str) -> tuple[str, list[Any]]:
+        """A condition that ``column`` is one of ``values``, and its parameters: one array
+        parameter of ``array_type`` where the dialect has arrays, else one parameter a value."""
+        if self.arrays:
+            return f"{column} = ANY({self.mark}::{array_type}[])", [list(values)]
+        return f"{column} IN ({','.join([self.mark] * len(values))})", list(values)
+
+
+# -- the two dialects ------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    """An instant as SQLite stores it: integer microseconds since the Unix epoch."""
+    return (at - _EPOCH) // _MICRO
+
+
+def _instant(micros: int) -> datetime:
+    return _EPOCH + micros * _MICRO
+
+
+def _utc(at: datetime) -> datetime:
+    """An instant as PostgreSQL takes and gives it (``timestamptz``), in UTC."""
+    return at.astimezone(UTC)
+
+
+#: The logical types and tokens of the schema's DDL, ``token: (SQLite, PostgreSQL)``.
+_TYPES: dict[str, tuple[str, str]] = {
+    "id": ("TEXT", 'TEXT COLLATE "C"'),
+    "int": ("INTEGER", "BIGINT"),
+    "instant": ("INTEGER", "TIMESTAMPTZ"),
+    "flag": ("INTEGER", "BOOLEAN"),
+    "false": ("0", "false"),
+    "serial": ("INTEGER", "BIGINT GENERATED ALWAYS AS IDENTITY"),
+    "p": ("", "{s}."),
+    "clustered": (" WITHOUT ROWID", ""),
+    "no_expiry": ("expires_at IS NULL", "(expires_at IS NULL)"),
+    "expiry_or_grant": ("coalesce(expires_at, granted_at)", "(coalesce(expires_at, granted_at))"),
+}
+
+#: SQLite: ``?`` placeholders, instants as integer microseconds (UTC), no array parameters.
+SQLITE = Dialect(name="sqlite", mark="?", instant=micros, instant_of=_instant, arrays=False,
+                 types={token: pair[0] for token, pair in _TYPES.items()})
+#: PostgreSQL (psycopg): ``%s`` placeholders, ``timestamptz`` instants, array parameters; the
+#: DDL's ``{s}`` is the quoted schema name, filled in when a script is sent.
+POSTGRES = Dialect(name="postgres", mark="%s", instant=_utc, instant_of=_utc, arrays=True,
+                   types={token: pair[1] for token, pair in _TYPES.items()})
