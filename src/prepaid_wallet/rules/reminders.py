@@ -12,10 +12,13 @@ operation: nothing else is remembered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
+from prepaid_wallet._data import money_from_data as _money_from_data
+from prepaid_wallet._data import money_to_data as _money_to_data
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidAmountError, InvalidInputError
 from prepaid_wallet.money import Money
 from prepaid_wallet.text import check_text
@@ -40,6 +43,24 @@ class Threshold:
 
     amount: Money = attrs.field(converter=_amount)
     label: str = attrs.field(converter=_label)
+
+    def to_data(self) -> dict[str, Any]:
+        """``{"amount": {"minor": 4000, "currency": "EUR"}, "label": "notice"}``;
+        :meth:`from_data` rebuilds an equal threshold."""
+        return {"amount": _money_to_data(self.amount), "label": self.label}
+
+    @classmethod
+    def from_data(cls, data: object) -> Threshold:
+        """Rebuild a threshold from :meth:`to_data` output, validating it like the constructor.
+
+        Raises ``InvalidInputError`` naming ``"threshold"`` when ``data`` is not a mapping with
+        exactly the keys ``amount`` and ``label``, ``InvalidAmountError("amount", ...)`` and
+        ``InvalidInputError("label", ...)``.
+        """
+        if not isinstance(data, Mapping) or set(data) != {"amount", "label"}:
+            raise InvalidInputError("threshold", "must be {'amount': <money>, 'label': <text>}",
+                                    data)
+        return cls(_money_from_data(data["amount"], "amount"), data["label"])
 
 
 def _thresholds(value: Iterable[Threshold]) -> tuple[Threshold, ...]:
@@ -70,6 +91,38 @@ class LowBalanceRule:
     def currency(self) -> str:
         """The currency of the thresholds (wallets in other currencies are not watched)."""
         return self.thresholds[0].amount.currency
+
+    def to_data(self) -> dict[str, Any]:
+        """``{"thresholds": [<Threshold.to_data()>, ...]}``, highest first; :meth:`from_data`
+        rebuilds an equal rule."""
+        return {"thresholds": [item.to_data() for item in self.thresholds]}
+
+    @classmethod
+    def from_data(cls, data: object) -> LowBalanceRule:
+        """Rebuild a rule from :meth:`to_data` output, validating it like the constructor.
+
+        Raises ``InvalidInputError`` (or a subclass) naming ``"low_balance"`` when ``data`` is
+        not a mapping with the one key ``thresholds``, ``"thresholds"`` for a non-list (or
+        thresholds the constructor refuses) and ``"thresholds[i].<field>"`` for a bad
+        threshold.
+        """
+        if not isinstance(data, Mapping) or set(data) != {"thresholds"}:
+            raise InvalidInputError("low_balance", "must be {'thresholds': [...]}", data)
+        raw = data["thresholds"]
+        if not isinstance(raw, list):
+            raise InvalidInputError("thresholds", "must be a list of thresholds", raw)
+        items = []
+        for index, item in enumerate(raw):
+            try:
+                items.append(Threshold.from_data(item))
+            except InvalidInputError as exc:
+                path = f"thresholds[{index}]"
+                if exc.field != "threshold":
+                    path = f"{path}.{exc.field}"
+                kind = InvalidAmountError if isinstance(exc, InvalidAmountError) else (
+                    InvalidInputError)
+                raise kind(path, exc.rule, exc.value) from exc
+        return cls(tuple(items))
 
     def threshold(self, label: str) -> Threshold:
         """The threshold called ``label``; ``InvalidInputError`` if there is none."""

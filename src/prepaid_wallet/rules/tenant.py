@@ -1,16 +1,28 @@
-"""What one tenant configures once: its fee rules, periodic fees, limits and low-balance
-thresholds. The service takes a :class:`TenantRules` per tenant
-(``WalletService(rules={tenant_id: TenantRules(...)})``); every application server of a
-deployment is given the same rules."""
+"""What one tenant configures: its fee rules, periodic fees, limits, low-balance thresholds,
+automatic top-ups, spend order and default payment mode.
+
+The rules live in the store, in versions: ``WalletService.set_tenant_rules`` stores a new
+version and every process that opens the store applies it from its next command on
+(``WalletService(rules={tenant_id: TenantRules(...)})`` stores them too, as a convenience).
+:meth:`TenantRules.to_data` and :meth:`TenantRules.from_data` are the JSON form they are stored,
+shown and set in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 import attrs
 
-from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.errors import (
+    CurrencyMismatchError,
+    InvalidAmountError,
+    InvalidCurrencyError,
+    InvalidInputError,
+    InvalidTimeError,
+)
+from prepaid_wallet.policies import PaymentMode, SpendOrder
 from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule
@@ -48,6 +60,18 @@ def _low_balance(value: object) -> LowBalanceRule | None:
     return value
 
 
+def _spend_order(value: object) -> SpendOrder:
+    if not isinstance(value, SpendOrder):
+        raise InvalidInputError("spend_order", "must be a SpendOrder", value)
+    return value
+
+
+def _payment_mode(value: object) -> PaymentMode:
+    if not isinstance(value, PaymentMode):
+        raise InvalidInputError("payment_mode", "must be a PaymentMode", value)
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class TenantRules:
     """A tenant's rules, all optional.
@@ -61,6 +85,14 @@ class TenantRules:
     * ``low_balance`` -- the thresholds of the low-balance events.
     * ``automatic_top_ups`` -- whether the tenant's wallets may have automatic top-up rules
       (``WalletService.set_top_up_rule``); only then does an operation read a wallet's rule.
+    * ``spend_order`` -- which of the tenant's lots pays first
+      (:class:`~prepaid_wallet.policies.SpendOrder`, default ``SpendOrder.DEFAULT``); a service
+      built with ``spend_order=`` uses its own order instead, in that process.
+    * ``payment_mode`` -- the :class:`~prepaid_wallet.policies.PaymentMode` of a spend request
+      that names none (``SpendRequest(mode=None)``, the default); default ``CREDIT_ONLY``.
+
+    Raises ``InvalidInputError`` naming the field for a value of the wrong type, and
+    ``"periodic_fees"`` for two periodic fees of one name.
     """
 
     fees: tuple[FeeRule, ...] = attrs.field(default=(), converter=_fees)
@@ -68,6 +100,9 @@ class TenantRules:
     limits: Limits = attrs.field(factory=Limits, converter=_limits)
     low_balance: LowBalanceRule | None = attrs.field(default=None, converter=_low_balance)
     automatic_top_ups: bool = False
+    spend_order: SpendOrder = attrs.field(default=SpendOrder.DEFAULT, converter=_spend_order)
+    payment_mode: PaymentMode = attrs.field(default=PaymentMode.CREDIT_ONLY,
+                                            converter=_payment_mode)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.automatic_top_ups, bool):
@@ -75,3 +110,103 @@ class TenantRules:
         names = [fee.name for fee in self.periodic_fees]
         if len(set(names)) != len(names):
             raise InvalidInputError("periodic_fees", "must have distinct names", names)
+
+    def to_data(self) -> dict[str, Any]:
+        """The rules as JSON-able data, every key present; :meth:`from_data` rebuilds equal
+        rules::
+
+            {"fees": [<FeeRule.to_data()>, ...],
+             "periodic_fees": [<PeriodicFee.to_data()>, ...],
+             "limits": <Limits.to_data()>,
+             "low_balance": <LowBalanceRule.to_data()> or null,
+             "automatic_top_ups": false,
+             "spend_order": "default",
+             "payment_mode": "credit_only"}
+
+        Money is ``{"minor": <int>, "currency": <code>}``, instants ISO 8601 text with an
+        offset, the spend order and payment mode their enum values.
+        """
+        return {
+            "fees": [fee.to_data() for fee in self.fees],
+            "periodic_fees": [fee.to_data() for fee in self.periodic_fees],
+            "limits": self.limits.to_data(),
+            "low_balance": None if self.low_balance is None else self.low_balance.to_data(),
+            "automatic_top_ups": self.automatic_top_ups,
+            "spend_order": self.spend_order.value,
+            "payment_mode": self.payment_mode.value,
+        }
+
+    @classmethod
+    def from_data(cls, data: object) -> TenantRules:
+        """Rebuild rules from :meth:`to_data` output (a key left out takes its default),
+        validating them like the constructors.
+
+        Raises ``InvalidInputError`` (or the subclass the value's own check raises:
+        ``InvalidAmountError``, ``CurrencyMismatchError``...) whose ``field`` is the path of
+        the value at fault: ``"tenant_rules"`` for a non-mapping or an unknown key, then e.g.
+        ``"fees[1].percent"``, ``"periodic_fees[0].zone"``, ``"limits.max_balance"``,
+        ``"limits.rules[0].window.period"``, ``"low_balance.thresholds[2].label"``,
+        ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidInputError("tenant_rules", "must be a mapping (a JSON object)", data)
+        for key in data:
+            if key not in _KEYS:
+                raise InvalidInputError("tenant_rules", f"has an unknown key {key!r} (known: "
+                                        f"{', '.join(_KEYS)})", data)
+        values: dict[str, Any] = {}
+        if "fees" in data:
+            values["fees"] = _decoded_list(data["fees"], "fees", FeeRule.from_data, "fee_rule")
+        if "periodic_fees" in data:
+            values["periodic_fees"] = _decoded_list(
+                data["periodic_fees"], "periodic_fees", PeriodicFee.from_data, "periodic_fee")
+        if "limits" in data:
+            values["limits"] = _decoded(data["limits"], "limits", Limits.from_data, "limits")
+        if data.get("low_balance") is not None:
+            values["low_balance"] = _decoded(data["low_balance"], "low_balance",
+                                             LowBalanceRule.from_data, "low_balance")
+        if "automatic_top_ups" in data:
+            values["automatic_top_ups"] = data["automatic_top_ups"]
+        if "spend_order" in data:
+            values["spend_order"] = _enum(SpendOrder, data["spend_order"], "spend_order")
+        if "payment_mode" in data:
+            values["payment_mode"] = _enum(PaymentMode, data["payment_mode"], "payment_mode")
+        return cls(**values)
+
+
+_KEYS: Final = ("fees", "periodic_fees", "limits", "low_balance", "automatic_top_ups",
+                "spend_order", "payment_mode")
+_RENAMEABLE: Final = (InvalidTimeError, InvalidCurrencyError, InvalidAmountError)
+
+
+def _at(exc: InvalidInputError, path: str, whole: str) -> InvalidInputError:
+    """``exc`` again, of the same kind, naming its field under ``path`` (``whole``, the name the
+    value's own ``from_data`` gives the value as a whole, becomes ``path`` itself)."""
+    field = path if exc.field == whole else f"{path}.{exc.field}"
+    if isinstance(exc, CurrencyMismatchError):
+        return CurrencyMismatchError(exc.left, exc.right, field)
+    for kind in _RENAMEABLE:
+        if isinstance(exc, kind):
+            return kind(field, exc.rule, exc.value)
+    return InvalidInputError(field, exc.rule, exc.value)
+
+
+def _decoded(value: object, path: str, decode: Any, whole: str) -> Any:
+    try:
+        return decode(value)
+    except InvalidInputError as exc:
+        raise _at(exc, path, whole) from exc
+
+
+def _decoded_list(value: object, path: str, decode: Any, whole: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInputError(path, "must be a list", value)
+    return [_decoded(item, f"{path}[{index}]", decode, whole)
+            for index, item in enumerate(value)]
+
+
+def _enum(kind: Any, value: object, field: str) -> Any:
+    names = [member.value for member in kind]
+    if not isinstance(value, str) or value not in names:
+        raise InvalidInputError(field, f"must be one of {', '.join(names)}", value)
+    return kind(value)
