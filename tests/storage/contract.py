@@ -109,12 +109,15 @@ from prepaid_wallet.rules.topup import (
     record_outcome,
     start_attempt,
 )
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, Store, UnitOfWork
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, RecordType, Store, UnitOfWork
 from prepaid_wallet.wallet import AllocationPart, Change, EntryInfo, Lot, Wallet
 from tests.strategies import lot_specs
 
 __all__ = [
+    "NOTES",
+    "PLAIN",
     "T0",
+    "Note",
     "StoreContract",
     "Writer",
     "add_live_lots",
@@ -141,6 +144,36 @@ def eur(amount: str) -> Money:
 def cents(minor: int) -> Money:
     """``minor`` euro cents."""
     return Money.from_minor_units(minor, "EUR")
+
+
+# -- a record type of the tests' own ------------------------------------------------------------
+
+
+@attrs.frozen
+class Note:
+    """A record of the tests' own: found by tenant, wallet and status, holding a unique slot,
+    ordered by rank."""
+
+    id: str
+    tenant_id: str = TENANT
+    wallet_id: str | None = None
+    status: str | None = None
+    slot: str | None = None
+    rank: str = "m"
+    body: str = ""
+
+
+#: Notes, with every indexed value.
+NOTES: RecordType[Note] = RecordType(
+    kind="test_note", type=Note, key=lambda n: n.id, tenant=lambda n: n.tenant_id,
+    wallet=lambda n: n.wallet_id, tag=lambda n: n.status, unique=lambda n: n.slot,
+    order=lambda n: n.rank,
+)
+#: The same records as another kind, with the defaults: no wallet, tag or unique value, ordered
+#: by key.
+PLAIN: RecordType[Note] = RecordType(
+    kind="test_plain", type=Note, key=lambda n: n.id, tenant=lambda n: n.tenant_id,
+)
 
 
 # -- writing through the raw protocol ------------------------------------------------------------
@@ -1288,6 +1321,217 @@ class StoreContract:
             with pytest.raises(WalletNotFoundError):
                 uow.commit()
         assert store.export_state() == before
+
+    # -- records -----------------------------------------------------------------------------
+
+    def test_records_round_trip_are_replaced_and_deleted(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        note = Note("n-1", wallet_id="w1", status="open", slot="s1", body='naïve "€" \\ {}')
+        with store.unit_of_work() as uow:
+            assert uow.get_record(NOTES, "n-1") is None
+            uow.put_record(NOTES, note)
+            uow.put_record(PLAIN, Note("n-1", body="another kind, the same key"))
+            assert uow.get_record(NOTES, "n-1") == note  # the unit sees its own
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_record(NOTES, "n-1") == note
+            assert uow.get_record(PLAIN, "n-1") == Note("n-1", body="another kind, the same key")
+            assert uow.get_record(NOTES, "n-missing") is None
+        assert store.export_state()["records"] == [
+            ["test_note", "n-1", TENANT, "w1", "open", "s1", "m", attrs.asdict(note)],
+            ["test_plain", "n-1", TENANT, None, None, None, "n-1",
+             attrs.asdict(Note("n-1", body="another kind, the same key"))],
+        ]
+        replaced = attrs.evolve(note, status="closed", slot=None, rank="a")
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, replaced)
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_record(NOTES, "n-1") == replaced
+            assert uow.find_records(NOTES, tag="open") == []
+            assert uow.find_records(NOTES, tag="closed") == [replaced]
+        with store.unit_of_work() as uow:
+            uow.delete_record(NOTES, "n-1")
+            uow.delete_record(NOTES, "n-missing")  # nothing to remove: nothing happens
+            assert uow.get_record(NOTES, "n-1") is None
+            assert uow.find_records(NOTES) == []
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.get_record(NOTES, "n-1") is None
+            assert uow.get_record(PLAIN, "n-1") is not None  # another kind is not touched
+            with pytest.raises(StorageError):
+                uow.put_record(NOTES, note)  # read-only
+            with pytest.raises(StorageError):
+                uow.delete_record(PLAIN, "n-1")
+        assert [row[:2] for row in store.export_state()["records"]] == [["test_plain", "n-1"]]
+
+    def test_records_are_found_by_each_filter_in_order(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.open("w2", tenant="hub-b")
+        notes = [
+            Note("n-5", wallet_id="w1", status="open", rank="b"),
+            Note("n-4", wallet_id="w1", status="done", rank="b"),
+            Note("n-3", status="open", rank="a"),
+            Note("n-2", tenant_id="hub-b", wallet_id="w2", status="open", rank="Z"),
+            Note("n-1", status="open", rank="é"),  # byte order: "Z" < "a" < "b" < "é"
+            Note("n-0", tenant_id="hub-b", rank="c"),
+        ]
+        with store.unit_of_work() as uow:
+            for note in notes:
+                uow.put_record(NOTES, note)
+                uow.put_record(PLAIN, note)
+            uow.commit()
+
+        def ids(found: list[Note]) -> list[str]:
+            return [note.id for note in found]
+
+        with store.unit_of_work(read_only=True) as uow:
+            assert ids(uow.find_records(NOTES)) == ["n-2", "n-3", "n-4", "n-5", "n-0", "n-1"]
+            assert ids(uow.find_records(PLAIN)) == ["n-0", "n-1", "n-2", "n-3", "n-4", "n-5"]
+            assert ids(uow.find_records(NOTES, tenant_id=TENANT)) == ["n-3", "n-4", "n-5", "n-1"]
+            assert ids(uow.find_records(NOTES, tenant_id="hub-b")) == ["n-2", "n-0"]
+            assert ids(uow.find_records(NOTES, tenant_id="hub-c")) == []
+            assert ids(uow.find_records(NOTES, wallet_id="w1")) == ["n-4", "n-5"]
+            assert ids(uow.find_records(NOTES, tag="open")) == ["n-2", "n-3", "n-5", "n-1"]
+            assert ids(uow.find_records(NOTES, tag="open", tenant_id=TENANT)) == [
+                "n-3", "n-5", "n-1"]
+            assert ids(uow.find_records(NOTES, wallet_id="w1", tag="open")) == ["n-5"]
+            assert ids(uow.find_records(NOTES, wallet_id="w1", tenant_id="hub-b")) == []
+            assert ids(uow.find_records(NOTES, tag="open", limit=2)) == ["n-2", "n-3"]
+            assert ids(uow.find_records(NOTES, limit=1)) == ["n-2"]
+            assert uow.find_records(NOTES, limit=0) == []
+            assert uow.find_records(PLAIN, wallet_id="w1") == []  # PLAIN has no wallets
+            with pytest.raises(InvalidInputError, match="tag"):
+                uow.find_records(NOTES, tag=5)  # type: ignore[arg-type]
+            with pytest.raises(InvalidInputError, match="limit"):
+                uow.find_records(NOTES, limit=True)
+
+    def test_records_reads_see_the_units_own_writes_until_rollback(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            for note in [Note("n-1", status="open", rank="a"),
+                         Note("n-2", status="open", rank="b"),
+                         Note("n-3", status="open", rank="c")]:
+                uow.put_record(NOTES, note)
+            uow.commit()
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("n-0", status="open", rank="bb", wallet_id="w1"))
+            uow.put_record(NOTES, Note("n-3", status="open", rank="0"))  # moves first
+            uow.put_record(NOTES, Note("n-1", status="done", rank="a"))  # leaves "open"
+            uow.delete_record(NOTES, "n-2")
+            assert [n.id for n in uow.find_records(NOTES, tag="open")] == ["n-3", "n-0"]
+            assert [n.id for n in uow.find_records(NOTES, tag="open", limit=1)] == ["n-3"]
+            assert [n.id for n in uow.find_records(NOTES, wallet_id="w1")] == ["n-0"]
+            assert [n.id for n in uow.find_records(NOTES, tenant_id=TENANT)] == [
+                "n-3", "n-1", "n-0"]
+            assert uow.get_record(NOTES, "n-2") is None
+            assert uow.get_record(NOTES, "n-1") == Note("n-1", status="done", rank="a")
+            # rolled back: none of it was committed
+        assert store.export_state() == before
+
+        def fail() -> None:
+            with store.unit_of_work() as uow:
+                uow.put_record(NOTES, Note("n-9"))
+                uow.delete_record(NOTES, "n-1")
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            fail()
+        assert store.export_state() == before
+        with store.unit_of_work(read_only=True) as uow:
+            assert [n.id for n in uow.find_records(NOTES, tag="open")] == ["n-1", "n-2", "n-3"]
+
+    def test_records_unique_values_clash_within_a_kind(
+        self, store: Store, writer: Writer
+    ) -> None:
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("n-1", slot="s1"))
+            uow.put_record(NOTES, Note("n-2", slot="s2"))
+            uow.put_record(NOTES, Note("n-3"))
+            uow.put_record(NOTES, Note("n-4"))  # no unique value: any number of them
+            uow.put_record(PLAIN, Note("p-1", slot="s1"))  # PLAIN declares no unique value
+            with pytest.raises(ConflictError):
+                uow.put_record(NOTES, Note("n-5", slot="s1"))  # buffered in this unit: at once
+            uow.put_record(NOTES, Note("n-1", slot="s1", body="replaced, the same value"))
+            uow.commit()
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("n-5", slot="s2"))  # stored: at commit at the latest
+            with pytest.raises(ConflictError):
+                uow.commit()
+        assert store.export_state() == before
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("n-3", slot="s2"))  # taken by n-2, which keeps it
+            with pytest.raises(ConflictError):
+                uow.commit()
+        assert store.export_state() == before
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("n-1", slot="s2"))  # the two trade their values
+            uow.put_record(NOTES, Note("n-2", slot="s1"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("n-5", slot="s1"))  # n-2 lets it go in the same unit
+            uow.put_record(NOTES, Note("n-2"))
+            uow.delete_record(NOTES, "n-1")  # and a removed record frees its value
+            uow.put_record(NOTES, Note("n-6", slot="s2"))
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert {n.id: n.slot for n in uow.find_records(NOTES)} == {
+                "n-2": None, "n-3": None, "n-4": None, "n-5": "s1", "n-6": "s2"}
+
+    def test_records_need_their_wallet(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            uow.lock_wallets(["w1"])
+            uow.put_record(NOTES, Note("n-1", wallet_id="w1"))
+            uow.put_record(NOTES, Note("n-2", wallet_id="w-missing"))
+            uow.put_record(NOTES, Note("n-3", wallet_id="w-missing-too"))
+            with pytest.raises(WalletNotFoundError) as missing:
+                uow.commit()
+        assert missing.value.id == "w-missing"  # the first one the unit wrote
+        assert store.export_state() == before
+        with store.unit_of_work() as uow:  # a wallet opened in the same unit will do
+            uow.add_wallet(Writer.new_wallet("w2"))
+            uow.put_record(NOTES, Note("n-2", wallet_id="w2"))
+            uow.put_record(NOTES, Note("n-3"))  # and so does none
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert [n.id for n in uow.find_records(NOTES, wallet_id="w2")] == ["n-2"]
+
+    def test_records_refuse_bad_values(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            with pytest.raises(InvalidInputError, match="record"):
+                uow.put_record(NOTES, "not a note")  # type: ignore[arg-type]
+            with pytest.raises(InvalidInputError, match=r"test_note\.key"):
+                uow.put_record(NOTES, Note(""))
+            with pytest.raises(InvalidInputError, match=r"test_note\.tenant"):
+                uow.put_record(NOTES, Note("n-1", tenant_id="a\x00b"))
+            with pytest.raises(InvalidInputError, match=r"test_note\.unique"):
+                uow.put_record(NOTES, Note("n-1", slot=""))
+            uow.commit()
+        assert store.export_state()["records"] == []
+
+    def test_records_of_one_tenant_are_found_apart_from_another(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            for tenant in ("hub-a", "hub-b", "hub-a2", "hub"):
+                for n in range(3):
+                    uow.put_record(NOTES, Note(f"{tenant}-{n}", tenant_id=tenant,
+                                               status="open", rank=str(n)))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("hub-b-new", tenant_id="hub-b", status="open"))
+            for tenant in ("hub-a", "hub-b", "hub-a2", "hub"):
+                found = uow.find_records(NOTES, tenant_id=tenant, tag="open")
+                assert {n.tenant_id for n in found} == {tenant}
+                assert len(found) == (4 if tenant == "hub-b" else 3)
+                assert [n.id for n in uow.find_records(NOTES, tenant_id=tenant, limit=2)] == [
+                    f"{tenant}-0", f"{tenant}-1"]
 
     # -- events (the outbox) -----------------------------------------------------------------
 

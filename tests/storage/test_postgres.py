@@ -48,8 +48,10 @@ from tests.pg import (
 from tests.storage.contract import (
     DAY,
     HOUR,
+    NOTES,
     T0,
     TENANT,
+    Note,
     StoreContract,
     Writer,
     add_live_lots,
@@ -724,10 +726,11 @@ _LOT_COLS_V1 = (
 
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
-    built by the DDL of ``version`` (1 to 5: version 1 and the steps up to it), the way a
+    built by the DDL of ``version`` (1 to 6: version 1 and the steps up to it), the way a
     library of that version would have stored it. Before version 3 the lots must carry no
-    conditions, no version before 4 holds wallet settings, none before 5 holds events and none
-    before 6 holds top-up intents: an older schema cannot hold them."""
+    conditions, no version before 4 holds wallet settings, none before 5 holds events, none
+    before 6 holds top-up intents and none before 7 holds records: an older schema cannot hold
+    them."""
     from prepaid_wallet.storage.postgres import _MIGRATIONS, _SCHEMA
 
     quoted = f'"{target}"'
@@ -741,8 +744,11 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
             (str(version),),
         )
-        row = conn.execute(f'SELECT count(*) FROM "{source}".top_up_intents').fetchone()
+        row = conn.execute(f'SELECT count(*) FROM "{source}".records').fetchone()
         assert row == (0,)
+        if version < 6:
+            row = conn.execute(f'SELECT count(*) FROM "{source}".top_up_intents').fetchone()
+            assert row == (0,)
         if version < 5:
             row = conn.execute(f'SELECT count(*) FROM "{source}".events').fetchone()
             assert row == (0,)
@@ -779,6 +785,10 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{quoted}.events', 'seq'),"
                 f" (SELECT max(seq) FROM {quoted}.events))"
+            )
+        if version >= 6:
+            conn.execute(
+                f'INSERT INTO {quoted}.top_up_intents SELECT * FROM "{source}".top_up_intents'
             )
         conn.execute(
             f"SELECT setval('{quoted}.entry_seq', (SELECT max(seq) FROM {quoted}.entries))"
@@ -819,7 +829,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 6
+        assert SCHEMA_VERSION == 7
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:
@@ -1110,7 +1120,7 @@ class TestPostgresMigrationTo5:
     def test_a_version_4_schema_is_migrated_with_everything_kept(
         self, dsn: str, schema: str, version_4: tuple[str, dict[str, object]]
     ) -> None:
-        from prepaid_wallet.storage.postgres import PostgresStore
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_4
         assert state["events"] == []
@@ -1144,7 +1154,7 @@ class TestPostgresMigrationTo5:
         finally:
             store.close()
         assert _catalog(target) == _catalog(schema)
-        assert _rows(target)["meta"] == [("schema_version", "6")]
+        assert _rows(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
 
     def test_a_failing_migration_leaves_version_4_unchanged(
         self, dsn: str, monkeypatch: pytest.MonkeyPatch,
@@ -1341,7 +1351,7 @@ class TestPostgresMigrationTo6:
     def test_a_version_5_schema_is_migrated_with_everything_kept(
         self, dsn: str, schema: str, version_5: tuple[str, dict[str, object]]
     ) -> None:
-        from prepaid_wallet.storage.postgres import PostgresStore
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_5
         assert state["top_up_intents"] == []
@@ -1382,7 +1392,7 @@ class TestPostgresMigrationTo6:
         finally:
             store.close()
         assert _catalog(target) == _catalog(schema)
-        assert _rows(target)["meta"] == [("schema_version", "6")]
+        assert _rows(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
 
     def test_a_failing_migration_leaves_version_5_unchanged(
         self, dsn: str, monkeypatch: pytest.MonkeyPatch,
@@ -1401,6 +1411,107 @@ class TestPostgresMigrationTo6:
         assert not any(row[0] == "top_up_intents" for row in catalog["columns"])
         assert _rows(target) == rows
         assert rows["meta"] == [("schema_version", "5")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+class TestPostgresMigrationTo7:
+    """A schema written with version 6 gains records (and the ``write_unit`` that writes
+    them); everything it held stays."""
+
+    @pytest.fixture
+    def version_6(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        """A version-6 schema holding the reference script's data, more live lots, a lot of a
+        condition group, a wallet setting, events (one acknowledged) and a pending top-up
+        intent, and the state the library exported. ``schema`` (the source) stays as the
+        library created it."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            service, _ = new_service(store)
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.put_top_up_intent(TENANT, _intent("tu-1", carol.id))
+                uow.add_event(_low_balance("ev-1", carol.id))
+                uow.add_event(_low_balance("ev-2", carol.id))
+                uow.commit()
+            with store.unit_of_work() as uow:
+                assert uow.ack_events(TENANT, ["ev-1"]) == 1
+                uow.commit()
+            state = store.export_state()
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version(schema, target, 6)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_6_schema_is_migrated_with_everything_kept(
+        self, dsn: str, schema: str, version_6: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
+
+        target, state = version_6
+        assert state["records"] == []
+        for kept in ("events", "settings", "condition_groups", "top_up_intents"):
+            assert state[kept] != []
+        assert _catalog(target) != _catalog(schema)  # really laid out as version 6
+        reference = PostgresStore(dsn, schema=schema)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            # and it takes records, written by the new write_unit
+            with store.unit_of_work() as uow:
+                uow.put_record(NOTES, Note("n-1", wallet_id=carol.id, slot="s"))
+                uow.commit()
+            with store.unit_of_work(read_only=True) as uow:
+                assert uow.find_records(NOTES, wallet_id=carol.id) == [
+                    Note("n-1", wallet_id=carol.id, slot="s")]
+        finally:
+            store.close()
+        assert _catalog(target) == _catalog(schema)
+        assert _rows(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
+
+    def test_a_failing_migration_leaves_version_6_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_6: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_6
+        catalog, rows = _catalog(target), _rows(target)
+        monkeypatch.setitem(
+            module._MIGRATIONS, 7, module._MIGRATIONS[7] + "\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(StorageError):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert not any(row[0] == "records" for row in catalog["columns"])
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "6")]
         monkeypatch.undo()
         store = module.PostgresStore(dsn, schema=target)
         try:

@@ -32,8 +32,10 @@ from prepaid_wallet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, _translat
 from tests.storage.contract import (
     DAY,
     HOUR,
+    NOTES,
     T0,
     TENANT,
+    Note,
     StoreContract,
     Writer,
     add_live_lots,
@@ -486,6 +488,42 @@ class TestSQLiteOnly:
         finally:
             conn.close()
 
+    def test_record_reads_use_their_indexes(self, store: SQLiteStore) -> None:
+        """A record is found by its key, the records of a kind by tenant, wallet or tag from
+        the index each leads, in order: no read scans the records or sorts them."""
+        writer = Writer(store)
+        writer.open("w1")
+        with store.unit_of_work() as uow:
+            uow.put_record(NOTES, Note("n-2", wallet_id="w1", status="open", rank="b"))
+            uow.put_record(NOTES, Note("n-1", tenant_id="hub-b", status="open", rank="a"))
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            conn = uow._check_open()
+            seen: list[str] = []
+            conn.set_trace_callback(seen.append)
+            try:
+                assert uow.get_record(NOTES, "n-1") is not None
+                assert [n.id for n in uow.find_records(NOTES, tenant_id=TENANT)] == ["n-2"]
+                assert [n.id for n in uow.find_records(NOTES, wallet_id="w1")] == ["n-2"]
+                assert [n.id for n in uow.find_records(NOTES, tag="open", limit=5)] == [
+                    "n-1", "n-2"]
+            finally:
+                conn.set_trace_callback(None)
+        statements = [sql for sql in seen if sql.startswith("SELECT")]
+        assert len(statements) == 4, statements
+        conn = _raw(store.path)
+        try:
+            for sql, index in zip(statements, ("PRIMARY KEY", "INDEX records_by_tenant",
+                                               "INDEX records_by_wallet",
+                                               "INDEX records_by_tag"), strict=True):
+                plan = " | ".join(
+                    str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+                )
+                assert f"USING {index} " in plan + " ", plan
+                assert "TEMP B-TREE" not in plan, plan
+        finally:
+            conn.close()
+
     def test_the_database_allows_one_pending_intent_per_wallet(
         self, store: SQLiteStore
     ) -> None:
@@ -743,12 +781,13 @@ _VERSION_TABLES: dict[int, tuple[tuple[str, ...], str]] = {
     3: (_TABLES_V3, "wallet_settings"),
     4: ((*_TABLES_V3, "wallet_settings"), "events"),
     5: ((*_TABLES_V3, "wallet_settings", "events"), "top_up_intents"),
+    6: ((*_TABLES_V3, "wallet_settings", "events", "top_up_intents"), "records"),
 }
 
 
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
-    ``version`` (3 to 5: version 1 and the steps up to it, as that library created its
+    ``version`` (3 to 6: version 1 and the steps up to it, as that library created its
     files)."""
     tables, newer = _VERSION_TABLES[version]
     conn = _raw(target)
@@ -1126,8 +1165,8 @@ class TestSQLiteMigrationTo6:
             store.close()
         conn = _raw(path)
         try:
-            assert conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            assert version.fetchone() == (str(SCHEMA_VERSION),)
         finally:
             conn.close()
         assert _schema(path) == _schema(source)
@@ -1147,6 +1186,107 @@ class TestSQLiteMigrationTo6:
         try:
             assert conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        finally:
+            conn.close()
+        monkeypatch.undo()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+class TestSQLiteMigrationTo7:
+    """A file written with schema version 6 gains records; everything it held stays."""
+
+    @pytest.fixture
+    def version_6(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
+        """A version-6 file holding the reference script's data, more live lots, a lot of a
+        condition group, a wallet setting, events (one acknowledged) and a pending top-up
+        intent, the current-schema file it was copied from, and the state the library
+        exported."""
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            run_reference_script(store)
+            add_live_lots(store)
+            _add_grouped_lot(store)
+            service, _ = new_service(store)
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.lock_wallets([carol.id])
+                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                uow.put_top_up_intent(TENANT, _intent("tu-1", carol.id))
+                uow.add_event(_low_balance("ev-1", carol.id))
+                uow.add_event(_low_balance("ev-2", carol.id))
+                uow.commit()
+            with store.unit_of_work() as uow:
+                assert uow.ack_events(TENANT, ["ev-1"]) == 1
+                uow.commit()
+            state = store.export_state()
+        finally:
+            store.close()
+        target = str(tmp_path / "v6.db")
+        _write_as_version(source, target, 6)
+        return target, source, state
+
+    def test_a_version_6_file_is_migrated_with_everything_kept(
+        self, version_6: tuple[str, str, dict[str, object]]
+    ) -> None:
+        path, source, state = version_6
+        assert _schema(path) != _schema(source)
+        assert state["records"] == []
+        for kept in ("events", "settings", "condition_groups", "top_up_intents"):
+            assert state[kept] != []
+        reference = SQLiteStore(source)
+        try:
+            expected = lot_indexes(reference)
+        finally:
+            reference.close()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+            assert lot_indexes(store) == expected
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            with store.unit_of_work(read_only=True) as uow:
+                assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-2"]
+            # and it takes records
+            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+            assert carol is not None
+            with store.unit_of_work() as uow:
+                uow.put_record(NOTES, Note("n-1", wallet_id=carol.id, slot="s"))
+                uow.commit()
+            with store.unit_of_work(read_only=True) as uow:
+                assert uow.find_records(NOTES, wallet_id=carol.id) == [
+                    Note("n-1", wallet_id=carol.id, slot="s")]
+        finally:
+            store.close()
+        conn = _raw(path)
+        try:
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            assert version.fetchone() == (str(SCHEMA_VERSION),)
+        finally:
+            conn.close()
+        assert _schema(path) == _schema(source)
+
+    def test_a_failing_migration_leaves_the_version_6_file_as_it_was(
+        self, version_6: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _, state = version_6
+        before = _schema(path)
+        broken = sqlite_module._MIGRATIONS[7] + "\nINSERT INTO no_such_table VALUES (1);\n"
+        monkeypatch.setitem(sqlite_module._MIGRATIONS, 7, broken)
+        with pytest.raises(StorageError, match="no_such_table"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        assert "records" not in {name for _, name, _ in before}
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
         finally:
             conn.close()
         monkeypatch.undo()

@@ -27,6 +27,11 @@ A unit of work is a transaction over the whole store:
   more per entry than the stored one (optimistic check): otherwise :class:`ConcurrencyError`.
 * Only errors from :mod:`prepaid_wallet.errors` escape; driver errors are translated into
   :class:`~prepaid_wallet.errors.StorageError` at one choke point per backend.
+* New stored state is a :class:`RecordType`, declared once next to the capability that owns
+  it, and read and written with :meth:`UnitOfWork.get_record`, :meth:`UnitOfWork.put_record`,
+  :meth:`UnitOfWork.delete_record` and :meth:`UnitOfWork.find_records`: every backend stores
+  every record type in one table (kind, key, tenant, wallet, tag, unique value, order and the
+  record's JSON), so a new stored concept needs no new method here nor in any backend.
 
 Backends: :mod:`prepaid_wallet.storage.memory` (this package), SQLite and PostgreSQL. The one
 behavioural test suite in ``tests/storage/contract.py`` runs against each; a new backend is done
@@ -35,14 +40,16 @@ when it passes that suite unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import attrs
 
+from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
+from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
@@ -50,7 +57,115 @@ from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
     from prepaid_wallet.rules.topup import TopUpIntent
 
-__all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
+__all__ = [
+    "Event",
+    "IdempotencyRecord",
+    "RecordRow",
+    "RecordType",
+    "Store",
+    "UnitOfWork",
+    "WalletSnapshot",
+    "sortable_instant",
+]
+
+T = TypeVar("T")
+
+
+def _no_value(record: object) -> None:
+    """The default of an optional indexed value of a record type: none."""
+    return None
+
+
+def _text(kind: str, what: str, value: object, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InvalidInputError(f"{kind}.{what}", "must be non-empty text", value)
+    return value
+
+
+@attrs.frozen
+class RecordRow:
+    """One stored record as every backend keeps it: the columns of the ``records`` table
+    (what :meth:`RecordType.row` computes from a record)."""
+
+    kind: str
+    key: str
+    tenant_id: str
+    wallet_id: str | None
+    tag: str | None
+    unique: str | None
+    order: str
+    data: str
+
+
+@attrs.frozen
+class RecordType(Generic[T]):
+    """A kind of stored record, declared once; every backend stores every record type in one
+    table.
+
+    * ``kind`` -- the unique name of the kind (``"wallet_setting"``, ``"top_up_intent"`` ...);
+    * ``type`` -- an attrs class, stored as canonical JSON by :mod:`prepaid_wallet._codec`
+      (:func:`~prepaid_wallet._codec.dumps` / :func:`~prepaid_wallet._codec.loads`): a field
+      added later takes its default when an older record is read;
+    * ``key`` -- the record's key within its kind (``(kind, key)`` is the primary key);
+    * ``tenant`` -- the tenant the record belongs to (indexed: ``find_records(tenant_id=...)``);
+    * ``wallet`` -- the stored wallet it belongs to, if any (indexed; the wallet must exist:
+      ``WalletNotFoundError`` at commit otherwise);
+    * ``tag`` -- one indexed value it is found by (a status, a name ...), if any;
+    * ``unique`` -- a value no two records of the kind may share at once (``None``: free); a
+      clash is :class:`~prepaid_wallet.errors.ConflictError`, at once when the unit itself
+      buffered the other record, at commit at the latest;
+    * ``order`` -- text, compared byte by byte (code point by code point), that
+      :meth:`UnitOfWork.find_records` sorts by, then the key; by default the key itself. An
+      instant is ordered by :func:`sortable_instant`.
+
+    Every value computed from a record is non-empty text without NUL (``None`` where it is
+    optional), else :class:`~prepaid_wallet.errors.InvalidInputError` naming
+    ``<kind>.<what>``. The backends store and index these values; they never import a record
+    type.
+    """
+
+    kind: str
+    type: type[T]
+    key: Callable[[T], str]
+    tenant: Callable[[T], str]
+    wallet: Callable[[T], str | None] = _no_value
+    tag: Callable[[T], str | None] = _no_value
+    unique: Callable[[T], str | None] = _no_value
+    order: Callable[[T], str] = attrs.field(
+        default=attrs.Factory(lambda self: self.key, takes_self=True)
+    )
+
+    def row(self, record: T) -> RecordRow:
+        """The stored columns of ``record``: ``InvalidInputError`` for a record of another
+        type or a computed value that is not text."""
+        kind = self.kind
+        if not isinstance(record, self.type):
+            raise InvalidInputError(
+                "record", f"must be a {self.type.__name__} (record kind {kind!r})", record
+            )
+        return RecordRow(
+            kind=kind,
+            key=_text(kind, "key", self.key(record), optional=False) or "",
+            tenant_id=_text(kind, "tenant", self.tenant(record), optional=False) or "",
+            wallet_id=_text(kind, "wallet", self.wallet(record), optional=True),
+            tag=_text(kind, "tag", self.tag(record), optional=True),
+            unique=_text(kind, "unique", self.unique(record), optional=True),
+            order=_text(kind, "order", self.order(record), optional=False) or "",
+            data=_codec.dumps(record),
+        )
+
+    def load(self, data: str) -> T:
+        """The record stored as ``data`` (its JSON)."""
+        record: T = _codec.loads(self.type, data)
+        return record
+
+
+def sortable_instant(at: datetime) -> str:
+    """``at`` as text that sorts like the instants (a :attr:`RecordType.order`): UTC, fixed
+    width, to the microsecond (``2024-05-01T09:30:00.000000Z``)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @attrs.frozen
@@ -222,6 +337,39 @@ class UnitOfWork(Protocol):
     def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
         """Up to ``limit`` committed pending intents of every tenant, ``(tenant_id, intent)``,
         oldest first (by creation instant, then id; an index, never a scan)."""
+        ...
+
+    # -- records (stored state of every other kind) ------------------------------------------
+
+    def get_record(self, rtype: RecordType[T], key: str) -> T | None:
+        """The record of kind ``rtype`` stored under ``key``, if any: committed state plus this
+        unit's own buffered writes."""
+        ...
+
+    def put_record(self, rtype: RecordType[T], record: T) -> None:
+        """Buffer an insert, or the replacement of the record of the same key (written at
+        commit with everything else). A unique value another record of the kind holds
+        conflicts (``ConflictError``, at commit at the latest); the wallet it names must exist
+        (``WalletNotFoundError`` at commit); lock that wallet first."""
+        ...
+
+    def delete_record(self, rtype: RecordType[Any], key: str) -> None:
+        """Buffer the removal of the record of kind ``rtype`` stored under ``key`` (an unknown
+        key: nothing)."""
+        ...
+
+    def find_records(
+        self,
+        rtype: RecordType[T],
+        *,
+        tenant_id: str | None = None,
+        wallet_id: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+    ) -> list[T]:
+        """The records of the kind matching every filter given (up to ``limit``), by
+        ``(order, key)``: committed state plus this unit's own buffered writes, read from an
+        index (never a scan of other kinds)."""
         ...
 
     # -- events (the outbox) ----------------------------------------------------------------

@@ -45,6 +45,7 @@ __all__ = [
     "INTENT_COLS",
     "LOT_COLS",
     "MIGRATIONS",
+    "RECORD_COLS",
     "SCHEMA_VERSION",
     "TRIGGER",
     "WALLET_COLS",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Every message raised by one of the schema's own triggers or functions starts with this.
 TRIGGER = "prepaid_wallet:"
@@ -86,6 +87,9 @@ EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
 #: What a balance snapshot is read from (``wallet_history``).
 HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
 INTENT_COLS = "id, tenant_id, wallet_id, status, created_at, data"
+#: The columns of ``records``, in the order of
+#: :class:`~prepaid_wallet.storage.base.RecordRow`'s fields.
+RECORD_COLS = "kind, key, tenant_id, wallet_id, tag, uniq, sort, data"
 
 
 def names(cols: str) -> tuple[str, ...]:
@@ -312,6 +316,31 @@ CREATE INDEX top_up_intents_pending ON {p}top_up_intents (created_at, id)
     WHERE status = 'pending';
 """
 
+#: Version 7: records, the one table every record type
+#: (:class:`~prepaid_wallet.storage.base.RecordType`) is stored in: its kind and key (the
+#: primary key), the tenant, the wallet it belongs to (if any, a stored wallet), its tag, its
+#: unique value (no two records of a kind share one: the partial unique index), the text it is
+#: ordered by and its JSON. Each of tenant, wallet and tag leads an index of the kind, in the
+#: records' order.
+_V7 = """
+CREATE TABLE {p}records (
+    kind {id} NOT NULL,
+    key {id} NOT NULL,
+    tenant_id {id} NOT NULL,
+    wallet_id {id} REFERENCES {p}wallets (id),
+    tag {id},
+    uniq {id},
+    sort {id} NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+){clustered};
+CREATE INDEX records_by_tenant ON {p}records (kind, tenant_id, sort, key);
+CREATE INDEX records_by_wallet ON {p}records (kind, wallet_id, sort, key)
+    WHERE wallet_id IS NOT NULL;
+CREATE INDEX records_by_tag ON {p}records (kind, tag, sort, key) WHERE tag IS NOT NULL;
+CREATE UNIQUE INDEX records_unique ON {p}records (kind, uniq) WHERE uniq IS NOT NULL;
+"""
+
 
 @attrs.frozen
 class Step:
@@ -329,14 +358,16 @@ class Step:
 #: in a way of the dialect's own (SQLite: tables stored by the key they are read by; PostgreSQL:
 #: the functions a commit and its balance check run); ``write_unit`` -- what writes a unit's
 #: changes in the database itself, where the dialect does that (recreated by the last version
-#: that changes what a unit writes).
+#: that changes what a unit writes); ``write_unit_6`` -- the same as version 6 created it
+#: (so that a new database passes through exactly what a version-6 one held).
 MIGRATIONS: tuple[Step, ...] = (
     Step(1, _V1, hook="journal"),
     Step(2, "", hook="write_path"),
     Step(3, _V3),
     Step(4, _V4),
     Step(5, _V5),
-    Step(6, _V6, hook="write_unit"),
+    Step(6, _V6, hook="write_unit_6"),
+    Step(7, _V7, hook="write_unit"),
 )
 
 #: The hook names a dialect must give DDL for (an empty text where it has nothing to add).

@@ -29,6 +29,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
+import attrs
+
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConditionGroupNotFoundError,
@@ -42,7 +44,7 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.ledger import Entry, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.storage._buffer import WriteBuffer
+from prepaid_wallet.storage._buffer import WriteBuffer, record_filter
 from prepaid_wallet.storage._dialect import Dialect
 from prepaid_wallet.storage._rows import Rows, intent_of
 from prepaid_wallet.storage._schema import (
@@ -54,16 +56,26 @@ from prepaid_wallet.storage._schema import (
     HOLD_COLS,
     IDEMPOTENCY_COLS,
     LOT_COLS,
+    RECORD_COLS,
     WALLET_COLS,
     names,
 )
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
+from prepaid_wallet.storage.base import (
+    Event,
+    IdempotencyRecord,
+    RecordRow,
+    RecordType,
+    WalletSnapshot,
+    dump_state,
+)
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
     from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = ["SQLUnitOfWork"]
+
+_RECORD_NAMES = names(RECORD_COLS)
 
 #: Rows per page when a listing is read by key (``iter_wallets``).
 _PAGE = 500
@@ -80,6 +92,7 @@ class _Connection(Protocol):
 
 
 _Conn = TypeVar("_Conn", bound=_Connection)
+T = TypeVar("T")
 
 #: Runs a statement with its parameters and gives its rows.
 _Execute = Callable[[str, Sequence[Any]], Iterable[Sequence[Any]]]
@@ -278,6 +291,7 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
                      for r in rows("SELECT tenant_id, data FROM top_up_intents")],
             events=[(rows_of.event(r[:6]), bool(r[6])) for r in rows(
                 f"SELECT {EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
+            records=[RecordRow(*r) for r in rows(f"SELECT {RECORD_COLS} FROM records")],
         )
 
 
@@ -488,6 +502,107 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             (wallet_id, name),
         )
         return None if row is None else str(row[0])
+
+    # -- records ----------------------------------------------------------------------------
+
+    def get_record(self, rtype: RecordType[T], key: str) -> T | None:
+        """The record as this unit sees it: its own buffered write, else the stored row (the
+        primary key)."""
+        self._check_open()
+        buffered, record = self._buffered_record(rtype.kind, key)
+        if buffered:
+            own: T | None = record
+            return own
+        row = self._one(
+            self._q("SELECT data FROM records WHERE kind = ? AND key = ?"), (rtype.kind, key)
+        )
+        return None if row is None else rtype.load(row[0])
+
+    def find_records(
+        self,
+        rtype: RecordType[T],
+        *,
+        tenant_id: str | None = None,
+        wallet_id: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+    ) -> list[T]:
+        """The records of the kind matching the filters, by ``(order, key)``: the committed
+        rows read from the index of the kind by tenant, wallet or tag (up to ``limit`` plus
+        the records this unit wrote of the kind, which may replace some), overlaid with this
+        unit's own."""
+        self._check_open()
+        where = record_filter(tenant_id, wallet_id, tag, limit)
+        if limit is not None and limit <= 0:
+            return []
+        sql = "SELECT sort, key, data FROM records WHERE kind = ?" + "".join(
+            f" AND {column} = ?" for column, _ in where
+        ) + " ORDER BY sort, key"
+        params: list[Any] = [rtype.kind, *(value for _, value in where)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit + self._buffered_kind(rtype.kind))
+        rows = self._all(self._q(sql), params)
+        return self._overlay_records(rtype, rows, where, limit)
+
+    def _check_wallets(self, wallet_ids: Sequence[str]) -> None:
+        """``WalletNotFoundError`` for the first of ``wallet_ids`` (in the order the unit wrote
+        them, like the memory store) that is neither stored nor opened in this unit (wallets
+        this unit read or wrote need no read; the others, one)."""
+        wanted = sorted(
+            {
+                wallet_id
+                for wallet_id in wallet_ids
+                if wallet_id not in self._wallets and self._known_wallet(wallet_id) is None
+            }
+        )
+        if not wanted:
+            return
+        where, params = self._DIALECT.any_of("id", wanted, "text")
+        rows = self._all(f"SELECT id FROM wallets WHERE {where}", params)
+        missing = set(wanted) - {row[0] for row in rows}
+        for wallet_id in wallet_ids:
+            if wallet_id in missing:
+                raise WalletNotFoundError(wallet_id)
+
+    def _record_statements(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """This unit's record writes as statements (``?`` placeholders) and their rows, for a
+        backend that sends statements: removals first; then the unique value of each record
+        it rewrites is let go, so that records may trade values within the unit; then every
+        record is upserted."""
+        removed, put = self._record_writes()
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+        if removed:
+            statements.append(("DELETE FROM records WHERE kind = ? AND key = ?", removed))
+        if any(row.unique is not None for row in put):
+            statements.append((
+                "UPDATE records SET uniq = NULL WHERE kind = ? AND key = ?"
+                " AND uniq IS NOT NULL AND (? IS NULL OR uniq <> ?)",
+                [(row.kind, row.key, row.unique, row.unique) for row in put],
+            ))
+        if put:
+            statements.append((
+                f"INSERT INTO records ({RECORD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id,"
+                " wallet_id = excluded.wallet_id, tag = excluded.tag, uniq = excluded.uniq,"
+                " sort = excluded.sort, data = excluded.data",
+                [attrs.astuple(row) for row in put],
+            ))
+        return statements
+
+    def _record_payload(self) -> dict[str, list[dict[str, Any]]]:
+        """This unit's record writes as a backend that sends them as data writes them: the
+        removals (``record_deletes``: kind and key) and the rows put (``records``, by column
+        name), in write order."""
+        removed, put = self._record_writes()
+        payload: dict[str, list[dict[str, Any]]] = {}
+        if removed:
+            payload["record_deletes"] = [{"kind": kind, "key": key} for kind, key in removed]
+        if put:
+            payload["records"] = [
+                dict(zip(_RECORD_NAMES, attrs.astuple(row), strict=True)) for row in put
+            ]
+        return payload
 
     # -- condition groups -------------------------------------------------------------------
 

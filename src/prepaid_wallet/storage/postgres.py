@@ -139,8 +139,8 @@ _TRIGGER = _schema.TRIGGER
 _RETRYABLE = frozenset({"40P01", "40001"})
 #: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on.
 _STALE = "PW001"
-#: Raised by ``write_unit`` for a setting or a top-up intent of a wallet that is not stored (the
-#: wallet id in the detail).
+#: Raised by ``write_unit`` for a setting, a top-up intent or a record of a wallet that is not
+#: stored (the wallet id in the detail).
 _NO_WALLET = "PW002"
 #: Unique constraints whose violation is an integrity error rather than a conflict.
 _INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
@@ -148,6 +148,7 @@ _INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
 _CONFLICT_CONSTRAINTS = {
     "events_id_key": "an event id is already used",
     "top_up_intents_one_pending": "a wallet already has a pending top-up",
+    "records_unique": "a record's unique value is already taken",
 }
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -271,6 +272,7 @@ _IDEMPOTENCY_NAMES = _schema.names(_schema.IDEMPOTENCY_COLS)
 _EVENT_NAMES = _schema.names(_EVENT_COLS)
 _INTENT_COLS = _schema.INTENT_COLS
 _INTENT_NAMES = _schema.names(_INTENT_COLS)
+_RECORD_COLS = _schema.RECORD_COLS
 #: The columns of ``entries`` but ``seq``, as ``v.<name>``.
 _NO_SEQ = ", ".join(f"v.{name}" for name in _ENTRY_NAMES)
 _POSTING_COLS = (
@@ -281,19 +283,24 @@ _HISTORY_ROW_COLS = (
 )
 
 
-#: Hook ``write_unit`` (version 6): ``write_unit(p JSONB)``, every write of a unit in one call
-#: (see :meth:`PostgresUnitOfWork._flush`), as the latest schema needs it. Migrations always run
-#: to the latest version, in one transaction, so only the last migration that changes what a
-#: unit writes (re)creates it; earlier versions of the function are never used.
-_WRITE_UNIT = f"""
-CREATE OR REPLACE FUNCTION {{s}}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+#: ``write_unit(p JSONB)``: every write of a unit in one call (see
+#: :meth:`PostgresUnitOfWork._flush`), built from its parts. Migrations always run to the
+#: latest version, in one transaction, so only the last migration that changes what a unit
+#: writes (re)creates it (hook ``write_unit``); the one version 6 created (hook
+#: ``write_unit_6``) is kept so a new schema passes through exactly what a version-6 one held,
+#: and is never used.
+_UNIT_HEAD = """
+CREATE OR REPLACE FUNCTION {s}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
 DECLARE
     w RECORD;
     g RECORD;
     old_until TIMESTAMPTZ;
     missing TEXT;
 BEGIN
-    IF p ? 'groups' THEN
+"""
+#: Condition groups first (a group whose end moved moves its live lots), then new and changed
+#: wallets.
+_UNIT_WALLETS = f"""    IF p ? 'groups' THEN
         FOR g IN
             SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
         LOOP
@@ -331,7 +338,9 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
-    IF p ? 'settings' THEN
+"""
+#: Version 6: wallet settings and top-up intents, after the wallets they name.
+_UNIT_SETTINGS_6 = f"""    IF p ? 'settings' THEN
         SELECT min(v.wallet_id COLLATE "C") INTO missing
             FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
             WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id);
@@ -365,7 +374,41 @@ BEGIN
             ORDER BY v.status = 'pending', v.ordinality
             ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data;
     END IF;
-    IF p ? 'entries' THEN
+"""
+#: Version 7: records, after the wallets they name (``PW002`` for the first one of an unknown
+#: wallet): removals, then the unique value of each record rewritten is let go (records may
+#: trade values within a unit), then every record is upserted; a unique value another record
+#: holds violates ``records_unique``.
+_UNIT_RECORDS = f"""    IF p ? 'records' OR p ? 'record_deletes' THEN
+        SELECT v.wallet_id INTO missing
+            FROM jsonb_populate_recordset(NULL::{{s}}.records, p -> 'records')
+                WITH ORDINALITY AS v
+            WHERE v.wallet_id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id)
+            ORDER BY v.ordinality LIMIT 1;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} a record refers to an unknown wallet (%)', missing
+                USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
+        END IF;
+        DELETE FROM {{s}}.records t
+            USING jsonb_to_recordset(p -> 'record_deletes') AS v (kind TEXT, key TEXT)
+            WHERE t.kind = v.kind AND t.key = v.key;
+        UPDATE {{s}}.records t SET uniq = NULL
+            FROM jsonb_populate_recordset(NULL::{{s}}.records, p -> 'records') AS v
+            WHERE t.kind = v.kind AND t.key = v.key AND t.uniq IS NOT NULL
+                AND t.uniq IS DISTINCT FROM v.uniq;
+        INSERT INTO {{s}}.records ({_RECORD_COLS})
+            SELECT {", ".join(f"v.{name}" for name in _schema.names(_RECORD_COLS))}
+            FROM jsonb_populate_recordset(NULL::{{s}}.records, p -> 'records')
+                WITH ORDINALITY AS v
+            ORDER BY v.ordinality
+            ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id,
+                wallet_id = excluded.wallet_id, tag = excluded.tag, uniq = excluded.uniq,
+                sort = excluded.sort, data = excluded.data;
+    END IF;
+"""
+#: The journal, events, lots, holds, charges and idempotency records.
+_UNIT_REST = f"""    IF p ? 'entries' THEN
         WITH e AS (
             INSERT INTO {{s}}.entries ({_ENTRY_COLS})
                 SELECT nextval('{{s}}.entry_seq'), {_NO_SEQ}
@@ -437,12 +480,16 @@ BEGIN
 END
 $$;
 """
+_WRITE_UNIT_6 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_SETTINGS_6 + _UNIT_REST
+_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_SETTINGS_6 + _UNIT_RECORDS + _UNIT_REST
 
 _DIALECT = POSTGRES
 _ROWS = Rows(_DIALECT)
 
 _SCRIPTS = _schema.render(
-    _DIALECT, {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit": _WRITE_UNIT}
+    _DIALECT,
+    {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": _WRITE_UNIT_6,
+     "write_unit": _WRITE_UNIT},
 )
 #: Schema version 1. A new schema is this followed by every migration.
 _SCHEMA = _SCRIPTS[1]
@@ -863,6 +910,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
                 {"wallet_id": wallet_id, "name": name, "value": value}
                 for (wallet_id, name), value in sorted(self._settings.items())
             ]
+        payload.update(self._record_payload())
         if self._intents:
             # In the unit's order; ``write_unit`` writes the finished ones first.
             payload["intents"] = [

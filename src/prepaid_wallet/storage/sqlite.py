@@ -57,7 +57,6 @@ from prepaid_wallet.errors import (
     InvalidInputError,
     StorageError,
     StoreNotFoundError,
-    WalletNotFoundError,
 )
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import SQLITE, micros
@@ -193,7 +192,8 @@ _DIALECT = SQLITE
 _ROWS = Rows(_DIALECT)
 
 _SCRIPTS = _schema.render(
-    _DIALECT, {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit": ""}
+    _DIALECT,
+    {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": "", "write_unit": ""},
 )
 #: Version 1 of the schema, as first released. A new file gets it and then every migration, in
 #: the same transaction, so a new file and a migrated one always have the same schema.
@@ -532,29 +532,9 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             self._check_wallets([wallet_id for wallet_id, _ in self._settings])
         if self._intents:
             self._check_wallets([intent.wallet_id for _, intent in self._intents.values()])
+        if self._records:
+            self._check_wallets(self._record_wallets())
         return self._group_ends()
-
-    def _check_wallets(self, wallet_ids: Sequence[str]) -> None:
-        """``WalletNotFoundError`` for the first of ``wallet_ids`` (the wallets of settings or
-        intents, in the order the unit wrote them, like the memory store) that is neither
-        stored nor opened in this unit (wallets this unit read or wrote need no read; the
-        others, one)."""
-        wanted = sorted(
-            {
-                wallet_id
-                for wallet_id in wallet_ids
-                if wallet_id not in self._wallets and self._known_wallet(wallet_id) is None
-            }
-        )
-        if not wanted:
-            return
-        rows = self._all(
-            f"SELECT id FROM wallets WHERE id IN ({','.join('?' * len(wanted))})", wanted
-        )
-        missing = set(wanted) - {row[0] for row in rows}
-        for wallet_id in wallet_ids:
-            if wallet_id in missing:
-                raise WalletNotFoundError(wallet_id)
 
     def _group_ends(self) -> dict[str, int | None]:
         """``valid_until`` (microseconds) of each group the buffered lots refer to: from this
@@ -646,6 +626,8 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             self._flush_settings(conn)
         if self._intents:  # after the wallets too, for the same reason
             self._flush_intents(conn)
+        if self._records:  # after the wallets too, for the same reason
+            self._flush_records(conn)
         self._flush_journal(conn)
         if self._events or self._acks:
             self._flush_events(conn)
@@ -724,6 +706,20 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
                     raise ConflictError(
                         "writing top-up intents: a wallet already has a pending top-up"
                         f" ({exc})"
+                    ) from exc
+                raise
+
+    def _flush_records(self, conn: sqlite3.Connection) -> None:
+        """Write this unit's records (:meth:`_record_statements`); a unique value another
+        record holds violates the partial unique index (``ConflictError``)."""
+        with _translated("writing records"):
+            try:
+                for sql, rows in self._record_statements():
+                    conn.executemany(sql, rows)
+            except sqlite3.IntegrityError as exc:
+                if "records.uniq" in str(exc):
+                    raise ConflictError(
+                        f"writing records: a record's unique value is already taken ({exc})"
                     ) from exc
                 raise
 
