@@ -8,6 +8,10 @@ with a backup card: when her open balance falls to 20.00 EUR or below, she is to
 backup pays. Card top-ups cost a 0.30 EUR fee. At the end the hub lists the members to remind:
 those at or below the 0.00 EUR "warn" threshold, with the top-up each needs.
 
+The hub's rules (the card fee, the thresholds, automatic top-ups) are stored in the store as a
+version, set by the hub's admin: every process that opens the store -- the command line, a
+nightly job -- applies them (``prepaid-wallet --db URL rules show --tenant green-hub``).
+
 Run it with ``python examples/food_hub.py``. The wallets live in a memory store (``--db URL``
 picks another one, e.g. ``--db sqlite:///hub.db``; a store that already holds the hub's wallets
 is refused with one line and exit status 1, and left as it was). The clock is a
@@ -88,12 +92,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     clock = FixedClock(datetime(2026, 5, 4, 8, 0, tzinfo=UTC))
     store = open_store(args.db)
-    hub = WalletService(store, clock=clock, ids=SequentialIds(), rules={HUB: rules},
-                        gateway=CardProcessor())
+    hub = WalletService(store, clock=clock, ids=SequentialIds(), gateway=CardProcessor())
     if hub.wallets(HUB):  # the story opens the hub's wallets: it needs a store without them
         store.close()
         sys.exit(f"{args.db} already holds the {HUB} wallets (from an earlier run):"
                  " give --db a new store")
+    stored = hub.set_tenant_rules(HUB, rules, actor="hub-admin",
+                                  idempotency_key="green-hub-rules-2026-05")
+    print(f"The Green Hub stores its rules (version {stored.version}, by {stored.actor}).")
     floor = eur("-100.00")
     ann = hub.open_wallet(owner_id="ann", tenant_id=HUB, currency="EUR", floor=floor).id
     bob = hub.open_wallet(owner_id="bob", tenant_id=HUB, currency="EUR", floor=floor).id

@@ -61,6 +61,7 @@ from prepaid_wallet import (
     open_store,
 )
 from prepaid_wallet.rules.limits import Limits
+from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.storage.base import Store
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -468,8 +469,8 @@ BAD_INPUT = [
         InvalidAmountError, "request.amount"),
     row("spend-other-currency", lambda w: w.svc.spend(w.yen, SpendRequest(eur("5"))),
         CurrencyMismatchError, "request.amount"),
-    row("spend-mode-none",
-        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5"), mode=bad(None))),
+    row("spend-mode-number",  # None is a mode: the tenant's default
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5"), mode=bad(1))),
         InvalidInputError, "request.mode"),
     row("spend-description-too-long",
         lambda w: w.svc.spend(w.ann, SpendRequest(eur("5"), description="d" * 501)),
@@ -816,6 +817,27 @@ BAD_INPUT = [
         InvalidInputError, "threshold"),
     row("report-bad-threshold", lambda w: w.svc.low_balance_report("hub-a", bad(10)),
         InvalidInputError, "threshold"),
+    # -- tenant rules ------------------------------------------------------------------------
+    row("set-tenant-rules-not-rules",
+        lambda w: w.svc.set_tenant_rules("hub-a", bad({"fees": []})),
+        InvalidInputError, "rules"),
+    row("set-tenant-rules-bad-tenant", lambda w: w.svc.set_tenant_rules("a b", TenantRules()),
+        InvalidInputError, "tenant_id"),
+    row("set-tenant-rules-bad-key",
+        lambda w: w.svc.set_tenant_rules("hub-a", TenantRules(), idempotency_key=""),
+        InvalidInputError, "idempotency_key"),
+    row("set-tenant-rules-bad-metadata",
+        lambda w: w.svc.set_tenant_rules("hub-a", TenantRules(), metadata=bad({"k": 1})),
+        InvalidInputError, "metadata['k']"),
+    row("set-tenant-rules-scoped-other-tenant",
+        lambda w: w.scoped.set_tenant_rules("hub-b", TenantRules(automatic_top_ups=True)),
+        TenantMismatchError, "tenant_id"),
+    row("tenant-rules-scoped-other-tenant", lambda w: w.scoped.tenant_rules("hub-b"),
+        TenantMismatchError, "tenant_id"),
+    row("tenant-rules-history-scoped-other-tenant",
+        lambda w: w.scoped.tenant_rules_history("hub-b"), TenantMismatchError, "tenant_id"),
+    row("tenant-rules-version-bad-tenant", lambda w: w.svc.tenant_rules_version(bad(1)),
+        InvalidInputError, "tenant_id"),
 ]
 
 

@@ -52,6 +52,7 @@ from prepaid_wallet import (
     open_store,
 )
 from prepaid_wallet.ledger import Entry
+from prepaid_wallet.storage.base import RecordType
 from prepaid_wallet.storage.memory import MemoryStore, MemoryUnitOfWork
 from prepaid_wallet.wallet import Change
 from tests.backends import durable_backends
@@ -258,7 +259,8 @@ class _RacyUnitOfWork(MemoryUnitOfWork):
         if not self._done:
             self.rollback()
 
-    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+    def lock_wallets(self, wallet_ids: Sequence[str], *,
+                     tenant_records: Sequence[RecordType[Any]] = ()) -> dict[str, Wallet]:
         wallets = super().lock_wallets(wallet_ids)  # locks nothing
         time.sleep(0.002)  # widen the read-modify-write window
         return wallets

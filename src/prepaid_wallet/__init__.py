@@ -84,7 +84,7 @@ if TYPE_CHECKING:
         StatementStream,
         VerifyReport,
     )
-    from prepaid_wallet.rules.tenant import TenantRules
+    from prepaid_wallet.rules.tenant import TenantRules, TenantRulesVersion
     from prepaid_wallet.service import WalletService, WelcomeAward
     from prepaid_wallet.storage import Store, UnitOfWork, open_store
     from prepaid_wallet.wallet import AllocationPart, Charge, Hold, HoldStatus, Lot, Wallet
@@ -118,7 +118,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LotMovement", "LotView", "Problem", "Receipt", "RefundResult", "SpendResult", "Statement",
         "StatementLine", "StatementStream", "VerifyReport",
     ),
-    "prepaid_wallet.rules.tenant": ("TenantRules",),
+    "prepaid_wallet.rules.tenant": ("TenantRules", "TenantRulesVersion"),
     "prepaid_wallet.service": ("WalletService", "WelcomeAward"),
     "prepaid_wallet.storage": ("Store", "UnitOfWork", "open_store"),
     "prepaid_wallet.wallet": ("AllocationPart", "Charge", "Hold", "HoldStatus", "Lot", "Wallet"),
@@ -216,6 +216,7 @@ __all__ = [
     "SystemClock",
     "TenantMismatchError",
     "TenantRules",
+    "TenantRulesVersion",
     "TimeWindow",
     "UnbalancedEntryError",
     "UnitOfWork",

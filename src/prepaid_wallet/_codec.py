@@ -60,6 +60,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def from_data(tp: Any, data: Any) -> Any:
     """Rebuild a value of type ``tp`` from :func:`to_data` output."""
+    if tp is str or tp is int or tp is bool:  # the most common leaves, first
+        return data
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)

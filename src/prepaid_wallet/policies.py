@@ -84,7 +84,10 @@ def _names(value: Any) -> Any:
 @attrs.frozen
 class SpendRequest:
     """A purchase to pay from a wallet: a positive ``amount`` in the wallet's currency and a
-    checkout ``mode``. ``description`` is free text kept in the entry's metadata.
+    checkout ``mode`` (``None``, the default: the wallet's tenant's default,
+    ``TenantRules.payment_mode``, itself ``CREDIT_ONLY`` unless the tenant set another; a pure
+    :func:`decide_spend` takes ``None`` as ``CREDIT_ONLY``). ``description`` is free text kept
+    in the entry's metadata.
 
     What the purchase is, for lots that may pay only for some of it (see
     :mod:`prepaid_wallet.conditions`):
@@ -99,7 +102,7 @@ class SpendRequest:
     """
 
     amount: Money
-    mode: PaymentMode = PaymentMode.CREDIT_ONLY
+    mode: PaymentMode | None = None
     description: str | None = None
     lines: tuple[LineItem, ...] = attrs.field(default=(), converter=_lines)
     merchant: str | None = None
@@ -499,6 +502,7 @@ def decide_spend(
     shortfall, and a ``CREDIT_FIRST`` one leaves the whole purchase to another method (credit
     pays only together with its fee).
     """
+    mode = PaymentMode.CREDIT_ONLY if request.mode is None else request.mode
     amount = request.amount
     zero = Money.zero(amount.currency)
     reserve = 0 if fee is None else fee.minor_units
@@ -511,11 +515,11 @@ def decide_spend(
     # The fee comes from the open balance, whoever pays the purchase: what of it the open
     # balance cannot give above the floor is missing too.
     fee_short = Money(max(reserve - (wallet.open - wallet.floor).minor_units, 0), amount.currency)
-    if fee_short.is_positive() and request.mode is PaymentMode.CREDIT_FIRST:
+    if fee_short.is_positive() and mode is PaymentMode.CREDIT_FIRST:
         # Credit pays only with its fee: here it pays nothing, another method pays it all.
         return Decision(
             allowed=True,
-            mode=request.mode,
+            mode=mode,
             amount=amount,
             reasons=(),
             allocation=(),
@@ -528,7 +532,7 @@ def decide_spend(
     if fee_short.is_positive():
         return Decision(
             allowed=False,
-            mode=request.mode,
+            mode=mode,
             amount=amount,
             reasons=(Reason.INSUFFICIENT_CREDIT,),
             allocation=(),
@@ -538,10 +542,10 @@ def decide_spend(
             remainder_due=zero,
             fee=fee,
         )
-    if request.mode is PaymentMode.CREDIT_FIRST:
+    if mode is PaymentMode.CREDIT_FIRST:
         return Decision(
             allowed=True,
-            mode=request.mode,
+            mode=mode,
             amount=amount,
             reasons=(),
             allocation=tuple(parts),
@@ -554,7 +558,7 @@ def decide_spend(
     if missing.is_zero():
         return Decision(
             allowed=True,
-            mode=request.mode,
+            mode=mode,
             amount=amount,
             reasons=(),
             allocation=tuple(parts),
@@ -566,7 +570,7 @@ def decide_spend(
         )
     return Decision(
         allowed=False,
-        mode=request.mode,
+        mode=mode,
         amount=amount,
         reasons=(Reason.INSUFFICIENT_CREDIT,),
         allocation=(),

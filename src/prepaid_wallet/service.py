@@ -1,10 +1,11 @@
 """The wallet service: the public facade of the library.
 
 ``WalletService`` holds the store and the dependencies injected once (the clock, the id
-factory, the spend order, the actor, the tenant scope, the tenants' rules and welcome awards, the
-payment gateway). Each write method builds a command record (:mod:`prepaid_wallet.app.commands`)
-and runs it through the one pipeline (:mod:`prepaid_wallet.app.pipeline`): validate, lock the
-wallets in sorted order, replay or store the idempotency key, run the capability's handler
+factory, the spend order, the actor, the tenant scope, the tenants' welcome awards, the payment
+gateway); the tenants' rules live in the store (:meth:`WalletService.set_tenant_rules`).
+Each write method builds a command record (:mod:`prepaid_wallet.app.commands`) and runs it
+through the one pipeline (:mod:`prepaid_wallet.app.pipeline`): validate, lock the wallets in
+sorted order, replay or store the idempotency key, run the capability's handler
 (:mod:`prepaid_wallet.app.handlers`), commit the change with the events it causes. Each read
 is a function of :mod:`prepaid_wallet.app.queries`; each batch job a function of its
 capability's handler module. See docs/architecture.md.
@@ -24,7 +25,7 @@ from prepaid_wallet.app.checks import KEEP, Keep, check_optional_text
 from prepaid_wallet.app.environment import Environment, WelcomeAward
 from prepaid_wallet.app.pipeline import Command, run
 from prepaid_wallet.clock import Clock, SystemClock
-from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.errors import InvalidInputError, TenantMismatchError
 from prepaid_wallet.ids import IdFactory, RandomIds, check_name
 from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 from prepaid_wallet.results import Progress
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
         VerifyReport,
     )
     from prepaid_wallet.rules.limits import Limits
-    from prepaid_wallet.rules.tenant import TenantRules
+    from prepaid_wallet.rules.tenant import TenantRules, TenantRulesVersion
     from prepaid_wallet.rules.topup import (
         ChargeOutcome,
         PaymentGateway,
@@ -75,14 +76,28 @@ class WalletService:
     """Prepaid wallets over a :class:`~prepaid_wallet.storage.base.Store`.
 
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);
-    ``spend_order`` says which lot pays first (a :class:`~prepaid_wallet.policies.SpendOrder` or
-    a function); ``actor`` is recorded on every entry unless a call names another;
-    ``tenant_id``, when given, scopes the service to one tenant: a wallet of another tenant
-    raises :class:`~prepaid_wallet.errors.TenantMismatchError`; ``welcome_awards`` maps a
-    tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives; ``rules``
-    maps a tenant id to its :class:`~prepaid_wallet.rules.tenant.TenantRules` (fees, periodic
-    fees, limits, low-balance thresholds, automatic top-ups); ``gateway`` is the host's
-    :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by automatic top-ups.
+    ``spend_order`` says which lot pays first in this process, for every tenant (a
+    :class:`~prepaid_wallet.policies.SpendOrder` or a function; default: each tenant's stored
+    ``TenantRules.spend_order``); ``actor`` is recorded on every entry unless a call names
+    another; ``tenant_id``, when given, scopes the service to one tenant: a wallet of another
+    tenant raises :class:`~prepaid_wallet.errors.TenantMismatchError`; ``welcome_awards`` maps
+    a tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives;
+    ``gateway`` is the host's :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by
+    automatic top-ups.
+
+    The tenants' rules (:class:`~prepaid_wallet.rules.tenant.TenantRules`: fees, periodic
+    fees, limits, low-balance thresholds, automatic top-ups, spend order, default payment
+    mode) live in the store, in versions set by :meth:`set_tenant_rules`: every command, job
+    and query reads the current version in its own unit of work, so every process that opens
+    the store -- a second server, a cron job, the command line -- applies the same rules, and
+    a change from its next command on. ``rules``, mapping a tenant id to its rules, is a
+    convenience that stores them: for each tenant whose current stored rules differ, the
+    constructor runs :meth:`set_tenant_rules` (one new version, with the service's actor;
+    equal rules write nothing). Two processes built with different ``rules`` for one tenant
+    overwrite each other: the one started last stores its rules as the next version, and from
+    then on every process -- the earlier one too -- applies them. Set rules that change with
+    :meth:`set_tenant_rules` (or ``prepaid-wallet rules set``) rather than in the constructor
+    of several processes.
 
     Every amount is a :class:`~prepaid_wallet.money.Money` in the wallet's currency; every
     instant is timezone-aware (naive ones raise ``InvalidTimeError``).
@@ -94,7 +109,7 @@ class WalletService:
         *,
         clock: Clock | None = None,
         ids: IdFactory | None = None,
-        spend_order: SpendOrder | SpendOrderFunction = SpendOrder.DEFAULT,
+        spend_order: SpendOrder | SpendOrderFunction | None = None,
         actor: str | None = None,
         tenant_id: str | None = None,
         welcome_awards: Mapping[str, WelcomeAward] | None = None,
@@ -122,6 +137,8 @@ class WalletService:
             if not isinstance(tenant_rules, TenantRules):
                 raise InvalidInputError(f"rules[{tenant!r}]", "must be a TenantRules",
                                         tenant_rules)
+            if tenant_id is not None and tenant != tenant_id:
+                raise TenantMismatchError("rules", tenant_id, tenant)
         if gateway is not None:  # likewise the top-up module, without a gateway
             from prepaid_wallet.rules.topup import PaymentGateway
         if gateway is not None and not isinstance(gateway, PaymentGateway):
@@ -129,8 +146,7 @@ class WalletService:
                                     gateway)
         self._env = Environment(
             store=store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
-            tenant_id=tenant_id, welcome_awards=welcome_awards or {}, rules=rules or {},
-            gateway=gateway,
+            tenant_id=tenant_id, welcome_awards=welcome_awards or {}, gateway=gateway,
         )
         env = self._env
         self.store = env.store
@@ -140,9 +156,13 @@ class WalletService:
         self.actor = env.actor
         self.tenant_id = env.tenant_id
         self.welcome_awards = env.welcome_awards
-        self.rules = env.rules
+        #: The rules given to the constructor (stored by it); what applies is in the store.
+        self.rules: dict[str, TenantRules] = dict(rules or {})
         self.gateway = env.gateway
         self.expiry = env.expiry
+        for tenant in sorted(self.rules):
+            if self.tenant_rules(tenant) != self.rules[tenant]:
+                self.set_tenant_rules(tenant, self.rules[tenant])
 
     def _run(self, command: Command[_R]) -> _R:
         """Run a write command through the pipeline (:mod:`prepaid_wallet.app.pipeline`)."""
@@ -582,6 +602,58 @@ class WalletService:
         from prepaid_wallet.app.queries.wallet import condition_groups
 
         return condition_groups(self._env, tenant_id)
+
+    # -- tenant rules ---------------------------------------------------------------------------
+
+    def set_tenant_rules(
+        self,
+        tenant_id: str,
+        rules: TenantRules,
+        *,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> TenantRulesVersion:
+        """Store ``rules`` as the tenant's next version (1, 2, ...) and return it, with the
+        instant, the actor (the call's, else the service's), the key and the metadata that set
+        it. Every process that opens the store applies them from its next command on (each
+        command reads the current version in its own unit of work); a job already running
+        keeps the rules it read when it started. Rules equal to the current version's write
+        nothing and return that version. Setting rules moves no money: no journal entry; the
+        versions (:meth:`tenant_rules_history`) say who set what, when.
+
+        Under ``idempotency_key`` a retry returns the version first stored (a different
+        request: ``IdempotencyConflictError``). Two sets of one tenant's rules at once never
+        both become version ``n``: on PostgreSQL the later commit raises ``ConflictError``
+        (nothing written; run it again to store version ``n + 1``). A scoped service sets its
+        own tenant's rules only (``TenantMismatchError``); ``rules`` that are not a
+        ``TenantRules`` raise ``InvalidInputError``."""
+        from prepaid_wallet.app.commands import SetTenantRules
+        from prepaid_wallet.app.tenant_rules import public
+
+        return public(self._run(SetTenantRules(
+            tenant_id=tenant_id, rules=rules, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata)))
+
+    def tenant_rules(self, tenant_id: str) -> TenantRules:
+        """The rules that apply to the tenant now: its current stored version's (none stored:
+        an empty ``TenantRules``, which charges no fee and limits nothing)."""
+        from prepaid_wallet.app.queries.tenant_rules import tenant_rules
+
+        return tenant_rules(self._env, tenant_id)
+
+    def tenant_rules_version(self, tenant_id: str) -> TenantRulesVersion | None:
+        """The tenant's current stored version, with who set it, when and under which key;
+        None when the tenant's rules were never set."""
+        from prepaid_wallet.app.queries.tenant_rules import tenant_rules_version
+
+        return tenant_rules_version(self._env, tenant_id)
+
+    def tenant_rules_history(self, tenant_id: str) -> list[TenantRulesVersion]:
+        """Every version of the tenant's rules, oldest first (the last is the current one)."""
+        from prepaid_wallet.app.queries.tenant_rules import tenant_rules_history
+
+        return tenant_rules_history(self._env, tenant_id)
 
     # -- automatic top-ups --------------------------------------------------------------------
 

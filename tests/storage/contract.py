@@ -1533,6 +1533,43 @@ class StoreContract:
                 assert [n.id for n in uow.find_records(NOTES, tenant_id=tenant, limit=2)] == [
                     f"{tenant}-0", f"{tenant}-1"]
 
+    def test_records_of_the_locked_wallets_tenants_are_read_with_the_lock(
+        self, store: Store, writer: Writer
+    ) -> None:
+        # ``lock_wallets(tenant_records=...)``: the records stored under a locked wallet's
+        # tenant id read as get_record reads them (none stored: None), the unit's own writes
+        # first; another kind or tenant is read as ever.
+        writer.open("w1")
+        writer.open("w2", tenant="hub-b")
+        writer.open("w3", tenant="hub-c")
+        with store.unit_of_work() as uow:
+            uow.put_record(PLAIN, Note(TENANT, body="hub's"))
+            uow.put_record(PLAIN, Note("hub-b", tenant_id="hub-b", body="hub-b's"))
+            uow.put_record(NOTES, Note(TENANT, body="another kind"))
+            uow.commit()
+        for read_only in (False, True):
+            with store.unit_of_work(read_only=read_only) as uow:
+                found = uow.lock_wallets(["w2", "w1", "w3"], tenant_records=(PLAIN,))
+                assert sorted(found) == ["w1", "w2", "w3"]
+                assert uow.get_record(PLAIN, TENANT) == Note(TENANT, body="hub's")
+                assert uow.get_record(PLAIN, "hub-b") == Note("hub-b", tenant_id="hub-b",
+                                                              body="hub-b's")
+                assert uow.get_record(PLAIN, "hub-c") is None
+                assert uow.get_record(NOTES, TENANT) == Note(TENANT, body="another kind")
+                assert uow.get_record(PLAIN, "hub-z") is None
+                if not read_only:
+                    uow.put_record(PLAIN, Note(TENANT, body="changed"))
+                    uow.delete_record(PLAIN, "hub-b")
+                    assert uow.get_record(PLAIN, TENANT) == Note(TENANT, body="changed")
+                    assert uow.get_record(PLAIN, "hub-b") is None
+        with store.unit_of_work() as uow:  # locked later in a unit: read the same way
+            assert uow.get_record(NOTES, TENANT) is not None
+            uow.lock_wallets(["w1"], tenant_records=(PLAIN, NOTES))
+            assert uow.get_record(PLAIN, TENANT) == Note(TENANT, body="hub's")
+            assert uow.get_record(NOTES, TENANT) == Note(TENANT, body="another kind")
+            with pytest.raises(WalletNotFoundError):
+                uow.lock_wallets(["w-missing"], tenant_records=(PLAIN,))
+
     # -- events (the outbox) -----------------------------------------------------------------
 
     def test_events_are_written_with_the_unit_and_read_until_acknowledged(

@@ -661,6 +661,36 @@ class TestPostgresRoundTrips:
         finally:
             store.close()
 
+    def test_the_tenants_stored_rules_are_read_with_the_lock(self, dsn: str, schema: str
+                                                               ) -> None:
+        # Fees and low-balance thresholds stored for the tenant (rules that need no other
+        # read): a spend and a top-up still take two round trips, the rules coming back with
+        # the wallet's lock.
+        from prepaid_wallet.rules.fees import FeeRule
+        from prepaid_wallet.rules.operations import Operation
+        from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
+        from prepaid_wallet.rules.tenant import TenantRules
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema, min_size=1, max_size=1)
+        try:
+            svc, _ = new_service(store)
+            svc.set_tenant_rules(TENANT, TenantRules(
+                fees=(FeeRule(name="card", operations={Operation.TOP_UP, Operation.SPEND},
+                              fixed=eur("0.01")),),
+                low_balance=LowBalanceRule((Threshold(eur("1.00"), "low"),))))
+            wallet = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+            svc.top_up(wallet.id, eur("10.00"), method="card")
+            for _ in range(6):  # past the driver's prepare threshold: the steady state
+                svc.spend(wallet.id, SpendRequest(eur("0.10")))
+            spent = _round_trips(store, lambda: svc.spend(wallet.id, SpendRequest(eur("1.00"))))
+            topped = _round_trips(store, lambda: svc.top_up(wallet.id, eur("1.00"),
+                                                            method="card"))
+            assert (len(spent), len(topped)) == (2, 2), (spent, topped)
+            assert svc.get_wallet(wallet.id).open == eur("9.31")  # the fees were charged
+        finally:
+            store.close()
+
 
 # -- schema migrations -----------------------------------------------------------------------------
 

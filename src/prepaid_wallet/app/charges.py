@@ -60,7 +60,7 @@ def fees(
     """The fees the tenant's rules charge ``wallet`` on ``operation`` of ``amount`` (rules in
     another currency are skipped; owner groups are read only when a rule names some)."""
     rules = [
-        rule for rule in env.tenant_rules(wallet.tenant_id).fees
+        rule for rule in env.tenant_rules(uow, wallet.tenant_id).fees
         if operation in rule.operations and rule.currency in (None, wallet.currency)
     ]
     if not rules:
@@ -87,7 +87,7 @@ def fee(
 def effective_limits(env: Environment, uow: UnitOfWork, wallet: Wallet) -> Limits:
     """The tenant's limits with the wallet's (stricter) overrides. A tenant without limits has
     no overrides either, so its wallets' operations read nothing."""
-    base = env.tenant_rules(wallet.tenant_id).limits
+    base = env.tenant_rules(uow, wallet.tenant_id).limits
     if not base.rules and base.max_balance is None:
         return base
     text = uow.get_setting(wallet.id, LIMITS)

@@ -180,8 +180,8 @@ def check_request(request: object) -> SpendRequest:
     if not isinstance(request, SpendRequest):
         raise InvalidInputError("request", "must be a SpendRequest", request)
     check_positive(request.amount, "request.amount")
-    if not isinstance(request.mode, PaymentMode):
-        raise InvalidInputError("request.mode", "must be a PaymentMode", request.mode)
+    if request.mode is not None and not isinstance(request.mode, PaymentMode):
+        raise InvalidInputError("request.mode", "must be a PaymentMode or None", request.mode)
     check_optional_text(request.description, "request.description", required=False)
     lines = request.lines
     if not isinstance(lines, tuple) or not all(isinstance(x, LineItem) for x in lines):

@@ -38,6 +38,7 @@ from prepaid_wallet.app.pipeline import (
     NoWallet,
     Wallets,
 )
+from prepaid_wallet.app.tenant_rules import StoredRules, encode
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
@@ -57,6 +58,7 @@ from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 if TYPE_CHECKING:
+    from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import TopUpRule
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "Reverse",
     "SetLimits",
     "SetOwnerGroups",
+    "SetTenantRules",
     "SetTopUpRule",
     "Spend",
     "TopUp",
@@ -590,6 +593,41 @@ class ChangeConditionGroup(Command[ConditionGroup]):
         check_optional_text(self.name, "name", required=False)
         if self.condition is not None and not isinstance(self.condition, SpendCondition):
             raise InvalidInputError("condition", "must be a SpendCondition", self.condition)
+
+
+# -- tenant rules ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SetTenantRules(Command[StoredRules]):
+    """Store ``rules`` (a :class:`~prepaid_wallet.rules.tenant.TenantRules`) as the tenant's
+    next version; rules equal to the current version's write nothing and return it.
+
+    It locks no wallet (``NoWallet``: the service must be allowed to act for the tenant). Two
+    sets of one tenant's rules at once cannot both become version ``n``: the versions' unique
+    value makes the later commit raise ``ConflictError`` (on PostgreSQL; the other stores run
+    write units one at a time), and running it again makes version ``n + 1``."""
+
+    operation: ClassVar[str] = "set_tenant_rules"
+    locks: ClassVar[LockSpec] = NoWallet("tenant_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.tenant_rules:set_tenant_rules"
+    result: ClassVar[Any] = StoredRules
+
+    tenant_id: str
+    rules: TenantRules
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def validate(self) -> None:
+        from prepaid_wallet.rules.tenant import TenantRules
+
+        check_name(self.tenant_id, "tenant_id")
+        if not isinstance(self.rules, TenantRules):
+            raise InvalidInputError("rules", "must be a TenantRules", self.rules)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"tenant_id": self.tenant_id, "rules": encode(self.rules), "metadata": metadata}
 
 
 # -- automatic top-ups ----------------------------------------------------------------------------

@@ -16,19 +16,30 @@ from prepaid_wallet.policies import Decision, Reason, SpendRequest, decide_spend
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Wallet
 
-__all__ = ["decide"]
+__all__ = ["decide", "with_mode"]
+
+
+def with_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest
+              ) -> SpendRequest:
+    """``request`` with a payment mode: its own, else its tenant's default
+    (``TenantRules.payment_mode``)."""
+    if request.mode is not None:
+        return request
+    return attrs.evolve(request, mode=env.tenant_rules(uow, wallet.tenant_id).payment_mode)
 
 
 def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,
            at: datetime, *, rules: bool = True) -> Decision:
-    """The decision on ``request``: commerce and the open balance (less the spend's fee), then
-    the wallet's spend limits (with ``rules``)."""
-    tenant = env.rules.get(wallet.tenant_id) if rules else None
+    """The decision on ``request`` (without a mode: in its tenant's default mode): commerce and
+    the open balance (less the spend's fee), then the wallet's spend limits (with ``rules``)."""
+    request = with_mode(env, uow, wallet, request)
+    tenant = env.tenant_rules(uow, wallet.tenant_id) if rules else None
     spend_fee = fee(env, uow, wallet, Operation.SPEND, request.amount) if (
         tenant is not None and tenant.fees) else None
     # Lot remainders add up to commerce (I4): with none, there is no lot to read.
     lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
-    decision = decide_spend(wallet, request, lots, at, env.spend_order, Groups(uow), spend_fee)
+    decision = decide_spend(wallet, request, lots, at, env.order(uow, wallet.tenant_id),
+                            Groups(uow), spend_fee)
     if tenant is None:
         return decision
     if decision.suggested_top_up.is_positive() and tenant.fees:

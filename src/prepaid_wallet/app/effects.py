@@ -24,16 +24,13 @@ def record(env: Environment, uow: UnitOfWork, change: Change) -> None:
     whose open balance it takes across its tenant's thresholds, and a threshold top-up intent
     for each wallet it leaves at or below its rule's threshold (a top-up never starts
     another)."""
-    if not env.rules:
-        uow.record(change)
-        return
-    from prepaid_wallet.rules.reminders import crossed
-
     events: list[Event] = []
     for wallet in change.wallets:
-        rule = env.tenant_rules(wallet.tenant_id).low_balance
+        rule = env.tenant_rules(uow, wallet.tenant_id).low_balance
         if rule is None:
             continue
+        from prepaid_wallet.rules.reminders import crossed
+
         before = uow.get_wallet(wallet.id)
         passed = crossed(rule, before.open, wallet.open)
         if passed:

@@ -1,9 +1,11 @@
 """What every command, job and query runs with: the store and the dependencies injected once, at
 start-up (the clock, the id factory, the spend order, the actor, the tenant scope, the tenants'
-rules and welcome awards, the payment gateway)."""
+welcome awards, the payment gateway), and the tenants' rules as each unit of work reads them
+from the store."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -114,27 +116,30 @@ class Environment:
         store: Store,
         clock: Clock,
         ids: IdFactory,
-        spend_order: SpendOrder | SpendOrderFunction,
+        spend_order: SpendOrder | SpendOrderFunction | None,
         actor: str | None,
         tenant_id: str | None,
         welcome_awards: Mapping[str, WelcomeAward],
-        rules: Mapping[str, TenantRules],
         gateway: PaymentGateway | None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.ids = ids
+        #: The spend order this process uses for every tenant, if one was given (None: each
+        #: tenant's stored ``TenantRules.spend_order``).
         self.spend_order = spend_order
         self.actor = actor
         self.tenant_id = tenant_id
         self.welcome_awards = dict(welcome_awards)
-        self.rules = dict(rules)
         self.gateway = gateway
-        #: Whether a spend may need a top-up first (a gateway, and a tenant that allows it).
-        self.spend_top_ups = gateway is not None and any(
-            r.automatic_top_ups for r in self.rules.values())
+        #: Whether a spend may need a top-up first: a gateway to charge (whether the wallet's
+        #: tenant allows automatic top-ups is read with its rules, in a unit of work).
+        self.spend_top_ups = gateway is not None
         self.expiry = ExpiryPolicy()
         self._no_rules: TenantRules | None = None
+        #: The rules each open unit of work has read, by tenant (read once per unit).
+        self._unit_rules: weakref.WeakKeyDictionary[UnitOfWork, dict[str, TenantRules]] = (
+            weakref.WeakKeyDictionary())
 
     def now(self) -> datetime:
         """The clock's instant (aware)."""
@@ -157,11 +162,36 @@ class Environment:
             metadata=metadata,
         )
 
-    def tenant_rules(self, tenant_id: str) -> TenantRules:
-        """The tenant's rules (none: an empty :class:`TenantRules`)."""
-        rules = self.rules.get(tenant_id)
-        if rules is not None:
-            return rules
+    def tenant_rules(self, uow: UnitOfWork, tenant_id: str) -> TenantRules:
+        """The tenant's rules as ``uow`` sees them: its current stored version (none stored:
+        an empty :class:`TenantRules`). Read from the store once per unit of work and tenant
+        (one primary-key lookup), so the next unit of any process sees a change."""
+        cache = self._unit_rules.get(uow)
+        if cache is None:
+            cache = self._unit_rules[uow] = {}
+        rules = cache.get(tenant_id)
+        if rules is None:
+            from prepaid_wallet.app.tenant_rules import current, decode
+
+            stored = current(uow, tenant_id)
+            rules = cache[tenant_id] = (
+                self._empty_rules() if stored is None else decode(stored.rules))
+        return rules
+
+    def forget_rules(self, uow: UnitOfWork, tenant_id: str) -> None:
+        """Read the tenant's rules again in ``uow`` (it has just stored new ones)."""
+        cache = self._unit_rules.get(uow)
+        if cache is not None:
+            cache.pop(tenant_id, None)
+
+    def order(self, uow: UnitOfWork, tenant_id: str) -> SpendOrder | SpendOrderFunction:
+        """The spend order of the tenant's wallets: this process's own, if it was given one,
+        else the tenant's stored ``TenantRules.spend_order``."""
+        if self.spend_order is not None:
+            return self.spend_order
+        return self.tenant_rules(uow, tenant_id).spend_order
+
+    def _empty_rules(self) -> TenantRules:
         if self._no_rules is None:
             from prepaid_wallet.rules.tenant import TenantRules
 

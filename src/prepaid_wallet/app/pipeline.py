@@ -36,6 +36,7 @@ from prepaid_wallet import _codec
 from prepaid_wallet.app.checks import check_common
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
+from prepaid_wallet.app.tenant_rules import WITH_LOCKS
 from prepaid_wallet.errors import InvalidInputError, RefusedError, TenantMismatchError
 from prepaid_wallet.idempotency import (
     canonical_request,
@@ -119,12 +120,13 @@ class LockSpec:
 
 def lock(env: Environment, uow: UnitOfWork, *wallet_ids: str,
          fields: tuple[str, ...] = ("wallet_id",)) -> dict[str, Wallet]:
-    """Lock the wallets (sorted by id); ``fields`` names, per wallet id given, the argument that
-    an unknown id or a tenant-scope error should name (the last one repeats)."""
+    """Lock the wallets (sorted by id), reading their tenants' rules with them; ``fields``
+    names, per wallet id given, the argument that an unknown id or a tenant-scope error should
+    name (the last one repeats)."""
     named = [(w, fields[min(i, len(fields) - 1)]) for i, w in enumerate(wallet_ids)]
     for wallet_id, field in named:
         check_name(wallet_id, field)
-    wallets = uow.lock_wallets(sorted(set(wallet_ids)))
+    wallets = uow.lock_wallets(sorted(set(wallet_ids)), tenant_records=WITH_LOCKS)
     for wallet_id, field in named:
         env.scoped(wallets[wallet_id], field)
     return wallets

@@ -244,9 +244,17 @@ class UnitOfWork(Protocol):
 
     # -- wallets ----------------------------------------------------------------------------
 
-    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+    def lock_wallets(
+        self, wallet_ids: Sequence[str], *, tenant_records: Sequence[RecordType[Any]] = ()
+    ) -> dict[str, Wallet]:
         """Lock and return the wallets, in sorted id order; ``WalletNotFoundError`` for an
-        unknown id."""
+        unknown id.
+
+        ``tenant_records`` names record types whose records are stored under a tenant's id
+        (e.g. a tenant's current rules): the unit reads those of the locked wallets' tenants
+        along with the wallets (PostgreSQL: in the lock's own round trip), and a later
+        :meth:`get_record` of one returns what was read then (the unit's own writes still
+        come first). The stores that run in the process read nothing more."""
         ...
 
     def get_wallet(self, wallet_id: str) -> Wallet:

@@ -47,7 +47,7 @@ def stored_groups(uow: UnitOfWork, wallet_id: str) -> frozenset[str]:
 
 def top_up_rule(env: Environment, uow: UnitOfWork, wallet: Wallet) -> TopUpRule | None:
     """The wallet's automatic top-up rule, when its tenant allows automatic top-ups."""
-    if not env.tenant_rules(wallet.tenant_id).automatic_top_ups:
+    if not env.tenant_rules(uow, wallet.tenant_id).automatic_top_ups:
         return None
     text = uow.get_setting(wallet.id, TOP_UP_RULE)
     if text is None:

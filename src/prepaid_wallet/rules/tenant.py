@@ -11,6 +11,7 @@ shown and set in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 import attrs
@@ -27,7 +28,7 @@ from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule
 
-__all__ = ["TenantRules"]
+__all__ = ["TenantRules", "TenantRulesVersion"]
 
 
 def _items(value: object, kind: type, field: str) -> tuple[Any, ...]:
@@ -210,3 +211,35 @@ def _enum(kind: Any, value: object, field: str) -> Any:
     if not isinstance(value, str) or value not in names:
         raise InvalidInputError(field, f"must be one of {', '.join(names)}", value)
     return kind(value)
+
+
+@attrs.frozen(kw_only=True)
+class TenantRulesVersion:
+    """One stored version of a tenant's rules, and who set it (what
+    ``WalletService.set_tenant_rules`` returns, and ``tenant_rules_history`` lists).
+
+    ``version`` counts from 1 per tenant; ``set_at`` is the instant of the command that set it
+    (aware, UTC), with its ``actor`` (the call's, else the service's), ``idempotency_key`` and
+    ``metadata``. A version is never changed: setting other rules makes the next one.
+    """
+
+    tenant_id: str
+    version: int
+    rules: TenantRules
+    set_at: datetime
+    actor: str | None = None
+    idempotency_key: str | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-able data: ``{"tenant_id", "version", "set_at" (ISO 8601, UTC), "actor",
+        "idempotency_key", "metadata", "rules": <TenantRules.to_data()>}``."""
+        return {
+            "tenant_id": self.tenant_id,
+            "version": self.version,
+            "set_at": self.set_at.isoformat(),
+            "actor": self.actor,
+            "idempotency_key": self.idempotency_key,
+            "metadata": dict(self.metadata),
+            "rules": self.rules.to_data(),
+        }

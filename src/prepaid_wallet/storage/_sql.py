@@ -123,6 +123,9 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         #: Wallets as stored, read by this unit: a write unit holds their lock (or the file's)
         #: and a read unit reads one snapshot, so what was read stays true until the unit ends.
         self._stored: dict[str, Wallet] = {}
+        #: Records read along with locked wallets (``lock_wallets(tenant_records=...)``):
+        #: ``(kind, key)`` -> the stored JSON, or None when none is stored.
+        self._read_ahead: dict[tuple[str, str], str | None] = {}
 
     # -- what a backend provides ------------------------------------------------------------
 
@@ -513,6 +516,9 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         if buffered:
             own: T | None = record
             return own
+        if (rtype.kind, key) in self._read_ahead:
+            data = self._read_ahead[(rtype.kind, key)]
+            return None if data is None else rtype.load(data)
         row = self._one(
             self._q("SELECT data FROM records WHERE kind = ? AND key = ?"), (rtype.kind, key)
         )
@@ -720,9 +726,12 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
 
     # -- locks ------------------------------------------------------------------------------
 
-    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+    def lock_wallets(
+        self, wallet_ids: Sequence[str], *, tenant_records: Sequence[RecordType[Any]] = ()
+    ) -> dict[str, Wallet]:
         """The wallets, in sorted id order (a backend whose write unit is not already
-        exclusive locks their rows)."""
+        exclusive locks their rows, and reads ``tenant_records`` with them; here a record is
+        read when asked for, in the process)."""
         return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
 
     # -- journal ----------------------------------------------------------------------------

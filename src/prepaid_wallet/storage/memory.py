@@ -403,8 +403,11 @@ class MemoryUnitOfWork(WriteBuffer):
 
     # -- wallets ----------------------------------------------------------------------------
 
-    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
-        """The wallets (the unit already holds the store's one lock)."""
+    def lock_wallets(
+        self, wallet_ids: Sequence[str], *, tenant_records: Sequence[RecordType[Any]] = ()
+    ) -> dict[str, Wallet]:
+        """The wallets (the unit already holds the store's one lock; a record is read when
+        asked for, at no cost: ``tenant_records`` changes nothing)."""
         return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
 
     def get_wallet(self, wallet_id: str) -> Wallet:

@@ -124,6 +124,7 @@ from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sql import SQLUnitOfWork
+from prepaid_wallet.storage.base import RecordType
 from prepaid_wallet.wallet import Wallet
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
@@ -152,6 +153,12 @@ _CONFLICT_CONSTRAINTS = {
 }
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
+#: The records of some kinds (``%s``, an array) stored under the tenant ids of some wallets
+#: (``%s``, an array of wallet ids): what ``lock_wallets(tenant_records=...)`` reads with the lock.
+_TENANT_RECORDS = (
+    "SELECT kind, key, data FROM records WHERE kind = ANY(%s::text[])"
+    " AND key IN (SELECT tenant_id FROM wallets WHERE id = ANY(%s::text[]))"
+)
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
@@ -986,17 +993,22 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
 
     # -- wallets ---------------------------------------------------------------------------
 
-    def lock_wallets(self, wallet_ids: Sequence[str]) -> dict[str, Wallet]:
+    def lock_wallets(
+        self, wallet_ids: Sequence[str], *, tenant_records: Sequence[RecordType[Any]] = ()
+    ) -> dict[str, Wallet]:
         """Lock the wallets (``SELECT ... FOR UPDATE`` in sorted id order; a read-only unit
-        takes no lock) and return them as this unit sees them."""
+        takes no lock) and return them as this unit sees them; the records of the
+        ``tenant_records`` kinds stored under their tenants' ids are read in the same round
+        trip."""
         self._check_open()
         ids = sorted(set(wallet_ids))
+        kinds = sorted({rtype.kind for rtype in tenant_records})
         query = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
         if not self._read_only:
             query += " FOR UPDATE"
         for attempt in itertools.count():
             try:
-                rows = self._lock_rows(query, ids)
+                rows, records = self._lock_rows(query, ids, kinds)
                 break
             except psycopg.Error as exc:
                 replayable = (
@@ -1011,6 +1023,11 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
                 self._restart()
             self._store._backoff(attempt)
         stored = {row[0]: _ROWS.wallet(row) for row in rows}
+        for kind in kinds:
+            for tenant_id in {row.tenant_id for row in stored.values()}:
+                self._read_ahead[(kind, tenant_id)] = None
+        for kind, key, data in records:
+            self._read_ahead[(kind, key)] = data
         if self._read_only:
             self._stored.update(stored)
         else:
@@ -1042,23 +1059,41 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             raise ConditionGroupNotFoundError(group_id)
         return _ROWS.group(row)
 
-    def _lock_rows(self, query: str, ids: list[str]) -> list[Any]:
-        """The rows of the lock query. As a unit's first statement it goes with ``BEGIN`` in
-        one simple query (one message, one round trip), the ids written as literals."""
+    def _lock_rows(self, query: str, ids: list[str], kinds: list[str]
+                   ) -> tuple[list[Any], list[Any]]:
+        """The rows of the lock query, and the ``(kind, key, data)`` of the records of
+        ``kinds`` stored under the wallets' tenants (none without kinds). As a unit's first
+        statement they go with ``BEGIN`` in one simple query (one message, one round trip),
+        the ids written as literals; later, in one pipeline."""
         conn = self._check_open()
         if self._in_transaction(conn):
-            return self._cursor(query, (ids,)).fetchall()
+            if not kinds:
+                return self._cursor(query, (ids,)).fetchall(), []
+            with conn.pipeline():
+                locked = conn.execute(query, (ids,))
+                read = conn.execute(_TENANT_RECORDS, (kinds, ids))
+            return locked.fetchall(), read.fetchall()
 
         def send(conn: _Conn) -> psycopg.Cursor[Any]:
             quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
             encoding = conn.info.encoding
-            array = b"ARRAY[" + b",".join(quote(i.encode(encoding)) for i in ids) + b"]"
-            text = query.encode(encoding).replace(b"%s", array, 1)
+
+            def array(values: list[str]) -> bytes:
+                return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]"
+
+            text = query.encode(encoding).replace(b"%s", array(ids), 1)
+            if kinds:
+                text += b"; " + _TENANT_RECORDS.encode(encoding).replace(
+                    b"%s", array(kinds), 1).replace(b"%s", array(ids), 1)
             return conn.execute(self._begin_sql.encode() + b"; " + text)
 
         cursor = self._start(send)
         cursor.nextset()  # past BEGIN's result
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+        if not kinds:
+            return rows, []
+        cursor.nextset()
+        return rows, cursor.fetchall()
 
     def _restart(self) -> None:
         """Roll back the transaction but keep the unit open: its next statement begins a new

@@ -26,6 +26,7 @@ from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
 from prepaid_wallet.app.settings import TOP_UP_RULE, TOP_UP_SCHEDULE, top_up_rule
+from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError
 from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.results import TopUpReport
@@ -61,7 +62,7 @@ def set_top_up_rule(ctx: Context, command: SetTopUpRule) -> TopUpRule | None:
     wallet = ctx.wallet(command.wallet_id)
     rule = command.rule
     if rule is not None:
-        if not ctx.env.tenant_rules(wallet.tenant_id).automatic_top_ups:
+        if not ctx.env.tenant_rules(ctx.uow, wallet.tenant_id).automatic_top_ups:
             raise InvalidInputError("rule", "needs a tenant with automatic top-ups "
                                     "(TenantRules.automatic_top_ups)", rule)
         if rule.currency != wallet.currency:
@@ -132,11 +133,10 @@ def start_scheduled_top_ups(env: Environment) -> tuple[str, ...]:
     the ids of the intents started."""
     at = env.now()
     started: list[str] = []
-    for tenant_id in sorted(env.rules):
-        if not env.rules[tenant_id].automatic_top_ups or (
-            env.tenant_id is not None and tenant_id != env.tenant_id
-        ):
-            continue
+    with env.store.unit_of_work(read_only=True) as uow:
+        tenants = [stored.tenant_id for stored in all_current(uow, env.tenant_id)
+                   if decode(stored.rules).automatic_top_ups]
+    for tenant_id in tenants:
         with env.store.unit_of_work(read_only=True) as uow:
             wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]
         for wallet_id in wallet_ids:
@@ -157,7 +157,7 @@ def _scheduled_intent(env: Environment, wallet_id: str, at: datetime) -> str | N
     )
 
     with env.store.unit_of_work() as uow:
-        wallet = uow.lock_wallets([wallet_id])[wallet_id]
+        wallet = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)[wallet_id]
         rule = top_up_rule(env, uow, wallet)
         if rule is None or rule.schedule is None or rule.currency != wallet.currency:
             return None
@@ -197,7 +197,7 @@ def _locked_intent(uow: UnitOfWork, intent_id: str) -> tuple[Wallet, TopUpIntent
     stored = uow.get_top_up_intent(intent_id)
     if stored is None:
         return None
-    wallet = uow.lock_wallets([stored.wallet_id])[stored.wallet_id]
+    wallet = uow.lock_wallets([stored.wallet_id], tenant_records=WITH_LOCKS)[stored.wallet_id]
     return wallet, uow.get_top_up_intent(intent_id) or stored
 
 

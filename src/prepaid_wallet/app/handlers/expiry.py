@@ -14,6 +14,7 @@ from prepaid_wallet.app.environment import Environment, Groups
 from prepaid_wallet.app.lots import ends, lots_of
 from prepaid_wallet.app.pipeline import Context, lock
 from prepaid_wallet.app.ports import UnitOfWork
+from prepaid_wallet.app.tenant_rules import WITH_LOCKS
 from prepaid_wallet.errors import InvalidAmountError, InvalidTimeError
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.results import Expiry, ExpiryReport
@@ -123,7 +124,7 @@ def _expire_due_lot(env: Environment, lot_id: str, at: datetime) -> Expiry | Non
     """Book the lot's remainder as breakage if it is still live and expired at ``at``."""
     with env.store.unit_of_work() as uow:
         wallet_id = uow.get_lot(lot_id).wallet_id
-        wallet = uow.lock_wallets([wallet_id])[wallet_id]
+        wallet = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)[wallet_id]
         lot = uow.get_lot(lot_id)
         group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
         if not lot.is_live or lot.expired_entry_id or not env.expiry.is_expired(lot, at, group):

@@ -16,7 +16,7 @@ from prepaid_wallet.errors import (
     InvalidTimeError,
     SpendDeniedError,
 )
-from prepaid_wallet.policies import SpendRequest
+from prepaid_wallet.policies import PaymentMode, SpendRequest
 from prepaid_wallet.results import CaptureResult
 from prepaid_wallet.wallet import Hold, HoldStatus
 
@@ -33,7 +33,8 @@ def hold(ctx: Context, command: PlaceHold) -> Hold:
     ending = command.until(at)
     if ending <= at:
         raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
-    decision = decide(ctx.env, ctx.uow, wallet, SpendRequest(command.amount), at, rules=False)
+    decision = decide(ctx.env, ctx.uow, wallet,
+                      SpendRequest(command.amount, PaymentMode.CREDIT_ONLY), at, rules=False)
     if not decision.allowed:
         raise SpendDeniedError(decision, "hold")
     change = _w.hold(

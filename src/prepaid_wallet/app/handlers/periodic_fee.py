@@ -12,6 +12,7 @@ from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord
 from prepaid_wallet.app.settings import periodic_fee_setting, stored_groups
+from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
 from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.money import Money
 from prepaid_wallet.results import FeeReport
@@ -24,14 +25,15 @@ __all__ = ["charge_periodic_fees"]
 
 def charge_periodic_fees(env: Environment) -> FeeReport:
     """Charge every occurrence due of every periodic fee of the tenants the service may act
-    for, wallet by wallet, each charge in a unit of work of its own."""
+    for, wallet by wallet, each charge in a unit of work of its own. Each tenant's periodic
+    fees are its stored rules as the run reads them, with the list of its wallets."""
     at = env.now()
     entry_ids: list[str] = []
     waived = 0
-    for tenant_id in sorted(env.rules):
-        if env.tenant_id is not None and tenant_id != env.tenant_id:
-            continue
-        fees = env.tenant_rules(tenant_id).periodic_fees
+    with env.store.unit_of_work(read_only=True) as uow:
+        tenants = [(stored.tenant_id, decode(stored.rules).periodic_fees)
+                   for stored in all_current(uow, env.tenant_id)]
+    for tenant_id, fees in tenants:
         if not fees:
             continue
         with env.store.unit_of_work(read_only=True) as uow:
@@ -64,7 +66,7 @@ def _charge_periodic(env: Environment, wallet_id: str, fee: PeriodicFee, at: dat
         request = canonical_request("periodic_fee", wallet_id=wallet_id, fee=fee.name,
                                     occurrence=occurrence)
         with env.store.unit_of_work() as uow:
-            wallet = uow.lock_wallets([wallet_id])[wallet_id]
+            wallet = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)[wallet_id]
             if uow.get_idempotency(wallet.tenant_id, key) is not None:
                 continue  # charged by another run
             headroom = max(wallet.open - wallet.floor, Money.zero(wallet.currency))

@@ -57,20 +57,20 @@ def low_balance_report(env: Environment, tenant_id: str, threshold: str | Money
     """The tenant's wallets at or below ``threshold`` (a label of the tenant's thresholds, or
     an amount), by wallet id, each with the least top-up that takes it back above."""
     env.check_tenant(tenant_id)
-    if isinstance(threshold, str):
-        rule = env.tenant_rules(tenant_id).low_balance
-        if rule is None:
-            raise InvalidInputError("threshold", "must be an amount: the tenant has no "
-                                    "low-balance thresholds", threshold)
-        level: Threshold = rule.threshold(threshold)
-        limit = level.amount
-    elif isinstance(threshold, Money):
-        limit = threshold
-    else:
+    if not isinstance(threshold, str | Money):
         raise InvalidInputError("threshold", "must be a threshold label or a Money",
                                 threshold)
-    step = Money(1, limit.currency)
     with env.store.unit_of_work(read_only=True) as uow:
+        if isinstance(threshold, str):
+            rule = env.tenant_rules(uow, tenant_id).low_balance
+            if rule is None:
+                raise InvalidInputError("threshold", "must be an amount: the tenant has no "
+                                        "low-balance thresholds", threshold)
+            level: Threshold = rule.threshold(threshold)
+            limit = level.amount
+        else:
+            limit = threshold
+        step = Money(1, limit.currency)
         return [
             LowBalanceLine(wallet.id, wallet.owner_id, wallet.open, wallet.floor,
                            limit - wallet.open + step)

@@ -12,7 +12,7 @@ from prepaid_wallet.app.checks import (
     check_request,
 )
 from prepaid_wallet.app.commands import Spend
-from prepaid_wallet.app.decision import decide
+from prepaid_wallet.app.decision import decide, with_mode
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.lots import lots_of
 from prepaid_wallet.app.pipeline import Context, lock
@@ -82,14 +82,17 @@ def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> No
     minimum) and credit it, so the spend can go through; nothing when no top-up may start or
     the charge does not succeed (the spend is then refused as usual)."""
     gateway = env.gateway
-    if gateway is None or request.mode is not PaymentMode.CREDIT_ONLY:
+    if gateway is None or request.mode is PaymentMode.CREDIT_FIRST:
         return
     from prepaid_wallet.app.handlers.automatic_top_up import drive
     from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, spend_top_up
 
     with env.store.unit_of_work(read_only=True) as uow:
         # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
-        found = top_up_rule(env, uow, uow.get_wallet(wallet_id))
+        wallet = uow.get_wallet(wallet_id)
+        if with_mode(env, uow, wallet, request).mode is not PaymentMode.CREDIT_ONLY:
+            return
+        found = top_up_rule(env, uow, wallet)
         if found is None or not found.at_spend:
             return
     at = env.now()

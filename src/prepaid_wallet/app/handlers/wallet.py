@@ -76,7 +76,7 @@ def set_limits(ctx: Context, command: SetLimits) -> Limits:
     tenant with limits of its own), or remove them; the wallet's effective limits."""
     wallet = ctx.wallet(command.wallet_id)
     limits = command.limits
-    base = ctx.env.tenant_rules(wallet.tenant_id).limits
+    base = ctx.env.tenant_rules(ctx.uow, wallet.tenant_id).limits
     if limits is not None and not base.rules and base.max_balance is None:
         raise InvalidInputError(
             "limits", "must override the tenant's limits: the tenant has none "

@@ -7,6 +7,7 @@ from datetime import datetime
 import attrs
 
 from prepaid_wallet.app.checks import check_currency, check_request
+from prepaid_wallet.app.decision import with_mode
 from prepaid_wallet.app.environment import Environment, Groups
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import SpendCondition
@@ -43,8 +44,9 @@ def breakdown(
         wallet = env.scoped(uow.get_wallet(wallet_id))
         if request is not None:
             check_currency(wallet, request.amount, "request.amount")
+            request = with_mode(env, uow, wallet, request)
         groups = Groups(uow)
-        live = list(order_lots(env.spend_order, uow.live_lots(wallet.id)))
+        live = list(order_lots(env.order(uow, wallet.tenant_id), uow.live_lots(wallet.id)))
         decision = None if request is None else decide_spend(
             wallet, request, live, when, SpendOrder.DEFAULT, groups
         )
