@@ -626,8 +626,8 @@ class WalletService:
         """A report from the payment provider (a webhook) of the outcome of the charge made
         under ``idempotency_key``: recorded on its intent, and a success credited -- exactly
         once, however many times it is reported. A report for a charge already settled, or of
-        an intent already finished, changes nothing; an unknown key raises
-        ``InvalidInputError``."""
+        an intent already finished, changes nothing; an unknown key (or, for a scoped service,
+        another tenant's) raises ``InvalidInputError``."""
         from prepaid_wallet.app.handlers.automatic_top_up import report_charge
 
         return report_charge(self._env, idempotency_key, outcome)

@@ -33,7 +33,7 @@ from prepaid_wallet.wallet import EntryInfo, Lot, Wallet
 
 if TYPE_CHECKING:
     from prepaid_wallet.rules.tenant import TenantRules
-    from prepaid_wallet.rules.topup import PaymentGateway
+    from prepaid_wallet.rules.topup import PaymentGateway, TopUpIntent
 
 __all__ = ["Environment", "Groups", "WelcomeAward"]
 
@@ -167,6 +167,22 @@ class Environment:
 
             self._no_rules = TenantRules()
         return self._no_rules
+
+    def sees(self, tenant_id: str) -> bool:
+        """Whether the service may see what belongs to ``tenant_id`` (always, unscoped)."""
+        return self.tenant_id is None or tenant_id == self.tenant_id
+
+    def sees_wallet(self, uow: UnitOfWork, wallet_id: str) -> bool:
+        """Whether the service may see the wallet (read only when the service is scoped);
+        ``WalletNotFoundError`` if unknown to a scoped service."""
+        return self.tenant_id is None or uow.get_wallet(wallet_id).tenant_id == self.tenant_id
+
+    def top_up_intent(self, uow: UnitOfWork, intent_id: str) -> TopUpIntent | None:
+        """The automatic top-up intent; None if unknown or not seen."""
+        intent = uow.get_top_up_intent(intent_id)
+        if intent is None or not self.sees_wallet(uow, intent.wallet_id):
+            return None
+        return intent
 
     def scoped(self, wallet: Wallet, field: str = "wallet_id") -> Wallet:
         """``wallet``, if the service may see it (``TenantMismatchError`` naming ``field``
