@@ -1,29 +1,42 @@
 """A service scoped to a tenant (``WalletService(..., tenant_id=...)``) can neither read nor move
-another tenant's money (DESIGN.md invariant I10): its batch jobs (the expiry sweep, automatic
-top-ups) skip what the service may not see without being stopped by it.
+another tenant's money, and another tenant's object is indistinguishable from one that does not
+exist (DESIGN.md invariant I10).
+
+For every public method that takes the id of a wallet, hold, lot, entry, condition group or
+top-up intent, the answer for another tenant's object is compared with the answer for an id
+that does not exist: the same error type, text (the id aside), attributes and field, and the
+store unchanged. The batch jobs (the expiry sweep, automatic top-ups) skip what the service
+may not see without being stopped by it, and a tenant named explicitly follows the documented
+rule: a read answers as for a tenant with nothing, a write for another tenant is refused with
+``TenantMismatchError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from prepaid_wallet import (
+    EntryKind,
     FixedClock,
     HoldStatus,
     InvalidInputError,
     Money,
+    PrepaidWalletError,
     SequentialIds,
     SpendCondition,
     SpendRequest,
     Store,
+    TenantMismatchError,
     WalletService,
 )
 from prepaid_wallet.app.handlers import expiry as expiry_handlers
+from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
 from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.rules.topup import (
@@ -142,10 +155,200 @@ def _pending_intent(store: Store) -> str:
     return intent.id
 
 
+def _error(call: Callable[[], object]) -> PrepaidWalletError:
+    with pytest.raises(PrepaidWalletError) as info:
+        call()
+    return info.value
+
+
+def _same_as_unknown(world: World, call: Callable[[str], object], foreign: str) -> None:
+    """``call`` with another tenant's id fails exactly as with an unknown id, writing
+    nothing and charging nobody."""
+    before = world.store.export_state()
+    hidden = _error(lambda: call(foreign))
+    missing = _error(lambda: call(UNKNOWN))
+
+    def text(error: PrepaidWalletError, object_id: str) -> str:
+        return str(error).replace(object_id, "<id>")
+
+    def attributes(error: PrepaidWalletError, object_id: str) -> dict[str, Any]:
+        return {name: "<id>" if value == object_id else value
+                for name, value in vars(error).items()}
+
+    assert type(hidden) is type(missing)
+    assert text(hidden, foreign) == text(missing, UNKNOWN)
+    assert attributes(hidden, foreign) == attributes(missing, UNKNOWN)
+    assert getattr(hidden, "field", None) == getattr(missing, "field", None)
+    assert not isinstance(hidden, TenantMismatchError)
+    assert world.store.export_state() == before
+    assert world.gateway.charged == []
+
+
+Call = Callable[[WalletService, str], object]
+# (what names the object, the call): every public method that takes an object's id.
+BY_ID: list[Any] = [
+    pytest.param("wallet", lambda s, i: s.get_wallet(i), id="get_wallet"),
+    pytest.param("wallet", lambda s, i: s.set_owner_groups(i, ["vip"]), id="set_owner_groups"),
+    pytest.param("wallet", lambda s, i: s.owner_groups(i), id="owner_groups"),
+    pytest.param("wallet", lambda s, i: s.set_limits(i, Limits(max_balance=eur("10.00"))),
+                 id="set_limits"),
+    pytest.param("wallet", lambda s, i: s.limits(i), id="limits"),
+    pytest.param("wallet", lambda s, i: s.top_up(i, eur("1.00"), method="card"), id="top_up"),
+    pytest.param("wallet", lambda s, i: s.top_up(i, eur("1.00"), method="card",
+                                                  idempotency_key="k-1"),
+                 id="top_up-with-key"),
+    pytest.param("wallet", lambda s, i: s.award(i, eur("1.00"), reason="r"), id="award"),
+    pytest.param("wallet", lambda s, i: s.check_spend(i, SpendRequest(eur("1.00"))),
+                 id="check_spend"),
+    pytest.param("wallet", lambda s, i: s.spend(i, SpendRequest(eur("1.00"))), id="spend"),
+    pytest.param("wallet", lambda s, i: s.spend(i, SpendRequest(eur("100.00")),
+                                                  idempotency_key="k-2"),
+                 id="spend-refused-under-a-key"),
+    pytest.param("wallet", lambda s, i: s.hold(i, eur("1.00"), window=HOUR), id="hold"),
+    pytest.param("wallet", lambda s, i: s.holds(i), id="holds"),
+    pytest.param("wallet", lambda s, i: s.transfer(i, _own(s), eur("1.00")),
+                 id="transfer-from"),
+    pytest.param("wallet", lambda s, i: s.transfer(_own(s), i, eur("1.00")), id="transfer-to"),
+    pytest.param("wallet", lambda s, i: s.payout(i, eur("1.00"), method="bank"), id="payout"),
+    pytest.param("wallet", lambda s, i: s.credit(i, eur("1.00"), reason="r"), id="credit"),
+    pytest.param("wallet", lambda s, i: s.debit(i, eur("1.00"), reason="r"), id="debit"),
+    pytest.param("wallet", lambda s, i: s.set_top_up_rule(i, None), id="set_top_up_rule"),
+    pytest.param("wallet", lambda s, i: s.top_up_rule(i), id="top_up_rule"),
+    pytest.param("wallet", lambda s, i: s.balance(i), id="balance"),
+    pytest.param("wallet", lambda s, i: s.balance(i, as_of=T0), id="balance-as_of"),
+    pytest.param("wallet", lambda s, i: s.lots(i), id="lots"),
+    pytest.param("wallet", lambda s, i: s.statement(i), id="statement"),
+    pytest.param("wallet", lambda s, i: s.stream_statement(i), id="stream_statement"),
+    pytest.param("wallet", lambda s, i: s.breakdown(i), id="breakdown"),
+    pytest.param("wallet", lambda s, i: s.breakdown(i, request=SpendRequest(eur("1.00"))),
+                 id="breakdown-request"),
+    pytest.param("hold", lambda s, i: s.capture(i), id="capture"),
+    pytest.param("hold", lambda s, i: s.void(i), id="void"),
+    pytest.param("hold", lambda s, i: s.void(i, idempotency_key="k-3"), id="void-with-key"),
+    pytest.param("hold", lambda s, i: s.get_hold(i), id="get_hold"),
+    pytest.param("lot", lambda s, i: s.extend_expiry(i, None), id="extend_expiry"),
+    pytest.param("spend_entry", lambda s, i: s.refund(i, reason="r"), id="refund-spend"),
+    pytest.param("top_up_entry", lambda s, i: s.refund(i, reason="r"), id="refund-top_up"),
+    pytest.param("top_up_entry", lambda s, i: s.reverse(i, reason="r"), id="reverse-top_up"),
+    pytest.param("spend_entry", lambda s, i: s.reverse(i, reason="r"), id="reverse-spend"),
+    pytest.param("spend_entry", lambda s, i: s.entry(i), id="entry"),
+    pytest.param("group", lambda s, i: s.condition_group(i), id="condition_group"),
+    pytest.param("group", lambda s, i: s.change_condition_group(i, name="n"),
+                 id="change_condition_group"),
+    pytest.param("group", lambda s, i: s.award(_own(s), eur("1.00"), reason="r", group_id=i),
+                 id="award-group"),
+    pytest.param("group", lambda s, i: s.top_up(_own(s), eur("1.00"), method="card",
+                                                 group_id=i),
+                 id="top_up-group"),
+    pytest.param("group", lambda s, i: s.transfer(_own(s), _other_own(s), eur("1.00"),
+                                                  group_id=i),
+                 id="transfer-group"),
+    pytest.param("intent_key", lambda s, i: s.report_charge(
+        i, ChargeOutcome(ChargeStatus.SUCCEEDED)), id="report_charge"),
+]
+
+
+def _own(svc: WalletService) -> str:
+    found = svc.find_wallet(tenant_id="t1", owner_id="ann", currency="EUR")
+    assert found is not None
+    return found.id
+
+
+def _other_own(svc: WalletService) -> str:
+    found = svc.find_wallet(tenant_id="t1", owner_id="bob", currency="EUR")
+    if found is None:
+        found = svc.open_wallet(owner_id="bob", tenant_id="t1", currency="EUR")
+    return found.id
+
+
+def test_every_object_table_row_names_a_real_object(store: Store) -> None:
+    """The rows above do reach an object of t2 (and the unscoped service sees each)."""
+    world = build(store)
+    f = world.foreign
+    assert world.admin.get_wallet(f.wallet).tenant_id == "t2"
+    assert world.admin.get_hold(f.hold).status is HoldStatus.ACTIVE
+    assert [lot.id for lot in world.admin.lots(f.wallet)] == [f.lot]
+    assert world.admin.entry(f.spend_entry).kind is EntryKind.SPEND
+    assert world.admin.entry(f.top_up_entry).kind is EntryKind.TOP_UP
+    assert world.admin.condition_group(f.group).tenant_id == "t2"
+    assert world.admin.top_up_intent(f.intent) is not None
+
+
+@pytest.mark.parametrize(("kind", "call"), BY_ID)
+def test_another_tenants_object_is_answered_as_an_unknown_one(
+    store: Store, kind: str, call: Call
+) -> None:
+    world = build(store)
+    _other_own(world.scoped)  # opened before the comparison, so it writes nothing then
+    foreign = getattr(world.foreign, kind)
+    _same_as_unknown(world, lambda object_id: call(world.scoped, object_id), foreign)
+
+
 def test_another_tenants_intent_reads_as_none(store: Store) -> None:
     world = build(store)
     assert world.scoped.top_up_intent(world.foreign.intent) is None
     assert world.scoped.top_up_intent(UNKNOWN) is None
+
+
+# -- a tenant named explicitly -------------------------------------------------------------------
+
+
+def test_a_read_of_another_tenant_answers_as_for_a_tenant_with_nothing(store: Store) -> None:
+    world = build(store)
+    s = world.scoped
+    before = store.export_state()
+    assert s.find_wallet(tenant_id="t2", owner_id="dan", currency="EUR") is None
+    assert s.find_wallet(tenant_id="t9", owner_id="dan", currency="EUR") is None
+    assert s.wallets("t2") == s.wallets("t9") == []
+    assert list(s.iter_wallets("t2")) == []
+    assert s.condition_groups("t2") == s.condition_groups("t9") == []
+    assert world.admin.events("t2")  # t2 has an event ...
+    assert s.events("t2") == s.events("t9") == []  # ... the service does not see it
+    assert world.admin.low_balance_report("t2", eur("100.00"))
+    assert s.low_balance_report("t2", eur("100.00")) == []
+    hidden = _error(lambda: s.low_balance_report("t2", "warn"))
+    missing = _error(lambda: s.low_balance_report("t9", "warn"))
+    assert type(hidden) is type(missing) is InvalidInputError
+    assert str(hidden) == str(missing)
+    # Bad arguments are refused the same way for every tenant.
+    for tenant in ("t2", "t9", "t1"):
+        with pytest.raises(InvalidInputError) as info:
+            s.events(tenant, limit=0)
+        assert info.value.field == "limit"
+    assert store.export_state() == before
+
+
+def test_a_write_for_another_tenant_is_refused_by_name(store: Store) -> None:
+    """Creating something for another tenant is the host's mistake, not a lookup: refused
+    with ``TenantMismatchError`` naming ``tenant_id``, whatever the store holds."""
+    world = build(store)
+    s = world.scoped
+    before = store.export_state()
+    calls: list[Callable[[], object]] = [
+        lambda: s.open_wallet(owner_id="eve", tenant_id="t2", currency="EUR"),
+        lambda: s.define_condition_group(tenant_id="t2", name="n", condition=SpendCondition()),
+        lambda: s.ack_events("t2", ["ev_1"]),
+    ]
+    for call in calls:
+        with pytest.raises(TenantMismatchError) as info:
+            call()
+        assert info.value.field == "tenant_id"
+        assert (info.value.expected, info.value.actual) == ("t1", "t2")
+    assert store.export_state() == before
+
+
+def test_an_unscoped_service_pairing_two_tenants_names_the_mismatch(store: Store) -> None:
+    """The unscoped service sees every tenant: a transfer between two of them, or one tenant's
+    condition group for another's wallet, is refused with ``TenantMismatchError``."""
+    world = build(store)
+    before = store.export_state()
+    with pytest.raises(TenantMismatchError) as info:
+        world.admin.transfer(world.own, world.foreign.wallet, eur("1.00"))
+    assert info.value.field == "to_wallet_id"
+    with pytest.raises(TenantMismatchError) as info:
+        world.admin.award(world.own, eur("1.00"), reason="r", group_id=world.foreign.group)
+    assert info.value.field == "group_id"
+    assert store.export_state() == before
 
 
 # -- the batch jobs --------------------------------------------------------------------------------
