@@ -77,8 +77,12 @@ class WalletService:
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);
     ``spend_order`` says which lot pays first (a :class:`~prepaid_wallet.policies.SpendOrder` or
     a function); ``actor`` is recorded on every entry unless a call names another;
-    ``tenant_id``, when given, scopes the service to one tenant: a wallet of another tenant
-    raises :class:`~prepaid_wallet.errors.TenantMismatchError`; ``welcome_awards`` maps a
+    ``tenant_id``, when given, scopes the service to one tenant: another tenant's wallet, hold,
+    lot, entry, condition group or top-up intent is answered exactly as an unknown id (the same
+    ``NotFoundError``, message and attributes), a read naming another tenant as for a tenant
+    with nothing, and creating something for another tenant raises
+    :class:`~prepaid_wallet.errors.TenantMismatchError`; the jobs (``expire_due``,
+    ``process_top_ups``...) touch its own tenant's objects only. ``welcome_awards`` maps a
     tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives; ``rules``
     maps a tenant id to its :class:`~prepaid_wallet.rules.tenant.TenantRules` (fees, periodic
     fees, limits, low-balance thresholds, automatic top-ups); ``gateway`` is the host's
@@ -184,7 +188,8 @@ class WalletService:
         return get_wallet(self._env, wallet_id)
 
     def find_wallet(self, *, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
-        """The owner's wallet at the tenant in the currency, or None."""
+        """The owner's wallet at the tenant in the currency, or None (also for a tenant a scoped
+        service does not serve)."""
         from prepaid_wallet.app.queries.wallet import find_wallet
 
         return find_wallet(self._env, tenant_id=tenant_id, owner_id=owner_id, currency=currency)
@@ -626,8 +631,8 @@ class WalletService:
         """A report from the payment provider (a webhook) of the outcome of the charge made
         under ``idempotency_key``: recorded on its intent, and a success credited -- exactly
         once, however many times it is reported. A report for a charge already settled, or of
-        an intent already finished, changes nothing; an unknown key raises
-        ``InvalidInputError``."""
+        an intent already finished, changes nothing; an unknown key (or, for a scoped service,
+        another tenant's) raises ``InvalidInputError``."""
         from prepaid_wallet.app.handlers.automatic_top_up import report_charge
 
         return report_charge(self._env, idempotency_key, outcome)
