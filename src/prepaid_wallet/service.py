@@ -351,11 +351,21 @@ class WalletService:
         actor: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Hold:
-        """Reserve ``amount`` for a later capture, allocated like a credit-only spend.
+        """Reserve ``amount`` for a later capture, decided and allocated like a credit-only
+        spend of ``amount``.
+
+        The hold is decided exactly as that spend (``check_spend(wallet_id,
+        SpendRequest(amount))`` previews it): ``SpendDeniedError`` (``action`` ``"hold"``, with
+        the spend's decision: its reasons, shortfall and the limits it would breach) when
+        credit cannot cover ``amount`` plus the tenant's spend fee on it, or when the spend
+        would breach one of the wallet's spend limits. It reserves ``amount`` and that fee
+        (``Hold.reserved_fee``, a last open-balance part of ``Hold.allocation``), so the
+        capture can always pay it. While it may be captured the hold counts as one spend of
+        ``amount`` in the wallet's spend limits (so hold + capture passes no more limits than
+        the spend); voided or ended, it counts for nothing.
 
         The hold ends at ``expires_at`` (aware, in the future) or after ``window`` of elapsed
-        time (4 hours is 4 hours of UTC, also across a DST change); give exactly one. Raises
-        ``SpendDeniedError`` when credit cannot cover it."""
+        time (4 hours is 4 hours of UTC, also across a DST change); give exactly one."""
         from prepaid_wallet.app.commands import PlaceHold
 
         return self._run(PlaceHold(
@@ -373,7 +383,15 @@ class WalletService:
     ) -> CaptureResult:
         """Capture ``amount`` (default: all; at most the held amount) of an active hold and
         release the rest. Once only: ``HoldStateError`` if the hold is no longer active,
-        ``HoldExpiredError`` at or after its expiry."""
+        ``HoldExpiredError`` at or after its expiry.
+
+        The capture pays what a spend of the captured amount pays: the tenant's spend fee on
+        it (``CaptureResult.fee``; at most the fee the hold reserved, so a partial capture pays
+        the fee of what it captures and the rest of the reservation goes back), from the open
+        balance to the tenant's fee account in the capture's own entry. It counts as one spend
+        of the captured amount in the wallet's spend limits, instead of the hold; it is never
+        refused for a limit (the hold was decided against them). A refund of the capture gives
+        back the purchase, not the fee, as a spend's refund does."""
         from prepaid_wallet.app.commands import CaptureHold
 
         return self._run(CaptureHold(

@@ -127,7 +127,7 @@ def _release_due_hold(env: Environment, hold_id: str, at: datetime) -> Expiry | 
                             env.info(at, None, None, None), ends(env, uow, lots))
         record(env, uow, change)
         uow.commit()
-    return Expiry("hold", hold_id, wallet.id, held.amount, change.entry.id, at)
+    return Expiry("hold", hold_id, wallet.id, held.reserved, change.entry.id, at)
 
 
 def _expire_due_lot(env: Environment, lot_id: str, at: datetime) -> Expiry | None:
