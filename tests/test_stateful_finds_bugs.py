@@ -5,7 +5,9 @@ Each bug is a small, plausible mistake in the pipeline or the domain (a wrong sp
 off-by-one at an expiry, a replay that runs the command again, a refund that forgets what was
 refunded, a capture that keeps what it should release). A run that passes with a planted bug
 means the machine no longer checks what it claims to. The runs are derandomized, so a result
-is the same on every machine.
+is the same on every machine. The capture and refund bugs need a partial capture, or two
+refunds of one charge, before they show: the machine finds them after about 200 runs, hence
+the budget of 500.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ BUGS = {
 }
 
 _SETTINGS = settings(
-    max_examples=200,
+    max_examples=500,
     stateful_step_count=30,
     derandomize=True,
     database=None,
