@@ -173,10 +173,20 @@ def test_a_group_of_another_tenant_or_an_unknown_group_is_refused(svc: WalletSer
     other = svc.define_condition_group(tenant_id="elsewhere", name="x",
                                        condition=SpendCondition())
     before = svc.store.export_state()
-    with pytest.raises(TenantMismatchError):
+    # The unscoped service sees both tenants: pairing them is named as such.
+    with pytest.raises(TenantMismatchError) as mismatch:
         svc.award(w, eur("1.00"), reason="r", group_id=other.id)
+    assert mismatch.value.field == "group_id"
     with pytest.raises(ConditionGroupNotFoundError):
         svc.top_up(w, eur("1.00"), method="card", group_id="cg-missing")
+    # A service scoped to the wallet's tenant does not see the other tenant's group: it is
+    # not found, exactly like an unknown one.
+    scoped = WalletService(svc.store, clock=svc.clock, tenant_id=TENANT)
+    with pytest.raises(ConditionGroupNotFoundError) as hidden:
+        scoped.award(w, eur("1.00"), reason="r", group_id=other.id)
+    assert str(hidden.value) == f"condition group {other.id!r} not found"
+    with pytest.raises(ConditionGroupNotFoundError):
+        scoped.condition_group(other.id)
     with pytest.raises(InvalidInputError, match="not both"):
         svc.award(w, eur("1.00"), reason="r", group_id=other.id, condition=SpendCondition())
     assert svc.store.export_state() == before

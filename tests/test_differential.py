@@ -85,7 +85,8 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("adjust"), _index, st.integers(-8_000, 8_000).filter(bool), _key),
     st.tuples(st.just("ack"), st.integers(1, 3)),
 )
-#: The tenant's rules in every run: small fees, limits a program can reach, reminders.
+#: The tenant's rules in every run: small fees, limits a program can reach (spends, holds and
+#: captures share the spend limit), reminders.
 RULES = TenantRules(
     fees=(
         FeeRule(name="spend", operations={Operation.SPEND}, percent=Decimal(1)),
@@ -94,7 +95,10 @@ RULES = TenantRules(
     ),
     limits=Limits(
         rules=(LimitRule(operation=Operation.PAYOUT, max_count=2,
-                         window=Window(period=Period.DAY, zone="Europe/Berlin")),),
+                         window=Window(period=Period.DAY, zone="Europe/Berlin")),
+               LimitRule(operation=Operation.SPEND, max_count=4,
+                         max_amount=Money.of("120.00", "EUR"),
+                         window=Window(rolling=timedelta(hours=12)))),
         max_balance=Money.of("500.00", "EUR"),
     ),
     low_balance=LowBalanceRule((Threshold(Money.of("20.00", "EUR"), "notice"),

@@ -109,7 +109,17 @@ class CurrencyMismatchError(InvalidInputError):
 
 
 class TenantMismatchError(InvalidInputError):
-    """A wallet belongs to another tenant than the one the call is scoped to or pairs it with."""
+    """A call names or pairs tenants it may not: ``expected`` is the tenant it must be,
+    ``actual`` the one given.
+
+    Raised when a service scoped to a tenant is asked to create something for another tenant
+    by name (``open_wallet``, ``define_condition_group``, ``ack_events``; ``field`` is
+    ``tenant_id``), and when an unscoped service pairs two tenants (a ``transfer`` between their
+    wallets, one tenant's condition group for another's wallet). Never for an object looked up
+    by id: to a scoped service another tenant's wallet, hold, lot, entry or condition group is
+    not found, with the same error as an id that does not exist; and a read naming another
+    tenant answers as for a tenant with nothing (``find_wallet`` returns None).
+    """
 
     def __init__(self, field: str, expected: str, actual: str) -> None:
         self.expected = expected

@@ -82,7 +82,9 @@ class SpendResult:
 class CaptureResult:
     """A captured hold: ``captured`` went to the tenant (from ``allocation``), ``released``
     went back to its sources, of which ``breakage`` was booked as breakage because its lot had
-    expired meanwhile."""
+    expired meanwhile; ``fee`` the spend fee of what was captured, taken from the open balance
+    in the same entry (None: no fee). The fee the hold reserved goes back with ``released``'s
+    sources; ``released`` counts only the purchase."""
 
     entry_id: str
     hold_id: str
@@ -90,6 +92,7 @@ class CaptureResult:
     released: Money
     allocation: tuple[AllocationPart, ...]
     breakage: Money
+    fee: Money | None = None
 
 
 @attrs.frozen
@@ -107,9 +110,9 @@ class RefundResult:
 @attrs.frozen
 class Expiry:
     """One thing a sweep booked (:meth:`~prepaid_wallet.service.WalletService.sweep_expired`):
-    an ended hold released (``kind`` ``"hold"``, ``amount`` the amount released back) or an
-    expired lot (``kind`` ``"lot"``, ``amount`` its remainder, booked as breakage), in entry
-    ``entry_id``."""
+    an ended hold released (``kind`` ``"hold"``, ``amount`` what went back, its reserved fee
+    included) or an expired lot (``kind`` ``"lot"``, ``amount`` its remainder, booked as
+    breakage), in entry ``entry_id``."""
 
     kind: Literal["hold", "lot"]
     subject_id: str

@@ -79,11 +79,15 @@ class WalletService:
     ``spend_order`` says which lot pays first in this process, for every tenant (a
     :class:`~prepaid_wallet.policies.SpendOrder` or a function; default: each tenant's stored
     ``TenantRules.spend_order``); ``actor`` is recorded on every entry unless a call names
-    another; ``tenant_id``, when given, scopes the service to one tenant: a wallet of another
-    tenant raises :class:`~prepaid_wallet.errors.TenantMismatchError`; ``welcome_awards`` maps
-    a tenant id to the :class:`WelcomeAward` every new wallet of that tenant receives;
-    ``gateway`` is the host's :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by
-    automatic top-ups.
+    another; ``tenant_id``, when given, scopes the service to one tenant: another tenant's
+    wallet, hold, lot, entry, condition group or top-up intent is answered exactly as an
+    unknown id (the same ``NotFoundError``, message and attributes), a read naming another
+    tenant as for a tenant with nothing, and creating something for another tenant (setting
+    its rules too) raises :class:`~prepaid_wallet.errors.TenantMismatchError`; the jobs
+    (``expire_due``, ``process_top_ups``...) touch its own tenant's objects only.
+    ``welcome_awards`` maps a tenant id to the :class:`WelcomeAward` every new wallet of that
+    tenant receives; ``gateway`` is the host's
+    :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by automatic top-ups.
 
     The tenants' rules (:class:`~prepaid_wallet.rules.tenant.TenantRules`: fees, periodic
     fees, limits, low-balance thresholds, automatic top-ups, spend order, default payment
@@ -204,7 +208,8 @@ class WalletService:
         return get_wallet(self._env, wallet_id)
 
     def find_wallet(self, *, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
-        """The owner's wallet at the tenant in the currency, or None."""
+        """The owner's wallet at the tenant in the currency, or None (also for a tenant a scoped
+        service does not serve)."""
         from prepaid_wallet.app.queries.wallet import find_wallet
 
         return find_wallet(self._env, tenant_id=tenant_id, owner_id=owner_id, currency=currency)
@@ -366,11 +371,21 @@ class WalletService:
         actor: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Hold:
-        """Reserve ``amount`` for a later capture, allocated like a credit-only spend.
+        """Reserve ``amount`` for a later capture, decided and allocated like a credit-only
+        spend of ``amount``.
+
+        The hold is decided exactly as that spend (``check_spend(wallet_id,
+        SpendRequest(amount))`` previews it): ``SpendDeniedError`` (``action`` ``"hold"``, with
+        the spend's decision: its reasons, shortfall and the limits it would breach) when
+        credit cannot cover ``amount`` plus the tenant's spend fee on it, or when the spend
+        would breach one of the wallet's spend limits. It reserves ``amount`` and that fee
+        (``Hold.reserved_fee``, a last open-balance part of ``Hold.allocation``), so the
+        capture can always pay it. While it may be captured the hold counts as one spend of
+        ``amount`` in the wallet's spend limits (so hold + capture passes no more limits than
+        the spend); voided or ended, it counts for nothing.
 
         The hold ends at ``expires_at`` (aware, in the future) or after ``window`` of elapsed
-        time (4 hours is 4 hours of UTC, also across a DST change); give exactly one. Raises
-        ``SpendDeniedError`` when credit cannot cover it."""
+        time (4 hours is 4 hours of UTC, also across a DST change); give exactly one."""
         from prepaid_wallet.app.commands import PlaceHold
 
         return self._run(PlaceHold(
@@ -388,7 +403,15 @@ class WalletService:
     ) -> CaptureResult:
         """Capture ``amount`` (default: all; at most the held amount) of an active hold and
         release the rest. Once only: ``HoldStateError`` if the hold is no longer active,
-        ``HoldExpiredError`` at or after its expiry."""
+        ``HoldExpiredError`` at or after its expiry.
+
+        The capture pays what a spend of the captured amount pays: the tenant's spend fee on
+        it (``CaptureResult.fee``; at most the fee the hold reserved, so a partial capture pays
+        the fee of what it captures and the rest of the reservation goes back), from the open
+        balance to the tenant's fee account in the capture's own entry. It counts as one spend
+        of the captured amount in the wallet's spend limits, instead of the hold; it is never
+        refused for a limit (the hold was decided against them). A refund of the capture gives
+        back the purchase, not the fee, as a spend's refund does."""
         from prepaid_wallet.app.commands import CaptureHold
 
         return self._run(CaptureHold(
@@ -698,8 +721,8 @@ class WalletService:
         """A report from the payment provider (a webhook) of the outcome of the charge made
         under ``idempotency_key``: recorded on its intent, and a success credited -- exactly
         once, however many times it is reported. A report for a charge already settled, or of
-        an intent already finished, changes nothing; an unknown key raises
-        ``InvalidInputError``."""
+        an intent already finished, changes nothing; an unknown key (or, for a scoped service,
+        another tenant's) raises ``InvalidInputError``."""
         from prepaid_wallet.app.handlers.automatic_top_up import report_charge
 
         return report_charge(self._env, idempotency_key, outcome)

@@ -170,7 +170,12 @@ class HoldStatus(StrEnum):
 
 @attrs.frozen
 class Hold:
-    """Money reserved for a later capture, taken from ``allocation`` into the held account."""
+    """Money reserved for a later capture, taken from ``allocation`` into the held account.
+
+    ``amount`` is the purchase: what may be captured. ``allocation`` pays it in spend order,
+    then, as a last open-balance part, the spend fee reserved for the capture
+    (:attr:`reserved_fee`); the held account keeps :attr:`reserved`, the two together.
+    """
 
     id: str
     wallet_id: str
@@ -183,6 +188,19 @@ class Hold:
     captured: Money | None = None
     resolved_entry_id: str | None = None
     resolved_at: datetime | None = None
+
+    @property
+    def reserved(self) -> Money:
+        """What the hold keeps in the held account: ``amount`` and its :attr:`reserved_fee`
+        (the allocation's total)."""
+        return Money.sum((p.amount for p in self.allocation), self.amount.currency)
+
+    @property
+    def reserved_fee(self) -> Money | None:
+        """The spend fee reserved for the capture (what a spend of ``amount`` would have paid
+        when the hold was placed), taken from the open balance; None when there is none."""
+        extra = self.reserved - self.amount
+        return extra if extra.is_positive() else None
 
 
 @attrs.frozen
@@ -557,17 +575,24 @@ def hold(
     lots: Mapping[str, Lot],
     expires_at: datetime,
     info: EntryInfo,
+    fee: Money | None = None,
 ) -> Change:
-    """Move ``allocation`` into the wallet's held account under a new hold."""
+    """Move ``allocation`` (the purchase) into the wallet's held account under a new hold,
+    with the spend ``fee`` its capture will pay, reserved from the open balance as a last part
+    of the hold's allocation."""
     total = Money.sum((p.amount for p in allocation), wallet.currency)
-    postings = [Posting(_source_account(wallet.id, p), -p.amount) for p in allocation]
-    postings.append(Posting(held_account(wallet.id), total))
+    reserved = tuple(allocation)
+    if fee is not None and fee.is_positive():
+        reserved += (AllocationPart(None, fee),)
+    postings = [Posting(_source_account(wallet.id, p), -p.amount) for p in reserved]
+    postings.append(Posting(held_account(wallet.id),
+                            Money.sum((p.amount for p in reserved), wallet.currency)))
     entry, wallets, new_lots = _apply(EntryKind.HOLD, info, postings, [wallet], lots)
     new_hold = Hold(
         id=hold_id,
         wallet_id=wallet.id,
         amount=total,
-        allocation=tuple(allocation),
+        allocation=reserved,
         created_at=info.at,
         expires_at=expires_at,
         entry_id=entry.id,
@@ -600,20 +625,24 @@ def capture(
     lots: Mapping[str, Lot],
     info: EntryInfo,
     ends: Ends | None = None,
+    fee: Money | None = None,
 ) -> Change:
     """Capture ``amount`` (at most the held amount) of an active hold and release the rest.
 
     The captured part is taken from the hold's allocation in order (the sources a spend would
-    have used first); the rest goes back to its sources, or to breakage for a lot that expired
-    meanwhile. Records a refundable :class:`Charge` for the captured part.
+    have used first); the rest, with the reserved fee, goes back to its sources, or to
+    breakage for a lot that expired meanwhile. A ``fee`` (at most the hold's reserved fee) is
+    taken from the open balance in the same entry, as a spend's. Records a refundable
+    :class:`Charge` for the captured part (the fee is not refundable).
     """
     captured_parts, released_parts = split_parts(held.allocation, amount)
     postings = [
-        Posting(held_account(wallet.id), -held.amount),
+        Posting(held_account(wallet.id), -held.reserved),
         Posting(revenue_account(wallet.tenant_id), amount),
     ]
     returned, _ = _return_parts(wallet, released_parts, lots, info.at, ends)
     postings.extend(returned)
+    postings.extend(_fee_postings(wallet, fee))
     entry, wallets, new_lots = _apply(EntryKind.CAPTURE, info, postings, [wallet], lots)
     resolved = attrs.evolve(
         held,
@@ -634,9 +663,9 @@ def release(
     info: EntryInfo,
     ends: Ends | None = None,
 ) -> Change:
-    """Give an active hold's money back to its sources: a void, or (``status`` EXPIRED) the
-    release of a hold whose window has ended."""
-    postings = [Posting(held_account(wallet.id), -held.amount)]
+    """Give an active hold's money (its reserved fee included) back to its sources: a void, or
+    (``status`` EXPIRED) the release of a hold whose window has ended."""
+    postings = [Posting(held_account(wallet.id), -held.reserved)]
     returned, _ = _return_parts(wallet, held.allocation, lots, info.at, ends)
     postings.extend(returned)
     kind = EntryKind.VOID if status is HoldStatus.VOIDED else EntryKind.HOLD_EXPIRY

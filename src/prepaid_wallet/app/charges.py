@@ -24,7 +24,7 @@ from prepaid_wallet.rules.limits import (
     check_balance,
 )
 from prepaid_wallet.rules.operations import Operation
-from prepaid_wallet.wallet import Wallet
+from prepaid_wallet.wallet import Hold, HoldStatus, Wallet
 
 if TYPE_CHECKING:
     from prepaid_wallet.rules.fees import FeeCharge
@@ -119,14 +119,35 @@ def _operation_amount(entry: Entry, wallet_id: str, operation: Operation) -> int
 
 def _activity(uow: UnitOfWork, wallet: Wallet, rule: LimitRule, at: datetime) -> Activity:
     """What the wallet did of the rule's operation in the rule's window ending at ``at``: its
-    entries recorded in ``[start, at]``, read through the wallet's history index."""
+    entries recorded in ``[start, at]``, read through the wallet's history index; for spends,
+    also the holds placed in the window that may still be captured (:func:`_pending`)."""
     count = total = 0
+    placed: set[str] = set()
     for entry, _ in uow.wallet_history(wallet.id, rule.window.start(at), at + _MICRO):
         done = _operation_amount(entry, wallet.id, rule.operation)
         if done is not None:
             count += 1
             total += done
+        elif entry.kind is EntryKind.HOLD and rule.operation is Operation.SPEND:
+            placed.add(entry.id)
+    for held in _pending(uow, wallet, placed, at):
+        count += 1
+        total += held.amount.minor_units
     return Activity(count, Money(total, wallet.currency))
+
+
+def _pending(uow: UnitOfWork, wallet: Wallet, placed: set[str], at: datetime) -> list[Hold]:
+    """The holds placed by the entries ``placed`` that may still be captured at ``at``.
+
+    A hold is a spend authorised ahead of its capture, so it counts as one spend of its amount
+    (at the instant it was placed) for as long as it may be captured; then its capture counts
+    instead (a capture entry is a spend), and a hold voided or ended counts for nothing. So a
+    purchase counts once, and hold + capture passes no more limits than one spend."""
+    if not placed or not wallet.held.is_positive():
+        return []
+    return [held for held in uow.wallet_holds(wallet.id)
+            if held.entry_id in placed and held.status is HoldStatus.ACTIVE
+            and at < held.expires_at]
 
 
 def breaches(

@@ -23,19 +23,24 @@ from prepaid_wallet.clock import Clock, require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
     ConditionGroupNotFoundError,
+    EntryNotFoundError,
+    HoldNotFoundError,
     InvalidInputError,
     InvalidTimeError,
+    LotNotFoundError,
     TenantMismatchError,
+    WalletNotFoundError,
 )
 from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy, resolve_expiry
 from prepaid_wallet.ids import IdFactory, check_name
+from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
-from prepaid_wallet.wallet import EntryInfo, Lot, Wallet
+from prepaid_wallet.wallet import EntryInfo, Hold, Lot, Wallet
 
 if TYPE_CHECKING:
     from prepaid_wallet.rules.tenant import TenantRules
-    from prepaid_wallet.rules.topup import PaymentGateway
+    from prepaid_wallet.rules.topup import PaymentGateway, TopUpIntent
 
 __all__ = ["Environment", "Groups", "WelcomeAward"]
 
@@ -175,7 +180,7 @@ class Environment:
 
             stored = current(uow, tenant_id)
             rules = cache[tenant_id] = (
-                self._empty_rules() if stored is None else decode(stored.rules))
+                self.no_rules() if stored is None else decode(stored.rules))
         return rules
 
     def forget_rules(self, uow: UnitOfWork, tenant_id: str) -> None:
@@ -191,22 +196,88 @@ class Environment:
             return self.spend_order
         return self.tenant_rules(uow, tenant_id).spend_order
 
-    def _empty_rules(self) -> TenantRules:
+    def no_rules(self) -> TenantRules:
+        """The rules of a tenant that never set any: an empty :class:`TenantRules`."""
         if self._no_rules is None:
             from prepaid_wallet.rules.tenant import TenantRules
 
             self._no_rules = TenantRules()
         return self._no_rules
 
-    def scoped(self, wallet: Wallet, field: str = "wallet_id") -> Wallet:
-        """``wallet``, if the service may see it (``TenantMismatchError`` naming ``field``
-        otherwise)."""
+    # -- the tenant scope: one place decides what the service may see ---------------------------
+    #
+    # A service scoped to a tenant sees that tenant's objects only. Another tenant's wallet,
+    # hold, lot, entry, condition group or top-up intent is answered exactly as an id that does
+    # not exist (the same error, text and attributes), so a scoped caller can learn nothing of
+    # what other tenants hold. Each lookup below reads the object, then the tenant of its
+    # wallet only when the service is scoped (an unscoped service pays for no extra read).
+
+    def sees(self, tenant_id: str) -> bool:
+        """Whether the service may see what belongs to ``tenant_id`` (always, unscoped)."""
+        return self.tenant_id is None or tenant_id == self.tenant_id
+
+    def scoped(self, wallet: Wallet) -> Wallet:
+        """``wallet``, if the service may see it; ``WalletNotFoundError`` otherwise, exactly
+        as for an unknown id."""
         if self.tenant_id is not None and wallet.tenant_id != self.tenant_id:
-            raise TenantMismatchError(field, self.tenant_id, wallet.tenant_id)
+            raise WalletNotFoundError(wallet.id)
         return wallet
 
+    def wallet(self, uow: UnitOfWork, wallet_id: str) -> Wallet:
+        """The wallet, without locking; ``WalletNotFoundError`` if unknown or not seen."""
+        return self.scoped(uow.get_wallet(wallet_id))
+
+    def sees_wallet(self, uow: UnitOfWork, wallet_id: str) -> bool:
+        """Whether the service may see the wallet (read only when the service is scoped);
+        ``WalletNotFoundError`` if unknown to a scoped service."""
+        return self.tenant_id is None or uow.get_wallet(wallet_id).tenant_id == self.tenant_id
+
+    def hold(self, uow: UnitOfWork, hold_id: str) -> Hold:
+        """The hold; ``HoldNotFoundError`` if unknown or not seen."""
+        held = uow.get_hold(hold_id)
+        if not self.sees_wallet(uow, held.wallet_id):
+            raise HoldNotFoundError(hold_id)
+        return held
+
+    def lot(self, uow: UnitOfWork, lot_id: str) -> Lot:
+        """The lot; ``LotNotFoundError`` if unknown or not seen."""
+        lot = uow.get_lot(lot_id)
+        if not self.sees_wallet(uow, lot.wallet_id):
+            raise LotNotFoundError(lot_id)
+        return lot
+
+    def entry(self, uow: UnitOfWork, entry_id: str) -> Entry:
+        """The journal entry; ``EntryNotFoundError`` if unknown or if one of its wallets is
+        not seen."""
+        entry = uow.get_entry(entry_id)
+        if self.tenant_id is not None and not all(
+                self.sees_wallet(uow, wallet_id) for wallet_id in entry.wallet_ids):
+            raise EntryNotFoundError(entry_id)
+        return entry
+
+    def condition_group(self, uow: UnitOfWork, group_id: str, *, lock: bool = False
+                        ) -> ConditionGroup:
+        """The condition group (locked for the rest of the unit with ``lock``);
+        ``ConditionGroupNotFoundError`` if unknown or not seen. Another tenant's group is never
+        locked."""
+        if lock and self.tenant_id is None:
+            return uow.lock_condition_group(group_id)
+        group = uow.get_condition_group(group_id)
+        if not self.sees(group.tenant_id):
+            raise ConditionGroupNotFoundError(group_id)
+        return uow.lock_condition_group(group_id) if lock else group
+
+    def top_up_intent(self, uow: UnitOfWork, intent_id: str) -> TopUpIntent | None:
+        """The automatic top-up intent; None if unknown or not seen."""
+        intent = uow.get_top_up_intent(intent_id)
+        if intent is None or not self.sees_wallet(uow, intent.wallet_id):
+            return None
+        return intent
+
     def check_tenant(self, tenant_id: str, field: str = "tenant_id") -> str:
-        """``tenant_id`` (a name the service may act for)."""
+        """``tenant_id``, a tenant the service may create something for
+        (``TenantMismatchError`` naming ``field`` for another tenant than its scope: creating
+        for another tenant is the caller's mistake, not a lookup)."""
         check_name(tenant_id, field)
         if self.tenant_id is not None and tenant_id != self.tenant_id:
             raise TenantMismatchError(field, self.tenant_id, tenant_id)

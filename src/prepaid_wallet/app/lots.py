@@ -19,16 +19,18 @@ __all__ = ["breakage_of", "ends", "group_lot", "lots_of", "terms"]
 
 
 def terms(
-    uow: UnitOfWork, wallet: Wallet, condition: SpendCondition | None, group_id: str | None,
-    at: datetime, field: str = "group_id",
+    env: Environment, uow: UnitOfWork, wallet: Wallet, condition: SpendCondition | None,
+    group_id: str | None, at: datetime, field: str = "group_id",
 ) -> tuple[SpendCondition | None, str | None, int | None]:
     """The condition, group and group version a new lot of ``wallet`` is granted under: its
     own ``condition``, or the current version of group ``group_id`` (of the wallet's tenant;
-    ``ConditionGroupNotFoundError`` if unknown; ``InvalidTimeError`` once the group has
-    ended: its lot would never pay)."""
+    ``ConditionGroupNotFoundError`` if unknown or, for a scoped service, another tenant's;
+    ``TenantMismatchError`` naming ``field`` for an unscoped service pairing the wallet with
+    another tenant's group; ``InvalidTimeError`` once the group has ended: its lot would never
+    pay)."""
     if group_id is None:
         return condition, None, None
-    group = uow.get_condition_group(group_id)
+    group = env.condition_group(uow, group_id)
     if group.tenant_id != wallet.tenant_id:
         raise TenantMismatchError(field, wallet.tenant_id, group.tenant_id)
     if group.valid_until is not None and at >= group.valid_until:
@@ -45,7 +47,7 @@ def group_lot(
     without a group (the money goes to the open balance)."""
     if group_id is None:
         return None
-    condition, group, version = terms(uow, wallet, None, group_id, info.at)
+    condition, group, version = terms(env, uow, wallet, None, group_id, info.at)
     return _w.new_lot(
         wallet, lot_id=env.ids.new("lot"), amount=amount, info=info, reason=reason,
         condition=condition, group_id=group, group_version=version,

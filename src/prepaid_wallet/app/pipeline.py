@@ -14,7 +14,10 @@ decides, builds the change with the domain's pure transitions and records it thr
 :meth:`Context.record`; everything else is done here, once:
 
 * bad input raises before anything is read, and is never stored under a key;
-* the wallets are locked in sorted id order, and a wallet the service may not see raises;
+* the tenant scope is checked once, by the lock spec, before anything is locked or the handler
+  reads anything: another tenant's wallet, hold, lot, entry or condition group raises exactly
+  what an unknown id raises (:meth:`Environment.scoped` and its lookups); then the wallets are
+  locked in sorted id order;
 * an idempotency key already stored for the tenant replays its outcome (or refusal) when the
   request is the same, else raises ``IdempotencyConflictError``;
 * a business refusal (``RefusedError``) under a key commits only the idempotency record, so a
@@ -37,7 +40,7 @@ from prepaid_wallet.app.checks import check_common
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS
-from prepaid_wallet.errors import InvalidInputError, RefusedError, TenantMismatchError
+from prepaid_wallet.errors import InvalidInputError, RefusedError
 from prepaid_wallet.idempotency import (
     canonical_request,
     check_replay,
@@ -112,7 +115,10 @@ class Locked:
 
 
 class LockSpec:
-    """Which wallets a command locks, read from its fields."""
+    """Which wallets a command locks, read from its fields. A spec looks up what the command
+    names through the environment's scoped lookups (:meth:`Environment.wallet`,
+    :meth:`Environment.hold`...), so an object the service may not see raises as an unknown
+    one before anything is locked."""
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         raise NotImplementedError
@@ -121,15 +127,15 @@ class LockSpec:
 def lock(env: Environment, uow: UnitOfWork, *wallet_ids: str,
          fields: tuple[str, ...] = ("wallet_id",)) -> dict[str, Wallet]:
     """Lock the wallets (sorted by id), reading their tenants' rules with them; ``fields``
-    names, per wallet id given, the argument that an unknown id or a tenant-scope error should
-    name (the last one repeats)."""
-    named = [(w, fields[min(i, len(fields) - 1)]) for i, w in enumerate(wallet_ids)]
-    for wallet_id, field in named:
-        check_name(wallet_id, field)
-    wallets = uow.lock_wallets(sorted(set(wallet_ids)), tenant_records=WITH_LOCKS)
-    for wallet_id, field in named:
-        env.scoped(wallets[wallet_id], field)
-    return wallets
+    names, per wallet id given, the argument a malformed id should name (the last one
+    repeats). An unknown wallet and, for a scoped service, a wallet of another tenant both
+    raise ``WalletNotFoundError``, before any wallet is locked."""
+    for i, wallet_id in enumerate(wallet_ids):
+        check_name(wallet_id, fields[min(i, len(fields) - 1)])
+    if env.tenant_id is not None:
+        for wallet_id in wallet_ids:
+            env.wallet(uow, wallet_id)
+    return uow.lock_wallets(sorted(set(wallet_ids)), tenant_records=WITH_LOCKS)
 
 
 @attrs.frozen
@@ -153,8 +159,8 @@ class HoldWallet(LockSpec):
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         hold_id = check_name(getattr(command, self.attribute), self.attribute)
-        wallet_id = uow.get_hold(hold_id).wallet_id
-        wallets = lock(env, uow, wallet_id, fields=(self.attribute,))
+        wallet_id = env.hold(uow, hold_id).wallet_id
+        wallets = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)
         return Locked(wallets, wallets[wallet_id].tenant_id)
 
 
@@ -166,21 +172,21 @@ class LotWallet(LockSpec):
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         lot_id = check_name(getattr(command, self.attribute), self.attribute)
-        wallet_id = uow.get_lot(lot_id).wallet_id
-        wallets = lock(env, uow, wallet_id, fields=(self.attribute,))
+        wallet_id = env.lot(uow, lot_id).wallet_id
+        wallets = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)
         return Locked(wallets, wallets[wallet_id].tenant_id)
 
 
 @attrs.frozen
 class ChargeWallet(LockSpec):
     """The wallet of the spend or capture entry the command names (``InvalidInputError`` for
-    an entry of any other kind)."""
+    an entry of any other kind the service may see)."""
 
     attribute: str = "entry_id"
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         entry_id = check_name(getattr(command, self.attribute), self.attribute)
-        entry = uow.get_entry(entry_id)
+        entry = env.entry(uow, entry_id)
         charge = uow.get_charge(entry_id)
         if charge is None:
             raise InvalidInputError(
@@ -188,34 +194,36 @@ class ChargeWallet(LockSpec):
                 f"must be a spend or capture entry (it is a {entry.kind.value})",
                 entry_id,
             )
-        wallets = lock(env, uow, charge.wallet_id, fields=(self.attribute,))
+        wallets = uow.lock_wallets([charge.wallet_id], tenant_records=WITH_LOCKS)
         return Locked(wallets, wallets[charge.wallet_id].tenant_id)
 
 
 @attrs.frozen
 class EntryWallets(LockSpec):
     """Every wallet of the entry the command names; the scope is its first wallet's tenant.
-    With ``kinds``, an entry of any other kind raises ``InvalidInputError`` before a wallet is
-    locked."""
+    With ``kinds``, an entry of any other kind (that the service may see) raises
+    ``InvalidInputError`` before a wallet is locked."""
 
     attribute: str = "entry_id"
     kinds: tuple[EntryKind, ...] = ()
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         entry_id = check_name(getattr(command, self.attribute), self.attribute)
-        entry = uow.get_entry(entry_id)
+        entry = env.entry(uow, entry_id)
         if self.kinds and entry.kind not in self.kinds:
             names = [kind.value for kind in self.kinds]
             listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
             raise InvalidInputError(
                 self.attribute, f"must be a {listed} entry (it is a {entry.kind.value})", entry_id)
-        wallets = lock(env, uow, *entry.wallet_ids, fields=(self.attribute,))
+        wallets = uow.lock_wallets(sorted(set(entry.wallet_ids)), tenant_records=WITH_LOCKS)
         return Locked(wallets, wallets[entry.wallet_ids[0]].tenant_id)
 
 
 @attrs.frozen
 class NoWallet(LockSpec):
-    """No wallet yet (opening one): the scope is the tenant the command names."""
+    """No wallet yet (opening one): the scope is the tenant the command names
+    (``TenantMismatchError`` naming the attribute when a scoped service is asked to create
+    something for another tenant)."""
 
     attribute: str = "tenant_id"
 
@@ -226,17 +234,15 @@ class NoWallet(LockSpec):
 @attrs.frozen
 class ConditionGroupLock(LockSpec):
     """No wallet: the condition group the command names, locked
-    (``ConditionGroupNotFoundError`` if unknown, ``TenantMismatchError`` naming the attribute
-    for a group the service may not see); the scope is the group's tenant. The handler reads
-    the locked group with ``ctx.uow.get_condition_group``."""
+    (``ConditionGroupNotFoundError`` if unknown or another tenant's, for a scoped service);
+    the scope is the group's tenant. The handler reads the locked group with
+    ``ctx.uow.get_condition_group``."""
 
     attribute: str = "group_id"
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
-        group = uow.lock_condition_group(check_name(getattr(command, self.attribute),
-                                                    self.attribute))
-        if env.tenant_id is not None and group.tenant_id != env.tenant_id:
-            raise TenantMismatchError(self.attribute, env.tenant_id, group.tenant_id)
+        group_id = check_name(getattr(command, self.attribute), self.attribute)
+        group = env.condition_group(uow, group_id, lock=True)
         return Locked({}, group.tenant_id)
 
 

@@ -11,9 +11,9 @@ class Operation(StrEnum):
     """A kind of operation on a wallet, as limit and fee rules name it.
 
     ``TOP_UP`` money paid in; ``SPEND`` a purchase paid from credit (a capture counts as a
-    spend); ``TRANSFER_OUT`` money sent to another wallet (``TRANSFER_IN`` received);
-    ``PAYOUT`` money paid out of the wallet to its owner; ``CREDIT`` and ``DEBIT`` manual
-    adjustments by an operator.
+    spend, and so does a hold while it may be captured); ``TRANSFER_OUT`` money sent to another
+    wallet (``TRANSFER_IN`` received); ``PAYOUT`` money paid out of the wallet to its owner;
+    ``CREDIT`` and ``DEBIT`` manual adjustments by an operator.
     """
 
     TOP_UP = "top_up"

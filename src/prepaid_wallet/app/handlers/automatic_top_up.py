@@ -72,18 +72,18 @@ def set_top_up_rule(ctx: Context, command: SetTopUpRule) -> TopUpRule | None:
 
 
 def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
-    """Drive every pending intent (at most ``limit``) as far as it can go now."""
+    """Drive every pending intent (at most ``limit``; a scoped service's own tenant's only) as
+    far as it can go now."""
     from prepaid_wallet.rules.topup import IntentStatus
 
     gateway = require_gateway(env)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError("limit", "must be a positive int", limit)
-    with env.store.unit_of_work(read_only=True) as uow:
-        pending = uow.pending_top_up_intents(limit)
+    pending = _pending_intents(env, limit)
     credited: list[str] = []
     given_up: list[str] = []
     still: list[str] = []
-    for _, intent in pending:
+    for intent in pending:
         final, entry_id = drive(env, gateway, intent.id)
         if entry_id is not None:
             credited.append(entry_id)
@@ -92,6 +92,20 @@ def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
         elif final is not None and final.status is IntentStatus.PENDING:
             still.append(final.id)
     return TopUpReport(tuple(credited), tuple(given_up), tuple(still))
+
+
+def _pending_intents(env: Environment, limit: int) -> list[TopUpIntent]:
+    """The oldest ``limit`` pending intents the service may see: a scoped service reads past
+    other tenants' intents (asking for as many more as it passed over), so they never crowd
+    out its own."""
+    wanted = limit
+    while True:
+        with env.store.unit_of_work(read_only=True) as uow:
+            rows = uow.pending_top_up_intents(wanted)
+        mine = [intent for tenant_id, intent in rows if env.sees(tenant_id)]
+        if len(mine) >= limit or len(rows) < wanted:
+            return mine[:limit]
+        wanted = limit + len(rows) - len(mine)
 
 
 def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
@@ -112,7 +126,7 @@ def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
                                 idempotency_key)
     intent_id = idempotency_key.split(":", 1)[0]
     with env.store.unit_of_work(read_only=True) as uow:
-        intent = uow.get_top_up_intent(intent_id)
+        intent = env.top_up_intent(uow, intent_id)
     if intent is None or intent.attempt(idempotency_key) is None:
         raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
                                 idempotency_key)

@@ -68,37 +68,48 @@ def sweep_expired(env: Environment) -> Iterator[Expiry]:
     """Release every active hold whose window has ended, then book every expired lot's
     remainder as breakage, as of the first step's instant: each in a unit of work of its own,
     yielded once committed (holds first, then lots, soonest due first), due rows read a batch
-    at a time."""
+    at a time. A scoped service books its own tenant's rows only: another tenant's are passed
+    over, never booked and never in the way."""
     at = env.now()
     yield from _sweep(
         env,
-        lambda uow: [h.id for h in uow.due_holds(at, _SWEEP_BATCH)],
+        lambda uow, limit: [(h.id, h.wallet_id) for h in uow.due_holds(at, limit)],
         lambda hold_id: _release_due_hold(env, hold_id, at),
     )
     yield from _sweep(
         env,
-        lambda uow: [lot.id for lot in uow.due_lots(at, _SWEEP_BATCH)],
+        lambda uow, limit: [(lot.id, lot.wallet_id) for lot in uow.due_lots(at, limit)],
         lambda lot_id: _expire_due_lot(env, lot_id, at),
     )
 
 
 def _sweep(
-    env: Environment, due: Callable[[UnitOfWork], list[str]],
+    env: Environment, due: Callable[[UnitOfWork, int], list[tuple[str, str]]],
     book: Callable[[str], Expiry | None],
 ) -> Iterator[Expiry]:
-    """Book what ``due`` lists, a batch at a time, until it lists nothing new. A row that
-    turns out not to be due after all (or was booked by another sweep) is remembered so
-    the next batch skips it; rows that are booked leave the due index."""
-    skipped: set[str] = set()
+    """Book what ``due`` lists (``(row id, wallet id)`` pairs, at most the limit given), a
+    batch at a time, until it lists nothing new. A row passed over -- another tenant's, for a
+    scoped service, or one that turns out not to be due after all (or was booked by another
+    sweep) -- is remembered, and each read asks for that many rows more, so rows passed over
+    never crowd out the rest; rows that are booked leave the due index."""
+    passed: set[str] = set()
     while True:
         with env.store.unit_of_work(read_only=True) as uow:
-            batch = [row_id for row_id in due(uow) if row_id not in skipped]
-        if not batch:
+            listed = [(row_id, wallet_id)
+                      for row_id, wallet_id in due(uow, _SWEEP_BATCH + len(passed))
+                      if row_id not in passed]
+            batch = []
+            for row_id, wallet_id in listed:
+                if env.sees_wallet(uow, wallet_id):
+                    batch.append(row_id)
+                else:
+                    passed.add(row_id)
+        if not listed:
             return
         for row_id in batch:
             done = book(row_id)
             if done is None:
-                skipped.add(row_id)
+                passed.add(row_id)
             else:
                 yield done
 
@@ -117,7 +128,7 @@ def _release_due_hold(env: Environment, hold_id: str, at: datetime) -> Expiry | 
                             env.info(at, None, None, None), ends(env, uow, lots))
         record(env, uow, change)
         uow.commit()
-    return Expiry("hold", hold_id, wallet.id, held.amount, change.entry.id, at)
+    return Expiry("hold", hold_id, wallet.id, held.reserved, change.entry.id, at)
 
 
 def _expire_due_lot(env: Environment, lot_id: str, at: datetime) -> Expiry | None:

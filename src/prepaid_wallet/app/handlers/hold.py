@@ -1,9 +1,11 @@
-"""Holds: reserving credit for a later capture (allocated like a credit-only spend), capturing
-at most the held amount once, and voiding (the money goes back where it came from)."""
+"""Holds: reserving credit for a later capture (decided and allocated like a credit-only spend,
+its fee reserved too), capturing at most the held amount once (with the spend fee of what is
+captured), and voiding (the money goes back where it came from)."""
 
 from __future__ import annotations
 
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.charges import fee
 from prepaid_wallet.app.checks import check_currency
 from prepaid_wallet.app.commands import CaptureHold, PlaceHold, VoidHold
 from prepaid_wallet.app.decision import decide
@@ -16,17 +18,20 @@ from prepaid_wallet.errors import (
     InvalidTimeError,
     SpendDeniedError,
 )
+from prepaid_wallet.money import Money
 from prepaid_wallet.policies import PaymentMode, SpendRequest
 from prepaid_wallet.results import CaptureResult
-from prepaid_wallet.wallet import Hold, HoldStatus
+from prepaid_wallet.rules.operations import Operation
+from prepaid_wallet.wallet import Hold, HoldStatus, Wallet
 
 __all__ = ["capture", "hold", "void"]
 
 
 def hold(ctx: Context, command: PlaceHold) -> Hold:
-    """A new active hold of the command's amount, until its expiry or the end of its window,
-    allocated over lots and the open balance as a credit-only spend would be (the decision
-    without the tenant's rules)."""
+    """A new active hold of the command's amount, until its expiry or the end of its window:
+    decided as a credit-only spend of that amount is (the same decision, with the spend fee
+    and the wallet's spend limits; ``SpendDeniedError`` when that spend would be refused),
+    allocated as it would be, with the spend's fee reserved for the capture."""
     wallet = ctx.wallet(command.wallet_id)
     check_currency(wallet, command.amount)
     at = ctx.at
@@ -34,20 +39,23 @@ def hold(ctx: Context, command: PlaceHold) -> Hold:
     if ending <= at:
         raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
     decision = decide(ctx.env, ctx.uow, wallet,
-                      SpendRequest(command.amount, PaymentMode.CREDIT_ONLY), at, rules=False)
+                      SpendRequest(command.amount, PaymentMode.CREDIT_ONLY), at)
     if not decision.allowed:
         raise SpendDeniedError(decision, "hold")
     change = _w.hold(
         wallet, hold_id=ctx.env.ids.new("hold"), allocation=decision.allocation,
         lots=lots_of(ctx.uow, decision.allocation), expires_at=ending, info=ctx.info(),
+        fee=decision.fee,
     )
     ctx.record(change)
     return change.holds[0]
 
 
 def capture(ctx: Context, command: CaptureHold) -> CaptureResult:
-    """Capture the command's amount (default: all) of an active, unexpired hold; the rest is
-    released, and a part whose lot has expired meanwhile is booked as breakage."""
+    """Capture the command's amount (default: all) of an active, unexpired hold, with the
+    spend fee of what it captures (:func:`_capture_fee`); the rest and the reserved fee are
+    released, and a part whose lot has expired meanwhile is booked as breakage. No limit is
+    checked: the hold counted as the spend while it was active, and its capture now does."""
     held = ctx.uow.get_hold(command.hold_id)
     wallet = ctx.wallet(held.wallet_id)
     take = held.amount if command.amount is None else command.amount
@@ -61,12 +69,26 @@ def capture(ctx: Context, command: CaptureHold) -> CaptureResult:
     if ctx.at >= held.expires_at:
         raise HoldExpiredError(held.id)
     lots = lots_of(ctx.uow, held.allocation)
-    change = _w.capture(wallet, held, take, lots, ctx.info(), ends(ctx.env, ctx.uow, lots))
+    charged = _capture_fee(ctx, wallet, held, take)
+    change = _w.capture(wallet, held, take, lots, ctx.info(), ends(ctx.env, ctx.uow, lots),
+                        charged)
     ctx.record(change)
     return CaptureResult(
         change.entry.id, held.id, take, held.amount - take, change.charges[0].allocation,
-        breakage_of(change.entry, wallet.tenant_id),
+        breakage_of(change.entry, wallet.tenant_id), charged,
     )
+
+
+def _capture_fee(ctx: Context, wallet: Wallet, held: Hold, take: Money) -> Money | None:
+    """The spend fee of ``take`` under the tenant's rules now (what a spend of it pays), at
+    most the fee the hold reserved: the reservation is what the customer authorised, and it
+    always covers the fee of a smaller amount under the same rules (a fee never falls as the
+    amount grows)."""
+    reserved = held.reserved_fee
+    if reserved is None:
+        return None
+    charged = fee(ctx.env, ctx.uow, wallet, Operation.SPEND, take)
+    return None if charged is None else min(charged, reserved)
 
 
 def void(ctx: Context, command: VoidHold) -> Hold:

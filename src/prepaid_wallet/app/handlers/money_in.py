@@ -53,7 +53,8 @@ def award(ctx: Context, command: Award) -> Lot:
     expiry = command.expiry
     if expiry is not None and expiry <= ctx.at:
         raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
-    own, group, version = terms(ctx.uow, wallet, command.condition, command.group_id, ctx.at)
+    own, group, version = terms(ctx.env, ctx.uow, wallet, command.condition, command.group_id,
+                                ctx.at)
     change = _w.award(
         wallet, lot_id=ctx.env.ids.new("lot"), amount=command.amount, expires_at=expiry,
         priority=command.priority, reason=command.reason, info=ctx.info(reason=command.reason),

@@ -1,5 +1,8 @@
 """Low-balance reminders: the outbox of events a wallet's open balance crossing its tenant's
-thresholds writes (read and acknowledged here), and the report of who is running low."""
+thresholds writes (read and acknowledged here), and the report of who is running low.
+
+A service scoped to a tenant reads another tenant as a tenant with nothing (no events, no
+wallets, no thresholds), and refuses to acknowledge its events (``TenantMismatchError``)."""
 
 from __future__ import annotations
 
@@ -22,9 +25,11 @@ __all__ = ["ack_events", "events", "low_balance_report"]
 
 def events(env: Environment, tenant_id: str, *, limit: int = 100) -> list[LowBalanceEvent]:
     """The tenant's events not yet acknowledged, oldest first (at most ``limit``)."""
-    env.check_tenant(tenant_id)
+    check_name(tenant_id, "tenant_id")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError("limit", "must be a positive int", limit)
+    if not env.sees(tenant_id):
+        return []
     with env.store.unit_of_work(read_only=True) as uow:
         found = uow.pending_events(tenant_id, limit)
     out = []
@@ -56,13 +61,14 @@ def low_balance_report(env: Environment, tenant_id: str, threshold: str | Money
                        ) -> list[LowBalanceLine]:
     """The tenant's wallets at or below ``threshold`` (a label of the tenant's thresholds, or
     an amount), by wallet id, each with the least top-up that takes it back above."""
-    env.check_tenant(tenant_id)
+    check_name(tenant_id, "tenant_id")
     if not isinstance(threshold, str | Money):
         raise InvalidInputError("threshold", "must be a threshold label or a Money",
                                 threshold)
+    seen = env.sees(tenant_id)
     with env.store.unit_of_work(read_only=True) as uow:
         if isinstance(threshold, str):
-            rule = env.tenant_rules(uow, tenant_id).low_balance
+            rule = env.tenant_rules(uow, tenant_id).low_balance if seen else None
             if rule is None:
                 raise InvalidInputError("threshold", "must be an amount: the tenant has no "
                                         "low-balance thresholds", threshold)
@@ -70,6 +76,8 @@ def low_balance_report(env: Environment, tenant_id: str, threshold: str | Money
             limit = level.amount
         else:
             limit = threshold
+        if not seen:
+            return []
         step = Money(1, limit.currency)
         return [
             LowBalanceLine(wallet.id, wallet.owner_id, wallet.open, wallet.floor,

@@ -32,7 +32,7 @@ def check_spend(env: Environment, wallet_id: str, request: SpendRequest) -> Deci
     check_purchase_time(request, at)
     with env.store.unit_of_work(read_only=True) as uow:
         check_name(wallet_id, "wallet_id")
-        wallet = env.scoped(uow.get_wallet(wallet_id))
+        wallet = env.wallet(uow, wallet_id)
         check_currency(wallet, request.amount, "request.amount")
         return decide(env, uow, wallet, request, at)
 
@@ -72,7 +72,7 @@ def _stored(env: Environment, wallet_id: str, key: str) -> bool:
     spend replays it and must not top up first)."""
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        wallet = uow.get_wallet(wallet_id)
+        wallet = env.wallet(uow, wallet_id)
         return uow.get_idempotency(wallet.tenant_id, key) is not None
 
 
@@ -89,7 +89,7 @@ def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> No
 
     with env.store.unit_of_work(read_only=True) as uow:
         # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
-        wallet = uow.get_wallet(wallet_id)
+        wallet = env.wallet(uow, wallet_id)
         if with_mode(env, uow, wallet, request).mode is not PaymentMode.CREDIT_ONLY:
             return
         found = top_up_rule(env, uow, wallet)

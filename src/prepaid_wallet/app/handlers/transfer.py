@@ -25,7 +25,7 @@ def transfer(ctx: Context, command: Transfer) -> Receipt:
     source = ctx.wallet(command.from_wallet_id)
     target = ctx.wallet(command.to_wallet_id)
     amount = command.amount
-    if target.tenant_id != source.tenant_id:
+    if target.tenant_id != source.tenant_id:  # only an unscoped service sees both
         raise TenantMismatchError("to_wallet_id", source.tenant_id, target.tenant_id)
     check_currency(source, amount)
     check_currency(target, amount, "to_wallet_id")

@@ -50,7 +50,8 @@ def _welcome(ctx: Context, wallet: Wallet, welcome: WelcomeAward, at: datetime) 
         return wallet
     try:
         condition, group_id, version = terms(
-            ctx.uow, wallet, welcome.condition, welcome.group_id, at, "welcome_award.group_id")
+            ctx.env, ctx.uow, wallet, welcome.condition, welcome.group_id, at,
+            "welcome_award.group_id")
     except InvalidTimeError:  # the group has ended: nothing left to welcome with
         return wallet
     change = _w.award(

@@ -24,7 +24,7 @@ def balance(env: Environment, wallet_id: str, *, as_of: datetime | None = None) 
     check_name(wallet_id, "wallet_id")
     when = env.now() if as_of is None else require_aware(as_of, "as_of")
     with env.store.unit_of_work(read_only=True) as uow:
-        wallet = env.scoped(uow.get_wallet(wallet_id))
+        wallet = env.wallet(uow, wallet_id)
         zero = Money.zero(wallet.currency)
         if as_of is None:
             expired = Money.sum(
@@ -54,17 +54,13 @@ def lots(env: Environment, wallet_id: str, *, include_empty: bool = False) -> li
     """The wallet's lots by grant time: those with money left, or all with ``include_empty``."""
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        env.scoped(uow.get_wallet(wallet_id))
+        env.wallet(uow, wallet_id)
         return [lot for lot in uow.wallet_lots(wallet_id) if include_empty or lot.is_live]
 
 
 def entry(env: Environment, entry_id: str) -> Entry:
-    """One journal entry; ``EntryNotFoundError`` if unknown, ``TenantMismatchError`` naming
-    ``entry_id`` if one of its wallets is another tenant's."""
+    """One journal entry; ``EntryNotFoundError`` if unknown (or another tenant's, for a scoped
+    service)."""
     check_name(entry_id, "entry_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        found = uow.get_entry(entry_id)
-        if env.tenant_id is not None:
-            for wallet_id in found.wallet_ids:
-                env.scoped(uow.get_wallet(wallet_id), "entry_id")
-        return found
+        return env.entry(uow, entry_id)

@@ -41,7 +41,7 @@ def breakdown(
     if request is not None:
         check_request(request)
     with env.store.unit_of_work(read_only=True) as uow:
-        wallet = env.scoped(uow.get_wallet(wallet_id))
+        wallet = env.wallet(uow, wallet_id)
         if request is not None:
             check_currency(wallet, request.amount, "request.amount")
             request = with_mode(env, uow, wallet, request)

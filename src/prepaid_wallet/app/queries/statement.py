@@ -36,7 +36,7 @@ def stream_statement(
 ) -> StatementStream:
     """:func:`statement` read lazily: the opening total at once, then the lines one at a time
     from one consistent snapshot. The stream holds a read-only unit of work until closed; bad
-    arguments and an unknown or foreign wallet raise at the call."""
+    arguments and an unknown wallet (or another tenant's) raise at the call."""
     check_name(wallet_id, "wallet_id")
     start = None if since is None else require_aware(since, "since")
     end = None if until is None else require_aware(until, "until")
@@ -44,7 +44,7 @@ def stream_statement(
         raise InvalidTimeError("until", "must not be before since", until)
     with contextlib.ExitStack() as stack:
         uow = stack.enter_context(env.store.unit_of_work(read_only=True))
-        wallet = env.scoped(uow.get_wallet(wallet_id))
+        wallet = env.wallet(uow, wallet_id)
         zero = Money.zero(wallet.currency)
         before = None if start is None else uow.snapshot_at(
             wallet.id, start - timedelta(microseconds=1)

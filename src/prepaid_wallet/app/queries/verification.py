@@ -166,7 +166,7 @@ def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
                              f"{_minor_text(lot_total, wallet.currency)}"))
     if wallet.open < wallet.floor:
         found.append(Problem("floor", wallet.id, f"open {wallet.open} below {wallet.floor}"))
-    active = sum(h.amount.minor_units for h in uow.wallet_holds(wallet.id)
+    active = sum(h.reserved.minor_units for h in uow.wallet_holds(wallet.id)
                  if h.status is HoldStatus.ACTIVE)
     if active != wallet.held.minor_units:
         found.append(Problem("hold", wallet.id,

@@ -34,19 +34,22 @@ __all__ = [
 
 
 def get_wallet(env: Environment, wallet_id: str) -> Wallet:
-    """The wallet's current state; ``WalletNotFoundError`` if unknown."""
+    """The wallet's current state; ``WalletNotFoundError`` if unknown (or another tenant's,
+    for a scoped service)."""
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        return env.scoped(uow.get_wallet(wallet_id))
+        return env.wallet(uow, wallet_id)
 
 
 def find_wallet(env: Environment, *, tenant_id: str, owner_id: str, currency: str
                 ) -> Wallet | None:
-    """The owner's wallet at the tenant in the currency, or None."""
+    """The owner's wallet at the tenant in the currency, or None (also for a tenant a scoped
+    service may not see)."""
     check_name(tenant_id, "tenant_id")
     check_name(owner_id, "owner_id")
     currency_exponent(currency)
-    env.check_tenant(tenant_id)
+    if not env.sees(tenant_id):
+        return None
     with env.store.unit_of_work(read_only=True) as uow:
         return uow.find_wallet(tenant_id, owner_id, currency)
 
@@ -58,9 +61,12 @@ def wallets(env: Environment, tenant_id: str | None = None) -> list[Wallet]:
 
 def iter_wallets(env: Environment, tenant_id: str | None = None) -> Iterator[Wallet]:
     """:func:`wallets` read lazily from one snapshot. The arguments are checked at the call (not
-    at the first ``next``); the snapshot's unit of work stays open while iterating."""
+    at the first ``next``); the snapshot's unit of work stays open while iterating. A tenant a
+    scoped service may not see has no wallets."""
     if tenant_id is not None:
-        env.check_tenant(tenant_id)
+        check_name(tenant_id, "tenant_id")
+        if not env.sees(tenant_id):
+            return iter(())
     return _iter_wallets(env, tenant_id if tenant_id is not None else env.tenant_id)
 
 
@@ -73,7 +79,7 @@ def owner_groups(env: Environment, wallet_id: str) -> frozenset[str]:
     """The groups the owner of the wallet belongs to."""
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        env.scoped(uow.get_wallet(wallet_id))
+        env.wallet(uow, wallet_id)
         return settings.stored_groups(uow, wallet_id)
 
 
@@ -83,7 +89,7 @@ def limits(env: Environment, wallet_id: str) -> Limits:
 
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        wallet = env.scoped(uow.get_wallet(wallet_id))
+        wallet = env.wallet(uow, wallet_id)
         return effective_limits(env, uow, wallet)
 
 
@@ -92,47 +98,47 @@ def top_up_rule(env: Environment, wallet_id: str) -> TopUpRule | None:
     top-ups)."""
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        wallet = env.scoped(uow.get_wallet(wallet_id))
+        wallet = env.wallet(uow, wallet_id)
         return settings.top_up_rule(env, uow, wallet)
 
 
 def top_up_intent(env: Environment, intent_id: str) -> TopUpIntent | None:
-    """An automatic top-up intent and its attempts, if any."""
+    """An automatic top-up intent and its attempts, if any (none of another tenant, for a
+    scoped service)."""
     check_name(intent_id, "intent_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        return uow.get_top_up_intent(intent_id)
+        return env.top_up_intent(uow, intent_id)
 
 
 def get_hold(env: Environment, hold_id: str) -> Hold:
-    """The hold's current state; ``HoldNotFoundError`` if unknown, ``TenantMismatchError``
-    naming ``hold_id`` if its wallet is another tenant's."""
+    """The hold's current state; ``HoldNotFoundError`` if unknown (or another tenant's, for a
+    scoped service)."""
     check_name(hold_id, "hold_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        held = uow.get_hold(hold_id)
-        env.scoped(uow.get_wallet(held.wallet_id), "hold_id")
-        return held
+        return env.hold(uow, hold_id)
 
 
 def holds(env: Environment, wallet_id: str) -> list[Hold]:
     """Every hold of the wallet, oldest first."""
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        env.scoped(uow.get_wallet(wallet_id))
+        env.wallet(uow, wallet_id)
         return list(uow.wallet_holds(wallet_id))
 
 
 def condition_group(env: Environment, group_id: str) -> ConditionGroup:
-    """The condition group; ``ConditionGroupNotFoundError`` if unknown, ``TenantMismatchError``
-    naming ``group_id`` if it is another tenant's."""
+    """The condition group; ``ConditionGroupNotFoundError`` if unknown (or another tenant's,
+    for a scoped service)."""
     check_name(group_id, "group_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        group = uow.get_condition_group(group_id)
-    env.check_tenant(group.tenant_id, "group_id")
-    return group
+        return env.condition_group(uow, group_id)
 
 
 def condition_groups(env: Environment, tenant_id: str) -> list[ConditionGroup]:
-    """The tenant's condition groups, by name then id."""
-    env.check_tenant(tenant_id)
+    """The tenant's condition groups, by name then id (none for a tenant a scoped service may
+    not see)."""
+    check_name(tenant_id, "tenant_id")
+    if not env.sees(tenant_id):
+        return []
     with env.store.unit_of_work(read_only=True) as uow:
         return uow.condition_groups(tenant_id)
