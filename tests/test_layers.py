@@ -20,6 +20,9 @@ LAYERS: dict[str, int] = {
     "money": 2, "clock": 2, "ids": 2, "formatting": 2, "text": 2, "_data": 2,
     "ledger": 3, "conditions": 3, "wallet": 3, "expiry": 3, "policies": 3, "rules": 3,
     "results": 3, "_codec": 3,
+    # automatic top-ups: the gateway, the rule, the intent and the state machine
+    "rules.topup._fields": 3, "rules.topup.gateway": 3, "rules.topup.rule": 3,
+    "rules.topup.intent": 3, "rules.topup.steps": 3,
     "app": 4, "idempotency": 4, "service": 4,
     "storage": 5,
     "cli": 6, "demo": 6, "__main__": 6, "": 6,  # "" is the package itself: its re-exports
