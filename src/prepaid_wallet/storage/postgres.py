@@ -42,14 +42,11 @@ by set. Nothing it needs is read first:
   (a concurrent change of one waits for this unit, or this unit for it) and ``due_at`` of each
   lot is computed from its group's end; a lot of an unknown group raises, which becomes
   :class:`~prepaid_wallet.errors.IntegrityError`;
-* wallet settings are written after the wallets (upserted, or deleted for ``None``); a setting of
-  a wallet that is not stored raises (SQLSTATE ``PW002``), which becomes
-  :class:`~prepaid_wallet.errors.WalletNotFoundError`. A unit without settings sends none.
-* automatic top-up intents are written after the settings (upserted by id: status and data
-  move), finished ones first; an intent of a wallet that is not stored raises (``PW002``), and
-  a second pending intent of a wallet violates the partial unique index
-  ``top_up_intents_one_pending`` and becomes :class:`~prepaid_wallet.errors.ConflictError`. A
-  unit without intents sends none.
+* records (of every record type) are written after the wallets: removals, then upserts by kind
+  and key; a record of a wallet that is not stored raises (SQLSTATE ``PW002``), which becomes
+  :class:`~prepaid_wallet.errors.WalletNotFoundError`, and a unique value another record of the
+  kind holds violates the partial unique index ``records_unique`` and becomes
+  :class:`~prepaid_wallet.errors.ConflictError`. A unit without records sends none.
 * events (the outbox) are appended after the journal, in the unit's order (an event id already
   stored violates ``events_id_key`` and becomes :class:`~prepaid_wallet.errors.ConflictError`),
   then the events the unit acknowledged are marked with the database's current time if still
@@ -139,15 +136,14 @@ _TRIGGER = _schema.TRIGGER
 _RETRYABLE = frozenset({"40P01", "40001"})
 #: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on.
 _STALE = "PW001"
-#: Raised by ``write_unit`` for a setting, a top-up intent or a record of a wallet that is not
-#: stored (the wallet id in the detail).
+#: Raised by ``write_unit`` for a record (before version 7: a setting or a top-up intent) of a
+#: wallet that is not stored (the wallet id in the detail).
 _NO_WALLET = "PW002"
 #: Unique constraints whose violation is an integrity error rather than a conflict.
 _INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
 #: Unique constraints whose violation is a conflict, and what it means.
 _CONFLICT_CONSTRAINTS = {
     "events_id_key": "an event id is already used",
-    "top_up_intents_one_pending": "a wallet already has a pending top-up",
     "records_unique": "a record's unique value is already taken",
 }
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -270,8 +266,6 @@ _ENTRY_COLS = _schema.ENTRY_COLS
 _ENTRY_NAMES = _schema.names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
 _IDEMPOTENCY_NAMES = _schema.names(_schema.IDEMPOTENCY_COLS)
 _EVENT_NAMES = _schema.names(_EVENT_COLS)
-_INTENT_COLS = _schema.INTENT_COLS
-_INTENT_NAMES = _schema.names(_INTENT_COLS)
 _RECORD_COLS = _schema.RECORD_COLS
 #: The columns of ``entries`` but ``seq``, as ``v.<name>``.
 _NO_SEQ = ", ".join(f"v.{name}" for name in _ENTRY_NAMES)
@@ -339,7 +333,8 @@ _UNIT_WALLETS = f"""    IF p ? 'groups' THEN
         END LOOP;
     END IF;
 """
-#: Version 6: wallet settings and top-up intents, after the wallets they name.
+#: Version 6 only: wallet settings and top-up intents (records since version 7), after the
+#: wallets they name.
 _UNIT_SETTINGS_6 = f"""    IF p ? 'settings' THEN
         SELECT min(v.wallet_id COLLATE "C") INTO missing
             FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
@@ -367,7 +362,7 @@ _UNIT_SETTINGS_6 = f"""    IF p ? 'settings' THEN
             RAISE EXCEPTION '{_TRIGGER} a top-up intent refers to an unknown wallet (%)', missing
                 USING ERRCODE = '{_NO_WALLET}', DETAIL = missing;
         END IF;
-        INSERT INTO {{s}}.top_up_intents ({_INTENT_COLS})
+        INSERT INTO {{s}}.top_up_intents (id, tenant_id, wallet_id, status, created_at, data)
             SELECT v.id, v.tenant_id, v.wallet_id, v.status, v.created_at, v.data
             FROM jsonb_populate_recordset(NULL::{{s}}.top_up_intents, p -> 'intents')
                 WITH ORDINALITY AS v
@@ -481,7 +476,7 @@ END
 $$;
 """
 _WRITE_UNIT_6 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_SETTINGS_6 + _UNIT_REST
-_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_SETTINGS_6 + _UNIT_RECORDS + _UNIT_REST
+_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
 
 _DIALECT = POSTGRES
 _ROWS = Rows(_DIALECT)
@@ -904,19 +899,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         ]
         if moved:
             payload["wallets"] = moved
-        if self._settings:
-            # Sorted by key: two units writing the same settings take their rows in one order.
-            payload["settings"] = [
-                {"wallet_id": wallet_id, "name": name, "value": value}
-                for (wallet_id, name), value in sorted(self._settings.items())
-            ]
         payload.update(self._record_payload())
-        if self._intents:
-            # In the unit's order; ``write_unit`` writes the finished ones first.
-            payload["intents"] = [
-                dict(zip(_INTENT_NAMES, _ROWS.intent_row(tenant_id, intent), strict=True))
-                for tenant_id, intent in self._intents.values()
-            ]
         if self._changes:
             entries: list[dict[str, Any]] = []
             postings: list[dict[str, Any]] = []

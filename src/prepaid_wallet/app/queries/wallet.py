@@ -98,9 +98,11 @@ def top_up_rule(env: Environment, wallet_id: str) -> TopUpRule | None:
 
 def top_up_intent(env: Environment, intent_id: str) -> TopUpIntent | None:
     """An automatic top-up intent and its attempts, if any."""
+    from prepaid_wallet.app.intents import get_top_up_intent
+
     check_name(intent_id, "intent_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        return uow.get_top_up_intent(intent_id)
+        return get_top_up_intent(uow, intent_id)
 
 
 def get_hold(env: Environment, hold_id: str) -> Hold:
