@@ -134,6 +134,7 @@ __all__ = [
     "StoreContract",
     "Writer",
     "add_live_lots",
+    "add_settings_and_events",
     "add_settings_and_intent",
     "cents",
     "check_settings_and_intent",
@@ -453,6 +454,28 @@ def add_settings_and_intent(store: Store) -> None:
         put_top_up_intent(uow, TENANT, TopUpIntent(
             id="tu-1", wallet_id=carol.id, amount=eur("20.00"), reason=TopUpReason.THRESHOLD,
             created_at=T0 + 20 * DAY))
+        uow.commit()
+
+
+def add_settings_and_events(store: Store, *, top_ups: bool) -> None:
+    """Give carol's wallet (of :func:`add_live_lots`) a limits setting (with ``top_ups``:
+    :func:`add_settings_and_intent` instead) and two low-balance events, the first one
+    acknowledged."""
+    service, _ = new_service(store)
+    carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+    assert carol is not None
+    if top_ups:
+        add_settings_and_intent(store)
+    with store.unit_of_work() as uow:
+        uow.lock_wallets([carol.id])
+        if not top_ups:
+            put_setting(uow, carol, "limits", '{"daily":500}')
+        for event_id in ("ev-1", "ev-2"):
+            uow.add_event(Event(event_id, TENANT, carol.id, "low_balance", T0 + DAY,
+                                '{"thresholds":["warn"]}'))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.ack_events(TENANT, ["ev-1"]) == 1
         uow.commit()
 
 

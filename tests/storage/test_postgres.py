@@ -62,7 +62,7 @@ from tests.storage.contract import (
     StoreContract,
     Writer,
     add_live_lots,
-    add_settings_and_intent,
+    add_settings_and_events,
     cents,
     check_settings_and_intent,
     eur,
@@ -571,7 +571,8 @@ class TestPostgresOnly:
         group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
                                                 valid_until=T0 + 2 * DAY))
         writer.award("w2", "l3", "1.00", group=group)
-        from prepaid_wallet.storage.postgres import _LIVE_ORDER, _LOT_COLS
+        from prepaid_wallet.storage._schema import LOT_COLS as _LOT_COLS
+        from prepaid_wallet.storage.postgres import _LIVE_ORDER
 
         queries = {
             "lots_live": (f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = 'w1'"
@@ -1093,6 +1094,17 @@ def _low_balance(event_id: str, wallet_id: str) -> Event:
     return Event(event_id, TENANT, wallet_id, "low_balance", T0 + DAY, '{"thresholds":["warn"]}')
 
 
+
+def _fill_with_events(store: Store, *, top_ups: bool) -> dict[str, object]:
+    """Fill ``store`` with the reference script's data, more live lots, a lot of a condition
+    group and :func:`add_settings_and_events`; the state it exports."""
+    run_reference_script(store)
+    add_live_lots(store)
+    _add_grouped_lot(store)
+    add_settings_and_events(store, top_ups=top_ups)
+    return store.export_state()
+
+
 class TestPostgresMigrationTo5:
     """A schema written with version 4 gains the events outbox (and the ``write_unit`` that
     writes it); everything it held stays."""
@@ -1220,7 +1232,7 @@ class TestPostgresEvents:
             for n in range(3):
                 uow.add_event(_low_balance(f"ev-{n}", "w1"))
             uow.commit()
-        from prepaid_wallet.storage.postgres import _EVENT_COLS
+        from prepaid_wallet.storage._schema import EVENT_COLS as _EVENT_COLS
 
         queries = {
             "events_pending": (f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = 'hub-a'"
@@ -1345,22 +1357,7 @@ class TestPostgresMigrationTo6:
 
         store = PostgresStore(dsn, schema=schema)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            with store.unit_of_work() as uow:
-                uow.lock_wallets([carol.id])
-                put_setting(uow, carol, "limits", '{"daily":500}')
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=False)
         finally:
             store.close()
         target = fresh_schema()
@@ -1457,21 +1454,7 @@ class TestPostgresMigrationTo7:
 
         store = PostgresStore(dsn, schema=schema)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            add_settings_and_intent(store)
-            with store.unit_of_work() as uow:
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=True)
         finally:
             store.close()
         target = fresh_schema()

@@ -47,7 +47,7 @@ from tests.storage.contract import (
     StoreContract,
     Writer,
     add_live_lots,
-    add_settings_and_intent,
+    add_settings_and_events,
     cents,
     check_settings_and_intent,
     eur,
@@ -1007,6 +1007,17 @@ def _low_balance(event_id: str, wallet_id: str) -> Event:
     return Event(event_id, TENANT, wallet_id, "low_balance", T0 + DAY, '{"thresholds":["warn"]}')
 
 
+
+def _fill_with_events(store: Store, *, top_ups: bool) -> dict[str, object]:
+    """Fill ``store`` with the reference script's data, more live lots, a lot of a condition
+    group and :func:`add_settings_and_events`; the state it exports."""
+    run_reference_script(store)
+    add_live_lots(store)
+    _add_grouped_lot(store)
+    add_settings_and_events(store, top_ups=top_ups)
+    return store.export_state()
+
+
 class TestSQLiteMigrationTo5:
     """A file written with schema version 4 gains the events outbox; everything it held stays."""
 
@@ -1117,22 +1128,7 @@ class TestSQLiteMigrationTo6:
         source = str(tmp_path / "source.db")
         store = SQLiteStore(source)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            with store.unit_of_work() as uow:
-                uow.lock_wallets([carol.id])
-                put_setting(uow, carol, "limits", '{"daily":500}')
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=False)
         finally:
             store.close()
         target = str(tmp_path / "v5.db")
@@ -1224,21 +1220,7 @@ class TestSQLiteMigrationTo7:
         source = str(tmp_path / "source.db")
         store = SQLiteStore(source)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            add_settings_and_intent(store)
-            with store.unit_of_work() as uow:
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=True)
         finally:
             store.close()
         target = str(tmp_path / "v6.db")
