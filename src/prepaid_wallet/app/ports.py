@@ -12,8 +12,8 @@ A unit of work is a transaction over the whole store:
 * Lookups by id and by wallet (``get_*``, ``lock_wallets``, ``find_wallet``, ``iter_wallets``,
   ``live_lots``, ``wallet_lots``, ``wallet_holds``, ``get_charge``, ``reversal_of``,
   ``get_idempotency``, ``get_condition_group``, ``lock_condition_group``,
-  ``condition_groups``, ``get_setting``) see committed state plus the unit's own buffered
-  writes. The time and
+  ``condition_groups``, ``get_record``, ``find_records``) see committed state plus the unit's
+  own buffered writes. The time and
   journal indexes (``due_lots``, ``due_holds``, ``iter_entries``, ``wallet_history``,
   ``snapshot_at``, ``account_balance_at``) see committed state only -- writes are buffered
   until commit so a backend can send them in one round trip -- but never return a lot the unit
@@ -27,6 +27,11 @@ A unit of work is a transaction over the whole store:
   more per entry than the stored one (optimistic check): otherwise :class:`ConcurrencyError`.
 * Only errors from :mod:`prepaid_wallet.errors` escape; driver errors are translated into
   :class:`~prepaid_wallet.errors.StorageError` at one choke point per backend.
+* New stored state is a :class:`RecordType`, declared once next to the capability that owns
+  it, and read and written with :meth:`UnitOfWork.get_record`, :meth:`UnitOfWork.put_record`,
+  :meth:`UnitOfWork.delete_record` and :meth:`UnitOfWork.find_records`: every backend stores
+  every record type in one table (kind, key, tenant, wallet, tag, unique value, order and the
+  record's JSON), so a new stored concept needs no new method here nor in any backend.
 
 Backends: :mod:`prepaid_wallet.storage.memory` (this package), SQLite and PostgreSQL. The one
 behavioural test suite in ``tests/storage/contract.py`` runs against each; a new backend is done
@@ -35,22 +40,136 @@ when it passes that suite unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import attrs
 
+from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
+from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
+__all__ = [
+    "Event",
+    "IdempotencyRecord",
+    "RecordRow",
+    "RecordType",
+    "Store",
+    "UnitOfWork",
+    "WalletSnapshot",
+    "sortable_instant",
+]
 
-__all__ = ["Event", "IdempotencyRecord", "Store", "UnitOfWork", "WalletSnapshot"]
+T = TypeVar("T")
+
+
+def _no_value(record: object) -> None:
+    """The default of an optional indexed value of a record type: none."""
+    return None
+
+
+def _text(kind: str, what: str, value: object, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InvalidInputError(f"{kind}.{what}", "must be non-empty text", value)
+    return value
+
+
+@attrs.frozen
+class RecordRow:
+    """One stored record as every backend keeps it: the columns of the ``records`` table
+    (what :meth:`RecordType.row` computes from a record)."""
+
+    kind: str
+    key: str
+    tenant_id: str
+    wallet_id: str | None
+    tag: str | None
+    unique: str | None
+    order: str
+    data: str
+
+
+@attrs.frozen
+class RecordType(Generic[T]):
+    """A kind of stored record, declared once; every backend stores every record type in one
+    table.
+
+    * ``kind`` -- the unique name of the kind (``"wallet_setting"``, ``"top_up_intent"`` ...);
+    * ``type`` -- the class of the records (an attrs class);
+    * ``key`` -- the record's key within its kind (``(kind, key)`` is the primary key);
+    * ``tenant`` -- the tenant the record belongs to (indexed: ``find_records(tenant_id=...)``);
+    * ``wallet`` -- the stored wallet it belongs to, if any (indexed; the wallet must exist:
+      ``WalletNotFoundError`` at commit otherwise);
+    * ``tag`` -- one indexed value it is found by (a status, a name ...), if any;
+    * ``unique`` -- a value no two records of the kind may share at once (``None``: free); a
+      clash is :class:`~prepaid_wallet.errors.ConflictError`, at once when the unit itself
+      buffered the other record, at commit at the latest;
+    * ``order`` -- text, compared byte by byte (code point by code point), that
+      :meth:`UnitOfWork.find_records` sorts by, then the key; by default the key itself. An
+      instant is ordered by :func:`sortable_instant`;
+    * ``dumps`` / ``loads`` -- the codec: a record as JSON text and back. By default the
+      canonical JSON of :mod:`prepaid_wallet._codec` (a field added later takes its default
+      when an older record is read); a type with a stored form of its own (a versioned
+      ``to_data``) gives its own.
+
+    Every value computed from a record is non-empty text without NUL (``None`` where it is
+    optional), else :class:`~prepaid_wallet.errors.InvalidInputError` naming
+    ``<kind>.<what>``. The backends store and index these values; they never import a record
+    type.
+    """
+
+    kind: str
+    type: type[T]
+    key: Callable[[T], str]
+    tenant: Callable[[T], str]
+    wallet: Callable[[T], str | None] = _no_value
+    tag: Callable[[T], str | None] = _no_value
+    unique: Callable[[T], str | None] = _no_value
+    order: Callable[[T], str] = attrs.field(
+        default=attrs.Factory(lambda self: self.key, takes_self=True)
+    )
+    dumps: Callable[[T], str] = _codec.dumps
+    loads: Callable[[str], T] = attrs.field(
+        default=attrs.Factory(lambda self: functools.partial(_codec.loads, self.type),
+                              takes_self=True)
+    )
+
+    def row(self, record: T) -> RecordRow:
+        """The stored columns of ``record``: ``InvalidInputError`` for a record of another
+        type or a computed value that is not text."""
+        kind = self.kind
+        if not isinstance(record, self.type):
+            raise InvalidInputError(
+                "record", f"must be a {self.type.__name__} (record kind {kind!r})", record
+            )
+        return RecordRow(
+            kind=kind,
+            key=_text(kind, "key", self.key(record), optional=False) or "",
+            tenant_id=_text(kind, "tenant", self.tenant(record), optional=False) or "",
+            wallet_id=_text(kind, "wallet", self.wallet(record), optional=True),
+            tag=_text(kind, "tag", self.tag(record), optional=True),
+            unique=_text(kind, "unique", self.unique(record), optional=True),
+            order=_text(kind, "order", self.order(record), optional=False) or "",
+            data=self.dumps(record),
+        )
+
+    def load(self, data: str) -> T:
+        """The record stored as ``data`` (its JSON)."""
+        return self.loads(data)
+
+
+def sortable_instant(at: datetime) -> str:
+    """``at`` as text that sorts like the instants (a :attr:`RecordType.order`): UTC, fixed
+    width, to the microsecond (``2024-05-01T09:30:00.000000Z``)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @attrs.frozen
@@ -192,36 +311,39 @@ class UnitOfWork(Protocol):
         """The refundable charge recorded by a spend or capture entry, if any."""
         ...
 
-    # -- wallet settings --------------------------------------------------------------------
+    # -- records (stored state of every other kind) ------------------------------------------
 
-    def get_setting(self, wallet_id: str, name: str) -> str | None:
-        """The wallet's setting ``name`` (text the service encodes, e.g. JSON), if set."""
+    def get_record(self, rtype: RecordType[T], key: str) -> T | None:
+        """The record of kind ``rtype`` stored under ``key``, if any: committed state plus this
+        unit's own buffered writes."""
         ...
 
-    def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
-        """Buffer the wallet's setting ``name`` (``None`` removes it). The wallet must exist
-        (``WalletNotFoundError`` at commit otherwise); lock it first."""
+    def put_record(self, rtype: RecordType[T], record: T) -> None:
+        """Buffer an insert, or the replacement of the record of the same key (written at
+        commit with everything else). A unique value another record of the kind holds
+        conflicts (``ConflictError``, at commit at the latest); the wallet it names must exist
+        (``WalletNotFoundError`` at commit); lock that wallet first."""
         ...
 
-    # -- automatic top-ups ------------------------------------------------------------------
-
-    def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
-        """Buffer a new automatic top-up intent, or its new state (same id). At most one
-        pending intent per wallet: a second one conflicts (``ConflictError``, at commit at the
-        latest); the wallet must exist."""
+    def delete_record(self, rtype: RecordType[Any], key: str) -> None:
+        """Buffer the removal of the record of kind ``rtype`` stored under ``key`` (an unknown
+        key: nothing)."""
         ...
 
-    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
-        """The intent, as this unit sees it; None if unknown."""
-        ...
-
-    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
-        """The wallet's pending intent (at most one), as this unit sees it."""
-        ...
-
-    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
-        """Up to ``limit`` committed pending intents of every tenant, ``(tenant_id, intent)``,
-        oldest first (by creation instant, then id; an index, never a scan)."""
+    def find_records(
+        self,
+        rtype: RecordType[T],
+        *,
+        tenant_id: str | None = None,
+        wallet_id: str | None = None,
+        tag: str | None = None,
+        unique: str | None = None,
+        limit: int | None = None,
+    ) -> list[T]:
+        """The records of the kind matching every filter given (up to ``limit``), by
+        ``(order, key)``: committed state plus this unit's own buffered writes, read from an
+        index (never a scan of other kinds). ``unique`` finds the one record holding that
+        unique value, if any."""
         ...
 
     # -- events (the outbox) ----------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The write buffer every backend's unit of work shares (private).
 
 A unit of work buffers what it writes -- new wallets, changed wallets, lots, holds, charges,
-journal changes and idempotency records -- and sends it all at commit. The buffer, the
+journal changes, idempotency records, condition groups, events and records -- and sends it all
+at commit. The buffer, the
 optimistic version check in :meth:`WriteBuffer.record` and the idempotency put live here once;
 a backend supplies how it reads (``get_wallet``, ``get_idempotency``), how it checks that the
 unit is active (``_check_open``) and what version of a wallet is stored (``_stored_version``).
@@ -9,7 +10,8 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
@@ -17,16 +19,50 @@ from prepaid_wallet.errors import (
     ConflictError,
     DuplicateWalletError,
     IntegrityError,
+    InvalidInputError,
     StorageError,
 )
 from prepaid_wallet.ledger import AccountKind, parse_account
-from prepaid_wallet.storage.base import Event, IdempotencyRecord
+from prepaid_wallet.storage.base import Event, IdempotencyRecord, RecordRow, RecordType
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
+__all__ = ["RecordFilter", "WriteBuffer", "balances_after", "matches", "record_filter"]
 
-__all__ = ["WriteBuffer", "balances_after"]
+T = TypeVar("T")
+
+#: What :meth:`~prepaid_wallet.storage.base.UnitOfWork.find_records` filters by, as
+#: ``(column, value)`` pairs of the ``records`` table (the filters given, in a fixed order).
+RecordFilter = tuple[tuple[str, str], ...]
+
+
+def record_filter(
+    tenant_id: str | None,
+    wallet_id: str | None,
+    tag: str | None,
+    unique: str | None,
+    limit: int | None,
+) -> RecordFilter:
+    """The filters of a ``find_records`` call, checked: each given one is text
+    (``InvalidInputError`` naming it otherwise), and so is ``limit`` an int or ``None``."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise InvalidInputError("limit", "must be an int or None", limit)
+    found = []
+    given = (("tenant_id", tenant_id), ("wallet_id", wallet_id), ("tag", tag), ("uniq", unique))
+    for column, value in given:
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInputError("unique" if column == "uniq" else column, "must be text",
+                                    value)
+        found.append((column, value))
+    return tuple(found)
+
+
+def matches(row: RecordRow, where: RecordFilter) -> bool:
+    """Whether ``row`` passes every filter of ``where``."""
+    values = {"tenant_id": row.tenant_id, "wallet_id": row.wallet_id, "tag": row.tag,
+              "uniq": row.unique}
+    return all(values[column] == value for column, value in where)
 
 
 def balances_after(change: Change) -> list[int | None]:
@@ -74,10 +110,10 @@ class WriteBuffer:
         self._changes: list[Change] = []
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self._groups: dict[str, ConditionGroup] = {}
-        self._settings: dict[tuple[str, str], str | None] = {}
         self._events: list[Event] = []
-        self._intents: dict[str, tuple[str, TopUpIntent]] = {}  # id -> (tenant, intent)
         self._acks: dict[str, set[str]] = {}  # tenant -> event ids acknowledged
+        #: (kind, key) -> (the row and the record put, or None for a removal), in write order.
+        self._records: dict[tuple[str, str], tuple[RecordRow, Any] | None] = {}
 
     # -- what a backend provides ------------------------------------------------------------
 
@@ -112,16 +148,15 @@ class WriteBuffer:
         self._changes.clear()
         self._idempotency.clear()
         self._groups.clear()
-        self._settings.clear()
         self._events.clear()
-        self._intents.clear()
         self._acks.clear()
+        self._records.clear()
 
     def _has_writes(self) -> bool:
         """Whether the unit buffered anything to write."""
         return bool(
             self._changes or self._new_wallets or self._idempotency or self._groups
-            or self._settings or self._events or self._acks or self._intents
+            or self._events or self._acks or self._records
         )
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
@@ -149,32 +184,81 @@ class WriteBuffer:
         self._wallets[wallet.id] = wallet
         self._base_versions[wallet.id] = 0
 
-    def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
-        """Buffer an intent (a second pending intent of a wallet in this unit conflicts at
-        once; one already stored conflicts at commit)."""
-        from prepaid_wallet.rules.topup import IntentStatus
+    # -- records ----------------------------------------------------------------------------
 
+    def put_record(self, rtype: RecordType[T], record: T) -> None:
+        """Buffer a record (a unique value another record of the kind buffered in this unit
+        holds conflicts at once; one only stored conflicts at commit)."""
         self._check_writable()
-        if intent.status is IntentStatus.PENDING:
-            for _, other in self._intents.values():
-                if (other.wallet_id == intent.wallet_id and other.id != intent.id
-                        and other.status is IntentStatus.PENDING):
+        row = rtype.row(record)
+        if row.unique is not None:
+            for (kind, key), other in self._records.items():
+                if (other is not None and kind == row.kind and key != row.key
+                        and other[0].unique == row.unique):
                     raise ConflictError(
-                        f"wallet {intent.wallet_id!r} already has a pending top-up {other.id!r}")
-        self._intents[intent.id] = (tenant_id, intent)
+                        f"a {kind!r} record ({key!r}) already has the unique value"
+                        f" {row.unique!r}"
+                    )
+        self._records[(row.kind, row.key)] = (row, record)
 
-    def _pending_overlay(
-        self, wallet_id: str, stored: TopUpIntent | None
-    ) -> TopUpIntent | None:
-        """The wallet's pending intent as this unit sees it, given the committed one."""
-        from prepaid_wallet.rules.topup import IntentStatus
+    def delete_record(self, rtype: RecordType[Any], key: str) -> None:
+        """Buffer the removal of a record."""
+        self._check_writable()
+        if not isinstance(key, str):
+            raise InvalidInputError("key", "must be text", key)
+        self._records[(rtype.kind, key)] = None
 
-        for _, intent in self._intents.values():
-            if intent.wallet_id == wallet_id and intent.status is IntentStatus.PENDING:
-                return intent
-        if stored is not None and stored.id in self._intents:
-            return None  # this unit finished it
-        return stored
+    def _buffered_record(self, kind: str, key: str) -> tuple[bool, Any]:
+        """``(True, record or None)`` when this unit wrote the record of ``kind`` under
+        ``key``, else ``(False, None)``."""
+        if (kind, key) not in self._records:
+            return False, None
+        found = self._records[(kind, key)]
+        return True, None if found is None else found[1]
+
+    def _buffered_kind(self, kind: str) -> int:
+        """How many records of ``kind`` this unit wrote (or removed)."""
+        return sum(1 for k, _ in self._records if k == kind)
+
+    def _overlay_records(
+        self,
+        rtype: RecordType[T],
+        committed: Iterable[tuple[str, str, str]],
+        where: RecordFilter,
+        limit: int | None,
+    ) -> list[T]:
+        """The committed ``(order, key, data)`` rows matching ``where`` (sorted), less those
+        this unit rewrote, merged with this unit's own matching records, by ``(order, key)``;
+        up to ``limit``. Only the records returned are decoded."""
+        kind = rtype.kind
+        own: list[tuple[str, str, Any]] = []
+        written: set[str] = set()
+        for (k, key), found in self._records.items():
+            if k != kind:
+                continue
+            written.add(key)
+            if found is not None and matches(found[0], where):
+                own.append((found[0].order, key, found[1]))
+        items: list[tuple[str, str, Any, bool]] = [
+            (order, key, data, True) for order, key, data in committed if key not in written
+        ]
+        if own:
+            items.extend((order, key, record, False) for order, key, record in own)
+            items.sort(key=lambda item: (item[0], item[1]))
+        if limit is not None:
+            items = items[: max(limit, 0)]
+        return [rtype.load(value) if stored else value for _, _, value, stored in items]
+
+    def _record_wallets(self) -> list[str]:
+        """The wallets the records this unit puts belong to, in write order."""
+        return [found[0].wallet_id for found in self._records.values()
+                if found is not None and found[0].wallet_id is not None]
+
+    def _record_writes(self) -> tuple[list[tuple[str, str]], list[RecordRow]]:
+        """This unit's record removals ``(kind, key)`` and puts, in write order."""
+        removed = [key for key, found in self._records.items() if found is None]
+        put = [found[0] for found in self._records.values() if found is not None]
+        return removed, put
 
     def add_event(self, event: Event) -> None:
         """Buffer an event (an id used twice in the unit conflicts at once)."""
@@ -182,18 +266,6 @@ class WriteBuffer:
         if any(e.id == event.id for e in self._events):
             raise ConflictError(f"event id {event.id!r} already used")
         self._events.append(event)
-
-    def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
-        """Buffer a wallet setting (``None`` removes it)."""
-        self._check_writable()
-        self._settings[(wallet_id, name)] = value
-
-    def _buffered_setting(self, wallet_id: str, name: str) -> tuple[bool, str | None]:
-        """``(True, value)`` when this unit set the setting, else ``(False, None)``."""
-        key = (wallet_id, name)
-        if key in self._settings:
-            return True, self._settings[key]
-        return False, None
 
     def put_condition_group(self, group: ConditionGroup) -> None:
         """Buffer a new condition group or the new state of one."""

@@ -9,8 +9,9 @@ here, rendered for its :class:`~prepaid_wallet.storage._dialect.Dialect`:
   its ``{false}`` (a boolean), ``{serial}`` (an integer key the database draws, in insertion
   order); ``{p}`` before a table or index name puts it in the store's schema where the dialect
   has schemas, ``{clustered}`` after a table stores it by its primary key where the dialect
-  chooses, and ``{no_expiry}`` / ``{expiry_or_grant}`` are the two expressions of the live-lot
-  order;
+  chooses, ``{no_expiry}`` / ``{expiry_or_grant}`` are the two expressions of the live-lot
+  order, and ``{json_object}``, ``{json}`` and ``{sortable_created_at}`` build the JSON and the
+  order of the records version 7 moves from older tables;
 * :data:`MIGRATIONS` lists, for each schema version, the DDL every dialect runs and the name of
   the dialect *hook* that follows it: the DDL that exists in one dialect only (SQLite's
   triggers, PostgreSQL's functions and sequence, a physical layout of one dialect's own).
@@ -42,9 +43,9 @@ __all__ = [
     "HOLD_COLS",
     "HOOKS",
     "IDEMPOTENCY_COLS",
-    "INTENT_COLS",
     "LOT_COLS",
     "MIGRATIONS",
+    "RECORD_COLS",
     "SCHEMA_VERSION",
     "TRIGGER",
     "WALLET_COLS",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Every message raised by one of the schema's own triggers or functions starts with this.
 TRIGGER = "prepaid_wallet:"
@@ -85,7 +86,9 @@ IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at
 EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
 #: What a balance snapshot is read from (``wallet_history``).
 HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
-INTENT_COLS = "id, tenant_id, wallet_id, status, created_at, data"
+#: The columns of ``records``, in the order of
+#: :class:`~prepaid_wallet.storage.base.RecordRow`'s fields.
+RECORD_COLS = "kind, key, tenant_id, wallet_id, tag, uniq, sort, data"
 
 
 def names(cols: str) -> tuple[str, ...]:
@@ -312,6 +315,48 @@ CREATE INDEX top_up_intents_pending ON {p}top_up_intents (created_at, id)
     WHERE status = 'pending';
 """
 
+#: Version 7: records, the one table every record type
+#: (:class:`~prepaid_wallet.storage.base.RecordType`) is stored in: its kind and key (the
+#: primary key), the tenant, the wallet it belongs to (if any, a stored wallet), its tag, its
+#: unique value (no two records of a kind share one: the partial unique index), the text it is
+#: ordered by and its JSON. Each of tenant, wallet and tag leads an index of the kind, in the
+#: records' order. Wallet settings and automatic top-up intents become records (the rows of
+#: ``wallet_settings`` and ``top_up_intents`` move, the same data, as the record types
+#: ``wallet_setting`` and ``top_up_intent`` of :mod:`prepaid_wallet.app.settings` and
+#: :mod:`prepaid_wallet.app.intents` store them) and their tables are dropped: nothing reads
+#: them any more, and a copy left behind could only go stale.
+_V7 = """
+CREATE TABLE {p}records (
+    kind {id} NOT NULL,
+    key {id} NOT NULL,
+    tenant_id {id} NOT NULL,
+    wallet_id {id} REFERENCES {p}wallets (id),
+    tag {id},
+    uniq {id},
+    sort {id} NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+){clustered};
+CREATE INDEX records_by_tenant ON {p}records (kind, tenant_id, sort, key);
+CREATE INDEX records_by_wallet ON {p}records (kind, wallet_id, sort, key)
+    WHERE wallet_id IS NOT NULL;
+CREATE INDEX records_by_tag ON {p}records (kind, tag, sort, key) WHERE tag IS NOT NULL;
+CREATE UNIQUE INDEX records_unique ON {p}records (kind, uniq) WHERE uniq IS NOT NULL;
+INSERT INTO {p}records (kind, key, tenant_id, wallet_id, tag, uniq, sort, data)
+    SELECT 'wallet_setting', s.wallet_id || '/' || s.name, w.tenant_id, s.wallet_id, s.name,
+        NULL, s.wallet_id || '/' || s.name,
+        {json_object}('name', s.name, 'tenant_id', w.tenant_id, 'value', s.value,
+                      'wallet_id', s.wallet_id)
+    FROM {p}wallet_settings s JOIN {p}wallets w ON w.id = s.wallet_id;
+INSERT INTO {p}records (kind, key, tenant_id, wallet_id, tag, uniq, sort, data)
+    SELECT 'top_up_intent', id, tenant_id, wallet_id, status,
+        CASE WHEN status = 'pending' THEN wallet_id END, {sortable_created_at},
+        {json_object}('intent', {json}(data), 'tenant_id', tenant_id)
+    FROM {p}top_up_intents;
+DROP TABLE {p}wallet_settings;
+DROP TABLE {p}top_up_intents;
+"""
+
 
 @attrs.frozen
 class Step:
@@ -329,14 +374,16 @@ class Step:
 #: in a way of the dialect's own (SQLite: tables stored by the key they are read by; PostgreSQL:
 #: the functions a commit and its balance check run); ``write_unit`` -- what writes a unit's
 #: changes in the database itself, where the dialect does that (recreated by the last version
-#: that changes what a unit writes).
+#: that changes what a unit writes); ``write_unit_6`` -- the same as version 6 created it
+#: (so that a new database passes through exactly what a version-6 one held).
 MIGRATIONS: tuple[Step, ...] = (
     Step(1, _V1, hook="journal"),
     Step(2, "", hook="write_path"),
     Step(3, _V3),
     Step(4, _V4),
     Step(5, _V5),
-    Step(6, _V6, hook="write_unit"),
+    Step(6, _V6, hook="write_unit_6"),
+    Step(7, _V7, hook="write_unit"),
 )
 
 #: The hook names a dialect must give DDL for (an empty text where it has nothing to add).

@@ -27,7 +27,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+
+import attrs
 
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
@@ -42,9 +44,9 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.ledger import Entry, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.storage._buffer import WriteBuffer
+from prepaid_wallet.storage._buffer import WriteBuffer, record_filter
 from prepaid_wallet.storage._dialect import Dialect
-from prepaid_wallet.storage._rows import Rows, intent_of
+from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._schema import (
     CHARGE_COLS,
     ENTRY_COLS,
@@ -54,16 +56,23 @@ from prepaid_wallet.storage._schema import (
     HOLD_COLS,
     IDEMPOTENCY_COLS,
     LOT_COLS,
+    RECORD_COLS,
     WALLET_COLS,
     names,
 )
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
+from prepaid_wallet.storage.base import (
+    Event,
+    IdempotencyRecord,
+    RecordRow,
+    RecordType,
+    WalletSnapshot,
+    dump_state,
+)
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
-
 __all__ = ["SQLUnitOfWork"]
+
+_RECORD_NAMES = names(RECORD_COLS)
 
 #: Rows per page when a listing is read by key (``iter_wallets``).
 _PAGE = 500
@@ -80,6 +89,7 @@ class _Connection(Protocol):
 
 
 _Conn = TypeVar("_Conn", bound=_Connection)
+T = TypeVar("T")
 
 #: Runs a statement with its parameters and gives its rows.
 _Execute = Callable[[str, Sequence[Any]], Iterable[Sequence[Any]]]
@@ -272,12 +282,9 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
                          for r in rows(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency")],
             groups=[rows_of.group(r)
                     for r in rows(f"SELECT {GROUP_COLS} FROM condition_groups")],
-            settings=[(str(r[0]), str(r[1]), str(r[2]))
-                      for r in rows("SELECT wallet_id, name, value FROM wallet_settings")],
-            intents=[(str(r[0]), intent_of(r[1]))
-                     for r in rows("SELECT tenant_id, data FROM top_up_intents")],
             events=[(rows_of.event(r[:6]), bool(r[6])) for r in rows(
                 f"SELECT {EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
+            records=[RecordRow(*r) for r in rows(f"SELECT {RECORD_COLS} FROM records")],
         )
 
 
@@ -475,19 +482,107 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         )
         return None if row is None else self._ROWS.charge(row)
 
-    # -- wallet settings --------------------------------------------------------------------
+    # -- records ----------------------------------------------------------------------------
 
-    def get_setting(self, wallet_id: str, name: str) -> str | None:
-        """The setting as this unit sees it: its own buffered value, else the stored one."""
+    def get_record(self, rtype: RecordType[T], key: str) -> T | None:
+        """The record as this unit sees it: its own buffered write, else the stored row (the
+        primary key)."""
         self._check_open()
-        buffered, value = self._buffered_setting(wallet_id, name)
+        buffered, record = self._buffered_record(rtype.kind, key)
         if buffered:
-            return value
+            own: T | None = record
+            return own
         row = self._one(
-            self._q("SELECT value FROM wallet_settings WHERE wallet_id = ? AND name = ?"),
-            (wallet_id, name),
+            self._q("SELECT data FROM records WHERE kind = ? AND key = ?"), (rtype.kind, key)
         )
-        return None if row is None else str(row[0])
+        return None if row is None else rtype.load(row[0])
+
+    def find_records(
+        self,
+        rtype: RecordType[T],
+        *,
+        tenant_id: str | None = None,
+        wallet_id: str | None = None,
+        tag: str | None = None,
+        unique: str | None = None,
+        limit: int | None = None,
+    ) -> list[T]:
+        """The records of the kind matching the filters, by ``(order, key)``: the committed
+        rows read from the index of the kind by unique value, tenant, wallet or tag (up to
+        ``limit`` plus the records this unit wrote of the kind, which may replace some),
+        overlaid with this unit's own."""
+        self._check_open()
+        where = record_filter(tenant_id, wallet_id, tag, unique, limit)
+        if limit is not None and limit <= 0:
+            return []
+        sql = "SELECT sort, key, data FROM records WHERE kind = ?" + "".join(
+            f" AND {column} = ?" for column, _ in where
+        ) + " ORDER BY sort, key"
+        params: list[Any] = [rtype.kind, *(value for _, value in where)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit + self._buffered_kind(rtype.kind))
+        rows = self._all(self._q(sql), params)
+        return self._overlay_records(rtype, rows, where, limit)
+
+    def _check_wallets(self, wallet_ids: Sequence[str]) -> None:
+        """``WalletNotFoundError`` for the first of ``wallet_ids`` (in the order the unit wrote
+        them, like the memory store) that is neither stored nor opened in this unit (wallets
+        this unit read or wrote need no read; the others, one)."""
+        wanted = sorted(
+            {
+                wallet_id
+                for wallet_id in wallet_ids
+                if wallet_id not in self._wallets and self._known_wallet(wallet_id) is None
+            }
+        )
+        if not wanted:
+            return
+        where, params = self._DIALECT.any_of("id", wanted, "text")
+        rows = self._all(f"SELECT id FROM wallets WHERE {where}", params)
+        missing = set(wanted) - {row[0] for row in rows}
+        for wallet_id in wallet_ids:
+            if wallet_id in missing:
+                raise WalletNotFoundError(wallet_id)
+
+    def _record_statements(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """This unit's record writes as statements (``?`` placeholders) and their rows, for a
+        backend that sends statements: removals first; then the unique value of each record
+        it rewrites is let go, so that records may trade values within the unit; then every
+        record is upserted."""
+        removed, put = self._record_writes()
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+        if removed:
+            statements.append(("DELETE FROM records WHERE kind = ? AND key = ?", removed))
+        if any(row.unique is not None for row in put):
+            statements.append((
+                "UPDATE records SET uniq = NULL WHERE kind = ? AND key = ?"
+                " AND uniq IS NOT NULL AND (? IS NULL OR uniq <> ?)",
+                [(row.kind, row.key, row.unique, row.unique) for row in put],
+            ))
+        if put:
+            statements.append((
+                f"INSERT INTO records ({RECORD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id,"
+                " wallet_id = excluded.wallet_id, tag = excluded.tag, uniq = excluded.uniq,"
+                " sort = excluded.sort, data = excluded.data",
+                [attrs.astuple(row) for row in put],
+            ))
+        return statements
+
+    def _record_payload(self) -> dict[str, list[dict[str, Any]]]:
+        """This unit's record writes as a backend that sends them as data writes them: the
+        removals (``record_deletes``: kind and key) and the rows put (``records``, by column
+        name), in write order."""
+        removed, put = self._record_writes()
+        payload: dict[str, list[dict[str, Any]]] = {}
+        if removed:
+            payload["record_deletes"] = [{"kind": kind, "key": key} for kind, key in removed]
+        if put:
+            payload["records"] = [
+                dict(zip(_RECORD_NAMES, attrs.astuple(row), strict=True)) for row in put
+            ]
+        return payload
 
     # -- condition groups -------------------------------------------------------------------
 
@@ -524,44 +619,6 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             (g for g in groups.values() if g.tenant_id == tenant_id),
             key=lambda g: (g.name, g.id),
         )
-
-    # -- automatic top-ups ------------------------------------------------------------------
-
-    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
-        """The intent as this unit sees it: its own buffered state, else the stored one."""
-        self._check_open()
-        buffered = self._intents.get(intent_id)
-        if buffered is not None:
-            return buffered[1]
-        row = self._one(self._q("SELECT data FROM top_up_intents WHERE id = ?"), (intent_id,))
-        return None if row is None else intent_of(row[0])
-
-    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
-        """The wallet's pending intent as this unit sees it: the committed one (the unique
-        index of pending intents by wallet) overlaid with this unit's."""
-        self._check_open()
-        row = self._one(
-            self._q(
-                "SELECT data FROM top_up_intents WHERE wallet_id = ? AND status = 'pending'"
-            ),
-            (wallet_id,),
-        )
-        return self._pending_overlay(wallet_id, None if row is None else intent_of(row[0]))
-
-    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
-        """Up to ``limit`` committed pending intents of every tenant, oldest first (the index
-        of pending intents by ``(created_at, id)``)."""
-        self._check_open()
-        if limit <= 0:
-            return []
-        rows = self._all(
-            self._q(
-                "SELECT tenant_id, data FROM top_up_intents WHERE status = 'pending'"
-                " ORDER BY created_at, id LIMIT ?"
-            ),
-            (limit,),
-        )
-        return [(str(row[0]), intent_of(row[1])) for row in rows]
 
     # -- events (the outbox) ----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
@@ -35,14 +35,34 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
-from prepaid_wallet.storage._buffer import WriteBuffer
-from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot, dump_state
+from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
+from prepaid_wallet.storage.base import (
+    Event,
+    IdempotencyRecord,
+    RecordRow,
+    RecordType,
+    WalletSnapshot,
+    dump_state,
+)
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
 __all__ = ["MemoryStore"]
 
 _LotKey = tuple[Any, ...]
+T = TypeVar("T")
+#: The indexes of the records: ``(kind, column, value)`` -> sorted ``(order, key)``; the
+#: column ``""`` (value ``""``) indexes every record of the kind.
+_RecordIndex = dict[tuple[str, str, str], list[tuple[str, str]]]
+
+
+def _record_indexes(row: RecordRow) -> Iterator[tuple[str, str, str]]:
+    """The index entries of ``row``: its kind, tenant, wallet and tag."""
+    yield row.kind, "", ""
+    yield row.kind, "tenant_id", row.tenant_id
+    if row.wallet_id is not None:
+        yield row.kind, "wallet_id", row.wallet_id
+    if row.tag is not None:
+        yield row.kind, "tag", row.tag
 
 
 class _History:
@@ -86,9 +106,6 @@ class MemoryStore:
         self.due_by_wallet: dict[str, list[tuple[datetime, str]]] = {}
         self.lot_due: dict[str, tuple[datetime, str]] = {}  # lot id -> its item in ``due``
         self.groups: dict[str, ConditionGroup] = {}
-        self.settings: dict[tuple[str, str], str] = {}  # (wallet id, name) -> value
-        self.intents: dict[str, tuple[str, TopUpIntent]] = {}  # id -> (tenant, intent)
-        self.pending_intents: dict[str, str] = {}  # wallet id -> its pending intent's id
         self.events: list[Event] = []  # in commit order
         self.event_ids: set[str] = set()
         self.pending: dict[str, dict[str, Event]] = {}  # tenant -> unacknowledged, in order
@@ -104,6 +121,9 @@ class MemoryStore:
         self.snapshots: dict[str, _History] = {}
         self.account_history: dict[str, _History] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.records: dict[tuple[str, str], RecordRow] = {}  # (kind, key) -> row
+        self.record_uniques: dict[tuple[str, str], str] = {}  # (kind, unique) -> key
+        self.record_index: _RecordIndex = {}
 
     def unit_of_work(self, *, read_only: bool = False) -> MemoryUnitOfWork:
         """A new unit of work; it takes the store's lock when entered (a read-only one too, so
@@ -128,9 +148,8 @@ class MemoryStore:
             wallets=self.wallets.values(), lots=self.lots.values(), holds=self.holds.values(),
             charges=self.charges.values(), entries=self.entries,
             idempotency=self.idempotency.values(), groups=self.groups.values(),
-            settings=[(w, name, value) for (w, name), value in self.settings.items()],
-            intents=self.intents.values(),
             events=[(e, e.id not in self.pending.get(e.tenant_id, {})) for e in self.events],
+            records=self.records.values(),
         )
 
     # -- applying a committed unit (called with the lock held) ------------------------------
@@ -186,6 +205,23 @@ class MemoryStore:
         if old is not None and old.valid_until != group.valid_until:
             for lot_id in sorted(self.group_lots.get(group.id, ())):
                 self._index_due(self.lots[lot_id])
+
+    def _apply_record(self, kind: str, key: str, row: RecordRow | None) -> None:
+        """Store ``row`` under ``(kind, key)`` (``None``: remove it), moving its indexes."""
+        old = self.records.pop((kind, key), None)
+        if old is not None:
+            item = (old.order, key)
+            for index in _record_indexes(old):
+                entries = self.record_index[index]
+                del entries[bisect.bisect_left(entries, item)]
+            if old.unique is not None and self.record_uniques.get((kind, old.unique)) == key:
+                del self.record_uniques[(kind, old.unique)]
+        if row is not None:
+            self.records[(kind, key)] = row
+            for index in _record_indexes(row):
+                bisect.insort(self.record_index.setdefault(index, []), (row.order, key))
+            if row.unique is not None:
+                self.record_uniques[(kind, row.unique)] = key
 
     def _apply_hold(self, hold: Hold) -> None:
         old = self.holds.get(hold.id)
@@ -287,34 +323,28 @@ class MemoryUnitOfWork(WriteBuffer):
                 lot.group_id not in self._groups
             ):
                 raise IntegrityError(f"lot {lot.id!r} refers to unknown group {lot.group_id!r}")
-        for wallet_id, _ in self._settings:
-            if wallet_id not in store.wallets and wallet_id not in self._wallets:
-                raise WalletNotFoundError(wallet_id)
         for event in self._events:
             if event.id in store.event_ids:
                 raise ConflictError(f"event id {event.id!r} already used")
-        for _, intent in self._intents.values():
-            if intent.wallet_id not in store.wallets and intent.wallet_id not in self._wallets:
-                raise WalletNotFoundError(intent.wallet_id)
-            holder = store.pending_intents.get(intent.wallet_id)
-            if (intent.status is IntentStatus.PENDING and holder is not None
-                    and holder != intent.id and holder not in self._intents):
+        _, puts = self._record_writes()
+        for row in puts:
+            if row.wallet_id is not None and row.wallet_id not in store.wallets and (
+                row.wallet_id not in self._wallets
+            ):
+                raise WalletNotFoundError(row.wallet_id)
+        for row in puts:
+            holder = None if row.unique is None else store.record_uniques.get(
+                (row.kind, row.unique))
+            if holder is not None and holder != row.key and (row.kind, holder) not in (
+                self._records
+            ):
                 raise ConflictError(
-                    f"wallet {intent.wallet_id!r} already has a pending top-up {holder!r}")
+                    f"a {row.kind!r} record ({holder!r}) already has the unique value"
+                    f" {row.unique!r}"
+                )
         # Apply.
         for group in self._groups.values():
             store._apply_group(group)
-        for setting, value in self._settings.items():
-            if value is None:
-                store.settings.pop(setting, None)
-            else:
-                store.settings[setting] = value
-        for tenant_id, intent in self._intents.values():
-            store.intents[intent.id] = (tenant_id, intent)
-            if intent.status is IntentStatus.PENDING:
-                store.pending_intents[intent.wallet_id] = intent.id
-            elif store.pending_intents.get(intent.wallet_id) == intent.id:
-                del store.pending_intents[intent.wallet_id]
         for event in self._events:
             store.events.append(event)
             store.event_ids.add(event.id)
@@ -334,6 +364,8 @@ class MemoryUnitOfWork(WriteBuffer):
         for change in self._changes:
             store._apply_entry(change.entry, change.wallets)
         store.idempotency.update(self._idempotency)
+        for (kind, record_key), found in self._records.items():
+            store._apply_record(kind, record_key, None if found is None else found[0])
         self._done = True
 
     def rollback(self) -> None:
@@ -447,30 +479,6 @@ class MemoryUnitOfWork(WriteBuffer):
         self._check_open()
         return self._charges.get(entry_id) or self._store.charges.get(entry_id)
 
-    # -- automatic top-ups ------------------------------------------------------------------
-
-    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
-        """The intent as this unit sees it."""
-        self._check_open()
-        found = self._intents.get(intent_id) or self._store.intents.get(intent_id)
-        return None if found is None else found[1]
-
-    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
-        """The wallet's pending intent as this unit sees it."""
-        self._check_open()
-        stored_id = self._store.pending_intents.get(wallet_id)
-        stored = None if stored_id is None else self._store.intents[stored_id][1]
-        return self._pending_overlay(wallet_id, stored)
-
-    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
-        """Committed pending intents, oldest first."""
-        self._check_open()
-        pending = sorted(
-            (self._store.intents[i] for i in self._store.pending_intents.values()),
-            key=lambda ti: (ti[1].created_at, ti[1].id),
-        )
-        return pending[: max(limit, 0)]
-
     # -- events -----------------------------------------------------------------------------
 
     def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
@@ -490,13 +498,46 @@ class MemoryUnitOfWork(WriteBuffer):
         acked.update(new)
         return len(new)
 
-    # -- wallet settings --------------------------------------------------------------------
+    # -- records ----------------------------------------------------------------------------
 
-    def get_setting(self, wallet_id: str, name: str) -> str | None:
-        """The setting as this unit sees it."""
+    def get_record(self, rtype: RecordType[T], key: str) -> T | None:
+        """The record as this unit sees it."""
         self._check_open()
-        buffered, value = self._buffered_setting(wallet_id, name)
-        return value if buffered else self._store.settings.get((wallet_id, name))
+        buffered, record = self._buffered_record(rtype.kind, key)
+        if buffered:
+            own: T | None = record
+            return own
+        row = self._store.records.get((rtype.kind, key))
+        return None if row is None else rtype.load(row.data)
+
+    def find_records(
+        self,
+        rtype: RecordType[T],
+        *,
+        tenant_id: str | None = None,
+        wallet_id: str | None = None,
+        tag: str | None = None,
+        unique: str | None = None,
+        limit: int | None = None,
+    ) -> list[T]:
+        """The records of the kind matching the filters, by ``(order, key)``: the holder of the
+        unique value, else one index of the kind (by wallet, else tag, else tenant, else all of
+        the kind), overlaid with this unit's own."""
+        self._check_open()
+        where = record_filter(tenant_id, wallet_id, tag, unique, limit)
+        given = dict(where)
+        store = self._store
+        kind = rtype.kind
+        if unique is not None:
+            holder = store.record_uniques.get((kind, unique))
+            keys = [] if holder is None else [holder]
+        else:
+            column = next((c for c in ("wallet_id", "tag", "tenant_id") if c in given), "")
+            keys = [key for _, key in store.record_index.get((kind, column, given.get(column, "")),
+                                                             [])]
+        rows = (store.records[(kind, key)] for key in keys)
+        committed = ((r.order, r.key, r.data) for r in rows if matches(r, where))
+        return self._overlay_records(rtype, committed, where, limit)
 
     # -- condition groups -------------------------------------------------------------------
 
