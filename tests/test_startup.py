@@ -103,23 +103,31 @@ def test_one_export_imports_its_module_only() -> None:
     assert _package(loaded) == {"prepaid_wallet", "prepaid_wallet.errors"}
 
 
-#: What parsing the arguments may import of the package: the errors, and the text rules (which
-#: import only the errors).
-_PARSING = {"prepaid_wallet", "prepaid_wallet.cli", "prepaid_wallet.errors", "prepaid_wallet.text"}
+#: What parsing the arguments may import of the package: the command line's entry module and its
+#: framework, the errors, and the text rules (which import only the errors); besides these, only
+#: the module that defines the command given (see ``_commands``).
+_PARSING = {"prepaid_wallet", "prepaid_wallet.cli", "prepaid_wallet.cli.framework",
+            "prepaid_wallet.errors", "prepaid_wallet.text"}
+
+
+def _commands(modules: set[str]) -> set[str]:
+    """The command line's modules of commands among ``modules`` (and the helpers they share)."""
+    return {m for m in modules if m.startswith("prepaid_wallet.cli.")} - _PARSING
 
 
 def test_building_the_parser_imports_nothing_heavy() -> None:
     loaded = _modules_after("import prepaid_wallet.cli as c; c._build_parser()")
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
-    assert _package(loaded) <= _PARSING
+    assert _package(loaded) - _commands(loaded) <= _PARSING
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["--help"], ["balance", "--help"], ["no-such-command"], ["balance"]],
+    ("argv", "commands"),
+    [(["--help"], set()), (["balance", "--help"], {"report", "output"}),
+     (["no-such-command"], set()), (["balance"], {"report", "output"})],
     ids=["help", "command-help", "unknown-command", "missing-argument"],
 )
-def test_help_and_usage_errors_import_nothing_heavy(argv: list[str]) -> None:
+def test_help_and_usage_errors_import_nothing_heavy(argv: list[str], commands: set[str]) -> None:
     code = (
         "import contextlib, io, prepaid_wallet.cli as c\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):"
@@ -127,18 +135,36 @@ def test_help_and_usage_errors_import_nothing_heavy(argv: list[str]) -> None:
     )
     loaded = _modules_after(code)
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
-    assert _package(loaded) <= _PARSING
+    assert _package(loaded) - _commands(loaded) <= _PARSING
+    # Only the module of the command given (none without one) is imported to parse it.
+    assert _commands(loaded) == {f"prepaid_wallet.cli.{module}" for module in commands}
+
+
+def test_the_table_of_commands_names_the_module_of_each() -> None:
+    # A command is one line of the table and its registration in the module that line names.
+    from prepaid_wallet import cli
+
+    registered: dict[str, list[str]] = {}
+    for name, _, module in cli._COMMANDS:
+        family = importlib.import_module(f"prepaid_wallet.cli.{module}").COMMANDS
+        registered.setdefault(module, family.names())
+        assert name in registered[module] or any(
+            key.startswith(f"{name} ") for key in registered[module]), (name, module)
+    for module, names in registered.items():
+        assert {key.split()[0] for key in names} == {
+            name for name, _, home in cli._COMMANDS if home == module}, module
 
 
 def test_the_command_lines_constants_match_the_library() -> None:
     # The command line spells these out so that it need not import the modules defining them.
-    from prepaid_wallet import cli
+    from prepaid_wallet.cli import payment, report
     from prepaid_wallet.ledger import EntryKind
     from prepaid_wallet.policies import PaymentMode
 
-    assert max(len(kind.value) for kind in EntryKind) == cli._KIND_WIDTH
-    assert {EntryKind(kind) for kind in cli._REFUNDABLE} == {EntryKind.SPEND, EntryKind.CAPTURE}
-    assert {PaymentMode(mode) for mode in cli._MODES.values()} == set(PaymentMode)
+    assert max(len(kind.value) for kind in EntryKind) == report._KIND_WIDTH
+    refundable = {EntryKind(kind) for kind in payment._REFUNDABLE}
+    assert refundable == {EntryKind.SPEND, EntryKind.CAPTURE}
+    assert {PaymentMode(mode) for mode in payment._MODES.values()} == set(PaymentMode)
 
 
 # -- what a read imports ---------------------------------------------------------------------
@@ -196,6 +222,24 @@ def test_a_read_imports_no_rule_module_nor_other_backend(
     loaded = _modules_after(code)
     assert "prepaid_wallet.storage.sqlite" in loaded  # the read did happen, on SQLite
     assert not loaded & set(NOT_FOR_READS), sorted(loaded & set(NOT_FOR_READS))
+
+
+@pytest.mark.parametrize(
+    ("command", "module"),
+    [(["balance"], "report"), (["wallet", "show"], "wallet"), (["statement"], "report")],
+    ids=["balance", "wallet-show", "statement"],
+)
+def test_a_read_imports_the_module_of_its_command_only(
+    store_url: tuple[str, str], command: list[str], module: str
+) -> None:
+    url, wallet = store_url
+    argv = ["--db", url, *command, wallet]
+    code = (
+        "import contextlib, io, prepaid_wallet.cli as c\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n    assert c.main({argv!r}) == 0"
+    )
+    assert _commands(_modules_after(code)) == {f"prepaid_wallet.cli.{module}",
+                                               "prepaid_wallet.cli.output"}
 
 
 def _is_command_side_or_query(module: str) -> bool:

@@ -36,6 +36,7 @@ from prepaid_wallet import (
     WalletService,
 )
 from prepaid_wallet.app.handlers import expiry as expiry_handlers
+from prepaid_wallet.app.intents import pending_top_up_intents
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
 from prepaid_wallet.rules.tenant import TenantRules
@@ -151,7 +152,7 @@ def build(store: Store) -> World:
 
 def _pending_intent(store: Store) -> str:
     with store.unit_of_work(read_only=True) as uow:
-        [(_, intent)] = uow.pending_top_up_intents(10)
+        [(_, intent)] = pending_top_up_intents(uow, 10)
     return intent.id
 
 

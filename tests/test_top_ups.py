@@ -436,7 +436,7 @@ def check(svc: WalletService, gateway: FakeGateway, store: Store) -> None:
     # at most one real charge per intent
     assert all(len(keys) == 1 for keys in charges_by_intent.values()), charges_by_intent
     state = store.export_state()
-    intents = {data["id"]: data for _, data in state["top_up_intents"]}
+    intents = {row[1]: row[7]["intent"] for row in state["records"] if row[0] == "top_up_intent"}
     credited = {i for i, data in intents.items() if data.get("credited")}
     # credited intents match succeeded real charges one to one
     assert credited == set(charges_by_intent), (credited, charges_by_intent)

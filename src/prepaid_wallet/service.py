@@ -21,12 +21,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from prepaid_wallet.app.checks import KEEP, Keep, check_optional_text
-from prepaid_wallet.app.environment import Environment, WelcomeAward
+from prepaid_wallet.app.bootstrap import bootstrap
+from prepaid_wallet.app.checks import KEEP, Keep
+from prepaid_wallet.app.environment import WelcomeAward
 from prepaid_wallet.app.pipeline import Command, run
-from prepaid_wallet.clock import Clock, SystemClock
-from prepaid_wallet.errors import InvalidInputError, TenantMismatchError
-from prepaid_wallet.ids import IdFactory, RandomIds, check_name
+from prepaid_wallet.clock import Clock
+from prepaid_wallet.ids import IdFactory
 from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 from prepaid_wallet.results import Progress
 
@@ -59,12 +59,7 @@ if TYPE_CHECKING:
     )
     from prepaid_wallet.rules.limits import Limits
     from prepaid_wallet.rules.tenant import TenantRules, TenantRulesVersion
-    from prepaid_wallet.rules.topup import (
-        ChargeOutcome,
-        PaymentGateway,
-        TopUpIntent,
-        TopUpRule,
-    )
+    from prepaid_wallet.rules.topup import ChargeOutcome, PaymentGateway, TopUpIntent, TopUpRule
     from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 __all__ = ["Progress", "WalletService", "WelcomeAward"]
@@ -97,7 +92,8 @@ class WalletService:
     a change from its next command on. ``rules``, mapping a tenant id to its rules, is a
     convenience that stores them: for each tenant whose current stored rules differ, the
     constructor runs :meth:`set_tenant_rules` (one new version, with the service's actor;
-    equal rules write nothing). Two processes built with different ``rules`` for one tenant
+    equal rules write nothing; a scoped service stores its own tenant's only and leaves the
+    others' alone). Two processes built with different ``rules`` for one tenant
     overwrite each other: the one started last stores its rules as the next version, and from
     then on every process -- the earlier one too -- applies them. Set rules that change with
     :meth:`set_tenant_rules` (or ``prepaid-wallet rules set``) rather than in the constructor
@@ -120,52 +116,17 @@ class WalletService:
         rules: Mapping[str, TenantRules] | None = None,
         gateway: PaymentGateway | None = None,
     ) -> None:
-        clock = clock if clock is not None else SystemClock()
-        ids = ids if ids is not None else RandomIds()
-        actor = None if actor is None else check_optional_text(actor, "actor")
-        tenant_id = None if tenant_id is None else check_name(tenant_id, "tenant_id")
-        if welcome_awards is not None and not isinstance(welcome_awards, Mapping):
-            raise InvalidInputError("welcome_awards", "must map tenant ids to WelcomeAward",
-                                    welcome_awards)
-        for tenant, welcome in (welcome_awards or {}).items():
-            check_name(tenant, "welcome_awards")
-            if not isinstance(welcome, WelcomeAward):
-                raise InvalidInputError(f"welcome_awards[{tenant!r}]", "must be a WelcomeAward",
-                                        welcome)
-        if rules is not None and not isinstance(rules, Mapping):
-            raise InvalidInputError("rules", "must map tenant ids to TenantRules", rules)
-        if rules:  # a service without tenant rules never imports their modules
-            from prepaid_wallet.rules.tenant import TenantRules
-        for tenant, tenant_rules in (rules or {}).items():
-            check_name(tenant, "rules")
-            if not isinstance(tenant_rules, TenantRules):
-                raise InvalidInputError(f"rules[{tenant!r}]", "must be a TenantRules",
-                                        tenant_rules)
-            if tenant_id is not None and tenant != tenant_id:
-                raise TenantMismatchError("rules", tenant_id, tenant)
-        if gateway is not None:  # likewise the top-up module, without a gateway
-            from prepaid_wallet.rules.topup import PaymentGateway
-        if gateway is not None and not isinstance(gateway, PaymentGateway):
-            raise InvalidInputError("gateway", "must implement PaymentGateway (charge, lookup)",
-                                    gateway)
-        self._env = Environment(
-            store=store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
-            tenant_id=tenant_id, welcome_awards=welcome_awards or {}, gateway=gateway,
-        )
-        env = self._env
-        self.store = env.store
-        self.clock = env.clock
-        self.ids = env.ids
-        self.spend_order = env.spend_order
-        self.actor = env.actor
-        self.tenant_id = env.tenant_id
-        self.welcome_awards = env.welcome_awards
+        env = self._env = bootstrap(
+            store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
+            tenant_id=tenant_id, welcome_awards=welcome_awards, rules=rules, gateway=gateway)
+        self.store, self.clock, self.ids = env.store, env.clock, env.ids
+        self.spend_order, self.actor, self.tenant_id = env.spend_order, env.actor, env.tenant_id
+        self.welcome_awards, self.gateway = env.welcome_awards, env.gateway
         #: The rules given to the constructor (stored by it); what applies is in the store.
         self.rules: dict[str, TenantRules] = dict(rules or {})
-        self.gateway = env.gateway
         self.expiry = env.expiry
         for tenant in sorted(self.rules):
-            if self.tenant_rules(tenant) != self.rules[tenant]:
+            if env.sees(tenant) and self.tenant_rules(tenant) != self.rules[tenant]:
                 self.set_tenant_rules(tenant, self.rules[tenant])
 
     def _run(self, command: Command[_R]) -> _R:
@@ -199,7 +160,6 @@ class WalletService:
         return self._run(OpenWallet(
             owner_id=owner_id, tenant_id=tenant_id, currency=currency, floor=floor,
             metadata=metadata, owner_groups=owner_groups, idempotency_key=idempotency_key))
-
 
     def get_wallet(self, wallet_id: str) -> Wallet:
         """The wallet's current state; ``WalletNotFoundError`` if unknown."""

@@ -54,7 +54,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
@@ -79,6 +79,7 @@ from prepaid_wallet import (
     IntegrityError,
     InvalidAmountError,
     InvalidInputError,
+    LimitExceededError,
     LotNotFoundError,
     Money,
     PaymentMode,
@@ -88,22 +89,35 @@ from prepaid_wallet import (
     SpendDeniedError,
     SpendRequest,
     StorageError,
+    TenantRules,
     WalletNotFoundError,
     WalletService,
     open_store,
 )
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.app import tenant_rules
+from prepaid_wallet.app.intents import (
+    get_top_up_intent,
+    pending_top_up_intent,
+    pending_top_up_intents,
+    put_top_up_intent,
+)
+from prepaid_wallet.app.settings import get_setting, put_setting
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition, TimeWindow
 from prepaid_wallet.errors import ConditionGroupNotFoundError
 from prepaid_wallet.ledger import lot_account, open_account, parse_account
+from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.topup import (
     Charge,
     ChargeOutcome,
     ChargeStatus,
     GiveUp,
     GiveUpReason,
+    IntentStatus,
+    PaymentMethods,
     TopUpIntent,
     TopUpReason,
+    TopUpRule,
     attempt_key,
     give_up,
     record_outcome,
@@ -121,11 +135,16 @@ __all__ = [
     "StoreContract",
     "Writer",
     "add_live_lots",
+    "add_settings_and_events",
+    "add_settings_and_intent",
     "cents",
+    "check_settings_and_intent",
     "eur",
     "lot_indexes",
     "new_service",
+    "records_of",
     "run_reference_script",
+    "version_6_rows",
 ]
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -174,6 +193,34 @@ NOTES: RecordType[Note] = RecordType(
 PLAIN: RecordType[Note] = RecordType(
     kind="test_plain", type=Note, key=lambda n: n.id, tenant=lambda n: n.tenant_id,
 )
+
+
+def version_6_rows(
+    records: Iterable[Sequence[Any]],
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str, datetime, str]]]:
+    """Wallet settings and top-up intents as schema version 6 kept them, from ``records`` rows
+    (kind, key, tenant_id, wallet_id, tag, uniq, sort, data) of those two kinds (a record of any
+    other kind: ``AssertionError``): ``wallet_settings`` rows (wallet, name, value) and
+    ``top_up_intents`` rows (id, tenant, wallet, status, created_at, data). Written apart from
+    the migration that moves them the other way, to check it."""
+    settings: list[tuple[str, str, str]] = []
+    intents: list[tuple[str, str, str, str, datetime, str]] = []
+    for kind, key, tenant, wallet, tag, _, _, data in records:
+        value = json.loads(data)
+        if kind == "wallet_setting":
+            settings.append((value["wallet_id"], value["name"], value["value"]))
+        else:
+            assert kind == "top_up_intent", kind
+            intent = value["intent"]
+            intents.append((key, tenant, wallet, tag, datetime.fromisoformat(intent["created_at"]),
+                            json.dumps(intent, sort_keys=True, separators=(",", ":"),
+                                       ensure_ascii=False)))
+    return settings, intents
+
+
+def records_of(state: dict[str, Any], kind: str) -> list[Any]:
+    """The rows of ``kind`` in an ``export_state()`` dump."""
+    return [row for row in state["records"] if row[0] == kind]
 
 
 # -- writing through the raw protocol ------------------------------------------------------------
@@ -368,6 +415,98 @@ def new_service(store: Store, start: datetime = T0) -> tuple[WalletService, Fixe
     """A deterministic service over ``store``."""
     clock = FixedClock(start)
     return WalletService(store, clock=clock, ids=SequentialIds()), clock
+
+
+#: What the stores of the migration tests from schema version 6 hold besides the reference
+#: script and :func:`add_live_lots`: carol's wallet has stricter limits than her tenant's, an
+#: automatic top-up rule, and a pending top-up intent.
+_CAROL_RULES = {TENANT: TenantRules(automatic_top_ups=True,
+                                    limits=Limits(max_balance=eur("1000.00")))}
+_CAROL_LIMITS = Limits(max_balance=eur("500.00"))
+_CAROL_RULE = TopUpRule(methods=PaymentMethods(primary="card"), minimum=eur("1.00"),
+                        threshold=eur("1.00"), amount=eur("20.00"))
+
+
+class _Charges:
+    """A payment gateway that charges every request at once."""
+
+    def __init__(self) -> None:
+        self.charged: list[str] = []
+
+    def charge(self, *, method: str, amount: Money, idempotency_key: str) -> ChargeOutcome:
+        self.charged.append(idempotency_key)
+        return ChargeOutcome(ChargeStatus.SUCCEEDED, reference=f"ch-{len(self.charged)}")
+
+    def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
+        return ChargeOutcome(ChargeStatus.UNKNOWN)
+
+
+def add_settings_and_intent(store: Store) -> None:
+    """Give carol's wallet (of :func:`add_live_lots`) limits of its own, an automatic top-up
+    rule (wallet settings) and a pending top-up intent ``"tu-1"`` of 20.00 EUR. The tenant's
+    rules that allow them are not left in the store: up to schema version 6 a process kept them
+    in memory (:func:`check_settings_and_intent` gives them again)."""
+    svc = WalletService(store, clock=FixedClock(T0 + 20 * DAY), ids=SequentialIds(700),
+                        rules=_CAROL_RULES)
+    carol = svc.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+    assert carol is not None
+    svc.set_limits(carol.id, _CAROL_LIMITS)
+    svc.set_top_up_rule(carol.id, _CAROL_RULE)
+    with store.unit_of_work() as uow:
+        uow.lock_wallets([carol.id])
+        put_top_up_intent(uow, TENANT, TopUpIntent(
+            id="tu-1", wallet_id=carol.id, amount=eur("20.00"), reason=TopUpReason.THRESHOLD,
+            created_at=T0 + 20 * DAY))
+        for stored in tenant_rules.versions(uow, TENANT):
+            uow.delete_record(tenant_rules.VERSIONS, tenant_rules.version_key(
+                stored.tenant_id, stored.version, stored.id))
+        uow.delete_record(tenant_rules.CURRENT, TENANT)
+        uow.commit()
+
+
+def add_settings_and_events(store: Store, *, top_ups: bool) -> None:
+    """Give carol's wallet (of :func:`add_live_lots`) a limits setting (with ``top_ups``:
+    :func:`add_settings_and_intent` instead) and two low-balance events, the first one
+    acknowledged."""
+    service, _ = new_service(store)
+    carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+    assert carol is not None
+    if top_ups:
+        add_settings_and_intent(store)
+    with store.unit_of_work() as uow:
+        uow.lock_wallets([carol.id])
+        if not top_ups:
+            put_setting(uow, carol, "limits", '{"daily":500}')
+        for event_id in ("ev-1", "ev-2"):
+            uow.add_event(Event(event_id, TENANT, carol.id, "low_balance", T0 + DAY,
+                                '{"thresholds":["warn"]}'))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.ack_events(TENANT, ["ev-1"]) == 1
+        uow.commit()
+
+
+def check_settings_and_intent(store: Store) -> None:
+    """What :func:`add_settings_and_intent` stored still works: the wallet's limits apply, its
+    rule is read back, and its pending intent is found, charged once and credited."""
+    gateway = _Charges()
+    svc = WalletService(store, clock=FixedClock(T0 + 21 * DAY), ids=SequentialIds(800),
+                        rules=_CAROL_RULES, gateway=gateway)
+    carol = svc.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
+    assert carol is not None
+    assert svc.limits(carol.id).max_balance == eur("500.00")
+    assert svc.top_up_rule(carol.id) == _CAROL_RULE
+    with pytest.raises(LimitExceededError):
+        svc.top_up(carol.id, eur("600.00"), method="cash")  # the tenant alone would allow it
+    before = svc.balance(carol.id).open
+    report = svc.process_top_ups()
+    assert len(report.credited) == 1
+    assert gateway.charged == ["tu-1:card:1"]
+    intent = svc.top_up_intent("tu-1")
+    assert intent is not None
+    assert (intent.status, intent.credited) == (IntentStatus.SUCCEEDED, True)
+    assert svc.balance(carol.id).open == before + eur("20.00")
+    assert svc.process_top_ups().credited == ()  # credited once
 
 
 def run_reference_script(store: Store) -> dict[str, Any]:
@@ -1278,29 +1417,29 @@ class StoreContract:
         first = intent("tu-1", minutes=5)
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
-            assert uow.pending_top_up_intent("w1") is None
-            uow.put_top_up_intent(TENANT, first)
-            assert uow.pending_top_up_intent("w1") == first
+            assert pending_top_up_intent(uow, "w1") is None
+            put_top_up_intent(uow, TENANT, first)
+            assert pending_top_up_intent(uow, "w1") == first
             with pytest.raises(ConflictError):
-                uow.put_top_up_intent(TENANT, intent("tu-2"))  # a second pending one
-            uow.put_top_up_intent("hub-b", intent("tu-3", wallet="w2"))
+                put_top_up_intent(uow, TENANT, intent("tu-2"))  # a second pending one
+            put_top_up_intent(uow, "hub-b", intent("tu-3", wallet="w2"))
             uow.commit()
         started = start_attempt(first, Charge("card", attempt_key("tu-1", "card", 1),
                                               eur("20.00")), T0 + HOUR)
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
-            assert uow.get_top_up_intent("tu-1") == first
-            uow.put_top_up_intent(TENANT, started)  # its new state
-            assert uow.pending_top_up_intent("w1") == started
+            assert get_top_up_intent(uow, "tu-1") == first
+            put_top_up_intent(uow, TENANT, started)  # its new state
+            assert pending_top_up_intent(uow, "w1") == started
             uow.commit()
         with store.unit_of_work(read_only=True) as uow:
-            assert uow.get_top_up_intent("tu-1") == started
-            assert uow.get_top_up_intent("tu-missing") is None
+            assert get_top_up_intent(uow, "tu-1") == started
+            assert get_top_up_intent(uow, "tu-missing") is None
             other = ("hub-b", intent("tu-3", "w2"))
-            assert uow.pending_top_up_intents(10) == [other, (TENANT, started)]  # oldest first
-            assert uow.pending_top_up_intents(1) == [other]
+            assert pending_top_up_intents(uow, 10) == [other, (TENANT, started)]  # oldest first
+            assert pending_top_up_intents(uow, 1) == [other]
         with store.unit_of_work() as uow:  # another pending intent for w1: refused at commit
-            uow.put_top_up_intent(TENANT, intent("tu-4"))
+            put_top_up_intent(uow, TENANT, intent("tu-4"))
             with pytest.raises(ConflictError):
                 uow.commit()
         declined = record_outcome(started, attempt_key("tu-1", "card", 1),
@@ -1308,16 +1447,19 @@ class StoreContract:
         done = give_up(declined, GiveUp(GiveUpReason.HARD_DECLINED), T0 + 2 * HOUR)
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
-            uow.put_top_up_intent(TENANT, done)  # finished: the wallet may have a new one
-            assert uow.pending_top_up_intent("w1") is None
-            uow.put_top_up_intent(TENANT, intent("tu-5", minutes=1))
+            put_top_up_intent(uow, TENANT, done)  # finished: the wallet may have a new one
+            assert pending_top_up_intent(uow, "w1") is None
+            put_top_up_intent(uow, TENANT, intent("tu-5", minutes=1))
             uow.commit()
         with store.unit_of_work(read_only=True) as uow:
-            assert uow.get_top_up_intent("tu-1") == done
-            assert [i.id for _, i in uow.pending_top_up_intents(10)] == ["tu-3", "tu-5"]
+            assert get_top_up_intent(uow, "tu-1") == done
+            assert [i.id for _, i in pending_top_up_intents(uow, 10)] == ["tu-3", "tu-5"]
+        rows = {row[1]: row[2:7] for row in store.export_state()["records"]}
+        assert rows["tu-1"] == [TENANT, "w1", "failed", None, "2026-01-05T09:05:00.000000Z"]
+        assert rows["tu-5"] == [TENANT, "w1", "pending", "w1", "2026-01-05T09:01:00.000000Z"]
         before = store.export_state()
         with store.unit_of_work() as uow:
-            uow.put_top_up_intent(TENANT, intent("tu-6", wallet="w-missing"))
+            put_top_up_intent(uow, TENANT, intent("tu-6", wallet="w-missing"))
             with pytest.raises(WalletNotFoundError):
                 uow.commit()
         assert store.export_state() == before
@@ -1623,48 +1765,55 @@ class StoreContract:
     def test_wallet_settings_round_trip_follow_rollback_and_need_the_wallet(
         self, store: Store, writer: Writer
     ) -> None:
-        writer.open("w1")
+        w1 = writer.open("w1")
         writer.open("w2")
+        w_missing = Writer.new_wallet("w-missing")
         text = '{"limits":[1,2],"naïve":"€"}'
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
-            assert uow.get_setting("w1", "limits") is None
-            uow.put_setting("w1", "limits", text)
-            uow.put_setting("w1", "owner_groups", '["students"]')
-            assert uow.get_setting("w1", "limits") == text  # the unit sees its own
+            assert get_setting(uow, "w1", "limits") is None
+            put_setting(uow, w1, "limits", text)
+            put_setting(uow, w1, "owner_groups", '["students"]')
+            assert get_setting(uow, "w1", "limits") == text  # the unit sees its own
             uow.commit()
+        assert [row[:7] for row in store.export_state()["records"]] == [  # records by wallet
+            ["wallet_setting", "w1/limits", TENANT, "w1", "limits", None, "w1/limits"],
+            ["wallet_setting", "w1/owner_groups", TENANT, "w1", "owner_groups", None,
+             "w1/owner_groups"],
+        ]
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
-            uow.put_setting("w1", "limits", "discarded")
+            put_setting(uow, w1, "limits", "discarded")
             # rolled back: not committed
         with store.unit_of_work(read_only=True) as uow:
-            assert uow.get_setting("w1", "limits") == text
-            assert uow.get_setting("w1", "owner_groups") == '["students"]'
-            assert uow.get_setting("w2", "limits") is None
-            assert uow.get_setting("w-missing", "limits") is None
+            assert get_setting(uow, "w1", "limits") == text
+            assert get_setting(uow, "w1", "owner_groups") == '["students"]'
+            assert get_setting(uow, "w2", "limits") is None
+            assert get_setting(uow, "w-missing", "limits") is None
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
-            uow.put_setting("w1", "owner_groups", None)  # removed
-            uow.put_setting("w1", "limits", "changed")
+            put_setting(uow, w1, "owner_groups", None)  # removed
+            put_setting(uow, w1, "limits", "changed")
             uow.commit()
         with store.unit_of_work(read_only=True) as uow:
-            assert uow.get_setting("w1", "owner_groups") is None
-            assert uow.get_setting("w1", "limits") == "changed"
+            assert get_setting(uow, "w1", "owner_groups") is None
+            assert get_setting(uow, "w1", "limits") == "changed"
             with pytest.raises(StorageError):
-                uow.put_setting("w1", "limits", "x")  # read-only
+                put_setting(uow, w1, "limits", "x")  # read-only
         before = store.export_state()
         with store.unit_of_work() as uow:
-            uow.put_setting("w-missing", "limits", "x")
+            put_setting(uow, w_missing, "limits", "x")
             with pytest.raises(WalletNotFoundError):
                 uow.commit()
         assert store.export_state() == before
         # a new wallet may get its settings in the unit that opens it
         with store.unit_of_work() as uow:
-            uow.add_wallet(Writer.new_wallet("w3"))
-            uow.put_setting("w3", "owner_groups", '["staff"]')
+            w3 = Writer.new_wallet("w3")
+            uow.add_wallet(w3)
+            put_setting(uow, w3, "owner_groups", '["staff"]')
             uow.commit()
         with store.unit_of_work(read_only=True) as uow:
-            assert uow.get_setting("w3", "owner_groups") == '["staff"]'
+            assert get_setting(uow, "w3", "owner_groups") == '["staff"]'
 
     # -- due lots and holds ------------------------------------------------------------------
 

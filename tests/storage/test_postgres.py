@@ -27,6 +27,13 @@ from prepaid_wallet import (
     open_store,
 )
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.intents import (
+    get_top_up_intent,
+    pending_top_up_intent,
+    pending_top_up_intents,
+    put_top_up_intent,
+)
+from prepaid_wallet.app.settings import get_setting, put_setting
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
     NotFoundError,
@@ -55,12 +62,16 @@ from tests.storage.contract import (
     StoreContract,
     Writer,
     add_live_lots,
+    add_settings_and_events,
     cents,
+    check_settings_and_intent,
     eur,
     lot_indexes,
     new_service,
+    records_of,
     run_in_threads,
     run_reference_script,
+    version_6_rows,
 )
 
 
@@ -560,7 +571,8 @@ class TestPostgresOnly:
         group = writer.put_group(ConditionGroup("cg-1", TENANT, "Spring", SpendCondition(), 1,
                                                 valid_until=T0 + 2 * DAY))
         writer.award("w2", "l3", "1.00", group=group)
-        from prepaid_wallet.storage.postgres import _LIVE_ORDER, _LOT_COLS
+        from prepaid_wallet.storage._schema import LOT_COLS as _LOT_COLS
+        from prepaid_wallet.storage.postgres import _LIVE_ORDER
 
         queries = {
             "lots_live": (f"SELECT {_LOT_COLS} FROM lots WHERE wallet_id = 'w1'"
@@ -650,7 +662,7 @@ class TestPostgresRoundTrips:
             def put_intent() -> None:
                 with store.unit_of_work() as uow:
                     uow.lock_wallets([wallet.id])
-                    uow.put_top_up_intent(TENANT, _intent("tu-1", wallet.id))
+                    put_top_up_intent(uow, TENANT, _intent("tu-1", wallet.id))
                     uow.commit()
 
             trips = _round_trips(store, put_intent)
@@ -774,16 +786,12 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
             (str(version),),
         )
-        row = conn.execute(f'SELECT count(*) FROM "{source}".records').fetchone()
-        assert row == (0,)
-        if version < 6:
-            row = conn.execute(f'SELECT count(*) FROM "{source}".top_up_intents').fetchone()
-            assert row == (0,)
+        settings, intents = version_6_rows(
+            conn.execute(f'SELECT * FROM "{source}".records').fetchall())
+        assert version >= 4 or not settings
+        assert version >= 6 or not intents
         if version < 5:
             row = conn.execute(f'SELECT count(*) FROM "{source}".events').fetchone()
-            assert row == (0,)
-        if version < 4:
-            row = conn.execute(f'SELECT count(*) FROM "{source}".wallet_settings').fetchone()
             assert row == (0,)
         if version >= 3:
             conn.execute(
@@ -803,10 +811,10 @@ def _write_as_version(source: str, target: str, version: int) -> None:
                 )
             else:
                 conn.execute(f'INSERT INTO {quoted}.{table} SELECT * FROM "{source}".{table}')
-        if version >= 4:
-            conn.execute(
-                f'INSERT INTO {quoted}.wallet_settings SELECT * FROM "{source}".wallet_settings'
-            )
+        if settings:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {quoted}.wallet_settings VALUES (%s, %s, %s)", settings)
         if version >= 5:
             conn.execute(
                 f"INSERT INTO {quoted}.events OVERRIDING SYSTEM VALUE"
@@ -816,10 +824,11 @@ def _write_as_version(source: str, target: str, version: int) -> None:
                 f"SELECT setval(pg_get_serial_sequence('{quoted}.events', 'seq'),"
                 f" (SELECT max(seq) FROM {quoted}.events))"
             )
-        if version >= 6:
-            conn.execute(
-                f'INSERT INTO {quoted}.top_up_intents SELECT * FROM "{source}".top_up_intents'
-            )
+        if intents:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {quoted}.top_up_intents VALUES (%s, %s, %s, %s, %s, %s)",
+                    intents)
         conn.execute(
             f"SELECT setval('{quoted}.entry_seq', (SELECT max(seq) FROM {quoted}.entries))"
         )
@@ -1036,7 +1045,7 @@ class TestPostgresMigrationTo4:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_3
-        assert state["settings"] == []
+        assert records_of(state, "wallet_setting") == []
         assert state["condition_groups"] != []
         assert _catalog(target) != _catalog(schema)  # really laid out as version 3
         reference = PostgresStore(dsn, schema=schema)
@@ -1056,9 +1065,10 @@ class TestPostgresMigrationTo4:
             assert carol is not None
             with store.unit_of_work() as uow:
                 uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                put_setting(uow, carol, "limits", '{"daily":500}')
                 uow.commit()
-            assert store.export_state()["settings"] == [[carol.id, "limits", '{"daily":500}']]
+            with store.unit_of_work(read_only=True) as uow:
+                assert get_setting(uow, carol.id, "limits") == '{"daily":500}'
         finally:
             store.close()
         assert _catalog(target) == _catalog(schema)
@@ -1090,20 +1100,20 @@ class TestPostgresMigrationTo4:
 
 
 class TestPostgresSettings:
-    """Settings go with the unit's one ``write_unit`` call; an unknown wallet is refused by the
-    database and reported as ``WalletNotFoundError``, with nothing written."""
+    """Settings (records) go with the unit's one ``write_unit`` call; an unknown wallet is
+    refused by the database and reported as ``WalletNotFoundError``, with nothing written."""
 
     def test_a_setting_of_an_unknown_wallet_is_refused_in_the_database(
         self, store: Store
     ) -> None:
         writer = Writer(store)
-        writer.open("w1")
+        w1 = writer.open("w1")
         before = store.export_state()
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
             uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
-            uow.put_setting("w1", "limits", "x")
-            uow.put_setting("w-missing", "limits", "y")
+            put_setting(uow, w1, "limits", "x")
+            put_setting(uow, Writer.new_wallet("w-missing"), "limits", "y")
             with pytest.raises(WalletNotFoundError) as caught:
                 uow.commit()
         assert caught.value.id == "w-missing"
@@ -1112,6 +1122,17 @@ class TestPostgresSettings:
 
 def _low_balance(event_id: str, wallet_id: str) -> Event:
     return Event(event_id, TENANT, wallet_id, "low_balance", T0 + DAY, '{"thresholds":["warn"]}')
+
+
+
+def _fill_with_events(store: Store, *, top_ups: bool) -> dict[str, object]:
+    """Fill ``store`` with the reference script's data, more live lots, a lot of a condition
+    group and :func:`add_settings_and_events`; the state it exports."""
+    run_reference_script(store)
+    add_live_lots(store)
+    _add_grouped_lot(store)
+    add_settings_and_events(store, top_ups=top_ups)
+    return store.export_state()
 
 
 class TestPostgresMigrationTo5:
@@ -1135,7 +1156,7 @@ class TestPostgresMigrationTo5:
             assert carol is not None
             with store.unit_of_work() as uow:
                 uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                put_setting(uow, carol, "limits", '{"daily":500}')
                 uow.commit()
             state = store.export_state()
         finally:
@@ -1154,7 +1175,7 @@ class TestPostgresMigrationTo5:
 
         target, state = version_4
         assert state["events"] == []
-        assert state["settings"] != []
+        assert records_of(state, "wallet_setting") != []
         assert state["condition_groups"] != []
         assert _catalog(target) != _catalog(schema)  # really laid out as version 4
         reference = PostgresStore(dsn, schema=schema)
@@ -1241,7 +1262,7 @@ class TestPostgresEvents:
             for n in range(3):
                 uow.add_event(_low_balance(f"ev-{n}", "w1"))
             uow.commit()
-        from prepaid_wallet.storage.postgres import _EVENT_COLS
+        from prepaid_wallet.storage._schema import EVENT_COLS as _EVENT_COLS
 
         queries = {
             "events_pending": (f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = 'hub-a'"
@@ -1272,26 +1293,27 @@ def _intent(intent_id: str, wallet_id: str, minutes: int = 0) -> TopUpIntent:
 
 
 class TestPostgresTopUpIntents:
-    """Intents go with the unit's one ``write_unit`` call; a second pending intent of a wallet
-    is refused by the database (the partial unique index) and an intent of an unknown wallet
-    by ``write_unit``, each with nothing written; the reads use their indexes."""
+    """Intents (records) go with the unit's one ``write_unit`` call; a second pending intent of
+    a wallet is refused by the database (the records' partial unique index) and an intent of an
+    unknown wallet by ``write_unit``, each with nothing written; the reads use the records'
+    indexes."""
 
     def test_a_second_pending_intent_is_refused_by_the_database(self, store: Store) -> None:
         writer = Writer(store)
         writer.open("w1")
         with store.unit_of_work() as uow:
-            uow.put_top_up_intent(TENANT, _intent("tu-1", "w1"))
+            put_top_up_intent(uow, TENANT, _intent("tu-1", "w1"))
             uow.commit()
         before = store.export_state()
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
             uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
-            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1"))
-            with pytest.raises(ConflictError, match="pending top-up") as caught:
+            put_top_up_intent(uow, TENANT, _intent("tu-2", "w1"))
+            with pytest.raises(ConflictError, match="unique value") as caught:
                 uow.commit()
         cause = caught.value.__cause__
         assert getattr(getattr(cause, "diag", None), "constraint_name", None) == (
-            "top_up_intents_one_pending")
+            "records_unique")
         assert store.export_state() == before
 
     def test_an_intent_of_an_unknown_wallet_is_refused_in_the_database(
@@ -1303,34 +1325,46 @@ class TestPostgresTopUpIntents:
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
             uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
-            uow.put_top_up_intent(TENANT, _intent("tu-1", "w1"))
-            uow.put_top_up_intent(TENANT, _intent("tu-2", "w-missing"))
+            put_top_up_intent(uow, TENANT, _intent("tu-1", "w1"))
+            put_top_up_intent(uow, TENANT, _intent("tu-2", "w-missing"))
             with pytest.raises(WalletNotFoundError) as caught:
                 uow.commit()
         assert caught.value.id == "w-missing"
         assert store.export_state() == before
 
-    def test_top_up_intent_reads_use_their_indexes(self, store: Store) -> None:
+    def test_record_reads_use_their_indexes(self, store: Store) -> None:
+        """A wallet's pending intent is its unique value's holder, the pending intents are read
+        in order from the index of the tag, an intent by its key; and records of any kind by
+        tenant or wallet from theirs, in order."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
         writer = Writer(store)
         writer.open("w1")
         writer.open("w2")
         with store.unit_of_work() as uow:
-            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1", minutes=5))
-            uow.put_top_up_intent("hub-b", _intent("tu-1", "w2"))
+            put_top_up_intent(uow, TENANT, _intent("tu-2", "w1", minutes=5))
+            put_top_up_intent(uow, "hub-b", _intent("tu-1", "w2"))
             uow.commit()
+        assert isinstance(store, PostgresStore)
+        with raw_connection(store.schema) as conn:  # finished intents aplenty, then statistics
+            conn.execute(
+                "INSERT INTO records SELECT 'top_up_intent', 'tu-old-' || g, 'hub-z', NULL,"
+                " 'failed', NULL, lpad(g::text, 6, '0'), '{}' FROM generate_series(1, 500) g")
+            conn.execute("ANALYZE records")
+        select = "SELECT sort, key, data FROM records WHERE kind = "
         queries = {
-            "top_up_intents_one_pending": ("SELECT data FROM top_up_intents"
-                                           " WHERE wallet_id = 'w1' AND status = 'pending'"),
-            "top_up_intents_pending": ("SELECT tenant_id, data FROM top_up_intents"
-                                       " WHERE status = 'pending'"
-                                       " ORDER BY created_at, id LIMIT 10"),
-            "top_up_intents_pkey": "SELECT data FROM top_up_intents WHERE id = 'tu-1'",
+            "records_unique": f"{select}'top_up_intent' AND uniq = 'w1'",
+            "records_by_tag": (f"{select}'top_up_intent' AND tag = 'pending'"
+                               " ORDER BY sort, key LIMIT 10"),
+            "records_pkey": f"{select}'top_up_intent' AND key = 'tu-1'",
+            "records_by_tenant": f"{select}'test_note' AND tenant_id = 'hub-a' ORDER BY sort, key",
+            "records_by_wallet": f"{select}'test_note' AND wallet_id = 'w1' ORDER BY sort, key",
         }
         with store.unit_of_work(read_only=True) as uow:
-            assert uow.pending_top_up_intent("w1") == _intent("tu-2", "w1", minutes=5)
-            assert [(t, i.id) for t, i in uow.pending_top_up_intents(5)] == [
+            assert pending_top_up_intent(uow, "w1") == _intent("tu-2", "w1", minutes=5)
+            assert [(t, i.id) for t, i in pending_top_up_intents(uow, 5)] == [
                 ("hub-b", "tu-1"), (TENANT, "tu-2")]
-            assert uow.get_top_up_intent("tu-1") == _intent("tu-1", "w2")
+            assert get_top_up_intent(uow, "tu-1") == _intent("tu-1", "w2")
             conn = uow._transaction()  # type: ignore[attr-defined]
             conn.execute("SET LOCAL enable_seqscan = off")
             conn.execute("SET LOCAL enable_bitmapscan = off")
@@ -1353,22 +1387,7 @@ class TestPostgresMigrationTo6:
 
         store = PostgresStore(dsn, schema=schema)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            with store.unit_of_work() as uow:
-                uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=False)
         finally:
             store.close()
         target = fresh_schema()
@@ -1384,9 +1403,9 @@ class TestPostgresMigrationTo6:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_5
-        assert state["top_up_intents"] == []
+        assert records_of(state, "top_up_intent") == []
         assert state["events"] != []
-        assert state["settings"] != []
+        assert records_of(state, "wallet_setting") != []
         assert state["condition_groups"] != []
         assert _catalog(target) != _catalog(schema)  # really laid out as version 5
         reference = PostgresStore(dsn, schema=schema)
@@ -1413,12 +1432,13 @@ class TestPostgresMigrationTo6:
             intent = _intent("tu-1", carol.id)
             with store.unit_of_work() as uow:
                 uow.lock_wallets([carol.id])
-                uow.put_top_up_intent(TENANT, intent)
+                put_top_up_intent(uow, TENANT, intent)
                 uow.commit()
             with store.unit_of_work(read_only=True) as uow:
-                assert uow.pending_top_up_intent(carol.id) == intent
-                assert uow.pending_top_up_intents(5) == [(TENANT, intent)]
-            assert store.export_state()["top_up_intents"] == [[TENANT, intent.to_data()]]
+                assert pending_top_up_intent(uow, carol.id) == intent
+                assert pending_top_up_intents(uow, 5) == [(TENANT, intent)]
+            assert records_of(store.export_state(), "top_up_intent")[0][7] == {
+                "intent": intent.to_data(), "tenant_id": TENANT}
         finally:
             store.close()
         assert _catalog(target) == _catalog(schema)
@@ -1451,35 +1471,20 @@ class TestPostgresMigrationTo6:
 
 class TestPostgresMigrationTo7:
     """A schema written with version 6 gains records (and the ``write_unit`` that writes
-    them); everything it held stays."""
+    them); its wallet settings and top-up intents become records (the same data) and their
+    tables go; everything else it held stays, and it behaves as before."""
 
     @pytest.fixture
     def version_6(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
         """A version-6 schema holding the reference script's data, more live lots, a lot of a
-        condition group, a wallet setting, events (one acknowledged) and a pending top-up
-        intent, and the state the library exported. ``schema`` (the source) stays as the
-        library created it."""
+        condition group, events (one acknowledged), wallet settings and a pending top-up intent
+        (:func:`add_settings_and_intent`), and the state the library exported. ``schema`` (the
+        source) stays as the library created it."""
         from prepaid_wallet.storage.postgres import PostgresStore
 
         store = PostgresStore(dsn, schema=schema)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            with store.unit_of_work() as uow:
-                uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
-                uow.put_top_up_intent(TENANT, _intent("tu-1", carol.id))
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=True)
         finally:
             store.close()
         target = fresh_schema()
@@ -1495,10 +1500,14 @@ class TestPostgresMigrationTo7:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_6
-        assert state["records"] == []
-        for kept in ("events", "settings", "condition_groups", "top_up_intents"):
-            assert state[kept] != []
+        assert state["events"] != []
+        assert state["condition_groups"] != []
+        assert len(records_of(state, "wallet_setting")) == 2  # limits and top-up rule
+        assert len(records_of(state, "top_up_intent")) == 1
         assert _catalog(target) != _catalog(schema)  # really laid out as version 6
+        with raw_connection(target) as conn:  # with the settings and the intent in its tables
+            assert conn.execute("SELECT count(*) FROM wallet_settings").fetchone() == (2,)
+            assert conn.execute("SELECT status FROM top_up_intents").fetchall() == [("pending",)]
         reference = PostgresStore(dsn, schema=schema)
         try:
             expected = lot_indexes(reference)
@@ -1511,9 +1520,10 @@ class TestPostgresMigrationTo7:
             service, _ = new_service(store)
             report = service.verify()
             assert report.ok, report.problems
+            check_settings_and_intent(store)  # it behaves as before
             carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
             assert carol is not None
-            # and it takes records, written by the new write_unit
+            # and it takes records of other kinds, written by the new write_unit
             with store.unit_of_work() as uow:
                 uow.put_record(NOTES, Note("n-1", wallet_id=carol.id, slot="s"))
                 uow.commit()

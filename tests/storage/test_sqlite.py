@@ -23,10 +23,18 @@ from prepaid_wallet import (
     open_store,
 )
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.intents import (
+    get_top_up_intent,
+    pending_top_up_intent,
+    pending_top_up_intents,
+    put_top_up_intent,
+)
+from prepaid_wallet.app.settings import get_setting, put_setting
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import NotFoundError, SchemaVersionError, StoreNotFoundError
 from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason
 from prepaid_wallet.storage import sqlite as sqlite_module
+from prepaid_wallet.storage._dialect import micros
 from prepaid_wallet.storage.base import Event, Store
 from prepaid_wallet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, _translated
 from tests.storage.contract import (
@@ -39,12 +47,16 @@ from tests.storage.contract import (
     StoreContract,
     Writer,
     add_live_lots,
+    add_settings_and_events,
     cents,
+    check_settings_and_intent,
     eur,
     lot_indexes,
     new_service,
+    records_of,
     run_in_threads,
     run_reference_script,
+    version_6_rows,
 )
 
 _names = itertools.count()
@@ -451,39 +463,37 @@ class TestSQLiteOnly:
         assert [row[-1] for row in store.export_state()["events"]] == [False, True, False]
 
     def test_top_up_intent_reads_use_their_indexes(self, store: SQLiteStore) -> None:
-        """The wallet's pending intent is found by the partial unique index, the pending
-        intents of every tenant are read in order from theirs, an intent by its key: no read
-        scans the intents."""
+        """The wallet's pending intent is found by the records' partial unique index, the
+        pending intents of every tenant are read in order from the index of the tag, an intent
+        by its key: no read scans the records."""
         writer = Writer(store)
         writer.open("w1")
         writer.open("w2")
         with store.unit_of_work() as uow:
-            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1", minutes=5))
-            uow.put_top_up_intent("hub-b", _intent("tu-1", "w2"))
+            put_top_up_intent(uow, TENANT, _intent("tu-2", "w1", minutes=5))
+            put_top_up_intent(uow, "hub-b", _intent("tu-1", "w2"))
             uow.commit()
         with store.unit_of_work(read_only=True) as uow:
             conn = uow._check_open()
             seen: list[str] = []
             conn.set_trace_callback(seen.append)
             try:
-                assert uow.pending_top_up_intent("w1") == _intent("tu-2", "w1", minutes=5)
-                assert [(t, i.id) for t, i in uow.pending_top_up_intents(5)] == [
+                assert pending_top_up_intent(uow, "w1") == _intent("tu-2", "w1", minutes=5)
+                assert [(t, i.id) for t, i in pending_top_up_intents(uow, 5)] == [
                     ("hub-b", "tu-1"), (TENANT, "tu-2")]
-                assert uow.get_top_up_intent("tu-1") == _intent("tu-1", "w2")
+                assert get_top_up_intent(uow, "tu-1") == _intent("tu-1", "w2")
             finally:
                 conn.set_trace_callback(None)
         statements = [sql for sql in seen if sql.startswith("SELECT")]
         assert len(statements) == 3, statements
         conn = _raw(store.path)
         try:
-            for sql, index in zip(statements, ("top_up_intents_one_pending",
-                                               "top_up_intents_pending",
-                                               "sqlite_autoindex_top_up_intents_1"),
-                                  strict=True):
+            for sql, index in zip(statements, ("INDEX records_unique", "INDEX records_by_tag",
+                                               "PRIMARY KEY"), strict=True):
                 plan = " | ".join(
                     str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
                 )
-                assert f"USING INDEX {index} " in plan + " ", plan
+                assert f"USING {index} " in plan + " ", plan
                 assert "TEMP B-TREE" not in plan, plan
         finally:
             conn.close()
@@ -527,34 +537,31 @@ class TestSQLiteOnly:
     def test_the_database_allows_one_pending_intent_per_wallet(
         self, store: SQLiteStore
     ) -> None:
-        """A second pending intent of a wallet is refused by the database itself; a finished
-        one may sit next to a pending one."""
+        """A second pending intent of a wallet is refused by the database itself (its unique
+        value, the wallet); a finished one may sit next to a pending one."""
         writer = Writer(store)
         writer.open("w1")
         with store.unit_of_work() as uow:
-            uow.put_top_up_intent(TENANT, _intent("tu-1", "w1"))
+            put_top_up_intent(uow, TENANT, _intent("tu-1", "w1"))
             uow.commit()
         conn = _raw(store.path)
         try:
-            with pytest.raises(sqlite3.IntegrityError, match=r"top_up_intents\.wallet_id"):
-                conn.execute(
-                    "INSERT INTO top_up_intents (id, tenant_id, wallet_id, status, created_at,"
-                    " data) VALUES ('tu-2', ?, 'w1', 'pending', 0, '{}')", (TENANT,))
-            conn.execute(
-                "INSERT INTO top_up_intents (id, tenant_id, wallet_id, status, created_at,"
-                " data) VALUES ('tu-3', ?, 'w1', 'failed', 0, '{}')", (TENANT,))
-            conn.execute("DELETE FROM top_up_intents WHERE id = 'tu-3'")
+            insert = ("INSERT INTO records (kind, key, tenant_id, wallet_id, tag, uniq, sort, data)"
+                      " VALUES ('top_up_intent', ?, ?, 'w1', ?, ?, '', '{}')")
+            with pytest.raises(sqlite3.IntegrityError, match=r"records\.kind, records\.uniq"):
+                conn.execute(insert, ("tu-2", TENANT, "pending", "w1"))
+            conn.execute(insert, ("tu-3", TENANT, "failed", None))
+            conn.execute("DELETE FROM records WHERE key = 'tu-3'")
         finally:
             conn.close()
         before = store.export_state()
         with store.unit_of_work() as uow:
             uow.lock_wallets(["w1"])
             uow.record(_w.top_up(uow.get_wallet("w1"), eur("1.00"), "card", writer.info()))
-            uow.put_top_up_intent(TENANT, _intent("tu-2", "w1"))
-            with pytest.raises(ConflictError, match="pending top-up"):
+            put_top_up_intent(uow, TENANT, _intent("tu-2", "w1"))
+            with pytest.raises(ConflictError, match="unique value"):
                 uow.commit()
         assert store.export_state() == before
-
 
 
 # -- schema migrations -----------------------------------------------------------------------------
@@ -772,24 +779,18 @@ def _write_as_version_2(source: str, target: str) -> None:
         conn.close()
 
 
-#: The tables of each schema version since 3 (the copy order keeps foreign keys happy), and the
-#: table the next version adds (a source written with the current schema must hold nothing in
-#: it: the older version cannot hold it).
+#: The tables of schema version 3 (the copy order keeps foreign keys happy); version 5 adds
+#: ``events``. Wallet settings (version 4) and top-up intents (version 6) are records of the
+#: source, written back as rows of their old tables.
 _TABLES_V3 = ("wallets", "condition_groups", "lots", "holds", "charges", "idempotency",
               "postings", "entries", "wallet_history")
-_VERSION_TABLES: dict[int, tuple[tuple[str, ...], str]] = {
-    3: (_TABLES_V3, "wallet_settings"),
-    4: ((*_TABLES_V3, "wallet_settings"), "events"),
-    5: ((*_TABLES_V3, "wallet_settings", "events"), "top_up_intents"),
-    6: ((*_TABLES_V3, "wallet_settings", "events", "top_up_intents"), "records"),
-}
 
 
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
     ``version`` (3 to 6: version 1 and the steps up to it, as that library created its
-    files)."""
-    tables, newer = _VERSION_TABLES[version]
+    files). What the older version cannot hold the source must not hold either: events before
+    version 5, settings before 4, intents before 6, other records before 7."""
     conn = _raw(target)
     try:
         conn.execute("BEGIN")
@@ -800,14 +801,25 @@ def _write_as_version(source: str, target: str, version: int) -> None:
                 conn.execute(statement)
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),))
         conn.execute("ATTACH DATABASE ? AS src", (source,))
-        assert conn.execute(f"SELECT count(*) FROM src.{newer}").fetchone() == (0,)
+        tables = _TABLES_V3 if version < 5 else (*_TABLES_V3, "events")
+        if version < 5:
+            assert conn.execute("SELECT count(*) FROM src.events").fetchone() == (0,)
         for table in tables:
             conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+        settings, intents = version_6_rows(conn.execute("SELECT * FROM src.records").fetchall())
+        assert version >= 4 or not settings
+        assert version >= 6 or not intents
+        if settings:
+            conn.executemany("INSERT INTO main.wallet_settings VALUES (?, ?, ?)", settings)
+        if intents:
+            conn.executemany(
+                "INSERT INTO main.top_up_intents VALUES (?, ?, ?, ?, ?, ?)",
+                [(*row[:4], micros(row[4]), row[5]) for row in intents],
+            )
         conn.execute("COMMIT")
         conn.execute("DETACH DATABASE src")
     finally:
         conn.close()
-
 
 
 class TestSQLiteMigrationTo3:
@@ -930,7 +942,7 @@ class TestSQLiteMigrationTo4:
     ) -> None:
         path, source, state = version_3
         assert _schema(path) != _schema(source)
-        assert state["settings"] == []
+        assert records_of(state, "wallet_setting") == []
         assert state["condition_groups"] != []
         reference = SQLiteStore(source)
         try:
@@ -949,9 +961,10 @@ class TestSQLiteMigrationTo4:
             assert carol is not None
             with store.unit_of_work() as uow:
                 uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                put_setting(uow, carol, "limits", '{"daily":500}')
                 uow.commit()
-            assert store.export_state()["settings"] == [[carol.id, "limits", '{"daily":500}']]
+            with store.unit_of_work(read_only=True) as uow:
+                assert get_setting(uow, carol.id, "limits") == '{"daily":500}'
         finally:
             store.close()
         conn = _raw(path)
@@ -994,6 +1007,17 @@ def _low_balance(event_id: str, wallet_id: str) -> Event:
     return Event(event_id, TENANT, wallet_id, "low_balance", T0 + DAY, '{"thresholds":["warn"]}')
 
 
+
+def _fill_with_events(store: Store, *, top_ups: bool) -> dict[str, object]:
+    """Fill ``store`` with the reference script's data, more live lots, a lot of a condition
+    group and :func:`add_settings_and_events`; the state it exports."""
+    run_reference_script(store)
+    add_live_lots(store)
+    _add_grouped_lot(store)
+    add_settings_and_events(store, top_ups=top_ups)
+    return store.export_state()
+
+
 class TestSQLiteMigrationTo5:
     """A file written with schema version 4 gains the events outbox; everything it held stays."""
 
@@ -1013,7 +1037,7 @@ class TestSQLiteMigrationTo5:
             assert carol is not None
             with store.unit_of_work() as uow:
                 uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
+                put_setting(uow, carol, "limits", '{"daily":500}')
                 uow.commit()
             state = store.export_state()
         finally:
@@ -1028,7 +1052,7 @@ class TestSQLiteMigrationTo5:
         path, source, state = version_4
         assert _schema(path) != _schema(source)
         assert state["events"] == []
-        assert state["settings"] != []
+        assert records_of(state, "wallet_setting") != []
         assert state["condition_groups"] != []
         reference = SQLiteStore(source)
         try:
@@ -1104,22 +1128,7 @@ class TestSQLiteMigrationTo6:
         source = str(tmp_path / "source.db")
         store = SQLiteStore(source)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            with store.unit_of_work() as uow:
-                uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=False)
         finally:
             store.close()
         target = str(tmp_path / "v5.db")
@@ -1131,9 +1140,9 @@ class TestSQLiteMigrationTo6:
     ) -> None:
         path, source, state = version_5
         assert _schema(path) != _schema(source)
-        assert state["top_up_intents"] == []
+        assert records_of(state, "top_up_intent") == []
         assert state["events"] != []
-        assert state["settings"] != []
+        assert records_of(state, "wallet_setting") != []
         assert state["condition_groups"] != []
         reference = SQLiteStore(source)
         try:
@@ -1155,12 +1164,13 @@ class TestSQLiteMigrationTo6:
             intent = _intent("tu-1", carol.id)
             with store.unit_of_work() as uow:
                 uow.lock_wallets([carol.id])
-                uow.put_top_up_intent(TENANT, intent)
+                put_top_up_intent(uow, TENANT, intent)
                 uow.commit()
             with store.unit_of_work(read_only=True) as uow:
-                assert uow.pending_top_up_intent(carol.id) == intent
-                assert uow.pending_top_up_intents(5) == [(TENANT, intent)]
-            assert store.export_state()["top_up_intents"] == [[TENANT, intent.to_data()]]
+                assert pending_top_up_intent(uow, carol.id) == intent
+                assert pending_top_up_intents(uow, 5) == [(TENANT, intent)]
+            assert records_of(store.export_state(), "top_up_intent")[0][7] == {
+                "intent": intent.to_data(), "tenant_id": TENANT}
         finally:
             store.close()
         conn = _raw(path)
@@ -1197,34 +1207,20 @@ class TestSQLiteMigrationTo6:
 
 
 class TestSQLiteMigrationTo7:
-    """A file written with schema version 6 gains records; everything it held stays."""
+    """A file written with schema version 6 gains records; its wallet settings and top-up
+    intents become records (the same data) and their tables go; everything else it held
+    stays, and it behaves as before."""
 
     @pytest.fixture
     def version_6(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
         """A version-6 file holding the reference script's data, more live lots, a lot of a
-        condition group, a wallet setting, events (one acknowledged) and a pending top-up
-        intent, the current-schema file it was copied from, and the state the library
-        exported."""
+        condition group, events (one acknowledged), wallet settings and a pending top-up
+        intent (:func:`add_settings_and_intent`), the current-schema file it was copied from,
+        and the state the library exported."""
         source = str(tmp_path / "source.db")
         store = SQLiteStore(source)
         try:
-            run_reference_script(store)
-            add_live_lots(store)
-            _add_grouped_lot(store)
-            service, _ = new_service(store)
-            carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
-            assert carol is not None
-            with store.unit_of_work() as uow:
-                uow.lock_wallets([carol.id])
-                uow.put_setting(carol.id, "limits", '{"daily":500}')
-                uow.put_top_up_intent(TENANT, _intent("tu-1", carol.id))
-                uow.add_event(_low_balance("ev-1", carol.id))
-                uow.add_event(_low_balance("ev-2", carol.id))
-                uow.commit()
-            with store.unit_of_work() as uow:
-                assert uow.ack_events(TENANT, ["ev-1"]) == 1
-                uow.commit()
-            state = store.export_state()
+            state = _fill_with_events(store, top_ups=True)
         finally:
             store.close()
         target = str(tmp_path / "v6.db")
@@ -1236,9 +1232,16 @@ class TestSQLiteMigrationTo7:
     ) -> None:
         path, source, state = version_6
         assert _schema(path) != _schema(source)
-        assert state["records"] == []
-        for kept in ("events", "settings", "condition_groups", "top_up_intents"):
-            assert state[kept] != []
+        assert state["events"] != []
+        assert state["condition_groups"] != []
+        assert len(records_of(state, "wallet_setting")) == 2  # limits and top-up rule
+        assert len(records_of(state, "top_up_intent")) == 1
+        conn = _raw(path)
+        try:  # really laid out as version 6, with the settings and the intent in its tables
+            assert conn.execute("SELECT count(*) FROM wallet_settings").fetchone() == (2,)
+            assert conn.execute("SELECT status FROM top_up_intents").fetchall() == [("pending",)]
+        finally:
+            conn.close()
         reference = SQLiteStore(source)
         try:
             expected = lot_indexes(reference)
@@ -1253,7 +1256,8 @@ class TestSQLiteMigrationTo7:
             assert report.ok, report.problems
             with store.unit_of_work(read_only=True) as uow:
                 assert [e.id for e in uow.pending_events(TENANT, 5)] == ["ev-2"]
-            # and it takes records
+            check_settings_and_intent(store)  # it behaves as before
+            # and it takes records of other kinds
             carol = service.find_wallet(tenant_id=TENANT, owner_id="carol", currency="EUR")
             assert carol is not None
             with store.unit_of_work() as uow:
@@ -1271,6 +1275,9 @@ class TestSQLiteMigrationTo7:
         finally:
             conn.close()
         assert _schema(path) == _schema(source)
+        names = {name for _, name, _ in _schema(path)}
+        assert "wallet_settings" not in names
+        assert "top_up_intents" not in names
 
     def test_a_failing_migration_leaves_the_version_6_file_as_it_was(
         self, version_6: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import UnitOfWork
-from prepaid_wallet.app.settings import LIMITS, stored_groups
+from prepaid_wallet.app.settings import LIMITS, get_setting, stored_groups
 from prepaid_wallet.errors import InsufficientFundsError, LimitExceededError
 from prepaid_wallet.ledger import AccountKind, Entry, EntryKind, parse_account
 from prepaid_wallet.money import MAX_MINOR_UNITS, Money
@@ -90,7 +90,7 @@ def effective_limits(env: Environment, uow: UnitOfWork, wallet: Wallet) -> Limit
     base = env.tenant_rules(uow, wallet.tenant_id).limits
     if not base.rules and base.max_balance is None:
         return base
-    text = uow.get_setting(wallet.id, LIMITS)
+    text = get_setting(uow, wallet.id, LIMITS)
     return base if text is None else base.merged(Limits.from_data(json.loads(text)))
 
 

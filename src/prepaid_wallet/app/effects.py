@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 
 from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.intents import pending_top_up_intent, put_top_up_intent
 from prepaid_wallet.app.ports import Event, UnitOfWork
 from prepaid_wallet.app.settings import top_up_rule
 from prepaid_wallet.ledger import EntryKind
@@ -59,12 +60,12 @@ def threshold_intent(env: Environment, uow: UnitOfWork, wallet: Wallet, at: date
     from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, threshold_top_up
 
     amount = threshold_top_up(rule, wallet.open)
-    if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
+    if amount is None or pending_top_up_intent(uow, wallet.id) is not None:
         return
     from prepaid_wallet.app.charges import top_up_allowed
 
     if not top_up_allowed(env, uow, wallet, amount, at):
         return  # its limits or maximum balance would not allow it
-    uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
+    put_top_up_intent(uow, wallet.tenant_id, TopUpIntent(
         id=env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
         reason=TopUpReason.THRESHOLD, created_at=at))

@@ -268,11 +268,14 @@ class Environment:
         return uow.lock_condition_group(group_id) if lock else group
 
     def top_up_intent(self, uow: UnitOfWork, intent_id: str) -> TopUpIntent | None:
-        """The automatic top-up intent; None if unknown or not seen."""
-        intent = uow.get_top_up_intent(intent_id)
-        if intent is None or not self.sees_wallet(uow, intent.wallet_id):
+        """The automatic top-up intent; None if unknown or not seen (an intent is stored with
+        its wallet's tenant)."""
+        from prepaid_wallet.app.intents import TOP_UP_INTENTS
+
+        stored = uow.get_record(TOP_UP_INTENTS, intent_id)
+        if stored is None or not self.sees(stored.tenant_id):
             return None
-        return intent
+        return stored.intent
 
     def check_tenant(self, tenant_id: str, field: str = "tenant_id") -> str:
         """``tenant_id``, a tenant the service may create something for

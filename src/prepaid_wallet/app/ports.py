@@ -12,8 +12,8 @@ A unit of work is a transaction over the whole store:
 * Lookups by id and by wallet (``get_*``, ``lock_wallets``, ``find_wallet``, ``iter_wallets``,
   ``live_lots``, ``wallet_lots``, ``wallet_holds``, ``get_charge``, ``reversal_of``,
   ``get_idempotency``, ``get_condition_group``, ``lock_condition_group``,
-  ``condition_groups``, ``get_setting``) see committed state plus the unit's own buffered
-  writes. The time and
+  ``condition_groups``, ``get_record``, ``find_records``) see committed state plus the unit's
+  own buffered writes. The time and
   journal indexes (``due_lots``, ``due_holds``, ``iter_entries``, ``wallet_history``,
   ``snapshot_at``, ``account_balance_at``) see committed state only -- writes are buffered
   until commit so a backend can send them in one round trip -- but never return a lot the unit
@@ -40,10 +40,11 @@ when it passes that suite unchanged.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import attrs
 
@@ -53,9 +54,6 @@ from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
-
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = [
     "Event",
@@ -105,9 +103,7 @@ class RecordType(Generic[T]):
     table.
 
     * ``kind`` -- the unique name of the kind (``"wallet_setting"``, ``"top_up_intent"`` ...);
-    * ``type`` -- an attrs class, stored as canonical JSON by :mod:`prepaid_wallet._codec`
-      (:func:`~prepaid_wallet._codec.dumps` / :func:`~prepaid_wallet._codec.loads`): a field
-      added later takes its default when an older record is read;
+    * ``type`` -- the class of the records (an attrs class);
     * ``key`` -- the record's key within its kind (``(kind, key)`` is the primary key);
     * ``tenant`` -- the tenant the record belongs to (indexed: ``find_records(tenant_id=...)``);
     * ``wallet`` -- the stored wallet it belongs to, if any (indexed; the wallet must exist:
@@ -118,7 +114,11 @@ class RecordType(Generic[T]):
       buffered the other record, at commit at the latest;
     * ``order`` -- text, compared byte by byte (code point by code point), that
       :meth:`UnitOfWork.find_records` sorts by, then the key; by default the key itself. An
-      instant is ordered by :func:`sortable_instant`.
+      instant is ordered by :func:`sortable_instant`;
+    * ``dumps`` / ``loads`` -- the codec: a record as JSON text and back. By default the
+      canonical JSON of :mod:`prepaid_wallet._codec` (a field added later takes its default
+      when an older record is read); a type with a stored form of its own (a versioned
+      ``to_data``) gives its own.
 
     Every value computed from a record is non-empty text without NUL (``None`` where it is
     optional), else :class:`~prepaid_wallet.errors.InvalidInputError` naming
@@ -135,6 +135,11 @@ class RecordType(Generic[T]):
     unique: Callable[[T], str | None] = _no_value
     order: Callable[[T], str] = attrs.field(
         default=attrs.Factory(lambda self: self.key, takes_self=True)
+    )
+    dumps: Callable[[T], str] = _codec.dumps
+    loads: Callable[[str], T] = attrs.field(
+        default=attrs.Factory(lambda self: functools.partial(_codec.loads, self.type),
+                              takes_self=True)
     )
 
     def row(self, record: T) -> RecordRow:
@@ -153,13 +158,12 @@ class RecordType(Generic[T]):
             tag=_text(kind, "tag", self.tag(record), optional=True),
             unique=_text(kind, "unique", self.unique(record), optional=True),
             order=_text(kind, "order", self.order(record), optional=False) or "",
-            data=_codec.dumps(record),
+            data=self.dumps(record),
         )
 
     def load(self, data: str) -> T:
         """The record stored as ``data`` (its JSON)."""
-        record: T = _codec.loads(self.type, data)
-        return record
+        return self.loads(data)
 
 
 def sortable_instant(at: datetime) -> str:
@@ -315,38 +319,6 @@ class UnitOfWork(Protocol):
         """The refundable charge recorded by a spend or capture entry, if any."""
         ...
 
-    # -- wallet settings --------------------------------------------------------------------
-
-    def get_setting(self, wallet_id: str, name: str) -> str | None:
-        """The wallet's setting ``name`` (text the service encodes, e.g. JSON), if set."""
-        ...
-
-    def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
-        """Buffer the wallet's setting ``name`` (``None`` removes it). The wallet must exist
-        (``WalletNotFoundError`` at commit otherwise); lock it first."""
-        ...
-
-    # -- automatic top-ups ------------------------------------------------------------------
-
-    def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
-        """Buffer a new automatic top-up intent, or its new state (same id). At most one
-        pending intent per wallet: a second one conflicts (``ConflictError``, at commit at the
-        latest); the wallet must exist."""
-        ...
-
-    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
-        """The intent, as this unit sees it; None if unknown."""
-        ...
-
-    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
-        """The wallet's pending intent (at most one), as this unit sees it."""
-        ...
-
-    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
-        """Up to ``limit`` committed pending intents of every tenant, ``(tenant_id, intent)``,
-        oldest first (by creation instant, then id; an index, never a scan)."""
-        ...
-
     # -- records (stored state of every other kind) ------------------------------------------
 
     def get_record(self, rtype: RecordType[T], key: str) -> T | None:
@@ -373,11 +345,13 @@ class UnitOfWork(Protocol):
         tenant_id: str | None = None,
         wallet_id: str | None = None,
         tag: str | None = None,
+        unique: str | None = None,
         limit: int | None = None,
     ) -> list[T]:
         """The records of the kind matching every filter given (up to ``limit``), by
         ``(order, key)``: committed state plus this unit's own buffered writes, read from an
-        index (never a scan of other kinds)."""
+        index (never a scan of other kinds). ``unique`` finds the one record holding that
+        unique value, if any."""
         ...
 
     # -- events (the outbox) ----------------------------------------------------------------

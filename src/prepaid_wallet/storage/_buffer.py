@@ -1,7 +1,8 @@
 """The write buffer every backend's unit of work shares (private).
 
 A unit of work buffers what it writes -- new wallets, changed wallets, lots, holds, charges,
-journal changes and idempotency records -- and sends it all at commit. The buffer, the
+journal changes, idempotency records, condition groups, events and records -- and sends it all
+at commit. The buffer, the
 optimistic version check in :meth:`WriteBuffer.record` and the idempotency put live here once;
 a backend supplies how it reads (``get_wallet``, ``get_idempotency``), how it checks that the
 unit is active (``_check_open``) and what version of a wallet is stored (``_stored_version``).
@@ -10,7 +11,7 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
@@ -25,9 +26,6 @@ from prepaid_wallet.ledger import AccountKind, parse_account
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, RecordRow, RecordType
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
-
 __all__ = ["RecordFilter", "WriteBuffer", "balances_after", "matches", "record_filter"]
 
 T = TypeVar("T")
@@ -38,25 +36,32 @@ RecordFilter = tuple[tuple[str, str], ...]
 
 
 def record_filter(
-    tenant_id: str | None, wallet_id: str | None, tag: str | None, limit: int | None
+    tenant_id: str | None,
+    wallet_id: str | None,
+    tag: str | None,
+    unique: str | None,
+    limit: int | None,
 ) -> RecordFilter:
     """The filters of a ``find_records`` call, checked: each given one is text
     (``InvalidInputError`` naming it otherwise), and so is ``limit`` an int or ``None``."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
         raise InvalidInputError("limit", "must be an int or None", limit)
     found = []
-    for column, value in (("tenant_id", tenant_id), ("wallet_id", wallet_id), ("tag", tag)):
+    given = (("tenant_id", tenant_id), ("wallet_id", wallet_id), ("tag", tag), ("uniq", unique))
+    for column, value in given:
         if value is None:
             continue
         if not isinstance(value, str):
-            raise InvalidInputError(column, "must be text", value)
+            raise InvalidInputError("unique" if column == "uniq" else column, "must be text",
+                                    value)
         found.append((column, value))
     return tuple(found)
 
 
 def matches(row: RecordRow, where: RecordFilter) -> bool:
     """Whether ``row`` passes every filter of ``where``."""
-    values = {"tenant_id": row.tenant_id, "wallet_id": row.wallet_id, "tag": row.tag}
+    values = {"tenant_id": row.tenant_id, "wallet_id": row.wallet_id, "tag": row.tag,
+              "uniq": row.unique}
     return all(values[column] == value for column, value in where)
 
 
@@ -105,9 +110,7 @@ class WriteBuffer:
         self._changes: list[Change] = []
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self._groups: dict[str, ConditionGroup] = {}
-        self._settings: dict[tuple[str, str], str | None] = {}
         self._events: list[Event] = []
-        self._intents: dict[str, tuple[str, TopUpIntent]] = {}  # id -> (tenant, intent)
         self._acks: dict[str, set[str]] = {}  # tenant -> event ids acknowledged
         #: (kind, key) -> (the row and the record put, or None for a removal), in write order.
         self._records: dict[tuple[str, str], tuple[RecordRow, Any] | None] = {}
@@ -145,9 +148,7 @@ class WriteBuffer:
         self._changes.clear()
         self._idempotency.clear()
         self._groups.clear()
-        self._settings.clear()
         self._events.clear()
-        self._intents.clear()
         self._acks.clear()
         self._records.clear()
 
@@ -155,7 +156,7 @@ class WriteBuffer:
         """Whether the unit buffered anything to write."""
         return bool(
             self._changes or self._new_wallets or self._idempotency or self._groups
-            or self._settings or self._events or self._acks or self._intents or self._records
+            or self._events or self._acks or self._records
         )
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
@@ -182,33 +183,6 @@ class WriteBuffer:
         self._new_wallets.append(wallet)
         self._wallets[wallet.id] = wallet
         self._base_versions[wallet.id] = 0
-
-    def put_top_up_intent(self, tenant_id: str, intent: TopUpIntent) -> None:
-        """Buffer an intent (a second pending intent of a wallet in this unit conflicts at
-        once; one already stored conflicts at commit)."""
-        from prepaid_wallet.rules.topup import IntentStatus
-
-        self._check_writable()
-        if intent.status is IntentStatus.PENDING:
-            for _, other in self._intents.values():
-                if (other.wallet_id == intent.wallet_id and other.id != intent.id
-                        and other.status is IntentStatus.PENDING):
-                    raise ConflictError(
-                        f"wallet {intent.wallet_id!r} already has a pending top-up {other.id!r}")
-        self._intents[intent.id] = (tenant_id, intent)
-
-    def _pending_overlay(
-        self, wallet_id: str, stored: TopUpIntent | None
-    ) -> TopUpIntent | None:
-        """The wallet's pending intent as this unit sees it, given the committed one."""
-        from prepaid_wallet.rules.topup import IntentStatus
-
-        for _, intent in self._intents.values():
-            if intent.wallet_id == wallet_id and intent.status is IntentStatus.PENDING:
-                return intent
-        if stored is not None and stored.id in self._intents:
-            return None  # this unit finished it
-        return stored
 
     # -- records ----------------------------------------------------------------------------
 
@@ -292,18 +266,6 @@ class WriteBuffer:
         if any(e.id == event.id for e in self._events):
             raise ConflictError(f"event id {event.id!r} already used")
         self._events.append(event)
-
-    def put_setting(self, wallet_id: str, name: str, value: str | None) -> None:
-        """Buffer a wallet setting (``None`` removes it)."""
-        self._check_writable()
-        self._settings[(wallet_id, name)] = value
-
-    def _buffered_setting(self, wallet_id: str, name: str) -> tuple[bool, str | None]:
-        """``(True, value)`` when this unit set the setting, else ``(False, None)``."""
-        key = (wallet_id, name)
-        if key in self._settings:
-            return True, self._settings[key]
-        return False, None
 
     def put_condition_group(self, group: ConditionGroup) -> None:
         """Buffer a new condition group or the new state of one."""

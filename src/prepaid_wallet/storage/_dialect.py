@@ -93,6 +93,16 @@ _TYPES: dict[str, tuple[str, str]] = {
     "clustered": (" WITHOUT ROWID", ""),
     "no_expiry": ("expires_at IS NULL", "(expires_at IS NULL)"),
     "expiry_or_grant": ("coalesce(expires_at, granted_at)", "(coalesce(expires_at, granted_at))"),
+    # JSON built in the DDL (version 7's move of rows into records): an object of key-value
+    # arguments, and JSON text as a value inside it.
+    "json_object": ("json_object", "jsonb_build_object"),
+    "json": ("json", "jsonb"),
+    # ``created_at`` as RecordType orders instants (app.ports.sortable_instant).
+    "sortable_created_at": (
+        "strftime('%Y-%m-%dT%H:%M:%S', created_at / 1000000, 'unixepoch')"
+        " || printf('.%06dZ', created_at % 1000000)",
+        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    ),
 }
 
 #: SQLite: ``?`` placeholders, instants as integer microseconds (UTC), no array parameters.

@@ -9,8 +9,8 @@ the Unix epoch; PostgreSQL: ``timestamptz``) and read back as aware UTC instants
 and hashes lists are compact JSON text.
 
 Spend conditions are stored as JSON text (:meth:`SpendCondition.to_data`, compact, keys sorted):
-:func:`condition_text` and :func:`condition_of` convert. Automatic top-up intents likewise
-(:meth:`TopUpIntent.to_data`): :func:`intent_text` and :func:`intent_of`.
+:func:`condition_text` and :func:`condition_of` convert. Records of every record type are
+stored as :class:`~prepaid_wallet.storage.base.RecordRow` s, which their type computes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
@@ -40,16 +40,11 @@ from prepaid_wallet.wallet import (
     WalletStatus,
 )
 
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
-
 __all__ = [
     "Rows",
     "condition_from_text",
     "condition_of",
     "condition_text",
-    "intent_of",
-    "intent_text",
     "stored_amount",
 ]
 
@@ -81,19 +76,6 @@ def condition_from_text(text: str) -> SpendCondition:
 def condition_of(text: str | None) -> SpendCondition | None:
     """The condition stored as ``text``, or ``None``."""
     return None if text is None else condition_from_text(text)
-
-
-def intent_text(intent: TopUpIntent) -> str:
-    """``intent`` as stored: the JSON of :meth:`TopUpIntent.to_data`, compact, with sorted
-    keys."""
-    return _condition_encoder.encode(intent.to_data())
-
-
-def intent_of(text: str) -> TopUpIntent:
-    """The intent stored as ``text``."""
-    from prepaid_wallet.rules.topup import TopUpIntent
-
-    return TopUpIntent.from_data(json.loads(text))
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -273,7 +255,7 @@ class Rows:
             held=Money(row[6], currency),
         )
 
-    # -- idempotency, events and top-up intents ---------------------------------------------
+    # -- idempotency and events ------------------------------------------------------------
 
     def idempotency_row(self, r: IdempotencyRecord) -> tuple[Any, ...]:
         """The record's columns (``IDEMPOTENCY_COLS``)."""
@@ -298,11 +280,4 @@ class Rows:
         return Event(
             id=row[0], tenant_id=row[1], wallet_id=row[2], kind=row[3],
             created_at=self._at_of(row[4]), payload=row[5],
-        )
-
-    def intent_row(self, tenant_id: str, intent: TopUpIntent) -> tuple[Any, ...]:
-        """The intent's columns (``INTENT_COLS``)."""
-        return (
-            intent.id, tenant_id, intent.wallet_id, intent.status.value,
-            self._at(intent.created_at), intent_text(intent),
         )

@@ -9,8 +9,9 @@ here, rendered for its :class:`~prepaid_wallet.storage._dialect.Dialect`:
   its ``{false}`` (a boolean), ``{serial}`` (an integer key the database draws, in insertion
   order); ``{p}`` before a table or index name puts it in the store's schema where the dialect
   has schemas, ``{clustered}`` after a table stores it by its primary key where the dialect
-  chooses, and ``{no_expiry}`` / ``{expiry_or_grant}`` are the two expressions of the live-lot
-  order;
+  chooses, ``{no_expiry}`` / ``{expiry_or_grant}`` are the two expressions of the live-lot
+  order, and ``{json_object}``, ``{json}`` and ``{sortable_created_at}`` build the JSON and the
+  order of the records version 7 moves from older tables;
 * :data:`MIGRATIONS` lists, for each schema version, the DDL every dialect runs and the name of
   the dialect *hook* that follows it: the DDL that exists in one dialect only (SQLite's
   triggers, PostgreSQL's functions and sequence, a physical layout of one dialect's own).
@@ -42,7 +43,6 @@ __all__ = [
     "HOLD_COLS",
     "HOOKS",
     "IDEMPOTENCY_COLS",
-    "INTENT_COLS",
     "LOT_COLS",
     "MIGRATIONS",
     "RECORD_COLS",
@@ -86,7 +86,6 @@ IDEMPOTENCY_COLS = "scope, key, operation, request, outcome, payload, created_at
 EVENT_COLS = "id, tenant_id, wallet_id, kind, created_at, payload"
 #: What a balance snapshot is read from (``wallet_history``).
 HISTORY_COLS = "wallet_id, entry_id, recorded_at, currency, open, commerce, held"
-INTENT_COLS = "id, tenant_id, wallet_id, status, created_at, data"
 #: The columns of ``records``, in the order of
 #: :class:`~prepaid_wallet.storage.base.RecordRow`'s fields.
 RECORD_COLS = "kind, key, tenant_id, wallet_id, tag, uniq, sort, data"
@@ -321,7 +320,11 @@ CREATE INDEX top_up_intents_pending ON {p}top_up_intents (created_at, id)
 #: primary key), the tenant, the wallet it belongs to (if any, a stored wallet), its tag, its
 #: unique value (no two records of a kind share one: the partial unique index), the text it is
 #: ordered by and its JSON. Each of tenant, wallet and tag leads an index of the kind, in the
-#: records' order.
+#: records' order. Wallet settings and automatic top-up intents become records (the rows of
+#: ``wallet_settings`` and ``top_up_intents`` move, the same data, as the record types
+#: ``wallet_setting`` and ``top_up_intent`` of :mod:`prepaid_wallet.app.settings` and
+#: :mod:`prepaid_wallet.app.intents` store them) and their tables are dropped: nothing reads
+#: them any more, and a copy left behind could only go stale.
 _V7 = """
 CREATE TABLE {p}records (
     kind {id} NOT NULL,
@@ -339,6 +342,19 @@ CREATE INDEX records_by_wallet ON {p}records (kind, wallet_id, sort, key)
     WHERE wallet_id IS NOT NULL;
 CREATE INDEX records_by_tag ON {p}records (kind, tag, sort, key) WHERE tag IS NOT NULL;
 CREATE UNIQUE INDEX records_unique ON {p}records (kind, uniq) WHERE uniq IS NOT NULL;
+INSERT INTO {p}records (kind, key, tenant_id, wallet_id, tag, uniq, sort, data)
+    SELECT 'wallet_setting', s.wallet_id || '/' || s.name, w.tenant_id, s.wallet_id, s.name,
+        NULL, s.wallet_id || '/' || s.name,
+        {json_object}('name', s.name, 'tenant_id', w.tenant_id, 'value', s.value,
+                      'wallet_id', s.wallet_id)
+    FROM {p}wallet_settings s JOIN {p}wallets w ON w.id = s.wallet_id;
+INSERT INTO {p}records (kind, key, tenant_id, wallet_id, tag, uniq, sort, data)
+    SELECT 'top_up_intent', id, tenant_id, wallet_id, status,
+        CASE WHEN status = 'pending' THEN wallet_id END, {sortable_created_at},
+        {json_object}('intent', {json}(data), 'tenant_id', tenant_id)
+    FROM {p}top_up_intents;
+DROP TABLE {p}wallet_settings;
+DROP TABLE {p}top_up_intents;
 """
 
 

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import attrs
 
@@ -46,7 +46,7 @@ from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.storage._buffer import WriteBuffer, record_filter
 from prepaid_wallet.storage._dialect import Dialect
-from prepaid_wallet.storage._rows import Rows, intent_of
+from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._schema import (
     CHARGE_COLS,
     ENTRY_COLS,
@@ -69,9 +69,6 @@ from prepaid_wallet.storage.base import (
     dump_state,
 )
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
-
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = ["SQLUnitOfWork"]
 
@@ -288,10 +285,6 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
                          for r in rows(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency")],
             groups=[rows_of.group(r)
                     for r in rows(f"SELECT {GROUP_COLS} FROM condition_groups")],
-            settings=[(str(r[0]), str(r[1]), str(r[2]))
-                      for r in rows("SELECT wallet_id, name, value FROM wallet_settings")],
-            intents=[(str(r[0]), intent_of(r[1]))
-                     for r in rows("SELECT tenant_id, data FROM top_up_intents")],
             events=[(rows_of.event(r[:6]), bool(r[6])) for r in rows(
                 f"SELECT {EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
             records=[RecordRow(*r) for r in rows(f"SELECT {RECORD_COLS} FROM records")],
@@ -492,20 +485,6 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         )
         return None if row is None else self._ROWS.charge(row)
 
-    # -- wallet settings --------------------------------------------------------------------
-
-    def get_setting(self, wallet_id: str, name: str) -> str | None:
-        """The setting as this unit sees it: its own buffered value, else the stored one."""
-        self._check_open()
-        buffered, value = self._buffered_setting(wallet_id, name)
-        if buffered:
-            return value
-        row = self._one(
-            self._q("SELECT value FROM wallet_settings WHERE wallet_id = ? AND name = ?"),
-            (wallet_id, name),
-        )
-        return None if row is None else str(row[0])
-
     # -- records ----------------------------------------------------------------------------
 
     def get_record(self, rtype: RecordType[T], key: str) -> T | None:
@@ -531,14 +510,15 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         tenant_id: str | None = None,
         wallet_id: str | None = None,
         tag: str | None = None,
+        unique: str | None = None,
         limit: int | None = None,
     ) -> list[T]:
         """The records of the kind matching the filters, by ``(order, key)``: the committed
-        rows read from the index of the kind by tenant, wallet or tag (up to ``limit`` plus
-        the records this unit wrote of the kind, which may replace some), overlaid with this
-        unit's own."""
+        rows read from the index of the kind by unique value, tenant, wallet or tag (up to
+        ``limit`` plus the records this unit wrote of the kind, which may replace some),
+        overlaid with this unit's own."""
         self._check_open()
-        where = record_filter(tenant_id, wallet_id, tag, limit)
+        where = record_filter(tenant_id, wallet_id, tag, unique, limit)
         if limit is not None and limit <= 0:
             return []
         sql = "SELECT sort, key, data FROM records WHERE kind = ?" + "".join(
@@ -645,44 +625,6 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             (g for g in groups.values() if g.tenant_id == tenant_id),
             key=lambda g: (g.name, g.id),
         )
-
-    # -- automatic top-ups ------------------------------------------------------------------
-
-    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
-        """The intent as this unit sees it: its own buffered state, else the stored one."""
-        self._check_open()
-        buffered = self._intents.get(intent_id)
-        if buffered is not None:
-            return buffered[1]
-        row = self._one(self._q("SELECT data FROM top_up_intents WHERE id = ?"), (intent_id,))
-        return None if row is None else intent_of(row[0])
-
-    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
-        """The wallet's pending intent as this unit sees it: the committed one (the unique
-        index of pending intents by wallet) overlaid with this unit's."""
-        self._check_open()
-        row = self._one(
-            self._q(
-                "SELECT data FROM top_up_intents WHERE wallet_id = ? AND status = 'pending'"
-            ),
-            (wallet_id,),
-        )
-        return self._pending_overlay(wallet_id, None if row is None else intent_of(row[0]))
-
-    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
-        """Up to ``limit`` committed pending intents of every tenant, oldest first (the index
-        of pending intents by ``(created_at, id)``)."""
-        self._check_open()
-        if limit <= 0:
-            return []
-        rows = self._all(
-            self._q(
-                "SELECT tenant_id, data FROM top_up_intents WHERE status = 'pending'"
-                " ORDER BY created_at, id LIMIT ?"
-            ),
-            (limit,),
-        )
-        return [(str(row[0]), intent_of(row[1])) for row in rows]
 
     # -- events (the outbox) ----------------------------------------------------------------
 

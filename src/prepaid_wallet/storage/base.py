@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prepaid_wallet import _codec
 from prepaid_wallet.app.ports import (
@@ -26,9 +26,6 @@ from prepaid_wallet.app.ports import (
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.wallet import Charge, Hold, Lot, Wallet
-
-if TYPE_CHECKING:  # top-up intents are read and written only by top-up paths
-    from prepaid_wallet.rules.topup import TopUpIntent
 
 __all__ = [
     "Event",
@@ -51,16 +48,13 @@ def dump_state(
     entries: Iterable[Entry],
     idempotency: Iterable[IdempotencyRecord],
     groups: Iterable[ConditionGroup],
-    settings: Iterable[tuple[str, str, str]],
-    intents: Iterable[tuple[str, TopUpIntent]],
     events: Iterable[tuple[Event, bool]],
     records: Iterable[RecordRow],
 ) -> dict[str, Any]:
     """The canonical dump :meth:`Store.export_state` returns, from everything a store holds in
-    any order (``entries`` and ``events`` in the order they were committed; ``settings`` as
-    ``(wallet id, name, value)``, ``intents`` as ``(tenant id, intent)``, ``events`` with whether
-    each was acknowledged; ``records`` the rows of every record type, in any order, their data
-    dumped as parsed JSON): every backend builds it here, so equal stores give equal dumps."""
+    any order (``entries`` and ``events`` in the order they were committed, ``events`` with
+    whether each was acknowledged; ``records`` the rows of every record type, their data dumped
+    as parsed JSON): every backend builds it here, so equal stores give equal dumps."""
     return {
         "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
         "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
@@ -69,11 +63,6 @@ def dump_state(
         "entries": _codec.to_data(list(entries)),
         "idempotency": _codec.to_data(sorted(idempotency, key=lambda r: (r.scope, r.key))),
         "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
-        "settings": [list(row) for row in sorted(settings)],
-        "top_up_intents": [
-            [tenant_id, intent.to_data()]
-            for tenant_id, intent in sorted(intents, key=lambda ti: ti[1].id)
-        ],
         "events": [
             [*_codec.to_data([e.id, e.tenant_id, e.wallet_id, e.kind, e.created_at, e.payload]),
              acknowledged]

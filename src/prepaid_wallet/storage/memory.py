@@ -35,7 +35,6 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
-from prepaid_wallet.rules.topup import IntentStatus, TopUpIntent
 from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
 from prepaid_wallet.storage.base import (
     Event,
@@ -107,9 +106,6 @@ class MemoryStore:
         self.due_by_wallet: dict[str, list[tuple[datetime, str]]] = {}
         self.lot_due: dict[str, tuple[datetime, str]] = {}  # lot id -> its item in ``due``
         self.groups: dict[str, ConditionGroup] = {}
-        self.settings: dict[tuple[str, str], str] = {}  # (wallet id, name) -> value
-        self.intents: dict[str, tuple[str, TopUpIntent]] = {}  # id -> (tenant, intent)
-        self.pending_intents: dict[str, str] = {}  # wallet id -> its pending intent's id
         self.events: list[Event] = []  # in commit order
         self.event_ids: set[str] = set()
         self.pending: dict[str, dict[str, Event]] = {}  # tenant -> unacknowledged, in order
@@ -152,8 +148,6 @@ class MemoryStore:
             wallets=self.wallets.values(), lots=self.lots.values(), holds=self.holds.values(),
             charges=self.charges.values(), entries=self.entries,
             idempotency=self.idempotency.values(), groups=self.groups.values(),
-            settings=[(w, name, value) for (w, name), value in self.settings.items()],
-            intents=self.intents.values(),
             events=[(e, e.id not in self.pending.get(e.tenant_id, {})) for e in self.events],
             records=self.records.values(),
         )
@@ -329,20 +323,9 @@ class MemoryUnitOfWork(WriteBuffer):
                 lot.group_id not in self._groups
             ):
                 raise IntegrityError(f"lot {lot.id!r} refers to unknown group {lot.group_id!r}")
-        for wallet_id, _ in self._settings:
-            if wallet_id not in store.wallets and wallet_id not in self._wallets:
-                raise WalletNotFoundError(wallet_id)
         for event in self._events:
             if event.id in store.event_ids:
                 raise ConflictError(f"event id {event.id!r} already used")
-        for _, intent in self._intents.values():
-            if intent.wallet_id not in store.wallets and intent.wallet_id not in self._wallets:
-                raise WalletNotFoundError(intent.wallet_id)
-            holder = store.pending_intents.get(intent.wallet_id)
-            if (intent.status is IntentStatus.PENDING and holder is not None
-                    and holder != intent.id and holder not in self._intents):
-                raise ConflictError(
-                    f"wallet {intent.wallet_id!r} already has a pending top-up {holder!r}")
         _, puts = self._record_writes()
         for row in puts:
             if row.wallet_id is not None and row.wallet_id not in store.wallets and (
@@ -362,17 +345,6 @@ class MemoryUnitOfWork(WriteBuffer):
         # Apply.
         for group in self._groups.values():
             store._apply_group(group)
-        for setting, value in self._settings.items():
-            if value is None:
-                store.settings.pop(setting, None)
-            else:
-                store.settings[setting] = value
-        for tenant_id, intent in self._intents.values():
-            store.intents[intent.id] = (tenant_id, intent)
-            if intent.status is IntentStatus.PENDING:
-                store.pending_intents[intent.wallet_id] = intent.id
-            elif store.pending_intents.get(intent.wallet_id) == intent.id:
-                del store.pending_intents[intent.wallet_id]
         for event in self._events:
             store.events.append(event)
             store.event_ids.add(event.id)
@@ -510,30 +482,6 @@ class MemoryUnitOfWork(WriteBuffer):
         self._check_open()
         return self._charges.get(entry_id) or self._store.charges.get(entry_id)
 
-    # -- automatic top-ups ------------------------------------------------------------------
-
-    def get_top_up_intent(self, intent_id: str) -> TopUpIntent | None:
-        """The intent as this unit sees it."""
-        self._check_open()
-        found = self._intents.get(intent_id) or self._store.intents.get(intent_id)
-        return None if found is None else found[1]
-
-    def pending_top_up_intent(self, wallet_id: str) -> TopUpIntent | None:
-        """The wallet's pending intent as this unit sees it."""
-        self._check_open()
-        stored_id = self._store.pending_intents.get(wallet_id)
-        stored = None if stored_id is None else self._store.intents[stored_id][1]
-        return self._pending_overlay(wallet_id, stored)
-
-    def pending_top_up_intents(self, limit: int) -> list[tuple[str, TopUpIntent]]:
-        """Committed pending intents, oldest first."""
-        self._check_open()
-        pending = sorted(
-            (self._store.intents[i] for i in self._store.pending_intents.values()),
-            key=lambda ti: (ti[1].created_at, ti[1].id),
-        )
-        return pending[: max(limit, 0)]
-
     # -- events -----------------------------------------------------------------------------
 
     def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
@@ -552,14 +500,6 @@ class MemoryUnitOfWork(WriteBuffer):
         new = {i for i in event_ids if i in pending and i not in acked}
         acked.update(new)
         return len(new)
-
-    # -- wallet settings --------------------------------------------------------------------
-
-    def get_setting(self, wallet_id: str, name: str) -> str | None:
-        """The setting as this unit sees it."""
-        self._check_open()
-        buffered, value = self._buffered_setting(wallet_id, name)
-        return value if buffered else self._store.settings.get((wallet_id, name))
 
     # -- records ----------------------------------------------------------------------------
 
@@ -580,18 +520,25 @@ class MemoryUnitOfWork(WriteBuffer):
         tenant_id: str | None = None,
         wallet_id: str | None = None,
         tag: str | None = None,
+        unique: str | None = None,
         limit: int | None = None,
     ) -> list[T]:
-        """The records of the kind matching the filters, by ``(order, key)``: one index of
-        the kind (by wallet, else tag, else tenant, else all of the kind), overlaid with this
-        unit's own."""
+        """The records of the kind matching the filters, by ``(order, key)``: the holder of the
+        unique value, else one index of the kind (by wallet, else tag, else tenant, else all of
+        the kind), overlaid with this unit's own."""
         self._check_open()
-        where = record_filter(tenant_id, wallet_id, tag, limit)
+        where = record_filter(tenant_id, wallet_id, tag, unique, limit)
         given = dict(where)
-        column = next((c for c in ("wallet_id", "tag", "tenant_id") if c in given), "")
         store = self._store
-        entries = store.record_index.get((rtype.kind, column, given.get(column, "")), [])
-        rows = (store.records[(rtype.kind, key)] for _, key in entries)
+        kind = rtype.kind
+        if unique is not None:
+            holder = store.record_uniques.get((kind, unique))
+            keys = [] if holder is None else [holder]
+        else:
+            column = next((c for c in ("wallet_id", "tag", "tenant_id") if c in given), "")
+            keys = [key for _, key in store.record_index.get((kind, column, given.get(column, "")),
+                                                             [])]
+        rows = (store.records[(kind, key)] for key in keys)
         committed = ((r.order, r.key, r.data) for r in rows if matches(r, where))
         return self._overlay_records(rtype, committed, where, limit)
 

@@ -17,20 +17,20 @@ transaction (``executemany``); leaving without commit rolls back. "Database is b
 The unit's life cycle, its reads and the row mappers are the ones every SQL store shares
 (:mod:`prepaid_wallet.storage._sql`, :mod:`prepaid_wallet.storage._rows`).
 
-Schema: the one logical schema of the SQL stores (:mod:`prepaid_wallet.storage._schema`),
-rendered for SQLite: amounts are INTEGER minor units next to a currency TEXT column; instants are
-INTEGER microseconds since the Unix epoch (UTC), read back as aware UTC datetimes; spend
-conditions are JSON text, and so are automatic top-up intents (a partial unique index allows one
-pending intent per wallet). Events (the outbox) are appended in commit order (``seq``, the rowid)
-and keep, once acknowledged, the instant they were. Each lot row also keeps whether it is
-conditioned and when it falls due (its expiry or its condition group's end, whichever is first),
-for the live and due indexes. The schema is created on open, in one transaction, and its version
-recorded in ``meta``; a file written by a newer library raises
+Schema: the one logical schema of the SQL stores (:mod:`prepaid_wallet.storage._schema`), rendered
+for SQLite: amounts are INTEGER minor units next to a currency TEXT column; instants are INTEGER
+microseconds since the Unix epoch (UTC), read back as aware UTC datetimes; spend conditions are
+JSON text, and so is each record (of every record type, in one table; a partial unique index
+refuses two records of a kind with the same unique value). Events (the outbox) are appended in
+commit order (``seq``, the rowid) and keep, once acknowledged, the instant they were. Each lot row
+also keeps whether it is conditioned and when it falls due (its expiry or its condition group's
+end, whichever is first), for the live and due indexes. The schema is created on open, in one
+transaction, and its version recorded in ``meta``; a file written by a newer library raises
 :class:`~prepaid_wallet.errors.SchemaVersionError`. What is SQLite's own (the dialect's hooks):
 triggers, the database's second line of defence, keep ``entries``, ``postings`` and
-``wallet_history`` append-only and refuse an entry whose postings are fewer than two or do not
-sum to zero per currency; and version 2 stores postings, balance history, charges and
-idempotency records clustered by the key they are read by.
+``wallet_history`` append-only and refuse an entry whose postings are fewer than two or do not sum
+to zero per currency; and version 2 stores postings, balance history, charges and idempotency
+records clustered by the key they are read by.
 
 Driver errors are translated in one place, :func:`_translated`.
 """
@@ -528,10 +528,6 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         # UNIQUE index on entries.id at insert (the write lock rules out any other writer, and
         # ``put_idempotency`` already looked its key up).
         self._check_changes()
-        if self._settings:
-            self._check_wallets([wallet_id for wallet_id, _ in self._settings])
-        if self._intents:
-            self._check_wallets([intent.wallet_id for _, intent in self._intents.values()])
         if self._records:
             self._check_wallets(self._record_wallets())
         return self._group_ends()
@@ -622,11 +618,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
                     found = conn.execute("SELECT version FROM wallets WHERE id = ?", (wallet_id,))
                     current = found.fetchone()
                     raise ConcurrencyError(str(wallet_id), int(base), current[0] if current else 0)
-        if self._settings:  # after the wallets: a wallet opened in this unit may get settings
-            self._flush_settings(conn)
-        if self._intents:  # after the wallets too, for the same reason
-            self._flush_intents(conn)
-        if self._records:  # after the wallets too, for the same reason
+        if self._records:  # after the wallets: a wallet opened in this unit may get records
             self._flush_records(conn)
         self._flush_journal(conn)
         if self._events or self._acks:
@@ -664,50 +656,6 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [_ROWS.idempotency_row(r) for r in self._idempotency.values()],
                 )
-
-    def _flush_settings(self, conn: sqlite3.Connection) -> None:
-        """Write this unit's settings: a value replaces the stored one, ``None`` removes it."""
-        removed = [key for key, value in self._settings.items() if value is None]
-        stored = [(*key, value) for key, value in self._settings.items() if value is not None]
-        with _translated("writing wallet settings"):
-            if removed:
-                conn.executemany(
-                    "DELETE FROM wallet_settings WHERE wallet_id = ? AND name = ?", removed
-                )
-            if stored:
-                conn.executemany(
-                    "INSERT INTO wallet_settings (wallet_id, name, value) VALUES (?, ?, ?)"
-                    " ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value",
-                    stored,
-                )
-
-    def _flush_intents(self, conn: sqlite3.Connection) -> None:
-        """Write this unit's intents (a new one is inserted; a stored one takes its new status
-        and data). Finished ones go first, so one this unit ends makes way for its wallet's
-        next; a stored pending intent of a wallet this unit gives another one violates the
-        partial unique index (``ConflictError``)."""
-        from prepaid_wallet.rules.topup import IntentStatus
-
-        intents = sorted(
-            self._intents.values(),
-            key=lambda ti: (ti[1].status is IntentStatus.PENDING, ti[1].id),
-        )
-        with _translated("writing top-up intents"):
-            try:
-                conn.executemany(
-                    "INSERT INTO top_up_intents (id, tenant_id, wallet_id, status, created_at,"
-                    " data) VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-                    " data = excluded.data",
-                    [_ROWS.intent_row(tenant_id, intent) for tenant_id, intent in intents],
-                )
-            except sqlite3.IntegrityError as exc:
-                if "top_up_intents.wallet_id" in str(exc):
-                    raise ConflictError(
-                        "writing top-up intents: a wallet already has a pending top-up"
-                        f" ({exc})"
-                    ) from exc
-                raise
 
     def _flush_records(self, conn: sqlite3.Connection) -> None:
         """Write this unit's records (:meth:`_record_statements`); a unique value another

@@ -23,9 +23,21 @@ from prepaid_wallet.app.charges import fee, top_up_allowed
 from prepaid_wallet.app.commands import SetTopUpRule
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.intents import (
+    get_top_up_intent,
+    pending_top_up_intent,
+    pending_top_up_intents,
+    put_top_up_intent,
+)
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
-from prepaid_wallet.app.settings import TOP_UP_RULE, TOP_UP_SCHEDULE, top_up_rule
+from prepaid_wallet.app.settings import (
+    TOP_UP_RULE,
+    TOP_UP_SCHEDULE,
+    get_setting,
+    put_setting,
+    top_up_rule,
+)
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError
 from prepaid_wallet.idempotency import canonical_request
@@ -67,7 +79,7 @@ def set_top_up_rule(ctx: Context, command: SetTopUpRule) -> TopUpRule | None:
                                     "(TenantRules.automatic_top_ups)", rule)
         if rule.currency != wallet.currency:
             raise CurrencyMismatchError(wallet.currency, rule.currency, "rule")
-    ctx.uow.put_setting(wallet.id, TOP_UP_RULE, None if rule is None else _codec.dumps(rule))
+    put_setting(ctx.uow, wallet, TOP_UP_RULE, None if rule is None else _codec.dumps(rule))
     return rule
 
 
@@ -95,17 +107,10 @@ def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
 
 
 def _pending_intents(env: Environment, limit: int) -> list[TopUpIntent]:
-    """The oldest ``limit`` pending intents the service may see: a scoped service reads past
-    other tenants' intents (asking for as many more as it passed over), so they never crowd
-    out its own."""
-    wanted = limit
-    while True:
-        with env.store.unit_of_work(read_only=True) as uow:
-            rows = uow.pending_top_up_intents(wanted)
-        mine = [intent for tenant_id, intent in rows if env.sees(tenant_id)]
-        if len(mine) >= limit or len(rows) < wanted:
-            return mine[:limit]
-        wanted = limit + len(rows) - len(mine)
+    """The oldest ``limit`` pending intents the service may see: a scoped service reads its own
+    tenant's only (the records of intents are found by tenant)."""
+    with env.store.unit_of_work(read_only=True) as uow:
+        return [intent for _, intent in pending_top_up_intents(uow, limit, env.tenant_id)]
 
 
 def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
@@ -175,7 +180,7 @@ def _scheduled_intent(env: Environment, wallet_id: str, at: datetime) -> str | N
         rule = top_up_rule(env, uow, wallet)
         if rule is None or rule.schedule is None or rule.currency != wallet.currency:
             return None
-        last_text = uow.get_setting(wallet.id, TOP_UP_SCHEDULE)
+        last_text = get_setting(uow, wallet.id, TOP_UP_SCHEDULE)
         after = wallet.created_at if last_text is None else datetime.fromisoformat(last_text)
         due = None
         occurrence = next_occurrence(rule, after, anchor=wallet.created_at)
@@ -184,13 +189,13 @@ def _scheduled_intent(env: Environment, wallet_id: str, at: datetime) -> str | N
             occurrence = next_occurrence(rule, occurrence, anchor=wallet.created_at)
         if due is None:
             return None
-        uow.put_setting(wallet.id, TOP_UP_SCHEDULE, due.isoformat())
+        put_setting(uow, wallet, TOP_UP_SCHEDULE, due.isoformat())
         amount = scheduled_top_up(rule, wallet.open)
         intent_id = None
-        if amount is not None and uow.pending_top_up_intent(wallet.id) is None and \
+        if amount is not None and pending_top_up_intent(uow, wallet.id) is None and \
                 top_up_allowed(env, uow, wallet, amount, at):
             intent_id = env.ids.new("tu")
-            uow.put_top_up_intent(wallet.tenant_id, TopUpIntent(
+            put_top_up_intent(uow, wallet.tenant_id, TopUpIntent(
                 id=intent_id, wallet_id=wallet.id, amount=amount,
                 reason=TopUpReason.SCHEDULE, created_at=at))
         uow.commit()
@@ -208,11 +213,11 @@ def require_gateway(env: Environment) -> PaymentGateway:
 def _locked_intent(uow: UnitOfWork, intent_id: str) -> tuple[Wallet, TopUpIntent] | None:
     """The intent's wallet, locked, and the intent as it is under that lock; None if the
     intent is unknown."""
-    stored = uow.get_top_up_intent(intent_id)
+    stored = get_top_up_intent(uow, intent_id)
     if stored is None:
         return None
     wallet = uow.lock_wallets([stored.wallet_id], tenant_records=WITH_LOCKS)[stored.wallet_id]
-    return wallet, uow.get_top_up_intent(intent_id) or stored
+    return wallet, get_top_up_intent(uow, intent_id) or stored
 
 
 def _save_intent(env: Environment, intent_id: str,
@@ -225,7 +230,7 @@ def _save_intent(env: Environment, intent_id: str,
         wallet, current = locked
         updated = change(current)
         if updated != current:
-            uow.put_top_up_intent(wallet.tenant_id, updated)
+            put_top_up_intent(uow, wallet.tenant_id, updated)
             uow.commit()
         return updated
 
@@ -255,10 +260,10 @@ def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: Char
             # The wallet's limits no longer allow it (another top-up came first, the limits
             # were lowered): nothing is charged.
             given_up = give_up(current, GiveUp(GiveUpReason.LIMIT_EXCEEDED), now)
-            uow.put_top_up_intent(wallet.tenant_id, given_up)
+            put_top_up_intent(uow, wallet.tenant_id, given_up)
             uow.commit()
             return False
-        uow.put_top_up_intent(wallet.tenant_id, start_attempt(current, step, now))
+        put_top_up_intent(uow, wallet.tenant_id, start_attempt(current, step, now))
         uow.commit()
         return True
 
@@ -284,7 +289,7 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
     for _ in range(_MAX_STEPS):
         now = env.now()
         with env.store.unit_of_work(read_only=True) as uow:
-            intent = uow.get_top_up_intent(intent_id)
+            intent = get_top_up_intent(uow, intent_id)
             if intent is None:
                 return None, entry_id
             wallet = uow.get_wallet(intent.wallet_id)
@@ -352,6 +357,6 @@ def _credit_intent(env: Environment, intent_id: str, step: Credit, at: datetime)
                 wallet.tenant_id, key, "automatic_top_up",
                 canonical_request("automatic_top_up", intent=intent.id), "ok",
                 json.dumps(entry_id), at))
-        uow.put_top_up_intent(wallet.tenant_id, mark_credited(intent))
+        put_top_up_intent(uow, wallet.tenant_id, mark_credited(intent))
         uow.commit()
         return entry_id

@@ -11,7 +11,12 @@ from prepaid_wallet import wallet as _w
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord
-from prepaid_wallet.app.settings import periodic_fee_setting, stored_groups
+from prepaid_wallet.app.settings import (
+    get_setting,
+    periodic_fee_setting,
+    put_setting,
+    stored_groups,
+)
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
 from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.money import Money
@@ -53,7 +58,7 @@ def _charge_periodic(env: Environment, wallet_id: str, fee: PeriodicFee, at: dat
     setting = periodic_fee_setting(fee.name)
     with env.store.unit_of_work(read_only=True) as uow:
         wallet = uow.get_wallet(wallet_id)
-        last = uow.get_setting(wallet_id, setting)
+        last = get_setting(uow, wallet_id, setting)
         groups = stored_groups(uow, wallet_id) if fee.owner_groups else frozenset()
     if wallet.currency != fee.amount.currency or not fee.applies(groups):
         return [], 0
@@ -83,6 +88,6 @@ def _charge_periodic(env: Environment, wallet_id: str, fee: PeriodicFee, at: dat
             uow.put_idempotency(IdempotencyRecord(
                 wallet.tenant_id, key, "periodic_fee", request, "ok",
                 json.dumps(payload), at))
-            uow.put_setting(wallet_id, setting, occurrence.isoformat())
+            put_setting(uow, wallet, setting, occurrence.isoformat())
             uow.commit()
     return entry_ids, waived

@@ -14,6 +14,7 @@ from prepaid_wallet.app.checks import (
 from prepaid_wallet.app.commands import Spend
 from prepaid_wallet.app.decision import decide, with_mode
 from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.intents import pending_top_up_intent, put_top_up_intent
 from prepaid_wallet.app.lots import lots_of
 from prepaid_wallet.app.pipeline import Context, lock
 from prepaid_wallet.app.settings import top_up_rule
@@ -109,12 +110,12 @@ def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> No
         # The suggested top-up is the shortfall grossed up for the tenant's top-up fee: the
         # least charge that, once its fee is taken, lets the spend go through.
         amount = spend_top_up(rule, decision.suggested_top_up)
-        if amount is None or uow.pending_top_up_intent(wallet.id) is not None:
+        if amount is None or pending_top_up_intent(uow, wallet.id) is not None:
             return
         if not top_up_allowed(env, uow, wallet, amount, at):
             return  # its limits or maximum balance would not allow it: refused as usual
         intent = TopUpIntent(id=env.ids.new("tu"), wallet_id=wallet.id, amount=amount,
                              reason=TopUpReason.SPEND, created_at=at)
-        uow.put_top_up_intent(wallet.tenant_id, intent)
+        put_top_up_intent(uow, wallet.tenant_id, intent)
         uow.commit()
     drive(env, gateway, intent.id)

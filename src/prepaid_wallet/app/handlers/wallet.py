@@ -12,7 +12,7 @@ from prepaid_wallet.app.commands import OpenWallet, SetLimits, SetOwnerGroups
 from prepaid_wallet.app.environment import WelcomeAward
 from prepaid_wallet.app.lots import terms
 from prepaid_wallet.app.pipeline import Context
-from prepaid_wallet.app.settings import LIMITS, OWNER_GROUPS
+from prepaid_wallet.app.settings import LIMITS, OWNER_GROUPS, put_setting
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError, InvalidTimeError
 from prepaid_wallet.expiry import resolve_expiry
 from prepaid_wallet.rules.limits import Limits, check_override
@@ -32,7 +32,7 @@ def open_wallet(ctx: Context, command: OpenWallet) -> Wallet:
     ctx.uow.add_wallet(wallet)
     groups = command.groups
     if groups:
-        ctx.uow.put_setting(wallet.id, OWNER_GROUPS, json.dumps(sorted(groups)))
+        put_setting(ctx.uow, wallet, OWNER_GROUPS, json.dumps(sorted(groups)))
     welcome = ctx.env.welcome_awards.get(command.tenant_id)
     if welcome is not None and welcome.amount.currency == command.currency:
         wallet = _welcome(ctx, wallet, welcome, ctx.at)
@@ -67,8 +67,8 @@ def _welcome(ctx: Context, wallet: Wallet, welcome: WelcomeAward, at: datetime) 
 def set_owner_groups(ctx: Context, command: SetOwnerGroups) -> frozenset[str]:
     """Store the owner's groups (none: the setting is removed)."""
     groups = command.groups
-    ctx.uow.put_setting(command.wallet_id, OWNER_GROUPS,
-                        json.dumps(sorted(groups)) if groups else None)
+    put_setting(ctx.uow, ctx.wallet(command.wallet_id), OWNER_GROUPS,
+                json.dumps(sorted(groups)) if groups else None)
     return groups
 
 
@@ -86,7 +86,7 @@ def set_limits(ctx: Context, command: SetLimits) -> Limits:
         if limits.currency not in (None, wallet.currency):
             raise CurrencyMismatchError(wallet.currency, limits.currency or "", "limits")
         check_override(base, limits)
-    ctx.uow.put_setting(wallet.id, LIMITS,
+    put_setting(ctx.uow, wallet, LIMITS,
                         None if limits is None else json.dumps(limits.to_data(),
                                                                sort_keys=True))
     return effective_limits(ctx.env, ctx.uow, wallet)

@@ -1,0 +1,136 @@
+"""The commands that look after the whole store: ``init`` (create or migrate it), ``expire``
+(release ended holds, book expired lots), ``verify`` (check it against its journal) and ``demo``
+(a store with a small hub's week)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from prepaid_wallet.cli.framework import _ONE, _STREAM, ExitCode, _Context, _Family, _OnFirstUse
+from prepaid_wallet.cli.output import _Progress
+from prepaid_wallet.text import printable
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from prepaid_wallet import _codec
+
+if not TYPE_CHECKING:  # imported when first used
+    sqlite3 = _OnFirstUse("sqlite3")
+    _codec = _OnFirstUse("prepaid_wallet._codec")
+
+_SQLITE = "sqlite:///"
+
+
+def _schema_before(url: str) -> int | None:
+    """The schema version of an existing SQLite file before it is opened (None: no file yet, or
+    not SQLite)."""
+    if not url.startswith(_SQLITE):
+        return None
+    from pathlib import Path
+
+    path = Path(url[len(_SQLITE):])
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None  # opening the store reports what is wrong with the file
+    return None if row is None else int(row[0])
+
+
+def _init(ctx: _Context) -> ExitCode:
+    before = _schema_before(ctx.url)
+    store = ctx.service.store
+    backend = type(store).__module__.rsplit(".", 1)[-1]
+    module = sys.modules[type(store).__module__]
+    version: int | None = getattr(module, "SCHEMA_VERSION", None)
+    if version is None:
+        state = "ready (in memory, nothing is kept)"
+    elif before is None:
+        state = f"ready at schema version {version}"
+    elif before < version:
+        state = f"migrated from schema version {before} to {version}"
+    else:
+        state = f"up to date at schema version {version}"
+    if ctx.json:
+        ctx.emit({"db": ctx.url, "backend": backend, "schema_version": version,
+                  "previous_schema_version": before, "state": state})
+    else:
+        ctx.line(f"{ctx.url}: {backend} store {state}")
+    return ExitCode.OK
+
+
+def _expire(ctx: _Context) -> ExitCode:
+    lots = holds = 0
+    with _Progress("expire") as progress:
+        for done in progress.each(ctx.service.sweep_expired(), "booked"):
+            if done.kind == "lot":
+                lots += 1
+            else:
+                holds += 1
+            if ctx.json:
+                ctx.emit({"record": "expiry", **_codec.to_data(done)})
+            elif done.kind == "lot":
+                ctx.line(f"expired lot {done.subject_id} of {done.wallet_id}:"
+                         f" {ctx.money(done.amount)} to breakage (entry {done.entry_id})")
+            else:
+                ctx.line(f"released hold {done.subject_id} of {done.wallet_id}:"
+                         f" {ctx.money(done.amount)} (entry {done.entry_id})")
+            if ctx.interrupts.pending:  # Ctrl-C: stop after the booking just printed (the
+                break                   # sweep holds no unit of work open between bookings)
+    if ctx.json:
+        ctx.emit({"record": "summary", "lots_expired": lots, "holds_released": holds,
+                  "entries": lots + holds})
+    else:
+        ctx.line(f"expired {lots} lot(s), released {holds} hold(s) in {lots + holds}"
+                 " entry(ies)")
+    return ExitCode.OK
+
+
+def _verify(ctx: _Context) -> ExitCode:
+    counts = {"entries": 0, "wallets": 0}
+    problems = 0
+    with _Progress("verify") as progress:
+        def track(phase: str, done: int) -> None:
+            counts[phase] = done
+            progress(phase, done)
+
+        for problem in ctx.service.iter_verify(progress=track):
+            problems += 1
+            if ctx.json:
+                ctx.emit({"record": "problem", **_codec.to_data(problem)})
+            else:
+                ctx.line(printable(f"{problem.code} {problem.subject}: {problem.detail}"))
+    if ctx.json:
+        ctx.emit({"record": "summary", "entries": counts["entries"],
+                  "wallets": counts["wallets"], "problems": problems, "ok": not problems})
+    else:
+        ctx.line(f"checked {counts['entries']} entries and {counts['wallets']} wallets:"
+                 f" {f'{problems} problem(s)' if problems else 'ok'}")
+    return ExitCode.STORAGE if problems else ExitCode.OK
+
+
+def _demo(ctx: _Context) -> ExitCode:
+    from prepaid_wallet import demo  # only this command needs it
+
+    summary = demo.run(ctx.service.store, ctx.out, json=ctx.json, locale=ctx.args.locale,
+                       db=ctx.url)
+    return ExitCode.OK if summary.verified else ExitCode.STORAGE
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+
+COMMANDS = _Family()
+COMMANDS.add("init", _init, _ONE, creates=True)
+# The sweep books each expiry exactly once, so running it again is already harmless: the
+# service takes no idempotency key for it.
+COMMANDS.add("expire", _expire, _STREAM)
+COMMANDS.add("verify", _verify)
+COMMANDS.add("demo", _demo, creates=True)

@@ -1,0 +1,178 @@
+"""The commands that open wallets and put money in them: ``wallet open|show|list``, ``top-up``,
+``award`` and ``transfer``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from prepaid_wallet.cli.framework import _ONE, ExitCode, _Context, _Family, _key, _OnFirstUse
+from prepaid_wallet.cli.output import _amount, _instant, _iso, _Progress
+
+if TYPE_CHECKING:
+    from prepaid_wallet import _codec
+    from prepaid_wallet.wallet import Wallet
+
+if not TYPE_CHECKING:  # imported when first used
+    _codec = _OnFirstUse("prepaid_wallet._codec")
+
+
+def _wallet_rows(ctx: _Context, wallet: Wallet) -> list[tuple[str, str]]:
+    return [
+        ("wallet", wallet.id), ("tenant", wallet.tenant_id), ("owner", wallet.owner_id),
+        ("currency", wallet.currency), ("status", wallet.status.value),
+        ("floor", ctx.money(wallet.floor)), ("open", ctx.money(wallet.open)),
+        ("commerce", ctx.money(wallet.commerce)), ("held", ctx.money(wallet.held)),
+        ("total", ctx.money(wallet.total)), ("created", _iso(wallet.created_at)),
+    ]
+
+
+def _wallet_open(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    floor = None if args.floor is None else _amount(args.floor, args.currency, "floor")
+    wallet = ctx.service.open_wallet(owner_id=args.owner, tenant_id=args.tenant,
+                                     currency=args.currency, floor=floor,
+                                     idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(wallet))
+    else:
+        ctx.line(f"opened wallet {wallet.id}")
+        ctx.table(_wallet_rows(ctx, wallet)[1:])
+    return ExitCode.OK
+
+
+def _wallet_show(ctx: _Context) -> ExitCode:
+    wallet = ctx.service.get_wallet(ctx.args.wallet)
+    if ctx.json:
+        ctx.emit(_codec.to_data(wallet))
+    else:
+        ctx.table(_wallet_rows(ctx, wallet))
+    return ExitCode.OK
+
+
+def _wallet_list(ctx: _Context) -> ExitCode:
+    listed = 0
+    with _Progress("wallet list") as progress:
+        for wallet in progress.each(ctx.service.iter_wallets(ctx.args.tenant), "wallets"):
+            listed += 1
+            if ctx.json:
+                ctx.emit(_codec.to_data(wallet))
+            else:
+                ctx.line("  ".join((wallet.id, wallet.tenant_id, wallet.owner_id,
+                                    ctx.money(wallet.total))))
+    if not ctx.json and not listed:
+        ctx.line("no wallets")
+    return ExitCode.OK
+
+
+def _top_up(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    wallet = ctx.service.get_wallet(args.wallet)
+    receipt = ctx.service.top_up(wallet.id, _amount(args.amount, wallet.currency),
+                                 method=args.method, idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(receipt))
+    else:
+        ctx.line(f"topped up {ctx.money(receipt.amount)} to {wallet.id}"
+                 f" (entry {receipt.entry_id})")
+        if receipt.fee is not None:
+            ctx.line(f"fee {ctx.money(receipt.fee)}")
+    return ExitCode.OK
+
+
+def _award(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.conditions import SpendCondition
+
+    args = ctx.args
+    expires = _instant(args.expires, "--expires")
+    condition = SpendCondition(products=args.products, categories=args.categories,
+                               merchants=args.merchants)
+    wallet = ctx.service.get_wallet(args.wallet)
+    lot = ctx.service.award(wallet.id, _amount(args.amount, wallet.currency),
+                            reason=args.reason, expires_at=expires,
+                            condition=None if condition.is_unrestricted else condition,
+                            group_id=args.group, idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(lot))
+    else:
+        ctx.line(f"awarded {ctx.money(lot.amount)} to {wallet.id} as lot {lot.id}"
+                 f" (expires {_iso(lot.expires_at) if lot.expires_at else 'never'},"
+                 f" entry {lot.entry_id})")
+    return ExitCode.OK
+
+
+def _transfer(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    source = ctx.service.get_wallet(args.source)
+    receipt = ctx.service.transfer(source.id, args.target,
+                                   _amount(args.amount, source.currency),
+                                   idempotency_key=args.idempotency_key)
+    if ctx.json:
+        ctx.emit(_codec.to_data(receipt))
+    else:
+        ctx.line(f"transferred {ctx.money(receipt.amount)} from {source.id} to"
+                 f" {receipt.counterparty_id} (entry {receipt.entry_id})")
+        if receipt.fee is not None:
+            ctx.line(f"fee {ctx.money(receipt.fee)}")
+    return ExitCode.OK
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+
+COMMANDS = _Family()
+
+
+@COMMANDS.command("wallet open", _wallet_open, _ONE, help="open a wallet")
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", required=True,
+                   help="the hub, merchant or business the wallet belongs to")
+    p.add_argument("--owner", required=True, help="the customer's id in the host")
+    p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
+    p.add_argument("--floor", metavar="AMOUNT",
+                   help="lowest the open balance may go (zero or negative; default 0)")
+    _key(p)
+
+
+@COMMANDS.command("wallet show", _wallet_show, help="one wallet and its balances")
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wallet", help="the wallet's id")
+
+
+@COMMANDS.command("wallet list", _wallet_list, help="every wallet, by id")
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", help="only this tenant's wallets")
+
+
+@COMMANDS.command("top-up", _top_up, _ONE)
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wallet", help="the wallet's id")
+    p.add_argument("amount", help="a decimal in the wallet's currency, such as 20.00")
+    p.add_argument("--method", required=True, help="how it was paid, e.g. card")
+    _key(p)
+
+
+@COMMANDS.command("award", _award, _ONE)
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wallet", help="the wallet's id")
+    p.add_argument("amount", help="a decimal in the wallet's currency, such as 5.00")
+    p.add_argument("--reason", required=True, help="why it is granted, kept on the lot")
+    p.add_argument("--expires", metavar="ISO", help="expiry instant (default: never)")
+    p.add_argument("--product", dest="products", action="append", default=[],
+                   metavar="ID", help="only these products may be paid (repeatable)")
+    p.add_argument("--category", dest="categories", action="append", default=[],
+                   metavar="NAME", help="only these categories may be paid (repeatable)")
+    p.add_argument("--merchant", dest="merchants", action="append", default=[],
+                   metavar="ID", help="only at these merchants (repeatable)")
+    p.add_argument("--group", metavar="GROUP_ID",
+                   help="a condition group whose conditions and end the lot follows")
+    _key(p)
+
+
+@COMMANDS.command("transfer", _transfer, _ONE)
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="FROM", help="the paying wallet's id")
+    p.add_argument("target", metavar="TO",
+                   help="the receiving wallet's id (same tenant and currency)")
+    p.add_argument("amount", help="a decimal in the wallets' currency")
+    _key(p)

@@ -1,0 +1,98 @@
+"""The payment gateway automatic top-ups charge: the host's :class:`PaymentGateway`, and what
+it answers about a charge (:class:`ChargeOutcome`, :class:`ChargeStatus`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.money import Money
+from prepaid_wallet.rules.topup._fields import _enum, _mapping
+
+__all__ = ["ChargeOutcome", "ChargeStatus", "PaymentGateway"]
+
+
+class ChargeStatus(StrEnum):
+    """What became of a charge.
+
+    ``SUCCEEDED`` the money moved; ``DECLINED_HARD`` refused for good (a closed account, a
+    stolen card): the method is not charged again for this top-up; ``DECLINED_SOFT`` refused for
+    now (insufficient funds, rate limit): the same method may be charged again after a back-off;
+    ``UNKNOWN`` no answer (a timeout): the money may have moved, so the charge must be settled
+    under its key before anything else is charged.
+    """
+
+    SUCCEEDED = "succeeded"
+    DECLINED_HARD = "declined_hard"
+    DECLINED_SOFT = "declined_soft"
+    UNKNOWN = "unknown"
+
+
+def _status(value: object) -> ChargeStatus:
+    return _enum(ChargeStatus, value, "status")
+
+
+def _optional_text(value: object, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInputError(field, "must be a string or None", value)
+    return value
+
+
+def _reference(value: object) -> str | None:
+    return _optional_text(value, "reference")
+
+
+def _message(value: object) -> str | None:
+    return _optional_text(value, "message")
+
+
+@attrs.frozen
+class ChargeOutcome:
+    """The gateway's answer about one charge: ``status``, the provider's ``reference`` for the
+    charge (if any) and a human-readable ``message`` (if any)."""
+
+    status: ChargeStatus = attrs.field(converter=_status)
+    reference: str | None = attrs.field(default=None, converter=_reference)
+    message: str | None = attrs.field(default=None, converter=_message)
+
+    @property
+    def is_definite(self) -> bool:
+        """True for every status but ``UNKNOWN``."""
+        return self.status is not ChargeStatus.UNKNOWN
+
+    def to_data(self) -> dict[str, Any]:
+        """``{"status": "succeeded", "reference": "ch_1", "message": None}``."""
+        return {"status": self.status.value, "reference": self.reference, "message": self.message}
+
+    @classmethod
+    def from_data(cls, data: object) -> ChargeOutcome:
+        """Rebuild an outcome from :meth:`to_data` output; ``InvalidInputError`` naming the
+        field for malformed data."""
+        fields = _mapping(data, "outcome", frozenset({"status", "reference", "message"}))
+        return cls(fields["status"], fields["reference"], fields["message"])
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    """The host's payment provider, as automatic top-ups use it.
+
+    **Contract.** ``charge`` under an idempotency key the gateway has already seen must never
+    charge again: it returns the outcome of the first charge under that key (or ``UNKNOWN``
+    while that is still unknown), so re-sending a charge whose answer was lost is always safe.
+    A key is only ever reused with the same method and amount.
+    """
+
+    def charge(self, *, method: str, amount: Money, idempotency_key: str) -> ChargeOutcome:
+        """Charge ``amount`` (positive) to the payment method ``method`` under
+        ``idempotency_key``, and return what became of it. A timeout is returned as
+        ``UNKNOWN``, not raised."""
+        ...
+
+    def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
+        """The current outcome of the charge made under ``idempotency_key``, to settle an
+        ``UNKNOWN`` one: ``UNKNOWN`` while the provider does not know yet (or never received
+        the charge: re-send it under the same key)."""
+        ...
