@@ -38,9 +38,18 @@ Commands:
 * ``statement WALLET [--format table|csv|jsonl] [--since ISO] [--until ISO]``.
 * ``expire`` -- release ended holds and book expired lots as breakage.
 * ``verify`` -- check the whole store. Exits 6 when it finds a problem.
+* ``rules show|history --tenant T`` -- the tenant's stored rules (its current version, or every
+  version) as JSON.
+* ``rules set --tenant T FILE|-`` -- store the rules in the JSON document ``FILE`` (``-``:
+  standard input) as the tenant's next version.
+* ``group list --tenant T``, ``group show ID`` -- a tenant's condition groups.
+* ``group create --tenant T --name N FILE|-``, ``group update ID [--name N] [--conditions
+  FILE|-] [--valid-from ISO|none] [--valid-until ISO|none]`` -- define and change one, its
+  conditions as JSON.
 
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
-expiry exactly once however often it runs). Amounts are decimal strings in the
+expiry exactly once however often it runs, and ``group create|update``: defining a group twice
+conflicts, and changing one to what it is writes nothing). Amounts are decimal strings in the
 wallet's currency (``"12.50"``), never rounded: more decimals than the currency has are refused.
 Instants are ISO 8601 with a UTC offset (``2026-12-31T23:00:00+00:00``), or a date alone
 (``2026-12-31``: 00:00 UTC that day).
@@ -59,9 +68,9 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``), named by its line of ``_COMMANDS`` and imported only when the command is the
-one being run; ``framework`` holds what every command is made of and ``output`` what they
-share.
+``maintenance``, ``config``), named by its line of ``_COMMANDS`` and imported only when the
+command is the one being run; ``framework`` holds what every command is made of and
+``output`` what they share.
 """
 
 from __future__ import annotations
@@ -147,6 +156,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("statement", "a wallet's entries and balances", "report"),
     ("expire", "release ended holds, book expired lots as breakage", "maintenance"),
     ("verify", "check the whole store against its journal (exit 6 on a problem)", "maintenance"),
+    ("rules", "show and set a tenant's rules (fees, limits...) as JSON", "config"),
+    ("group", "list, show, create and update a tenant's condition groups", "config"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 

@@ -81,7 +81,8 @@ def _request(ctx: _Context, wallet: Wallet) -> SpendRequest:
         amount = Money.sum((line.amount for line in lines), wallet.currency)
     else:
         raise InvalidInputError("amount", "is required unless --lines gives the line items")
-    return SpendRequest(amount, PaymentMode(_MODES[args.mode]), getattr(args, "description", None),
+    mode = None if args.mode is None else PaymentMode(_MODES[args.mode])  # None: the tenant's
+    return SpendRequest(amount, mode, getattr(args, "description", None),
                         lines=lines, merchant=args.merchant,
                         merchant_groups=frozenset(args.merchant_groups),
                         at=_instant(args.at, "--at"))
@@ -163,9 +164,10 @@ def _refund(ctx: _Context) -> ExitCode:
 
 
 def _mode(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", choices=sorted(_MODES), default="credit-only",
-                        help="credit-only (default): refuse what credit cannot cover;"
-                             " credit-first: credit pays what it can, the rest is due")
+    parser.add_argument("--mode", choices=sorted(_MODES),
+                        help="credit-only: refuse what credit cannot cover; credit-first: credit"
+                             " pays what it can, the rest is due (default: the tenant's, set in"
+                             " its rules; credit-only unless it set another)")
 
 
 def _purchase(parser: argparse.ArgumentParser) -> None:
