@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     # automatic top-ups: the gateway, the rule, the intent and the state machine
     "rules.topup._fields": 3, "rules.topup.gateway": 3, "rules.topup.rule": 3,
     "rules.topup.intent": 3, "rules.topup.steps": 3,
-    "app": 4, "idempotency": 4, "service": 4,
+    "app": 4, "idempotency": 4, "service": 4, "facade": 4,
     "storage": 5,
     "cli": 6, "demo": 6, "__main__": 6, "": 6,  # "" is the package itself: its re-exports
     # the command line: its framework, shared helpers, and one module per family of commands
@@ -143,3 +143,77 @@ def test_the_check_sees_an_arrow_that_goes_the_wrong_way(tmp_path: Path) -> None
     assert _imports(fake, tmp_path) == [("storage.base", 4), ("service", 6)]
     assert layer("storage.base") > layer("wallet")
     assert layer("service") > layer("wallet")
+
+
+# -- the facade only delegates ---------------------------------------------------------------
+
+
+def _is_delegation(call: ast.expr) -> bool:
+    """``self._run(Command(...))``, ``f(self._env, ...)``, or a function of one of those
+    (``public(self._run(...))``: the stored value as the service returns it)."""
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return (func.value.id, func.attr) == ("self", "_run") and len(call.args) == 1 \
+            and isinstance(call.args[0], ast.Call) and not call.keywords
+    if isinstance(func, ast.Name) and call.args:
+        first = call.args[0]
+        if isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name):
+            return (first.value.id, first.attr) == ("self", "_env")
+        return len(call.args) == 1 and not call.keywords and _is_delegation(first)
+    return False
+
+
+def _logic_in_facade(source: str) -> list[str]:
+    """The methods of the classes in ``source`` whose body is more than a docstring, imports
+    and ``return`` of a delegation (``__init__`` aside)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            if not isinstance(item, ast.FunctionDef) or item.name == "__init__":
+                continue
+            body = list(item.body)
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            while body and isinstance(body[0], ast.ImportFrom):
+                body = body[1:]
+            if not (len(body) == 1 and isinstance(body[0], ast.Return)
+                    and body[0].value is not None and _is_delegation(body[0].value)):
+                found.append(f"{node.name}.{item.name}")
+    return found
+
+
+FACADE = [SRC / "service.py", *sorted((SRC / "facade").glob("*.py"))]
+
+
+@pytest.mark.parametrize("path", FACADE, ids=lambda path: path.name)
+def test_the_facade_only_delegates(path: Path) -> None:
+    assert _logic_in_facade(path.read_text("utf-8")) == []
+
+
+def test_the_facade_check_sees_logic() -> None:
+    assert _logic_in_facade(
+        "class S:\n"
+        "    def a(self, x):\n        '''Doc.'''\n        from m import C\n"
+        "        return self._run(C(x=x))\n"
+        "    def b(self, x):\n        return public(self._run(C(x=x)))\n"
+        "    def c(self, x):\n        return q(self._env, x)\n"
+        "    def d(self, x):\n        if x:\n            x = 1\n        return q(self._env, x)\n"
+        "    def e(self, x):\n        return self._env.store.get(x)\n"
+        "    def f(self, x):\n        return x + 1\n"
+    ) == ["S.d", "S.e", "S.f"]
+
+
+def test_the_service_is_made_of_the_facade_parts() -> None:
+    from prepaid_wallet.facade import Facade
+    from prepaid_wallet.service import WalletService
+
+    own = {name for name, value in vars(WalletService).items() if callable(value)}
+    assert own == {"__init__"}  # every method comes from a part
+    parts = [base for base in WalletService.__mro__[1:] if issubclass(base, Facade)
+             and base is not Facade]
+    assert {base.__module__ for base in parts} == {
+        f"prepaid_wallet.facade.{path.stem}" for path in FACADE[1:] if path.stem != "__init__"}
