@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,29 @@ def test_condition_groups_are_created_listed_shown_and_updated(
     code, _, err = call("--db", db, "group", "show", "nope", monkeypatch=monkeypatch,
                         capsys=capsys)
     assert code == ExitCode.NOT_FOUND
+
+
+def test_a_capture_prints_the_spend_fee_the_stored_rules_charge(
+    db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rules = {"fees": [{"name": "service", "operations": ["spend"],
+                       "fixed": {"minor": 20, "currency": "EUR"}}]}
+    code, _, err = call("--db", db, "rules", "set", "--tenant", "hub", "-",
+                        stdin=json.dumps(rules), monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err) == (ExitCode.OK, "")
+    store = open_store(db, create=False)
+    try:
+        service = WalletService(store)
+        wallet = service.open_wallet(owner_id="ann", tenant_id="hub", currency="EUR").id
+        service.top_up(wallet, Money.of("10.00", "EUR"), method="card")
+        hold = service.hold(wallet, Money.of("4.00", "EUR"), expires_at=service.clock.now()
+                                            + timedelta(hours=1)).id
+    finally:
+        store.close()
+    code, out, _ = call("--db", db, "capture", hold, "3.00",
+                        monkeypatch=monkeypatch, capsys=capsys)
+    assert code == ExitCode.OK
+    assert f"fee        {eur('0.20')}" in out.splitlines()
+    code, out, _ = call("--db", db, "--json", "balance", wallet,
+                        monkeypatch=monkeypatch, capsys=capsys)
+    assert json.loads(out)["open"] == "6.80 EUR"  # 10.00 - 3.00 - the fee

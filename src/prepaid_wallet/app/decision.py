@@ -29,19 +29,16 @@ def with_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendR
 
 
 def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,
-           at: datetime, *, rules: bool = True) -> Decision:
+           at: datetime) -> Decision:
     """The decision on ``request`` (without a mode: in its tenant's default mode): commerce and
-    the open balance (less the spend's fee), then the wallet's spend limits (with ``rules``)."""
+    the open balance (less the spend's fee), then the wallet's spend limits."""
     request = with_mode(env, uow, wallet, request)
-    tenant = env.tenant_rules(uow, wallet.tenant_id) if rules else None
-    spend_fee = fee(env, uow, wallet, Operation.SPEND, request.amount) if (
-        tenant is not None and tenant.fees) else None
+    tenant = env.tenant_rules(uow, wallet.tenant_id)
+    spend_fee = fee(env, uow, wallet, Operation.SPEND, request.amount) if tenant.fees else None
     # Lot remainders add up to commerce (I4): with none, there is no lot to read.
     lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
     decision = decide_spend(wallet, request, lots, at, env.order(uow, wallet.tenant_id),
                             Groups(uow), spend_fee)
-    if tenant is None:
-        return decision
     if decision.suggested_top_up.is_positive() and tenant.fees:
         decision = attrs.evolve(decision, suggested_top_up=gross_top_up(
             env, uow, wallet, decision.suggested_top_up))

@@ -58,6 +58,8 @@ def _capture(ctx: _Context) -> ExitCode:
                 ("captured", ctx.money(result.captured)),
                 ("released", ctx.money(result.released)),
                 ("paid from", _allocation(ctx, result.allocation))]
+        if result.fee is not None:
+            rows.append(("fee", ctx.money(result.fee)))
         if result.breakage.is_positive():
             rows.append(("breakage", ctx.money(result.breakage)))
         ctx.table(rows)
