@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import (
+    DEFAULT_ORDER,
     PaymentMode,
     Reason,
     SpendOrder,
@@ -103,3 +104,23 @@ def test_decision_laws(lots, open_minor, floor_minor, amount, mode, order) -> No
         assert not decision.allowed
         assert decision.allocation == ()
         assert decision.suggested_top_up >= decision.shortfall > Money.zero("EUR")
+
+
+@given(st.lists(st.tuples(st.integers(-2, 2), st.one_of(st.none(), st.integers(-3, 3)),
+                          st.integers(0, 3), st.booleans()), min_size=1, max_size=8))
+def test_the_default_key_is_the_declared_order_term_by_term(
+    specs: list[tuple[int, int | None, int, bool]],
+) -> None:
+    import attrs
+
+    lots = [attrs.evolve(lot(f"l{i}", 100, days=days, priority=priority, age=age),
+                         group_id="g" if grouped else None)
+            for i, (priority, days, age, grouped) in enumerate(specs)]
+    for each in lots:
+        assert default_lot_key(each) == tuple(term(each) for _, term in DEFAULT_ORDER)
+
+
+def test_the_sql_stores_know_a_column_for_every_term_of_the_order() -> None:
+    from prepaid_wallet.storage import _schema
+
+    assert list(_schema._ORDER_COLUMNS) == [name for name, _ in DEFAULT_ORDER]

@@ -23,6 +23,7 @@ ones due are found through an index (``UnitOfWork.due_lots``).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TypeVar
 
 import attrs
 
@@ -31,7 +32,10 @@ from prepaid_wallet.conditions import ConditionGroup, end_of_local_day
 from prepaid_wallet.errors import InvalidInputError, InvalidTimeError
 from prepaid_wallet.wallet import Lot
 
-__all__ = ["EndOfLocalDay", "ExpiryPolicy", "lot_end", "resolve_expiry"]
+__all__ = ["EndOfLocalDay", "ExpiryPolicy", "first_end", "lot_end", "resolve_expiry"]
+
+#: An instant, or how a store keeps one (microseconds since the epoch).
+_End = TypeVar("_End", datetime, int)
 
 
 @attrs.frozen
@@ -66,14 +70,24 @@ def resolve_expiry(value: object, field: str = "expires_at") -> datetime | None:
     raise InvalidTimeError(field, "must be an aware datetime, an EndOfLocalDay or None", value)
 
 
+def first_end(end: _End | None, other: _End | None) -> _End | None:
+    """The first of two ends, ``None`` being no end: the one rule by which a lot's ends combine
+    (its own expiry, its conditions' end, its group's end). The SQL stores keep when each lot
+    falls due by the same rule, rendered from this one
+    (:func:`prepaid_wallet.storage._schema.first_end_sql`; a test compares the two)."""
+    if end is None:
+        return other
+    if other is None or end <= other:
+        return end
+    return other
+
+
 def lot_end(lot: Lot) -> datetime | None:
     """When ``lot`` stops paying whatever its condition group does: its own expiry or the end of
     its conditions' validity, whichever is first (None: neither). Fixed for the lot's life."""
-    ends = [lot.expires_at]
-    if lot.condition is not None:
-        ends.append(lot.condition.valid_until)
-    known = [end for end in ends if end is not None]
-    return min(known) if known else None
+    if lot.condition is None:
+        return lot.expires_at
+    return first_end(lot.expires_at, lot.condition.valid_until)
 
 
 @attrs.frozen
@@ -88,11 +102,7 @@ class ExpiryPolicy:
         if lot.group_id is not None and (group is None or group.id != lot.group_id):
             raise InvalidInputError("group", f"must be the lot's condition group {lot.group_id!r}",
                                     group)
-        ends = [lot_end(lot)]
-        if group is not None:
-            ends.append(group.valid_until)
-        known = [end for end in ends if end is not None]
-        return min(known) if known else None
+        return lot_end(lot) if group is None else first_end(lot_end(lot), group.valid_until)
 
     def is_expired(self, lot: Lot, at: datetime, group: ConditionGroup | None = None) -> bool:
         """True at or after the instant ``lot`` stops paying (half-open intervals)."""

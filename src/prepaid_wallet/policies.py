@@ -35,6 +35,7 @@ from prepaid_wallet.rules.limits import LimitBreach
 from prepaid_wallet.wallet import AllocationPart, Lot, Wallet
 
 __all__ = [
+    "DEFAULT_ORDER",
     "Decision",
     "LotEligibility",
     "PaymentMode",
@@ -142,9 +143,24 @@ class Decision:
     limits: tuple[LimitBreach, ...] = ()
 
 
+#: :attr:`SpendOrder.DEFAULT`, term by term, each ``(name, term of a lot)`` ascending: the one
+#: declaration of the order. :func:`default_lot_key` is these terms; the SQL stores order their
+#: live lots by the same names, in this order (``storage._schema.live_order`` renders each as
+#: its column; a term it does not know fails when the store is imported).
+DEFAULT_ORDER: tuple[tuple[str, Callable[[Lot], Any]], ...] = (
+    ("unconditioned", lambda lot: not is_conditioned(lot)),  # conditioned lots first
+    ("priority", lambda lot: lot.priority),
+    ("no_expiry", lambda lot: lot.expires_at is None),  # lots that expire first
+    ("expiry_or_grant", lambda lot: lot.expires_at or lot.granted_at),  # soonest expiry
+    ("granted_at", lambda lot: lot.granted_at),  # then the oldest grant
+    ("id", lambda lot: lot.id),
+)
+
+
 def default_lot_key(lot: Lot) -> tuple[Any, ...]:
     """Sort key of :attr:`SpendOrder.DEFAULT`: conditioned lots first, then priority, soonest
-    expiry (none last), oldest grant, lot id."""
+    expiry (none last), oldest grant, lot id -- the terms of :data:`DEFAULT_ORDER`, written out
+    (a test checks they are the same; this is on every spend's path)."""
     return (
         not is_conditioned(lot),
         lot.priority,

@@ -39,7 +39,9 @@ class Dialect:
     * ``arrays`` -- whether one parameter can carry a list of values (``= ANY(%s)``) instead of
       one parameter per value (``IN (?, ?)``);
     * ``types`` -- what each logical column type and dialect token of the schema's DDL becomes
-      (see :mod:`prepaid_wallet.storage._schema`).
+      (see :mod:`prepaid_wallet.storage._schema`);
+    * ``first_end`` -- :func:`prepaid_wallet.expiry.first_end` (the first of two ends, NULL
+      being no end) as an SQL expression of ``{end}`` and ``{other}``.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Dialect:
     instant_of: Callable[[Any], datetime]
     arrays: bool
     types: Mapping[str, str]
+    first_end: str
 
     def sql(self, statement: str) -> str:
         """``statement`` (written with ``?`` placeholders) with this dialect's placeholder."""
@@ -107,8 +110,11 @@ _TYPES: dict[str, tuple[str, str]] = {
 
 #: SQLite: ``?`` placeholders, instants as integer microseconds (UTC), no array parameters.
 SQLITE = Dialect(name="sqlite", mark="?", instant=micros, instant_of=_instant, arrays=False,
-                 types={token: pair[0] for token, pair in _TYPES.items()})
+                 types={token: pair[0] for token, pair in _TYPES.items()},
+                 first_end="CASE WHEN {other} IS NULL THEN {end}"
+                           " WHEN {end} IS NULL OR {end} > {other} THEN {other} ELSE {end} END")
 #: PostgreSQL (psycopg): ``%s`` placeholders, ``timestamptz`` instants, array parameters; the
 #: DDL's ``{s}`` is the quoted schema name, filled in when a script is sent.
 POSTGRES = Dialect(name="postgres", mark="%s", instant=_utc, instant_of=_utc, arrays=True,
-                   types={token: pair[1] for token, pair in _TYPES.items()})
+                   types={token: pair[1] for token, pair in _TYPES.items()},
+                   first_end="least({end}, {other})")  # least() passes over NULLs

@@ -12,6 +12,7 @@ PL/pgSQL); ``{s}`` in it is the quoted schema name.
 from __future__ import annotations
 
 import prepaid_wallet.storage._schema as _schema
+from prepaid_wallet.storage._dialect import POSTGRES
 
 __all__ = ["HOOKS", "NO_WALLET", "STALE"]
 
@@ -122,6 +123,16 @@ _LOT_COLS = _schema.LOT_COLS
 _GROUP_COLS = _schema.GROUP_COLS
 _EVENT_COLS = _schema.EVENT_COLS
 _LOT_NAMES = _schema.names(_LOT_COLS)
+
+
+def _first_end(end: str, other: str) -> str:
+    """When a lot falls due: the domain's rule (``expiry.first_end``) in PostgreSQL's SQL."""
+    return _schema.first_end_sql(POSTGRES, end, other)
+
+
+#: The end of the group of lot ``v`` (laid out as the function's source has always had it).
+_GROUP_END = """(SELECT c.valid_until FROM {s}.condition_groups c
+                                            WHERE c.id = v.group_id)"""
 _ENTRY_COLS = _schema.ENTRY_COLS
 _ENTRY_NAMES = _schema.names(_ENTRY_COLS)[1:]  # but seq, drawn by write_unit
 _RECORD_COLS = _schema.RECORD_COLS
@@ -159,7 +170,7 @@ _UNIT_WALLETS = f"""    IF p ? 'groups' THEN
             SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
                 WHERE c.id = g.id FOR UPDATE;
             IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
-                UPDATE {{s}}.lots SET due_at = least(ends_at, g.valid_until)
+                UPDATE {{s}}.lots SET due_at = {_first_end('ends_at', 'g.valid_until')}
                     WHERE group_id = g.id AND remaining > 0;
             END IF;
             INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
@@ -307,8 +318,7 @@ _UNIT_REST = f"""    IF p ? 'entries' THEN
         INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
             SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
                 CASE WHEN v.group_id IS NULL THEN v.ends_at
-                     ELSE least(v.ends_at, (SELECT c.valid_until FROM {{s}}.condition_groups c
-                                            WHERE c.id = v.group_id))
+                     ELSE {_first_end("v.ends_at", _GROUP_END)}
                 END
             FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
             ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,

@@ -96,11 +96,27 @@ def names(cols: str) -> tuple[str, ...]:
     return tuple(c.strip() for c in cols.split(","))
 
 
+#: Each term of the default spend order (``policies.DEFAULT_ORDER``) as the lots table sorts by
+#: it (the columns ``lots_live`` indexes).
+_ORDER_COLUMNS = {
+    "unconditioned": "conditioned DESC", "priority": "priority", "no_expiry": "{no_expiry}",
+    "expiry_or_grant": "{expiry_or_grant}", "granted_at": "granted_at", "id": "id",
+}
+
+
 def live_order(dialect: Dialect) -> str:
-    """The ``ORDER BY`` of live lots in default spend order (what ``lots_live`` indexes)."""
-    return (
-        "conditioned DESC, priority, {no_expiry}, {expiry_or_grant}, granted_at, id"
-    ).format_map(dialect.types)
+    """The ``ORDER BY`` of live lots in default spend order (what ``lots_live`` indexes),
+    rendered from the domain's declaration of the order, term by term."""
+    from prepaid_wallet.policies import DEFAULT_ORDER
+
+    return ", ".join(_ORDER_COLUMNS[name] for name, _ in DEFAULT_ORDER).format_map(dialect.types)
+
+
+def first_end_sql(dialect: Dialect, end: str, other: str) -> str:
+    """:func:`prepaid_wallet.expiry.first_end` in the dialect's SQL: the first of two ends,
+    NULL being no end. When a lot falls due is ``first_end_sql(d, "ends_at", <its group's
+    end>)``: its own end or its group's, whichever is first."""
+    return dialect.first_end.format(end=end, other=other)
 
 
 # -- the logical schema, version by version --------------------------------------------------------

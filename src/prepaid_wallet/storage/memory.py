@@ -31,7 +31,7 @@ from prepaid_wallet.errors import (
     StorageError,
     WalletNotFoundError,
 )
-from prepaid_wallet.expiry import lot_end
+from prepaid_wallet.expiry import ExpiryPolicy
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
@@ -64,6 +64,9 @@ def _record_indexes(row: RecordRow) -> Iterator[tuple[str, str, str]]:
     if row.tag is not None:
         yield row.kind, "tag", row.tag
 
+
+#: When a lot stops paying, and so when it falls due: the domain's rule.
+_EXPIRY = ExpiryPolicy()
 
 class _History:
     """Values of one thing over time, for as-of lookups by bisection."""
@@ -157,11 +160,8 @@ class MemoryStore:
     def _due_at(self, lot: Lot) -> datetime | None:
         """When ``lot`` falls due: its own expiry, its conditions' end or its group's end,
         whichever is first."""
-        ends = [lot_end(lot)]
-        if lot.group_id is not None:
-            ends.append(self.groups[lot.group_id].valid_until)
-        known = [end for end in ends if end is not None]
-        return min(known) if known else None
+        group = None if lot.group_id is None else self.groups[lot.group_id]
+        return _EXPIRY.expires_at(lot, group)
 
     def _index_due(self, lot: Lot) -> None:
         """Put the live ``lot`` where it now falls due (or take it out of the due index)."""

@@ -58,6 +58,7 @@ from prepaid_wallet.errors import (
     StorageError,
     StoreNotFoundError,
 )
+from prepaid_wallet.expiry import first_end
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import SQLITE, micros
 from prepaid_wallet.storage._rows import Rows
@@ -205,6 +206,8 @@ _MIGRATIONS: dict[int, str] = {v: script for v, script in _SCRIPTS.items() if v 
 #: What a lot write sends: the columns read, when it ends whatever its group does and when it
 #: falls due.
 _LOT_WRITE_COLS = _schema.LOT_COLS + ", ends_at, due_at"
+#: When a lot of a group whose end moved to ``:until`` falls due.
+_DUE_AT = _schema.first_end_sql(SQLITE, "ends_at", ":until")
 
 _SYNCHRONOUS = ("FULL", "NORMAL")
 
@@ -255,12 +258,7 @@ def _lot_row(lot: Lot, group_ends: dict[str, int | None]) -> tuple[Any, ...]:
     (``valid_until``) of its group, if it has one: the lot falls due at its own end or its
     group's, whichever is first."""
     row = _ROWS.lot_row(lot)
-    due = row[-1]
-    if lot.group_id is not None:
-        end = group_ends[lot.group_id]
-        if end is not None and (due is None or end < due):
-            due = end
-    return (*row, due)
+    return (*row, row[-1] if lot.group_id is None else first_end(row[-1], group_ends[lot.group_id]))
 
 
 def _read_only_uri(path: str) -> str:
@@ -581,10 +579,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             )
             if stored is not None and stored[0] != until:
                 conn.execute(
-                    "UPDATE lots SET due_at = CASE"
-                    " WHEN :until IS NULL THEN ends_at"
-                    " WHEN ends_at IS NULL OR ends_at > :until THEN :until"
-                    " ELSE ends_at END"
+                    f"UPDATE lots SET due_at = {_DUE_AT}"
                     " WHERE group_id = :group AND remaining > 0",
                     {"until": until, "group": group_id},
                 )
