@@ -109,6 +109,9 @@ class WriteBuffer:
         self._charges: dict[str, Charge] = {}
         self._changes: list[Change] = []
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        #: Keys this unit looked up and found in no committed record (a backend's
+        #: ``get_idempotency`` notes them): storing one needs no second lookup.
+        self._absent_keys: set[tuple[str, str]] = set()
         self._groups: dict[str, ConditionGroup] = {}
         self._events: list[Event] = []
         self._acks: dict[str, set[str]] = {}  # tenant -> event ids acknowledged
@@ -147,6 +150,7 @@ class WriteBuffer:
         self._charges.clear()
         self._changes.clear()
         self._idempotency.clear()
+        self._absent_keys.clear()
         self._groups.clear()
         self._events.clear()
         self._acks.clear()
@@ -275,7 +279,9 @@ class WriteBuffer:
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Buffer a record (a key already stored or buffered conflicts)."""
         self._check_writable()
-        if self.get_idempotency(record.scope, record.key) is not None:
+        found = (record.scope, record.key)
+        if found in self._idempotency or (
+                found not in self._absent_keys and self.get_idempotency(*found) is not None):
             raise ConflictError(f"idempotency key {record.key!r} is already stored")
         self._idempotency[(record.scope, record.key)] = record
 

@@ -787,4 +787,7 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             self._q(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency WHERE scope = ? AND key = ?"),
             (scope, key),
         )
-        return None if row is None else self._ROWS.idempotency(row)
+        if row is None:
+            self._absent_keys.add((scope, key))
+            return None
+        return self._ROWS.idempotency(row)
