@@ -145,6 +145,9 @@ class Environment:
         #: The rules each open unit of work has read, by tenant (read once per unit).
         self._unit_rules: weakref.WeakKeyDictionary[UnitOfWork, dict[str, TenantRules]] = (
             weakref.WeakKeyDictionary())
+        #: The last unit asked about and its rules (one tuple, replaced whole, so threads
+        #: sharing the environment never see one unit's rules paired with another unit).
+        self._last_rules: tuple[UnitOfWork | None, dict[str, TenantRules]] = (None, {})
 
     def now(self) -> datetime:
         """The clock's instant (aware)."""
@@ -171,9 +174,15 @@ class Environment:
         """The tenant's rules as ``uow`` sees them: its current stored version (none stored:
         an empty :class:`TenantRules`). Read from the store once per unit of work and tenant
         (one primary-key lookup), so the next unit of any process sees a change."""
-        cache = self._unit_rules.get(uow)
-        if cache is None:
-            cache = self._unit_rules[uow] = {}
+        last = self._last_rules
+        if last[0] is uow:
+            cache = last[1]
+        else:
+            found = self._unit_rules.get(uow)
+            if found is None:
+                found = self._unit_rules[uow] = {}
+            cache = found
+            self._last_rules = (uow, cache)
         rules = cache.get(tenant_id)
         if rules is None:
             from prepaid_wallet.app.tenant_rules import current, decode
