@@ -54,6 +54,7 @@ from prepaid_wallet.money import Money, currency_exponent
 from prepaid_wallet.policies import PaymentMode, SpendRequest
 from prepaid_wallet.results import CaptureResult, Receipt, RefundResult, SpendResult
 from prepaid_wallet.rules.checkout import OrderPayment
+from prepaid_wallet.rules.hub import WalletTermChange
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Hold, Lot, Wallet
@@ -504,6 +505,37 @@ class CreditOwed(Command[OrderPayment]):
         return {"wallet_id": self.wallet_id, "order_id": self.order_id, "total": self.total,
                 "paid_by_other_methods": self.paid_by_other_methods, "reason": self.reason,
                 "metadata": metadata}
+
+
+# -- hub settings: a member's payment mode and floor ----------------------------------------------
+
+
+def _check_reason(reason: object) -> None:
+    check_optional_text(reason, "reason", required=False)
+
+
+@attrs.frozen(kw_only=True)
+class SetPaymentMode(Command[WalletTermChange]):
+    """Give the member its own payment mode (``None``: the hub's again), recording who did it
+    and why."""
+
+    operation: ClassVar[str] = "set_payment_mode"
+    handler: ClassVar[str] = f"{_HANDLERS}.hub_settings:set_payment_mode"
+    result: ClassVar[Any] = WalletTermChange
+
+    wallet_id: str
+    mode: PaymentMode | None
+    reason: str | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+
+    def validate(self) -> None:
+        if self.mode is not None and not isinstance(self.mode, PaymentMode):
+            raise InvalidInputError("mode", "must be a PaymentMode or None", self.mode)
+        _check_reason(self.reason)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "mode": self.mode, "reason": self.reason}
 
 
 # -- transfers and money out ----------------------------------------------------------------------

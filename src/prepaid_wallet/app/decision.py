@@ -31,14 +31,17 @@ def with_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendR
 def payment_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, mode: PaymentMode | None
                  ) -> PaymentMode:
     """``mode`` if given, else the member's own (the wallet setting
-    :data:`~prepaid_wallet.app.settings.PAYMENT_MODE`), else its tenant's
+    :data:`~prepaid_wallet.app.settings.PAYMENT_MODE`, read only when its tenant allows member
+    modes: ``TenantRules.member_payment_modes``), else its tenant's
     (``TenantRules.payment_mode``)."""
     if mode is not None:
         return mode
-    own = get_setting(uow, wallet.id, PAYMENT_MODE)
-    if own is not None:
-        return PaymentMode(own)
-    return env.tenant_rules(uow, wallet.tenant_id).payment_mode
+    tenant = env.tenant_rules(uow, wallet.tenant_id)
+    if tenant.member_payment_modes:
+        own = get_setting(uow, wallet.id, PAYMENT_MODE)
+        if own is not None:
+            return PaymentMode(own)
+    return tenant.payment_mode
 
 
 def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,

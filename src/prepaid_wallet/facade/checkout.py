@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from prepaid_wallet.money import Money
     from prepaid_wallet.policies import PaymentMode
     from prepaid_wallet.rules.checkout import CreditClaim, OrderPayment
+    from prepaid_wallet.rules.hub import WalletTermChange
 
 __all__ = ["Checkout"]
 
@@ -160,3 +161,43 @@ class Checkout(Facade):
         from prepaid_wallet.app.queries.checkout import order_payments
 
         return order_payments(self._env, wallet_id)
+
+    # -- hub settings: a member's payment mode and floor -------------------------------------
+
+    def set_payment_mode(
+        self,
+        wallet_id: str,
+        mode: PaymentMode | None,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> WalletTermChange:
+        """Give the member its own payment mode, which a spend, hold or order of the wallet
+        that names no mode is decided in instead of the hub's ``TenantRules.payment_mode``;
+        ``None`` removes it (the hub's mode applies again). The hub must allow member modes
+        (``TenantRules.member_payment_modes``; else ``InvalidInputError`` naming ``mode``, and
+        while it does not, a stored member mode is not applied). Moves no money; returns the
+        change (from what to what, when, ``actor`` -- else the service's -- and ``reason``),
+        kept in :meth:`wallet_term_changes`."""
+        from prepaid_wallet.app.commands import SetPaymentMode
+
+        return self._run(SetPaymentMode(
+            wallet_id=wallet_id, mode=mode, actor=actor, reason=reason,
+            idempotency_key=idempotency_key))
+
+    def payment_mode(self, wallet_id: str) -> PaymentMode:
+        """The payment mode the wallet's requests without a mode are decided in: the member's
+        own (:meth:`set_payment_mode`) while its hub allows member modes, else the hub's."""
+        from prepaid_wallet.app.queries.checkout import payment_mode
+
+        return payment_mode(self._env, wallet_id)
+
+    def wallet_term_changes(self, wallet_id: str, term: str | None = None
+                            ) -> list[WalletTermChange]:
+        """Every change of the wallet's floor and payment mode (``term``: ``"floor"`` or
+        ``"payment_mode"`` only), oldest first: who changed what, when, from what to what and
+        why."""
+        from prepaid_wallet.app.queries.checkout import wallet_term_changes
+
+        return wallet_term_changes(self._env, wallet_id, term)

@@ -91,6 +91,9 @@ class TenantRules:
       built with ``spend_order=`` uses its own order instead, in that process.
     * ``payment_mode`` -- the :class:`~prepaid_wallet.policies.PaymentMode` of a spend request
       that names none (``SpendRequest(mode=None)``, the default); default ``CREDIT_ONLY``.
+    * ``member_payment_modes`` -- whether a member may have a payment mode of its own, which
+      overrides ``payment_mode`` for its requests (``WalletService.set_payment_mode``); only
+      then does a spend without a mode read the member's setting. Default ``False``.
 
     Raises ``InvalidInputError`` naming the field for a value of the wrong type, and
     ``"periodic_fees"`` for two periodic fees of one name.
@@ -104,10 +107,14 @@ class TenantRules:
     spend_order: SpendOrder = attrs.field(default=SpendOrder.DEFAULT, converter=_spend_order)
     payment_mode: PaymentMode = attrs.field(default=PaymentMode.CREDIT_ONLY,
                                             converter=_payment_mode)
+    member_payment_modes: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.automatic_top_ups, bool):
             raise InvalidInputError("automatic_top_ups", "must be a bool", self.automatic_top_ups)
+        if not isinstance(self.member_payment_modes, bool):
+            raise InvalidInputError("member_payment_modes", "must be a bool",
+                                    self.member_payment_modes)
         names = [fee.name for fee in self.periodic_fees]
         if len(set(names)) != len(names):
             raise InvalidInputError("periodic_fees", "must have distinct names", names)
@@ -122,7 +129,8 @@ class TenantRules:
              "low_balance": <LowBalanceRule.to_data()> or null,
              "automatic_top_ups": false,
              "spend_order": "default",
-             "payment_mode": "credit_only"}
+             "payment_mode": "credit_only",
+             "member_payment_modes": false}
 
         Money is ``{"minor": <int>, "currency": <code>}``, instants ISO 8601 text with an
         offset, the spend order and payment mode their enum values.
@@ -135,6 +143,7 @@ class TenantRules:
             "automatic_top_ups": self.automatic_top_ups,
             "spend_order": self.spend_order.value,
             "payment_mode": self.payment_mode.value,
+            "member_payment_modes": self.member_payment_modes,
         }
 
     @classmethod
@@ -147,7 +156,8 @@ class TenantRules:
         the value at fault: ``"tenant_rules"`` for a non-mapping or an unknown key, then e.g.
         ``"fees[1].percent"``, ``"periodic_fees[0].zone"``, ``"limits.max_balance"``,
         ``"limits.rules[0].window.period"``, ``"low_balance.thresholds[2].label"``,
-        ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``.
+        ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``,
+        ``"member_payment_modes"``.
         """
         if not isinstance(data, Mapping):
             raise InvalidInputError("tenant_rules", "must be a mapping (a JSON object)", data)
@@ -172,11 +182,13 @@ class TenantRules:
             values["spend_order"] = _enum(SpendOrder, data["spend_order"], "spend_order")
         if "payment_mode" in data:
             values["payment_mode"] = _enum(PaymentMode, data["payment_mode"], "payment_mode")
+        if "member_payment_modes" in data:
+            values["member_payment_modes"] = data["member_payment_modes"]
         return cls(**values)
 
 
 _KEYS: Final = ("fees", "periodic_fees", "limits", "low_balance", "automatic_top_ups",
-                "spend_order", "payment_mode")
+                "spend_order", "payment_mode", "member_payment_modes")
 _RENAMEABLE: Final = (InvalidTimeError, InvalidCurrencyError, InvalidAmountError)
 
 

@@ -1,0 +1,106 @@
+"""Hub settings on every backend: a member's own payment mode (only where the hub allows
+member modes, and only then read), a hub's default floor for new wallets, and changing one
+wallet's floor -- each change kept with who made it, when and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from prepaid_wallet import FixedClock, Money, SequentialIds, Store, WalletService
+from prepaid_wallet.errors import InvalidInputError, SpendDeniedError
+from prepaid_wallet.policies import PaymentMode, SpendRequest
+from prepaid_wallet.rules.hub import WalletTerm
+from prepaid_wallet.rules.tenant import TenantRules
+from tests.backends import available_backends
+
+T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+HUB = "hub"
+MEMBER_MODES = TenantRules(member_payment_modes=True)
+
+
+def eur(text: str) -> Money:
+    return Money.of(text, "EUR")
+
+
+@pytest.fixture(params=sorted(available_backends()))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    made = available_backends()[request.param](tmp_path)
+    yield made
+    made.close()
+
+
+def _service(store: Store, rules: TenantRules = MEMBER_MODES) -> WalletService:
+    return WalletService(store, clock=FixedClock(T0), ids=SequentialIds(), rules={HUB: rules},
+                         actor="service")
+
+
+def _member(svc: WalletService, credit: str = "10.00") -> str:
+    wallet = svc.open_wallet(owner_id="ann", tenant_id=HUB, currency="EUR")
+    svc.top_up(wallet.id, eur(credit), method="card")
+    return wallet.id
+
+
+# -- payment mode ---------------------------------------------------------------------------
+
+
+def test_a_member_mode_overrides_the_hubs_and_is_recorded(store: Store) -> None:
+    svc = _service(store)
+    wallet = _member(svc)
+    assert svc.payment_mode(wallet) is PaymentMode.CREDIT_ONLY
+    with pytest.raises(SpendDeniedError):
+        svc.spend(wallet, SpendRequest(eur("15.00")))
+    change = svc.set_payment_mode(wallet, PaymentMode.CREDIT_FIRST, actor="mia",
+                                  reason="pays the rest by card")
+    assert (change.term, change.before, change.after) == (
+        WalletTerm.PAYMENT_MODE, None, "credit_first")
+    assert (change.actor, change.reason, change.at) == ("mia", "pays the rest by card", T0)
+    assert svc.payment_mode(wallet) is PaymentMode.CREDIT_FIRST
+    result = svc.spend(wallet, SpendRequest(eur("15.00")))
+    assert result.amount == eur("10.00")
+    assert result.remainder_due == eur("5.00")
+    back = svc.set_payment_mode(wallet, None)
+    assert (back.before, back.after, back.actor, back.reason) == (
+        "credit_first", None, "service", None)
+    assert svc.payment_mode(wallet) is PaymentMode.CREDIT_ONLY
+    assert svc.wallet_term_changes(wallet) == [change, back]
+    assert svc.wallet_term_changes(wallet, "floor") == []
+
+
+def test_a_member_mode_needs_a_hub_that_allows_them(store: Store) -> None:
+    svc = _service(store, TenantRules())
+    wallet = _member(svc)
+    before = store.export_state()
+    with pytest.raises(InvalidInputError) as caught:
+        svc.set_payment_mode(wallet, PaymentMode.CREDIT_FIRST, actor="mia")
+    assert caught.value.field == "mode"
+    assert store.export_state() == before
+
+
+def test_a_stored_member_mode_is_neither_read_nor_applied_once_the_hub_disallows_them(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = _service(store)
+    wallet = _member(svc)
+    svc.set_payment_mode(wallet, PaymentMode.CREDIT_FIRST)
+    svc.set_tenant_rules(HUB, TenantRules())
+    assert svc.payment_mode(wallet) is PaymentMode.CREDIT_ONLY
+
+    def unread(*args: object) -> None:
+        raise AssertionError("the member's mode was read")
+
+    monkeypatch.setattr("prepaid_wallet.app.decision.get_setting", unread)
+    with pytest.raises(SpendDeniedError):
+        svc.spend(wallet, SpendRequest(eur("15.00")))
+    assert svc.spend(wallet, SpendRequest(eur("5.00"))).amount == eur("5.00")
+
+
+def test_setting_a_mode_under_a_key_replays(store: Store) -> None:
+    svc = _service(store)
+    wallet = _member(svc)
+    first = svc.set_payment_mode(wallet, PaymentMode.CREDIT_FIRST, idempotency_key="m-1")
+    again = svc.set_payment_mode(wallet, PaymentMode.CREDIT_FIRST, idempotency_key="m-1")
+    assert again == first
+    assert len(svc.wallet_term_changes(wallet)) == 1
