@@ -104,3 +104,35 @@ def test_setting_a_mode_under_a_key_replays(store: Store) -> None:
     again = svc.set_payment_mode(wallet, PaymentMode.CREDIT_FIRST, idempotency_key="m-1")
     assert again == first
     assert len(svc.wallet_term_changes(wallet)) == 1
+
+
+# -- default floor --------------------------------------------------------------------------
+
+
+def test_a_new_wallet_takes_the_hubs_default_floor_for_its_currency(store: Store) -> None:
+    rules = TenantRules(default_floors=(eur("-100.00"), Money.of("-500", "JPY")))
+    svc = _service(store, rules)
+    eur_wallet = svc.open_wallet(owner_id="ann", tenant_id=HUB, currency="EUR")
+    jpy_wallet = svc.open_wallet(owner_id="ann", tenant_id=HUB, currency="JPY")
+    usd_wallet = svc.open_wallet(owner_id="ann", tenant_id=HUB, currency="USD")
+    own = svc.open_wallet(owner_id="bob", tenant_id=HUB, currency="EUR", floor=eur("-5.00"))
+    assert eur_wallet.floor == eur("-100.00")
+    assert jpy_wallet.floor == Money.of("-500", "JPY")
+    assert usd_wallet.floor == Money.zero("USD")
+    assert own.floor == eur("-5.00")
+    assert svc.spend(eur_wallet.id, SpendRequest(eur("60.00"))).amount == eur("60.00")
+    assert svc.get_wallet(eur_wallet.id).open == eur("-60.00")
+
+
+def test_default_floors_round_trip_and_are_checked() -> None:
+    rules = TenantRules(default_floors=(eur("-100.00"),))
+    assert rules.to_data()["default_floors"] == [{"minor": -10000, "currency": "EUR"}]
+    assert TenantRules.from_data(rules.to_data()) == rules
+    assert rules.default_floor("EUR") == eur("-100.00")
+    assert rules.default_floor("USD") == Money.zero("USD")
+    with pytest.raises(InvalidInputError) as caught:
+        TenantRules(default_floors=(eur("1.00"),))
+    assert caught.value.field == "default_floors[0]"
+    with pytest.raises(InvalidInputError) as caught:
+        TenantRules(default_floors=(eur("-1.00"), eur("-2.00")))
+    assert caught.value.field == "default_floors"

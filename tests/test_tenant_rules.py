@@ -87,7 +87,7 @@ def test_every_key_is_shown_and_defaults_keep_todays_behaviour() -> None:
     assert TenantRules().to_data() == {
         "fees": [], "periodic_fees": [], "limits": {}, "low_balance": None,
         "automatic_top_ups": False, "spend_order": "default", "payment_mode": "credit_only",
-        "member_payment_modes": False,
+        "member_payment_modes": False, "default_floors": [],
     }
     assert TenantRules.from_data({}) == TenantRules()
     assert TenantRules.from_data({"automatic_top_ups": True}) == TenantRules(
@@ -155,6 +155,12 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         (_with("spend_order", "largest_first"), "spend_order", InvalidInputError),
         (_with("payment_mode", "cash"), "payment_mode", InvalidInputError),
         (_with("member_payment_modes", "yes"), "member_payment_modes", InvalidInputError),
+        (_with("default_floors", [{"minor": -5}]), "default_floors[0]", InvalidAmountError),
+        (_with("default_floors", [{"minor": 5, "currency": "EUR"}]), "default_floors[0]",
+         InvalidAmountError),
+        (_with("default_floors", [{"minor": -5, "currency": "EUR"}] * 2), "default_floors",
+         InvalidInputError),
+        (_with("default_floors", {}), "default_floors", InvalidInputError),
         (_with("periodic_fees", [MONTHLY.to_data(), MONTHLY.to_data()]), "periodic_fees",
          InvalidInputError),
     ],
