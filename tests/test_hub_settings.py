@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from prepaid_wallet import FixedClock, Money, SequentialIds, Store, WalletService
-from prepaid_wallet.errors import InvalidInputError, SpendDeniedError
+from prepaid_wallet.errors import FloorAboveBalanceError, InvalidInputError, SpendDeniedError
 from prepaid_wallet.policies import PaymentMode, SpendRequest
 from prepaid_wallet.rules.hub import WalletTerm
 from prepaid_wallet.rules.tenant import TenantRules
-from tests.backends import available_backends
+from tests.backends import available_backends, durable_backends
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 HUB = "hub"
@@ -40,7 +40,8 @@ def _service(store: Store, rules: TenantRules = MEMBER_MODES) -> WalletService:
 
 def _member(svc: WalletService, credit: str = "10.00") -> str:
     wallet = svc.open_wallet(owner_id="ann", tenant_id=HUB, currency="EUR")
-    svc.top_up(wallet.id, eur(credit), method="card")
+    if credit != "0.00":
+        svc.top_up(wallet.id, eur(credit), method="card")
     return wallet.id
 
 
@@ -136,3 +137,64 @@ def test_default_floors_round_trip_and_are_checked() -> None:
     with pytest.raises(InvalidInputError) as caught:
         TenantRules(default_floors=(eur("-1.00"), eur("-2.00")))
     assert caught.value.field == "default_floors"
+
+
+# -- one wallet's floor ---------------------------------------------------------------------
+
+
+def test_a_wallets_floor_changes_with_who_when_and_why(store: Store) -> None:
+    svc = _service(store)
+    wallet = _member(svc, "10.00")
+    change = svc.set_floor(wallet, eur("-50.00"), actor="mia", reason="trusted member")
+    assert (change.term, change.before, change.after, change.actor, change.reason) == (
+        WalletTerm.FLOOR, "0.00", "-50.00", "mia", "trusted member")
+    assert svc.get_wallet(wallet).floor == eur("-50.00")
+    assert svc.spend(wallet, SpendRequest(eur("55.00"))).amount == eur("55.00")
+    assert svc.get_wallet(wallet).open == eur("-45.00")
+    assert svc.verify().ok
+    # A floor above the open balance is refused: the wallet would be below it.
+    before = store.export_state()
+    with pytest.raises(FloorAboveBalanceError) as caught:
+        svc.set_floor(wallet, eur("-40.00"), actor="mia", reason=None)
+    assert (caught.value.floor, caught.value.open) == (eur("-40.00"), eur("-45.00"))
+    assert store.export_state() == before
+    svc.top_up(wallet, eur("45.00"), method="card")
+    back = svc.set_floor(wallet, eur("0.00"), actor="leo", reason=None)
+    assert (back.before, back.after) == ("-50.00", "0.00")
+    assert svc.wallet_term_changes(wallet, "floor") == [change, back]
+    with pytest.raises(SpendDeniedError):
+        svc.spend(wallet, SpendRequest(eur("0.01")))
+    assert svc.verify().ok
+
+
+def test_a_floor_set_under_a_key_replays_and_its_refusal_too(store: Store) -> None:
+    svc = _service(store)
+    wallet = _member(svc, "0.00")
+    first = svc.set_floor(wallet, eur("-5.00"), actor="mia", reason=None, idempotency_key="f-1")
+    assert svc.set_floor(wallet, eur("-5.00"), actor="mia", reason=None,
+                         idempotency_key="f-1") == first
+    svc.spend(wallet, SpendRequest(eur("5.00")))
+    for _ in range(2):
+        with pytest.raises(FloorAboveBalanceError):
+            svc.set_floor(wallet, eur("0.00"), actor="mia", reason=None, idempotency_key="f-2")
+    assert len(svc.wallet_term_changes(wallet)) == 1
+
+
+@pytest.mark.parametrize("backend", sorted(durable_backends()))
+def test_a_changed_floor_survives_reopening_the_store(backend: str, tmp_path: Path) -> None:
+    from prepaid_wallet import open_store
+
+    url = durable_backends()[backend](tmp_path)
+    store = open_store(url, create=True)
+    svc = _service(store)
+    wallet = _member(svc, "0.00")
+    svc.set_floor(wallet, eur("-20.00"), actor="mia", reason="season")
+    store.close()
+    again = open_store(url)
+    try:
+        svc = _service(again)
+        assert svc.get_wallet(wallet).floor == eur("-20.00")
+        assert svc.spend(wallet, SpendRequest(eur("20.00"))).amount == eur("20.00")
+        assert svc.verify().ok
+    finally:
+        again.close()

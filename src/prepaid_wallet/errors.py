@@ -35,6 +35,7 @@ __all__ = [
     "CurrencyMismatchError",
     "DuplicateWalletError",
     "EntryNotFoundError",
+    "FloorAboveBalanceError",
     "HoldExpiredError",
     "HoldNotFoundError",
     "HoldStateError",
@@ -335,6 +336,17 @@ class NoCreditOwedError(RefusedError):
         done = "" if credited_entry_id is None else f" (credited by {credited_entry_id!r})"
         super().__init__(f"no credit owed on order {order_id!r}{done}")
 
+
+
+class FloorAboveBalanceError(RefusedError):
+    """A wallet's floor cannot be raised to ``floor``: its open balance (``open``) is below it,
+    and a wallet is never below its floor (both :class:`~prepaid_wallet.money.Money`)."""
+
+    def __init__(self, wallet_id: str, floor: Any, open: Any) -> None:
+        self.wallet_id = wallet_id
+        self.floor = floor
+        self.open = open
+        super().__init__(f"wallet {wallet_id!r}: floor {floor} is above its open balance {open}")
 
 # -- conflicts -----------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from prepaid_wallet import _codec
 from prepaid_wallet.app.ports import IdempotencyRecord
 from prepaid_wallet.errors import (
     AlreadyReversedError,
+    FloorAboveBalanceError,
     HoldExpiredError,
     HoldStateError,
     IdempotencyConflictError,
@@ -104,6 +105,9 @@ def encode_refusal(error: RefusedError) -> str:
                 "remainder_due": _codec.to_data(error.remainder_due)}
     elif isinstance(error, NoCreditOwedError):
         data = {"order_id": error.order_id, "credited_entry_id": error.credited_entry_id}
+    elif isinstance(error, FloorAboveBalanceError):
+        data = {"wallet_id": error.wallet_id, "floor": _codec.to_data(error.floor),
+                "open": _codec.to_data(error.open)}
     elif isinstance(error, LimitExceededError):
         data = {"wallet_id": error.wallet_id, "operation": error.operation,
                 "breaches": list(error.breaches)}
@@ -146,6 +150,9 @@ def decode_refusal(text: str) -> RefusedError:
                                     _codec.from_data(Money, data["remainder_due"]))
     if kind == "NoCreditOwedError":
         return NoCreditOwedError(data["order_id"], data["credited_entry_id"])
+    if kind == "FloorAboveBalanceError":
+        return FloorAboveBalanceError(data["wallet_id"], _codec.from_data(Money, data["floor"]),
+                                      _codec.from_data(Money, data["open"]))
     if kind == "LimitExceededError":
         return LimitExceededError(data["wallet_id"], data["operation"], data["breaches"])
     raise TypeError(f"unknown stored refusal {kind!r}")  # pragma: no cover

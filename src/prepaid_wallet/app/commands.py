@@ -538,6 +538,35 @@ class SetPaymentMode(Command[WalletTermChange]):
         return {"wallet_id": self.wallet_id, "mode": self.mode, "reason": self.reason}
 
 
+@attrs.frozen(kw_only=True)
+class SetFloor(Command[WalletTermChange]):
+    """Change the wallet's floor to ``floor`` (zero or negative, in its currency), recording
+    ``actor`` and ``reason``."""
+
+    operation: ClassVar[str] = "set_floor"
+    handler: ClassVar[str] = f"{_HANDLERS}.hub_settings:set_floor"
+    result: ClassVar[Any] = WalletTermChange
+
+    wallet_id: str
+    floor: Money
+    actor: str | None
+    reason: str | None
+    idempotency_key: str | None = None
+
+    def validate(self) -> None:
+        floor = self.floor
+        if not isinstance(floor, Money):
+            raise InvalidAmountError("floor", "must be a Money (use Money.of)", floor)
+        if floor.is_positive():
+            raise InvalidAmountError("floor", "must be zero or negative", floor)
+        if self.actor is None:
+            raise InvalidInputError("actor", "is required: who changes the floor", None)
+        _check_reason(self.reason)
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"wallet_id": self.wallet_id, "floor": self.floor, "reason": self.reason}
+
+
 # -- transfers and money out ----------------------------------------------------------------------
 
 

@@ -186,6 +186,30 @@ class Checkout(Facade):
             wallet_id=wallet_id, mode=mode, actor=actor, reason=reason,
             idempotency_key=idempotency_key))
 
+    def set_floor(
+        self,
+        wallet_id: str,
+        floor: Money,
+        *,
+        actor: str,
+        reason: str | None,
+        idempotency_key: str | None = None,
+    ) -> WalletTermChange:
+        """Change the wallet's floor -- the lowest its open balance may go -- to ``floor``
+        (zero or negative, in the wallet's currency). ``actor`` (who changes it) is required,
+        ``reason`` says why (None: no reason given). Moves no money; returns the change (from
+        what to what, as decimal strings, and when), kept in :meth:`wallet_term_changes`.
+
+        A floor above the wallet's open balance is refused (``FloorAboveBalanceError``,
+        nothing changed): the wallet would be below its floor. ``InvalidAmountError`` naming
+        ``floor`` for a positive floor or one that is not ``Money``, ``CurrencyMismatchError``
+        for another currency. Under ``idempotency_key`` a retry returns the first change."""
+        from prepaid_wallet.app.commands import SetFloor
+
+        return self._run(SetFloor(
+            wallet_id=wallet_id, floor=floor, actor=actor, reason=reason,
+            idempotency_key=idempotency_key))
+
     def payment_mode(self, wallet_id: str) -> PaymentMode:
         """The payment mode the wallet's requests without a mode are decided in: the member's
         own (:meth:`set_payment_mode`) while its hub allows member modes, else the hub's."""

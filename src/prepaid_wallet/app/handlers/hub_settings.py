@@ -4,15 +4,21 @@ money (no journal entry); each is kept in the wallet's term history
 
 from __future__ import annotations
 
-from prepaid_wallet.app.commands import SetPaymentMode
+import attrs
+
+from prepaid_wallet.app.commands import SetFloor, SetPaymentMode
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.settings import PAYMENT_MODE, get_setting, put_setting
 from prepaid_wallet.app.wallet_terms import TERM_CHANGES
-from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.errors import (
+    CurrencyMismatchError,
+    FloorAboveBalanceError,
+    InvalidInputError,
+)
 from prepaid_wallet.rules.hub import WalletTerm, WalletTermChange
 from prepaid_wallet.wallet import Wallet
 
-__all__ = ["set_payment_mode"]
+__all__ = ["set_floor", "set_payment_mode"]
 
 
 def _changed(ctx: Context, wallet: Wallet, term: WalletTerm, before: str | None,
@@ -38,3 +44,19 @@ def set_payment_mode(ctx: Context, command: SetPaymentMode) -> WalletTermChange:
     after = None if mode is None else mode.value
     put_setting(ctx.uow, wallet, PAYMENT_MODE, after)
     return _changed(ctx, wallet, WalletTerm.PAYMENT_MODE, before, after, command.reason)
+
+
+def set_floor(ctx: Context, command: SetFloor) -> WalletTermChange:
+    """Change the wallet's floor (in its currency; not above its open balance, which would
+    leave it below its floor); the change is recorded."""
+    wallet = ctx.wallet(command.wallet_id)
+    floor = command.floor
+    if floor.currency != wallet.currency:
+        raise CurrencyMismatchError(wallet.currency, floor.currency, "floor")
+    if floor > wallet.open:
+        raise FloorAboveBalanceError(wallet.id, floor, wallet.open)
+    before = wallet.floor
+    if floor != before:
+        ctx.uow.change_terms(attrs.evolve(wallet, floor=floor))
+    return _changed(ctx, wallet, WalletTerm.FLOOR, str(before.amount), str(floor.amount),
+                    command.reason)
