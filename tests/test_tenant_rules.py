@@ -214,7 +214,9 @@ def test_set_rules_makes_versions_with_who_when_and_key(store: Store) -> None:
     first = svc.set_tenant_rules(TENANT, TenantRules(fees=(CARD,)))
     clock.advance(timedelta(hours=1))
     second = svc.set_tenant_rules(TENANT, RICH, idempotency_key="rules-2", actor="ann",
-                                  metadata={"ticket": "T-7"})
+                                  metadata={"ticket": "T-7"}, reason="spring prices")
+    assert (first.reason, second.reason) == (None, "spring prices")
+    assert second.to_data()["reason"] == "spring prices"
     assert isinstance(first, TenantRulesVersion)
     assert (first.tenant_id, first.version, first.rules, first.set_at, first.actor,
             first.idempotency_key, dict(first.metadata)) == (

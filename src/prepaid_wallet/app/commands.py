@@ -806,6 +806,7 @@ class SetTenantRules(Command[StoredRules]):
     idempotency_key: str | None = None
     actor: str | None = None
     metadata: Mapping[str, str] | None = None
+    reason: str | None = None
 
     def validate(self) -> None:
         from prepaid_wallet.rules.tenant import TenantRules
@@ -813,9 +814,13 @@ class SetTenantRules(Command[StoredRules]):
         check_name(self.tenant_id, "tenant_id")
         if not isinstance(self.rules, TenantRules):
             raise InvalidInputError("rules", "must be a TenantRules", self.rules)
+        check_optional_text(self.reason, "reason", required=False)
 
     def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"tenant_id": self.tenant_id, "rules": encode(self.rules), "metadata": metadata}
+        found = {"tenant_id": self.tenant_id, "rules": encode(self.rules), "metadata": metadata}
+        if self.reason is not None:  # without one, the fingerprint of before reasons existed
+            found["reason"] = self.reason
+        return found
 
 
 # -- automatic top-ups ----------------------------------------------------------------------------

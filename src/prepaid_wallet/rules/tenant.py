@@ -269,8 +269,9 @@ class TenantRulesVersion:
     ``WalletService.set_tenant_rules`` returns, and ``tenant_rules_history`` lists).
 
     ``version`` counts from 1 per tenant; ``set_at`` is the instant of the command that set it
-    (aware, UTC), with its ``actor`` (the call's, else the service's), ``idempotency_key`` and
-    ``metadata``. A version is never changed: setting other rules makes the next one.
+    (aware, UTC), with its ``actor`` (the call's, else the service's), ``idempotency_key``,
+    ``metadata`` and ``reason`` (why it was set; None when none was given). A version is never
+    changed: setting other rules makes the next one.
     """
 
     tenant_id: str
@@ -280,10 +281,11 @@ class TenantRulesVersion:
     actor: str | None = None
     idempotency_key: str | None = None
     metadata: Mapping[str, str] = attrs.field(factory=dict)
+    reason: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         """JSON-able data: ``{"tenant_id", "version", "set_at" (ISO 8601, UTC), "actor",
-        "idempotency_key", "metadata", "rules": <TenantRules.to_data()>}``."""
+        "idempotency_key", "metadata", "reason", "rules": <TenantRules.to_data()>}``."""
         return {
             "tenant_id": self.tenant_id,
             "version": self.version,
@@ -291,5 +293,6 @@ class TenantRulesVersion:
             "actor": self.actor,
             "idempotency_key": self.idempotency_key,
             "metadata": dict(self.metadata),
+            "reason": self.reason,
             "rules": self.rules.to_data(),
         }
