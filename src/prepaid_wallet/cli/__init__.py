@@ -139,7 +139,7 @@ if not TYPE_CHECKING:  # what only errors use
 #: the one being run. A command group (``wallet``) is one line: its actions are in its module.
 _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("init", "create the store, or migrate it to this version's schema", "maintenance"),
-    ("wallet", "open, show and list wallets", "wallet"),
+    ("wallet", "open, show and list wallets; set a wallet's floor or payment mode", "wallet"),
     ("top-up", "credit the open balance", "wallet"),
     ("award", "grant a commerce lot", "wallet"),
     ("check", "decide a spend without writing anything (exit 4 if it would be refused)",
