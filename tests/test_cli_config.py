@@ -103,22 +103,22 @@ def test_rules_are_set_from_a_file_and_shown_as_json(
     assert code == ExitCode.OK
     assert json.loads(out) == {"tenant_id": "hub", "version": None, "set_at": None,
                                "actor": None, "idempotency_key": None, "metadata": {},
-                               "rules": TenantRules().to_data()}
+                               "reason": None, "rules": TenantRules().to_data()}
 
     path = tmp_path / "rules.json"
     path.write_text(json.dumps(RULES), "utf-8")
     code, out, err = call("--db", db, "--json", "rules", "set", "--tenant", "hub", str(path),
                           "--actor", "ops", "--idempotency-key", "rules-1",
-                          monkeypatch=monkeypatch, capsys=capsys)
+                          "--reason", "spring prices", monkeypatch=monkeypatch, capsys=capsys)
     assert (code, err) == (ExitCode.OK, "")
     stored = json.loads(out)
     check_json_convention(stored)
-    assert (stored["version"], stored["actor"], stored["idempotency_key"]) == (1, "ops",
-                                                                             "rules-1")
+    assert (stored["version"], stored["actor"], stored["idempotency_key"],
+            stored["reason"]) == (1, "ops", "rules-1", "spring prices")
     assert stored["rules"] == TenantRules.from_data(RULES).to_data()
     code, again, _ = call("--db", db, "--json", "rules", "set", "--tenant", "hub", str(path),
                           "--actor", "ops", "--idempotency-key", "rules-1",
-                          monkeypatch=monkeypatch, capsys=capsys)
+                          "--reason", "spring prices", monkeypatch=monkeypatch, capsys=capsys)
     assert (code, json.loads(again)) == (ExitCode.OK, stored)  # replayed: nothing new
 
     # What `rules show` prints, edited, goes back in through standard input.
@@ -139,7 +139,8 @@ def test_rules_are_set_from_a_file_and_shown_as_json(
         (1, "ops", False), (2, None, True)]
     code, out, _ = call("--db", db, "rules", "history", "--tenant", "hub",
                         monkeypatch=monkeypatch, capsys=capsys)
-    assert [line.split("  ")[0::2] for line in out.splitlines()] == [["1", "ops"], ["2", "-"]]
+    assert [line.split("  ")[0::2] for line in out.splitlines()] == [
+        ["1", "ops", "spring prices"], ["2", "-", "-"]]
 
     # Every other command applies them: the default mode of a spend is the tenant's.
     store = open_store(db, create=False)

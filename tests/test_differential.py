@@ -84,6 +84,16 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("payout"), _index, _cents, _key),
     st.tuples(st.just("adjust"), _index, st.integers(-8_000, 8_000).filter(bool), _key),
     st.tuples(st.just("ack"), st.integers(1, 3)),
+    # credit at checkout, credit owed, a wallet's hub settings
+    st.tuples(st.just("apply"), _index, st.integers(0, 3), st.integers(0, 8_000),
+              st.sampled_from([None, PaymentMode.CREDIT_ONLY, PaymentMode.CREDIT_FIRST]), _key),
+    st.tuples(st.just("place"), _index, st.integers(0, 3), _key),
+    st.tuples(st.just("abandon"), _index, st.integers(0, 3), _key),
+    st.tuples(st.just("owed"), _index, st.integers(0, 3), st.integers(0, 8_000),
+              st.integers(0, 3_000), _key),
+    st.tuples(st.just("set_floor"), _index, st.integers(-3_000, 0), _key),
+    st.tuples(st.just("set_mode"), _index,
+              st.sampled_from([None, PaymentMode.CREDIT_ONLY, PaymentMode.CREDIT_FIRST]), _key),
 )
 #: The tenant's rules in every run: small fees, limits a program can reach (spends, holds and
 #: captures share the spend limit), reminders.
@@ -103,7 +113,10 @@ RULES = TenantRules(
     ),
     low_balance=LowBalanceRule((Threshold(Money.of("20.00", "EUR"), "notice"),
                                 Threshold(Money.of("5.00", "EUR"), "warn"))),
+    member_payment_modes=True,
 )
+#: The commands of credit at checkout and hub settings (:meth:`Runner.checkout`).
+CHECKOUT = frozenset({"apply", "place", "abandon", "owed", "set_floor", "set_mode"})
 #: Lots with their own conditions may pay food, in Berlin daytime on weekdays.
 FOOD_BY_DAY = SpendCondition(categories={"food"}, windows=(TimeWindow(
     days={1, 2, 3, 4, 5}, start=time(8), end=time(20), zone="Europe/Berlin"),))
@@ -225,7 +238,39 @@ class Runner:
             if not self.keyed:
                 return ("skip",)
             return self._call(self.keyed[args[0] % len(self.keyed)], None)
+        if name in CHECKOUT:
+            return self.checkout(name, args)
         return self.commerce(name, args)
+
+    def checkout(self, name: str, args: tuple[Any, ...]) -> Any:
+        """The commands of credit at checkout, credit owed and a wallet's hub settings."""
+        svc = self.svc
+        wid, rest = _pick(self.wallets, args[0]), args[1:]
+        if name == "apply":
+            order, cents, mode, key = rest
+            return self._call(lambda: svc.apply_credit(
+                wid, order_id=f"o{order}", total=_eur(cents), mode=mode, idempotency_key=key),
+                key)
+        if name in ("place", "abandon"):
+            order, key = rest
+            run = svc.place_order if name == "place" else svc.abandon_order
+            outcome = self._call(lambda: run(wid, order_id=f"o{order}", idempotency_key=key),
+                                 key)
+            if name == "place":
+                self._note(outcome, self.charges)
+            return outcome
+        if name == "owed":
+            order, total, other, key = rest
+            return self._call(lambda: svc.credit_owed(
+                wid, order_id=f"o{order}", total=_eur(total),
+                paid_by_other_methods=_eur(other), actor="staff", idempotency_key=key), key)
+        if name == "set_floor":
+            floor, key = rest
+            return self._call(lambda: svc.set_floor(wid, _eur(floor), actor="staff",
+                                                    reason="hub", idempotency_key=key), key)
+        mode, key = rest
+        return self._call(lambda: svc.set_payment_mode(wid, mode, actor="staff",
+                                                       idempotency_key=key), key)
 
     def commerce(self, name: str, args: tuple[Any, ...]) -> Any:
         """The commands on conditioned commerce."""
@@ -388,6 +433,20 @@ def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
         ("adjust", 1, -99_000, None),  # below the floor
         ("adjust", 0, 60_000, None),  # above the maximum balance
         ("ack", 2), ("ack", 3),
+        # credit at checkout, credit owed, hub settings
+        ("place", 0, 0, None),  # no such order
+        ("top_up", 0, 6_000, "EUR", None),
+        ("apply", 0, 0, 4_000, None, "k10"), ("apply", 0, 0, 4_000, None, "k10"),  # replay
+        ("apply", 0, 0, 2_500, None, None),  # re-sized
+        ("apply", 1, 0, 100, None, None),  # another wallet's order
+        ("place", 0, 0, None), ("place", 0, 0, None),  # placed already
+        ("owed", 0, 0, 2_000, 1_000, None), ("owed", 0, 0, 2_000, 1_000, None),  # once
+        ("apply", 0, 1, 99_000, PaymentMode.CREDIT_ONLY, None),
+        ("place", 0, 1, None),  # credit-only, not covered
+        ("abandon", 0, 1, None), ("abandon", 0, 1, None),
+        ("set_mode", 0, PaymentMode.CREDIT_FIRST, None), ("set_mode", 0, None, None),
+        ("set_floor", 0, -3_000, "k11"), ("set_floor", 0, -3_000, "k11"),
+        ("set_floor", 1, 0, None),  # above the open balance: refused
     ]
     results = run_everywhere(program)
     _assert_same(results)
@@ -398,7 +457,9 @@ def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
             "SpendDeniedError", "HoldStateError", "InvalidInputError",
             "InsufficientFundsError", "AlreadyReversedError", "HoldExpiredError",
             "RefundExceedsOriginalError", "HoldNotFoundError", "ConditionGroupNotFoundError",
-            "InvalidAmountError", "InvalidTimeError", "LimitExceededError"} <= kinds, kinds
+            "InvalidAmountError", "InvalidTimeError", "LimitExceededError",
+            "OrderNotFoundError", "OrderStateError", "OrderNotCoveredError",
+            "NoCreditOwedError", "FloorAboveBalanceError"} <= kinds, kinds
     assert outcomes[2] == outcomes[0]  # open_wallet replayed
     assert outcomes[7] == outcomes[6]  # top_up replayed
     assert outcomes[7][0] == "ok"

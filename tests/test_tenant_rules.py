@@ -87,6 +87,7 @@ def test_every_key_is_shown_and_defaults_keep_todays_behaviour() -> None:
     assert TenantRules().to_data() == {
         "fees": [], "periodic_fees": [], "limits": {}, "low_balance": None,
         "automatic_top_ups": False, "spend_order": "default", "payment_mode": "credit_only",
+        "member_payment_modes": False, "default_floors": [],
     }
     assert TenantRules.from_data({}) == TenantRules()
     assert TenantRules.from_data({"automatic_top_ups": True}) == TenantRules(
@@ -153,6 +154,13 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         (_with("automatic_top_ups", "yes"), "automatic_top_ups", InvalidInputError),
         (_with("spend_order", "largest_first"), "spend_order", InvalidInputError),
         (_with("payment_mode", "cash"), "payment_mode", InvalidInputError),
+        (_with("member_payment_modes", "yes"), "member_payment_modes", InvalidInputError),
+        (_with("default_floors", [{"minor": -5}]), "default_floors[0]", InvalidAmountError),
+        (_with("default_floors", [{"minor": 5, "currency": "EUR"}]), "default_floors[0]",
+         InvalidAmountError),
+        (_with("default_floors", [{"minor": -5, "currency": "EUR"}] * 2), "default_floors",
+         InvalidInputError),
+        (_with("default_floors", {}), "default_floors", InvalidInputError),
         (_with("periodic_fees", [MONTHLY.to_data(), MONTHLY.to_data()]), "periodic_fees",
          InvalidInputError),
     ],
@@ -206,7 +214,9 @@ def test_set_rules_makes_versions_with_who_when_and_key(store: Store) -> None:
     first = svc.set_tenant_rules(TENANT, TenantRules(fees=(CARD,)))
     clock.advance(timedelta(hours=1))
     second = svc.set_tenant_rules(TENANT, RICH, idempotency_key="rules-2", actor="ann",
-                                  metadata={"ticket": "T-7"})
+                                  metadata={"ticket": "T-7"}, reason="spring prices")
+    assert (first.reason, second.reason) == (None, "spring prices")
+    assert second.to_data()["reason"] == "spring prices"
     assert isinstance(first, TenantRulesVersion)
     assert (first.tenant_id, first.version, first.rules, first.set_at, first.actor,
             first.idempotency_key, dict(first.metadata)) == (

@@ -35,6 +35,7 @@ __all__ = [
     "CurrencyMismatchError",
     "DuplicateWalletError",
     "EntryNotFoundError",
+    "FloorAboveBalanceError",
     "HoldExpiredError",
     "HoldNotFoundError",
     "HoldStateError",
@@ -48,7 +49,12 @@ __all__ = [
     "InvalidTimeError",
     "LimitExceededError",
     "LotNotFoundError",
+    "NoCreditOwedError",
     "NotFoundError",
+    "OrderExpiredError",
+    "OrderNotCoveredError",
+    "OrderNotFoundError",
+    "OrderStateError",
     "PrepaidWalletError",
     "RefundExceedsOriginalError",
     "RefusedError",
@@ -277,6 +283,70 @@ class AlreadyReversedError(RefusedError):
         self.reversal_id = reversal_id
         super().__init__(f"entry {entry_id!r} was already reversed by {reversal_id!r}")
 
+
+# -- credit at checkout --------------------------------------------------------------------------
+
+
+class OrderNotFoundError(NotFoundError):
+    """No credit payment for this order id (for this wallet)."""
+
+    kind = "order"
+
+
+class OrderStateError(RefusedError):
+    """An order's credit payment cannot do this in its current ``status`` (``"placed"`` or
+    ``"abandoned"``; ``"expired"`` for :class:`OrderExpiredError`)."""
+
+    def __init__(self, order_id: str, status: str, action: str) -> None:
+        self.order_id = order_id
+        self.status = status
+        self.action = action
+        super().__init__(f"order {order_id!r} is {status}; cannot {action}")
+
+
+class OrderExpiredError(OrderStateError):
+    """The order's pending credit payment has ended (its hold's window is over): it cannot be
+    placed until credit is applied to it again."""
+
+    def __init__(self, order_id: str, action: str = "place") -> None:
+        super().__init__(order_id, "expired", action)
+
+
+class OrderNotCoveredError(RefusedError):
+    """In ``CREDIT_ONLY`` mode an order is placed only when credit pays all of it;
+    ``remainder_due`` (a :class:`~prepaid_wallet.money.Money`) is what credit does not cover
+    (top up at least that much, then apply credit again)."""
+
+    def __init__(self, order_id: str, remainder_due: Any) -> None:
+        self.order_id = order_id
+        self.remainder_due = remainder_due
+        super().__init__(
+            f"order {order_id!r} is not covered by credit ({remainder_due} due) and the "
+            "payment mode is credit only"
+        )
+
+
+class NoCreditOwedError(RefusedError):
+    """The order was not paid more than its total, or what it was owed has already been
+    credited (``credited_entry_id``, the entry that did)."""
+
+    def __init__(self, order_id: str, credited_entry_id: str | None = None) -> None:
+        self.order_id = order_id
+        self.credited_entry_id = credited_entry_id
+        done = "" if credited_entry_id is None else f" (credited by {credited_entry_id!r})"
+        super().__init__(f"no credit owed on order {order_id!r}{done}")
+
+
+
+class FloorAboveBalanceError(RefusedError):
+    """A wallet's floor cannot be raised to ``floor``: its open balance (``open``) is below it,
+    and a wallet is never below its floor (both :class:`~prepaid_wallet.money.Money`)."""
+
+    def __init__(self, wallet_id: str, floor: Any, open: Any) -> None:
+        self.wallet_id = wallet_id
+        self.floor = floor
+        self.open = open
+        super().__init__(f"wallet {wallet_id!r}: floor {floor} is above its open balance {open}")
 
 # -- conflicts -----------------------------------------------------------------------------------
 

@@ -18,11 +18,16 @@ from prepaid_wallet import _codec
 from prepaid_wallet.app.ports import IdempotencyRecord
 from prepaid_wallet.errors import (
     AlreadyReversedError,
+    FloorAboveBalanceError,
     HoldExpiredError,
     HoldStateError,
     IdempotencyConflictError,
     InsufficientFundsError,
     LimitExceededError,
+    NoCreditOwedError,
+    OrderExpiredError,
+    OrderNotCoveredError,
+    OrderStateError,
     RefundExceedsOriginalError,
     RefusedError,
     SpendDeniedError,
@@ -91,6 +96,18 @@ def encode_refusal(error: RefusedError) -> str:
         }
     elif isinstance(error, AlreadyReversedError):
         data = {"entry_id": error.entry_id, "reversal_id": error.reversal_id}
+    elif isinstance(error, OrderExpiredError):
+        data = {"order_id": error.order_id, "action": error.action}
+    elif isinstance(error, OrderStateError):
+        data = {"order_id": error.order_id, "status": error.status, "action": error.action}
+    elif isinstance(error, OrderNotCoveredError):
+        data = {"order_id": error.order_id,
+                "remainder_due": _codec.to_data(error.remainder_due)}
+    elif isinstance(error, NoCreditOwedError):
+        data = {"order_id": error.order_id, "credited_entry_id": error.credited_entry_id}
+    elif isinstance(error, FloorAboveBalanceError):
+        data = {"wallet_id": error.wallet_id, "floor": _codec.to_data(error.floor),
+                "open": _codec.to_data(error.open)}
     elif isinstance(error, LimitExceededError):
         data = {"wallet_id": error.wallet_id, "operation": error.operation,
                 "breaches": list(error.breaches)}
@@ -124,6 +141,18 @@ def decode_refusal(text: str) -> RefusedError:
         )
     if kind == "AlreadyReversedError":
         return AlreadyReversedError(data["entry_id"], data["reversal_id"])
+    if kind == "OrderExpiredError":
+        return OrderExpiredError(data["order_id"], data["action"])
+    if kind == "OrderStateError":
+        return OrderStateError(data["order_id"], data["status"], data["action"])
+    if kind == "OrderNotCoveredError":
+        return OrderNotCoveredError(data["order_id"],
+                                    _codec.from_data(Money, data["remainder_due"]))
+    if kind == "NoCreditOwedError":
+        return NoCreditOwedError(data["order_id"], data["credited_entry_id"])
+    if kind == "FloorAboveBalanceError":
+        return FloorAboveBalanceError(data["wallet_id"], _codec.from_data(Money, data["floor"]),
+                                      _codec.from_data(Money, data["open"]))
     if kind == "LimitExceededError":
         return LimitExceededError(data["wallet_id"], data["operation"], data["breaches"])
     raise TypeError(f"unknown stored refusal {kind!r}")  # pragma: no cover

@@ -26,6 +26,7 @@ from prepaid_wallet.app.bootstrap import bootstrap
 from prepaid_wallet.app.environment import WelcomeAward
 from prepaid_wallet.clock import Clock
 from prepaid_wallet.facade.automation import Automation
+from prepaid_wallet.facade.checkout import Checkout
 from prepaid_wallet.facade.configuration import Configuration
 from prepaid_wallet.facade.payments import Payments
 from prepaid_wallet.facade.reading import Reading
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Progress", "WalletService", "WelcomeAward"]
 
-class WalletService(Wallets, Payments, Transfers, Configuration, Automation, Reading):
+class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Automation, Reading):
     """Prepaid wallets over a :class:`~prepaid_wallet.storage.base.Store`.
 
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);

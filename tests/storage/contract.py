@@ -902,6 +902,49 @@ class StoreContract:
         assert caught.value.wallet_id == "w1"
         assert store.export_state() == before
 
+    def test_a_wallets_terms_change_with_the_unit_and_only_its_terms(
+        self, store: Store, writer: Writer
+    ) -> None:
+        writer.open("w1")
+        writer.top_up("w1", "10.00")
+        # Rolled back: nothing changes.
+        before = store.export_state()
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.change_terms(attrs.evolve(wallet, floor=eur("-5.00")))
+            assert uow.get_wallet("w1").floor == eur("-5.00")
+        assert store.export_state() == before
+        # Anything but the terms is refused when buffered.
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            for bad in (attrs.evolve(wallet, open=eur("99.00")),
+                        attrs.evolve(wallet, version=wallet.version + 1),
+                        attrs.evolve(wallet, floor=eur("1.00")),
+                        attrs.evolve(wallet, floor=Money.of("-5", "JPY"))):
+                with pytest.raises(IntegrityError):
+                    uow.change_terms(bad)
+        # Committed with a change built on it, in the same unit.
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.change_terms(attrs.evolve(wallet, floor=eur("-5.00")))
+            # Below zero: only the new floor allows it.
+            uow.record(_w.payout(uow.get_wallet("w1"), eur("12.00"), "bank", writer.info()))
+            uow.commit()
+        stored = writer.wallet("w1")
+        assert (stored.floor, stored.open, stored.version) == (eur("-5.00"), eur("-2.00"), 2)
+        # A unit of its own changes nothing else.
+        with store.unit_of_work() as uow:
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.change_terms(attrs.evolve(wallet, floor=eur("-3.00")))
+            uow.commit()
+        assert writer.wallet("w1") == attrs.evolve(stored, floor=eur("-3.00"))
+        # A wallet opened in the same unit is written with its new terms.
+        with store.unit_of_work() as uow:
+            uow.add_wallet(writer.new_wallet("w2"))
+            uow.change_terms(attrs.evolve(uow.get_wallet("w2"), floor=eur("-1.00")))
+            uow.commit()
+        assert writer.wallet("w2").floor == eur("-1.00")
+
     # -- optimistic version check ------------------------------------------------------------
 
     def test_recording_a_change_built_on_an_old_version_raises(

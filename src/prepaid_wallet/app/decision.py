@@ -11,21 +11,37 @@ import attrs
 from prepaid_wallet.app.charges import breaches, fee, gross_top_up
 from prepaid_wallet.app.environment import Environment, Groups
 from prepaid_wallet.app.ports import UnitOfWork
+from prepaid_wallet.app.settings import PAYMENT_MODE, get_setting
 from prepaid_wallet.money import Money
-from prepaid_wallet.policies import Decision, Reason, SpendRequest, decide_spend
+from prepaid_wallet.policies import Decision, PaymentMode, Reason, SpendRequest, decide_spend
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Wallet
 
-__all__ = ["decide", "with_mode"]
+__all__ = ["decide", "payment_mode", "with_mode"]
 
 
 def with_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest
               ) -> SpendRequest:
-    """``request`` with a payment mode: its own, else its tenant's default
-    (``TenantRules.payment_mode``)."""
+    """``request`` with a payment mode: its own, else the wallet's (:func:`payment_mode`)."""
     if request.mode is not None:
         return request
-    return attrs.evolve(request, mode=env.tenant_rules(uow, wallet.tenant_id).payment_mode)
+    return attrs.evolve(request, mode=payment_mode(env, uow, wallet, None))
+
+
+def payment_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, mode: PaymentMode | None
+                 ) -> PaymentMode:
+    """``mode`` if given, else the member's own (the wallet setting
+    :data:`~prepaid_wallet.app.settings.PAYMENT_MODE`, read only when its tenant allows member
+    modes: ``TenantRules.member_payment_modes``), else its tenant's
+    (``TenantRules.payment_mode``)."""
+    if mode is not None:
+        return mode
+    tenant = env.tenant_rules(uow, wallet.tenant_id)
+    if tenant.member_payment_modes:
+        own = get_setting(uow, wallet.id, PAYMENT_MODE)
+        if own is not None:
+            return PaymentMode(own)
+    return tenant.payment_mode
 
 
 def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,

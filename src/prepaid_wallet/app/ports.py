@@ -439,6 +439,13 @@ class UnitOfWork(Protocol):
         """Buffer a change: its entry and the new state of every object it touched."""
         ...
 
+    def change_terms(self, wallet: Wallet) -> None:
+        """Buffer new terms of a stored wallet (what a wallet has besides money: its floor),
+        which the unit's view of it has from now on and the commit writes; its balances,
+        status, version and head are the unit's view's (only :meth:`record` moves them).
+        ``IntegrityError`` for a wallet that differs in anything else."""
+        ...
+
 
 class Store(Protocol):
     """A place wallets live: hands out units of work."""

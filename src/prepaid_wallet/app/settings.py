@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LIMITS",
     "OWNER_GROUPS",
+    "PAYMENT_MODE",
     "TOP_UP_RULE",
     "TOP_UP_SCHEDULE",
     "WALLET_SETTINGS",
@@ -38,6 +39,8 @@ LIMITS = "limits"
 TOP_UP_RULE = "top_up"
 #: The last scheduled top-up occurrence started (ISO 8601).
 TOP_UP_SCHEDULE = "top_up_schedule_last"
+#: The member's own payment mode, overriding its tenant's (a ``PaymentMode`` value).
+PAYMENT_MODE = "payment_mode"
 
 
 @attrs.frozen

@@ -52,7 +52,7 @@ class StoredRules:
 
     ``id`` is the version's own fresh id (it makes the key of the version record), ``rules``
     the canonical JSON text of ``TenantRules.to_data()``, ``set_at`` the instant of the command
-    that set it, with its ``actor``, ``idempotency_key`` and ``metadata``.
+    that set it, with its ``actor``, ``idempotency_key``, ``metadata`` and ``reason``.
     """
 
     id: str
@@ -63,7 +63,7 @@ class StoredRules:
     actor: str | None = None
     idempotency_key: str | None = None
     metadata: dict[str, str] = attrs.field(factory=dict)
-
+    reason: str | None = None
 
     @property
     def pointer(self) -> CurrentRules:
@@ -172,5 +172,5 @@ def public(stored: StoredRules) -> TenantRulesVersion:
     return TenantRulesVersion(
         tenant_id=stored.tenant_id, version=stored.version, rules=decode(stored.rules),
         set_at=stored.set_at, actor=stored.actor, idempotency_key=stored.idempotency_key,
-        metadata=dict(stored.metadata),
+        metadata=dict(stored.metadata), reason=stored.reason,
     )

@@ -68,8 +68,8 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``config``), named by its line of ``_COMMANDS`` and imported only when the
-command is the one being run; ``framework`` holds what every command is made of and
+``maintenance``, ``config``, ``checkout``), named by its line of ``_COMMANDS`` and imported
+only when the command is the one being run; ``framework`` holds what every command is made of and
 ``output`` what they share.
 """
 
@@ -139,7 +139,7 @@ if not TYPE_CHECKING:  # what only errors use
 #: the one being run. A command group (``wallet``) is one line: its actions are in its module.
 _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("init", "create the store, or migrate it to this version's schema", "maintenance"),
-    ("wallet", "open, show and list wallets", "wallet"),
+    ("wallet", "open, show and list wallets; set a wallet's floor or payment mode", "wallet"),
     ("top-up", "credit the open balance", "wallet"),
     ("award", "grant a commerce lot", "wallet"),
     ("check", "decide a spend without writing anything (exit 4 if it would be refused)",
@@ -158,6 +158,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("verify", "check the whole store against its journal (exit 6 on a problem)", "maintenance"),
     ("rules", "show and set a tenant's rules (fees, limits...) as JSON", "config"),
     ("group", "list, show, create and update a tenant's condition groups", "config"),
+    ("order", "apply a member's credit to an order, place, abandon or show it", "checkout"),
+    ("credit-owed", "credit what a placed order was paid more than its total", "checkout"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 

@@ -60,7 +60,7 @@ def _rules_data(ctx: _Context, tenant_id: str) -> dict[str, Any]:
     if found is not None:
         return found.to_data()
     return {"tenant_id": tenant_id, "version": None, "set_at": None, "actor": None,
-            "idempotency_key": None, "metadata": {},
+            "idempotency_key": None, "metadata": {}, "reason": None,
             "rules": ctx.service.tenant_rules(tenant_id).to_data()}
 
 
@@ -78,7 +78,8 @@ def _rules_set(ctx: _Context) -> ExitCode:
         data = data["rules"]  # what ``rules show`` printed, edited
     rules = TenantRules.from_data(data)
     stored = ctx.service.set_tenant_rules(args.tenant, rules,
-                                          idempotency_key=args.idempotency_key, actor=args.actor)
+                                          idempotency_key=args.idempotency_key, actor=args.actor,
+                                          reason=args.reason)
     _document(ctx, stored.to_data())
     return ExitCode.OK
 
@@ -93,7 +94,7 @@ def _rules_history(ctx: _Context) -> ExitCode:
         ctx.line("no rules set")
     for version in versions:
         ctx.line("  ".join((str(version.version), _iso(version.set_at), version.actor or "-",
-                            version.idempotency_key or "-")))
+                            version.idempotency_key or "-", version.reason or "-")))
     return ExitCode.OK
 
 
@@ -199,6 +200,7 @@ def _(p: argparse.ArgumentParser) -> None:
                    help="the rules as JSON (TenantRules.to_data, or what 'rules show' prints),"
                         " or - for standard input")
     p.add_argument("--actor", help="who sets them (recorded with the version)")
+    p.add_argument("--reason", help="why they are set (recorded with the version)")
     _key(p)
 
 

@@ -1,5 +1,5 @@
-"""The commands that open wallets and put money in them: ``wallet open|show|list``, ``top-up``,
-``award`` and ``transfer``."""
+"""The commands that open wallets and put money in them: ``wallet open|show|list``, a wallet's
+hub settings ``wallet set-floor|set-mode``, ``top-up``, ``award`` and ``transfer``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from prepaid_wallet.cli.output import _amount, _instant, _iso, _Progress
 
 if TYPE_CHECKING:
     from prepaid_wallet import _codec
+    from prepaid_wallet.rules.hub import WalletTermChange
     from prepaid_wallet.wallet import Wallet
 
 if not TYPE_CHECKING:  # imported when first used
@@ -63,6 +64,34 @@ def _wallet_list(ctx: _Context) -> ExitCode:
     if not ctx.json and not listed:
         ctx.line("no wallets")
     return ExitCode.OK
+
+
+def _term_change(ctx: _Context, change: WalletTermChange) -> ExitCode:
+    if ctx.json:
+        ctx.emit(_codec.to_data(change))
+    else:
+        ctx.table([("wallet", change.wallet_id), (change.term.value, f"{change.before} ->"
+                    f" {change.after}"), ("by", str(change.actor)), ("reason", str(change.reason)),
+                   ("at", _iso(change.at))])
+    return ExitCode.OK
+
+
+def _wallet_set_floor(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    wallet = ctx.service.get_wallet(args.wallet)
+    return _term_change(ctx, ctx.service.set_floor(
+        wallet.id, _amount(args.floor, wallet.currency, "floor"), actor=args.actor,
+        reason=args.reason, idempotency_key=args.idempotency_key))
+
+
+def _wallet_set_mode(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.policies import PaymentMode
+
+    args = ctx.args
+    mode = None if args.mode == "hub" else PaymentMode(args.mode.replace("-", "_"))
+    return _term_change(ctx, ctx.service.set_payment_mode(
+        args.wallet, mode, actor=args.actor, reason=args.reason,
+        idempotency_key=args.idempotency_key))
 
 
 def _top_up(ctx: _Context) -> ExitCode:
@@ -142,6 +171,27 @@ def _(p: argparse.ArgumentParser) -> None:
 @COMMANDS.command("wallet list", _wallet_list, help="every wallet, by id")
 def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tenant", help="only this tenant's wallets")
+
+
+@COMMANDS.command("wallet set-floor", _wallet_set_floor, _ONE,
+                  help="change a wallet's floor, recording who and why")
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wallet", help="the wallet's id")
+    p.add_argument("floor", help="the new floor: zero or negative, in the wallet's currency")
+    p.add_argument("--actor", required=True, help="who changes it")
+    p.add_argument("--reason", help="why, kept with the change")
+    _key(p)
+
+
+@COMMANDS.command("wallet set-mode", _wallet_set_mode, _ONE,
+                  help="give a member its own payment mode (hub: the hub's again)")
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wallet", help="the wallet's id")
+    p.add_argument("mode", choices=("credit-first", "credit-only", "hub"),
+                   help="the member's mode; hub removes it")
+    p.add_argument("--actor", help="who changes it")
+    p.add_argument("--reason", help="why, kept with the change")
+    _key(p)
 
 
 @COMMANDS.command("top-up", _top_up, _ONE)

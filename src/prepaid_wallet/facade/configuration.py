@@ -88,14 +88,16 @@ class Configuration(Facade):
         idempotency_key: str | None = None,
         actor: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        reason: str | None = None,
     ) -> TenantRulesVersion:
         """Store ``rules`` as the tenant's next version (1, 2, ...) and return it, with the
-        instant, the actor (the call's, else the service's), the key and the metadata that set
-        it. Every process that opens the store applies them from its next command on (each
-        command reads the current version in its own unit of work); a job already running
-        keeps the rules it read when it started. Rules equal to the current version's write
-        nothing and return that version. Setting rules moves no money: no journal entry; the
-        versions (:meth:`tenant_rules_history`) say who set what, when.
+        instant, the actor (the call's, else the service's), the key, the metadata and the
+        ``reason`` (why; optional) that set it. Every process that opens the store applies
+        them from its next command on (each command reads the current version in its own unit
+        of work); a job already running keeps the rules it read when it started. Rules equal
+        to the current version's write nothing and return that version. Setting rules moves no
+        money: no journal entry; the versions (:meth:`tenant_rules_history`) say who set what,
+        when and why.
 
         Under ``idempotency_key`` a retry returns the version first stored (a different
         request: ``IdempotencyConflictError``). Two sets of one tenant's rules at once never
@@ -108,7 +110,7 @@ class Configuration(Facade):
 
         return public(self._run(SetTenantRules(
             tenant_id=tenant_id, rules=rules, idempotency_key=idempotency_key, actor=actor,
-            metadata=metadata)))
+            metadata=metadata, reason=reason)))
 
     def tenant_rules(self, tenant_id: str) -> TenantRules:
         """The rules that apply to the tenant now: its current stored version's (none stored:

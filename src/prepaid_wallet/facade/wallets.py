@@ -37,7 +37,8 @@ class Wallets(Facade):
     ) -> Wallet:
         """Open an empty wallet for ``owner_id`` at ``tenant_id`` in ``currency``.
 
-        ``floor`` (zero or negative, in ``currency``; default zero) is the lowest the open
+        ``floor`` (zero or negative, in ``currency``; default: the tenant's default floor for
+        ``currency``, ``TenantRules.default_floors``, else zero) is the lowest the open
         balance may go. One owner has at most one wallet per tenant and currency
         (``DuplicateWalletError``); the same owner at two tenants has two wallets. When the
         tenant has a :class:`WelcomeAward` in ``currency``, it is granted in the same unit of

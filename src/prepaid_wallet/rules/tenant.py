@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import attrs
 
+from prepaid_wallet._data import money_from_data, money_to_data
 from prepaid_wallet.errors import (
     CurrencyMismatchError,
     InvalidAmountError,
@@ -23,6 +24,7 @@ from prepaid_wallet.errors import (
     InvalidInputError,
     InvalidTimeError,
 )
+from prepaid_wallet.money import Money
 from prepaid_wallet.policies import PaymentMode, SpendOrder
 from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import Limits
@@ -67,6 +69,24 @@ def _spend_order(value: object) -> SpendOrder:
     return value
 
 
+def _default_floors(value: object) -> tuple[Money, ...]:
+    floors: tuple[Money, ...] = _items(value, Money, "default_floors")
+    seen: set[str] = set()
+    for index, floor in enumerate(floors):
+        if floor.is_positive():
+            raise InvalidAmountError(f"default_floors[{index}]", "must be zero or negative",
+                                     floor)
+        if floor.currency in seen:
+            raise InvalidInputError("default_floors", "must have one floor per currency",
+                                    floors)
+        seen.add(floor.currency)
+    return floors
+
+
+def _money(value: object) -> Money:
+    return money_from_data(value, "money")
+
+
 def _payment_mode(value: object) -> PaymentMode:
     if not isinstance(value, PaymentMode):
         raise InvalidInputError("payment_mode", "must be a PaymentMode", value)
@@ -91,6 +111,13 @@ class TenantRules:
       built with ``spend_order=`` uses its own order instead, in that process.
     * ``payment_mode`` -- the :class:`~prepaid_wallet.policies.PaymentMode` of a spend request
       that names none (``SpendRequest(mode=None)``, the default); default ``CREDIT_ONLY``.
+    * ``member_payment_modes`` -- whether a member may have a payment mode of its own, which
+      overrides ``payment_mode`` for its requests (``WalletService.set_payment_mode``); only
+      then does a spend without a mode read the member's setting. Default ``False``.
+    * ``default_floors`` -- the floor (zero or negative) a new wallet in each currency gets when
+      ``WalletService.open_wallet`` names none, one per currency; a currency without one gets
+      zero. Changing it does not change the floor of wallets already open
+      (``WalletService.set_floor`` does, one wallet at a time).
 
     Raises ``InvalidInputError`` naming the field for a value of the wrong type, and
     ``"periodic_fees"`` for two periodic fees of one name.
@@ -104,13 +131,26 @@ class TenantRules:
     spend_order: SpendOrder = attrs.field(default=SpendOrder.DEFAULT, converter=_spend_order)
     payment_mode: PaymentMode = attrs.field(default=PaymentMode.CREDIT_ONLY,
                                             converter=_payment_mode)
+    member_payment_modes: bool = False
+    default_floors: tuple[Money, ...] = attrs.field(default=(), converter=_default_floors)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.automatic_top_ups, bool):
             raise InvalidInputError("automatic_top_ups", "must be a bool", self.automatic_top_ups)
+        if not isinstance(self.member_payment_modes, bool):
+            raise InvalidInputError("member_payment_modes", "must be a bool",
+                                    self.member_payment_modes)
         names = [fee.name for fee in self.periodic_fees]
         if len(set(names)) != len(names):
             raise InvalidInputError("periodic_fees", "must have distinct names", names)
+
+    def default_floor(self, currency: str) -> Money:
+        """The floor of a new wallet in ``currency`` that names none: the tenant's default for
+        the currency, else zero."""
+        for floor in self.default_floors:
+            if floor.currency == currency:
+                return floor
+        return Money.zero(currency)
 
     def to_data(self) -> dict[str, Any]:
         """The rules as JSON-able data, every key present; :meth:`from_data` rebuilds equal
@@ -122,7 +162,9 @@ class TenantRules:
              "low_balance": <LowBalanceRule.to_data()> or null,
              "automatic_top_ups": false,
              "spend_order": "default",
-             "payment_mode": "credit_only"}
+             "payment_mode": "credit_only",
+             "member_payment_modes": false,
+             "default_floors": [<Money>, ...]}
 
         Money is ``{"minor": <int>, "currency": <code>}``, instants ISO 8601 text with an
         offset, the spend order and payment mode their enum values.
@@ -135,6 +177,8 @@ class TenantRules:
             "automatic_top_ups": self.automatic_top_ups,
             "spend_order": self.spend_order.value,
             "payment_mode": self.payment_mode.value,
+            "member_payment_modes": self.member_payment_modes,
+            "default_floors": [money_to_data(floor) for floor in self.default_floors],
         }
 
     @classmethod
@@ -147,7 +191,8 @@ class TenantRules:
         the value at fault: ``"tenant_rules"`` for a non-mapping or an unknown key, then e.g.
         ``"fees[1].percent"``, ``"periodic_fees[0].zone"``, ``"limits.max_balance"``,
         ``"limits.rules[0].window.period"``, ``"low_balance.thresholds[2].label"``,
-        ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``.
+        ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``,
+        ``"member_payment_modes"``, ``"default_floors[0]"``.
         """
         if not isinstance(data, Mapping):
             raise InvalidInputError("tenant_rules", "must be a mapping (a JSON object)", data)
@@ -172,11 +217,16 @@ class TenantRules:
             values["spend_order"] = _enum(SpendOrder, data["spend_order"], "spend_order")
         if "payment_mode" in data:
             values["payment_mode"] = _enum(PaymentMode, data["payment_mode"], "payment_mode")
+        if "member_payment_modes" in data:
+            values["member_payment_modes"] = data["member_payment_modes"]
+        if "default_floors" in data:
+            values["default_floors"] = _decoded_list(data["default_floors"], "default_floors",
+                                                     _money, "money")
         return cls(**values)
 
 
 _KEYS: Final = ("fees", "periodic_fees", "limits", "low_balance", "automatic_top_ups",
-                "spend_order", "payment_mode")
+                "spend_order", "payment_mode", "member_payment_modes", "default_floors")
 _RENAMEABLE: Final = (InvalidTimeError, InvalidCurrencyError, InvalidAmountError)
 
 
@@ -219,8 +269,9 @@ class TenantRulesVersion:
     ``WalletService.set_tenant_rules`` returns, and ``tenant_rules_history`` lists).
 
     ``version`` counts from 1 per tenant; ``set_at`` is the instant of the command that set it
-    (aware, UTC), with its ``actor`` (the call's, else the service's), ``idempotency_key`` and
-    ``metadata``. A version is never changed: setting other rules makes the next one.
+    (aware, UTC), with its ``actor`` (the call's, else the service's), ``idempotency_key``,
+    ``metadata`` and ``reason`` (why it was set; None when none was given). A version is never
+    changed: setting other rules makes the next one.
     """
 
     tenant_id: str
@@ -230,10 +281,11 @@ class TenantRulesVersion:
     actor: str | None = None
     idempotency_key: str | None = None
     metadata: Mapping[str, str] = attrs.field(factory=dict)
+    reason: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         """JSON-able data: ``{"tenant_id", "version", "set_at" (ISO 8601, UTC), "actor",
-        "idempotency_key", "metadata", "rules": <TenantRules.to_data()>}``."""
+        "idempotency_key", "metadata", "reason", "rules": <TenantRules.to_data()>}``."""
         return {
             "tenant_id": self.tenant_id,
             "version": self.version,
@@ -241,5 +293,6 @@ class TenantRulesVersion:
             "actor": self.actor,
             "idempotency_key": self.idempotency_key,
             "metadata": dict(self.metadata),
+            "reason": self.reason,
             "rules": self.rules.to_data(),
         }

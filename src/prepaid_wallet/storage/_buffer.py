@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+import attrs
+
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
@@ -117,6 +119,8 @@ class WriteBuffer:
         self._acks: dict[str, set[str]] = {}  # tenant -> event ids acknowledged
         #: (kind, key) -> (the row and the record put, or None for a removal), in write order.
         self._records: dict[tuple[str, str], tuple[RecordRow, Any] | None] = {}
+        #: Stored wallets whose terms (floor) this unit changed, by id.
+        self._terms: set[str] = set()
 
     # -- what a backend provides ------------------------------------------------------------
 
@@ -155,12 +159,13 @@ class WriteBuffer:
         self._events.clear()
         self._acks.clear()
         self._records.clear()
+        self._terms.clear()
 
     def _has_writes(self) -> bool:
         """Whether the unit buffered anything to write."""
         return bool(
             self._changes or self._new_wallets or self._idempotency or self._groups
-            or self._events or self._acks or self._records
+            or self._events or self._acks or self._records or self._terms
         )
 
     def find_wallet(self, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
@@ -284,6 +289,28 @@ class WriteBuffer:
                 found not in self._absent_keys and self.get_idempotency(*found) is not None):
             raise ConflictError(f"idempotency key {record.key!r} is already stored")
         self._idempotency[(record.scope, record.key)] = record
+
+    def change_terms(self, wallet: Wallet) -> None:
+        """Buffer new terms of a wallet -- its floor -- written at commit; nothing else of it
+        changes (its balances, status, version and head move only with a change, so the unit's
+        later changes of it build on this wallet). ``IntegrityError`` when ``wallet`` differs
+        from the unit's view of it in anything but its terms, or its floor is positive or in
+        another currency."""
+        self._check_writable()
+        current = self.get_wallet(wallet.id)
+        floor = wallet.floor
+        if floor.currency != current.currency or floor.is_positive() or (
+                attrs.evolve(wallet, floor=current.floor) != current):
+            raise IntegrityError(f"wallet {wallet.id!r}: only its terms may change here")
+        for index, opened in enumerate(self._new_wallets):
+            if opened.id == wallet.id:  # opened in this unit: it is written whole
+                self._new_wallets[index] = wallet
+                self._wallets[wallet.id] = wallet
+                return
+        if wallet.id not in self._base_versions:
+            self._base_versions[wallet.id] = self._stored_version(wallet.id)
+        self._wallets[wallet.id] = wallet
+        self._terms.add(wallet.id)
 
     def record(self, change: Change) -> None:
         """Buffer a change, checking each wallet's version moved by exactly one."""

@@ -551,6 +551,16 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             if wallet_id in missing:
                 raise WalletNotFoundError(wallet_id)
 
+    def _write_terms(self) -> None:
+        """Write the terms (floor) of each wallet this unit changed them of
+        (:meth:`change_terms`), sorted by id, before the rest of the unit: its other columns,
+        and the version check, are written with the wallet's moving columns."""
+        for wallet_id in sorted(self._terms):
+            wallet = self._wallets[wallet_id]
+            with self._translated("writing wallet terms"):
+                self._cursor(self._q("UPDATE wallets SET floor = ? WHERE id = ?"),
+                             (wallet.floor.minor_units, wallet_id))
+
     def _record_statements(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
         """This unit's record writes as statements (``?`` placeholders) and their rows, for a
         backend that sends statements: removals first; then the unique value of each record

@@ -524,6 +524,9 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         """The buffered writes and ``COMMIT`` in one query (:meth:`_flush`); a unit that wrote
         nothing commits what it began, if anything."""
         if self._has_writes():
+            if self._terms:
+                self._write_terms()
+                conn = self._check_open()
             self._flush(conn)
         elif self._in_transaction(conn):
             with _translated("COMMIT"):

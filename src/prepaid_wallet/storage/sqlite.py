@@ -505,6 +505,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         """Validate the buffered writes, send them (``executemany``) and commit."""
         if self._has_writes():
             group_ends = self._validate()
+            self._write_terms()
             self._flush(conn, group_ends)
         self._store._retrying(conn, "COMMIT")
 

@@ -28,6 +28,7 @@ def set_tenant_rules(ctx: Context, command: SetTenantRules) -> StoredRules:
         actor=ctx.actor if ctx.actor is not None else ctx.env.actor,
         idempotency_key=ctx.key,
         metadata=dict(ctx.metadata),
+        reason=command.reason,
     )
     ctx.uow.put_record(VERSIONS, stored)
     ctx.uow.put_record(CURRENT, stored.pointer)

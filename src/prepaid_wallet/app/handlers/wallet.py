@@ -22,11 +22,14 @@ __all__ = ["open_wallet", "set_limits", "set_owner_groups"]
 
 
 def open_wallet(ctx: Context, command: OpenWallet) -> Wallet:
-    """A new wallet, with its owner's groups and, when the tenant has one in the wallet's
-    currency, its welcome award granted in the same unit of work."""
+    """A new wallet (without a floor of its own: its tenant's default floor for the currency),
+    with its owner's groups and, when the tenant has one in the wallet's currency, its welcome
+    award granted in the same unit of work."""
     wallet = _w.new_wallet(
         wallet_id=ctx.env.ids.new("w"), tenant_id=command.tenant_id, owner_id=command.owner_id,
-        currency=command.currency, floor=command.opening_floor, at=ctx.at,
+        currency=command.currency, floor=command.floor if command.floor is not None else (
+            ctx.env.tenant_rules(ctx.uow, command.tenant_id).default_floor(command.currency)),
+        at=ctx.at,
         metadata=ctx.metadata,
     )
     ctx.uow.add_wallet(wallet)
