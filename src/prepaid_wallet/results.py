@@ -163,11 +163,14 @@ class LowBalanceLine:
 class TopUpReport:
     """What one :meth:`~prepaid_wallet.service.WalletService.process_top_ups` run did: the
     credit entries it posted, the intents it gave up, and those still pending (waiting for a
-    back-off or for an unknown outcome to be settled)."""
+    back-off or for an unknown outcome to be settled); ``stalled``, the intents whose step
+    raised (the gateway or the store failed on them): each is left as it was committed, the
+    run goes on with the others, and a later run takes it up again."""
 
     credited: tuple[str, ...]
     given_up: tuple[str, ...]
     pending: tuple[str, ...]
+    stalled: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -84,8 +84,10 @@ def set_top_up_rule(ctx: Context, command: SetTopUpRule) -> TopUpRule | None:
 
 
 def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
-    """Drive every pending intent (at most ``limit``; a scoped service's own tenant's only) as
-    far as it can go now."""
+    """Drive every intent in flight (at most ``limit``; a scoped service's own tenant's only)
+    as far as it can go now: those whose credit is due first, then the pending ones. An intent
+    whose step raises (the gateway or the store failed on it) is left as it was committed and
+    reported as stalled; the others are driven all the same."""
     from prepaid_wallet.rules.topup import IntentStatus
 
     gateway = require_gateway(env)
@@ -95,15 +97,20 @@ def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
     credited: list[str] = []
     given_up: list[str] = []
     still: list[str] = []
+    stalled: list[str] = []
     for intent in pending:
-        final, entry_id = drive(env, gateway, intent.id)
+        try:
+            final, entry_id = drive(env, gateway, intent.id)
+        except Exception:  # one intent never blocks the others; a later run tries it again
+            stalled.append(intent.id)
+            continue
         if entry_id is not None:
             credited.append(entry_id)
         if final is not None and final.status is IntentStatus.FAILED:
             given_up.append(final.id)
         elif final is not None and final.status is IntentStatus.PENDING:
             still.append(final.id)
-    return TopUpReport(tuple(credited), tuple(given_up), tuple(still))
+    return TopUpReport(tuple(credited), tuple(given_up), tuple(still), tuple(stalled))
 
 
 def _pending_intents(env: Environment, limit: int) -> list[TopUpIntent]:
@@ -138,8 +145,8 @@ def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
     if outcome.status is not ChargeStatus.UNKNOWN:
         _save_intent(env, intent_id, functools.partial(
             record_outcome, idempotency_key=idempotency_key, outcome=outcome, now=env.now()))
-    if env.gateway is None:
-        return TopUpReport((), (), (intent_id,))
+    # Without a gateway the intent is still driven as far as it goes without one: a success
+    # is credited here and now, whichever process hears of it.
     final, entry_id = drive(env, env.gateway, intent_id)
     failed = final is not None and final.status is IntentStatus.FAILED
     pending = final is not None and final.status is IntentStatus.PENDING
@@ -268,10 +275,11 @@ def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: Char
         return True
 
 
-def drive(env: Environment, gateway: PaymentGateway, intent_id: str
+def drive(env: Environment, gateway: PaymentGateway | None, intent_id: str
           ) -> tuple[TopUpIntent | None, str | None]:
     """Run one intent's state machine until it waits or ends; returns its last state and
-    the credit entry posted by this run, if any."""
+    the credit entry posted by this run, if any. Without a gateway it stops at the first step
+    that needs one (a charge or a lookup) and takes every other (a credit, giving up)."""
     from prepaid_wallet.rules.topup import Charge as _Charge
     from prepaid_wallet.rules.topup import (
         ChargeStatus,
@@ -279,6 +287,8 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
         Done,
         GiveUp,
         Settle,
+        Step,
+        credit_key,
         give_up,
         next_step,
         record_outcome,
@@ -294,10 +304,17 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
                 return None, entry_id
             wallet = uow.get_wallet(intent.wallet_id)
             rule = top_up_rule(env, uow, wallet)
+        succeeded = intent.succeeded_attempt
         if rule is None:
-            return intent, entry_id  # the rule was removed: left as it is
-        step = next_step(intent, rule, now)
+            # The rule was removed: nothing more is charged, but money taken is credited.
+            if succeeded is None or intent.credited:
+                return intent, entry_id
+            step: Step = Credit(succeeded, intent.amount, credit_key(intent))
+        else:
+            step = next_step(intent, rule, now)
         if isinstance(step, _Charge):
+            if gateway is None or rule is None:
+                return intent, entry_id  # left to a process with a gateway
             if not _start_attempt(env, intent_id, rule, step, now):
                 continue  # another run got there first: read where it stands
             outcome = gateway.charge(method=step.method, amount=step.amount,
@@ -306,6 +323,8 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
                 record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
                 now=env.now()))
         elif isinstance(step, Settle):
+            if gateway is None:
+                return intent, entry_id  # left to a process with a gateway
             outcome = gateway.lookup(idempotency_key=step.idempotency_key)
             if outcome.status is ChargeStatus.UNKNOWN:
                 # The request may never have arrived: send it again under the same key (the

@@ -11,6 +11,7 @@ import attrs
 from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.money import Money
 from prepaid_wallet.rules.topup._fields import _enum, _mapping
+from prepaid_wallet.text import printable
 
 __all__ = ["ChargeOutcome", "ChargeStatus", "PaymentGateway"]
 
@@ -36,9 +37,13 @@ def _status(value: object) -> ChargeStatus:
 
 
 def _optional_text(value: object, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise InvalidInputError(field, "must be a string or None", value)
-    return value
+    # The provider's text is kept, but never as text a store refuses or a terminal obeys:
+    # lone surrogates, NUL and the other characters ``text.check_text`` refuses are escaped.
+    return printable(value)
 
 
 def _reference(value: object) -> str | None:
@@ -52,7 +57,12 @@ def _message(value: object) -> str | None:
 @attrs.frozen
 class ChargeOutcome:
     """The gateway's answer about one charge: ``status``, the provider's ``reference`` for the
-    charge (if any) and a human-readable ``message`` (if any)."""
+    charge (if any) and a human-readable ``message`` (if any).
+
+    The provider's text is taken as it comes, with the characters no store or terminal should
+    get (lone surrogates, NUL and other control characters, bidirectional overrides: see
+    :mod:`prepaid_wallet.text`) written as escapes (``"\\ud800"``, ``"\\x00"``), so any
+    answer can be stored on every backend."""
 
     status: ChargeStatus = attrs.field(converter=_status)
     reference: str | None = attrs.field(default=None, converter=_reference)
