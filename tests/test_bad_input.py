@@ -829,7 +829,90 @@ BAD_INPUT = [
         TenantMismatchError, "tenant_id"),
     row("tenant-rules-version-bad-tenant", lambda w: w.svc.tenant_rules_version(bad(1)),
         InvalidInputError, "tenant_id"),
+    # -- customer top-ups --------------------------------------------------------------------
+    row("start_top_up-zero", lambda w: w.svc.start_top_up(w.ann, eur("0"), method="card"),
+        InvalidAmountError, "amount"),
+    row("start_top_up-negative", lambda w: w.svc.start_top_up(w.ann, eur("-5"), method="card"),
+        InvalidAmountError, "amount"),
+    row("start_top_up-float", lambda w: w.svc.start_top_up(w.ann, bad(5.0), method="card"),
+        InvalidAmountError, "amount"),
+    row("start_top_up-other-currency",
+        lambda w: w.svc.start_top_up(w.ann, jpy("500"), method="card"),
+        CurrencyMismatchError, "amount"),
+    row("start_top_up-bad-method",
+        lambda w: w.svc.start_top_up(w.ann, eur("5"), method="visa card"),
+        InvalidInputError, "method"),
+    row("start_top_up-method-none",
+        lambda w: w.svc.start_top_up(w.ann, eur("5"), method=bad(None)),
+        InvalidInputError, "method"),
+    row("start_top_up-bad-wallet-id",
+        lambda w: w.svc.start_top_up(bad(7), eur("5"), method="card"),
+        InvalidInputError, "wallet_id"),
+    row("start_top_up-unknown-wallet",
+        lambda w: w.svc.start_top_up(UNKNOWN, eur("5"), method="card"),
+        WalletNotFoundError),
+    row("start_top_up-scoped-other-tenant",
+        lambda w: w.scoped.start_top_up(w.dan, eur("5"), method="card"),
+        WalletNotFoundError),
+    row("start_top_up-bad-metadata",
+        lambda w: w.svc.start_top_up(w.ann, eur("5"), method="card", metadata=bad({"k": 1})),
+        InvalidInputError, "metadata['k']"),
+    row("start_top_up-bad-actor",
+        lambda w: w.svc.start_top_up(w.ann, eur("5"), method="card", actor="bad\nactor"),
+        InvalidInputError, "actor"),
+    row("start_top_up-key-used-by-top_up",
+        lambda w: w.svc.start_top_up(w.ann, eur("5"), method="card", idempotency_key="pay-1"),
+        IdempotencyConflictError),
+    row("report_charge-unknown-top-up", lambda w: w.svc.report_charge(UNKNOWN, _succeeded()),
+        InvalidInputError, "idempotency_key"),
+    row("report_charge-unknown-attempt",
+        lambda w: w.svc.report_charge("tu_1:card:1", _succeeded()),
+        InvalidInputError, "idempotency_key"),
+    row("report_charge-empty-key", lambda w: w.svc.report_charge("", _succeeded()),
+        InvalidInputError, "idempotency_key"),
+    row("report_charge-key-not-text", lambda w: w.svc.report_charge(bad(None), _succeeded()),
+        InvalidInputError, "idempotency_key"),
+    row("report_charge-not-an-outcome",
+        lambda w: w.svc.report_charge(UNKNOWN, bad("succeeded")),
+        InvalidInputError, "outcome"),
+    row("customer_top_up-bad-id", lambda w: w.svc.customer_top_up(bad(None)),
+        InvalidInputError, "top_up_id"),
+    row("pending_top_ups-neither", lambda w: w.svc.pending_top_ups(),
+        InvalidInputError, "tenant_id"),
+    row("pending_top_ups-both",
+        lambda w: w.svc.pending_top_ups(tenant_id="hub-a", wallet_id=w.ann),
+        InvalidInputError, "tenant_id"),
+    row("pending_top_ups-bad-limit",
+        lambda w: w.svc.pending_top_ups(wallet_id=w.ann, limit=0),
+        InvalidInputError, "limit"),
+    row("pending_top_ups-scoped-other-wallet",
+        lambda w: w.scoped.pending_top_ups(wallet_id=w.dan),
+        WalletNotFoundError),
+    row("customer-top-up-rules-short-lifetime",
+        lambda w: _customer_rules(lifetime=timedelta(seconds=59)),
+        InvalidInputError, "lifetime"),
+    row("customer-top-up-rules-minimum-not-money",
+        lambda w: _customer_rules(minimum=bad(5)),
+        InvalidAmountError, "minimum"),
+    row("customer-top-up-rules-maximum-below-minimum",
+        lambda w: _customer_rules(minimum=eur("10"), maximum=eur("5")),
+        InvalidAmountError, "maximum"),
+    row("customer-top-up-rules-currencies-differ",
+        lambda w: _customer_rules(minimum=eur("10"), maximum=jpy("5000")),
+        CurrencyMismatchError, "maximum"),
 ]
+
+
+def _succeeded() -> Any:
+    from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus
+
+    return ChargeOutcome(ChargeStatus.SUCCEEDED)
+
+
+def _customer_rules(**values: Any) -> Any:
+    from prepaid_wallet.rules.customer_top_ups import CustomerTopUpRules
+
+    return CustomerTopUpRules(**values)
 
 
 def test_table_is_large_and_unique() -> None:
@@ -1007,6 +1090,11 @@ INVALID_UNDER_A_KEY = [
         WalletNotFoundError,
         lambda w, k: w.scoped.top_up(w.ann, eur("1"), method="card", idempotency_key=k),
         id="scoped-other-tenant"),
+    pytest.param(
+        lambda w, k: w.svc.start_top_up(w.ann, eur("0"), method="card", idempotency_key=k),
+        InvalidAmountError,
+        lambda w, k: w.svc.start_top_up(w.ann, eur("5"), method="card", idempotency_key=k),
+        id="start_top_up-zero"),
 ]
 
 

@@ -124,11 +124,13 @@ class Expiry:
 
 @attrs.frozen
 class ExpiryReport:
-    """What one :meth:`~prepaid_wallet.service.WalletService.expire_due` run booked."""
+    """What one :meth:`~prepaid_wallet.service.WalletService.expire_due` run booked, and the
+    customer top-ups it marked expired (``top_ups_expired``, their ids)."""
 
     lots_expired: int
     holds_released: int
     entry_ids: tuple[str, ...]
+    top_ups_expired: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from prepaid_wallet.errors import (
     InvalidTimeError,
 )
 from prepaid_wallet.policies import PaymentMode, SpendOrder
+from prepaid_wallet.rules.customer_top_ups import CustomerTopUpRules
 from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule
@@ -67,6 +68,12 @@ def _spend_order(value: object) -> SpendOrder:
     return value
 
 
+def _customer_top_ups(value: object) -> CustomerTopUpRules:
+    if not isinstance(value, CustomerTopUpRules):
+        raise InvalidInputError("customer_top_ups", "must be a CustomerTopUpRules", value)
+    return value
+
+
 def _payment_mode(value: object) -> PaymentMode:
     if not isinstance(value, PaymentMode):
         raise InvalidInputError("payment_mode", "must be a PaymentMode", value)
@@ -91,6 +98,9 @@ class TenantRules:
       built with ``spend_order=`` uses its own order instead, in that process.
     * ``payment_mode`` -- the :class:`~prepaid_wallet.policies.PaymentMode` of a spend request
       that names none (``SpendRequest(mode=None)``, the default); default ``CREDIT_ONLY``.
+    * ``customer_top_ups`` -- the bounds and lifetime of customer top-ups
+      (:class:`~prepaid_wallet.rules.customer_top_ups.CustomerTopUpRules`; default: no bounds
+      of their own, a lifetime of one day).
 
     Raises ``InvalidInputError`` naming the field for a value of the wrong type, and
     ``"periodic_fees"`` for two periodic fees of one name.
@@ -104,6 +114,8 @@ class TenantRules:
     spend_order: SpendOrder = attrs.field(default=SpendOrder.DEFAULT, converter=_spend_order)
     payment_mode: PaymentMode = attrs.field(default=PaymentMode.CREDIT_ONLY,
                                             converter=_payment_mode)
+    customer_top_ups: CustomerTopUpRules = attrs.field(factory=CustomerTopUpRules,
+                                                       converter=_customer_top_ups)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.automatic_top_ups, bool):
@@ -125,8 +137,14 @@ class TenantRules:
              "payment_mode": "credit_only"}
 
         Money is ``{"minor": <int>, "currency": <code>}``, instants ISO 8601 text with an
-        offset, the spend order and payment mode their enum values.
+        offset, the spend order and payment mode their enum values. ``"customer_top_ups"``
+        (:meth:`CustomerTopUpRules.to_data
+        <prepaid_wallet.rules.customer_top_ups.CustomerTopUpRules.to_data>`) is present only
+        when it differs from the default, so rules stored before it existed keep their form.
         """
+        extra: dict[str, Any] = {}
+        if self.customer_top_ups != CustomerTopUpRules():
+            extra["customer_top_ups"] = self.customer_top_ups.to_data()
         return {
             "fees": [fee.to_data() for fee in self.fees],
             "periodic_fees": [fee.to_data() for fee in self.periodic_fees],
@@ -135,6 +153,7 @@ class TenantRules:
             "automatic_top_ups": self.automatic_top_ups,
             "spend_order": self.spend_order.value,
             "payment_mode": self.payment_mode.value,
+            **extra,
         }
 
     @classmethod
@@ -147,7 +166,8 @@ class TenantRules:
         the value at fault: ``"tenant_rules"`` for a non-mapping or an unknown key, then e.g.
         ``"fees[1].percent"``, ``"periodic_fees[0].zone"``, ``"limits.max_balance"``,
         ``"limits.rules[0].window.period"``, ``"low_balance.thresholds[2].label"``,
-        ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``.
+        ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``,
+        ``"customer_top_ups.minimum"``.
         """
         if not isinstance(data, Mapping):
             raise InvalidInputError("tenant_rules", "must be a mapping (a JSON object)", data)
@@ -172,11 +192,15 @@ class TenantRules:
             values["spend_order"] = _enum(SpendOrder, data["spend_order"], "spend_order")
         if "payment_mode" in data:
             values["payment_mode"] = _enum(PaymentMode, data["payment_mode"], "payment_mode")
+        if data.get("customer_top_ups") is not None:
+            values["customer_top_ups"] = _decoded(
+                data["customer_top_ups"], "customer_top_ups", CustomerTopUpRules.from_data,
+                "customer_top_ups")
         return cls(**values)
 
 
 _KEYS: Final = ("fees", "periodic_fees", "limits", "low_balance", "automatic_top_ups",
-                "spend_order", "payment_mode")
+                "spend_order", "payment_mode", "customer_top_ups")
 _RENAMEABLE: Final = (InvalidTimeError, InvalidCurrencyError, InvalidAmountError)
 
 

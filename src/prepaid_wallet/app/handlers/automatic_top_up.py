@@ -12,16 +12,14 @@ a succeeded charge is credited exactly once.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prepaid_wallet import _codec
-from prepaid_wallet import wallet as _w
-from prepaid_wallet.app.charges import fee, top_up_allowed
+from prepaid_wallet.app.charges import top_up_allowed
 from prepaid_wallet.app.commands import SetTopUpRule
-from prepaid_wallet.app.effects import record
+from prepaid_wallet.app.customer_top_ups import credit_top_up
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.intents import (
     get_top_up_intent,
@@ -30,7 +28,7 @@ from prepaid_wallet.app.intents import (
     put_top_up_intent,
 )
 from prepaid_wallet.app.pipeline import Context
-from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
+from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.app.settings import (
     TOP_UP_RULE,
     TOP_UP_SCHEDULE,
@@ -40,9 +38,7 @@ from prepaid_wallet.app.settings import (
 )
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError
-from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.results import TopUpReport
-from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Wallet
 
 if TYPE_CHECKING:
@@ -120,10 +116,15 @@ def _pending_intents(env: Environment, limit: int) -> list[TopUpIntent]:
         return [intent for _, intent in pending_top_up_intents(uow, limit, env.tenant_id)]
 
 
+_KEY_RULE = "must be the key of a top-up attempt or the id of a customer top-up"
+
+
 def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
                   ) -> TopUpReport:
-    """Record the provider's report of the charge made under ``idempotency_key`` on its intent,
-    then drive the intent (a success credited exactly once)."""
+    """Record the provider's report of the charge made under ``idempotency_key``: an
+    automatic top-up's attempt (its key has a ``:``), recorded on its intent, then the intent
+    driven (a success credited exactly once); or a customer top-up (its id), reported through
+    the pipeline (:class:`~prepaid_wallet.app.commands.ReportTopUp`)."""
     from prepaid_wallet.rules.topup import (
         ChargeOutcome,
         ChargeStatus,
@@ -133,15 +134,19 @@ def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
 
     if not isinstance(outcome, ChargeOutcome):
         raise InvalidInputError("outcome", "must be a ChargeOutcome", outcome)
-    if not isinstance(idempotency_key, str) or ":" not in idempotency_key:
-        raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
-                                idempotency_key)
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise InvalidInputError("idempotency_key", _KEY_RULE, idempotency_key)
+    if ":" not in idempotency_key:  # a customer top-up's id
+        from prepaid_wallet.app.commands import ReportTopUp
+        from prepaid_wallet.app.pipeline import run
+
+        return run(env, ReportTopUp(top_up_id=idempotency_key, outcome=outcome))
     intent_id = idempotency_key.split(":", 1)[0]
     with env.store.unit_of_work(read_only=True) as uow:
         intent = env.top_up_intent(uow, intent_id)
-    if intent is None or intent.attempt(idempotency_key) is None:
-        raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
-                                idempotency_key)
+    if intent is None or not any(a.idempotency_key == idempotency_key
+                                 for a in intent.attempts):
+        raise InvalidInputError("idempotency_key", _KEY_RULE, idempotency_key)
     if outcome.status is not ChargeStatus.UNKNOWN:
         _save_intent(env, intent_id, functools.partial(
             record_outcome, idempotency_key=idempotency_key, outcome=outcome, now=env.now()))
@@ -350,7 +355,8 @@ def drive(env: Environment, gateway: PaymentGateway | None, intent_id: str
 
 def _credit_intent(env: Environment, intent_id: str, step: Credit, at: datetime) -> str | None:
     """Post a succeeded automatic top-up to the open balance exactly once (idempotency key
-    of the intent) and mark the intent credited, in one unit of work."""
+    of the intent; the crediting path customer top-ups share) and mark the intent credited,
+    in one unit of work."""
     from prepaid_wallet.rules.topup import credit_key, mark_credited
 
     with env.store.unit_of_work() as uow:
@@ -360,22 +366,10 @@ def _credit_intent(env: Environment, intent_id: str, step: Credit, at: datetime)
         wallet, intent = locked
         if intent.credited:
             return None
-        key = credit_key(intent)
-        entry_id: str | None = None
-        if uow.get_idempotency(wallet.tenant_id, key) is None:
-            method = step.attempt.method
-            charged = fee(env, uow, wallet, Operation.TOP_UP, step.amount)
-            if charged is not None and charged >= step.amount:
-                charged = None  # a fee may never swallow an automatic top-up
-            change = _w.top_up(wallet, step.amount, method,
-                               env.info(at, key, None, {"top_up_intent": intent.id}),
-                               fee=charged)
-            record(env, uow, change)
-            entry_id = change.entry.id
-            uow.put_idempotency(IdempotencyRecord(
-                wallet.tenant_id, key, "automatic_top_up",
-                canonical_request("automatic_top_up", intent=intent.id), "ok",
-                json.dumps(entry_id), at))
+        entry_id = credit_top_up(
+            env, uow, wallet, amount=step.amount, method=step.attempt.method,
+            key=credit_key(intent), at=at, actor=None, metadata={"top_up_intent": intent.id},
+            operation="automatic_top_up", request={"intent": intent.id})
         put_top_up_intent(uow, wallet.tenant_id, mark_credited(intent))
         uow.commit()
         return entry_id

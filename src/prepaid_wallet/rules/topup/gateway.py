@@ -23,13 +23,16 @@ class ChargeStatus(StrEnum):
     stolen card): the method is not charged again for this top-up; ``DECLINED_SOFT`` refused for
     now (insufficient funds, rate limit): the same method may be charged again after a back-off;
     ``UNKNOWN`` no answer (a timeout): the money may have moved, so the charge must be settled
-    under its key before anything else is charged.
+    under its key before anything else is charged; ``CANCELED`` the customer or the provider
+    canceled the payment before any money moved (a customer top-up ends ``CANCELED``; an
+    automatic top-up's attempt counts as hard-declined: the method is not charged again for it).
     """
 
     SUCCEEDED = "succeeded"
     DECLINED_HARD = "declined_hard"
     DECLINED_SOFT = "declined_soft"
     UNKNOWN = "unknown"
+    CANCELED = "canceled"
 
 
 def _status(value: object) -> ChargeStatus:
