@@ -230,3 +230,144 @@ def test_settings_round_trip_and_stay_out_of_default_rules() -> None:
     with pytest.raises(InvalidInputError) as short:
         TenantRules.from_data({"customer_top_ups": {"lifetime_seconds": 1}})
     assert short.value.field == "customer_top_ups.lifetime_seconds"
+
+
+# -- money back ------------------------------------------------------------------------------------
+
+
+class Provider:
+    """A refunding gateway that answers refunds from a script and never refunds a key twice."""
+
+    def __init__(self, *answers: ChargeStatus) -> None:
+        self.answers = list(answers)
+        self.refunded: dict[str, Money] = {}
+        self.seen: dict[str, ChargeOutcome] = {}
+
+    def charge(self, *, method: str, amount: Money, idempotency_key: str) -> ChargeOutcome:
+        raise AssertionError("customer top-ups are never charged by the service")
+
+    def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
+        return ChargeOutcome(ChargeStatus.UNKNOWN)
+
+    def refund(self, *, charge_key: str, reference: str | None, amount: Money,
+               idempotency_key: str) -> ChargeOutcome:
+        if idempotency_key in self.seen and self.seen[idempotency_key].is_definite:
+            return self.seen[idempotency_key]
+        outcome = ChargeOutcome(self.answers.pop(0), reference=f"re_{charge_key}")
+        self.seen[idempotency_key] = outcome
+        if outcome.status is ChargeStatus.SUCCEEDED:
+            self.refunded[idempotency_key] = amount
+        return outcome
+
+
+def with_provider(store: Store, provider: object, rules: TenantRules | None = None
+                  ) -> tuple[WalletService, str]:
+    svc = WalletService(store, clock=FixedClock(T0), ids=SequentialIds(),
+                        rules={TENANT: rules or TenantRules()},
+                        gateway=provider)  # type: ignore[arg-type]
+    return svc, svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR").id
+
+
+def test_a_refund_is_capped_by_what_is_left_of_the_top_up(store: Store) -> None:
+    from prepaid_wallet import RefundExceedsOriginalError, SpendRequest
+    from prepaid_wallet.rules.topup.customer import RefundStatus
+
+    provider = Provider(ChargeStatus.SUCCEEDED, ChargeStatus.SUCCEEDED)
+    svc, w = with_provider(store, provider)
+    top_up = svc.start_top_up(w, eur("25.00"), method="card")
+    svc.report_charge(top_up.id, SUCCEEDED)
+    svc.spend(w, SpendRequest(eur("21.00")))
+    before = store.export_state()
+    with pytest.raises(RefundExceedsOriginalError) as too_much:
+        svc.refund_top_up(top_up.id, eur("4.01"), reason="closing the account")
+    assert too_much.value.refundable == eur("4.00")
+    assert store.export_state() == before
+    refund = svc.refund_top_up(top_up.id, eur("1.00"), reason="partly", idempotency_key="r-1")
+    assert refund.status is RefundStatus.SUCCEEDED
+    assert svc.refund_top_up(top_up.id, eur("1.00"), reason="partly",
+                             idempotency_key="r-1") == refund
+    rest = svc.refund_top_up(top_up.id, reason="the rest")
+    assert rest.amount == eur("3.00")
+    assert sorted(provider.refunded.values()) == [eur("1.00"), eur("3.00")]
+    assert svc.get_wallet(w).open == eur("0.00")
+    assert svc.entry(rest.entry_id).kind.value == "refund_out"  # type: ignore[arg-type]
+    assert svc.verify().ok
+
+
+def test_a_refused_refund_puts_the_money_back(store: Store) -> None:
+    from prepaid_wallet.rules.topup.customer import RefundStatus
+
+    svc, w = with_provider(store, Provider(ChargeStatus.DECLINED_HARD))
+    top_up = svc.start_top_up(w, eur("10.00"), method="card")
+    svc.report_charge(top_up.id, SUCCEEDED)
+    refund = svc.refund_top_up(top_up.id, reason="asked")
+    assert refund.status is RefundStatus.FAILED
+    assert refund.reversal_id is not None
+    assert svc.get_wallet(w).open == eur("10.00")
+    found = svc.customer_top_up(top_up.id)
+    assert found is not None
+    assert found.refundable == eur("10.00")
+    assert svc.verify().ok
+
+
+def test_an_unknown_refund_is_settled_by_a_retry_under_its_key(store: Store) -> None:
+    from prepaid_wallet.rules.topup.customer import RefundStatus
+
+    provider = Provider(ChargeStatus.UNKNOWN, ChargeStatus.SUCCEEDED)
+    svc, w = with_provider(store, provider)
+    top_up = svc.start_top_up(w, eur("10.00"), method="card")
+    svc.report_charge(top_up.id, SUCCEEDED)
+    first = svc.refund_top_up(top_up.id, reason="asked", idempotency_key="r-9")
+    assert first.status is RefundStatus.PENDING
+    assert svc.get_wallet(w).open == eur("0.00")  # kept out while unknown
+    second = svc.refund_top_up(top_up.id, reason="asked", idempotency_key="r-9")
+    assert second.status is RefundStatus.SUCCEEDED
+    assert second.key == first.key
+    assert list(provider.refunded) == [first.key]
+    assert svc.verify().ok
+
+
+def test_a_refund_due_top_up_is_refunded_in_full_and_refunds_need_a_gateway(store: Store
+                                                                            ) -> None:
+    svc, w = with_provider(store, Provider(ChargeStatus.SUCCEEDED),
+                           TenantRules(limits=Limits(max_balance=eur("15.00"))))
+    top_up = svc.start_top_up(w, eur("10.00"), method="card")
+    svc.top_up(w, eur("10.00"), method="cash")
+    svc.report_charge(top_up.id, SUCCEEDED)  # 20.00 would pass the maximum: refund due
+    refund = svc.refund_top_up(top_up.id, reason="over the maximum balance")
+    assert refund.amount == eur("10.00")
+    assert refund.entry_id is None
+    assert svc.get_wallet(w).open == eur("10.00")
+    bare = WalletService(store, clock=FixedClock(T0))
+    other = bare.start_top_up(w, eur("1.00"), method="card")
+    bare.report_charge(other.id, SUCCEEDED)
+    before = store.export_state()
+    with pytest.raises(InvalidInputError) as no_gateway:
+        bare.refund_top_up(other.id, reason="asked")
+    assert no_gateway.value.field == "gateway"
+    assert store.export_state() == before
+
+
+def test_a_chargeback_after_spending_leaves_a_debt_the_next_top_up_repays(store: Store
+                                                                         ) -> None:
+    from prepaid_wallet import RefundExceedsOriginalError, SpendDeniedError, SpendRequest
+
+    svc, _, w = setup(store)
+    top_up = svc.start_top_up(w, eur("25.00"), method="card")
+    svc.report_charge(top_up.id, SUCCEEDED)
+    svc.spend(w, SpendRequest(eur("20.00")))
+    disputed = svc.charge_back_top_up(top_up.id, reason="dispute lost",
+                                      idempotency_key="cb-1")
+    assert disputed.charged_back == eur("25.00")
+    assert svc.get_wallet(w).open == eur("-20.00")
+    assert svc.charge_back_top_up(top_up.id, reason="dispute lost",
+                                  idempotency_key="cb-1") == disputed
+    with pytest.raises(RefundExceedsOriginalError):
+        svc.charge_back_top_up(top_up.id, eur("0.01"), reason="again")
+    with pytest.raises(SpendDeniedError):
+        svc.spend(w, SpendRequest(eur("1.00")))
+    assert svc.verify().ok  # a chargeback's debt is not a broken floor
+    svc.top_up(w, eur("30.00"), method="cash")
+    assert svc.get_wallet(w).open == eur("10.00")  # the debt was repaid first
+    svc.spend(w, SpendRequest(eur("10.00")))
+    assert svc.verify().ok

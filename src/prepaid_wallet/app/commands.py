@@ -75,6 +75,7 @@ __all__ = [
     "Award",
     "CaptureHold",
     "ChangeConditionGroup",
+    "ChargeBackTopUp",
     "Credit",
     "Debit",
     "DefineConditionGroup",
@@ -743,6 +744,40 @@ class ReportTopUp(Command[TopUpReport]):
 
         if not isinstance(self.outcome, ChargeOutcome):
             raise InvalidInputError("outcome", "must be a ChargeOutcome", self.outcome)
+
+
+@attrs.frozen(kw_only=True)
+class ChargeBackTopUp(Command["CustomerTopUp"]):
+    """Book the provider taking back ``amount`` (None: all that is left) of a customer top-up
+    (a dispute lost): out of the open balance, below the floor if need be."""
+
+    operation: ClassVar[str] = "charge_back_top_up"
+    locks: ClassVar[LockSpec] = CustomerTopUpWallet("top_up_id")
+    handler: ClassVar[str] = f"{_HANDLERS}.customer_top_up:charge_back_top_up"
+
+    top_up_id: str
+    amount: Money | None = None
+    reason: str
+    idempotency_key: str | None = None
+    actor: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    @property
+    def result(self) -> type[CustomerTopUp]:
+        """The stored outcome's type, imported only when a chargeback is replayed."""
+        from prepaid_wallet.rules.topup.customer import CustomerTopUp
+
+        return CustomerTopUp
+
+    def validate(self) -> None:
+        check_name(self.top_up_id, "top_up_id")
+        if self.amount is not None:
+            check_positive(self.amount)
+        check_optional_text(self.reason, "reason")
+
+    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
+        return {"top_up_id": self.top_up_id, "amount": self.amount, "reason": self.reason,
+                "metadata": metadata}
 
 
 # -- expiry ---------------------------------------------------------------------------------------

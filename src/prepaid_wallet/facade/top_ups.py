@@ -16,13 +16,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from prepaid_wallet.money import Money
-    from prepaid_wallet.rules.topup.customer import CustomerTopUp
+    from prepaid_wallet.rules.topup.customer import CustomerTopUp, TopUpRefund
 
 __all__ = ["CustomerTopUps"]
 
 
 class CustomerTopUps(Facade):
-    """Customer top-ups: start one, read them back."""
+    """Customer top-ups: start one, read them back, give their money back."""
 
     def start_top_up(
         self,
@@ -74,3 +74,63 @@ class CustomerTopUps(Facade):
 
         return pending_customer_top_ups(self._env, tenant_id=tenant_id, wallet_id=wallet_id,
                                         limit=limit)
+
+    def refund_top_up(
+        self,
+        top_up_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> TopUpRefund:
+        """Give ``amount`` (None: all that may be) of a customer top-up back to the payment
+        method it came from, through the service's gateway (which must have a ``refund``
+        method: :class:`~prepaid_wallet.rules.topup.RefundingGateway`; without one,
+        ``InvalidInputError`` naming ``gateway`` and nothing written).
+
+        *What is left* of a top-up is its amount less what was refunded (or is being refunded)
+        and charged back before; for a credited top-up, also no more than the wallet's open
+        balance (money already spent is not refunded: a wallet with 4.00 left of a 25.00
+        top-up may get 4.00 back); a ``REFUND_DUE`` top-up (never credited) may get all of it
+        back. More than that raises ``RefundExceedsOriginalError`` (``refundable`` says what is
+        left).
+
+        The money leaves the open balance first (a ``refund_out`` entry, in the unit of
+        work that stores the refund as pending), then the gateway is asked, outside any lock.
+        A refused refund puts the money back (a reversal of that entry) and is ``FAILED``; an
+        unknown answer (or a process that dies) leaves it ``PENDING``: call again with the
+        same ``idempotency_key`` to send it again under the same gateway key, which never
+        refunds twice. Returns the :class:`~prepaid_wallet.rules.topup.customer.TopUpRefund`."""
+        from prepaid_wallet.app.handlers.customer_top_up import refund_top_up
+
+        return refund_top_up(self._env, top_up_id, amount, reason=reason,
+                             idempotency_key=idempotency_key, actor=actor, metadata=metadata)
+
+    def charge_back_top_up(
+        self,
+        top_up_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> CustomerTopUp:
+        """Book the provider taking back ``amount`` (None: all that is left) of a customer
+        top-up -- a dispute the merchant lost -- after its money may have been spent.
+
+        For a credited top-up it is a ``chargeback`` entry from the open balance back to the
+        method's funding account, which may take the open balance below zero and below the
+        wallet's floor: a debt. Nothing can be spent while the open balance is at or below the
+        floor, and the next top-up repays the debt first (it is credited to the same open
+        balance). For a ``REFUND_DUE`` top-up (never credited) nothing leaves the wallet: what
+        is owed back shrinks. At most what is left of the top-up (its amount less refunds and
+        earlier chargebacks: ``RefundExceedsOriginalError`` beyond it). Returns the top-up
+        (``charged_back``, ``chargeback_ids``)."""
+        from prepaid_wallet.app.commands import ChargeBackTopUp
+
+        return self._run(ChargeBackTopUp(
+            top_up_id=top_up_id, amount=amount, reason=reason,
+            idempotency_key=idempotency_key, actor=actor, metadata=metadata))

@@ -43,6 +43,8 @@ from prepaid_wallet.rules.topup.gateway import ChargeOutcome, ChargeStatus
 __all__ = [
     "CustomerTopUp",
     "CustomerTopUpStatus",
+    "RefundStatus",
+    "TopUpRefund",
     "expire",
     "report",
 ]
@@ -68,6 +70,36 @@ _SUPERSEDABLE: Final = frozenset({CustomerTopUpStatus.PENDING, CustomerTopUpStat
                                   CustomerTopUpStatus.FAILED, CustomerTopUpStatus.CANCELED})
 
 
+class RefundStatus(StrEnum):
+    """``PENDING`` sent to the gateway, no definite answer yet (the money is kept out of the
+    wallet meanwhile); ``SUCCEEDED`` given back; ``FAILED`` the gateway refused it (the money
+    was put back in the wallet)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@attrs.frozen(kw_only=True)
+class TopUpRefund:
+    """One refund of a customer top-up to its payment method: ``key`` (the gateway's
+    idempotency key, ``f"{top_up_id}:refund:{n}"``), ``amount``, ``reason``, ``requested_at``,
+    its ``status``, the gateway's last ``outcome``, ``entry_id`` (the ``refund_out`` entry
+    that took the money out of the wallet; None for a top-up that was never credited),
+    ``reversal_id`` (the entry that put it back when the refund failed) and ``request_key``
+    (the caller's idempotency key, if any)."""
+
+    key: str
+    amount: Money
+    reason: str
+    requested_at: datetime
+    status: RefundStatus = RefundStatus.PENDING
+    outcome: ChargeOutcome | None = None
+    entry_id: str | None = None
+    reversal_id: str | None = None
+    request_key: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class CustomerTopUp:
     """One customer top-up: ``id`` (what the host passes to its provider; no ``:``),
@@ -75,10 +107,11 @@ class CustomerTopUp:
     ``method`` the customer chose, ``created_at`` and ``expires_at`` (UTC), its ``status``, the
     last ``outcome`` the provider reported (None: no answer yet), ``finished_at`` (when it left
     ``PENDING``), ``superseded`` (the status a late success replaced: ``EXPIRED``, ``FAILED`` or
-    ``CANCELED``; None otherwise), ``entry_id`` (its credit entry, once credited), ``refunded``
-    (what was given back to the payment method so far, ``WalletService.refund_top_up``),
-    ``charged_back`` (what the provider took back, ``WalletService.charge_back_top_up``), and
-    the ``actor`` and ``metadata`` of the call that started it (the credit entry carries them).
+    ``CANCELED``; None otherwise), ``entry_id`` (its credit entry, once credited), ``refunds``
+    (:class:`TopUpRefund` s to the payment method, ``WalletService.refund_top_up``),
+    ``charged_back`` (what the provider took back, ``WalletService.charge_back_top_up``) and
+    ``chargeback_ids`` (their entries), and the ``actor`` and ``metadata`` of the call that
+    started it (the credit entry carries them).
     """
 
     id: str
@@ -93,8 +126,9 @@ class CustomerTopUp:
     finished_at: datetime | None = None
     superseded: CustomerTopUpStatus | None = None
     entry_id: str | None = None
-    refunded: Money | None = None
+    refunds: tuple[TopUpRefund, ...] = ()
     charged_back: Money | None = None
+    chargeback_ids: tuple[str, ...] = ()
     actor: str | None = None
     metadata: dict[str, str] = attrs.field(factory=dict)
 
@@ -117,14 +151,22 @@ class CustomerTopUp:
         return self.entry_id is not None
 
     @property
+    def refunded(self) -> Money:
+        """What was given back to the payment method, or is being given back (refunds that
+        did not fail)."""
+        return Money.sum((r.amount for r in self.refunds if r.status is not RefundStatus.FAILED),
+                         self.amount.currency)
+
+    @property
     def refundable(self) -> Money:
-        """What is left of it to give back to its payment method: the amount, less what was
-        refunded and charged back so far (zero when it was never taken). The open balance
-        bounds it too, for a credited top-up: money already spent is not refunded."""
+        """What is left of it: the amount, less what was refunded (or is being refunded) and
+        charged back so far; zero when its money was never taken. For a credited top-up the
+        open balance bounds what may be refunded too (money already spent is not given back):
+        see ``WalletService.refund_top_up``."""
         zero = Money.zero(self.amount.currency)
         if self.status not in (CustomerTopUpStatus.SUCCEEDED, CustomerTopUpStatus.REFUND_DUE):
             return zero
-        left = self.amount - (self.refunded or zero) - (self.charged_back or zero)
+        left = self.amount - self.refunded - (self.charged_back or zero)
         return max(left, zero)
 
 

@@ -13,7 +13,7 @@ from prepaid_wallet.money import Money
 from prepaid_wallet.rules.topup._fields import _enum, _mapping
 from prepaid_wallet.text import printable
 
-__all__ = ["ChargeOutcome", "ChargeStatus", "PaymentGateway"]
+__all__ = ["ChargeOutcome", "ChargeStatus", "PaymentGateway", "RefundingGateway"]
 
 
 class ChargeStatus(StrEnum):
@@ -108,4 +108,25 @@ class PaymentGateway(Protocol):
         """The current outcome of the charge made under ``idempotency_key``, to settle an
         ``UNKNOWN`` one: ``UNKNOWN`` while the provider does not know yet (or never received
         the charge: re-send it under the same key)."""
+        ...
+
+
+@runtime_checkable
+class RefundingGateway(Protocol):
+    """A gateway that can also give money back to the payment method a charge took it from
+    (what ``WalletService.refund_top_up`` needs; a :class:`PaymentGateway` without a ``refund``
+    method still serves automatic top-ups, and a refund then raises ``InvalidInputError``
+    naming ``gateway``).
+
+    **Contract.** As for charges: a refund under an idempotency key already seen never
+    refunds again and answers the first one's outcome (``UNKNOWN`` while unknown), so
+    re-sending a refund whose answer was lost is safe.
+    """
+
+    def refund(self, *, charge_key: str, reference: str | None, amount: Money,
+               idempotency_key: str) -> ChargeOutcome:
+        """Give ``amount`` (positive, at most what the charge took) of the charge made under
+        ``charge_key`` (the provider's ``reference`` for it, if it gave one) back to its
+        payment method, under ``idempotency_key``; ``SUCCEEDED`` once given back, a decline
+        when refused, ``UNKNOWN`` for a timeout (not raised)."""
         ...
