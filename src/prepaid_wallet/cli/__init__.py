@@ -68,8 +68,8 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``config``), named by its line of ``_COMMANDS`` and imported only when the
-command is the one being run; ``framework`` holds what every command is made of and
+``maintenance``, ``config``, ``top_ups``), named by its line of ``_COMMANDS`` and imported only
+when the command is the one being run; ``framework`` holds what every command is made of and
 ``output`` what they share.
 """
 
@@ -158,6 +158,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("verify", "check the whole store against its journal (exit 6 on a problem)", "maintenance"),
     ("rules", "show and set a tenant's rules (fees, limits...) as JSON", "config"),
     ("group", "list, show, create and update a tenant's condition groups", "config"),
+    ("payment", "customer top-ups through a payment provider: start, report, show, pending,"
+     " chargeback", "top_ups"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 
