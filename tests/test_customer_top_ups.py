@@ -4,6 +4,9 @@ their time is up and still credited by a late success -- on every backend."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +27,7 @@ from prepaid_wallet.rules.customer_top_ups import CustomerTopUpRules
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus
-from prepaid_wallet.rules.topup.customer import CustomerTopUpStatus
+from prepaid_wallet.rules.topup.customer import CustomerTopUpStatus, RefundStatus
 from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
@@ -371,3 +374,215 @@ def test_a_chargeback_after_spending_leaves_a_debt_the_next_top_up_repays(store:
     assert svc.get_wallet(w).open == eur("10.00")  # the debt was repaid first
     svc.spend(w, SpendRequest(eur("10.00")))
     assert svc.verify().ok
+
+
+# -- the simulation --------------------------------------------------------------------------------
+
+SEEDS = 300 if os.environ.get("CI", "").lower() == "true" else 30
+
+
+class Customers:
+    """A fake payment provider for customer top-ups. Each payment page is paid, declined then
+    paid with a second card, declined, canceled or abandoned, at random; the provider sends
+    webhooks that it may lose, repeat and reorder, and answers polls with the truth. It also
+    refunds (under a key it never refunds twice), sometimes without an answer."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.taken: dict[str, Money] = {}  # top-up id -> the money taken from the customer
+        self.truth: dict[str, ChargeOutcome] = {}
+        self.queue: list[tuple[str, ChargeOutcome]] = []
+        self.refunds: dict[str, tuple[str, Money]] = {}  # key -> (top-up, amount)
+        self.refund_answers: dict[str, ChargeOutcome] = {}
+
+    def pay(self, top_up_id: str, amount: Money) -> None:
+        draw = self.rng.random()
+        webhooks: list[ChargeOutcome] = []
+        if draw < 0.45:
+            final = ChargeOutcome(ChargeStatus.SUCCEEDED, reference=f"pi_{top_up_id}")
+            self.taken[top_up_id] = amount
+            webhooks = [final]
+        elif draw < 0.6:  # the first card declined, the second taken
+            final = ChargeOutcome(ChargeStatus.SUCCEEDED, reference=f"pi_{top_up_id}")
+            self.taken[top_up_id] = amount
+            webhooks = [ChargeOutcome(ChargeStatus.DECLINED_SOFT, message="d\ud800clined"),
+                        final]
+        elif draw < 0.75:
+            final = ChargeOutcome(ChargeStatus.DECLINED_HARD, message="card closed")
+            webhooks = [final]
+        elif draw < 0.85:
+            final = ChargeOutcome(ChargeStatus.CANCELED)
+            webhooks = [final]
+        else:  # abandoned: the provider never hears of it
+            return
+        self.truth[top_up_id] = final
+        for webhook in webhooks:
+            if self.rng.random() < 0.2:
+                continue  # lost
+            for _ in range(self.rng.choice((1, 1, 2, 3))):  # repeated
+                self.queue.insert(self.rng.randint(0, len(self.queue)), (top_up_id, webhook))
+
+    def deliver(self) -> tuple[str, ChargeOutcome] | None:
+        if not self.queue:
+            return None
+        return self.queue.pop(self.rng.randrange(len(self.queue)))  # in any order
+
+    # -- the gateway, for refunds --------------------------------------------------------------
+
+    def charge(self, *, method: str, amount: Money, idempotency_key: str) -> ChargeOutcome:
+        raise AssertionError("customer top-ups are never charged by the service")
+
+    def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
+        return ChargeOutcome(ChargeStatus.UNKNOWN)
+
+    def refund(self, *, charge_key: str, reference: str | None, amount: Money,
+               idempotency_key: str) -> ChargeOutcome:
+        known = self.refund_answers.get(idempotency_key)
+        if known is None:
+            if self.rng.random() < 0.2:
+                known = ChargeOutcome(ChargeStatus.DECLINED_HARD)
+            else:
+                known = ChargeOutcome(ChargeStatus.SUCCEEDED)
+                self.refunds[idempotency_key] = (charge_key, amount)
+            self.refund_answers[idempotency_key] = known
+        if self.rng.random() < 0.2:
+            return ChargeOutcome(ChargeStatus.UNKNOWN, message="timeout")
+        return known
+
+
+def simulate_customers(seed: int) -> None:
+    from prepaid_wallet import (
+        IdempotencyConflictError,
+        LimitExceededError,
+        RefundExceedsOriginalError,
+        SpendDeniedError,
+        SpendRequest,
+        open_store,
+    )
+
+    rng = random.Random(seed)
+    store = open_store("memory:")
+    clock = FixedClock(T0)
+    ids = SequentialIds()
+    provider = Customers(rng)
+    rules = TenantRules(
+        customer_top_ups=CustomerTopUpRules(lifetime=timedelta(minutes=rng.randint(10, 120))),
+        limits=Limits(max_balance=eur(rng.choice(("60.00", "150.00", "1000.00")))))
+
+    def service() -> WalletService:
+        return WalletService(store, clock=clock, ids=ids, rules={TENANT: rules},
+                             gateway=provider if rng.random() < 0.5 else None)
+
+    svc = service()
+    wallets = [svc.open_wallet(owner_id=f"m{i}", tenant_id=TENANT, currency="EUR").id
+               for i in range(rng.randint(1, 3))]
+    started: list[str] = []
+    refund_keys: dict[str, str] = {}
+    for step in range(rng.randint(10, 60)):
+        action = rng.random()
+        if rng.random() < 0.1:
+            svc = service()  # the process died between two steps: another one carries on
+        if action < 0.25:
+            key = f"checkout-{rng.randint(0, step)}" if rng.random() < 0.3 else None
+            wallet = rng.choice(wallets)
+            try:
+                top_up = svc.start_top_up(wallet, eur(f"{rng.randint(1, 40)}.00"),
+                                          method="card", idempotency_key=key)
+            except (LimitExceededError, IdempotencyConflictError):
+                continue  # over the maximum balance now, or a key of another request
+            if top_up.id not in started:
+                started.append(top_up.id)
+                provider.pay(top_up.id, top_up.amount)
+        elif action < 0.6:
+            webhook = provider.deliver()
+            if webhook is not None:
+                svc.report_charge(*webhook)
+        elif action < 0.7:
+            wallet = rng.choice(wallets)
+            amount = eur(f"{rng.randint(1, 30)}.00")
+            with contextlib.suppress(SpendDeniedError):
+                svc.spend(wallet, SpendRequest(amount))
+        elif action < 0.8:
+            svc.expire_due()
+        elif action < 0.9 and started and svc.gateway is not None:
+            target = rng.choice(started)
+            key = refund_keys.setdefault(target, f"refund-{target}")
+            with contextlib.suppress(RefundExceedsOriginalError):
+                svc.refund_top_up(target, reason="asked", idempotency_key=key)
+        else:
+            clock.advance(timedelta(minutes=rng.randint(1, 90)))
+    # The end of the day: the host reconciles every top-up with the provider (a poll answers
+    # the truth, also for lost webhooks), settles refunds left unknown, and gives back what it
+    # could not credit.
+    calm = WalletService(store, clock=clock, ids=ids, rules={TENANT: rules}, gateway=provider)
+    while (webhook := provider.deliver()) is not None:
+        calm.report_charge(*webhook)
+    for top_up_id, truth in provider.truth.items():
+        calm.report_charge(top_up_id, truth)
+    for top_up_id, key in refund_keys.items():
+        for _ in range(20):  # an unknown answer is settled by sending it again
+            with contextlib.suppress(RefundExceedsOriginalError):
+                if calm.refund_top_up(top_up_id, reason="asked", idempotency_key=key
+                                      ).status is not RefundStatus.PENDING:
+                    break
+    for top_up_id in started:
+        found = calm.customer_top_up(top_up_id)
+        assert found is not None
+        if found.status is CustomerTopUpStatus.REFUND_DUE:
+            tries = 0  # a refused refund is asked again under a new key, an unknown one not
+            for _ in range(40):
+                if found.refundable.is_zero() and all(
+                        r.status is not RefundStatus.PENDING for r in found.refunds):
+                    break
+                with contextlib.suppress(RefundExceedsOriginalError):
+                    refund = calm.refund_top_up(top_up_id, reason="over the limit",
+                                                idempotency_key=f"due-{top_up_id}-{tries}")
+                    tries += refund.status is RefundStatus.FAILED
+                found = calm.customer_top_up(top_up_id)  # type: ignore[assignment]
+                assert found is not None
+    check_customers(calm, provider, store, started)
+
+
+def check_customers(svc: WalletService, provider: Customers, store: Store,
+                    started: list[str]) -> None:
+    assert svc.verify().ok
+    with store.unit_of_work(read_only=True) as uow:
+        credits = [e for e in uow.iter_entries()
+                   if e.kind.value == "top_up" and dict(e.metadata).get("customer_top_up")]
+    credited = [dict(e.metadata)["customer_top_up"] for e in credits]
+    # every success credited at most once, no failure credited
+    assert len(credited) == len(set(credited)), credited
+    assert set(credited) <= set(provider.taken), (credited, provider.taken)
+    for top_up_id in started:
+        found = svc.customer_top_up(top_up_id)
+        assert found is not None
+        taken = provider.taken.get(top_up_id)
+        refunded = Money.sum((amount for key, (charge, amount) in provider.refunds.items()
+                              if charge == top_up_id), "EUR")
+        if taken is None:
+            # never charged: never credited, never refunded
+            assert found.entry_id is None
+            assert refunded.is_zero()
+            assert found.status is not CustomerTopUpStatus.SUCCEEDED
+            continue
+        # no charge without a credit or a refund
+        assert found.status in (CustomerTopUpStatus.SUCCEEDED, CustomerTopUpStatus.REFUND_DUE)
+        if found.status is CustomerTopUpStatus.SUCCEEDED:
+            assert top_up_id in credited
+        else:
+            assert top_up_id not in credited
+            assert refunded == taken, (top_up_id, refunded, taken)
+        # what the provider gave back is what the top-up records as refunded, never more
+        assert refunded <= taken
+        recorded = Money.sum((r.amount for r in found.refunds
+                              if r.status is RefundStatus.SUCCEEDED), "EUR")
+        assert recorded == refunded, (top_up_id, recorded, refunded)
+
+
+def test_customer_simulation_over_many_seeds() -> None:
+    for seed in range(SEEDS):
+        try:
+            simulate_customers(seed)
+        except Exception as exc:
+            raise AssertionError(
+                f"seed {seed} fails (replay: simulate_customers({seed}))") from exc
