@@ -598,3 +598,14 @@ def test_one_intent_that_raises_never_blocks_the_others(store: Store) -> None:
     assert svc.get_wallet(v).open == eur("30.00")
     assert svc.get_wallet(w).open == eur("10.00")
     assert svc.verify().ok
+
+
+def test_a_canceled_charge_counts_as_a_hard_decline(store: Store) -> None:
+    gateway = Scripted(card_a=[ChargeStatus.CANCELED], card_b=[ChargeStatus.SUCCEEDED])
+    svc, _, w = setup(store, gateway)
+    svc.top_up(w, eur("15.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("10.00")))
+    svc.process_top_ups()
+    assert [c[1] for c in gateway.charged] == ["card-b"]
+    assert gateway.answers["card-a"] == []  # never charged again
+    assert svc.get_wallet(w).open == eur("25.00")
