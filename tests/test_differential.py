@@ -94,6 +94,11 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("set_floor"), _index, st.integers(-3_000, 0), _key),
     st.tuples(st.just("set_mode"), _index,
               st.sampled_from([None, PaymentMode.CREDIT_ONLY, PaymentMode.CREDIT_FIRST]), _key),
+    # customer top-ups: started, reported in any order, charged back
+    st.tuples(st.just("start_top_up"), _index, _cents, _key),
+    st.tuples(st.just("report_top_up"), _index,
+              st.sampled_from(["succeeded", "declined_hard", "canceled", "unknown"])),
+    st.tuples(st.just("charge_back"), _index, st.one_of(st.none(), _cents), _key),
 )
 #: The tenant's rules in every run: small fees, limits a program can reach (spends, holds and
 #: captures share the spend limit), reminders.
@@ -147,6 +152,7 @@ class Runner:
         self.outcomes: list[Any] = []
         self.groups: list[str] = []
         self.lots: list[str] = []
+        self.top_ups: list[str] = []  # customer top-ups
 
     def run(self, program: list[Command]) -> list[Any]:
         for command in program:
@@ -240,6 +246,8 @@ class Runner:
             return self._call(self.keyed[args[0] % len(self.keyed)], None)
         if name in CHECKOUT:
             return self.checkout(name, args)
+        if name in ("start_top_up", "report_top_up", "charge_back"):
+            return self.customer_top_ups(name, args)
         return self.commerce(name, args)
 
     def checkout(self, name: str, args: tuple[Any, ...]) -> Any:
@@ -271,6 +279,30 @@ class Runner:
         mode, key = rest
         return self._call(lambda: svc.set_payment_mode(wid, mode, actor="staff",
                                                        idempotency_key=key), key)
+
+    def customer_top_ups(self, name: str, args: tuple[Any, ...]) -> Any:
+        """The commands of customer top-ups."""
+        from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus
+
+        svc = self.svc
+        if name == "start_top_up":
+            w, cents, key = args
+            wid = _pick(self.wallets, w)
+            outcome = self._call(lambda: svc.start_top_up(wid, _eur(cents), method="card",
+                                                          idempotency_key=key), key)
+            if outcome[0] == "ok" and outcome[1].id not in self.top_ups:
+                self.top_ups.append(outcome[1].id)
+            return outcome
+        if name == "report_top_up":
+            t, status = args
+            tid = _pick(self.top_ups, t)
+            return self._call(lambda: svc.report_charge(
+                tid, ChargeOutcome(ChargeStatus(status), reference="pi_1")), None)
+        t, cents, key = args
+        tid = _pick(self.top_ups, t)
+        amount = None if cents is None else _eur(cents)
+        return self._call(lambda: svc.charge_back_top_up(tid, amount, reason="dispute",
+                                                         idempotency_key=key), key)
 
     def commerce(self, name: str, args: tuple[Any, ...]) -> Any:
         """The commands on conditioned commerce."""
@@ -447,6 +479,17 @@ def test_a_fixed_program_exercises_every_command_on_every_backend() -> None:
         ("set_mode", 0, PaymentMode.CREDIT_FIRST, None), ("set_mode", 0, None, None),
         ("set_floor", 0, -3_000, "k11"), ("set_floor", 0, -3_000, "k11"),
         ("set_floor", 1, 0, None),  # above the open balance: refused
+        # customer top-ups
+        ("report_top_up", 0, "succeeded"),  # none yet: unknown id
+        ("start_top_up", 0, 2_500, "k12"), ("start_top_up", 0, 2_500, "k12"),  # replay
+        ("start_top_up", 1, 1_000, None), ("start_top_up", 0, 99_000, None),  # max balance
+        ("report_top_up", 0, "unknown"), ("report_top_up", 0, "succeeded"),
+        ("report_top_up", 0, "succeeded"), ("report_top_up", 1, "declined_hard"),
+        ("report_top_up", 1, "succeeded"),  # a success after a failure
+        ("charge_back", 0, 1_000, None), ("charge_back", 0, None, "k13"),
+        ("charge_back", 0, None, None),  # nothing left
+        ("start_top_up", 0, 500, None), ("advance", 60 * 60 * 25), ("expire_due",),
+        ("report_top_up", 2, "succeeded"),  # after expiry
     ]
     results = run_everywhere(program)
     _assert_same(results)

@@ -88,6 +88,7 @@ def test_every_key_is_shown_and_defaults_keep_todays_behaviour() -> None:
         "fees": [], "periodic_fees": [], "limits": {}, "low_balance": None,
         "automatic_top_ups": False, "spend_order": "default", "payment_mode": "credit_only",
         "member_payment_modes": False, "default_floors": [],
+        "customer_top_ups": {"minimum": None, "maximum": None, "lifetime_seconds": 86400},
     }
     assert TenantRules.from_data({}) == TenantRules()
     assert TenantRules.from_data({"automatic_top_ups": True}) == TenantRules(

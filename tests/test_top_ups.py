@@ -349,8 +349,8 @@ def test_rules_need_a_tenant_with_automatic_top_ups(tmp_path: Path) -> None:
 SEEDS = 500 if os.environ.get("CI", "").lower() == "true" else 40
 
 
-class Crash(Exception):
-    """The process dies here."""
+class Crash(BaseException):
+    """The process dies here (not an ``Exception``: nothing in the process survives it)."""
 
 
 class Dying:
@@ -472,3 +472,140 @@ def test_simulation_over_many_seeds() -> None:
             simulate(seed)
         except Exception as exc:
             raise AssertionError(f"seed {seed} fails (replay: simulate({seed}))") from exc
+
+
+# -- reports without a gateway, and provider text the stores refuse -------------------------------
+
+
+def test_a_success_reported_to_a_service_without_a_gateway_is_credited(store: Store) -> None:
+    gateway = Scripted(card_a=[ChargeStatus.UNKNOWN, ChargeStatus.UNKNOWN], card_b=[])
+    svc, clock, w = setup(store, gateway)
+    svc.top_up(w, eur("30.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("20.00")))  # open 10.00: an intent starts
+    svc.process_top_ups()  # charged, no answer
+    [(_, intent)] = [(k, v) for k, v in _intents(store).items()]
+    key = intent["attempts"][0]["idempotency_key"]
+    webhook = WalletService(store, clock=clock, ids=SequentialIds(start=1000))
+    report = webhook.report_charge(key, ChargeOutcome(ChargeStatus.SUCCEEDED, reference="ch_1"))
+    assert len(report.credited) == 1
+    assert svc.get_wallet(w).open == eur("30.00")
+    stored = svc.top_up_intent(intent["id"])
+    assert stored is not None
+    assert stored.credited
+    # the credit is not posted twice, and no second charge starts
+    assert webhook.report_charge(key, ChargeOutcome(ChargeStatus.SUCCEEDED)).credited == ()
+    svc.spend(w, SpendRequest(eur("1.00")))
+    again = svc.process_top_ups()
+    assert again.credited == again.pending == ()
+    assert gateway.answers["card-a"] == []
+    assert svc.get_wallet(w).open == eur("29.00")
+    assert svc.verify().ok
+
+
+def test_a_succeeded_intent_left_uncredited_is_credited_by_the_next_run(store: Store) -> None:
+    gateway = Scripted(card_a=[ChargeStatus.SUCCEEDED], card_b=[])
+    svc, _, w = setup(store, gateway)
+    svc.top_up(w, eur("30.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("20.00")))
+    [(intent_id, _)] = list(_intents(store).items())
+    from prepaid_wallet.app.handlers import automatic_top_up as handler
+
+    crediting = handler._credit_intent
+
+    def dies(*args: Any, **kwargs: Any) -> str | None:
+        raise Crash
+
+    handler._credit_intent = dies  # type: ignore[assignment]
+    try:
+        with pytest.raises(Crash):
+            svc.process_top_ups()
+    finally:
+        handler._credit_intent = crediting  # type: ignore[assignment]
+    # succeeded, not credited: still the wallet's top-up in flight, and the next run credits it
+    svc.spend(w, SpendRequest(eur("1.00")))
+    assert list(_intents(store)) == [intent_id]
+    report = svc.process_top_ups()
+    assert len(report.credited) == 1
+    assert svc.get_wallet(w).open == eur("29.00")
+    assert svc.verify().ok
+
+
+def _intents(store: Store) -> dict[str, dict[str, Any]]:
+    state = store.export_state()
+    return {row[1]: row[7]["intent"] for row in state["records"] if row[0] == "top_up_intent"}
+
+
+class _Garbled(Scripted):
+    """Answers with text no store accepts as it is (a lone surrogate, a NUL)."""
+
+    def charge(self, *, method: str, amount: Money, idempotency_key: str) -> ChargeOutcome:
+        outcome = super().charge(method=method, amount=amount, idempotency_key=idempotency_key)
+        return ChargeOutcome(outcome.status, reference="ch\udc80\x00", message="d\ud800ne")
+
+
+def test_provider_text_is_stored_escaped_and_blocks_no_other_intent(store: Store) -> None:
+    gateway = _Garbled(card_a=[ChargeStatus.SUCCEEDED, ChargeStatus.SUCCEEDED], card_b=[])
+    svc, _, w = setup(store, gateway)
+    v = svc.open_wallet(owner_id="bob", tenant_id=TENANT, currency="EUR").id
+    svc.set_top_up_rule(v, RULE)
+    for wallet_id in (w, v):
+        svc.top_up(wallet_id, eur("30.00"), method="cash")
+        svc.spend(wallet_id, SpendRequest(eur("20.00")))
+    report = svc.process_top_ups()
+    assert len(report.credited) == 2
+    assert svc.get_wallet(w).open == svc.get_wallet(v).open == eur("30.00")
+    for intent_id in _intents(store):
+        intent = svc.top_up_intent(intent_id)
+        assert intent is not None
+        assert intent.credited
+        outcome = intent.attempts[-1].outcome
+        assert outcome is not None
+        assert (outcome.reference, outcome.message) == ("ch\\udc80\\x00", "d\\ud800ne")
+    assert svc.verify().ok
+
+
+class _Broken(Scripted):
+    """Raises for one intent's charges."""
+
+    def __init__(self, bad_wallet_intent: list[str], **answers: list[ChargeStatus]) -> None:
+        super().__init__(**answers)
+        self.bad = bad_wallet_intent
+
+    def charge(self, *, method: str, amount: Money, idempotency_key: str) -> ChargeOutcome:
+        if idempotency_key.split(":")[0] in self.bad:
+            raise RuntimeError("provider down for this one")
+        return super().charge(method=method, amount=amount, idempotency_key=idempotency_key)
+
+    def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
+        if idempotency_key.split(":")[0] in self.bad:
+            raise RuntimeError("provider down for this one")
+        return super().lookup(idempotency_key=idempotency_key)
+
+
+def test_one_intent_that_raises_never_blocks_the_others(store: Store) -> None:
+    gateway = _Broken([], card_a=[ChargeStatus.SUCCEEDED], card_b=[])
+    svc, _, w = setup(store, gateway)
+    v = svc.open_wallet(owner_id="bob", tenant_id=TENANT, currency="EUR").id
+    svc.set_top_up_rule(v, RULE)
+    for wallet_id in (w, v):
+        svc.top_up(wallet_id, eur("30.00"), method="cash")
+        svc.spend(wallet_id, SpendRequest(eur("20.00")))
+    first = sorted(_intents(store))[0]
+    gateway.bad.append(first)
+    report = svc.process_top_ups()
+    assert report.stalled == (first,)
+    assert len(report.credited) == 1
+    assert svc.get_wallet(v).open == eur("30.00")
+    assert svc.get_wallet(w).open == eur("10.00")
+    assert svc.verify().ok
+
+
+def test_a_canceled_charge_counts_as_a_hard_decline(store: Store) -> None:
+    gateway = Scripted(card_a=[ChargeStatus.CANCELED], card_b=[ChargeStatus.SUCCEEDED])
+    svc, _, w = setup(store, gateway)
+    svc.top_up(w, eur("15.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("10.00")))
+    svc.process_top_ups()
+    assert [c[1] for c in gateway.charged] == ["card-b"]
+    assert gateway.answers["card-a"] == []  # never charged again
+    assert svc.get_wallet(w).open == eur("25.00")

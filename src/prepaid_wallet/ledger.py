@@ -82,6 +82,11 @@ class EntryKind(StrEnum):
     CREDIT = "credit"
     DEBIT = "debit"
     FEE = "fee"
+    #: Money of a customer top-up given back to the payment method it came from.
+    TOP_UP_REFUND = "refund_out"
+    #: Money of a customer top-up the payment provider took back (a dispute lost): it may take
+    #: the open balance below the wallet's floor, a debt the next top-up repays first.
+    CHARGEBACK = "chargeback"
 
 
 class AccountKind(StrEnum):

@@ -124,11 +124,13 @@ class Expiry:
 
 @attrs.frozen
 class ExpiryReport:
-    """What one :meth:`~prepaid_wallet.service.WalletService.expire_due` run booked."""
+    """What one :meth:`~prepaid_wallet.service.WalletService.expire_due` run booked, and the
+    customer top-ups it marked expired (``top_ups_expired``, their ids)."""
 
     lots_expired: int
     holds_released: int
     entry_ids: tuple[str, ...]
+    top_ups_expired: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -163,11 +165,14 @@ class LowBalanceLine:
 class TopUpReport:
     """What one :meth:`~prepaid_wallet.service.WalletService.process_top_ups` run did: the
     credit entries it posted, the intents it gave up, and those still pending (waiting for a
-    back-off or for an unknown outcome to be settled)."""
+    back-off or for an unknown outcome to be settled); ``stalled``, the intents whose step
+    raised (the gateway or the store failed on them): each is left as it was committed, the
+    run goes on with the others, and a later run takes it up again."""
 
     credited: tuple[str, ...]
     given_up: tuple[str, ...]
     pending: tuple[str, ...]
+    stalled: tuple[str, ...] = ()
 
 
 @attrs.frozen

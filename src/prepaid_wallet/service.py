@@ -30,6 +30,7 @@ from prepaid_wallet.facade.checkout import Checkout
 from prepaid_wallet.facade.configuration import Configuration
 from prepaid_wallet.facade.payments import Payments
 from prepaid_wallet.facade.reading import Reading
+from prepaid_wallet.facade.top_ups import CustomerTopUps
 from prepaid_wallet.facade.transfers import Transfers
 from prepaid_wallet.facade.wallets import Wallets
 from prepaid_wallet.ids import IdFactory
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Progress", "WalletService", "WelcomeAward"]
 
-class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Automation, Reading):
+class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Automation, Reading,
+                    CustomerTopUps):
     """Prepaid wallets over a :class:`~prepaid_wallet.storage.base.Store`.
 
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);

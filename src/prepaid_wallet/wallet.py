@@ -292,12 +292,14 @@ def _apply(
     *,
     refund_of: str | None = None,
     reverses: str | None = None,
+    below_floor: bool = False,
 ) -> tuple[Entry, tuple[Wallet, ...], dict[str, Lot]]:
     """Build the entry and derive every wallet and lot balance from its postings.
 
     Raises ``IntegrityError`` if a lot would go negative, a held account negative, or an open
-    balance that the entry lowers would end below the wallet's floor; ``InvalidAmountError`` if
-    any balance or the wallet's total would pass ``2**63 - 1`` minor units.
+    balance that the entry lowers would end below the wallet's floor (unless ``below_floor``:
+    a chargeback); ``InvalidAmountError`` if any balance or the wallet's total would pass
+    ``2**63 - 1`` minor units.
     """
     by_id = {w.id: w for w in wallets}
     entry = Entry.build(
@@ -338,7 +340,7 @@ def _apply(
         lot_delta = d.get(AccountKind.LOT, 0)
         new_open = wallet.open + _valid(open_delta, currency) if open_delta else wallet.open
         new_held = wallet.held + _valid(held_delta, currency) if held_delta else wallet.held
-        if open_delta < 0 and new_open < wallet.floor:
+        if open_delta < 0 and new_open < wallet.floor and not below_floor:
             raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
         if new_held.is_negative():
             raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
@@ -466,6 +468,26 @@ def top_up(
         None if lot is None else {lot.id: lot},
     )
     return Change(entry, wallets, tuple(lots.values()))
+
+
+def return_top_up(
+    wallet: Wallet, amount: Money, method: str, info: EntryInfo, *, chargeback: bool = False
+) -> Change:
+    """Take ``amount`` (positive) of a top-up paid with ``method`` back out of the open balance
+    to the method's funding account: a refund to the payment method (``TOP_UP_REFUND``; the
+    open balance may not end below the floor) or, with ``chargeback``, the provider taking it
+    back (``CHARGEBACK``; it may end below the floor: a debt)."""
+    entry, wallets, _ = _apply(
+        EntryKind.CHARGEBACK if chargeback else EntryKind.TOP_UP_REFUND,
+        info,
+        [
+            Posting(open_account(wallet.id), -amount),
+            Posting(funding_account(wallet.tenant_id, method), amount),
+        ],
+        [wallet],
+        below_floor=chargeback,
+    )
+    return Change(entry, wallets)
 
 
 def payout(

@@ -464,8 +464,9 @@ class TestSQLiteOnly:
 
     def test_top_up_intent_reads_use_their_indexes(self, store: SQLiteStore) -> None:
         """The wallet's pending intent is found by the records' partial unique index, the
-        pending intents of every tenant are read in order from the index of the tag, an intent
-        by its key: no read scans the records."""
+        intents in flight of every tenant are read in order from the index of the tag (those
+        whose credit is due, then the pending ones), an intent by its key: no read scans the
+        records."""
         writer = Writer(store)
         writer.open("w1")
         writer.open("w2")
@@ -485,11 +486,12 @@ class TestSQLiteOnly:
             finally:
                 conn.set_trace_callback(None)
         statements = [sql for sql in seen if sql.startswith("SELECT")]
-        assert len(statements) == 3, statements
+        assert len(statements) == 4, statements
         conn = _raw(store.path)
         try:
             for sql, index in zip(statements, ("INDEX records_unique", "INDEX records_by_tag",
-                                               "PRIMARY KEY"), strict=True):
+                                               "INDEX records_by_tag", "PRIMARY KEY"),
+                                  strict=True):
                 plan = " | ".join(
                     str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
                 )

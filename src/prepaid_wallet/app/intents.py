@@ -3,11 +3,12 @@ reads and writes the top-up paths make.
 
 An intent is stored with its tenant, by its id, in the stored form of its own
 (:meth:`~prepaid_wallet.rules.topup.TopUpIntent.to_data`, versioned). It belongs to its wallet
-(which must be stored), is tagged with its status, ordered by its creation instant, and holds
-its wallet's id as its unique value while it is pending: a wallet has at most one pending intent,
-which the database itself enforces (a second one is a
-:class:`~prepaid_wallet.errors.ConflictError`), and the pending intents of every tenant are read
-oldest first from the index of the tag.
+(which must be stored), is tagged with its status (``"credit_due"`` for one that succeeded and
+is not credited yet), ordered by its creation instant, and holds its wallet's id as its unique
+value while it is in flight (pending, or succeeded and not credited yet): a wallet has at most
+one intent in flight, which the database itself enforces (a second one is a
+:class:`~prepaid_wallet.errors.ConflictError`), and the intents in flight of every tenant are
+read oldest first from the index of the tag.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ __all__ = [
 
 #: The status of an intent still being worked on (``IntentStatus.PENDING``).
 _PENDING = "pending"
+#: The tag of an intent that succeeded and whose credit is not posted yet.
+_CREDIT_DUE = "credit_due"
+
+
+def _tag(stored: StoredIntent) -> str:
+    intent = stored.intent
+    if intent.status.value == "succeeded" and not intent.credited:
+        return _CREDIT_DUE
+    return intent.status.value
+
+
+def _in_flight(stored: StoredIntent) -> str | None:
+    return stored.intent.wallet_id if _tag(stored) in (_PENDING, _CREDIT_DUE) else None
 
 
 @attrs.frozen
@@ -64,8 +78,8 @@ TOP_UP_INTENTS: RecordType[StoredIntent] = RecordType(
     key=lambda s: s.intent.id,
     tenant=lambda s: s.tenant_id,
     wallet=lambda s: s.intent.wallet_id,
-    tag=lambda s: s.intent.status.value,
-    unique=lambda s: s.intent.wallet_id if s.intent.status.value == _PENDING else None,
+    tag=_tag,
+    unique=_in_flight,
     order=lambda s: sortable_instant(s.intent.created_at),
     dumps=_dumps,
     loads=_loads,
@@ -85,8 +99,8 @@ def get_top_up_intent(uow: UnitOfWork, intent_id: str) -> TopUpIntent | None:
 
 
 def pending_top_up_intent(uow: UnitOfWork, wallet_id: str) -> TopUpIntent | None:
-    """The wallet's pending intent (at most one: the holder of its unique value), as the unit
-    sees it."""
+    """The wallet's intent in flight (pending, or succeeded and not credited yet; at most one:
+    the holder of its unique value), as the unit sees it."""
     found = uow.find_records(TOP_UP_INTENTS, unique=wallet_id)
     return found[0].intent if found else None
 
@@ -94,7 +108,11 @@ def pending_top_up_intent(uow: UnitOfWork, wallet_id: str) -> TopUpIntent | None
 def pending_top_up_intents(
     uow: UnitOfWork, limit: int, tenant_id: str | None = None
 ) -> list[tuple[str, TopUpIntent]]:
-    """Up to ``limit`` pending intents of every tenant (or of ``tenant_id``),
-    ``(tenant_id, intent)``, oldest first (by creation instant, then id)."""
-    found = uow.find_records(TOP_UP_INTENTS, tenant_id=tenant_id, tag=_PENDING, limit=limit)
+    """Up to ``limit`` intents in flight of every tenant (or of ``tenant_id``),
+    ``(tenant_id, intent)``: those whose credit is due first, then the pending ones, each
+    oldest first (by creation instant, then id)."""
+    found = uow.find_records(TOP_UP_INTENTS, tenant_id=tenant_id, tag=_CREDIT_DUE, limit=limit)
+    if len(found) < limit:
+        found += uow.find_records(TOP_UP_INTENTS, tenant_id=tenant_id, tag=_PENDING,
+                                  limit=limit - len(found))
     return [(stored.tenant_id, stored.intent) for stored in found]

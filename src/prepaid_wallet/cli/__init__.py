@@ -68,8 +68,9 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``config``, ``checkout``), named by its line of ``_COMMANDS`` and imported
-only when the command is the one being run; ``framework`` holds what every command is made of and
+``maintenance``, ``config``, ``checkout``, ``top_ups``), named by its line of ``_COMMANDS``
+and imported only when the command is the one being run; ``framework`` holds what every command
+is made of and
 ``output`` what they share.
 """
 
@@ -160,6 +161,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("group", "list, show, create and update a tenant's condition groups", "config"),
     ("order", "apply a member's credit to an order, place, abandon or show it", "checkout"),
     ("credit-owed", "credit what a placed order was paid more than its total", "checkout"),
+    ("payment", "customer top-ups through a payment provider: start, report, show, pending,"
+     " chargeback", "top_ups"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 

@@ -67,7 +67,10 @@ class Automation(Facade):
         only after the primary was definitely declined; a hard decline is never retried, a soft
         one after the rule's back-off. A succeeded charge is credited to the open balance
         exactly once (under an idempotency key made of the intent), also when its success is
-        reported twice. Safe to run repeatedly and from several processes."""
+        reported twice; intents that succeeded but whose credit is not posted yet are credited
+        first. An intent whose step raises (the gateway or the store failed on it) is left for
+        the next run and listed in ``TopUpReport.stalled``; it never blocks the others. Safe to
+        run repeatedly and from several processes."""
         from prepaid_wallet.app.handlers.automatic_top_up import process_top_ups
 
         return process_top_ups(self._env, limit=limit)
@@ -75,9 +78,11 @@ class Automation(Facade):
     def report_charge(self, idempotency_key: str, outcome: ChargeOutcome) -> TopUpReport:
         """A report from the payment provider (a webhook) of the outcome of the charge made
         under ``idempotency_key``: recorded on its intent, and a success credited -- exactly
-        once, however many times it is reported. A report for a charge already settled, or of
-        an intent already finished, changes nothing; an unknown key (or, for a scoped service,
-        another tenant's) raises ``InvalidInputError``."""
+        once, however many times it is reported, also on a service built without a gateway
+        (the credit needs none; a charge or a lookup is left to :meth:`process_top_ups`). A
+        report for a charge already settled, or of an intent already finished, changes
+        nothing; an unknown key (or, for a scoped service, another tenant's) raises
+        ``InvalidInputError``."""
         from prepaid_wallet.app.handlers.automatic_top_up import report_charge
 
         return report_charge(self._env, idempotency_key, outcome)

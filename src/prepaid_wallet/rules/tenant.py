@@ -26,6 +26,7 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import PaymentMode, SpendOrder
+from prepaid_wallet.rules.customer_top_ups import CustomerTopUpRules
 from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule
@@ -85,6 +86,10 @@ def _default_floors(value: object) -> tuple[Money, ...]:
 
 def _money(value: object) -> Money:
     return money_from_data(value, "money")
+def _customer_top_ups(value: object) -> CustomerTopUpRules:
+    if not isinstance(value, CustomerTopUpRules):
+        raise InvalidInputError("customer_top_ups", "must be a CustomerTopUpRules", value)
+    return value
 
 
 def _payment_mode(value: object) -> PaymentMode:
@@ -118,6 +123,9 @@ class TenantRules:
       ``WalletService.open_wallet`` names none, one per currency; a currency without one gets
       zero. Changing it does not change the floor of wallets already open
       (``WalletService.set_floor`` does, one wallet at a time).
+    * ``customer_top_ups`` -- the bounds and lifetime of customer top-ups
+      (:class:`~prepaid_wallet.rules.customer_top_ups.CustomerTopUpRules`; default: no bounds
+      of their own, a lifetime of one day).
 
     Raises ``InvalidInputError`` naming the field for a value of the wrong type, and
     ``"periodic_fees"`` for two periodic fees of one name.
@@ -133,6 +141,8 @@ class TenantRules:
                                             converter=_payment_mode)
     member_payment_modes: bool = False
     default_floors: tuple[Money, ...] = attrs.field(default=(), converter=_default_floors)
+    customer_top_ups: CustomerTopUpRules = attrs.field(factory=CustomerTopUpRules,
+                                                       converter=_customer_top_ups)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.automatic_top_ups, bool):
@@ -164,7 +174,8 @@ class TenantRules:
              "spend_order": "default",
              "payment_mode": "credit_only",
              "member_payment_modes": false,
-             "default_floors": [<Money>, ...]}
+             "default_floors": [<Money>, ...],
+             "customer_top_ups": <CustomerTopUpRules.to_data()>}
 
         Money is ``{"minor": <int>, "currency": <code>}``, instants ISO 8601 text with an
         offset, the spend order and payment mode their enum values.
@@ -179,6 +190,7 @@ class TenantRules:
             "payment_mode": self.payment_mode.value,
             "member_payment_modes": self.member_payment_modes,
             "default_floors": [money_to_data(floor) for floor in self.default_floors],
+            "customer_top_ups": self.customer_top_ups.to_data(),
         }
 
     @classmethod
@@ -192,7 +204,7 @@ class TenantRules:
         ``"fees[1].percent"``, ``"periodic_fees[0].zone"``, ``"limits.max_balance"``,
         ``"limits.rules[0].window.period"``, ``"low_balance.thresholds[2].label"``,
         ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``,
-        ``"member_payment_modes"``, ``"default_floors[0]"``.
+        ``"member_payment_modes"``, ``"default_floors[0]"``, ``"customer_top_ups.minimum"``.
         """
         if not isinstance(data, Mapping):
             raise InvalidInputError("tenant_rules", "must be a mapping (a JSON object)", data)
@@ -222,11 +234,16 @@ class TenantRules:
         if "default_floors" in data:
             values["default_floors"] = _decoded_list(data["default_floors"], "default_floors",
                                                      _money, "money")
+        if data.get("customer_top_ups") is not None:
+            values["customer_top_ups"] = _decoded(
+                data["customer_top_ups"], "customer_top_ups", CustomerTopUpRules.from_data,
+                "customer_top_ups")
         return cls(**values)
 
 
 _KEYS: Final = ("fees", "periodic_fees", "limits", "low_balance", "automatic_top_ups",
-                "spend_order", "payment_mode", "member_payment_modes", "default_floors")
+                "spend_order", "payment_mode", "member_payment_modes", "default_floors",
+                "customer_top_ups")
 _RENAMEABLE: Final = (InvalidTimeError, InvalidCurrencyError, InvalidAmountError)
 
 

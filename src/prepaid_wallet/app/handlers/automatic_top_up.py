@@ -12,16 +12,14 @@ a succeeded charge is credited exactly once.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prepaid_wallet import _codec
-from prepaid_wallet import wallet as _w
-from prepaid_wallet.app.charges import fee, top_up_allowed
+from prepaid_wallet.app.charges import top_up_allowed
 from prepaid_wallet.app.commands import SetTopUpRule
-from prepaid_wallet.app.effects import record
+from prepaid_wallet.app.customer_top_ups import credit_top_up
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.intents import (
     get_top_up_intent,
@@ -30,7 +28,7 @@ from prepaid_wallet.app.intents import (
     put_top_up_intent,
 )
 from prepaid_wallet.app.pipeline import Context
-from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
+from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.app.settings import (
     TOP_UP_RULE,
     TOP_UP_SCHEDULE,
@@ -40,9 +38,7 @@ from prepaid_wallet.app.settings import (
 )
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError
-from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.results import TopUpReport
-from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Wallet
 
 if TYPE_CHECKING:
@@ -84,8 +80,10 @@ def set_top_up_rule(ctx: Context, command: SetTopUpRule) -> TopUpRule | None:
 
 
 def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
-    """Drive every pending intent (at most ``limit``; a scoped service's own tenant's only) as
-    far as it can go now."""
+    """Drive every intent in flight (at most ``limit``; a scoped service's own tenant's only)
+    as far as it can go now: those whose credit is due first, then the pending ones. An intent
+    whose step raises (the gateway or the store failed on it) is left as it was committed and
+    reported as stalled; the others are driven all the same."""
     from prepaid_wallet.rules.topup import IntentStatus
 
     gateway = require_gateway(env)
@@ -95,15 +93,20 @@ def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
     credited: list[str] = []
     given_up: list[str] = []
     still: list[str] = []
+    stalled: list[str] = []
     for intent in pending:
-        final, entry_id = drive(env, gateway, intent.id)
+        try:
+            final, entry_id = drive(env, gateway, intent.id)
+        except Exception:  # one intent never blocks the others; a later run tries it again
+            stalled.append(intent.id)
+            continue
         if entry_id is not None:
             credited.append(entry_id)
         if final is not None and final.status is IntentStatus.FAILED:
             given_up.append(final.id)
         elif final is not None and final.status is IntentStatus.PENDING:
             still.append(final.id)
-    return TopUpReport(tuple(credited), tuple(given_up), tuple(still))
+    return TopUpReport(tuple(credited), tuple(given_up), tuple(still), tuple(stalled))
 
 
 def _pending_intents(env: Environment, limit: int) -> list[TopUpIntent]:
@@ -113,10 +116,15 @@ def _pending_intents(env: Environment, limit: int) -> list[TopUpIntent]:
         return [intent for _, intent in pending_top_up_intents(uow, limit, env.tenant_id)]
 
 
+_KEY_RULE = "must be the key of a top-up attempt or the id of a customer top-up"
+
+
 def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
                   ) -> TopUpReport:
-    """Record the provider's report of the charge made under ``idempotency_key`` on its intent,
-    then drive the intent (a success credited exactly once)."""
+    """Record the provider's report of the charge made under ``idempotency_key``: an
+    automatic top-up's attempt (its key has a ``:``), recorded on its intent, then the intent
+    driven (a success credited exactly once); or a customer top-up (its id), reported through
+    the pipeline (:class:`~prepaid_wallet.app.commands.ReportTopUp`)."""
     from prepaid_wallet.rules.topup import (
         ChargeOutcome,
         ChargeStatus,
@@ -126,20 +134,24 @@ def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
 
     if not isinstance(outcome, ChargeOutcome):
         raise InvalidInputError("outcome", "must be a ChargeOutcome", outcome)
-    if not isinstance(idempotency_key, str) or ":" not in idempotency_key:
-        raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
-                                idempotency_key)
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise InvalidInputError("idempotency_key", _KEY_RULE, idempotency_key)
+    if ":" not in idempotency_key:  # a customer top-up's id
+        from prepaid_wallet.app.commands import ReportTopUp
+        from prepaid_wallet.app.pipeline import run
+
+        return run(env, ReportTopUp(top_up_id=idempotency_key, outcome=outcome))
     intent_id = idempotency_key.split(":", 1)[0]
     with env.store.unit_of_work(read_only=True) as uow:
         intent = env.top_up_intent(uow, intent_id)
-    if intent is None or intent.attempt(idempotency_key) is None:
-        raise InvalidInputError("idempotency_key", "must be the key of a top-up attempt",
-                                idempotency_key)
+    if intent is None or not any(a.idempotency_key == idempotency_key
+                                 for a in intent.attempts):
+        raise InvalidInputError("idempotency_key", _KEY_RULE, idempotency_key)
     if outcome.status is not ChargeStatus.UNKNOWN:
         _save_intent(env, intent_id, functools.partial(
             record_outcome, idempotency_key=idempotency_key, outcome=outcome, now=env.now()))
-    if env.gateway is None:
-        return TopUpReport((), (), (intent_id,))
+    # Without a gateway the intent is still driven as far as it goes without one: a success
+    # is credited here and now, whichever process hears of it.
     final, entry_id = drive(env, env.gateway, intent_id)
     failed = final is not None and final.status is IntentStatus.FAILED
     pending = final is not None and final.status is IntentStatus.PENDING
@@ -268,10 +280,11 @@ def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: Char
         return True
 
 
-def drive(env: Environment, gateway: PaymentGateway, intent_id: str
+def drive(env: Environment, gateway: PaymentGateway | None, intent_id: str
           ) -> tuple[TopUpIntent | None, str | None]:
     """Run one intent's state machine until it waits or ends; returns its last state and
-    the credit entry posted by this run, if any."""
+    the credit entry posted by this run, if any. Without a gateway it stops at the first step
+    that needs one (a charge or a lookup) and takes every other (a credit, giving up)."""
     from prepaid_wallet.rules.topup import Charge as _Charge
     from prepaid_wallet.rules.topup import (
         ChargeStatus,
@@ -279,6 +292,8 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
         Done,
         GiveUp,
         Settle,
+        Step,
+        credit_key,
         give_up,
         next_step,
         record_outcome,
@@ -294,10 +309,17 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
                 return None, entry_id
             wallet = uow.get_wallet(intent.wallet_id)
             rule = top_up_rule(env, uow, wallet)
+        succeeded = intent.succeeded_attempt
         if rule is None:
-            return intent, entry_id  # the rule was removed: left as it is
-        step = next_step(intent, rule, now)
+            # The rule was removed: nothing more is charged, but money taken is credited.
+            if succeeded is None or intent.credited:
+                return intent, entry_id
+            step: Step = Credit(succeeded, intent.amount, credit_key(intent))
+        else:
+            step = next_step(intent, rule, now)
         if isinstance(step, _Charge):
+            if gateway is None or rule is None:
+                return intent, entry_id  # left to a process with a gateway
             if not _start_attempt(env, intent_id, rule, step, now):
                 continue  # another run got there first: read where it stands
             outcome = gateway.charge(method=step.method, amount=step.amount,
@@ -306,6 +328,8 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
                 record_outcome, idempotency_key=step.idempotency_key, outcome=outcome,
                 now=env.now()))
         elif isinstance(step, Settle):
+            if gateway is None:
+                return intent, entry_id  # left to a process with a gateway
             outcome = gateway.lookup(idempotency_key=step.idempotency_key)
             if outcome.status is ChargeStatus.UNKNOWN:
                 # The request may never have arrived: send it again under the same key (the
@@ -331,7 +355,8 @@ def drive(env: Environment, gateway: PaymentGateway, intent_id: str
 
 def _credit_intent(env: Environment, intent_id: str, step: Credit, at: datetime) -> str | None:
     """Post a succeeded automatic top-up to the open balance exactly once (idempotency key
-    of the intent) and mark the intent credited, in one unit of work."""
+    of the intent; the crediting path customer top-ups share) and mark the intent credited,
+    in one unit of work."""
     from prepaid_wallet.rules.topup import credit_key, mark_credited
 
     with env.store.unit_of_work() as uow:
@@ -341,22 +366,10 @@ def _credit_intent(env: Environment, intent_id: str, step: Credit, at: datetime)
         wallet, intent = locked
         if intent.credited:
             return None
-        key = credit_key(intent)
-        entry_id: str | None = None
-        if uow.get_idempotency(wallet.tenant_id, key) is None:
-            method = step.attempt.method
-            charged = fee(env, uow, wallet, Operation.TOP_UP, step.amount)
-            if charged is not None and charged >= step.amount:
-                charged = None  # a fee may never swallow an automatic top-up
-            change = _w.top_up(wallet, step.amount, method,
-                               env.info(at, key, None, {"top_up_intent": intent.id}),
-                               fee=charged)
-            record(env, uow, change)
-            entry_id = change.entry.id
-            uow.put_idempotency(IdempotencyRecord(
-                wallet.tenant_id, key, "automatic_top_up",
-                canonical_request("automatic_top_up", intent=intent.id), "ok",
-                json.dumps(entry_id), at))
+        entry_id = credit_top_up(
+            env, uow, wallet, amount=step.amount, method=step.attempt.method,
+            key=credit_key(intent), at=at, actor=None, metadata={"top_up_intent": intent.id},
+            operation="automatic_top_up", request={"intent": intent.id})
         put_top_up_intent(uow, wallet.tenant_id, mark_credited(intent))
         uow.commit()
         return entry_id

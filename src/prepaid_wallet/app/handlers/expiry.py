@@ -55,13 +55,18 @@ def extend_expiry(ctx: Context, command: ExtendExpiry) -> Lot:
 
 def expire_due(env: Environment) -> ExpiryReport:
     """Everything :func:`sweep_expired` books, counted: lots expired, holds released, and the
-    entries booked."""
+    entries booked; then the pending customer top-ups whose time is up, marked expired."""
+    from prepaid_wallet.app.handlers.customer_top_up import expire_customer_top_ups
+
     entry_ids: list[str] = []
     holds_released = 0
+    at = env.now()
     for done in sweep_expired(env):
         entry_ids.append(done.entry_id)
         holds_released += done.kind == "hold"
-    return ExpiryReport(len(entry_ids) - holds_released, holds_released, tuple(entry_ids))
+    top_ups = expire_customer_top_ups(env, at)
+    return ExpiryReport(len(entry_ids) - holds_released, holds_released, tuple(entry_ids),
+                        top_ups)
 
 
 def sweep_expired(env: Environment) -> Iterator[Expiry]:

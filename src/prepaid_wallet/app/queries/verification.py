@@ -65,6 +65,9 @@ class _Replay:
     reversals: dict[str, int] = attrs.Factory(dict)
     problems: list[Problem] = attrs.Factory(list)
     head: str = GENESIS
+    #: Whether an open balance below the floor is a chargeback's debt: the last entry that
+    #: left it below the floor was a chargeback, or raised it.
+    debt: bool = False
 
 
 def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
@@ -100,6 +103,11 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
                               if p.account.endswith(":revenue"))
                 replay.refunded[entry.refund_of] = (
                     replay.refunded.get(entry.refund_of, 0) + revenue)
+        if entry.kind is EntryKind.CHARGEBACK:
+            replay.debt = True
+        elif sum(p.amount.minor_units for p in entry.postings
+                 if p.account == prefix + "open") < 0:
+            replay.debt = False  # lowered by anything else: the floor applies again
         if entry.kind is EntryKind.BREAKAGE:
             for p in entry.postings:
                 if p.account.startswith(prefix) and ":lot:" in p.account:
@@ -164,7 +172,7 @@ def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
         found.append(Problem("balance", wallet.id,
                              f"commerce is {wallet.commerce} but its lots add up to "
                              f"{_minor_text(lot_total, wallet.currency)}"))
-    if wallet.open < wallet.floor:
+    if wallet.open < wallet.floor and not replay.debt:
         found.append(Problem("floor", wallet.id, f"open {wallet.open} below {wallet.floor}"))
     active = sum(h.reserved.minor_units for h in uow.wallet_holds(wallet.id)
                  if h.status is HoldStatus.ACTIVE)

@@ -54,7 +54,12 @@ rules the state machine enforces:
 
 from __future__ import annotations
 
-from prepaid_wallet.rules.topup.gateway import ChargeOutcome, ChargeStatus, PaymentGateway
+from prepaid_wallet.rules.topup.gateway import (
+    ChargeOutcome,
+    ChargeStatus,
+    PaymentGateway,
+    RefundingGateway,
+)
 from prepaid_wallet.rules.topup.intent import (
     Attempt,
     GiveUpReason,
@@ -99,6 +104,7 @@ __all__ = [
     "IntentStatus",
     "PaymentGateway",
     "PaymentMethods",
+    "RefundingGateway",
     "Settle",
     "Step",
     "TopUpIntent",

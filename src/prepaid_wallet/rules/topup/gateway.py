@@ -11,8 +11,9 @@ import attrs
 from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.money import Money
 from prepaid_wallet.rules.topup._fields import _enum, _mapping
+from prepaid_wallet.text import printable
 
-__all__ = ["ChargeOutcome", "ChargeStatus", "PaymentGateway"]
+__all__ = ["ChargeOutcome", "ChargeStatus", "PaymentGateway", "RefundingGateway"]
 
 
 class ChargeStatus(StrEnum):
@@ -22,13 +23,16 @@ class ChargeStatus(StrEnum):
     stolen card): the method is not charged again for this top-up; ``DECLINED_SOFT`` refused for
     now (insufficient funds, rate limit): the same method may be charged again after a back-off;
     ``UNKNOWN`` no answer (a timeout): the money may have moved, so the charge must be settled
-    under its key before anything else is charged.
+    under its key before anything else is charged; ``CANCELED`` the customer or the provider
+    canceled the payment before any money moved (a customer top-up ends ``CANCELED``; an
+    automatic top-up's attempt counts as hard-declined: the method is not charged again for it).
     """
 
     SUCCEEDED = "succeeded"
     DECLINED_HARD = "declined_hard"
     DECLINED_SOFT = "declined_soft"
     UNKNOWN = "unknown"
+    CANCELED = "canceled"
 
 
 def _status(value: object) -> ChargeStatus:
@@ -36,9 +40,13 @@ def _status(value: object) -> ChargeStatus:
 
 
 def _optional_text(value: object, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise InvalidInputError(field, "must be a string or None", value)
-    return value
+    # The provider's text is kept, but never as text a store refuses or a terminal obeys:
+    # lone surrogates, NUL and the other characters ``text.check_text`` refuses are escaped.
+    return printable(value)
 
 
 def _reference(value: object) -> str | None:
@@ -52,7 +60,12 @@ def _message(value: object) -> str | None:
 @attrs.frozen
 class ChargeOutcome:
     """The gateway's answer about one charge: ``status``, the provider's ``reference`` for the
-    charge (if any) and a human-readable ``message`` (if any)."""
+    charge (if any) and a human-readable ``message`` (if any).
+
+    The provider's text is taken as it comes, with the characters no store or terminal should
+    get (lone surrogates, NUL and other control characters, bidirectional overrides: see
+    :mod:`prepaid_wallet.text`) written as escapes (``"\\ud800"``, ``"\\x00"``), so any
+    answer can be stored on every backend."""
 
     status: ChargeStatus = attrs.field(converter=_status)
     reference: str | None = attrs.field(default=None, converter=_reference)
@@ -95,4 +108,25 @@ class PaymentGateway(Protocol):
         """The current outcome of the charge made under ``idempotency_key``, to settle an
         ``UNKNOWN`` one: ``UNKNOWN`` while the provider does not know yet (or never received
         the charge: re-send it under the same key)."""
+        ...
+
+
+@runtime_checkable
+class RefundingGateway(Protocol):
+    """A gateway that can also give money back to the payment method a charge took it from
+    (what ``WalletService.refund_top_up`` needs; a :class:`PaymentGateway` without a ``refund``
+    method still serves automatic top-ups, and a refund then raises ``InvalidInputError``
+    naming ``gateway``).
+
+    **Contract.** As for charges: a refund under an idempotency key already seen never
+    refunds again and answers the first one's outcome (``UNKNOWN`` while unknown), so
+    re-sending a refund whose answer was lost is safe.
+    """
+
+    def refund(self, *, charge_key: str, reference: str | None, amount: Money,
+               idempotency_key: str) -> ChargeOutcome:
+        """Give ``amount`` (positive, at most what the charge took) of the charge made under
+        ``charge_key`` (the provider's ``reference`` for it, if it gave one) back to its
+        payment method, under ``idempotency_key``; ``SUCCEEDED`` once given back, a decline
+        when refused, ``UNKNOWN`` for a timeout (not raised)."""
         ...

@@ -111,7 +111,8 @@ def next_step(intent: TopUpIntent, rule: TopUpRule, now: datetime) -> Step:
     * otherwise the first of ``rule.methods`` still usable -- never tried: :class:`Charge`
       attempt 1; last attempt soft-declined, fewer than ``max_soft_attempts`` on it:
       :class:`Wait` until ``settled_at + soft_decline_backoff``, then :class:`Charge` the next
-      attempt number; a method hard-declined or out of soft attempts is skipped;
+      attempt number; a method hard-declined (or whose charge was canceled) or out of soft
+      attempts is skipped;
     * no usable method left: :class:`GiveUp` with the reason of the last method.
 
     Reads the rule as it is now. Raises ``CurrencyMismatchError`` naming ``amount`` when the
@@ -139,7 +140,7 @@ def next_step(intent: TopUpIntent, rule: TopUpRule, now: datetime) -> Step:
         if not tried:
             return Charge(method, attempt_key(intent.id, method, 1), intent.amount)
         last = tried[-1]
-        if last.status is ChargeStatus.DECLINED_HARD:
+        if last.status in (ChargeStatus.DECLINED_HARD, ChargeStatus.CANCELED):
             reason = GiveUpReason.HARD_DECLINED
             continue
         if len(tried) >= rule.max_soft_attempts:
