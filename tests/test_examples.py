@@ -176,3 +176,14 @@ def test_the_readme_main_job_is_the_demo_and_runs_again_and_again(tmp_path: Path
         assert out[0].startswith("Day 1 · ")
         assert "  journal: 24 entries, verified, nothing wrong" in out
     assert (tmp_path / "demo.db").is_file()
+
+
+def test_hub_checkout_credits_the_top_up_once_and_the_credit_owed_once(tmp_path: Path) -> None:
+    lines = [line.strip() for line in _lines(run(ROOT / "examples" / "hub_checkout.py",
+                                                  tmp_path))]
+    assert lines[lines.index("webhook 1: 1 credited") + 1] == "webhook 2: 0 credited"
+    assert "order-1 of €55.00: credit €40.00, card €15.00" in lines
+    assert "Mia removes an item, order-1 is now €32.50: credit €32.50, card €0.00" in lines
+    assert "staff-jo credits €4.80 owed; open €4.80" in lines
+    assert "asked again: no credit owed, nothing changes" in lines
+    assert lines[-1] == "Journal verified: True (8 entries)"
