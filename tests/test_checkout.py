@@ -207,6 +207,31 @@ def test_credit_owed_is_credited_once_by_a_staff_member(store: Store) -> None:
     assert svc.verify().ok
 
 
+def test_an_order_paid_by_other_methods_only_is_owed_once(store: Store) -> None:
+    svc = _service(store, FixedClock(T0))
+    w = _member(svc, "0.00")
+    other = _member(svc, "0.00", owner="bob")
+    state = store.export_state()
+    with pytest.raises(NoCreditOwedError):  # paid exactly its total: nothing owed, nothing kept
+        svc.credit_owed(w, order_id="o-cash", total=eur("10.00"),
+                        paid_by_other_methods=eur("10.00"), actor="staff-1")
+    assert store.export_state() == state
+    done = svc.credit_owed(w, order_id="o-cash", total=eur("10.00"),
+                           paid_by_other_methods=eur("12.00"), actor="staff-1")
+    assert (done.credit, done.credited, done.status) == (eur("0.00"), eur("2.00"),
+                                                         OrderStatus.PLACED)
+    assert svc.balance(w).open == eur("2.00")
+    with pytest.raises(NoCreditOwedError):
+        svc.credit_owed(w, order_id="o-cash", total=eur("10.00"),
+                        paid_by_other_methods=eur("12.00"), actor="staff-1")
+    with pytest.raises(OrderNotFoundError):  # the order is the first wallet's
+        svc.credit_owed(other, order_id="o-cash", total=eur("10.00"),
+                        paid_by_other_methods=eur("12.00"), actor="staff-1")
+    assert svc.balance(w).open == eur("2.00")
+    assert svc.balance(other).open == eur("0.00")
+    assert svc.verify().ok
+
+
 def test_credit_owed_in_bulk_gives_one_entry_per_order(store: Store) -> None:
     svc = _service(store, FixedClock(T0))
     ann = _member(svc, "50.00")

@@ -122,7 +122,9 @@ class Checkout(Facade):
 
         Asking again, or for an order not paid more than its total, is refused with
         ``NoCreditOwedError`` and changes nothing; ``OrderStateError`` for an order not
-        placed."""
+        placed. An order credit was never applied to (paid by other methods only) is owed
+        ``paid_by_other_methods - total``; it is recorded as placed with no credit, so it too is
+        credited once."""
         from prepaid_wallet.app.commands import CreditOwed
 
         return self._run(CreditOwed(

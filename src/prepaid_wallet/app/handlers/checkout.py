@@ -157,11 +157,12 @@ def credit_owed(ctx: Context, command: CreditOwed) -> OrderPayment:
     total) to the open balance, once: an operator's credit against the tenant's adjustment
     account, in one entry, with no fee, recording the staff member. ``NoCreditOwedError``
     (changing nothing) when nothing is owed or it was already credited; ``OrderStateError``
-    for an order that is not placed."""
+    for an order that is not placed. An order the library never saw was paid by other methods
+    only: it is recorded, placed with no credit, with the credit owed."""
     wallet = ctx.wallet(command.wallet_id)
     check_currency(wallet, command.total, "total")
     check_currency(wallet, command.paid_by_other_methods, "paid_by_other_methods")
-    payment = order_of(ctx.uow, wallet, command.order_id)
+    payment = _placed_or_paid_otherwise(ctx, wallet, command)
     if payment.credited_entry_id is not None:
         raise NoCreditOwedError(payment.order_id, payment.credited_entry_id)
     if payment.status is not OrderStatus.PLACED:
@@ -179,6 +180,20 @@ def credit_owed(ctx: Context, command: CreditOwed) -> OrderPayment:
     )
     put_order(ctx.uow, credited)
     return credited
+
+
+def _placed_or_paid_otherwise(ctx: Context, wallet: Wallet, command: CreditOwed) -> OrderPayment:
+    """The order's credit payment; for an order the library never saw (paid by other methods
+    only), a placed payment of no credit, which the credit owed is then recorded on.
+    ``OrderNotFoundError`` for another wallet's order."""
+    found = find_order(ctx.uow, wallet.tenant_id, command.order_id)
+    if found is not None:
+        return order_of(ctx.uow, wallet, command.order_id)
+    return OrderPayment(
+        order_id=command.order_id, tenant_id=wallet.tenant_id, wallet_id=wallet.id,
+        total=command.total, credit=Money.zero(wallet.currency),
+        mode=payment_mode(ctx.env, ctx.uow, wallet, None), status=OrderStatus.PLACED,
+        hold_id=None, expires_at=ctx.at, created_at=ctx.at, updated_at=ctx.at)
 
 
 def credit_owed_many(
