@@ -82,3 +82,27 @@ def test_a_failure_is_reported_and_bad_ids_are_usage_errors(
     code, _, err = run(capsys, "--db", db, "payment", "show", "ctu_nope")
     assert code == ExitCode.USAGE
     assert "top_up_id" in err
+
+
+def test_expire_marks_pending_top_ups_whose_time_is_up(db: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prepaid_wallet import FixedClock, Money, WalletService, open_store
+
+    store = open_store(db)
+    try:  # started two days ago (a pending top-up lives one day by default)
+        svc = WalletService(store, clock=FixedClock(datetime.now(UTC) - timedelta(days=2)))
+        wallet = svc.open_wallet(owner_id="ann", tenant_id="hub", currency="EUR").id
+        old = svc.start_top_up(wallet, Money.of("10.00", "EUR"), method="card").id
+    finally:
+        store.close()
+    code, out, err = run(capsys, "--db", db, "--json", "expire")
+    assert code == ExitCode.OK, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows == [{"record": "top_up_expired", "top_up_id": old},
+                    {"record": "summary", "lots_expired": 0, "holds_released": 0, "entries": 0,
+                     "top_ups_expired": 1}]
+    code, out, _ = run(capsys, "--db", db, "--json", "payment", "show", old)
+    assert json.loads(out)["status"] == "expired"
+    assert run(capsys, "--db", db, "expire")[1].endswith(", 0 pending top-up(s) expired\n")

@@ -84,12 +84,18 @@ def _expire(ctx: _Context) -> ExitCode:
                          f" {ctx.money(done.amount)} (entry {done.entry_id})")
             if ctx.interrupts.pending:  # Ctrl-C: stop after the booking just printed (the
                 break                   # sweep holds no unit of work open between bookings)
+    top_ups = () if ctx.interrupts.pending else ctx.service.expire_top_ups()
+    for top_up in top_ups:
+        if ctx.json:
+            ctx.emit({"record": "top_up_expired", "top_up_id": top_up})
+        else:
+            ctx.line(f"expired pending top-up {top_up}")
     if ctx.json:
         ctx.emit({"record": "summary", "lots_expired": lots, "holds_released": holds,
-                  "entries": lots + holds})
+                  "entries": lots + holds, "top_ups_expired": len(top_ups)})
     else:
         ctx.line(f"expired {lots} lot(s), released {holds} hold(s) in {lots + holds}"
-                 " entry(ies)")
+                 f" entry(ies), {len(top_ups)} pending top-up(s) expired")
     return ExitCode.OK
 
 

@@ -75,6 +75,15 @@ class CustomerTopUps(Facade):
         return pending_customer_top_ups(self._env, tenant_id=tenant_id, wallet_id=wallet_id,
                                         limit=limit)
 
+    def expire_top_ups(self) -> tuple[str, ...]:
+        """Mark expired every pending customer top-up whose time is up (a scoped service: its
+        own tenant's), each in a unit of work of its own; the ids expired. A success reported
+        later still credits (the money was taken). :meth:`expire_due` does this after its
+        sweep; ``prepaid-wallet expire`` too."""
+        from prepaid_wallet.app.handlers.customer_top_up import expire_top_ups
+
+        return expire_top_ups(self._env)
+
     def refund_top_up(
         self,
         top_up_id: str,

@@ -126,6 +126,11 @@ def report_top_up(ctx: Context, command: ReportTopUp) -> TopUpReport:
                        (updated.id,) if updated.is_pending else ())
 
 
+def expire_top_ups(env: Environment) -> tuple[str, ...]:
+    """:func:`expire_customer_top_ups` now."""
+    return expire_customer_top_ups(env, env.now())
+
+
 def expire_customer_top_ups(env: Environment, at: datetime) -> tuple[str, ...]:
     """Expire every pending customer top-up whose time is up at ``at`` (a scoped service: its
     own tenant's), each in a unit of work of its own under its wallet's lock; the ids
