@@ -60,7 +60,7 @@ from prepaid_wallet import (
     WalletService,
     open_store,
 )
-from prepaid_wallet.errors import OrderNotFoundError
+from prepaid_wallet.errors import NoCreditOwedError, OrderNotFoundError
 from prepaid_wallet.rules.checkout import CreditClaim
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.tenant import TenantRules
@@ -618,10 +618,10 @@ BAD_INPUT = [
         lambda w: w.svc.credit_owed(w.ann, order_id="o-1", total=jpy("5"),
                                     paid_by_other_methods=jpy("5"), actor="staff"),
         CurrencyMismatchError, "total"),
-    row("credit-owed-unknown-order",
+    row("credit-owed-unseen-order-nothing-owed",  # paid by other methods only, exactly
         lambda w: w.svc.credit_owed(w.ann, order_id="o-1", total=eur("5"),
                                     paid_by_other_methods=eur("5"), actor="staff"),
-        OrderNotFoundError),
+        NoCreditOwedError),
     row("credit-owed-many-not-a-claim",
         lambda w: w.svc.credit_owed_many([bad("o-1")], actor="staff"),
         InvalidInputError, "claims[0]"),
