@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.app.settings import LIMITS, get_setting, stored_groups
-from prepaid_wallet.errors import InsufficientFundsError, LimitExceededError
+from prepaid_wallet.errors import (
+    InsufficientFundsError,
+    InvalidAmountError,
+    LimitExceededError,
+)
 from prepaid_wallet.ledger import AccountKind, Entry, EntryKind, parse_account
 from prepaid_wallet.money import MAX_MINOR_UNITS, Money
 from prepaid_wallet.rules.limits import (
@@ -182,6 +186,23 @@ def check_max_balance(
     breach = check_balance(limits, balance_before=wallet.total, balance_after=after)
     if breach is not None:
         raise LimitExceededError(wallet.id, operation.value, [breach.describe()])
+
+
+def check_top_up(
+    env: Environment, uow: UnitOfWork, wallet: Wallet, amount: Money, at: datetime
+) -> Money | None:
+    """What every top-up of ``amount`` must pass, and its fee: more than the tenant's top-up
+    fee (``InvalidAmountError`` naming ``amount``), within the wallet's top-up limits and its
+    maximum balance (``LimitExceededError``)."""
+    charged = fee(env, uow, wallet, Operation.TOP_UP, amount)
+    if charged is not None and charged >= amount:
+        raise InvalidAmountError("amount", f"must be more than its top-up fee ({charged})",
+                                 amount)
+    check_limits(env, uow, wallet, Operation.TOP_UP, amount, at)
+    after = wallet.total + amount
+    check_max_balance(env, uow, wallet, Operation.TOP_UP,
+                      after if charged is None else after - charged)
+    return charged
 
 
 def check_headroom(wallet: Wallet, needed: Money) -> None:

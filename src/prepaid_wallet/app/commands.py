@@ -444,11 +444,9 @@ class ApplyCredit(Command[OrderPayment]):
 
 
 @attrs.frozen(kw_only=True)
-class PlaceOrder(Command[OrderPayment]):
-    """Place order ``order_id``: capture its pending credit payment."""
+class _OnOrder(Command[OrderPayment]):
+    """A command on the credit payment of order ``order_id``, paid by ``wallet_id``."""
 
-    operation: ClassVar[str] = "place_order"
-    handler: ClassVar[str] = f"{_HANDLERS}.checkout:place_order"
     result: ClassVar[Any] = OrderPayment
 
     wallet_id: str
@@ -465,24 +463,19 @@ class PlaceOrder(Command[OrderPayment]):
 
 
 @attrs.frozen(kw_only=True)
-class AbandonOrder(Command[OrderPayment]):
+class PlaceOrder(_OnOrder):
+    """Place order ``order_id``: capture its pending credit payment."""
+
+    operation: ClassVar[str] = "place_order"
+    handler: ClassVar[str] = f"{_HANDLERS}.checkout:place_order"
+
+
+@attrs.frozen(kw_only=True)
+class AbandonOrder(_OnOrder):
     """Abandon order ``order_id``: release its pending credit payment."""
 
     operation: ClassVar[str] = "abandon_order"
     handler: ClassVar[str] = f"{_HANDLERS}.checkout:abandon_order"
-    result: ClassVar[Any] = OrderPayment
-
-    wallet_id: str
-    order_id: str
-    idempotency_key: str | None = None
-    actor: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-    def validate(self) -> None:
-        check_name(self.order_id, "order_id")
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"wallet_id": self.wallet_id, "order_id": self.order_id, "metadata": metadata}
 
 
 @attrs.frozen(kw_only=True)

@@ -14,9 +14,7 @@ from datetime import datetime
 import attrs
 
 from prepaid_wallet.app.charges import (
-    check_limits,
-    check_max_balance,
-    fee,
+    check_top_up,
     top_up_allowed,
 )
 from prepaid_wallet.app.checks import (
@@ -24,7 +22,6 @@ from prepaid_wallet.app.checks import (
     check_currency,
     check_optional_text,
     check_positive,
-    less,
 )
 from prepaid_wallet.app.commands import ChargeBackTopUp, ReportTopUp, StartTopUp
 from prepaid_wallet.app.customer_top_ups import (
@@ -38,11 +35,10 @@ from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS
-from prepaid_wallet.errors import InvalidAmountError, InvalidInputError, RefundExceedsOriginalError
+from prepaid_wallet.errors import InvalidInputError, RefundExceedsOriginalError
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.money import Money
 from prepaid_wallet.results import TopUpReport
-from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.rules.topup.customer import (
     CustomerTopUp,
     CustomerTopUpStatus,
@@ -81,13 +77,7 @@ def start_top_up(ctx: Context, command: StartTopUp) -> CustomerTopUp:
     check_currency(wallet, amount)
     settings = ctx.env.tenant_rules(ctx.uow, wallet.tenant_id).customer_top_ups
     settings.check(amount)
-    charged = fee(ctx.env, ctx.uow, wallet, Operation.TOP_UP, amount)
-    if charged is not None and charged >= amount:
-        raise InvalidAmountError("amount", f"must be more than its top-up fee ({charged})",
-                                 amount)
-    check_limits(ctx.env, ctx.uow, wallet, Operation.TOP_UP, amount, ctx.at)
-    check_max_balance(ctx.env, ctx.uow, wallet, Operation.TOP_UP,
-                      less(wallet.total + amount, charged))
+    check_top_up(ctx.env, ctx.uow, wallet, amount, ctx.at)
     top_up = CustomerTopUp(
         id=ctx.env.ids.new("ctu"), tenant_id=wallet.tenant_id, wallet_id=wallet.id,
         amount=amount, method=command.method, created_at=ctx.at,

@@ -6,18 +6,15 @@ from __future__ import annotations
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.app.charges import (
     check_headroom,
-    check_limits,
-    check_max_balance,
-    fee,
+    check_top_up,
 )
-from prepaid_wallet.app.checks import check_currency, less
+from prepaid_wallet.app.checks import check_currency
 from prepaid_wallet.app.commands import Award, TopUp
 from prepaid_wallet.app.lots import group_lot, terms
 from prepaid_wallet.app.pipeline import Context
-from prepaid_wallet.errors import InvalidAmountError, InvalidTimeError
+from prepaid_wallet.errors import InvalidTimeError
 from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.results import Receipt
-from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Lot
 
 __all__ = ["award", "top_up"]
@@ -29,13 +26,7 @@ def top_up(ctx: Context, command: TopUp) -> Receipt:
     wallet = ctx.wallet(command.wallet_id)
     amount = command.amount
     check_currency(wallet, amount)
-    charged = fee(ctx.env, ctx.uow, wallet, Operation.TOP_UP, amount)
-    if charged is not None and charged >= amount:
-        raise InvalidAmountError("amount", f"must be more than its top-up fee ({charged})",
-                                 amount)
-    check_limits(ctx.env, ctx.uow, wallet, Operation.TOP_UP, amount, ctx.at)
-    check_max_balance(ctx.env, ctx.uow, wallet, Operation.TOP_UP,
-                      less(wallet.total + amount, charged))
+    charged = check_top_up(ctx.env, ctx.uow, wallet, amount, ctx.at)
     info = ctx.info()
     lot = group_lot(ctx.env, ctx.uow, wallet, amount, command.group_id, info, "top-up")
     if lot is not None and charged is not None:
