@@ -55,7 +55,7 @@ class Checkout(Facade):
         kept: an order sized ``CREDIT_ONLY`` whose credit does not pay all of it cannot be
         placed (``OrderNotCoveredError``). ``OrderStateError`` for an order already placed or
         abandoned; ``InvalidInputError`` (``order_id``) for another wallet's order."""
-        from prepaid_wallet.app.commands import ApplyCredit
+        from prepaid_wallet.app.commands.checkout import ApplyCredit
 
         return self._run(ApplyCredit(
             wallet_id=wallet_id, order_id=order_id, total=total, mode=mode, window=window,
@@ -78,7 +78,7 @@ class Checkout(Facade):
         which reserves credit anew, then place it), ``OrderNotCoveredError`` for an order sized
         ``CREDIT_ONLY`` that credit does not pay in full. ``OrderNotFoundError`` when the
         wallet has no such order."""
-        from prepaid_wallet.app.commands import PlaceOrder
+        from prepaid_wallet.app.commands.checkout import PlaceOrder
 
         return self._run(PlaceOrder(
             wallet_id=wallet_id, order_id=order_id, idempotency_key=idempotency_key,
@@ -96,7 +96,7 @@ class Checkout(Facade):
         """Abandon the order: release its pending credit payment back where it came from and
         return it, abandoned (its credit no longer reserved: ``credit`` stays what it was).
         ``OrderStateError`` when it is not pending; ``OrderNotFoundError`` when unknown."""
-        from prepaid_wallet.app.commands import AbandonOrder
+        from prepaid_wallet.app.commands.checkout import AbandonOrder
 
         return self._run(AbandonOrder(
             wallet_id=wallet_id, order_id=order_id, idempotency_key=idempotency_key,
@@ -125,7 +125,7 @@ class Checkout(Facade):
         placed. An order credit was never applied to (paid by other methods only) is owed
         ``paid_by_other_methods - total``; it is recorded as placed with no credit, so it too is
         credited once."""
-        from prepaid_wallet.app.commands import CreditOwed
+        from prepaid_wallet.app.commands.checkout import CreditOwed
 
         return self._run(CreditOwed(
             wallet_id=wallet_id, order_id=order_id, total=total,
@@ -182,7 +182,7 @@ class Checkout(Facade):
         while it does not, a stored member mode is not applied). Moves no money; returns the
         change (from what to what, when, ``actor`` -- else the service's -- and ``reason``),
         kept in :meth:`wallet_term_changes`."""
-        from prepaid_wallet.app.commands import SetPaymentMode
+        from prepaid_wallet.app.commands.checkout import SetPaymentMode
 
         return self._run(SetPaymentMode(
             wallet_id=wallet_id, mode=mode, actor=actor, reason=reason,
@@ -206,7 +206,7 @@ class Checkout(Facade):
         nothing changed): the wallet would be below its floor. ``InvalidAmountError`` naming
         ``floor`` for a positive floor or one that is not ``Money``, ``CurrencyMismatchError``
         for another currency. Under ``idempotency_key`` a retry returns the first change."""
-        from prepaid_wallet.app.commands import SetFloor
+        from prepaid_wallet.app.commands.checkout import SetFloor
 
         return self._run(SetFloor(
             wallet_id=wallet_id, floor=floor, actor=actor, reason=reason,

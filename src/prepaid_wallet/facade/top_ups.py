@@ -51,7 +51,7 @@ class CustomerTopUps(Facade):
         ``LimitExceededError`` when a top-up of ``amount`` now would breach the wallet's
         top-up limits or maximum balance (checked again at credit). Under an
         ``idempotency_key`` a retry returns the same top-up."""
-        from prepaid_wallet.app.commands import StartTopUp
+        from prepaid_wallet.app.commands.top_ups import StartTopUp
 
         return self._run(StartTopUp(
             wallet_id=wallet_id, amount=amount, method=method,
@@ -138,7 +138,7 @@ class CustomerTopUps(Facade):
         is owed back shrinks. At most what is left of the top-up (its amount less refunds and
         earlier chargebacks: ``RefundExceedsOriginalError`` beyond it). Returns the top-up
         (``charged_back``, ``chargeback_ids``)."""
-        from prepaid_wallet.app.commands import ChargeBackTopUp
+        from prepaid_wallet.app.commands.top_ups import ChargeBackTopUp
 
         return self._run(ChargeBackTopUp(
             top_up_id=top_up_id, amount=amount, reason=reason,

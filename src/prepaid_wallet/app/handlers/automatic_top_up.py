@@ -124,7 +124,7 @@ def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
     """Record the provider's report of the charge made under ``idempotency_key``: an
     automatic top-up's attempt (its key has a ``:``), recorded on its intent, then the intent
     driven (a success credited exactly once); or a customer top-up (its id), reported through
-    the pipeline (:class:`~prepaid_wallet.app.commands.ReportTopUp`)."""
+    the pipeline (:class:`~prepaid_wallet.app.commands.top_ups.ReportTopUp`)."""
     from prepaid_wallet.rules.topup import (
         ChargeOutcome,
         ChargeStatus,
@@ -137,7 +137,7 @@ def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
     if not isinstance(idempotency_key, str) or not idempotency_key:
         raise InvalidInputError("idempotency_key", _KEY_RULE, idempotency_key)
     if ":" not in idempotency_key:  # a customer top-up's id
-        from prepaid_wallet.app.commands import ReportTopUp
+        from prepaid_wallet.app.commands.top_ups import ReportTopUp
         from prepaid_wallet.app.pipeline import run
 
         return run(env, ReportTopUp(top_up_id=idempotency_key, outcome=outcome))

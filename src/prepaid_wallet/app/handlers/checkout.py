@@ -16,7 +16,7 @@ import attrs
 
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.app.checks import check_currency
-from prepaid_wallet.app.commands import AbandonOrder, ApplyCredit, CreditOwed, PlaceOrder
+from prepaid_wallet.app.commands.checkout import AbandonOrder, ApplyCredit, CreditOwed, PlaceOrder
 from prepaid_wallet.app.decision import decide, payment_mode
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.lots import ends, lots_of

@@ -23,7 +23,7 @@ from prepaid_wallet.app.checks import (
     check_optional_text,
     check_positive,
 )
-from prepaid_wallet.app.commands import ChargeBackTopUp, ReportTopUp, StartTopUp
+from prepaid_wallet.app.commands.top_ups import ChargeBackTopUp, ReportTopUp, StartTopUp
 from prepaid_wallet.app.customer_top_ups import (
     credit_top_up,
     customer_top_up,

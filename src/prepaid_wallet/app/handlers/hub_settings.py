@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import attrs
 
-from prepaid_wallet.app.commands import SetFloor, SetPaymentMode
+from prepaid_wallet.app.commands.checkout import SetFloor, SetPaymentMode
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.settings import PAYMENT_MODE, get_setting, put_setting
 from prepaid_wallet.app.wallet_terms import TERM_CHANGES

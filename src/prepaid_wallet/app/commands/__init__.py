@@ -33,13 +33,12 @@ from prepaid_wallet.app.pipeline import (
     ConditionGroupLock,
     EntryWallets,
     HoldWallet,
-    Locked,
     LockSpec,
     LotWallet,
     NoWallet,
     Wallets,
 )
-from prepaid_wallet.app.tenant_rules import WITH_LOCKS, StoredRules, encode
+from prepaid_wallet.app.tenant_rules import StoredRules, encode
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
@@ -52,52 +51,39 @@ from prepaid_wallet.expiry import EndOfLocalDay, resolve_expiry
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.money import Money, currency_exponent
-from prepaid_wallet.policies import PaymentMode, SpendRequest
+from prepaid_wallet.policies import SpendRequest
 from prepaid_wallet.results import (
     CaptureResult,
     Receipt,
     RefundResult,
     SpendResult,
-    TopUpReport,
 )
-from prepaid_wallet.rules.checkout import OrderPayment
-from prepaid_wallet.rules.hub import WalletTermChange
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 if TYPE_CHECKING:
-    from prepaid_wallet.app.environment import Environment
-    from prepaid_wallet.app.ports import UnitOfWork
     from prepaid_wallet.rules.tenant import TenantRules
-    from prepaid_wallet.rules.topup import ChargeOutcome, TopUpRule
-    from prepaid_wallet.rules.topup.customer import CustomerTopUp
+    from prepaid_wallet.rules.topup import TopUpRule
 
 __all__ = [
-    "AbandonOrder",
-    "ApplyCredit",
     "Award",
     "CaptureHold",
     "ChangeConditionGroup",
-    "ChargeBackTopUp",
     "Credit",
-    "CreditOwed",
     "Debit",
     "DefineConditionGroup",
     "ExtendExpiry",
     "OpenWallet",
     "Payout",
     "PlaceHold",
-    "PlaceOrder",
     "Refund",
-    "ReportTopUp",
     "Reverse",
     "SetLimits",
     "SetOwnerGroups",
     "SetTenantRules",
     "SetTopUpRule",
     "Spend",
-    "StartTopUp",
     "TopUp",
     "Transfer",
     "VoidHold",
@@ -398,181 +384,6 @@ class VoidHold(Command[Hold]):
         return {"hold_id": self.hold_id, "metadata": metadata}
 
 
-# -- credit at checkout ---------------------------------------------------------------------------
-
-
-def _order_total(total: object, field: str = "total") -> Money:
-    """An order's total: a :class:`Money`, zero or positive."""
-    if not isinstance(total, Money):
-        raise InvalidAmountError(field, "must be a Money (use Money.of)", total)
-    if total.minor_units < 0:
-        raise InvalidAmountError(field, "must be zero or positive", total)
-    return total
-
-
-@attrs.frozen(kw_only=True)
-class ApplyCredit(Command[OrderPayment]):
-    """Apply the wallet's credit to order ``order_id`` of ``total``: the order's one pending
-    credit payment, new or re-sized, for ``window`` (None: ``CHECKOUT_WINDOW``)."""
-
-    operation: ClassVar[str] = "apply_credit"
-    handler: ClassVar[str] = f"{_HANDLERS}.checkout:apply_credit"
-    result: ClassVar[Any] = OrderPayment
-
-    wallet_id: str
-    order_id: str
-    total: Money
-    mode: PaymentMode | None = None
-    window: timedelta | None = None
-    idempotency_key: str | None = None
-    actor: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-    def validate(self) -> None:
-        check_name(self.order_id, "order_id")
-        _order_total(self.total)
-        if self.mode is not None and not isinstance(self.mode, PaymentMode):
-            raise InvalidInputError("mode", "must be a PaymentMode or None", self.mode)
-        window = self.window
-        if window is not None and (not isinstance(window, timedelta) or window <= timedelta(0)):
-            raise InvalidTimeError("window", "must be a positive timedelta", window)
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        window = None if self.window is None else str(self.window.total_seconds())
-        return {"wallet_id": self.wallet_id, "order_id": self.order_id, "total": self.total,
-                "mode": self.mode, "window": window, "metadata": metadata}
-
-
-@attrs.frozen(kw_only=True)
-class _OnOrder(Command[OrderPayment]):
-    """A command on the credit payment of order ``order_id``, paid by ``wallet_id``."""
-
-    result: ClassVar[Any] = OrderPayment
-
-    wallet_id: str
-    order_id: str
-    idempotency_key: str | None = None
-    actor: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-    def validate(self) -> None:
-        check_name(self.order_id, "order_id")
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"wallet_id": self.wallet_id, "order_id": self.order_id, "metadata": metadata}
-
-
-@attrs.frozen(kw_only=True)
-class PlaceOrder(_OnOrder):
-    """Place order ``order_id``: capture its pending credit payment."""
-
-    operation: ClassVar[str] = "place_order"
-    handler: ClassVar[str] = f"{_HANDLERS}.checkout:place_order"
-
-
-@attrs.frozen(kw_only=True)
-class AbandonOrder(_OnOrder):
-    """Abandon order ``order_id``: release its pending credit payment."""
-
-    operation: ClassVar[str] = "abandon_order"
-    handler: ClassVar[str] = f"{_HANDLERS}.checkout:abandon_order"
-
-
-@attrs.frozen(kw_only=True)
-class CreditOwed(Command[OrderPayment]):
-    """Credit what placed order ``order_id`` was paid more than its final ``total`` (credit
-    plus ``paid_by_other_methods``) to the wallet's open balance, once, by staff member
-    ``actor`` (required)."""
-
-    operation: ClassVar[str] = "credit_owed"
-    handler: ClassVar[str] = f"{_HANDLERS}.checkout:credit_owed"
-    result: ClassVar[Any] = OrderPayment
-
-    wallet_id: str
-    order_id: str
-    total: Money
-    paid_by_other_methods: Money
-    reason: str | None = None
-    idempotency_key: str | None = None
-    actor: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-    def validate(self) -> None:
-        check_name(self.order_id, "order_id")
-        total = _order_total(self.total)
-        paid = _order_total(self.paid_by_other_methods, "paid_by_other_methods")
-        if paid.currency != total.currency:
-            raise CurrencyMismatchError(total.currency, paid.currency, "paid_by_other_methods")
-        check_optional_text(self.reason, "reason", required=False)
-        if self.actor is None:
-            raise InvalidInputError("actor", "must name the staff member who credits it")
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"wallet_id": self.wallet_id, "order_id": self.order_id, "total": self.total,
-                "paid_by_other_methods": self.paid_by_other_methods, "reason": self.reason,
-                "metadata": metadata}
-
-
-# -- hub settings: a member's payment mode and floor ----------------------------------------------
-
-
-def _check_reason(reason: object) -> None:
-    check_optional_text(reason, "reason", required=False)
-
-
-@attrs.frozen(kw_only=True)
-class SetPaymentMode(Command[WalletTermChange]):
-    """Give the member its own payment mode (``None``: the hub's again), recording who did it
-    and why."""
-
-    operation: ClassVar[str] = "set_payment_mode"
-    handler: ClassVar[str] = f"{_HANDLERS}.hub_settings:set_payment_mode"
-    result: ClassVar[Any] = WalletTermChange
-
-    wallet_id: str
-    mode: PaymentMode | None
-    reason: str | None = None
-    idempotency_key: str | None = None
-    actor: str | None = None
-
-    def validate(self) -> None:
-        if self.mode is not None and not isinstance(self.mode, PaymentMode):
-            raise InvalidInputError("mode", "must be a PaymentMode or None", self.mode)
-        _check_reason(self.reason)
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"wallet_id": self.wallet_id, "mode": self.mode, "reason": self.reason}
-
-
-@attrs.frozen(kw_only=True)
-class SetFloor(Command[WalletTermChange]):
-    """Change the wallet's floor to ``floor`` (zero or negative, in its currency), recording
-    ``actor`` and ``reason``."""
-
-    operation: ClassVar[str] = "set_floor"
-    handler: ClassVar[str] = f"{_HANDLERS}.hub_settings:set_floor"
-    result: ClassVar[Any] = WalletTermChange
-
-    wallet_id: str
-    floor: Money
-    actor: str | None
-    reason: str | None
-    idempotency_key: str | None = None
-
-    def validate(self) -> None:
-        floor = self.floor
-        if not isinstance(floor, Money):
-            raise InvalidAmountError("floor", "must be a Money (use Money.of)", floor)
-        if floor.is_positive():
-            raise InvalidAmountError("floor", "must be zero or negative", floor)
-        if self.actor is None:
-            raise InvalidInputError("actor", "is required: who changes the floor", None)
-        _check_reason(self.reason)
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"wallet_id": self.wallet_id, "floor": self.floor, "reason": self.reason}
-
-
 # -- transfers and money out ----------------------------------------------------------------------
 
 
@@ -850,120 +661,6 @@ class SetTopUpRule(Command["TopUpRule | None"]):
 
         if self.rule is not None and not isinstance(self.rule, TopUpRule):
             raise InvalidInputError("rule", "must be a TopUpRule or None", self.rule)
-
-
-# -- customer top-ups -----------------------------------------------------------------------------
-
-
-@attrs.frozen
-class CustomerTopUpWallet(LockSpec):
-    """The wallet of the customer top-up the command names (``InvalidInputError`` naming the
-    attribute when it is unknown or, for a scoped service, another tenant's)."""
-
-    attribute: str = "top_up_id"
-    #: The argument an unknown id is reported as, and what it must be.
-    field: str = "top_up_id"
-    rule: str = "must be the id of a customer top-up"
-
-    def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
-        from prepaid_wallet.app.customer_top_ups import customer_top_up
-
-        top_up_id = getattr(command, self.attribute)
-        found = None
-        if isinstance(top_up_id, str) and top_up_id:
-            found = customer_top_up(env, uow, top_up_id)
-        if found is None:
-            raise InvalidInputError(self.field, self.rule, top_up_id)
-        wallets = uow.lock_wallets([found.wallet_id], tenant_records=WITH_LOCKS)
-        return Locked(wallets, found.tenant_id)
-
-
-@attrs.frozen(kw_only=True)
-class StartTopUp(Command["CustomerTopUp"]):
-    """Start a customer top-up of ``amount`` paid with ``method``: pending, no money moved."""
-
-    operation: ClassVar[str] = "start_top_up"
-    handler: ClassVar[str] = f"{_HANDLERS}.customer_top_up:start_top_up"
-
-    wallet_id: str
-    amount: Money
-    method: str
-    idempotency_key: str | None = None
-    actor: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-    @property
-    def result(self) -> type[CustomerTopUp]:
-        """The stored outcome's type, imported only when a top-up is replayed."""
-        from prepaid_wallet.rules.topup.customer import CustomerTopUp
-
-        return CustomerTopUp
-
-    def validate(self) -> None:
-        check_name(self.wallet_id, "wallet_id")
-        check_positive(self.amount)
-        check_name(self.method, "method")
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": self.method,
-                "metadata": metadata}
-
-
-@attrs.frozen(kw_only=True)
-class ReportTopUp(Command[TopUpReport]):
-    """The provider's ``outcome`` of the customer top-up ``top_up_id`` (what
-    ``WalletService.report_charge`` runs for a key that names a customer top-up)."""
-
-    operation: ClassVar[str] = "report_top_up"
-    locks: ClassVar[LockSpec] = CustomerTopUpWallet(
-        "top_up_id", "idempotency_key",
-        "must be the key of a top-up attempt or the id of a customer top-up")
-    handler: ClassVar[str] = f"{_HANDLERS}.customer_top_up:report_top_up"
-    #: It takes no idempotency key: a report is idempotent by the top-up's own state.
-    result: ClassVar[Any] = None
-
-    top_up_id: str
-    outcome: ChargeOutcome
-
-    def validate(self) -> None:
-        from prepaid_wallet.rules.topup import ChargeOutcome
-
-        if not isinstance(self.outcome, ChargeOutcome):
-            raise InvalidInputError("outcome", "must be a ChargeOutcome", self.outcome)
-
-
-@attrs.frozen(kw_only=True)
-class ChargeBackTopUp(Command["CustomerTopUp"]):
-    """Book the provider taking back ``amount`` (None: all that is left) of a customer top-up
-    (a dispute lost): out of the open balance, below the floor if need be."""
-
-    operation: ClassVar[str] = "charge_back_top_up"
-    locks: ClassVar[LockSpec] = CustomerTopUpWallet("top_up_id")
-    handler: ClassVar[str] = f"{_HANDLERS}.customer_top_up:charge_back_top_up"
-
-    top_up_id: str
-    amount: Money | None = None
-    reason: str
-    idempotency_key: str | None = None
-    actor: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-    @property
-    def result(self) -> type[CustomerTopUp]:
-        """The stored outcome's type, imported only when a chargeback is replayed."""
-        from prepaid_wallet.rules.topup.customer import CustomerTopUp
-
-        return CustomerTopUp
-
-    def validate(self) -> None:
-        check_name(self.top_up_id, "top_up_id")
-        if self.amount is not None:
-            check_positive(self.amount)
-        check_optional_text(self.reason, "reason")
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"top_up_id": self.top_up_id, "amount": self.amount, "reason": self.reason,
-                "metadata": metadata}
 
 
 # -- expiry ---------------------------------------------------------------------------------------
