@@ -447,11 +447,9 @@ class Payout(Command[Receipt]):
 
 
 @attrs.frozen(kw_only=True)
-class Credit(Command[Receipt]):
-    """An operator's manual credit of ``amount`` to the open balance, with its ``reason``."""
+class _Adjustment(Command[Receipt]):
+    """An operator's manual change of ``amount`` to the open balance, with its ``reason``."""
 
-    operation: ClassVar[str] = Operation.CREDIT.value
-    handler: ClassVar[str] = f"{_HANDLERS}.transfer:credit"
     result: ClassVar[Any] = Receipt
 
     wallet_id: str
@@ -471,27 +469,19 @@ class Credit(Command[Receipt]):
 
 
 @attrs.frozen(kw_only=True)
-class Debit(Command[Receipt]):
+class Credit(_Adjustment):
+    """An operator's manual credit of ``amount`` to the open balance, with its ``reason``."""
+
+    operation: ClassVar[str] = Operation.CREDIT.value
+    handler: ClassVar[str] = f"{_HANDLERS}.transfer:credit"
+
+
+@attrs.frozen(kw_only=True)
+class Debit(_Adjustment):
     """An operator's manual debit of ``amount`` from the open balance, with its ``reason``."""
 
     operation: ClassVar[str] = Operation.DEBIT.value
     handler: ClassVar[str] = f"{_HANDLERS}.transfer:debit"
-    result: ClassVar[Any] = Receipt
-
-    wallet_id: str
-    amount: Money
-    reason: str
-    idempotency_key: str | None = None
-    actor: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-    def validate(self) -> None:
-        check_positive(self.amount)
-        check_optional_text(self.reason, "reason")
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"wallet_id": self.wallet_id, "amount": self.amount, "method": None,
-                "reason": self.reason, "metadata": metadata}
 
 
 # -- refunds and reversals ------------------------------------------------------------------------
