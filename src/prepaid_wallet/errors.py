@@ -32,7 +32,10 @@ __all__ = [
     "ConcurrencyError",
     "ConditionGroupNotFoundError",
     "ConflictError",
+    "ContractNotFoundError",
+    "ContractStateError",
     "CurrencyMismatchError",
+    "DownpaymentNotCoveredError",
     "DuplicateWalletError",
     "EntryNotFoundError",
     "FloorAboveBalanceError",
@@ -50,11 +53,16 @@ __all__ = [
     "LimitExceededError",
     "LotNotFoundError",
     "NoCreditOwedError",
+    "NotEligibleError",
+    "NotEnoughTimeError",
     "NotFoundError",
     "OrderExpiredError",
     "OrderNotCoveredError",
     "OrderNotFoundError",
     "OrderStateError",
+    "PaygPaymentNotFoundError",
+    "PaygRefusedError",
+    "PaymentStateError",
     "PrepaidWalletError",
     "RefundExceedsOriginalError",
     "RefusedError",
@@ -347,6 +355,100 @@ class FloorAboveBalanceError(RefusedError):
         self.floor = floor
         self.open = open
         super().__init__(f"wallet {wallet_id!r}: floor {floor} is above its open balance {open}")
+
+# -- pay-as-you-go -------------------------------------------------------------------------------
+
+
+class ContractNotFoundError(NotFoundError):
+    """The wallet has no pay-as-you-go contract (the id is the wallet's)."""
+
+    kind = "pay-as-you-go contract"
+
+
+class PaygPaymentNotFoundError(NotFoundError):
+    """No pay-as-you-go payment or conversion transaction with this id on this wallet."""
+
+    kind = "payment"
+
+
+class PaygRefusedError(RefusedError):
+    """A pay-as-you-go command the contract's state refuses. ``fields`` names the constructor's
+    arguments (stored with the refusal under an idempotency key, so a retry refuses the same
+    way); ``money`` those of them that are :class:`~prepaid_wallet.money.Money`."""
+
+    fields: tuple[str, ...] = ()
+    money: tuple[str, ...] = ()
+
+
+class NotEligibleError(PaygRefusedError):
+    """The customer may not upgrade: ``rule`` is the eligibility rule not met
+    (``"performance"``: contract performance not strictly above the threshold; ``"device"``:
+    the device is not reported on; ``"service_end"``: service has already ended) and ``detail``
+    says by how much."""
+
+    fields = ("wallet_id", "rule", "detail")
+
+    def __init__(self, wallet_id: str, rule: str, detail: str) -> None:
+        self.wallet_id = wallet_id
+        self.rule = rule
+        self.detail = detail
+        super().__init__(f"wallet {wallet_id!r} may not upgrade: {rule} ({detail})")
+
+
+class ContractStateError(PaygRefusedError):
+    """The contract cannot do ``action`` in its ``state`` (e.g. reconverting payments when no
+    upgrade waits for its downpayment)."""
+
+    fields = ("wallet_id", "state", "action")
+
+    def __init__(self, wallet_id: str, state: str, action: str) -> None:
+        self.wallet_id = wallet_id
+        self.state = state
+        self.action = action
+        super().__init__(f"contract of wallet {wallet_id!r} is {state}; cannot {action}")
+
+
+class PaymentStateError(PaygRefusedError):
+    """A pay-as-you-go payment cannot be used for ``action`` in its ``status`` (e.g. it was
+    already reconverted, or it is still linked to a conversion transaction)."""
+
+    fields = ("payment_id", "status", "action")
+
+    def __init__(self, payment_id: str, status: str, action: str) -> None:
+        self.payment_id = payment_id
+        self.status = status
+        self.action = action
+        super().__init__(f"payment {payment_id!r} is {status}; cannot {action}")
+
+
+class NotEnoughTimeError(PaygRefusedError):
+    """Removing ``needed`` seconds of service would take more than the ``left`` seconds the
+    customer still has."""
+
+    fields = ("wallet_id", "needed", "left")
+
+    def __init__(self, wallet_id: str, needed: int, left: int) -> None:
+        self.wallet_id = wallet_id
+        self.needed = needed
+        self.left = left
+        super().__init__(
+            f"wallet {wallet_id!r}: {needed} s of service to remove but only {left} s left")
+
+
+class DownpaymentNotCoveredError(PaygRefusedError):
+    """The money offered (``available``: selected payments plus payments already held toward
+    it) does not reach upgrade ``upgrade_id``'s ``downpayment``."""
+
+    fields = ("upgrade_id", "downpayment", "available")
+    money = ("downpayment", "available")
+
+    def __init__(self, upgrade_id: str, downpayment: Any, available: Any) -> None:
+        self.upgrade_id = upgrade_id
+        self.downpayment = downpayment
+        self.available = available
+        super().__init__(
+            f"upgrade {upgrade_id!r}: {available} does not cover the downpayment {downpayment}")
+
 
 # -- conflicts -----------------------------------------------------------------------------------
 

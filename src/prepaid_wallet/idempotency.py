@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from prepaid_wallet import _codec
+from prepaid_wallet import _codec, errors
 from prepaid_wallet.app.ports import IdempotencyRecord
 from prepaid_wallet.errors import (
     AlreadyReversedError,
@@ -28,6 +28,7 @@ from prepaid_wallet.errors import (
     OrderExpiredError,
     OrderNotCoveredError,
     OrderStateError,
+    PaygRefusedError,
     RefundExceedsOriginalError,
     RefusedError,
     SpendDeniedError,
@@ -111,6 +112,8 @@ def encode_refusal(error: RefusedError) -> str:
     elif isinstance(error, LimitExceededError):
         data = {"wallet_id": error.wallet_id, "operation": error.operation,
                 "breaches": list(error.breaches)}
+    elif isinstance(error, PaygRefusedError):
+        data = {name: _codec.to_data(getattr(error, name)) for name in error.fields}
     else:  # pragma: no cover - every refusal the service raises is listed above
         raise TypeError(f"cannot store refusal {type(error).__name__}")
     return json.dumps({"type": type(error).__name__, **data}, sort_keys=True)
@@ -155,4 +158,8 @@ def decode_refusal(text: str) -> RefusedError:
                                       _codec.from_data(Money, data["open"]))
     if kind == "LimitExceededError":
         return LimitExceededError(data["wallet_id"], data["operation"], data["breaches"])
+    payg = getattr(errors, kind, None)
+    if isinstance(payg, type) and issubclass(payg, PaygRefusedError):
+        return payg(*(_codec.from_data(Money, data[name]) if name in payg.money else data[name]
+                      for name in payg.fields))
     raise TypeError(f"unknown stored refusal {kind!r}")  # pragma: no cover

@@ -16,6 +16,8 @@ account key                                what it holds
 ``tenant:{tenant}:awards``                 value granted as awards (negative likewise)
 ``tenant:{tenant}:revenue``                money the tenant earned from spends and captures
 ``tenant:{tenant}:breakage``               expired award value, booked once per lot
+``tenant:{tenant}:service``                money turned into days of service (pay-as-you-go)
+``tenant:{tenant}:downpayments``           upgrade downpayments received (pay-as-you-go)
 =========================================  ======================================================
 
 Entries chain: each carries, for every wallet it concerns, the hash of that wallet's previous
@@ -49,6 +51,7 @@ __all__ = [
     "awards_account",
     "balanced",
     "breakage_account",
+    "downpayments_account",
     "fees_account",
     "funding_account",
     "held_account",
@@ -57,6 +60,7 @@ __all__ = [
     "parse_account",
     "payout_account",
     "revenue_account",
+    "service_account",
 ]
 
 #: The "previous hash" of a wallet's first entry.
@@ -87,6 +91,13 @@ class EntryKind(StrEnum):
     #: Money of a customer top-up the payment provider took back (a dispute lost): it may take
     #: the open balance below the wallet's floor, a debt the next top-up repays first.
     CHARGEBACK = "chargeback"
+    #: Money turned into days of service (pay-as-you-go): open balance -> the tenant's
+    #: prepaid-service account.
+    TIME = "time"
+    #: Days of service turned back into money: the prepaid-service account -> open balance.
+    TIME_RETURN = "time_return"
+    #: An upgrade's downpayment paid: open balance -> the tenant's downpayments account.
+    DOWNPAYMENT = "downpayment"
 
 
 class AccountKind(StrEnum):
@@ -102,6 +113,8 @@ class AccountKind(StrEnum):
     FEES = "fees"
     PAYOUT = "payout"
     ADJUSTMENT = "adjustment"
+    SERVICE = "service"
+    DOWNPAYMENTS = "downpayments"
 
 
 _WALLET_KINDS = frozenset({AccountKind.OPEN, AccountKind.LOT, AccountKind.HELD})
@@ -172,6 +185,16 @@ def fees_account(tenant_id: str) -> str:
 def payout_account(tenant_id: str, method: str) -> str:
     """The key of a tenant's account for money paid out to owners with ``method``."""
     return f"tenant:{tenant_id}:payout:{method}"
+
+
+def service_account(tenant_id: str) -> str:
+    """The key of a tenant's prepaid-service account: money turned into days of service."""
+    return f"tenant:{tenant_id}:service"
+
+
+def downpayments_account(tenant_id: str) -> str:
+    """The key of a tenant's account of upgrade downpayments received."""
+    return f"tenant:{tenant_id}:downpayments"
 
 
 def adjustment_account(tenant_id: str) -> str:

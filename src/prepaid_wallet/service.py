@@ -28,6 +28,7 @@ from prepaid_wallet.clock import Clock
 from prepaid_wallet.facade.automation import Automation
 from prepaid_wallet.facade.checkout import Checkout
 from prepaid_wallet.facade.configuration import Configuration
+from prepaid_wallet.facade.payg import PayAsYouGo
 from prepaid_wallet.facade.payments import Payments
 from prepaid_wallet.facade.reading import Reading
 from prepaid_wallet.facade.top_ups import CustomerTopUps
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "WalletService", "WelcomeAward"]
 
 class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Automation, Reading,
-                    CustomerTopUps):
+                    CustomerTopUps, PayAsYouGo):
     """Prepaid wallets over a :class:`~prepaid_wallet.storage.base.Store`.
 
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);

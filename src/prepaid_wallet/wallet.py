@@ -62,6 +62,7 @@ __all__ = [
     "refundable_parts",
     "release",
     "reverse",
+    "settle",
     "spend",
     "split_parts",
     "top_up",
@@ -525,6 +526,18 @@ def adjust(
         ],
         [wallet],
     )
+    return Change(entry, wallets)
+
+
+def settle(
+    wallet: Wallet, kind: EntryKind, amount: Money, account: str, info: EntryInfo
+) -> Change:
+    """An entry of ``kind`` moving ``amount`` from the open balance to the tenant's
+    ``account`` (a negative ``amount``: from that account into the open balance), e.g. money
+    turned into days of service and back."""
+    entry, wallets, _ = _apply(
+        kind, info, [Posting(open_account(wallet.id), -amount), Posting(account, amount)],
+        [wallet])
     return Change(entry, wallets)
 
 
