@@ -357,7 +357,7 @@ def performance(contract: Contract, at: datetime) -> Decimal:
     eligibility)."""
     elapsed = at - contract.started_at
     if elapsed <= timedelta(0):
-        return Decimal(1)
+        return Decimal(1).quantize(_PERFORMANCE_PLACES)
     without = contract.lapsed + max(at - contract.service_end, timedelta(0))
     share = Decimal((elapsed - without) // timedelta(microseconds=1)) / Decimal(
         elapsed // timedelta(microseconds=1))
