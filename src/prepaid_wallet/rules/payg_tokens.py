@@ -214,7 +214,8 @@ class DeviceTokens:
     * ``furthest_end``: the furthest end ever issued (``None`` before the first token); a new
       end beyond it is reached with ADD_TIME tokens, any other with SET_TIME;
     * ``unit_seconds``: the seconds one unit of a token's value stands for (a day by default);
-      the device must be configured with the same unit;
+      the device must count in the same unit (codes are made with openpaygo's
+      ``value_divider`` 1: a code's value is the number of units itself);
     * ``max_value``: the largest value of one token, from 1 to 995 (the standard's maximum);
     * ``restricted_digit_set``: the device's keypad has only the digits 1 to 4 (15-digit codes).
 
