@@ -15,6 +15,8 @@ The tree is grouped by what a caller does about an error:
 * :class:`StorageError` -- the store failed or refused (driver errors are translated into it).
 * :class:`IntegrityError` -- a ledger rule would be broken (an unbalanced entry); a bug, never a
   business outcome.
+* :class:`MissingExtraError` (also an :class:`ImportError`) -- a capability needs a package of an
+  optional extra that is not installed; install the extra.
 
 Every error leaves the store exactly as it was before the call.
 """
@@ -52,6 +54,7 @@ __all__ = [
     "InvalidTimeError",
     "LimitExceededError",
     "LotNotFoundError",
+    "MissingExtraError",
     "NoCreditOwedError",
     "NotEligibleError",
     "NotEnoughTimeError",
@@ -530,3 +533,19 @@ class UnbalancedEntryError(IntegrityError):
         self.total = total
         super().__init__(f"postings must sum to zero per currency ({currency} sums to {total})")
 
+
+# -- optional packages ---------------------------------------------------------------------------
+
+
+class MissingExtraError(PrepaidWalletError, ImportError):
+    """A capability needs ``package``, which comes with the optional extra ``extra`` and is not
+    installed: ``pip install 'prepaid_wallet[<extra>]'``."""
+
+    def __init__(self, package: str, extra: str, capability: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{capability} needs the package {package!r}: install prepaid_wallet[{extra}]"
+            f" (pip install 'prepaid_wallet[{extra}]')",
+            name=package,
+        )
