@@ -475,3 +475,48 @@ def test_the_time_ledger_and_performance_are_pure_functions_of_the_contract(
     check_time(contract, svc.on_time(wallet_id))
     with pytest.raises(InvalidInputError):
         check_time(attrs.evolve(contract, lapsed=timedelta(0)), svc.on_time(wallet_id))
+
+
+# -- device tokens ----------------------------------------------------------------------------
+
+
+def test_each_change_of_service_end_issues_the_devices_tokens(
+        store: Store, clock: FixedClock) -> None:
+    from tests.test_payg_tokens import KEY, Device
+
+    asked: list[tuple[str, str]] = []
+
+    def keys(tenant_id: str, device_id: str) -> str:
+        asked.append((tenant_id, device_id))
+        return KEY
+
+    svc = WalletService(store, clock=clock, ids=SequentialIds(), device_keys=keys)
+    wallet = svc.open_wallet(owner_id="amina", tenant_id=OP, currency="KES")
+    svc.open_contract(wallet.id, products=["lamp"], daily_rate=kes("50"), device_id="shs-1",
+                      starting_code=123456789)
+    device = Device(KEY, 123456789, timedelta(days=1), False)
+    paid = svc.payg_payment(wallet.id, payment_id="p1", amount=kes("500"),
+                            idempotency_key="pay-1")
+    assert [(t.kind.value, t.value) for t in paid.tokens] == [("add_time", 10)]
+    for token in paid.tokens:
+        device.enter(token, clock.now())
+    assert device.end == paid.contract.service_end
+    # A retried command returns the same token; nothing new is issued.
+    again = svc.payg_payment(wallet.id, payment_id="p1", amount=kes("500"),
+                             idempotency_key="pay-1")
+    assert again.tokens == paid.tokens
+    svc.report_device(wallet.id, state=DeviceState.ON)
+    assert svc.report_device(wallet.id, state=DeviceState.ON).tokens == ()  # no change of end
+    svc.payg_payment(wallet.id, payment_id="big", amount=kes("1500"))
+    clock.advance(timedelta(days=1))
+    svc.call_upgrade(wallet.id, products=["lamp", "tv"], daily_rate=kes("100"),
+                     downpayment=kes("1000"))
+    # Reconversion brings the end back: a SET_TIME code from now.
+    outcome = svc.reconvert_payments(wallet.id, payment_ids=["big"])
+    assert [t.kind.value for t in outcome.tokens][:1] == ["set_time"]
+    for token in outcome.tokens:
+        device.enter(token, clock.now())
+    whole_days = (outcome.contract.service_end - clock.now()) // timedelta(days=1)
+    assert device.end == clock.now() + timedelta(days=whole_days)
+    assert set(asked) == {(OP, "shs-1")}
+    assert KEY not in repr(store.export_state())

@@ -40,6 +40,7 @@ from prepaid_wallet.results import Progress
 
 if TYPE_CHECKING:
     from prepaid_wallet.app.ports import Store
+    from prepaid_wallet.rules.payg_tokens import KeySource
     from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import PaymentGateway
 
@@ -61,7 +62,10 @@ class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Autom
     (``expire_due``, ``process_top_ups``...) touch its own tenant's objects only.
     ``welcome_awards`` maps a tenant id to the :class:`WelcomeAward` every new wallet of that
     tenant receives; ``gateway`` is the host's
-    :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by automatic top-ups.
+    :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by automatic top-ups;
+    ``device_keys`` is the host's :class:`~prepaid_wallet.rules.payg_tokens.KeySource`, the
+    secret keys of pay-as-you-go devices (never stored): with it, every change of a contract's
+    service end issues the device's OpenPAYGO Token codes (``PaygOutcome.tokens``).
 
     The tenants' rules (:class:`~prepaid_wallet.rules.tenant.TenantRules`: fees, periodic
     fees, limits, low-balance thresholds, automatic top-ups, spend order, default payment
@@ -94,10 +98,12 @@ class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Autom
         welcome_awards: Mapping[str, WelcomeAward] | None = None,
         rules: Mapping[str, TenantRules] | None = None,
         gateway: PaymentGateway | None = None,
+        device_keys: KeySource | None = None,
     ) -> None:
         env = self._env = bootstrap(
             store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
-            tenant_id=tenant_id, welcome_awards=welcome_awards, rules=rules, gateway=gateway)
+            tenant_id=tenant_id, welcome_awards=welcome_awards, rules=rules, gateway=gateway,
+            device_keys=device_keys)
         self.store, self.clock, self.ids = env.store, env.clock, env.ids
         self.spend_order, self.actor, self.tenant_id = env.spend_order, env.actor, env.tenant_id
         self.welcome_awards, self.gateway = env.welcome_awards, env.gateway

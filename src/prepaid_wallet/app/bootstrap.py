@@ -19,6 +19,7 @@ from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 
 if TYPE_CHECKING:
     from prepaid_wallet.app.ports import Store
+    from prepaid_wallet.rules.payg_tokens import KeySource
     from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import PaymentGateway
 
@@ -36,6 +37,7 @@ def bootstrap(
     welcome_awards: Mapping[str, WelcomeAward] | None,
     rules: Mapping[str, TenantRules] | None,
     gateway: PaymentGateway | None,
+    device_keys: KeySource | None = None,
 ) -> Environment:
     """The environment of a :class:`~prepaid_wallet.service.WalletService` over ``store`` with
     the dependencies it was given (its keyword arguments, see there): a missing clock is the
@@ -67,7 +69,12 @@ def bootstrap(
     if gateway is not None and not isinstance(gateway, PaymentGateway):
         raise InvalidInputError("gateway", "must implement PaymentGateway (charge, lookup)",
                                 gateway)
-    return Environment(
+    if device_keys is not None and not callable(device_keys):
+        raise InvalidInputError("device_keys", "must be a KeySource: (tenant_id, device_id) ->"
+                                " the device's secret key as 32 hex characters", None)
+    env = Environment(
         store=store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
         tenant_id=tenant_id, welcome_awards=welcome_awards or {}, gateway=gateway,
     )
+    env.device_keys = device_keys
+    return env

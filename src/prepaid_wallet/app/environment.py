@@ -39,6 +39,7 @@ from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 from prepaid_wallet.wallet import EntryInfo, Hold, Lot, Wallet
 
 if TYPE_CHECKING:
+    from prepaid_wallet.rules.payg_tokens import KeySource
     from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import PaymentGateway, TopUpIntent
 
@@ -114,6 +115,9 @@ class Groups(Mapping[str, ConditionGroup]):
 class Environment:
     """The store and the dependencies every command, job and query is run with (built once by
     :class:`~prepaid_wallet.service.WalletService`, which checks them)."""
+
+    #: Where pay-as-you-go devices' secret keys come from (None: no device tokens issued).
+    device_keys: KeySource | None = None
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ conversion transactions, upgrades and the on-time history, declared once, and re
 * a conversion transaction likewise (its id unique per tenant);
 * an upgrade under its id, tagged with its status, ordered by its deadline (so the expiry job
   reads the waiting ones soonest first);
+* a device under ``<tenant id>/<device id>``, with its token state;
 * an on-time line under its id, in the order it was written (its instant, then its place in
   its command).
 """
@@ -20,6 +21,7 @@ from prepaid_wallet.rules.payg import (
     Contract,
     Conversion,
     OnTime,
+    PaygDevice,
     PaygPayment,
     Upgrade,
     UpgradeStatus,
@@ -28,6 +30,7 @@ from prepaid_wallet.rules.payg import (
 __all__ = [
     "CONTRACTS",
     "CONVERSIONS",
+    "DEVICES",
     "ON_TIME",
     "PAYMENTS",
     "UPGRADES",
@@ -105,6 +108,16 @@ ON_TIME: RecordType[OnTime] = RecordType(
     tenant=lambda t: t.tenant_id,
     wallet=lambda t: t.wallet_id,
     order=_on_time_order,
+)
+
+
+#: Pay-as-you-go devices and their token state, under ``<tenant id>/<device id>``.
+DEVICES: RecordType[PaygDevice] = RecordType(
+    kind="payg_device",
+    type=PaygDevice,
+    key=lambda d: payment_key(d.tenant_id, d.device_id),
+    tenant=lambda d: d.tenant_id,
+    wallet=lambda d: d.wallet_id,
 )
 
 

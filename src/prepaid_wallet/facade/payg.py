@@ -41,19 +41,23 @@ class PayAsYouGo(Facade):
         products: Sequence[str],
         daily_rate: Money,
         device_id: str | None = None,
+        starting_code: int | None = None,
         idempotency_key: str | None = None,
         actor: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """Open a pay-as-you-go contract on the wallet: ``products`` (names) at ``daily_rate``
         (positive, in the wallet's currency) per day of service, for the device ``device_id``
-        if any. Service starts ended (no time yet): the first payment buys it. One contract
-        per wallet (``ContractStateError`` for a second)."""
+        if any (unique per tenant: ``InvalidInputError`` for another contract's device), whose
+        OpenPAYGO ``starting_code`` is given or derived from its key (the service's
+        ``device_keys``). Service starts ended (no time yet): the first payment buys it. One
+        contract per wallet (``ContractStateError`` for a second)."""
         from prepaid_wallet.app.commands.payg import OpenContract
 
         return self._run(OpenContract(
             wallet_id=wallet_id, products=products, daily_rate=daily_rate, device_id=device_id,
-            idempotency_key=idempotency_key, actor=actor, metadata=metadata))
+            starting_code=starting_code, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata))
 
     def report_device(
         self,

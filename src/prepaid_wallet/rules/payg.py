@@ -46,6 +46,7 @@ from prepaid_wallet.errors import (
     NotEnoughTimeError,
 )
 from prepaid_wallet.money import Money
+from prepaid_wallet.rules.payg_tokens import DeviceTokens, Token
 
 __all__ = [
     "DAY",
@@ -57,6 +58,7 @@ __all__ = [
     "DeviceState",
     "OnTime",
     "OnTimeKind",
+    "PaygDevice",
     "PaygOutcome",
     "PaygPayment",
     "PaymentStatus",
@@ -266,14 +268,26 @@ class OnTime:
 @attrs.frozen(kw_only=True)
 class PaygOutcome:
     """What a pay-as-you-go command did: the contract after it, the upgrade it concerned (if
-    any), the payments it recorded or changed, the on-time records it wrote, and the device
-    tokens it issued (each change of service end on a contract with a device)."""
+    any), the payments it recorded or changed, the on-time records it wrote, and the device's
+    OpenPAYGO Token codes it issued, in the order they must be entered (when the service end
+    changed, on a contract with a device, for a service given the devices' keys)."""
 
     contract: Contract
     upgrade: Upgrade | None = None
     payments: tuple[PaygPayment, ...] = ()
     on_time: tuple[OnTime, ...] = ()
-    tokens: tuple[str, ...] = ()
+    tokens: tuple[Token, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class PaygDevice:
+    """A pay-as-you-go device of a tenant (``device_id`` unique per tenant), on the contract of
+    ``wallet_id``, and its token state (never its key)."""
+
+    tenant_id: str
+    device_id: str
+    wallet_id: str
+    tokens: DeviceTokens
 
 
 # -- time -----------------------------------------------------------------------------------------

@@ -91,16 +91,25 @@ class OpenContract(_OnContract):
     products: Sequence[str]
     daily_rate: Money
     device_id: str | None = None
+    starting_code: int | None = None
 
     def validate(self) -> None:
         _products(self.products)
         _rate(self.daily_rate)
         if self.device_id is not None:
             check_name(self.device_id, "device_id")
+        code = self.starting_code
+        if code is not None:
+            if self.device_id is None:
+                raise InvalidInputError("starting_code", "needs a device_id", code)
+            if isinstance(code, bool) or not isinstance(code, int) \
+                    or not 1 <= code <= 999_999_999:
+                raise InvalidInputError("starting_code", "must be an int from 1 to 999999999",
+                                        code)
 
     def _fields(self) -> dict[str, Any]:
         return {"products": list(self.products), "daily_rate": self.daily_rate,
-                "device_id": self.device_id}
+                "device_id": self.device_id, "starting_code": self.starting_code}
 
 
 @attrs.frozen(kw_only=True)

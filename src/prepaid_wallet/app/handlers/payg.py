@@ -32,12 +32,14 @@ from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.payg import (
     CONTRACTS,
     CONVERSIONS,
+    DEVICES,
     ON_TIME,
     PAYMENTS,
     UPGRADES,
     conversion_of,
     due_upgrades,
     find_contract,
+    payment_key,
     payment_of,
     payment_taken,
 )
@@ -59,6 +61,7 @@ from prepaid_wallet.rules.payg import (
     Conversion,
     OnTime,
     OnTimeKind,
+    PaygDevice,
     PaygOutcome,
     PaygPayment,
     PaymentStatus,
@@ -73,6 +76,7 @@ from prepaid_wallet.rules.payg import (
     seconds_for,
     time_left,
 )
+from prepaid_wallet.rules.payg_tokens import Token, device_key, issue, register
 from prepaid_wallet.wallet import Wallet
 
 __all__ = [
@@ -234,6 +238,23 @@ class _Books:
 
     # -- the end ----------------------------------------------------------------------------
 
+    def tokens(self) -> tuple[Token, ...]:
+        """The device's tokens for the new service end, if it changed, the contract has a
+        device and the service has the devices' keys; the device's new token state buffered."""
+        contract = self.contract
+        source = self.ctx.env.device_keys
+        if contract.device_id is None or source is None or contract.service_end == self.first_end:
+            return ()
+        key = device_key(source, contract.tenant_id, contract.device_id)
+        device = self.ctx.uow.get_record(DEVICES, payment_key(contract.tenant_id,
+                                                              contract.device_id))
+        state = register(contract.device_id, key=key) if device is None else device.tokens
+        after, tokens = issue(state, key, new_end=contract.service_end, now=self.at)
+        self.ctx.uow.put_record(DEVICES, PaygDevice(
+            tenant_id=contract.tenant_id, device_id=contract.device_id,
+            wallet_id=contract.wallet_id, tokens=after))
+        return tokens
+
     def finish(self) -> PaygOutcome:
         """Store what changed and return the outcome, with the device's tokens."""
         uow = self.ctx.uow
@@ -246,7 +267,7 @@ class _Books:
             uow.put_record(CONVERSIONS, conversion)
         for line in self.lines:
             uow.put_record(ON_TIME, line)
-        tokens: tuple[str, ...] = ()
+        tokens = self.tokens()
         return PaygOutcome(contract=self.contract, upgrade=self.upgrade,
                            payments=tuple(self.payments.values()), on_time=tuple(self.lines),
                            tokens=tokens)
@@ -264,11 +285,29 @@ def open_contract(ctx: Context, command: OpenContract) -> PaygOutcome:
     if found is not None:
         raise ContractStateError(wallet.id, found.state.value, "open another contract")
     at = ctx.at.astimezone(UTC)
+    if command.device_id is not None:
+        _register(ctx, wallet, command.device_id, command.starting_code)
     contract = Contract(
         wallet_id=wallet.id, tenant_id=wallet.tenant_id, products=tuple(command.products),
         daily_rate=command.daily_rate, started_at=at, service_end=at,
         device_id=command.device_id, updated_at=at)
     return _Books(ctx, wallet, contract).finish()
+
+
+def _register(ctx: Context, wallet: Wallet, device_id: str, starting_code: int | None) -> None:
+    """Register the contract's device (``InvalidInputError`` for a device of another wallet):
+    its starting code given, or derived from its key (none now without either: it is derived
+    when the first token is issued)."""
+    found = ctx.uow.get_record(DEVICES, payment_key(wallet.tenant_id, device_id))
+    if found is not None and found.wallet_id != wallet.id:
+        raise InvalidInputError("device_id", "is the device of another contract", device_id)
+    source = ctx.env.device_keys
+    key = None if source is None else device_key(source, wallet.tenant_id, device_id)
+    if starting_code is None and key is None:
+        return
+    ctx.uow.put_record(DEVICES, PaygDevice(
+        tenant_id=wallet.tenant_id, device_id=device_id, wallet_id=wallet.id,
+        tokens=register(device_id, key=key, starting_code=starting_code)))
 
 
 def report_device(ctx: Context, command: ReportDevice) -> PaygOutcome:
