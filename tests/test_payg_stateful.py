@@ -290,7 +290,8 @@ class PaygMachine(RuleBasedStateMachine):
             if saved[2] is ContractState.PAY_UPGRADE_DOWNPAYMENT and c.upgrade is None:
                 self.undo_expiry(c, saved)
             return
-        assert u is not None and pid is not None
+        assert u is not None
+        assert pid is not None
         amount = c.payments[pid][0]
         c.end -= self.seconds(amount, c.rate)
         c.payments[pid] = (amount, PaymentStatus.UNLINKED)
