@@ -60,9 +60,18 @@ from prepaid_wallet import (
     WalletService,
     open_store,
 )
-from prepaid_wallet.errors import NoCreditOwedError, OrderNotFoundError
+from prepaid_wallet.errors import (
+    ContractNotFoundError,
+    ContractStateError,
+    DownpaymentNotCoveredError,
+    NoCreditOwedError,
+    OrderNotFoundError,
+    PaygPaymentNotFoundError,
+    PaymentStateError,
+)
 from prepaid_wallet.rules.checkout import CreditClaim
 from prepaid_wallet.rules.limits import Limits
+from prepaid_wallet.rules.payg import DeviceState
 from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.storage.base import Store
 
@@ -78,6 +87,10 @@ UNKNOWN = "nope-404"
 def bad(value: object) -> Any:
     """Pass ``value`` where the signature wants another type (the point of these tests)."""
     return value
+
+
+def kes(value: str | int) -> Money:
+    return Money.of(value, "KES")
 
 
 def eur(value: str | int) -> Money:
@@ -118,6 +131,10 @@ class World:
     captured_hold: str  # ann, 8.00 held, 5.00 captured
     capture_entry: str
     voided_hold: str  # ann, 3.00, voided
+    eve: str  # hub-a, KES, a pay-as-you-go contract at 50.00 a day, device on: 10 days bought
+    # (payment "eve-1"), 3.00 held toward an upgrade (downpayment 1000.00) called two hours
+    # before now (its deadline two hours after now), payments "old-1" and "old-2" linked to
+    # conversion "conv-1"
 
 
 def build_world() -> World:
@@ -153,6 +170,16 @@ def build_world() -> World:
     with pytest.raises(SpendDeniedError):  # a refusal stored under a key
         svc.spend(ann.id, SpendRequest(eur("5000")), idempotency_key="order-big")
 
+    eve = svc.open_wallet(owner_id="eve", tenant_id="hub-a", currency="KES")
+    svc.open_contract(eve.id, products=["lamp"], daily_rate=kes("50"))
+    svc.payg_payment(eve.id, payment_id="eve-1", amount=kes("500"))
+    svc.record_conversion(eve.id, conversion_id="conv-1",
+                          payments={"old-1": kes("100"), "old-2": kes("200")})
+    svc.report_device(eve.id, state=DeviceState.ON)
+    svc.call_upgrade(eve.id, products=["lamp", "tv"], daily_rate=kes("100"),
+                     downpayment=kes("1000"))
+    svc.payg_payment(eve.id, payment_id="eve-2", amount=kes("3"))
+
     expired_hold = svc.hold(ann.id, eur("10"), window=HOUR)
     clock.advance(2 * HOUR)
     active_hold = svc.hold(ann.id, eur("10"), window=DAY)
@@ -173,7 +200,7 @@ def build_world() -> World:
         dan_entry=dan_topup.entry_id, dan_spend_entry=dan_spend.entry_id,
         dan_hold=dan_hold.id, expired_hold=expired_hold.id,
         active_hold=active_hold.id, captured_hold=captured_hold.id,
-        capture_entry=capture.entry_id, voided_hold=voided_hold.id,
+        capture_entry=capture.entry_id, voided_hold=voided_hold.id, eve=eve.id,
     )
 
 
@@ -1044,6 +1071,160 @@ BAD_INPUT = [
     row("customer-top-up-rules-currencies-differ",
         lambda w: _customer_rules(minimum=eur("10"), maximum=jpy("5000")),
         CurrencyMismatchError, "maximum"),
+    # -- pay-as-you-go ------------------------------------------------------------------------
+    row("open_contract-no-products",
+        lambda w: w.svc.open_contract(w.bob, products=[], daily_rate=eur("1")),
+        InvalidInputError, "products"),
+    row("open_contract-products-a-string",
+        lambda w: w.svc.open_contract(w.bob, products=bad("lamp"), daily_rate=eur("1")),
+        InvalidInputError, "products"),
+    row("open_contract-product-twice",
+        lambda w: w.svc.open_contract(w.bob, products=["lamp", "lamp"], daily_rate=eur("1")),
+        InvalidInputError, "products"),
+    row("open_contract-zero-rate",
+        lambda w: w.svc.open_contract(w.bob, products=["lamp"], daily_rate=eur("0")),
+        InvalidAmountError, "daily_rate"),
+    row("open_contract-rate-not-money",
+        lambda w: w.svc.open_contract(w.bob, products=["lamp"], daily_rate=bad(1.5)),
+        InvalidAmountError, "daily_rate"),
+    row("open_contract-rate-other-currency",
+        lambda w: w.svc.open_contract(w.bob, products=["lamp"], daily_rate=jpy("100")),
+        CurrencyMismatchError, "daily_rate"),
+    row("open_contract-bad-device",
+        lambda w: w.svc.open_contract(w.bob, products=["lamp"], daily_rate=eur("1"),
+                                      device_id="a b"),
+        InvalidInputError, "device_id"),
+    row("open_contract-starting-code-without-device",
+        lambda w: w.svc.open_contract(w.bob, products=["lamp"], daily_rate=eur("1"),
+                                      starting_code=5),
+        InvalidInputError, "starting_code"),
+    row("open_contract-starting-code-zero",
+        lambda w: w.svc.open_contract(w.bob, products=["lamp"], daily_rate=eur("1"),
+                                      device_id="d1", starting_code=0),
+        InvalidInputError, "starting_code"),
+    row("open_contract-second",
+        lambda w: w.svc.open_contract(w.eve, products=["lamp"], daily_rate=kes("1")),
+        ContractStateError),
+    row("open_contract-unknown-wallet",
+        lambda w: w.svc.open_contract(UNKNOWN, products=["lamp"], daily_rate=eur("1")),
+        WalletNotFoundError),
+    row("open_contract-scoped-other-tenant",
+        lambda w: w.scoped.open_contract(w.dan, products=["lamp"], daily_rate=eur("1")),
+        WalletNotFoundError),
+    row("report_device-state-text",
+        lambda w: w.svc.report_device(w.eve, state=bad("on")), InvalidInputError, "state"),
+    row("report_device-no-contract",
+        lambda w: w.svc.report_device(w.ann, state=DeviceState.ON), ContractNotFoundError),
+    row("payg_payment-zero",
+        lambda w: w.svc.payg_payment(w.eve, payment_id="p9", amount=kes("0")),
+        InvalidAmountError, "amount"),
+    row("payg_payment-negative",
+        lambda w: w.svc.payg_payment(w.eve, payment_id="p9", amount=kes("-5")),
+        InvalidAmountError, "amount"),
+    row("payg_payment-other-currency",
+        lambda w: w.svc.payg_payment(w.eve, payment_id="p9", amount=eur("5")),
+        CurrencyMismatchError, "amount"),
+    row("payg_payment-bad-id",
+        lambda w: w.svc.payg_payment(w.eve, payment_id=bad(9), amount=kes("5")),
+        InvalidInputError, "payment_id"),
+    row("payg_payment-id-recorded",
+        lambda w: w.svc.payg_payment(w.eve, payment_id="eve-1", amount=kes("5")),
+        InvalidInputError, "payment_id"),
+    row("payg_payment-id-of-a-conversion",
+        lambda w: w.svc.payg_payment(w.eve, payment_id="conv-1", amount=kes("5")),
+        InvalidInputError, "payment_id"),
+    row("payg_payment-bad-method",
+        lambda w: w.svc.payg_payment(w.eve, payment_id="p9", amount=kes("5"), method="m m"),
+        InvalidInputError, "method"),
+    row("payg_payment-no-contract",
+        lambda w: w.svc.payg_payment(w.ann, payment_id="p9", amount=eur("5")),
+        ContractNotFoundError),
+    row("record_conversion-no-payments",
+        lambda w: w.svc.record_conversion(w.eve, conversion_id="c9", payments={}),
+        InvalidInputError, "payments"),
+    row("record_conversion-reuses-its-id",
+        lambda w: w.svc.record_conversion(w.eve, conversion_id="c9",
+                                          payments={"c9": kes("5")}),
+        InvalidInputError, "payments"),
+    row("record_conversion-currencies-differ",
+        lambda w: w.svc.record_conversion(w.eve, conversion_id="c9",
+                                          payments={"a": kes("5"), "b": eur("5")}),
+        CurrencyMismatchError, "payments"),
+    row("record_conversion-zero-amount",
+        lambda w: w.svc.record_conversion(w.eve, conversion_id="c9", payments={"a": kes("0")}),
+        InvalidAmountError, "payments"),
+    row("record_conversion-id-recorded",
+        lambda w: w.svc.record_conversion(w.eve, conversion_id="conv-1",
+                                          payments={"a": kes("5")}),
+        InvalidInputError, "conversion_id"),
+    row("record_conversion-payment-recorded",
+        lambda w: w.svc.record_conversion(w.eve, conversion_id="c9",
+                                          payments={"eve-1": kes("5")}),
+        InvalidInputError, "payments"),
+    row("call_upgrade-downpayment-other-currency",
+        lambda w: w.svc.call_upgrade(w.eve, products=["tv"], daily_rate=kes("100"),
+                                     downpayment=eur("5")),
+        CurrencyMismatchError, "downpayment"),
+    row("call_upgrade-performance-above-one",
+        lambda w: w.svc.call_upgrade(w.eve, products=["tv"], daily_rate=kes("100"),
+                                     downpayment=kes("5"), performance=Decimal("1.5")),
+        InvalidInputError, "performance"),
+    row("call_upgrade-performance-float",
+        lambda w: w.svc.call_upgrade(w.eve, products=["tv"], daily_rate=kes("100"),
+                                     downpayment=kes("5"), performance=bad(0.99)),
+        InvalidInputError, "performance"),
+    row("call_upgrade-performance-nan",
+        lambda w: w.svc.call_upgrade(w.eve, products=["tv"], daily_rate=kes("100"),
+                                     downpayment=kes("5"), performance=Decimal("NaN")),
+        InvalidInputError, "performance"),
+    row("call_upgrade-while-one-waits",
+        lambda w: w.svc.call_upgrade(w.eve, products=["tv"], daily_rate=kes("100"),
+                                     downpayment=kes("5")),
+        ContractStateError),
+    row("reconvert_payments-none",
+        lambda w: w.svc.reconvert_payments(w.eve, payment_ids=[]),
+        InvalidInputError, "payment_ids"),
+    row("reconvert_payments-twice-the-same",
+        lambda w: w.svc.reconvert_payments(w.eve, payment_ids=["eve-1", "eve-1"]),
+        InvalidInputError, "payment_ids"),
+    row("reconvert_payments-a-string",
+        lambda w: w.svc.reconvert_payments(w.eve, payment_ids=bad("eve-1")),
+        InvalidInputError, "payment_ids"),
+    row("reconvert_payments-unknown",
+        lambda w: w.svc.reconvert_payments(w.eve, payment_ids=[UNKNOWN]),
+        PaygPaymentNotFoundError),
+    row("reconvert_payments-held",
+        lambda w: w.svc.reconvert_payments(w.eve, payment_ids=["eve-2"]),
+        PaymentStateError),
+    row("reconvert_payments-linked",
+        lambda w: w.svc.reconvert_payments(w.eve, payment_ids=["old-1"]),
+        PaymentStateError),
+    row("reconvert_payments-short-just-before-the-deadline",
+        lambda w: (w.clock.advance(2 * HOUR - timedelta(microseconds=1)),
+                   w.svc.reconvert_payments(w.eve, payment_ids=["eve-1"])),
+        DownpaymentNotCoveredError),
+    row("reconvert_payments-at-the-deadline",
+        lambda w: (w.clock.advance(2 * HOUR),
+                   w.svc.reconvert_payments(w.eve, payment_ids=["eve-1"])),
+        ContractStateError),
+    row("unlink-bad-conversion-id",
+        lambda w: w.svc.unlink_conversion_payment(w.eve, conversion_id=""),
+        InvalidInputError, "conversion_id"),
+    row("unlink-unknown-conversion",
+        lambda w: w.svc.unlink_conversion_payment(w.eve, conversion_id=UNKNOWN),
+        PaygPaymentNotFoundError),
+    row("unlink-payment-not-linked-to-it",
+        lambda w: w.svc.unlink_conversion_payment(w.eve, conversion_id="conv-1",
+                                                  payment_id="eve-1"),
+        PaymentStateError),
+    row("unlink-not-covering",
+        lambda w: w.svc.unlink_conversion_payment(w.eve, conversion_id="conv-1"),
+        DownpaymentNotCoveredError),
+    row("confirm_upgrade_installed-not-paid",
+        lambda w: w.svc.confirm_upgrade_installed(w.eve), ContractStateError),
+    row("contract_performance-naive",
+        lambda w: w.svc.contract_performance(w.eve, at=NAIVE), InvalidTimeError, "at"),
+    row("contract-no-contract", lambda w: w.svc.contract(w.ann), ContractNotFoundError),
 ]
 
 
