@@ -181,11 +181,10 @@ def authorize(uow: UnitOfWork, actor: Actor | None, operation: str, tenant_id: s
     says; then, when the tenant has a policy, one of the actor's roles must permit the
     operation (deny by default). A tenant without a policy lets every actor run it."""
     who = actor if actor is not None else default
-    roles = frozenset() if who is None else who.roles
-    required = frozenset(required_roles)
-    if required and roles.isdisjoint(required):
+    roles: frozenset[str] = frozenset() if who is None else who.roles
+    if required_roles and roles.isdisjoint(required_roles):
         raise PermissionDeniedError(None if who is None else who.id, roles, operation,
-                                    tenant_id, required)
+                                    tenant_id, required_roles)
     policy = policy_of(uow, tenant_id)
     if policy is not None and not policy.permits(roles, operation):
         raise PermissionDeniedError(None if who is None else who.id, roles, operation,
