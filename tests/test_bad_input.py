@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 
 from prepaid_wallet import (
+    AccessPolicy,
+    Actor,
     AlreadyReversedError,
     ConditionGroupNotFoundError,
     ConflictError,
@@ -950,6 +952,28 @@ BAD_INPUT = [
         lambda w: w.scoped.set_tenant_rules("hub-b", TenantRules(automatic_top_ups=True)),
         TenantMismatchError, "tenant_id"),
     row("tenant-rules-version-bad-tenant", lambda w: w.svc.tenant_rules_version(bad(1)),
+        InvalidInputError, "tenant_id"),
+    # -- actors and access policies ----------------------------------------------------------
+    row("top_up-actor-roles-a-string",
+        lambda w: w.svc.top_up(w.ann, eur("5"), method="card",
+                               actor=Actor("kim", bad("admin"))),
+        InvalidInputError, "actor"),
+    row("spend-actor-blank-id",
+        lambda w: w.svc.spend(w.ann, SpendRequest(eur("5")), actor=Actor(" ")),
+        InvalidInputError, "actor"),
+    row("set-access-policy-not-a-policy",
+        lambda w: w.svc.set_access_policy("hub-a", bad({"roles": {"admin": ["*"]}})),
+        InvalidInputError, "policy"),
+    row("set-access-policy-unknown-operation",
+        lambda w: w.svc.set_access_policy("hub-a", AccessPolicy({"clerk": {"top-up"}})),
+        InvalidInputError, "policy.roles['clerk']"),
+    row("set-access-policy-bad-role",
+        lambda w: w.svc.set_access_policy("hub-a", AccessPolicy({"head clerk": {"*"}})),
+        InvalidInputError, "policy.roles"),
+    row("set-access-policy-scoped-other-tenant",
+        lambda w: w.scoped.set_access_policy("hub-b", AccessPolicy({"admin": {"*"}})),
+        TenantMismatchError, "tenant_id"),
+    row("access-policy-bad-tenant", lambda w: w.svc.access_policy("a b"),
         InvalidInputError, "tenant_id"),
     # -- customer top-ups --------------------------------------------------------------------
     row("start_top_up-zero", lambda w: w.svc.start_top_up(w.ann, eur("0"), method="card"),
