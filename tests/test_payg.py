@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from prepaid_wallet import FixedClock, Money, SequentialIds, Store, WalletService
+from prepaid_wallet import Actor, FixedClock, Money, SequentialIds, Store, WalletService
 from prepaid_wallet.errors import (
     ContractNotFoundError,
     ContractStateError,
@@ -26,6 +26,7 @@ from prepaid_wallet.errors import (
     NotEnoughTimeError,
     PaygPaymentNotFoundError,
     PaymentStateError,
+    PermissionDeniedError,
     PrepaidWalletError,
 )
 from prepaid_wallet.ledger import EntryKind, downpayments_account, service_account
@@ -42,6 +43,9 @@ from prepaid_wallet.rules.payg import (
 from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+#: The procedure's roles: reconversion is for system process officers, unlinking for admins.
+OFFICER = Actor("supervisor-1", frozenset({"system_process_officer"}))
+ADMIN = Actor("admin-1", frozenset({"admin"}))
 OP = "solar"
 
 
@@ -327,7 +331,7 @@ def test_a_supervisor_reconverts_past_payments_to_pay_the_downpayment(
     svc.payg_payment(wallet_id, payment_id="big", amount=kes("1500"))  # 30 more
     clock.advance(timedelta(days=1))
     _call(svc, wallet_id)
-    outcome = svc.reconvert_payments(wallet_id, payment_ids=["big"], actor="supervisor-1")
+    outcome = svc.reconvert_payments(wallet_id, payment_ids=["big"], actor=OFFICER)
     assert outcome.upgrade is not None
     assert outcome.upgrade.paid_by == "reconversion"
     assert outcome.contract.state is ContractState.INSTALL_COLLECT_UPGRADE
@@ -351,7 +355,7 @@ def test_reconversion_refusals_change_nothing(svc: WalletService, store: Store) 
     wallet_id = _customer(svc, paid="1500")  # 30 days at 50
     svc.payg_payment(wallet_id, payment_id="small", amount=kes("100"))
     reconvert = lambda *ids: lambda: svc.reconvert_payments(  # noqa: E731
-        wallet_id, payment_ids=list(ids))
+        wallet_id, payment_ids=list(ids), actor=OFFICER)
     # No upgrade waits for its downpayment.
     _unchanged(store, reconvert("amina-p0"), ContractStateError)
     _call(svc, wallet_id)
@@ -367,7 +371,8 @@ def test_time_to_remove_beyond_the_time_left_is_refused(
     wallet_id = _customer(svc, paid="1500")  # 30 days at 50
     clock.advance(timedelta(days=25))  # 5 days left
     _call(svc, wallet_id)
-    error = _unchanged(store, lambda: svc.reconvert_payments(wallet_id, payment_ids=["amina-p0"]),
+    error = _unchanged(store, lambda: svc.reconvert_payments(wallet_id, payment_ids=["amina-p0"],
+                                                      actor=OFFICER),
                        NotEnoughTimeError)
     assert (error.needed, error.left) == (30 * 86_400, 5 * 86_400)  # type: ignore[attr-defined]
 
@@ -375,11 +380,11 @@ def test_time_to_remove_beyond_the_time_left_is_refused(
 def test_a_payment_is_reconverted_once(svc: WalletService, store: Store) -> None:
     wallet_id = _customer(svc, paid="1500")
     _call(svc, wallet_id)
-    svc.reconvert_payments(wallet_id, payment_ids=["amina-p0"])
+    svc.reconvert_payments(wallet_id, payment_ids=["amina-p0"], actor=OFFICER)
     svc.confirm_upgrade_installed(wallet_id)
     _call(svc, wallet_id, rate="200")
     error = _unchanged(store, lambda: svc.reconvert_payments(
-        wallet_id, payment_ids=["amina-p0"]), PaymentStateError)
+        wallet_id, payment_ids=["amina-p0"], actor=OFFICER), PaymentStateError)
     assert error.status == "reconverted"  # type: ignore[attr-defined]
 
 
@@ -392,9 +397,9 @@ def test_an_admin_unlinks_a_conversion_payment_to_pay_the_downpayment(
     assert {p.status for p in converted.payments} == {PaymentStatus.LINKED}
     # Linked payments cannot be selected for a reconversion.
     _call(svc, wallet_id)
-    _unchanged(store, lambda: svc.reconvert_payments(wallet_id, payment_ids=["m2"]),
-               PaymentStateError)
-    outcome = svc.unlink_conversion_payment(wallet_id, conversion_id="conv-1", actor="admin-1")
+    _unchanged(store, lambda: svc.reconvert_payments(wallet_id, payment_ids=["m2"],
+                                                     actor=OFFICER), PaymentStateError)
+    outcome = svc.unlink_conversion_payment(wallet_id, conversion_id="conv-1", actor=ADMIN)
     # m1 (400) does not cover 1000; m2 does and is taken: 24 days removed, 200 surplus.
     assert outcome.upgrade is not None
     assert outcome.upgrade.paid_by == "unlink"
@@ -408,7 +413,7 @@ def test_an_admin_unlinks_a_conversion_payment_to_pay_the_downpayment(
     svc.confirm_upgrade_installed(wallet_id)
     _call(svc, wallet_id, down="100", rate="200")
     _unchanged(store, lambda: svc.unlink_conversion_payment(
-        wallet_id, conversion_id="conv-1", payment_id="m2"), PaymentStateError)
+        wallet_id, conversion_id="conv-1", payment_id="m2", actor=ADMIN), PaymentStateError)
 
 
 def test_unlinking_refusals_change_nothing(svc: WalletService, store: Store) -> None:
@@ -416,7 +421,7 @@ def test_unlinking_refusals_change_nothing(svc: WalletService, store: Store) -> 
     svc.record_conversion(wallet_id, conversion_id="conv-1", payments={"m1": kes("400")})
     svc.report_device(wallet_id, state=DeviceState.ON)
     unlink = lambda **kw: lambda: svc.unlink_conversion_payment(  # noqa: E731
-        wallet_id, **kw)
+        wallet_id, actor=ADMIN, **kw)
     _unchanged(store, unlink(conversion_id="conv-1"), ContractStateError)
     _call(svc, wallet_id)
     _unchanged(store, unlink(conversion_id="conv-1"), DownpaymentNotCoveredError)
@@ -459,10 +464,12 @@ def test_a_retried_command_returns_the_same_outcome(svc: WalletService, store: S
     assert again == first
     assert store.export_state() == before
     with pytest.raises(ContractStateError):
-        svc.reconvert_payments(wallet_id, payment_ids=["p1"], idempotency_key="k2")
+        svc.reconvert_payments(wallet_id, payment_ids=["p1"], idempotency_key="k2",
+                               actor=OFFICER)
     _call(svc, wallet_id)
     with pytest.raises(ContractStateError):  # the refusal is replayed, not re-decided
-        svc.reconvert_payments(wallet_id, payment_ids=["p1"], idempotency_key="k2")
+        svc.reconvert_payments(wallet_id, payment_ids=["p1"], idempotency_key="k2",
+                               actor=OFFICER)
 
 
 def test_the_time_ledger_and_performance_are_pure_functions_of_the_contract(
@@ -512,7 +519,7 @@ def test_each_change_of_service_end_issues_the_devices_tokens(
     svc.call_upgrade(wallet.id, products=["lamp", "tv"], daily_rate=kes("100"),
                      downpayment=kes("1000"))
     # Reconversion brings the end back: a SET_TIME code from now.
-    outcome = svc.reconvert_payments(wallet.id, payment_ids=["big"])
+    outcome = svc.reconvert_payments(wallet.id, payment_ids=["big"], actor=OFFICER)
     assert [t.kind.value for t in outcome.tokens][:1] == ["set_time"]
     for token in outcome.tokens:
         device.enter(token, clock.now())
@@ -520,3 +527,25 @@ def test_each_change_of_service_end_issues_the_devices_tokens(
     assert device.end == clock.now() + timedelta(days=whole_days)
     assert set(asked) == {(OP, "shs-1")}
     assert KEY not in repr(store.export_state())
+
+
+@pytest.mark.parametrize(
+    "actor", [None, "supervisor-1", ADMIN, Actor("clerk", frozenset({"clerk"}))])
+def test_only_a_system_process_officer_reconverts(svc: WalletService, store: Store,
+                                                  actor: Actor | str | None) -> None:
+    wallet_id = _customer(svc, paid="1500")
+    _call(svc, wallet_id)
+    error = _unchanged(store, lambda: svc.reconvert_payments(
+        wallet_id, payment_ids=["amina-p0"], actor=actor), PermissionDeniedError)
+    assert error.operation == "reconvert_payments"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("actor", [None, "admin-1", OFFICER])
+def test_only_an_admin_unlinks(svc: WalletService, store: Store,
+                               actor: Actor | str | None) -> None:
+    wallet_id = _customer(svc, paid=None)
+    svc.record_conversion(wallet_id, conversion_id="conv-1", payments={"m1": kes("1200")})
+    svc.report_device(wallet_id, state=DeviceState.ON)
+    _call(svc, wallet_id)
+    _unchanged(store, lambda: svc.unlink_conversion_payment(
+        wallet_id, conversion_id="conv-1", actor=actor), PermissionDeniedError)

@@ -25,7 +25,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from prepaid_wallet import FixedClock, Money, SequentialIds, WalletService, open_store
+from prepaid_wallet import Actor, FixedClock, Money, SequentialIds, WalletService, open_store
 from prepaid_wallet.errors import PrepaidWalletError
 from prepaid_wallet.ledger import downpayments_account, service_account
 from prepaid_wallet.rules.payg import (
@@ -39,6 +39,8 @@ T0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
 OP = "op"
 DAY = 86_400
 WINDOW = timedelta(hours=4)
+OFFICER = Actor("officer", frozenset({"system_process_officer"}))
+ADMIN = Actor("admin", frozenset({"admin"}))
 #: The documented transitions of a contract's state.
 TRANSITIONS = {
     (ContractState.ACTIVE, ContractState.PAY_UPGRADE_DOWNPAYMENT),
@@ -247,7 +249,7 @@ class PaygMachine(RuleBasedStateMachine):
                    or any(c.payments[p][1] is not PaymentStatus.TIME for p in chosen)
                    or u.held_total + amount < u.down or time > self.left(c))
         outcome = self.expect(refused, lambda: self.svc.reconvert_payments(
-            c.wallet_id, payment_ids=chosen, actor="officer"))
+            c.wallet_id, payment_ids=chosen, actor=OFFICER))
         if outcome is None:
             if saved[2] is ContractState.PAY_UPGRADE_DOWNPAYMENT and c.upgrade is None:
                 # The lazy expiry was rolled back with the refusal: the model undoes it too.
@@ -285,7 +287,7 @@ class PaygMachine(RuleBasedStateMachine):
             refused = u.held_total + amount < u.down \
                 or self.seconds(amount, c.rate) > self.left(c)
         outcome = self.expect(refused, lambda: self.svc.unlink_conversion_payment(
-            c.wallet_id, conversion_id="conv", actor="admin"))
+            c.wallet_id, conversion_id="conv", actor=ADMIN))
         if outcome is None:
             if saved[2] is ContractState.PAY_UPGRADE_DOWNPAYMENT and c.upgrade is None:
                 self.undo_expiry(c, saved)

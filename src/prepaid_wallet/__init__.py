@@ -19,6 +19,7 @@ from importlib import import_module
 #: ``typing.TYPE_CHECKING`` without importing :mod:`typing` (type checkers read it as true).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.clock import Clock, FixedClock, SystemClock
     from prepaid_wallet.conditions import (
         ConditionGroup,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         LimitExceededError,
         LotNotFoundError,
         NotFoundError,
+        PermissionDeniedError,
         PrepaidWalletError,
         RefundExceedsOriginalError,
         RefusedError,
@@ -84,6 +86,7 @@ if TYPE_CHECKING:
         StatementStream,
         VerifyReport,
     )
+    from prepaid_wallet.rules.access import AccessPolicy, AccessPolicyVersion
     from prepaid_wallet.rules.tenant import TenantRules, TenantRulesVersion
     from prepaid_wallet.service import WalletService, WelcomeAward
     from prepaid_wallet.storage import Store, UnitOfWork, open_store
@@ -93,6 +96,7 @@ __version__ = "0.1.0.dev0"
 
 #: Where each public name lives: ``prepaid_wallet.<name>`` imports that module on first use.
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "prepaid_wallet.actors": ("Actor",),
     "prepaid_wallet.clock": ("Clock", "FixedClock", "SystemClock"),
     "prepaid_wallet.conditions": (
         "ConditionGroup", "LineItem", "SpendCondition", "TimeWindow", "end_of_local_day",
@@ -103,9 +107,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "HoldNotFoundError", "HoldStateError", "IdempotencyConflictError", "InexactMoneyError",
         "InsufficientFundsError", "IntegrityError", "InvalidAmountError", "InvalidCurrencyError",
         "InvalidInputError", "InvalidTimeError", "LimitExceededError", "LotNotFoundError",
-        "NotFoundError", "PrepaidWalletError", "RefundExceedsOriginalError", "RefusedError",
-        "SchemaVersionError", "SpendDeniedError", "StorageError", "StoreNotFoundError",
-        "TenantMismatchError", "UnbalancedEntryError", "WalletNotFoundError",
+        "NotFoundError", "PermissionDeniedError", "PrepaidWalletError",
+        "RefundExceedsOriginalError", "RefusedError", "SchemaVersionError", "SpendDeniedError",
+        "StorageError", "StoreNotFoundError", "TenantMismatchError", "UnbalancedEntryError",
+        "WalletNotFoundError",
     ),
     "prepaid_wallet.expiry": ("EndOfLocalDay", "ExpiryPolicy"),
     "prepaid_wallet.formatting": ("format_money", "parse_money"),
@@ -118,6 +123,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LotMovement", "LotView", "Problem", "Receipt", "RefundResult", "SpendResult", "Statement",
         "StatementLine", "StatementStream", "VerifyReport",
     ),
+    "prepaid_wallet.rules.access": ("AccessPolicy", "AccessPolicyVersion"),
     "prepaid_wallet.rules.tenant": ("TenantRules", "TenantRulesVersion"),
     "prepaid_wallet.service": ("WalletService", "WelcomeAward"),
     "prepaid_wallet.storage": ("Store", "UnitOfWork", "open_store"),
@@ -145,6 +151,9 @@ if not TYPE_CHECKING:  # mypy reads the imports above, so it still rejects a nam
     __getattr__ = _load
 
 __all__ = [
+    "AccessPolicy",
+    "AccessPolicyVersion",
+    "Actor",
     "AllocationPart",
     "AlreadyReversedError",
     "Balance",
@@ -191,6 +200,7 @@ __all__ = [
     "Money",
     "NotFoundError",
     "PaymentMode",
+    "PermissionDeniedError",
     "Posting",
     "PrepaidWalletError",
     "Problem",

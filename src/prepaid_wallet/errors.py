@@ -12,6 +12,8 @@ The tree is grouped by what a caller does about an error:
   idempotency key and replays as the same refusal.
 * :class:`ConflictError` -- the request collides with another one (an idempotency key reused
   for a different request, a concurrent update, a duplicate wallet).
+* :class:`PermissionDeniedError` -- the actor may not run the operation for the tenant (its
+  access policy, or roles the command requires); nothing is written.
 * :class:`StorageError` -- the store failed or refused (driver errors are translated into it).
 * :class:`IntegrityError` -- a ledger rule would be broken (an unbalanced entry); a bug, never a
   business outcome.
@@ -23,7 +25,7 @@ Every error leaves the store exactly as it was before the call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # This module imports nothing from the package (every other module imports it), so the values
@@ -66,6 +68,7 @@ __all__ = [
     "PaygPaymentNotFoundError",
     "PaygRefusedError",
     "PaymentStateError",
+    "PermissionDeniedError",
     "PrepaidWalletError",
     "RefundExceedsOriginalError",
     "RefusedError",
@@ -500,6 +503,33 @@ class DuplicateWalletError(ConflictError):
             f"owner {owner_id!r} already has a {currency} wallet at tenant {tenant_id!r}"
             f" ({existing_id!r})"
         )
+
+
+class PermissionDeniedError(PrepaidWalletError):
+    """The actor may not run this operation for this tenant: the tenant's access policy grants
+    none of its roles the operation, or the command needs one of ``required_roles`` and the
+    actor holds none of them (see docs/authorization.md).
+
+    Not a refusal of the request itself (not a :class:`RefusedError`): nothing is written, not
+    even under an idempotency key, so the same call by an actor who may run it later goes
+    through. ``actor`` is the actor's id (None: no actor), ``roles`` the roles it holds,
+    ``operation`` the command's operation name, ``tenant_id`` the tenant, and
+    ``required_roles`` the roles the command itself needs (empty: the policy decided).
+    """
+
+    def __init__(self, actor: str | None, roles: Iterable[str], operation: str, tenant_id: str,
+                 required_roles: Iterable[str] = ()) -> None:
+        self.actor = actor
+        self.roles = tuple(sorted(roles))
+        self.operation = operation
+        self.tenant_id = tenant_id
+        self.required_roles = tuple(sorted(required_roles))
+        who = "no actor" if actor is None else f"actor {actor!r}"
+        held = f" (roles: {', '.join(self.roles)})" if self.roles else " (no roles)"
+        why = (f"needs one of the roles {', '.join(self.required_roles)}"
+               if self.required_roles else "no role of it is permitted by the access policy")
+        super().__init__(f"{who}{held} may not run {operation!r} for tenant {tenant_id!r}:"
+                         f" {why}")
 
 
 # -- storage and integrity -----------------------------------------------------------------------

@@ -39,6 +39,7 @@ from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 from prepaid_wallet.results import Progress
 
 if TYPE_CHECKING:
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.app.ports import Store
     from prepaid_wallet.rules.payg_tokens import KeySource
     from prepaid_wallet.rules.tenant import TenantRules
@@ -53,13 +54,16 @@ class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Autom
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);
     ``spend_order`` says which lot pays first in this process, for every tenant (a
     :class:`~prepaid_wallet.policies.SpendOrder` or a function; default: each tenant's stored
-    ``TenantRules.spend_order``); ``actor`` is recorded on every entry unless a call names
-    another; ``tenant_id``, when given, scopes the service to one tenant: another tenant's
-    wallet, hold, lot, entry, condition group or top-up intent is answered exactly as an
-    unknown id (the same ``NotFoundError``, message and attributes), a read naming another
-    tenant as for a tenant with nothing, and creating something for another tenant (setting
-    its rules too) raises :class:`~prepaid_wallet.errors.TenantMismatchError`; the jobs
-    (``expire_due``, ``process_top_ups``...) touch its own tenant's objects only.
+    ``TenantRules.spend_order``); ``actor`` (an :class:`~prepaid_wallet.actors.Actor`, or a
+    text: an actor with no roles) runs every call that names no other: its id is recorded on
+    their entries (and is the service's ``actor`` attribute) and its roles are checked against
+    the tenants' access policies (:meth:`set_access_policy`); ``tenant_id``, when given,
+    scopes the service to one tenant: another tenant's wallet, hold, lot, entry, condition
+    group or top-up intent is answered exactly as an unknown id (the same ``NotFoundError``,
+    message and attributes), a read naming another tenant as for a tenant with nothing, and
+    creating something for another tenant (setting its rules too) raises
+    :class:`~prepaid_wallet.errors.TenantMismatchError`; the jobs (``expire_due``,
+    ``process_top_ups``...) touch its own tenant's objects only.
     ``welcome_awards`` maps a tenant id to the :class:`WelcomeAward` every new wallet of that
     tenant receives; ``gateway`` is the host's
     :class:`~prepaid_wallet.rules.topup.PaymentGateway`, charged by automatic top-ups;
@@ -93,7 +97,7 @@ class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Autom
         clock: Clock | None = None,
         ids: IdFactory | None = None,
         spend_order: SpendOrder | SpendOrderFunction | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         tenant_id: str | None = None,
         welcome_awards: Mapping[str, WelcomeAward] | None = None,
         rules: Mapping[str, TenantRules] | None = None,

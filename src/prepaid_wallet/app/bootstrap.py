@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from prepaid_wallet.app.checks import check_optional_text
+from prepaid_wallet.actors import Actor, as_actor
 from prepaid_wallet.app.environment import Environment, WelcomeAward
 from prepaid_wallet.clock import Clock, SystemClock
 from prepaid_wallet.errors import InvalidInputError
@@ -32,7 +32,7 @@ def bootstrap(
     clock: Clock | None,
     ids: IdFactory | None,
     spend_order: SpendOrder | SpendOrderFunction | None,
-    actor: str | None,
+    actor: Actor | str | None,
     tenant_id: str | None,
     welcome_awards: Mapping[str, WelcomeAward] | None,
     rules: Mapping[str, TenantRules] | None,
@@ -45,7 +45,7 @@ def bootstrap(
     it). A service without tenant rules, or without a gateway, does not import their modules."""
     clock = clock if clock is not None else SystemClock()
     ids = ids if ids is not None else RandomIds()
-    actor = None if actor is None else check_optional_text(actor, "actor")
+    principal = as_actor(actor)
     tenant_id = None if tenant_id is None else check_name(tenant_id, "tenant_id")
     if welcome_awards is not None and not isinstance(welcome_awards, Mapping):
         raise InvalidInputError("welcome_awards", "must map tenant ids to WelcomeAward",
@@ -73,7 +73,7 @@ def bootstrap(
         raise InvalidInputError("device_keys", "must be a KeySource: (tenant_id, device_id) ->"
                                 " the device's secret key as 32 hex characters", None)
     env = Environment(
-        store=store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
+        store=store, clock=clock, ids=ids, spend_order=spend_order, actor=principal,
         tenant_id=tenant_id, welcome_awards=welcome_awards or {}, gateway=gateway,
     )
     env.device_keys = device_keys

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from prepaid_wallet.actors import Actor, as_actor
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import LineItem, SpendCondition
 from prepaid_wallet.errors import (
@@ -102,13 +103,10 @@ def check_key(key: object) -> str | None:
 
 def check_common(
     metadata: object, key: object, actor: object
-) -> tuple[dict[str, str], str | None, str | None]:
-    """The arguments every writing command takes: metadata, idempotency key, actor."""
-    return (
-        check_metadata(metadata),
-        check_key(key),
-        check_optional_text(actor, "actor", required=False),
-    )
+) -> tuple[dict[str, str], str | None, Actor | None]:
+    """The arguments every writing command takes: metadata, idempotency key, actor (an
+    :class:`~prepaid_wallet.actors.Actor`, a text: an actor with no roles, or None)."""
+    return check_metadata(metadata), check_key(key), as_actor(actor)
 
 
 def request_fields(key: str | None, operation: str, **fields: Any) -> tuple[tuple[str, str], ...]:

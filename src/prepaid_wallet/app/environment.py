@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.checks import (
     check_condition,
     check_optional_text,
@@ -126,7 +127,7 @@ class Environment:
         clock: Clock,
         ids: IdFactory,
         spend_order: SpendOrder | SpendOrderFunction | None,
-        actor: str | None,
+        actor: Actor | None,
         tenant_id: str | None,
         welcome_awards: Mapping[str, WelcomeAward],
         gateway: PaymentGateway | None,
@@ -137,7 +138,10 @@ class Environment:
         #: The spend order this process uses for every tenant, if one was given (None: each
         #: tenant's stored ``TenantRules.spend_order``).
         self.spend_order = spend_order
-        self.actor = actor
+        #: The service's actor (its roles are what commands without one are authorized by)
+        #: and its id (what entries and versions record when a call names no actor).
+        self.principal = actor
+        self.actor = None if actor is None else actor.id
         self.tenant_id = tenant_id
         self.welcome_awards = dict(welcome_awards)
         self.gateway = gateway

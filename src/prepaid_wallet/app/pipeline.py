@@ -1,7 +1,7 @@
 """The one pipeline every write command runs through.
 
-    validate -> authorize -> (prepare) -> open the unit of work -> lock the wallets
-    -> idempotency -> guards -> the handler -> rules and events -> commit
+    validate -> (prepare, authorized first) -> open the unit of work -> lock the wallets
+    -> authorize -> idempotency -> guards -> the handler -> rules and events -> commit
 
 A command is a frozen record (:mod:`prepaid_wallet.app.commands`) that says what it is
 (``operation``), how to check its arguments (``validate``), what its idempotency fingerprint
@@ -18,6 +18,9 @@ decides, builds the change with the domain's pure transitions and records it thr
   reads anything: another tenant's wallet, hold, lot, entry or condition group raises exactly
   what an unknown id raises (:meth:`Environment.scoped` and its lookups); then the wallets are
   locked in sorted id order;
+* the actor is authorized once the tenant is known (:func:`authorize`: the roles the command
+  requires, then the tenant's access policy, read with the locked wallets): a
+  ``PermissionDeniedError`` writes nothing, not even under a key;
 * an idempotency key already stored for the tenant replays its outcome (or refusal) when the
   request is the same, else raises ``IdempotencyConflictError``;
 * a business refusal (``RefusedError``) under a key commits only the idempotency record, so a
@@ -29,6 +32,7 @@ decides, builds the change with the domain's pure transitions and records it thr
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -36,6 +40,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from prepaid_wallet import _codec
+from prepaid_wallet.actors import Actor
+from prepaid_wallet.app.access import OUTSIDE_PIPELINE
+from prepaid_wallet.app.access import authorize as _authorize
 from prepaid_wallet.app.checks import check_common
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
@@ -62,8 +69,11 @@ __all__ = [
     "LotWallet",
     "NoWallet",
     "Wallets",
+    "authorize",
+    "command_classes",
     "idempotent",
     "lock",
+    "operations",
     "run",
 ]
 
@@ -259,11 +269,22 @@ class Command(Generic[R]):
     actor and metadata have those attributes; others have none of them.
 
     ``prepare``, when set, is the ``"module:function"`` of work the command needs done before
-    its own unit of work opens: ``prepare(env, command, key)`` is called with the checked
-    idempotency key once the arguments are checked and the actor authorized, before the
-    command's instant is read. It works in units of work of its own (what it commits stays
-    committed if the command then fails or refuses) and may raise bad input it can only judge
-    against the environment (e.g. an instant after now). Most commands have none.
+    its own unit of work opens: ``prepare(env, command, key, actor)`` is called with the
+    checked idempotency key and actor once the arguments are checked, before the command's
+    instant is read. It works in units of work of its own (what it commits stays committed if
+    the command then fails or refuses) and may raise bad input it can only judge against the
+    environment (e.g. an instant after now). A prepare that touches the store must authorize
+    the actor first, in its first unit of work, before it writes or charges anything:
+    ``authorize(env, uow, actor, command, tenant_id)`` (a prepare that does nothing with the
+    store needs not: the command's own unit authorizes it). Most commands have none.
+
+    ``required_roles``, when not empty, are roles the actor must hold one of to run the
+    command at all, whatever the tenant's access policy says (which, if the tenant has one,
+    must also permit the operation).
+
+    Every subclass defined in :mod:`prepaid_wallet.app.commands` (or a module of it) with an
+    ``operation`` is a command of the library: :func:`command_classes` lists them and
+    :func:`operations` their operation names.
     """
 
     operation: ClassVar[str]
@@ -271,6 +292,12 @@ class Command(Generic[R]):
     handler: ClassVar[str]
     prepare: ClassVar[str | None] = None
     result: ClassVar[Any]
+    required_roles: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith(_COMMANDS + ".") or cls.__module__ == _COMMANDS:
+            _CLASSES.append(cls)
 
     def validate(self) -> None:
         """Check the arguments (pure); raise ``InvalidInputError`` naming the field."""
@@ -280,8 +307,31 @@ class Command(Generic[R]):
         return {}
 
 
+_COMMANDS = "prepaid_wallet.app.commands"
+#: Every command class of :mod:`prepaid_wallet.app.commands`, as its modules define them.
+_CLASSES: list[type[Command[Any]]] = []
+
+
+def command_classes() -> list[type[Command[Any]]]:
+    """Every write command of the library that has an ``operation`` (the modules of
+    :mod:`prepaid_wallet.app.commands` are imported, every one of them), by operation then
+    class name."""
+    package = importlib.import_module(_COMMANDS)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{_COMMANDS}.{module.name}")
+    found = {cls for cls in _CLASSES if isinstance(getattr(cls, "operation", None), str)}
+    return sorted(found, key=lambda cls: (cls.operation, cls.__name__))
+
+
+def operations() -> frozenset[str]:
+    """Every operation name an access policy may name: the write commands' (see
+    :func:`command_classes`) and those of the writes that authorize themselves outside the
+    pipeline (:data:`prepaid_wallet.app.access.OUTSIDE_PIPELINE`)."""
+    return frozenset(cls.operation for cls in command_classes()) | OUTSIDE_PIPELINE
+
+
 _HANDLERS: dict[str, Callable[[Context, Any], Any]] = {}
-_PREPARES: dict[str, Callable[[Environment, Any, str | None], None]] = {}
+_PREPARES: dict[str, Callable[[Environment, Any, str | None, Actor | None], None]] = {}
 
 
 def _handler(path: str) -> Callable[[Context, Any], Any]:
@@ -293,7 +343,7 @@ def _handler(path: str) -> Callable[[Context, Any], Any]:
     return found
 
 
-def _prepare(path: str) -> Callable[[Environment, Any, str | None], None]:
+def _prepare(path: str) -> Callable[[Environment, Any, str | None, Actor | None], None]:
     found = _PREPARES.get(path)
     if found is None:
         module, _, name = path.partition(":")
@@ -302,9 +352,15 @@ def _prepare(path: str) -> Callable[[Environment, Any, str | None], None]:
     return found
 
 
-def authorize(env: Environment, actor: str | None, command: Command[Any]) -> None:
-    """Whether ``actor`` may run ``command``: every actor may run every command for now (the
-    hook where roles will be checked)."""
+def authorize(env: Environment, uow: UnitOfWork, actor: Actor | None, command: Command[Any],
+              tenant_id: str) -> None:
+    """Whether ``actor`` (None: the service's actor) may run ``command`` for ``tenant_id``:
+    ``PermissionDeniedError`` when the command requires roles the actor holds none of, or the
+    tenant has an access policy and none of the actor's roles permits the command's
+    operation (:func:`prepaid_wallet.app.access.authorize`). A tenant without a policy lets
+    every actor run every command."""
+    _authorize(uow, actor, command.operation, tenant_id, command.required_roles,
+               default=env.principal)
 
 
 def run(env: Environment, command: Command[R]) -> R:
@@ -315,14 +371,15 @@ def run(env: Environment, command: Command[R]) -> R:
                                         getattr(command, "actor", None))
     request = () if key is None else canonical_request(
         command.operation, **command.request(metadata))
-    authorize(env, actor, command)
     handle = _handler(command.handler)
     if command.prepare is not None:
-        _prepare(command.prepare)(env, command, key)
+        _prepare(command.prepare)(env, command, key, actor)
     at = env.now()
     with env.store.unit_of_work() as uow:
         locked = command.locks.lock(env, uow, command)
-        ctx = Context(env, uow, at, key, actor, metadata, locked.wallets)
+        authorize(env, uow, actor, command, locked.scope)
+        ctx = Context(env, uow, at, key, None if actor is None else actor.id, metadata,
+                      locked.wallets)
         result: R = idempotent(uow, locked.scope, key, request, command.result,
                                lambda: handle(ctx, command), at)
         return result

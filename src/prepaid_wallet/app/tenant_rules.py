@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from prepaid_wallet.app.access import CURRENT as POLICY
 from prepaid_wallet.app.ports import RecordType, UnitOfWork
 
 if TYPE_CHECKING:
@@ -102,9 +103,9 @@ CURRENT: RecordType[CurrentRules] = RecordType(
 )
 
 #: What a unit reads along with the wallets it locks (``lock_wallets(tenant_records=...)``):
-#: their tenants' current rules, which nearly every command applies -- on PostgreSQL in the
-#: lock's own round trip.
-WITH_LOCKS: tuple[RecordType[CurrentRules]] = (CURRENT,)
+#: their tenants' current rules, which nearly every command applies, and their current access
+#: policy, which authorizes every command -- on PostgreSQL in the lock's own round trip.
+WITH_LOCKS: tuple[RecordType[Any], ...] = (CURRENT, POLICY)
 
 #: Every version of every tenant's rules, written once, by version.
 VERSIONS: RecordType[StoredRules] = RecordType(

@@ -42,6 +42,9 @@ Commands:
   version) as JSON.
 * ``rules set --tenant T FILE|-`` -- store the rules in the JSON document ``FILE`` (``-``:
   standard input) as the tenant's next version.
+* ``access show|history --tenant T`` -- the tenant's access policy (its current version, or
+  every version) as JSON; ``access set --tenant T FILE|- [--actor A] [--role R]...`` -- store
+  the policy in ``FILE`` as its next version, set by actor ``A`` holding roles ``R``.
 * ``group list --tenant T``, ``group show ID`` -- a tenant's condition groups.
 * ``group create --tenant T --name N FILE|-``, ``group update ID [--name N] [--conditions
   FILE|-] [--valid-from ISO|none] [--valid-until ISO|none]`` -- define and change one, its
@@ -62,7 +65,8 @@ Exit codes (:class:`ExitCode`): 0 ok; 1 unexpected error (a bug); 2 usage (bad a
 ``InvalidInputError``); 3 not found (``NotFoundError``); 4 refused (``RefusedError``, e.g. a
 spend credit cannot cover, with its shortfall and a suggested top-up); 5 conflict
 (``ConflictError``, e.g. an idempotency key reused for another request); 6 storage
-(``StorageError``, ``IntegrityError``, or ``verify`` finding a problem); 130 interrupted (Ctrl-C:
+(``StorageError``, ``IntegrityError``, or ``verify`` finding a problem); 7 denied
+(``PermissionDeniedError``: the tenant's access policy); 130 interrupted (Ctrl-C:
 what was printed was committed). An error prints one line on stderr; ``--debug`` adds the
 traceback. A closed output pipe ends a command quietly, exit 0.
 
@@ -110,6 +114,7 @@ from prepaid_wallet.errors import (
     IntegrityError,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     PrepaidWalletError,
     RefusedError,
     SpendDeniedError,
@@ -159,6 +164,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("verify", "check the whole store against its journal (exit 6 on a problem)", "maintenance"),
     ("rules", "show and set a tenant's rules (fees, limits...) as JSON", "config"),
     ("group", "list, show, create and update a tenant's condition groups", "config"),
+    ("access", "show and set a tenant's access policy (roles -> operations) as JSON", "config"),
     ("order", "apply a member's credit to an order, place, abandon or show it", "checkout"),
     ("credit-owed", "credit what a placed order was paid more than its total", "checkout"),
     ("payment", "customer top-ups through a payment provider: start, report, show, pending,"
@@ -202,8 +208,8 @@ def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                     " Global options may come before or after the command."
                     " Start with: prepaid-wallet --db sqlite:///wallets.db init",
         epilog="exit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, 4 refused,"
-               " 5 conflict, 6 storage, 130 interrupted. Run 'prepaid-wallet COMMAND --help'"
-               " for a command's arguments.",
+               " 5 conflict, 6 storage, 7 denied, 130 interrupted."
+               " Run 'prepaid-wallet COMMAND --help' for a command's arguments.",
     )
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     _global_options(parser, defaults=True)
@@ -246,6 +252,7 @@ _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (ConflictError, ExitCode.CONFLICT),
     (StorageError, ExitCode.STORAGE),
     (IntegrityError, ExitCode.STORAGE),
+    (PermissionDeniedError, ExitCode.DENIED),
 )
 
 
@@ -273,6 +280,8 @@ def _error_details(exc: PrepaidWalletError) -> dict[str, Any]:
         details.update(field=exc.field, rule=exc.rule)
     if isinstance(exc, SpendDeniedError):
         details["decision"] = _codec.to_data(exc.decision)
+    if isinstance(exc, PermissionDeniedError):
+        details.update(actor=exc.actor, operation=exc.operation, tenant_id=exc.tenant_id)
     return details
 
 

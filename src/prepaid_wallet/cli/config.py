@@ -1,6 +1,7 @@
-"""The commands that show and set what a tenant configures: its rules (``rules show|set|history``)
-and its condition groups (``group list|show|create|update``). Rules and conditions go in and
-come out as JSON: ``TenantRules.to_data()`` and ``SpendCondition.to_data()``."""
+"""The commands that show and set what a tenant configures: its rules (``rules show|set|history``),
+its access policy (``access show|set|history``) and its condition groups (``group
+list|show|create|update``). Rules, policies and conditions go in and come out as JSON:
+``TenantRules.to_data()``, ``AccessPolicy.to_data()`` and ``SpendCondition.to_data()``."""
 
 from __future__ import annotations
 
@@ -92,6 +93,52 @@ def _rules_history(ctx: _Context) -> ExitCode:
         return ExitCode.OK
     if not versions:
         ctx.line("no rules set")
+    for version in versions:
+        ctx.line("  ".join((str(version.version), _iso(version.set_at), version.actor or "-",
+                            version.idempotency_key or "-", version.reason or "-")))
+    return ExitCode.OK
+
+
+# -- access policy ---------------------------------------------------------------------------------
+
+
+def _access_show(ctx: _Context) -> ExitCode:
+    tenant_id = ctx.args.tenant
+    found = ctx.service.access_policy(tenant_id)
+    _document(ctx, found.to_data() if found is not None else {
+        "tenant_id": tenant_id, "version": None, "set_at": None, "actor": None,
+        "idempotency_key": None, "metadata": {}, "reason": None, "policy": None})
+    return ExitCode.OK
+
+
+def _access_set(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.actors import Actor
+    from prepaid_wallet.rules.access import AccessPolicy
+
+    args = ctx.args
+    data = _read_json(args.file, "policy")
+    if isinstance(data, dict) and "policy" in data and "version" in data:
+        data = data["policy"]  # what ``access show`` printed, edited
+    policy = AccessPolicy.from_data(data)
+    if args.role and args.actor is None:
+        raise InvalidInputError("--role", "needs --actor: the actor who holds the roles",
+                                args.role)
+    actor = None if args.actor is None else Actor(args.actor, frozenset(args.role or ()))
+    stored = ctx.service.set_access_policy(args.tenant, policy,
+                                           idempotency_key=args.idempotency_key, actor=actor,
+                                           reason=args.reason)
+    _document(ctx, stored.to_data())
+    return ExitCode.OK
+
+
+def _access_history(ctx: _Context) -> ExitCode:
+    versions = ctx.service.access_policy_history(ctx.args.tenant)
+    if ctx.json:
+        for version in versions:
+            ctx.emit(version.to_data())
+        return ExitCode.OK
+    if not versions:
+        ctx.line("no access policy set")
     for version in versions:
         ctx.line("  ".join((str(version.version), _iso(version.set_at), version.actor or "-",
                             version.idempotency_key or "-", version.reason or "-")))
@@ -206,6 +253,33 @@ def _(p: argparse.ArgumentParser) -> None:
 
 @COMMANDS.command("rules history", _rules_history,
                   help="every version of the tenant's rules, oldest first")
+def _(p: argparse.ArgumentParser) -> None:
+    _tenant(p)
+
+
+@COMMANDS.command("access show", _access_show,
+                  help="the tenant's current access policy and who set it, as JSON")
+def _(p: argparse.ArgumentParser) -> None:
+    _tenant(p)
+
+
+@COMMANDS.command("access set", _access_set, _ONE,
+                  help="store the tenant's access policy (JSON) as its next version")
+def _(p: argparse.ArgumentParser) -> None:
+    _tenant(p)
+    p.add_argument("file", metavar="FILE",
+                   help='the policy as JSON ({"roles": {"ROLE": ["OPERATION", ...]}}, or what'
+                        " 'access show' prints), or - for standard input")
+    p.add_argument("--actor", help="who sets it (recorded with the version)")
+    p.add_argument("--role", action="append", metavar="ROLE",
+                   help="a role the actor holds (repeat for several); once the tenant has a"
+                        " policy, one of them must permit set_access_policy")
+    p.add_argument("--reason", help="why it is set (recorded with the version)")
+    _key(p)
+
+
+@COMMANDS.command("access history", _access_history,
+                  help="every version of the tenant's access policy, oldest first")
 def _(p: argparse.ArgumentParser) -> None:
     _tenant(p)
 

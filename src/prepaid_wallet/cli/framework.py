@@ -61,6 +61,8 @@ class ExitCode(IntEnum):
     CONFLICT = 5
     #: ``StorageError`` or ``IntegrityError`` (and ``verify`` finding a problem).
     STORAGE = 6
+    #: ``PermissionDeniedError``: the actor may not run this for the tenant (its access policy).
+    DENIED = 7
     #: Ctrl-C (SIGINT), as shells report it (128 + 2): what was printed was committed.
     INTERRUPTED = 130
 

@@ -9,6 +9,10 @@ holds signatures and docstrings only: each write method builds a command record
 each read calls one query (:mod:`prepaid_wallet.app.queries`), each job one function of its
 handler module, imported when the method is first called. ``tests/test_layers.py`` checks that
 every method of every part is such a delegation.
+
+Every write method's ``actor`` is an :class:`~prepaid_wallet.actors.Actor` (an id and roles), a
+text (an actor with no roles) or None (the service's actor); the journal records its id, and
+its roles are checked against the tenant's access policy (docs/authorization.md).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from datetime import datetime
 
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.expiry import EndOfLocalDay
     from prepaid_wallet.money import Money
     from prepaid_wallet.results import (
@@ -158,7 +159,7 @@ class Automation(Facade):
         *,
         amount: Money | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Lot:
         """Move ``amount`` (default: everything it holds) of a lot into a new lot that expires

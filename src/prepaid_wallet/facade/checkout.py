@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import timedelta
 
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.errors import PrepaidWalletError
     from prepaid_wallet.money import Money
     from prepaid_wallet.policies import PaymentMode
@@ -35,7 +36,7 @@ class Checkout(Facade):
         mode: PaymentMode | None = None,
         window: timedelta | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> OrderPayment:
         """Apply the wallet's credit to the host's order ``order_id`` (a name, unique per
@@ -67,7 +68,7 @@ class Checkout(Facade):
         *,
         order_id: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> OrderPayment:
         """Place the order: capture its pending credit payment (a capture of its hold, with
@@ -90,7 +91,7 @@ class Checkout(Facade):
         *,
         order_id: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> OrderPayment:
         """Abandon the order: release its pending credit payment back where it came from and
@@ -109,7 +110,7 @@ class Checkout(Facade):
         order_id: str,
         total: Money,
         paid_by_other_methods: Money,
-        actor: str,
+        actor: Actor | str,
         reason: str | None = None,
         idempotency_key: str | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -136,7 +137,7 @@ class Checkout(Facade):
         self,
         claims: Sequence[CreditClaim],
         *,
-        actor: str,
+        actor: Actor | str,
         reason: str | None = None,
     ) -> list[OrderPayment | PrepaidWalletError]:
         """:meth:`credit_owed` for each claim (a
@@ -171,7 +172,7 @@ class Checkout(Facade):
         wallet_id: str,
         mode: PaymentMode | None,
         *,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> WalletTermChange:
@@ -193,7 +194,7 @@ class Checkout(Facade):
         wallet_id: str,
         floor: Money,
         *,
-        actor: str,
+        actor: Actor | str,
         reason: str | None,
         idempotency_key: str | None = None,
     ) -> WalletTermChange:

@@ -1,5 +1,6 @@
-"""What a tenant configures, stored in the store for every process: its condition groups and
-its rules (fees, limits, reminders, automatic top-ups, spend order, payment mode).
+"""What a tenant configures, stored in the store for every process: its condition groups, its
+rules (fees, limits, reminders, automatic top-ups, spend order, payment mode) and its access
+policy (which roles may run which operations).
 
 Part of :class:`~prepaid_wallet.service.WalletService` (see :mod:`prepaid_wallet.facade`):
 each method builds a command and runs it, or calls one query or job, and does nothing else."""
@@ -15,14 +16,16 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
 
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.conditions import ConditionGroup, SpendCondition
+    from prepaid_wallet.rules.access import AccessPolicy, AccessPolicyVersion
     from prepaid_wallet.rules.tenant import TenantRules, TenantRulesVersion
 
 __all__ = ["Configuration"]
 
 
 class Configuration(Facade):
-    """A tenant's condition groups and stored rules."""
+    """A tenant's condition groups, stored rules and access policy."""
 
     # -- condition groups -------------------------------------------------------------------
 
@@ -86,7 +89,7 @@ class Configuration(Facade):
         rules: TenantRules,
         *,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
         reason: str | None = None,
     ) -> TenantRulesVersion:
@@ -132,3 +135,50 @@ class Configuration(Facade):
 
         return tenant_rules_history(self._env, tenant_id)
 
+
+    # -- access policy --------------------------------------------------------------------------
+
+    def set_access_policy(
+        self,
+        tenant_id: str,
+        policy: AccessPolicy,
+        *,
+        idempotency_key: str | None = None,
+        actor: Actor | str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        reason: str | None = None,
+    ) -> AccessPolicyVersion:
+        """Store ``policy`` (which roles may run which operations) as the tenant's next
+        version (1, 2, ...) and return it, with the instant, the actor's id (the call's, else
+        the service's), the key, the metadata and the ``reason``. From then on every command
+        for the tenant is denied unless one of its actor's roles permits its operation (see
+        docs/authorization.md); a tenant without a policy lets every actor run everything.
+        A policy equal to the current version's writes nothing and returns that version.
+
+        Setting a policy is itself authorized: the first by any actor, the next ones only by
+        an actor the current policy permits ``set_access_policy`` (else
+        ``PermissionDeniedError``, nothing written). An operation name that is no command's
+        (nor ``"*"``) raises ``InvalidInputError`` naming ``policy.roles[<role>]``; a
+        ``policy`` that is not an ``AccessPolicy`` names ``policy``. Under
+        ``idempotency_key`` a retry returns the version first stored. A scoped service sets
+        its own tenant's policy only (``TenantMismatchError``)."""
+        from prepaid_wallet.app.access import public
+        from prepaid_wallet.app.commands.access import SetAccessPolicy
+
+        return public(self._run(SetAccessPolicy(
+            tenant_id=tenant_id, policy=policy, idempotency_key=idempotency_key, actor=actor,
+            metadata=metadata, reason=reason)))
+
+    def access_policy(self, tenant_id: str) -> AccessPolicyVersion | None:
+        """The tenant's current access policy version, with who set it, when and why; None
+        when the tenant never set one (every actor may then run every operation)."""
+        from prepaid_wallet.app.queries.access import access_policy
+
+        return access_policy(self._env, tenant_id)
+
+    def access_policy_history(self, tenant_id: str) -> list[AccessPolicyVersion]:
+        """Every version of the tenant's access policy, oldest first (the last is the current
+        one)."""
+        from prepaid_wallet.app.queries.access import access_policy_history
+
+        return access_policy_history(self._env, tenant_id)

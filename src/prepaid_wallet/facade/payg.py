@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from decimal import Decimal
 
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
     from prepaid_wallet.rules.payg import (
         Contract,
@@ -43,7 +44,7 @@ class PayAsYouGo(Facade):
         device_id: str | None = None,
         starting_code: int | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """Open a pay-as-you-go contract on the wallet: ``products`` (names) at ``daily_rate``
@@ -65,7 +66,7 @@ class PayAsYouGo(Facade):
         *,
         state: DeviceState,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """Record the device's ``state`` as the host reports it (an upgrade needs it on)."""
@@ -83,7 +84,7 @@ class PayAsYouGo(Facade):
         amount: Money,
         method: str = "mobile_money",
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """Record a payment of ``amount`` (positive, in the wallet's currency) made with
@@ -111,7 +112,7 @@ class PayAsYouGo(Facade):
         payments: Mapping[str, Money],
         method: str = "conversion",
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """Record the conversion of a customer who paid monthly to pay-as-you-go:
@@ -134,7 +135,7 @@ class PayAsYouGo(Facade):
         downpayment: Money,
         performance: Decimal | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """The upgrade call: the customer wants ``products`` (the whole new package) at
@@ -159,7 +160,7 @@ class PayAsYouGo(Facade):
         *,
         payment_ids: Sequence[str],
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """Use past payments already turned into time to pay the waiting upgrade's
@@ -186,7 +187,7 @@ class PayAsYouGo(Facade):
         conversion_id: str,
         payment_id: str | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """Unlink one payment from conversion ``conversion_id`` and use it to pay the waiting
@@ -205,7 +206,7 @@ class PayAsYouGo(Facade):
         wallet_id: str,
         *,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> PaygOutcome:
         """The paid upgrade's products were installed or collected: the contract is active

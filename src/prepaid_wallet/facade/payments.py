@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime, timedelta
 
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.conditions import SpendCondition
     from prepaid_wallet.expiry import EndOfLocalDay
     from prepaid_wallet.money import Money
@@ -41,7 +42,7 @@ class Payments(Facade):
         method: str,
         group_id: str | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Receipt:
         """Credit ``amount`` (positive, in the wallet's currency), paid with ``method`` (e.g.
@@ -71,7 +72,7 @@ class Payments(Facade):
         condition: SpendCondition | None = None,
         group_id: str | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Lot:
         """Grant a commerce lot of ``amount`` that may expire at ``expires_at`` (an aware
@@ -108,7 +109,7 @@ class Payments(Facade):
         request: SpendRequest,
         *,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> SpendResult:
         """Pay ``request`` from the wallet, in spend order; raises ``SpendDeniedError`` (with the
@@ -140,7 +141,7 @@ class Payments(Facade):
         expires_at: datetime | None = None,
         window: timedelta | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Hold:
         """Reserve ``amount`` for a later capture, decided and allocated like a credit-only
@@ -170,7 +171,7 @@ class Payments(Facade):
         amount: Money | None = None,
         *,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> CaptureResult:
         """Capture ``amount`` (default: all; at most the held amount) of an active hold and
@@ -195,7 +196,7 @@ class Payments(Facade):
         hold_id: str,
         *,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Hold:
         """Release an active hold entirely back to where its money came from (a lot that has

@@ -15,6 +15,7 @@ from prepaid_wallet.facade import Facade
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
     from prepaid_wallet.rules.topup.customer import CustomerTopUp, TopUpRefund
 
@@ -31,7 +32,7 @@ class CustomerTopUps(Facade):
         *,
         method: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> CustomerTopUp:
         """Start a customer top-up of ``amount`` (positive, the wallet's currency) paid with
@@ -91,7 +92,7 @@ class CustomerTopUps(Facade):
         *,
         reason: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> TopUpRefund:
         """Give ``amount`` (None: all that may be) of a customer top-up back to the payment
@@ -124,7 +125,7 @@ class CustomerTopUps(Facade):
         *,
         reason: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> CustomerTopUp:
         """Book the provider taking back ``amount`` (None: all that is left) of a customer

@@ -13,6 +13,7 @@ from prepaid_wallet.facade import Facade
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
     from prepaid_wallet.results import (
         Receipt,
@@ -35,7 +36,7 @@ class Transfers(Facade):
         *,
         group_id: str | None = None,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Receipt:
         """Move ``amount`` of open balance to another wallet of the same tenant and currency.
@@ -59,7 +60,7 @@ class Transfers(Facade):
         *,
         method: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Receipt:
         """Pay ``amount`` of the open balance out to the owner with ``method`` (e.g.
@@ -78,7 +79,7 @@ class Transfers(Facade):
         *,
         reason: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Receipt:
         """An operator's manual credit of ``amount`` to the open balance (against the tenant's
@@ -97,7 +98,7 @@ class Transfers(Facade):
         *,
         reason: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Receipt:
         """An operator's manual debit of ``amount`` from the open balance, with its ``reason``;
@@ -115,7 +116,7 @@ class Transfers(Facade):
         *,
         reason: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> RefundResult:
         """Give back ``amount`` (default: all that is left) of a spend or capture entry.
@@ -136,7 +137,7 @@ class Transfers(Facade):
         *,
         reason: str,
         idempotency_key: str | None = None,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Receipt:
         """Correct a top-up, award or transfer with a new entry that negates it (linked both

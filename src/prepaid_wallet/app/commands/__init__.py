@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.checks import (
     KEEP,
     Keep,
@@ -159,7 +160,7 @@ class TopUp(Command[Receipt]):
     method: str
     group_id: str | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -191,7 +192,7 @@ class Award(Command[Lot]):
     condition: SpendCondition | None = None
     group_id: str | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     @property
@@ -278,7 +279,7 @@ class Spend(Command[SpendResult]):
     wallet_id: str
     spend_request: SpendRequest = attrs.field(alias="request")
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -308,7 +309,7 @@ class PlaceHold(Command[Hold]):
     expires_at: datetime | None = None
     window: timedelta | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     @property
@@ -355,7 +356,7 @@ class CaptureHold(Command[CaptureResult]):
     hold_id: str
     amount: Money | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -377,7 +378,7 @@ class VoidHold(Command[Hold]):
 
     hold_id: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
@@ -403,7 +404,7 @@ class Transfer(Command[Receipt]):
     amount: Money
     group_id: str | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -434,7 +435,7 @@ class Payout(Command[Receipt]):
     amount: Money
     method: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -456,7 +457,7 @@ class _Adjustment(Command[Receipt]):
     amount: Money
     reason: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -500,7 +501,7 @@ class Refund(Command[RefundResult]):
     amount: Money | None = None
     reason: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -528,7 +529,7 @@ class Reverse(Command[Receipt]):
     entry_id: str
     reason: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -611,7 +612,7 @@ class SetTenantRules(Command[StoredRules]):
     tenant_id: str
     rules: TenantRules
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
     reason: str | None = None
 
@@ -670,7 +671,7 @@ class ExtendExpiry(Command[Lot]):
     expires_at: datetime | EndOfLocalDay | None
     amount: Money | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     @property

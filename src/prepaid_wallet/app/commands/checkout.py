@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.checks import check_optional_text
 from prepaid_wallet.app.commands import _HANDLERS
 from prepaid_wallet.app.pipeline import Command
@@ -61,7 +62,7 @@ class ApplyCredit(Command[OrderPayment]):
     mode: PaymentMode | None = None
     window: timedelta | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -88,7 +89,7 @@ class _OnOrder(Command[OrderPayment]):
     wallet_id: str
     order_id: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -130,7 +131,7 @@ class CreditOwed(Command[OrderPayment]):
     paid_by_other_methods: Money
     reason: str | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def validate(self) -> None:
@@ -169,7 +170,7 @@ class SetPaymentMode(Command[WalletTermChange]):
     mode: PaymentMode | None
     reason: str | None = None
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
 
     def validate(self) -> None:
         if self.mode is not None and not isinstance(self.mode, PaymentMode):
@@ -191,7 +192,7 @@ class SetFloor(Command[WalletTermChange]):
 
     wallet_id: str
     floor: Money
-    actor: str | None
+    actor: Actor | str | None
     reason: str | None
     idempotency_key: str | None = None
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.checks import check_positive
 from prepaid_wallet.app.commands import _HANDLERS
 from prepaid_wallet.app.pipeline import Command
@@ -71,7 +72,7 @@ class _OnContract(Command[PaygOutcome]):
 
     wallet_id: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.checks import (
     check_optional_text,
     check_positive,
@@ -75,7 +76,7 @@ class StartTopUp(Command["CustomerTopUp"]):
     amount: Money
     method: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     @property
@@ -131,7 +132,7 @@ class ChargeBackTopUp(Command["CustomerTopUp"]):
     amount: Money | None = None
     reason: str
     idempotency_key: str | None = None
-    actor: str | None = None
+    actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
 
     @property

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import attrs
 
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.checks import check_currency
 from prepaid_wallet.app.commands.checkout import AbandonOrder, ApplyCredit, CreditOwed, PlaceOrder
 from prepaid_wallet.app.decision import decide, payment_mode
@@ -197,7 +198,8 @@ def _placed_or_paid_otherwise(ctx: Context, wallet: Wallet, command: CreditOwed)
 
 
 def credit_owed_many(
-    env: Environment, claims: Sequence[CreditClaim], *, actor: str, reason: str | None = None,
+    env: Environment, claims: Sequence[CreditClaim], *, actor: Actor | str,
+    reason: str | None = None,
 ) -> list[OrderPayment | PrepaidWalletError]:
     """:func:`credit_owed` for each claim, in order, each in its own unit of work (one entry
     per order credited): per claim, the order credited, or the error that changed nothing for

@@ -13,6 +13,8 @@ from datetime import datetime
 
 import attrs
 
+from prepaid_wallet.actors import Actor
+from prepaid_wallet.app.access import authorize
 from prepaid_wallet.app.charges import (
     check_top_up,
     top_up_allowed,
@@ -176,7 +178,7 @@ def charge_back_top_up(ctx: Context, command: ChargeBackTopUp) -> CustomerTopUp:
 
 def refund_top_up(
     env: Environment, top_up_id: str, amount: Money | None, *, reason: str,
-    idempotency_key: str | None, actor: str | None, metadata: Mapping[str, str] | None,
+    idempotency_key: str | None, actor: Actor | str | None, metadata: Mapping[str, str] | None,
 ) -> TopUpRefund:
     """Give (part of) a customer top-up back to its payment method through the gateway.
 
@@ -194,7 +196,8 @@ def refund_top_up(
         check_positive(amount)
     check_name(top_up_id, "top_up_id")
     check_optional_text(reason, "reason")
-    meta, key, actor = check_common(metadata, idempotency_key, actor)
+    meta, key, who = check_common(metadata, idempotency_key, actor)
+    actor_id = None if who is None else who.id
     gateway = env.gateway
     if not isinstance(gateway, RefundingGateway):
         raise InvalidInputError("gateway", "refunds need a gateway with a refund method "
@@ -206,12 +209,13 @@ def refund_top_up(
             raise InvalidInputError("top_up_id", "must be the id of a customer top-up",
                                     top_up_id)
         wallet = uow.lock_wallets([found.wallet_id], tenant_records=WITH_LOCKS)[found.wallet_id]
+        authorize(uow, who, "refund_top_up", wallet.tenant_id, default=env.principal)
         current = customer_top_up(env, uow, top_up_id) or found
         refund = None if key is None else next(
             (r for r in current.refunds if r.request_key == key), None)
         if refund is None:
-            refund, current = _take_out(env, uow, wallet, current, amount, reason, key, actor,
-                                        meta, at)
+            refund, current = _take_out(env, uow, wallet, current, amount, reason, key,
+                                        actor_id, meta, at)
             uow.commit()
     if refund.status is not RefundStatus.PENDING:
         return refund
@@ -221,7 +225,7 @@ def refund_top_up(
                              amount=refund.amount, idempotency_key=refund.key)
     if outcome.status is ChargeStatus.UNKNOWN:
         return attrs.evolve(refund, outcome=outcome)
-    return _settle_refund(env, top_up_id, refund.key, outcome, actor)
+    return _settle_refund(env, top_up_id, refund.key, outcome, actor_id)
 
 
 def _take_out(

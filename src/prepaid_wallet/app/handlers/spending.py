@@ -5,6 +5,7 @@ need first (``prepare``)."""
 from __future__ import annotations
 
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.charges import top_up_allowed
 from prepaid_wallet.app.checks import (
     check_currency,
@@ -16,7 +17,7 @@ from prepaid_wallet.app.decision import decide, with_mode
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.intents import pending_top_up_intent, put_top_up_intent
 from prepaid_wallet.app.lots import lots_of
-from prepaid_wallet.app.pipeline import Context, lock
+from prepaid_wallet.app.pipeline import Context, authorize, lock
 from prepaid_wallet.app.settings import top_up_rule
 from prepaid_wallet.errors import SpendDeniedError
 from prepaid_wallet.ids import check_name
@@ -38,14 +39,15 @@ def check_spend(env: Environment, wallet_id: str, request: SpendRequest) -> Deci
         return decide(env, uow, wallet, request, at)
 
 
-def prepare(env: Environment, command: Spend, key: str | None) -> None:
+def prepare(env: Environment, command: Spend, key: str | None, actor: Actor | None) -> None:
     """Before the spend's unit of work: refuse a purchase instant after now, then, when the
-    service may top up at spend time and no outcome is stored under ``key`` yet (a replay must
-    not top up), run the automatic top-up the spend may need (:func:`_top_up_first`)."""
+    service may top up at spend time, run the automatic top-up the spend may need
+    (:func:`_top_up_first`: the actor authorized first, and nothing when an outcome is already
+    stored under ``key``: a replay must not top up)."""
     request = command.spend_request
     check_purchase_time(request, env.now())
-    if env.spend_top_ups and (key is None or not _stored(env, command.wallet_id, key)):
-        _top_up_first(env, command.wallet_id, request)
+    if env.spend_top_ups:
+        _top_up_first(env, command, key, actor)
 
 
 def spend(ctx: Context, command: Spend) -> SpendResult:
@@ -68,29 +70,28 @@ def spend(ctx: Context, command: Spend) -> SpendResult:
                        decision, decision.fee if entry_id is not None else None)
 
 
-def _stored(env: Environment, wallet_id: str, key: str) -> bool:
-    """Whether an outcome is already stored under ``key`` for the wallet's tenant (then a
-    spend replays it and must not top up first)."""
-    check_name(wallet_id, "wallet_id")
-    with env.store.unit_of_work(read_only=True) as uow:
-        wallet = env.wallet(uow, wallet_id)
-        return uow.get_idempotency(wallet.tenant_id, key) is not None
-
-
-def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> None:
+def _top_up_first(env: Environment, command: Spend, key: str | None,
+                  actor: Actor | None) -> None:
     """Before a credit-only spend: when credit falls short and the wallet's rule tops up at
     spend time, charge the shortfall grossed up for its own top-up fee (at least the rule's
     minimum) and credit it, so the spend can go through; nothing when no top-up may start or
-    the charge does not succeed (the spend is then refused as usual)."""
+    the charge does not succeed (the spend is then refused as usual). The actor is authorized
+    to spend in the first unit of work, before anything is charged or written
+    (``PermissionDeniedError``)."""
+    wallet_id, request = command.wallet_id, command.spend_request
     gateway = env.gateway
     if gateway is None or request.mode is PaymentMode.CREDIT_FIRST:
         return
     from prepaid_wallet.app.handlers.automatic_top_up import drive
     from prepaid_wallet.rules.topup import TopUpIntent, TopUpReason, spend_top_up
 
+    check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
-        # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
         wallet = env.wallet(uow, wallet_id)
+        authorize(env, uow, actor, command, wallet.tenant_id)
+        if key is not None and uow.get_idempotency(wallet.tenant_id, key) is not None:
+            return  # a replay: the spend's stored outcome, no top-up
+        # Most spends: no rule that tops up at spend time, so nothing to lock or decide.
         if with_mode(env, uow, wallet, request).mode is not PaymentMode.CREDIT_ONLY:
             return
         found = top_up_rule(env, uow, wallet)
@@ -99,6 +100,7 @@ def _top_up_first(env: Environment, wallet_id: str, request: SpendRequest) -> No
     at = env.now()
     with env.store.unit_of_work() as uow:
         wallet = lock(env, uow, wallet_id)[wallet_id]
+        authorize(env, uow, actor, command, wallet.tenant_id)  # the policy as locked
         rule = top_up_rule(env, uow, wallet)
         if rule is None or not rule.at_spend or rule.currency != wallet.currency:
             return
