@@ -296,7 +296,7 @@ def run_cli(url: str, args: Sequence[str]) -> tuple[Output, float, int]:
 def _check_expire(store: Store, out: Output) -> int:
     n = store.lots
     summary = (f"expired {n} lot(s), released 0 hold(s) in {n} entry(ies),"
-               " 0 pending top-up(s) expired")
+               " 0 pending top-up(s) expired, 0 upgrade(s) expired")
     _require(out.lines == n + 1, f"expire on {store.name}: {out.lines} lines, not {n + 1}")
     _require(out.last == summary, f"expire on {store.name}: {out.last!r}, not {summary!r}")
     return n

@@ -171,7 +171,7 @@ def test_every_command_with_json(tmp_path: Path) -> None:
     assert [line["kind"] for line in before["lines"]] == ["top_up"]
 
     assert cli.json("expire") == {"record": "summary", "lots_expired": 0, "holds_released": 0,
-                                  "entries": 0, "top_ups_expired": 0}
+                                  "entries": 0, "top_ups_expired": 0, "upgrades_expired": 0}
     report = cli.json("verify")
     assert report["record"] == "summary"
     assert report["ok"] is True
@@ -447,13 +447,13 @@ def test_expire_streams_one_row_per_booking(cli: Cli) -> None:
         ("summary", None, None)]
     assert [r["amount"] for r in rows[:2]] == ["4.00 EUR", "2.50 EUR"]
     assert rows[2] == {"record": "summary", "lots_expired": 1, "holds_released": 1,
-                       "entries": 2, "top_ups_expired": 0}
+                       "entries": 2, "top_ups_expired": 0, "upgrades_expired": 0}
     kinds = [line["kind"] for line in cli.jsonl("statement", ann, "--format", "jsonl")]
     assert kinds[-2:] == ["hold_expiry", "breakage"]
     assert {line["entry_id"] for line in cli.jsonl("statement", ann, "--format", "jsonl")} >= {
         rows[0]["entry_id"], rows[1]["entry_id"]}
     assert cli.ok("expire") == ("expired 0 lot(s), released 0 hold(s) in 0 entry(ies),"
-                                " 0 pending top-up(s) expired\n")
+                                " 0 pending top-up(s) expired, 0 upgrade(s) expired\n")
 
 
 def test_expire_as_text_names_each_booking(cli: Cli) -> None:
@@ -465,7 +465,7 @@ def test_expire_as_text_names_each_booking(cli: Cli) -> None:
     assert out[0].startswith(
         f"expired lot {lot['id']} of {ann}: {eur('1.25')} to breakage (entry e_")
     assert out[1] == ("expired 1 lot(s), released 0 hold(s) in 1 entry(ies),"
-                      " 0 pending top-up(s) expired")
+                      " 0 pending top-up(s) expired, 0 upgrade(s) expired")
 
 
 def test_verify_streams_problems_and_exits_storage(cli: Cli, tmp_path: Path) -> None:

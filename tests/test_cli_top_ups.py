@@ -102,7 +102,8 @@ def test_expire_marks_pending_top_ups_whose_time_is_up(db: str,
     rows = [json.loads(line) for line in out.splitlines()]
     assert rows == [{"record": "top_up_expired", "top_up_id": old},
                     {"record": "summary", "lots_expired": 0, "holds_released": 0, "entries": 0,
-                     "top_ups_expired": 1}]
+                     "top_ups_expired": 1, "upgrades_expired": 0}]
     code, out, _ = run(capsys, "--db", db, "--json", "payment", "show", old)
     assert json.loads(out)["status"] == "expired"
-    assert run(capsys, "--db", db, "expire")[1].endswith(", 0 pending top-up(s) expired\n")
+    assert run(capsys, "--db", db, "expire")[1].endswith(
+        ", 0 pending top-up(s) expired, 0 upgrade(s) expired\n")

@@ -187,3 +187,26 @@ def test_hub_checkout_credits_the_top_up_once_and_the_credit_owed_once(tmp_path:
     assert "staff-jo credits €4.80 owed; open €4.80" in lines
     assert "asked again: no credit owed, nothing changes" in lines
     assert lines[-1] == "Journal verified: True (8 entries)"
+
+
+def test_payg_upgrade_pays_expires_reconverts_and_unlinks(tmp_path: Path) -> None:
+    lines = [line.strip() for line in _lines(run(ROOT / "examples" / "payg_upgrade.py",
+                                                  tmp_path))]
+    ksh = lambda text: format_money(Money.of(text, "KES"), "en_KE")  # noqa: E731
+    # Amina: 500.00 at 50.00 a day is ten days; her downpayment is paid by two payments held in
+    # the window, and the 100.00 beyond it is 30 hours at 80.00 a day
+    assert f"payment {ksh('500.00')}  time   10d 00h00  at {ksh('50.00')}/day (a-1)".split() \
+        == lines[2].split()
+    assert any(line.split()[:2] == ["downpayment", ksh("1000.00")]
+               and line.endswith("(a-2, a-3)") for line in lines)
+    assert f"surplus {ksh('100.00')} time 1d 06h00 at {ksh('80.00')}/day".split() in [
+        line.split() for line in lines]
+    # Baraka: at the deadline the upgrade expires and the held 200.00 buys 4 days at 50.00
+    assert "the window ends: upgrade upg_000002 expired" in lines
+    assert f"payment {ksh('200.00')} time 4d 00h00 at {ksh('50.00')}/day (b-2)".split() in [
+        line.split() for line in lines]
+    # Chiku's and Dalmar's past payments are turned back into money
+    assert f"reconversion -{ksh('1000.00')} time -20d 00h00 at {ksh('50.00')}/day (c-2)".split() \
+        in [line.split() for line in lines]
+    assert "conv-d still links d-1; unlinked d-2" in lines
+    assert lines[-1] == "Journal verified: True (21 entries)"

@@ -144,7 +144,8 @@ def test_verdicts_and_exit_status(bench: ModuleType) -> None:
 
 def test_output_checks_catch_a_wrong_count(bench: ModuleType) -> None:
     store = bench.Store("small", "/nowhere.db", 20, "w_1", 0.1)
-    summary = "expired 20 lot(s), released 0 hold(s) in 20 entry(ies), 0 pending top-up(s) expired"
+    summary = ("expired 20 lot(s), released 0 hold(s) in 20 entry(ies), 0 pending top-up(s)"
+               " expired, 0 upgrade(s) expired")
     ok = bench.Output(21, "expired lot ...", summary)
     assert bench._check_expire(store, ok) == 20
     with pytest.raises(bench.BenchmarkError, match="lines"):

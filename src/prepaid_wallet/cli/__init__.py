@@ -36,7 +36,8 @@ Commands:
 * ``holds WALLET [--all]`` -- the wallet's active holds (every hold with ``--all``).
 * ``balance WALLET`` -- open, commerce, held, expired, total, available, spendable.
 * ``statement WALLET [--format table|csv|jsonl] [--since ISO] [--until ISO]``.
-* ``expire`` -- release ended holds and book expired lots as breakage.
+* ``expire`` -- release ended holds, book expired lots as breakage, expire pending top-ups and
+  pay-as-you-go upgrades whose downpayment window has ended.
 * ``verify`` -- check the whole store. Exits 6 when it finds a problem.
 * ``rules show|history --tenant T`` -- the tenant's stored rules (its current version, or every
   version) as JSON.
@@ -49,6 +50,9 @@ Commands:
 * ``group create --tenant T --name N FILE|-``, ``group update ID [--name N] [--conditions
   FILE|-] [--valid-from ISO|none] [--valid-until ISO|none]`` -- define and change one, its
   conditions as JSON.
+* ``payg open|device|pay|convert|upgrade|reconvert|unlink|installed WALLET ...`` -- a
+  pay-as-you-go contract and its upgrades (each takes ``--actor``, ``--role`` and
+  ``--idempotency-key``); ``payg show|history|payments WALLET`` -- read it.
 
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
 expiry exactly once however often it runs, and ``group create|update``: defining a group twice
@@ -72,10 +76,9 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``config``, ``checkout``, ``top_ups``), named by its line of ``_COMMANDS``
-and imported only when the command is the one being run; ``framework`` holds what every command
-is made of and
-``output`` what they share.
+``maintenance``, ``config``, ``checkout``, ``top_ups``, ``payg``), named by its line of
+``_COMMANDS`` and imported only when the command is the one being run; ``framework`` holds what
+every command is made of and ``output`` what they share.
 """
 
 from __future__ import annotations
@@ -169,6 +172,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("credit-owed", "credit what a placed order was paid more than its total", "checkout"),
     ("payment", "customer top-ups through a payment provider: start, report, show, pending,"
      " chargeback", "top_ups"),
+    ("payg", "pay-as-you-go contracts: open, pay, upgrade, reconvert, unlink, show, history",
+     "payg"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 

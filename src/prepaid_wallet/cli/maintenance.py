@@ -1,6 +1,6 @@
 """The commands that look after the whole store: ``init`` (create or migrate it), ``expire``
-(release ended holds, book expired lots), ``verify`` (check it against its journal) and ``demo``
-(a store with a small hub's week)."""
+(release ended holds, book expired lots, expire pending top-ups and pay-as-you-go upgrades),
+``verify`` (check it against its journal) and ``demo`` (a store with a small hub's week)."""
 
 from __future__ import annotations
 
@@ -90,12 +90,21 @@ def _expire(ctx: _Context) -> ExitCode:
             ctx.emit({"record": "top_up_expired", "top_up_id": top_up})
         else:
             ctx.line(f"expired pending top-up {top_up}")
+    upgrades = () if ctx.interrupts.pending else ctx.service.expire_upgrades()
+    for upgrade in upgrades:
+        if ctx.json:
+            ctx.emit({"record": "upgrade_expired", "upgrade_id": upgrade})
+        else:
+            ctx.line(f"expired upgrade {upgrade}: its held payments turned into time at the"
+                     " old rate")
     if ctx.json:
         ctx.emit({"record": "summary", "lots_expired": lots, "holds_released": holds,
-                  "entries": lots + holds, "top_ups_expired": len(top_ups)})
+                  "entries": lots + holds, "top_ups_expired": len(top_ups),
+                  "upgrades_expired": len(upgrades)})
     else:
         ctx.line(f"expired {lots} lot(s), released {holds} hold(s) in {lots + holds}"
-                 f" entry(ies), {len(top_ups)} pending top-up(s) expired")
+                 f" entry(ies), {len(top_ups)} pending top-up(s) expired,"
+                 f" {len(upgrades)} upgrade(s) expired")
     return ExitCode.OK
 
 
