@@ -16,7 +16,6 @@ import argparse
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from prepaid_wallet.actors import Actor
 from prepaid_wallet.cli.framework import _ONE, ExitCode, _Context, _Family, _key, _OnFirstUse
 from prepaid_wallet.cli.output import _amount, _columns, _iso, _listing
 from prepaid_wallet.errors import InvalidInputError
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from prepaid_wallet import _codec
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
     from prepaid_wallet.rules.payg import Contract, OnTime, PaygOutcome, PaygPayment, Upgrade
 
@@ -45,6 +45,8 @@ def _roles(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _actor(args: argparse.Namespace) -> Actor | None:
     """Who runs the command, as the service takes it: ``--actor`` with its ``--role`` s."""
+    from prepaid_wallet.actors import Actor
+
     roles = _roles(args)
     return None if args.actor is None else Actor(args.actor, frozenset(roles))
 
