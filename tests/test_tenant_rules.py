@@ -35,7 +35,6 @@ from prepaid_wallet import (
     WalletService,
 )
 from prepaid_wallet.app import tenant_rules as tenant_rules_module
-from prepaid_wallet.app.handlers import tenant_rules as handler_module
 from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import LimitRule, Limits, Period, Window
 from prepaid_wallet.rules.operations import Operation
@@ -371,13 +370,13 @@ def test_one_lookup_of_the_rules_per_unit_of_work(store: Store,
     wallet = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR").id
     svc.top_up(wallet, eur("45.00"), method="card")
     lookups: list[str] = []
-    real = tenant_rules_module.current
+    real = tenant_rules_module.RULES.current
 
     def counted(uow: Any, tenant_id: str) -> Any:
         lookups.append(tenant_id)
         return real(uow, tenant_id)
 
-    monkeypatch.setattr(tenant_rules_module, "current", counted)
+    monkeypatch.setattr(tenant_rules_module.RULES, "current", counted)
     # Fees, limits, the low-balance thresholds crossed, the spend order, the payment mode:
     # one lookup for the whole unit.
     svc.spend(wallet, SpendRequest(eur("10.00")))
@@ -441,14 +440,14 @@ def test_two_sets_that_read_the_same_version_clash_on_postgres(
     try:
         service(store).set_tenant_rules(TENANT, _fee(1))
         both_read = threading.Barrier(2)
-        real = handler_module.current
+        real = tenant_rules_module.RULES.current
 
         def read_then_wait(uow: Any, tenant_id: str) -> Any:
             found = real(uow, tenant_id)
             both_read.wait(timeout=10)
             return found
 
-        monkeypatch.setattr(handler_module, "current", read_then_wait)
+        monkeypatch.setattr(tenant_rules_module.RULES, "current", read_then_wait)
         outcomes: list[object] = []
 
         def write(cents: int) -> None:

@@ -457,10 +457,10 @@ def add_settings_and_intent(store: Store) -> None:
         put_top_up_intent(uow, TENANT, TopUpIntent(
             id="tu-1", wallet_id=carol.id, amount=eur("20.00"), reason=TopUpReason.THRESHOLD,
             created_at=T0 + 20 * DAY))
-        for stored in tenant_rules.versions(uow, TENANT):
-            uow.delete_record(tenant_rules.VERSIONS, tenant_rules.version_key(
-                stored.tenant_id, stored.version, stored.id))
-        uow.delete_record(tenant_rules.CURRENT, TENANT)
+        rules = tenant_rules.RULES
+        for stored in rules.versions(uow, TENANT):
+            uow.delete_record(rules.versions_type, stored.pointer.version_key)
+        uow.delete_record(rules.current_type, TENANT)
         uow.commit()
 
 

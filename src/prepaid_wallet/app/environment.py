@@ -193,11 +193,10 @@ class Environment:
             self._last_rules = (uow, cache)
         rules = cache.get(tenant_id)
         if rules is None:
-            from prepaid_wallet.app.tenant_rules import current, decode
+            from prepaid_wallet.app.tenant_rules import RULES
 
-            stored = current(uow, tenant_id)
-            rules = cache[tenant_id] = (
-                self.no_rules() if stored is None else decode(stored.rules))
+            stored = RULES.value(uow, tenant_id)
+            rules = cache[tenant_id] = self.no_rules() if stored is None else stored
         return rules
 
     def forget_rules(self, uow: UnitOfWork, tenant_id: str) -> None:

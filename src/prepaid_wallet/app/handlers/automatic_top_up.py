@@ -36,7 +36,7 @@ from prepaid_wallet.app.settings import (
     put_setting,
     top_up_rule,
 )
-from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
+from prepaid_wallet.app.tenant_rules import RULES, WITH_LOCKS
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidInputError
 from prepaid_wallet.results import TopUpReport
 from prepaid_wallet.wallet import Wallet
@@ -165,8 +165,8 @@ def start_scheduled_top_ups(env: Environment) -> tuple[str, ...]:
     at = env.now()
     started: list[str] = []
     with env.store.unit_of_work(read_only=True) as uow:
-        tenants = [stored.tenant_id for stored in all_current(uow, env.tenant_id)
-                   if decode(stored.rules).automatic_top_ups]
+        tenants = [stored.tenant_id for stored in RULES.all_current(uow, env.tenant_id)
+                   if RULES.decode(stored.data).automatic_top_ups]
     for tenant_id in tenants:
         with env.store.unit_of_work(read_only=True) as uow:
             wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]

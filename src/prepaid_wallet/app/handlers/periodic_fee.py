@@ -17,7 +17,7 @@ from prepaid_wallet.app.settings import (
     put_setting,
     stored_groups,
 )
-from prepaid_wallet.app.tenant_rules import WITH_LOCKS, all_current, decode
+from prepaid_wallet.app.tenant_rules import RULES, WITH_LOCKS
 from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.money import Money
 from prepaid_wallet.results import FeeReport
@@ -36,8 +36,8 @@ def charge_periodic_fees(env: Environment) -> FeeReport:
     entry_ids: list[str] = []
     waived = 0
     with env.store.unit_of_work(read_only=True) as uow:
-        tenants = [(stored.tenant_id, decode(stored.rules).periodic_fees)
-                   for stored in all_current(uow, env.tenant_id)]
+        tenants = [(stored.tenant_id, RULES.decode(stored.data).periodic_fees)
+                   for stored in RULES.all_current(uow, env.tenant_id)]
     for tenant_id, fees in tenants:
         if not fees:
             continue

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prepaid_wallet.app.access import current_version, public, versions
+from prepaid_wallet.app.access import POLICY, public
 from prepaid_wallet.app.environment import Environment
-from prepaid_wallet.ids import check_name
+from prepaid_wallet.app.queries.tenant_rules import stored_version, stored_versions
 
 if TYPE_CHECKING:
     from prepaid_wallet.rules.access import AccessPolicyVersion
@@ -18,19 +18,10 @@ __all__ = ["access_policy", "access_policy_history"]
 def access_policy(env: Environment, tenant_id: str) -> AccessPolicyVersion | None:
     """The tenant's current policy version; None when it never set one (every actor may run
     every operation)."""
-    check_name(tenant_id, "tenant_id")
-    if not env.sees(tenant_id):
-        return None
-    with env.store.unit_of_work(read_only=True) as uow:
-        stored = current_version(uow, tenant_id)
+    stored = stored_version(env, POLICY, tenant_id)
     return None if stored is None else public(stored)
 
 
 def access_policy_history(env: Environment, tenant_id: str) -> list[AccessPolicyVersion]:
     """Every version of the tenant's policy, oldest first."""
-    check_name(tenant_id, "tenant_id")
-    if not env.sees(tenant_id):
-        return []
-    with env.store.unit_of_work(read_only=True) as uow:
-        stored = versions(uow, tenant_id)
-    return [public(version) for version in stored]
+    return [public(version) for version in stored_versions(env, POLICY, tenant_id)]
