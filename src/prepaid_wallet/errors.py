@@ -66,7 +66,6 @@ __all__ = [
     "OrderNotFoundError",
     "OrderStateError",
     "PaygPaymentNotFoundError",
-    "PaygRefusedError",
     "PaymentStateError",
     "PermissionDeniedError",
     "PrepaidWalletError",
@@ -208,7 +207,13 @@ class StoreNotFoundError(NotFoundError):
 
 
 class RefusedError(PrepaidWalletError):
-    """A valid request that the business rules refuse. Stored under its idempotency key."""
+    """A valid request that the business rules refuse. Stored under its idempotency key:
+    ``fields`` names the constructor's arguments, in order, each kept as an attribute of the
+    same name (so a retry refuses the same way), ``money`` those of them that are
+    :class:`~prepaid_wallet.money.Money`."""
+
+    fields: tuple[str, ...] = ()
+    money: tuple[str, ...] = ()
 
 
 class SpendDeniedError(RefusedError):
@@ -230,6 +235,8 @@ class LimitExceededError(RefusedError):
     maximum balance). ``operation`` names the kind of operation; ``breaches`` says which limits,
     each with what is left of its allowance, in words."""
 
+    fields: tuple[str, ...] = ("wallet_id", "operation", "breaches")
+
     def __init__(self, wallet_id: str, operation: str, breaches: Sequence[str]) -> None:
         self.wallet_id = wallet_id
         self.operation = operation
@@ -244,6 +251,9 @@ class InsufficientFundsError(RefusedError):
     """The wallet cannot give ``requested`` without going below its floor; ``available`` is the
     most it can give (both :class:`~prepaid_wallet.money.Money`)."""
 
+    fields: tuple[str, ...] = ("wallet_id", "requested", "available")
+    money: tuple[str, ...] = ("requested", "available")
+
     def __init__(self, wallet_id: str, requested: Any, available: Any) -> None:
         self.wallet_id = wallet_id
         self.requested = requested
@@ -257,6 +267,8 @@ class InsufficientFundsError(RefusedError):
 class HoldStateError(RefusedError):
     """A hold cannot do this in its current ``status`` (it was captured, voided or expired)."""
 
+    fields: tuple[str, ...] = ("hold_id", "status", "action")
+
     def __init__(self, hold_id: str, status: str, action: str) -> None:
         self.hold_id = hold_id
         self.status = status
@@ -267,6 +279,8 @@ class HoldStateError(RefusedError):
 class HoldExpiredError(HoldStateError):
     """The hold's window has ended: it can no longer be captured."""
 
+    fields: tuple[str, ...] = ("hold_id", "action")
+
     def __init__(self, hold_id: str, action: str = "capture") -> None:
         super().__init__(hold_id, "expired", action)
 
@@ -274,6 +288,9 @@ class HoldExpiredError(HoldStateError):
 class RefundExceedsOriginalError(RefusedError):
     """Refunds of an entry may add up to at most what it took; ``refundable`` is what is left
     (``requested`` and ``refundable`` are :class:`~prepaid_wallet.money.Money`)."""
+
+    fields: tuple[str, ...] = ("entry_id", "requested", "refundable")
+    money: tuple[str, ...] = ("requested", "refundable")
 
     def __init__(self, entry_id: str, requested: Any, refundable: Any) -> None:
         self.entry_id = entry_id
@@ -291,6 +308,8 @@ class RefundExceedsOriginalError(RefusedError):
 
 class AlreadyReversedError(RefusedError):
     """An entry may be reversed at most once; ``reversal_id`` is the entry that reversed it."""
+
+    fields: tuple[str, ...] = ("entry_id", "reversal_id")
 
     def __init__(self, entry_id: str, reversal_id: str) -> None:
         self.entry_id = entry_id
@@ -311,6 +330,8 @@ class OrderStateError(RefusedError):
     """An order's credit payment cannot do this in its current ``status`` (``"placed"`` or
     ``"abandoned"``; ``"expired"`` for :class:`OrderExpiredError`)."""
 
+    fields: tuple[str, ...] = ("order_id", "status", "action")
+
     def __init__(self, order_id: str, status: str, action: str) -> None:
         self.order_id = order_id
         self.status = status
@@ -322,6 +343,8 @@ class OrderExpiredError(OrderStateError):
     """The order's pending credit payment has ended (its hold's window is over): it cannot be
     placed until credit is applied to it again."""
 
+    fields: tuple[str, ...] = ("order_id", "action")
+
     def __init__(self, order_id: str, action: str = "place") -> None:
         super().__init__(order_id, "expired", action)
 
@@ -330,6 +353,9 @@ class OrderNotCoveredError(RefusedError):
     """In ``CREDIT_ONLY`` mode an order is placed only when credit pays all of it;
     ``remainder_due`` (a :class:`~prepaid_wallet.money.Money`) is what credit does not cover
     (top up at least that much, then apply credit again)."""
+
+    fields: tuple[str, ...] = ("order_id", "remainder_due")
+    money: tuple[str, ...] = ("remainder_due",)
 
     def __init__(self, order_id: str, remainder_due: Any) -> None:
         self.order_id = order_id
@@ -344,6 +370,8 @@ class NoCreditOwedError(RefusedError):
     """The order was not paid more than its total, or what it was owed has already been
     credited (``credited_entry_id``, the entry that did)."""
 
+    fields: tuple[str, ...] = ("order_id", "credited_entry_id")
+
     def __init__(self, order_id: str, credited_entry_id: str | None = None) -> None:
         self.order_id = order_id
         self.credited_entry_id = credited_entry_id
@@ -355,6 +383,9 @@ class NoCreditOwedError(RefusedError):
 class FloorAboveBalanceError(RefusedError):
     """A wallet's floor cannot be raised to ``floor``: its open balance (``open``) is below it,
     and a wallet is never below its floor (both :class:`~prepaid_wallet.money.Money`)."""
+
+    fields: tuple[str, ...] = ("wallet_id", "floor", "open")
+    money: tuple[str, ...] = ("floor", "open")
 
     def __init__(self, wallet_id: str, floor: Any, open: Any) -> None:
         self.wallet_id = wallet_id
@@ -377,22 +408,13 @@ class PaygPaymentNotFoundError(NotFoundError):
     kind = "payment"
 
 
-class PaygRefusedError(RefusedError):
-    """A pay-as-you-go command the contract's state refuses. ``fields`` names the constructor's
-    arguments (stored with the refusal under an idempotency key, so a retry refuses the same
-    way); ``money`` those of them that are :class:`~prepaid_wallet.money.Money`."""
-
-    fields: tuple[str, ...] = ()
-    money: tuple[str, ...] = ()
-
-
-class NotEligibleError(PaygRefusedError):
+class NotEligibleError(RefusedError):
     """The customer may not upgrade: ``rule`` is the eligibility rule not met
     (``"performance"``: contract performance not strictly above the threshold; ``"device"``:
     the device is not reported on; ``"service_end"``: service has already ended) and ``detail``
     says by how much."""
 
-    fields = ("wallet_id", "rule", "detail")
+    fields: tuple[str, ...] = ("wallet_id", "rule", "detail")
 
     def __init__(self, wallet_id: str, rule: str, detail: str) -> None:
         self.wallet_id = wallet_id
@@ -401,11 +423,11 @@ class NotEligibleError(PaygRefusedError):
         super().__init__(f"wallet {wallet_id!r} may not upgrade: {rule} ({detail})")
 
 
-class ContractStateError(PaygRefusedError):
+class ContractStateError(RefusedError):
     """The contract cannot do ``action`` in its ``state`` (e.g. reconverting payments when no
     upgrade waits for its downpayment)."""
 
-    fields = ("wallet_id", "state", "action")
+    fields: tuple[str, ...] = ("wallet_id", "state", "action")
 
     def __init__(self, wallet_id: str, state: str, action: str) -> None:
         self.wallet_id = wallet_id
@@ -414,11 +436,11 @@ class ContractStateError(PaygRefusedError):
         super().__init__(f"contract of wallet {wallet_id!r} is {state}; cannot {action}")
 
 
-class PaymentStateError(PaygRefusedError):
+class PaymentStateError(RefusedError):
     """A pay-as-you-go payment cannot be used for ``action`` in its ``status`` (e.g. it was
     already reconverted, or it is still linked to a conversion transaction)."""
 
-    fields = ("payment_id", "status", "action")
+    fields: tuple[str, ...] = ("payment_id", "status", "action")
 
     def __init__(self, payment_id: str, status: str, action: str) -> None:
         self.payment_id = payment_id
@@ -427,11 +449,11 @@ class PaymentStateError(PaygRefusedError):
         super().__init__(f"payment {payment_id!r} is {status}; cannot {action}")
 
 
-class NotEnoughTimeError(PaygRefusedError):
+class NotEnoughTimeError(RefusedError):
     """Removing ``needed`` seconds of service would take more than the ``left`` seconds the
     customer still has."""
 
-    fields = ("wallet_id", "needed", "left")
+    fields: tuple[str, ...] = ("wallet_id", "needed", "left")
 
     def __init__(self, wallet_id: str, needed: int, left: int) -> None:
         self.wallet_id = wallet_id
@@ -441,12 +463,12 @@ class NotEnoughTimeError(PaygRefusedError):
             f"wallet {wallet_id!r}: {needed} s of service to remove but only {left} s left")
 
 
-class DownpaymentNotCoveredError(PaygRefusedError):
+class DownpaymentNotCoveredError(RefusedError):
     """The money offered (``available``: selected payments plus payments already held toward
     it) does not reach upgrade ``upgrade_id``'s ``downpayment``."""
 
-    fields = ("upgrade_id", "downpayment", "available")
-    money = ("downpayment", "available")
+    fields: tuple[str, ...] = ("upgrade_id", "downpayment", "available")
+    money: tuple[str, ...] = ("downpayment", "available")
 
     def __init__(self, upgrade_id: str, downpayment: Any, available: Any) -> None:
         self.upgrade_id = upgrade_id
