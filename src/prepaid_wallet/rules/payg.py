@@ -32,6 +32,7 @@ what that amount buys at the contract's current rate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
@@ -71,7 +72,6 @@ __all__ = [
     "remove",
     "revalue",
     "seconds_for",
-    "time_left",
 ]
 
 #: One day of service.
@@ -171,7 +171,7 @@ class Contract:
 
     def time_left(self, at: datetime) -> timedelta:
         """Service left at ``at`` (zero once it has ended)."""
-        return time_left(self, at)
+        return max(self.service_end - at, timedelta(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -306,11 +306,6 @@ def seconds_for(amount: Money, rate: Money) -> timedelta:
     return timedelta(seconds=amount.minor_units * _DAY_SECONDS // _rate(rate))
 
 
-def time_left(contract: Contract, at: datetime) -> timedelta:
-    """Service left at ``at`` (zero once it has ended)."""
-    return max(contract.service_end - at, timedelta(0))
-
-
 def grant(contract: Contract, time: timedelta, at: datetime) -> Contract:
     """``time`` (zero or more) added at ``at``: it runs from the later of ``at`` and the
     current end, so a lapse is never charged (and is added to ``lapsed``)."""
@@ -324,7 +319,7 @@ def grant(contract: Contract, time: timedelta, at: datetime) -> Contract:
 
 def remove(contract: Contract, time: timedelta, at: datetime) -> Contract:
     """``time`` taken back at ``at``; ``NotEnoughTimeError`` when it exceeds the time left."""
-    left = time_left(contract, at)
+    left = contract.time_left(at)
     if time > left:
         raise NotEnoughTimeError(contract.wallet_id, _whole(time), _whole(left))
     return attrs.evolve(contract, service_end=contract.service_end - time, updated_at=at)
@@ -343,14 +338,14 @@ def revalued(left: timedelta, old_rate: Money, new_rate: Money) -> timedelta:
 
 def revalue(contract: Contract, new_rate: Money, at: datetime) -> Contract:
     """The contract at ``new_rate``: the time left at ``at`` re-valued (:func:`revalued`)."""
-    left = time_left(contract, at)
+    left = contract.time_left(at)
     end = contract.service_end
     if left > timedelta(0):
         end = at + revalued(left, contract.daily_rate, new_rate)
     return attrs.evolve(contract, daily_rate=new_rate, service_end=end, updated_at=at)
 
 
-def check_time(contract: Contract, on_time: list[OnTime] | tuple[OnTime, ...]) -> None:
+def check_time(contract: Contract, on_time: Sequence[OnTime]) -> None:
     """Raise ``InvalidInputError`` unless the time ledger balances:
     the service end is the start plus the lapses plus every on-time record's time."""
     total = sum((line.time for line in on_time), timedelta(0))

@@ -38,30 +38,18 @@ SYSTEM_PROCESS_OFFICER = "system_process_officer"
 ADMIN = "admin"
 
 
-def _products(products: object, field: str = "products") -> tuple[str, ...]:
-    """One or more product names, none twice."""
-    if isinstance(products, str) or not isinstance(products, Sequence) or not products:
-        raise InvalidInputError(field, "must be a non-empty sequence of product names", products)
-    names = tuple(check_name(p, field) for p in products)
+def _distinct(value: object, field: str, what: str, each: str) -> tuple[str, ...]:
+    """One or more ``what`` (names), none twice (``each``: one of them, in the message)."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise InvalidInputError(field, f"must be a non-empty sequence of {what}", value)
+    names = tuple(check_name(item, field) for item in value)
     if len(set(names)) != len(names):
-        raise InvalidInputError(field, "must not name a product twice", products)
+        raise InvalidInputError(field, f"must not name {each} twice", value)
     return names
 
 
-def _rate(rate: object, field: str = "daily_rate") -> Money:
-    if not isinstance(rate, Money):
-        raise InvalidAmountError(field, "must be a Money (use Money.of)", rate)
-    return check_positive(rate, field)
-
-
-def _ids(ids: object, field: str) -> tuple[str, ...]:
-    """One or more ids, none twice."""
-    if isinstance(ids, str) or not isinstance(ids, Sequence) or not ids:
-        raise InvalidInputError(field, "must be a non-empty sequence of ids", ids)
-    names = tuple(check_name(i, field) for i in ids)
-    if len(set(names)) != len(names):
-        raise InvalidInputError(field, "must not name a payment twice", ids)
-    return names
+def _products(products: object) -> tuple[str, ...]:
+    return _distinct(products, "products", "product names", "a product")
 
 
 @attrs.frozen(kw_only=True)
@@ -96,7 +84,7 @@ class OpenContract(_OnContract):
 
     def validate(self) -> None:
         _products(self.products)
-        _rate(self.daily_rate)
+        check_positive(self.daily_rate, "daily_rate")
         if self.device_id is not None:
             check_name(self.device_id, "device_id")
         code = self.starting_code
@@ -144,8 +132,6 @@ class PaygPay(_OnContract):
 
     def validate(self) -> None:
         check_name(self.payment_id, "payment_id")
-        if not isinstance(self.amount, Money):
-            raise InvalidAmountError("amount", "must be a Money (use Money.of)", self.amount)
         check_positive(self.amount)
         check_name(self.method, "method")
 
@@ -205,11 +191,8 @@ class CallUpgrade(_OnContract):
 
     def validate(self) -> None:
         _products(self.products)
-        rate = _rate(self.daily_rate)
-        down = self.downpayment
-        if not isinstance(down, Money):
-            raise InvalidAmountError("downpayment", "must be a Money (use Money.of)", down)
-        check_positive(down, "downpayment")
+        rate = check_positive(self.daily_rate, "daily_rate")
+        down = check_positive(self.downpayment, "downpayment")
         if down.currency != rate.currency:
             raise CurrencyMismatchError(rate.currency, down.currency, "downpayment")
         score = self.performance
@@ -238,7 +221,7 @@ class ReconvertPayments(_OnContract):
     payment_ids: Sequence[str]
 
     def validate(self) -> None:
-        _ids(self.payment_ids, "payment_ids")
+        _distinct(self.payment_ids, "payment_ids", "ids", "a payment")
 
     def _fields(self) -> dict[str, Any]:
         return {"payment_ids": list(self.payment_ids)}

@@ -74,7 +74,6 @@ from prepaid_wallet.rules.payg import (
     revalue,
     revalued,
     seconds_for,
-    time_left,
 )
 from prepaid_wallet.rules.payg_tokens import Token, device_key, issue, register
 from prepaid_wallet.wallet import Wallet
@@ -420,7 +419,7 @@ def call_upgrade(ctx: Context, command: CallUpgrade) -> PaygOutcome:
         downpayment=command.downpayment, called_at=at, deadline=at + UPGRADE_WINDOW,
         status=UpgradeStatus.PAY_UPGRADE_DOWNPAYMENT, performance=str(score),
         performance_source=source,
-        time_left_after=revalued(time_left(contract, at), contract.daily_rate,
+        time_left_after=revalued(contract.time_left(at), contract.daily_rate,
                                  command.daily_rate),
         held_total=books.zero)
     books.upgrade = upgrade
@@ -429,7 +428,7 @@ def call_upgrade(ctx: Context, command: CallUpgrade) -> PaygOutcome:
     return books.finish()
 
 
-def _cover(books: _Books, upgrade: Upgrade, amount: Money) -> Money:
+def _cover(upgrade: Upgrade, amount: Money) -> Money:
     """What pays the downpayment: ``amount`` plus the payments held toward it;
     ``DownpaymentNotCoveredError`` when it falls short."""
     available = upgrade.held_total + amount
@@ -450,7 +449,7 @@ def reconvert_payments(ctx: Context, command: ReconvertPayments) -> PaygOutcome:
             raise PaymentStateError(payment_id, payment.status.value, "reconvert")
         selected.append(payment)
     amount = Money.sum((p.amount for p in selected), books.wallet.currency)
-    available = _cover(books, upgrade, amount)
+    available = _cover(upgrade, amount)
     ids = tuple(p.payment_id for p in selected)
     books.back_to_money(amount, ids)
     for payment in selected:
@@ -481,7 +480,7 @@ def unlink_conversion_payment(ctx: Context, command: UnlinkConversionPayment) ->
         short = upgrade.downpayment - upgrade.held_total
         covering = [p for p in linked if p.amount >= short]
         payment = covering[0] if covering else max(linked, key=lambda p: p.amount.minor_units)
-    available = _cover(books, upgrade, payment.amount)
+    available = _cover(upgrade, payment.amount)
     books.back_to_money(payment.amount, (payment.payment_id,))
     books.payments[payment.payment_id] = attrs.evolve(
         payment, status=PaymentStatus.UNLINKED, upgrade_id=upgrade.upgrade_id)

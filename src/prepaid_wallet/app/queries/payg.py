@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.payg import CONVERSIONS, ON_TIME, PAYMENTS, UPGRADES, contract_of
+from prepaid_wallet.app.ports import RecordType
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.rules.payg import Contract, Conversion, OnTime, PaygPayment, Upgrade
 from prepaid_wallet.rules.payg import performance as score
+
+T = TypeVar("T")
 
 __all__ = [
     "contract",
@@ -42,33 +46,29 @@ def contract_performance(env: Environment, wallet_id: str, at: datetime | None =
         return score(contract_of(uow, wallet_id), when)
 
 
-def payg_payments(env: Environment, wallet_id: str) -> list[PaygPayment]:
-    """The wallet's pay-as-you-go payments, in the order they were paid."""
+def _of_wallet(env: Environment, wallet_id: str, rtype: RecordType[T]) -> list[T]:
+    """The wallet's records of ``rtype``, in the kind's order."""
     check_name(wallet_id, "wallet_id")
     with env.store.unit_of_work(read_only=True) as uow:
         env.wallet(uow, wallet_id)
-        return uow.find_records(PAYMENTS, wallet_id=wallet_id)
+        return uow.find_records(rtype, wallet_id=wallet_id)
+
+
+def payg_payments(env: Environment, wallet_id: str) -> list[PaygPayment]:
+    """The wallet's pay-as-you-go payments, in the order they were paid."""
+    return _of_wallet(env, wallet_id, PAYMENTS)
 
 
 def on_time(env: Environment, wallet_id: str) -> list[OnTime]:
     """The wallet's on-time history, oldest first."""
-    check_name(wallet_id, "wallet_id")
-    with env.store.unit_of_work(read_only=True) as uow:
-        env.wallet(uow, wallet_id)
-        return uow.find_records(ON_TIME, wallet_id=wallet_id)
+    return _of_wallet(env, wallet_id, ON_TIME)
 
 
 def upgrades(env: Environment, wallet_id: str) -> list[Upgrade]:
     """The wallet's upgrades, by deadline."""
-    check_name(wallet_id, "wallet_id")
-    with env.store.unit_of_work(read_only=True) as uow:
-        env.wallet(uow, wallet_id)
-        return uow.find_records(UPGRADES, wallet_id=wallet_id)
+    return _of_wallet(env, wallet_id, UPGRADES)
 
 
 def conversions(env: Environment, wallet_id: str) -> list[Conversion]:
     """The wallet's conversion transactions, oldest first."""
-    check_name(wallet_id, "wallet_id")
-    with env.store.unit_of_work(read_only=True) as uow:
-        env.wallet(uow, wallet_id)
-        return uow.find_records(CONVERSIONS, wallet_id=wallet_id)
+    return _of_wallet(env, wallet_id, CONVERSIONS)
