@@ -13,7 +13,7 @@ from prepaid_wallet.errors import OrderNotFoundError
 from prepaid_wallet.rules.checkout import OrderPayment
 from prepaid_wallet.wallet import Wallet
 
-__all__ = ["ORDER_PAYMENTS", "find_order", "order_key", "order_of", "put_order"]
+__all__ = ["ORDER_PAYMENTS", "find_order", "order_key", "order_of", "owned", "put_order"]
 
 
 def order_key(tenant_id: str, order_id: str) -> str:
@@ -41,7 +41,12 @@ def find_order(uow: UnitOfWork, tenant_id: str, order_id: str) -> OrderPayment |
 def order_of(uow: UnitOfWork, wallet: Wallet, order_id: str) -> OrderPayment:
     """The order's credit payment, paid by ``wallet``; ``OrderNotFoundError`` when there is
     none, or when it is another wallet's."""
-    found = find_order(uow, wallet.tenant_id, order_id)
+    return owned(find_order(uow, wallet.tenant_id, order_id), wallet, order_id)
+
+
+def owned(found: OrderPayment | None, wallet: Wallet, order_id: str) -> OrderPayment:
+    """``found``, the credit payment of order ``order_id`` read for ``wallet``'s tenant, if it
+    is ``wallet``'s; ``OrderNotFoundError`` otherwise (none, or another wallet's)."""
     if found is None or found.wallet_id != wallet.id:
         raise OrderNotFoundError(order_id)
     return found

@@ -21,7 +21,7 @@ from prepaid_wallet.app.commands.checkout import AbandonOrder, ApplyCredit, Cred
 from prepaid_wallet.app.decision import decide, payment_mode
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.lots import ends, lots_of
-from prepaid_wallet.app.orders import find_order, order_of, put_order
+from prepaid_wallet.app.orders import find_order, order_of, owned, put_order
 from prepaid_wallet.app.pipeline import Context, run
 from prepaid_wallet.errors import (
     InvalidInputError,
@@ -189,7 +189,7 @@ def _placed_or_paid_otherwise(ctx: Context, wallet: Wallet, command: CreditOwed)
     ``OrderNotFoundError`` for another wallet's order."""
     found = find_order(ctx.uow, wallet.tenant_id, command.order_id)
     if found is not None:
-        return order_of(ctx.uow, wallet, command.order_id)
+        return owned(found, wallet, command.order_id)
     return OrderPayment(
         order_id=command.order_id, tenant_id=wallet.tenant_id, wallet_id=wallet.id,
         total=command.total, credit=Money.zero(wallet.currency),
