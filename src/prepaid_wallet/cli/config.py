@@ -15,8 +15,12 @@ from prepaid_wallet.cli.output import _instant, _iso
 from prepaid_wallet.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from prepaid_wallet import _codec
     from prepaid_wallet.conditions import ConditionGroup, SpendCondition
+    from prepaid_wallet.rules.access import AccessPolicyVersion
+    from prepaid_wallet.rules.tenant import TenantRulesVersion
 
 if not TYPE_CHECKING:  # imported when first used
     _codec = _OnFirstUse("prepaid_wallet._codec")
@@ -60,9 +64,7 @@ def _rules_data(ctx: _Context, tenant_id: str) -> dict[str, Any]:
     found = ctx.service.tenant_rules_version(tenant_id)
     if found is not None:
         return found.to_data()
-    return {"tenant_id": tenant_id, "version": None, "set_at": None, "actor": None,
-            "idempotency_key": None, "metadata": {}, "reason": None,
-            "rules": ctx.service.tenant_rules(tenant_id).to_data()}
+    return _unset(tenant_id, "rules", ctx.service.tenant_rules(tenant_id).to_data())
 
 
 def _rules_show(ctx: _Context) -> ExitCode:
@@ -74,10 +76,7 @@ def _rules_set(ctx: _Context) -> ExitCode:
     from prepaid_wallet.rules.tenant import TenantRules
 
     args = ctx.args
-    data = _read_json(args.file, "rules")
-    if isinstance(data, dict) and "rules" in data and "version" in data:
-        data = data["rules"]  # what ``rules show`` printed, edited
-    rules = TenantRules.from_data(data)
+    rules = TenantRules.from_data(_edited(args.file, "rules"))
     stored = ctx.service.set_tenant_rules(args.tenant, rules,
                                           idempotency_key=args.idempotency_key, actor=args.actor,
                                           reason=args.reason)
@@ -85,18 +84,38 @@ def _rules_set(ctx: _Context) -> ExitCode:
     return ExitCode.OK
 
 
-def _rules_history(ctx: _Context) -> ExitCode:
-    versions = ctx.service.tenant_rules_history(ctx.args.tenant)
+def _history(ctx: _Context, versions: Sequence[TenantRulesVersion | AccessPolicyVersion],
+             none: str) -> ExitCode:
+    """Versions of a tenant's configuration: a JSON line each, or a line each (``none`` when
+    there is none)."""
     if ctx.json:
         for version in versions:
             ctx.emit(version.to_data())
         return ExitCode.OK
     if not versions:
-        ctx.line("no rules set")
+        ctx.line(none)
     for version in versions:
         ctx.line("  ".join((str(version.version), _iso(version.set_at), version.actor or "-",
                             version.idempotency_key or "-", version.reason or "-")))
     return ExitCode.OK
+
+
+def _unset(tenant_id: str, field: str, value: Any) -> dict[str, Any]:
+    """What ``show`` prints for a tenant that never set a version: version null, ``value``."""
+    return {"tenant_id": tenant_id, "version": None, "set_at": None, "actor": None,
+            "idempotency_key": None, "metadata": {}, "reason": None, field: value}
+
+
+def _edited(file: str, field: str) -> Any:
+    """The JSON document in ``file``: the value itself, or what ``show`` printed (edited)."""
+    data = _read_json(file, field)
+    if isinstance(data, dict) and field in data and "version" in data:
+        data = data[field]
+    return data
+
+
+def _rules_history(ctx: _Context) -> ExitCode:
+    return _history(ctx, ctx.service.tenant_rules_history(ctx.args.tenant), "no rules set")
 
 
 # -- access policy ---------------------------------------------------------------------------------
@@ -105,44 +124,25 @@ def _rules_history(ctx: _Context) -> ExitCode:
 def _access_show(ctx: _Context) -> ExitCode:
     tenant_id = ctx.args.tenant
     found = ctx.service.access_policy(tenant_id)
-    _document(ctx, found.to_data() if found is not None else {
-        "tenant_id": tenant_id, "version": None, "set_at": None, "actor": None,
-        "idempotency_key": None, "metadata": {}, "reason": None, "policy": None})
+    _document(ctx, found.to_data() if found is not None else _unset(tenant_id, "policy", None))
     return ExitCode.OK
 
 
 def _access_set(ctx: _Context) -> ExitCode:
-    from prepaid_wallet.actors import Actor
     from prepaid_wallet.rules.access import AccessPolicy
 
     args = ctx.args
-    data = _read_json(args.file, "policy")
-    if isinstance(data, dict) and "policy" in data and "version" in data:
-        data = data["policy"]  # what ``access show`` printed, edited
-    policy = AccessPolicy.from_data(data)
-    if args.role and args.actor is None:
-        raise InvalidInputError("--role", "needs --actor: the actor who holds the roles",
-                                args.role)
-    actor = None if args.actor is None else Actor(args.actor, frozenset(args.role or ()))
+    policy = AccessPolicy.from_data(_edited(args.file, "policy"))
     stored = ctx.service.set_access_policy(args.tenant, policy,
-                                           idempotency_key=args.idempotency_key, actor=actor,
+                                           idempotency_key=args.idempotency_key, actor=ctx.actor,
                                            reason=args.reason)
     _document(ctx, stored.to_data())
     return ExitCode.OK
 
 
 def _access_history(ctx: _Context) -> ExitCode:
-    versions = ctx.service.access_policy_history(ctx.args.tenant)
-    if ctx.json:
-        for version in versions:
-            ctx.emit(version.to_data())
-        return ExitCode.OK
-    if not versions:
-        ctx.line("no access policy set")
-    for version in versions:
-        ctx.line("  ".join((str(version.version), _iso(version.set_at), version.actor or "-",
-                            version.idempotency_key or "-", version.reason or "-")))
-    return ExitCode.OK
+    return _history(ctx, ctx.service.access_policy_history(ctx.args.tenant),
+                    "no access policy set")
 
 
 # -- condition groups ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
+    from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
     from prepaid_wallet.service import WalletService
 
@@ -278,6 +279,20 @@ class _Context:
     @property
     def json(self) -> bool:
         return bool(self.args.json)
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who runs the command: ``--actor`` with its ``--role`` s (``--role`` needs
+        ``--actor``: ``InvalidInputError``)."""
+        from prepaid_wallet.actors import Actor
+        from prepaid_wallet.errors import InvalidInputError
+
+        roles = tuple(dict.fromkeys(getattr(self.args, "role", None) or ()))
+        actor_id = getattr(self.args, "actor", None)
+        if roles and actor_id is None:
+            raise InvalidInputError("--role", "needs --actor: roles belong to an actor",
+                                    roles[0])
+        return None if actor_id is None else Actor(actor_id, frozenset(roles))
 
     def money(self, value: Money) -> str:
         from prepaid_wallet.formatting import format_money

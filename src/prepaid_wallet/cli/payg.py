@@ -24,31 +24,11 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from prepaid_wallet import _codec
-    from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
     from prepaid_wallet.rules.payg import Contract, OnTime, PaygOutcome, PaygPayment, Upgrade
 
 if not TYPE_CHECKING:  # imported when first used
     _codec = _OnFirstUse("prepaid_wallet._codec")
-
-
-# -- who runs it ---------------------------------------------------------------------------------
-
-
-def _roles(args: argparse.Namespace) -> tuple[str, ...]:
-    """The ``--role`` values given, in order, each once; ``--role`` needs ``--actor``."""
-    roles = tuple(dict.fromkeys(args.role or ()))
-    if roles and args.actor is None:
-        raise InvalidInputError("--role", "needs --actor: roles belong to an actor", roles[0])
-    return roles
-
-
-def _actor(args: argparse.Namespace) -> Actor | None:
-    """Who runs the command, as the service takes it: ``--actor`` with its ``--role`` s."""
-    from prepaid_wallet.actors import Actor
-
-    roles = _roles(args)
-    return None if args.actor is None else Actor(args.actor, frozenset(roles))
 
 
 # -- reading arguments -----------------------------------------------------------------------------
@@ -158,7 +138,7 @@ def _open(ctx: _Context) -> ExitCode:
     return _outcome(ctx, ctx.service.open_contract(
         wallet.id, products=args.product, daily_rate=_amount(args.rate, wallet.currency,
                                                              "daily_rate"),
-        device_id=args.device, idempotency_key=args.idempotency_key, actor=_actor(args)))
+        device_id=args.device, idempotency_key=args.idempotency_key, actor=ctx.actor))
 
 
 def _device(ctx: _Context) -> ExitCode:
@@ -167,7 +147,7 @@ def _device(ctx: _Context) -> ExitCode:
     args = ctx.args
     return _outcome(ctx, ctx.service.report_device(
         args.wallet, state=DeviceState(args.state), idempotency_key=args.idempotency_key,
-        actor=_actor(args)))
+        actor=ctx.actor))
 
 
 def _pay(ctx: _Context) -> ExitCode:
@@ -175,7 +155,7 @@ def _pay(ctx: _Context) -> ExitCode:
     wallet = ctx.service.get_wallet(args.wallet)
     return _outcome(ctx, ctx.service.payg_payment(
         wallet.id, payment_id=args.payment_id, amount=_amount(args.amount, wallet.currency),
-        method=args.method, idempotency_key=args.idempotency_key, actor=_actor(args)))
+        method=args.method, idempotency_key=args.idempotency_key, actor=ctx.actor))
 
 
 def _convert(ctx: _Context) -> ExitCode:
@@ -184,7 +164,7 @@ def _convert(ctx: _Context) -> ExitCode:
     return _outcome(ctx, ctx.service.record_conversion(
         wallet.id, conversion_id=args.conversion_id,
         payments=_payments(args.payment, wallet.currency), method=args.method,
-        idempotency_key=args.idempotency_key, actor=_actor(args)))
+        idempotency_key=args.idempotency_key, actor=ctx.actor))
 
 
 def _upgrade(ctx: _Context) -> ExitCode:
@@ -195,27 +175,27 @@ def _upgrade(ctx: _Context) -> ExitCode:
         daily_rate=_amount(args.rate, wallet.currency, "daily_rate"),
         downpayment=_amount(args.downpayment, wallet.currency, "downpayment"),
         performance=_performance(args.performance), idempotency_key=args.idempotency_key,
-        actor=_actor(args)))
+        actor=ctx.actor))
 
 
 def _reconvert(ctx: _Context) -> ExitCode:
     args = ctx.args
     return _outcome(ctx, ctx.service.reconvert_payments(
         args.wallet, payment_ids=args.payment_id, idempotency_key=args.idempotency_key,
-        actor=_actor(args)))
+        actor=ctx.actor))
 
 
 def _unlink(ctx: _Context) -> ExitCode:
     args = ctx.args
     return _outcome(ctx, ctx.service.unlink_conversion_payment(
         args.wallet, conversion_id=args.conversion_id, payment_id=args.payment_id,
-        idempotency_key=args.idempotency_key, actor=_actor(args)))
+        idempotency_key=args.idempotency_key, actor=ctx.actor))
 
 
 def _installed(ctx: _Context) -> ExitCode:
     args = ctx.args
     return _outcome(ctx, ctx.service.confirm_upgrade_installed(
-        args.wallet, idempotency_key=args.idempotency_key, actor=_actor(args)))
+        args.wallet, idempotency_key=args.idempotency_key, actor=ctx.actor))
 
 
 def _show(ctx: _Context) -> ExitCode:
