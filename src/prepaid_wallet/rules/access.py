@@ -14,13 +14,13 @@ names exist is known to the application, which refuses unknown ones when a polic
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import attrs
 
 from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ids import check_name
+from prepaid_wallet.rules.versions import ConfigVersion
 
 __all__ = ["ALL", "AccessPolicy", "AccessPolicyVersion"]
 
@@ -93,35 +93,12 @@ class AccessPolicy:
 
 
 @attrs.frozen(kw_only=True)
-class AccessPolicyVersion:
+class AccessPolicyVersion(ConfigVersion):
     """One stored version of a tenant's access policy, and who set it (what
     ``WalletService.set_access_policy`` returns, ``access_policy`` reads and
-    ``access_policy_history`` lists).
+    ``access_policy_history`` lists; the fields of
+    :class:`~prepaid_wallet.rules.versions.ConfigVersion`, and ``policy``)."""
 
-    ``version`` counts from 1 per tenant; ``set_at`` is the instant of the command that set it
-    (aware, UTC), with its ``actor`` (the id of the call's actor, else the service's),
-    ``idempotency_key``, ``metadata`` and ``reason``. A version is never changed.
-    """
+    value_field: ClassVar[str] = "policy"
 
-    tenant_id: str
-    version: int
     policy: AccessPolicy
-    set_at: datetime
-    actor: str | None = None
-    idempotency_key: str | None = None
-    metadata: Mapping[str, str] = attrs.field(factory=dict)
-    reason: str | None = None
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON-able data: ``{"tenant_id", "version", "set_at" (ISO 8601, UTC), "actor",
-        "idempotency_key", "metadata", "reason", "policy": <AccessPolicy.to_data()>}``."""
-        return {
-            "tenant_id": self.tenant_id,
-            "version": self.version,
-            "set_at": self.set_at.isoformat(),
-            "actor": self.actor,
-            "idempotency_key": self.idempotency_key,
-            "metadata": dict(self.metadata),
-            "reason": self.reason,
-            "policy": self.policy.to_data(),
-        }

@@ -11,8 +11,7 @@ shown and set in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import attrs
 
@@ -30,6 +29,7 @@ from prepaid_wallet.rules.customer_top_ups import CustomerTopUpRules
 from prepaid_wallet.rules.fees import FeeRule, PeriodicFee
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule
+from prepaid_wallet.rules.versions import ConfigVersion
 
 __all__ = ["TenantRules", "TenantRulesVersion"]
 
@@ -281,35 +281,11 @@ def _enum(kind: Any, value: object, field: str) -> Any:
 
 
 @attrs.frozen(kw_only=True)
-class TenantRulesVersion:
+class TenantRulesVersion(ConfigVersion):
     """One stored version of a tenant's rules, and who set it (what
-    ``WalletService.set_tenant_rules`` returns, and ``tenant_rules_history`` lists).
+    ``WalletService.set_tenant_rules`` returns, and ``tenant_rules_history`` lists; the fields
+    of :class:`~prepaid_wallet.rules.versions.ConfigVersion`, and ``rules``)."""
 
-    ``version`` counts from 1 per tenant; ``set_at`` is the instant of the command that set it
-    (aware, UTC), with its ``actor`` (the call's, else the service's), ``idempotency_key``,
-    ``metadata`` and ``reason`` (why it was set; None when none was given). A version is never
-    changed: setting other rules makes the next one.
-    """
+    value_field: ClassVar[str] = "rules"
 
-    tenant_id: str
-    version: int
     rules: TenantRules
-    set_at: datetime
-    actor: str | None = None
-    idempotency_key: str | None = None
-    metadata: Mapping[str, str] = attrs.field(factory=dict)
-    reason: str | None = None
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON-able data: ``{"tenant_id", "version", "set_at" (ISO 8601, UTC), "actor",
-        "idempotency_key", "metadata", "reason", "rules": <TenantRules.to_data()>}``."""
-        return {
-            "tenant_id": self.tenant_id,
-            "version": self.version,
-            "set_at": self.set_at.isoformat(),
-            "actor": self.actor,
-            "idempotency_key": self.idempotency_key,
-            "metadata": dict(self.metadata),
-            "reason": self.reason,
-            "rules": self.rules.to_data(),
-        }
