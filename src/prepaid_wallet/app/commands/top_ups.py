@@ -65,8 +65,19 @@ class CustomerTopUpWallet(LockSpec):
         return Locked(wallets, found.tenant_id)
 
 
+class _ReturnsCustomerTopUp(Command["CustomerTopUp"]):
+    """A command that returns a customer top-up."""
+
+    @property
+    def result(self) -> type[CustomerTopUp]:
+        """The stored outcome's type, imported only when an outcome is replayed."""
+        from prepaid_wallet.rules.topup.customer import CustomerTopUp
+
+        return CustomerTopUp
+
+
 @attrs.frozen(kw_only=True)
-class StartTopUp(Command["CustomerTopUp"]):
+class StartTopUp(_ReturnsCustomerTopUp):
     """Start a customer top-up of ``amount`` paid with ``method``: pending, no money moved."""
 
     operation: ClassVar[str] = "start_top_up"
@@ -78,13 +89,6 @@ class StartTopUp(Command["CustomerTopUp"]):
     idempotency_key: str | None = None
     actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
-
-    @property
-    def result(self) -> type[CustomerTopUp]:
-        """The stored outcome's type, imported only when a top-up is replayed."""
-        from prepaid_wallet.rules.topup.customer import CustomerTopUp
-
-        return CustomerTopUp
 
     def validate(self) -> None:
         check_name(self.wallet_id, "wallet_id")
@@ -120,7 +124,7 @@ class ReportTopUp(Command[TopUpReport]):
 
 
 @attrs.frozen(kw_only=True)
-class ChargeBackTopUp(Command["CustomerTopUp"]):
+class ChargeBackTopUp(_ReturnsCustomerTopUp):
     """Book the provider taking back ``amount`` (None: all that is left) of a customer top-up
     (a dispute lost): out of the open balance, below the floor if need be."""
 
@@ -134,13 +138,6 @@ class ChargeBackTopUp(Command["CustomerTopUp"]):
     idempotency_key: str | None = None
     actor: Actor | str | None = None
     metadata: Mapping[str, str] | None = None
-
-    @property
-    def result(self) -> type[CustomerTopUp]:
-        """The stored outcome's type, imported only when a chargeback is replayed."""
-        from prepaid_wallet.rules.topup.customer import CustomerTopUp
-
-        return CustomerTopUp
 
     def validate(self) -> None:
         check_name(self.top_up_id, "top_up_id")
