@@ -682,9 +682,23 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         self, wallet_ids: Sequence[str], *, tenant_records: Sequence[RecordType[Any]] = ()
     ) -> dict[str, Wallet]:
         """The wallets, in sorted id order (a backend whose write unit is not already
-        exclusive locks their rows, and reads ``tenant_records`` with them; here a record is
-        read when asked for, in the process)."""
-        return {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
+        exclusive locks their rows); the records of the ``tenant_records`` kinds stored under
+        their tenants' ids are read with one statement, when there is more than one to read."""
+        wallets = {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
+        kinds = sorted({rtype.kind for rtype in tenant_records})
+        tenants = sorted({wallet.tenant_id for wallet in wallets.values()})
+        unread = [(kind, tenant) for kind in kinds for tenant in tenants
+                  if (kind, tenant) not in self._read_ahead]
+        if len(unread) > 1:
+            kind_marks, key_marks = ",".join("?" * len(kinds)), ",".join("?" * len(tenants))
+            rows = self._all(self._q(
+                f"SELECT kind, key, data FROM records WHERE kind IN ({kind_marks})"
+                f" AND key IN ({key_marks})"), (*kinds, *tenants))
+            for pair in unread:
+                self._read_ahead[pair] = None
+            for kind, key, data in rows:
+                self._read_ahead[(kind, key)] = data
+        return wallets
 
     # -- journal ----------------------------------------------------------------------------
 
