@@ -41,6 +41,7 @@ from prepaid_wallet.errors import IntegrityError, UnbalancedEntryError
 from prepaid_wallet.money import Money, _check_range, _valid
 
 __all__ = [
+    "BELOW_FLOOR",
     "GENESIS",
     "AccountKind",
     "AccountRef",
@@ -98,6 +99,12 @@ class EntryKind(StrEnum):
     TIME_RETURN = "time_return"
     #: An upgrade's downpayment paid: open balance -> the tenant's downpayments account.
     DOWNPAYMENT = "downpayment"
+
+
+#: The entries that may take an open balance below its wallet's floor: the provider taking a
+#: customer top-up back (a debt the next top-up repays first). ``wallet`` applies it to every
+#: entry and ``verify`` accepts such a balance only after one of them.
+BELOW_FLOOR: frozenset[EntryKind] = frozenset({EntryKind.CHARGEBACK})
 
 
 class AccountKind(StrEnum):

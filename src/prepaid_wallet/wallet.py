@@ -19,6 +19,7 @@ import attrs
 from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.errors import IntegrityError
 from prepaid_wallet.ledger import (
+    BELOW_FLOOR,
     GENESIS,
     AccountKind,
     Entry,
@@ -293,14 +294,13 @@ def _apply(
     *,
     refund_of: str | None = None,
     reverses: str | None = None,
-    below_floor: bool = False,
 ) -> tuple[Entry, tuple[Wallet, ...], dict[str, Lot]]:
     """Build the entry and derive every wallet and lot balance from its postings.
 
     Raises ``IntegrityError`` if a lot would go negative, a held account negative, or an open
-    balance that the entry lowers would end below the wallet's floor (unless ``below_floor``:
-    a chargeback); ``InvalidAmountError`` if any balance or the wallet's total would pass
-    ``2**63 - 1`` minor units.
+    balance that the entry lowers would end below the wallet's floor (unless ``kind`` is one
+    of ``ledger.BELOW_FLOOR``: a chargeback); ``InvalidAmountError`` if any balance or the
+    wallet's total would pass ``2**63 - 1`` minor units.
     """
     by_id = {w.id: w for w in wallets}
     entry = Entry.build(
@@ -341,7 +341,7 @@ def _apply(
         lot_delta = d.get(AccountKind.LOT, 0)
         new_open = wallet.open + _valid(open_delta, currency) if open_delta else wallet.open
         new_held = wallet.held + _valid(held_delta, currency) if held_delta else wallet.held
-        if open_delta < 0 and new_open < wallet.floor and not below_floor:
+        if open_delta < 0 and new_open < wallet.floor and kind not in BELOW_FLOOR:
             raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
         if new_held.is_negative():
             raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
@@ -486,7 +486,6 @@ def return_top_up(
             Posting(funding_account(wallet.tenant_id, method), amount),
         ],
         [wallet],
-        below_floor=chargeback,
     )
     return Change(entry, wallets)
 

@@ -11,7 +11,7 @@ import attrs
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.errors import InvalidInputError
-from prepaid_wallet.ledger import GENESIS, Entry, EntryKind, lot_account
+from prepaid_wallet.ledger import BELOW_FLOOR, GENESIS, Entry, EntryKind, lot_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.results import Problem, Progress, VerifyReport
 from prepaid_wallet.wallet import HoldStatus, Wallet
@@ -103,7 +103,7 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
                               if p.account.endswith(":revenue"))
                 replay.refunded[entry.refund_of] = (
                     replay.refunded.get(entry.refund_of, 0) + revenue)
-        if entry.kind is EntryKind.CHARGEBACK:
+        if entry.kind in BELOW_FLOOR:
             replay.debt = True
         elif sum(p.amount.minor_units for p in entry.postings
                  if p.account == prefix + "open") < 0:
