@@ -108,7 +108,7 @@ class Configuration(Facade):
         (nothing written; run it again to store version ``n + 1``). A scoped service sets its
         own tenant's rules only (``TenantMismatchError``); ``rules`` that are not a
         ``TenantRules`` raise ``InvalidInputError``."""
-        from prepaid_wallet.app.commands import SetTenantRules
+        from prepaid_wallet.app.commands.versions import SetTenantRules
         from prepaid_wallet.app.tenant_rules import public
 
         return public(self._run(SetTenantRules(

@@ -39,7 +39,6 @@ from prepaid_wallet.app.pipeline import (
     NoWallet,
     Wallets,
 )
-from prepaid_wallet.app.versions import StoredVersion, Versioned
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
@@ -64,7 +63,6 @@ from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Hold, Lot, Wallet
 
 if TYPE_CHECKING:
-    from prepaid_wallet.rules.tenant import TenantRules
     from prepaid_wallet.rules.topup import TopUpRule
 
 __all__ = [
@@ -82,7 +80,6 @@ __all__ = [
     "Reverse",
     "SetLimits",
     "SetOwnerGroups",
-    "SetTenantRules",
     "SetTopUpRule",
     "Spend",
     "TopUp",
@@ -589,65 +586,6 @@ class ChangeConditionGroup(Command[ConditionGroup]):
         check_optional_text(self.name, "name", required=False)
         if self.condition is not None and not isinstance(self.condition, SpendCondition):
             raise InvalidInputError("condition", "must be a SpendCondition", self.condition)
-
-
-# -- tenant rules ---------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class SetVersion(Command[StoredVersion]):
-    """Store a value of a versioned tenant configuration (:mod:`prepaid_wallet.app.versions`)
-    as the tenant's next version; a value equal to the current version's writes nothing and
-    returns it. ``value_field`` names the subclass's field that holds the value.
-
-    It locks no wallet (``NoWallet``: the service must be allowed to act for the tenant). Two
-    sets of one tenant's value at once cannot both become version ``n``: the versions' unique
-    value makes the later commit raise ``ConflictError`` (on PostgreSQL; the other stores run
-    write units one at a time), and running it again makes version ``n + 1``."""
-
-    locks: ClassVar[LockSpec] = NoWallet("tenant_id")
-    result: ClassVar[Any] = StoredVersion
-    value_field: ClassVar[str]
-
-    tenant_id: str
-    idempotency_key: str | None = None
-    actor: Actor | str | None = None
-    metadata: Mapping[str, str] | None = None
-    reason: str | None = None
-
-    def validate(self) -> None:
-        check_name(self.tenant_id, "tenant_id")
-        self.check_value()
-        check_optional_text(self.reason, "reason", required=False)
-
-    def check_value(self) -> None:
-        """Check the value (pure); ``InvalidInputError`` naming its field."""
-
-    def request(self, metadata: Mapping[str, str]) -> dict[str, Any]:
-        found = {"tenant_id": self.tenant_id,
-                 self.value_field: Versioned.encode(getattr(self, self.value_field)),
-                 "metadata": metadata}
-        if self.reason is not None:  # without one, the fingerprint of before reasons existed
-            found["reason"] = self.reason
-        return found
-
-
-@attrs.frozen(kw_only=True)
-class SetTenantRules(SetVersion):
-    """Store ``rules`` (a :class:`~prepaid_wallet.rules.tenant.TenantRules`) as the tenant's
-    next version (see :class:`SetVersion`)."""
-
-    operation: ClassVar[str] = "set_tenant_rules"
-    handler: ClassVar[str] = f"{_HANDLERS}.tenant_rules:set_tenant_rules"
-    value_field: ClassVar[str] = "rules"
-
-    rules: TenantRules
-
-    def check_value(self) -> None:
-        from prepaid_wallet.rules.tenant import TenantRules
-
-        if not isinstance(self.rules, TenantRules):
-            raise InvalidInputError("rules", "must be a TenantRules", self.rules)
 
 
 # -- automatic top-ups ----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
-from prepaid_wallet.app.commands import _HANDLERS, SetVersion
+from prepaid_wallet.app.commands import _HANDLERS
+from prepaid_wallet.app.commands.versions import SetVersion
 from prepaid_wallet.app.pipeline import operations
 from prepaid_wallet.errors import InvalidInputError
 

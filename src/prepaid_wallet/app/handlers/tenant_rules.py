@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prepaid_wallet.app.commands import SetTenantRules
+from prepaid_wallet.app.commands.versions import SetTenantRules
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.tenant_rules import RULES
 from prepaid_wallet.app.versions import StoredVersion, Versioned
