@@ -125,6 +125,7 @@ def _release_due_hold(env: Environment, hold_id: str, at: datetime) -> Expiry | 
         check_name(hold_id, "hold_id")
         wallet_id = uow.get_hold(hold_id).wallet_id
         wallet = lock(env, uow, wallet_id, fields=("hold_id",))[wallet_id]
+        at = max(at, wallet.not_before)  # recorded time never goes backwards
         held = uow.get_hold(hold_id)
         if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
             return None
@@ -141,6 +142,7 @@ def _expire_due_lot(env: Environment, lot_id: str, at: datetime) -> Expiry | Non
     with env.store.unit_of_work() as uow:
         wallet_id = uow.get_lot(lot_id).wallet_id
         wallet = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)[wallet_id]
+        at = max(at, wallet.not_before)  # recorded time never goes backwards
         lot = uow.get_lot(lot_id)
         group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
         if not lot.is_live or lot.expired_entry_id or not env.expiry.is_expired(lot, at, group):
