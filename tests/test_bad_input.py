@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -1263,6 +1263,84 @@ BAD_INPUT = [
     row("contract_performance-naive",
         lambda w: w.svc.contract_performance(w.eve, at=NAIVE), InvalidTimeError, "at"),
     row("contract-no-contract", lambda w: w.svc.contract(w.ann), ContractNotFoundError),
+]
+
+#: Aware instants at the edges of the calendar: in UTC the first is in year 0 and the second in
+#: year 10000, so converting them (or doing arithmetic on them) overflows.
+EDGES = {
+    "first-day": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+    "last-day": datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-14))),
+    "first-day-utc": datetime(1, 1, 1, tzinfo=UTC),
+    "last-day-utc": datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+}
+EdgeCall = Callable[[World, datetime], object]
+
+
+def _stream(w: World, since: datetime | None, until: datetime | None) -> object:
+    with w.svc.stream_statement(w.ann, since=since, until=until) as stream:
+        return list(stream)
+
+
+#: Every public parameter that takes an instant: ``(name, call, field)``.
+INSTANT_PARAMETERS: list[tuple[str, EdgeCall, str]] = [
+    ("award-expires_at",
+     lambda w, t: w.svc.award(w.ann, eur("1"), reason="r", expires_at=t), "expires_at"),
+    ("hold-expires_at", lambda w, t: w.svc.hold(w.ann, eur("5"), expires_at=t), "expires_at"),
+    ("extend_expiry-expires_at", lambda w, t: w.svc.extend_expiry(w.lot, t), "expires_at"),
+    ("balance-as_of", lambda w, t: w.svc.balance(w.ann, as_of=t), "as_of"),
+    ("statement-since", lambda w, t: w.svc.statement(w.ann, since=t), "since"),
+    ("statement-until", lambda w, t: w.svc.statement(w.ann, until=t), "until"),
+    ("stream_statement-since", lambda w, t: _stream(w, t, None), "since"),
+    ("stream_statement-until", lambda w, t: _stream(w, None, t), "until"),
+    ("breakdown-at", lambda w, t: w.svc.breakdown(w.ann, at=t), "at"),
+    ("spend-request.at",
+     lambda w, t: w.svc.spend(w.ann, SpendRequest(eur("1"), at=t)), "request.at"),
+    ("check_spend-request.at",
+     lambda w, t: w.svc.check_spend(w.ann, SpendRequest(eur("1"), at=t)), "request.at"),
+    ("define-group-valid_from",
+     lambda w, t: w.svc.define_condition_group(tenant_id="hub-a", name="n",
+                                               condition=SpendCondition(), valid_from=t),
+     "valid_from"),
+    ("define-group-valid_until",
+     lambda w, t: w.svc.define_condition_group(tenant_id="hub-a", name="n",
+                                               condition=SpendCondition(), valid_until=t),
+     "valid_until"),
+    ("change-group-valid_from",
+     lambda w, t: w.svc.change_condition_group("cg_000001", valid_from=t), "valid_from"),
+    ("change-group-valid_until",
+     lambda w, t: w.svc.change_condition_group("cg_000001", valid_until=t), "valid_until"),
+    ("contract_performance-at", lambda w, t: w.svc.contract_performance(w.eve, at=t), "at"),
+]
+
+
+def _edge_row(name: str, call: EdgeCall, field: str, edge: str) -> Any:
+    instant = EDGES[edge]
+    return row(f"{name}-{edge}", lambda w: call(w, instant), InvalidTimeError, field)
+
+
+BAD_INPUT += [
+    _edge_row(name, call, field, edge)
+    for name, call, field in INSTANT_PARAMETERS for edge in EDGES
+]
+BAD_INPUT += [
+    row("award-end-of-local-day-last-day",  # the day after it cannot be represented
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(9999, 12, 31), "Etc/GMT+12")),
+        InvalidInputError, "day"),
+    row("award-end-of-local-day-after-the-latest-instant",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(9999, 12, 30), "Etc/GMT+12")),
+        InvalidTimeError, "expires_at"),
+    row("extend_expiry-end-of-local-day-after-the-latest-instant",
+        lambda w: w.svc.extend_expiry(w.lot, EndOfLocalDay(date(9999, 12, 30), "Etc/GMT+12")),
+        InvalidTimeError, "expires_at"),
+    row("hold-window-past-the-calendar",
+        lambda w: w.svc.hold(w.ann, eur("5"), window=timedelta(days=999_999_999)),
+        InvalidTimeError, "window"),
+    row("award-end-of-local-day-first-day",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(1, 1, 1), "Pacific/Kiritimati")),
+        InvalidTimeError, "expires_at"),
 ]
 
 
