@@ -1344,6 +1344,103 @@ BAD_INPUT += [
 ]
 
 
+
+class Disguised(Decimal):
+    """A ``Decimal`` whose methods lie: whatever it holds (NaN, an infinity, too many places),
+    it says it is the finite number 1."""
+
+    def is_nan(self) -> bool:
+        return False
+
+    def is_snan(self) -> bool:
+        return False
+
+    def is_finite(self) -> bool:
+        return True
+
+    def is_infinite(self) -> bool:
+        return False
+
+    def as_tuple(self) -> Any:
+        return Decimal(1).as_tuple()
+
+    def __str__(self) -> str:
+        return "1"
+
+    def __repr__(self) -> str:
+        return "Decimal('1')"
+
+
+class AnyMode:
+    """Not a rounding mode, though it says it equals every one (and hashes as ROUND_UP)."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash("ROUND_UP")
+
+
+def _upgrade(w: World, performance: Decimal) -> object:
+    return w.svc.call_upgrade(w.eve, products=["tv"], daily_rate=kes("100"),
+                              downpayment=kes("5"), performance=performance)
+
+
+def _percent_fee(percent: Decimal) -> Any:
+    from prepaid_wallet.rules.fees import FeeRule
+    from prepaid_wallet.rules.operations import Operation
+
+    return FeeRule(name="f", operations={Operation.SPEND}, percent=percent)
+
+
+BAD_INPUT += [
+    row(f"top_up-amount-disguised-{name}",
+        lambda w, text=text: w.svc.top_up(w.ann, Money.of(Disguised(text), "EUR"),
+                                          method="card"),
+        InvalidAmountError, "amount")
+    for name, text in (("nan", "NaN"), ("snan", "sNaN"), ("infinity", "-Infinity"),
+                       ("extra-place", "1.001"), ("negative-zero", "-0"))
+] + [
+    row("hold-amount-disguised-nan",
+        lambda w: w.svc.hold(w.ann, Money.of(Disguised("NaN"), "EUR"), window=HOUR),
+        InvalidAmountError, "amount"),
+    row("spend-amount-disguised-nan",
+        lambda w: w.svc.spend(w.ann, SpendRequest(Money.of(Disguised("NaN"), "EUR"))),
+        InvalidAmountError, "amount"),
+    row("top_up-amount-multiplied-by-disguised-nan",
+        lambda w: w.svc.top_up(w.ann, eur("1").multiply(Disguised("NaN")), method="card"),
+        InvalidAmountError, "factor"),
+    row("top_up-amount-times-disguised-infinity",
+        lambda w: w.svc.top_up(w.ann, eur("1") * Disguised("Infinity"), method="card"),
+        InvalidAmountError, "factor"),
+    row("top_up-amount-multiplied-with-a-disguised-rounding-mode",
+        lambda w: w.svc.top_up(w.ann, eur("1").multiply(Decimal("0.5"), bad(AnyMode())),
+                               method="card"),
+        InvalidAmountError, "rounding"),
+    row("top_up-amount-divided-by-disguised-nan",
+        lambda w: w.svc.top_up(w.ann, eur("1").divide(Disguised("NaN")), method="card"),
+        InvalidAmountError, "divisor"),
+    row("top_up-amount-allocated-by-disguised-nan",
+        lambda w: w.svc.top_up(w.ann, eur("1").allocate([Disguised("NaN"), 1])[0],
+                               method="card"),
+        InvalidAmountError, "ratios"),
+    row("set_tenant_rules-fee-percent-disguised-nan",
+        lambda w: w.svc.set_tenant_rules("hub-a", TenantRules(
+            fees=(_percent_fee(Disguised("NaN")),))),
+        InvalidInputError, "percent"),
+    row("set_tenant_rules-fee-percent-disguised-extra-places",
+        lambda w: w.svc.set_tenant_rules("hub-a", TenantRules(
+            fees=(_percent_fee(Disguised("1.123456789")),))),
+        InvalidInputError, "percent"),
+    row("call_upgrade-performance-disguised-nan",
+        lambda w: _upgrade(w, Disguised("NaN")), InvalidInputError, "performance"),
+    row("call_upgrade-performance-disguised-snan",
+        lambda w: _upgrade(w, Disguised("sNaN")), InvalidInputError, "performance"),
+    row("call_upgrade-performance-disguised-above-one",
+        lambda w: _upgrade(w, Disguised("1.5")), InvalidInputError, "performance"),
+]
+
+
 def _succeeded() -> Any:
     from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus
 
