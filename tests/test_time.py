@@ -1,21 +1,33 @@
 """Recorded time never goes backwards along a wallet's chain (DESIGN.md I13), on every backend:
 a command whose clock is behind the latest entry of a wallet it locks is recorded at that
 entry's instant, so statements, balances as of an instant and the wallet's history read in
-journal order; a clock that moves forward gives exactly its own instants."""
+journal order; a clock that moves forward gives exactly its own instants. And how far ahead a
+hold may end and an award expire: the tenant's horizons."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from prepaid_wallet import FixedClock, Money, SequentialIds, SpendRequest, Store, WalletService
+from prepaid_wallet import (
+    FixedClock,
+    InvalidTimeError,
+    Money,
+    SequentialIds,
+    SpendRequest,
+    Store,
+    WalletService,
+)
+from prepaid_wallet.rules.tenant import TenantRules
 from tests.backends import available_backends
 
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 TENANT = "hub"
 
 
@@ -117,3 +129,52 @@ def test_the_expiry_sweep_with_a_clock_behind_keeps_the_order(store: Store) -> N
     lines = svc.statement(wallet.id).lines
     assert [line.recorded_at for line in lines] == [T0, T0 + 3 * HOUR, T0 + 3 * HOUR]
     assert lines[-1].commerce_change == eur("-3.00")
+
+
+# -- how far ahead holds and awards may end ------------------------------------------------------
+
+
+def _refused(store: Store, call: Callable[[], object], field: str, days: int) -> None:
+    """``call`` raises ``InvalidTimeError`` naming ``field`` and the horizon; nothing changes."""
+    before = store.export_state()
+    with pytest.raises(InvalidTimeError) as caught:
+        call()
+    assert caught.value.field == field
+    assert f"at most {days} days ahead" in caught.value.rule
+    assert store.export_state() == before
+
+
+def test_holds_and_awards_end_within_the_default_horizons(store: Store) -> None:
+    svc, _ = _service(store, T0)
+    wallet = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+    svc.top_up(wallet.id, eur("50.00"), method="card")
+    assert svc.hold(wallet.id, eur("1.00"), window=31 * DAY).expires_at == T0 + 31 * DAY
+    assert svc.hold(wallet.id, eur("1.00"), expires_at=T0 + 31 * DAY).expires_at == T0 + 31 * DAY
+    _refused(store, lambda: svc.hold(wallet.id, eur("1.00"), window=31 * DAY + SECOND),
+             "window", 31)
+    _refused(store, lambda: svc.hold(wallet.id, eur("1.00"), expires_at=T0 + 32 * DAY),
+             "expires_at", 31)
+    lot = svc.award(wallet.id, eur("1.00"), reason="r", expires_at=T0 + 3653 * DAY)
+    assert lot.expires_at == T0 + 3653 * DAY
+    assert svc.award(wallet.id, eur("1.00"), reason="r").expires_at is None  # never expires
+    _refused(store, lambda: svc.award(wallet.id, eur("1.00"), reason="r",
+                                      expires_at=T0 + 3653 * DAY + SECOND), "expires_at", 3653)
+    _refused(store, lambda: svc.extend_expiry(lot.id, T0 + 3654 * DAY), "expires_at", 3653)
+
+
+def test_a_tenant_sets_its_own_horizons(store: Store) -> None:
+    svc, clock = _service(store, T0)
+    svc.set_tenant_rules(TENANT, TenantRules(hold_horizon_days=2, award_horizon_days=30))
+    wallet = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+    svc.top_up(wallet.id, eur("50.00"), method="card")
+    _refused(store, lambda: svc.hold(wallet.id, eur("1.00"), window=3 * DAY), "window", 2)
+    _refused(store, lambda: svc.hold(wallet.id, eur("1.00"), expires_at=T0 + 3 * DAY,
+                                     idempotency_key="h-1"), "expires_at", 2)
+    _refused(store, lambda: svc.award(wallet.id, eur("1.00"), reason="r",
+                                      expires_at=T0 + 31 * DAY), "expires_at", 30)
+    lot = svc.award(wallet.id, eur("1.00"), reason="r", expires_at=T0 + 30 * DAY)
+    clock.advance(10 * DAY)  # the horizon counts from the command's instant
+    moved = svc.extend_expiry(lot.id, T0 + 40 * DAY)
+    assert moved.expires_at == T0 + 40 * DAY
+    _refused(store, lambda: svc.extend_expiry(moved.id, T0 + 41 * DAY), "expires_at", 30)
+    assert svc.hold(wallet.id, eur("1.00"), window=2 * DAY).expires_at == T0 + 12 * DAY

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from prepaid_wallet import wallet as _w
-from prepaid_wallet.app.checks import check_currency
+from prepaid_wallet.app.checks import check_currency, check_horizon
 from prepaid_wallet.app.commands import ExtendExpiry
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups
@@ -36,6 +36,8 @@ def extend_expiry(ctx: Context, command: ExtendExpiry) -> Lot:
     expiry = command.expiry
     if expiry is not None and expiry <= ctx.at:
         raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
+    check_horizon(expiry, ctx.at, ctx.env.tenant_rules(ctx.uow, wallet.tenant_id)
+                  .award_horizon_days, "expires_at", command.expires_at, "award_horizon_days")
     end = ctx.env.lot_expiry(lot, Groups(ctx.uow))
     if end is not None and ctx.at >= end:
         raise InvalidTimeError(
