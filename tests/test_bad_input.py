@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -1265,6 +1265,199 @@ BAD_INPUT = [
     row("contract-no-contract", lambda w: w.svc.contract(w.ann), ContractNotFoundError),
 ]
 
+#: Aware instants at the edges of the calendar: in UTC the first is in year 0 and the second in
+#: year 10000, so converting them (or doing arithmetic on them) overflows.
+EDGES = {
+    "first-day": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+    "last-day": datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-14))),
+    "first-day-utc": datetime(1, 1, 1, tzinfo=UTC),
+    "last-day-utc": datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+}
+EdgeCall = Callable[[World, datetime], object]
+
+
+def _stream(w: World, since: datetime | None, until: datetime | None) -> object:
+    with w.svc.stream_statement(w.ann, since=since, until=until) as stream:
+        return list(stream)
+
+
+#: Every public parameter that takes an instant: ``(name, call, field)``.
+INSTANT_PARAMETERS: list[tuple[str, EdgeCall, str]] = [
+    ("award-expires_at",
+     lambda w, t: w.svc.award(w.ann, eur("1"), reason="r", expires_at=t), "expires_at"),
+    ("hold-expires_at", lambda w, t: w.svc.hold(w.ann, eur("5"), expires_at=t), "expires_at"),
+    ("extend_expiry-expires_at", lambda w, t: w.svc.extend_expiry(w.lot, t), "expires_at"),
+    ("balance-as_of", lambda w, t: w.svc.balance(w.ann, as_of=t), "as_of"),
+    ("statement-since", lambda w, t: w.svc.statement(w.ann, since=t), "since"),
+    ("statement-until", lambda w, t: w.svc.statement(w.ann, until=t), "until"),
+    ("stream_statement-since", lambda w, t: _stream(w, t, None), "since"),
+    ("stream_statement-until", lambda w, t: _stream(w, None, t), "until"),
+    ("breakdown-at", lambda w, t: w.svc.breakdown(w.ann, at=t), "at"),
+    ("spend-request.at",
+     lambda w, t: w.svc.spend(w.ann, SpendRequest(eur("1"), at=t)), "request.at"),
+    ("check_spend-request.at",
+     lambda w, t: w.svc.check_spend(w.ann, SpendRequest(eur("1"), at=t)), "request.at"),
+    ("define-group-valid_from",
+     lambda w, t: w.svc.define_condition_group(tenant_id="hub-a", name="n",
+                                               condition=SpendCondition(), valid_from=t),
+     "valid_from"),
+    ("define-group-valid_until",
+     lambda w, t: w.svc.define_condition_group(tenant_id="hub-a", name="n",
+                                               condition=SpendCondition(), valid_until=t),
+     "valid_until"),
+    ("change-group-valid_from",
+     lambda w, t: w.svc.change_condition_group("cg_000001", valid_from=t), "valid_from"),
+    ("change-group-valid_until",
+     lambda w, t: w.svc.change_condition_group("cg_000001", valid_until=t), "valid_until"),
+    ("contract_performance-at", lambda w, t: w.svc.contract_performance(w.eve, at=t), "at"),
+]
+
+
+def _edge_row(name: str, call: EdgeCall, field: str, edge: str) -> Any:
+    instant = EDGES[edge]
+    return row(f"{name}-{edge}", lambda w: call(w, instant), InvalidTimeError, field)
+
+
+BAD_INPUT += [
+    _edge_row(name, call, field, edge)
+    for name, call, field in INSTANT_PARAMETERS for edge in EDGES
+]
+BAD_INPUT += [
+    row("award-end-of-local-day-last-day",  # the day after it cannot be represented
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(9999, 12, 31), "Etc/GMT+12")),
+        InvalidInputError, "day"),
+    row("award-end-of-local-day-after-the-latest-instant",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(9999, 12, 30), "Etc/GMT+12")),
+        InvalidTimeError, "expires_at"),
+    row("extend_expiry-end-of-local-day-after-the-latest-instant",
+        lambda w: w.svc.extend_expiry(w.lot, EndOfLocalDay(date(9999, 12, 30), "Etc/GMT+12")),
+        InvalidTimeError, "expires_at"),
+    # -- the tenant's horizons (defaults: holds 31 days, awards 3653) ---------------------
+    row("hold-window-past-the-horizon",
+        lambda w: w.svc.hold(w.ann, eur("5"), window=31 * DAY + timedelta(seconds=1)),
+        InvalidTimeError, "window"),
+    row("hold-expires_at-past-the-horizon",
+        lambda w: w.svc.hold(w.ann, eur("5"), expires_at=w.clock.now() + 32 * DAY),
+        InvalidTimeError, "expires_at"),
+    row("award-expires_at-past-the-horizon",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=w.clock.now() + 3654 * DAY),
+        InvalidTimeError, "expires_at"),
+    row("award-end-of-local-day-past-the-horizon",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(2046, 1, 1), "Europe/Nicosia")),
+        InvalidTimeError, "expires_at"),
+    row("extend_expiry-past-the-horizon",
+        lambda w: w.svc.extend_expiry(w.lot, w.clock.now() + 3654 * DAY),
+        InvalidTimeError, "expires_at"),
+    row("hold-window-past-the-calendar",
+        lambda w: w.svc.hold(w.ann, eur("5"), window=timedelta(days=999_999_999)),
+        InvalidTimeError, "window"),
+    row("award-end-of-local-day-first-day",
+        lambda w: w.svc.award(w.ann, eur("1"), reason="r",
+                              expires_at=EndOfLocalDay(date(1, 1, 1), "Pacific/Kiritimati")),
+        InvalidTimeError, "expires_at"),
+]
+
+
+
+class Disguised(Decimal):
+    """A ``Decimal`` whose methods lie: whatever it holds (NaN, an infinity, too many places),
+    it says it is the finite number 1."""
+
+    def is_nan(self) -> bool:
+        return False
+
+    def is_snan(self) -> bool:
+        return False
+
+    def is_finite(self) -> bool:
+        return True
+
+    def is_infinite(self) -> bool:
+        return False
+
+    def as_tuple(self) -> Any:
+        return Decimal(1).as_tuple()
+
+    def __str__(self) -> str:
+        return "1"
+
+    def __repr__(self) -> str:
+        return "Decimal('1')"
+
+
+class AnyMode:
+    """Not a rounding mode, though it says it equals every one (and hashes as ROUND_UP)."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash("ROUND_UP")
+
+
+def _upgrade(w: World, performance: Decimal) -> object:
+    return w.svc.call_upgrade(w.eve, products=["tv"], daily_rate=kes("100"),
+                              downpayment=kes("5"), performance=performance)
+
+
+def _percent_fee(percent: Decimal) -> Any:
+    from prepaid_wallet.rules.fees import FeeRule
+    from prepaid_wallet.rules.operations import Operation
+
+    return FeeRule(name="f", operations={Operation.SPEND}, percent=percent)
+
+
+BAD_INPUT += [
+    row(f"top_up-amount-disguised-{name}",
+        lambda w, text=text: w.svc.top_up(w.ann, Money.of(Disguised(text), "EUR"),
+                                          method="card"),
+        InvalidAmountError, "amount")
+    for name, text in (("nan", "NaN"), ("snan", "sNaN"), ("infinity", "-Infinity"),
+                       ("extra-place", "1.001"), ("negative-zero", "-0"))
+] + [
+    row("hold-amount-disguised-nan",
+        lambda w: w.svc.hold(w.ann, Money.of(Disguised("NaN"), "EUR"), window=HOUR),
+        InvalidAmountError, "amount"),
+    row("spend-amount-disguised-nan",
+        lambda w: w.svc.spend(w.ann, SpendRequest(Money.of(Disguised("NaN"), "EUR"))),
+        InvalidAmountError, "amount"),
+    row("top_up-amount-multiplied-by-disguised-nan",
+        lambda w: w.svc.top_up(w.ann, eur("1").multiply(Disguised("NaN")), method="card"),
+        InvalidAmountError, "factor"),
+    row("top_up-amount-times-disguised-infinity",
+        lambda w: w.svc.top_up(w.ann, eur("1") * Disguised("Infinity"), method="card"),
+        InvalidAmountError, "factor"),
+    row("top_up-amount-multiplied-with-a-disguised-rounding-mode",
+        lambda w: w.svc.top_up(w.ann, eur("1").multiply(Decimal("0.5"), bad(AnyMode())),
+                               method="card"),
+        InvalidAmountError, "rounding"),
+    row("top_up-amount-divided-by-disguised-nan",
+        lambda w: w.svc.top_up(w.ann, eur("1").divide(Disguised("NaN")), method="card"),
+        InvalidAmountError, "divisor"),
+    row("top_up-amount-allocated-by-disguised-nan",
+        lambda w: w.svc.top_up(w.ann, eur("1").allocate([Disguised("NaN"), 1])[0],
+                               method="card"),
+        InvalidAmountError, "ratios"),
+    row("set_tenant_rules-fee-percent-disguised-nan",
+        lambda w: w.svc.set_tenant_rules("hub-a", TenantRules(
+            fees=(_percent_fee(Disguised("NaN")),))),
+        InvalidInputError, "percent"),
+    row("set_tenant_rules-fee-percent-disguised-extra-places",
+        lambda w: w.svc.set_tenant_rules("hub-a", TenantRules(
+            fees=(_percent_fee(Disguised("1.123456789")),))),
+        InvalidInputError, "percent"),
+    row("call_upgrade-performance-disguised-nan",
+        lambda w: _upgrade(w, Disguised("NaN")), InvalidInputError, "performance"),
+    row("call_upgrade-performance-disguised-snan",
+        lambda w: _upgrade(w, Disguised("sNaN")), InvalidInputError, "performance"),
+    row("call_upgrade-performance-disguised-above-one",
+        lambda w: _upgrade(w, Disguised("1.5")), InvalidInputError, "performance"),
+]
+
 
 def _succeeded() -> Any:
     from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus
@@ -1421,7 +1614,7 @@ INVALID_UNDER_A_KEY = [
     pytest.param(
         lambda w, k: w.svc.hold(w.ann, eur("5"), expires_at=PAST, idempotency_key=k),
         InvalidTimeError,
-        lambda w, k: w.svc.hold(w.ann, eur("5"), expires_at=LATER, idempotency_key=k),
+        lambda w, k: w.svc.hold(w.ann, eur("5"), expires_at=T0 + 7 * DAY, idempotency_key=k),
         id="hold-past-expiry"),
     pytest.param(
         lambda w, k: w.svc.spend(w.yen, SpendRequest(eur("5")), idempotency_key=k),

@@ -26,6 +26,11 @@ from prepaid_wallet.storage.sqlite import SQLiteStore
 from tests.json_convention import check_json_convention
 
 
+def _ahead(delta: timedelta) -> str:
+    """The instant ``delta`` from now, to the second, as ISO 8601 text in UTC."""
+    return (datetime.now(UTC) + delta).replace(microsecond=0).isoformat()
+
+
 def eur(amount: str, locale: str = "en_US") -> str:
     """An amount of euros as the text output shows it: ``format_money`` in ``locale`` (what that
     looks like is babel's CLDR data, tested in test_formatting)."""
@@ -125,10 +130,10 @@ def test_every_command_with_json(tmp_path: Path) -> None:
     assert cli.json("top-up", ann, "50.00", "--method", "card",
                     "--idempotency-key", "psp-1") == receipt  # replayed, nothing written
 
-    lot = cli.json("award", ann, "5.00", "--reason", "welcome",
-                   "--expires", "2099-01-01T00:00:00+00:00")
+    expires = _ahead(timedelta(days=365))
+    lot = cli.json("award", ann, "5.00", "--reason", "welcome", "--expires", expires)
     assert lot["amount"] == lot["remaining"] == "5.00 EUR"
-    assert lot["expires_at"] == "2099-01-01T00:00:00+00:00"
+    assert lot["expires_at"] == expires
     assert lot["reason"] == "welcome"
 
     decision = cli.json("check", ann, "12.00")
@@ -306,7 +311,7 @@ def test_holds_refunds_and_lots_with_json(cli: Cli) -> None:
     ann = cli.wallet("ann")
     cli.ok("top-up", ann, "50.00", "--method", "card")
     lot = cli.json("award", ann, "10.00", "--reason", "welcome",
-                   "--expires", "2099-01-01T00:00:00+00:00")
+                   "--expires", _ahead(timedelta(days=365)))
     listed = cli.jsonl("lots", ann)
     assert [(x["id"], x["remaining"], x["reason"]) for x in listed] == [
         (lot["id"], "10.00 EUR", "welcome")]
@@ -330,8 +335,9 @@ def test_holds_refunds_and_lots_with_json(cli: Cli) -> None:
         (lot["id"], "5.00 EUR")]
     assert "captured" in cli.fails(ExitCode.REFUSED, "capture", held["id"])
 
-    other = cli.json("hold", ann, "2.00", "--expires", "2099-01-01T00:00:00Z")
-    assert other["expires_at"] == "2099-01-01T00:00:00+00:00"
+    ends_at = _ahead(timedelta(days=7))  # within a tenant's default hold horizon (31 days)
+    other = cli.json("hold", ann, "2.00", "--expires", ends_at.replace("+00:00", "Z"))
+    assert other["expires_at"] == ends_at
     voided = cli.json("void", other["id"], "--idempotency-key", "v-1")
     assert (voided["id"], voided["status"], voided["amount"]) == (
         other["id"], "voided", "2.00 EUR")

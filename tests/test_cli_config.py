@@ -90,6 +90,7 @@ RULES = {
     "fees": [{"name": "card", "operations": ["top_up"], "fixed": {"minor": 25, "currency": "EUR"}}],
     "low_balance": {"thresholds": [{"amount": {"minor": 500, "currency": "EUR"}, "label": "low"}]},
     "payment_mode": "credit_first",
+    "hold_horizon_days": 7,
 }
 
 
@@ -116,6 +117,8 @@ def test_rules_are_set_from_a_file_and_shown_as_json(
     assert (stored["version"], stored["actor"], stored["idempotency_key"],
             stored["reason"]) == (1, "ops", "rules-1", "spring prices")
     assert stored["rules"] == TenantRules.from_data(RULES).to_data()
+    assert (stored["rules"]["hold_horizon_days"], stored["rules"]["award_horizon_days"]) == (
+        7, 3653)
     code, again, _ = call("--db", db, "--json", "rules", "set", "--tenant", "hub", str(path),
                           "--actor", "ops", "--idempotency-key", "rules-1",
                           "--reason", "spring prices", monkeypatch=monkeypatch, capsys=capsys)

@@ -259,10 +259,12 @@ def test_bad_arguments_are_usage_errors_naming_the_option(cli: Cli) -> None:
 
 
 def test_expire_expires_an_upgrade_whose_window_has_ended(cli: Cli) -> None:
-    w = _wallet(cli)
     called = datetime.now(UTC) - timedelta(hours=5)
     store = open_store(cli.url)
+    # Written earlier (a wallet's entries are never recorded before its latest instant, so
+    # the wallet is opened at that earlier time too).
     svc = WalletService(store, clock=FixedClock(called - timedelta(days=1)))
+    w = svc.open_wallet(owner_id="amina", tenant_id="solar", currency="EUR").id
     eur = lambda text: Money.of(text, "EUR")  # noqa: E731
     svc.open_contract(w, products=["lamp"], daily_rate=eur("50.00"))
     svc.payg_payment(w, payment_id="p-1", amount=eur("500.00"))

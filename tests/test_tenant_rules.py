@@ -63,7 +63,8 @@ LOW = LowBalanceRule((Threshold(eur("30.00"), "warn"), Threshold(eur("40.00"), "
 
 RICH = TenantRules(fees=(CARD_FEE, GUEST_FEE), periodic_fees=(MONTHLY,), limits=LIMITS,
                    low_balance=LOW, automatic_top_ups=True, spend_order=SpendOrder.OLDEST_FIRST,
-                   payment_mode=PaymentMode.CREDIT_FIRST)
+                   payment_mode=PaymentMode.CREDIT_FIRST, hold_horizon_days=7,
+                   award_horizon_days=400)
 
 
 # -- the JSON form --------------------------------------------------------------------------------
@@ -88,11 +89,13 @@ def test_every_key_is_shown_and_defaults_keep_todays_behaviour() -> None:
         "automatic_top_ups": False, "spend_order": "default", "payment_mode": "credit_only",
         "member_payment_modes": False, "default_floors": [],
         "customer_top_ups": {"minimum": None, "maximum": None, "lifetime_seconds": 86400},
+        "hold_horizon_days": 31, "award_horizon_days": 3653,
     }
     assert TenantRules.from_data({}) == TenantRules()
     assert TenantRules.from_data({"automatic_top_ups": True}) == TenantRules(
         automatic_top_ups=True)
     data = RICH.to_data()
+    assert (data["hold_horizon_days"], data["award_horizon_days"]) == (7, 400)
     assert data["spend_order"] == "oldest_first"
     assert data["payment_mode"] == "credit_first"
     assert data["low_balance"] == {"thresholds": [
@@ -163,6 +166,12 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         (_with("default_floors", {}), "default_floors", InvalidInputError),
         (_with("periodic_fees", [MONTHLY.to_data(), MONTHLY.to_data()]), "periodic_fees",
          InvalidInputError),
+        (_with("hold_horizon_days", 0), "hold_horizon_days", InvalidInputError),
+        (_with("hold_horizon_days", 1.5), "hold_horizon_days", InvalidInputError),
+        (_with("hold_horizon_days", True), "hold_horizon_days", InvalidInputError),
+        (_with("award_horizon_days", "10"), "award_horizon_days", InvalidInputError),
+        (_with("award_horizon_days", 36526), "award_horizon_days", InvalidInputError),
+        (_with("award_horizon_days", None), "award_horizon_days", InvalidInputError),
     ],
 )
 def test_bad_data_names_the_path_of_the_field_at_fault(

@@ -1,8 +1,9 @@
 """Clocks: where the library gets "now". The domain never asks the real time itself.
 
 :class:`SystemClock` reads the real time; :class:`FixedClock` is set and advanced by hand, for
-tests, examples, replays and batch jobs. Every instant the library handles is timezone-aware and
-normalised to UTC; :func:`require_aware` is the one check for that.
+tests, examples, replays and batch jobs. Every instant the library handles is timezone-aware,
+normalised to UTC and between :data:`EARLIEST` and :data:`LATEST`; :func:`require_aware` is the
+one check for that.
 """
 
 from __future__ import annotations
@@ -13,17 +14,33 @@ from typing import Protocol, runtime_checkable
 
 from prepaid_wallet.errors import InvalidTimeError
 
-__all__ = ["Clock", "FixedClock", "SystemClock", "require_aware"]
+__all__ = ["EARLIEST", "LATEST", "Clock", "FixedClock", "SystemClock", "require_aware"]
+
+#: The earliest instant the library accepts: a year after the first one Python can represent, so
+#: that no arithmetic the library does on an instant (a local day or month, a period, a window,
+#: a conversion to any time zone) can leave the calendar.
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+#: The latest instant the library accepts: a year before the last one Python can represent.
+LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+_RANGE = f"must be an instant from {EARLIEST.isoformat()} to {LATEST.isoformat()}"
 
 
 def require_aware(value: object, field: str) -> datetime:
     """Return ``value`` as an aware UTC ``datetime``; raise ``InvalidTimeError`` naming ``field``
-    if it is not a ``datetime`` or has no time zone."""
+    if it is not a ``datetime``, has no time zone, or is not between :data:`EARLIEST` and
+    :data:`LATEST` (e.g. ``datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))``, which is
+    in year 0 in UTC)."""
     if not isinstance(value, datetime):
         raise InvalidTimeError(field, "must be a datetime", value)
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InvalidTimeError(field, "must be timezone-aware (naive datetimes are refused)", value)
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # before year 1 or after year 9999 in UTC
+        raise InvalidTimeError(field, _RANGE, value) from exc
+    if not EARLIEST <= utc <= LATEST:
+        raise InvalidTimeError(field, _RANGE, value)
+    return utc
 
 
 @runtime_checkable

@@ -60,11 +60,12 @@ class EndOfLocalDay:
 def resolve_expiry(value: object, field: str = "expires_at") -> datetime | None:
     """An expiry given as an aware ``datetime``, an :class:`EndOfLocalDay` or ``None`` (never
     expires), as an aware UTC instant or ``None``. ``InvalidTimeError`` names ``field``
-    otherwise."""
+    otherwise, and for an instant outside :data:`~prepaid_wallet.clock.EARLIEST` ..
+    :data:`~prepaid_wallet.clock.LATEST`."""
     if value is None:
         return None
     if isinstance(value, EndOfLocalDay):
-        return value.instant
+        return require_aware(value.instant, field)  # within the instants the library takes
     if isinstance(value, datetime):
         return require_aware(value, field)
     raise InvalidTimeError(field, "must be an aware datetime, an EndOfLocalDay or None", value)

@@ -49,6 +49,7 @@ __all__ = [
     "Currency",
     "Money",
     "currency_exponent",
+    "plain_decimal",
 ]
 
 #: The largest absolute amount, in minor units, that any backend stores (a signed 64-bit integer).
@@ -129,16 +130,32 @@ def _check_range(minor: int, currency: str, field: str) -> int:
 
 
 def _check_rounding(rounding: object) -> str:
-    if rounding not in ROUNDING_MODES:
+    # Read as the plain text it holds: an object's own __eq__ and __hash__ may claim anything.
+    mode = str.__str__(rounding) if isinstance(rounding, str) else None
+    if mode not in ROUNDING_MODES:
         raise InvalidAmountError(
             "rounding", "must be one of the decimal module's ROUND_* modes", rounding
         )
-    assert isinstance(rounding, str)  # for the type checker; membership already proved it
-    return rounding
+    return mode
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """``value`` as a plain ``Decimal``: itself if it is one, else (an instance of a subclass)
+    the same number, read with ``Decimal``'s own ``as_tuple`` -- a subclass may override
+    anything else (``is_nan``, ``is_finite``, ``__str__``, ``as_tuple``, comparisons), so
+    nothing the library decides may rest on its methods. A NaN stays a NaN, an infinity an
+    infinity: the caller checks what it needs."""
+    if type(value) is Decimal:
+        return value
+    sign, digits, exponent = Decimal.as_tuple(value)
+    if isinstance(exponent, int):
+        return Decimal((sign, digits, exponent))
+    return Decimal(Decimal.__str__(value))  # a NaN (with its payload), an sNaN or an infinity
 
 
 def _to_decimal(value: object, field: str) -> Decimal:
-    """The one place an outside number becomes a ``Decimal`` (for factors, ratios, amounts)."""
+    """The one place an outside number becomes a ``Decimal`` (for factors, ratios, amounts).
+    A ``Decimal`` subclass is read as the plain ``Decimal`` it holds (:func:`plain_decimal`)."""
     if isinstance(value, (bool, float)):
         raise InvalidAmountError(
             field, f"must be a Decimal, an int or a decimal string, not {type(value).__name__}",
@@ -147,6 +164,7 @@ def _to_decimal(value: object, field: str) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, Decimal):
+        value = plain_decimal(value)
         if value.is_nan():
             raise InvalidAmountError(field, "must be a number (NaN is not)", value)
         if value.is_infinite():

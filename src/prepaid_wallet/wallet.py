@@ -83,7 +83,10 @@ class Wallet:
 
     ``open`` is the open balance (it may go down to ``floor``, which is zero or negative),
     ``commerce`` the sum of the remainders of its lots, ``held`` what active holds reserve.
-    ``version`` grows by one with every entry; ``head`` is the hash of its latest entry.
+    ``version`` grows by one with every entry; ``head`` is the hash of its latest entry and
+    ``last_at`` its recorded instant (None before the first entry). A unit of work never records
+    an entry of the wallet at an instant before ``last_at`` (or ``created_at``): see
+    :attr:`not_before`.
     """
 
     id: str
@@ -99,6 +102,14 @@ class Wallet:
     version: int = 0
     head: str = GENESIS
     metadata: tuple[tuple[str, str], ...] = ()
+    last_at: datetime | None = None
+
+    @property
+    def not_before(self) -> datetime:
+        """The earliest instant the wallet's next entry may be recorded at: the recorded
+        instant of its latest entry, or when it was opened if it has none. Recorded time never
+        goes backwards along a wallet's chain."""
+        return self.created_at if self.last_at is None else self.last_at
 
     @property
     def total(self) -> Money:
@@ -360,6 +371,7 @@ def _apply(
             version=wallet.version + 1,
             head=entry.hash,
             metadata=wallet.metadata,
+            last_at=entry.recorded_at,
         )
         updated.total  # noqa: B018 - raises InvalidAmountError past the storable range
         out.append(updated)

@@ -218,6 +218,38 @@ def version_6_rows(
     return settings, intents
 
 
+def fill_for_version_8(store: Store) -> dict[str, Any]:
+    """The reference script's data and a wallet without entries (``dan``): what the migration
+    tests from schema version 7 store; the state the library exported."""
+    run_reference_script(store)
+    svc = WalletService(store, clock=FixedClock(T0 + 30 * DAY), ids=SequentialIds(500))
+    svc.open_wallet(owner_id="dan", tenant_id=TENANT, currency="EUR")
+    return store.export_state()
+
+
+def check_latest_instants(store: Store) -> None:
+    """Each wallet of ``store`` knows the recorded instant of its latest entry (none for a
+    wallet without entries), and a command whose clock is behind it records at that instant,
+    after it in the wallet's statement."""
+    # a clock behind everything stored
+    svc = WalletService(store, clock=FixedClock(T0 - DAY), ids=SequentialIds(900))
+    for wallet in svc.wallets(TENANT):
+        statement = svc.statement(wallet.id)
+        latest = max((line.recorded_at for line in statement.lines), default=None)
+        assert wallet.last_at == latest, wallet.id
+    ann = svc.find_wallet(tenant_id=TENANT, owner_id="ann", currency="EUR")
+    dan = svc.find_wallet(tenant_id=TENANT, owner_id="dan", currency="EUR")
+    assert ann is not None
+    assert ann.last_at is not None
+    assert dan is not None
+    assert dan.last_at is None
+    receipt = svc.top_up(ann.id, eur("1.00"), method="cash")
+    assert receipt.recorded_at == ann.last_at
+    assert svc.statement(ann.id).lines[-1].entry_id == receipt.entry_id
+    opened = svc.top_up(dan.id, eur("1.00"), method="cash")
+    assert opened.recorded_at == dan.created_at
+
+
 def records_of(state: dict[str, Any], kind: str) -> list[Any]:
     """The rows of ``kind`` in an ``export_state()`` dump."""
     return [row for row in state["records"] if row[0] == kind]

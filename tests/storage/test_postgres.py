@@ -64,8 +64,10 @@ from tests.storage.contract import (
     add_live_lots,
     add_settings_and_events,
     cents,
+    check_latest_instants,
     check_settings_and_intent,
     eur,
+    fill_for_version_8,
     lot_indexes,
     new_service,
     records_of,
@@ -766,9 +768,16 @@ _LOT_COLS_V1 = (
 )
 
 
+#: The columns of ``wallets`` up to schema version 7 (version 8 adds ``last_at``).
+_WALLET_COLS_V7 = (
+    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
+    " version, head, metadata"
+)
+
+
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Lay out everything ``source`` (the current schema) holds in a new schema ``target``
-    built by the DDL of ``version`` (1 to 6: version 1 and the steps up to it), the way a
+    built by the DDL of ``version`` (1 to 7: version 1 and the steps up to it), the way a
     library of that version would have stored it. Before version 3 the lots must carry no
     conditions, no version before 4 holds wallet settings, none before 5 holds events, none
     before 6 holds top-up intents and none before 7 holds records: an older schema cannot hold
@@ -786,7 +795,7 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             f"INSERT INTO {quoted}.meta (key, value) VALUES ('schema_version', %s)",
             (str(version),),
         )
-        settings, intents = version_6_rows(
+        settings, intents = ([], []) if version >= 7 else version_6_rows(
             conn.execute(f'SELECT * FROM "{source}".records').fetchall())
         assert version >= 4 or not settings
         assert version >= 6 or not intents
@@ -804,7 +813,12 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             ).fetchone()
             assert row == (0,)
         for table in _TABLES:
-            if table == "lots" and version < 3:
+            if table == "wallets":
+                conn.execute(
+                    f"INSERT INTO {quoted}.wallets ({_WALLET_COLS_V7})"
+                    f' SELECT {_WALLET_COLS_V7} FROM "{source}".wallets'
+                )
+            elif table == "lots" and version < 3:
                 conn.execute(
                     f"INSERT INTO {quoted}.lots ({_LOT_COLS_V1})"
                     f' SELECT {_LOT_COLS_V1} FROM "{source}".lots'
@@ -824,6 +838,8 @@ def _write_as_version(source: str, target: str, version: int) -> None:
                 f"SELECT setval(pg_get_serial_sequence('{quoted}.events', 'seq'),"
                 f" (SELECT max(seq) FROM {quoted}.events))"
             )
+        if version >= 7:
+            conn.execute(f'INSERT INTO {quoted}.records SELECT * FROM "{source}".records')
         if intents:
             with conn.cursor() as cursor:
                 cursor.executemany(
@@ -868,7 +884,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 7
+        assert SCHEMA_VERSION == 8
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:
@@ -1552,6 +1568,73 @@ class TestPostgresMigrationTo7:
         assert not any(row[0] == "records" for row in catalog["columns"])
         assert _rows(target) == rows
         assert rows["meta"] == [("schema_version", "6")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+class TestPostgresMigrationTo8:
+    """A schema written with version 7 gains each wallet's latest recorded instant, taken from
+    its balance history (none for a wallet without entries), and the ``write_unit`` that
+    keeps it; everything else stays."""
+
+    @pytest.fixture
+    def version_7(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        """A version-7 schema holding :func:`fill_for_version_8`'s data and the state the
+        library exported. ``schema`` (the source) stays as the library created it."""
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            state = fill_for_version_8(store)
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version(schema, target, 7)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_7_schema_is_migrated_with_everything_kept(
+        self, dsn: str, schema: str, version_7: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
+
+        target, state = version_7
+        assert _catalog(target) != _catalog(schema)  # really laid out as version 7
+        assert not any(row[:2] == ("wallets", "last_at") for row in _catalog(target)["columns"])
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state  # the instants the library wrote, rebuilt
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            check_latest_instants(store)  # written by the new write_unit
+        finally:
+            store.close()
+        assert _catalog(target) == _catalog(schema)
+        assert _rows(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
+
+    def test_a_failing_migration_leaves_version_7_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_7: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_7
+        catalog, rows = _catalog(target), _rows(target)
+        monkeypatch.setitem(
+            module._MIGRATIONS, 8, module._MIGRATIONS[8] + "\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(StorageError):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "7")]
         monkeypatch.undo()
         store = module.PostgresStore(dsn, schema=target)
         try:

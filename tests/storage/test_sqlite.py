@@ -49,8 +49,10 @@ from tests.storage.contract import (
     add_live_lots,
     add_settings_and_events,
     cents,
+    check_latest_instants,
     check_settings_and_intent,
     eur,
+    fill_for_version_8,
     lot_indexes,
     new_service,
     records_of,
@@ -598,6 +600,22 @@ def _copy_lots(conn: sqlite3.Connection) -> None:
     )
 
 
+#: The columns of ``wallets`` up to schema version 7 (version 8 adds ``last_at``).
+_WALLET_COLS_V7 = (
+    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
+    " version, head, metadata"
+)
+
+
+def _copy(table: str) -> str:
+    """The statement that copies ``table`` of the attached ``src`` (the current schema) into
+    the older layout of ``main``: every column the older layout has."""
+    if table == "wallets":
+        cols = _WALLET_COLS_V7
+        return f"INSERT INTO main.wallets ({cols}) SELECT {cols} FROM src.wallets"
+    return f"INSERT INTO main.{table} SELECT * FROM src.{table}"
+
+
 def _write_as_version_1(source: str, target: str) -> None:
     """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
     version 1, the way a version-1 library would have stored it."""
@@ -609,7 +627,7 @@ def _write_as_version_1(source: str, target: str) -> None:
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
         conn.execute("ATTACH DATABASE ? AS src", (source,))
         for table in ("wallets", "holds", "charges", "idempotency"):
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+            conn.execute(_copy(table))
         _copy_lots(conn)
         conn.execute(
             "INSERT INTO main.postings (entry_seq, entry_id, position, account, minor, currency,"
@@ -773,7 +791,7 @@ def _write_as_version_2(source: str, target: str) -> None:
         conn.execute("ATTACH DATABASE ? AS src", (source,))
         for table in ("wallets", "holds", "charges", "idempotency", "postings", "entries",
                       "wallet_history"):
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+            conn.execute(_copy(table))
         _copy_lots(conn)
         conn.execute("COMMIT")
         conn.execute("DETACH DATABASE src")
@@ -790,7 +808,7 @@ _TABLES_V3 = ("wallets", "condition_groups", "lots", "holds", "charges", "idempo
 
 def _write_as_version(source: str, target: str, version: int) -> None:
     """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
-    ``version`` (3 to 6: version 1 and the steps up to it, as that library created its
+    ``version`` (3 to 7: version 1 and the steps up to it, as that library created its
     files). What the older version cannot hold the source must not hold either: events before
     version 5, settings before 4, intents before 6, other records before 7."""
     conn = _raw(target)
@@ -807,8 +825,11 @@ def _write_as_version(source: str, target: str, version: int) -> None:
         if version < 5:
             assert conn.execute("SELECT count(*) FROM src.events").fetchone() == (0,)
         for table in tables:
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
-        settings, intents = version_6_rows(conn.execute("SELECT * FROM src.records").fetchall())
+            conn.execute(_copy(table))
+        if version >= 7:
+            conn.execute(_copy("records"))
+        settings, intents = ([], []) if version >= 7 else version_6_rows(
+            conn.execute("SELECT * FROM src.records").fetchall())
         assert version >= 4 or not settings
         assert version >= 6 or not intents
         if settings:
@@ -1296,6 +1317,76 @@ class TestSQLiteMigrationTo7:
         try:
             assert conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+        finally:
+            conn.close()
+        monkeypatch.undo()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()
+
+
+class TestSQLiteMigrationTo8:
+    """A file written with schema version 7 gains each wallet's latest recorded instant, taken
+    from its balance history (none for a wallet without entries); everything else stays."""
+
+    @pytest.fixture
+    def version_7(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
+        """A version-7 file holding :func:`fill_for_version_8`'s data, the current-schema file
+        it was copied from, and the state the library exported."""
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            state = fill_for_version_8(store)
+        finally:
+            store.close()
+        target = str(tmp_path / "v7.db")
+        _write_as_version(source, target, 7)
+        return target, source, state
+
+    def test_a_version_7_file_is_migrated_with_everything_kept(
+        self, version_7: tuple[str, str, dict[str, object]]
+    ) -> None:
+        path, source, state = version_7
+        assert _schema(path) != _schema(source)
+        conn = _raw(path)
+        try:  # really laid out as version 7: no latest instants
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(wallets)")]
+            assert "last_at" not in columns
+        finally:
+            conn.close()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state  # the instants the library wrote, rebuilt
+            service, _ = new_service(store)
+            report = service.verify()
+            assert report.ok, report.problems
+            check_latest_instants(store)
+        finally:
+            store.close()
+        assert _schema(path) == _schema(source)
+        conn = _raw(path)
+        try:
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            assert version.fetchone() == (str(SCHEMA_VERSION),)
+        finally:
+            conn.close()
+
+    def test_a_failing_migration_leaves_the_version_7_file_as_it_was(
+        self, version_7: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _, state = version_7
+        before = _schema(path)
+        broken = sqlite_module._MIGRATIONS[8] + "\nINSERT INTO no_such_table VALUES (1);\n"
+        monkeypatch.setitem(sqlite_module._MIGRATIONS, 8, broken)
+        with pytest.raises(StorageError, match="no_such_table"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        conn = _raw(path)
+        try:
+            assert conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("7",)
         finally:
             conn.close()
         monkeypatch.undo()

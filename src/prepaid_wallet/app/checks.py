@@ -4,7 +4,7 @@ the rule, before anything is read or written."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prepaid_wallet.actors import Actor, as_actor
@@ -30,6 +30,7 @@ __all__ = [
     "check_condition",
     "check_currency",
     "check_groups",
+    "check_horizon",
     "check_key",
     "check_metadata",
     "check_names",
@@ -211,3 +212,16 @@ def check_purchase_time(request: SpendRequest, at: datetime) -> None:
 def less(amount: Money, fee: Money | None) -> Money:
     """``amount`` less ``fee`` (no fee: ``amount``)."""
     return amount if fee is None else amount - fee
+
+
+def check_horizon(ending: datetime | timedelta | None, at: datetime, days: int, field: str,
+                  value: object, rule: str) -> None:
+    """``InvalidTimeError`` naming ``field`` when ``ending`` (an instant, or a duration from
+    ``at``; None: no end) is more than ``days`` days after ``at``: the tenant's ``rule``
+    (``hold_horizon_days``, ``award_horizon_days``). ``value`` is what the caller gave."""
+    if ending is None:
+        return
+    ahead = ending if isinstance(ending, timedelta) else ending - at
+    if ahead > timedelta(days=days):
+        raise InvalidTimeError(field, f"must be at most {days} days ahead (the tenant's {rule})",
+                               value)

@@ -94,6 +94,7 @@ def credit_top_up(
     the wallet's lock and commits. Returns the entry's id."""
     if uow.get_idempotency(wallet.tenant_id, key) is not None:
         return None
+    at = max(at, wallet.not_before)  # recorded time never goes backwards
     charged = fee(env, uow, wallet, Operation.TOP_UP, amount)
     if charged is not None and charged >= amount:
         charged = None  # a fee may never swallow a top-up the customer paid

@@ -1,7 +1,8 @@
 """The one pipeline every write command runs through.
 
-    validate -> (prepare, authorized first) -> open the unit of work -> lock the wallets
-    -> authorize -> idempotency -> guards -> the handler -> rules and events -> commit
+    validate -> (prepare, authorized first) -> read the clock -> open the unit of work
+    -> lock the wallets (the instant: not before their latest entries) -> authorize
+    -> idempotency -> guards -> the handler -> rules and events -> commit
 
 A command is a frozen record (:mod:`prepaid_wallet.app.commands`) that says what it is
 (``operation``), how to check its arguments (``validate``), what its idempotency fingerprint
@@ -18,6 +19,10 @@ decides, builds the change with the domain's pure transitions and records it thr
   reads anything: another tenant's wallet, hold, lot, entry or condition group raises exactly
   what an unknown id raises (:meth:`Environment.scoped` and its lookups); then the wallets are
   locked in sorted id order;
+* the command's instant (``Context.at``) is the clock's, read before the unit of work opens,
+  or the latest recorded instant of the wallets it locked if that is later
+  (:func:`not_before`): recorded time never goes backwards along a wallet's chain, whatever
+  the clocks of the processes that write it say or the order they read them in;
 * the actor is authorized once the tenant is known (:func:`authorize`: the roles the command
   requires, then the tenant's access policy, read with the locked wallets): a
   ``PermissionDeniedError`` writes nothing, not even under a key;
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -73,6 +78,7 @@ __all__ = [
     "command_classes",
     "idempotent",
     "lock",
+    "not_before",
     "operations",
     "run",
 ]
@@ -374,15 +380,24 @@ def run(env: Environment, command: Command[R]) -> R:
     handle = _handler(command.handler)
     if command.prepare is not None:
         _prepare(command.prepare)(env, command, key, actor)
-    at = env.now()
+    clock = env.now()
     with env.store.unit_of_work() as uow:
         locked = command.locks.lock(env, uow, command)
+        at = not_before(clock, locked.wallets.values())
         authorize(env, uow, actor, command, locked.scope)
         ctx = Context(env, uow, at, key, None if actor is None else actor.id, metadata,
                       locked.wallets)
         result: R = idempotent(uow, locked.scope, key, request, command.result,
                                lambda: handle(ctx, command), at)
         return result
+
+
+def not_before(at: datetime, wallets: Iterable[Wallet]) -> datetime:
+    """The instant a unit that locked ``wallets`` records at: ``at`` (the clock's), or the
+    latest recorded instant of the wallets if that is later (:attr:`Wallet.not_before`), so
+    recorded time never goes backwards along a wallet's chain, even when clocks disagree or
+    one goes back. A clock that moves forward gives its own instant."""
+    return max((at, *(wallet.not_before for wallet in wallets)))
 
 
 def idempotent(

@@ -45,7 +45,7 @@ from prepaid_wallet.errors import (
     InvalidInputError,
     InvalidTimeError,
 )
-from prepaid_wallet.money import MAX_MINOR_UNITS, Money, currency_exponent
+from prepaid_wallet.money import MAX_MINOR_UNITS, Money, currency_exponent, plain_decimal
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.text import check_text
 
@@ -168,7 +168,7 @@ def _percent(value: object) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise InvalidInputError("percent", rule + f", not {type(value).__name__}", value)
-    number = Decimal(value)
+    number = plain_decimal(value) if isinstance(value, Decimal) else Decimal(value)
     if not number.is_finite():
         raise InvalidInputError("percent", rule, value)
     exponent = number.as_tuple().exponent

@@ -1,5 +1,6 @@
 """What one tenant configures: its fee rules, periodic fees, limits, low-balance thresholds,
-automatic top-ups, spend order and default payment mode.
+automatic top-ups, spend order, default payment mode and how far ahead holds and awards may
+expire.
 
 The rules live in the store, in versions: ``WalletService.set_tenant_rules`` stores a new
 version and every process that opens the store applies it from its next command on
@@ -31,7 +32,22 @@ from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule
 from prepaid_wallet.rules.versions import ConfigVersion
 
-__all__ = ["TenantRules", "TenantRulesVersion"]
+__all__ = [
+    "DEFAULT_AWARD_HORIZON_DAYS",
+    "DEFAULT_HOLD_HORIZON_DAYS",
+    "MAX_HORIZON_DAYS",
+    "TenantRules",
+    "TenantRulesVersion",
+]
+
+#: How far ahead a hold may end by default: 31 days, as long as the longest card
+#: authorizations last (a hold is money a customer cannot spend meanwhile).
+DEFAULT_HOLD_HORIZON_DAYS: Final = 31
+#: How far ahead an award (a lot) may expire by default: ten years (3653 days, leap days
+#: included). An award that never expires is not bounded by it.
+DEFAULT_AWARD_HORIZON_DAYS: Final = 3653
+#: The largest horizon a tenant may set: a hundred years.
+MAX_HORIZON_DAYS: Final = 36525
 
 
 def _items(value: object, kind: type, field: str) -> tuple[Any, ...]:
@@ -92,6 +108,23 @@ def _customer_top_ups(value: object) -> CustomerTopUpRules:
     return value
 
 
+def _horizon(value: object, field: str) -> int:
+    # An int subclass is read as the int it holds (its own comparisons may lie).
+    days = None if isinstance(value, bool) or not isinstance(value, int) else int.__index__(value)
+    if days is None or not 1 <= days <= MAX_HORIZON_DAYS:
+        raise InvalidInputError(field, f"must be an int from 1 to {MAX_HORIZON_DAYS} (days)",
+                                value)
+    return days
+
+
+def _hold_horizon(value: object) -> int:
+    return _horizon(value, "hold_horizon_days")
+
+
+def _award_horizon(value: object) -> int:
+    return _horizon(value, "award_horizon_days")
+
+
 def _payment_mode(value: object) -> PaymentMode:
     if not isinstance(value, PaymentMode):
         raise InvalidInputError("payment_mode", "must be a PaymentMode", value)
@@ -126,6 +159,12 @@ class TenantRules:
     * ``customer_top_ups`` -- the bounds and lifetime of customer top-ups
       (:class:`~prepaid_wallet.rules.customer_top_ups.CustomerTopUpRules`; default: no bounds
       of their own, a lifetime of one day).
+    * ``hold_horizon_days`` -- how many days ahead a hold may end at most (its ``expires_at``,
+      or the end of its ``window``); default 31 (:data:`DEFAULT_HOLD_HORIZON_DAYS`).
+    * ``award_horizon_days`` -- how many days ahead a lot may expire at most (``award`` and
+      ``extend_expiry``; a lot that never expires is not bounded); default 3653, ten years
+      (:data:`DEFAULT_AWARD_HORIZON_DAYS`). Both from 1 to :data:`MAX_HORIZON_DAYS`; a day is
+      24 hours of elapsed time.
 
     Raises ``InvalidInputError`` naming the field for a value of the wrong type, and
     ``"periodic_fees"`` for two periodic fees of one name.
@@ -143,6 +182,10 @@ class TenantRules:
     default_floors: tuple[Money, ...] = attrs.field(default=(), converter=_default_floors)
     customer_top_ups: CustomerTopUpRules = attrs.field(factory=CustomerTopUpRules,
                                                        converter=_customer_top_ups)
+    hold_horizon_days: int = attrs.field(default=DEFAULT_HOLD_HORIZON_DAYS,
+                                         converter=_hold_horizon)
+    award_horizon_days: int = attrs.field(default=DEFAULT_AWARD_HORIZON_DAYS,
+                                          converter=_award_horizon)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.automatic_top_ups, bool):
@@ -175,7 +218,9 @@ class TenantRules:
              "payment_mode": "credit_only",
              "member_payment_modes": false,
              "default_floors": [<Money>, ...],
-             "customer_top_ups": <CustomerTopUpRules.to_data()>}
+             "customer_top_ups": <CustomerTopUpRules.to_data()>,
+             "hold_horizon_days": 31,
+             "award_horizon_days": 3653}
 
         Money is ``{"minor": <int>, "currency": <code>}``, instants ISO 8601 text with an
         offset, the spend order and payment mode their enum values.
@@ -191,6 +236,8 @@ class TenantRules:
             "member_payment_modes": self.member_payment_modes,
             "default_floors": [money_to_data(floor) for floor in self.default_floors],
             "customer_top_ups": self.customer_top_ups.to_data(),
+            "hold_horizon_days": self.hold_horizon_days,
+            "award_horizon_days": self.award_horizon_days,
         }
 
     @classmethod
@@ -204,7 +251,8 @@ class TenantRules:
         ``"fees[1].percent"``, ``"periodic_fees[0].zone"``, ``"limits.max_balance"``,
         ``"limits.rules[0].window.period"``, ``"low_balance.thresholds[2].label"``,
         ``"automatic_top_ups"``, ``"spend_order"``, ``"payment_mode"``,
-        ``"member_payment_modes"``, ``"default_floors[0]"``, ``"customer_top_ups.minimum"``.
+        ``"member_payment_modes"``, ``"default_floors[0]"``, ``"customer_top_ups.minimum"``,
+        ``"hold_horizon_days"``, ``"award_horizon_days"``.
         """
         if not isinstance(data, Mapping):
             raise InvalidInputError("tenant_rules", "must be a mapping (a JSON object)", data)
@@ -238,12 +286,15 @@ class TenantRules:
             values["customer_top_ups"] = _decoded(
                 data["customer_top_ups"], "customer_top_ups", CustomerTopUpRules.from_data,
                 "customer_top_ups")
+        for horizon in ("hold_horizon_days", "award_horizon_days"):
+            if horizon in data:
+                values[horizon] = data[horizon]
         return cls(**values)
 
 
 _KEYS: Final = ("fees", "periodic_fees", "limits", "low_balance", "automatic_top_ups",
                 "spend_order", "payment_mode", "member_payment_modes", "default_floors",
-                "customer_top_ups")
+                "customer_top_ups", "hold_horizon_days", "award_horizon_days")
 _RENAMEABLE: Final = (InvalidTimeError, InvalidCurrencyError, InvalidAmountError)
 
 

@@ -149,9 +149,9 @@ _HISTORY_ROW_COLS = (
 #: ``write_unit(p JSONB)``: every write of a unit in one call (see
 #: :meth:`prepaid_wallet.storage.postgres.PostgresUnitOfWork._flush`), built from its parts.
 #: Migrations always run to the latest version, in one transaction, so only the last migration
-#: that changes what a unit writes (re)creates it (hook ``write_unit``); the one version 6
-#: created (hook ``write_unit_6``) is kept so a new schema passes through exactly what a
-#: version-6 one held, and is never used.
+#: that changes what a unit writes (re)creates it (hook ``write_unit``); the ones versions 6
+#: and 7 created (hooks ``write_unit_6``, ``write_unit_7``) are kept so a new schema passes
+#: through exactly what a version-6 or version-7 one held, and are never used.
 _UNIT_HEAD = """
 CREATE OR REPLACE FUNCTION {s}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
 DECLARE
@@ -195,6 +195,46 @@ _UNIT_WALLETS = f"""    IF p ? 'groups' THEN
         LOOP
             UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
                 status = w.status, version = w.version, head = w.head
+                WHERE id = w.id AND version = w.base;
+            IF NOT FOUND THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            END IF;
+        END LOOP;
+    END IF;
+"""
+#: Version 8: a wallet's update also writes the recorded instant of its latest entry.
+_UNIT_WALLETS_8 = f"""    IF p ? 'groups' THEN
+        FOR g IN
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
+        LOOP
+            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
+                WHERE c.id = g.id FOR UPDATE;
+            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
+                UPDATE {{s}}.lots SET due_at = {_first_end('ends_at', 'g.valid_until')}
+                    WHERE group_id = g.id AND remaining > 0;
+            END IF;
+            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
+                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
+                        g.valid_until)
+                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
+                    name = excluded.name, version = excluded.version,
+                    condition = excluded.condition, valid_from = excluded.valid_from,
+                    valid_until = excluded.valid_until;
+        END LOOP;
+    END IF;
+    IF p ? 'new_wallets' THEN
+        INSERT INTO {{s}}.wallets
+            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
+    END IF;
+    IF p ? 'wallets' THEN
+        FOR w IN
+            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
+                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
+                version BIGINT, head TEXT, last_at TIMESTAMPTZ
+            )
+        LOOP
+            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
+                status = w.status, version = w.version, head = w.head, last_at = w.last_at
                 WHERE id = w.id AND version = w.base;
             IF NOT FOUND THEN
                 PERFORM {{s}}.wallet_moved(w.id, w.base);
@@ -344,10 +384,11 @@ END
 $$;
 """
 _WRITE_UNIT_6 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_SETTINGS_6 + _UNIT_REST
-_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
+_WRITE_UNIT_7 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
+_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS_8 + _UNIT_RECORDS + _UNIT_REST
 
 
 #: The DDL of each hook of the migration list, as :func:`prepaid_wallet.storage._schema.render`
 #: takes it.
 HOOKS = {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": _WRITE_UNIT_6,
-         "write_unit": _WRITE_UNIT}
+         "write_unit_7": _WRITE_UNIT_7, "write_unit": _WRITE_UNIT}

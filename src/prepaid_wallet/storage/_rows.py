@@ -111,6 +111,10 @@ class Rows:
     def _opt_at(self, at: datetime | None) -> Any:
         return None if at is None else self._at(at)
 
+    def optional_instant(self, at: datetime | None) -> Any:
+        """An instant or None as the dialect stores it (NULL for None)."""
+        return self._opt_at(at)
+
     def _opt_at_of(self, value: Any) -> datetime | None:
         return None if value is None else self._at_of(value)
 
@@ -121,7 +125,7 @@ class Rows:
         return (
             w.id, w.tenant_id, w.owner_id, w.currency, w.floor.minor_units, self._at(w.created_at),
             w.open.minor_units, w.commerce.minor_units, w.held.minor_units, w.status.value,
-            w.version, w.head, _json(w.metadata),
+            w.version, w.head, _json(w.metadata), self._opt_at(w.last_at),
         )
 
     def wallet(self, row: Sequence[Any]) -> Wallet:
@@ -134,7 +138,7 @@ class Rows:
             open=stored_amount(row[6], currency),  # ...then only the range
             commerce=stored_amount(row[7], currency),
             held=stored_amount(row[8], currency), status=WalletStatus(row[9]), version=row[10],
-            head=row[11], metadata=_pairs(row[12]),
+            head=row[11], metadata=_pairs(row[12]), last_at=self._opt_at_of(row[13]),
         )
 
     # -- lots -------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 #: Every message raised by one of the schema's own triggers or functions starts with this.
 TRIGGER = "prepaid_wallet:"
@@ -66,7 +66,7 @@ TRIGGER = "prepaid_wallet:"
 
 WALLET_COLS = (
     "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
-    " version, head, metadata"
+    " version, head, metadata, last_at"
 )
 LOT_COLS = (
     "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
@@ -373,6 +373,17 @@ DROP TABLE {p}wallet_settings;
 DROP TABLE {p}top_up_intents;
 """
 
+#: Version 8: each wallet keeps the recorded instant of its latest entry (``last_at``, NULL
+#: before its first), read with the wallet when it is locked: a unit never records the
+#: wallet's next entry before it (recorded time never goes backwards along a wallet's chain).
+#: Stored wallets take the latest instant of their balance history.
+_V8 = """
+ALTER TABLE {p}wallets ADD COLUMN last_at {instant};
+UPDATE {p}wallets SET last_at = (
+    SELECT max(h.recorded_at) FROM {p}wallet_history h WHERE h.wallet_id = {p}wallets.id
+);
+"""
+
 
 @attrs.frozen
 class Step:
@@ -390,8 +401,9 @@ class Step:
 #: in a way of the dialect's own (SQLite: tables stored by the key they are read by; PostgreSQL:
 #: the functions a commit and its balance check run); ``write_unit`` -- what writes a unit's
 #: changes in the database itself, where the dialect does that (recreated by the last version
-#: that changes what a unit writes); ``write_unit_6`` -- the same as version 6 created it
-#: (so that a new database passes through exactly what a version-6 one held).
+#: that changes what a unit writes); ``write_unit_6`` and ``write_unit_7`` -- the same as
+#: versions 6 and 7 created it (so that a new database passes through exactly what a version-6
+#: or version-7 one held).
 MIGRATIONS: tuple[Step, ...] = (
     Step(1, _V1, hook="journal"),
     Step(2, "", hook="write_path"),
@@ -399,7 +411,8 @@ MIGRATIONS: tuple[Step, ...] = (
     Step(4, _V4),
     Step(5, _V5),
     Step(6, _V6, hook="write_unit_6"),
-    Step(7, _V7, hook="write_unit"),
+    Step(7, _V7, hook="write_unit_7"),
+    Step(8, _V8, hook="write_unit"),
 )
 
 #: The hook names a dialect must give DDL for (an empty text where it has nothing to add).

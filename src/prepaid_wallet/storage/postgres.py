@@ -574,14 +574,14 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
                 dict(zip(_WALLET_NAMES, _ROWS.wallet_row(self._wallets[w.id]), strict=True))
                 for w in self._new_wallets
             ]
-        # A change moves balances, status, version and head only; the rest of a wallet is
-        # fixed. Sorted by id, like the locks: an update of a wallet this unit did not lock
-        # waits in the same order as everyone else.
+        # A change moves balances, status, version, head and its instant only; the rest of a
+        # wallet is fixed. Sorted by id, like the locks: an update of a wallet this unit did
+        # not lock waits in the same order as everyone else.
         moved = [
             {"id": w.id, "base": self._base_versions.get(w.id, 0),
              "open": w.open.minor_units, "commerce": w.commerce.minor_units,
              "held": w.held.minor_units, "status": w.status.value, "version": w.version,
-             "head": w.head}
+             "head": w.head, "last_at": w.last_at}
             for wallet_id, w in sorted(self._wallets.items())
             if wallet_id not in new_ids
         ]

@@ -194,7 +194,8 @@ _ROWS = Rows(_DIALECT)
 
 _SCRIPTS = _schema.render(
     _DIALECT,
-    {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": "", "write_unit": ""},
+    {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": "", "write_unit_7": "",
+     "write_unit": ""},
 )
 #: Version 1 of the schema, as first released. A new file gets it and then every migration, in
 #: the same transaction, so a new file and a migrated one always have the same schema.
@@ -593,20 +594,22 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         with _translated("writing wallets"):
             if self._new_wallets:
                 conn.executemany(
-                    f"INSERT INTO wallets ({_schema.WALLET_COLS}) VALUES ({','.join('?' * 13)})",
+                    f"INSERT INTO wallets ({_schema.WALLET_COLS}) VALUES ({','.join('?' * 14)})",
                     [_ROWS.wallet_row(self._wallets[w.id]) for w in self._new_wallets],
                 )
-            # A change moves balances, version and head only; the rest of a wallet is fixed.
+            # A change moves balances, version, head and its instant only; the rest of a wallet
+            # is fixed.
             updates = [
                 (w.open.minor_units, w.commerce.minor_units, w.held.minor_units,
-                 w.status.value, w.version, w.head, w.id, self._base_versions.get(w.id, 0))
+                 w.status.value, w.version, w.head, _ROWS.optional_instant(w.last_at), w.id,
+                 self._base_versions.get(w.id, 0))
                 for w in self._wallets.values()
                 if w.id not in new_ids
             ]
             for row in updates:
                 cursor = conn.execute(
                     "UPDATE wallets SET open = ?, commerce = ?, held = ?, status = ?,"
-                    " version = ?, head = ? WHERE id = ? AND version = ?",
+                    " version = ?, head = ?, last_at = ? WHERE id = ? AND version = ?",
                     row,
                 )
                 if cursor.rowcount != 1:  # this update did not apply: the version moved

@@ -17,7 +17,7 @@ from prepaid_wallet.app.commands import _HANDLERS
 from prepaid_wallet.app.pipeline import Command
 from prepaid_wallet.errors import CurrencyMismatchError, InvalidAmountError, InvalidInputError
 from prepaid_wallet.ids import check_name
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, plain_decimal
 from prepaid_wallet.rules.payg import DeviceState, PaygOutcome
 
 __all__ = [
@@ -46,6 +46,12 @@ def _distinct(value: object, field: str, what: str, each: str) -> tuple[str, ...
     if len(set(names)) != len(names):
         raise InvalidInputError(field, f"must not name {each} twice", value)
     return names
+
+
+def _plain(value: Any) -> Any:
+    """A ``Decimal`` subclass as the plain ``Decimal`` it holds (its own methods may lie); any
+    other value as it is, for ``validate`` to judge."""
+    return plain_decimal(value) if isinstance(value, Decimal) else value
 
 
 def _products(products: object) -> tuple[str, ...]:
@@ -187,7 +193,7 @@ class CallUpgrade(_OnContract):
     products: Sequence[str]
     daily_rate: Money
     downpayment: Money
-    performance: Decimal | None = None
+    performance: Decimal | None = attrs.field(default=None, converter=_plain)
 
     def validate(self) -> None:
         _products(self.products)
@@ -195,7 +201,7 @@ class CallUpgrade(_OnContract):
         down = check_positive(self.downpayment, "downpayment")
         if down.currency != rate.currency:
             raise CurrencyMismatchError(rate.currency, down.currency, "downpayment")
-        score = self.performance
+        score = self.performance  # a Decimal subclass is held as the plain Decimal it holds
         if score is not None and (
                 isinstance(score, bool) or not isinstance(score, Decimal)
                 or not score.is_finite() or not Decimal(0) <= score <= Decimal(1)):

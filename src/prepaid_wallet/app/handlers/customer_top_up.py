@@ -209,6 +209,7 @@ def refund_top_up(
             raise InvalidInputError("top_up_id", "must be the id of a customer top-up",
                                     top_up_id)
         wallet = uow.lock_wallets([found.wallet_id], tenant_records=WITH_LOCKS)[found.wallet_id]
+        at = max(at, wallet.not_before)  # recorded time never goes backwards
         authorize(uow, who, "refund_top_up", wallet.tenant_id, default=env.principal)
         current = customer_top_up(env, uow, top_up_id) or found
         refund = None if key is None else next(
@@ -270,6 +271,7 @@ def _settle_refund(env: Environment, top_up_id: str, refund_key: str, outcome: C
         found = customer_top_up(env, uow, top_up_id)
         assert found is not None
         wallet = uow.lock_wallets([found.wallet_id], tenant_records=WITH_LOCKS)[found.wallet_id]
+        at = max(at, wallet.not_before)  # recorded time never goes backwards
         current = customer_top_up(env, uow, top_up_id) or found
         index = next(i for i, r in enumerate(current.refunds) if r.key == refund_key)
         refund = current.refunds[index]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from prepaid_wallet import wallet as _w
-from prepaid_wallet.app.checks import check_currency
+from prepaid_wallet.app.checks import check_currency, check_horizon
 from prepaid_wallet.app.commands import ExtendExpiry
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups
@@ -36,6 +36,8 @@ def extend_expiry(ctx: Context, command: ExtendExpiry) -> Lot:
     expiry = command.expiry
     if expiry is not None and expiry <= ctx.at:
         raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
+    check_horizon(expiry, ctx.at, ctx.env.tenant_rules(ctx.uow, wallet.tenant_id)
+                  .award_horizon_days, "expires_at", command.expires_at, "award_horizon_days")
     end = ctx.env.lot_expiry(lot, Groups(ctx.uow))
     if end is not None and ctx.at >= end:
         raise InvalidTimeError(
@@ -125,6 +127,7 @@ def _release_due_hold(env: Environment, hold_id: str, at: datetime) -> Expiry | 
         check_name(hold_id, "hold_id")
         wallet_id = uow.get_hold(hold_id).wallet_id
         wallet = lock(env, uow, wallet_id, fields=("hold_id",))[wallet_id]
+        at = max(at, wallet.not_before)  # recorded time never goes backwards
         held = uow.get_hold(hold_id)
         if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
             return None
@@ -141,6 +144,7 @@ def _expire_due_lot(env: Environment, lot_id: str, at: datetime) -> Expiry | Non
     with env.store.unit_of_work() as uow:
         wallet_id = uow.get_lot(lot_id).wallet_id
         wallet = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)[wallet_id]
+        at = max(at, wallet.not_before)  # recorded time never goes backwards
         lot = uow.get_lot(lot_id)
         group = None if lot.group_id is None else uow.get_condition_group(lot.group_id)
         if not lot.is_live or lot.expired_entry_id or not env.expiry.is_expired(lot, at, group):

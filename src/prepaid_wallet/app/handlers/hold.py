@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.app.charges import fee
-from prepaid_wallet.app.checks import check_currency
+from prepaid_wallet.app.checks import check_currency, check_horizon
 from prepaid_wallet.app.commands import CaptureHold, PlaceHold, VoidHold
 from prepaid_wallet.app.decision import decide
 from prepaid_wallet.app.lots import breakage_of, ends, lots_of
@@ -35,9 +35,13 @@ def hold(ctx: Context, command: PlaceHold) -> Hold:
     wallet = ctx.wallet(command.wallet_id)
     check_currency(wallet, command.amount)
     at = ctx.at
+    days = ctx.env.tenant_rules(ctx.uow, wallet.tenant_id).hold_horizon_days
+    if command.window is not None:  # checked before it is added: it may pass the calendar
+        check_horizon(command.window, at, days, "window", command.window, "hold_horizon_days")
     ending = command.until(at)
     if ending <= at:
         raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
+    check_horizon(ending, at, days, "expires_at", command.expires_at, "hold_horizon_days")
     decision = decide(ctx.env, ctx.uow, wallet,
                       SpendRequest(command.amount, PaymentMode.CREDIT_ONLY), at)
     if not decision.allowed:

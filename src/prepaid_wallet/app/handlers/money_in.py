@@ -8,7 +8,7 @@ from prepaid_wallet.app.charges import (
     check_headroom,
     check_top_up,
 )
-from prepaid_wallet.app.checks import check_currency
+from prepaid_wallet.app.checks import check_currency, check_horizon
 from prepaid_wallet.app.commands import Award, TopUp
 from prepaid_wallet.app.lots import group_lot, terms
 from prepaid_wallet.app.pipeline import Context
@@ -44,6 +44,8 @@ def award(ctx: Context, command: Award) -> Lot:
     expiry = command.expiry
     if expiry is not None and expiry <= ctx.at:
         raise InvalidTimeError("expires_at", "must be in the future", command.expires_at)
+    check_horizon(expiry, ctx.at, ctx.env.tenant_rules(ctx.uow, wallet.tenant_id)
+                  .award_horizon_days, "expires_at", command.expires_at, "award_horizon_days")
     own, group, version = terms(ctx.env, ctx.uow, wallet, command.condition, command.group_id,
                                 ctx.at)
     change = _w.award(

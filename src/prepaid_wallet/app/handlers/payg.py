@@ -43,7 +43,7 @@ from prepaid_wallet.app.payg import (
     payment_of,
     payment_taken,
 )
-from prepaid_wallet.app.pipeline import Context
+from prepaid_wallet.app.pipeline import Context, not_before
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS
 from prepaid_wallet.errors import (
     ContractNotFoundError,
@@ -511,7 +511,8 @@ def expire_upgrades(env: Environment, at: datetime | None = None) -> tuple[str, 
         for upgrade in due:
             with env.store.unit_of_work() as uow:
                 wallets = uow.lock_wallets([upgrade.wallet_id], tenant_records=WITH_LOCKS)
-                ctx = Context(env, uow, now, None, None, {}, wallets)
+                ctx = Context(env, uow, not_before(now, wallets.values()), None, None, {},
+                              wallets)
                 books = _Books.of(ctx, upgrade.wallet_id)
                 if books.upgrade is not None and books.upgrade.upgrade_id == upgrade.upgrade_id \
                         and books.upgrade.status is UpgradeStatus.EXPIRED:

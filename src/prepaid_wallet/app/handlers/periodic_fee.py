@@ -79,7 +79,8 @@ def _charge_periodic(env: Environment, wallet_id: str, fee: PeriodicFee, at: dat
             payload: str | None = None
             if amount.is_positive():
                 change = _w.charge_fee(wallet, amount, env.info(
-                    at, key, None, {"fee": fee.name, "occurrence": occurrence.isoformat()}))
+                    max(at, wallet.not_before), key, None,
+                    {"fee": fee.name, "occurrence": occurrence.isoformat()}))
                 record(env, uow, change)
                 entry_ids.append(change.entry.id)
                 payload = change.entry.id
