@@ -7,6 +7,7 @@ store lives in a schema of its own, dropped when the test is done.
 from __future__ import annotations
 
 import sys
+from typing import Any
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -759,11 +760,14 @@ def _rows(schema: str) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-#: The columns of ``lots`` up to schema version 2 (version 3 adds conditions and ``due_at``).
-_LOT_COLS_V1 = (
-    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
-    " entry_id, expired_entry_id"
-)
+def _copy_table(conn: Any, source: str, target: str, table: str, how: str = "") -> None:
+    """Copy the rows of ``table`` from schema ``source`` into ``target``: the columns
+    ``target``'s (older) layout has."""
+    cols = ", ".join(row[0] for row in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+        " AND table_name = %s ORDER BY ordinal_position", (target, table)).fetchall())
+    conn.execute(f'INSERT INTO "{target}".{table} ({cols}){how}'
+                 f' SELECT {cols} FROM "{source}".{table}')
 
 
 def _write_as_version(source: str, target: str, version: int) -> None:
@@ -794,9 +798,7 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             row = conn.execute(f'SELECT count(*) FROM "{source}".events').fetchone()
             assert row == (0,)
         if version >= 3:
-            conn.execute(
-                f'INSERT INTO {quoted}.condition_groups SELECT * FROM "{source}".condition_groups'
-            )
+            _copy_table(conn, source, target, "condition_groups")
         else:
             row = conn.execute(
                 f'SELECT count(*) FROM "{source}".lots'
@@ -804,22 +806,13 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             ).fetchone()
             assert row == (0,)
         for table in _TABLES:
-            if table == "lots" and version < 3:
-                conn.execute(
-                    f"INSERT INTO {quoted}.lots ({_LOT_COLS_V1})"
-                    f' SELECT {_LOT_COLS_V1} FROM "{source}".lots'
-                )
-            else:
-                conn.execute(f'INSERT INTO {quoted}.{table} SELECT * FROM "{source}".{table}')
+            _copy_table(conn, source, target, table)
         if settings:
             with conn.cursor() as cursor:
                 cursor.executemany(
                     f"INSERT INTO {quoted}.wallet_settings VALUES (%s, %s, %s)", settings)
         if version >= 5:
-            conn.execute(
-                f"INSERT INTO {quoted}.events OVERRIDING SYSTEM VALUE"
-                f' SELECT * FROM "{source}".events'
-            )
+            _copy_table(conn, source, target, "events", " OVERRIDING SYSTEM VALUE")
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{quoted}.events', 'seq'),"
                 f" (SELECT max(seq) FROM {quoted}.events))"
@@ -868,7 +861,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 7
+        assert SCHEMA_VERSION == 8
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:

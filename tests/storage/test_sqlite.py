@@ -598,6 +598,13 @@ def _copy_lots(conn: sqlite3.Connection) -> None:
     )
 
 
+def _copy_table(conn: sqlite3.Connection, table: str) -> None:
+    """Copy the attached ``src`` file's rows of ``table``: the columns the (older) layout of
+    ``main`` has."""
+    cols = ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({table})"))
+    conn.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM src.{table}")
+
+
 def _write_as_version_1(source: str, target: str) -> None:
     """Copy everything ``source`` (the current schema) holds into a new file laid out as schema
     version 1, the way a version-1 library would have stored it."""
@@ -609,7 +616,7 @@ def _write_as_version_1(source: str, target: str) -> None:
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
         conn.execute("ATTACH DATABASE ? AS src", (source,))
         for table in ("wallets", "holds", "charges", "idempotency"):
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+            _copy_table(conn, table)
         _copy_lots(conn)
         conn.execute(
             "INSERT INTO main.postings (entry_seq, entry_id, position, account, minor, currency,"
@@ -617,7 +624,7 @@ def _write_as_version_1(source: str, target: str) -> None:
             " p.minor, p.currency, p.recorded_at, p.balance_after"
             " FROM src.postings p JOIN src.entries e ON e.seq = p.entry_seq"
         )
-        conn.execute("INSERT INTO main.entries SELECT * FROM src.entries")
+        _copy_table(conn, "entries")
         conn.execute(
             "INSERT INTO main.wallet_history (wallet_id, entry_seq, entry_id, recorded_at,"
             " currency, open, commerce, held) SELECT wallet_id, entry_seq, entry_id,"
@@ -773,7 +780,7 @@ def _write_as_version_2(source: str, target: str) -> None:
         conn.execute("ATTACH DATABASE ? AS src", (source,))
         for table in ("wallets", "holds", "charges", "idempotency", "postings", "entries",
                       "wallet_history"):
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+            _copy_table(conn, table)
         _copy_lots(conn)
         conn.execute("COMMIT")
         conn.execute("DETACH DATABASE src")
@@ -807,7 +814,7 @@ def _write_as_version(source: str, target: str, version: int) -> None:
         if version < 5:
             assert conn.execute("SELECT count(*) FROM src.events").fetchone() == (0,)
         for table in tables:
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+            _copy_table(conn, table)
         settings, intents = version_6_rows(conn.execute("SELECT * FROM src.records").fetchall())
         assert version >= 4 or not settings
         assert version >= 6 or not intents

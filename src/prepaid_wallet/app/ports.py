@@ -53,6 +53,7 @@ from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
+from prepaid_wallet.results import Problem
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
 __all__ = [
@@ -404,6 +405,13 @@ class UnitOfWork(Protocol):
 
     def iter_entries(self) -> Iterator[Entry]:
         """The whole journal in the order it was written."""
+        ...
+
+    def iter_row_problems(self) -> Iterator[Problem]:
+        """Every stored row the journal does not prove that is not as the library wrote it:
+        a row whose seal does not match, or that holds what the library never writes, or a
+        derived column (a posting's balance after, a lot's due instant) that the rows it is
+        derived from do not give. A store kept in the process holds no rows: nothing."""
         ...
 
     def wallet_history(

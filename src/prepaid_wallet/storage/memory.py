@@ -35,6 +35,7 @@ from prepaid_wallet.expiry import ExpiryPolicy
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.results import Problem
 from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
 from prepaid_wallet.storage.base import (
     Event,
@@ -589,6 +590,11 @@ class MemoryUnitOfWork(WriteBuffer):
         """The committed journal in order."""
         self._check_open()
         yield from list(self._store.entries)
+
+    def iter_row_problems(self) -> Iterator[Problem]:
+        """Nothing: this store keeps values, not rows, in the process that wrote them."""
+        self._check_open()
+        return iter(())
 
     def wallet_history(
         self, wallet_id: str, since: datetime | None = None, until: datetime | None = None

@@ -5,12 +5,13 @@ in bounded memory."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import attrs
 
 from prepaid_wallet.app.environment import Environment
-from prepaid_wallet.app.ports import UnitOfWork
-from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.app.ports import UnitOfWork, WalletSnapshot
+from prepaid_wallet.errors import InvalidInputError, StorageError
 from prepaid_wallet.ledger import BELOW_FLOOR, GENESIS, Entry, EntryKind, lot_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.results import Problem, Progress, VerifyReport
@@ -34,25 +35,81 @@ def verify(env: Environment, *, progress: Progress | None = None) -> VerifyRepor
 
 def iter_verify(env: Environment, *, progress: Progress | None = None) -> Iterator[Problem]:
     """The store's problems as they are found, in two passes over one snapshot: the journal
-    entry by entry, then wallet by wallet. ``progress(phase, done)`` is called after every entry
-    (``"entries"``) and wallet (``"wallets"``), and once at the end of each phase."""
+    entry by entry, then every stored row the journal does not prove (its seal), then wallet by
+    wallet. ``progress(phase, done)`` is called after every entry (``"entries"``) and wallet
+    (``"wallets"``), and once at the end of each phase."""
     with env.store.unit_of_work(read_only=True) as uow:
-        done = 0
-        for entry in uow.iter_entries():
-            done += 1
-            yield from _entry_problems(entry)
-            if progress is not None:
-                progress("entries", done)
+        yield from _unreadable("journal", _entries_pass(uow, progress))
+        yield from _unreadable("rows", uow.iter_row_problems())
+        yield from _unreadable("wallets", _wallets_pass(uow, progress))
+
+
+def _unreadable(part: str, problems: Iterator[Problem]) -> Iterator[Problem]:
+    """``problems``, and if reading the store fails on something no store of the library
+    holds (a row changed by hand past reading), one last problem saying where and why: the
+    rows that caused it are named by the row checks."""
+    try:
+        yield from problems
+    except StorageError:
+        raise  # the store cannot be read at all: not a problem of what it holds
+    except Exception as exc:  # noqa: BLE001 - what a value read back refuses to be
+        yield Problem("unreadable", part,
+                      f"reading the {part} stopped: {type(exc).__name__}: {exc}")
+
+
+def _entries_pass(uow: UnitOfWork, progress: Progress | None) -> Iterator[Problem]:
+    """The journal, entry by entry in journal order."""
+    done = 0
+    order = _JournalOrder()
+    for entry in uow.iter_entries():
+        done += 1
+        yield from _entry_problems(entry)
+        yield from order.follow(entry)
         if progress is not None:
             progress("entries", done)
-        done = 0
-        for wallet in uow.iter_wallets():
-            done += 1
-            yield from _verify_wallet(uow, wallet)
-            if progress is not None:
-                progress("wallets", done)
+    if progress is not None:
+        progress("entries", done)
+
+
+def _wallets_pass(uow: UnitOfWork, progress: Progress | None) -> Iterator[Problem]:
+    """Every wallet: its chain and history replayed, against its stored state."""
+    done = 0
+    for wallet in uow.iter_wallets():
+        done += 1
+        yield from _verify_wallet(uow, wallet)
         if progress is not None:
             progress("wallets", done)
+    if progress is not None:
+        progress("wallets", done)
+
+
+@attrs.define
+class _JournalOrder:
+    """Each wallet's chain followed in journal order (the first pass): an entry must link to
+    the wallet's entry right before it in the journal, and be recorded no earlier. Two entries
+    swapped in the journal, or one recorded before the entry it follows, are named here."""
+
+    heads: dict[str, str] = attrs.Factory(dict)
+    instants: dict[str, datetime] = attrs.Factory(dict)
+
+    def follow(self, entry: Entry) -> list[Problem]:
+        """What is wrong with ``entry``'s place in the journal, and remember it as the latest
+        entry of each of its wallets."""
+        found = []
+        for wallet_id, prev in zip(entry.wallet_ids, entry.prev_hashes, strict=False):
+            if prev != self.heads.get(wallet_id, GENESIS):
+                found.append(Problem(
+                    "order", entry.id,
+                    f"does not follow the entry before it in wallet {wallet_id}'s journal"))
+            last = self.instants.get(wallet_id)
+            if last is not None and entry.recorded_at < last:
+                found.append(Problem(
+                    "time", entry.id,
+                    f"recorded at {entry.recorded_at.isoformat()}, before wallet {wallet_id}'s"
+                    f" previous entry ({last.isoformat()})"))
+            self.heads[wallet_id] = entry.hash
+            self.instants[wallet_id] = entry.recorded_at
+        return found
 
 
 @attrs.define
@@ -65,6 +122,8 @@ class _Replay:
     reversals: dict[str, int] = attrs.Factory(dict)
     problems: list[Problem] = attrs.Factory(list)
     head: str = GENESIS
+    #: The idempotency keys its entries were written under (entry id by key).
+    keys: dict[str, str] = attrs.Factory(dict)
     #: Whether an open balance below the floor is a chargeback's debt: the last entry that
     #: left it below the floor was a chargeback, or raised it.
     debt: bool = False
@@ -81,10 +140,16 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
     # predecessor's hash, so the chain is followed link by link.
     waiting: dict[str, Entry] = {}
     head = GENESIS
-    for entry, _ in uow.wallet_history(wallet.id):
+    commerce = 0
+    for entry, after in uow.wallet_history(wallet.id):
         for p in entry.postings:
             if p.account.startswith(prefix):
                 sums[p.account] = sums.get(p.account, 0) + p.amount.minor_units
+                if ":lot:" in p.account:
+                    commerce += p.amount.minor_units
+        replay.problems.extend(_history_problems(
+            wallet, entry, after,
+            (sums.get(prefix + "open", 0), commerce, sums.get(prefix + "held", 0))))
         prev = entry.prev_hash(wallet.id)
         if prev == head:
             head = entry.hash
@@ -96,6 +161,8 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
         else:
             waiting[prev] = entry
         if entry.wallet_ids[0] == wallet.id:  # counted once, by its first wallet
+            if entry.idempotency_key is not None:
+                replay.keys.setdefault(entry.idempotency_key, entry.id)
             if entry.reverses is not None:
                 replay.reversals[entry.reverses] = replay.reversals.get(entry.reverses, 0) + 1
             if entry.refund_of is not None:
@@ -121,6 +188,25 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
     return replay
 
 
+def _history_problems(wallet: Wallet, entry: Entry, after: WalletSnapshot,
+                      replayed: tuple[int, int, int]) -> list[Problem]:
+    """What is wrong with the wallet's stored balances right after ``entry`` (the history
+    statements and as-of balances read): they must be what the journal adds up to there."""
+    if after.entry_id != entry.id or after.recorded_at != entry.recorded_at:
+        return [Problem("history", wallet.id,
+                        f"the row after entry {entry.id} names entry {after.entry_id} at"
+                        f" {after.recorded_at.isoformat()}")]
+    stored = (after.open.minor_units, after.commerce.minor_units, after.held.minor_units)
+    if stored == replayed:
+        return []
+    names = ("open", "commerce", "held")
+    wrong = ", ".join(
+        f"{name} {_minor_text(s, wallet.currency)} (the journal gives"
+        f" {_minor_text(r, wallet.currency)})"
+        for name, s, r in zip(names, stored, replayed, strict=True) if s != r)
+    return [Problem("history", wallet.id, f"after entry {entry.id}: {wrong}")]
+
+
 def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
     """What is wrong with one wallet: its chain, its stored balances against the replay, its
     lots, holds, refunds and reversals."""
@@ -140,6 +226,11 @@ def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
                       f"refunds add up to {refunded} against a charge of {charge.amount}"
                       f" with {charge.refunded_total} refunded")
             found.append(Problem("refund", original, detail))
+    for key, entry_id in replay.keys.items():
+        if uow.get_idempotency(wallet.tenant_id, key) is None:
+            found.append(Problem(
+                "idempotency", f"{wallet.tenant_id}/{key}",
+                f"entry {entry_id} was written under this key but its record is missing"))
     prefix = f"wallet:{wallet.id}:"
     if replay.head != wallet.head:
         found.append(Problem("chain", wallet.id, "stored head is not the last entry's hash"))
