@@ -11,6 +11,7 @@ one at a time: nothing the library stores escapes ``verify``.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,12 +19,25 @@ from typing import Any
 
 import pytest
 
-from prepaid_wallet import FixedClock, Money, SpendRequest, Store, TenantRules, WalletService
+from prepaid_wallet import (
+    Checkpoint,
+    FixedClock,
+    InvalidInputError,
+    Money,
+    SequentialIds,
+    SpendRequest,
+    Store,
+    TenantRules,
+    WalletService,
+    open_store,
+)
 from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.results import Problem
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
+from prepaid_wallet.storage.memory import MemoryStore
 from prepaid_wallet.storage.sqlite import SQLiteStore
 from tests import pg
+from tests.backends import available_backends
 from tests.test_service import T0
 
 DAY = timedelta(days=1)
@@ -298,7 +312,7 @@ def test_every_column_of_every_stored_row_is_proven(stored: tuple[Store, Raw]) -
                 try:
                     raw.run(f"UPDATE {table} SET {column} = {_changed(raw, table, column, value)}"
                             f" WHERE {where}", params)
-                except Exception:  # noqa: BLE001 - a value the column refuses is no edit
+                except Exception:
                     continue
                 tried += 1
                 if not _found(svc):
@@ -307,3 +321,120 @@ def test_every_column_of_every_stored_row_is_proven(stored: tuple[Store, Raw]) -
         assert svc.verify().ok, (table, svc.verify().problems)
     assert tried > 60
     assert not missed, missed
+
+
+# -- checkpoints: an anchor outside the store ---------------------------------------------------
+
+
+@pytest.fixture(params=sorted(available_backends()))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """A factory of fresh stores on one backend (each closed at the end)."""
+    made: list[Store] = []
+
+    def new() -> Store:
+        made.append(available_backends()[request.param](tmp_path))
+        return made[-1]
+
+    yield new
+    for store in made:
+        store.close()
+
+
+def _run(store: Store, first_top_up: str) -> WalletService:
+    """The same history every time (fixed clock, sequential ids), but for one amount."""
+    svc = WalletService(store, clock=FixedClock(T0), ids=SequentialIds())
+    ann = svc.open_wallet(owner_id="ann", tenant_id="hub", currency="EUR").id
+    ben = svc.open_wallet(owner_id="ben", tenant_id="hub", currency="EUR").id
+    svc.top_up(ann, eur(first_top_up), method="card")
+    svc.transfer(ann, ben, eur("5.00"))
+    svc.spend(ben, SpendRequest(eur("1.00")), idempotency_key="k")
+    return svc
+
+
+def test_a_checkpoint_round_trips_as_one_line_and_bad_text_is_refused() -> None:
+    point = Checkpoint(3, "e_1", "a" * 64, T0)
+    assert Checkpoint.from_text(point.to_text()) == point
+    empty = Checkpoint(0, None, "b" * 64, T0)
+    assert Checkpoint.from_text(empty.to_text()) == empty
+    for text in ("", "x", point.to_text().replace("/1", "/2"), point.to_text() + " extra",
+                 point.to_text().replace("a" * 64, "A" * 64),
+                 point.to_text().replace(" 3 ", " -3 ")):
+        with pytest.raises(InvalidInputError) as info:
+            Checkpoint.from_text(text)
+        assert info.value.field == "checkpoint"
+    svc = WalletService(open_store("memory:"), clock=FixedClock(T0))
+    for bad in ("text", [point.to_text()], 3):
+        with pytest.raises(InvalidInputError) as info:
+            svc.verify(against=bad)  # type: ignore[arg-type]
+        assert info.value.field == "against"
+
+
+def test_the_journal_extends_every_checkpoint_taken_as_it_grew(
+        backend: Callable[[], Store]) -> None:
+    store = backend()
+    svc = WalletService(store, clock=FixedClock(T0))
+    points = [svc.checkpoint()]  # of the empty journal
+    assert (points[0].entries, points[0].last_entry_id) == (0, None)
+    ann = svc.open_wallet(owner_id="ann", tenant_id="hub", currency="EUR").id
+    for amount in ("1.00", "2.00", "3.00"):
+        svc.top_up(ann, eur(amount), method="card")
+        points.append(svc.checkpoint())
+    assert [p.entries for p in points] == [0, 1, 2, 3]
+    report = svc.verify(against=reversed(points))
+    assert report.ok, report.problems
+    assert points[-1] == svc.checkpoint().__class__(3, points[-1].last_entry_id,
+                                                   points[-1].digest, points[-1].taken_at)
+
+
+def test_a_forged_history_with_every_hash_and_seal_recomputed_fails_its_checkpoint(
+        backend: Callable[[], Store]) -> None:
+    """Whoever can write the store and knows the format can rewrite the whole history
+    consistently (here: the same commands with a larger first top-up, so every hash, chain,
+    balance and seal after it is recomputed): only an anchor kept elsewhere catches it."""
+    real = _run(backend(), "50.00")
+    point = real.checkpoint()
+    forged = _run(backend(), "90.00")
+    assert forged.verify().ok  # consistent in itself
+    problems = forged.verify(against=[point]).problems
+    assert [p.code for p in problems] == ["checkpoint"]
+    assert str(point.entries) in problems[0].subject
+    # the real store, grown since, still extends it; a shorter one does not
+    real.top_up(real.wallets()[0].id, eur("1.00"), method="card")
+    assert real.verify(against=[point]).ok
+    short = WalletService(backend(), clock=FixedClock(T0), ids=SequentialIds())
+    short.open_wallet(owner_id="ann", tenant_id="hub", currency="EUR")
+    (problem,) = short.verify(against=[point]).problems
+    assert problem.code == "checkpoint"
+    assert "holds 0" in problem.detail
+
+
+def test_checkpoints_taken_while_commands_commit_at_once_are_all_extended(
+        backend: Callable[[], Store]) -> None:
+    store = backend()
+    if isinstance(store, MemoryStore):
+        pytest.skip("the memory store runs one unit at a time")
+    svc = WalletService(store)
+    wallets = [svc.open_wallet(owner_id=f"o{i}", tenant_id="hub", currency="EUR").id
+               for i in range(4)]
+    points: list[Checkpoint] = []
+    errors: list[BaseException] = []
+
+    def write(wallet_id: str) -> None:
+        try:
+            for _ in range(25):
+                svc.top_up(wallet_id, eur("1.00"), method="card")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in wallets]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        points.append(svc.checkpoint())
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    points.append(svc.checkpoint())
+    assert points[-1].entries == 100
+    report = svc.verify(against=points)
+    assert report.ok, report.problems

@@ -7,9 +7,9 @@ store lives in a schema of its own, dropped when the test is done.
 from __future__ import annotations
 
 import sys
-from typing import Any
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest

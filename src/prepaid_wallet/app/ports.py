@@ -403,8 +403,17 @@ class UnitOfWork(Protocol):
         """The id of the entry that reverses ``entry_id``, if any."""
         ...
 
-    def iter_entries(self) -> Iterator[Entry]:
-        """The whole journal in the order it was written."""
+    def iter_entries(self, until: int | None = None) -> Iterator[Entry]:
+        """The whole journal in the order it was written; with ``until`` (a position
+        :meth:`journal_end` gave), only the entries up to that position."""
+        ...
+
+    def journal_end(self) -> int:
+        """The journal's settled end: a position such that every entry before it is
+        committed (or was rolled back) and every entry committed from now on comes after it.
+        Where commands commit at once (PostgreSQL), this waits for the units that are writing
+        entries right now to end, and holds new ones back for that moment. Call it in a write
+        unit and read the journal up to it (:meth:`iter_entries`) in a later unit."""
         ...
 
     def iter_row_problems(self) -> Iterator[Problem]:

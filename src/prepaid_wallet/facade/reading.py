@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.facade import Facade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from prepaid_wallet.ledger import Entry
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from prepaid_wallet.results import (
         Balance,
         Breakdown,
+        Checkpoint,
         Problem,
         Progress,
         Statement,
@@ -102,17 +103,34 @@ class Reading(Facade):
 
     # -- verification -----------------------------------------------------------------------
 
-    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
+    def checkpoint(self) -> Checkpoint:
+        """A :class:`~prepaid_wallet.results.Checkpoint` of the journal as it stands: keep
+        it outside the store (``to_text()`` is one line for a file or a log) and pass it to
+        :meth:`verify` (``against=``) later to prove that the journal still begins with
+        exactly the entries it covers. On PostgreSQL, taking one waits for the commands that
+        are writing entries right now and holds new ones back for that moment. Writes
+        nothing."""
+        from prepaid_wallet.app.queries.verification import checkpoint
+
+        return checkpoint(self._env)
+
+    def verify(self, *, progress: Progress | None = None,
+               against: Iterable[Checkpoint] = ()) -> VerifyReport:
         """Check the whole store: every entry balances and its hash is right, every wallet's
         chain is unbroken, stored balances equal a replay of the postings, lots and holds add
         up, no wallet is below its floor, refunds stay within their originals and no entry is
-        reversed twice. Returns a report; never raises for what it finds. :meth:`iter_verify`
-        does the same and yields each problem as it is found."""
+        reversed twice, every other stored row (wallets, lots, holds, charges, idempotency
+        records, condition groups, events, records) is as the library wrote it (its seal),
+        and the journal begins with the entries of each checkpoint ``against`` names (see
+        docs/integrity.md). Returns a report; never raises for what it finds (``InvalidInputError``
+        naming ``against`` for anything but checkpoints). :meth:`iter_verify` does the same
+        and yields each problem as it is found."""
         from prepaid_wallet.app.queries.verification import verify
 
-        return verify(self._env, progress=progress)
+        return verify(self._env, progress=progress, against=against)
 
-    def iter_verify(self, *, progress: Progress | None = None) -> Iterator[Problem]:
+    def iter_verify(self, *, progress: Progress | None = None,
+                    against: Iterable[Checkpoint] = ()) -> Iterator[Problem]:
         """:meth:`verify` as a stream of :class:`~prepaid_wallet.results.Problem`, read from one
         consistent snapshot in two passes: the journal entry by entry (balance and hash), then
         wallet by wallet (chain, replayed balances, lots, holds, refunds, reversals).
@@ -124,5 +142,5 @@ class Reading(Facade):
         no other unit of work on the same thread meanwhile."""
         from prepaid_wallet.app.queries.verification import iter_verify
 
-        return iter_verify(self._env, progress=progress)
+        return iter_verify(self._env, progress=progress, against=against)
 

@@ -748,17 +748,32 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         row = self._one(self._q("SELECT id FROM entries WHERE reverses = ?"), (entry_id,))
         return None if row is None else str(row[0])
 
-    def iter_entries(self) -> Iterator[Entry]:
-        """The committed journal in order, read a batch at a time."""
+    def iter_entries(self, until: int | None = None) -> Iterator[Entry]:
+        """The committed journal in order (up to sequence number ``until``), read a batch at a
+        time."""
         self._check_open()
-        page = self._q(f"SELECT {ENTRY_COLS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?")
+        page = self._q(f"SELECT {ENTRY_COLS} FROM entries WHERE seq > ? AND seq <= ?"
+                       " ORDER BY seq LIMIT ?")
         last = 0
+        end = (1 << 63) - 1 if until is None else until
         while True:
-            rows = self._all(page, (last, _BATCH))
+            rows = self._all(page, (last, end, _BATCH))
             if not rows:
                 return
             yield from self._entries(rows)
             last = rows[-1][0]
+
+    def journal_end(self) -> int:
+        """The highest sequence number drawn by a settled entry (:meth:`_settle_journal`
+        first, where units commit at once)."""
+        self._check_open()
+        self._settle_journal()
+        row = self._one("SELECT coalesce(max(seq), 0) FROM entries", ())
+        return int(row[0])
+
+    def _settle_journal(self) -> None:
+        """Wait until no unit is writing entries (nothing to do where one unit writes at a
+        time)."""
 
     def wallet_history(
         self, wallet_id: str, since: datetime | None = None, until: datetime | None = None

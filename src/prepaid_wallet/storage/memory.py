@@ -586,10 +586,15 @@ class MemoryUnitOfWork(WriteBuffer):
                 return change.entry.id
         return self._store.reversals.get(entry_id)
 
-    def iter_entries(self) -> Iterator[Entry]:
-        """The committed journal in order."""
+    def iter_entries(self, until: int | None = None) -> Iterator[Entry]:
+        """The committed journal in order (up to position ``until``: its first entries)."""
         self._check_open()
-        yield from list(self._store.entries)
+        yield from list(self._store.entries[:until])
+
+    def journal_end(self) -> int:
+        """The number of committed entries (units run one at a time)."""
+        self._check_open()
+        return len(self._store.entries)
 
     def iter_row_problems(self) -> Iterator[Problem]:
         """Nothing: this store keeps values, not rows, in the process that wrote them."""

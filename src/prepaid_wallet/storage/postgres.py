@@ -515,6 +515,13 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
 
         return self._start(send)
 
+    def _settle_journal(self) -> None:
+        """``LOCK TABLE entries IN SHARE MODE``: granted once every unit that inserted entries
+        has ended (an insert holds ``ROW EXCLUSIVE`` to its end), and no unit inserts until
+        this one ends; every sequence number drawn so far is then settled."""
+        with _translated("waiting for the journal to settle"):
+            self._cursor("LOCK TABLE entries IN SHARE MODE", ())
+
     def _lazy(self, query: str, params: Sequence[Any], batch: int) -> Iterator[Any]:
         """Rows of ``query`` (which has an ``ORDER BY``), fetched ``batch`` at a time with
         ``LIMIT``/``OFFSET``: no server-side cursor outlives a page, so an abandoned iterator

@@ -4,7 +4,7 @@ in bounded memory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import attrs
@@ -14,12 +14,47 @@ from prepaid_wallet.app.ports import UnitOfWork, WalletSnapshot
 from prepaid_wallet.errors import InvalidInputError, StorageError
 from prepaid_wallet.ledger import BELOW_FLOOR, GENESIS, Entry, EntryKind, lot_account
 from prepaid_wallet.money import Money
-from prepaid_wallet.results import Problem, Progress, VerifyReport
+from prepaid_wallet.results import (
+    JOURNAL_GENESIS,
+    Checkpoint,
+    Problem,
+    Progress,
+    VerifyReport,
+    extend_digest,
+)
 from prepaid_wallet.wallet import HoldStatus, Wallet
 
-__all__ = ["Progress", "iter_verify", "verify"]
+__all__ = ["Progress", "check_checkpoints", "checkpoint", "iter_verify", "verify"]
 
-def verify(env: Environment, *, progress: Progress | None = None) -> VerifyReport:
+def checkpoint(env: Environment) -> Checkpoint:
+    """A checkpoint of the journal as it is settled now (:class:`Checkpoint`): where units
+    commit at once, the journal's end is settled first (``journal_end``), then the entries up
+    to it are read from one snapshot."""
+    with env.store.unit_of_work() as uow:
+        end = uow.journal_end()
+    digest, count, last = JOURNAL_GENESIS, 0, None
+    with env.store.unit_of_work(read_only=True) as uow:
+        for entry in uow.iter_entries(until=end):
+            digest = extend_digest(digest, entry.hash)
+            count += 1
+            last = entry.id
+    return Checkpoint(count, last, digest, env.now())
+
+
+def check_checkpoints(against: Iterable[Checkpoint]) -> tuple[Checkpoint, ...]:
+    """``against`` as a tuple, each one a :class:`Checkpoint` (``InvalidInputError`` naming
+    ``against`` otherwise), fewest entries first."""
+    if isinstance(against, str | bytes) or not isinstance(against, Iterable):
+        raise InvalidInputError("against", "must be checkpoints", against)
+    found = tuple(against)
+    for item in found:
+        if not isinstance(item, Checkpoint):
+            raise InvalidInputError("against", "must be checkpoints", item)
+    return tuple(sorted(found, key=lambda c: c.entries))
+
+
+def verify(env: Environment, *, progress: Progress | None = None,
+           against: Iterable[Checkpoint] = ()) -> VerifyReport:
     """Every problem :func:`iter_verify` finds, with the number of entries and wallets
     checked."""
     counts = {"entries": 0, "wallets": 0}
@@ -29,17 +64,20 @@ def verify(env: Environment, *, progress: Progress | None = None) -> VerifyRepor
         if progress is not None:
             progress(phase, done)
 
-    problems = tuple(iter_verify(env, progress=track))
+    problems = tuple(iter_verify(env, progress=track, against=against))
     return VerifyReport(problems, counts["entries"], counts["wallets"])
 
 
-def iter_verify(env: Environment, *, progress: Progress | None = None) -> Iterator[Problem]:
+def iter_verify(env: Environment, *, progress: Progress | None = None,
+                against: Iterable[Checkpoint] = ()) -> Iterator[Problem]:
     """The store's problems as they are found, in two passes over one snapshot: the journal
     entry by entry, then every stored row the journal does not prove (its seal), then wallet by
     wallet. ``progress(phase, done)`` is called after every entry (``"entries"``) and wallet
-    (``"wallets"``), and once at the end of each phase."""
+    (``"wallets"``), and once at the end of each phase. The journal must extend each
+    checkpoint ``against`` names."""
+    checkpoints = check_checkpoints(against)
     with env.store.unit_of_work(read_only=True) as uow:
-        yield from _unreadable("journal", _entries_pass(uow, progress))
+        yield from _unreadable("journal", _entries_pass(uow, progress, checkpoints))
         yield from _unreadable("rows", uow.iter_row_problems())
         yield from _unreadable("wallets", _wallets_pass(uow, progress))
 
@@ -52,23 +90,52 @@ def _unreadable(part: str, problems: Iterator[Problem]) -> Iterator[Problem]:
         yield from problems
     except StorageError:
         raise  # the store cannot be read at all: not a problem of what it holds
-    except Exception as exc:  # noqa: BLE001 - what a value read back refuses to be
+    except Exception as exc:
         yield Problem("unreadable", part,
                       f"reading the {part} stopped: {type(exc).__name__}: {exc}")
 
 
-def _entries_pass(uow: UnitOfWork, progress: Progress | None) -> Iterator[Problem]:
-    """The journal, entry by entry in journal order."""
+def _entries_pass(uow: UnitOfWork, progress: Progress | None,
+                  checkpoints: tuple[Checkpoint, ...]) -> Iterator[Problem]:
+    """The journal, entry by entry in journal order, and the checkpoints it must extend
+    (fewest entries first)."""
     done = 0
     order = _JournalOrder()
+    digest = JOURNAL_GENESIS
+    waiting = list(checkpoints)
+    while waiting and waiting[0].entries == 0:
+        yield from _checkpoint_problems(waiting.pop(0), 0, digest, None)
     for entry in uow.iter_entries():
         done += 1
         yield from _entry_problems(entry)
         yield from order.follow(entry)
+        if waiting:
+            digest = extend_digest(digest, entry.hash)
+            while waiting and waiting[0].entries == done:
+                yield from _checkpoint_problems(waiting.pop(0), done, digest, entry.id)
         if progress is not None:
             progress("entries", done)
+    for point in waiting:
+        yield Problem("checkpoint", _checkpoint_name(point),
+                      f"covers {point.entries} entries but the journal holds {done}")
     if progress is not None:
         progress("entries", done)
+
+
+def _checkpoint_name(point: Checkpoint) -> str:
+    return f"checkpoint of {point.entries} entries at {point.taken_at.isoformat()}"
+
+
+def _checkpoint_problems(point: Checkpoint, done: int, digest: str,
+                         last: str | None) -> list[Problem]:
+    """Whether the journal's first ``done`` entries (their digest ``digest``, the last one
+    ``last``) are the ones ``point`` covers."""
+    if digest == point.digest and last == point.last_entry_id:
+        return []
+    return [Problem("checkpoint", _checkpoint_name(point),
+                    f"the journal's first {done} entries are not the ones checkpointed (the"
+                    f" {done}th is {last}, the checkpoint's {point.last_entry_id}): an entry"
+                    " up to it was changed, added, removed or moved")]
 
 
 def _wallets_pass(uow: UnitOfWork, progress: Progress | None) -> Iterator[Problem]:
