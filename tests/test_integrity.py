@@ -22,8 +22,11 @@ import pytest
 from prepaid_wallet import (
     Checkpoint,
     FixedClock,
+    IntegrityError,
     InvalidInputError,
     Money,
+    SealKey,
+    SealKeyError,
     SequentialIds,
     SpendRequest,
     Store,
@@ -34,6 +37,10 @@ from prepaid_wallet import (
 from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.results import Problem
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
+from prepaid_wallet.storage._dialect import SQLITE
+from prepaid_wallet.storage._rows import Rows
+from prepaid_wallet.storage._schema import WALLET_COLS
+from prepaid_wallet.storage._seal import Sealer
 from prepaid_wallet.storage.memory import MemoryStore
 from prepaid_wallet.storage.sqlite import SQLiteStore
 from tests import pg
@@ -438,3 +445,137 @@ def test_checkpoints_taken_while_commands_commit_at_once_are_all_extended(
     assert points[-1].entries == 100
     report = svc.verify(against=points)
     assert report.ok, report.problems
+
+
+# -- keyed seals: whoever cannot read the key cannot seal a row ---------------------------------
+
+KEY = SealKey("k1", bytes(range(32)))
+OTHER_SECRET = SealKey("k1", bytes(range(1, 33)))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Store]]:
+    """``reopen(seal_key=...)``: the same SQL store opened again (SQLite: one file;
+    PostgreSQL: one schema), with a key or without; ``reopen.raw()`` its database."""
+    opened: list[Store] = []
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'keyed.db'}"
+        schema = None
+    else:
+        pg.postgres_dsn()
+        schema = pg.fresh_schema()
+        url = None
+
+    def open_it(seal_key: SealKey | None = None) -> Store:
+        if schema is None:
+            store = open_store(url or "", seal_key=seal_key)
+        else:
+            from prepaid_wallet.storage.postgres import PostgresStore
+
+            store = PostgresStore(pg.postgres_dsn(), schema=schema, seal_key=seal_key)
+        opened.append(store)
+        return store
+
+    def raw() -> Raw:
+        if schema is None:
+            return SQLiteRaw(str(tmp_path / "keyed.db"))
+        return PostgresRaw(schema)
+
+    open_it.raw = raw  # type: ignore[attr-defined]
+    yield open_it
+    for store in opened:
+        store.close()
+    if schema is not None:
+        pg.drop_schema(schema)
+
+
+def test_a_keyed_store_opens_only_with_its_key(reopen: Callable[..., Store]) -> None:
+    svc = _service(reopen(seal_key=KEY))
+    _history(svc)  # verified clean with the key inside
+    svc.store.close()
+    for wrong in (None, SealKey("k2", bytes(range(32)))):
+        with pytest.raises(SealKeyError) as info:
+            reopen(seal_key=wrong)
+        assert (info.value.stored, info.value.given) == ("k1", None if wrong is None else "k2")
+    # the same key id with another secret: nothing verifies
+    problems = _found(_service(reopen(seal_key=OTHER_SECRET)))
+    assert problems
+    assert {p.code for p in problems} == {"seal"}
+    assert all("does not match its seal" in p.detail for p in problems)
+    assert _service(reopen(seal_key=KEY)).verify().ok
+
+
+def test_with_a_key_a_row_resealed_by_someone_without_it_is_found(
+        reopen: Callable[..., Store]) -> None:
+    """The attack a plain checksum cannot stop: change a row and seal it again as the
+    library would without a key, or with a guessed key."""
+    svc = _service(reopen(seal_key=KEY))
+    ids = _history(svc)
+    raw = reopen.raw()  # type: ignore[attr-defined]
+    try:
+        row = raw.rows(f"SELECT {WALLET_COLS} FROM wallets WHERE id = ?", (ids["ann"],))[0]
+        lowered = list(row)
+        lowered[4] = -100000  # the floor
+        rows = Rows(SQLITE)
+        if raw.dialect == "postgres":
+            lowered[5] = rows.instant(lowered[5])
+        for sealer in (Sealer(), Sealer(OTHER_SECRET)):
+            seal = sealer.seal("wallets", tuple(lowered))
+            raw.run("UPDATE wallets SET floor = -100000, seal = ? WHERE id = ?",
+                    (seal, ids["ann"]))
+            (problem,) = _found(svc)
+            assert (problem.code, problem.subject) == ("seal", ids["ann"])
+    finally:
+        raw.close()
+
+
+def test_reseal_puts_a_store_under_a_key_only_when_it_verifies(
+        reopen: Callable[..., Store]) -> None:
+    svc = _service(reopen())
+    ids = _history(svc)
+    raw = reopen.raw()  # type: ignore[attr-defined]
+    try:
+        raw.run("UPDATE holds SET expires_at = " + raw.later("expires_at") + " WHERE id = ?",
+                (ids["hold"],))
+        with pytest.raises(IntegrityError):
+            svc.reseal(KEY)
+        svc.store.close()
+        with pytest.raises(SealKeyError):  # nothing was sealed with the key
+            reopen(seal_key=KEY)
+    finally:
+        raw.close()
+    svc = _service(reopen())
+    # put the hold back as it was: the store verifies again, then takes the key
+    raw = reopen.raw()  # type: ignore[attr-defined]
+    try:
+        back = "expires_at - 86400000000" if raw.dialect == "sqlite" else \
+            "expires_at - interval '1 day'"
+        raw.run(f"UPDATE holds SET expires_at = {back} WHERE id = ?", (ids["hold"],))
+    finally:
+        raw.close()
+    assert svc.verify().ok
+    assert svc.reseal(KEY) > 10
+    assert svc.verify().ok
+    svc.top_up(ids["cat"], eur("1.00"), method="card")  # sealed with the key from now on
+    svc.store.close()
+    with pytest.raises(SealKeyError):
+        reopen()
+    assert _service(reopen(seal_key=KEY)).verify().ok
+
+
+def test_a_seal_key_is_checked_and_never_shown() -> None:
+    secret = "ab" * 32
+    key = SealKey.from_text(f" k1:{secret}\n")
+    assert key == SealKey("k1", bytes.fromhex(secret))
+    assert secret not in repr(key)
+    for text in ("k1", f"k1:{secret[:-2]}", f"k1:{secret[:-1]}z", f":{secret}",
+                 f"a:b:{secret}"):
+        with pytest.raises(InvalidInputError) as info:
+            SealKey.from_text(text)
+        assert info.value.field in ("seal_key", "key_id")
+        assert secret not in str(info.value)
+    with pytest.raises(InvalidInputError) as info:
+        SealKey("k1", b"short")
+    assert info.value.field == "secret"
+    with pytest.raises(InvalidInputError):
+        open_store("memory:", seal_key="k1:00")  # type: ignore[arg-type]

@@ -481,6 +481,12 @@ class Store(Protocol):
         backend comparisons): equal dumps mean equal stores."""
         ...
 
+    def reseal(self, key: Any) -> int:
+        """Seal every stored row again with ``key`` (a
+        :class:`~prepaid_wallet.storage.SealKey`, or ``None`` for no key) and use it from now
+        on; the number of rows sealed (a store kept in the process has none)."""
+        ...
+
     def close(self) -> None:
         """Release connections and files. The store is unusable afterwards."""
         ...

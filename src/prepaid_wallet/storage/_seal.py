@@ -57,6 +57,21 @@ class SealKey:
     def __repr__(self) -> str:
         return f"SealKey(key_id={self.key_id!r}, secret=<hidden>)"
 
+    @classmethod
+    def from_text(cls, text: str) -> SealKey:
+        """The key written as ``<key id>:<secret in hexadecimal>`` (at least 64 hexadecimal
+        digits), e.g. one line of a key file; surrounding white space is ignored.
+        ``InvalidInputError`` naming ``seal_key`` otherwise (the text is never repeated)."""
+        key_id, sep, secret = text.strip().partition(":") if isinstance(text, str) else ("", "", "")
+        try:
+            raw = bytes.fromhex(secret)
+        except ValueError:
+            raw = b""
+        if not sep or len(raw) < 32:
+            raise InvalidInputError(
+                "seal_key", "must be '<key id>:<at least 64 hexadecimal digits>'")
+        return cls(key_id, raw)
+
 
 class Sealer:
     """Computes and checks seals, with the host's key or without one."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from prepaid_wallet.errors import SealKeyError
 from prepaid_wallet.expiry import first_end
 from prepaid_wallet.ledger import parse_account
 from prepaid_wallet.results import Problem
@@ -39,7 +40,16 @@ from prepaid_wallet.storage._schema import (
 from prepaid_wallet.storage._seal import Sealer
 from prepaid_wallet.storage.base import RecordRow
 
-__all__ = ["CANON", "TABLES", "Table", "posting_problems", "row_problems", "seal_all"]
+__all__ = [
+    "CANON",
+    "TABLES",
+    "Table",
+    "check_key",
+    "posting_problems",
+    "row_problems",
+    "seal_all",
+    "set_key",
+]
 
 #: The canonical row mappers: every seal is made over a value's row as SQLite stores it.
 CANON = Rows(SQLITE)
@@ -113,6 +123,29 @@ def seal_all(execute: _Execute, executemany: _Execute, rows: Rows, sealer: Seale
             executemany(mark(f"UPDATE {table.name} SET seal = ? WHERE {where}"), updates)
         done += len(updates)
     return done
+
+
+def check_key(execute: _Execute, sealer: Sealer, *, sealed_now: bool,
+              mark: Callable[[str], str], prefix: str = "") -> None:
+    """Check that the store's rows are sealed with ``sealer``'s key (``meta``'s
+    ``seal_key``: the key id, absent for no key), in the transaction that opens it:
+    ``SealKeyError`` otherwise. A store whose rows were sealed in this transaction
+    (``sealed_now``: new, or migrated to seals) records the key instead."""
+    found = list(execute(mark(f"SELECT value FROM {prefix}meta WHERE key = 'seal_key'")))
+    stored = None if not found else str(found[0][0])
+    if sealed_now:
+        set_key(execute, sealer, mark, prefix)
+    elif stored != sealer.key_id:
+        raise SealKeyError(stored, sealer.key_id)
+
+
+def set_key(execute: _Execute, sealer: Sealer, mark: Callable[[str], str],
+            prefix: str = "") -> None:
+    """Record in ``meta`` that the rows are sealed with ``sealer``'s key."""
+    execute(mark(f"DELETE FROM {prefix}meta WHERE key = 'seal_key'"))
+    if sealer.key_id is not None:
+        execute(mark(f"INSERT INTO {prefix}meta (key, value) VALUES ('seal_key', ?)"),
+                (sealer.key_id,))
 
 
 def row_problems(execute: _Execute, rows: Rows, sealer: Sealer) -> Iterator[Problem]:

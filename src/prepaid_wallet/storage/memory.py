@@ -27,6 +27,7 @@ from prepaid_wallet.errors import (
     EntryNotFoundError,
     HoldNotFoundError,
     IntegrityError,
+    InvalidInputError,
     LotNotFoundError,
     StorageError,
     WalletNotFoundError,
@@ -37,6 +38,7 @@ from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.results import Problem
 from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
+from prepaid_wallet.storage._seal import SealKey
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
@@ -135,6 +137,12 @@ class MemoryStore:
         if self._closed:
             raise StorageError("the store is closed")
         return MemoryUnitOfWork(self, read_only=read_only)
+
+    def reseal(self, key: SealKey | None) -> int:
+        """Nothing to seal: this store keeps values in the process, not rows (0)."""
+        if key is not None and not isinstance(key, SealKey):
+            raise InvalidInputError("key", "must be a SealKey or None")
+        return 0
 
     def close(self) -> None:
         """Forget everything."""

@@ -122,7 +122,7 @@ from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._seal import Sealer, SealKey
-from prepaid_wallet.storage._sealing import BY_NAME, CANON, seal_all
+from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
 from prepaid_wallet.storage.base import RecordType
 from prepaid_wallet.wallet import Wallet
@@ -357,11 +357,38 @@ class PostgresStore:
             with conn.cursor() as cursor:
                 conn.execute(f"SET LOCAL search_path TO {quoted}")
                 seal_all(conn.execute, cursor.executemany, _ROWS, self.sealer, _DIALECT.sql)
+        check_key(conn.execute, self.sealer, sealed_now=found < _schema.SEAL_VERSION,
+                  mark=_DIALECT.sql, prefix=f"{quoted}.")
         if found < SCHEMA_VERSION:
             conn.execute(
                 f"UPDATE {quoted}.meta SET value = %s WHERE key = 'schema_version'",
                 (str(SCHEMA_VERSION),),
             )
+
+    def reseal(self, key: SealKey | None) -> int:
+        """Seal every row again with ``key`` (``None``: without a key), in one transaction
+        that locks the sealed tables against every writer, and use it from now on; returns the
+        number of rows sealed. Check the store first (``WalletService.reseal`` does): a row
+        changed before is sealed as it is. Other processes must open the store with the new
+        key afterwards (``SealKeyError`` otherwise)."""
+        if key is not None and not isinstance(key, SealKey):
+            raise InvalidInputError("key", "must be a SealKey or None")
+        sealer = Sealer(key)
+        tables = ", ".join(table.name for table in TABLES)
+        with _translated("sealing"), self._pool.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                conn.execute(f"LOCK TABLE {tables}, meta IN EXCLUSIVE MODE")
+                with conn.cursor() as cursor:
+                    done = seal_all(conn.execute, cursor.executemany, _ROWS, sealer,
+                                    _DIALECT.sql)
+                set_key(conn.execute, sealer, _DIALECT.sql)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self.sealer = sealer
+        return done
 
     def _connection(self) -> _Conn:
         """A pooled connection, outside any transaction (a unit sends ``BEGIN`` with its first

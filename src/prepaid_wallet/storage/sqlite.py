@@ -63,7 +63,7 @@ from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import SQLITE, micros
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._seal import Sealer, SealKey
-from prepaid_wallet.storage._sealing import seal_all
+from prepaid_wallet.storage._sealing import check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
 from prepaid_wallet.wallet import Lot
 
@@ -408,6 +408,8 @@ class SQLiteStore:
                         conn.execute(statement)
                 if found < _schema.SEAL_VERSION:
                     seal_all(conn.execute, conn.executemany, _ROWS, self.sealer, _DIALECT.sql)
+                check_key(conn.execute, self.sealer, sealed_now=found < _schema.SEAL_VERSION,
+                          mark=_DIALECT.sql)
                 if found < SCHEMA_VERSION:
                     conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'schema_version'",
@@ -419,6 +421,30 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             raise
+
+    def reseal(self, key: SealKey | None) -> int:
+        """Seal every row again with ``key`` (``None``: without a key), in one transaction
+        that holds off every writer, and use it from now on; returns the number of rows
+        sealed. Check the store first (``WalletService.reseal`` does): a row changed before is
+        sealed as it is. Other processes must open the store with the new key afterwards
+        (``SealKeyError`` otherwise)."""
+        if key is not None and not isinstance(key, SealKey):
+            raise InvalidInputError("key", "must be a SealKey or None")
+        sealer = Sealer(key)
+        conn = self._connection()
+        self._retrying(conn, "BEGIN IMMEDIATE")
+        try:
+            with _translated("sealing"):
+                done = seal_all(conn.execute, conn.executemany, _ROWS, sealer, _DIALECT.sql)
+                set_key(conn.execute, sealer, _DIALECT.sql)
+            self._retrying(conn, "COMMIT")
+        except BaseException:
+            with _translated("rolling back"):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            raise
+        self.sealer = sealer
+        return done
 
     def unit_of_work(self, *, read_only: bool = False) -> SQLiteUnitOfWork:
         """A new unit of work: ``BEGIN IMMEDIATE`` when entered (a deferred ``BEGIN`` if
