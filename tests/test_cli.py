@@ -488,16 +488,67 @@ def test_verify_streams_problems_and_exits_storage(cli: Cli, tmp_path: Path) -> 
     assert done.returncode == ExitCode.STORAGE
     assert done.stderr == ""
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert rows[0] == {"record": "problem", "code": "balance", "subject": ann,
-                       "detail": "open is 11.00 EUR but the journal gives 10.00 EUR"}
-    assert rows[-1] == {"record": "summary", "entries": 2, "wallets": 2, "problems": 1,
-                        "ok": False}
+    assert rows[:2] == [
+        {"record": "problem", "code": "seal", "subject": ann,
+         "detail": "the wallet row does not match its seal"},
+        {"record": "problem", "code": "balance", "subject": ann,
+         "detail": "open is 11.00 EUR but the journal gives 10.00 EUR"}]
+    assert rows[-1] == {"record": "summary", "entries": 2, "wallets": 2, "checkpoints": 0,
+                        "problems": 2, "ok": False}
     text = cli.run("verify")
     assert text.returncode == ExitCode.STORAGE
     assert text.stdout.splitlines() == [
+        f"seal {ann}: the wallet row does not match its seal",
         f"balance {ann}: open is 11.00 EUR but the journal gives 10.00 EUR",
-        "checked 2 entries and 2 wallets: 1 problem(s)",
+        "checked 2 entries and 2 wallets: 2 problem(s)",
     ]
+
+
+def test_checkpoints_kept_in_a_file_anchor_verify(cli: Cli, tmp_path: Path) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "10.00", "--method", "card")
+    kept = tmp_path / "checkpoints.txt"
+    first = cli.run("checkpoint", "--append", str(kept))
+    assert first.returncode == ExitCode.OK
+    assert first.stdout.startswith("prepaid-wallet-checkpoint/1 1 e_")
+    cli.ok("top-up", ann, "2.00", "--method", "card")
+    cli.ok("checkpoint", "--append", str(kept))
+    assert len(kept.read_text().splitlines()) == 2
+    done = cli.run("--json", "verify", "--against", str(kept))
+    assert done.returncode == ExitCode.OK
+    assert json.loads(done.stdout.splitlines()[-1])["checkpoints"] == 2
+    # a store whose journal no longer begins with what was checkpointed
+    forged = tmp_path / "forged.txt"
+    line = kept.read_text().splitlines()[0].split()
+    line[3] = "0" * 64
+    forged.write_text(" ".join(line) + "\n")
+    done = cli.run("verify", "--against", str(forged))
+    assert done.returncode == ExitCode.STORAGE
+    assert done.stdout.startswith("checkpoint checkpoint of 1 entries at ")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a checkpoint\n")
+    assert cli.run("verify", "--against", str(bad)).returncode == ExitCode.USAGE
+
+
+def test_a_store_sealed_with_a_key_file_opens_only_with_it(cli: Cli, tmp_path: Path) -> None:
+    ann = cli.wallet("ann")
+    cli.ok("top-up", ann, "10.00", "--method", "card")
+    key = tmp_path / "seal.key"
+    key.write_text("hub-2026:" + "5a" * 32 + "\n")
+    done = cli.run("seal", "--with-key-file", str(key))
+    assert done.returncode == ExitCode.OK
+    assert "with key 'hub-2026'" in done.stdout
+    refused = cli.run("balance", ann)
+    assert refused.returncode == ExitCode.STORAGE
+    assert "sealed with key 'hub-2026'" in refused.stderr
+    assert "5a5a" not in refused.stderr
+    assert cli.run("--seal-key-file", str(key), "verify").returncode == ExitCode.OK
+    assert cli.run("--seal-key-file", str(key), "seal", "--without-key").returncode == 0
+    assert cli.run("verify").returncode == ExitCode.OK
+    key.write_text("not a key")
+    done = cli.run("--seal-key-file", str(key), "verify")
+    assert done.returncode == ExitCode.USAGE
+    assert "not a key" not in done.stderr
 
 
 def test_spend_and_check_take_line_items_from_json(cli: Cli, tmp_path: Path) -> None:

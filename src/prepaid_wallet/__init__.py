@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         RefundExceedsOriginalError,
         RefusedError,
         SchemaVersionError,
+        SealKeyError,
         SpendDeniedError,
         StorageError,
         StoreNotFoundError,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         Balance,
         Breakdown,
         CaptureResult,
+        Checkpoint,
         Expiry,
         ExpiryReport,
         FeeReport,
@@ -89,7 +91,7 @@ if TYPE_CHECKING:
     from prepaid_wallet.rules.access import AccessPolicy, AccessPolicyVersion
     from prepaid_wallet.rules.tenant import TenantRules, TenantRulesVersion
     from prepaid_wallet.service import WalletService, WelcomeAward
-    from prepaid_wallet.storage import Store, UnitOfWork, open_store
+    from prepaid_wallet.storage import SealKey, Store, UnitOfWork, open_store
     from prepaid_wallet.wallet import AllocationPart, Charge, Hold, HoldStatus, Lot, Wallet
 
 __version__ = "0.1.0.dev0"
@@ -108,7 +110,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "InsufficientFundsError", "IntegrityError", "InvalidAmountError", "InvalidCurrencyError",
         "InvalidInputError", "InvalidTimeError", "LimitExceededError", "LotNotFoundError",
         "NotFoundError", "PermissionDeniedError", "PrepaidWalletError",
-        "RefundExceedsOriginalError", "RefusedError", "SchemaVersionError", "SpendDeniedError",
+        "RefundExceedsOriginalError", "RefusedError", "SchemaVersionError", "SealKeyError",
+        "SpendDeniedError",
         "StorageError", "StoreNotFoundError", "TenantMismatchError", "UnbalancedEntryError",
         "WalletNotFoundError",
     ),
@@ -119,14 +122,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "prepaid_wallet.money": ("Currency", "Money"),
     "prepaid_wallet.policies": ("Decision", "PaymentMode", "Reason", "SpendOrder", "SpendRequest"),
     "prepaid_wallet.results": (
-        "Balance", "Breakdown", "CaptureResult", "Expiry", "ExpiryReport", "FeeReport",
+        "Balance", "Breakdown", "CaptureResult", "Checkpoint", "Expiry", "ExpiryReport",
+        "FeeReport",
         "LotMovement", "LotView", "Problem", "Receipt", "RefundResult", "SpendResult", "Statement",
         "StatementLine", "StatementStream", "VerifyReport",
     ),
     "prepaid_wallet.rules.access": ("AccessPolicy", "AccessPolicyVersion"),
     "prepaid_wallet.rules.tenant": ("TenantRules", "TenantRulesVersion"),
     "prepaid_wallet.service": ("WalletService", "WelcomeAward"),
-    "prepaid_wallet.storage": ("Store", "UnitOfWork", "open_store"),
+    "prepaid_wallet.storage": ("SealKey", "Store", "UnitOfWork", "open_store"),
     "prepaid_wallet.wallet": ("AllocationPart", "Charge", "Hold", "HoldStatus", "Lot", "Wallet"),
 }
 _HOMES = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -160,6 +164,7 @@ __all__ = [
     "Breakdown",
     "CaptureResult",
     "Charge",
+    "Checkpoint",
     "Clock",
     "ConcurrencyError",
     "ConditionGroup",
@@ -211,6 +216,8 @@ __all__ = [
     "RefundResult",
     "RefusedError",
     "SchemaVersionError",
+    "SealKey",
+    "SealKeyError",
     "SequentialIds",
     "SpendCondition",
     "SpendDeniedError",

@@ -72,6 +72,7 @@ __all__ = [
     "RefundExceedsOriginalError",
     "RefusedError",
     "SchemaVersionError",
+    "SealKeyError",
     "SpendDeniedError",
     "StorageError",
     "StoreNotFoundError",
@@ -571,6 +572,20 @@ class SchemaVersionError(StorageError):
         super().__init__(
             f"the database has schema version {found}; this library supports up to {supported}"
         )
+
+
+class SealKeyError(StorageError):
+    """The store's rows are sealed with another key than the one it was opened with (or with
+    none, or it was opened without the key it is sealed with): ``stored`` and ``given`` are
+    the key ids (``None``: no key). It is not opened: a write would seal rows with the wrong
+    key. Open it with its key, or seal it with another (``WalletService.reseal``)."""
+
+    def __init__(self, stored: str | None, given: str | None) -> None:
+        self.stored = stored
+        self.given = given
+        have = "no key" if stored is None else f"key {stored!r}"
+        got = "no key" if given is None else f"key {given!r}"
+        super().__init__(f"the store is sealed with {have} but was opened with {got}")
 
 
 class IntegrityError(PrepaidWalletError):

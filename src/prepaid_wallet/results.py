@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from types import TracebackType
@@ -9,6 +10,7 @@ from typing import Literal, Self
 
 import attrs
 
+from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import Decision
@@ -18,6 +20,7 @@ __all__ = [
     "Balance",
     "Breakdown",
     "CaptureResult",
+    "Checkpoint",
     "Expiry",
     "ExpiryReport",
     "FeeReport",
@@ -373,13 +376,72 @@ class StatementStream:
 class Problem:
     """One thing :meth:`~prepaid_wallet.service.WalletService.verify` found wrong.
 
-    ``code`` is one of ``unbalanced``, ``hash``, ``chain``, ``balance``, ``lot``, ``floor``,
-    ``hold``, ``refund``, ``reversal``; ``subject`` the id concerned.
+    ``code`` is one of ``unbalanced``, ``hash``, ``chain``, ``order`` (an entry out of journal
+    order in a wallet's chain), ``time`` (recorded before the wallet's previous entry),
+    ``history`` (a stored balance after an entry that the journal does not give), ``posting``
+    (a posting's stored instant or balance after), ``balance``, ``lot``, ``floor``, ``hold``,
+    ``refund``, ``reversal``, ``idempotency`` (an entry's idempotency record missing),
+    ``seal`` (a stored row that is not as the library wrote it), ``checkpoint`` (the journal
+    does not extend a checkpoint) or ``unreadable`` (reading stopped on something no store
+    holds); ``subject`` the id concerned (for an idempotency record ``tenant/key``, for a
+    record ``kind/key``).
     """
 
     code: str
     subject: str
     detail: str
+
+
+_CHECKPOINT_TAG = "prepaid-wallet-checkpoint/1"
+#: The digest of an empty journal: where every checkpoint's chain of digests starts.
+JOURNAL_GENESIS = hashlib.sha256(b"prepaid_wallet journal").hexdigest()
+
+
+def extend_digest(digest: str, entry_hash: str) -> str:
+    """The digest of a journal whose digest was ``digest`` once it gains the entry whose hash
+    is ``entry_hash``: SHA-256 of the two hexadecimal texts, one after the other."""
+    return hashlib.sha256((digest + entry_hash).encode()).hexdigest()
+
+
+@attrs.frozen
+class Checkpoint:
+    """What the journal's first ``entries`` entries were, as a digest a host keeps outside
+    the store (a file, a log, another system): ``verify(against=[...])`` proves that the
+    journal still starts with exactly those entries.
+
+    ``digest`` is the last of a chain of SHA-256 digests, one per entry in journal order
+    (:data:`JOURNAL_GENESIS`, then :func:`extend_digest` with each entry's hash);
+    ``last_entry_id`` is the id of the last entry it covers (``None`` for an empty journal);
+    ``taken_at`` is when it was taken. :meth:`to_text` is one line of text,
+    :meth:`from_text` reads it back.
+    """
+
+    entries: int
+    last_entry_id: str | None
+    digest: str
+    taken_at: datetime
+
+    def to_text(self) -> str:
+        """One line: ``prepaid-wallet-checkpoint/1 <entries> <last entry id or -> <digest>
+        <taken at, ISO 8601>``."""
+        return (f"{_CHECKPOINT_TAG} {self.entries} {self.last_entry_id or '-'} {self.digest}"
+                f" {self.taken_at.isoformat()}")
+
+    @classmethod
+    def from_text(cls, text: str) -> Checkpoint:
+        """The checkpoint :meth:`to_text` wrote; ``InvalidInputError`` (field
+        ``checkpoint``) for any other text."""
+        parts = text.split() if isinstance(text, str) else []
+        try:
+            tag, entries, last, digest, taken = parts
+            count = int(entries)
+            at = datetime.fromisoformat(taken)
+        except ValueError:
+            raise InvalidInputError("checkpoint", "must be a line a checkpoint wrote") from None
+        if tag != _CHECKPOINT_TAG or count < 0 or at.tzinfo is None or len(digest) != 64 \
+                or not all(c in "0123456789abcdef" for c in digest) or not entries.isdigit():
+            raise InvalidInputError("checkpoint", "must be a line a checkpoint wrote")
+        return cls(count, None if last == "-" else last, digest, at)
 
 
 @attrs.frozen

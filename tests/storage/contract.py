@@ -205,7 +205,7 @@ def version_6_rows(
     the migration that moves them the other way, to check it."""
     settings: list[tuple[str, str, str]] = []
     intents: list[tuple[str, str, str, str, datetime, str]] = []
-    for kind, key, tenant, wallet, tag, _, _, data in records:
+    for kind, key, tenant, wallet, tag, _, _, data, *_ in records:
         value = json.loads(data)
         if kind == "wallet_setting":
             settings.append((value["wallet_id"], value["name"], value["value"]))

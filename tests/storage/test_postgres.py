@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -761,18 +762,14 @@ def _rows(schema: str) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-#: The columns of ``lots`` up to schema version 2 (version 3 adds conditions and ``due_at``).
-_LOT_COLS_V1 = (
-    "id, wallet_id, currency, amount, remaining, granted_at, expires_at, priority, reason,"
-    " entry_id, expired_entry_id"
-)
-
-
-#: The columns of ``wallets`` up to schema version 7 (version 8 adds ``last_at``).
-_WALLET_COLS_V7 = (
-    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
-    " version, head, metadata"
-)
+def _copy_table(conn: Any, source: str, target: str, table: str, how: str = "") -> None:
+    """Copy the rows of ``table`` from schema ``source`` into ``target``: the columns
+    ``target``'s (older) layout has."""
+    cols = ", ".join(row[0] for row in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+        " AND table_name = %s ORDER BY ordinal_position", (target, table)).fetchall())
+    conn.execute(f'INSERT INTO "{target}".{table} ({cols}){how}'
+                 f' SELECT {cols} FROM "{source}".{table}')
 
 
 def _write_as_version(source: str, target: str, version: int) -> None:
@@ -803,9 +800,7 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             row = conn.execute(f'SELECT count(*) FROM "{source}".events').fetchone()
             assert row == (0,)
         if version >= 3:
-            conn.execute(
-                f'INSERT INTO {quoted}.condition_groups SELECT * FROM "{source}".condition_groups'
-            )
+            _copy_table(conn, source, target, "condition_groups")
         else:
             row = conn.execute(
                 f'SELECT count(*) FROM "{source}".lots'
@@ -813,33 +808,19 @@ def _write_as_version(source: str, target: str, version: int) -> None:
             ).fetchone()
             assert row == (0,)
         for table in _TABLES:
-            if table == "wallets":
-                conn.execute(
-                    f"INSERT INTO {quoted}.wallets ({_WALLET_COLS_V7})"
-                    f' SELECT {_WALLET_COLS_V7} FROM "{source}".wallets'
-                )
-            elif table == "lots" and version < 3:
-                conn.execute(
-                    f"INSERT INTO {quoted}.lots ({_LOT_COLS_V1})"
-                    f' SELECT {_LOT_COLS_V1} FROM "{source}".lots'
-                )
-            else:
-                conn.execute(f'INSERT INTO {quoted}.{table} SELECT * FROM "{source}".{table}')
+            _copy_table(conn, source, target, table)
         if settings:
             with conn.cursor() as cursor:
                 cursor.executemany(
                     f"INSERT INTO {quoted}.wallet_settings VALUES (%s, %s, %s)", settings)
         if version >= 5:
-            conn.execute(
-                f"INSERT INTO {quoted}.events OVERRIDING SYSTEM VALUE"
-                f' SELECT * FROM "{source}".events'
-            )
+            _copy_table(conn, source, target, "events", " OVERRIDING SYSTEM VALUE")
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{quoted}.events', 'seq'),"
                 f" (SELECT max(seq) FROM {quoted}.events))"
             )
         if version >= 7:
-            conn.execute(f'INSERT INTO {quoted}.records SELECT * FROM "{source}".records')
+            _copy_table(conn, source, target, "records")
         if intents:
             with conn.cursor() as cursor:
                 cursor.executemany(
@@ -884,7 +865,7 @@ class TestPostgresMigrations:
         from prepaid_wallet.storage.postgres import SCHEMA_VERSION, PostgresStore
 
         target, state = version_1
-        assert SCHEMA_VERSION == 8
+        assert SCHEMA_VERSION == 9
         assert _catalog(target) != _catalog(schema)  # really laid out as version 1
         store = PostgresStore(dsn, schema=target)
         try:

@@ -248,15 +248,16 @@ def test_a_dialect_must_give_exactly_the_hooks_of_the_migration_list() -> None:
     from prepaid_wallet.storage._schema import HOOKS, render
 
     assert sorted(HOOKS) == ["journal", "write_path", "write_unit", "write_unit_6",
-                             "write_unit_7"]
+                             "write_unit_7", "write_unit_8"]
     with pytest.raises(ValueError, match="must give the hooks"):
         render(SQLITE, {"journal": "", "write_path": "", "write_unit": "", "write_unit_6": ""})
     with pytest.raises(ValueError, match="must give the hooks"):
         render(SQLITE, {"journal": "", "write_path": "", "write_unit": "", "write_unit_6": "",
-                        "write_unit_7": "", "extra": ""})
+                        "write_unit_7": "", "write_unit_8": "", "extra": ""})
     scripts = render(SQLITE, {"journal": "-- j\n", "write_path": "-- w\n", "write_unit": "",
-                              "write_unit_6": "-- 6\n", "write_unit_7": "-- 7\n"})
-    assert sorted(scripts) == [1, 2, 3, 4, 5, 6, 7, 8]
+                              "write_unit_6": "-- 6\n", "write_unit_7": "-- 7\n",
+                              "write_unit_8": ""})
+    assert sorted(scripts) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert scripts[1].endswith(");\n-- j\n")  # the hook follows the version's own DDL
     assert scripts[2] == "-- w\n"
     assert scripts[6].endswith(";\n-- 6\n")
@@ -265,7 +266,7 @@ def test_a_dialect_must_give_exactly_the_hooks_of_the_migration_list() -> None:
 
 @pytest.mark.parametrize(
     ("found", "expected"),
-    [(1, [2, 3, 4, 5, 6, 7, 8]), (4, [5, 6, 7, 8]), (6, [7, 8]), (7, [8]), (8, [])],
+    [(1, [2, 3, 4, 5, 6, 7, 8, 9]), (4, [5, 6, 7, 8, 9]), (6, [7, 8, 9]), (8, [9]), (9, [])],
 )
 def test_versions_to_run_are_the_steps_after_the_stored_one(
     found: int, expected: list[int]
@@ -277,11 +278,11 @@ def test_versions_to_run_are_the_steps_after_the_stored_one(
 
 def test_a_newer_or_unusable_version_is_refused() -> None:
     from prepaid_wallet.errors import SchemaVersionError, StorageError
-    from prepaid_wallet.storage._schema import versions_to_run
+    from prepaid_wallet.storage._schema import SCHEMA_VERSION, versions_to_run
 
     with pytest.raises(SchemaVersionError) as newer:
-        versions_to_run(9, sqlite_module._MIGRATIONS)
-    assert (newer.value.found, newer.value.supported) == (9, 8)
+        versions_to_run(SCHEMA_VERSION + 1, sqlite_module._MIGRATIONS)
+    assert (newer.value.found, newer.value.supported) == (SCHEMA_VERSION + 1, SCHEMA_VERSION)
     for found in (0, -1):
         with pytest.raises(StorageError, match="no usable schema version"):
             versions_to_run(found, sqlite_module._MIGRATIONS)

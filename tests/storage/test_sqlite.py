@@ -600,20 +600,11 @@ def _copy_lots(conn: sqlite3.Connection) -> None:
     )
 
 
-#: The columns of ``wallets`` up to schema version 7 (version 8 adds ``last_at``).
-_WALLET_COLS_V7 = (
-    "id, tenant_id, owner_id, currency, floor, created_at, open, commerce, held, status,"
-    " version, head, metadata"
-)
-
-
-def _copy(table: str) -> str:
-    """The statement that copies ``table`` of the attached ``src`` (the current schema) into
-    the older layout of ``main``: every column the older layout has."""
-    if table == "wallets":
-        cols = _WALLET_COLS_V7
-        return f"INSERT INTO main.wallets ({cols}) SELECT {cols} FROM src.wallets"
-    return f"INSERT INTO main.{table} SELECT * FROM src.{table}"
+def _copy_table(conn: sqlite3.Connection, table: str) -> None:
+    """Copy the attached ``src`` file's rows of ``table``: the columns the (older) layout of
+    ``main`` has."""
+    cols = ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({table})"))
+    conn.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM src.{table}")
 
 
 def _write_as_version_1(source: str, target: str) -> None:
@@ -627,7 +618,7 @@ def _write_as_version_1(source: str, target: str) -> None:
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
         conn.execute("ATTACH DATABASE ? AS src", (source,))
         for table in ("wallets", "holds", "charges", "idempotency"):
-            conn.execute(_copy(table))
+            _copy_table(conn, table)
         _copy_lots(conn)
         conn.execute(
             "INSERT INTO main.postings (entry_seq, entry_id, position, account, minor, currency,"
@@ -635,7 +626,7 @@ def _write_as_version_1(source: str, target: str) -> None:
             " p.minor, p.currency, p.recorded_at, p.balance_after"
             " FROM src.postings p JOIN src.entries e ON e.seq = p.entry_seq"
         )
-        conn.execute("INSERT INTO main.entries SELECT * FROM src.entries")
+        _copy_table(conn, "entries")
         conn.execute(
             "INSERT INTO main.wallet_history (wallet_id, entry_seq, entry_id, recorded_at,"
             " currency, open, commerce, held) SELECT wallet_id, entry_seq, entry_id,"
@@ -791,7 +782,7 @@ def _write_as_version_2(source: str, target: str) -> None:
         conn.execute("ATTACH DATABASE ? AS src", (source,))
         for table in ("wallets", "holds", "charges", "idempotency", "postings", "entries",
                       "wallet_history"):
-            conn.execute(_copy(table))
+            _copy_table(conn, table)
         _copy_lots(conn)
         conn.execute("COMMIT")
         conn.execute("DETACH DATABASE src")
@@ -825,11 +816,8 @@ def _write_as_version(source: str, target: str, version: int) -> None:
         if version < 5:
             assert conn.execute("SELECT count(*) FROM src.events").fetchone() == (0,)
         for table in tables:
-            conn.execute(_copy(table))
-        if version >= 7:
-            conn.execute(_copy("records"))
-        settings, intents = ([], []) if version >= 7 else version_6_rows(
-            conn.execute("SELECT * FROM src.records").fetchall())
+            _copy_table(conn, table)
+        settings, intents = version_6_rows(conn.execute("SELECT * FROM src.records").fetchall())
         assert version >= 4 or not settings
         assert version >= 6 or not intents
         if settings:

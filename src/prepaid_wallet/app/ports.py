@@ -53,6 +53,7 @@ from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ledger import Entry
 from prepaid_wallet.money import Money
+from prepaid_wallet.results import Problem
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
 __all__ = [
@@ -402,8 +403,24 @@ class UnitOfWork(Protocol):
         """The id of the entry that reverses ``entry_id``, if any."""
         ...
 
-    def iter_entries(self) -> Iterator[Entry]:
-        """The whole journal in the order it was written."""
+    def iter_entries(self, until: int | None = None) -> Iterator[Entry]:
+        """The whole journal in the order it was written; with ``until`` (a position
+        :meth:`journal_end` gave), only the entries up to that position."""
+        ...
+
+    def journal_end(self) -> int:
+        """The journal's settled end: a position such that every entry before it is
+        committed (or was rolled back) and every entry committed from now on comes after it.
+        Where commands commit at once (PostgreSQL), this waits for the units that are writing
+        entries right now to end, and holds new ones back for that moment. Call it in a write
+        unit and read the journal up to it (:meth:`iter_entries`) in a later unit."""
+        ...
+
+    def iter_row_problems(self) -> Iterator[Problem]:
+        """Every stored row the journal does not prove that is not as the library wrote it:
+        a row whose seal does not match, or that holds what the library never writes, or a
+        derived column (a posting's balance after, a lot's due instant) that the rows it is
+        derived from do not give. A store kept in the process holds no rows: nothing."""
         ...
 
     def wallet_history(
@@ -462,6 +479,12 @@ class Store(Protocol):
     def export_state(self) -> dict[str, Any]:
         """A canonical, JSON-friendly dump of everything stored (for tests, audits and
         backend comparisons): equal dumps mean equal stores."""
+        ...
+
+    def reseal(self, key: Any) -> int:
+        """Seal every stored row again with ``key`` (a
+        :class:`~prepaid_wallet.storage.SealKey`, or ``None`` for no key) and use it from now
+        on; the number of rows sealed (a store kept in the process has none)."""
         ...
 
     def close(self) -> None:

@@ -76,7 +76,8 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``config``, ``checkout``, ``top_ups``, ``payg``), named by its line of
+``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``), named by its
+line of
 ``_COMMANDS`` and imported only when the command is the one being run; ``framework`` holds what
 every command is made of and ``output`` what they share.
 """
@@ -164,7 +165,10 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("balance", "a wallet's balances now", "report"),
     ("statement", "a wallet's entries and balances", "report"),
     ("expire", "release ended holds, book expired lots as breakage", "maintenance"),
-    ("verify", "check the whole store against its journal (exit 6 on a problem)", "maintenance"),
+    ("verify", "check the whole store against its journal (exit 6 on a problem)", "integrity"),
+    ("checkpoint", "print (and keep) a digest of the journal to verify against later",
+     "integrity"),
+    ("seal", "seal every stored row again with a new key, or without one", "integrity"),
     ("rules", "show and set a tenant's rules (fees, limits...) as JSON", "config"),
     ("group", "list, show, create and update a tenant's condition groups", "config"),
     ("access", "show and set a tenant's access policy (roles -> operations) as JSON", "config"),
@@ -178,7 +182,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 #: The global options that take a value (the scan below skips the value).
-_VALUED = frozenset({"--db", "--locale"})
+_VALUED = frozenset({"--db", "--locale", "--seal-key-file"})
 
 
 def _command_words(argv: Sequence[str]) -> list[str]:

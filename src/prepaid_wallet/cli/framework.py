@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
     from prepaid_wallet.service import WalletService
+    from prepaid_wallet.storage import SealKey
 
 
 class _OnFirstUse:
@@ -42,6 +43,8 @@ class _OnFirstUse:
 
 #: The environment variable that names the store when ``--db`` is not given.
 ENV_DB = "PREPAID_WALLET_DB"
+#: The environment variable that names the seal key file when ``--seal-key-file`` is not given.
+ENV_SEAL_KEY_FILE = "PREPAID_WALLET_SEAL_KEY_FILE"
 #: The store used when neither ``--db`` nor ``PREPAID_WALLET_DB`` is given.
 DEFAULT_DB = "sqlite:///wallets.db"
 
@@ -125,6 +128,9 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
                         help=f"the store: memory:, sqlite:///FILE or postgresql://HOST/DB"
                              f" (default: ${ENV_DB}, else {DEFAULT_DB}); only init and demo"
                              " create a store")
+    parser.add_argument("--seal-key-file", metavar="FILE", default=default(None),
+                        help=f"the key the store's rows are sealed with, as '<key id>:<hex>'"
+                             f" (default: ${ENV_SEAL_KEY_FILE}, else no key)")
     parser.add_argument("--json", action="store_true", default=default(False),
                         help="machine-readable output: one JSON object (JSON Lines for lists)")
     parser.add_argument("--debug", action="store_true", default=default(False),
@@ -132,6 +138,20 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     parser.add_argument("--locale", default=default("en_US"),
                         help="locale for amounts in text output, e.g. de_DE or de-DE"
                              " (default en_US; the process locale is never used)")
+
+
+def read_seal_key(path: str) -> SealKey:
+    """The seal key in the file at ``path`` (``<key id>:<hex>``); ``InvalidInputError`` naming
+    ``seal_key`` if it cannot be read or is not a key (what it holds is never printed)."""
+    from prepaid_wallet.errors import InvalidInputError
+    from prepaid_wallet.storage import SealKey
+
+    try:
+        with open(path, encoding="ascii") as file:
+            text = file.read(4096)
+    except (OSError, UnicodeDecodeError):
+        raise InvalidInputError("seal_key", "must name a readable key file") from None
+    return SealKey.from_text(text)
 
 
 #: What a command does to the store, for Ctrl-C: READ stops at once; ONE lets the operation in
@@ -269,8 +289,17 @@ class _Context:
             from prepaid_wallet.service import WalletService
             from prepaid_wallet.storage import open_store
 
-            self._service = WalletService(open_store(self.url, create=self.creates))
+            self._service = WalletService(open_store(self.url, create=self.creates,
+                                                     seal_key=self.seal_key))
         return self._service
+
+    @property
+    def seal_key(self) -> SealKey | None:
+        """The key of ``--seal-key-file`` (else ``$PREPAID_WALLET_SEAL_KEY_FILE``), if any."""
+        import os
+
+        path = getattr(self.args, "seal_key_file", None) or os.environ.get(ENV_SEAL_KEY_FILE)
+        return None if not path else read_seal_key(path)
 
     def close(self) -> None:
         if self._service is not None:

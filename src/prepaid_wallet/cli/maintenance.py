@@ -1,6 +1,7 @@
 """The commands that look after the whole store: ``init`` (create or migrate it), ``expire``
-(release ended holds, book expired lots, expire pending top-ups and pay-as-you-go upgrades),
-``verify`` (check it against its journal) and ``demo`` (a store with a small hub's week)."""
+(release ended holds, book expired lots, expire pending top-ups and pay-as-you-go upgrades)
+and ``demo`` (a store with a small hub's week). Checking it is in
+:mod:`prepaid_wallet.cli.integrity`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from prepaid_wallet.cli.framework import _ONE, _STREAM, ExitCode, _Context, _Family, _OnFirstUse
 from prepaid_wallet.cli.output import _Progress
-from prepaid_wallet.text import printable
 
 if TYPE_CHECKING:
     import sqlite3
@@ -108,29 +108,6 @@ def _expire(ctx: _Context) -> ExitCode:
     return ExitCode.OK
 
 
-def _verify(ctx: _Context) -> ExitCode:
-    counts = {"entries": 0, "wallets": 0}
-    problems = 0
-    with _Progress("verify") as progress:
-        def track(phase: str, done: int) -> None:
-            counts[phase] = done
-            progress(phase, done)
-
-        for problem in ctx.service.iter_verify(progress=track):
-            problems += 1
-            if ctx.json:
-                ctx.emit({"record": "problem", **_codec.to_data(problem)})
-            else:
-                ctx.line(printable(f"{problem.code} {problem.subject}: {problem.detail}"))
-    if ctx.json:
-        ctx.emit({"record": "summary", "entries": counts["entries"],
-                  "wallets": counts["wallets"], "problems": problems, "ok": not problems})
-    else:
-        ctx.line(f"checked {counts['entries']} entries and {counts['wallets']} wallets:"
-                 f" {f'{problems} problem(s)' if problems else 'ok'}")
-    return ExitCode.STORAGE if problems else ExitCode.OK
-
-
 def _demo(ctx: _Context) -> ExitCode:
     from prepaid_wallet import demo  # only this command needs it
 
@@ -147,5 +124,4 @@ COMMANDS.add("init", _init, _ONE, creates=True)
 # The sweep books each expiry exactly once, so running it again is already harmless: the
 # service takes no idempotency key for it.
 COMMANDS.add("expire", _expire, _STREAM)
-COMMANDS.add("verify", _verify)
 COMMANDS.add("demo", _demo, creates=True)

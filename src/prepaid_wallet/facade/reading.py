@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.facade import Facade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from prepaid_wallet.ledger import Entry
@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from prepaid_wallet.results import (
         Balance,
         Breakdown,
+        Checkpoint,
         Problem,
         Progress,
         Statement,
         StatementStream,
         VerifyReport,
     )
+    from prepaid_wallet.storage import SealKey
     from prepaid_wallet.wallet import Lot
 
 __all__ = ["Reading"]
@@ -102,17 +104,53 @@ class Reading(Facade):
 
     # -- verification -----------------------------------------------------------------------
 
-    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
+    def checkpoint(self) -> Checkpoint:
+        """A :class:`~prepaid_wallet.results.Checkpoint` of the journal as it stands: keep
+        it outside the store (``to_text()`` is one line for a file or a log) and pass it to
+        :meth:`verify` (``against=``) later to prove that the journal still begins with
+        exactly the entries it covers. On PostgreSQL, taking one waits for the commands that
+        are writing entries right now and holds new ones back for that moment. Writes
+        nothing."""
+        from prepaid_wallet.app.queries.verification import checkpoint
+
+        return checkpoint(self._env)
+
+    def reseal(self, key: SealKey | None) -> int:
+        """Seal every stored row again with ``key`` (a
+        :class:`~prepaid_wallet.storage.SealKey`; ``None``: without a key), after checking
+        the store: ``IntegrityError`` (and nothing sealed) if :meth:`verify` finds a problem,
+        so that no changed row is sealed as if the library had written it. Returns the number
+        of rows sealed. Stop the other writers first and open the store with the new key
+        afterwards (a store sealed with a key refuses to open without it: ``SealKeyError``).
+        See docs/integrity.md."""
+        from prepaid_wallet.errors import IntegrityError, InvalidInputError
+        from prepaid_wallet.storage import SealKey
+
+        if key is not None and not isinstance(key, SealKey):
+            raise InvalidInputError("key", "must be a SealKey or None")
+        report = self.verify()
+        if not report.ok:
+            raise IntegrityError(f"the store has {len(report.problems)} problem(s): verify it"
+                                 " and repair it before sealing it")
+        return self._env.store.reseal(key)
+
+    def verify(self, *, progress: Progress | None = None,
+               against: Iterable[Checkpoint] = ()) -> VerifyReport:
         """Check the whole store: every entry balances and its hash is right, every wallet's
         chain is unbroken, stored balances equal a replay of the postings, lots and holds add
         up, no wallet is below its floor, refunds stay within their originals and no entry is
-        reversed twice. Returns a report; never raises for what it finds. :meth:`iter_verify`
-        does the same and yields each problem as it is found."""
+        reversed twice, every other stored row (wallets, lots, holds, charges, idempotency
+        records, condition groups, events, records) is as the library wrote it (its seal),
+        and the journal begins with the entries of each checkpoint ``against`` names (see
+        docs/integrity.md). Returns a report; never raises for what it finds (``InvalidInputError``
+        naming ``against`` for anything but checkpoints). :meth:`iter_verify` does the same
+        and yields each problem as it is found."""
         from prepaid_wallet.app.queries.verification import verify
 
-        return verify(self._env, progress=progress)
+        return verify(self._env, progress=progress, against=against)
 
-    def iter_verify(self, *, progress: Progress | None = None) -> Iterator[Problem]:
+    def iter_verify(self, *, progress: Progress | None = None,
+                    against: Iterable[Checkpoint] = ()) -> Iterator[Problem]:
         """:meth:`verify` as a stream of :class:`~prepaid_wallet.results.Problem`, read from one
         consistent snapshot in two passes: the journal entry by entry (balance and hash), then
         wallet by wallet (chain, replayed balances, lots, holds, refunds, reversals).
@@ -124,5 +162,5 @@ class Reading(Facade):
         no other unit of work on the same thread meanwhile."""
         from prepaid_wallet.app.queries.verification import iter_verify
 
-        return iter_verify(self._env, progress=progress)
+        return iter_verify(self._env, progress=progress, against=against)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.storage._dialect import POSTGRES
+from prepaid_wallet.storage._postgres_history import WRITE_UNIT_6, WRITE_UNIT_7, WRITE_UNIT_8
 
 __all__ = ["HOOKS", "NO_WALLET", "STALE"]
 
@@ -149,9 +150,10 @@ _HISTORY_ROW_COLS = (
 #: ``write_unit(p JSONB)``: every write of a unit in one call (see
 #: :meth:`prepaid_wallet.storage.postgres.PostgresUnitOfWork._flush`), built from its parts.
 #: Migrations always run to the latest version, in one transaction, so only the last migration
-#: that changes what a unit writes (re)creates it (hook ``write_unit``); the ones versions 6
-#: and 7 created (hooks ``write_unit_6``, ``write_unit_7``) are kept so a new schema passes
-#: through exactly what a version-6 or version-7 one held, and are never used.
+#: that changes what a unit writes (re)creates it (hook ``write_unit``); what versions 6, 7
+#: and 8 created (hooks ``write_unit_6``, ``write_unit_7``, ``write_unit_8``) is kept as it
+#: was, in :mod:`prepaid_wallet.storage._postgres_history`, and replaced before anything
+#: calls it.
 _UNIT_HEAD = """
 CREATE OR REPLACE FUNCTION {s}.write_unit(p JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
 DECLARE
@@ -173,13 +175,13 @@ _UNIT_WALLETS = f"""    IF p ? 'groups' THEN
                 UPDATE {{s}}.lots SET due_at = {_first_end('ends_at', 'g.valid_until')}
                     WHERE group_id = g.id AND remaining > 0;
             END IF;
-            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
+            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS}, seal)
                 VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
-                        g.valid_until)
+                        g.valid_until, g.seal)
                 ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
                     name = excluded.name, version = excluded.version,
                     condition = excluded.condition, valid_from = excluded.valid_from,
-                    valid_until = excluded.valid_until;
+                    valid_until = excluded.valid_until, seal = excluded.seal;
         END LOOP;
     END IF;
     IF p ? 'new_wallets' THEN
@@ -190,93 +192,17 @@ _UNIT_WALLETS = f"""    IF p ? 'groups' THEN
         FOR w IN
             SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
                 id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
-                version BIGINT, head TEXT
+                version BIGINT, head TEXT, last_at TIMESTAMPTZ, seal TEXT
             )
         LOOP
             UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
-                status = w.status, version = w.version, head = w.head
+                status = w.status, version = w.version, head = w.head, last_at = w.last_at,
+                seal = w.seal
                 WHERE id = w.id AND version = w.base;
             IF NOT FOUND THEN
                 PERFORM {{s}}.wallet_moved(w.id, w.base);
             END IF;
         END LOOP;
-    END IF;
-"""
-#: Version 8: a wallet's update also writes the recorded instant of its latest entry.
-_UNIT_WALLETS_8 = f"""    IF p ? 'groups' THEN
-        FOR g IN
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
-        LOOP
-            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
-                WHERE c.id = g.id FOR UPDATE;
-            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
-                UPDATE {{s}}.lots SET due_at = {_first_end('ends_at', 'g.valid_until')}
-                    WHERE group_id = g.id AND remaining > 0;
-            END IF;
-            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
-                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
-                        g.valid_until)
-                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
-                    name = excluded.name, version = excluded.version,
-                    condition = excluded.condition, valid_from = excluded.valid_from,
-                    valid_until = excluded.valid_until;
-        END LOOP;
-    END IF;
-    IF p ? 'new_wallets' THEN
-        INSERT INTO {{s}}.wallets
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
-    END IF;
-    IF p ? 'wallets' THEN
-        FOR w IN
-            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
-                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
-                version BIGINT, head TEXT, last_at TIMESTAMPTZ
-            )
-        LOOP
-            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
-                status = w.status, version = w.version, head = w.head, last_at = w.last_at
-                WHERE id = w.id AND version = w.base;
-            IF NOT FOUND THEN
-                PERFORM {{s}}.wallet_moved(w.id, w.base);
-            END IF;
-        END LOOP;
-    END IF;
-"""
-#: Version 6 only: wallet settings and top-up intents (records since version 7), after the
-#: wallets they name.
-_UNIT_SETTINGS_6 = f"""    IF p ? 'settings' THEN
-        SELECT min(v.wallet_id COLLATE "C") INTO missing
-            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id);
-        IF missing IS NOT NULL THEN
-            RAISE EXCEPTION '{_TRIGGER} a setting refers to an unknown wallet (%)', missing
-                USING ERRCODE = '{NO_WALLET}', DETAIL = missing;
-        END IF;
-        DELETE FROM {{s}}.wallet_settings t
-            USING jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE v.value IS NULL AND t.wallet_id = v.wallet_id AND t.name = v.name;
-        INSERT INTO {{s}}.wallet_settings (wallet_id, name, value)
-            SELECT v.wallet_id, v.name, v.value
-            FROM jsonb_to_recordset(p -> 'settings') AS v (wallet_id TEXT, name TEXT, value TEXT)
-            WHERE v.value IS NOT NULL
-            ON CONFLICT (wallet_id, name) DO UPDATE SET value = excluded.value;
-    END IF;
-    IF p ? 'intents' THEN
-        SELECT v.wallet_id INTO missing
-            FROM jsonb_populate_recordset(NULL::{{s}}.top_up_intents, p -> 'intents')
-                WITH ORDINALITY AS v
-            WHERE NOT EXISTS (SELECT 1 FROM {{s}}.wallets x WHERE x.id = v.wallet_id)
-            ORDER BY v.ordinality LIMIT 1;
-        IF missing IS NOT NULL THEN
-            RAISE EXCEPTION '{_TRIGGER} a top-up intent refers to an unknown wallet (%)', missing
-                USING ERRCODE = '{NO_WALLET}', DETAIL = missing;
-        END IF;
-        INSERT INTO {{s}}.top_up_intents (id, tenant_id, wallet_id, status, created_at, data)
-            SELECT v.id, v.tenant_id, v.wallet_id, v.status, v.created_at, v.data
-            FROM jsonb_populate_recordset(NULL::{{s}}.top_up_intents, p -> 'intents')
-                WITH ORDINALITY AS v
-            ORDER BY v.status = 'pending', v.ordinality
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data;
     END IF;
 """
 #: Version 7: records, after the wallets they name (``PW002`` for the first one of an unknown
@@ -301,14 +227,14 @@ _UNIT_RECORDS = f"""    IF p ? 'records' OR p ? 'record_deletes' THEN
             FROM jsonb_populate_recordset(NULL::{{s}}.records, p -> 'records') AS v
             WHERE t.kind = v.kind AND t.key = v.key AND t.uniq IS NOT NULL
                 AND t.uniq IS DISTINCT FROM v.uniq;
-        INSERT INTO {{s}}.records ({_RECORD_COLS})
-            SELECT {", ".join(f"v.{name}" for name in _schema.names(_RECORD_COLS))}
+        INSERT INTO {{s}}.records ({_RECORD_COLS}, seal)
+            SELECT {", ".join(f"v.{name}" for name in _schema.names(_RECORD_COLS))}, v.seal
             FROM jsonb_populate_recordset(NULL::{{s}}.records, p -> 'records')
                 WITH ORDINALITY AS v
             ORDER BY v.ordinality
             ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id,
                 wallet_id = excluded.wallet_id, tag = excluded.tag, uniq = excluded.uniq,
-                sort = excluded.sort, data = excluded.data;
+                sort = excluded.sort, data = excluded.data, seal = excluded.seal;
     END IF;
 """
 #: The journal, events, lots, holds, charges and idempotency records.
@@ -332,8 +258,8 @@ _UNIT_REST = f"""    IF p ? 'entries' THEN
             JOIN e ON e.id = v.entry_id;
     END IF;
     IF p ? 'events' THEN
-        INSERT INTO {{s}}.events ({_EVENT_COLS})
-            SELECT v.id, v.tenant_id, v.wallet_id, v.kind, v.created_at, v.payload
+        INSERT INTO {{s}}.events ({_EVENT_COLS}, seal)
+            SELECT v.id, v.tenant_id, v.wallet_id, v.kind, v.created_at, v.payload, v.seal
             FROM jsonb_populate_recordset(NULL::{{s}}.events, p -> 'events')
                 WITH ORDINALITY AS v
             ORDER BY v.ordinality;
@@ -355,26 +281,28 @@ _UNIT_REST = f"""    IF p ? 'entries' THEN
         END IF;
     END IF;
     IF p ? 'lots' THEN
-        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at)
+        INSERT INTO {{s}}.lots ({_LOT_COLS}, ends_at, due_at, seal)
             SELECT {", ".join(f"v.{name}" for name in _LOT_NAMES)}, v.ends_at,
                 CASE WHEN v.group_id IS NULL THEN v.ends_at
                      ELSE {_first_end("v.ends_at", _GROUP_END)}
-                END
+                END, v.seal
             FROM jsonb_populate_recordset(NULL::{{s}}.lots, p -> 'lots') AS v
             ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
-                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at;
+                expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at,
+                seal = excluded.seal;
     END IF;
     IF p ? 'holds' THEN
         INSERT INTO {{s}}.holds
             SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.holds, p -> 'holds')
             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
                 captured = excluded.captured, resolved_entry_id = excluded.resolved_entry_id,
-                resolved_at = excluded.resolved_at;
+                resolved_at = excluded.resolved_at, seal = excluded.seal;
     END IF;
     IF p ? 'charges' THEN
         INSERT INTO {{s}}.charges
             SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.charges, p -> 'charges')
-            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded;
+            ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded,
+                seal = excluded.seal;
     END IF;
     IF p ? 'idempotency' THEN
         INSERT INTO {{s}}.idempotency
@@ -383,12 +311,10 @@ _UNIT_REST = f"""    IF p ? 'entries' THEN
 END
 $$;
 """
-_WRITE_UNIT_6 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_SETTINGS_6 + _UNIT_REST
-_WRITE_UNIT_7 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
-_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS_8 + _UNIT_RECORDS + _UNIT_REST
+_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
 
 
 #: The DDL of each hook of the migration list, as :func:`prepaid_wallet.storage._schema.render`
 #: takes it.
-HOOKS = {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": _WRITE_UNIT_6,
-         "write_unit_7": _WRITE_UNIT_7, "write_unit": _WRITE_UNIT}
+HOOKS = {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": WRITE_UNIT_6,
+         "write_unit_7": WRITE_UNIT_7, "write_unit_8": WRITE_UNIT_8, "write_unit": _WRITE_UNIT}

@@ -108,6 +108,14 @@ class Rows:
         self._at = dialect.instant
         self._at_of = dialect.instant_of
 
+    def instant(self, at: datetime) -> Any:
+        """``at`` as the dialect stores an instant."""
+        return self._at(at)
+
+    def instant_of(self, value: Any) -> datetime:
+        """A stored instant as an aware UTC instant."""
+        return self._at_of(value)
+
     def _opt_at(self, at: datetime | None) -> Any:
         return None if at is None else self._at(at)
 

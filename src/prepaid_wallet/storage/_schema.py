@@ -47,6 +47,7 @@ __all__ = [
     "MIGRATIONS",
     "RECORD_COLS",
     "SCHEMA_VERSION",
+    "SEAL_VERSION",
     "TRIGGER",
     "WALLET_COLS",
     "Step",
@@ -57,7 +58,12 @@ __all__ = [
 ]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+
+#: The version that gave every sealed table its ``seal`` column: a store migrated to it (or
+#: past it) from an older one has every such row sealed in the migration's transaction
+#: (:func:`prepaid_wallet.storage._sealing.seal_all`).
+SEAL_VERSION = 9
 
 #: Every message raised by one of the schema's own triggers or functions starts with this.
 TRIGGER = "prepaid_wallet:"
@@ -384,6 +390,20 @@ UPDATE {p}wallets SET last_at = (
 );
 """
 
+#: Version 9: seals. Every row of a table that is not the journal carries a seal
+#: (:mod:`prepaid_wallet.storage._seal`) over what it holds; rows written before are sealed by
+#: the migration itself, after this DDL, in the same transaction.
+_V9 = """
+ALTER TABLE {p}wallets ADD COLUMN seal TEXT;
+ALTER TABLE {p}lots ADD COLUMN seal TEXT;
+ALTER TABLE {p}holds ADD COLUMN seal TEXT;
+ALTER TABLE {p}charges ADD COLUMN seal TEXT;
+ALTER TABLE {p}idempotency ADD COLUMN seal TEXT;
+ALTER TABLE {p}condition_groups ADD COLUMN seal TEXT;
+ALTER TABLE {p}events ADD COLUMN seal TEXT;
+ALTER TABLE {p}records ADD COLUMN seal TEXT;
+"""
+
 
 @attrs.frozen
 class Step:
@@ -401,9 +421,9 @@ class Step:
 #: in a way of the dialect's own (SQLite: tables stored by the key they are read by; PostgreSQL:
 #: the functions a commit and its balance check run); ``write_unit`` -- what writes a unit's
 #: changes in the database itself, where the dialect does that (recreated by the last version
-#: that changes what a unit writes); ``write_unit_6`` and ``write_unit_7`` -- the same as
-#: versions 6 and 7 created it (so that a new database passes through exactly what a version-6
-#: or version-7 one held).
+#: that changes what a unit writes); ``write_unit_6``, ``write_unit_7`` and ``write_unit_8``
+#: -- the same as versions 6, 7 and 8 created it (so that a new database passes through
+#: exactly what an older one held).
 MIGRATIONS: tuple[Step, ...] = (
     Step(1, _V1, hook="journal"),
     Step(2, "", hook="write_path"),
@@ -412,7 +432,8 @@ MIGRATIONS: tuple[Step, ...] = (
     Step(5, _V5),
     Step(6, _V6, hook="write_unit_6"),
     Step(7, _V7, hook="write_unit_7"),
-    Step(8, _V8, hook="write_unit"),
+    Step(8, _V8, hook="write_unit_8"),
+    Step(9, _V9, hook="write_unit"),
 )
 
 #: The hook names a dialect must give DDL for (an empty text where it has nothing to add).

@@ -44,6 +44,7 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.ledger import Entry, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.results import Problem
 from prepaid_wallet.storage._buffer import WriteBuffer, record_filter
 from prepaid_wallet.storage._dialect import Dialect
 from prepaid_wallet.storage._rows import Rows
@@ -60,6 +61,8 @@ from prepaid_wallet.storage._schema import (
     WALLET_COLS,
     names,
 )
+from prepaid_wallet.storage._seal import Sealer
+from prepaid_wallet.storage._sealing import posting_problems, row_problems
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
@@ -96,9 +99,11 @@ _Execute = Callable[[str, Sequence[Any]], Iterable[Sequence[Any]]]
 
 
 class _Store(Protocol):
-    """What the unit needs of its store: the per-thread state (whether a unit is open)."""
+    """What the unit needs of its store: the per-thread state (whether a unit is open) and
+    what it seals rows with."""
 
     _local: threading.local
+    sealer: Sealer
 
 
 class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
@@ -290,6 +295,26 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             records=[RecordRow(*r) for r in rows(f"SELECT {RECORD_COLS} FROM records")],
         )
 
+
+    # -- seals ------------------------------------------------------------------------------
+
+    def _seal(self, table: str, canon: Sequence[Any]) -> str:
+        """The seal of a row of ``table`` whose canonical values are ``canon``."""
+        return self._store.sealer.seal(table, canon)
+
+    def _sealed(self, table: str, row: Sequence[Any]) -> tuple[Any, ...]:
+        """``row`` (canonical as it is: SQLite's) followed by its seal."""
+        return (*row, self._store.sealer.seal(table, row))
+
+    def iter_row_problems(self) -> Iterator[Problem]:
+        """Every stored row that is not as the library wrote it (its seal, its round trip, a
+        lot's due instant, a posting's instant and balance after): see
+        :mod:`prepaid_wallet.storage._sealing`."""
+        def rows(sql: str) -> Iterator[Sequence[Any]]:
+            return self._lazy(sql, (), _BATCH)
+
+        yield from row_problems(rows, self._ROWS, self._store.sealer)
+        yield from posting_problems(rows, self._ROWS)
 
     # -- wallets ----------------------------------------------------------------------------
 
@@ -578,11 +603,11 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             ))
         if put:
             statements.append((
-                f"INSERT INTO records ({RECORD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO records ({RECORD_COLS}, seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id,"
                 " wallet_id = excluded.wallet_id, tag = excluded.tag, uniq = excluded.uniq,"
-                " sort = excluded.sort, data = excluded.data",
-                [attrs.astuple(row) for row in put],
+                " sort = excluded.sort, data = excluded.data, seal = excluded.seal",
+                [self._sealed("records", attrs.astuple(row)) for row in put],
             ))
         return statements
 
@@ -596,7 +621,8 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             payload["record_deletes"] = [{"kind": kind, "key": key} for kind, key in removed]
         if put:
             payload["records"] = [
-                dict(zip(_RECORD_NAMES, attrs.astuple(row), strict=True)) for row in put
+                dict(zip((*_RECORD_NAMES, "seal"), self._sealed("records", attrs.astuple(row)),
+                         strict=True)) for row in put
             ]
         return payload
 
@@ -722,17 +748,32 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         row = self._one(self._q("SELECT id FROM entries WHERE reverses = ?"), (entry_id,))
         return None if row is None else str(row[0])
 
-    def iter_entries(self) -> Iterator[Entry]:
-        """The committed journal in order, read a batch at a time."""
+    def iter_entries(self, until: int | None = None) -> Iterator[Entry]:
+        """The committed journal in order (up to sequence number ``until``), read a batch at a
+        time."""
         self._check_open()
-        page = self._q(f"SELECT {ENTRY_COLS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?")
+        page = self._q(f"SELECT {ENTRY_COLS} FROM entries WHERE seq > ? AND seq <= ?"
+                       " ORDER BY seq LIMIT ?")
         last = 0
+        end = (1 << 63) - 1 if until is None else until
         while True:
-            rows = self._all(page, (last, _BATCH))
+            rows = self._all(page, (last, end, _BATCH))
             if not rows:
                 return
             yield from self._entries(rows)
             last = rows[-1][0]
+
+    def journal_end(self) -> int:
+        """The highest sequence number drawn by a settled entry (:meth:`_settle_journal`
+        first, where units commit at once)."""
+        self._check_open()
+        self._settle_journal()
+        row = self._one("SELECT coalesce(max(seq), 0) FROM entries", ())
+        return int(row[0])
+
+    def _settle_journal(self) -> None:
+        """Wait until no unit is writing entries (nothing to do where one unit writes at a
+        time)."""
 
     def wallet_history(
         self, wallet_id: str, since: datetime | None = None, until: datetime | None = None

@@ -7,6 +7,7 @@ imports a database driver.
 from __future__ import annotations
 
 from prepaid_wallet.errors import InvalidInputError, StorageError
+from prepaid_wallet.storage._seal import SealKey
 from prepaid_wallet.storage.base import Store
 
 __all__ = ["open_store"]
@@ -35,7 +36,7 @@ def _names_a_database(url: str) -> bool:
     return bool(parts.path.strip("/")) or bool(query.get("dbname", [""])[0])
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, seal_key: SealKey | None = None) -> Store:
     """Open the store that ``url`` names.
 
     With ``create=True`` (the default) a store that does not exist yet is created; with
@@ -56,6 +57,12 @@ def open_store(url: str, *, create: bool = True) -> Store:
       settings; the URL must name the database. The tables are created in the connection's
       current schema if missing. Needs ``pip install 'prepaid_wallet[postgres]'``.
 
+    ``seal_key`` (a :class:`~prepaid_wallet.storage.SealKey` from the host) seals every row the
+    SQL stores write with an HMAC under that key (see docs/integrity.md); a store sealed with a
+    key must be opened with it, and one sealed without a key without one (``SealKeyError``).
+    A new store records the key it is created with. The memory store keeps no rows: it ignores
+    the key.
+
     Raises ``InvalidInputError`` (field ``url``) for a URL no backend understands;
     ``StoreNotFoundError`` as above;
     ``StorageError`` (or its subclass ``SchemaVersionError``) if the database cannot be opened
@@ -63,6 +70,8 @@ def open_store(url: str, *, create: bool = True) -> Store:
     """
     if not isinstance(url, str):
         raise InvalidInputError("url", _RULE, url)
+    if seal_key is not None and not isinstance(seal_key, SealKey):
+        raise InvalidInputError("seal_key", "must be a SealKey or None")
     if url == "memory:":
         from prepaid_wallet.storage.memory import MemoryStore
 
@@ -72,11 +81,11 @@ def open_store(url: str, *, create: bool = True) -> Store:
         if path and path != ":memory:" and "?" not in path and "\x00" not in path:
             from prepaid_wallet.storage.sqlite import SQLiteStore
 
-            return SQLiteStore(path, create=create)
+            return SQLiteStore(path, create=create, seal_key=seal_key)
     if url.startswith(_POSTGRES) and "\x00" not in url and _names_a_database(url):
         try:
             from prepaid_wallet.storage.postgres import PostgresStore
         except ImportError as exc:
             raise StorageError(_NO_DRIVER) from exc
-        return PostgresStore(url, create=create)
+        return PostgresStore(url, create=create, seal_key=seal_key)
     raise InvalidInputError("url", _RULE, url)

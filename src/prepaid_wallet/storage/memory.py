@@ -27,6 +27,7 @@ from prepaid_wallet.errors import (
     EntryNotFoundError,
     HoldNotFoundError,
     IntegrityError,
+    InvalidInputError,
     LotNotFoundError,
     StorageError,
     WalletNotFoundError,
@@ -35,7 +36,9 @@ from prepaid_wallet.expiry import ExpiryPolicy
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.results import Problem
 from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
+from prepaid_wallet.storage._seal import SealKey
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
@@ -134,6 +137,12 @@ class MemoryStore:
         if self._closed:
             raise StorageError("the store is closed")
         return MemoryUnitOfWork(self, read_only=read_only)
+
+    def reseal(self, key: SealKey | None) -> int:
+        """Nothing to seal: this store keeps values in the process, not rows (0)."""
+        if key is not None and not isinstance(key, SealKey):
+            raise InvalidInputError("key", "must be a SealKey or None")
+        return 0
 
     def close(self) -> None:
         """Forget everything."""
@@ -585,10 +594,20 @@ class MemoryUnitOfWork(WriteBuffer):
                 return change.entry.id
         return self._store.reversals.get(entry_id)
 
-    def iter_entries(self) -> Iterator[Entry]:
-        """The committed journal in order."""
+    def iter_entries(self, until: int | None = None) -> Iterator[Entry]:
+        """The committed journal in order (up to position ``until``: its first entries)."""
         self._check_open()
-        yield from list(self._store.entries)
+        yield from list(self._store.entries[:until])
+
+    def journal_end(self) -> int:
+        """The number of committed entries (units run one at a time)."""
+        self._check_open()
+        return len(self._store.entries)
+
+    def iter_row_problems(self) -> Iterator[Problem]:
+        """Nothing: this store keeps values, not rows, in the process that wrote them."""
+        self._check_open()
+        return iter(())
 
     def wallet_history(
         self, wallet_id: str, since: datetime | None = None, until: datetime | None = None

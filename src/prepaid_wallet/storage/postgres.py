@@ -121,6 +121,8 @@ from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
 from prepaid_wallet.storage._rows import Rows
+from prepaid_wallet.storage._seal import Sealer, SealKey
+from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
 from prepaid_wallet.storage.base import RecordType
 from prepaid_wallet.wallet import Wallet
@@ -262,7 +264,10 @@ class PostgresStore:
         retries: int = 5,
         timeout: float = 30.0,
         create: bool = True,
+        seal_key: SealKey | None = None,
     ) -> None:
+        if seal_key is not None and not isinstance(seal_key, SealKey):
+            raise InvalidInputError("seal_key", "must be a SealKey or None")
         if not isinstance(dsn, str) or "\x00" in dsn:
             raise InvalidInputError("dsn", "must be a libpq connection string or URL", dsn)
         if schema is not None and (
@@ -279,6 +284,7 @@ class PostgresStore:
         self.dsn = dsn
         self.schema = schema
         self.retries = retries
+        self.sealer = Sealer(seal_key)
         self._local = threading.local()
         self._closed = False
         self._create = create
@@ -347,11 +353,42 @@ class PostgresStore:
             found = int(row[0]) if row is not None else 0
         for version in _schema.versions_to_run(found, _MIGRATIONS):
             conn.execute(_MIGRATIONS[version].format(s=quoted))
+        if found < _schema.SEAL_VERSION:
+            with conn.cursor() as cursor:
+                conn.execute(f"SET LOCAL search_path TO {quoted}")
+                seal_all(conn.execute, cursor.executemany, _ROWS, self.sealer, _DIALECT.sql)
+        check_key(conn.execute, self.sealer, sealed_now=found < _schema.SEAL_VERSION,
+                  mark=_DIALECT.sql, prefix=f"{quoted}.")
         if found < SCHEMA_VERSION:
             conn.execute(
                 f"UPDATE {quoted}.meta SET value = %s WHERE key = 'schema_version'",
                 (str(SCHEMA_VERSION),),
             )
+
+    def reseal(self, key: SealKey | None) -> int:
+        """Seal every row again with ``key`` (``None``: without a key), in one transaction
+        that locks the sealed tables against every writer, and use it from now on; returns the
+        number of rows sealed. Check the store first (``WalletService.reseal`` does): a row
+        changed before is sealed as it is. Other processes must open the store with the new
+        key afterwards (``SealKeyError`` otherwise)."""
+        if key is not None and not isinstance(key, SealKey):
+            raise InvalidInputError("key", "must be a SealKey or None")
+        sealer = Sealer(key)
+        tables = ", ".join(table.name for table in TABLES)
+        with _translated("sealing"), self._pool.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                conn.execute(f"LOCK TABLE {tables}, meta IN EXCLUSIVE MODE")
+                with conn.cursor() as cursor:
+                    done = seal_all(conn.execute, cursor.executemany, _ROWS, sealer,
+                                    _DIALECT.sql)
+                set_key(conn.execute, sealer, _DIALECT.sql)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self.sealer = sealer
+        return done
 
     def _connection(self) -> _Conn:
         """A pooled connection, outside any transaction (a unit sends ``BEGIN`` with its first
@@ -505,6 +542,13 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
 
         return self._start(send)
 
+    def _settle_journal(self) -> None:
+        """``LOCK TABLE entries IN SHARE MODE``: granted once every unit that inserted entries
+        has ended (an insert holds ``ROW EXCLUSIVE`` to its end), and no unit inserts until
+        this one ends; every sequence number drawn so far is then settled."""
+        with _translated("waiting for the journal to settle"):
+            self._cursor("LOCK TABLE entries IN SHARE MODE", ())
+
     def _lazy(self, query: str, params: Sequence[Any], batch: int) -> Iterator[Any]:
         """Rows of ``query`` (which has an ``ORDER BY``), fetched ``batch`` at a time with
         ``LIMIT``/``OFFSET``: no server-side cursor outlives a page, so an abandoned iterator
@@ -571,8 +615,9 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         new_ids = {w.id for w in self._new_wallets}
         if self._new_wallets:
             payload["new_wallets"] = [
-                dict(zip(_WALLET_NAMES, _ROWS.wallet_row(self._wallets[w.id]), strict=True))
-                for w in self._new_wallets
+                {**dict(zip(_WALLET_NAMES, _ROWS.wallet_row(wallet), strict=True)),
+                 "seal": self._seal("wallets", CANON.wallet_row(wallet))}
+                for wallet in (self._wallets[w.id] for w in self._new_wallets)
             ]
         # A change moves balances, status, version, head and its instant only; the rest of a
         # wallet is fixed. Sorted by id, like the locks: an update of a wallet this unit did
@@ -581,7 +626,8 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             {"id": w.id, "base": self._base_versions.get(w.id, 0),
              "open": w.open.minor_units, "commerce": w.commerce.minor_units,
              "held": w.held.minor_units, "status": w.status.value, "version": w.version,
-             "head": w.head, "last_at": w.last_at}
+             "head": w.head, "last_at": w.last_at,
+             "seal": self._seal("wallets", CANON.wallet_row(w))}
             for wallet_id, w in sorted(self._wallets.items())
             if wallet_id not in new_ids
         ]
@@ -615,7 +661,8 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             payload["history"] = history
         if self._events:
             payload["events"] = [
-                dict(zip(_EVENT_NAMES, _ROWS.event_row(e), strict=True)) for e in self._events
+                {**dict(zip(_EVENT_NAMES, _ROWS.event_row(e), strict=True)),
+                 "seal": self._seal("events", CANON.event_row(e))} for e in self._events
             ]
         if self._acks:
             # Sorted: two units acknowledging the same events update their rows in one order.
@@ -627,21 +674,26 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         if self._groups:
             # Sorted by id: two units changing the same groups lock them in the same order.
             payload["groups"] = [
-                dict(zip(_GROUP_NAMES, _ROWS.group_row(self._groups[group_id]), strict=True))
-                for group_id in sorted(self._groups)
+                {**dict(zip(_GROUP_NAMES, _ROWS.group_row(group), strict=True)),
+                 "seal": self._seal("condition_groups", CANON.group_row(group))}
+                for group in (self._groups[group_id] for group_id in sorted(self._groups))
             ]
         lot_groups = {lot.group_id for lot in self._lots.values() if lot.group_id is not None}
         if lot_groups:
             payload["lot_groups"] = sorted(lot_groups)
-        for key, names, rows in (
-            ("lots", _LOT_WRITE_NAMES, [_ROWS.lot_row(lot) for lot in self._lots.values()]),
-            ("holds", _HOLD_NAMES, [_ROWS.hold_row(h) for h in self._holds.values()]),
-            ("charges", _CHARGE_NAMES, [_ROWS.charge_row(c) for c in self._charges.values()]),
-            ("idempotency", _IDEMPOTENCY_NAMES,
-             [_ROWS.idempotency_row(r) for r in self._idempotency.values()]),
+        for key, names, table, values in (
+            ("lots", _LOT_WRITE_NAMES, "lots", self._lots.values()),
+            ("holds", _HOLD_NAMES, "holds", self._holds.values()),
+            ("charges", _CHARGE_NAMES, "charges", self._charges.values()),
+            ("idempotency", _IDEMPOTENCY_NAMES, "idempotency", self._idempotency.values()),
         ):
-            if rows:
-                payload[key] = [dict(zip(names, row, strict=True)) for row in rows]
+            if values:
+                sealed = BY_NAME[table]
+                payload[key] = [
+                    {**dict(zip(names, sealed.write(_ROWS, value), strict=True)),
+                     "seal": self._seal(table, sealed.canon(value))}
+                    for value in values
+                ]
         data = json.dumps(
             payload, separators=(",", ":"), ensure_ascii=False, default=_json_default
         )

@@ -62,6 +62,8 @@ from prepaid_wallet.expiry import first_end
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import SQLITE, micros
 from prepaid_wallet.storage._rows import Rows
+from prepaid_wallet.storage._seal import Sealer, SealKey
+from prepaid_wallet.storage._sealing import check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
 from prepaid_wallet.wallet import Lot
 
@@ -195,7 +197,7 @@ _ROWS = Rows(_DIALECT)
 _SCRIPTS = _schema.render(
     _DIALECT,
     {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": "", "write_unit_7": "",
-     "write_unit": ""},
+     "write_unit_8": "", "write_unit": ""},
 )
 #: Version 1 of the schema, as first released. A new file gets it and then every migration, in
 #: the same transaction, so a new file and a migrated one always have the same schema.
@@ -296,7 +298,10 @@ class SQLiteStore:
         busy_timeout_ms: int = 5000,
         busy_retries: int = 10,
         create: bool = True,
+        seal_key: SealKey | None = None,
     ) -> None:
+        if seal_key is not None and not isinstance(seal_key, SealKey):
+            raise InvalidInputError("seal_key", "must be a SealKey or None")
         if not isinstance(path, str) or not path or path == ":memory:" or "\x00" in path:
             raise InvalidInputError("path", "must name a database file", path)
         level = synchronous.upper() if isinstance(synchronous, str) else synchronous
@@ -309,6 +314,7 @@ class SQLiteStore:
         self.synchronous = level
         self.busy_timeout_ms = busy_timeout_ms
         self.busy_retries = busy_retries
+        self.sealer = Sealer(seal_key)
         self._local = threading.local()
         self._guard = threading.Lock()
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
@@ -400,6 +406,10 @@ class SQLiteStore:
                 for version in _schema.versions_to_run(found, _MIGRATIONS):
                     for statement in _statements(_MIGRATIONS[version]):
                         conn.execute(statement)
+                if found < _schema.SEAL_VERSION:
+                    seal_all(conn.execute, conn.executemany, _ROWS, self.sealer, _DIALECT.sql)
+                check_key(conn.execute, self.sealer, sealed_now=found < _schema.SEAL_VERSION,
+                          mark=_DIALECT.sql)
                 if found < SCHEMA_VERSION:
                     conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'schema_version'",
@@ -411,6 +421,30 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             raise
+
+    def reseal(self, key: SealKey | None) -> int:
+        """Seal every row again with ``key`` (``None``: without a key), in one transaction
+        that holds off every writer, and use it from now on; returns the number of rows
+        sealed. Check the store first (``WalletService.reseal`` does): a row changed before is
+        sealed as it is. Other processes must open the store with the new key afterwards
+        (``SealKeyError`` otherwise)."""
+        if key is not None and not isinstance(key, SealKey):
+            raise InvalidInputError("key", "must be a SealKey or None")
+        sealer = Sealer(key)
+        conn = self._connection()
+        self._retrying(conn, "BEGIN IMMEDIATE")
+        try:
+            with _translated("sealing"):
+                done = seal_all(conn.execute, conn.executemany, _ROWS, sealer, _DIALECT.sql)
+                set_key(conn.execute, sealer, _DIALECT.sql)
+            self._retrying(conn, "COMMIT")
+        except BaseException:
+            with _translated("rolling back"):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            raise
+        self.sealer = sealer
+        return done
 
     def unit_of_work(self, *, read_only: bool = False) -> SQLiteUnitOfWork:
         """A new unit of work: ``BEGIN IMMEDIATE`` when entered (a deferred ``BEGIN`` if
@@ -571,13 +605,15 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             stored = conn.execute(
                 "SELECT valid_until FROM condition_groups WHERE id = ?", (group_id,)
             ).fetchone()
+            row = _ROWS.group_row(group)
             conn.execute(
-                f"INSERT INTO condition_groups ({_schema.GROUP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO condition_groups ({_schema.GROUP_COLS}, seal)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,"
                 " name = excluded.name, version = excluded.version,"
                 " condition = excluded.condition, valid_from = excluded.valid_from,"
-                " valid_until = excluded.valid_until",
-                _ROWS.group_row(group),
+                " valid_until = excluded.valid_until, seal = excluded.seal",
+                (*row, self._seal("condition_groups", row)),
             )
             if stored is not None and stored[0] != until:
                 conn.execute(
@@ -594,14 +630,17 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         with _translated("writing wallets"):
             if self._new_wallets:
                 conn.executemany(
-                    f"INSERT INTO wallets ({_schema.WALLET_COLS}) VALUES ({','.join('?' * 14)})",
-                    [_ROWS.wallet_row(self._wallets[w.id]) for w in self._new_wallets],
+                    f"INSERT INTO wallets ({_schema.WALLET_COLS}, seal)"
+                    f" VALUES ({','.join('?' * 15)})",
+                    [self._sealed("wallets", _ROWS.wallet_row(self._wallets[w.id]))
+                     for w in self._new_wallets],
                 )
             # A change moves balances, version, head and its instant only; the rest of a wallet
             # is fixed.
             updates = [
                 (w.open.minor_units, w.commerce.minor_units, w.held.minor_units,
-                 w.status.value, w.version, w.head, _ROWS.optional_instant(w.last_at), w.id,
+                 w.status.value, w.version, w.head, _ROWS.optional_instant(w.last_at),
+                 self._seal("wallets", _ROWS.wallet_row(w)), w.id,
                  self._base_versions.get(w.id, 0))
                 for w in self._wallets.values()
                 if w.id not in new_ids
@@ -609,7 +648,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             for row in updates:
                 cursor = conn.execute(
                     "UPDATE wallets SET open = ?, commerce = ?, held = ?, status = ?,"
-                    " version = ?, head = ?, last_at = ? WHERE id = ? AND version = ?",
+                    " version = ?, head = ?, last_at = ?, seal = ? WHERE id = ? AND version = ?",
                     row,
                 )
                 if cursor.rowcount != 1:  # this update did not apply: the version moved
@@ -628,32 +667,38 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
                 # expiry entry, and when it falls due (its group's end may have moved while it
                 # was empty).
                 conn.executemany(
-                    f"INSERT INTO lots ({_LOT_WRITE_COLS}) VALUES ({','.join('?' * 17)})"
+                    f"INSERT INTO lots ({_LOT_WRITE_COLS}, seal) VALUES ({','.join('?' * 18)})"
                     " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
-                    " expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at",
-                    [_lot_row(lot, group_ends) for lot in self._lots.values()],
+                    " expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at,"
+                    " seal = excluded.seal",
+                    [(*row, self._seal("lots", row[:-1]))
+                     for row in (_lot_row(lot, group_ends) for lot in self._lots.values())],
                 )
             if self._holds:
                 conn.executemany(
-                    f"INSERT INTO holds ({_schema.HOLD_COLS}) VALUES ({','.join('?' * 12)})"
+                    f"INSERT INTO holds ({_schema.HOLD_COLS}, seal) VALUES ({','.join('?' * 13)})"
                     " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
                     " captured = excluded.captured,"
                     " resolved_entry_id = excluded.resolved_entry_id,"
-                    " resolved_at = excluded.resolved_at",
-                    [_ROWS.hold_row(h) for h in self._holds.values()],
+                    " resolved_at = excluded.resolved_at, seal = excluded.seal",
+                    [self._sealed("holds", _ROWS.hold_row(h)) for h in self._holds.values()],
                 )
             if self._charges:
                 conn.executemany(
-                    f"INSERT INTO charges ({_schema.CHARGE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded",
-                    [_ROWS.charge_row(c) for c in self._charges.values()],
+                    f"INSERT INTO charges ({_schema.CHARGE_COLS}, seal)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (entry_id) DO UPDATE SET refunded = excluded.refunded,"
+                    " seal = excluded.seal",
+                    [self._sealed("charges", _ROWS.charge_row(c))
+                     for c in self._charges.values()],
                 )
         if self._idempotency:
             with _translated("writing idempotency records"):
                 conn.executemany(
-                    f"INSERT INTO idempotency ({_schema.IDEMPOTENCY_COLS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [_ROWS.idempotency_row(r) for r in self._idempotency.values()],
+                    f"INSERT INTO idempotency ({_schema.IDEMPOTENCY_COLS}, seal)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [self._sealed("idempotency", _ROWS.idempotency_row(r))
+                     for r in self._idempotency.values()],
                 )
 
     def _flush_records(self, conn: sqlite3.Connection) -> None:
@@ -676,8 +721,8 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         with _translated("writing events"):
             if self._events:
                 conn.executemany(
-                    f"INSERT INTO events ({_schema.EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
-                    [_ROWS.event_row(e) for e in self._events],
+                    f"INSERT INTO events ({_schema.EVENT_COLS}, seal) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [self._sealed("events", _ROWS.event_row(e)) for e in self._events],
                 )
             now = micros(datetime.now(UTC))
             for tenant_id, event_ids in sorted(self._acks.items()):

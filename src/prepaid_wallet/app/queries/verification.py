@@ -4,21 +4,57 @@ in bounded memory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 import attrs
 
 from prepaid_wallet.app.environment import Environment
-from prepaid_wallet.app.ports import UnitOfWork
-from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.app.ports import UnitOfWork, WalletSnapshot
+from prepaid_wallet.errors import InvalidInputError, StorageError
 from prepaid_wallet.ledger import BELOW_FLOOR, GENESIS, Entry, EntryKind, lot_account
 from prepaid_wallet.money import Money
-from prepaid_wallet.results import Problem, Progress, VerifyReport
+from prepaid_wallet.results import (
+    JOURNAL_GENESIS,
+    Checkpoint,
+    Problem,
+    Progress,
+    VerifyReport,
+    extend_digest,
+)
 from prepaid_wallet.wallet import HoldStatus, Wallet
 
-__all__ = ["Progress", "iter_verify", "verify"]
+__all__ = ["Progress", "check_checkpoints", "checkpoint", "iter_verify", "verify"]
 
-def verify(env: Environment, *, progress: Progress | None = None) -> VerifyReport:
+def checkpoint(env: Environment) -> Checkpoint:
+    """A checkpoint of the journal as it is settled now (:class:`Checkpoint`): where units
+    commit at once, the journal's end is settled first (``journal_end``), then the entries up
+    to it are read from one snapshot."""
+    with env.store.unit_of_work() as uow:
+        end = uow.journal_end()
+    digest, count, last = JOURNAL_GENESIS, 0, None
+    with env.store.unit_of_work(read_only=True) as uow:
+        for entry in uow.iter_entries(until=end):
+            digest = extend_digest(digest, entry.hash)
+            count += 1
+            last = entry.id
+    return Checkpoint(count, last, digest, env.now())
+
+
+def check_checkpoints(against: Iterable[Checkpoint]) -> tuple[Checkpoint, ...]:
+    """``against`` as a tuple, each one a :class:`Checkpoint` (``InvalidInputError`` naming
+    ``against`` otherwise), fewest entries first."""
+    if isinstance(against, str | bytes) or not isinstance(against, Iterable):
+        raise InvalidInputError("against", "must be checkpoints", against)
+    found = tuple(against)
+    for item in found:
+        if not isinstance(item, Checkpoint):
+            raise InvalidInputError("against", "must be checkpoints", item)
+    return tuple(sorted(found, key=lambda c: c.entries))
+
+
+def verify(env: Environment, *, progress: Progress | None = None,
+           against: Iterable[Checkpoint] = ()) -> VerifyReport:
     """Every problem :func:`iter_verify` finds, with the number of entries and wallets
     checked."""
     counts = {"entries": 0, "wallets": 0}
@@ -28,31 +64,145 @@ def verify(env: Environment, *, progress: Progress | None = None) -> VerifyRepor
         if progress is not None:
             progress(phase, done)
 
-    problems = tuple(iter_verify(env, progress=track))
+    problems = tuple(iter_verify(env, progress=track, against=against))
     return VerifyReport(problems, counts["entries"], counts["wallets"])
 
 
-def iter_verify(env: Environment, *, progress: Progress | None = None) -> Iterator[Problem]:
+def iter_verify(env: Environment, *, progress: Progress | None = None,
+                against: Iterable[Checkpoint] = ()) -> Iterator[Problem]:
     """The store's problems as they are found, in two passes over one snapshot: the journal
-    entry by entry, then wallet by wallet. ``progress(phase, done)`` is called after every entry
-    (``"entries"``) and wallet (``"wallets"``), and once at the end of each phase."""
+    entry by entry, then every stored row the journal does not prove (its seal), then wallet by
+    wallet. ``progress(phase, done)`` is called after every entry (``"entries"``) and wallet
+    (``"wallets"``), and once at the end of each phase. The journal must extend each
+    checkpoint ``against`` names."""
+    checkpoints = check_checkpoints(against)
     with env.store.unit_of_work(read_only=True) as uow:
-        done = 0
-        for entry in uow.iter_entries():
-            done += 1
-            yield from _entry_problems(entry)
-            if progress is not None:
-                progress("entries", done)
+        yield from _unreadable("journal", _entries_pass(uow, progress, checkpoints))
+        yield from _unreadable("rows", uow.iter_row_problems())
+        yield from _unreadable("wallets", _wallets_pass(uow, progress))
+
+
+def _unreadable(part: str, problems: Iterator[Problem]) -> Iterator[Problem]:
+    """``problems``, and if reading the store fails on something no store of the library
+    holds (a row changed by hand past reading), one last problem saying where and why: the
+    rows that caused it are named by the row checks."""
+    try:
+        yield from problems
+    except StorageError:
+        raise  # the store cannot be read at all: not a problem of what it holds
+    except Exception as exc:
+        yield Problem("unreadable", part,
+                      f"reading the {part} stopped: {type(exc).__name__}: {exc}")
+
+
+def _entries_pass(uow: UnitOfWork, progress: Progress | None,
+                  checkpoints: tuple[Checkpoint, ...]) -> Iterator[Problem]:
+    """The journal, entry by entry in journal order, and the checkpoints it must extend
+    (fewest entries first)."""
+    done = 0
+    digest = JOURNAL_GENESIS
+    waiting = list(checkpoints)
+    while waiting and waiting[0].entries == 0:
+        yield from _checkpoint_problems(waiting.pop(0), 0, digest, None)
+    for entry in uow.iter_entries():
+        done += 1
+        yield from _entry_problems(entry)
+        if waiting:
+            digest = extend_digest(digest, entry.hash)
+            while waiting and waiting[0].entries == done:
+                yield from _checkpoint_problems(waiting.pop(0), done, digest, entry.id)
         if progress is not None:
             progress("entries", done)
-        done = 0
-        for wallet in uow.iter_wallets():
-            done += 1
-            yield from _verify_wallet(uow, wallet)
-            if progress is not None:
-                progress("wallets", done)
+    for point in waiting:
+        yield Problem("checkpoint", _checkpoint_name(point),
+                      f"covers {point.entries} entries but the journal holds {done}")
+    if progress is not None:
+        progress("entries", done)
+
+
+def _checkpoint_name(point: Checkpoint) -> str:
+    return f"checkpoint of {point.entries} entries at {point.taken_at.isoformat()}"
+
+
+def _checkpoint_problems(point: Checkpoint, done: int, digest: str,
+                         last: str | None) -> list[Problem]:
+    """Whether the journal's first ``done`` entries (their digest ``digest``, the last one
+    ``last``) are the ones ``point`` covers."""
+    if digest == point.digest and last == point.last_entry_id:
+        return []
+    return [Problem("checkpoint", _checkpoint_name(point),
+                    f"the journal's first {done} entries are not the ones checkpointed (the"
+                    f" {done}th is {last}, the checkpoint's {point.last_entry_id}): an entry"
+                    " up to it was changed, added, removed or moved")]
+
+
+def _wallets_pass(uow: UnitOfWork, progress: Progress | None) -> Iterator[Problem]:
+    """Every wallet: its chain and history replayed, against its stored state."""
+    done = 0
+    for wallet in uow.iter_wallets():
+        done += 1
+        yield from _verify_wallet(uow, wallet)
         if progress is not None:
             progress("wallets", done)
+    if progress is not None:
+        progress("wallets", done)
+
+
+@attrs.define
+class _Chain:
+    """A wallet's chain followed in the order its history is read (by recorded instant, then
+    journal order), which recorded time moving forward along the chain makes the chain's own
+    order. An entry read before the entry it follows waits, keyed by that entry's hash, and is
+    named once it is reached: ``time`` if it was recorded before it, else ``order`` (the two
+    were swapped in the journal). An entry nothing leads to breaks the chain; two entries
+    following one fork it."""
+
+    wallet_id: str
+    problems: list[Problem]
+    head: str = GENESIS
+    head_at: datetime | None = None
+    waiting: dict[str, Entry] = attrs.Factory(dict)
+    pending: set[str] = attrs.Factory(set)
+    early: set[str] = attrs.Factory(set)
+
+    def follow(self, entry: Entry) -> None:
+        """Take the next entry of the history."""
+        prev = entry.prev_hash(self.wallet_id)
+        if prev == self.head:
+            self._link(entry)
+            while self.head in self.waiting:
+                after = self.waiting.pop(self.head)
+                self.pending.discard(after.hash)
+                self._link(after)
+        elif prev in self.waiting:
+            self.problems.append(Problem("chain", entry.id,
+                                         f"forks the chain of wallet {self.wallet_id}"))
+        else:
+            if prev not in self.pending:
+                self.early.add(entry.id)
+            self.waiting[prev] = entry
+            self.pending.add(entry.hash)
+
+    def _link(self, entry: Entry) -> None:
+        if self.head_at is not None and entry.recorded_at < self.head_at:
+            self.problems.append(Problem(
+                "time", entry.id,
+                f"recorded at {entry.recorded_at.isoformat()}, before the entry it follows in"
+                f" wallet {self.wallet_id}'s chain ({self.head_at.isoformat()})"))
+        elif entry.id in self.early:
+            self.problems.append(Problem(
+                "order", entry.id,
+                f"comes before the entry it follows in wallet {self.wallet_id}'s journal"))
+        self.early.discard(entry.id)
+        self.head = entry.hash
+        self.head_at = entry.recorded_at
+
+    def end(self) -> str:
+        """Name every entry nothing led to; the chain's head."""
+        self.problems.extend(
+            Problem("chain", entry.id, f"breaks the chain of wallet {self.wallet_id}")
+            for prev, entry in self.waiting.items() if prev not in self.pending)
+        return self.head
 
 
 @attrs.define
@@ -65,6 +215,10 @@ class _Replay:
     reversals: dict[str, int] = attrs.Factory(dict)
     problems: list[Problem] = attrs.Factory(list)
     head: str = GENESIS
+    #: The instant its chain's last entry was recorded at.
+    last_at: datetime | None = None
+    #: The idempotency keys its entries were written under (entry id by key).
+    keys: dict[str, str] = attrs.Factory(dict)
     #: Whether an open balance below the floor is a chargeback's debt: the last entry that
     #: left it below the floor was a chargeback, or raised it.
     debt: bool = False
@@ -76,26 +230,21 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
     replay = _Replay()
     prefix = f"wallet:{wallet.id}:"
     sums = replay.sums
-    # History comes in recorded order, which two concurrent commands may have swapped against
-    # journal order: an entry whose predecessor has not come yet waits, keyed by that
-    # predecessor's hash, so the chain is followed link by link.
-    waiting: dict[str, Entry] = {}
-    head = GENESIS
-    for entry, _ in uow.wallet_history(wallet.id):
+    chain = _Chain(wallet.id, replay.problems)
+    commerce = 0
+    for entry, after in uow.wallet_history(wallet.id):
         for p in entry.postings:
             if p.account.startswith(prefix):
                 sums[p.account] = sums.get(p.account, 0) + p.amount.minor_units
-        prev = entry.prev_hash(wallet.id)
-        if prev == head:
-            head = entry.hash
-            while head in waiting:
-                head = waiting.pop(head).hash
-        elif prev in waiting:
-            replay.problems.append(Problem("chain", entry.id,
-                                           f"forks the chain of wallet {wallet.id}"))
-        else:
-            waiting[prev] = entry
+                if ":lot:" in p.account:
+                    commerce += p.amount.minor_units
+        replay.problems.extend(_history_problems(
+            wallet, entry, after,
+            (sums.get(prefix + "open", 0), commerce, sums.get(prefix + "held", 0))))
+        chain.follow(entry)
         if entry.wallet_ids[0] == wallet.id:  # counted once, by its first wallet
+            if entry.idempotency_key is not None:
+                replay.keys.setdefault(entry.idempotency_key, entry.id)
             if entry.reverses is not None:
                 replay.reversals[entry.reverses] = replay.reversals.get(entry.reverses, 0) + 1
             if entry.refund_of is not None:
@@ -112,13 +261,28 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
             for p in entry.postings:
                 if p.account.startswith(prefix) and ":lot:" in p.account:
                     replay.breakage[p.account] = replay.breakage.get(p.account, 0) + 1
-    waiting_hashes = {entry.hash for entry in waiting.values()}
-    replay.problems.extend(
-        Problem("chain", entry.id, f"breaks the chain of wallet {wallet.id}")
-        for prev, entry in waiting.items() if prev not in waiting_hashes
-    )
-    replay.head = head
+    replay.head = chain.end()
+    replay.last_at = chain.head_at
     return replay
+
+
+def _history_problems(wallet: Wallet, entry: Entry, after: WalletSnapshot,
+                      replayed: tuple[int, int, int]) -> list[Problem]:
+    """What is wrong with the wallet's stored balances right after ``entry`` (the history
+    statements and as-of balances read): they must be what the journal adds up to there."""
+    if after.entry_id != entry.id or after.recorded_at != entry.recorded_at:
+        return [Problem("history", wallet.id,
+                        f"the row after entry {entry.id} names entry {after.entry_id} at"
+                        f" {after.recorded_at.isoformat()}")]
+    stored = (after.open.minor_units, after.commerce.minor_units, after.held.minor_units)
+    if stored == replayed:
+        return []
+    names = ("open", "commerce", "held")
+    wrong = ", ".join(
+        f"{name} {_minor_text(s, wallet.currency)} (the journal gives"
+        f" {_minor_text(r, wallet.currency)})"
+        for name, s, r in zip(names, stored, replayed, strict=True) if s != r)
+    return [Problem("history", wallet.id, f"after entry {entry.id}: {wrong}")]
 
 
 def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
@@ -140,7 +304,19 @@ def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
                       f"refunds add up to {refunded} against a charge of {charge.amount}"
                       f" with {charge.refunded_total} refunded")
             found.append(Problem("refund", original, detail))
+    for key, entry_id in replay.keys.items():
+        if uow.get_idempotency(wallet.tenant_id, key) is None:
+            found.append(Problem(
+                "idempotency", f"{wallet.tenant_id}/{key}",
+                f"entry {entry_id} was written under this key but its record is missing"))
     prefix = f"wallet:{wallet.id}:"
+    if replay.last_at != wallet.last_at:
+        latest = "none" if replay.last_at is None else replay.last_at.isoformat()
+        found.append(Problem(
+            "time", wallet.id,
+            f"its latest entry is stored as recorded at"
+            f" {'never' if wallet.last_at is None else wallet.last_at.isoformat()}, the"
+            f" journal gives {latest}"))
     if replay.head != wallet.head:
         found.append(Problem("chain", wallet.id, "stored head is not the last entry's hash"))
     checks = (("open", wallet.open), ("held", wallet.held))
