@@ -74,9 +74,11 @@ __all__ = [
     "SchemaVersionError",
     "SpendDeniedError",
     "StorageError",
+    "StoreNotEmptyError",
     "StoreNotFoundError",
     "TenantMismatchError",
     "UnbalancedEntryError",
+    "VerificationFailedError",
     "WalletNotFoundError",
 ]
 
@@ -570,6 +572,32 @@ class SchemaVersionError(StorageError):
         self.supported = supported
         super().__init__(
             f"the database has schema version {found}; this library supports up to {supported}"
+        )
+
+
+class StoreNotEmptyError(StorageError):
+    """A whole store was to be copied or restored into ``location``, which already holds data
+    or exists (``reason`` says which): nothing was written there. Copy or restore into a new,
+    empty store."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"{location} is not empty ({reason}): nothing was written there")
+
+
+class VerificationFailedError(StorageError):
+    """A store to be copied, backed up or restored failed
+    :meth:`~prepaid_wallet.service.WalletService.verify`: ``location`` names it, ``problems``
+    is how many problems were found and ``first`` the first of them, as text. Nothing was put
+    in place."""
+
+    def __init__(self, location: str, problems: int, first: str) -> None:
+        self.location = location
+        self.problems = problems
+        self.first = first
+        super().__init__(
+            f"{location} failed verification with {problems} problem(s), the first: {first}"
         )
 
 

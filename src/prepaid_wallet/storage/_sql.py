@@ -274,6 +274,10 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
 
         entry_rows = list(rows(f"SELECT {ENTRY_COLS} FROM entries ORDER BY seq"))
         batch = _BATCH
+        after: dict[int, list[int | None]] = {}
+        for seq, balance in rows("SELECT entry_seq, balance_after FROM postings"
+                                 " ORDER BY entry_seq, position"):
+            after.setdefault(seq, []).append(balance)
         return dump_state(
             wallets=[rows_of.wallet(r) for r in rows(f"SELECT {WALLET_COLS} FROM wallets")],
             lots=[rows_of.lot(r) for r in rows(f"SELECT {LOT_COLS} FROM lots")],
@@ -281,6 +285,10 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
             charges=[rows_of.charge(r) for r in rows(f"SELECT {CHARGE_COLS} FROM charges")],
             entries=[entry for i in range(0, len(entry_rows), batch)
                      for entry in cls._fetch_entries(conn.execute, entry_rows[i : i + batch])],
+            balances=[(row[1], after.get(row[0], [])) for row in entry_rows],
+            history=[rows_of.snapshot(r) for r in rows(
+                f"SELECT {HISTORY_COLS} FROM wallet_history"
+                " ORDER BY wallet_id, recorded_at, entry_seq")],
             idempotency=[rows_of.idempotency(r)
                          for r in rows(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency")],
             groups=[rows_of.group(r)
@@ -289,7 +297,6 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
                 f"SELECT {EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
             records=[RecordRow(*r) for r in rows(f"SELECT {RECORD_COLS} FROM records")],
         )
-
 
     # -- wallets ----------------------------------------------------------------------------
 
