@@ -577,13 +577,13 @@ class SchemaVersionError(StorageError):
 
 class StoreNotEmptyError(StorageError):
     """A whole store was to be copied or restored into ``location``, which already holds data
-    or exists (``reason`` says which): nothing was written there. Copy or restore into a new,
-    empty store."""
+    or exists (``reason`` says which, e.g. ``"already exists"``): nothing was written there.
+    Copy or restore into a new, empty store."""
 
     def __init__(self, location: str, reason: str) -> None:
         self.location = location
         self.reason = reason
-        super().__init__(f"{location} is not empty ({reason}): nothing was written there")
+        super().__init__(f"{location} {reason}: nothing was written there")
 
 
 class VerificationFailedError(StorageError):

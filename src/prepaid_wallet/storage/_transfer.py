@@ -238,7 +238,7 @@ def _load_memory(store: MemoryStore, batches: Iterator[Batch]) -> None:
                              ("records", store.records), ("condition_groups", store.groups),
                              ("idempotency", store.idempotency), ("events", store.events)):
             if found:
-                raise StoreNotEmptyError(store_name(store), f"it holds {table}")
+                raise StoreNotEmptyError(store_name(store), f"is not empty: it holds {table}")
         read = {table: [] for table in TABLES}  # type: dict[str, list[Any]]
         for table, values in batches:
             read[table].extend(values)
@@ -320,7 +320,7 @@ class _SQLTarget:
                 for table in TABLES:
                     if self.execute(f"SELECT 1 FROM {table} LIMIT 1"):
                         raise StoreNotEmptyError(store_name(self.store),
-                                                 f"its {table} table has rows")
+                                                 f"is not empty: its {table} table has rows")
                 self._insert_all(batches)
             self.finish()
         except BaseException:

@@ -55,7 +55,7 @@ def _partial(path: str) -> str:
 
 def _refuse_existing(path: str) -> None:
     if os.path.lexists(path):
-        raise StoreNotEmptyError(repr(os.path.abspath(path)), "the file exists")
+        raise StoreNotEmptyError(repr(os.path.abspath(path)), "already exists")
 
 
 def _copy_file(source: sqlite3.Connection, path: str) -> None:
@@ -100,7 +100,7 @@ def _put_in_place(partial: str, path: str) -> None:
     try:
         os.link(partial, path)
     except FileExistsError:
-        raise StoreNotEmptyError(repr(os.path.abspath(path)), "the file exists") from None
+        raise StoreNotEmptyError(repr(os.path.abspath(path)), "already exists") from None
     except OSError:  # no hard links here: rename, having checked just before
         _refuse_existing(path)
         os.replace(partial, path)
