@@ -425,9 +425,15 @@ class _SQLiteTarget(_SQLTarget):
 
 class _PostgresTarget(_SQLTarget):
     def begin(self) -> None:
+        """``BEGIN``, then every table locked against writers (and other loads) until the
+        load ends: a transaction still writing -- a killed copy whose ``COMMIT`` the server
+        is still running -- is waited for, so that the check that the store is empty sees
+        what it left."""
         self.conn = self.store._connection()
         with self.translated("BEGIN"):
             self.conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            self.conn.execute(f"LOCK TABLE {', '.join(TABLES)}, postings"
+                              " IN SHARE ROW EXCLUSIVE MODE")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cursor = self.conn.execute(sql, params)
