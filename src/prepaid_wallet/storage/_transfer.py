@@ -281,10 +281,10 @@ class _SQLTarget:
     @staticmethod
     def of(store: Store, kind: str) -> _SQLTarget:
         if kind == "sqlite":
-            from prepaid_wallet.storage import sqlite
+            import prepaid_wallet.storage.sqlite as sqlite
 
             return _SQLiteTarget(store, sqlite._DIALECT, sqlite._ROWS, sqlite._translated)
-        from prepaid_wallet.storage import postgres
+        import prepaid_wallet.storage.postgres as postgres
 
         return _PostgresTarget(store, postgres._DIALECT, postgres._ROWS, postgres._translated)
 

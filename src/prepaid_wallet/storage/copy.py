@@ -30,9 +30,9 @@ from collections.abc import Mapping
 
 import attrs
 
+import prepaid_wallet.storage._transfer as _transfer
 from prepaid_wallet.errors import VerificationFailedError
 from prepaid_wallet.results import Progress, VerifyReport
-from prepaid_wallet.storage import _transfer
 from prepaid_wallet.storage.base import Store
 
 __all__ = ["CopyReport", "copy_store", "verified"]
