@@ -150,8 +150,9 @@ def _memory_batches(store: MemoryStore) -> Iterator[Batch]:
 
 def _pages(uow: SQLUnitOfWork[Any], table: str, cols: str, key: Sequence[str]
            ) -> Iterator[list[Any]]:
-    """The rows of ``table`` (``cols``, which start with the key's columns... or hold them), a
-    page at a time along its primary key ``key``."""
+    """The rows of ``table`` (its columns ``cols``, among which the columns of ``key``), a page
+    at a time along its primary key ``key``: each page is read after the last key of the one
+    before, so every page costs the same however far into the table it is."""
     col_names = names(cols)
     at = [col_names.index(k) for k in key]
     order = ", ".join(key)
@@ -314,8 +315,8 @@ class _SQLTarget:
     def load(self, batches: Iterator[Batch]) -> None:
         if getattr(self.store._local, "active", False):
             raise StorageError("this thread already has a unit of work open on this store")
-        self.begin()
         try:
+            self.begin()
             with self.translated("copying into the store"):
                 for table in TABLES:
                     if self.execute(f"SELECT 1 FROM {table} LIMIT 1"):
@@ -418,9 +419,10 @@ class _SQLiteTarget(_SQLTarget):
         self.store._retrying(self.conn, "COMMIT")
 
     def abort(self) -> None:
+        conn = getattr(self, "conn", None)
         with self.translated("ROLLBACK"):
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
 
 
 class _PostgresTarget(_SQLTarget):
@@ -458,5 +460,7 @@ class _PostgresTarget(_SQLTarget):
         self.store._release(self.conn)
 
     def abort(self) -> None:
-        self.store._release(self.conn)  # rolls back what is left open
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            self.store._release(conn)  # rolls back what is left open
 
