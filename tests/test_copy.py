@@ -333,3 +333,17 @@ def test_restore_into_postgres(tmp_path: Path) -> None:
         store.close()
 
 
+
+
+def test_backup_and_restore_refuse_bad_arguments(tmp_path: Path) -> None:
+    fill(open_store(f"sqlite:///{tmp_path}/a.db")).close()
+    for call, field in (
+        (lambda: backup_sqlite(str(tmp_path / "a.db"), ""), "to"),
+        (lambda: backup_sqlite(7, str(tmp_path / "b")), "source"),
+        (lambda: restore(str(tmp_path / "a.db"), 7), "url"),
+        (lambda: restore(None, f"sqlite:///{tmp_path}/c.db"), "backup"),
+    ):
+        with pytest.raises(InvalidInputError) as raised:
+            call()
+        assert raised.value.field == field
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("a.db")) == []

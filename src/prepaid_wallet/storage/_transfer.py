@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from prepaid_wallet.storage._sql import SQLUnitOfWork
     from prepaid_wallet.storage.memory import MemoryStore
 
-__all__ = ["BATCH", "TABLES", "Batch", "JournalRow", "load", "read", "store_name"]
+__all__ = ["BATCH", "TABLES", "Batch", "JournalRow", "is_store", "load", "read", "store_name"]
 
 #: Rows per batch read and written.
 BATCH = 500
@@ -96,6 +96,12 @@ def store_name(store: Store) -> str:
         schema = getattr(store, "schema", None)
         return f"the PostgreSQL store (schema {schema or 'current'!r})"
     return "the memory store"
+
+
+def is_store(value: object) -> bool:
+    """Whether ``value`` is a store of one of this library's backends."""
+    return type(value).__module__ in {f"prepaid_wallet.storage.{kind}"
+                                      for kind in ("memory", "sqlite", "postgres")}
 
 
 def _kind(store: Store) -> str:

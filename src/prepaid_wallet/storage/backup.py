@@ -47,6 +47,13 @@ def sqlite_path(url: str, field: str = "url") -> str:
     return url[len(_SQLITE):]
 
 
+def _file_name(field: str, value: object) -> str:
+    """``value`` if it is text naming a file, else ``InvalidInputError`` naming ``field``."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InvalidInputError(field, "must name a file", value)
+    return value
+
+
 def _partial(path: str) -> str:
     """A file name next to ``path`` for the file being written."""
     return os.path.join(os.path.dirname(os.path.abspath(path)),
@@ -124,9 +131,11 @@ def backup_sqlite(source: str, to: str, *, progress: Progress | None = None) -> 
     The backup is one consistent snapshot of the store (SQLite's online backup API, in one
     step). ``progress(phase, done)`` is called while the backup is verified. Raises
     ``StoreNotFoundError`` when ``source`` holds no store, ``StoreNotEmptyError`` when ``to``
-    exists (it is never overwritten), ``VerificationFailedError`` when the backup has a problem
+    exists (it is never overwritten), ``InvalidInputError`` (naming ``source`` or ``to``)
+    for a name that is not text, ``VerificationFailedError`` when the backup has a problem
     (no file is left at ``to``), ``StorageError`` when SQLite fails."""
-    _refuse_existing(to)
+    _file_name("source", source)
+    _refuse_existing(_file_name("to", to))
     store = SQLiteStore(source, create=False)  # a store, migrated to this library's schema
     partial = _partial(to)
     try:
@@ -149,10 +158,13 @@ def restore(backup: str, url: str, *, progress: Progress | None = None) -> Verif
     verified, and only then named ``FILE``, which must not exist. Any other URL: the verified
     copy is copied into the store ``url`` names, which must be empty
     (:func:`~prepaid_wallet.storage.copy.copy_store`). The backup file is never changed.
-    Raises ``StoreNotFoundError`` when ``backup`` holds no store, ``StoreNotEmptyError`` when
-    the target exists or holds data, ``VerificationFailedError`` when the backup (or the copy)
+    Raises ``InvalidInputError`` (naming ``backup`` or ``url``) for a bad argument,
+    ``StoreNotFoundError`` when ``backup`` holds no store, ``StoreNotEmptyError`` when the
+    target exists or holds data, ``VerificationFailedError`` when the backup (or the copy)
     has a problem: nothing is put in place."""
-    if not os.path.isfile(backup):
+    if not isinstance(url, str):
+        raise InvalidInputError("url", "must be a store URL", url)
+    if not os.path.isfile(_file_name("backup", backup)):
         raise StoreNotFoundError(os.path.abspath(backup), "there is no such file")
     path = sqlite_path(url) if url.startswith(_SQLITE) else None
     if path is not None:

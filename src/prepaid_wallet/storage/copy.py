@@ -31,7 +31,7 @@ from collections.abc import Mapping
 import attrs
 
 import prepaid_wallet.storage._transfer as _transfer
-from prepaid_wallet.errors import VerificationFailedError
+from prepaid_wallet.errors import InvalidInputError, VerificationFailedError
 from prepaid_wallet.results import Progress, VerifyReport
 from prepaid_wallet.storage.base import Store
 
@@ -78,11 +78,22 @@ def copy_store(source: Store, target: Store, *, progress: Progress | None = None
     Memory stays bounded: rows are read and written a batch at a time (the memory store, as
     a target, keeps them all anyway).
 
-    Raises ``VerificationFailedError`` when the source has a problem (nothing is written) or
+    Raises ``InvalidInputError`` (naming ``source``, ``target`` or ``progress``) for an
+    argument that is not a store of this library, the same store twice, or a progress that is
+    not callable; ``VerificationFailedError`` when the source has a problem (nothing is written) or
     the copy has one; ``StoreNotEmptyError`` when ``target`` holds anything (nothing is
     written); ``StorageError`` when either store fails -- the target's transaction is rolled
     back, so it is empty again and the copy may simply be run again.
     """
+    for field, store in (("source", source), ("target", target)):
+        if not _transfer.is_store(store):
+            raise InvalidInputError(
+                field, "must be a store of this library (memory, SQLite or PostgreSQL)", store)
+    if target is source:
+        raise InvalidInputError("target", "must be another store than the source", target)
+    if progress is not None and not callable(progress):
+        raise InvalidInputError("progress", "must be a callable (phase, done) or None",
+                                progress)
     verified(source, "source", progress=progress)
 
     def copied(table: str, done: int) -> None:
