@@ -347,3 +347,25 @@ def test_backup_and_restore_refuse_bad_arguments(tmp_path: Path) -> None:
             call()
         assert raised.value.field == field
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("a.db")) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cli_copy_shows_progress_on_a_terminal_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    a = f"sqlite:///{tmp_path}/a.db"
+    fill(open_store(a)).close()
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["copy", "--from", a, "--to", f"sqlite:///{tmp_path}/b.db"]) == 0
+    shown = terminal.getvalue()
+    assert "\rcopy: " in shown
+    assert "source entries checked" in shown
+    assert shown.endswith("\r\x1b[K")  # erased when the copy ends
+    monkeypatch.undo()
+    assert main(["copy", "--from", a, "--to", f"sqlite:///{tmp_path}/c.db"]) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: nothing on stderr

@@ -324,7 +324,7 @@ class _SQLTarget:
         try:
             self.begin()
             with self.translated("copying into the store"):
-                for table in TABLES:
+                for table in sorted(TABLES, key=lambda name: name != "wallets"):
                     if self.execute(f"SELECT 1 FROM {table} LIMIT 1"):
                         raise StoreNotEmptyError(store_name(self.store),
                                                  f"is not empty: its {table} table has rows")
