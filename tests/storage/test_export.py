@@ -1,6 +1,7 @@
-"""``export_state`` exports what the journal stores besides the entries: the balance after each
-posting and every wallet's balance history. Editing one such row behind the library's back (its
-append-only trigger dropped first) changes the export, on every backend."""
+"""``export_state`` exports what the journal stores besides the entries -- the balance after each
+posting and every wallet's balance history -- and what each lot is found by. Editing one such
+row behind the library's back (an append-only trigger dropped first) changes the export, on
+every backend."""
 
 from __future__ import annotations
 
@@ -52,10 +53,11 @@ def test_memory_history_edit_changes_the_export() -> None:
 # -- SQLite ----------------------------------------------------------------------------------------
 
 
-def _sqlite_edit(path: Path, sql: str, trigger: str) -> None:
+def _sqlite_edit(path: Path, sql: str, trigger: str | None) -> None:
     conn = sqlite3.connect(path)
     try:
-        conn.execute(f"DROP TRIGGER {trigger}")
+        if trigger is not None:
+            conn.execute(f"DROP TRIGGER {trigger}")
         assert conn.execute(sql).rowcount == 1
         conn.commit()
     finally:
@@ -69,8 +71,10 @@ def _sqlite_edit(path: Path, sql: str, trigger: str) -> None:
     ("UPDATE postings SET balance_after = balance_after + 1 WHERE (entry_seq, position) ="
      " (SELECT entry_seq, position FROM postings WHERE balance_after IS NOT NULL"
      " ORDER BY entry_seq, position LIMIT 1)", "postings_no_update", "balances_after"),
+    ("UPDATE lots SET conditioned = 1 - conditioned WHERE id = (SELECT min(id) FROM lots)",
+     None, "lot_index"),
 ])
-def test_sqlite_edit_changes_the_export(tmp_path: Path, sql: str, trigger: str,
+def test_sqlite_edit_changes_the_export(tmp_path: Path, sql: str, trigger: str | None,
                                         key: str) -> None:
     path = tmp_path / "w.db"
     store = _filled(open_store(f"sqlite:///{path}"))

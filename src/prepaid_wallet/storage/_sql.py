@@ -268,6 +268,10 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         :func:`~prepaid_wallet.storage.base.dump_state` returns it: what ``export_state`` of
         either SQL store gives."""
         rows_of = cls._ROWS
+        instant_of = cls._DIALECT.instant_of
+
+        def at_of(value: Any) -> datetime | None:
+            return None if value is None else instant_of(value)
 
         def rows(sql: str) -> Any:
             return conn.execute(sql)
@@ -281,6 +285,9 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         return dump_state(
             wallets=[rows_of.wallet(r) for r in rows(f"SELECT {WALLET_COLS} FROM wallets")],
             lots=[rows_of.lot(r) for r in rows(f"SELECT {LOT_COLS} FROM lots")],
+            lot_index=[(r[0], bool(r[1]), at_of(r[2]), at_of(r[3])) for r in rows(
+                "SELECT id, conditioned, ends_at, CASE WHEN remaining > 0 THEN due_at END"
+                " FROM lots")],
             holds=[rows_of.hold(r) for r in rows(f"SELECT {HOLD_COLS} FROM holds")],
             charges=[rows_of.charge(r) for r in rows(f"SELECT {CHARGE_COLS} FROM charges")],
             entries=[entry for i in range(0, len(entry_rows), batch)

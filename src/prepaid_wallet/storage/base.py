@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from prepaid_wallet import _codec
@@ -43,6 +44,7 @@ def dump_state(
     *,
     wallets: Iterable[Wallet],
     lots: Iterable[Lot],
+    lot_index: Iterable[tuple[str, bool, datetime | None, datetime | None]],
     holds: Iterable[Hold],
     charges: Iterable[Charge],
     entries: Iterable[Entry],
@@ -61,14 +63,18 @@ def dump_state(
     ``balances`` gives, for each entry (by id, in journal order), the stored balance after each
     of its postings (integer minor units; ``None`` for a tenant account); ``history`` every
     wallet's balance history (one snapshot per wallet and entry, each wallet's in recorded
-    order). Left out, because they are not facts of the ledger but where a backend keeps them:
-    the schema version, the sequence numbers of entries and events (their order is kept), the
-    instant an event was acknowledged (the backend's clock; whether it was is kept), and what a
-    lot row keeps for its indexes only (whether it is conditioned, when it ends and falls due:
-    functions of the lot and its group)."""
+    order); ``lot_index`` what each lot is found by, ``(lot id, whether it is conditioned, when
+    it ends whatever its group does, when it falls due)`` -- the last for a live lot only (an
+    empty lot is in no due index, and the SQL stores do not move its due instant when its
+    group's end moves). Left out, because they are not facts of the ledger but where a backend
+    keeps them: the schema version, the sequence numbers of entries and events (their order is
+    kept) and the instant an event was acknowledged (the backend's clock; whether it was is
+    kept)."""
     return {
         "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
         "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
+        "lot_index": [[lot_id, conditioned, *_codec.to_data([ends_at, due_at])]
+                      for lot_id, conditioned, ends_at, due_at in sorted(lot_index)],
         "holds": _codec.to_data(sorted(holds, key=lambda h: h.id)),
         "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
         "entries": _codec.to_data(list(entries)),

@@ -31,10 +31,10 @@ from prepaid_wallet.errors import (
     StorageError,
     WalletNotFoundError,
 )
-from prepaid_wallet.expiry import ExpiryPolicy
+from prepaid_wallet.expiry import ExpiryPolicy, lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
-from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.policies import default_lot_key, is_conditioned
 from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
 from prepaid_wallet.storage.base import (
     Event,
@@ -167,6 +167,9 @@ class MemoryStore:
         return dump_state(
             wallets=self.wallets.values(), lots=self.lots.values(), holds=self.holds.values(),
             charges=self.charges.values(), entries=self.entries,
+            lot_index=[(lot.id, is_conditioned(lot), lot_end(lot),
+                        self._due_at(lot) if lot.is_live else None)
+                       for lot in self.lots.values()],
             balances=self.balances_after(),
             history=[s for wallet_id in sorted(self.snapshots)
                      for s in self.snapshots[wallet_id].values],
