@@ -29,6 +29,7 @@ sent: the triggers that keep the journal append-only stay in force.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -98,18 +99,20 @@ def store_name(store: Store) -> str:
     return "the memory store"
 
 
+#: The backends' modules, by the backend's name.
+_BACKENDS = {f"prepaid_wallet.storage.{kind}": kind for kind in ("memory", "sqlite", "postgres")}
+
+
 def is_store(value: object) -> bool:
     """Whether ``value`` is a store of one of this library's backends."""
-    return type(value).__module__ in {f"prepaid_wallet.storage.{kind}"
-                                      for kind in ("memory", "sqlite", "postgres")}
+    return type(value).__module__ in _BACKENDS
 
 
 def _kind(store: Store) -> str:
-    module = type(store).__module__
-    for kind in ("memory", "sqlite", "postgres"):
-        if module == f"prepaid_wallet.storage.{kind}":
-            return kind
-    raise StorageError(f"cannot copy {type(store).__name__}: not a store of this library")
+    kind = _BACKENDS.get(type(store).__module__)
+    if kind is None:
+        raise StorageError(f"cannot copy {type(store).__name__}: not a store of this library")
+    return kind
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -240,13 +243,15 @@ def _load_memory(store: MemoryStore, batches: Iterator[Batch]) -> None:
     has no partial state to leave behind)."""
     if store._closed:
         raise StorageError("the store is closed")
+    if store._owner == threading.get_ident():
+        raise StorageError("this thread already has a unit of work open on this store")
     with store._lock:
         for table, found in (("wallets", store.wallets), ("entries", store.entries),
                              ("records", store.records), ("condition_groups", store.groups),
                              ("idempotency", store.idempotency), ("events", store.events)):
             if found:
                 raise StoreNotEmptyError(store_name(store), f"is not empty: it holds {table}")
-        read = {table: [] for table in TABLES}  # type: dict[str, list[Any]]
+        read: dict[str, list[Any]] = {table: [] for table in TABLES}
         for table, values in batches:
             read[table].extend(values)
         for group in read["condition_groups"]:
