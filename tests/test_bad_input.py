@@ -57,6 +57,7 @@ from prepaid_wallet import (
     SpendCondition,
     SpendDeniedError,
     SpendRequest,
+    StoreNotEmptyError,
     TenantMismatchError,
     WalletNotFoundError,
     WalletService,
@@ -76,6 +77,7 @@ from prepaid_wallet.rules.checkout import CreditClaim
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.payg import DeviceState
 from prepaid_wallet.rules.tenant import TenantRules
+from prepaid_wallet.storage import copy_store
 from prepaid_wallet.storage.base import Store
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -1263,6 +1265,18 @@ BAD_INPUT = [
     row("contract_performance-naive",
         lambda w: w.svc.contract_performance(w.eve, at=NAIVE), InvalidTimeError, "at"),
     row("contract-no-contract", lambda w: w.svc.contract(w.ann), ContractNotFoundError),
+    # -- copying a whole store: the store copied into, or from, stays as it was --------------
+    row("copy_store-into-a-store-with-data",
+        lambda w: copy_store(open_store("memory:"), w.store), StoreNotEmptyError),
+    row("copy_store-into-itself", lambda w: copy_store(w.store, w.store),
+        InvalidInputError, "target"),
+    row("copy_store-source-not-a-store", lambda w: copy_store("memory:", w.store),
+        InvalidInputError, "source"),
+    row("copy_store-target-not-a-store", lambda w: copy_store(w.store, "memory:"),
+        InvalidInputError, "target"),
+    row("copy_store-progress-not-callable",
+        lambda w: copy_store(w.store, open_store("memory:"), progress="yes"),
+        InvalidInputError, "progress"),
 ]
 
 #: Aware instants at the edges of the calendar: in UTC the first is in year 0 and the second in

@@ -37,10 +37,10 @@ from prepaid_wallet import (
 from prepaid_wallet.conditions import SpendCondition
 from prepaid_wallet.results import Problem
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
+from prepaid_wallet.seals import Sealer
 from prepaid_wallet.storage._dialect import SQLITE
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._schema import WALLET_COLS
-from prepaid_wallet.storage._seal import Sealer
 from prepaid_wallet.storage.memory import MemoryStore
 from prepaid_wallet.storage.sqlite import SQLiteStore
 from tests import pg

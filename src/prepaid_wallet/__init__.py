@@ -58,9 +58,11 @@ if TYPE_CHECKING:
         SealKeyError,
         SpendDeniedError,
         StorageError,
+        StoreNotEmptyError,
         StoreNotFoundError,
         TenantMismatchError,
         UnbalancedEntryError,
+        VerificationFailedError,
         WalletNotFoundError,
     )
     from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy
@@ -90,8 +92,9 @@ if TYPE_CHECKING:
     )
     from prepaid_wallet.rules.access import AccessPolicy, AccessPolicyVersion
     from prepaid_wallet.rules.tenant import TenantRules, TenantRulesVersion
+    from prepaid_wallet.seals import SealKey
     from prepaid_wallet.service import WalletService, WelcomeAward
-    from prepaid_wallet.storage import SealKey, Store, UnitOfWork, open_store
+    from prepaid_wallet.storage import Store, UnitOfWork, open_store
     from prepaid_wallet.wallet import AllocationPart, Charge, Hold, HoldStatus, Lot, Wallet
 
 __version__ = "0.1.0.dev0"
@@ -111,8 +114,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "InvalidInputError", "InvalidTimeError", "LimitExceededError", "LotNotFoundError",
         "NotFoundError", "PermissionDeniedError", "PrepaidWalletError",
         "RefundExceedsOriginalError", "RefusedError", "SchemaVersionError", "SealKeyError",
-        "SpendDeniedError",
-        "StorageError", "StoreNotFoundError", "TenantMismatchError", "UnbalancedEntryError",
+        "SpendDeniedError", "StorageError", "StoreNotEmptyError", "StoreNotFoundError",
+        "TenantMismatchError", "UnbalancedEntryError", "VerificationFailedError",
         "WalletNotFoundError",
     ),
     "prepaid_wallet.expiry": ("EndOfLocalDay", "ExpiryPolicy"),
@@ -130,7 +133,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "prepaid_wallet.rules.access": ("AccessPolicy", "AccessPolicyVersion"),
     "prepaid_wallet.rules.tenant": ("TenantRules", "TenantRulesVersion"),
     "prepaid_wallet.service": ("WalletService", "WelcomeAward"),
-    "prepaid_wallet.storage": ("SealKey", "Store", "UnitOfWork", "open_store"),
+    "prepaid_wallet.seals": ("SealKey",),
+    "prepaid_wallet.storage": ("Store", "UnitOfWork", "open_store"),
     "prepaid_wallet.wallet": ("AllocationPart", "Charge", "Hold", "HoldStatus", "Lot", "Wallet"),
 }
 _HOMES = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -229,6 +233,7 @@ __all__ = [
     "StatementStream",
     "StorageError",
     "Store",
+    "StoreNotEmptyError",
     "StoreNotFoundError",
     "SystemClock",
     "TenantMismatchError",
@@ -237,6 +242,7 @@ __all__ = [
     "TimeWindow",
     "UnbalancedEntryError",
     "UnitOfWork",
+    "VerificationFailedError",
     "VerifyReport",
     "Wallet",
     "WalletNotFoundError",

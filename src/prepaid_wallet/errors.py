@@ -75,9 +75,11 @@ __all__ = [
     "SealKeyError",
     "SpendDeniedError",
     "StorageError",
+    "StoreNotEmptyError",
     "StoreNotFoundError",
     "TenantMismatchError",
     "UnbalancedEntryError",
+    "VerificationFailedError",
     "WalletNotFoundError",
 ]
 
@@ -586,6 +588,32 @@ class SealKeyError(StorageError):
         have = "no key" if stored is None else f"key {stored!r}"
         got = "no key" if given is None else f"key {given!r}"
         super().__init__(f"the store is sealed with {have} but was opened with {got}")
+
+
+class StoreNotEmptyError(StorageError):
+    """A whole store was to be copied or restored into ``location``, which already holds data
+    or exists (``reason`` says which, e.g. ``"already exists"``): nothing was written there.
+    Copy or restore into a new, empty store."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"{location} {reason}: nothing was written there")
+
+
+class VerificationFailedError(StorageError):
+    """A store to be copied, backed up or restored failed
+    :meth:`~prepaid_wallet.service.WalletService.verify`: ``location`` names it, ``problems``
+    is how many problems were found and ``first`` the first of them, as text. Nothing was put
+    in place."""
+
+    def __init__(self, location: str, problems: int, first: str) -> None:
+        self.location = location
+        self.problems = problems
+        self.first = first
+        super().__init__(
+            f"{location} failed verification with {problems} problem(s), the first: {first}"
+        )
 
 
 class IntegrityError(PrepaidWalletError):

@@ -39,6 +39,14 @@ Commands:
 * ``expire`` -- release ended holds, book expired lots as breakage, expire pending top-ups and
   pay-as-you-go upgrades whose downpayment window has ended.
 * ``verify`` -- check the whole store. Exits 6 when it finds a problem.
+* ``copy --from URL --to URL`` -- copy a whole store into an empty store of any backend: the
+  source is verified first, the copy is written in one transaction and verified after. Exits 6
+  when the source or the copy has a problem or the target is not empty (nothing is written).
+* ``backup --to FILE`` -- back up the SQLite store ``--db`` names to a new file while writers
+  keep writing, and verify the backup (exit 6 on a problem, or when ``FILE`` exists; a
+  PostgreSQL ``--db`` is exit 2: use ``pg_dump``, or ``copy`` to a SQLite file).
+* ``restore --from FILE`` -- put a backup in place as the new store ``--db`` names, verified
+  first; never over an existing store file, never into a store that holds data (exit 6).
 * ``rules show|history --tenant T`` -- the tenant's stored rules (its current version, or every
   version) as JSON.
 * ``rules set --tenant T FILE|-`` -- store the rules in the JSON document ``FILE`` (``-``:
@@ -169,6 +177,10 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("checkpoint", "print (and keep) a digest of the journal to verify against later",
      "integrity"),
     ("seal", "seal every stored row again with a new key, or without one", "integrity"),
+    ("copy", "copy a whole store into an empty one, of any backend, verified", "maintenance"),
+    ("backup", "back up a SQLite store to a file, online, verified", "maintenance"),
+    ("restore", "restore a backup file as a new store, verified before it is used",
+     "maintenance"),
     ("rules", "show and set a tenant's rules (fees, limits...) as JSON", "config"),
     ("group", "list, show, create and update a tenant's condition groups", "config"),
     ("access", "show and set a tenant's access policy (roles -> operations) as JSON", "config"),

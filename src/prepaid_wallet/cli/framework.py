@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 if TYPE_CHECKING:
     from prepaid_wallet.actors import Actor
     from prepaid_wallet.money import Money
+    from prepaid_wallet.seals import SealKey
     from prepaid_wallet.service import WalletService
-    from prepaid_wallet.storage import SealKey
 
 
 class _OnFirstUse:
@@ -144,7 +144,7 @@ def read_seal_key(path: str) -> SealKey:
     """The seal key in the file at ``path`` (``<key id>:<hex>``); ``InvalidInputError`` naming
     ``seal_key`` if it cannot be read or is not a key (what it holds is never printed)."""
     from prepaid_wallet.errors import InvalidInputError
-    from prepaid_wallet.storage import SealKey
+    from prepaid_wallet.seals import SealKey
 
     try:
         with open(path, encoding="ascii") as file:

@@ -1,17 +1,19 @@
 """The commands that look after the whole store: ``init`` (create or migrate it), ``expire``
-(release ended holds, book expired lots, expire pending top-ups and pay-as-you-go upgrades)
-and ``demo`` (a store with a small hub's week). Checking it is in
+(release ended holds, book expired lots, expire pending top-ups and pay-as-you-go upgrades),
+``copy`` (into an empty store of any backend), ``backup`` and ``restore`` (a SQLite store,
+verified) and ``demo`` (a store with a small hub's week). Checking it is in
 :mod:`prepaid_wallet.cli.integrity`."""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prepaid_wallet.cli.framework import _ONE, _STREAM, ExitCode, _Context, _Family, _OnFirstUse
 from prepaid_wallet.cli.output import _Progress
 
 if TYPE_CHECKING:
+    import argparse
     import sqlite3
 
     from prepaid_wallet import _codec
@@ -108,6 +110,56 @@ def _expire(ctx: _Context) -> ExitCode:
     return ExitCode.OK
 
 
+def _copy(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.storage import copy_store, open_store
+
+    source = open_store(ctx.args.source, create=False, seal_key=ctx.seal_key)
+    try:
+        target = open_store(ctx.args.target, seal_key=ctx.seal_key)
+        try:
+            with _Progress("copy") as progress:
+                report = copy_store(source, target, progress=progress)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    rows = dict(report.rows)
+    if ctx.json:
+        ctx.emit({"record": "summary", "rows": rows, "entries": report.verified.entries,
+                  "wallets": report.verified.wallets, "ok": True})
+    else:
+        ctx.line(f"copied {rows['wallets']} wallet(s) and {rows['entries']} entries"
+                 f" ({sum(rows.values())} rows); the copy verifies: ok")
+    return ExitCode.OK
+
+
+def _verified(ctx: _Context, what: str, report: Any, extra: dict[str, str]) -> ExitCode:
+    if ctx.json:
+        ctx.emit({"record": "summary", **extra, "entries": report.entries,
+                  "wallets": report.wallets, "ok": True})
+    else:
+        ctx.line(f"{what}: {report.entries} entries and {report.wallets} wallets, verified ok")
+    return ExitCode.OK
+
+
+def _backup(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.storage.backup import backup_sqlite, sqlite_path
+
+    path = sqlite_path(ctx.url, "--db")
+    with _Progress("backup") as progress:
+        report = backup_sqlite(path, ctx.args.to, progress=progress, seal_key=ctx.seal_key)
+    return _verified(ctx, f"backed up to {ctx.args.to}", report, {"backup": ctx.args.to})
+
+
+def _restore(ctx: _Context) -> ExitCode:
+    from prepaid_wallet.storage.backup import restore
+
+    with _Progress("restore") as progress:
+        report = restore(ctx.args.source, ctx.url, progress=progress, seal_key=ctx.seal_key)
+    return _verified(ctx, f"restored {ctx.args.source} as {ctx.url}", report,
+                     {"db": ctx.url})
+
+
 def _demo(ctx: _Context) -> ExitCode:
     from prepaid_wallet import demo  # only this command needs it
 
@@ -125,3 +177,23 @@ COMMANDS.add("init", _init, _ONE, creates=True)
 # service takes no idempotency key for it.
 COMMANDS.add("expire", _expire, _STREAM)
 COMMANDS.add("demo", _demo, creates=True)
+
+
+@COMMANDS.command("copy", _copy, _ONE)
+def _copy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source", metavar="URL", required=True,
+                   help="the store to copy (it must exist and verify)")
+    p.add_argument("--to", dest="target", metavar="URL", required=True,
+                   help="the store to copy into: created if missing, refused unless empty")
+
+
+@COMMANDS.command("backup", _backup)
+def _backup_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--to", metavar="FILE", required=True,
+                   help="the backup file to write (never overwritten)")
+
+
+@COMMANDS.command("restore", _restore, _ONE)
+def _restore_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source", metavar="FILE", required=True,
+                   help="the backup file (verified before it is used; never changed)")

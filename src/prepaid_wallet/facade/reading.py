@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         StatementStream,
         VerifyReport,
     )
-    from prepaid_wallet.storage import SealKey
+    from prepaid_wallet.seals import SealKey
     from prepaid_wallet.wallet import Lot
 
 __all__ = ["Reading"]
@@ -117,22 +117,15 @@ class Reading(Facade):
 
     def reseal(self, key: SealKey | None) -> int:
         """Seal every stored row again with ``key`` (a
-        :class:`~prepaid_wallet.storage.SealKey`; ``None``: without a key), after checking
+        :class:`~prepaid_wallet.seals.SealKey`; ``None``: without a key), after checking
         the store: ``IntegrityError`` (and nothing sealed) if :meth:`verify` finds a problem,
         so that no changed row is sealed as if the library had written it. Returns the number
         of rows sealed. Stop the other writers first and open the store with the new key
         afterwards (a store sealed with a key refuses to open without it: ``SealKeyError``).
         See docs/integrity.md."""
-        from prepaid_wallet.errors import IntegrityError, InvalidInputError
-        from prepaid_wallet.storage import SealKey
+        from prepaid_wallet.app.queries.verification import reseal
 
-        if key is not None and not isinstance(key, SealKey):
-            raise InvalidInputError("key", "must be a SealKey or None")
-        report = self.verify()
-        if not report.ok:
-            raise IntegrityError(f"the store has {len(report.problems)} problem(s): verify it"
-                                 " and repair it before sealing it")
-        return self._env.store.reseal(key)
+        return reseal(self._env, key)
 
     def verify(self, *, progress: Progress | None = None,
                against: Iterable[Checkpoint] = ()) -> VerifyReport:

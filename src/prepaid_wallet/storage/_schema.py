@@ -391,7 +391,7 @@ UPDATE {p}wallets SET last_at = (
 """
 
 #: Version 9: seals. Every row of a table that is not the journal carries a seal
-#: (:mod:`prepaid_wallet.storage._seal`) over what it holds; rows written before are sealed by
+#: (:mod:`prepaid_wallet.seals`) over what it holds; rows written before are sealed by
 #: the migration itself, after this DDL, in the same transaction.
 _V9 = """
 ALTER TABLE {p}wallets ADD COLUMN seal TEXT;

@@ -1,6 +1,6 @@
 """The sealed tables of the SQL stores: sealing rows as they are written, sealing every row of
 a store at once, and checking every stored row (private; see
-:mod:`prepaid_wallet.storage._seal` for what a seal is).
+:mod:`prepaid_wallet.seals` for what a seal is).
 
 Each sealed table is described once, as a :class:`Table`: the columns it is read by, its
 primary key, how a row becomes the value the library stores (wallet, lot, …) and back. A row is
@@ -24,6 +24,7 @@ import attrs
 from prepaid_wallet.errors import SealKeyError
 from prepaid_wallet.expiry import first_end
 from prepaid_wallet.results import Problem
+from prepaid_wallet.seals import Sealer
 from prepaid_wallet.storage._dialect import SQLITE
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._schema import (
@@ -36,7 +37,6 @@ from prepaid_wallet.storage._schema import (
     RECORD_COLS,
     WALLET_COLS,
 )
-from prepaid_wallet.storage._seal import Sealer
 from prepaid_wallet.storage.base import RecordRow
 
 __all__ = [

@@ -45,6 +45,7 @@ from prepaid_wallet.ledger import Entry, check_postings
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.results import Problem
+from prepaid_wallet.seals import Sealer
 from prepaid_wallet.storage._buffer import WriteBuffer, record_filter
 from prepaid_wallet.storage._dialect import Dialect
 from prepaid_wallet.storage._rows import Rows
@@ -61,7 +62,6 @@ from prepaid_wallet.storage._schema import (
     WALLET_COLS,
     names,
 )
-from prepaid_wallet.storage._seal import Sealer
 from prepaid_wallet.storage._sealing import posting_problems, row_problems
 from prepaid_wallet.storage.base import (
     Event,
@@ -273,19 +273,34 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         :func:`~prepaid_wallet.storage.base.dump_state` returns it: what ``export_state`` of
         either SQL store gives."""
         rows_of = cls._ROWS
+        instant_of = cls._DIALECT.instant_of
+
+        def at_of(value: Any) -> datetime | None:
+            return None if value is None else instant_of(value)
 
         def rows(sql: str) -> Any:
             return conn.execute(sql)
 
         entry_rows = list(rows(f"SELECT {ENTRY_COLS} FROM entries ORDER BY seq"))
         batch = _BATCH
+        after: dict[int, list[int | None]] = {}
+        for seq, balance in rows("SELECT entry_seq, balance_after FROM postings"
+                                 " ORDER BY entry_seq, position"):
+            after.setdefault(seq, []).append(balance)
         return dump_state(
             wallets=[rows_of.wallet(r) for r in rows(f"SELECT {WALLET_COLS} FROM wallets")],
             lots=[rows_of.lot(r) for r in rows(f"SELECT {LOT_COLS} FROM lots")],
+            lot_index=[(r[0], bool(r[1]), at_of(r[2]), at_of(r[3])) for r in rows(
+                "SELECT id, conditioned, ends_at, CASE WHEN remaining > 0 THEN due_at END"
+                " FROM lots")],
             holds=[rows_of.hold(r) for r in rows(f"SELECT {HOLD_COLS} FROM holds")],
             charges=[rows_of.charge(r) for r in rows(f"SELECT {CHARGE_COLS} FROM charges")],
             entries=[entry for i in range(0, len(entry_rows), batch)
                      for entry in cls._fetch_entries(conn.execute, entry_rows[i : i + batch])],
+            balances=[(row[1], after.get(row[0], [])) for row in entry_rows],
+            history=[rows_of.snapshot(r) for r in rows(
+                f"SELECT {HISTORY_COLS} FROM wallet_history"
+                " ORDER BY wallet_id, recorded_at, entry_seq")],
             idempotency=[rows_of.idempotency(r)
                          for r in rows(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency")],
             groups=[rows_of.group(r)

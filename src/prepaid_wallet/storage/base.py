@@ -10,7 +10,8 @@ that suite unchanged.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from prepaid_wallet import _codec
@@ -43,9 +44,12 @@ def dump_state(
     *,
     wallets: Iterable[Wallet],
     lots: Iterable[Lot],
+    lot_index: Iterable[tuple[str, bool, datetime | None, datetime | None]],
     holds: Iterable[Hold],
     charges: Iterable[Charge],
     entries: Iterable[Entry],
+    balances: Iterable[tuple[str, Sequence[int | None]]],
+    history: Iterable[WalletSnapshot],
     idempotency: Iterable[IdempotencyRecord],
     groups: Iterable[ConditionGroup],
     events: Iterable[tuple[Event, bool]],
@@ -54,13 +58,33 @@ def dump_state(
     """The canonical dump :meth:`Store.export_state` returns, from everything a store holds in
     any order (``entries`` and ``events`` in the order they were committed, ``events`` with
     whether each was acknowledged; ``records`` the rows of every record type, their data dumped
-    as parsed JSON): every backend builds it here, so equal stores give equal dumps."""
+    as parsed JSON): every backend builds it here, so equal stores give equal dumps.
+
+    ``balances`` gives, for each entry (by id, in journal order), the stored balance after each
+    of its postings (integer minor units; ``None`` for a tenant account); ``history`` every
+    wallet's balance history (one snapshot per wallet and entry, each wallet's in recorded
+    order); ``lot_index`` what each lot is found by, ``(lot id, whether it is conditioned, when
+    it ends whatever its group does, when it falls due)`` -- the last for a live lot only (an
+    empty lot is in no due index, and the SQL stores do not move its due instant when its
+    group's end moves). Left out, because they are not facts of the ledger but where a backend
+    keeps them: the schema version, the sequence numbers of entries and events (their order is
+    kept) and the instant an event was acknowledged (the backend's clock; whether it was is
+    kept)."""
     return {
         "wallets": _codec.to_data(sorted(wallets, key=lambda w: w.id)),
         "lots": _codec.to_data(sorted(lots, key=lambda x: x.id)),
+        "lot_index": [[lot_id, conditioned, *_codec.to_data([ends_at, due_at])]
+                      for lot_id, conditioned, ends_at, due_at in sorted(lot_index)],
         "holds": _codec.to_data(sorted(holds, key=lambda h: h.id)),
         "charges": _codec.to_data(sorted(charges, key=lambda c: c.entry_id)),
         "entries": _codec.to_data(list(entries)),
+        "balances_after": [[entry_id, list(after)] for entry_id, after in balances],
+        # Sorted by wallet only: a stable sort keeps each wallet's recorded order.
+        "wallet_history": [
+            [s.wallet_id, s.entry_id, *_codec.to_data([s.recorded_at]), s.open.currency,
+             s.open.minor_units, s.commerce.minor_units, s.held.minor_units]
+            for s in sorted(history, key=lambda s: s.wallet_id)
+        ],
         "idempotency": _codec.to_data(sorted(idempotency, key=lambda r: (r.scope, r.key))),
         "condition_groups": _codec.to_data(sorted(groups, key=lambda g: g.id)),
         "events": [

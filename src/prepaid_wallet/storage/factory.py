@@ -7,7 +7,7 @@ imports a database driver.
 from __future__ import annotations
 
 from prepaid_wallet.errors import InvalidInputError, StorageError
-from prepaid_wallet.storage._seal import SealKey
+from prepaid_wallet.seals import SealKey
 from prepaid_wallet.storage.base import Store
 
 __all__ = ["open_store"]

@@ -14,7 +14,7 @@ import heapq
 import itertools
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -32,13 +32,13 @@ from prepaid_wallet.errors import (
     StorageError,
     WalletNotFoundError,
 )
-from prepaid_wallet.expiry import ExpiryPolicy
+from prepaid_wallet.expiry import ExpiryPolicy, lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
-from prepaid_wallet.policies import default_lot_key
+from prepaid_wallet.policies import default_lot_key, is_conditioned
 from prepaid_wallet.results import Problem
+from prepaid_wallet.seals import SealKey
 from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
-from prepaid_wallet.storage._seal import SealKey
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
@@ -115,6 +115,7 @@ class MemoryStore:
         self.events: list[Event] = []  # in commit order
         self.event_ids: set[str] = set()
         self.pending: dict[str, dict[str, Event]] = {}  # tenant -> unacknowledged, in order
+        self.acked_at: dict[str, datetime] = {}  # event id -> when it was acknowledged
         self.group_lots: dict[str, set[str]] = {}  # group id -> its live lots
         self.account_balances: dict[str, Money] = {}
         self.holds: dict[str, Hold] = {}
@@ -155,10 +156,32 @@ class MemoryStore:
         with self._lock:
             return self._export()
 
+    def balances_after(self) -> Iterator[tuple[str, list[int | None]]]:
+        """Each entry's id (in journal order) and the balance after each of its postings:
+        ``None`` for a tenant account, else the wallet account's balance after it (the running
+        sum its history keeps)."""
+        running: dict[str, int] = {}
+        for entry in self.entries:
+            after: list[int | None] = []
+            for posting in entry.postings:
+                if parse_account(posting.account).is_wallet:
+                    balance = running.get(posting.account, 0) + posting.amount.minor_units
+                    running[posting.account] = balance
+                    after.append(balance)
+                else:
+                    after.append(None)
+            yield entry.id, after
+
     def _export(self) -> dict[str, Any]:
         return dump_state(
             wallets=self.wallets.values(), lots=self.lots.values(), holds=self.holds.values(),
             charges=self.charges.values(), entries=self.entries,
+            lot_index=[(lot.id, is_conditioned(lot), lot_end(lot),
+                        self._due_at(lot) if lot.is_live else None)
+                       for lot in self.lots.values()],
+            balances=self.balances_after(),
+            history=[s for wallet_id in sorted(self.snapshots)
+                     for s in self.snapshots[wallet_id].values],
             idempotency=self.idempotency.values(), groups=self.groups.values(),
             events=[(e, e.id not in self.pending.get(e.tenant_id, {})) for e in self.events],
             records=self.records.values(),
@@ -258,10 +281,14 @@ class MemoryStore:
                     entry.recorded_at, balance
                 )
         for wallet in wallets:
-            snapshot = WalletSnapshot(
+            self._add_snapshot(WalletSnapshot(
                 wallet.id, entry.id, entry.recorded_at, wallet.open, wallet.commerce, wallet.held
-            )
-            self.snapshots.setdefault(wallet.id, _History()).add(entry.recorded_at, snapshot)
+            ))
+
+    def _add_snapshot(self, snapshot: WalletSnapshot) -> None:
+        """Add a wallet's balances after an entry to its history."""
+        self.snapshots.setdefault(snapshot.wallet_id, _History()).add(
+            snapshot.recorded_at, snapshot)
 
 
 class MemoryUnitOfWork(WriteBuffer):
@@ -358,10 +385,12 @@ class MemoryUnitOfWork(WriteBuffer):
             store.events.append(event)
             store.event_ids.add(event.id)
             store.pending.setdefault(event.tenant_id, {})[event.id] = event
+        now = datetime.now(UTC)
         for tenant_id, acked in self._acks.items():
             pending = store.pending.get(tenant_id, {})
             for event_id in acked:
-                pending.pop(event_id, None)
+                if pending.pop(event_id, None) is not None:
+                    store.acked_at[event_id] = now
         for wallet in self._new_wallets:
             store.wallet_keys[(wallet.tenant_id, wallet.owner_id, wallet.currency)] = wallet.id
         store.wallets.update(self._wallets)

@@ -117,11 +117,11 @@ from prepaid_wallet.errors import (
     StoreNotFoundError,
     WalletNotFoundError,
 )
+from prepaid_wallet.seals import Sealer, SealKey
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
 from prepaid_wallet.storage._rows import Rows
-from prepaid_wallet.storage._seal import Sealer, SealKey
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
 from prepaid_wallet.storage.base import RecordType

@@ -59,10 +59,10 @@ from prepaid_wallet.errors import (
     StoreNotFoundError,
 )
 from prepaid_wallet.expiry import first_end
+from prepaid_wallet.seals import Sealer, SealKey
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import SQLITE, micros
 from prepaid_wallet.storage._rows import Rows
-from prepaid_wallet.storage._seal import Sealer, SealKey
 from prepaid_wallet.storage._sealing import check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
 from prepaid_wallet.wallet import Lot

@@ -11,7 +11,7 @@ import attrs
 
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import UnitOfWork, WalletSnapshot
-from prepaid_wallet.errors import InvalidInputError, StorageError
+from prepaid_wallet.errors import IntegrityError, InvalidInputError, StorageError
 from prepaid_wallet.ledger import BELOW_FLOOR, GENESIS, Entry, EntryKind, lot_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.results import (
@@ -22,9 +22,12 @@ from prepaid_wallet.results import (
     VerifyReport,
     extend_digest,
 )
+from prepaid_wallet.seals import SealKey
 from prepaid_wallet.wallet import HoldStatus, Wallet
 
-__all__ = ["Progress", "check_checkpoints", "checkpoint", "iter_verify", "verify"]
+__all__ = [
+    "Progress", "check_checkpoints", "checkpoint", "iter_verify", "reseal", "verify",
+]
 
 def checkpoint(env: Environment) -> Checkpoint:
     """A checkpoint of the journal as it is settled now (:class:`Checkpoint`): where units
@@ -39,6 +42,18 @@ def checkpoint(env: Environment) -> Checkpoint:
             count += 1
             last = entry.id
     return Checkpoint(count, last, digest, env.now())
+
+
+def reseal(env: Environment, key: SealKey | None) -> int:
+    """Seal every stored row again with ``key`` once :func:`verify` finds nothing wrong
+    (``IntegrityError`` otherwise, and nothing sealed); the number of rows sealed."""
+    if key is not None and not isinstance(key, SealKey):
+        raise InvalidInputError("key", "must be a SealKey or None")
+    report = verify(env)
+    if not report.ok:
+        raise IntegrityError(f"the store has {len(report.problems)} problem(s): verify it"
+                             " and repair it before sealing it")
+    return env.store.reseal(key)
 
 
 def check_checkpoints(against: Iterable[Checkpoint]) -> tuple[Checkpoint, ...]:
