@@ -1622,3 +1622,72 @@ class TestPostgresMigrationTo8:
             assert store.export_state() == state
         finally:
             store.close()
+
+
+class TestPostgresMigrationTo9:
+    """A schema written with version 8 gains a seal on every row that is not the journal, each
+    sealed by the migration itself, in its transaction; everything else stays."""
+
+    @pytest.fixture
+    def version_8(self, dsn: str, schema: str) -> Iterator[tuple[str, dict[str, object]]]:
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        store = PostgresStore(dsn, schema=schema)
+        try:
+            state = fill_for_version_8(store)
+        finally:
+            store.close()
+        target = fresh_schema()
+        try:
+            _write_as_version(schema, target, 8)
+            yield target, state
+        finally:
+            drop_schema(target)
+
+    def test_a_version_8_schema_is_sealed_by_its_migration(
+        self, dsn: str, schema: str, version_8: tuple[str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage._sealing import TABLES
+        from prepaid_wallet.storage.postgres import PostgresStore
+
+        target, state = version_8
+        assert not any(row[:2] == ("wallets", "seal") for row in _catalog(target)["columns"])
+        store = PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+            report = new_service(store)[0].verify()
+            assert report.ok, report.problems
+        finally:
+            store.close()
+        assert _catalog(target) == _catalog(schema)
+        with raw_connection(target) as conn:
+            for table in TABLES:
+                unsealed = conn.execute(
+                    f"SELECT count(*) FROM {table.name} WHERE seal IS NULL"
+                    " OR seal NOT LIKE 'sha256:%'").fetchone()
+                assert unsealed == (0,), table.name
+
+    def test_a_failing_migration_leaves_version_8_unchanged(
+        self, dsn: str, monkeypatch: pytest.MonkeyPatch,
+        version_8: tuple[str, dict[str, object]],
+    ) -> None:
+        from prepaid_wallet.storage import postgres as module
+
+        target, state = version_8
+        catalog, rows = _catalog(target), _rows(target)
+
+        def failing(*args: object, **kwargs: object) -> int:
+            raise StorageError("sealing failed half-way")
+
+        monkeypatch.setattr(module, "seal_all", failing)
+        with pytest.raises(StorageError, match="half-way"):
+            module.PostgresStore(dsn, schema=target)
+        assert _catalog(target) == catalog
+        assert _rows(target) == rows
+        assert rows["meta"] == [("schema_version", "8")]
+        monkeypatch.undo()
+        store = module.PostgresStore(dsn, schema=target)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()

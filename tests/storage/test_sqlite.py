@@ -1383,3 +1383,71 @@ class TestSQLiteMigrationTo8:
             assert store.export_state() == state
         finally:
             store.close()
+
+
+class TestSQLiteMigrationTo9:
+    """A file written with schema version 8 gains a seal on every row that is not the journal,
+    each sealed by the migration itself, in its transaction; everything else stays."""
+
+    @pytest.fixture
+    def version_8(self, tmp_path: Path) -> tuple[str, str, dict[str, object]]:
+        source = str(tmp_path / "source.db")
+        store = SQLiteStore(source)
+        try:
+            state = fill_for_version_8(store)
+        finally:
+            store.close()
+        target = str(tmp_path / "v8.db")
+        _write_as_version(source, target, 8)
+        return target, source, state
+
+    def test_a_version_8_file_is_sealed_by_its_migration(
+        self, version_8: tuple[str, str, dict[str, object]]
+    ) -> None:
+        from prepaid_wallet.storage._sealing import TABLES
+
+        path, source, state = version_8
+        conn = _raw(path)
+        try:  # really laid out as version 8: no seals
+            assert "seal" not in [row[1] for row in conn.execute("PRAGMA table_info(wallets)")]
+        finally:
+            conn.close()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+            report = new_service(store)[0].verify()
+            assert report.ok, report.problems
+        finally:
+            store.close()
+        assert _schema(path) == _schema(source)
+        conn = _raw(path)
+        try:
+            for table in TABLES:
+                unsealed = conn.execute(
+                    f"SELECT count(*) FROM {table.name} WHERE seal NOT LIKE 'sha256:%'"
+                    " OR seal IS NULL").fetchone()
+                assert unsealed == (0,), table.name
+            rows = conn.execute("SELECT count(*) FROM wallets").fetchone()
+            assert rows[0] > 0
+        finally:
+            conn.close()
+
+    def test_a_failing_migration_leaves_the_version_8_file_as_it_was(
+        self, version_8: tuple[str, str, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path, _, state = version_8
+        before = _schema(path)
+
+        def failing(*args: object, **kwargs: object) -> int:
+            raise StorageError("sealing failed half-way")
+
+        monkeypatch.setattr(sqlite_module, "seal_all", failing)
+        with pytest.raises(StorageError, match="half-way"):
+            SQLiteStore(path)
+        assert _schema(path) == before
+        monkeypatch.undo()
+        store = SQLiteStore(path)
+        try:
+            assert store.export_state() == state
+        finally:
+            store.close()

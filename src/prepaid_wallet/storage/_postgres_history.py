@@ -241,45 +241,9 @@ END
 $$;
 """
 #: Version 8: a wallet's update also writes the recorded instant of its latest entry.
-_UNIT_WALLETS_8 = f"""    IF p ? 'groups' THEN
-        FOR g IN
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.condition_groups, p -> 'groups')
-        LOOP
-            SELECT c.valid_until INTO old_until FROM {{s}}.condition_groups c
-                WHERE c.id = g.id FOR UPDATE;
-            IF FOUND AND old_until IS DISTINCT FROM g.valid_until THEN
-                UPDATE {{s}}.lots SET due_at = {_first_end('ends_at', 'g.valid_until')}
-                    WHERE group_id = g.id AND remaining > 0;
-            END IF;
-            INSERT INTO {{s}}.condition_groups ({_GROUP_COLS})
-                VALUES (g.id, g.tenant_id, g.name, g.version, g.condition, g.valid_from,
-                        g.valid_until)
-                ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,
-                    name = excluded.name, version = excluded.version,
-                    condition = excluded.condition, valid_from = excluded.valid_from,
-                    valid_until = excluded.valid_until;
-        END LOOP;
-    END IF;
-    IF p ? 'new_wallets' THEN
-        INSERT INTO {{s}}.wallets
-            SELECT * FROM jsonb_populate_recordset(NULL::{{s}}.wallets, p -> 'new_wallets');
-    END IF;
-    IF p ? 'wallets' THEN
-        FOR w IN
-            SELECT * FROM jsonb_to_recordset(p -> 'wallets') AS v (
-                id TEXT, base BIGINT, open BIGINT, commerce BIGINT, held BIGINT, status TEXT,
-                version BIGINT, head TEXT, last_at TIMESTAMPTZ
-            )
-        LOOP
-            UPDATE {{s}}.wallets SET open = w.open, commerce = w.commerce, held = w.held,
-                status = w.status, version = w.version, head = w.head, last_at = w.last_at
-                WHERE id = w.id AND version = w.base;
-            IF NOT FOUND THEN
-                PERFORM {{s}}.wallet_moved(w.id, w.base);
-            END IF;
-        END LOOP;
-    END IF;
-"""
+_UNIT_WALLETS_8 = _UNIT_WALLETS.replace(
+    "version BIGINT, head TEXT\n", "version BIGINT, head TEXT, last_at TIMESTAMPTZ\n"
+).replace("head = w.head\n", "head = w.head, last_at = w.last_at\n")
 WRITE_UNIT_6 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_SETTINGS_6 + _UNIT_REST
 WRITE_UNIT_7 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
 WRITE_UNIT_8 = _UNIT_HEAD + _UNIT_WALLETS_8 + _UNIT_RECORDS + _UNIT_REST

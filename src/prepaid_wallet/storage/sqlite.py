@@ -386,41 +386,32 @@ class SQLiteStore:
                 time.sleep(min(0.005 * 2**attempt, 0.2))
 
     def _create_schema(self) -> None:
-        conn = self._connection()
-        self._retrying(conn, "BEGIN IMMEDIATE")
-        try:
-            with _translated("creating the schema"):
-                exists = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        with self._immediate() as conn, _translated("creating the schema"):
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            if exists is None:
+                for statement in _statements(_SCHEMA_V1):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+                found = 1
+            else:
+                row = conn.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
                 ).fetchone()
-                if exists is None:
-                    for statement in _statements(_SCHEMA_V1):
-                        conn.execute(statement)
-                    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
-                    found = 1
-                else:
-                    row = conn.execute(
-                        "SELECT value FROM meta WHERE key = 'schema_version'"
-                    ).fetchone()
-                    found = int(row[0]) if row is not None else 0
-                for version in _schema.versions_to_run(found, _MIGRATIONS):
-                    for statement in _statements(_MIGRATIONS[version]):
-                        conn.execute(statement)
-                if found < _schema.SEAL_VERSION:
-                    seal_all(conn.execute, conn.executemany, _ROWS, self.sealer, _DIALECT.sql)
-                check_key(conn.execute, self.sealer, sealed_now=found < _schema.SEAL_VERSION,
-                          mark=_DIALECT.sql)
-                if found < SCHEMA_VERSION:
-                    conn.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                        (str(SCHEMA_VERSION),),
-                    )
-            self._retrying(conn, "COMMIT")
-        except BaseException:
-            with _translated("rolling back"):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            raise
+                found = int(row[0]) if row is not None else 0
+            for version in _schema.versions_to_run(found, _MIGRATIONS):
+                for statement in _statements(_MIGRATIONS[version]):
+                    conn.execute(statement)
+            if found < _schema.SEAL_VERSION:
+                seal_all(conn.execute, conn.executemany, _ROWS, self.sealer, _DIALECT.sql)
+            check_key(conn.execute, self.sealer, sealed_now=found < _schema.SEAL_VERSION,
+                      mark=_DIALECT.sql)
+            if found < SCHEMA_VERSION:
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
 
     def reseal(self, key: SealKey | None) -> int:
         """Seal every row again with ``key`` (``None``: without a key), in one transaction
@@ -431,20 +422,26 @@ class SQLiteStore:
         if key is not None and not isinstance(key, SealKey):
             raise InvalidInputError("key", "must be a SealKey or None")
         sealer = Sealer(key)
+        with self._immediate() as conn, _translated("sealing"):
+            done = seal_all(conn.execute, conn.executemany, _ROWS, sealer, _DIALECT.sql)
+            set_key(conn.execute, sealer, _DIALECT.sql)
+        self.sealer = sealer
+        return done
+
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside ``BEGIN IMMEDIATE``: committed when the block ends,
+        rolled back if it raises."""
         conn = self._connection()
         self._retrying(conn, "BEGIN IMMEDIATE")
         try:
-            with _translated("sealing"):
-                done = seal_all(conn.execute, conn.executemany, _ROWS, sealer, _DIALECT.sql)
-                set_key(conn.execute, sealer, _DIALECT.sql)
+            yield conn
             self._retrying(conn, "COMMIT")
         except BaseException:
             with _translated("rolling back"):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             raise
-        self.sealer = sealer
-        return done
 
     def unit_of_work(self, *, read_only: bool = False) -> SQLiteUnitOfWork:
         """A new unit of work: ``BEGIN IMMEDIATE`` when entered (a deferred ``BEGIN`` if
