@@ -578,3 +578,18 @@ def test_a_seal_key_is_checked_and_never_shown() -> None:
     assert info.value.field == "secret"
     with pytest.raises(InvalidInputError):
         open_store("memory:", seal_key="k1:00")  # type: ignore[arg-type]
+
+
+def test_a_replay_never_returns_an_outcome_changed_in_the_store(
+        stored: tuple[Store, Raw]) -> None:
+    store, raw = stored
+    svc = _service(store)
+    ids = _history(svc)
+    first = svc.spend(ids["ben"], SpendRequest(eur("1.00")), idempotency_key="k-again")
+    assert svc.spend(ids["ben"], SpendRequest(eur("1.00")), idempotency_key="k-again") == first
+    raw.run("UPDATE idempotency SET payload = replace(payload, '1.00', '0.01')"
+            " WHERE key = 'k-again'")
+    before = store.export_state()
+    with pytest.raises(IntegrityError, match="hub/k-again"):
+        svc.spend(ids["ben"], SpendRequest(eur("1.00")), idempotency_key="k-again")
+    assert store.export_state() == before

@@ -62,7 +62,7 @@ from prepaid_wallet.storage._schema import (
     WALLET_COLS,
     names,
 )
-from prepaid_wallet.storage._sealing import posting_problems, row_problems
+from prepaid_wallet.storage._sealing import CANON, posting_problems, row_problems
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
@@ -858,16 +858,23 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
     # -- idempotency ------------------------------------------------------------------------
 
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The stored record for the key."""
+        """The stored record for the key; ``IntegrityError`` when it does not match its seal
+        (changed since the library wrote it: a replay must not return a forged outcome)."""
         self._check_open()
         record = self._idempotency.get((scope, key))
         if record is not None:
             return record
         row = self._one(
-            self._q(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency WHERE scope = ? AND key = ?"),
+            self._q(f"SELECT {IDEMPOTENCY_COLS}, seal FROM idempotency"
+                    " WHERE scope = ? AND key = ?"),
             (scope, key),
         )
         if row is None:
             self._absent_keys.add((scope, key))
             return None
-        return self._ROWS.idempotency(row)
+        record = self._ROWS.idempotency(row[:-1])
+        wrong = self._store.sealer.check("idempotency", CANON.idempotency_row(record), row[-1])
+        if wrong is not None:
+            raise IntegrityError(f"the idempotency record {scope}/{key} {wrong}: it is not"
+                                 " replayed (verify the store)")
+        return record
