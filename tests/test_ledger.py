@@ -122,7 +122,8 @@ def test_any_balanced_set_of_postings_builds(amounts: list[int]) -> None:
 
 def test_an_entry_carries_every_other_wallet_field_unchanged() -> None:
     """Applying an entry rebuilds the wallet field by field (no generic copy on the hot path):
-    every field but the balances, version and head must come through as it was."""
+    every field but the balances, version, head and last recorded instant must come through
+    as it was."""
     from prepaid_wallet import wallet as _w
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
@@ -135,9 +136,9 @@ def test_an_entry_carries_every_other_wallet_field_unchanged() -> None:
     )
     change = _w.top_up(wallet, Money.of("2.00", "EUR"), "card", _w.EntryInfo("e1", at))
     after = change.wallet("w1")
-    moved = {"open", "version", "head"}
+    moved = {"open", "version", "head", "last_at"}
     for field in attrs.fields(_w.Wallet):
         if field.name not in moved:
             assert getattr(after, field.name) == getattr(wallet, field.name), field.name
-    assert (after.open, after.version, after.head) == (
-        Money.of("2.00", "EUR"), 4, change.entry.hash)
+    assert (after.open, after.version, after.head, after.last_at) == (
+        Money.of("2.00", "EUR"), 4, change.entry.hash, at)

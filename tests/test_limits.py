@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from prepaid_wallet.clock import EARLIEST
 from prepaid_wallet.errors import (
     CurrencyMismatchError,
     InvalidAmountError,
@@ -292,9 +293,12 @@ def test_rolling_start_is_elapsed_time_before_at() -> None:
     local = at.astimezone(ZoneInfo(BERLIN))
     assert ROLLING_24H.start(local) == utc(2026, 3, 28, 10, 0, 0, 7)
     assert ROLLING_24H.start(local).tzinfo is UTC
-    # Near the start of representable time the window starts there.
-    earliest = datetime.min.replace(tzinfo=UTC)
-    assert ROLLING_7D.start(earliest + timedelta(days=1)) == earliest
+    # At the earliest instant the library takes, a window reaches back before it (it never
+    # overflows); before that instant, nothing is taken.
+    assert ROLLING_7D.start(EARLIEST) == EARLIEST - timedelta(days=7)
+    with pytest.raises(InvalidTimeError) as info:
+        ROLLING_7D.start(datetime.min.replace(tzinfo=UTC) + timedelta(days=1))
+    assert info.value.field == "at"
 
 
 _CALENDAR: list[tuple[str, Period, datetime, datetime]] = [

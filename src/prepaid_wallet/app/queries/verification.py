@@ -281,6 +281,15 @@ def _replay_wallet(uow: UnitOfWork, wallet: Wallet) -> _Replay:
     return replay
 
 
+def _has_idempotency(uow: UnitOfWork, scope: str, key: str) -> bool:
+    """Whether a record is stored under the key (one changed since it was written is there:
+    the row checks name it)."""
+    try:
+        return uow.get_idempotency(scope, key) is not None
+    except IntegrityError:
+        return True
+
+
 def _history_problems(wallet: Wallet, entry: Entry, after: WalletSnapshot,
                       replayed: tuple[int, int, int]) -> list[Problem]:
     """What is wrong with the wallet's stored balances right after ``entry`` (the history
@@ -320,7 +329,7 @@ def _verify_wallet(uow: UnitOfWork, wallet: Wallet) -> list[Problem]:
                       f" with {charge.refunded_total} refunded")
             found.append(Problem("refund", original, detail))
     for key, entry_id in replay.keys.items():
-        if uow.get_idempotency(wallet.tenant_id, key) is None:
+        if not _has_idempotency(uow, wallet.tenant_id, key):
             found.append(Problem(
                 "idempotency", f"{wallet.tenant_id}/{key}",
                 f"entry {entry_id} was written under this key but its record is missing"))
