@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +49,6 @@ from prepaid_wallet.rules.customer_top_ups import CustomerTopUpRules
 from prepaid_wallet.rules.payg import DeviceState
 from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus, PaymentMethods, TopUpRule
-from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 TENANT = "hub"
@@ -305,13 +304,6 @@ def _roles(actor: Actor | str | None) -> frozenset[str]:
 
 def _id(actor: Actor | str | None) -> str | None:
     return actor.id if isinstance(actor, Actor) else actor
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def test_every_operation_has_a_row() -> None:

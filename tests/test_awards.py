@@ -5,10 +5,8 @@ extensions, the breakdown and welcome awards -- on every backend."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,7 +34,6 @@ from prepaid_wallet import (
     WalletService,
     WelcomeAward,
 )
-from tests.backends import available_backends
 
 #: Tuesday 2026-03-10, 09:00 in Europe/Nicosia.
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
@@ -52,14 +49,6 @@ def eur(text: str) -> Money:
     return Money.of(text, "EUR")
 
 
-BACKEND_NAMES = sorted(available_backends())
-
-
-@pytest.fixture(params=BACKEND_NAMES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 @pytest.fixture

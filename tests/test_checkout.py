@@ -6,7 +6,6 @@ one member at once never spending the same credit twice."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +27,7 @@ from prepaid_wallet.rules.fees import FeeRule
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.wallet import HoldStatus
-from tests.backends import available_backends, durable_backends
+from tests.backends import durable_backends
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 HUB = "hub"
@@ -37,13 +36,6 @@ CREDIT_FIRST = TenantRules(payment_mode=PaymentMode.CREDIT_FIRST)
 
 def eur(text: str) -> Money:
     return Money.of(text, "EUR")
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def _service(store: Store, clock: FixedClock, rules: TenantRules = CREDIT_FIRST,

@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -28,7 +26,6 @@ from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus
 from prepaid_wallet.rules.topup.customer import CustomerTopUpStatus, RefundStatus
-from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 TENANT = "hub"
@@ -40,13 +37,6 @@ UNKNOWN = ChargeOutcome(ChargeStatus.UNKNOWN, message="processing")
 
 def eur(text: str) -> Money:
     return Money.of(text, "EUR")
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def setup(store: Store, rules: TenantRules | None = None

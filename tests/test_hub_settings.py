@@ -4,7 +4,6 @@ wallet's floor -- each change kept with who made it, when and why."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from prepaid_wallet.errors import FloorAboveBalanceError, InvalidInputError, Spe
 from prepaid_wallet.policies import PaymentMode, SpendRequest
 from prepaid_wallet.rules.hub import WalletTerm
 from prepaid_wallet.rules.tenant import TenantRules
-from tests.backends import available_backends, durable_backends
+from tests.backends import durable_backends
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 HUB = "hub"
@@ -24,13 +23,6 @@ MEMBER_MODES = TenantRules(member_payment_modes=True)
 
 def eur(text: str) -> Money:
     return Money.of(text, "EUR")
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def _service(store: Store, rules: TenantRules = MEMBER_MODES) -> WalletService:

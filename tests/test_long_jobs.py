@@ -18,7 +18,6 @@ from prepaid_wallet.ledger import parse_account
 from prepaid_wallet.storage import _sql
 from prepaid_wallet.storage.base import Store
 from prepaid_wallet.storage.sqlite import SQLiteStore
-from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SMALL, LARGE = 500, 5000
@@ -145,14 +144,6 @@ def test_an_abandoned_statement_stream_releases_its_unit(tmp_path: Path) -> None
     assert svc.statement(wallet_id).closing == _eur("1.05")
 
 
-BACKEND_NAMES = sorted(available_backends())
-
-
-@pytest.fixture(params=BACKEND_NAMES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def test_verify_names_an_entry_recorded_before_the_one_it_follows(

@@ -6,10 +6,8 @@ refusals (each leaving the store as it was), and the money and time ledgers bala
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -40,7 +38,6 @@ from prepaid_wallet.rules.payg import (
     performance,
     seconds_for,
 )
-from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 #: The procedure's roles: reconversion is for system process officers, unlinking for admins.
@@ -51,13 +48,6 @@ OP = "solar"
 
 def kes(text: str) -> Money:
     return Money.of(text, "KES")
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 @pytest.fixture

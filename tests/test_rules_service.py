@@ -5,10 +5,8 @@ occurrence, payouts and manual adjustments."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import attrs
 import pytest
@@ -38,7 +36,6 @@ from prepaid_wallet.rules.limits import LimitRule, Limits, Period, Window
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
 from prepaid_wallet.rules.tenant import TenantRules
-from tests.backends import available_backends
 
 #: Tuesday 2026-03-10, 09:00 in Europe/Nicosia.
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
@@ -49,13 +46,6 @@ TENANT = "hub"
 
 def eur(text: str) -> Money:
     return Money.of(text, "EUR")
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def service(store: Store, rules: TenantRules, start: datetime = T0) -> tuple[WalletService,

@@ -7,10 +7,8 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -41,7 +39,6 @@ from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
 from prepaid_wallet.rules.tenant import TenantRules
 from prepaid_wallet.rules.topup import ChargeOutcome, ChargeStatus, PaymentMethods, TopUpRule
-from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
@@ -195,13 +192,6 @@ def test_the_constructor_takes_the_enums_only(field: str, value: str) -> None:
 
 TENANT = "hub"
 CARD = FeeRule(name="card top-up fee", operations={Operation.TOP_UP}, fixed=eur("0.30"))
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def service(store: Store, clock: FixedClock | None = None, **kwargs: Any) -> WalletService:

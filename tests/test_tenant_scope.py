@@ -13,10 +13,9 @@ rule: a read answers as for a tenant with nothing, a write for another tenant is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,7 +46,6 @@ from prepaid_wallet.rules.topup import (
     PaymentMethods,
     TopUpRule,
 )
-from tests.backends import available_backends
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -80,13 +78,6 @@ class Gateway:
 
     def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
         return ChargeOutcome(ChargeStatus.UNKNOWN)
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 @dataclass(frozen=True)

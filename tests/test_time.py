@@ -6,9 +6,8 @@ hold may end and an award expire: the tenant's horizons."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,6 @@ from prepaid_wallet import (
     WalletService,
 )
 from prepaid_wallet.rules.tenant import TenantRules
-from tests.backends import available_backends
 
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -33,14 +31,6 @@ TENANT = "hub"
 
 def eur(text: str) -> Money:
     return Money.of(text, "EUR")
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store of each backend."""
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def _service(store: Store, at: datetime, first_id: int = 1) -> tuple[WalletService, FixedClock]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from prepaid_wallet.rules.topup import (
     TopUpRule,
 )
 from prepaid_wallet.storage.base import UnitOfWork
-from tests.backends import available_backends
 from tests.fake_gateway import Behaviour, FakeGateway
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
@@ -72,13 +71,6 @@ class Scripted:
 
     def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
         return self.lookups.get(idempotency_key, ChargeOutcome(ChargeStatus.UNKNOWN))
-
-
-@pytest.fixture(params=sorted(available_backends()))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = available_backends()[request.param](tmp_path)
-    yield made
-    made.close()
 
 
 def setup(store: Store, gateway: object) -> tuple[WalletService, FixedClock, str]:
