@@ -451,43 +451,43 @@ KEY = SealKey("k1", bytes(range(32)))
 OTHER_SECRET = SealKey("k1", bytes(range(1, 33)))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Store]]:
-    """``reopen(seal_key=...)``: the same SQL store opened again (SQLite: one file;
-    PostgreSQL: one schema), with a key or without; ``reopen.raw()`` its database."""
-    opened: list[Store] = []
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'keyed.db'}"
-        schema = None
-    else:
-        pg.postgres_dsn()
-        schema = pg.fresh_schema()
-        url = None
+class Reopen:
+    """One SQL store opened again and again (SQLite: one file; PostgreSQL: one schema), with a
+    key or without: ``reopen(seal_key=...)``; ``reopen.raw()`` is its database."""
 
-    def open_it(seal_key: SealKey | None = None) -> Store:
-        if schema is None:
-            store = open_store(url or "", seal_key=seal_key)
+    def __init__(self, path: str | None, schema: str | None) -> None:
+        self.path, self.schema = path, schema
+        self.opened: list[Store] = []
+
+    def __call__(self, seal_key: SealKey | None = None) -> Store:
+        if self.path is not None:
+            store: Store = SQLiteStore(self.path, seal_key=seal_key)
         else:
             from prepaid_wallet.storage.postgres import PostgresStore
 
-            store = PostgresStore(pg.postgres_dsn(), schema=schema, seal_key=seal_key)
-        opened.append(store)
+            store = PostgresStore(pg.postgres_dsn(), schema=self.schema, seal_key=seal_key)
+        self.opened.append(store)
         return store
 
-    def raw() -> Raw:
-        if schema is None:
-            return SQLiteRaw(str(tmp_path / "keyed.db"))
-        return PostgresRaw(schema)
+    def raw(self) -> Raw:
+        return SQLiteRaw(self.path) if self.path is not None else PostgresRaw(str(self.schema))
 
-    open_it.raw = raw  # type: ignore[attr-defined]
-    yield open_it
-    for store in opened:
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reopen]:
+    if request.param == "sqlite":
+        made = Reopen(str(tmp_path / "keyed.db"), None)
+    else:
+        pg.postgres_dsn()
+        made = Reopen(None, pg.fresh_schema())
+    yield made
+    for store in made.opened:
         store.close()
-    if schema is not None:
-        pg.drop_schema(schema)
+    if made.schema is not None:
+        pg.drop_schema(made.schema)
 
 
-def test_a_keyed_store_opens_only_with_its_key(reopen: Callable[..., Store]) -> None:
+def test_a_keyed_store_opens_only_with_its_key(reopen: Reopen) -> None:
     svc = _service(reopen(seal_key=KEY))
     _history(svc)  # verified clean with the key inside
     svc.store.close()
@@ -504,12 +504,12 @@ def test_a_keyed_store_opens_only_with_its_key(reopen: Callable[..., Store]) -> 
 
 
 def test_with_a_key_a_row_resealed_by_someone_without_it_is_found(
-        reopen: Callable[..., Store]) -> None:
+        reopen: Reopen) -> None:
     """The attack a plain checksum cannot stop: change a row and seal it again as the
     library would without a key, or with a guessed key."""
     svc = _service(reopen(seal_key=KEY))
     ids = _history(svc)
-    raw = reopen.raw()  # type: ignore[attr-defined]
+    raw = reopen.raw()
     try:
         row = raw.rows(f"SELECT {WALLET_COLS} FROM wallets WHERE id = ?", (ids["ann"],))[0]
         lowered = list(row)
@@ -527,10 +527,10 @@ def test_with_a_key_a_row_resealed_by_someone_without_it_is_found(
 
 
 def test_reseal_puts_a_store_under_a_key_only_when_it_verifies(
-        reopen: Callable[..., Store]) -> None:
+        reopen: Reopen) -> None:
     svc = _service(reopen())
     ids = _history(svc)
-    raw = reopen.raw()  # type: ignore[attr-defined]
+    raw = reopen.raw()
     try:
         raw.run("UPDATE holds SET expires_at = " + raw.later("expires_at") + " WHERE id = ?",
                 (ids["hold"],))
@@ -543,7 +543,7 @@ def test_reseal_puts_a_store_under_a_key_only_when_it_verifies(
         raw.close()
     svc = _service(reopen())
     # put the hold back as it was: the store verifies again, then takes the key
-    raw = reopen.raw()  # type: ignore[attr-defined]
+    raw = reopen.raw()
     try:
         back = "expires_at - 86400000000" if raw.dialect == "sqlite" else \
             "expires_at - interval '1 day'"

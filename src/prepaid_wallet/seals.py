@@ -33,7 +33,7 @@ import attrs
 
 from prepaid_wallet.errors import InvalidInputError
 
-__all__ = ["SealKey", "Sealer"]
+__all__ = ["SealKey", "Sealer", "check_seal_key"]
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -71,6 +71,14 @@ class SealKey:
             raise InvalidInputError(
                 "seal_key", "must be '<key id>:<at least 64 hexadecimal digits>'")
         return cls(key_id, raw)
+
+
+def check_seal_key(value: object, field: str = "seal_key") -> SealKey | None:
+    """``value`` if it is a :class:`SealKey` or ``None``; ``InvalidInputError`` naming
+    ``field`` otherwise (never repeating what it was: it may be a secret)."""
+    if value is not None and not isinstance(value, SealKey):
+        raise InvalidInputError(field, "must be a SealKey or None")
+    return value
 
 
 class Sealer:

@@ -36,6 +36,7 @@ from prepaid_wallet.storage._schema import (
     LOT_COLS,
     RECORD_COLS,
     WALLET_COLS,
+    names,
 )
 from prepaid_wallet.storage.base import RecordRow
 
@@ -74,6 +75,16 @@ class Table:
     write: Callable[[Rows, Any], tuple[Any, ...]]
     canon: Callable[[Any], tuple[Any, ...]]
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the columns it is read by, its key's first."""
+        return names(self.cols)
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The names of its key's columns."""
+        return self.columns[: self.key_width]
+
     def key(self, row: Sequence[Any]) -> str:
         """The row's key as a problem names it (``"scope/key"`` for a two-column key)."""
         return "/".join(str(v) for v in row[: self.key_width])
@@ -98,7 +109,7 @@ TABLES: tuple[Table, ...] = (
           Rows.idempotency_row, CANON.idempotency_row),
     Table("condition_groups", "condition group", GROUP_COLS, 1, Rows.group, Rows.group_row,
           CANON.group_row),
-    Table("lots", "lot", LOT_COLS + ", ends_at", 1, lambda r, row: r.lot(row), Rows.lot_row,
+    Table("lots", "lot", LOT_COLS + ", ends_at", 1, Rows.lot, Rows.lot_row,
           CANON.lot_row),
     Table("events", "event", EVENT_COLS, 1, Rows.event, Rows.event_row, CANON.event_row),
     Table("records", "record", RECORD_COLS, 2, _record, _record_row, attrs.astuple),
@@ -113,8 +124,7 @@ def seal_all(execute: _Execute, executemany: _Execute, rows: Rows, sealer: Seale
     number of rows sealed. Runs inside the caller's transaction."""
     done = 0
     for table in TABLES:
-        key_cols = ", ".join(c.strip() for c in table.cols.split(",")[: table.key_width])
-        where = " AND ".join(f"{c.strip()} = ?" for c in key_cols.split(","))
+        where = " AND ".join(f"{c} = ?" for c in table.key_columns)
         found = list(execute(f"SELECT {table.cols} FROM {table.name}"))
         updates = [
             (sealer.seal(table.name, table.canon(table.read(rows, row))),
@@ -156,8 +166,8 @@ def row_problems(execute: _Execute, rows: Rows, sealer: Sealer) -> Iterator[Prob
     ends: dict[str, Any] = {}
     for table in TABLES:
         extra = ", due_at" if table.name == "lots" else ""
-        width = len(table.cols.split(","))
-        order = ", ".join(c.strip() for c in table.cols.split(",")[: table.key_width])
+        width = len(table.columns)
+        order = ", ".join(table.key_columns)
         for row in execute(
                 f"SELECT {table.cols}{extra}, seal FROM {table.name} ORDER BY {order}"):
             stored = tuple(row[:width])
@@ -171,8 +181,7 @@ def row_problems(execute: _Execute, rows: Rows, sealer: Sealer) -> Iterator[Prob
                               f"the {table.noun} row cannot be read ({type(exc).__name__})")
                 continue
             if tuple(written) != stored:
-                columns = [c.strip() for c in table.cols.split(",")]
-                changed = ", ".join(name for name, a, b in zip(columns, written, stored,
+                changed = ", ".join(name for name, a, b in zip(table.columns, written, stored,
                                                                strict=True) if a != b)
                 yield Problem("seal", subject,
                               f"the {table.noun} row holds what the library never writes"

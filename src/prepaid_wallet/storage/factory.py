@@ -7,7 +7,7 @@ imports a database driver.
 from __future__ import annotations
 
 from prepaid_wallet.errors import InvalidInputError, StorageError
-from prepaid_wallet.seals import SealKey
+from prepaid_wallet.seals import SealKey, check_seal_key
 from prepaid_wallet.storage.base import Store
 
 __all__ = ["open_store"]
@@ -70,8 +70,7 @@ def open_store(url: str, *, create: bool = True, seal_key: SealKey | None = None
     """
     if not isinstance(url, str):
         raise InvalidInputError("url", _RULE, url)
-    if seal_key is not None and not isinstance(seal_key, SealKey):
-        raise InvalidInputError("seal_key", "must be a SealKey or None")
+    check_seal_key(seal_key)
     if url == "memory:":
         from prepaid_wallet.storage.memory import MemoryStore
 

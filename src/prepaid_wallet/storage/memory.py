@@ -27,7 +27,6 @@ from prepaid_wallet.errors import (
     EntryNotFoundError,
     HoldNotFoundError,
     IntegrityError,
-    InvalidInputError,
     LotNotFoundError,
     StorageError,
     WalletNotFoundError,
@@ -37,7 +36,7 @@ from prepaid_wallet.ledger import Entry, check_postings, parse_account
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key, is_conditioned
 from prepaid_wallet.results import Problem
-from prepaid_wallet.seals import SealKey
+from prepaid_wallet.seals import SealKey, check_seal_key
 from prepaid_wallet.storage._buffer import WriteBuffer, matches, record_filter
 from prepaid_wallet.storage.base import (
     Event,
@@ -141,8 +140,7 @@ class MemoryStore:
 
     def reseal(self, key: SealKey | None) -> int:
         """Nothing to seal: this store keeps values in the process, not rows (0)."""
-        if key is not None and not isinstance(key, SealKey):
-            raise InvalidInputError("key", "must be a SealKey or None")
+        check_seal_key(key, "key")
         return 0
 
     def close(self) -> None:

@@ -117,7 +117,7 @@ from prepaid_wallet.errors import (
     StoreNotFoundError,
     WalletNotFoundError,
 )
-from prepaid_wallet.seals import Sealer, SealKey
+from prepaid_wallet.seals import Sealer, SealKey, check_seal_key
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
@@ -266,8 +266,7 @@ class PostgresStore:
         create: bool = True,
         seal_key: SealKey | None = None,
     ) -> None:
-        if seal_key is not None and not isinstance(seal_key, SealKey):
-            raise InvalidInputError("seal_key", "must be a SealKey or None")
+        check_seal_key(seal_key)
         if not isinstance(dsn, str) or "\x00" in dsn:
             raise InvalidInputError("dsn", "must be a libpq connection string or URL", dsn)
         if schema is not None and (
@@ -371,9 +370,7 @@ class PostgresStore:
         number of rows sealed. Check the store first (``WalletService.reseal`` does): a row
         changed before is sealed as it is. Other processes must open the store with the new
         key afterwards (``SealKeyError`` otherwise)."""
-        if key is not None and not isinstance(key, SealKey):
-            raise InvalidInputError("key", "must be a SealKey or None")
-        sealer = Sealer(key)
+        sealer = Sealer(check_seal_key(key, "key"))
         tables = ", ".join(table.name for table in TABLES)
         with _translated("sealing"), self._pool.connection() as conn:
             conn.execute("BEGIN")

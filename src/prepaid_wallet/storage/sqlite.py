@@ -59,7 +59,7 @@ from prepaid_wallet.errors import (
     StoreNotFoundError,
 )
 from prepaid_wallet.expiry import first_end
-from prepaid_wallet.seals import Sealer, SealKey
+from prepaid_wallet.seals import Sealer, SealKey, check_seal_key
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import SQLITE, micros
 from prepaid_wallet.storage._rows import Rows
@@ -300,8 +300,7 @@ class SQLiteStore:
         create: bool = True,
         seal_key: SealKey | None = None,
     ) -> None:
-        if seal_key is not None and not isinstance(seal_key, SealKey):
-            raise InvalidInputError("seal_key", "must be a SealKey or None")
+        check_seal_key(seal_key)
         if not isinstance(path, str) or not path or path == ":memory:" or "\x00" in path:
             raise InvalidInputError("path", "must name a database file", path)
         level = synchronous.upper() if isinstance(synchronous, str) else synchronous
@@ -419,9 +418,7 @@ class SQLiteStore:
         sealed. Check the store first (``WalletService.reseal`` does): a row changed before is
         sealed as it is. Other processes must open the store with the new key afterwards
         (``SealKeyError`` otherwise)."""
-        if key is not None and not isinstance(key, SealKey):
-            raise InvalidInputError("key", "must be a SealKey or None")
-        sealer = Sealer(key)
+        sealer = Sealer(check_seal_key(key, "key"))
         with self._immediate() as conn, _translated("sealing"):
             done = seal_all(conn.execute, conn.executemany, _ROWS, sealer, _DIALECT.sql)
             set_key(conn.execute, sealer, _DIALECT.sql)

@@ -22,7 +22,7 @@ from prepaid_wallet.results import (
     VerifyReport,
     extend_digest,
 )
-from prepaid_wallet.seals import SealKey
+from prepaid_wallet.seals import SealKey, check_seal_key
 from prepaid_wallet.wallet import HoldStatus, Wallet
 
 __all__ = [
@@ -47,8 +47,7 @@ def checkpoint(env: Environment) -> Checkpoint:
 def reseal(env: Environment, key: SealKey | None) -> int:
     """Seal every stored row again with ``key`` once :func:`verify` finds nothing wrong
     (``IntegrityError`` otherwise, and nothing sealed); the number of rows sealed."""
-    if key is not None and not isinstance(key, SealKey):
-        raise InvalidInputError("key", "must be a SealKey or None")
+    check_seal_key(key, "key")
     report = verify(env)
     if not report.ok:
         raise IntegrityError(f"the store has {len(report.problems)} problem(s): verify it"
