@@ -62,6 +62,12 @@ Commands:
   pay-as-you-go contract and its upgrades (each takes ``--actor``, ``--role`` and
   ``--idempotency-key``); ``payg show|history|payments WALLET`` -- read it.
 
+* ``serve [--host H] [--port P] [--workers N] [--webhooks]`` -- serve the HTTP API (the
+  ``server`` extra; docs/http.md); ``openapi`` -- print its OpenAPI document.
+* ``call OPERATION [JSON|-] [--tenant T] [--actor A] [--role R]... [--idempotency-key K]`` --
+  run any operation the HTTP API offers with its arguments as one JSON object, and print its
+  JSON result (``call list``: every operation).
+
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
 expiry exactly once however often it runs, and ``group create|update``: defining a group twice
 conflicts, and changing one to what it is writes nothing). Amounts are decimal strings in the
@@ -190,6 +196,9 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
      " chargeback", "top_ups"),
     ("payg", "pay-as-you-go contracts: open, pay, upgrade, reconvert, unlink, show, history",
      "payg"),
+    ("serve", "serve the HTTP API (the server extra)", "server"),
+    ("openapi", "print the HTTP API's OpenAPI 3.1 document", "server"),
+    ("call", "run any operation with JSON arguments, print its JSON result", "server"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 
