@@ -61,11 +61,17 @@ Commands:
 * ``payg open|device|pay|convert|upgrade|reconvert|unlink|installed WALLET ...`` -- a
   pay-as-you-go contract and its upgrades (each takes ``--actor``, ``--role`` and
   ``--idempotency-key``); ``payg show|history|payments WALLET`` -- read it.
+* ``key create --tenant T --role R [--role R]... [--name N]`` -- create an API key of the
+  tenant and print its secret (shown this once); ``key list --tenant T`` -- its keys, never
+  their secrets; ``key rotate KEY [--grace DURATION]`` -- a new secret (the old one works for
+  ``DURATION`` more: ``90s``, ``30m``, ``4h``, ``2d``; default: it stops at once);
+  ``key revoke KEY``.
 
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
-expiry exactly once however often it runs, and ``group create|update``: defining a group twice
-conflicts, and changing one to what it is writes nothing). Amounts are decimal strings in the
-wallet's currency (``"12.50"``), never rounded: more decimals than the currency has are refused.
+expiry exactly once however often it runs, ``group create|update``: defining a group twice
+conflicts, and changing one to what it is writes nothing; and ``key``: a secret is never kept
+to be replayed). Amounts are decimal strings in the wallet's currency (``"12.50"``), never
+rounded: more decimals than the currency has are refused.
 Instants are ISO 8601 with a UTC offset (``2026-12-31T23:00:00+00:00``), or a date alone
 (``2026-12-31``: 00:00 UTC that day).
 
@@ -84,10 +90,9 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``), named by its
-line of
-``_COMMANDS`` and imported only when the command is the one being run; ``framework`` holds what
-every command is made of and ``output`` what they share.
+``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``, ``keys``),
+named by its line of ``_COMMANDS`` and imported only when the command is the one being run;
+``framework`` holds what every command is made of and ``output`` what they share.
 """
 
 from __future__ import annotations
@@ -190,6 +195,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
      " chargeback", "top_ups"),
     ("payg", "pay-as-you-go contracts: open, pay, upgrade, reconvert, unlink, show, history",
      "payg"),
+    ("key", "create, list, rotate and revoke a tenant's API keys", "keys"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 
