@@ -46,6 +46,7 @@ from prepaid_wallet.errors import (
     ApiKeyNotFoundError,
     ApiKeyStateError,
     AuthenticationError,
+    ConflictError,
     InvalidInputError,
     InvalidTimeError,
 )
@@ -221,8 +222,9 @@ def create_key(env: Environment, tenant_id: str, roles: Iterable[str],
     """A new key of ``tenant_id`` holding ``roles`` (at least one role name), labelled
     ``name`` (optional text), and its secret -- shown this once: the store keeps only its
     digest. Bad input raises ``InvalidInputError`` naming ``tenant_id``, ``roles`` or
-    ``name`` (a scoped service: ``TenantMismatchError`` for another tenant); nothing is
-    written."""
+    ``name`` (a scoped service: ``TenantMismatchError`` for another tenant); an id the store
+    holds already (an id factory that repeats itself) ``ConflictError``; nothing is written
+    then."""
     env.check_tenant(tenant_id)
     checked = _roles(roles)
     label = check_optional_text(name, "name", required=False)
@@ -233,6 +235,9 @@ def create_key(env: Environment, tenant_id: str, roles: Iterable[str],
     stored = StoredApiKey(id=key_id, tenant_id=tenant_id, name=label, roles=checked,
                           created_at=at, digest=digest)
     with env.store.unit_of_work() as uow:
+        if uow.get_record(API_KEYS, key_id) is not None:
+            raise ConflictError(f"API key {key_id!r} exists already (the id factory gave an"
+                                " id it gave before)")
         _put(env, uow, stored, "create", at)
         uow.commit()
     return stored.public(), secret
