@@ -14,6 +14,8 @@ The tree is grouped by what a caller does about an error:
   for a different request, a concurrent update, a duplicate wallet).
 * :class:`PermissionDeniedError` -- the actor may not run the operation for the tenant (its
   access policy, or roles the command requires); nothing is written.
+* :class:`AuthenticationError` -- an API key's secret is not one that works (unknown,
+  malformed, revoked or wrong: one message for all, never naming the secret).
 * :class:`StorageError` -- the store failed or refused (driver errors are translated into it).
 * :class:`IntegrityError` -- a ledger rule would be broken (an unbalanced entry); a bug, never a
   business outcome.
@@ -33,6 +35,9 @@ from typing import Any
 
 __all__ = [
     "AlreadyReversedError",
+    "ApiKeyNotFoundError",
+    "ApiKeyStateError",
+    "AuthenticationError",
     "ConcurrencyError",
     "ConditionGroupNotFoundError",
     "ConflictError",
@@ -190,6 +195,12 @@ class ConditionGroupNotFoundError(NotFoundError):
     """No condition group with this id."""
 
     kind = "condition group"
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No API key with this id (or one of another tenant, to a scoped service)."""
+
+    kind = "API key"
 
 
 class StoreNotFoundError(NotFoundError):
@@ -383,6 +394,18 @@ class NoCreditOwedError(RefusedError):
 
 
 
+class ApiKeyStateError(RefusedError):
+    """An API key cannot do ``action`` in its ``status`` (a revoked key is never rotated)."""
+
+    fields: tuple[str, ...] = ("key_id", "status", "action")
+
+    def __init__(self, key_id: str, status: str, action: str) -> None:
+        self.key_id = key_id
+        self.status = status
+        self.action = action
+        super().__init__(f"API key {key_id!r} is {status}; cannot {action}")
+
+
 class FloorAboveBalanceError(RefusedError):
     """A wallet's floor cannot be raised to ``floor``: its open balance (``open``) is below it,
     and a wallet is never below its floor (both :class:`~prepaid_wallet.money.Money`)."""
@@ -555,6 +578,22 @@ class PermissionDeniedError(PrepaidWalletError):
                if self.required_roles else "no role of it is permitted by the access policy")
         super().__init__(f"{who}{held} may not run {operation!r} for tenant {tenant_id!r}:"
                          f" {why}")
+
+
+class AuthenticationError(PrepaidWalletError):
+    """A secret does not authenticate as an API key: unknown, malformed, revoked or wrong.
+
+    Every such secret raises this error with the same message and no attributes, so that a
+    caller learns nothing about which it was, and neither the message nor the ``repr`` holds
+    any part of the secret (nothing is chained to it either). An HTTP layer answers it with
+    401.
+    """
+
+    #: The one message of every failed authentication.
+    MESSAGE = "the API key is not valid"
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
 
 
 # -- storage and integrity -----------------------------------------------------------------------

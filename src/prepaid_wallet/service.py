@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.app.bootstrap import bootstrap
 from prepaid_wallet.app.environment import WelcomeAward
 from prepaid_wallet.clock import Clock
+from prepaid_wallet.facade.api_keys import ApiKeys
 from prepaid_wallet.facade.automation import Automation
 from prepaid_wallet.facade.checkout import Checkout
 from prepaid_wallet.facade.configuration import Configuration
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "WalletService", "WelcomeAward"]
 
 class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Automation, Reading,
-                    CustomerTopUps, PayAsYouGo):
+                    CustomerTopUps, PayAsYouGo, ApiKeys):
     """Prepaid wallets over a :class:`~prepaid_wallet.storage.base.Store`.
 
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);

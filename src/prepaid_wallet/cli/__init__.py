@@ -61,7 +61,11 @@ Commands:
 * ``payg open|device|pay|convert|upgrade|reconvert|unlink|installed WALLET ...`` -- a
   pay-as-you-go contract and its upgrades (each takes ``--actor``, ``--role`` and
   ``--idempotency-key``); ``payg show|history|payments WALLET`` -- read it.
-
+* ``key create --tenant T --role R [--role R]... [--name N]`` -- create an API key of the
+  tenant and print its secret (shown this once); ``key list --tenant T`` -- its keys, never
+  their secrets; ``key rotate KEY [--grace DURATION]`` -- a new secret (the old one works for
+  ``DURATION`` more: ``90s``, ``30m``, ``4h``, ``2d``; default: it stops at once);
+  ``key revoke KEY``.
 * ``serve [--host H] [--port P] [--workers N] [--webhooks]`` -- serve the HTTP API (the
   ``server`` extra; docs/http.md); ``openapi`` -- print its OpenAPI document.
 * ``call OPERATION [JSON|-] [--tenant T] [--actor A] [--role R]... [--idempotency-key K]`` --
@@ -69,9 +73,10 @@ Commands:
   JSON result (``call list``: every operation).
 
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
-expiry exactly once however often it runs, and ``group create|update``: defining a group twice
-conflicts, and changing one to what it is writes nothing). Amounts are decimal strings in the
-wallet's currency (``"12.50"``), never rounded: more decimals than the currency has are refused.
+expiry exactly once however often it runs, ``group create|update``: defining a group twice
+conflicts, and changing one to what it is writes nothing; and ``key``: a secret is never kept
+to be replayed). Amounts are decimal strings in the wallet's currency (``"12.50"``), never
+rounded: more decimals than the currency has are refused.
 Instants are ISO 8601 with a UTC offset (``2026-12-31T23:00:00+00:00``), or a date alone
 (``2026-12-31``: 00:00 UTC that day).
 
@@ -90,10 +95,9 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``), named by its
-line of
-``_COMMANDS`` and imported only when the command is the one being run; ``framework`` holds what
-every command is made of and ``output`` what they share.
+``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``, ``keys``),
+named by its line of ``_COMMANDS`` and imported only when the command is the one being run;
+``framework`` holds what every command is made of and ``output`` what they share.
 """
 
 from __future__ import annotations
@@ -196,6 +200,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
      " chargeback", "top_ups"),
     ("payg", "pay-as-you-go contracts: open, pay, upgrade, reconvert, unlink, show, history",
      "payg"),
+    ("key", "create, list, rotate and revoke a tenant's API keys", "keys"),
     ("serve", "serve the HTTP API (the server extra)", "server"),
     ("openapi", "print the HTTP API's OpenAPI 3.1 document", "server"),
     ("call", "run any operation with JSON arguments, print its JSON result", "server"),

@@ -3,7 +3,8 @@
 The facade is one class made of one part per capability family, each in a module of this
 package: :mod:`~prepaid_wallet.facade.wallets`, :mod:`~prepaid_wallet.facade.payments`,
 :mod:`~prepaid_wallet.facade.transfers`, :mod:`~prepaid_wallet.facade.configuration`,
-:mod:`~prepaid_wallet.facade.automation` and :mod:`~prepaid_wallet.facade.reading`. A part
+:mod:`~prepaid_wallet.facade.automation`, :mod:`~prepaid_wallet.facade.reading` and
+:mod:`~prepaid_wallet.facade.api_keys` (which calls functions, not commands). A part
 holds signatures and docstrings only: each write method builds a command record
 (:mod:`prepaid_wallet.app.commands`) and runs it through the pipeline (:meth:`Facade._run`);
 each read calls one query (:mod:`prepaid_wallet.app.queries`), each job one function of its
