@@ -60,6 +60,11 @@ NOT_OFFERED: Mapping[str, str] = {
     "statement": "the streamed statement is offered instead",
     "credit_owed_many": "credit_owed is offered, one order a request",
     "refund_top_up": "needs the host's payment gateway",
+    "create_api_key": "a key's secret is handed out by the command line only",
+    "rotate_api_key": "a key's secret is handed out by the command line only",
+    "revoke_api_key": "keys are managed from the command line",
+    "api_keys": "keys are managed from the command line",
+    "authenticate": "what the HTTP API does with a request's key",
 }
 
 #: Writes that do not run through the pipeline but are offered (answered as writes: POST).

@@ -75,7 +75,7 @@ def key_authenticator(store: Store, **options: Any) -> Authenticator:
     """Authenticate with the API keys kept in ``store`` (``prepaid-wallet key create``)."""
     from prepaid_wallet.service import WalletService
 
-    service: Any = WalletService(store, **options)
+    service = WalletService(store, **options)
 
     def authenticate(secret: str) -> Principal:
         key = service.authenticate(secret)

@@ -25,7 +25,12 @@ from litestar.response import Stream
 from prepaid_wallet import wire
 from prepaid_wallet.actors import Actor
 from prepaid_wallet.catalogue import Operation
-from prepaid_wallet.errors import InvalidInputError, PrepaidWalletError, StorageError
+from prepaid_wallet.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    PrepaidWalletError,
+    StorageError,
+)
 from prepaid_wallet.http.access_log import request_state
 from prepaid_wallet.http.openapi import DEFAULT_LIMIT, MAX_LIMIT, is_list, stream_item
 from prepaid_wallet.http.problems import MEDIA_TYPE, problem, problem_of
@@ -160,9 +165,7 @@ class Routes:
             raise Unauthenticated("send an API key: Authorization: Bearer <key>")
         try:
             return self.authenticate(secret.strip())
-        except StorageError:
-            raise
-        except PrepaidWalletError:
+        except AuthenticationError:
             raise Unauthenticated("the API key is not valid") from None
 
     def arguments(self, op: Operation, request: Request[Any, Any, Any], raw: bytes,
