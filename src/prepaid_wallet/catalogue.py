@@ -166,12 +166,17 @@ def _without_sentinels(tp: Any) -> Any:
     return tp
 
 
+#: A method offered under another name than its own (the statement is offered streamed only).
+_NAMES = {"stream_statement": "statement"}
+
+
 def _path(name: str, params: tuple[Param, ...]) -> str:
     first = next((p for p in params if p.where == "path"), None)
+    dashed = _dashed(_NAMES.get(name, name))
     if first is None:
-        return f"/v1/{_dashed(name)}"
+        return f"/v1/{dashed}"
     base = f"/v1/{RESOURCES[first.name]}/{{{first.name}}}"
-    return base if _OWN.get(name) == first.name else f"{base}/{_dashed(name)}"
+    return base if _OWN.get(name) == first.name else f"{base}/{dashed}"
 
 
 def _doc(function: Any) -> tuple[str, str]:
