@@ -111,17 +111,20 @@ def create_app(
     from prepaid_wallet.service import WalletService
 
     options = dict(service_options or {})
-    services: dict[str, Any] = {}
+    services: dict[Principal, Any] = {}
     lock = threading.Lock()
 
-    def service_for(tenant_id: str) -> Any:
-        found = services.get(tenant_id)
+    def service_for(principal: Principal) -> Any:
+        # One service per key: scoped to its tenant, the key its actor (also for the commands
+        # that take no actor of their own, such as open_wallet).
+        found = services.get(principal)
         if found is None:
             with lock:
-                found = services.get(tenant_id)
+                found = services.get(principal)
                 if found is None:
-                    found = services[tenant_id] = WalletService(
-                        store, tenant_id=tenant_id, **options)
+                    found = services[principal] = WalletService(
+                        store, tenant_id=principal.tenant_id, actor=principal.actor,
+                        **options)
         return found
 
     routes = Routes(service_for, authenticate or key_authenticator(store, **options))

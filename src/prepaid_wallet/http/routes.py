@@ -150,10 +150,11 @@ def _page(items: list[Any], cursor: Mapping[str, Any] | None,
 
 
 class Routes:
-    """The operations' endpoint logic, shared by every route: ``service_for(tenant)`` gives
-    the service scoped to a tenant, ``authenticate`` the key's principal."""
+    """The operations' endpoint logic, shared by every route: ``service_for(principal)``
+    gives the service of a key (scoped to its tenant, run by it), ``authenticate`` the key's
+    principal."""
 
-    def __init__(self, service_for: Callable[[str], Any],
+    def __init__(self, service_for: Callable[[Principal], Any],
                  authenticate: Authenticator) -> None:
         self.service_for = service_for
         self.authenticate = authenticate
@@ -223,7 +224,7 @@ class Routes:
         raw = await request.body() if op.method == "POST" else b""
         try:
             arguments = self.arguments(op, request, raw, principal)
-            service = self.service_for(principal.tenant_id)
+            service = self.service_for(principal)
             item = stream_item(op.result)
             if item is not None:
                 return await self._stream(op, service, arguments, request)
