@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "prepaid_wallet"
 LAYERS: dict[str, int] = {
     "errors": 1,
     "money": 2, "clock": 2, "ids": 2, "formatting": 2, "text": 2, "_data": 2, "actors": 2,
-    "seals": 2,
+    "seals": 2, "webhook_signature": 2,
     "ledger": 3, "conditions": 3, "wallet": 3, "expiry": 3, "policies": 3, "rules": 3,
     "results": 3, "_codec": 3,
     # automatic top-ups: the gateway, the rule, the intent and the state machine
