@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "cli": 6, "demo": 6, "__main__": 6, "": 6,  # "" is the package itself: its re-exports
     # the command line: its framework, shared helpers, and one module per family of commands
     "cli.framework": 6, "cli.output": 6, "cli.wallet": 6, "cli.payment": 6, "cli.hold": 6,
-    "cli.report": 6, "cli.maintenance": 6, "cli.integrity": 6,
+    "cli.report": 6, "cli.maintenance": 6, "cli.integrity": 6, "cli.webhooks": 6,
 }
 NAMES = {1: "errors", 2: "values", 3: "domain", 4: "application", 5: "storage",
          6: "entry points"}

@@ -161,6 +161,48 @@ def test_upgrade_events_and_none_for_a_refused_call(store: Store) -> None:
     assert data(events[1])["status"] == "expired"
 
 
+class Scripted:
+    """A gateway that answers each charge from a list."""
+
+    def __init__(self, *answers: ChargeStatus) -> None:
+        self.answers = list(answers)
+
+    def charge(self, *, method: str, amount: Money, idempotency_key: str) -> ChargeOutcome:
+        return ChargeOutcome(self.answers.pop(0))
+
+    def lookup(self, *, idempotency_key: str) -> ChargeOutcome:
+        return ChargeOutcome(ChargeStatus.UNKNOWN)
+
+
+def test_automatic_top_up_events(store: Store) -> None:
+    from prepaid_wallet.rules.topup import PaymentMethods, TopUpRule
+
+    gateway = Scripted(ChargeStatus.SUCCEEDED, ChargeStatus.DECLINED_HARD)
+    svc = WalletService(store, clock=FixedClock(T0), ids=SequentialIds(),
+                        rules={TENANT: TenantRules(automatic_top_ups=True)},
+                        gateway=gateway)
+    w = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR").id
+    svc.set_top_up_rule(w, TopUpRule(methods=PaymentMethods(primary="card-a"),
+                                     threshold=eur("10.00"), amount=eur("20.00"),
+                                     minimum=eur("5.00")))
+    svc.add_webhook_endpoint(TENANT, "https://example.test/hook",
+                             kinds=["top_up.succeeded", "top_up.failed"])
+    svc.top_up(w, eur("30.00"), method="cash")
+    svc.spend(w, SpendRequest(eur("20.00")))  # at the threshold: an intent
+    credited = svc.process_top_ups()
+    svc.spend(w, SpendRequest(eur("25.00")))  # below again: another intent
+    failed = svc.process_top_ups()
+    assert len(failed.given_up) == 1
+    events = pending(store)
+    assert [e.kind for e in events] == ["top_up.succeeded", "top_up.failed"]
+    assert data(events[0]) == {
+        "top_up_id": data(events[0])["top_up_id"], "source": "automatic",
+        "reason": "threshold", "amount": money_data(eur("20.00")), "method": "card-a",
+        "entry_id": credited.credited[0]}
+    assert data(events[1])["top_up_id"] == failed.given_up[0]
+    assert data(events[1])["failure"] == "hard_declined"
+
+
 # -- endpoints ------------------------------------------------------------------------------------
 
 

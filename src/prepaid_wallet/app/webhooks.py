@@ -446,7 +446,7 @@ def _claim(env: Environment, limit: int) -> tuple[list[_Claimed], list[str]]:
             if endpoint is None or not endpoint.enabled or not endpoint.secrets(at):
                 uow.put_record(DELIVERIES, attrs.evolve(
                     current, status=DeliveryStatus.FAILED, next_attempt_at=at,
-                    last_error="the endpoint was removed", lease=None))
+                    last_status=None, last_error="the endpoint was removed", lease=None))
                 ended.append(current.id)
                 continue
             mine = attrs.evolve(current, lease=lease, next_attempt_at=until)

@@ -61,6 +61,12 @@ Commands:
 * ``payg open|device|pay|convert|upgrade|reconvert|unlink|installed WALLET ...`` -- a
   pay-as-you-go contract and its upgrades (each takes ``--actor``, ``--role`` and
   ``--idempotency-key``); ``payg show|history|payments WALLET`` -- read it.
+* ``webhook add --tenant T --url U [--kind K]...`` -- register an endpoint; prints its signing
+  secret once. ``webhook list --tenant T``, ``webhook remove ID`` -- list, disable.
+* ``webhook deliver [--limit N]`` -- one pass: the tenants' pending events into deliveries,
+  then the due deliveries sent (signed, retried later on failure); prints a summary.
+* ``webhook log --tenant T [--status pending|delivered|failed]`` -- the deliveries.
+* ``webhook replay (--delivery ID | --event ID | --tenant T --since ISO)`` -- send again.
 
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
 expiry exactly once however often it runs, and ``group create|update``: defining a group twice
@@ -84,10 +90,10 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``), named by its
-line of
-``_COMMANDS`` and imported only when the command is the one being run; ``framework`` holds what
-every command is made of and ``output`` what they share.
+``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``,
+``webhooks``), named by its line of ``_COMMANDS`` and imported only when the command is the
+one being run; ``framework`` holds what every command is made of and ``output`` what they
+share.
 """
 
 from __future__ import annotations
@@ -190,6 +196,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
      " chargeback", "top_ups"),
     ("payg", "pay-as-you-go contracts: open, pay, upgrade, reconvert, unlink, show, history",
      "payg"),
+    ("webhook", "webhook endpoints and deliveries: add, list, remove, deliver, log, replay",
+     "webhooks"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 
