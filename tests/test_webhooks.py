@@ -384,6 +384,7 @@ def test_a_real_receiver_gets_each_event_once_after_retries(
         assert receiver.duplicates == 1
         assert len(receiver.handled) == 2
         assert svc.events(TENANT) == []  # by webhook, not by events()
+        assert svc.verify().ok  # endpoints and deliveries are sealed records like any other
 
 
 def test_the_back_off_schedule_and_failure_after_the_cap(
