@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "prepaid_wallet"
 LAYERS: dict[str, int] = {
     "errors": 1,
     "money": 2, "clock": 2, "ids": 2, "formatting": 2, "text": 2, "_data": 2, "actors": 2,
-    "seals": 2, "wire": 2,
+    "seals": 2, "wire": 2, "webhook_signature": 2,
     "ledger": 3, "conditions": 3, "wallet": 3, "expiry": 3, "policies": 3, "rules": 3,
     "results": 3, "_codec": 3,
     # automatic top-ups: the gateway, the rule, the intent and the state machine
@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "http": 6,  # the HTTP API (the server extra)
     # the command line: its framework, shared helpers, and one module per family of commands
     "cli.framework": 6, "cli.output": 6, "cli.wallet": 6, "cli.payment": 6, "cli.hold": 6,
-    "cli.report": 6, "cli.maintenance": 6, "cli.integrity": 6,
+    "cli.report": 6, "cli.maintenance": 6, "cli.integrity": 6, "cli.webhooks": 6,
 }
 NAMES = {1: "errors", 2: "values", 3: "domain", 4: "application", 5: "storage",
          6: "entry points"}

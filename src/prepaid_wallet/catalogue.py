@@ -65,10 +65,15 @@ NOT_OFFERED: Mapping[str, str] = {
     "revoke_api_key": "keys are managed from the command line",
     "api_keys": "keys are managed from the command line",
     "authenticate": "what the HTTP API does with a request's key",
+    "fan_out_events": "a job (the server's --webhooks runs it)",
+    "deliver_webhooks": "a job (the server's --webhooks runs it)",
 }
 
 #: Writes that do not run through the pipeline but are offered (answered as writes: POST).
-_OTHER_WRITES = frozenset({"ack_events", "report_charge"})
+_OTHER_WRITES = frozenset({
+    "ack_events", "report_charge", "add_webhook_endpoint", "remove_webhook_endpoint",
+    "rotate_webhook_secret", "replay_webhooks",
+})
 
 #: The objects a first parameter may name: the parameter, the path's collection.
 RESOURCES: Mapping[str, str] = {

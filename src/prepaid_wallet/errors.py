@@ -19,6 +19,9 @@ The tree is grouped by what a caller does about an error:
 * :class:`StorageError` -- the store failed or refused (driver errors are translated into it).
 * :class:`IntegrityError` -- a ledger rule would be broken (an unbalanced entry); a bug, never a
   business outcome.
+* :class:`SignatureError` (also a :class:`ValueError`) -- a webhook request whose signature
+  does not verify (:func:`prepaid_wallet.webhook_signature.verify_signature`); ``reason`` says
+  why. Refuse the request.
 * :class:`MissingExtraError` (also an :class:`ImportError`) -- a capability needs a package of an
   optional extra that is not installed; install the extra.
 
@@ -78,6 +81,7 @@ __all__ = [
     "RefusedError",
     "SchemaVersionError",
     "SealKeyError",
+    "SignatureError",
     "SpendDeniedError",
     "StorageError",
     "StoreNotEmptyError",
@@ -666,6 +670,19 @@ class UnbalancedEntryError(IntegrityError):
         self.currency = currency
         self.total = total
         super().__init__(f"postings must sum to zero per currency ({currency} sums to {total})")
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+class SignatureError(PrepaidWalletError, ValueError):
+    """A webhook request whose ``Prepaid-Wallet-Signature`` does not verify: ``reason`` says
+    why (a malformed header, a timestamp outside the tolerance, no signature that matches the
+    body with the secret). The receiver refuses the request."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 # -- optional packages ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from prepaid_wallet.facade.reading import Reading
 from prepaid_wallet.facade.top_ups import CustomerTopUps
 from prepaid_wallet.facade.transfers import Transfers
 from prepaid_wallet.facade.wallets import Wallets
+from prepaid_wallet.facade.webhooks import Webhooks
 from prepaid_wallet.ids import IdFactory
 from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 from prepaid_wallet.results import Progress
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "WalletService", "WelcomeAward"]
 
 class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Automation, Reading,
-                    CustomerTopUps, PayAsYouGo, ApiKeys):
+                    CustomerTopUps, PayAsYouGo, ApiKeys, Webhooks):
     """Prepaid wallets over a :class:`~prepaid_wallet.storage.base.Store`.
 
     ``clock`` gives "now" (default: the system clock); ``ids`` makes new ids (default: random);

@@ -1835,6 +1835,37 @@ class StoreContract:
             with pytest.raises(ConflictError):
                 uow.commit()  # an id already stored
 
+    def test_pending_events_are_read_by_kind(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+
+        def event(event_id: str, kind: str) -> Event:
+            return Event(event_id, TENANT, "w1", kind, T0, "{}")
+
+        with store.unit_of_work() as uow:
+            for n, kind in enumerate(["top_up.succeeded", "low_balance", "lot.expired",
+                                      "low_balance", "top_up.succeeded"]):
+                uow.add_event(event(f"ev-{n}", kind))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [e.id for e in uow.pending_events(TENANT, 10, kinds=["low_balance"])] == [
+                "ev-1", "ev-3"]
+            assert [e.id for e in uow.pending_events(TENANT, 1, kinds=["low_balance"])] == [
+                "ev-1"]
+            assert [e.id for e in uow.pending_events(
+                TENANT, 10, kinds=("lot.expired", "top_up.succeeded"))] == [
+                "ev-0", "ev-2", "ev-4"]
+            assert uow.pending_events(TENANT, 10, kinds=[]) == []
+            assert uow.pending_events(TENANT, 10, kinds=["upgrade.called"]) == []
+            assert len(uow.pending_events(TENANT, 10, kinds=None)) == 5
+            # acknowledged in this unit: no longer read, whatever the filter
+            assert uow.ack_events(TENANT, ["ev-1"]) == 1
+            assert [e.id for e in uow.pending_events(TENANT, 1, kinds=["low_balance"])] == [
+                "ev-3"]
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert [e.id for e in uow.pending_events(TENANT, 10, kinds=["low_balance"])] == [
+                "ev-3"]
+
     # -- wallet settings ---------------------------------------------------------------------
 
     def test_wallet_settings_round_trip_follow_rollback_and_need_the_wallet(

@@ -362,9 +362,11 @@ class UnitOfWork(Protocol):
         conflicts)."""
         ...
 
-    def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
+    def pending_events(self, tenant_id: str, limit: int,
+                       kinds: Sequence[str] | None = None) -> list[Event]:
         """Up to ``limit`` committed events of the tenant not yet acknowledged, oldest first
-        (in the order they were committed; an index, never a scan)."""
+        (in the order they were committed; an index, never a scan); of the ``kinds`` given
+        only, if any are (``None``: every kind)."""
         ...
 
     def ack_events(self, tenant_id: str, event_ids: Sequence[str]) -> int:

@@ -71,6 +71,12 @@ Commands:
 * ``call OPERATION [JSON|-] [--tenant T] [--actor A] [--role R]... [--idempotency-key K]`` --
   run any operation the HTTP API offers with its arguments as one JSON object, and print its
   JSON result (``call list``: every operation).
+* ``webhook add --tenant T --url U [--kind K]...`` -- register an endpoint; prints its signing
+  secret once. ``webhook list --tenant T``, ``webhook remove ID`` -- list, disable.
+* ``webhook deliver [--limit N]`` -- one pass: the tenants' pending events into deliveries,
+  then the due deliveries sent (signed, retried later on failure); prints a summary.
+* ``webhook log --tenant T [--status pending|delivered|failed]`` -- the deliveries.
+* ``webhook replay (--delivery ID | --event ID | --tenant T --since ISO)`` -- send again.
 
 Every command that writes takes ``--idempotency-key KEY`` (except ``expire``, which books each
 expiry exactly once however often it runs, ``group create|update``: defining a group twice
@@ -95,9 +101,10 @@ traceback. A closed output pipe ends a command quietly, exit 0.
 
 This module parses the arguments, runs the command and reports its errors. Each command is
 defined in a module of this package (``wallet``, ``payment``, ``hold``, ``report``,
-``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``, ``keys``),
-named by its line of ``_COMMANDS`` and imported only when the command is the one being run;
-``framework`` holds what every command is made of and ``output`` what they share.
+``maintenance``, ``integrity``, ``config``, ``checkout``, ``top_ups``, ``payg``, ``keys``,
+``webhooks``, ``server``), named by its line of ``_COMMANDS`` and imported only when the
+command is the one being run; ``framework`` holds what every command is made of and
+``output`` what they share.
 """
 
 from __future__ import annotations
@@ -204,6 +211,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("serve", "serve the HTTP API (the server extra)", "server"),
     ("openapi", "print the HTTP API's OpenAPI 3.1 document", "server"),
     ("call", "run any operation with JSON arguments, print its JSON result", "server"),
+    ("webhook", "webhook endpoints and deliveries: add, list, remove, deliver, log, replay",
+     "webhooks"),
     ("demo", "create a store and fill it with a small hub's week", "maintenance"),
 )
 

@@ -107,7 +107,9 @@ class Automation(Facade):
         """The tenant's low-balance events not yet acknowledged, oldest first (at most
         ``limit``). Each is written in the same unit of work as the operation that took a
         wallet's open balance across thresholds (``TenantRules.low_balance``): none is lost.
-        Acknowledge the ones handled with :meth:`ack_events`, so none is sent twice."""
+        Acknowledge the ones handled with :meth:`ack_events`, so none is sent twice. A tenant
+        with an enabled webhook endpoint gets its events by webhook instead
+        (:meth:`deliver_webhooks` acknowledges them; docs/webhooks.md)."""
         from prepaid_wallet.app.handlers.reminder import events
 
         return events(self._env, tenant_id, limit=limit)

@@ -679,19 +679,22 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
 
     # -- events (the outbox) ----------------------------------------------------------------
 
-    def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
-        """The tenant's committed, unacknowledged events in commit order (the pending index,
-        ``(tenant_id, seq)``), less the ones this unit acknowledged."""
+    def pending_events(self, tenant_id: str, limit: int,
+                       kinds: Sequence[str] | None = None) -> list[Event]:
+        """The tenant's committed, unacknowledged events (of ``kinds``) in commit order (the
+        pending index, ``(tenant_id, seq)``), less the ones this unit acknowledged."""
         self._check_open()
-        if limit <= 0:
+        wanted = None if kinds is None else sorted(set(kinds))
+        if limit <= 0 or wanted == []:
             return []
         acked = self._acks.get(tenant_id, set())
+        of_kinds = "" if wanted is None else f" AND kind IN ({','.join('?' * len(wanted))})"
         rows = self._all(
             self._q(
                 f"SELECT {EVENT_COLS} FROM events WHERE tenant_id = ?"
-                " AND acked_at IS NULL ORDER BY tenant_id, seq LIMIT ?"
+                f" AND acked_at IS NULL{of_kinds} ORDER BY tenant_id, seq LIMIT ?"
             ),
-            (tenant_id, limit + len(acked)),
+            (tenant_id, *(wanted or ()), limit + len(acked)),
         )
         events = (self._ROWS.event(row) for row in rows if row[0] not in acked)
         return list(itertools.islice(events, limit))

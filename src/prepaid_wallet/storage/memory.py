@@ -520,12 +520,14 @@ class MemoryUnitOfWork(WriteBuffer):
 
     # -- events -----------------------------------------------------------------------------
 
-    def pending_events(self, tenant_id: str, limit: int) -> list[Event]:
-        """The tenant's committed, unacknowledged events, oldest first."""
+    def pending_events(self, tenant_id: str, limit: int,
+                       kinds: Sequence[str] | None = None) -> list[Event]:
+        """The tenant's committed, unacknowledged events (of ``kinds``), oldest first."""
         self._check_open()
         acked = self._acks.get(tenant_id, set())
+        wanted = None if kinds is None else frozenset(kinds)
         pending = (e for e in self._store.pending.get(tenant_id, {}).values()
-                   if e.id not in acked)
+                   if e.id not in acked and (wanted is None or e.kind in wanted))
         return list(itertools.islice(pending, max(limit, 0)))
 
     def ack_events(self, tenant_id: str, event_ids: Sequence[str]) -> int:

@@ -27,6 +27,7 @@ from prepaid_wallet.app.intents import (
     pending_top_up_intents,
     put_top_up_intent,
 )
+from prepaid_wallet.app.outbox import TOP_UP_FAILED, TOP_UP_SUCCEEDED, emit, money_data
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.app.settings import (
@@ -243,8 +244,26 @@ def _save_intent(env: Environment, intent_id: str,
         updated = change(current)
         if updated != current:
             put_top_up_intent(uow, wallet.tenant_id, updated)
+            _failed_event(env, uow, wallet, current, updated)
             uow.commit()
         return updated
+
+
+def _intent_data(intent: TopUpIntent) -> dict[str, object]:
+    """What a top-up event says of an automatic top-up."""
+    return {"top_up_id": intent.id, "source": "automatic", "reason": intent.reason.value,
+            "amount": money_data(intent.amount)}
+
+
+def _failed_event(env: Environment, uow: UnitOfWork, wallet: Wallet, before: TopUpIntent,
+                  after: TopUpIntent) -> None:
+    """A ``top_up.failed`` event, in ``uow``, when the intent was just given up."""
+    from prepaid_wallet.rules.topup import IntentStatus
+
+    if after.status is IntentStatus.FAILED and before.status is not IntentStatus.FAILED:
+        failure = None if after.failure is None else after.failure.value
+        emit(env, uow, tenant_id=wallet.tenant_id, wallet_id=wallet.id, kind=TOP_UP_FAILED,
+             at=after.finished_at or env.now(), data={**_intent_data(after), "failure": failure})
 
 
 def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: ChargeStep,
@@ -273,6 +292,7 @@ def _start_attempt(env: Environment, intent_id: str, rule: TopUpRule, step: Char
             # were lowered): nothing is charged.
             given_up = give_up(current, GiveUp(GiveUpReason.LIMIT_EXCEEDED), now)
             put_top_up_intent(uow, wallet.tenant_id, given_up)
+            _failed_event(env, uow, wallet, current, given_up)
             uow.commit()
             return False
         put_top_up_intent(uow, wallet.tenant_id, start_attempt(current, step, now))
@@ -371,5 +391,10 @@ def _credit_intent(env: Environment, intent_id: str, step: Credit, at: datetime)
             key=credit_key(intent), at=at, actor=None, metadata={"top_up_intent": intent.id},
             operation="automatic_top_up", request={"intent": intent.id})
         put_top_up_intent(uow, wallet.tenant_id, mark_credited(intent))
+        if entry_id is not None:
+            emit(env, uow, tenant_id=wallet.tenant_id, wallet_id=wallet.id,
+                 kind=TOP_UP_SUCCEEDED, at=at, data={
+                     **_intent_data(intent), "amount": money_data(step.amount),
+                     "method": step.attempt.method, "entry_id": entry_id})
         uow.commit()
         return entry_id

@@ -34,6 +34,15 @@ from prepaid_wallet.app.customer_top_ups import (
 )
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.outbox import (
+    TOP_UP_CANCELED,
+    TOP_UP_EXPIRED,
+    TOP_UP_FAILED,
+    TOP_UP_REFUND_DUE,
+    TOP_UP_SUCCEEDED,
+    emit,
+    money_data,
+)
 from prepaid_wallet.app.pipeline import Context
 from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS
@@ -111,11 +120,40 @@ def report_top_up(ctx: Context, command: ReportTopUp) -> TopUpReport:
             updated = attrs.evolve(updated, status=CustomerTopUpStatus.REFUND_DUE)
     if updated != current:
         put_customer_top_up(ctx.uow, updated)
+        _top_up_event(ctx.env, ctx.uow, current, updated, ctx.at)
     ended = updated.status in (CustomerTopUpStatus.FAILED, CustomerTopUpStatus.CANCELED,
                                CustomerTopUpStatus.EXPIRED, CustomerTopUpStatus.REFUND_DUE)
     return TopUpReport(() if entry_id is None else (entry_id,),
                        (updated.id,) if ended else (),
                        (updated.id,) if updated.is_pending else ())
+
+
+#: The event each status a customer top-up ends in writes.
+_EVENTS = {
+    CustomerTopUpStatus.SUCCEEDED: TOP_UP_SUCCEEDED,
+    CustomerTopUpStatus.FAILED: TOP_UP_FAILED,
+    CustomerTopUpStatus.CANCELED: TOP_UP_CANCELED,
+    CustomerTopUpStatus.EXPIRED: TOP_UP_EXPIRED,
+    CustomerTopUpStatus.REFUND_DUE: TOP_UP_REFUND_DUE,
+}
+
+
+def _top_up_event(env: Environment, uow: UnitOfWork, before: CustomerTopUp,
+                  after: CustomerTopUp, at: datetime) -> None:
+    """The event of a customer top-up's new status, in ``uow`` (none when it did not
+    change)."""
+    kind = _EVENTS.get(after.status)
+    if kind is None or after.status is before.status:
+        return
+    data: dict[str, object] = {
+        "top_up_id": after.id, "source": "customer", "amount": money_data(after.amount),
+        "method": after.method}
+    if after.entry_id is not None:
+        data["entry_id"] = after.entry_id
+    if after.superseded is not None:
+        data["reported_after"] = after.superseded.value
+    emit(env, uow, tenant_id=after.tenant_id, wallet_id=after.wallet_id, kind=kind, at=at,
+         data=data)
 
 
 def expire_top_ups(env: Environment) -> tuple[str, ...]:
@@ -140,6 +178,7 @@ def expire_customer_top_ups(env: Environment, at: datetime) -> tuple[str, ...]:
                 updated = expire(current, at)
                 if updated != current:
                     put_customer_top_up(uow, updated)
+                    _top_up_event(env, uow, current, updated, at)
                     uow.commit()
                     expired.append(updated.id)
         if len(due) < _BATCH:

@@ -12,6 +12,7 @@ from prepaid_wallet.app.commands import ExtendExpiry
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment, Groups
 from prepaid_wallet.app.lots import ends, lots_of
+from prepaid_wallet.app.outbox import HOLD_EXPIRED, LOT_EXPIRED, emit, instant_text, money_data
 from prepaid_wallet.app.pipeline import Context, lock
 from prepaid_wallet.app.ports import UnitOfWork
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS
@@ -135,6 +136,10 @@ def _release_due_hold(env: Environment, hold_id: str, at: datetime) -> Expiry | 
         change = _w.release(wallet, held, lots, HoldStatus.EXPIRED,
                             env.info(at, None, None, None), ends(env, uow, lots))
         record(env, uow, change)
+        emit(env, uow, tenant_id=wallet.tenant_id, wallet_id=wallet.id, kind=HOLD_EXPIRED,
+             at=change.entry.recorded_at, data={
+                 "hold_id": hold_id, "amount": money_data(held.reserved),
+                 "entry_id": change.entry.id, "expired_at": instant_text(held.expires_at)})
         uow.commit()
     return Expiry("hold", hold_id, wallet.id, held.reserved, change.entry.id, at)
 
@@ -151,5 +156,9 @@ def _expire_due_lot(env: Environment, lot_id: str, at: datetime) -> Expiry | Non
             return None
         change = _w.expire_lot(wallet, lot, env.info(at, None, None, None))
         record(env, uow, change)
+        emit(env, uow, tenant_id=wallet.tenant_id, wallet_id=wallet_id, kind=LOT_EXPIRED,
+             at=change.entry.recorded_at, data={
+                 "lot_id": lot_id, "amount": money_data(lot.remaining),
+                 "entry_id": change.entry.id, "reason": lot.reason})
         uow.commit()
     return Expiry("lot", lot_id, wallet_id, lot.remaining, change.entry.id, at)

@@ -29,6 +29,15 @@ from prepaid_wallet.app.commands.payg import (
     UnlinkConversionPayment,
 )
 from prepaid_wallet.app.environment import Environment
+from prepaid_wallet.app.outbox import (
+    UPGRADE_CALLED,
+    UPGRADE_EXPIRED,
+    UPGRADE_INSTALLED,
+    UPGRADE_PAID,
+    emit,
+    instant_text,
+    money_data,
+)
 from prepaid_wallet.app.payg import (
     CONTRACTS,
     CONVERSIONS,
@@ -92,6 +101,14 @@ __all__ = [
 
 _BATCH = 100
 _ZERO = timedelta(0)
+
+#: The event each status of an upgrade writes when the upgrade reaches it.
+_UPGRADE_EVENTS = {
+    UpgradeStatus.PAY_UPGRADE_DOWNPAYMENT: UPGRADE_CALLED,
+    UpgradeStatus.INSTALL_COLLECT_UPGRADE: UPGRADE_PAID,
+    UpgradeStatus.INSTALLED: UPGRADE_INSTALLED,
+    UpgradeStatus.EXPIRED: UPGRADE_EXPIRED,
+}
 
 
 class _Books:
@@ -254,11 +271,27 @@ class _Books:
             wallet_id=contract.wallet_id, tokens=after))
         return tokens
 
+    def upgrade_event(self, before: Upgrade | None, after: Upgrade) -> None:
+        """The event of the upgrade's new status (none when it did not change)."""
+        kind = _UPGRADE_EVENTS[after.status]
+        if before is not None and before.status is after.status:
+            return
+        data: dict[str, object] = {
+            "upgrade_id": after.upgrade_id, "status": after.status.value,
+            "products": list(after.products), "daily_rate": money_data(after.daily_rate),
+            "old_rate": money_data(after.old_rate), "downpayment": money_data(after.downpayment),
+            "deadline": instant_text(after.deadline)}
+        if after.downpayment_entry_id is not None:
+            data["downpayment_entry_id"] = after.downpayment_entry_id
+        emit(self.ctx.env, self.ctx.uow, tenant_id=after.tenant_id, wallet_id=after.wallet_id,
+             kind=kind, at=self.at, data=data)
+
     def finish(self) -> PaygOutcome:
         """Store what changed and return the outcome, with the device's tokens."""
         uow = self.ctx.uow
         uow.put_record(CONTRACTS, self.contract)
         if self.upgrade is not None:
+            self.upgrade_event(uow.get_record(UPGRADES, self.upgrade.upgrade_id), self.upgrade)
             uow.put_record(UPGRADES, self.upgrade)
         for payment in self.payments.values():
             uow.put_record(PAYMENTS, payment)
