@@ -364,9 +364,23 @@ def send_with_urllib(url: str, body: bytes, headers: Mapping[str, str],
         return int(answer.code)
 
 
-def next_attempt(attempts: int) -> timedelta:
-    """How long after its ``attempts``-th failed attempt a delivery is tried again."""
-    return RETRY_SCHEDULE[min(attempts, len(RETRY_SCHEDULE)) - 1]
+def next_attempt(attempts: int, schedule: Sequence[timedelta] = RETRY_SCHEDULE) -> timedelta:
+    """How long after its ``attempts``-th failed attempt a delivery is tried again (the last
+    step of ``schedule`` repeats)."""
+    return schedule[min(attempts, len(schedule)) - 1]
+
+
+def check_schedule(schedule: object) -> tuple[timedelta, ...]:
+    """``schedule`` as a retry schedule: one or more positive ``timedelta`` s, else
+    ``InvalidInputError`` naming ``retry_schedule``."""
+    if isinstance(schedule, str | bytes) or not isinstance(schedule, Sequence) or not schedule:
+        raise InvalidInputError("retry_schedule", "must be one or more positive durations",
+                                schedule)
+    for step in schedule:
+        if not isinstance(step, timedelta) or step <= timedelta(0):
+            raise InvalidInputError("retry_schedule", "must be one or more positive durations",
+                                    step)
+    return tuple(schedule)
 
 
 @attrs.frozen
@@ -377,12 +391,15 @@ class _Claimed:
 
 
 def deliver_webhooks(env: Environment, send: Sender | None = None, *, limit: int = 100,
-                     fan_out_first: bool = True) -> DeliveryReport:
+                     fan_out_first: bool = True,
+                     retry_schedule: Sequence[timedelta] = RETRY_SCHEDULE) -> DeliveryReport:
     """One pass: the fan-out (unless ``fan_out_first`` is False), then up to ``limit`` due
     deliveries claimed, sent (with ``send``; default :func:`send_with_urllib`) and their
-    outcomes recorded (see the module docstring)."""
+    outcomes recorded (see the module docstring); a failed attempt is tried again after the
+    step of ``retry_schedule`` for its number."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError("limit", "must be a positive int", limit)
+    schedule = check_schedule(retry_schedule)
     sender: Sender = send_with_urllib if send is None else send
     made = fan_out(env) if fan_out_first else 0
     claimed, ended = _claim(env, limit)
@@ -406,7 +423,7 @@ def deliver_webhooks(env: Environment, send: Sender | None = None, *, limit: int
             status = sender(job.url, body, headers, TIMEOUT)
         except Exception as exc:  # a network error, a timeout: tried again later
             error = f"{type(exc).__name__}: {exc}"[:_ERROR_LENGTH]
-        outcome = _record(env, delivery, status, error)
+        outcome = _record(env, delivery, status, error, schedule)
         if outcome is DeliveryStatus.DELIVERED:
             delivered.append(delivery.id)
         elif outcome is DeliveryStatus.FAILED:
@@ -457,7 +474,7 @@ def _claim(env: Environment, limit: int) -> tuple[list[_Claimed], list[str]]:
 
 
 def _record(env: Environment, sent: WebhookDelivery, status: int | None,
-            error: str | None) -> DeliveryStatus | None:
+            error: str | None, schedule: Sequence[timedelta]) -> DeliveryStatus | None:
     """Record an attempt's outcome in a unit of work of its own (the wallet locked), unless
     the delivery is no longer under this dispatcher's lease (it expired and another took the
     delivery over, or it was replayed): the new status, or None."""
@@ -474,7 +491,7 @@ def _record(env: Environment, sent: WebhookDelivery, status: int | None,
         elif attempts >= MAX_ATTEMPTS:
             new, next_at = DeliveryStatus.FAILED, at
         else:
-            new, next_at = DeliveryStatus.PENDING, at + next_attempt(attempts)
+            new, next_at = DeliveryStatus.PENDING, at + next_attempt(attempts, schedule)
         uow.put_record(DELIVERIES, attrs.evolve(
             current, status=new, attempts=attempts, next_attempt_at=next_at,
             last_status=status, last_error=error, last_attempt_at=at,

@@ -16,8 +16,13 @@ def _serve(ctx: _Context) -> ExitCode:
 
     ctx.service.store.close()  # the store must exist (exit 3 otherwise); each worker opens it
     args = ctx.args
+    from prepaid_wallet.cli.output import _duration
+
+    schedule = tuple(_duration(step, "--webhook-retries")
+                     for step in (args.webhook_retries or "").split(",") if step)
     serve(ctx.url, host=args.host, port=args.port, workers=args.workers,
           graceful_timeout=args.graceful_timeout, webhooks=args.webhooks,
+          webhook_interval=args.webhook_interval, retry_schedule=schedule,
           seal_key_file=getattr(args, "seal_key_file", None))
     return ExitCode.OK
 
@@ -107,7 +112,12 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long to let requests in flight finish")
     p.add_argument("--webhooks", action="store_true",
-                   help="also deliver webhooks in the background")
+                   help="also deliver webhooks in the background (each worker)")
+    p.add_argument("--webhook-interval", type=float, default=5.0, metavar="SECONDS",
+                   help="with --webhooks: seconds between delivery passes (default 5)")
+    p.add_argument("--webhook-retries", metavar="DURATIONS",
+                   help="with --webhooks: when to try a failed delivery again, e.g."
+                        " 30s,2m,10m,1h (the last repeats; default the library's schedule)")
 
 
 @COMMANDS.command("openapi", _openapi)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.facade import Facade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from datetime import datetime
 
     from prepaid_wallet.app.outbox import WebhookEndpoint
@@ -66,17 +66,19 @@ class Webhooks(Facade):
 
         return fan_out(self._env)
 
-    def deliver_webhooks(self, *, send: Sender | None = None, limit: int = 100
-                         ) -> DeliveryReport:
+    def deliver_webhooks(self, *, send: Sender | None = None, limit: int = 100,
+                         retry_schedule: Sequence[timedelta] | None = None) -> DeliveryReport:
         """One delivery pass: the fan-out, then up to ``limit`` due deliveries sent, signed,
         each outside any transaction (``send(url, body, headers, timeout) -> status``;
         default: an HTTP POST with the standard library, redirects not followed). A 2xx is
         delivered; anything else, a network error or a timeout is tried again later
-        (30 s, 2 min, 10 min, 1 h, 6 h, then daily; ``failed`` after 8 attempts). Run it
-        from a scheduler or a background thread; several may run at once."""
-        from prepaid_wallet.app.webhooks import deliver_webhooks
+        (``retry_schedule``; default 30 s, 2 min, 10 min, 1 h, 6 h, then daily; ``failed``
+        after 8 attempts). Run it from a scheduler or a background thread; several may run at
+        once."""
+        from prepaid_wallet.app.webhooks import RETRY_SCHEDULE, deliver_webhooks
 
-        return deliver_webhooks(self._env, send, limit=limit)
+        return deliver_webhooks(self._env, send, limit=limit,
+                                retry_schedule=retry_schedule or RETRY_SCHEDULE)
 
     def replay_webhooks(self, *, delivery_id: str | None = None, event_id: str | None = None,
                         tenant_id: str | None = None, since: datetime | None = None

@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 __all__ = ["ENV_WEBHOOKS", "from_environment", "serve"]
 
-#: Set to ``1`` by ``serve --webhooks``: each worker delivers webhooks in the background.
+#: Set by ``serve --webhooks`` (``<interval seconds>;<retry steps in seconds, comma
+#: separated>``): each worker delivers webhooks in the background.
 ENV_WEBHOOKS = "PREPAID_WALLET_SERVE_WEBHOOKS"
 _ENV_DB = "PREPAID_WALLET_DB"
 _ENV_SEAL_KEY_FILE = "PREPAID_WALLET_SEAL_KEY_FILE"
@@ -46,13 +49,27 @@ def from_environment() -> Any:
 
         seal_key = read_seal_key(os.environ[_ENV_SEAL_KEY_FILE])
     store = open_store(os.environ[_ENV_DB], seal_key=seal_key)
-    return create_app(store, on_shutdown=(store.close,))
+    startup: list[Any] = []
+    shutdown: list[Any] = []
+    if os.environ.get(ENV_WEBHOOKS):
+        from prepaid_wallet.http.background import Deliveries
+
+        interval, _, schedule = os.environ[ENV_WEBHOOKS].partition(";")
+        deliveries = Deliveries(store, interval=float(interval), retry_schedule=tuple(
+            timedelta(seconds=float(step)) for step in schedule.split(",") if step) or None)
+        startup.append(deliveries.start)
+        shutdown.append(deliveries.stop)
+    shutdown.append(store.close)  # after the requests in flight and the deliveries
+    return create_app(store, on_startup=tuple(startup), on_shutdown=tuple(shutdown))
 
 
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           graceful_timeout: float = 30.0, webhooks: bool = False,
+          webhook_interval: float = 5.0, retry_schedule: Sequence[timedelta] = (),
           seal_key_file: str | None = None) -> None:
-    """Serve the store at ``url`` until stopped (SIGTERM/SIGINT: graceful)."""
+    """Serve the store at ``url`` until stopped (SIGTERM/SIGINT: graceful). With
+    ``webhooks``, each worker also delivers webhooks every ``webhook_interval`` seconds
+    (failed attempts tried again after ``retry_schedule``, default the library's)."""
     try:
         import uvicorn
     except ImportError as error:
@@ -62,7 +79,10 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8000, workers: int =
     os.environ[_ENV_DB] = url
     if seal_key_file:
         os.environ[_ENV_SEAL_KEY_FILE] = seal_key_file
-    os.environ[ENV_WEBHOOKS] = "1" if webhooks else "0"
+    os.environ.pop(ENV_WEBHOOKS, None)
+    if webhooks:
+        steps = ",".join(str(step.total_seconds()) for step in retry_schedule)
+        os.environ[ENV_WEBHOOKS] = f"{webhook_interval};{steps}"
     uvicorn.run(
         "prepaid_wallet.http.server:from_environment", factory=True, host=host, port=port,
         workers=workers, timeout_graceful_shutdown=max(1, round(graceful_timeout)),
