@@ -20,9 +20,9 @@ import pytest
 
 pytest.importorskip("litestar")
 
-from prepaid_wallet.errors import SignatureError  # noqa: E402
-from prepaid_wallet.webhook_signature import verify_signature  # noqa: E402
-from tests.http_support import Server, cli, make_key, money  # noqa: E402
+from prepaid_wallet.errors import SignatureError
+from prepaid_wallet.webhook_signature import verify_signature
+from tests.http_support import Server, cli, make_key, money
 
 
 class Receiver:

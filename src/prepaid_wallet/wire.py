@@ -33,7 +33,7 @@ import attrs
 
 from prepaid_wallet.clock import require_aware
 from prepaid_wallet.errors import InvalidInputError, PrepaidWalletError
-from prepaid_wallet.money import Money, plain_decimal
+from prepaid_wallet.money import Money, currency_exponent, plain_decimal
 
 __all__ = ["decode", "encode", "format_duration", "format_instant", "parse_duration", "schema"]
 
@@ -225,6 +225,7 @@ def _money(data: Any, field: str) -> Money:
     currency = data["currency"]
     if not isinstance(currency, str):
         raise InvalidInputError(f"{field}.currency", "must be a string", currency)
+    currency_exponent(currency, f"{field}.currency")
     return Money.of(amount, currency, field=f"{field}.amount")
 
 

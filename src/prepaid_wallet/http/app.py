@@ -177,7 +177,8 @@ def create_app(
             _log.error("request %s failed", request_id, exc_info=error)
         detail = (error.detail if isinstance(error, HTTPException)
                   else "an internal error; see the server's log")
-        code = {404: "no_such_route", 405: "method_not_allowed"}.get(status, "http_error")
+        code = {404: "no_such_route", 405: "method_not_allowed",
+                500: "internal"}.get(status, "http_error")
         return answer_problem(problem(status, code, detail, request_id))
 
     app = Litestar(
