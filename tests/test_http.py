@@ -5,7 +5,6 @@ tests/test_http_server.py."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -16,16 +15,16 @@ import pytest
 
 pytest.importorskip("litestar")
 
-from litestar.testing import TestClient  # noqa: E402
+from litestar.testing import TestClient
 
-from prepaid_wallet import Money, SpendRequest, WalletService, open_store  # noqa: E402
-from prepaid_wallet.app.pipeline import command_classes  # noqa: E402
-from prepaid_wallet.catalogue import NOT_OFFERED, catalogue  # noqa: E402
-from prepaid_wallet.cli import main  # noqa: E402
-from prepaid_wallet.cli.server import document  # noqa: E402
-from prepaid_wallet.errors import AuthenticationError  # noqa: E402
-from prepaid_wallet.http.app import create_app  # noqa: E402
-from prepaid_wallet.http.routes import Principal  # noqa: E402
+from prepaid_wallet import Money, SpendRequest, WalletService, open_store
+from prepaid_wallet.app.pipeline import command_classes
+from prepaid_wallet.catalogue import NOT_OFFERED, catalogue
+from prepaid_wallet.cli import main
+from prepaid_wallet.cli.server import document
+from prepaid_wallet.errors import AuthenticationError
+from prepaid_wallet.http.app import create_app
+from prepaid_wallet.http.routes import Principal
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 ADMIN = Principal("key_admin", "hub", frozenset({"admin"}))
