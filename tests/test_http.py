@@ -5,6 +5,8 @@ tests/test_http_server.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -165,6 +167,25 @@ def test_lists_come_in_pages(http: TestClient[Any]) -> None:
     assert (bad.status_code, bad.json()["field"]) == (422, "cursor")
     too_many = http.get("/v1/wallets", params={"limit": 1001})
     assert (too_many.status_code, too_many.json()["field"]) == (422, "limit")
+
+
+def test_statements_and_exports_stream_as_json_lines_and_csv(
+        store: Any, http: TestClient[Any]) -> None:
+    ids = _seed(store)
+    WalletService(store).open_wallet(owner_id="zed", tenant_id="market", currency="EUR")
+    lines = [json.loads(line) for line in
+             http.get(f"/v1/wallets/{ids['wallet_id']}/statement").text.splitlines()]
+    assert [line["kind"] for line in lines] == ["top_up", "spend", "hold", "award"]
+    assert lines[-1]["total_after"] == eur("21.00")
+    exported = http.get("/v1/export-wallets", params={"format": "csv"})
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(row["id"], row["tenant_id"]) for row in rows] == [(ids["wallet_id"], "hub")]
+    assert (rows[0]["open"], rows[0]["open_currency"]) == ("17.00", "EUR")
+    missing = http.get("/v1/wallets/w_nope/statement")
+    assert (missing.status_code, missing.json()["code"]) == (404, "wallet_not_found")
+    bad = http.get(f"/v1/wallets/{ids['wallet_id']}/statement", params={"format": "xml"})
+    assert (bad.status_code, bad.json()["field"]) == (422, "format")
 
 
 def test_bad_input_names_the_field_and_writes_nothing(store: Any,

@@ -56,7 +56,6 @@ NOT_OFFERED: Mapping[str, str] = {
     "iter_verify": "upkeep of the store",
     "checkpoint": "upkeep of the store",
     "reseal": "upkeep of the store",
-    "iter_wallets": "the paged wallets read is offered instead",
     "statement": "the streamed statement is offered instead",
     "credit_owed_many": "credit_owed is offered, one order a request",
     "refund_top_up": "needs the host's payment gateway",
@@ -171,8 +170,9 @@ def _without_sentinels(tp: Any) -> Any:
     return tp
 
 
-#: A method offered under another name than its own (the statement is offered streamed only).
-_NAMES = {"stream_statement": "statement"}
+#: A method offered under another name than its own: the statement is offered streamed only,
+#: and every wallet of the tenant, streamed, is the wallets' export.
+_NAMES = {"stream_statement": "statement", "iter_wallets": "export-wallets"}
 
 
 def _path(name: str, params: tuple[Param, ...]) -> str:
