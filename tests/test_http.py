@@ -212,6 +212,10 @@ def test_bad_input_names_the_field_and_writes_nothing(store: Any,
         answer = http.post(path, json=body)
         assert answer.status_code == 422, (path, answer.text)
         assert answer.json()["field"] == field, answer.text
+    huge = http.post(f"/v1/wallets/{wallet}/top-up",
+                     content=b'{"method": "' + b"x" * 1_000_001 + b'"}',
+                     headers={"Content-Type": "application/json"})
+    assert (huge.status_code, huge.json()["code"]) == (413, "request_too_large")
     not_json = http.post(f"/v1/wallets/{wallet}/top-up", content=b"{not json",
                          headers={"Content-Type": "application/json"})
     assert (not_json.status_code, not_json.json()["field"]) == (422, "body")

@@ -187,7 +187,6 @@ def create_app(
         exception_handlers={HTTPException: not_http, Exception: not_http},
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown],
-        request_max_body_size=1_000_000,
         debug=debug,
     )
     return AccessLog(app, enabled=access_log)

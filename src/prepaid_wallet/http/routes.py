@@ -35,7 +35,7 @@ from prepaid_wallet.http.access_log import request_state
 from prepaid_wallet.http.openapi import DEFAULT_LIMIT, MAX_LIMIT, is_list, stream_item
 from prepaid_wallet.http.problems import MEDIA_TYPE, problem, problem_of
 
-__all__ = ["JSON", "Principal", "Routes", "answer_problem", "dumps"]
+__all__ = ["JSON", "MAX_BODY", "Principal", "Routes", "answer_problem", "dumps"]
 
 JSON = "application/json"
 _log = logging.getLogger("prepaid_wallet.http")
@@ -221,7 +221,12 @@ class Routes:
             return answer_problem(problem(401, "unauthenticated", str(error), request_id),
                                   {"WWW-Authenticate": 'Bearer realm="prepaid-wallet"'})
         state["principal"] = principal
-        raw = await request.body() if op.method == "POST" else b""
+        try:
+            raw = await _body(request) if op.method == "POST" else b""
+        except _TooLarge:
+            return answer_problem(problem(
+                413, "request_too_large", f"the body is larger than {MAX_BODY} bytes",
+                request_id))
         try:
             arguments = self.arguments(op, request, raw, principal)
             service = self.service_for(principal)
@@ -257,6 +262,29 @@ class Routes:
         first = await chunks.first()  # an error before the first line is answered as one
         media = "text/csv" if fmt == "csv" else "application/x-ndjson"
         return Stream(chunks.read(first), media_type=media)
+
+
+#: The largest request body read, in bytes (a larger one is answered 413 unread).
+MAX_BODY = 1_000_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request[Any, Any, Any]) -> bytes:
+    """The request's body, read up to :data:`MAX_BODY` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _limit(text: str | None) -> int:
