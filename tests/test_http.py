@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,13 +229,25 @@ def test_an_unexpected_error_is_a_500_that_says_nothing(store: Any) -> None:
     def broken(secret: str) -> Principal:
         raise RuntimeError(f"database password is hunter2 ({secret})")
 
-    app = create_app(store, authenticate=broken, access_log=False)
-    with TestClient(app) as client:
-        answer = client.get("/v1/wallets", headers={"Authorization": "Bearer s3cret"})
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("prepaid_wallet.http")
+    logger.addHandler(handler)
+    app = create_app(store, authenticate=broken)
+    try:
+        with TestClient(app) as client:
+            answer = client.get("/v1/wallets", headers={"Authorization": "Bearer s3cret"})
+    finally:
+        logger.removeHandler(handler)
+    text = logged.getvalue()
     assert answer.status_code == 500
     assert answer.json()["code"] == "internal"
     assert "hunter2" not in answer.text
     assert "s3cret" not in answer.text
+    assert "RuntimeError" in text  # the kind of error is logged, never its text
+    assert "hunter2" not in text
+    assert "s3cret" not in text
 
 
 def test_call_runs_any_operation_from_the_command_line(

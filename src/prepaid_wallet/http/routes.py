@@ -65,6 +65,13 @@ class Unauthenticated(Exception):
     """No valid key: answered 401 (the text never contains the key)."""
 
 
+class AuthenticationFailed(Exception):
+    """Checking a key failed unexpectedly: answered 500; says only the kind of error."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"checking an API key failed unexpectedly ({kind})")
+
+
 def dumps(data: Any) -> bytes:
     """Compact JSON bytes."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
@@ -168,6 +175,12 @@ class Routes:
             return self.authenticate(secret.strip())
         except AuthenticationError:
             raise Unauthenticated("the API key is not valid") from None
+        except PrepaidWalletError:
+            raise
+        except Exception as error:
+            # Whatever went wrong, its text and traceback may hold the secret: neither is
+            # kept, only the kind of error.
+            raise AuthenticationFailed(type(error).__name__) from None
 
     def arguments(self, op: Operation, request: Request[Any, Any, Any], raw: bytes,
                   principal: Principal) -> dict[str, Any]:
