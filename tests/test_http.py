@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,54 @@ def test_call_runs_any_operation_from_the_command_line(
     assert balance["open"] == eur("5.00")
     assert call("call", "top_up", '{"wallet_id": 3}')[0] == 2
     assert call("call", "no_such_thing")[0] == 2
+
+
+class _Down:
+    """A store whose every unit of work fails as a store does when its database is gone."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def unit_of_work(self, *, read_only: bool = False) -> Any:
+        from prepaid_wallet.errors import StorageError
+
+        del read_only
+        raise StorageError("the database cannot be reached")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_health_readiness_and_a_store_that_is_down(store: Any) -> None:
+    with TestClient(create_app(store, authenticate=_authenticate, access_log=False)) as up:
+        assert up.get("/health").json() == {"status": "ok"}
+        assert up.get("/ready").json() == {"status": "ready"}
+    down = create_app(_Down(store), authenticate=_authenticate, access_log=False)
+    with TestClient(down) as client:
+        assert client.get("/health").status_code == 200  # the process lives
+        assert client.get("/ready").status_code == 503
+        answer = client.get("/v1/wallets", headers={"Authorization": "Bearer admin-secret"})
+        assert (answer.status_code, answer.json()["code"]) == (503, "storage")
+
+
+def test_a_stream_reads_ahead_of_its_client_a_bounded_amount() -> None:
+    from prepaid_wallet.http import routes
+
+    pulled = 0
+
+    def endless() -> Iterator[Any]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield routes.Principal(f"key_{pulled}", "hub", frozenset())
+
+    chunks = routes._Chunks(endless, "jsonl")
+    chunks.start()
+    try:
+        time.sleep(0.5)  # the client reads nothing meanwhile
+        ahead = pulled
+        assert ahead <= (chunks._queue.maxsize + 2) * routes._CHUNK_LINES
+        time.sleep(0.3)
+        assert pulled == ahead  # blocked on the full queue, not reading on
+    finally:
+        chunks._stop.set()
