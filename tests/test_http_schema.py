@@ -12,7 +12,7 @@ parameters are sometimes given) with a valid API key. Every answer must:
 * not contain the API key.
 
 The run is bounded and repeatable: ``PREPAID_WALLET_SCHEMA_EXAMPLES`` examples per operation
-(default 8), derandomized.
+(default 8), derandomized (``PREPAID_WALLET_SCHEMA_RANDOM=1``: new ones each run).
 
 The second half checks the wire format without HTTP: real values of every result type the
 catalogue names, encoded by :func:`prepaid_wallet.wire.encode`, are valid against
@@ -67,7 +67,7 @@ from prepaid_wallet import (  # noqa: E402
     wire,
 )
 from prepaid_wallet.catalogue import catalogue  # noqa: E402
-from prepaid_wallet.errors import AuthenticationError, NotFoundError  # noqa: E402
+from prepaid_wallet.errors import AuthenticationError, InvalidInputError, NotFoundError  # noqa: E402
 from prepaid_wallet.expiry import EndOfLocalDay  # noqa: E402
 from prepaid_wallet.http.app import create_app  # noqa: E402
 from prepaid_wallet.http.openapi import is_stream, stream_item  # noqa: E402
@@ -81,6 +81,8 @@ from prepaid_wallet.storage import open_store  # noqa: E402
 from tests.strategies import decimals, money  # noqa: E402
 
 EXAMPLES = int(os.environ.get("PREPAID_WALLET_SCHEMA_EXAMPLES", "8"))
+#: ``PREPAID_WALLET_SCHEMA_RANDOM=1``: new examples each run (to look for more, locally).
+REPEATABLE = os.environ.get("PREPAID_WALLET_SCHEMA_RANDOM", "") != "1"
 SECRET = "pw_test_Zq7dL0rX3mB9sK2v"  # the one valid key; no answer may contain it
 TENANT = "hub"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -203,7 +205,6 @@ def sqlite_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 OPERATIONS = [op.name for op in catalogue()]
-STATUSES: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
 
 
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])
@@ -218,7 +219,7 @@ def test_operation_conforms(name: str, backend: str, request: pytest.FixtureRequ
         world.realistic.find_operation_by_id(name).as_strategy(GenerationMode.POSITIVE),
     )
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+    @settings(max_examples=EXAMPLES, derandomize=REPEATABLE, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
@@ -232,15 +233,9 @@ def test_operation_conforms(name: str, backend: str, request: pytest.FixtureRequ
             method=drawn.method, path_parameters=path, query=drawn.query,
             headers={**(drawn.headers or {}), **AUTH}, body=drawn.body,
             media_type=drawn.media_type)
-        response = case.call_and_validate(checks=CHECKS)
-        STATUSES[(name, backend)].append(response.status_code)
+        case.call_and_validate(checks=CHECKS)
 
     run()
-
-
-def test_zz_report() -> None:
-    for key, codes in sorted(STATUSES.items()):
-        print(key, collections.Counter(codes))
 
 
 # -- the wire format: encode, schema and decode agree ---------------------------------------------
@@ -464,7 +459,8 @@ def test_a_refusal_value_named_like_a_problem_member_is_renamed() -> None:
     body = problem_of(HoldStateError("hold_1", "captured", "void"), "r1")
     assert (body["status"], body["hold_status"], body["hold_id"]) == (402, "captured", "hold_1")
     body = problem_of(NotEligibleError("w_1", "device", "not on"), "r1")
-    assert body["detail"] != "not on" and body["wallet_detail"] == "not on"
+    assert body["detail"] != "not on"
+    assert body["wallet_detail"] == "not on"
 
 
 def test_an_instant_with_a_lower_case_z_is_read() -> None:
@@ -480,3 +476,21 @@ def test_a_duration_with_a_fraction_of_a_second_is_valid_against_its_schema() ->
     assert wire.encode(timedelta(seconds=2, microseconds=427_605)) == "PT2.427605S"
     assert validator.is_valid("PT2.427605S")
     assert not validator.is_valid("PT2.4.5S")
+
+
+@pytest.mark.parametrize("text", ["PT99999999999999999999H", "P100001D", "PT2400001H",
+                                  "PT" + "9" * 5000 + "S"])
+def test_a_duration_too_long_is_invalid_input(text: str) -> None:
+    """However its parts are written, a duration longer than 100000 days is refused naming
+    the field (it was an OverflowError: a 500 on the wire)."""
+    with pytest.raises(InvalidInputError) as raised:
+        wire.decode(timedelta, text, "window")
+    assert raised.value.field == "window"
+
+
+def test_a_limit_no_store_can_take_is_answered_422(memory_world: World) -> None:
+    """``GET /v1/events?limit=<beyond 2**31 - 1>`` is invalid input, not a 500."""
+    with TestClient(memory_world.app) as client:
+        answer = client.get("/v1/events?limit=100000000000000000000", headers=AUTH)
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "limit"

@@ -68,11 +68,13 @@ def parse_duration(text: object, field: str) -> timedelta:
         raise InvalidInputError(field, "must be an ISO 8601 duration such as PT90S or P2DT4H",
                                 text)
     parts = {k: v or "0" for k, v in match.groupdict().items()}
-    if int(parts["d"]) > _MAX_DURATION_DAYS:
+    longest = _MAX_DURATION_DAYS * 86_400
+    if any(len(v.partition(".")[0]) > len(str(longest)) for v in parts.values()) or (
+            Decimal(parts["d"]) * 86_400 + Decimal(parts["h"]) * 3_600
+            + Decimal(parts["m"]) * 60 + Decimal(parts["s"]) > longest):  # all parts together
         raise InvalidInputError(field, f"must be at most {_MAX_DURATION_DAYS} days", text)
     return timedelta(days=int(parts["d"]), hours=int(parts["h"]), minutes=int(parts["m"]),
                      microseconds=int(Decimal(parts["s"]) * 1_000_000))
-
 
 # -- encoding -------------------------------------------------------------------------------------
 
