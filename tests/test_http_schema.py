@@ -494,3 +494,18 @@ def test_a_limit_no_store_can_take_is_answered_422(memory_world: World) -> None:
         answer = client.get("/v1/events?limit=100000000000000000000", headers=AUTH)
     assert answer.status_code == 422
     assert answer.json()["field"] == "limit"
+
+
+def test_the_key_check_sees_a_key_in_a_body_or_a_header() -> None:
+    """The check the generated requests run would fail an answer that held the key."""
+    from schemathesis.core.transport import Response
+
+    def answer(content: bytes, headers: dict[str, list[str]]) -> Response:
+        return Response(status_code=200, headers=headers, content=content, request=None,
+                        elapsed=0.0, verify=False)
+
+    _no_key_leak(None, answer(b'{"ok": true}', {"x-request-id": ["r1"]}), None)
+    with pytest.raises(AssertionError):
+        _no_key_leak(None, answer(f'{{"k": "{SECRET}"}}'.encode(), {}), None)
+    with pytest.raises(AssertionError):
+        _no_key_leak(None, answer(b"{}", {"x-echo": [f"Bearer {SECRET}"]}), None)
