@@ -1,10 +1,12 @@
 """The HTTP API against its own OpenAPI document, with generated input.
 
 Schemathesis reads the document the application serves (``/schema/openapi.json``) and, for
-every operation, generates requests that the document allows; each is sent to the ASGI
-application in process (a memory store and an SQLite store, each seeded with a wallet with
-money, a lot, a hold, an entry, a condition group and a customer top-up, whose ids the path
-parameters are sometimes given) with a valid API key. Every answer must:
+every operation, generates requests: ones the document allows, ones it does not (negative),
+and ones from a copy of the document narrowed to plausible values (euros, short tokens for
+ids and names), which get past the input checks into the operations. Each is sent to the ASGI
+application in process (a memory store and an SQLite store, each seeded with wallets with
+money, a lot, a hold, entries, a condition group and a customer top-up, whose ids the path
+parameters are given half the time) with a valid API key. Every answer must:
 
 * not be a 5xx;
 * conform to the document: a documented status code, the documented content type, a body
