@@ -19,6 +19,7 @@ from prepaid_wallet.errors import (
     ContractStateError,
     CurrencyMismatchError,
     DownpaymentNotCoveredError,
+    IdempotencyConflictError,
     InvalidInputError,
     NotEligibleError,
     NotEnoughTimeError,
@@ -404,6 +405,20 @@ def test_an_admin_unlinks_a_conversion_payment_to_pay_the_downpayment(
     _call(svc, wallet_id, down="100", rate="200")
     _unchanged(store, lambda: svc.unlink_conversion_payment(
         wallet_id, conversion_id="conv-1", payment_id="m2", actor=ADMIN), PaymentStateError)
+
+
+def test_a_conversion_under_an_idempotency_key_replays(svc: WalletService, store: Store) -> None:
+    """Its payments (a mapping of Money) are part of the request the key stands for."""
+    wallet_id = _customer(svc, paid=None)
+    first = svc.record_conversion(wallet_id, conversion_id="conv-1",
+                                  payments={"m1": kes("400")}, idempotency_key="c1")
+    again = svc.record_conversion(wallet_id, conversion_id="conv-1",
+                                  payments={"m1": kes("400")}, idempotency_key="c1")
+    assert again == first
+    error = _unchanged(store, lambda: svc.record_conversion(
+        wallet_id, conversion_id="conv-1", payments={"m1": kes("401")},
+        idempotency_key="c1"), IdempotencyConflictError)
+    assert error.fields == ("payments",)  # type: ignore[attr-defined]
 
 
 def test_unlinking_refusals_change_nothing(svc: WalletService, store: Store) -> None:

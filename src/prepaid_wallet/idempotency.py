@@ -38,8 +38,8 @@ def _text(value: Any) -> str:
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
         return str(value.value)
-    if isinstance(value, Mapping):
-        return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+    if isinstance(value, Mapping):  # values JSON has no form for (Money) as their text
+        return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), default=_text)
     return json.dumps(_codec.to_data(value), sort_keys=True, separators=(",", ":"))
 
 

@@ -68,11 +68,13 @@ def parse_duration(text: object, field: str) -> timedelta:
         raise InvalidInputError(field, "must be an ISO 8601 duration such as PT90S or P2DT4H",
                                 text)
     parts = {k: v or "0" for k, v in match.groupdict().items()}
-    if int(parts["d"]) > _MAX_DURATION_DAYS:
+    longest = _MAX_DURATION_DAYS * 86_400
+    if any(len(v.partition(".")[0]) > len(str(longest)) for v in parts.values()) or (
+            Decimal(parts["d"]) * 86_400 + Decimal(parts["h"]) * 3_600
+            + Decimal(parts["m"]) * 60 + Decimal(parts["s"]) > longest):  # all parts together
         raise InvalidInputError(field, f"must be at most {_MAX_DURATION_DAYS} days", text)
     return timedelta(days=int(parts["d"]), hours=int(parts["h"]), minutes=int(parts["m"]),
                      microseconds=int(Decimal(parts["s"]) * 1_000_000))
-
 
 # -- encoding -------------------------------------------------------------------------------------
 
@@ -163,8 +165,8 @@ def decode(tp: Any, data: Any, field: str) -> Any:
     if tp is datetime:
         if not isinstance(data, str):
             raise InvalidInputError(field, "must be an RFC 3339 instant with an offset", data)
-        try:
-            parsed = datetime.fromisoformat(data)
+        try:  # RFC 3339 allows a lower-case "z"; fromisoformat does not
+            parsed = datetime.fromisoformat(data[:-1] + "Z" if data.endswith("z") else data)
         except ValueError:
             raise InvalidInputError(field, "must be an RFC 3339 instant with an offset",
                                     data) from None
@@ -299,7 +301,10 @@ def schema(tp: Any, defs: dict[str, Any], *, inbound: bool = False) -> dict[str,
     if tp is time:
         return {"type": "string", "format": "time"}
     if tp is timedelta:
-        return {"type": "string", "format": "duration", "pattern": _DURATION.pattern.join("^$")}
+        # not "format": "duration" (RFC 3339's), which allows no fraction of a second
+        return {"type": "string", "pattern": _DURATION.pattern.join("^$"),
+                "description": "An ISO 8601 duration of days, hours, minutes and seconds "
+                               "(up to microseconds): PT90S, P2DT4H, PT0.5S."}
     if isinstance(tp, type) and issubclass(tp, Enum):
         return _ref(tp.__name__, lambda: {"enum": [m.value for m in tp]}, defs)
     origin = typing.get_origin(tp) or tp

@@ -32,6 +32,7 @@ __all__ = [
     "check_groups",
     "check_horizon",
     "check_key",
+    "check_limit",
     "check_metadata",
     "check_names",
     "check_optional_text",
@@ -129,6 +130,14 @@ def check_priority(priority: object, field: str = "priority") -> int:
     ):
         raise InvalidInputError(field, "must be an int within +/-(2**31 - 1)", priority)
     return priority
+
+
+def check_limit(limit: object, field: str = "limit") -> int:
+    """How many items a read or a job takes at most: a positive int up to 2**31 - 1 (what
+    every store's ``LIMIT`` takes)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PRIORITY:
+        raise InvalidInputError(field, "must be a positive int of at most 2**31 - 1", limit)
+    return limit
 
 
 def check_condition(condition: object, field: str = "condition") -> SpendCondition | None:

@@ -5,9 +5,10 @@ Every error the library raises becomes one problem object: ``type`` (a URN namin
 ``instance`` (the request's id) and the extensions ``code`` (the error class's name in snake
 case, e.g. ``insufficient_funds``), ``field`` and ``rule`` for bad input, and the values a
 refusal carries (a refused spend's ``decision`` with its ``shortfall`` and
-``suggested_top_up``). An unexpected error is a 500 that says nothing of its cause (it is
-logged with the request id). A secret is never part of one: the API key never reaches the
-library, and the value of a bad field is not echoed.
+``suggested_top_up``; a value named like one of the problem's own members is named after the
+object the refusal is about: a hold's ``hold_status``). An unexpected error is a 500 that says
+nothing of its cause (it is logged with the request id). A secret is never part of one: the
+API key never reaches the library, and the value of a bad field is not echoed.
 """
 
 from __future__ import annotations
@@ -63,6 +64,20 @@ def problem(status: int, code: str, detail: str, request_id: str,
             "code": code, **extensions}
 
 
+#: The members every problem has; a refusal's value of the same name is renamed.
+_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
+
+
+def _extension(error: RefusedError, name: str) -> str:
+    """The member a refusal's value ``name`` is answered as: its own name, or for a name a
+    problem already has (a hold's ``status``, a rule's ``detail``) that name after the object
+    the refusal names (``hold_status``, ``wallet_detail``)."""
+    if name not in _MEMBERS:
+        return name
+    subject = error.fields[0].removesuffix("_id") if error.fields[0].endswith("_id") else "refusal"
+    return f"{subject}_{name}"
+
+
 def problem_of(error: PrepaidWalletError, request_id: str) -> dict[str, Any]:
     """The problem object of a library error."""
     status = next((s for t, s in STATUS if isinstance(error, t)), 500)
@@ -72,7 +87,8 @@ def problem_of(error: PrepaidWalletError, request_id: str) -> dict[str, Any]:
     elif isinstance(error, SpendDeniedError):
         extensions = {"decision": wire.encode(error.decision), "action": error.action}
     elif isinstance(error, RefusedError):
-        extensions = {name: wire.encode(getattr(error, name)) for name in error.fields}
+        extensions = {_extension(error, name): wire.encode(getattr(error, name))
+                      for name in error.fields}
     elif isinstance(error, ConflictError | NotFoundError):
         extensions = {k: wire.encode(v) for k, v in vars(error).items()
                       if k in ("fields", "id", "wallet_id") and not k.startswith("_")}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from prepaid_wallet import _codec
 from prepaid_wallet.app.charges import top_up_allowed
+from prepaid_wallet.app.checks import check_limit
 from prepaid_wallet.app.commands import SetTopUpRule
 from prepaid_wallet.app.customer_top_ups import credit_top_up
 from prepaid_wallet.app.environment import Environment
@@ -88,8 +89,7 @@ def process_top_ups(env: Environment, *, limit: int = 100) -> TopUpReport:
     from prepaid_wallet.rules.topup import IntentStatus
 
     gateway = require_gateway(env)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInputError("limit", "must be a positive int", limit)
+    check_limit(limit)
     pending = _pending_intents(env, limit)
     credited: list[str] = []
     given_up: list[str] = []

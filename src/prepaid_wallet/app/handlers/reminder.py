@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from prepaid_wallet import _codec
+from prepaid_wallet.app.checks import check_limit
 from prepaid_wallet.app.effects import LOW_BALANCE
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.errors import InvalidInputError
@@ -28,8 +29,7 @@ def events(env: Environment, tenant_id: str, *, limit: int = 100) -> list[LowBal
     """The tenant's low-balance events not yet acknowledged, oldest first (at most
     ``limit``); events of other kinds are for webhooks (:mod:`prepaid_wallet.app.webhooks`)."""
     check_name(tenant_id, "tenant_id")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInputError("limit", "must be a positive int", limit)
+    check_limit(limit)
     if not env.sees(tenant_id):
         return []
     with env.store.unit_of_work(read_only=True) as uow:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from prepaid_wallet.app.checks import check_limit
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ids import check_name
@@ -34,8 +35,7 @@ def pending_customer_top_ups(
     if (tenant_id is None) == (wallet_id is None):
         raise InvalidInputError("tenant_id", "give exactly one of tenant_id and wallet_id",
                                 tenant_id)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInputError("limit", "must be a positive int", limit)
+    check_limit(limit)
     with env.store.unit_of_work(read_only=True) as uow:
         if wallet_id is not None:
             check_name(wallet_id, "wallet_id")
