@@ -342,6 +342,16 @@ def _scenario() -> dict[str, list[Any]]:
                 with contextlib.closing(result):
                     result = list(result)
             results[op.name].append(result)
+    # Webhooks last: once the tenant has an endpoint, its events go there, not to events().
+    since = datetime.now(UTC) - timedelta(hours=1)
+    endpoint = run("add_webhook_endpoint", url="https://hub.example/hooks").id
+    run("debit", ben, amount=_eur("1.00"), reason="fee")
+    service.fan_out_events()
+    run("webhook_endpoints")
+    run("webhook_deliveries")
+    run("replay_webhooks", since=since)
+    run("rotate_webhook_secret", endpoint)
+    run("remove_webhook_endpoint", endpoint)
     return results
 
 
