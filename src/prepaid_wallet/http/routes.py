@@ -226,8 +226,8 @@ class Routes:
         """Run ``op`` for ``request`` and answer."""
         state = request_state(request.scope)
         request_id = state["request_id"]
-        try:
-            principal = self.principal(request)
+        try:  # a key is checked in the store: on a worker thread, like every store call
+            principal = await sync_to_thread(self.principal, request)
         except StorageError as error:
             return answer_problem(problem_of(error, request_id))
         except Unauthenticated as error:
