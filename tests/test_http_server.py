@@ -234,6 +234,11 @@ def test_roles_go_through_the_access_policy(server: Server, keys: dict[str, str]
                                   json={"amount": money("5.00"), "method": "card"})
             assert denied.status_code == 403
             assert denied.json()["code"] == "permission_denied"
+            # Writes outside the pipeline too: a cashier registers no webhook endpoint.
+            hook = cashier.post("/v1/add-webhook-endpoint",
+                                json={"url": "https://till.example/hooks"})
+            assert (hook.status_code, hook.json()["code"]) == (403, "permission_denied")
+            assert admin.get("/v1/webhook-endpoints").json()["items"] == []
             assert admin.get(f"/v1/wallets/{wallet}/balance").json()["open"] == money("7.00")
         finally:
             open_all = {"roles": {"admin": ["*"], "cashier": ["*"]}}

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 __all__ = ["OUTSIDE_PIPELINE", "POLICY", "authorize", "public"]
 
 #: Operations that write but do not run through the pipeline (they authorize themselves in
-#: their first unit of work): a policy may name them like any command's operation.
-OUTSIDE_PIPELINE: frozenset[str] = frozenset({"refund_top_up"})
+#: their first unit of work that writes): a policy may name them like any command's operation.
+OUTSIDE_PIPELINE: frozenset[str] = frozenset({
+    "refund_top_up", "report_charge", "ack_events", "add_webhook_endpoint",
+    "remove_webhook_endpoint", "rotate_webhook_secret", "replay_webhooks",
+})
 
 
 def _load(data: Any) -> AccessPolicy:

@@ -36,6 +36,7 @@ from enum import StrEnum
 
 import attrs
 
+from prepaid_wallet.app.access import authorize
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.outbox import (
     ENDPOINTS,
@@ -211,6 +212,7 @@ def add_endpoint(env: Environment, tenant_id: str, url: str,
         id=env.ids.new("whe"), tenant_id=tenant_id, url=_check_url(url),
         kinds=_check_kinds(kinds), secret=_new_secret(), enabled=True, created_at=env.now())
     with env.store.unit_of_work() as uow:
+        authorize(uow, None, "add_webhook_endpoint", tenant_id, default=env.principal)
         uow.put_record(ENDPOINTS, endpoint)
         uow.commit()
     return endpoint
@@ -239,6 +241,7 @@ def remove_endpoint(env: Environment, endpoint_id: str) -> WebhookEndpoint:
     their turn comes). Returns it, without its secret."""
     with env.store.unit_of_work() as uow:
         found = _endpoint(env, uow, endpoint_id)
+        authorize(uow, None, "remove_webhook_endpoint", found.tenant_id, default=env.principal)
         disabled = attrs.evolve(found, enabled=False)
         if disabled != found:
             uow.put_record(ENDPOINTS, disabled)
@@ -256,6 +259,7 @@ def rotate_secret(env: Environment, endpoint_id: str,
     at = env.now()
     with env.store.unit_of_work() as uow:
         found = _endpoint(env, uow, endpoint_id)
+        authorize(uow, None, "rotate_webhook_secret", found.tenant_id, default=env.principal)
         keep = keep_previous_for > timedelta(0)
         rotated = attrs.evolve(
             found, secret=_new_secret(), previous_secret=found.secret if keep else None,
@@ -543,6 +547,8 @@ def _reset(env: Environment, found: Sequence[WebhookDelivery], at: datetime
         return ()
     with env.store.unit_of_work() as uow:
         uow.lock_wallets(sorted({d.wallet_id for d in found}))
+        for tenant_id in sorted({d.tenant_id for d in found}):
+            authorize(uow, None, "replay_webhooks", tenant_id, default=env.principal)
         for listed in found:
             current = uow.get_record(DELIVERIES, listed.id) or listed
             uow.put_record(DELIVERIES, attrs.evolve(

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prepaid_wallet import _codec
+from prepaid_wallet.app.access import authorize
 from prepaid_wallet.app.charges import top_up_allowed
 from prepaid_wallet.app.checks import check_limit
 from prepaid_wallet.app.commands import SetTopUpRule
@@ -145,9 +146,11 @@ def report_charge(env: Environment, idempotency_key: str, outcome: ChargeOutcome
     intent_id = idempotency_key.split(":", 1)[0]
     with env.store.unit_of_work(read_only=True) as uow:
         intent = env.top_up_intent(uow, intent_id)
-    if intent is None or not any(a.idempotency_key == idempotency_key
-                                 for a in intent.attempts):
-        raise InvalidInputError("idempotency_key", _KEY_RULE, idempotency_key)
+        if intent is None or not any(a.idempotency_key == idempotency_key
+                                     for a in intent.attempts):
+            raise InvalidInputError("idempotency_key", _KEY_RULE, idempotency_key)
+        tenant_id = env.wallet(uow, intent.wallet_id).tenant_id
+        authorize(uow, None, "report_charge", tenant_id, default=env.principal)
     if outcome.status is not ChargeStatus.UNKNOWN:
         _save_intent(env, intent_id, functools.partial(
             record_outcome, idempotency_key=idempotency_key, outcome=outcome, now=env.now()))

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from prepaid_wallet import _codec
+from prepaid_wallet.app.access import authorize
 from prepaid_wallet.app.checks import check_limit
 from prepaid_wallet.app.effects import LOW_BALANCE
 from prepaid_wallet.app.environment import Environment
@@ -54,6 +55,7 @@ def ack_events(env: Environment, tenant_id: str, event_ids: Iterable[str]) -> in
         raise InvalidInputError("event_ids", "must be a collection of event ids", event_ids)
     ids = [check_name(i, "event_ids") for i in event_ids]
     with env.store.unit_of_work() as uow:
+        authorize(uow, None, "ack_events", tenant_id, default=env.principal)
         done = uow.ack_events(tenant_id, ids)
         uow.commit()
     return done
