@@ -319,7 +319,8 @@ def schema(tp: Any, defs: dict[str, Any], *, inbound: bool = False) -> dict[str,
         return {"type": "object",
                 "additionalProperties": schema(args[1], defs, inbound=inbound) if args else {}}
     if isinstance(tp, type) and hasattr(tp, "from_data") and hasattr(tp, "to_data"):
-        doc = (tp.__doc__ or "").strip().split("\n\n")[0]
+        # Whitespace made one space: docstrings are indented differently by Python versions.
+        doc = " ".join((tp.__doc__ or "").strip().split("\n\n")[0].split())
         return _ref(tp.__name__, lambda: {
             "type": "object",
             "description": f"{doc} (its JSON document: see the library's docs)".strip(),
