@@ -15,21 +15,28 @@ from prepaid_wallet.errors import InvalidInputError
 from prepaid_wallet.ids import check_name
 from prepaid_wallet.text import MAX_TEXT, check_text
 
-__all__ = ["Actor", "as_actor"]
+__all__ = ["Actor", "as_actor", "check_roles"]
 
 _ROLES_RULE = "roles must be a set of role names (1-128 ASCII letters, digits or . _ @ + -)"
 
 
-def _roles(value: object) -> frozenset[str]:
+def check_roles(value: object, field: str = "actor",
+                rule: str = _ROLES_RULE) -> frozenset[str]:
+    """``value`` (a collection of role names, not a text) as a frozenset; else
+    ``InvalidInputError`` naming ``field`` with ``rule``."""
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidInputError("actor", _ROLES_RULE, value)
+        raise InvalidInputError(field, rule, value)
     roles = frozenset(value)
     for role in roles:
         try:
-            check_name(role, "actor")
+            check_name(role, field)
         except InvalidInputError:
-            raise InvalidInputError("actor", _ROLES_RULE, role) from None
+            raise InvalidInputError(field, rule, role) from None
     return roles
+
+
+def _roles(value: object) -> frozenset[str]:
+    return check_roles(value)
 
 
 @attrs.frozen

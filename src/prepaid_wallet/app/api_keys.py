@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from prepaid_wallet.actors import Actor
+from prepaid_wallet.actors import Actor, check_roles
 from prepaid_wallet.app.checks import check_optional_text
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import RecordType, UnitOfWork, sortable_instant
@@ -79,16 +79,9 @@ _ROLES_RULE = ("must be a non-empty set of role names (1-128 ASCII letters, digi
 def _roles(value: object) -> frozenset[str]:
     """``value`` as a non-empty frozenset of role names; else ``InvalidInputError`` naming
     ``roles``."""
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidInputError("roles", _ROLES_RULE, value)
-    roles = frozenset(value)
+    roles = check_roles(value, "roles", _ROLES_RULE)
     if not roles:
         raise InvalidInputError("roles", _ROLES_RULE, value)
-    for role in roles:
-        try:
-            check_name(role, "roles")
-        except InvalidInputError:
-            raise InvalidInputError("roles", _ROLES_RULE, role) from None
     return roles
 
 

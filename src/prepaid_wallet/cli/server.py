@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal
 from typing import Any
 
 from prepaid_wallet.cli.framework import _ONE, ExitCode, _Context, _Family
@@ -65,7 +66,7 @@ def _call(ctx: _Context) -> ExitCode:
     if text == "-":
         text = sys.stdin.read()
     try:
-        given = json.loads(text or "{}", parse_float=__import__("decimal").Decimal)
+        given = json.loads(text or "{}", parse_float=Decimal)
     except ValueError:
         raise InvalidInputError("arguments", "must be a JSON object") from None
     if not isinstance(given, dict):

@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import threading
+import types
 import typing
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from decimal import Decimal
@@ -102,7 +103,7 @@ def _json_body(raw: bytes) -> dict[str, Any]:
 
 def _from_query(tp: Any, text: str, field: str) -> Any:
     """A query parameter's text as a value of ``tp``."""
-    if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType):
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
         arms = [a for a in typing.get_args(tp) if a is not type(None)]
         tp = arms[0] if len(arms) == 1 else tp
     if tp is int:
