@@ -32,7 +32,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -130,6 +130,26 @@ class Operation:
     def param(self, where: str) -> Param | None:
         """The first parameter that travels ``where``, if any."""
         return next((p for p in self.params if p.where == where), None)
+
+    def bind(self, given: Mapping[str, Any], decode: Callable[[Param, Any], Any], *,
+             tenant_id: str | None, actor: Any, key: str | None) -> dict[str, Any]:
+        """The call's keyword arguments: the tenant, the actor and the idempotency key where
+        the operation takes them (when given), and every other parameter from ``given`` by
+        name, read by ``decode(param, value)``; ``InvalidInputError`` naming a required
+        parameter that ``given`` lacks."""
+        from prepaid_wallet.errors import InvalidInputError
+
+        supplied = {"tenant": tenant_id, "actor": actor, "key": key}
+        arguments: dict[str, Any] = {}
+        for p in self.params:
+            if p.where in supplied:
+                if supplied[p.where] is not None:
+                    arguments[p.name] = supplied[p.where]
+            elif p.name in given:
+                arguments[p.name] = decode(p, given[p.name])
+            elif p.required:
+                raise InvalidInputError(p.name, "is required")
+        return arguments
 
     def call(self, service: Any, arguments: Mapping[str, Any]) -> Any:
         """Run the operation on ``service`` with ``arguments`` (by parameter name)."""

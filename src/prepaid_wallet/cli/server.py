@@ -71,27 +71,15 @@ def _call(ctx: _Context) -> ExitCode:
         raise InvalidInputError("arguments", "must be a JSON object") from None
     if not isinstance(given, dict):
         raise InvalidInputError("arguments", "must be a JSON object")
-    arguments: dict[str, Any] = {}
     names = {p.name for p in op.params if p.where in ("path", "body", "query")}
     for name in given:
         if name not in names:
             raise InvalidInputError(name, "is not an argument of this operation")
-    for p in op.params:
-        if p.where == "tenant":
-            if ctx.args.tenant is None and p.required:
-                raise InvalidInputError("--tenant", "is required by this operation")
-            if ctx.args.tenant is not None:
-                arguments[p.name] = ctx.args.tenant
-        elif p.where == "actor":
-            if ctx.actor is not None:
-                arguments[p.name] = ctx.actor
-        elif p.where == "key":
-            if ctx.args.idempotency_key is not None:
-                arguments[p.name] = ctx.args.idempotency_key
-        elif p.name in given:
-            arguments[p.name] = wire.decode(p.type, given[p.name], p.name)
-        elif p.required:
-            raise InvalidInputError(p.name, "is required")
+    if ctx.args.tenant is None and any(p.where == "tenant" and p.required for p in op.params):
+        raise InvalidInputError("--tenant", "is required by this operation")
+    arguments = op.bind(given, lambda p, value: wire.decode(p.type, value, p.name),
+                        tenant_id=ctx.args.tenant, actor=ctx.actor,
+                        key=ctx.args.idempotency_key)
     result = op.call(ctx.service, arguments)
     if hasattr(result, "close") and hasattr(result, "__iter__"):
         with result:

@@ -25,7 +25,7 @@ from litestar.response import Stream
 
 from prepaid_wallet import wire
 from prepaid_wallet.actors import Actor
-from prepaid_wallet.catalogue import Operation
+from prepaid_wallet.catalogue import Operation, Param
 from prepaid_wallet.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -117,6 +117,16 @@ def _from_query(tp: Any, text: str, field: str) -> Any:
     return wire.decode(tp, text, field)
 
 
+def _decode(param: Param, value: Any) -> Any:
+    """A request's value of ``param``: a path segment as it is, a query parameter's text, or
+    a body field's JSON."""
+    if param.where == "path":
+        return value
+    if param.where == "query":
+        return _from_query(param.type, value, param.name)
+    return wire.decode(param.type, value, param.name)
+
+
 def _cursor_text(value: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(dumps(value)).decode().rstrip("=")
 
@@ -200,28 +210,12 @@ class Routes:
         for name in body:
             if name not in body_names:
                 raise InvalidInputError(name, "is not a field of this operation")
-        arguments: dict[str, Any] = {}
-        for p in op.params:
-            if p.where == "tenant":
-                arguments[p.name] = principal.tenant_id
-            elif p.where == "actor":
-                arguments[p.name] = principal.actor
-            elif p.where == "key":
-                key = request.headers.get("idempotency-key")
-                if key is not None:
-                    arguments[p.name] = key
-            elif p.where == "path":
-                arguments[p.name] = request.path_params[p.name]
-            elif p.where == "query":
-                if p.name in query:
-                    arguments[p.name] = _from_query(p.type, query[p.name], p.name)
-                elif p.required:
-                    raise InvalidInputError(p.name, "is required")
-            elif p.name in body:
-                arguments[p.name] = wire.decode(p.type, body[p.name], p.name)
-            elif p.required:
-                raise InvalidInputError(p.name, "is required")
-        return arguments
+        given = {**body, **{p.name: query[p.name] for p in op.params
+                            if p.where == "query" and p.name in query},
+                 **{p.name: request.path_params[p.name] for p in op.params
+                    if p.where == "path"}}
+        return op.bind(given, _decode, tenant_id=principal.tenant_id,
+                       actor=principal.actor, key=request.headers.get("idempotency-key"))
 
     async def answer(self, op: Operation, request: Request[Any, Any, Any]) -> Response[Any]:
         """Run ``op`` for ``request`` and answer."""
