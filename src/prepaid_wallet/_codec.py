@@ -14,6 +14,7 @@ import functools
 import json
 import types
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import attrs
 
 from prepaid_wallet.conditions import SpendCondition
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, amount_text
 
 __all__ = ["dumps", "dumps_parts", "from_data", "loads", "to_data"]
 
@@ -33,7 +34,7 @@ def to_data(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, Money):
-        return f"{value.amount} {value.currency}"
+        return f"{amount_text(value.minor_units, value.currency)} {value.currency}"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, timedelta):
@@ -108,10 +109,102 @@ _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def dumps(value: Any) -> str:
-    """Canonical JSON text of ``value``."""
-    if value == ():
-        return "[]"
+    """Canonical JSON text of ``value``: exactly ``json.dumps(to_data(value), sort_keys=True,
+    separators=(",", ":"))``, written by an encoder made once per type (see
+    :func:`_encoder`) instead of building the data first: every idempotent outcome is stored
+    this way."""
+    encode = _ENCODERS.get(type(value))
+    if encode is None:
+        encode = _encoder(type(value))
+    return encode(value)
+
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def _encode(value: Any) -> str:
+    encode = _ENCODERS.get(type(value))
+    if encode is None:
+        encode = _encoder(type(value))
+    return encode(value)
+
+
+def _encode_money(value: Money) -> str:
+    return f'"{amount_text(value.minor_units, value.currency)} {value.currency}"'
+
+
+def _encode_sequence(value: tuple[Any, ...] | list[Any]) -> str:
+    return "[" + ",".join([_encode(item) for item in value]) + "]"
+
+
+def _encoder(cls: type) -> Callable[[Any], str]:
+    """The encoder of values of exactly ``cls``, made once and kept: the same text
+    :func:`to_data` then the canonical JSON encoder give, type by type."""
+    encode: Callable[[Any], str]
+    if cls is type(None):
+        encode = _null
+    elif issubclass(cls, bool):
+        encode = _bool
+    elif issubclass(cls, str):
+        encode = _quote
+    elif issubclass(cls, int):
+        encode = int.__repr__
+    elif issubclass(cls, Money):
+        encode = _encode_money
+    elif issubclass(cls, datetime):
+        encode = _encode_instant
+    elif issubclass(cls, timedelta):
+        encode = _encode_duration
+    elif issubclass(cls, Enum):
+        encode = _encode_enum
+    elif issubclass(cls, tuple | list):
+        encode = _encode_sequence
+    elif issubclass(cls, frozenset | set | SpendCondition | dict) or not attrs.has(cls):
+        encode = _generic
+    else:
+        encode = _attrs_encoder(cls)
+    _ENCODERS[cls] = encode
+    return encode
+
+
+def _attrs_encoder(cls: type) -> Callable[[Any], str]:
+    """The encoder of an attrs class: its fields by name (the canonical key order), each
+    encoded by its value's type."""
+    names = sorted(f.name for f in attrs.fields(cls))
+    keys = [_quote(name) + ":" for name in names]
+    pairs = list(zip(keys, names, strict=True))
+
+    def encode(value: Any) -> str:
+        return "{" + ",".join([key + _encode(getattr(value, name)) for key, name in pairs]) + "}"
+
+    return encode
+
+
+def _null(value: None) -> str:
+    return "null"
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _encode_instant(value: datetime) -> str:
+    return '"' + value.astimezone(UTC).isoformat() + '"'
+
+
+def _encode_duration(value: timedelta) -> str:
+    return str(value // _MICROSECOND)
+
+
+def _encode_enum(value: Enum) -> str:
+    return _encode(value.value)
+
+
+def _generic(value: Any) -> str:
     return _canonical(to_data(value))
+
+
+_ENCODERS: dict[type, Callable[[Any], str]] = {}
 
 
 _text = json.JSONEncoder(ensure_ascii=True).encode

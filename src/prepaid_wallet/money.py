@@ -48,6 +48,7 @@ __all__ = [
     "ROUNDING_MODES",
     "Currency",
     "Money",
+    "amount_text",
     "currency_exponent",
     "plain_decimal",
 ]
@@ -353,7 +354,7 @@ class Money:
         return self.minor_units < 0
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency}"
+        return f"{amount_text(self.minor_units, self.currency)} {self.currency}"
 
     def __repr__(self) -> str:
         return f"Money.of('{self.amount}', '{self.currency}')"
@@ -473,6 +474,19 @@ class Money:
         if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
             raise InvalidAmountError("parts", "must be a positive int", parts)
         return self.allocate([1] * parts)
+
+
+def amount_text(minor_units: int, currency: str) -> str:
+    """``str(Money(minor_units, currency).amount)`` without building a ``Decimal``: the
+    digits with exactly the currency's decimal places (``"12.50"``, ``"-0.05"``, ``"100"``)."""
+    exponent = _EXPONENTS.get(currency)
+    if exponent is None:
+        exponent = currency_exponent(currency)
+    if not exponent:
+        return str(minor_units)
+    digits = str(-minor_units if minor_units < 0 else minor_units).rjust(exponent + 1, "0")
+    sign = "-" if minor_units < 0 else ""
+    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
 
 
 _new_money = object.__new__
