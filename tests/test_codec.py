@@ -76,3 +76,27 @@ def test_a_spend_result_round_trips(amount: Money, covered: Money, allowed: bool
     text = _codec.dumps(result)
     assert text == reference(result)
     assert _codec.loads(SpendResult, text) == result
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=12), pst.minor_units(-10**6, 10**6)),
+                min_size=1, max_size=4),
+       st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3),
+       st.one_of(st.none(), st.text(max_size=8)), st.one_of(st.none(), st.text(max_size=8)),
+       instants, st.sampled_from(list(EntryKind)))
+def test_an_entry_hash_covers_the_canonical_text(
+        accounts: list[tuple[str, int]], metadata: dict[str, str], key: str | None,
+        actor: str | None, at: datetime, kind: EntryKind) -> None:
+    """The entry's hash is SHA-256 of the canonical JSON of its content (the text every
+    stored journal was chained with), however its strings are escaped."""
+    import hashlib
+
+    from prepaid_wallet.ledger import Entry, Posting
+
+    postings = tuple(Posting(account, Money(units, "EUR")) for account, units in accounts)
+    entry = Entry(id="e_1", kind=kind, postings=postings, effective_at=at, recorded_at=at,
+                  wallet_ids=("w_ä", "w_2"), prev_hashes=("", "\\"), idempotency_key=key,
+                  actor=actor, metadata=tuple(sorted(metadata.items())), refund_of=key,
+                  reverses=actor)
+    text = json.dumps(entry.hash_content(), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True)
+    assert entry.compute_hash() == hashlib.sha256(text.encode("ascii")).hexdigest()

@@ -169,14 +169,21 @@ def _encoder(cls: type) -> Callable[[Any], str]:
 
 def _attrs_encoder(cls: type) -> Callable[[Any], str]:
     """The encoder of an attrs class: its fields by name (the canonical key order), each
-    encoded by its value's type."""
+    encoded by its value's type. The function is written for the class (as attrs writes
+    ``__init__``): one attribute read and one encoder call per field, ``null`` inline."""
     names = sorted(f.name for f in attrs.fields(cls))
-    keys = [_quote(name) + ":" for name in names]
-    pairs = list(zip(keys, names, strict=True))
-
-    def encode(value: Any) -> str:
-        return "{" + ",".join([key + _encode(getattr(value, name)) for key, name in pairs]) + "}"
-
+    if not names:
+        return lambda value: "{}"
+    reads = "".join(f"    f{i} = value.{name}\n" for i, name in enumerate(names))
+    parts = " + ".join(
+        f'{("{" if i == 0 else ",") + _quote(name) + ":"!r} + ("null" if f{i} is None else '
+        f"(get(type(f{i})) or make(type(f{i})))(f{i}))"
+        for i, name in enumerate(names)
+    )
+    source = f"def encode(value):\n{reads}    return {parts} + '}}'\n"
+    scope: dict[str, Any] = {"get": _ENCODERS.get, "make": _encoder}
+    exec(compile(source, f"<prepaid_wallet encoder {cls.__qualname__}>", "exec"), scope)
+    encode: Callable[[Any], str] = scope["encode"]
     return encode
 
 

@@ -21,7 +21,7 @@ from prepaid_wallet.errors import (
     RefusedError,
     SpendDeniedError,
 )
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, amount_text
 from prepaid_wallet.policies import Decision
 
 __all__ = ["canonical_request", "check_replay", "decode_refusal", "encode_refusal"]
@@ -33,7 +33,9 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Money):
-        return f"{value.amount} {value.currency}"
+        return f"{amount_text(value.minor_units, value.currency)} {value.currency}"
+    if not value and isinstance(value, Mapping):  # most requests carry no metadata
+        return "{}"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):

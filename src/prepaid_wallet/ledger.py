@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import attrs
 
@@ -329,8 +330,24 @@ class Entry:
         return entry
 
     def compute_hash(self) -> str:
-        """SHA-256 over the entry's canonical content and its previous-entry links."""
-        content = {
+        """SHA-256 over the entry's canonical content and its previous-entry links: the JSON
+        text of :meth:`hash_content` with sorted keys, no spaces and ASCII escapes (written
+        directly by :func:`_hash_text`, the same text, since every write hashes an entry)."""
+        global _sha256
+        if _sha256 is None:  # only writes and verify hash entries: a read need not load OpenSSL
+            import hashlib
+
+            _sha256 = hashlib.sha256
+        try:
+            text = _hash_text(self)
+        except TypeError:  # a value that is not text where text is expected: the generic walk
+            text = json.dumps(self.hash_content(), sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=True)
+        return _sha256(text.encode("ascii")).hexdigest()
+
+    def hash_content(self) -> dict[str, object]:
+        """What the hash covers, as data (the canonical JSON text of this is hashed)."""
+        return {
             "id": self.id,
             "kind": self.kind.value,
             "postings": [
@@ -345,10 +362,6 @@ class Entry:
             "refund_of": self.refund_of,
             "reverses": self.reverses,
         }
-        text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        import hashlib  # only writes and verify hash entries; a read need not load OpenSSL
-
-        return hashlib.sha256(text.encode("ascii")).hexdigest()
 
     def prev_hash(self, wallet_id: str) -> str:
         """The hash of ``wallet_id``'s entry before this one."""
@@ -371,3 +384,32 @@ def check_postings(postings: Sequence[Posting]) -> None:
     for currency, total in balanced(postings).items():
         if total != 0:
             raise UnbalancedEntryError(currency, total)
+
+
+_sha256: Callable[[bytes], Any] | None = None
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def _optional(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _hash_text(entry: Entry) -> str:
+    """``json.dumps(entry.hash_content(), sort_keys=True, separators=(",", ":"),
+    ensure_ascii=True)``, written key by key in sorted order."""
+    q = _quote
+    postings = ",".join([
+        f"[{q(p.account)},{p.amount.minor_units},{q(p.amount.currency)}]" for p in entry.postings
+    ])
+    wallets = ",".join([
+        f"[{q(w)},{q(h)}]" for w, h in zip(entry.wallet_ids, entry.prev_hashes, strict=True)
+    ])
+    metadata = ",".join([f"[{q(k)},{q(v)}]" for k, v in entry.metadata])
+    return (
+        f'{{"actor":{_optional(entry.actor)},"effective_at":{q(entry.effective_at.isoformat())},'
+        f'"id":{q(entry.id)},"key":{_optional(entry.idempotency_key)},'
+        f'"kind":{q(entry.kind.value)},"metadata":[{metadata}],"postings":[{postings}],'
+        f'"recorded_at":{q(entry.recorded_at.isoformat())},'
+        f'"refund_of":{_optional(entry.refund_of)},"reverses":{_optional(entry.reverses)},'
+        f'"wallets":[{wallets}]}}'
+    )

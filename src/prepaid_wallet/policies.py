@@ -110,6 +110,18 @@ class SpendRequest:
     merchant_groups: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     at: datetime | None = None
 
+    def in_mode(self, mode: PaymentMode) -> SpendRequest:
+        """This request in ``mode``: ``attrs.evolve(self, mode=mode)`` without running the
+        converters again on fields they already converted."""
+        copy = object.__new__(type(self))
+        for name in _REQUEST_FIELDS:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "mode", mode)
+        return copy
+
+
+_REQUEST_FIELDS = tuple(field.name for field in attrs.fields(SpendRequest))
+
 
 @attrs.frozen
 class Decision:

@@ -25,7 +25,7 @@ def with_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendR
     """``request`` with a payment mode: its own, else the wallet's (:func:`payment_mode`)."""
     if request.mode is not None:
         return request
-    return attrs.evolve(request, mode=payment_mode(env, uow, wallet, None))
+    return request.in_mode(payment_mode(env, uow, wallet, None))
 
 
 def payment_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, mode: PaymentMode | None
