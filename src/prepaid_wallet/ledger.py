@@ -405,11 +405,14 @@ def _hash_text(entry: Entry) -> str:
         f"[{q(w)},{q(h)}]" for w, h in zip(entry.wallet_ids, entry.prev_hashes, strict=True)
     ])
     metadata = ",".join([f"[{q(k)},{q(v)}]" for k, v in entry.metadata])
+    effective = q(entry.effective_at.isoformat())
+    recorded = effective if entry.recorded_at is entry.effective_at else q(
+        entry.recorded_at.isoformat())
     return (
-        f'{{"actor":{_optional(entry.actor)},"effective_at":{q(entry.effective_at.isoformat())},'
+        f'{{"actor":{_optional(entry.actor)},"effective_at":{effective},'
         f'"id":{q(entry.id)},"key":{_optional(entry.idempotency_key)},'
         f'"kind":{q(entry.kind.value)},"metadata":[{metadata}],"postings":[{postings}],'
-        f'"recorded_at":{q(entry.recorded_at.isoformat())},'
+        f'"recorded_at":{recorded},'
         f'"refund_of":{_optional(entry.refund_of)},"reverses":{_optional(entry.reverses)},'
         f'"wallets":[{wallets}]}}'
     )
