@@ -311,6 +311,8 @@ class Money:
     @classmethod
     def zero(cls, currency: str) -> Money:
         """Zero in ``currency``."""
+        if cls is Money and currency in _EXPONENTS:  # a currency already checked
+            return _valid(0, currency)
         return cls(0, currency)
 
     @classmethod
@@ -373,23 +375,36 @@ class Money:
 
     # -- arithmetic --------------------------------------------------------------------------
 
+    # Addition and subtraction run on every posting: the checks of _same, _check_range and
+    # _valid are written out here (the same checks, the same errors).
+
     def __add__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
-        self._same(other)
-        return _valid(
-            _check_range(self.minor_units + other.minor_units, self.currency, "amount"),
-            self.currency,
-        )
+        currency = self.currency
+        if currency != other.currency:
+            raise CurrencyMismatchError(currency, other.currency, "currency")
+        minor = self.minor_units + other.minor_units
+        if not -MAX_MINOR_UNITS <= minor <= MAX_MINOR_UNITS:
+            _check_range(minor, currency, "amount")
+        money: Money = _new_money(Money)
+        _set_field(money, "minor_units", minor)
+        _set_field(money, "currency", currency)
+        return money
 
     def __sub__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
-        self._same(other)
-        return _valid(
-            _check_range(self.minor_units - other.minor_units, self.currency, "amount"),
-            self.currency,
-        )
+        currency = self.currency
+        if currency != other.currency:
+            raise CurrencyMismatchError(currency, other.currency, "currency")
+        minor = self.minor_units - other.minor_units
+        if not -MAX_MINOR_UNITS <= minor <= MAX_MINOR_UNITS:
+            _check_range(minor, currency, "amount")
+        money: Money = _new_money(Money)
+        _set_field(money, "minor_units", minor)
+        _set_field(money, "currency", currency)
+        return money
 
     def __neg__(self) -> Money:
         return _valid(-self.minor_units, self.currency)  # the range is symmetric

@@ -30,7 +30,7 @@ import attrs
 
 from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
 from prepaid_wallet.expiry import ExpiryPolicy
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _valid
 from prepaid_wallet.rules.limits import LimitBreach
 from prepaid_wallet.wallet import AllocationPart, Lot, Wallet
 
@@ -342,7 +342,7 @@ def _take_in_order(
         while left and line < count:
             take = min(left, needs[line])
             parts.append(AllocationPart(
-                lot.id, Money(take, currency), lot.expires_at, line if has_lines else None
+                lot.id, _valid(take, currency), lot.expires_at, line if has_lines else None
             ))
             needs[line] -= take
             left -= take
@@ -459,7 +459,7 @@ def _open_parts(
         take = min(need, headroom)
         if take:
             parts.append(AllocationPart(
-                None, Money(take, currency), None, line if has_lines else None
+                None, _valid(take, currency), None, line if has_lines else None
             ))
             headroom -= take
         missing += need - take
@@ -538,11 +538,12 @@ def decide_spend(
         wallet, request, order_lots(order, lots), at, {} if groups is None else groups,
         reserve,
     )
-    missing = Money(missing_minor, amount.currency)
+    missing = _valid(missing_minor, amount.currency)  # part of the (valid) amount
     covered = amount - missing
     # The fee comes from the open balance, whoever pays the purchase: what of it the open
     # balance cannot give above the floor is missing too.
-    fee_short = Money(max(reserve - (wallet.open - wallet.floor).minor_units, 0), amount.currency)
+    fee_short = zero if not reserve else Money(
+        max(reserve - (wallet.open - wallet.floor).minor_units, 0), amount.currency)
     if fee_short.is_positive() and mode is PaymentMode.CREDIT_FIRST:
         # Credit pays only with its fee: here it pays nothing, another method pays it all.
         return Decision(
