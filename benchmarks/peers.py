@@ -28,12 +28,12 @@ seeded draws for both). ``W`` worker processes (1 and 4), each with its own conn
 
 Method: the worker processes (spawn) are started once and kept. A measurement hands each of its
 workers a task; each opens (or reuses) its connection or store, makes a few untimed warm-up
-transfers, waits for a common start instant, then transfers in a loop for a fixed window, timing
-every call. Throughput = all timed transfers / the longest worker's time; p50/p99 are over
-every timed transfer of every round. A round measures W = 1 and 4, pgledger and library back to
-back (in reverse order every other round); the **ratio** library / pgledger is the median over
-the rounds of the ratio of the two measurements taken side by side (the verdict); transfers/s
-are medians over the rounds.
+transfers and says it is ready; once all are, the parent gives them one start instant, from
+which each transfers in a loop for a fixed window, timing every call. Throughput = all timed
+transfers / the longest worker's time; p50/p99 are over every timed transfer of every round.
+A round measures W = 1 and 4, pgledger and library back to back (in reverse order every other
+round); the **ratio** library / pgledger is the median over the rounds of the ratio of the two
+measurements taken side by side (the verdict); transfers/s are medians over the rounds.
 
 After the run both sides are checked for lost or doubled updates: the sum of the accounts'
 balances is unchanged, each account's balance is its funding plus what the workers reported
@@ -96,11 +96,11 @@ class Plan:
     rounds: int
     seconds: float
     warm_up: int
-    start_delay: float  # seconds between handing out the tasks and their common start
+    start_delay: float  # seconds from "every worker is ready" to the common start
 
 
-FULL = Plan("full", rounds=5, seconds=2.0, warm_up=20, start_delay=0.3)
-QUICK = Plan("quick", rounds=3, seconds=0.25, warm_up=3, start_delay=0.2)
+FULL = Plan("full", rounds=5, seconds=2.0, warm_up=20, start_delay=0.05)
+QUICK = Plan("quick", rounds=3, seconds=0.25, warm_up=3, start_delay=0.05)
 
 
 class BenchmarkSetupError(RuntimeError):
@@ -158,13 +158,12 @@ class Row:
 @dataclass(frozen=True)
 class Task:
     """What one worker does in one measurement: ``kind`` transfers between ``accounts`` (drawn
-    with ``seed``) on ``url`` for ``seconds`` after ``start_at`` (``time.time()``)."""
+    with ``seed``) on ``url`` for ``seconds`` from the common start."""
 
     kind: str
     url: str
     accounts: tuple[str, ...]
     seed: int
-    start_at: float
     seconds: float
     warm_up: int
 
@@ -218,8 +217,10 @@ def _transferer(kind: str, url: str) -> Callable[[str, str], None]:
     return found
 
 
-def run_task(task: Task) -> Outcome:
-    """Warm up, wait for the common start, transfer for ``task.seconds``."""
+def run_task(task: Task, ready: Callable[[], float]) -> Outcome:
+    """Open (or reuse) the connection or store and warm up, then call ``ready()``, which
+    returns the common start (``time.time()``) once every worker of the measurement is ready;
+    from then, transfer for ``task.seconds``."""
     transfer = _transferer(task.kind, task.url)
     rng = random.Random(task.seed)
     moved: dict[str, int] = {}
@@ -233,7 +234,7 @@ def run_task(task: Task) -> Outcome:
 
     for _ in range(task.warm_up):
         one()
-    delay = task.start_at - time.time()
+    delay = ready() - time.time()
     if delay > 0:
         time.sleep(delay)
     latencies = []
@@ -250,14 +251,20 @@ def run_task(task: Task) -> Outcome:
 
 
 def _serve(conn: Any) -> None:
-    """A worker process: run each task received on ``conn`` and send back its outcome (or the
-    exception); stop at ``None``."""
+    """A worker process: for each task received on ``conn``, get ready, say so, receive the
+    common start, run, send back the outcome (or the exception); stop at ``None``."""
+
+    def ready() -> float:
+        conn.send("ready")
+        start_at: float = conn.recv()
+        return start_at
+
     while True:
         task = conn.recv()
         if task is None:
             return
         try:
-            conn.send(run_task(task))
+            conn.send(run_task(task, ready))
         except BaseException as error:  # reported to the parent
             conn.send(error)
 
@@ -270,6 +277,7 @@ class Workers:
         context = multiprocessing.get_context("spawn")
         self._pipes = []
         self._processes = []
+        self.broken = False
         for _ in range(count):
             parent, child = context.Pipe()
             process = context.Process(target=_serve, args=(child,), daemon=True)
@@ -277,18 +285,32 @@ class Workers:
             self._pipes.append(parent)
             self._processes.append(process)
 
-    def run(self, tasks: Sequence[Task]) -> list[Outcome]:
-        for pipe, task in zip(self._pipes, tasks, strict=False):
+    def run(self, tasks: Sequence[Task], start_delay: float) -> list[Outcome]:
+        """Hand task i to worker i; once all are ready (connected, warmed up), give them one
+        start instant ``start_delay`` seconds ahead; collect their outcomes."""
+        pipes = self._pipes[:len(tasks)]
+        for pipe, task in zip(pipes, tasks, strict=True):
             pipe.send(task)
-        answers = [pipe.recv() for pipe in self._pipes[:len(tasks)]]
-        for answer in answers:
-            if isinstance(answer, BaseException):
-                raise answer
+        answers = [pipe.recv() for pipe in pipes]
+        failed = [a for a in answers if isinstance(a, BaseException)]
+        if not failed:
+            start_at = time.time() + start_delay
+            for pipe in pipes:
+                pipe.send(start_at)
+            answers = [pipe.recv() for pipe in pipes]
+            failed = [a for a in answers if isinstance(a, BaseException)]
+        if failed:
+            self.broken = True
+            raise failed[0]
         return answers
 
     def close(self) -> None:
-        for pipe in self._pipes:
-            pipe.send(None)
+        """Stop the workers (a worker left waiting by a failed measurement is terminated)."""
+        for pipe, process in zip(self._pipes, self._processes, strict=True):
+            if self.broken:
+                process.terminate()
+            else:
+                pipe.send(None)
         for process in self._processes:
             process.join(30)
 
@@ -479,10 +501,9 @@ def check_pgledger(side: Side) -> None:
 def measure_once(workers: Workers, side: Side, count: int, round_no: int, plan: Plan,
                  latencies: list[float]) -> float:
     """Transfers per second of ``count`` workers transferring together for one window."""
-    start_at = time.time() + plan.start_delay
     tasks = [Task(side.kind, side.url, side.accounts, 1000 * round_no + 10 * count + i,
-                  start_at, plan.seconds, plan.warm_up) for i in range(count)]
-    outcomes = workers.run(tasks)
+                  plan.seconds, plan.warm_up) for i in range(count)]
+    outcomes = workers.run(tasks, plan.start_delay)
     _require(len({o.pid for o in outcomes}) == count, "two tasks ran in one process")
     side.record(outcomes)
     for outcome in outcomes:
