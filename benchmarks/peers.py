@@ -181,10 +181,11 @@ class Outcome:
     latencies: list[float]
 
 
-_OPEN: dict[tuple[str, str], Callable[[str, str], None]] = {}
+#: Per worker process: the open transfer function and its closer, by (kind, url).
+_OPEN: dict[tuple[str, str], tuple[Callable[[str, str], None], Callable[[], None]]] = {}
 
 
-def _pgledger_transferer(url: str) -> Callable[[str, str], None]:
+def _pgledger_transferer(url: str) -> tuple[Callable[[str, str], None], Callable[[], None]]:
     import psycopg
 
     conn = psycopg.connect(url, autocommit=True)
@@ -194,19 +195,20 @@ def _pgledger_transferer(url: str) -> Callable[[str, str], None]:
         conn.execute("SELECT id FROM pgledger_create_transfer(%s, %s, %s)",
                      (source, target, amount), prepare=True).fetchone()
 
-    return transfer
+    return transfer, conn.close
 
 
-def _library_transferer(url: str) -> Callable[[str, str], None]:
+def _library_transferer(url: str) -> tuple[Callable[[str, str], None], Callable[[], None]]:
     from prepaid_wallet import Money, WalletService, open_store
 
-    service = WalletService(open_store(url))
+    store = open_store(url, create=False)
+    service = WalletService(store)
     amount = Money.of(AMOUNT, CURRENCY)
 
     def transfer(source: str, target: str) -> None:
         service.transfer(source, target, amount)
 
-    return transfer
+    return transfer, store.close
 
 
 def _transferer(kind: str, url: str) -> Callable[[str, str], None]:
@@ -214,7 +216,14 @@ def _transferer(kind: str, url: str) -> Callable[[str, str], None]:
     if found is None:
         found = (_library_transferer if kind == "library" else _pgledger_transferer)(url)
         _OPEN[(kind, url)] = found
-    return found
+    return found[0]
+
+
+def close_open() -> None:
+    """Close every connection and store this process opened for its tasks."""
+    while _OPEN:
+        _, (_, close) = _OPEN.popitem()
+        close()
 
 
 def run_task(task: Task, ready: Callable[[], float]) -> Outcome:
@@ -262,6 +271,7 @@ def _serve(conn: Any) -> None:
     while True:
         task = conn.recv()
         if task is None:
+            close_open()
             return
         try:
             conn.send(run_task(task, ready))
@@ -556,6 +566,8 @@ def as_json(plan: Plan, rows: Sequence[Row], sides: dict[str, Side], skipped: st
                 "workers": r.workers,
                 "library_ops_per_sec": r.library_ops,
                 "pgledger_ops_per_sec": r.pgledger_ops,
+                "library_rounds": r.library,
+                "pgledger_rounds": r.pgledger,
                 "ratio": r.ratio,
                 "target": TARGET,
                 "passed": r.passed,
