@@ -66,6 +66,8 @@ HOLD = "2.00"
 #: Each command's weight in the mix, in report order.
 MIX = {"top-up": 1, "spend": 3, "transfer": 2, "hold + capture": 1, "balance": 3}
 DSN_ENV = "PREPAID_WALLET_TEST_DSN"
+#: The machine's load average (1, 5, 15 min) when the run began, for the report.
+LOAD_BEFORE: list[float] = list(os.getloadavg())
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,7 @@ def as_json(plan: Plan, result: Result | None, skipped: str | None,
         "mode": plan.mode,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "load_average": [round(v, 2) for v in LOAD_BEFORE],
         "clients": CLIENTS,
         "shared_wallets": SHARED,
         "own_wallets_per_client": OWN,
@@ -413,10 +415,10 @@ def as_json(plan: Plan, result: Result | None, skipped: str | None,
 
 
 def as_table(plan: Plan, result: Result | None, skipped: str | None, run_seconds: float) -> str:
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    load = ", ".join(f"{v:.2f}" for v in LOAD_BEFORE)
     lines = [
         f"prepaid_wallet latency under load -- {plan.mode} mode, PostgreSQL, Python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {load}, "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {load} before the run, "
         f"{CLIENTS} client processes, a {plan.seconds} s window (run {run_seconds:.1f} s)",
         "",
     ]
@@ -472,6 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
+    LOAD_BEFORE[:] = os.getloadavg()
     start = time.perf_counter()
     result = None
     skipped = postgres_status(args.dsn)

@@ -77,6 +77,8 @@ MAX_WORKERS = max(WORKER_COUNTS)
 #: library / pgledger transfers per second must be at least this.
 TARGET = 2.0
 DSN_ENV = "PREPAID_WALLET_TEST_DSN"
+#: The machine's load average (1, 5, 15 min) when the run began, for the report.
+LOAD_BEFORE: list[float] = list(os.getloadavg())
 PGLEDGER_ENV = "PGLEDGER_DIR"
 PGLEDGER_URL = "https://github.com/pgr0ss/pgledger"
 #: The files pgledger's ``justfile`` (``dbload``) loads, in its order.
@@ -553,7 +555,7 @@ def as_json(plan: Plan, rows: Sequence[Row], sides: dict[str, Side], skipped: st
         "mode": plan.mode,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "load_average": [round(v, 2) for v in LOAD_BEFORE],
         "rounds": plan.rounds,
         "seconds_per_measurement": plan.seconds,
         "accounts": ACCOUNTS,
@@ -586,10 +588,10 @@ def as_json(plan: Plan, rows: Sequence[Row], sides: dict[str, Side], skipped: st
 
 def as_table(plan: Plan, rows: Sequence[Row], sides: dict[str, Side], skipped: str | None,
              commit: str | None, run_seconds: float) -> str:
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    load = ", ".join(f"{v:.2f}" for v in LOAD_BEFORE)
     lines = [
         f"prepaid_wallet peer benchmark (pgledger) -- {plan.mode} mode, PostgreSQL, Python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {load}, "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {load} before the run, "
         f"{plan.rounds} rounds of {plan.seconds} s windows (run {run_seconds:.1f} s)",
         "",
     ]
@@ -662,6 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
+    LOAD_BEFORE[:] = os.getloadavg()
     start = time.perf_counter()
     rows: list[Row] = []
     sides: dict[str, Side] = {}
