@@ -582,7 +582,7 @@ def as_json(plan: Plan, rows: Sequence[Row], sides: dict[str, Side], skipped: st
         ],
         "checks": {kind: side.check for kind, side in sides.items()},
         "skipped": skipped,
-        "passed": bool(rows) and all(r.passed for r in rows),
+        "passed": all(r.passed for r in rows) if rows else None,  # None: nothing measured
     }
 
 
