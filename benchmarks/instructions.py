@@ -113,8 +113,14 @@ def child(scenario: str, n: int) -> None:
 
     from datetime import UTC, datetime
 
-    from prepaid_wallet import FixedClock, Money, SequentialIds, SpendRequest, WalletService
-    from prepaid_wallet import open_store
+    from prepaid_wallet import (
+        FixedClock,
+        Money,
+        SequentialIds,
+        SpendRequest,
+        WalletService,
+        open_store,
+    )
 
     if scenario == "spend_keyed_sqlite":
         from prepaid_wallet.storage.sqlite import SQLiteStore
