@@ -248,6 +248,10 @@ def balanced(postings: Iterable[Posting]) -> dict[str, int]:
 
 def _merge(postings: Iterable[Posting]) -> tuple[Posting, ...]:
     """One posting per account, in first-seen order; accounts that net to zero are dropped."""
+    postings = tuple(postings)
+    if len({p.account for p in postings}) == len(postings) and all(
+            p.amount.minor_units for p in postings):
+        return postings  # most entries: every account once, none zero (already merged)
     merged: dict[tuple[str, str], int] = {}
     for posting in postings:
         key = (posting.account, posting.amount.currency)
