@@ -100,3 +100,18 @@ def test_an_entry_hash_covers_the_canonical_text(
     text = json.dumps(entry.hash_content(), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=True)
     assert entry.compute_hash() == hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+row_values = st.lists(st.one_of(st.text(), st.integers(), st.none(), st.booleans(),
+                                st.lists(st.text(max_size=3), max_size=2).map(tuple)),
+                      max_size=8)
+
+
+@given(row_values)
+def test_a_row_text_is_its_compact_json(values: list[Any]) -> None:
+    """Seals cover this text of a row's values: it must stay the JSON encoder's, character
+    for character (non-ASCII kept), or every stored seal would stop matching."""
+    from prepaid_wallet.seals import row_text
+
+    assert row_text(values) == json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    assert row_text(tuple(values)) == row_text(values)

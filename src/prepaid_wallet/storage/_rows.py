@@ -28,6 +28,7 @@ from prepaid_wallet.expiry import lot_end
 from prepaid_wallet.ledger import Entry, EntryKind, Posting
 from prepaid_wallet.money import Money, _check_range, _valid
 from prepaid_wallet.policies import is_conditioned
+from prepaid_wallet.seals import row_text
 from prepaid_wallet.storage._dialect import Dialect
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, WalletSnapshot
 from prepaid_wallet.wallet import (
@@ -78,14 +79,13 @@ def condition_of(text: str | None) -> SpendCondition | None:
     return None if text is None else condition_from_text(text)
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _json(value: Any) -> str:
     """Compact JSON text of a tuple of strings or pairs."""
     if value == ():
         return "[]"
-    return _encode(value)
+    return row_text(value)
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
