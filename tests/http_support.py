@@ -26,10 +26,21 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    """A localhost port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A localhost port nothing listens on now.
+
+    Under pytest-xdist each worker takes its own share of the ports (by half the port number
+    modulo the number of workers: Linux hands out odd ports here), so two workers never both
+    pick the port one of them is about to bind.
+    """
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    mine = int(worker) % count if worker.isdigit() else 0
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port // 2 % count == mine:
+            return port
 
 
 def _env() -> dict[str, str]:
@@ -65,29 +76,43 @@ def money(amount: str, currency: str = "EUR") -> dict[str, str]:
     return {"amount": amount, "currency": currency}
 
 
+class _PortTaken(Exception):
+    """The server could not bind its port: another process took it after the probe."""
+
+
 class Server:
-    """``prepaid-wallet serve`` over the store at ``url``, on a free port."""
+    """``prepaid-wallet serve`` over the store at ``url``, on a free port (another one if a
+    process outside the tests takes the first between the probe and the bind)."""
 
     def __init__(self, url: str, log: Path, *, workers: int = 1,
                  extra: tuple[str, ...] = ()) -> None:
         self.url = url
         self.log_path = log
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "prepaid_wallet", "--db", url, "serve", "--port",
-             str(self.port), "--workers", str(workers), "--graceful-timeout", "30", *extra],
-            stdout=self._log, stderr=subprocess.STDOUT, env=_env(),
-        )
-        self._wait_ready()
+        for attempt in range(3):
+            self.port = free_port()
+            self.base = f"http://127.0.0.1:{self.port}"
+            self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "prepaid_wallet", "--db", url, "serve", "--port",
+                 str(self.port), "--workers", str(workers), "--graceful-timeout", "30", *extra],
+                stdout=self._log, stderr=subprocess.STDOUT, env=_env(),
+            )
+            try:
+                self._wait_ready()
+                return
+            except _PortTaken:
+                self._log.close()
+                if attempt == 2:
+                    raise
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"the server exited {self.process.returncode}:"
-                                     f" {self.log_path.read_text()}")
+                written = self.log_path.read_text()
+                if "address already in use" in written.lower():
+                    raise _PortTaken(written)
+                raise AssertionError(f"the server exited {self.process.returncode}: {written}")
             try:
                 if httpx.get(f"{self.base}/ready", timeout=1).status_code == 200:
                     return

@@ -16,6 +16,10 @@ import pytest
 
 from tests.benchmark_scripts import load, positive, quick_report, run
 
+# Under pytest-xdist the module's tests run on one worker, so that it runs the benchmark's quick
+# mode once (module fixture).
+pytestmark = pytest.mark.xdist_group("cli_startup_benchmark")
+
 KEYS = ["floor", "import", "version", "balance", "wallet_show", "statement"]
 
 

@@ -27,6 +27,10 @@ pytest.importorskip("uvicorn")
 
 from tests.http_support import Server, cli, make_key, money
 
+# Under pytest-xdist the module's tests run on one worker, so that it starts one server for the
+# module (module fixture).
+pytestmark = pytest.mark.xdist_group("http_server")
+
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> str:

@@ -77,6 +77,10 @@ def _count(rows: Iterator[object]) -> int:
     return sum(1 for _ in rows)
 
 
+#: The tests of ``lot_stores`` run on one pytest-xdist worker, which builds the stores once.
+LOT_STORES = pytest.mark.xdist_group("long_jobs_lot_stores")
+
+
 @pytest.fixture(scope="module")
 def lot_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[int, WalletService]:
     base = tmp_path_factory.mktemp("lots")
@@ -89,6 +93,7 @@ def _flat(small: int, large: int) -> None:
     assert large < 2 * small + 64 * 1024, (small, large)
 
 
+@LOT_STORES
 def test_the_sweep_books_every_lot_in_flat_memory(lot_stores: dict[int, WalletService]) -> None:
     peaks = {}
     for n, svc in lot_stores.items():
@@ -98,6 +103,7 @@ def test_the_sweep_books_every_lot_in_flat_memory(lot_stores: dict[int, WalletSe
     _flat(peaks[SMALL], peaks[LARGE])
 
 
+@LOT_STORES
 def test_verify_checks_every_wallet_in_flat_memory(lot_stores: dict[int, WalletService],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # Wallets are listed a page at a time: one page as large as the small store's wallets, so

@@ -17,6 +17,10 @@ import pytest
 
 from tests.benchmark_scripts import ROOT, load, positive, quick_report
 
+# Under pytest-xdist the module's tests run on one worker, so that it runs the benchmark's quick
+# mode once (module fixture).
+pytestmark = pytest.mark.xdist_group("storage_benchmark")
+
 SCRIPT = ROOT / "benchmarks" / "storage.py"
 DSN = os.environ.get("PREPAID_WALLET_TEST_DSN")
 

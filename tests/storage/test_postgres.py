@@ -48,6 +48,7 @@ from prepaid_wallet.storage.base import Event, Store
 from tests.pg import (
     close_and_drop,
     drop_schema,
+    fresh_postgres_dsn,
     fresh_schema,
     fresh_store,
     postgres_dsn,
@@ -183,9 +184,12 @@ class TestPostgresOnly:
         finally:
             opened.close()
 
-    def test_open_store_accepts_postgres_urls(self, dsn: str) -> None:
+    def test_open_store_accepts_postgres_urls(self) -> None:
         from prepaid_wallet.storage.postgres import PostgresStore
 
+        # A URL without a schema: the tables go in the connection's current schema, a fresh one
+        # first on its search path (the server's default schema is shared by every test run).
+        dsn = fresh_postgres_dsn()
         for url in (dsn, "postgres://" + dsn.split("://", 1)[1]):
             store = open_store(url)
             try:
