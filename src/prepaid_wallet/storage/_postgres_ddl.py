@@ -15,7 +15,7 @@ import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._postgres_history import WRITE_UNIT_6, WRITE_UNIT_7, WRITE_UNIT_8
 
-__all__ = ["HOOKS", "NO_WALLET", "STALE"]
+__all__ = ["HOOKS", "NO_WALLET", "RECORD_MOVED", "STALE"]
 
 _TRIGGER = _schema.TRIGGER
 #: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on (the
@@ -24,6 +24,9 @@ STALE = "PW001"
 #: Raised by ``write_unit`` for a record (before version 7: a setting or a top-up intent) of a
 #: wallet that is not stored (the wallet id in the detail).
 NO_WALLET = "PW002"
+#: Raised by ``write_unit`` (version 10) when a record an optimistic unit decided on is no
+#: longer stored as it saw it (the kind and key in the detail).
+RECORD_MOVED = "PW003"
 
 #: Hook ``journal`` (version 1): the sequence entries draw their numbers from; triggers keep
 #: the journal append-only, and a deferred constraint trigger checks, at commit, that each
@@ -311,10 +314,43 @@ _UNIT_REST = f"""    IF p ? 'entries' THEN
 END
 $$;
 """
-_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
+#: ``write_unit`` as version 9 created it (hook ``write_unit_9``).
+_WRITE_UNIT_9 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
+#: Version 10: an optimistic unit (one that decided on the wallets and tenant records its store
+#: last saw, without locking them first: see :mod:`prepaid_wallet.storage.postgres`) sends what
+#: it decided on as ``guess`` (each wallet's id, version and floor) and ``guess_records`` (each
+#: record's kind, key and JSON, NULL for none). Before anything is written the guessed wallets
+#: are locked in id order and compared: a moved wallet raises ``wallet_moved`` (``PW001``), a
+#: record stored otherwise ``PW003``; either ends the query before its ``COMMIT``.
+_UNIT_GUESS = f"""    IF p ? 'guess' THEN
+        FOR w IN
+            SELECT v.id, v.version AS base, v.floor AS expected, x.version, x.floor
+                FROM jsonb_to_recordset(p -> 'guess') AS v (id TEXT, version BIGINT, floor BIGINT)
+                JOIN {{s}}.wallets x ON x.id = v.id
+                ORDER BY v.id FOR UPDATE OF x
+        LOOP
+            IF w.version <> w.base OR w.floor <> w.expected THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'guess_records' THEN
+        SELECT v.kind || '/' || v.key INTO missing
+            FROM jsonb_to_recordset(p -> 'guess_records') AS v (kind TEXT, key TEXT, data TEXT)
+            LEFT JOIN {{s}}.records r ON r.kind = v.kind AND r.key = v.key
+            WHERE r.data IS DISTINCT FROM v.data
+            LIMIT 1;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} record % moved', missing
+                USING ERRCODE = '{RECORD_MOVED}', DETAIL = missing;
+        END IF;
+    END IF;
+"""
+_WRITE_UNIT = _UNIT_HEAD + _UNIT_GUESS + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
 
 
 #: The DDL of each hook of the migration list, as :func:`prepaid_wallet.storage._schema.render`
 #: takes it.
 HOOKS = {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": WRITE_UNIT_6,
-         "write_unit_7": WRITE_UNIT_7, "write_unit_8": WRITE_UNIT_8, "write_unit": _WRITE_UNIT}
+         "write_unit_7": WRITE_UNIT_7, "write_unit_8": WRITE_UNIT_8,
+         "write_unit_9": _WRITE_UNIT_9, "write_unit": _WRITE_UNIT}

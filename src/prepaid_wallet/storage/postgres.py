@@ -95,8 +95,9 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -113,6 +114,7 @@ from prepaid_wallet.errors import (
     IntegrityError,
     InvalidInputError,
     PrepaidWalletError,
+    StaleStateError,
     StorageError,
     StoreNotFoundError,
     WalletNotFoundError,
@@ -120,7 +122,8 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.seals import Sealer, SealKey, check_seal_key
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
-from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
+from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, RECORD_MOVED, STALE
+from prepaid_wallet.storage._postgres_seen import Seen
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
@@ -155,6 +158,11 @@ _TENANT_RECORDS = (
 )
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+#: A write unit's isolation when its commit is its only statement (an implicit transaction).
+_SET_WRITE = b"SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+#: Wallets by id (``%s``, an array), in id order: read, and read and locked.
+_READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
+_LOCK = _READ + " FOR UPDATE"
 
 
 
@@ -218,6 +226,33 @@ def _translated(action: str) -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         raise _library_error(action, exc) from exc
+
+
+def _stale_error(exc: psycopg.Error) -> StaleStateError:
+    """The ``StaleStateError`` of an optimistic unit's failed commit: a guessed wallet moved
+    (``PW001``), a guessed record moved (``PW003``), or the database rolled it back (a
+    deadlock or a serialization failure)."""
+    detail = exc.diag.message_detail or ""
+    if exc.sqlstate == STALE:
+        with contextlib.suppress(ValueError, TypeError):
+            wallet_id, expected, actual = json.loads(detail)
+            return StaleStateError(f"wallet {wallet_id!r}", str(wallet_id), int(expected),
+                                   int(actual))
+    if exc.sqlstate == RECORD_MOVED:
+        return StaleStateError(f"record {detail!r}")
+    return StaleStateError(f"what the unit read ({_library_error('writing', exc)})")
+
+
+def _records_read(wallets: Iterable[Wallet], kinds: Sequence[str],
+                  rows: Sequence[Any]) -> dict[tuple[str, str], str | None]:
+    """The records of ``kinds`` under the tenants of ``wallets``, from the ``(kind, key,
+    data)`` rows read: None for each one not stored."""
+    read: dict[tuple[str, str], str | None] = {
+        (kind, tenant_id): None for kind in kinds for tenant_id in {w.tenant_id for w in wallets}
+    }
+    for kind, key, data in rows:
+        read[(kind, key)] = data
+    return read
 
 
 def _quote(name: str) -> str:
@@ -287,6 +322,8 @@ class PostgresStore:
         self._local = threading.local()
         self._closed = False
         self._create = create
+        #: What the store last saw committed, for optimistic units.
+        self._seen = Seen()
         self._create_schema()
         self._pool: ConnectionPool[_Conn] = ConnectionPool(
             dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure,
@@ -433,6 +470,16 @@ class PostgresStore:
             raise StorageError("the store is closed")
         return PostgresUnitOfWork(self, read_only=read_only)
 
+    def optimistic_unit_of_work(self) -> PostgresUnitOfWork:
+        """A write unit that may decide on what the store last saw, without locking first
+        (:class:`~prepaid_wallet.app.ports.OptimisticStore`; the protocol is in the module
+        docstring): ``StaleStateError`` at its commit, its first read or its end on an error
+        when that had moved, and then nothing was written. Only for work that can be run
+        again; the command pipeline uses it."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        return PostgresUnitOfWork(self, optimistic=self._seen.worth_trying())
+
     def close(self) -> None:
         """Close the pool; further units raise ``StorageError``. Harmless when called again."""
         if self._closed:
@@ -469,8 +516,16 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     _LIVE_ORDER = _LIVE_ORDER
     _store: PostgresStore
 
-    def __init__(self, store: PostgresStore, *, read_only: bool = False) -> None:
+    def __init__(self, store: PostgresStore, *, read_only: bool = False,
+                 optimistic: bool = False) -> None:
         super().__init__(store, read_only=read_only)
+        #: Whether the first ``lock_wallets`` may answer from what the store last saw.
+        self._may_guess = optimistic and not read_only
+        #: The wallets and tenant records this unit decided on without locking them (until
+        #: they are checked), and why they failed the check if they did.
+        self._guess: dict[str, Wallet] | None = None
+        self._guess_records: dict[tuple[str, str], str | None] = {}
+        self._stale: StaleStateError | None = None
         self._begin_sql = _BEGIN_READ if read_only else _BEGIN_WRITE
         #: Wallets this write unit locked, as stored when locked (they cannot change after);
         #: ``_stored`` keeps the wallets it read without locking them, as first read.
@@ -503,6 +558,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     def _transaction(self) -> _Conn:
         """The connection inside this unit's transaction (``BEGIN`` is sent now if no statement
         has been sent yet)."""
+        self._confirm()
         conn = self._check_open()
         if not self._in_transaction(conn):
             self._start(lambda c: c.execute(self._begin_sql))
@@ -527,6 +583,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     def _cursor(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
         """Run ``query`` in this unit's transaction; the unit's first statement goes in one
         pipeline with ``BEGIN`` (one round trip)."""
+        self._confirm()
         conn = self._check_open()
         if self._in_transaction(conn):
             return conn.execute(query, params)
@@ -563,12 +620,17 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
 
     def _send(self, conn: _Conn) -> None:
         """The buffered writes and ``COMMIT`` in one query (:meth:`_flush`); a unit that wrote
-        nothing commits what it began, if anything."""
+        nothing commits what it began, if anything; an optimistic unit that guessed and wrote
+        nothing checks its guess (:meth:`_check_guess`)."""
+        if self._stale is not None:
+            raise self._stale
         if self._has_writes():
             if self._terms:
                 self._write_terms()
                 conn = self._check_open()
             self._flush(conn)
+        elif self._guess is not None:
+            self._check_guess()
         elif self._in_transaction(conn):
             with _translated("COMMIT"):
                 conn.execute("COMMIT")
@@ -630,6 +692,17 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         ]
         if moved:
             payload["wallets"] = moved
+        if self._guess is not None:
+            # Still unchecked: write_unit locks and compares them first.
+            payload["guess"] = [
+                {"id": w.id, "version": w.version, "floor": w.floor.minor_units}
+                for _, w in sorted(self._guess.items())
+            ]
+            if self._guess_records:
+                payload["guess_records"] = [
+                    {"kind": kind, "key": key, "data": data}
+                    for (kind, key), data in sorted(self._guess_records.items())
+                ]
         payload.update(self._record_payload())
         if self._changes:
             entries: list[dict[str, Any]] = []
@@ -697,12 +770,25 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         literal = psycopg.pq.Escaping(conn.pgconn).escape_literal(
             data.encode(conn.info.encoding)
         )
-        query = b"SELECT write_unit(" + literal + b"::jsonb); COMMIT"
-        with _translated("writing"):
+        call = b"SELECT write_unit(" + literal + b"::jsonb)"
+        seen = self._store._seen
+        try:
             if self._in_transaction(conn):
-                conn.execute(query)
+                conn.execute(call + b"; COMMIT")
             else:
-                self._start(lambda c: c.execute(self._begin_sql.encode() + b"; " + query))
+                # The unit's only statement: one implicit transaction, committed at the end of
+                # the query or rolled back by its error (no ROLLBACK to send after).
+                self._start(lambda c: c.execute(_SET_WRITE + b"; " + call))
+        except psycopg.Error as exc:
+            seen.forget([*self._wallets, *(self._guess or ())])
+            if self._guess is not None and exc.sqlstate in (STALE, RECORD_MOVED, *_RETRYABLE):
+                seen.outcome(False)
+                raise _stale_error(exc) from exc
+            raise _library_error("writing", exc) from exc
+        if self._guess is not None:
+            seen.outcome(True)
+        seen.saw(self._wallets.values())
+        seen.forget((), self._records)
 
     # -- wallets ---------------------------------------------------------------------------
 
@@ -716,9 +802,11 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         self._check_open()
         ids = sorted(set(wallet_ids))
         kinds = sorted({rtype.kind for rtype in tenant_records})
-        query = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
-        if not self._read_only:
-            query += " FOR UPDATE"
+        if self._may_guess:
+            guessed = self._guessed(ids, kinds)
+            if guessed is not None:
+                return guessed
+        query = _LOCK if not self._read_only else _READ
         for attempt in itertools.count():
             try:
                 rows, records = self._lock_rows(query, ids, kinds)
@@ -736,16 +824,14 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
                 self._restart()
             self._store._backoff(attempt)
         stored = {row[0]: _ROWS.wallet(row) for row in rows}
-        for kind in kinds:
-            for tenant_id in {row.tenant_id for row in stored.values()}:
-                self._read_ahead[(kind, tenant_id)] = None
-        for kind, key, data in records:
-            self._read_ahead[(kind, key)] = data
+        read = _records_read(stored.values(), kinds, records)
+        self._read_ahead.update(read)
         if self._read_only:
             self._stored.update(stored)
         else:
             # Locked until the unit ends: nobody else can change these rows meanwhile.
             self._locked.update(stored)
+            self._store._seen.saw(stored.values(), read)
         found: dict[str, Wallet] = {}
         for wallet_id in ids:
             wallet = self._wallets.get(wallet_id) or stored.get(wallet_id)
@@ -778,6 +864,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         ``kinds`` stored under the wallets' tenants (none without kinds). As a unit's first
         statement they go with ``BEGIN`` in one simple query (one message, one round trip),
         the ids written as literals; later, in one pipeline."""
+        self._confirm()
         conn = self._check_open()
         if self._in_transaction(conn):
             if not kinds:
@@ -788,17 +875,8 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             return locked.fetchall(), read.fetchall()
 
         def send(conn: _Conn) -> psycopg.Cursor[Any]:
-            quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
-            encoding = conn.info.encoding
-
-            def array(values: list[str]) -> bytes:
-                return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]"
-
-            text = query.encode(encoding).replace(b"%s", array(ids), 1)
-            if kinds:
-                text += b"; " + _TENANT_RECORDS.encode(encoding).replace(
-                    b"%s", array(kinds), 1).replace(b"%s", array(ids), 1)
-            return conn.execute(self._begin_sql.encode() + b"; " + text)
+            return conn.execute(self._begin_sql.encode() + b"; "
+                                + self._literal_reads(conn, query, ids, kinds))
 
         cursor = self._start(send)
         cursor.nextset()  # past BEGIN's result
@@ -807,6 +885,122 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             return rows, []
         cursor.nextset()
         return rows, cursor.fetchall()
+
+    # -- the optimistic path ----------------------------------------------------------------
+
+    def _guessed(self, ids: list[str], kinds: list[str]) -> dict[str, Wallet] | None:
+        """The first ``lock_wallets`` of an optimistic unit that has sent nothing: the wallets
+        and tenant records as the store last saw them, locking nothing, if it saw them all."""
+        self._may_guess = False
+        conn = self._check_open()
+        if self._in_transaction(conn) or self._has_writes() or self._locked:
+            return None
+        guess = self._store._seen.guess(ids, kinds)
+        if guess is None:
+            return None
+        self._guess, self._guess_records = guess
+        self._locked.update(self._guess)
+        self._read_ahead.update(self._guess_records)
+        return dict(self._guess)
+
+    def _confirm(self) -> None:
+        """Before any statement but the commit of a unit that guessed: lock the guessed
+        wallets with ``BEGIN`` (and read the tenant records) as an ordinary unit would have,
+        and check they are what the unit decided on. From then on the unit is an ordinary
+        one; ``StaleStateError`` (now and at every later statement) if they moved."""
+        if self._stale is not None:
+            raise self._stale
+        guess, self._guess = self._guess, None
+        if guess is None:
+            return
+        ids = sorted(guess)
+        kinds = sorted({kind for kind, _ in self._guess_records})
+        try:
+            rows, records = self._lock_rows(_LOCK, ids, kinds)
+        except psycopg.Error as exc:
+            self._store._seen.forget(ids)
+            raise _library_error("locking wallets", exc) from exc
+        self._compare(guess, rows, kinds, records)
+
+    def _check_guess(self) -> None:
+        """A unit that guessed ends without writing (a refusal, say): are the guessed wallets
+        and records still stored so? One snapshot, one round trip, no lock: if they are, what
+        the unit decided was decided on the state as it still is. ``StaleStateError`` if
+        not."""
+        guess, self._guess = self._guess, None
+        if guess is None:
+            return
+        ids = sorted(guess)
+        kinds = sorted({kind for kind, _ in self._guess_records})
+        conn = self._check_open()
+        with _translated("checking what the unit read"):
+            cursor = conn.execute(_BEGIN_READ.encode() + b"; " + self._literal_reads(
+                conn, _READ, ids, kinds) + b"; COMMIT")
+            cursor.nextset()  # past BEGIN's result
+            rows = cursor.fetchall()
+            records = []
+            if kinds:
+                cursor.nextset()
+                records = cursor.fetchall()
+        self._compare(guess, rows, kinds, records)
+
+    def _compare(self, guess: dict[str, Wallet], rows: Sequence[Any], kinds: Sequence[str],
+                 records: Sequence[Any]) -> None:
+        """The guess against the wallets and records found: note the outcome, keep what was
+        found, raise ``StaleStateError`` (kept for later statements) if anything moved."""
+        seen = self._store._seen
+        found = {row[0]: _ROWS.wallet(row) for row in rows}
+        read = _records_read(found.values(), kinds, records)
+        seen.saw(found.values(), read)
+        moved = [wallet_id for wallet_id in sorted(guess)
+                 if found.get(wallet_id) != guess[wallet_id]]
+        seen.outcome(not moved and read == self._guess_records)
+        if moved:
+            wallet_id = moved[0]
+            now = found.get(wallet_id)
+            self._stale = StaleStateError(f"wallet {wallet_id!r}", wallet_id,
+                                          guess[wallet_id].version,
+                                          -1 if now is None else now.version)
+        elif read != self._guess_records:
+            pair = next(p for p in sorted(read) if read[p] != self._guess_records.get(p))
+            self._stale = StaleStateError(f"record {pair[0]}/{pair[1]!r}")
+        if self._stale is not None:
+            raise self._stale
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """End the unit; a unit that guessed and ends on a library error (a refusal decided on
+        the guess, say) first checks its guess, and raises ``StaleStateError`` instead if it
+        no longer holds."""
+        stale: StaleStateError | None = None
+        if (isinstance(exc, PrepaidWalletError) and not isinstance(exc, StaleStateError)
+                and self._guess is not None and not self._done):
+            try:
+                self._check_guess()
+            except StaleStateError as error:
+                stale = error
+            except PrepaidWalletError:  # the original error is the one that matters
+                pass
+        super().__exit__(exc_type, exc, tb)
+        if stale is not None:
+            raise stale from exc
+
+    @staticmethod
+    def _literal_reads(conn: _Conn, query: str, ids: list[str], kinds: list[str]) -> bytes:
+        """``query`` on the wallets ``ids`` and, with ``kinds``, the read of their tenants'
+        records of those kinds, as the text of one simple query (the ids written as escaped
+        literals)."""
+        quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
+        encoding = conn.info.encoding
+
+        def array(values: list[str]) -> bytes:
+            return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]"
+
+        text = query.encode(encoding).replace(b"%s", array(ids), 1)
+        if kinds:
+            text += b"; " + _TENANT_RECORDS.encode(encoding).replace(
+                b"%s", array(kinds), 1).replace(b"%s", array(ids), 1)
+        return text
 
     def _restart(self) -> None:
         """Roll back the transaction but keep the unit open: its next statement begins a new
