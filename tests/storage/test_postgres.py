@@ -851,7 +851,7 @@ class TestPostgresOptimisticUnits:
                 return run
 
             spent = sum(run_in_threads([work(n) for n in range(4)]))
-            total = sum((services[0].get_wallet(w).open.minor_units for w in ids))
+            total = sum(services[0].get_wallet(w).open.minor_units for w in ids)
             assert total == 1500 - spent
             assert all(services[0].get_wallet(w).open.minor_units >= 0 for w in ids)
             report = services[0].verify()

@@ -21,8 +21,11 @@ When the lock is a unit's first statement, ``BEGIN`` and the ``SELECT`` go as on
 Writes are buffered in the unit exactly as in :mod:`prepaid_wallet.storage.sqlite` and sent at
 :meth:`PostgresUnitOfWork.commit` as one simple query,
 ``SELECT write_unit('<the writes as JSON>'); COMMIT``, so a simple write command (lock, decide,
-write) is two round trips. ``write_unit`` (a PL/pgSQL function of the schema) applies them set
-by set. Nothing it needs is read first:
+write) is two round trips (one in an optimistic unit, below). When the call is the unit's only
+statement it goes as ``SET TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT write_unit(...)``:
+one implicit transaction, committed at the end of the query or rolled back by its error, so a
+failed commit sends no ``ROLLBACK`` after. ``write_unit`` (a PL/pgSQL function of the schema)
+applies the writes set by set. Nothing it needs is read first:
 
 * the balance after each posting comes from the state the change carries
   (:func:`~prepaid_wallet.storage._buffer.balances_after`);
@@ -53,6 +56,34 @@ by set. Nothing it needs is read first:
   pending. A unit without events or acknowledgements sends none.
 
 A failed commit rolls the whole transaction back and ends the unit.
+
+Optimistic units (:meth:`PostgresStore.optimistic_unit_of_work`, what the command pipeline runs a
+command in first). The store keeps what it last saw committed
+(:mod:`prepaid_wallet.storage._postgres_seen`): the wallets its units locked or committed, and
+the tenant records read with a lock. The first ``lock_wallets`` of an optimistic unit that has
+sent nothing answers from there when every wallet and record is known, sending nothing and
+locking nothing (a *guess*); the unit is decided on it. Nothing is trusted:
+
+* at commit, ``write_unit`` receives the guess (each wallet's id, version and floor; each
+  record's kind, key and JSON) and, before it writes anything, locks the wallets ``FOR UPDATE``
+  in id order and compares: a wallet's version moves with every change of its balances, status
+  or chain and its floor is compared as well, so equal means the wallet is exactly as decided
+  on, and stays so until the commit (the lock). A mismatch raises ``PW001`` (a wallet) or
+  ``PW003`` (a record) and nothing is written;
+* before any other statement (a read of lots, of an idempotency key, a second lock...) the
+  unit first locks the guessed wallets and reads the records with ``BEGIN``, as an ordinary
+  unit's first statement, and compares; from then on it is an ordinary unit;
+* a unit that ends without writing -- a refusal decided on the guess, or nothing to write --
+  compares the guess with one ``REPEATABLE READ`` snapshot before it ends;
+* any mismatch (or a deadlock in the guessed commit) raises
+  :class:`~prepaid_wallet.errors.StaleStateError` (a ``ConcurrencyError``): nothing was
+  written, and the pipeline runs the command again in an ordinary unit, which locks first.
+
+Wallet versions only grow, so a wallet found equal to the guess was so from the moment it was
+seen to the check; every row a command reads besides the wallets and the tenant records is
+read after the lock (above), as in an ordinary unit. A command on wallets the store saw last is
+one round trip; a failed guess costs one more than locking first, so the store follows the
+odds that a guess holds and stops guessing below even odds but for a probe now and then.
 
 Retries. The body of a unit belongs to the caller (the service), so a unit cannot be replayed
 from inside the library once it has read and decided something. The library retries, up to
@@ -95,9 +126,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -114,7 +144,6 @@ from prepaid_wallet.errors import (
     IntegrityError,
     InvalidInputError,
     PrepaidWalletError,
-    StaleStateError,
     StorageError,
     StoreNotFoundError,
     WalletNotFoundError,
@@ -122,7 +151,15 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.seals import Sealer, SealKey, check_seal_key
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
-from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, RECORD_MOVED, STALE
+from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
+from prepaid_wallet.storage._postgres_guess import (
+    BEGIN_READ,
+    LOCK,
+    READ,
+    GuessingUnit,
+    records_read,
+    stale_error,
+)
 from prepaid_wallet.storage._postgres_seen import Seen
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
@@ -157,12 +194,9 @@ _TENANT_RECORDS = (
     " AND key IN (SELECT tenant_id FROM wallets WHERE id = ANY(%s::text[]))"
 )
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
-_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+_BEGIN_READ = BEGIN_READ
 #: A write unit's isolation when its commit is its only statement (an implicit transaction).
 _SET_WRITE = b"SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
-#: Wallets by id (``%s``, an array), in id order: read, and read and locked.
-_READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
-_LOCK = _READ + " FOR UPDATE"
 
 
 
@@ -226,33 +260,6 @@ def _translated(action: str) -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         raise _library_error(action, exc) from exc
-
-
-def _stale_error(exc: psycopg.Error) -> StaleStateError:
-    """The ``StaleStateError`` of an optimistic unit's failed commit: a guessed wallet moved
-    (``PW001``), a guessed record moved (``PW003``), or the database rolled it back (a
-    deadlock or a serialization failure)."""
-    detail = exc.diag.message_detail or ""
-    if exc.sqlstate == STALE:
-        with contextlib.suppress(ValueError, TypeError):
-            wallet_id, expected, actual = json.loads(detail)
-            return StaleStateError(f"wallet {wallet_id!r}", str(wallet_id), int(expected),
-                                   int(actual))
-    if exc.sqlstate == RECORD_MOVED:
-        return StaleStateError(f"record {detail!r}")
-    return StaleStateError(f"what the unit read ({_library_error('writing', exc)})")
-
-
-def _records_read(wallets: Iterable[Wallet], kinds: Sequence[str],
-                  rows: Sequence[Any]) -> dict[tuple[str, str], str | None]:
-    """The records of ``kinds`` under the tenants of ``wallets``, from the ``(kind, key,
-    data)`` rows read: None for each one not stored."""
-    read: dict[tuple[str, str], str | None] = {
-        (kind, tenant_id): None for kind in kinds for tenant_id in {w.tenant_id for w in wallets}
-    }
-    for kind, key, data in rows:
-        read[(kind, key)] = data
-    return read
 
 
 def _quote(name: str) -> str:
@@ -508,7 +515,7 @@ class PostgresStore:
     def _export(self, conn: _Conn) -> dict[str, Any]:
         return PostgresUnitOfWork.export_tables(conn)
 
-class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
+class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
     """A unit of work on a :class:`PostgresStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
     _DIALECT = _DIALECT
@@ -519,13 +526,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     def __init__(self, store: PostgresStore, *, read_only: bool = False,
                  optimistic: bool = False) -> None:
         super().__init__(store, read_only=read_only)
-        #: Whether the first ``lock_wallets`` may answer from what the store last saw.
-        self._may_guess = optimistic and not read_only
-        #: The wallets and tenant records this unit decided on without locking them (until
-        #: they are checked), and why they failed the check if they did.
-        self._guess: dict[str, Wallet] | None = None
-        self._guess_records: dict[tuple[str, str], str | None] = {}
-        self._stale: StaleStateError | None = None
+        self._init_guess(optimistic and not read_only)
         self._begin_sql = _BEGIN_READ if read_only else _BEGIN_WRITE
         #: Wallets this write unit locked, as stored when locked (they cannot change after);
         #: ``_stored`` keeps the wallets it read without locking them, as first read.
@@ -781,9 +782,10 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
                 self._start(lambda c: c.execute(_SET_WRITE + b"; " + call))
         except psycopg.Error as exc:
             seen.forget([*self._wallets, *(self._guess or ())])
-            if self._guess is not None and exc.sqlstate in (STALE, RECORD_MOVED, *_RETRYABLE):
+            stale = None if self._guess is None else stale_error(exc)
+            if stale is not None:
                 seen.outcome(False)
-                raise _stale_error(exc) from exc
+                raise stale from exc
             raise _library_error("writing", exc) from exc
         if self._guess is not None:
             seen.outcome(True)
@@ -806,7 +808,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             guessed = self._guessed(ids, kinds)
             if guessed is not None:
                 return guessed
-        query = _LOCK if not self._read_only else _READ
+        query = LOCK if not self._read_only else READ
         for attempt in itertools.count():
             try:
                 rows, records = self._lock_rows(query, ids, kinds)
@@ -824,7 +826,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
                 self._restart()
             self._store._backoff(attempt)
         stored = {row[0]: _ROWS.wallet(row) for row in rows}
-        read = _records_read(stored.values(), kinds, records)
+        read = records_read(stored.values(), kinds, records)
         self._read_ahead.update(read)
         if self._read_only:
             self._stored.update(stored)
@@ -885,105 +887,6 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             return rows, []
         cursor.nextset()
         return rows, cursor.fetchall()
-
-    # -- the optimistic path ----------------------------------------------------------------
-
-    def _guessed(self, ids: list[str], kinds: list[str]) -> dict[str, Wallet] | None:
-        """The first ``lock_wallets`` of an optimistic unit that has sent nothing: the wallets
-        and tenant records as the store last saw them, locking nothing, if it saw them all."""
-        self._may_guess = False
-        conn = self._check_open()
-        if self._in_transaction(conn) or self._has_writes() or self._locked:
-            return None
-        guess = self._store._seen.guess(ids, kinds)
-        if guess is None:
-            return None
-        self._guess, self._guess_records = guess
-        self._locked.update(self._guess)
-        self._read_ahead.update(self._guess_records)
-        return dict(self._guess)
-
-    def _confirm(self) -> None:
-        """Before any statement but the commit of a unit that guessed: lock the guessed
-        wallets with ``BEGIN`` (and read the tenant records) as an ordinary unit would have,
-        and check they are what the unit decided on. From then on the unit is an ordinary
-        one; ``StaleStateError`` (now and at every later statement) if they moved."""
-        if self._stale is not None:
-            raise self._stale
-        guess, self._guess = self._guess, None
-        if guess is None:
-            return
-        ids = sorted(guess)
-        kinds = sorted({kind for kind, _ in self._guess_records})
-        try:
-            rows, records = self._lock_rows(_LOCK, ids, kinds)
-        except psycopg.Error as exc:
-            self._store._seen.forget(ids)
-            raise _library_error("locking wallets", exc) from exc
-        self._compare(guess, rows, kinds, records)
-
-    def _check_guess(self) -> None:
-        """A unit that guessed ends without writing (a refusal, say): are the guessed wallets
-        and records still stored so? One snapshot, one round trip, no lock: if they are, what
-        the unit decided was decided on the state as it still is. ``StaleStateError`` if
-        not."""
-        guess, self._guess = self._guess, None
-        if guess is None:
-            return
-        ids = sorted(guess)
-        kinds = sorted({kind for kind, _ in self._guess_records})
-        conn = self._check_open()
-        with _translated("checking what the unit read"):
-            cursor = conn.execute(_BEGIN_READ.encode() + b"; " + self._literal_reads(
-                conn, _READ, ids, kinds) + b"; COMMIT")
-            cursor.nextset()  # past BEGIN's result
-            rows = cursor.fetchall()
-            records = []
-            if kinds:
-                cursor.nextset()
-                records = cursor.fetchall()
-        self._compare(guess, rows, kinds, records)
-
-    def _compare(self, guess: dict[str, Wallet], rows: Sequence[Any], kinds: Sequence[str],
-                 records: Sequence[Any]) -> None:
-        """The guess against the wallets and records found: note the outcome, keep what was
-        found, raise ``StaleStateError`` (kept for later statements) if anything moved."""
-        seen = self._store._seen
-        found = {row[0]: _ROWS.wallet(row) for row in rows}
-        read = _records_read(found.values(), kinds, records)
-        seen.saw(found.values(), read)
-        moved = [wallet_id for wallet_id in sorted(guess)
-                 if found.get(wallet_id) != guess[wallet_id]]
-        seen.outcome(not moved and read == self._guess_records)
-        if moved:
-            wallet_id = moved[0]
-            now = found.get(wallet_id)
-            self._stale = StaleStateError(f"wallet {wallet_id!r}", wallet_id,
-                                          guess[wallet_id].version,
-                                          -1 if now is None else now.version)
-        elif read != self._guess_records:
-            pair = next(p for p in sorted(read) if read[p] != self._guess_records.get(p))
-            self._stale = StaleStateError(f"record {pair[0]}/{pair[1]!r}")
-        if self._stale is not None:
-            raise self._stale
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        """End the unit; a unit that guessed and ends on a library error (a refusal decided on
-        the guess, say) first checks its guess, and raises ``StaleStateError`` instead if it
-        no longer holds."""
-        stale: StaleStateError | None = None
-        if (isinstance(exc, PrepaidWalletError) and not isinstance(exc, StaleStateError)
-                and self._guess is not None and not self._done):
-            try:
-                self._check_guess()
-            except StaleStateError as error:
-                stale = error
-            except PrepaidWalletError:  # the original error is the one that matters
-                pass
-        super().__exit__(exc_type, exc, tb)
-        if stale is not None:
-            raise stale from exc
 
     @staticmethod
     def _literal_reads(conn: _Conn, query: str, ids: list[str], kinds: list[str]) -> bytes:
