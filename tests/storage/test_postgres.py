@@ -762,6 +762,22 @@ class TestPostgresOptimisticUnits:
             ours.spend(wallet_id, SpendRequest(eur("1.00")))
         assert theirs.get_wallet(wallet_id).open == eur("0.50")
 
+    def test_a_floor_another_store_changed_is_not_decided_on(
+            self, two: tuple[Store, Store]) -> None:
+        # A floor moves without the wallet's version: the guess compares it too.
+        ours, theirs, wallet_id = self._services(two)
+        theirs.set_floor(wallet_id, eur("-5.00"), actor="ops", reason=None)
+        ours.spend(wallet_id, SpendRequest(eur("12.00")))  # seen at -5.00: -2.00 left
+        theirs.set_floor(wallet_id, eur("-2.00"), actor="ops", reason=None)
+        with pytest.raises(RefusedError):  # decided again on the floor of -2.00
+            ours.spend(wallet_id, SpendRequest(eur("1.00")))
+        theirs.set_floor(wallet_id, eur("-4.00"), actor="ops", reason=None)
+        ours.spend(wallet_id, SpendRequest(eur("1.00")))  # a write: checked by write_unit
+        assert ours.get_wallet(wallet_id).open == eur("-3.00")
+        theirs.set_floor(wallet_id, eur("-3.00"), actor="ops", reason=None)
+        with pytest.raises(RefusedError):
+            ours.spend(wallet_id, SpendRequest(eur("0.50")))
+
     def test_an_idempotency_key_stays_exactly_once(self, two: tuple[Store, Store]) -> None:
         ours, theirs, wallet_id = self._services(two)
         ours.spend(wallet_id, SpendRequest(eur("1.00")))

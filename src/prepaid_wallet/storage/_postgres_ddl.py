@@ -318,27 +318,30 @@ $$;
 _WRITE_UNIT_9 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
 #: Version 10: an optimistic unit (one that decided on the wallets and tenant records its store
 #: last saw, without locking them first: see :mod:`prepaid_wallet.storage.postgres`) sends what
-#: it decided on as ``guess`` (each wallet's id, version and floor) and ``guess_records`` (each
-#: record's kind, key and JSON, NULL for none). Before anything is written the guessed wallets
-#: are locked in id order and compared: a moved wallet raises ``wallet_moved`` (``PW001``), a
-#: record stored otherwise ``PW003``; either ends the query before its ``COMMIT``.
+#: it decided on. A wallet it changes carries the floor it saw (``floor``): its update matches
+#: only the version and the floor it decided on. A wallet it did not change is in ``guess``
+#: (id, version, floor): each is locked, in id order, and compared. Each record it decided on
+#: is in ``guess_records`` (kind, key, JSON; NULL for none) and compared. A moved wallet raises
+#: ``wallet_moved`` (``PW001``), a record stored otherwise ``PW003``; either ends the query
+#: before its ``COMMIT``, and nothing is written.
 _UNIT_GUESS = f"""    IF p ? 'guess' THEN
         FOR w IN
-            SELECT v.id, v.version AS base, v.floor AS expected, x.version, x.floor
-                FROM jsonb_to_recordset(p -> 'guess') AS v (id TEXT, version BIGINT, floor BIGINT)
-                JOIN {{s}}.wallets x ON x.id = v.id
-                ORDER BY v.id FOR UPDATE OF x
+            SELECT * FROM jsonb_to_recordset(p -> 'guess')
+                AS v (id TEXT, version BIGINT, floor BIGINT)
+            ORDER BY v.id
         LOOP
-            IF w.version <> w.base OR w.floor <> w.expected THEN
-                PERFORM {{s}}.wallet_moved(w.id, w.base);
+            SELECT x.version, x.floor INTO found_version, found_floor
+                FROM {{s}}.wallets x WHERE x.id = w.id FOR UPDATE;
+            IF found_version IS DISTINCT FROM w.version OR found_floor <> w.floor THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.version);
             END IF;
         END LOOP;
     END IF;
     IF p ? 'guess_records' THEN
         SELECT v.kind || '/' || v.key INTO missing
             FROM jsonb_to_recordset(p -> 'guess_records') AS v (kind TEXT, key TEXT, data TEXT)
-            LEFT JOIN {{s}}.records r ON r.kind = v.kind AND r.key = v.key
-            WHERE r.data IS DISTINCT FROM v.data
+            WHERE v.data IS DISTINCT FROM (
+                SELECT r.data FROM {{s}}.records r WHERE r.kind = v.kind AND r.key = v.key)
             LIMIT 1;
         IF missing IS NOT NULL THEN
             RAISE EXCEPTION '{_TRIGGER} record % moved', missing
@@ -346,7 +349,19 @@ _UNIT_GUESS = f"""    IF p ? 'guess' THEN
         END IF;
     END IF;
 """
-_WRITE_UNIT = _UNIT_HEAD + _UNIT_GUESS + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
+_UNIT_HEAD_10 = _UNIT_HEAD.replace("""    missing TEXT;
+""", """    missing TEXT;
+    found_version BIGINT;
+    found_floor BIGINT;
+""")
+_UNIT_WALLETS_10 = _UNIT_WALLETS.replace(
+    "id TEXT, base BIGINT, open BIGINT,", "id TEXT, base BIGINT, floor BIGINT, open BIGINT,"
+).replace(
+    "WHERE id = w.id AND version = w.base;",
+    "WHERE id = w.id AND version = w.base\n"
+    "                    AND (w.floor IS NULL OR floor = w.floor);",
+)
+_WRITE_UNIT = _UNIT_HEAD_10 + _UNIT_GUESS + _UNIT_WALLETS_10 + _UNIT_RECORDS + _UNIT_REST
 
 
 #: The DDL of each hook of the migration list, as :func:`prepaid_wallet.storage._schema.render`

@@ -682,8 +682,12 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
         # A change moves balances, status, version, head and its instant only; the rest of a
         # wallet is fixed. Sorted by id, like the locks: an update of a wallet this unit did
         # not lock waits in the same order as everyone else.
+        # A wallet the unit guessed is updated only if still at the floor it saw (the version
+        # is checked in any case); one it guessed and did not change is checked on its own.
+        guess = self._guess or {}
         moved = [
             {"id": w.id, "base": self._base_versions.get(w.id, 0),
+             "floor": guess[w.id].floor.minor_units if w.id in guess else None,
              "open": w.open.minor_units, "commerce": w.commerce.minor_units,
              "held": w.held.minor_units, "status": w.status.value, "version": w.version,
              "head": w.head, "last_at": w.last_at,
@@ -693,17 +697,18 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
         ]
         if moved:
             payload["wallets"] = moved
-        if self._guess is not None:
-            # Still unchecked: write_unit locks and compares them first.
+        unchanged = [w for wallet_id, w in sorted(guess.items())
+                     if wallet_id not in self._wallets]
+        if unchanged:
             payload["guess"] = [
                 {"id": w.id, "version": w.version, "floor": w.floor.minor_units}
-                for _, w in sorted(self._guess.items())
+                for w in unchanged
             ]
-            if self._guess_records:
-                payload["guess_records"] = [
-                    {"kind": kind, "key": key, "data": data}
-                    for (kind, key), data in sorted(self._guess_records.items())
-                ]
+        if self._guess is not None and self._guess_records:
+            payload["guess_records"] = [
+                {"kind": kind, "key": key, "data": data}
+                for (kind, key), data in sorted(self._guess_records.items())
+            ]
         payload.update(self._record_payload())
         if self._changes:
             entries: list[dict[str, Any]] = []
