@@ -762,6 +762,20 @@ class TestPostgresOptimisticUnits:
             ours.spend(wallet_id, SpendRequest(eur("1.00")))
         assert theirs.get_wallet(wallet_id).open == eur("0.50")
 
+    def test_a_tenant_scoped_service_guesses_too(self, two: tuple[Store, Store]) -> None:
+        # A scoped service reads the wallet (is it the tenant's?) before it locks it: the read
+        # is answered from what the store saw, and checked with the rest.
+        ours, theirs, wallet_id = self._services(two)
+        scoped = WalletService(two[0], clock=FixedClock(T0), ids=RandomIds(), tenant_id=TENANT)
+        scoped.spend(wallet_id, SpendRequest(eur("1.00")))
+        trips = _round_trips(two[0], lambda: scoped.spend(wallet_id, SpendRequest(eur("1.00"))))
+        assert trips == ["Query"], trips
+        theirs.spend(wallet_id, SpendRequest(eur("1.00")))
+        trips = _round_trips(two[0], lambda: scoped.spend(wallet_id, SpendRequest(eur("1.00"))))
+        # the refused guess, then a scoped unit as before: read, lock, write
+        assert trips == ["Query", "Sync", "Sync", "Query"], trips
+        assert ours.get_wallet(wallet_id).open == eur("6.00")
+
     def test_a_floor_another_store_changed_is_not_decided_on(
             self, two: tuple[Store, Store]) -> None:
         # A floor moves without the wallet's version: the guess compares it too.

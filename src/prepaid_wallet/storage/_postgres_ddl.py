@@ -319,11 +319,12 @@ _WRITE_UNIT_9 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
 #: Version 10: an optimistic unit (one that decided on the wallets and tenant records its store
 #: last saw, without locking them first: see :mod:`prepaid_wallet.storage.postgres`) sends what
 #: it decided on. A wallet it changes carries the floor it saw (``floor``): its update matches
-#: only the version and the floor it decided on. A wallet it did not change is in ``guess``
-#: (id, version, floor): each is locked, in id order, and compared. Each record it decided on
-#: is in ``guess_records`` (kind, key, JSON; NULL for none) and compared. A moved wallet raises
-#: ``wallet_moved`` (``PW001``), a record stored otherwise ``PW003``; either ends the query
-#: before its ``COMMIT``, and nothing is written.
+#: only the version and the floor it decided on. If it decided on a wallet it does not change,
+#: every wallet it decided on is in ``guess`` (id, version, floor): each is locked, in id order
+#: (the order every unit locks in), and compared, before anything is written. Each record it
+#: decided on is in ``guess_records`` (kind, key, JSON; NULL for none) and compared. A moved
+#: wallet raises ``wallet_moved`` (``PW001``), a record stored otherwise ``PW003``; either
+#: ends the query before its ``COMMIT``, and nothing is written.
 _UNIT_GUESS = f"""    IF p ? 'guess' THEN
         FOR w IN
             SELECT * FROM jsonb_to_recordset(p -> 'guess')

@@ -90,7 +90,8 @@ class GuessingUnit:
                            ) -> bytes: ...
 
     def _init_guess(self, optimistic: bool) -> None:
-        #: Whether the first ``lock_wallets`` may answer from what the store last saw.
+        #: Whether ``lock_wallets`` (and a wallet read) may still answer from what the store
+        #: last saw: until the unit sends or buffers anything.
         self._may_guess = optimistic
         #: The wallets and tenant records this unit decided on without locking them (until
         #: they are checked), and why they failed the check if they did.
@@ -99,19 +100,23 @@ class GuessingUnit:
         self._stale: StaleStateError | None = None
 
     def _guessed(self, ids: list[str], kinds: list[str]) -> dict[str, Wallet] | None:
-        """The first ``lock_wallets`` of an optimistic unit that has sent nothing: the wallets
-        and tenant records as the store last saw them, locking nothing, if it saw them all."""
-        self._may_guess = False
+        """``lock_wallets`` (or a wallet read) of an optimistic unit that has sent and buffered
+        nothing yet: the wallets and tenant records as the store last saw them, locking
+        nothing, if it saw them all (added to what the unit guessed already); None otherwise,
+        and the unit guesses no more."""
         conn = self._check_open()
-        if self._in_transaction(conn) or self._has_writes() or self._locked:
-            return None
-        guess = self._store._seen.guess(ids, kinds)
+        guess = None
+        if not self._in_transaction(conn) and not self._has_writes():
+            guess = self._store._seen.guess(ids, kinds)
         if guess is None:
+            self._may_guess = False
             return None
-        self._guess, self._guess_records = guess
-        self._locked.update(self._guess)
-        self._read_ahead.update(self._guess_records)
-        return dict(self._guess)
+        wallets, records = guess
+        self._guess = {**(self._guess or {}), **wallets}
+        self._guess_records.update(records)
+        self._locked.update(wallets)
+        self._read_ahead.update(records)
+        return wallets
 
     def _confirm(self) -> None:
         """Before any statement but the commit of a unit that guessed: lock the guessed

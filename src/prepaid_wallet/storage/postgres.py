@@ -683,7 +683,8 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
         # wallet is fixed. Sorted by id, like the locks: an update of a wallet this unit did
         # not lock waits in the same order as everyone else.
         # A wallet the unit guessed is updated only if still at the floor it saw (the version
-        # is checked in any case); one it guessed and did not change is checked on its own.
+        # is checked in any case); if it guessed one it did not change, every guessed wallet
+        # is locked and compared before anything is written.
         guess = self._guess or {}
         moved = [
             {"id": w.id, "base": self._base_versions.get(w.id, 0),
@@ -697,12 +698,11 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
         ]
         if moved:
             payload["wallets"] = moved
-        unchanged = [w for wallet_id, w in sorted(guess.items())
-                     if wallet_id not in self._wallets]
-        if unchanged:
+        if any(wallet_id not in self._wallets for wallet_id in guess):
+            # Locked and compared first, all of them in id order (so as in every other unit).
             payload["guess"] = [
                 {"id": w.id, "version": w.version, "floor": w.floor.minor_units}
-                for w in unchanged
+                for _, w in sorted(guess.items())
             ]
         if self._guess is not None and self._guess_records:
             payload["guess_records"] = [
@@ -918,5 +918,9 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
             conn.execute("ROLLBACK")
 
     def _known_wallet(self, wallet_id: str) -> Wallet | None:
-        return self._locked.get(wallet_id) or self._stored.get(wallet_id)
+        known = self._locked.get(wallet_id) or self._stored.get(wallet_id)
+        if known is None and self._may_guess:  # a scoped service's look before the lock
+            guessed = self._guessed([wallet_id], [])
+            known = None if guessed is None else guessed[wallet_id]
+        return known
 
