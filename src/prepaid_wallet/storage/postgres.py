@@ -60,16 +60,19 @@ A failed commit rolls the whole transaction back and ends the unit.
 Optimistic units (:meth:`PostgresStore.optimistic_unit_of_work`, what the command pipeline runs a
 command in first). The store keeps what it last saw committed
 (:mod:`prepaid_wallet.storage._postgres_seen`): the wallets its units locked or committed, and
-the tenant records read with a lock. The first ``lock_wallets`` of an optimistic unit that has
-sent nothing answers from there when every wallet and record is known, sending nothing and
-locking nothing (a *guess*); the unit is decided on it. Nothing is trusted:
+the tenant records read with a lock. ``lock_wallets`` (and a wallet read, as a tenant-scoped
+service makes before it locks) of an optimistic unit that has sent and buffered nothing answers
+from there when every wallet and record is known, sending nothing and locking nothing (a
+*guess*); the unit is decided on it. Nothing is trusted:
 
-* at commit, ``write_unit`` receives the guess (each wallet's id, version and floor; each
-  record's kind, key and JSON) and, before it writes anything, locks the wallets ``FOR UPDATE``
-  in id order and compares: a wallet's version moves with every change of its balances, status
-  or chain and its floor is compared as well, so equal means the wallet is exactly as decided
-  on, and stays so until the commit (the lock). A mismatch raises ``PW001`` (a wallet) or
-  ``PW003`` (a record) and nothing is written;
+* at commit, ``write_unit`` receives the guess (each wallet's version and floor; each record's
+  kind, key and JSON): a guessed wallet it changes is updated only ``WHERE version = ... AND
+  floor = ...`` as guessed (if the unit guessed wallets it does not change, every guessed
+  wallet is first locked ``FOR UPDATE`` in id order and compared), and the records are
+  compared; all of it in the one transaction of the commit. A wallet's version moves with every
+  change of its balances, status or chain and its floor is compared as well, so equal means the
+  wallet is exactly as decided on, and stays so until the commit (the row lock). A mismatch
+  raises ``PW001`` (a wallet) or ``PW003`` (a record) and nothing is written;
 * before any other statement (a read of lots, of an idempotency key, a second lock...) the
   unit first locks the guessed wallets and reads the records with ``BEGIN``, as an ordinary
   unit's first statement, and compares; from then on it is an ordinary unit;
