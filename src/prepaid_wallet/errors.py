@@ -83,6 +83,7 @@ __all__ = [
     "SealKeyError",
     "SignatureError",
     "SpendDeniedError",
+    "StaleStateError",
     "StorageError",
     "StoreNotEmptyError",
     "StoreNotFoundError",
@@ -541,6 +542,23 @@ class ConcurrencyError(ConflictError):
             f"wallet {wallet_id!r} was changed concurrently"
             f" (expected version {expected}, found {actual})"
         )
+
+
+class StaleStateError(ConcurrencyError):
+    """An optimistic unit of work -- one that decided on the wallets (and tenant records) its
+    store last saw, without locking them first -- found that they had moved before it could
+    write: nothing was written, and running the command again is safe. The command pipeline
+    does that itself, the locking way; a caller sees this only from a unit it opened with
+    ``optimistic_unit_of_work()``. ``wallet_id`` names the wallet that moved (empty when a
+    record did), with the version the unit expected and the one found (``-1`` when unknown)."""
+
+    def __init__(self, what: str, wallet_id: str = "", expected: int = -1,
+                 actual: int = -1) -> None:
+        self.wallet_id = wallet_id
+        self.expected = expected
+        self.actual = actual
+        ConflictError.__init__(
+            self, f"{what} moved since the unit's store last saw it; nothing was written")
 
 
 class DuplicateWalletError(ConflictError):

@@ -248,16 +248,16 @@ def test_a_dialect_must_give_exactly_the_hooks_of_the_migration_list() -> None:
     from prepaid_wallet.storage._schema import HOOKS, render
 
     assert sorted(HOOKS) == ["journal", "write_path", "write_unit", "write_unit_6",
-                             "write_unit_7", "write_unit_8"]
+                             "write_unit_7", "write_unit_8", "write_unit_9"]
     with pytest.raises(ValueError, match="must give the hooks"):
         render(SQLITE, {"journal": "", "write_path": "", "write_unit": "", "write_unit_6": ""})
     with pytest.raises(ValueError, match="must give the hooks"):
         render(SQLITE, {"journal": "", "write_path": "", "write_unit": "", "write_unit_6": "",
-                        "write_unit_7": "", "write_unit_8": "", "extra": ""})
+                        "write_unit_7": "", "write_unit_8": "", "write_unit_9": "", "extra": ""})
     scripts = render(SQLITE, {"journal": "-- j\n", "write_path": "-- w\n", "write_unit": "",
                               "write_unit_6": "-- 6\n", "write_unit_7": "-- 7\n",
-                              "write_unit_8": ""})
-    assert sorted(scripts) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+                              "write_unit_8": "", "write_unit_9": ""})
+    assert sorted(scripts) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert scripts[1].endswith(");\n-- j\n")  # the hook follows the version's own DDL
     assert scripts[2] == "-- w\n"
     assert scripts[6].endswith(";\n-- 6\n")
@@ -266,7 +266,8 @@ def test_a_dialect_must_give_exactly_the_hooks_of_the_migration_list() -> None:
 
 @pytest.mark.parametrize(
     ("found", "expected"),
-    [(1, [2, 3, 4, 5, 6, 7, 8, 9]), (4, [5, 6, 7, 8, 9]), (6, [7, 8, 9]), (8, [9]), (9, [])],
+    [(1, [2, 3, 4, 5, 6, 7, 8, 9, 10]), (4, [5, 6, 7, 8, 9, 10]), (6, [7, 8, 9, 10]),
+     (8, [9, 10]), (9, [10]), (10, [])],
 )
 def test_versions_to_run_are_the_steps_after_the_stored_one(
     found: int, expected: list[int]

@@ -31,7 +31,12 @@ decides, builds the change with the domain's pure transitions and records it thr
 * a business refusal (``RefusedError``) under a key commits only the idempotency record, so a
   retry refuses the same way; without a key it writes nothing; any other error writes nothing;
 * the change, the events and automatic top-ups it causes, and the idempotency record are
-  committed together.
+  committed together;
+* on a store that can run a unit optimistically (an ``OptimisticStore`` of
+  :mod:`prepaid_wallet.app.ports`: PostgreSQL), the command first runs in such a unit, which
+  may decide on the state the store last saw without locking it first; if that state had
+  moved (``StaleStateError``: nothing was written) the command runs again from the lock, in an
+  ordinary unit.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from prepaid_wallet.app.checks import check_common
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS
-from prepaid_wallet.errors import InvalidInputError, RefusedError
+from prepaid_wallet.errors import InvalidInputError, RefusedError, StaleStateError
 from prepaid_wallet.idempotency import (
     canonical_request,
     check_replay,
@@ -381,7 +386,8 @@ def run(env: Environment, command: Command[R]) -> R:
     if command.prepare is not None:
         _prepare(command.prepare)(env, command, key, actor)
     clock = env.now()
-    with env.store.unit_of_work() as uow:
+
+    def attempt(uow: UnitOfWork) -> R:
         locked = command.locks.lock(env, uow, command)
         at = not_before(clock, locked.wallets.values())
         authorize(env, uow, actor, command, locked.scope)
@@ -390,6 +396,16 @@ def run(env: Environment, command: Command[R]) -> R:
         result: R = idempotent(uow, locked.scope, key, request, command.result,
                                lambda: handle(ctx, command), at)
         return result
+
+    optimistic = getattr(env.store, "optimistic_unit_of_work", None)
+    if optimistic is not None:  # an OptimisticStore (see prepaid_wallet.app.ports)
+        try:
+            with optimistic() as uow:
+                return attempt(uow)
+        except StaleStateError:
+            pass  # what it decided on had moved and nothing was written: run it again, locking
+    with env.store.unit_of_work() as uow:
+        return attempt(uow)
 
 
 def not_before(at: datetime, wallets: Iterable[Wallet]) -> datetime:

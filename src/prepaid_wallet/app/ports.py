@@ -59,6 +59,7 @@ from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 __all__ = [
     "Event",
     "IdempotencyRecord",
+    "OptimisticStore",
     "RecordRow",
     "RecordType",
     "Store",
@@ -491,4 +492,18 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and files. The store is unusable afterwards."""
+        ...
+
+
+class OptimisticStore(Store, Protocol):
+    """A store that can also run a write unit optimistically (PostgreSQL does): the pipeline
+    (:func:`prepaid_wallet.app.pipeline.run`) uses it when the store has the method."""
+
+    def optimistic_unit_of_work(self) -> UnitOfWork:
+        """A write unit that may answer ``lock_wallets`` with the wallets and tenant records
+        the store last saw committed, locking nothing, and check at commit (or at its first
+        other read, or when it ends with an error) that they are still stored so.
+        ``StaleStateError`` when they are not: nothing was written, and the caller runs its
+        work again in an ordinary :meth:`Store.unit_of_work`. It must not be used by work
+        that cannot be run again."""
         ...

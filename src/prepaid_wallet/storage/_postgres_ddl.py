@@ -15,7 +15,7 @@ import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._postgres_history import WRITE_UNIT_6, WRITE_UNIT_7, WRITE_UNIT_8
 
-__all__ = ["HOOKS", "NO_WALLET", "STALE"]
+__all__ = ["HOOKS", "NO_WALLET", "RECORD_MOVED", "STALE"]
 
 _TRIGGER = _schema.TRIGGER
 #: Raised by ``wallet_moved()``: a wallet's stored version is not the one a unit built on (the
@@ -24,6 +24,9 @@ STALE = "PW001"
 #: Raised by ``write_unit`` for a record (before version 7: a setting or a top-up intent) of a
 #: wallet that is not stored (the wallet id in the detail).
 NO_WALLET = "PW002"
+#: Raised by ``write_unit`` (version 10) when a record an optimistic unit decided on is no
+#: longer stored as it saw it (the kind and key in the detail).
+RECORD_MOVED = "PW003"
 
 #: Hook ``journal`` (version 1): the sequence entries draw their numbers from; triggers keep
 #: the journal append-only, and a deferred constraint trigger checks, at commit, that each
@@ -311,10 +314,59 @@ _UNIT_REST = f"""    IF p ? 'entries' THEN
 END
 $$;
 """
-_WRITE_UNIT = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
+#: ``write_unit`` as version 9 created it (hook ``write_unit_9``).
+_WRITE_UNIT_9 = _UNIT_HEAD + _UNIT_WALLETS + _UNIT_RECORDS + _UNIT_REST
+#: Version 10: an optimistic unit (one that decided on the wallets and tenant records its store
+#: last saw, without locking them first: see :mod:`prepaid_wallet.storage.postgres`) sends what
+#: it decided on. A wallet it changes carries the floor it saw (``floor``): its update matches
+#: only the version and the floor it decided on. If it decided on a wallet it does not change,
+#: every wallet it decided on is in ``guess`` (id, version, floor): each is locked, in id order
+#: (the order every unit locks in), and compared, before anything is written. Each record it
+#: decided on is in ``guess_records`` (kind, key, JSON; NULL for none) and compared. A moved
+#: wallet raises ``wallet_moved`` (``PW001``), a record stored otherwise ``PW003``; either
+#: ends the query before its ``COMMIT``, and nothing is written.
+_UNIT_GUESS = f"""    IF p ? 'guess' THEN
+        FOR w IN
+            SELECT * FROM jsonb_to_recordset(p -> 'guess')
+                AS v (id TEXT, version BIGINT, floor BIGINT)
+            ORDER BY v.id
+        LOOP
+            SELECT x.version, x.floor INTO found_version, found_floor
+                FROM {{s}}.wallets x WHERE x.id = w.id FOR UPDATE;
+            IF found_version IS DISTINCT FROM w.version OR found_floor <> w.floor THEN
+                PERFORM {{s}}.wallet_moved(w.id, w.version);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'guess_records' THEN
+        SELECT v.kind || '/' || v.key INTO missing
+            FROM jsonb_to_recordset(p -> 'guess_records') AS v (kind TEXT, key TEXT, data TEXT)
+            WHERE v.data IS DISTINCT FROM (
+                SELECT r.data FROM {{s}}.records r WHERE r.kind = v.kind AND r.key = v.key)
+            LIMIT 1;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION '{_TRIGGER} record % moved', missing
+                USING ERRCODE = '{RECORD_MOVED}', DETAIL = missing;
+        END IF;
+    END IF;
+"""
+_UNIT_HEAD_10 = _UNIT_HEAD.replace("""    missing TEXT;
+""", """    missing TEXT;
+    found_version BIGINT;
+    found_floor BIGINT;
+""")
+_UNIT_WALLETS_10 = _UNIT_WALLETS.replace(
+    "id TEXT, base BIGINT, open BIGINT,", "id TEXT, base BIGINT, floor BIGINT, open BIGINT,"
+).replace(
+    "WHERE id = w.id AND version = w.base;",
+    "WHERE id = w.id AND version = w.base\n"
+    "                    AND (w.floor IS NULL OR floor = w.floor);",
+)
+_WRITE_UNIT = _UNIT_HEAD_10 + _UNIT_GUESS + _UNIT_WALLETS_10 + _UNIT_RECORDS + _UNIT_REST
 
 
 #: The DDL of each hook of the migration list, as :func:`prepaid_wallet.storage._schema.render`
 #: takes it.
 HOOKS = {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": WRITE_UNIT_6,
-         "write_unit_7": WRITE_UNIT_7, "write_unit_8": WRITE_UNIT_8, "write_unit": _WRITE_UNIT}
+         "write_unit_7": WRITE_UNIT_7, "write_unit_8": WRITE_UNIT_8,
+         "write_unit_9": _WRITE_UNIT_9, "write_unit": _WRITE_UNIT}

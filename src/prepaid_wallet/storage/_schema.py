@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: The schema version this library writes and reads.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 #: The version that gave every sealed table its ``seal`` column: a store migrated to it (or
 #: past it) from an older one has every such row sealed in the migration's transaction
@@ -421,9 +421,10 @@ class Step:
 #: in a way of the dialect's own (SQLite: tables stored by the key they are read by; PostgreSQL:
 #: the functions a commit and its balance check run); ``write_unit`` -- what writes a unit's
 #: changes in the database itself, where the dialect does that (recreated by the last version
-#: that changes what a unit writes); ``write_unit_6``, ``write_unit_7`` and ``write_unit_8``
-#: -- the same as versions 6, 7 and 8 created it (so that a new database passes through
-#: exactly what an older one held).
+#: that changes what a unit writes); ``write_unit_6`` to ``write_unit_9`` -- the same as
+#: versions 6 to 9 created it (so that a new database passes through exactly what an older one
+#: held). Version 10 changes nothing every dialect has: on PostgreSQL, ``write_unit`` checks
+#: what an optimistic unit decided on.
 MIGRATIONS: tuple[Step, ...] = (
     Step(1, _V1, hook="journal"),
     Step(2, "", hook="write_path"),
@@ -433,7 +434,8 @@ MIGRATIONS: tuple[Step, ...] = (
     Step(6, _V6, hook="write_unit_6"),
     Step(7, _V7, hook="write_unit_7"),
     Step(8, _V8, hook="write_unit_8"),
-    Step(9, _V9, hook="write_unit"),
+    Step(9, _V9, hook="write_unit_9"),
+    Step(10, "", hook="write_unit"),
 )
 
 #: The hook names a dialect must give DDL for (an empty text where it has nothing to add).

@@ -21,8 +21,11 @@ When the lock is a unit's first statement, ``BEGIN`` and the ``SELECT`` go as on
 Writes are buffered in the unit exactly as in :mod:`prepaid_wallet.storage.sqlite` and sent at
 :meth:`PostgresUnitOfWork.commit` as one simple query,
 ``SELECT write_unit('<the writes as JSON>'); COMMIT``, so a simple write command (lock, decide,
-write) is two round trips. ``write_unit`` (a PL/pgSQL function of the schema) applies them set
-by set. Nothing it needs is read first:
+write) is two round trips (one in an optimistic unit, below). When the call is the unit's only
+statement it goes as ``SET TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT write_unit(...)``:
+one implicit transaction, committed at the end of the query or rolled back by its error, so a
+failed commit sends no ``ROLLBACK`` after. ``write_unit`` (a PL/pgSQL function of the schema)
+applies the writes set by set. Nothing it needs is read first:
 
 * the balance after each posting comes from the state the change carries
   (:func:`~prepaid_wallet.storage._buffer.balances_after`);
@@ -53,6 +56,37 @@ by set. Nothing it needs is read first:
   pending. A unit without events or acknowledgements sends none.
 
 A failed commit rolls the whole transaction back and ends the unit.
+
+Optimistic units (:meth:`PostgresStore.optimistic_unit_of_work`, what the command pipeline runs a
+command in first). The store keeps what it last saw committed
+(:mod:`prepaid_wallet.storage._postgres_seen`): the wallets its units locked or committed, and
+the tenant records read with a lock. ``lock_wallets`` (and a wallet read, as a tenant-scoped
+service makes before it locks) of an optimistic unit that has sent and buffered nothing answers
+from there when every wallet and record is known, sending nothing and locking nothing (a
+*guess*); the unit is decided on it. Nothing is trusted:
+
+* at commit, ``write_unit`` receives the guess (each wallet's version and floor; each record's
+  kind, key and JSON): a guessed wallet it changes is updated only ``WHERE version = ... AND
+  floor = ...`` as guessed (if the unit guessed wallets it does not change, every guessed
+  wallet is first locked ``FOR UPDATE`` in id order and compared), and the records are
+  compared; all of it in the one transaction of the commit. A wallet's version moves with every
+  change of its balances, status or chain and its floor is compared as well, so equal means the
+  wallet is exactly as decided on, and stays so until the commit (the row lock). A mismatch
+  raises ``PW001`` (a wallet) or ``PW003`` (a record) and nothing is written;
+* before any other statement (a read of lots, of an idempotency key, a second lock...) the
+  unit first locks the guessed wallets and reads the records with ``BEGIN``, as an ordinary
+  unit's first statement, and compares; from then on it is an ordinary unit;
+* a unit that ends without writing -- a refusal decided on the guess, or nothing to write --
+  compares the guess with one ``REPEATABLE READ`` snapshot before it ends;
+* any mismatch (or a deadlock in the guessed commit) raises
+  :class:`~prepaid_wallet.errors.StaleStateError` (a ``ConcurrencyError``): nothing was
+  written, and the pipeline runs the command again in an ordinary unit, which locks first.
+
+Wallet versions only grow, so a wallet found equal to the guess was so from the moment it was
+seen to the check; every row a command reads besides the wallets and the tenant records is
+read after the lock (above), as in an ordinary unit. A command on wallets the store saw last is
+one round trip; a failed guess costs one more than locking first, so the store follows the
+odds that a guess holds and stops guessing below even odds but for a probe now and then.
 
 Retries. The body of a unit belongs to the caller (the service), so a unit cannot be replayed
 from inside the library once it has read and decided something. The library retries, up to
@@ -121,6 +155,15 @@ from prepaid_wallet.seals import Sealer, SealKey, check_seal_key
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
 from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
+from prepaid_wallet.storage._postgres_guess import (
+    BEGIN_READ,
+    LOCK,
+    READ,
+    GuessingUnit,
+    records_read,
+    stale_error,
+)
+from prepaid_wallet.storage._postgres_seen import Seen
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
@@ -154,7 +197,9 @@ _TENANT_RECORDS = (
     " AND key IN (SELECT tenant_id FROM wallets WHERE id = ANY(%s::text[]))"
 )
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
-_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+_BEGIN_READ = BEGIN_READ
+#: A write unit's isolation when its commit is its only statement (an implicit transaction).
+_SET_WRITE = b"SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
 
 
@@ -287,6 +332,8 @@ class PostgresStore:
         self._local = threading.local()
         self._closed = False
         self._create = create
+        #: What the store last saw committed, for optimistic units.
+        self._seen = Seen()
         self._create_schema()
         self._pool: ConnectionPool[_Conn] = ConnectionPool(
             dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure,
@@ -433,6 +480,16 @@ class PostgresStore:
             raise StorageError("the store is closed")
         return PostgresUnitOfWork(self, read_only=read_only)
 
+    def optimistic_unit_of_work(self) -> PostgresUnitOfWork:
+        """A write unit that may decide on what the store last saw, without locking first
+        (:class:`~prepaid_wallet.app.ports.OptimisticStore`; the protocol is in the module
+        docstring): ``StaleStateError`` at its commit, its first read or its end on an error
+        when that had moved, and then nothing was written. Only for work that can be run
+        again; the command pipeline uses it."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        return PostgresUnitOfWork(self, optimistic=self._seen.worth_trying())
+
     def close(self) -> None:
         """Close the pool; further units raise ``StorageError``. Harmless when called again."""
         if self._closed:
@@ -461,7 +518,7 @@ class PostgresStore:
     def _export(self, conn: _Conn) -> dict[str, Any]:
         return PostgresUnitOfWork.export_tables(conn)
 
-class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
+class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
     """A unit of work on a :class:`PostgresStore` (see :mod:`prepaid_wallet.storage.base`)."""
 
     _DIALECT = _DIALECT
@@ -469,8 +526,10 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     _LIVE_ORDER = _LIVE_ORDER
     _store: PostgresStore
 
-    def __init__(self, store: PostgresStore, *, read_only: bool = False) -> None:
+    def __init__(self, store: PostgresStore, *, read_only: bool = False,
+                 optimistic: bool = False) -> None:
         super().__init__(store, read_only=read_only)
+        self._init_guess(optimistic and not read_only)
         self._begin_sql = _BEGIN_READ if read_only else _BEGIN_WRITE
         #: Wallets this write unit locked, as stored when locked (they cannot change after);
         #: ``_stored`` keeps the wallets it read without locking them, as first read.
@@ -503,6 +562,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     def _transaction(self) -> _Conn:
         """The connection inside this unit's transaction (``BEGIN`` is sent now if no statement
         has been sent yet)."""
+        self._confirm()
         conn = self._check_open()
         if not self._in_transaction(conn):
             self._start(lambda c: c.execute(self._begin_sql))
@@ -527,6 +587,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
     def _cursor(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
         """Run ``query`` in this unit's transaction; the unit's first statement goes in one
         pipeline with ``BEGIN`` (one round trip)."""
+        self._confirm()
         conn = self._check_open()
         if self._in_transaction(conn):
             return conn.execute(query, params)
@@ -563,12 +624,17 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
 
     def _send(self, conn: _Conn) -> None:
         """The buffered writes and ``COMMIT`` in one query (:meth:`_flush`); a unit that wrote
-        nothing commits what it began, if anything."""
+        nothing commits what it began, if anything; an optimistic unit that guessed and wrote
+        nothing checks its guess (:meth:`_check_guess`)."""
+        if self._stale is not None:
+            raise self._stale
         if self._has_writes():
             if self._terms:
                 self._write_terms()
                 conn = self._check_open()
             self._flush(conn)
+        elif self._guess is not None:
+            self._check_guess()
         elif self._in_transaction(conn):
             with _translated("COMMIT"):
                 conn.execute("COMMIT")
@@ -619,8 +685,13 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         # A change moves balances, status, version, head and its instant only; the rest of a
         # wallet is fixed. Sorted by id, like the locks: an update of a wallet this unit did
         # not lock waits in the same order as everyone else.
+        # A wallet the unit guessed is updated only if still at the floor it saw (the version
+        # is checked in any case); if it guessed one it did not change, every guessed wallet
+        # is locked and compared before anything is written.
+        guess = self._guess or {}
         moved = [
             {"id": w.id, "base": self._base_versions.get(w.id, 0),
+             "floor": guess[w.id].floor.minor_units if w.id in guess else None,
              "open": w.open.minor_units, "commerce": w.commerce.minor_units,
              "held": w.held.minor_units, "status": w.status.value, "version": w.version,
              "head": w.head, "last_at": w.last_at,
@@ -630,6 +701,17 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         ]
         if moved:
             payload["wallets"] = moved
+        if any(wallet_id not in self._wallets for wallet_id in guess):
+            # Locked and compared first, all of them in id order (so as in every other unit).
+            payload["guess"] = [
+                {"id": w.id, "version": w.version, "floor": w.floor.minor_units}
+                for _, w in sorted(guess.items())
+            ]
+        if self._guess is not None and self._guess_records:
+            payload["guess_records"] = [
+                {"kind": kind, "key": key, "data": data}
+                for (kind, key), data in sorted(self._guess_records.items())
+            ]
         payload.update(self._record_payload())
         if self._changes:
             entries: list[dict[str, Any]] = []
@@ -697,12 +779,26 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         literal = psycopg.pq.Escaping(conn.pgconn).escape_literal(
             data.encode(conn.info.encoding)
         )
-        query = b"SELECT write_unit(" + literal + b"::jsonb); COMMIT"
-        with _translated("writing"):
+        call = b"SELECT write_unit(" + literal + b"::jsonb)"
+        seen = self._store._seen
+        try:
             if self._in_transaction(conn):
-                conn.execute(query)
+                conn.execute(call + b"; COMMIT")
             else:
-                self._start(lambda c: c.execute(self._begin_sql.encode() + b"; " + query))
+                # The unit's only statement: one implicit transaction, committed at the end of
+                # the query or rolled back by its error (no ROLLBACK to send after).
+                self._start(lambda c: c.execute(_SET_WRITE + b"; " + call))
+        except psycopg.Error as exc:
+            seen.forget([*self._wallets, *(self._guess or ())])
+            stale = None if self._guess is None else stale_error(exc)
+            if stale is not None:
+                seen.outcome(False)
+                raise stale from exc
+            raise _library_error("writing", exc) from exc
+        if self._guess is not None:
+            seen.outcome(True)
+        seen.saw(self._wallets.values())
+        seen.forget((), self._records)
 
     # -- wallets ---------------------------------------------------------------------------
 
@@ -716,9 +812,11 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         self._check_open()
         ids = sorted(set(wallet_ids))
         kinds = sorted({rtype.kind for rtype in tenant_records})
-        query = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
-        if not self._read_only:
-            query += " FOR UPDATE"
+        if self._may_guess:
+            guessed = self._guessed(ids, kinds)
+            if guessed is not None:
+                return guessed
+        query = LOCK if not self._read_only else READ
         for attempt in itertools.count():
             try:
                 rows, records = self._lock_rows(query, ids, kinds)
@@ -736,16 +834,14 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
                 self._restart()
             self._store._backoff(attempt)
         stored = {row[0]: _ROWS.wallet(row) for row in rows}
-        for kind in kinds:
-            for tenant_id in {row.tenant_id for row in stored.values()}:
-                self._read_ahead[(kind, tenant_id)] = None
-        for kind, key, data in records:
-            self._read_ahead[(kind, key)] = data
+        read = records_read(stored.values(), kinds, records)
+        self._read_ahead.update(read)
         if self._read_only:
             self._stored.update(stored)
         else:
             # Locked until the unit ends: nobody else can change these rows meanwhile.
             self._locked.update(stored)
+            self._store._seen.saw(stored.values(), read)
         found: dict[str, Wallet] = {}
         for wallet_id in ids:
             wallet = self._wallets.get(wallet_id) or stored.get(wallet_id)
@@ -778,6 +874,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         ``kinds`` stored under the wallets' tenants (none without kinds). As a unit's first
         statement they go with ``BEGIN`` in one simple query (one message, one round trip),
         the ids written as literals; later, in one pipeline."""
+        self._confirm()
         conn = self._check_open()
         if self._in_transaction(conn):
             if not kinds:
@@ -788,17 +885,8 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             return locked.fetchall(), read.fetchall()
 
         def send(conn: _Conn) -> psycopg.Cursor[Any]:
-            quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
-            encoding = conn.info.encoding
-
-            def array(values: list[str]) -> bytes:
-                return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]"
-
-            text = query.encode(encoding).replace(b"%s", array(ids), 1)
-            if kinds:
-                text += b"; " + _TENANT_RECORDS.encode(encoding).replace(
-                    b"%s", array(kinds), 1).replace(b"%s", array(ids), 1)
-            return conn.execute(self._begin_sql.encode() + b"; " + text)
+            return conn.execute(self._begin_sql.encode() + b"; "
+                                + self._literal_reads(conn, query, ids, kinds))
 
         cursor = self._start(send)
         cursor.nextset()  # past BEGIN's result
@@ -808,6 +896,23 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
         cursor.nextset()
         return rows, cursor.fetchall()
 
+    @staticmethod
+    def _literal_reads(conn: _Conn, query: str, ids: list[str], kinds: list[str]) -> bytes:
+        """``query`` on the wallets ``ids`` and, with ``kinds``, the read of their tenants'
+        records of those kinds, as the text of one simple query (the ids written as escaped
+        literals)."""
+        quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
+        encoding = conn.info.encoding
+
+        def array(values: list[str]) -> bytes:
+            return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]"
+
+        text = query.encode(encoding).replace(b"%s", array(ids), 1)
+        if kinds:
+            text += b"; " + _TENANT_RECORDS.encode(encoding).replace(
+                b"%s", array(kinds), 1).replace(b"%s", array(ids), 1)
+        return text
+
     def _restart(self) -> None:
         """Roll back the transaction but keep the unit open: its next statement begins a new
         one."""
@@ -816,5 +921,9 @@ class PostgresUnitOfWork(SQLUnitOfWork[_Conn]):
             conn.execute("ROLLBACK")
 
     def _known_wallet(self, wallet_id: str) -> Wallet | None:
-        return self._locked.get(wallet_id) or self._stored.get(wallet_id)
+        known = self._locked.get(wallet_id) or self._stored.get(wallet_id)
+        if known is None and self._may_guess:  # a scoped service's look before the lock
+            guessed = self._guessed([wallet_id], [])
+            known = None if guessed is None else guessed[wallet_id]
+        return known
 

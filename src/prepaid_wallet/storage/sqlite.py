@@ -197,7 +197,7 @@ _ROWS = Rows(_DIALECT)
 _SCRIPTS = _schema.render(
     _DIALECT,
     {"journal": _JOURNAL, "write_path": _WRITE_PATH, "write_unit_6": "", "write_unit_7": "",
-     "write_unit_8": "", "write_unit": ""},
+     "write_unit_8": "", "write_unit_9": "", "write_unit": ""},
 )
 #: Version 1 of the schema, as first released. A new file gets it and then every migration, in
 #: the same transaction, so a new file and a migrated one always have the same schema.

@@ -1,0 +1,202 @@
+"""The optimistic path of a PostgreSQL unit of work (private): how a unit guesses, and how the
+guess is checked (the protocol is in :mod:`prepaid_wallet.storage.postgres`).
+
+:class:`GuessingUnit` is mixed into :class:`~prepaid_wallet.storage.postgres.PostgresUnitOfWork`;
+what it keeps of the store's view is in :mod:`prepaid_wallet.storage._postgres_seen`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import psycopg
+from psycopg.rows import TupleRow
+
+import prepaid_wallet.storage._schema as _schema
+from prepaid_wallet.errors import PrepaidWalletError, StaleStateError
+from prepaid_wallet.storage._postgres_ddl import RECORD_MOVED, STALE
+from prepaid_wallet.wallet import Wallet
+
+if TYPE_CHECKING:
+    from prepaid_wallet.storage._postgres_seen import Seen
+    from prepaid_wallet.storage._rows import Rows
+
+__all__ = ["BEGIN_READ", "LOCK", "READ", "GuessingUnit", "records_read", "stale_error"]
+
+BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+#: Wallets by id (``%s``, an array), in id order: read, and read and locked.
+READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
+LOCK = READ + " FOR UPDATE"
+#: Deadlock detected, serialization failure.
+_ROLLED_BACK = ("40P01", "40001")
+
+
+def stale_error(exc: psycopg.Error) -> StaleStateError | None:
+    """The ``StaleStateError`` of an optimistic unit's failed commit -- a guessed wallet moved
+    (``PW001``), a guessed record moved (``PW003``), or the database rolled it back (a
+    deadlock or a serialization failure) -- or None for any other error."""
+    detail = exc.diag.message_detail or ""
+    if exc.sqlstate == STALE:
+        with contextlib.suppress(ValueError, TypeError):
+            wallet_id, expected, actual = json.loads(detail)
+            return StaleStateError(f"wallet {wallet_id!r}", str(wallet_id), int(expected),
+                                   int(actual))
+    if exc.sqlstate == RECORD_MOVED:
+        return StaleStateError(f"record {detail!r}")
+    if exc.sqlstate in _ROLLED_BACK:
+        return StaleStateError(f"what the unit read (the database rolled it back: {exc.sqlstate})")
+    return None
+
+
+def records_read(wallets: Iterable[Wallet], kinds: Sequence[str],
+                 rows: Sequence[Any]) -> dict[tuple[str, str], str | None]:
+    """The records of ``kinds`` under the tenants of ``wallets``, from the ``(kind, key,
+    data)`` rows read: None for each one not stored."""
+    read: dict[tuple[str, str], str | None] = {
+        (kind, tenant_id): None for kind in kinds for tenant_id in {w.tenant_id for w in wallets}
+    }
+    for kind, key, data in rows:
+        read[(kind, key)] = data
+    return read
+
+
+class _SeeingStore(Protocol):
+    """What the unit needs of its store here: what it last saw."""
+
+    _seen: Seen
+
+
+class GuessingUnit:
+    """The optimistic path of a PostgreSQL unit of work (a mixin)."""
+
+    _store: _SeeingStore
+    _ROWS: ClassVar[Rows]
+    _locked: dict[str, Wallet]
+    _read_ahead: dict[tuple[str, str], str | None]
+    _done: bool
+
+    if TYPE_CHECKING:  # what the unit it is mixed into provides
+        def _check_open(self) -> psycopg.Connection[TupleRow]: ...
+        def _in_transaction(self, conn: Any) -> bool: ...
+        def _has_writes(self) -> bool: ...
+        def _translated(self, action: str) -> contextlib.AbstractContextManager[None]: ...
+        def _lock_rows(self, query: str, ids: list[str], kinds: list[str]
+                       ) -> tuple[list[Any], list[Any]]: ...
+        def _literal_reads(self, conn: Any, query: str, ids: list[str], kinds: list[str]
+                           ) -> bytes: ...
+
+    def _init_guess(self, optimistic: bool) -> None:
+        #: Whether ``lock_wallets`` (and a wallet read) may still answer from what the store
+        #: last saw: until the unit sends or buffers anything.
+        self._may_guess = optimistic
+        #: The wallets and tenant records this unit decided on without locking them (until
+        #: they are checked), and why they failed the check if they did.
+        self._guess: dict[str, Wallet] | None = None
+        self._guess_records: dict[tuple[str, str], str | None] = {}
+        self._stale: StaleStateError | None = None
+
+    def _guessed(self, ids: list[str], kinds: list[str]) -> dict[str, Wallet] | None:
+        """``lock_wallets`` (or a wallet read) of an optimistic unit that has sent and buffered
+        nothing yet: the wallets and tenant records as the store last saw them, locking
+        nothing, if it saw them all (added to what the unit guessed already); None otherwise,
+        and the unit guesses no more."""
+        conn = self._check_open()
+        guess = None
+        if not self._in_transaction(conn) and not self._has_writes():
+            guess = self._store._seen.guess(ids, kinds)
+        if guess is None:
+            self._may_guess = False
+            return None
+        wallets, records = guess
+        self._guess = {**(self._guess or {}), **wallets}
+        self._guess_records.update(records)
+        self._locked.update(wallets)
+        self._read_ahead.update(records)
+        return wallets
+
+    def _confirm(self) -> None:
+        """Before any statement but the commit of a unit that guessed: lock the guessed
+        wallets with ``BEGIN`` (and read the tenant records) as an ordinary unit would have,
+        and check they are what the unit decided on. From then on the unit is an ordinary
+        one; ``StaleStateError`` (now and at every later statement) if they moved."""
+        if self._stale is not None:
+            raise self._stale
+        guess, self._guess = self._guess, None
+        if guess is None:
+            return
+        ids = sorted(guess)
+        kinds = sorted({kind for kind, _ in self._guess_records})
+        try:
+            with self._translated("locking wallets"):
+                rows, records = self._lock_rows(LOCK, ids, kinds)
+        except PrepaidWalletError:
+            self._store._seen.forget(ids)
+            raise
+        self._compare(guess, rows, kinds, records)
+
+    def _check_guess(self) -> None:
+        """A unit that guessed ends without writing (a refusal, say): are the guessed wallets
+        and records still stored so? One snapshot, one round trip, no lock: if they are, what
+        the unit decided was decided on the state as it still is. ``StaleStateError`` if
+        not."""
+        guess, self._guess = self._guess, None
+        if guess is None:
+            return
+        ids = sorted(guess)
+        kinds = sorted({kind for kind, _ in self._guess_records})
+        conn = self._check_open()
+        with self._translated("checking what the unit read"):
+            cursor = conn.execute(BEGIN_READ.encode() + b"; " + self._literal_reads(
+                conn, READ, ids, kinds) + b"; COMMIT")
+            cursor.nextset()  # past BEGIN's result
+            rows = cursor.fetchall()
+            records = []
+            if kinds:
+                cursor.nextset()
+                records = cursor.fetchall()
+        self._compare(guess, rows, kinds, records)
+
+    def _compare(self, guess: dict[str, Wallet], rows: Sequence[Any], kinds: Sequence[str],
+                 records: Sequence[Any]) -> None:
+        """The guess against the wallets and records found: note the outcome, keep what was
+        found, raise ``StaleStateError`` (kept for later statements) if anything moved."""
+        seen = self._store._seen
+        found = {row[0]: self._ROWS.wallet(row) for row in rows}
+        read = records_read(found.values(), kinds, records)
+        seen.saw(found.values(), read)
+        moved = [wallet_id for wallet_id in sorted(guess)
+                 if found.get(wallet_id) != guess[wallet_id]]
+        seen.outcome(not moved and read == self._guess_records)
+        if moved:
+            wallet_id = moved[0]
+            now = found.get(wallet_id)
+            self._stale = StaleStateError(f"wallet {wallet_id!r}", wallet_id,
+                                          guess[wallet_id].version,
+                                          -1 if now is None else now.version)
+        elif read != self._guess_records:
+            pair = next(p for p in sorted(read) if read[p] != self._guess_records.get(p))
+            self._stale = StaleStateError(f"record {pair[0]}/{pair[1]!r}")
+        if self._stale is not None:
+            raise self._stale
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """End the unit; a unit that guessed and ends on a library error (a refusal decided on
+        the guess, say) first checks its guess, and raises ``StaleStateError`` instead if it
+        no longer holds."""
+        stale: StaleStateError | None = None
+        if (isinstance(exc, PrepaidWalletError) and not isinstance(exc, StaleStateError)
+                and self._guess is not None and not self._done):
+            try:
+                self._check_guess()
+            except StaleStateError as error:
+                stale = error
+            except PrepaidWalletError:  # the original error is the one that matters
+                pass
+        super().__exit__(exc_type, exc, tb)  # type: ignore[misc]
+        if stale is not None:
+            raise stale from exc
