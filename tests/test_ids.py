@@ -31,3 +31,16 @@ def test_random_ids_are_unique_and_sort_by_the_millisecond_they_were_made_in() -
 def test_sequential_ids_number_each_prefix() -> None:
     ids = SequentialIds()
     assert [ids.new("w"), ids.new("w"), ids.new("e")] == ["w_000001", "w_000002", "e_000001"]
+
+
+def test_ids_drawn_by_work_that_wrote_nothing_are_handed_out_again_first() -> None:
+    from prepaid_wallet.app.environment import Ids
+
+    ids = Ids(SequentialIds())
+    assert ids.new("e") == "e_000001"
+    with ids.recording() as drawn:
+        first = [ids.new("e"), ids.new("lot"), ids.new("e")]
+    assert drawn == [("e", "e_000002"), ("lot", "lot_000001"), ("e", "e_000003")]
+    ids.give_back(drawn)
+    assert [ids.new("e"), ids.new("lot"), ids.new("e")] == first  # run again: the same ids
+    assert ids.new("e") == "e_000004"  # then the factory's

@@ -110,7 +110,7 @@ class WalletService(Wallets, Payments, Checkout, Transfers, Configuration, Autom
             store, clock=clock, ids=ids, spend_order=spend_order, actor=actor,
             tenant_id=tenant_id, welcome_awards=welcome_awards, rules=rules, gateway=gateway,
             device_keys=device_keys)
-        self.store, self.clock, self.ids = env.store, env.clock, env.ids
+        self.store, self.clock, self.ids = env.store, env.clock, env.ids.factory
         self.spend_order, self.actor, self.tenant_id = env.spend_order, env.actor, env.tenant_id
         self.welcome_awards, self.gateway = env.welcome_awards, env.gateway
         #: The rules given to the constructor (stored by it); what applies is in the store.

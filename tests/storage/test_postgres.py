@@ -38,6 +38,7 @@ from prepaid_wallet.app.intents import (
 from prepaid_wallet.app.settings import get_setting, put_setting
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
+    IdempotencyConflictError,
     NotFoundError,
     RefusedError,
     SchemaVersionError,
@@ -614,6 +615,12 @@ class TestPostgresOnly:
 # -- round trips -----------------------------------------------------------------------------------
 
 
+def get_setting_of(store: Store, wallet_id: str, name: str) -> str | None:
+    """A wallet's setting, read in a unit of its own."""
+    with store.unit_of_work(read_only=True) as uow:
+        return get_setting(uow, wallet_id, name)
+
+
 def _round_trips(store: Store, action: Callable[[], object]) -> list[str]:
     """The messages the client sent to the server while ``action`` ran on a one-connection
     pool: one ``Query`` (simple protocol) or ``Sync`` (extended protocol, a pipeline) per round
@@ -804,6 +811,51 @@ class TestPostgresOptimisticUnits:
         assert again == first
         assert ours.get_wallet(wallet_id).open == eur("7.00")
 
+    def test_a_command_with_a_key_is_one_round_trip_and_replays(
+            self, two: tuple[Store, Store]) -> None:
+        # The key is taken to be new without a lookup; the commit's insert proves it. A key
+        # already stored fails that insert (nothing written) and the command runs again the
+        # ordinary way, which replays the stored outcome.
+        ours, _, wallet_id = self._services(two)
+        ours.spend(wallet_id, SpendRequest(eur("1.00")))  # our store saw it last
+        first: list[Any] = []
+        trips = _round_trips(two[0], lambda: first.append(
+            ours.spend(wallet_id, SpendRequest(eur("8.00")), idempotency_key="order-1")))
+        assert trips == ["Query"], trips
+        trips = _round_trips(two[0], lambda: first.append(
+            ours.spend(wallet_id, SpendRequest(eur("8.00")), idempotency_key="order-1")))
+        assert len(trips) > 1, trips  # the insert refused, then the lookup and the replay
+        assert first[1] == first[0]
+        # Decided again on the state as it is now, the retry would be refused (1.00 left):
+        # the stored outcome is replayed instead, and nothing more is spent.
+        assert ours.get_wallet(wallet_id).open == eur("1.00")
+        with pytest.raises(IdempotencyConflictError):
+            ours.spend(wallet_id, SpendRequest(eur("0.50")), idempotency_key="order-1")
+        report = ours.verify()
+        assert report.ok, report.problems
+
+    def test_a_unit_that_took_a_stored_key_to_be_new_and_fails_is_stale(
+            self, two: tuple[Store, Store]) -> None:
+        # A unit that ends on an error without writing, under a key it took to be new, checks
+        # the key first: stored, the error gives way to StaleStateError (the command is run
+        # again and replays the stored outcome instead of the error).
+        from prepaid_wallet.errors import InvalidInputError, StaleStateError
+
+        ours, theirs, wallet_id = self._services(two)
+        ours.spend(wallet_id, SpendRequest(eur("1.00")), idempotency_key="k-stored")
+
+        def fail_under(key: str) -> None:
+            with two[0].optimistic_unit_of_work() as uow:  # type: ignore[attr-defined]
+                uow.lock_wallets([wallet_id])
+                assert uow.get_idempotency(TENANT, key) is None  # taken to be new
+                raise InvalidInputError("amount", "made up for the test", None)
+
+        with pytest.raises(StaleStateError):
+            fail_under("k-stored")
+        with pytest.raises(InvalidInputError):  # a key that is new: the error stands
+            fail_under("k-new")
+        assert theirs.get_wallet(wallet_id).open == eur("9.00")
+
     def test_tenant_rules_set_by_another_store_are_applied(
             self, two: tuple[Store, Store]) -> None:
         from prepaid_wallet.rules.fees import FeeRule
@@ -842,7 +894,7 @@ class TestPostgresOptimisticUnits:
             uow.lock_wallets([wallet_id])  # guessed: nothing locked
             theirs.spend(wallet_id, SpendRequest(eur("1.00")))
             with pytest.raises(StaleStateError):
-                uow.get_idempotency(TENANT, "k-3")
+                get_setting(uow, wallet_id, "note")
             with pytest.raises(StaleStateError):
                 uow.commit()
 
@@ -850,11 +902,23 @@ class TestPostgresOptimisticUnits:
             self, two: tuple[Store, Store]) -> None:
         ours, _, wallet_id = self._services(two)
         ours.spend(wallet_id, SpendRequest(eur("1.00")))
-        # with a key the unit reads the key's record first: the lock goes with it, and the
-        # guess holds
+
+        def read_then_write() -> None:
+            # a unit that reads after it guessed: the lock goes first, then the read, and the
+            # guess holds; the writes then go as an ordinary unit's
+            with two[0].optimistic_unit_of_work() as uow:  # type: ignore[attr-defined]
+                wallet = uow.lock_wallets([wallet_id])[wallet_id]
+                assert get_setting(uow, wallet_id, "note") is None
+                put_setting(uow, wallet, "note", "x")
+                uow.commit()
+
+        trips = _round_trips(two[0], read_then_write)
+        assert trips == ["Query", "Sync", "Query"], trips
+        assert get_setting_of(two[0], wallet_id, "note") == "x"
+        # with a key, the key is taken to be new: still one round trip
         trips = _round_trips(two[0], lambda: ours.spend(
             wallet_id, SpendRequest(eur("1.00")), idempotency_key="k-4"))
-        assert len(trips) == 3, trips
+        assert trips == ["Query"], trips
         assert ours.get_wallet(wallet_id).open == eur("8.00")
 
     def test_concurrent_stores_on_the_same_wallets_lose_nothing(

@@ -5,7 +5,10 @@ from the store."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import weakref
+from collections import deque
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -113,6 +116,52 @@ class Groups(Mapping[str, ConditionGroup]):
         return len(self._found)
 
 
+class Ids:
+    """The service's id factory, and the ids a command drew in a unit of work that wrote
+    nothing and is run again (an optimistic unit whose guess failed: see
+    :func:`prepaid_wallet.app.pipeline.run`): those are handed out again first, in the order
+    they were drawn, so running a command again draws the same ids as running it once (and a
+    replay, which draws none, leaves them to the next command). An id is never handed out
+    twice to work that writes it: the unit that drew it first wrote nothing."""
+
+    def __init__(self, ids: IdFactory) -> None:
+        self.factory = ids
+        self._returned: dict[str, deque[str]] = {}
+        self._local = threading.local()
+
+    def new(self, prefix: str) -> str:
+        """A new id with ``prefix``: one given back, else the factory's."""
+        made = None
+        returned = self._returned.get(prefix)
+        if returned:
+            with contextlib.suppress(IndexError):  # another thread took the last one
+                made = returned.popleft()
+        if made is None:
+            made = self.factory.new(prefix)
+        drawn: list[tuple[str, str]] | None = getattr(self._local, "drawn", None)
+        if drawn is not None:
+            drawn.append((prefix, made))
+        return made
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[tuple[str, str]]]:
+        """The ``(prefix, id)`` pairs this thread draws inside the block."""
+        outer = getattr(self._local, "drawn", None)
+        drawn: list[tuple[str, str]] = []
+        self._local.drawn = drawn
+        try:
+            yield drawn
+        finally:
+            self._local.drawn = outer
+            if outer is not None:
+                outer.extend(drawn)
+
+    def give_back(self, drawn: list[tuple[str, str]]) -> None:
+        """Ids drawn by work that wrote none of them: handed out again first."""
+        for prefix, made in drawn:
+            self._returned.setdefault(prefix, deque()).append(made)
+
+
 class Environment:
     """The store and the dependencies every command, job and query is run with (built once by
     :class:`~prepaid_wallet.service.WalletService`, which checks them)."""
@@ -134,7 +183,7 @@ class Environment:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.ids = ids
+        self.ids = Ids(ids)
         #: The spend order this process uses for every tenant, if one was given (None: each
         #: tenant's stored ``TenantRules.spend_order``).
         self.spend_order = spend_order

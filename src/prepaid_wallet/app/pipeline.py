@@ -399,11 +399,14 @@ def run(env: Environment, command: Command[R]) -> R:
 
     optimistic = getattr(env.store, "optimistic_unit_of_work", None)
     if optimistic is not None:  # an OptimisticStore (see prepaid_wallet.app.ports)
-        try:
-            with optimistic() as uow:
-                return attempt(uow)
-        except StaleStateError:
-            pass  # what it decided on had moved and nothing was written: run it again, locking
+        with env.ids.recording() as drawn:
+            try:
+                with optimistic() as uow:
+                    return attempt(uow)
+            except StaleStateError:
+                # What it decided on had moved and nothing was written: run it again, locking,
+                # with the ids it drew handed out again (the same ids as one run would draw).
+                env.ids.give_back(drawn)
     with env.store.unit_of_work() as uow:
         return attempt(uow)
 

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from prepaid_wallet.storage._postgres_seen import Seen
     from prepaid_wallet.storage._rows import Rows
 
-__all__ = ["BEGIN_READ", "LOCK", "READ", "GuessingUnit", "records_read", "stale_error"]
+__all__ = [
+    "BEGIN_READ", "LOCK", "READ", "GuessingUnit", "key_stale_error", "records_read", "stale_error",
+]
 
 BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 #: Wallets by id (``%s``, an array), in id order: read, and read and locked.
@@ -33,6 +35,7 @@ READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) OR
 LOCK = READ + " FOR UPDATE"
 #: Deadlock detected, serialization failure.
 _ROLLED_BACK = ("40P01", "40001")
+_UNIQUE = "23505"
 
 
 def stale_error(exc: psycopg.Error) -> StaleStateError | None:
@@ -47,8 +50,19 @@ def stale_error(exc: psycopg.Error) -> StaleStateError | None:
                                    int(actual))
     if exc.sqlstate == RECORD_MOVED:
         return StaleStateError(f"record {detail!r}")
+    stale_key = key_stale_error(exc)
+    if stale_key is not None:
+        return stale_key
     if exc.sqlstate in _ROLLED_BACK:
         return StaleStateError(f"what the unit read (the database rolled it back: {exc.sqlstate})")
+    return None
+
+
+def key_stale_error(exc: psycopg.Error) -> StaleStateError | None:
+    """The ``StaleStateError`` of a commit that stored an idempotency key already stored (a
+    key the unit took to be new), or None."""
+    if exc.sqlstate == _UNIQUE and exc.diag.constraint_name == "idempotency_pkey":
+        return StaleStateError("an idempotency key the unit took to be new")
     return None
 
 
@@ -98,6 +112,40 @@ class GuessingUnit:
         self._guess: dict[str, Wallet] | None = None
         self._guess_records: dict[tuple[str, str], str | None] = {}
         self._stale: StaleStateError | None = None
+        #: Idempotency keys this unit took to be new without reading them (a guessing unit's
+        #: lookup): the commit's insert of the key proves it (a key already stored violates
+        #: its primary key, and the unit is stale), and so does a check when the unit ends on
+        #: an error without writing.
+        self._assumed_keys: set[tuple[str, str]] = set()
+
+    def _assume_new_key(self, scope: str, key: str) -> bool:
+        """A guessing unit's idempotency lookup, before it has sent anything: take the key to
+        be new (True), sending nothing; False when the unit must read it."""
+        if self._guess is None or self._stale is not None:
+            return False
+        self._assumed_keys.add((scope, key))
+        return True
+
+    def _check_assumed_keys(self) -> None:
+        """A unit that assumed keys new ends on an error without writing: is each still not
+        stored? (In the unit's transaction if it has one, else in a snapshot of its own.)
+        ``StaleStateError`` if one is: the command is run again, the ordinary way, and
+        replays what is stored under it."""
+        if not self._assumed_keys:
+            return
+        conn = self._check_open()
+        scopes = [scope for scope, _ in sorted(self._assumed_keys)]
+        keys = [key for _, key in sorted(self._assumed_keys)]
+        query = ("SELECT scope, key FROM idempotency WHERE (scope, key) IN"
+                 " (SELECT * FROM unnest(%s::text[], %s::text[])) LIMIT 1")
+        with self._translated("checking the unit's idempotency keys"):
+            if self._in_transaction(conn):
+                found = conn.execute(query, (scopes, keys)).fetchone()
+            else:
+                with conn.transaction():
+                    found = conn.execute(query, (scopes, keys)).fetchone()
+        if found is not None:
+            raise StaleStateError(f"idempotency key {found[1]!r}")
 
     def _guessed(self, ids: list[str], kinds: list[str]) -> dict[str, Wallet] | None:
         """``lock_wallets`` (or a wallet read) of an optimistic unit that has sent and buffered
@@ -190,9 +238,10 @@ class GuessingUnit:
         no longer holds."""
         stale: StaleStateError | None = None
         if (isinstance(exc, PrepaidWalletError) and not isinstance(exc, StaleStateError)
-                and self._guess is not None and not self._done):
+                and (self._guess is not None or self._assumed_keys) and not self._done):
             try:
                 self._check_guess()
+                self._check_assumed_keys()
             except StaleStateError as error:
                 stale = error
             except PrepaidWalletError:  # the original error is the one that matters

@@ -160,6 +160,7 @@ from prepaid_wallet.storage._postgres_guess import (
     LOCK,
     READ,
     GuessingUnit,
+    key_stale_error,
     records_read,
     stale_error,
 )
@@ -167,7 +168,7 @@ from prepaid_wallet.storage._postgres_seen import Seen
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
 from prepaid_wallet.storage._sql import SQLUnitOfWork
-from prepaid_wallet.storage.base import RecordType
+from prepaid_wallet.storage.base import IdempotencyRecord, RecordType
 from prepaid_wallet.wallet import Wallet
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "PostgresUnitOfWork"]
@@ -790,7 +791,10 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
                 self._start(lambda c: c.execute(_SET_WRITE + b"; " + call))
         except psycopg.Error as exc:
             seen.forget([*self._wallets, *(self._guess or ())])
-            stale = None if self._guess is None else stale_error(exc)
+            if self._guess is not None:
+                stale = stale_error(exc)
+            else:  # confirmed (or never guessed): only a key it took to be new may be stale
+                stale = key_stale_error(exc) if self._assumed_keys else None
             if stale is not None:
                 seen.outcome(False)
                 raise stale from exc
@@ -799,6 +803,21 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
             seen.outcome(True)
         seen.saw(self._wallets.values())
         seen.forget((), self._records)
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The stored record for the key. A unit that decided on a guess and has sent nothing
+        takes the key to be new (None, nothing sent): its commit stores the key, which fails
+        on the primary key if it was stored after all (``StaleStateError``, and the command
+        runs again the ordinary way and replays it), and a unit that ends on an error without
+        writing checks the key first (:meth:`_check_assumed_keys`). So a command with a key
+        is one round trip too."""
+        self._check_open()
+        if (scope, key) not in self._idempotency and self._assume_new_key(scope, key):
+            self._absent_keys.add((scope, key))
+            return None
+        return super().get_idempotency(scope, key)
 
     # -- wallets ---------------------------------------------------------------------------
 
