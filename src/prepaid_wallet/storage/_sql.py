@@ -46,7 +46,7 @@ from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.results import Problem
 from prepaid_wallet.seals import Sealer
-from prepaid_wallet.storage._buffer import WriteBuffer, record_filter
+from prepaid_wallet.storage._buffer import record_filter
 from prepaid_wallet.storage._dialect import Dialect
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._schema import (
@@ -63,6 +63,7 @@ from prepaid_wallet.storage._schema import (
     names,
 )
 from prepaid_wallet.storage._sealing import CANON, posting_problems, row_problems
+from prepaid_wallet.storage._sql_many import ManyReads
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
@@ -106,7 +107,7 @@ class _Store(Protocol):
     sealer: Sealer
 
 
-class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
+class SQLUnitOfWork(ManyReads, Generic[_Conn]):
     """A unit of work on a SQL store (see :mod:`prepaid_wallet.storage.base`), over a driver
     connection of type ``_Conn``: the life cycle, every read overlaid with the unit's buffer,
     and the export."""
@@ -115,6 +116,7 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
     _ROWS: ClassVar[Rows]
     #: The ``ORDER BY`` of live lots in spend order, in the dialect.
     _LIVE_ORDER: ClassVar[str]
+    _store: _Store
 
     def __init__(self, store: _Store, *, read_only: bool) -> None:
         super().__init__(read_only=read_only)
