@@ -177,24 +177,29 @@ class Automation(Facade):
             lot_id=lot_id, expires_at=expires_at, amount=amount,
             idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
-    def expire_due(self) -> ExpiryReport:
+    def expire_due(self, *, batch_size: int = 500) -> ExpiryReport:
         """Release every active hold whose window has ended and book every expired lot's
         remainder as breakage (a lot expires at its own expiry or at its condition group's
-        end, whichever is first), each exactly once (one entry per hold and per lot, each in its
-        own unit of work). Safe to run repeatedly and from several processes; its cost grows
-        with what is due, not with all lots. :meth:`sweep_expired` does the same a row at a
-        time."""
+        end, whichever is first), each exactly once (one entry per hold and per lot). Rows are
+        booked ``batch_size`` at a time (1 to 10,000), each batch in one unit of work that
+        locks its wallets; a crash leaves whole batches booked and the next run books the
+        rest. A row that cannot be booked is reported in ``failed`` (its id and typed error)
+        and the others are booked. Safe to run repeatedly and from several processes; its
+        cost grows with what is due, not with all lots. :meth:`sweep_expired` does the same a
+        row at a time."""
         from prepaid_wallet.app.handlers.expiry import expire_due
 
-        return expire_due(self._env)
+        return expire_due(self._env, batch_size=batch_size)
 
-    def sweep_expired(self) -> Iterator[Expiry]:
+    def sweep_expired(self, *, batch_size: int = 500) -> Iterator[Expiry]:
         """:meth:`expire_due` as a stream: yields each :class:`~prepaid_wallet.results.Expiry`
-        as soon as its unit of work has committed (holds first, then lots, soonest due first).
-        Memory stays bounded however much is due: due rows are read a batch at a time and no
-        unit of work is open while the caller handles a row. Stopping early is safe; the next
-        sweep books the rest."""
+        as soon as its batch (``batch_size`` rows, one unit of work) has committed (holds
+        first, then lots, soonest due first). Memory stays bounded however much is due: due
+        rows are read a batch at a time and no unit of work is open while the caller handles a
+        row. Stopping early is safe; the next sweep books the rest. A row that cannot be
+        booked is passed over and the rest booked; then the first such row's error is
+        raised."""
         from prepaid_wallet.app.handlers.expiry import sweep_expired
 
-        return sweep_expired(self._env)
+        return sweep_expired(self._env, batch_size=batch_size)
 
