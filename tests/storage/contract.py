@@ -2183,6 +2183,18 @@ class StoreContract:
 
     # -- reads of many rows at once ------------------------------------------------------------
 
+    def test_iter_wallets_after_an_id(self, store: Store, writer: Writer) -> None:
+        for wallet_id in ("w1", "w2", "w3", "w4"):
+            writer.open(wallet_id, tenant="hub-b" if wallet_id == "w3" else TENANT)
+        with store.unit_of_work() as uow:
+            uow.add_wallet(writer.new_wallet("w25"))
+            assert [w.id for w in uow.iter_wallets(after="w2")] == ["w25", "w3", "w4"]
+            assert [w.id for w in uow.iter_wallets(TENANT, after="w2")] == ["w25", "w4"]
+            assert [w.id for w in uow.iter_wallets(after="w4")] == []
+            assert [w.id for w in uow.iter_wallets(TENANT, after="")] == [
+                "w1", "w2", "w25", "w4"]
+
+
     def test_many_lots_records_and_keys_in_one_read(self, store: Store, writer: Writer) -> None:
         writer.open("w1")
         writer.award("w1", "l1", "1.00", expires_at=T0 + DAY)

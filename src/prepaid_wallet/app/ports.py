@@ -275,8 +275,10 @@ class UnitOfWork(Protocol):
         currency at this tenant."""
         ...
 
-    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id."""
+    def iter_wallets(self, tenant_id: str | None = None, *, after: str | None = None
+                     ) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id; with ``after``, only those whose id sorts after
+        it (a job that pages through the wallets starts each page where the last ended)."""
         ...
 
     # -- lots, holds, charges ---------------------------------------------------------------

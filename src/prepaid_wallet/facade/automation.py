@@ -133,14 +133,17 @@ class Automation(Facade):
 
     # -- periodic fees ------------------------------------------------------------------------
 
-    def charge_periodic_fees(self) -> FeeReport:
+    def charge_periodic_fees(self, *, batch_size: int = 500) -> FeeReport:
         """Charge every occurrence of every tenant's periodic fees (``TenantRules.periodic_fees``)
         that has come since each wallet was opened, each wallet at most once per occurrence.
 
-        Each charge is one ``fee`` entry in its own unit of work, from the open balance to the
-        tenant's fee account, recorded under an idempotency key made of the wallet and the
-        occurrence (:meth:`~prepaid_wallet.rules.fees.PeriodicFee.occurrence_key`): running it
-        twice, or from two processes at once, charges nothing more. A wallet also remembers the
+        Each charge is one ``fee`` entry, from the open balance to the tenant's fee account,
+        recorded under an idempotency key made of the wallet and the occurrence
+        (:meth:`~prepaid_wallet.rules.fees.PeriodicFee.occurrence_key`): running it twice, or
+        from two processes at once, or again after a crash, charges nothing more. The wallets
+        are read ``batch_size`` at a time (1 to 10,000) and their charges booked
+        ``batch_size`` per unit of work; a charge that cannot be booked is reported in
+        ``FeeReport.failed`` (its key and typed error) and the others are booked. A wallet also remembers the
         last occurrence charged, so a run reads only the occurrences since.
 
         The floor rule: a fee never takes the open balance below the wallet's floor. A fee the
@@ -150,7 +153,7 @@ class Automation(Facade):
         groups, are not charged."""
         from prepaid_wallet.app.handlers.periodic_fee import charge_periodic_fees
 
-        return charge_periodic_fees(self._env)
+        return charge_periodic_fees(self._env, batch_size=batch_size)
 
     # -- expiry -----------------------------------------------------------------------------
 

@@ -368,20 +368,24 @@ class SQLUnitOfWork(ManyReads, Generic[_Conn]):
         )
         return None if row is None else self.get_wallet(row[0])
 
-    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id: committed ones read a page at a time after the
-        last id seen (bounded memory however many there are), merged with this unit's own."""
+    def iter_wallets(self, tenant_id: str | None = None, *, after: str | None = None
+                     ) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id (after ``after``, if given): committed ones read
+        a page at a time after the last id seen (bounded memory however many there are),
+        merged with this unit's own."""
         self._check_open()
         where = "id > ?" if tenant_id is None else "tenant_id = ? AND id > ?"
         page = self._q(
             f"SELECT {WALLET_COLS} FROM wallets WHERE {where} ORDER BY id LIMIT ?"
         )
+        start = "" if after is None else after
         own = sorted(
-            (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
+            (w.id, w) for w in self._wallets.values()
+            if tenant_id in (None, w.tenant_id) and w.id > start
         )
 
         def committed() -> Iterator[tuple[str, Wallet]]:
-            last = ""
+            last = start
             while True:
                 params = (last, _PAGE) if tenant_id is None else (tenant_id, last, _PAGE)
                 rows = self._all(page, params)
