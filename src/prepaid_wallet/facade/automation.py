@@ -143,8 +143,9 @@ class Automation(Facade):
         from two processes at once, or again after a crash, charges nothing more. The wallets
         are read ``batch_size`` at a time (1 to 10,000) and their charges booked
         ``batch_size`` per unit of work; a charge that cannot be booked is reported in
-        ``FeeReport.failed`` (its key and typed error) and the others are booked. A wallet also remembers the
-        last occurrence charged, so a run reads only the occurrences since.
+        ``FeeReport.failed`` (its key and typed error) and the others are booked. A wallet
+        also remembers the last occurrence charged, so a run reads only the occurrences
+        since.
 
         The floor rule: a fee never takes the open balance below the wallet's floor. A fee the
         open balance cannot pay in full is charged down to the floor and the rest is waived
