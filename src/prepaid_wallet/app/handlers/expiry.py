@@ -88,6 +88,10 @@ def sweep_expired(env: Environment, *, batch_size: int = DEFAULT_BATCH_SIZE
     booked is passed over and the others are booked; once the sweep is done, the first such
     row's error is raised (:func:`expire_due` reports them all instead)."""
     batch_size = check_batch_size(batch_size)
+    return _sweep_raising(env, batch_size)
+
+
+def _sweep_raising(env: Environment, batch_size: int) -> Iterator[Expiry]:
     failed: list[FailedRow] = []
     yield from _sweep_all(env, env.now(), batch_size, failed)
     if failed:
