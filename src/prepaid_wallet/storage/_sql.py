@@ -734,7 +734,10 @@ class SQLUnitOfWork(ManyReads, Generic[_Conn]):
         """The wallets, in sorted id order (a backend whose write unit is not already
         exclusive locks their rows); the records of the ``tenant_records`` kinds stored under
         their tenants' ids are read with one statement, when there is more than one to read."""
-        wallets = {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
+        ids = sorted(set(wallet_ids))
+        if len(ids) > 1:
+            self._read_wallets(ids)
+        wallets = {wallet_id: self.get_wallet(wallet_id) for wallet_id in ids}
         kinds = sorted({rtype.kind for rtype in tenant_records})
         tenants = sorted({wallet.tenant_id for wallet in wallets.values()})
         unread = [(kind, tenant) for kind in kinds for tenant in tenants

@@ -11,10 +11,10 @@ from prepaid_wallet.errors import IntegrityError
 from prepaid_wallet.seals import Sealer
 from prepaid_wallet.storage._buffer import WriteBuffer
 from prepaid_wallet.storage._rows import Rows
-from prepaid_wallet.storage._schema import IDEMPOTENCY_COLS, LOT_COLS
+from prepaid_wallet.storage._schema import IDEMPOTENCY_COLS, LOT_COLS, WALLET_COLS
 from prepaid_wallet.storage._sealing import CANON
 from prepaid_wallet.storage.base import IdempotencyRecord, RecordType
-from prepaid_wallet.wallet import Lot
+from prepaid_wallet.wallet import Lot, Wallet
 
 __all__ = ["CHUNK", "ManyReads"]
 
@@ -47,12 +47,27 @@ class ManyReads(WriteBuffer):
     _ROWS: ClassVar[Rows]
     _store: _Sealed
     _read_ahead: dict[tuple[str, str], str | None]
+    _stored: dict[str, Wallet]
 
     def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
         raise NotImplementedError
 
     def _q(self, sql: str) -> str:
         raise NotImplementedError
+
+    def _read_wallets(self, wallet_ids: Sequence[str]) -> None:
+        """Read the stored wallets among ``wallet_ids`` that this unit has not read yet, in
+        one query per chunk (a batch's lock reads them all at once)."""
+        self._check_open()
+        wanted = [wallet_id for wallet_id in wallet_ids
+                  if wallet_id not in self._wallets and wallet_id not in self._stored]
+        for chunk in _chunks(wanted):
+            rows = self._all(
+                self._q(f"SELECT {WALLET_COLS} FROM wallets WHERE id IN"
+                        f" ({_marks(len(chunk))})"), list(chunk))
+            for row in rows:
+                wallet = self._ROWS.wallet(row)
+                self._stored[wallet.id] = wallet
 
     def get_lots(self, lot_ids: Sequence[str]) -> dict[str, Lot]:
         """The lots known among ``lot_ids`` as this unit sees them, by id."""
