@@ -477,13 +477,14 @@ def batch_jobs(rows: int, dsn: str | None) -> list[dict[str, Any]]:
 def _batch_lines(reports: Sequence[dict[str, Any]]) -> list[str]:
     if not reports:
         return []
-    lines = ["", f"{'batch job':<10} {'backend':<11} {'rows':>10} {'seconds':>9} {'rows/s':>9} "
+    names = {"award": "award_many", "expire": "expire_due", "fee": "charge_periodic_fees"}
+    lines = ["", f"{'batch job':<20} {'backend':<10} {'rows':>9} {'seconds':>8} {'rows/s':>8} "
              f"{'target':>9}  result"]
     for report in reports:
         for job, measured in report["jobs"].items():
             lines.append(
-                f"{job:<10} {report['backend']:<11} {measured['rows']:>10,} "
-                f"{measured['seconds']:>9.3f} {measured['rows_per_second']:>9,.0f} "
+                f"{names[job]:<20} {report['backend']:<10} {measured['rows']:>9,} "
+                f"{measured['seconds']:>8.3f} {measured['rows_per_second']:>8,.0f} "
                 f"{'>= ' + format(report['target_rows_per_second'], ','):>9}  "
                 f"{_verdict(measured['passed'])}")
     lines.append("batch jobs: N/10 rows each in batches of 500 (benchmarks/batch_jobs.py); "
