@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.facade import Facade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from datetime import datetime
 
     from prepaid_wallet.actors import Actor
@@ -195,15 +195,18 @@ class Automation(Facade):
 
         return expire_due(self._env, batch_size=batch_size)
 
-    def sweep_expired(self, *, batch_size: int = 500) -> Iterator[Expiry]:
+    def sweep_expired(self, *, batch_size: int = 500,
+                      stop: Callable[[], bool] | None = None) -> Iterator[Expiry]:
         """:meth:`expire_due` as a stream: yields each :class:`~prepaid_wallet.results.Expiry`
         as soon as its batch (``batch_size`` rows, one unit of work) has committed (holds
         first, then lots, soonest due first). Memory stays bounded however much is due: due
         rows are read a batch at a time and no unit of work is open while the caller handles a
         row. Stopping early is safe; the next sweep books the rest. A row that cannot be
         booked is passed over and the rest booked; then the first such row's error is
-        raised."""
+        raised. ``stop``, if given, is asked before each batch: once it returns true the sweep
+        ends after yielding every row booked (a command line stops at Ctrl-C this way, every
+        booked row printed)."""
         from prepaid_wallet.app.handlers.expiry import sweep_expired
 
-        return sweep_expired(self._env, batch_size=batch_size)
+        return sweep_expired(self._env, batch_size=batch_size, stop=stop)
 

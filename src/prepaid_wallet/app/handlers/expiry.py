@@ -78,35 +78,41 @@ def expire_due(env: Environment, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Exp
                         top_ups, tuple(failed))
 
 
-def sweep_expired(env: Environment, *, batch_size: int = DEFAULT_BATCH_SIZE
-                  ) -> Iterator[Expiry]:
+def sweep_expired(env: Environment, *, batch_size: int = DEFAULT_BATCH_SIZE,
+                  stop: Callable[[], bool] | None = None) -> Iterator[Expiry]:
     """Release every active hold whose window has ended, then book every expired lot's
     remainder as breakage, as of the first step's instant: ``batch_size`` rows per unit of
     work, each yielded once its batch committed (holds first, then lots, soonest due first),
     due rows read a batch at a time. A scoped service books its own tenant's rows only:
     another tenant's are passed over, never booked and never in the way. A row that cannot be
     booked is passed over and the others are booked; once the sweep is done, the first such
-    row's error is raised (:func:`expire_due` reports them all instead)."""
+    row's error is raised (:func:`expire_due` reports them all instead). ``stop``, if given, is
+    asked before each batch: once it says so the sweep ends, every row booked yielded."""
     batch_size = check_batch_size(batch_size)
-    return _sweep_raising(env, batch_size)
+    return _sweep_raising(env, batch_size, stop or _never)
 
 
-def _sweep_raising(env: Environment, batch_size: int) -> Iterator[Expiry]:
+def _never() -> bool:
+    return False
+
+
+def _sweep_raising(env: Environment, batch_size: int, stop: Callable[[], bool]
+                   ) -> Iterator[Expiry]:
     failed: list[FailedRow] = []
-    yield from _sweep_all(env, env.now(), batch_size, failed)
+    yield from _sweep_all(env, env.now(), batch_size, failed, stop)
     if failed:
         raise failed[0].error
 
 
-def _sweep_all(env: Environment, at: datetime, batch_size: int, failed: list[FailedRow]
-               ) -> Iterator[Expiry]:
+def _sweep_all(env: Environment, at: datetime, batch_size: int, failed: list[FailedRow],
+               stop: Callable[[], bool] = _never) -> Iterator[Expiry]:
     yield from _sweep(
         env, lambda uow, limit: [(h.id, h.wallet_id) for h in uow.due_holds(at, limit)],
-        _DueHolds(at), batch_size, failed,
+        _DueHolds(at), batch_size, failed, stop,
     )
     yield from _sweep(
         env, lambda uow, limit: [(lot.id, lot.wallet_id) for lot in uow.due_lots(at, limit)],
-        _DueLots(at), batch_size, failed,
+        _DueLots(at), batch_size, failed, stop,
     )
 
 
@@ -116,6 +122,7 @@ _Row = tuple[str, str]  # (hold or lot id, wallet id)
 def _sweep(
     env: Environment, due: Callable[[UnitOfWork, int], list[_Row]],
     job: BatchJob[_Row, Expiry], batch_size: int, failed: list[FailedRow],
+    stop: Callable[[], bool],
 ) -> Iterator[Expiry]:
     """Book what ``due`` lists (``(row id, wallet id)`` pairs, at most the limit given), a
     batch at a time (:func:`~prepaid_wallet.app.batches.run_batch`), until it lists nothing
@@ -124,7 +131,7 @@ def _sweep(
     and each read asks for that many rows more, so rows passed over never crowd out the rest;
     rows that are booked leave the due index."""
     passed: set[str] = set()
-    while True:
+    while not stop():
         with env.store.unit_of_work(read_only=True) as uow:
             listed = [(row_id, wallet_id)
                       for row_id, wallet_id in due(uow, batch_size + len(passed))
