@@ -265,6 +265,28 @@ def test_a_lot_that_fails_is_reported_and_the_rest_booked(
     assert svc.verify().ok
 
 
+def test_a_row_that_fails_after_it_began_writing_is_rolled_back_alone(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc, clock = _service(store)
+    wallet_ids = _lots_world(svc, clock, wallets=3)
+    bad = svc.lots(wallet_ids[2])[0]
+    real = expiry.record
+
+    def failing(env: Any, uow: Any, change: Any) -> None:
+        real(env, uow, change)  # the change is buffered: the batch must not commit it
+        if any(lot.id == bad.id for lot in change.lots):
+            raise StorageError("failed after writing")
+
+    monkeypatch.setattr(expiry, "record", failing)
+    report = svc.expire_due(batch_size=10)
+    assert [(row.row_id, row.error_type) for row in report.failed] == [(bad.id, "StorageError")]
+    assert report.lots_expired == 5
+    monkeypatch.undo()
+    assert bad.id in [lot.id for lot in svc.lots(wallet_ids[2])]  # not booked, still due
+    assert svc.expire_due().lots_expired == 1
+    assert svc.verify().ok
+
+
 def test_a_commit_that_fails_books_its_batch_row_by_row(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     svc, _ = _service(store)
