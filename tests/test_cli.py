@@ -997,3 +997,5 @@ def test_award_many_grants_a_csv_file_once_per_batch_key(tmp_path: Path) -> None
     assert cli.json("balance", bob)["commerce"] == "2.50 EUR"
     assert cli.fails(ExitCode.USAGE, "award-many", "--file", str(awards),
                      "--batch-key", "")
+    assert cli.fails(ExitCode.USAGE, "award-many", "--file", str(tmp_path / "nope.csv"),
+                     "--batch-key", "k").startswith("error: --file: must be a readable file")

@@ -156,7 +156,12 @@ def _award_rows(ctx: _Context, failed: list[tuple[int, str, Exception]]) -> Iter
     from prepaid_wallet.errors import InvalidInputError, PrepaidWalletError
 
     args = ctx.args
-    with open(args.file, newline="", encoding="utf-8") as handle:
+    try:
+        handle = open(args.file, newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InvalidInputError("--file", f"must be a readable file ({exc.strerror})",
+                                args.file) from None
+    with handle:
         reader = csv.DictReader(handle)
         names = reader.fieldnames or []
         if "wallet_id" not in names or "amount" not in names:
