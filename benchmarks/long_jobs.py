@@ -7,6 +7,7 @@ Run from the project root::
     python benchmarks/long_jobs.py --quick        # N = 2,000 (a few seconds); always exits 0
     python benchmarks/long_jobs.py --size 100000  # another N (a multiple of 100)
     python benchmarks/long_jobs.py --json         # one JSON object instead of the table
+    python benchmarks/long_jobs.py --dsn URL      # the batch jobs on PostgreSQL too
 
 What is measured: the three long jobs of ``prepaid-wallet``, each run as a user runs it -- a
 child process ``python -m prepaid_wallet --db sqlite:///FILE JOB`` -- on a SQLite file at two
@@ -53,6 +54,12 @@ this one run (never absolute numbers: the machine is shared and noisy):
   a job that kept its rows would need several times more;
 * time ratio = microseconds per row large / small <= :data:`MAX_TIME_RATIO` (1.5): no step
   grows with the store (a quadratic step would give about 10).
+
+Batch jobs (``benchmarks/batch_jobs.py``, run as a child process per backend after the jobs
+above): rows per second of ``award_many``, ``expire_due`` and ``charge_periodic_fees`` booking
+N/10 rows each in batches of 500, on SQLite (synchronous=NORMAL) and, with ``--dsn``, on
+PostgreSQL; the target, 20,000 rows/s, is an absolute rate, so its verdict is printed but does
+not change the exit status (the machine is shared and noisy).
 
 Exit status: in full mode 1 when a target fails, else 0; in quick mode always 0 (at N = 2,000
 the interpreter dominates the memory and the timings are too short to judge).
@@ -451,6 +458,40 @@ def exit_status(results: Sequence[Result], quick: bool) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+# -- batch jobs ------------------------------------------------------------------------------------
+
+
+def batch_jobs(rows: int, dsn: str | None) -> list[dict[str, Any]]:
+    """``benchmarks/batch_jobs.py`` on SQLite and, with a DSN, on PostgreSQL: one child each,
+    its JSON report."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "batch_jobs.py")
+    reports = []
+    for extra in ([], *([["--dsn", dsn]] if dsn else [])):
+        command = [sys.executable, script, "--rows", str(rows), *extra]
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        _require(done.returncode == 0, f"batch jobs {extra[:1]} exited {done.returncode}")
+        reports.append(json.loads(done.stdout))
+    return reports
+
+
+def _batch_lines(reports: Sequence[dict[str, Any]]) -> list[str]:
+    if not reports:
+        return []
+    names = {"award": "award_many", "expire": "expire_due", "fee": "charge_periodic_fees"}
+    lines = ["", f"{'batch job':<20} {'backend':<10} {'rows':>9} {'seconds':>8} {'rows/s':>8} "
+             f"{'target':>9}  result"]
+    for report in reports:
+        for job, measured in report["jobs"].items():
+            lines.append(
+                f"{names[job]:<20} {report['backend']:<10} {measured['rows']:>9,} "
+                f"{measured['seconds']:>8.3f} {measured['rows_per_second']:>8,.0f} "
+                f"{'>= ' + format(report['target_rows_per_second'], ','):>9}  "
+                f"{_verdict(measured['passed'])}")
+    lines.append("batch jobs: N/10 rows each in batches of 500 (benchmarks/batch_jobs.py); "
+                 "informational verdicts")
+    return lines
+
+
 # -- reporting -------------------------------------------------------------------------------------
 
 
@@ -466,7 +507,8 @@ def _run_json(run: Run, per_row: float) -> dict[str, Any]:
 
 
 def as_json(
-    plan: Plan, stores: Sequence[Store], results: Sequence[Result], run_seconds: float
+    plan: Plan, stores: Sequence[Store], results: Sequence[Result], run_seconds: float,
+    batches: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     return {
         "mode": plan.mode,
@@ -500,6 +542,7 @@ def as_json(
             for r in results
         ],
         "passed": all(r.passed for r in results),
+        "batch_jobs": list(batches),
     }
 
 
@@ -512,7 +555,8 @@ def _ratio_text(value: float | None) -> str:
 
 
 def as_table(
-    plan: Plan, stores: Sequence[Store], results: Sequence[Result], run_seconds: float
+    plan: Plan, stores: Sequence[Store], results: Sequence[Result], run_seconds: float,
+    batches: Sequence[dict[str, Any]] = (),
 ) -> str:
     setup = sum(s.setup_seconds for s in stores)
     parts = ", ".join(f"{s.name} {s.setup_seconds:.1f} s" for s in stores)
@@ -555,6 +599,7 @@ def as_table(
         "peak RSS: ru_maxrss of the child (os.wait4). memory: peak RSS large / small;",
         "time/row: us/row large / small.",
     ]
+    lines += _batch_lines(batches)
     if plan.mode == "quick":
         lines += [
             "",
@@ -583,6 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help=f"lots in the large store (default {FULL.size:,}, quick {QUICK.size:,})",
     )
+    parser.add_argument("--dsn", help="a PostgreSQL URL: run the batch jobs there too")
     parser.add_argument(
         "--write-store", nargs=4, metavar=("NAME", "PATH", "LOTS", "START"), help=argparse.SUPPRESS
     )
@@ -609,11 +655,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_seconds = time.perf_counter() - began
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    batches = batch_jobs(plan.size // 10, args.dsn)
 
     if args.json:
-        print(json.dumps(as_json(plan, stores, results, run_seconds), indent=2))
+        print(json.dumps(as_json(plan, stores, results, run_seconds, batches), indent=2))
     else:
-        print(as_table(plan, stores, results, run_seconds))
+        print(as_table(plan, stores, results, run_seconds, batches))
     return exit_status(results, args.quick)
 
 

@@ -827,10 +827,15 @@ def _interrupt(tmp_path: Path, db: Path, *args: str) -> tuple[int, str, str]:
         cwd=tmp_path, env=_environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, encoding="utf-8")
     assert child.stdout is not None
+    assert child.stderr is not None
     first = child.stdout.readline()
     assert first
     child.send_signal(signal.SIGINT)
-    rest, err = child.communicate(timeout=120)
+    # Read on through the same buffered reader: readline may have taken more than one line
+    # into it (a batch is printed at once), which communicate() would never see.
+    rest = child.stdout.read()
+    err = child.stderr.read()
+    child.wait(timeout=120)
     return child.returncode, first + rest, err
 
 
@@ -959,3 +964,38 @@ def test_the_parser_built_for_one_command_reads_argv_as_the_whole_one(argv: list
         return args
 
     assert parse(_build_parser(argv)) == parse(_build_parser())
+
+
+def test_award_many_grants_a_csv_file_once_per_batch_key(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    cli.ok("init")
+    ann, bob, usd = cli.wallet("ann"), cli.wallet("bob"), cli.wallet("cid", "USD")
+    awards = tmp_path / "awards.csv"
+    expires = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    awards.write_text(
+        "wallet_id,amount,reason,expires_at\n"
+        f"{ann},5.00,spring,{expires}\n"
+        f"{bob},seven,spring,\n"
+        f"{usd},1.00,,\n"
+        "w_nobody,1.00,,\n"
+        f"{bob},2.50,,\n", encoding="utf-8")
+    rows = cli.run("--json", "award-many", "--file", str(awards), "--batch-key", "spring",
+                   "--currency", "EUR", "--batch-size", "2")
+    assert rows.returncode == ExitCode.USAGE, rows.stderr
+    out = [json.loads(line) for line in rows.stdout.splitlines()]
+    check_json_convention(out)
+    assert [(r["row"], r["error"], r["field"]) for r in out[:-1]] == [
+        (2, "InvalidAmountError", "amount"), (3, "CurrencyMismatchError", "amount"),
+        (4, "WalletNotFoundError", None)]
+    assert out[-1] == {"record": "summary", "awarded": 2, "already_done": 0, "failed": 3}
+    assert cli.json("balance", ann)["commerce"] == "5.00 EUR"
+    assert cli.json("balance", bob)["commerce"] == "2.50 EUR"
+    again = cli.run("award-many", "--file", str(awards), "--batch-key", "spring",
+                    "--currency", "EUR")
+    assert again.stdout.splitlines()[-1] == "awarded 0, already done 2, failed 3"
+    assert "row 4 (w_nobody): WalletNotFoundError" in again.stdout
+    assert cli.json("balance", bob)["commerce"] == "2.50 EUR"
+    assert cli.fails(ExitCode.USAGE, "award-many", "--file", str(awards),
+                     "--batch-key", "")
+    assert cli.fails(ExitCode.USAGE, "award-many", "--file", str(tmp_path / "nope.csv"),
+                     "--batch-key", "k").startswith("error: --file: must be a readable file")

@@ -163,3 +163,15 @@ def test_output_checks_catch_a_wrong_count(bench: ModuleType) -> None:
     assert bench._check_statement(store, bench.Output(11, header, last)) == 10
     with pytest.raises(bench.BenchmarkError, match="last total"):
         bench._check_statement(store, bench.Output(11, header, last.replace("0.10", "0.09")))
+
+
+def test_quick_json_reports_the_batch_jobs_on_sqlite(report: dict[str, Any]) -> None:
+    (batches,) = report["batch_jobs"]  # no DSN given: SQLite only
+    assert (batches["backend"], batches["rows"], batches["batch_size"]) == ("sqlite", N // 10, 500)
+    assert batches["target_rows_per_second"] == 20_000
+    assert set(batches["jobs"]) == {"award", "expire", "fee"}
+    for measured in batches["jobs"].values():
+        assert measured["rows"] == N // 10
+        assert positive(measured["seconds"])
+        assert measured["rows_per_second"] == pytest.approx(measured["rows"] / measured["seconds"])
+        assert measured["passed"] is (measured["rows_per_second"] >= 20_000)

@@ -34,7 +34,6 @@ from prepaid_wallet import (
     TenantMismatchError,
     WalletService,
 )
-from prepaid_wallet.app.handlers import expiry as expiry_handlers
 from prepaid_wallet.app.intents import pending_top_up_intents
 from prepaid_wallet.rules.limits import Limits
 from prepaid_wallet.rules.reminders import LowBalanceRule, Threshold
@@ -366,11 +365,10 @@ def test_scoped_expiry_sweep_books_only_its_own_tenant(store: Store) -> None:
 
 
 def test_a_foreign_due_hold_first_in_line_does_not_stop_a_scoped_sweep(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store,
 ) -> None:
     """Due rows are read a batch at a time, soonest first: more due rows of another tenant
     than a batch holds, all due before the service's own, still let it book its own."""
-    monkeypatch.setattr(expiry_handlers, "_SWEEP_BATCH", 2)
     world = build(store)
     f = world.foreign
     for _ in range(3):
@@ -380,7 +378,7 @@ def test_a_foreign_due_hold_first_in_line_does_not_stop_a_scoped_sweep(
     own_lot = world.admin.award(world.own, eur("2.00"), reason="r", expires_at=T0 + 2 * HOUR)
     world.clock.advance(3 * HOUR)
     before_foreign = [h.status for h in world.admin.holds(f.wallet)]
-    report = world.scoped.expire_due()
+    report = world.scoped.expire_due(batch_size=2)
     assert (report.lots_expired, report.holds_released) == (1, 1)
     assert world.scoped.get_hold(own_hold.id).status is HoldStatus.EXPIRED
     assert own_lot.id not in [lot.id for lot in world.scoped.lots(world.own)]

@@ -20,6 +20,7 @@ from importlib import import_module
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from prepaid_wallet.actors import Actor
+    from prepaid_wallet.app.commands.bulk import BulkAward
     from prepaid_wallet.clock import Clock, FixedClock, SystemClock
     from prepaid_wallet.conditions import (
         ConditionGroup,
@@ -73,12 +74,14 @@ if TYPE_CHECKING:
     from prepaid_wallet.money import Currency, Money
     from prepaid_wallet.policies import Decision, PaymentMode, Reason, SpendOrder, SpendRequest
     from prepaid_wallet.results import (
+        AwardReport,
         Balance,
         Breakdown,
         CaptureResult,
         Checkpoint,
         Expiry,
         ExpiryReport,
+        FailedRow,
         FeeReport,
         LotMovement,
         LotView,
@@ -103,6 +106,7 @@ __version__ = "0.1.0.dev0"
 #: Where each public name lives: ``prepaid_wallet.<name>`` imports that module on first use.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "prepaid_wallet.actors": ("Actor",),
+    "prepaid_wallet.app.commands.bulk": ("BulkAward",),
     "prepaid_wallet.clock": ("Clock", "FixedClock", "SystemClock"),
     "prepaid_wallet.conditions": (
         "ConditionGroup", "LineItem", "SpendCondition", "TimeWindow", "end_of_local_day",
@@ -126,8 +130,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "prepaid_wallet.money": ("Currency", "Money"),
     "prepaid_wallet.policies": ("Decision", "PaymentMode", "Reason", "SpendOrder", "SpendRequest"),
     "prepaid_wallet.results": (
-        "Balance", "Breakdown", "CaptureResult", "Checkpoint", "Expiry", "ExpiryReport",
-        "FeeReport",
+        "AwardReport", "Balance", "Breakdown", "CaptureResult", "Checkpoint", "Expiry",
+        "ExpiryReport", "FailedRow", "FeeReport",
         "LotMovement", "LotView", "Problem", "Receipt", "RefundResult", "SpendResult", "Statement",
         "StatementLine", "StatementStream", "VerifyReport",
     ),
@@ -165,8 +169,10 @@ __all__ = [
     "Actor",
     "AllocationPart",
     "AlreadyReversedError",
+    "AwardReport",
     "Balance",
     "Breakdown",
+    "BulkAward",
     "CaptureResult",
     "Charge",
     "Checkpoint",
@@ -186,6 +192,7 @@ __all__ = [
     "Expiry",
     "ExpiryPolicy",
     "ExpiryReport",
+    "FailedRow",
     "FeeReport",
     "FixedClock",
     "Hold",

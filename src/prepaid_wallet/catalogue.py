@@ -45,6 +45,7 @@ __all__ = ["NOT_OFFERED", "RESOURCES", "Operation", "Param", "catalogue"]
 #: Methods of the service no face offers, and why: jobs and upkeep run on a schedule or from
 #: the command line; a secret is handed out only there; a refund needs the host's gateway.
 NOT_OFFERED: Mapping[str, str] = {
+    "award_many": "a bulk job (many awards, read from an iterable a batch at a time)",
     "charge_periodic_fees": "a job",
     "expire_due": "a job",
     "expire_top_ups": "a job",

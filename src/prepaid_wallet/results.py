@@ -10,19 +10,21 @@ from typing import Literal, Self
 
 import attrs
 
-from prepaid_wallet.errors import InvalidInputError
+from prepaid_wallet.errors import InvalidInputError, PrepaidWalletError
 from prepaid_wallet.ledger import EntryKind
 from prepaid_wallet.money import Money
 from prepaid_wallet.policies import Decision
 from prepaid_wallet.wallet import AllocationPart
 
 __all__ = [
+    "AwardReport",
     "Balance",
     "Breakdown",
     "CaptureResult",
     "Checkpoint",
     "Expiry",
     "ExpiryReport",
+    "FailedRow",
     "FeeReport",
     "LotMovement",
     "LotView",
@@ -126,14 +128,45 @@ class Expiry:
 
 
 @attrs.frozen
+class FailedRow:
+    """A row a batch job could not book, and why: ``row_id`` names it (a lot or hold id, a
+    wallet id), ``position`` is its place in the input (0-based) when the job was given a list
+    of rows, and ``error`` the typed error it raised (its ``field`` names the argument of a
+    bad input). The other rows of its batch are booked."""
+
+    row_id: str
+    error: PrepaidWalletError = attrs.field(eq=False)
+    position: int | None = None
+
+    @property
+    def error_type(self) -> str:
+        """The error's class name (``"WalletNotFoundError"``)."""
+        return type(self.error).__name__
+
+
+@attrs.frozen
 class ExpiryReport:
     """What one :meth:`~prepaid_wallet.service.WalletService.expire_due` run booked, and the
-    customer top-ups it marked expired (``top_ups_expired``, their ids)."""
+    customer top-ups it marked expired (``top_ups_expired``, their ids); ``failed``: the due
+    holds and lots it could not book (each with its error), the others being booked."""
 
     lots_expired: int
     holds_released: int
     entry_ids: tuple[str, ...]
     top_ups_expired: tuple[str, ...] = ()
+    failed: tuple[FailedRow, ...] = ()
+
+
+@attrs.frozen
+class AwardReport:
+    """What one :meth:`~prepaid_wallet.service.WalletService.award_many` call did: how many
+    awards it granted now (``awarded``), how many an earlier call under the same batch key had
+    already granted (``already_done``: not granted again), and the rows it could not grant
+    (``failed``, each with its typed error)."""
+
+    awarded: int
+    already_done: int
+    failed: tuple[FailedRow, ...] = ()
 
 
 @attrs.frozen
@@ -183,10 +216,12 @@ class FeeReport:
     """What one :meth:`~prepaid_wallet.service.WalletService.charge_periodic_fees` run booked:
     one entry per wallet and fee occurrence charged, and how many occurrences were charged less
     than the full fee (or nothing) because the wallet's open balance was at or near its
-    floor."""
+    floor; ``failed``: the charges it could not book (each with its error), the others being
+    booked."""
 
     entry_ids: tuple[str, ...]
     waived: int
+    failed: tuple[FailedRow, ...] = ()
 
 
 @attrs.frozen

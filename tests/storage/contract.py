@@ -2181,6 +2181,52 @@ class StoreContract:
             put_again()
         assert store.export_state() == before
 
+    # -- reads of many rows at once ------------------------------------------------------------
+
+    def test_iter_wallets_after_an_id(self, store: Store, writer: Writer) -> None:
+        for wallet_id in ("w1", "w2", "w3", "w4"):
+            writer.open(wallet_id, tenant="hub-b" if wallet_id == "w3" else TENANT)
+        with store.unit_of_work() as uow:
+            uow.add_wallet(writer.new_wallet("w25"))
+            assert [w.id for w in uow.iter_wallets(after="w2")] == ["w25", "w3", "w4"]
+            assert [w.id for w in uow.iter_wallets(TENANT, after="w2")] == ["w25", "w4"]
+            assert [w.id for w in uow.iter_wallets(after="w4")] == []
+            assert [w.id for w in uow.iter_wallets(TENANT, after="")] == [
+                "w1", "w2", "w25", "w4"]
+
+
+    def test_many_lots_records_and_keys_in_one_read(self, store: Store, writer: Writer) -> None:
+        writer.open("w1")
+        writer.award("w1", "l1", "1.00", expires_at=T0 + DAY)
+        writer.award("w1", "l2", "2.00")
+        with store.unit_of_work() as uow:
+            uow.put_record(PLAIN, Note("n1", body="one"))
+            uow.put_record(PLAIN, Note("n2", body="two"))
+            uow.put_idempotency(_record("k1"))
+            uow.put_idempotency(_record("k2", scope="hub-b"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            single = {lot_id: uow.get_lot(lot_id) for lot_id in ("l2", "l1")}
+            assert uow.get_lots(["l2", "nope", "l1", "l2"]) == single
+            assert list(uow.get_lots(["l2", "l1"])) == ["l2", "l1"]
+            assert uow.get_lots([]) == {}
+            assert uow.get_records(PLAIN, ["n2", "n9", "n1"]) == {
+                "n2": Note("n2", body="two"), "n1": Note("n1", body="one")}
+            assert uow.get_records(NOTES, ["n1"]) == {}  # another kind
+            found = uow.get_idempotencies([(TENANT, "k1"), ("hub-b", "k2"), (TENANT, "k2")])
+            assert found == {(TENANT, "k1"): _record("k1"),
+                             ("hub-b", "k2"): _record("k2", scope="hub-b")}
+            # what the unit wrote itself comes first, and a key found absent may be stored
+            wallet = uow.lock_wallets(["w1"])["w1"]
+            uow.record(_w.expire_lot(wallet, single["l1"], writer.info(T0 + 2 * DAY)))
+            assert uow.get_lots(["l1"])["l1"].remaining == eur("0.00")
+            uow.put_record(PLAIN, Note("n9", body="nine"))
+            uow.delete_record(PLAIN, "n1")
+            assert uow.get_records(PLAIN, ["n1", "n9"]) == {"n9": Note("n9", body="nine")}
+            assert uow.get_record(PLAIN, "n2") == Note("n2", body="two")
+            uow.put_idempotency(_record("k2"))
+            assert uow.get_idempotencies([(TENANT, "k2")]) == {(TENANT, "k2"): _record("k2")}
+
     # -- the dump ----------------------------------------------------------------------------
 
     def test_export_state_is_json_and_canonical(self, store: Store, writer: Writer) -> None:

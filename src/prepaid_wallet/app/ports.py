@@ -276,14 +276,21 @@ class UnitOfWork(Protocol):
         currency at this tenant."""
         ...
 
-    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id."""
+    def iter_wallets(self, tenant_id: str | None = None, *, after: str | None = None
+                     ) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id; with ``after``, only those whose id sorts after
+        it (a job that pages through the wallets starts each page where the last ended)."""
         ...
 
     # -- lots, holds, charges ---------------------------------------------------------------
 
     def get_lot(self, lot_id: str) -> Lot:
         """The lot; ``LotNotFoundError`` if unknown."""
+        ...
+
+    def get_lots(self, lot_ids: Sequence[str]) -> dict[str, Lot]:
+        """The lots of ``lot_ids`` as this unit sees them, by id; an unknown id is left out.
+        One read for many lots (a job that books a batch of them reads them at once)."""
         ...
 
     def live_lots(self, wallet_id: str) -> Iterator[Lot]:
@@ -326,6 +333,12 @@ class UnitOfWork(Protocol):
     def get_record(self, rtype: RecordType[T], key: str) -> T | None:
         """The record of kind ``rtype`` stored under ``key``, if any: committed state plus this
         unit's own buffered writes."""
+        ...
+
+    def get_records(self, rtype: RecordType[T], keys: Sequence[str]) -> dict[str, T]:
+        """The records of kind ``rtype`` stored under ``keys``, by key, as :meth:`get_record`
+        sees each (a key without a record is left out): one read for many keys. A later
+        :meth:`get_record` of one of them in this unit reads nothing more."""
         ...
 
     def put_record(self, rtype: RecordType[T], record: T) -> None:
@@ -447,6 +460,14 @@ class UnitOfWork(Protocol):
 
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The record stored under ``(scope, key)``, if any."""
+        ...
+
+    def get_idempotencies(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], IdempotencyRecord]:
+        """The records stored under the ``(scope, key)`` pairs, by pair, as
+        :meth:`get_idempotency` sees each (a pair without one is left out): one read for many
+        keys. Storing a record under a key found absent here reads nothing more."""
         ...
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:

@@ -177,6 +177,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("wallet", "open, show and list wallets; set a wallet's floor or payment mode", "wallet"),
     ("top-up", "credit the open balance", "wallet"),
     ("award", "grant a commerce lot", "wallet"),
+    ("award-many", "grant the awards of a CSV file, a batch at a time, once per batch key",
+     "wallet"),
     ("check", "decide a spend without writing anything (exit 4 if it would be refused)",
      "payment"),
     ("spend", "pay from the wallet", "payment"),

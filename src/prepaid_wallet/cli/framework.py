@@ -347,7 +347,7 @@ class _Interrupts:
     stop where they are, nothing having been written. Inside one (a command that writes, and
     the printing of what it wrote) the first Ctrl-C is only remembered, so the operation in
     progress finishes and its result is printed before the command stops; ``expire`` stops
-    after the booking in progress. A second Ctrl-C raises at once.
+    after the batch in progress, every row of it printed. A second Ctrl-C raises at once.
     """
 
     def __init__(self) -> None:

@@ -71,7 +71,9 @@ def _init(ctx: _Context) -> ExitCode:
 def _expire(ctx: _Context) -> ExitCode:
     lots = holds = 0
     with _Progress("expire") as progress:
-        for done in progress.each(ctx.service.sweep_expired(), "booked"):
+        # Ctrl-C: the sweep starts no new batch, and the rows of the one booked are printed.
+        swept = ctx.service.sweep_expired(stop=lambda: ctx.interrupts.pending)
+        for done in progress.each(swept, "booked"):
             if done.kind == "lot":
                 lots += 1
             else:
@@ -84,8 +86,6 @@ def _expire(ctx: _Context) -> ExitCode:
             else:
                 ctx.line(f"released hold {done.subject_id} of {done.wallet_id}:"
                          f" {ctx.money(done.amount)} (entry {done.entry_id})")
-            if ctx.interrupts.pending:  # Ctrl-C: stop after the booking just printed (the
-                break                   # sweep holds no unit of work open between bookings)
     top_ups = () if ctx.interrupts.pending else ctx.service.expire_top_ups()
     for top_up in top_ups:
         if ctx.json:

@@ -1,16 +1,28 @@
 """The commands that open wallets and put money in them: ``wallet open|show|list``, a wallet's
-hub settings ``wallet set-floor|set-mode``, ``top-up``, ``award`` and ``transfer``."""
+hub settings ``wallet set-floor|set-mode``, ``top-up``, ``award``, ``award-many`` and
+``transfer``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from prepaid_wallet.cli.framework import _ONE, ExitCode, _Context, _Family, _key, _OnFirstUse
+from prepaid_wallet.cli.framework import (
+    _ONE,
+    _STREAM,
+    ExitCode,
+    _Context,
+    _Family,
+    _key,
+    _OnFirstUse,
+)
 from prepaid_wallet.cli.output import _amount, _instant, _iso, _Progress
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from prepaid_wallet import _codec
+    from prepaid_wallet.app.commands.bulk import BulkAward
     from prepaid_wallet.rules.hub import WalletTermChange
     from prepaid_wallet.wallet import Wallet
 
@@ -130,6 +142,83 @@ def _award(ctx: _Context) -> ExitCode:
     return ExitCode.OK
 
 
+#: The columns of an ``award-many`` file (a header line names them; the first two are needed).
+_AWARD_COLUMNS = ("wallet_id", "amount", "currency", "reason", "expires_at")
+
+
+def _award_rows(ctx: _Context, failed: list[tuple[int, str, Exception]]) -> Iterator[BulkAward]:
+    """The awards of the CSV file, read a row at a time; a row that does not parse is noted in
+    ``failed`` (its number, counting from 1 after the header, its wallet and the error) and
+    left out. Stops at Ctrl-C."""
+    import csv
+
+    from prepaid_wallet.app.commands.bulk import BulkAward
+    from prepaid_wallet.errors import InvalidInputError, PrepaidWalletError
+
+    args = ctx.args
+    try:
+        handle = open(args.file, newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InvalidInputError("--file", f"must be a readable file ({exc.strerror})",
+                                args.file) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        names = reader.fieldnames or []
+        if "wallet_id" not in names or "amount" not in names:
+            raise InvalidInputError("--file", "must be CSV with a header naming at least"
+                                    " wallet_id and amount", args.file)
+        for number, row in enumerate(reader, start=1):
+            if ctx.interrupts.pending:
+                return
+            try:
+                currency = row.get("currency") or args.currency
+                if not currency:
+                    raise InvalidInputError("currency", "give a currency column or --currency")
+                yield BulkAward(
+                    wallet_id=row["wallet_id"] or "",
+                    amount=_amount(row["amount"] or "", currency),
+                    reason=row.get("reason") or args.reason,
+                    expires_at=_instant(row.get("expires_at") or args.expires, "expires_at"))
+            except PrepaidWalletError as exc:
+                failed.append((number, row.get("wallet_id") or "", exc))
+
+
+def _row_number(position: int, unparsed: list[int]) -> int:
+    """The file's row number (from 1) of the award at ``position`` (from 0) among the rows that
+    parsed, the rows that did not being ``unparsed`` (sorted)."""
+    number = position + 1
+    for skipped in unparsed:
+        if skipped <= number:
+            number += 1
+    return number
+
+
+def _award_many(ctx: _Context) -> ExitCode:
+    args = ctx.args
+    unparsed: list[tuple[int, str, Exception]] = []
+    report = ctx.service.award_many(_award_rows(ctx, unparsed), batch_key=args.batch_key,
+                                    batch_size=args.batch_size)
+    skipped = [number for number, _, _ in unparsed]
+    failures: list[tuple[int, str, Exception]] = [*unparsed, *(
+        (_row_number(row.position or 0, skipped), row.row_id, row.error)
+        for row in report.failed)]
+    failures.sort(key=lambda failure: failure[0])
+    for number, wallet_id, error in failures:
+        if ctx.json:
+            ctx.emit({"record": "failed", "row": number, "wallet_id": wallet_id,
+                      "error": type(error).__name__, "field": getattr(error, "field", None),
+                      "message": str(error)})
+        else:
+            ctx.line(f"row {number} ({wallet_id}): {type(error).__name__}: {error}")
+    if ctx.json:
+        ctx.emit({"record": "summary", "awarded": report.awarded,
+                  "already_done": report.already_done, "failed": len(failures)})
+    else:
+        ctx.line(f"awarded {report.awarded}, already done {report.already_done},"
+                 f" failed {len(failures)}")
+    return ExitCode.OK if not failures else ExitCode.USAGE
+
+
 def _transfer(ctx: _Context) -> ExitCode:
     args = ctx.args
     source = ctx.service.get_wallet(args.source)
@@ -217,6 +306,23 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", metavar="GROUP_ID",
                    help="a condition group whose conditions and end the lot follows")
     _key(p)
+
+
+@COMMANDS.command("award-many", _award_many, _STREAM)
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--file", required=True, metavar="CSV",
+                   help="one award a line, under a header naming the columns: wallet_id,"
+                        " amount, and optionally currency, reason and expires_at")
+    p.add_argument("--batch-key", required=True, metavar="KEY",
+                   help="names this set of awards: running it again under the same key"
+                        " grants only what is not granted yet (each wallet once)")
+    p.add_argument("--currency", help="the amounts' currency when the file has no column")
+    p.add_argument("--reason", default="award",
+                   help="kept on each lot when the file has no reason (default: award)")
+    p.add_argument("--expires", metavar="ISO",
+                   help="expiry of each lot when the file gives none (default: never)")
+    p.add_argument("--batch-size", type=int, default=500, metavar="N",
+                   help="awards per unit of work (default 500)")
 
 
 @COMMANDS.command("transfer", _transfer, _ONE)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.facade import Facade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from datetime import datetime
 
     from prepaid_wallet.actors import Actor
@@ -133,15 +133,19 @@ class Automation(Facade):
 
     # -- periodic fees ------------------------------------------------------------------------
 
-    def charge_periodic_fees(self) -> FeeReport:
+    def charge_periodic_fees(self, *, batch_size: int = 500) -> FeeReport:
         """Charge every occurrence of every tenant's periodic fees (``TenantRules.periodic_fees``)
         that has come since each wallet was opened, each wallet at most once per occurrence.
 
-        Each charge is one ``fee`` entry in its own unit of work, from the open balance to the
-        tenant's fee account, recorded under an idempotency key made of the wallet and the
-        occurrence (:meth:`~prepaid_wallet.rules.fees.PeriodicFee.occurrence_key`): running it
-        twice, or from two processes at once, charges nothing more. A wallet also remembers the
-        last occurrence charged, so a run reads only the occurrences since.
+        Each charge is one ``fee`` entry, from the open balance to the tenant's fee account,
+        recorded under an idempotency key made of the wallet and the occurrence
+        (:meth:`~prepaid_wallet.rules.fees.PeriodicFee.occurrence_key`): running it twice, or
+        from two processes at once, or again after a crash, charges nothing more. The wallets
+        are read ``batch_size`` at a time (1 to 10,000) and their charges booked
+        ``batch_size`` per unit of work; a charge that cannot be booked is reported in
+        ``FeeReport.failed`` (its key and typed error) and the others are booked. A wallet
+        also remembers the last occurrence charged, so a run reads only the occurrences
+        since.
 
         The floor rule: a fee never takes the open balance below the wallet's floor. A fee the
         open balance cannot pay in full is charged down to the floor and the rest is waived
@@ -150,7 +154,7 @@ class Automation(Facade):
         groups, are not charged."""
         from prepaid_wallet.app.handlers.periodic_fee import charge_periodic_fees
 
-        return charge_periodic_fees(self._env)
+        return charge_periodic_fees(self._env, batch_size=batch_size)
 
     # -- expiry -----------------------------------------------------------------------------
 
@@ -177,24 +181,32 @@ class Automation(Facade):
             lot_id=lot_id, expires_at=expires_at, amount=amount,
             idempotency_key=idempotency_key, actor=actor, metadata=metadata))
 
-    def expire_due(self) -> ExpiryReport:
+    def expire_due(self, *, batch_size: int = 500) -> ExpiryReport:
         """Release every active hold whose window has ended and book every expired lot's
         remainder as breakage (a lot expires at its own expiry or at its condition group's
-        end, whichever is first), each exactly once (one entry per hold and per lot, each in its
-        own unit of work). Safe to run repeatedly and from several processes; its cost grows
-        with what is due, not with all lots. :meth:`sweep_expired` does the same a row at a
-        time."""
+        end, whichever is first), each exactly once (one entry per hold and per lot). Rows are
+        booked ``batch_size`` at a time (1 to 10,000), each batch in one unit of work that
+        locks its wallets; a crash leaves whole batches booked and the next run books the
+        rest. A row that cannot be booked is reported in ``failed`` (its id and typed error)
+        and the others are booked. Safe to run repeatedly and from several processes; its
+        cost grows with what is due, not with all lots. :meth:`sweep_expired` does the same a
+        row at a time."""
         from prepaid_wallet.app.handlers.expiry import expire_due
 
-        return expire_due(self._env)
+        return expire_due(self._env, batch_size=batch_size)
 
-    def sweep_expired(self) -> Iterator[Expiry]:
+    def sweep_expired(self, *, batch_size: int = 500,
+                      stop: Callable[[], bool] | None = None) -> Iterator[Expiry]:
         """:meth:`expire_due` as a stream: yields each :class:`~prepaid_wallet.results.Expiry`
-        as soon as its unit of work has committed (holds first, then lots, soonest due first).
-        Memory stays bounded however much is due: due rows are read a batch at a time and no
-        unit of work is open while the caller handles a row. Stopping early is safe; the next
-        sweep books the rest."""
+        as soon as its batch (``batch_size`` rows, one unit of work) has committed (holds
+        first, then lots, soonest due first). Memory stays bounded however much is due: due
+        rows are read a batch at a time and no unit of work is open while the caller handles a
+        row. Stopping early is safe; the next sweep books the rest. A row that cannot be
+        booked is passed over and the rest booked; then the first such row's error is
+        raised. ``stop``, if given, is asked before each batch: once it returns true the sweep
+        ends after yielding every row booked (a command line stops at Ctrl-C this way, every
+        booked row printed)."""
         from prepaid_wallet.app.handlers.expiry import sweep_expired
 
-        return sweep_expired(self._env)
+        return sweep_expired(self._env, batch_size=batch_size, stop=stop)
 

@@ -11,15 +11,17 @@ from typing import TYPE_CHECKING
 from prepaid_wallet.facade import Facade
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import datetime, timedelta
 
     from prepaid_wallet.actors import Actor
+    from prepaid_wallet.app.commands.bulk import BulkAward
     from prepaid_wallet.conditions import SpendCondition
     from prepaid_wallet.expiry import EndOfLocalDay
     from prepaid_wallet.money import Money
     from prepaid_wallet.policies import Decision, SpendRequest
     from prepaid_wallet.results import (
+        AwardReport,
         CaptureResult,
         Receipt,
         SpendResult,
@@ -90,6 +92,32 @@ class Payments(Facade):
             wallet_id=wallet_id, amount=amount, reason=reason, expires_at=expires_at,
             priority=priority, condition=condition, group_id=group_id,
             idempotency_key=idempotency_key, actor=actor, metadata=metadata))
+
+    def award_many(
+        self,
+        awards: Iterable[BulkAward],
+        *,
+        batch_key: str,
+        batch_size: int = 500,
+        actor: Actor | str | None = None,
+    ) -> AwardReport:
+        """Grant many awards in one call: each :class:`~prepaid_wallet.BulkAward` (a wallet,
+        an amount and the terms :meth:`award` takes) is granted as :meth:`award` grants it,
+        under the idempotency key ``<batch_key>:<wallet id>``, so running the same call again
+        (after a crash, say) grants only what was not granted yet and reports the rest as
+        ``already_done``; a wallet appears at most once per batch key.
+
+        The input is read ``batch_size`` awards at a time (1 to 10,000; memory stays flat
+        however many there are), each batch granted in one unit of work that locks its
+        wallets. A row that cannot be granted (bad input, an unknown wallet, a key already
+        stored for another award...) is reported in ``AwardReport.failed`` with its typed
+        error (``field`` names the argument) and the others are granted. The actor must be
+        allowed to ``award`` for each wallet's tenant (``PermissionDeniedError`` ends the call;
+        batches granted before stay granted). ``batch_key`` is 1-128 printable characters."""
+        from prepaid_wallet.app.handlers.bulk_award import award_many
+
+        return award_many(self._env, awards, batch_key=batch_key, batch_size=batch_size,
+                          actor=actor)
 
     # -- spending ---------------------------------------------------------------------------
 

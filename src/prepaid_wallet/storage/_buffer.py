@@ -10,7 +10,7 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -22,6 +22,7 @@ from prepaid_wallet.errors import (
     DuplicateWalletError,
     IntegrityError,
     InvalidInputError,
+    LotNotFoundError,
     StorageError,
 )
 from prepaid_wallet.ledger import AccountKind, parse_account
@@ -134,6 +135,47 @@ class WriteBuffer:
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The record stored (or buffered) under ``(scope, key)``."""
         raise NotImplementedError
+
+    def get_lot(self, lot_id: str) -> Lot:
+        """The lot as this unit sees it."""
+        raise NotImplementedError
+
+    def get_record(self, rtype: RecordType[T], key: str) -> T | None:
+        """The record as this unit sees it."""
+        raise NotImplementedError
+
+    def get_lots(self, lot_ids: Sequence[str]) -> dict[str, Lot]:
+        """The lots known among ``lot_ids``, by id: one :meth:`get_lot` each (a backend that
+        can read many rows at once does)."""
+        found: dict[str, Lot] = {}
+        for lot_id in lot_ids:
+            try:
+                found[lot_id] = self.get_lot(lot_id)
+            except LotNotFoundError:
+                continue
+        return found
+
+    def get_records(self, rtype: RecordType[T], keys: Sequence[str]) -> dict[str, T]:
+        """The records stored under ``keys``, by key: one :meth:`get_record` each (a backend
+        that can read many rows at once does)."""
+        found: dict[str, T] = {}
+        for key in keys:
+            record = self.get_record(rtype, key)
+            if record is not None:
+                found[key] = record
+        return found
+
+    def get_idempotencies(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], IdempotencyRecord]:
+        """The records stored under the ``(scope, key)`` pairs: one :meth:`get_idempotency`
+        each (a backend that can read many rows at once does)."""
+        found: dict[tuple[str, str], IdempotencyRecord] = {}
+        for scope, key in keys:
+            record = self.get_idempotency(scope, key)
+            if record is not None:
+                found[(scope, key)] = record
+        return found
 
     def _stored_version(self, wallet_id: str) -> int:
         """The committed version of ``wallet_id`` (0 when it is not stored yet)."""

@@ -46,7 +46,7 @@ from prepaid_wallet.money import Money
 from prepaid_wallet.policies import default_lot_key
 from prepaid_wallet.results import Problem
 from prepaid_wallet.seals import Sealer
-from prepaid_wallet.storage._buffer import WriteBuffer, record_filter
+from prepaid_wallet.storage._buffer import record_filter
 from prepaid_wallet.storage._dialect import Dialect
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._schema import (
@@ -63,6 +63,7 @@ from prepaid_wallet.storage._schema import (
     names,
 )
 from prepaid_wallet.storage._sealing import CANON, posting_problems, row_problems
+from prepaid_wallet.storage._sql_many import ManyReads
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
@@ -106,7 +107,7 @@ class _Store(Protocol):
     sealer: Sealer
 
 
-class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
+class SQLUnitOfWork(ManyReads, Generic[_Conn]):
     """A unit of work on a SQL store (see :mod:`prepaid_wallet.storage.base`), over a driver
     connection of type ``_Conn``: the life cycle, every read overlaid with the unit's buffer,
     and the export."""
@@ -115,6 +116,7 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
     _ROWS: ClassVar[Rows]
     #: The ``ORDER BY`` of live lots in spend order, in the dialect.
     _LIVE_ORDER: ClassVar[str]
+    _store: _Store
 
     def __init__(self, store: _Store, *, read_only: bool) -> None:
         super().__init__(read_only=read_only)
@@ -366,20 +368,24 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         )
         return None if row is None else self.get_wallet(row[0])
 
-    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id: committed ones read a page at a time after the
-        last id seen (bounded memory however many there are), merged with this unit's own."""
+    def iter_wallets(self, tenant_id: str | None = None, *, after: str | None = None
+                     ) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id (after ``after``, if given): committed ones read
+        a page at a time after the last id seen (bounded memory however many there are),
+        merged with this unit's own."""
         self._check_open()
         where = "id > ?" if tenant_id is None else "tenant_id = ? AND id > ?"
         page = self._q(
             f"SELECT {WALLET_COLS} FROM wallets WHERE {where} ORDER BY id LIMIT ?"
         )
+        start = "" if after is None else after
         own = sorted(
-            (w.id, w) for w in self._wallets.values() if tenant_id in (None, w.tenant_id)
+            (w.id, w) for w in self._wallets.values()
+            if tenant_id in (None, w.tenant_id) and w.id > start
         )
 
         def committed() -> Iterator[tuple[str, Wallet]]:
-            last = ""
+            last = start
             while True:
                 params = (last, _PAGE) if tenant_id is None else (tenant_id, last, _PAGE)
                 rows = self._all(page, params)
@@ -728,7 +734,10 @@ class SQLUnitOfWork(WriteBuffer, Generic[_Conn]):
         """The wallets, in sorted id order (a backend whose write unit is not already
         exclusive locks their rows); the records of the ``tenant_records`` kinds stored under
         their tenants' ids are read with one statement, when there is more than one to read."""
-        wallets = {wallet_id: self.get_wallet(wallet_id) for wallet_id in sorted(set(wallet_ids))}
+        ids = sorted(set(wallet_ids))
+        if len(ids) > 1:
+            self._read_wallets(ids)
+        wallets = {wallet_id: self.get_wallet(wallet_id) for wallet_id in ids}
         kinds = sorted({rtype.kind for rtype in tenant_records})
         tenants = sorted({wallet.tenant_id for wallet in wallets.values()})
         unread = [(kind, tenant) for kind in kinds for tenant in tenants

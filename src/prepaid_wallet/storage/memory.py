@@ -435,10 +435,13 @@ class MemoryUnitOfWork(WriteBuffer):
         wallet_id = self._store.wallet_keys.get((tenant_id, owner_id, currency))
         return None if wallet_id is None else self.get_wallet(wallet_id)
 
-    def iter_wallets(self, tenant_id: str | None = None) -> Iterator[Wallet]:
-        """All wallets (of one tenant), by id."""
+    def iter_wallets(self, tenant_id: str | None = None, *, after: str | None = None
+                     ) -> Iterator[Wallet]:
+        """All wallets (of one tenant), by id (after ``after``, if given)."""
         self._check_open()
         ids = sorted(set(self._store.wallets) | set(self._wallets))
+        if after is not None:
+            ids = ids[bisect.bisect_right(ids, after):]
         for wallet_id in ids:
             wallet = self.get_wallet(wallet_id)
             if tenant_id is None or wallet.tenant_id == tenant_id:

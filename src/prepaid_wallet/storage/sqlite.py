@@ -639,6 +639,20 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
                 for w in self._wallets.values()
                 if w.id not in new_ids
             ]
+            if len(updates) > 1:  # a batch: one statement; each row by itself only on a miss
+                cursor = conn.executemany(
+                    "UPDATE wallets SET open = ?, commerce = ?, held = ?, status = ?,"
+                    " version = ?, head = ?, last_at = ?, seal = ? WHERE id = ? AND version = ?",
+                    updates,
+                )
+                if cursor.rowcount != len(updates):  # some update did not apply: which?
+                    for row in updates:
+                        found = conn.execute("SELECT version, head FROM wallets WHERE id = ?",
+                                             (row[-2],)).fetchone()
+                        if found is None or (found[0], found[1]) != (row[4], row[5]):
+                            raise ConcurrencyError(str(row[-2]), int(row[-1]),
+                                                   found[0] if found else 0)
+                updates = []
             for row in updates:
                 cursor = conn.execute(
                     "UPDATE wallets SET open = ?, commerce = ?, held = ?, status = ?,"

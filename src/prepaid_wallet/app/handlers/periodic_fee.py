@@ -3,24 +3,37 @@ each wallet, exactly once per wallet and occurrence, never below the wallet's fl
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import attrs
+
 from prepaid_wallet import wallet as _w
+from prepaid_wallet.app.batches import (
+    DEFAULT_BATCH_SIZE,
+    Batch,
+    BatchJob,
+    batched,
+    check_batch_size,
+    run_batch,
+)
 from prepaid_wallet.app.effects import record
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord
 from prepaid_wallet.app.settings import (
-    get_setting,
+    OWNER_GROUPS,
+    WALLET_SETTINGS,
     periodic_fee_setting,
     put_setting,
-    stored_groups,
 )
-from prepaid_wallet.app.tenant_rules import RULES, WITH_LOCKS
+from prepaid_wallet.app.tenant_rules import RULES
 from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.money import Money
-from prepaid_wallet.results import FeeReport
+from prepaid_wallet.results import FailedRow, FeeReport
+from prepaid_wallet.wallet import Wallet
 
 if TYPE_CHECKING:
     from prepaid_wallet.rules.fees import PeriodicFee
@@ -28,67 +41,124 @@ if TYPE_CHECKING:
 __all__ = ["charge_periodic_fees"]
 
 
-def charge_periodic_fees(env: Environment) -> FeeReport:
+@attrs.frozen
+class _Charge:
+    """One occurrence of a fee due on a wallet: its idempotency key and request."""
+
+    wallet_id: str
+    tenant_id: str
+    fee: PeriodicFee
+    occurrence: datetime
+    key: str
+    request: tuple[tuple[str, str], ...]
+
+
+def charge_periodic_fees(env: Environment, *, batch_size: int = DEFAULT_BATCH_SIZE
+                         ) -> FeeReport:
     """Charge every occurrence due of every periodic fee of the tenants the service may act
-    for, wallet by wallet, each charge in a unit of work of its own. Each tenant's periodic
-    fees are its stored rules as the run reads them, with the list of its wallets."""
+    for, wallet by wallet: the wallets are read ``batch_size`` at a time, and their charges
+    booked ``batch_size`` per unit of work. Each tenant's periodic fees are its stored rules as
+    the run reads them. A charge that cannot be booked is reported in ``failed``."""
+    batch_size = check_batch_size(batch_size)
     at = env.now()
     entry_ids: list[str] = []
     waived = 0
+    failed: list[FailedRow] = []
     with env.store.unit_of_work(read_only=True) as uow:
         tenants = [(stored.tenant_id, RULES.decode(stored.data).periodic_fees)
                    for stored in RULES.all_current(uow, env.tenant_id)]
+    job = _Fees(at)
     for tenant_id, fees in tenants:
         if not fees:
             continue
-        with env.store.unit_of_work(read_only=True) as uow:
-            wallet_ids = [w.id for w in uow.iter_wallets(tenant_id)]
-        for wallet_id in wallet_ids:
-            for fee in fees:
-                charged, short = _charge_periodic(env, wallet_id, fee, at)
-                entry_ids.extend(charged)
+        for charges in batched(_due_charges(env, tenant_id, fees, at, batch_size), batch_size):
+            outcome = run_batch(env, job, charges)
+            for entry_id, short in outcome.done:
+                if entry_id is not None:
+                    entry_ids.append(entry_id)
                 waived += short
-    return FeeReport(tuple(entry_ids), waived)
+            failed.extend(outcome.failed)
+    return FeeReport(tuple(entry_ids), waived, tuple(failed))
 
 
-def _charge_periodic(env: Environment, wallet_id: str, fee: PeriodicFee, at: datetime
-                     ) -> tuple[list[str], int]:
-    """Charge ``fee``'s occurrences due on one wallet, one unit of work each: the entries
-    posted and how many occurrences were waived (in part or in full)."""
-    setting = periodic_fee_setting(fee.name)
-    with env.store.unit_of_work(read_only=True) as uow:
-        wallet = uow.get_wallet(wallet_id)
-        last = get_setting(uow, wallet_id, setting)
-        groups = stored_groups(uow, wallet_id) if fee.owner_groups else frozenset()
-    if wallet.currency != fee.amount.currency or not fee.applies(groups):
-        return [], 0
-    since = wallet.created_at if last is None else max(
-        wallet.created_at, datetime.fromisoformat(last))
-    entry_ids: list[str] = []
-    waived = 0
-    for occurrence in fee.occurrences(since, at):
-        key = f"periodic-fee:{wallet_id}:{fee.occurrence_key(occurrence)}"
-        request = canonical_request("periodic_fee", wallet_id=wallet_id, fee=fee.name,
-                                    occurrence=occurrence)
-        with env.store.unit_of_work() as uow:
-            wallet = uow.lock_wallets([wallet_id], tenant_records=WITH_LOCKS)[wallet_id]
-            if uow.get_idempotency(wallet.tenant_id, key) is not None:
-                continue  # charged by another run
-            headroom = max(wallet.open - wallet.floor, Money.zero(wallet.currency))
-            amount = min(fee.amount, headroom)
-            payload: str | None = None
-            if amount.is_positive():
-                change = _w.charge_fee(wallet, amount, env.info(
-                    max(at, wallet.not_before), key, None,
-                    {"fee": fee.name, "occurrence": occurrence.isoformat()}))
-                record(env, uow, change)
-                entry_ids.append(change.entry.id)
-                payload = change.entry.id
-            if amount < fee.amount:
-                waived += 1
-            uow.put_idempotency(IdempotencyRecord(
-                wallet.tenant_id, key, "periodic_fee", request, "ok",
-                json.dumps(payload), at))
-            put_setting(uow, wallet, setting, occurrence.isoformat())
-            uow.commit()
-    return entry_ids, waived
+def _due_charges(env: Environment, tenant_id: str, fees: Sequence[PeriodicFee], at: datetime,
+                 page: int) -> Iterator[_Charge]:
+    """The occurrences of ``fees`` due on the tenant's wallets, ``page`` wallets read at a
+    time (each page in a read-only unit of its own, with their settings in one read)."""
+    after: str | None = None
+    names = [periodic_fee_setting(fee.name) for fee in fees]
+    groups_needed = any(fee.owner_groups for fee in fees)
+    while True:
+        with env.store.unit_of_work(read_only=True) as uow:
+            wallets = list(itertools.islice(uow.iter_wallets(tenant_id, after=after), page))
+            if not wallets:
+                return
+            keys = [f"{w.id}/{name}" for w in wallets for name in names]
+            if groups_needed:
+                keys += [f"{w.id}/{OWNER_GROUPS}" for w in wallets]
+            settings = {key: found.value
+                        for key, found in uow.get_records(WALLET_SETTINGS, keys).items()}
+        after = wallets[-1].id
+        charges = [charge for wallet in wallets
+                   for charge in _wallet_charges(wallet, fees, settings, at)]
+        del wallets, settings
+        yield from charges
+
+
+def _wallet_charges(wallet: Wallet, fees: Sequence[PeriodicFee], settings: dict[str, str],
+                    at: datetime) -> Iterator[_Charge]:
+    groups_text = settings.get(f"{wallet.id}/{OWNER_GROUPS}")
+    groups = frozenset() if groups_text is None else frozenset(json.loads(groups_text))
+    for fee in fees:
+        if wallet.currency != fee.amount.currency or not fee.applies(groups):
+            continue
+        last = settings.get(f"{wallet.id}/{periodic_fee_setting(fee.name)}")
+        since = wallet.created_at if last is None else max(
+            wallet.created_at, datetime.fromisoformat(last))
+        for occurrence in fee.occurrences(since, at):
+            yield _Charge(
+                wallet.id, wallet.tenant_id, fee, occurrence,
+                f"periodic-fee:{wallet.id}:{fee.occurrence_key(occurrence)}",
+                canonical_request("periodic_fee", wallet_id=wallet.id, fee=fee.name,
+                                  occurrence=occurrence))
+
+
+class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
+    """Charge each occurrence once (its idempotency record, looked up for the whole batch in
+    one read, says whether another run charged it): the entry posted, if any, and whether the
+    fee was waived in part or in full."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+        self._charged: set[tuple[str, str]] = set()
+
+    def wallet_of(self, row: _Charge) -> str:
+        return row.wallet_id
+
+    def row_id(self, row: _Charge) -> str:
+        return row.key
+
+    def begin(self, batch: Batch, rows: Sequence[_Charge]) -> None:
+        self._charged = set(batch.uow.get_idempotencies(
+            [(row.tenant_id, row.key) for row in rows]))
+
+    def book(self, batch: Batch, row: _Charge) -> tuple[str | None, bool] | None:
+        env, uow = batch.env, batch.uow
+        wallet = batch.wallet(row.wallet_id)
+        if (wallet.tenant_id, row.key) in self._charged:
+            return None  # charged by another run
+        fee = row.fee
+        headroom = max(wallet.open - wallet.floor, Money.zero(wallet.currency))
+        amount = min(fee.amount, headroom)
+        payload: str | None = None
+        if amount.is_positive():
+            change = _w.charge_fee(wallet, amount, env.info(
+                max(self.at, wallet.not_before), row.key, None,
+                {"fee": fee.name, "occurrence": row.occurrence.isoformat()}))
+            record(env, uow, change)
+            payload = change.entry.id
+        uow.put_idempotency(IdempotencyRecord(
+            wallet.tenant_id, row.key, "periodic_fee", row.request, "ok",
+            json.dumps(payload), self.at))
+        put_setting(uow, wallet, periodic_fee_setting(fee.name), row.occurrence.isoformat())
+        return payload, amount < fee.amount
