@@ -4,6 +4,7 @@ Run by ``benchmarks/long_jobs.py`` (one child process per backend), or by itself
 
     python benchmarks/batch_jobs.py --rows 20000                      # SQLite, synchronous=NORMAL
     python benchmarks/batch_jobs.py --rows 20000 --dsn postgresql://...  # PostgreSQL
+    python benchmarks/batch_jobs.py --quick                           # 200 rows (CI)
 
 It prints one JSON object. What is measured, through the public API with a
 :class:`~prepaid_wallet.FixedClock`, on a store of its own (a SQLite file in a temporary
@@ -37,6 +38,8 @@ from typing import Any
 #: The rate every batch job aims at, on SQLite (synchronous=NORMAL) and on PostgreSQL.
 TARGET_ROWS_PER_SECOND = 20_000
 KEYS = 10
+#: Rows per job in quick mode.
+QUICK_ROWS = 200
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
@@ -118,11 +121,17 @@ def measure(rows: int, dsn: str | None, batch_size: int) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=20_000, help="rows per job (default 20,000)")
+    parser.add_argument("--rows", type=int, help="rows per job (default 20,000; quick: 200)")
     parser.add_argument("--dsn", help="a PostgreSQL URL (default: a SQLite file)")
     parser.add_argument("--batch-size", type=int, default=500, help="rows per unit of work")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_ROWS} rows, batches of 50 unless given (as CI runs it)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (what it always prints)")
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.rows, args.dsn, args.batch_size)))
+    rows = args.rows if args.rows is not None else QUICK_ROWS if args.quick else 20_000
+    batch_size = 50 if args.quick and args.batch_size == 500 else args.batch_size
+    print(json.dumps(measure(rows, args.dsn, batch_size)))
     return 0
 
 

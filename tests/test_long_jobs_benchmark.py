@@ -175,3 +175,19 @@ def test_quick_json_reports_the_batch_jobs_on_sqlite(report: dict[str, Any]) -> 
         assert positive(measured["seconds"])
         assert measured["rows_per_second"] == pytest.approx(measured["rows"] / measured["seconds"])
         assert measured["passed"] is (measured["rows_per_second"] >= 20_000)
+
+
+def test_batch_jobs_runs_on_its_own_in_quick_mode() -> None:
+    """``.ci/run`` runs every script with ``--quick``: batch_jobs.py books its small run and
+    prints its JSON report."""
+    import json
+
+    done = run("batch_jobs", "--quick", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["backend"] == "sqlite"
+    assert report["rows"] == 200
+    assert set(report["jobs"]) == {"award", "expire", "fee"}
+    for job in report["jobs"].values():
+        assert job["rows"] == 200
+        assert positive(job["rows_per_second"])
