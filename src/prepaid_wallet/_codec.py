@@ -113,10 +113,7 @@ def dumps(value: Any) -> str:
     separators=(",", ":"))``, written by an encoder made once per type (see
     :func:`_encoder`) instead of building the data first: every idempotent outcome is stored
     this way."""
-    encode = _ENCODERS.get(type(value))
-    if encode is None:
-        encode = _encoder(type(value))
-    return encode(value)
+    return _encode(value)
 
 
 _quote: Callable[[str], str] = json.encoder.encode_basestring_ascii

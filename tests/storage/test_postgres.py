@@ -322,7 +322,7 @@ class TestPostgresOnly:
     def test_errors_through_the_choke_point_are_typed(self, store: Store) -> None:
         import psycopg
 
-        from prepaid_wallet.storage.postgres import _translated
+        from prepaid_wallet.storage._postgres_errors import translated as _translated
 
         writer = Writer(store)
         writer.open("w1")

@@ -8,7 +8,6 @@ what it keeps of the store's view is in :mod:`prepaid_wallet.storage._postgres_s
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -18,7 +17,8 @@ from psycopg.rows import TupleRow
 
 import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.errors import PrepaidWalletError, StaleStateError
-from prepaid_wallet.storage._postgres_ddl import RECORD_MOVED, STALE
+from prepaid_wallet.storage._postgres_ddl import RECORD_MOVED
+from prepaid_wallet.storage._postgres_errors import moved_wallet
 from prepaid_wallet.wallet import Wallet
 
 if TYPE_CHECKING:
@@ -42,14 +42,11 @@ def stale_error(exc: psycopg.Error) -> StaleStateError | None:
     """The ``StaleStateError`` of an optimistic unit's failed commit -- a guessed wallet moved
     (``PW001``), a guessed record moved (``PW003``), or the database rolled it back (a
     deadlock or a serialization failure) -- or None for any other error."""
-    detail = exc.diag.message_detail or ""
-    if exc.sqlstate == STALE:
-        with contextlib.suppress(ValueError, TypeError):
-            wallet_id, expected, actual = json.loads(detail)
-            return StaleStateError(f"wallet {wallet_id!r}", str(wallet_id), int(expected),
-                                   int(actual))
+    moved = moved_wallet(exc)
+    if moved is not None:
+        return StaleStateError(f"wallet {moved[0]!r}", *moved)
     if exc.sqlstate == RECORD_MOVED:
-        return StaleStateError(f"record {detail!r}")
+        return StaleStateError(f"record {exc.diag.message_detail or ''!r}")
     stale_key = key_stale_error(exc)
     if stale_key is not None:
         return stale_key

@@ -298,8 +298,9 @@ class _SQLTarget:
 
             return _SQLiteTarget(store, sqlite._DIALECT, sqlite._ROWS, sqlite._translated)
         import prepaid_wallet.storage.postgres as postgres
+        from prepaid_wallet.storage._postgres_errors import translated
 
-        return _PostgresTarget(store, postgres._DIALECT, postgres._ROWS, postgres._translated)
+        return _PostgresTarget(store, postgres._DIALECT, postgres._ROWS, translated)
 
     # -- what a backend provides ------------------------------------------------------------
 

@@ -140,13 +140,10 @@ from psycopg_pool import ConnectionPool
 import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
-    ConcurrencyError,
     ConditionGroupNotFoundError,
     ConflictError,
     DuplicateWalletError,
-    IntegrityError,
     InvalidInputError,
-    PrepaidWalletError,
     StorageError,
     StoreNotFoundError,
     WalletNotFoundError,
@@ -154,7 +151,10 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.seals import Sealer, SealKey, check_seal_key
 from prepaid_wallet.storage._buffer import balances_after
 from prepaid_wallet.storage._dialect import POSTGRES
-from prepaid_wallet.storage._postgres_ddl import HOOKS, NO_WALLET, STALE
+from prepaid_wallet.storage._postgres_ddl import HOOKS
+from prepaid_wallet.storage._postgres_errors import RETRYABLE as _RETRYABLE
+from prepaid_wallet.storage._postgres_errors import library_error as _library_error
+from prepaid_wallet.storage._postgres_errors import translated as _translated
 from prepaid_wallet.storage._postgres_guess import (
     BEGIN_READ,
     LOCK,
@@ -179,16 +179,6 @@ SCHEMA_VERSION = _schema.SCHEMA_VERSION
 _Conn = psycopg.Connection[TupleRow]
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
-_TRIGGER = _schema.TRIGGER
-#: Deadlock detected, serialization failure.
-_RETRYABLE = frozenset({"40P01", "40001"})
-#: Unique constraints whose violation is an integrity error rather than a conflict.
-_INTEGRITY_CONSTRAINTS = frozenset({"entries_id_key"})
-#: Unique constraints whose violation is a conflict, and what it means.
-_CONFLICT_CONSTRAINTS = {
-    "events_id_key": "an event id is already used",
-    "records_unique": "a record's unique value is already taken",
-}
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 #: The records of some kinds (``%s``, an array) stored under the tenant ids of some wallets
@@ -225,45 +215,6 @@ _SCHEMA = _SCRIPTS[1]
 _MIGRATIONS: dict[int, str] = {v: script for v, script in _SCRIPTS.items() if v > 1}
 
 _LIVE_ORDER = _schema.live_order(_DIALECT)
-
-
-# -- the one choke point for driver errors ---------------------------------------------------------
-
-
-def _library_error(action: str, exc: psycopg.Error) -> PrepaidWalletError:
-    """The library error that stands for the driver error ``exc``."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    state = exc.sqlstate
-    if state == STALE:
-        with contextlib.suppress(ValueError, TypeError):
-            wallet_id, expected, actual = json.loads(exc.diag.message_detail or "")
-            return ConcurrencyError(str(wallet_id), int(expected), int(actual))
-    if state == NO_WALLET and exc.diag.message_detail:
-        return WalletNotFoundError(exc.diag.message_detail)
-    if _TRIGGER in message:
-        return IntegrityError(f"{action}: {message}")
-    if state == "23505":  # unique_violation
-        constraint = exc.diag.constraint_name
-        if constraint in _INTEGRITY_CONSTRAINTS:
-            return IntegrityError(f"{action}: {message}")
-        if constraint in _CONFLICT_CONSTRAINTS:
-            return ConflictError(f"{action}: {_CONFLICT_CONSTRAINTS[constraint]} ({message})")
-        return ConflictError(f"{action}: {message}")
-    if state in _RETRYABLE:
-        return StorageError(
-            f"{action}: the database rolled the transaction back ({message});"
-            " nothing was written and the command may be retried"
-        )
-    return StorageError(f"{action}: {message}")
-
-
-@contextlib.contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Turn any psycopg (or pool) error raised inside the block into a library error."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        raise _library_error(action, exc) from exc
 
 
 def _quote(name: str) -> str:
