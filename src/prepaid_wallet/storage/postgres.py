@@ -157,13 +157,14 @@ from prepaid_wallet.storage._postgres_errors import library_error as _library_er
 from prepaid_wallet.storage._postgres_errors import translated as _translated
 from prepaid_wallet.storage._postgres_guess import (
     BEGIN_READ,
-    LOCK,
-    READ,
     GuessingUnit,
     key_stale_error,
     records_read,
     stale_error,
 )
+from prepaid_wallet.storage._postgres_prepared import LOCK, PREPARE, READ, literal_reads
+from prepaid_wallet.storage._postgres_prepared import TENANT_RECORDS as _TENANT_RECORDS
+from prepaid_wallet.storage._postgres_prepared import execute as execute_prepared
 from prepaid_wallet.storage._postgres_seen import Seen
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
@@ -181,12 +182,6 @@ _Conn = psycopg.Connection[TupleRow]
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-#: The records of some kinds (``%s``, an array) stored under the tenant ids of some wallets
-#: (``%s``, an array of wallet ids): what ``lock_wallets(tenant_records=...)`` reads with the lock.
-_TENANT_RECORDS = (
-    "SELECT kind, key, data FROM records WHERE kind = ANY(%s::text[])"
-    " AND key IN (SELECT tenant_id FROM wallets WHERE id = ANY(%s::text[]))"
-)
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = BEGIN_READ
 #: A write unit's isolation when its commit is its only statement (an implicit transaction).
@@ -288,7 +283,7 @@ class PostgresStore:
         self._seen = Seen()
         self._create_schema()
         self._pool: ConnectionPool[_Conn] = ConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure,
+            dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure_pooled,
             kwargs={"autocommit": True}, timeout=float(timeout),
             name=f"prepaid_wallet:{schema or ''}",
         )
@@ -302,6 +297,12 @@ class PostgresStore:
         conn.execute("SET TIME ZONE 'UTC'")
         if self.schema is not None:
             conn.execute(f"SET search_path TO {_quote(self.schema)}")
+
+    def _configure_pooled(self, conn: _Conn) -> None:
+        """Every new pooled connection: :meth:`_configure`, then the reads a unit's first
+        statement runs are prepared (:mod:`prepaid_wallet.storage._postgres_prepared`)."""
+        self._configure(conn)
+        conn.execute(PREPARE)
 
     def _backoff(self, attempt: int) -> None:
         time.sleep(min(0.005 * 2**attempt, 0.2))
@@ -855,8 +856,8 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
             return locked.fetchall(), read.fetchall()
 
         def send(conn: _Conn) -> psycopg.Cursor[Any]:
-            return conn.execute(self._begin_sql.encode() + b"; "
-                                + self._literal_reads(conn, query, ids, kinds))
+            return execute_prepared(conn, self._begin_sql.encode() + b"; "
+                                    + literal_reads(conn, query, ids, kinds))
 
         cursor = self._start(send)
         cursor.nextset()  # past BEGIN's result
@@ -865,23 +866,6 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
             return rows, []
         cursor.nextset()
         return rows, cursor.fetchall()
-
-    @staticmethod
-    def _literal_reads(conn: _Conn, query: str, ids: list[str], kinds: list[str]) -> bytes:
-        """``query`` on the wallets ``ids`` and, with ``kinds``, the read of their tenants'
-        records of those kinds, as the text of one simple query (the ids written as escaped
-        literals)."""
-        quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
-        encoding = conn.info.encoding
-
-        def array(values: list[str]) -> bytes:
-            return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]"
-
-        text = query.encode(encoding).replace(b"%s", array(ids), 1)
-        if kinds:
-            text += b"; " + _TENANT_RECORDS.encode(encoding).replace(
-                b"%s", array(kinds), 1).replace(b"%s", array(ids), 1)
-        return text
 
     def _restart(self) -> None:
         """Roll back the transaction but keep the unit open: its next statement begins a new

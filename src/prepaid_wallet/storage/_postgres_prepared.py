@@ -1,0 +1,101 @@
+"""The PostgreSQL store's reads of a unit's first statement, prepared on every pooled connection
+(private).
+
+A unit's first statement goes with its ``BEGIN`` as one simple query (one message, one round
+trip, see :mod:`prepaid_wallet.storage.postgres`). Written out in full, the server parses and
+plans the lock of the wallets and the read of their tenants' records anew each time, which costs
+about as much as running them. So every pooled connection prepares them once when it is made
+(:data:`PREPARE`, one round trip), and the simple query runs them with ``EXECUTE``, the ids
+written as escaped literals: the same statements, read and locked the same way, planned once
+per connection. PostgreSQL plans a prepared statement again by itself when a table it reads
+changes.
+
+The driver deallocates every prepared statement of a connection when it drops its own cache
+(``DEALLOCATE ALL``, after some ``ROLLBACK`` or ``DROP``): a query that finds a statement
+missing prepares them again and runs once more (:func:`execute`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+import prepaid_wallet.storage._schema as _schema
+
+__all__ = ["LOCK", "PREPARE", "READ", "TENANT_RECORDS", "execute", "literal_reads"]
+
+#: Wallets by id (``%s``, an array), in id order: read, and read and locked.
+READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
+LOCK = READ + " FOR UPDATE"
+#: The records of some kinds (``%s``, an array) stored under the tenant ids of some wallets
+#: (``%s``, an array of wallet ids): what ``lock_wallets(tenant_records=...)`` reads with the lock.
+TENANT_RECORDS = (
+    "SELECT kind, key, data FROM records WHERE kind = ANY(%s::text[])"
+    " AND key IN (SELECT tenant_id FROM wallets WHERE id = ANY(%s::text[]))"
+)
+
+#: The name each statement is prepared under.
+_NAMES = {
+    READ: "prepaid_wallet_read",
+    LOCK: "prepaid_wallet_lock",
+    TENANT_RECORDS: "prepaid_wallet_records",
+}
+
+
+def _parameters(query: str) -> str:
+    """``query`` with its ``%s`` numbered as ``$1``, ``$2``..."""
+    parts = query.split("%s")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
+
+_PREPARES = [
+    f"PREPARE {name} ({', '.join(['text[]'] * query.count('%s'))}) AS {_parameters(query)}"
+    .encode()
+    for query, name in _NAMES.items()
+]
+#: Run once on every new pooled connection, after its ``search_path`` is set: one simple query.
+PREPARE = b"; ".join(_PREPARES)
+_MISSING = "26000"  # invalid_sql_statement_name
+_DUPLICATE = "42P05"  # duplicate_prepared_statement
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def execute(conn: psycopg.Connection[Any], text: bytes) -> psycopg.Cursor[Any]:
+    """Run the simple query ``text`` (a unit's first statement, which may begin a transaction).
+    If a prepared statement is missing, nothing has happened yet: the transaction it began is
+    rolled back, the statements are prepared again, and ``text`` runs once more. Driver errors
+    are raised as they are."""
+    try:
+        return conn.execute(text)
+    except psycopg.Error as exc:
+        if exc.sqlstate != _MISSING:
+            raise
+    if conn.info.transaction_status != _IDLE:
+        conn.execute(b"ROLLBACK")
+    for prepare in _PREPARES:  # one by one: some may be there still
+        try:
+            conn.execute(prepare)
+        except psycopg.Error as exc:
+            if exc.sqlstate != _DUPLICATE:
+                raise
+    return conn.execute(text)
+
+
+def literal_reads(conn: psycopg.Connection[Any], query: str, ids: list[str],
+                  kinds: list[str]) -> bytes:
+    """``query`` (:data:`READ` or :data:`LOCK`) on the wallets ``ids`` and, with ``kinds``, the
+    read of their tenants' records of those kinds, as the text of one simple query that executes
+    the prepared statements (the ids written as escaped literals)."""
+    quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
+    encoding = conn.info.encoding
+
+    def array(values: list[str]) -> bytes:
+        return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]::text[]"
+
+    wallets = array(ids)
+    text = b"EXECUTE " + _NAMES[query].encode() + b"(" + wallets + b")"
+    if kinds:
+        text += (b"; EXECUTE " + _NAMES[TENANT_RECORDS].encode() + b"(" + array(kinds) + b", "
+                 + wallets + b")")
+    return text
