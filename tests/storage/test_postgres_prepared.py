@@ -98,3 +98,21 @@ def test_a_connection_that_lost_them_prepares_them_again(store: Store) -> None:
     assert _prepared(store) >= _NAMES
     assert len(_round_trips(store, lambda: svc.spend(wallet.id, SpendRequest(eur("1.00"))))) == 1
     assert svc.verify().ok
+
+
+def test_a_rolled_back_unit_leaves_every_prepared_statement_in_place(store: Store) -> None:
+    # The driver drops its statement cache and deallocates everything (ours too) when it sees a
+    # ROLLBACK go through its execute; a unit's ROLLBACK goes past it.
+    svc, _ = new_service(store)
+    wallet = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+    for _ in range(6):  # past the driver's prepare threshold
+        with store.unit_of_work() as uow:
+            uow.lock_wallets([wallet.id])
+            assert uow.get_idempotency("scope", "key") is None
+            uow.commit()
+    before = _prepared(store)
+    assert any(name.startswith("_pg3_") for name in before), before
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.lock_wallets([wallet.id])
+        raise RuntimeError("the caller gives up")
+    assert _prepared(store) == before

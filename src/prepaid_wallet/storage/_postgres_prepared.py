@@ -11,8 +11,11 @@ per connection. PostgreSQL plans a prepared statement again by itself when a tab
 changes.
 
 The driver deallocates every prepared statement of a connection when it drops its own cache
-(``DEALLOCATE ALL``, after some ``ROLLBACK`` or ``DROP``): a query that finds a statement
-missing prepares them again and runs once more (:func:`execute`).
+(``DEALLOCATE ALL``), which it does when it sees a ``ROLLBACK`` (or a ``DROP``) go through its
+``execute``. A unit's ``ROLLBACK`` goes past it (:func:`rollback`): a unit creates nothing a
+rollback would take away, so the driver's statements and these stay prepared. Should a statement
+be missing all the same, a query that needs it prepares them again and runs once more
+(:func:`execute`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import psycopg
 
 import prepaid_wallet.storage._schema as _schema
 
-__all__ = ["LOCK", "PREPARE", "READ", "TENANT_RECORDS", "execute", "literal_reads"]
+__all__ = ["LOCK", "PREPARE", "READ", "TENANT_RECORDS", "execute", "literal_reads", "rollback"]
 
 #: Wallets by id (``%s``, an array), in id order: read, and read and locked.
 READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
@@ -72,7 +75,7 @@ def execute(conn: psycopg.Connection[Any], text: bytes) -> psycopg.Cursor[Any]:
         if exc.sqlstate != _MISSING:
             raise
     if conn.info.transaction_status != _IDLE:
-        conn.execute(b"ROLLBACK")
+        rollback(conn)
     for prepare in _PREPARES:  # one by one: some may be there still
         try:
             conn.execute(prepare)
@@ -99,3 +102,12 @@ def literal_reads(conn: psycopg.Connection[Any], query: str, ids: list[str],
         text += (b"; EXECUTE " + _NAMES[TENANT_RECORDS].encode() + b"(" + array(kinds) + b", "
                  + wallets + b")")
     return text
+
+
+def rollback(conn: psycopg.Connection[Any]) -> None:
+    """``ROLLBACK`` on ``conn``, sent straight through libpq: the driver does not see it go, so it
+    keeps its prepared statements (and does not deallocate these with its own). Driver errors
+    are raised as they are."""
+    result = conn.pgconn.exec_(b"ROLLBACK")
+    if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+        raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
