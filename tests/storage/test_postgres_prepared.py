@@ -112,7 +112,38 @@ def test_a_rolled_back_unit_leaves_every_prepared_statement_in_place(store: Stor
             uow.commit()
     before = _prepared(store)
     assert any(name.startswith("_pg3_") for name in before), before
-    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
-        uow.lock_wallets([wallet.id])
-        raise RuntimeError("the caller gives up")
+
+    def give_up() -> None:
+        with store.unit_of_work() as uow:
+            uow.lock_wallets([wallet.id])
+            raise RuntimeError("the caller gives up")
+
+    with pytest.raises(RuntimeError):
+        give_up()
     assert _prepared(store) == before
+
+
+def test_a_connection_where_prepared_statements_do_not_stay_runs_them_written_out(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As behind a pooler that gives each transaction a server connection of its own: the
+    # statements are missing, and preparing them again does not bring them back.
+    from prepaid_wallet.storage import _postgres_prepared
+
+    svc, _ = new_service(store)
+    wallet = svc.open_wallet(owner_id="ann", tenant_id=TENANT, currency="EUR")
+    svc.top_up(wallet.id, eur("10.00"), method="card")
+    with store._pool.connection() as conn:  # type: ignore[attr-defined]
+        conn.execute("DEALLOCATE ALL")
+    monkeypatch.setattr(_postgres_prepared, "_PREPARES", [b"SELECT 1"])
+
+    def lock() -> None:
+        with store.unit_of_work() as uow:
+            assert uow.lock_wallets([wallet.id])[wallet.id].open == eur("10.00")
+            uow.commit()
+
+    lock()
+    queries = _sent(store, lock)  # from then on, without trying the prepared ones
+    assert "EXECUTE" not in queries[0], queries
+    assert "FOR UPDATE" in queries[0], queries
+    svc.spend(wallet.id, SpendRequest(eur("1.00")))
+    assert svc.get_wallet(wallet.id).open == eur("9.00")

@@ -18,7 +18,7 @@ from psycopg.rows import TupleRow
 from prepaid_wallet.errors import PrepaidWalletError, StaleStateError
 from prepaid_wallet.storage._postgres_ddl import RECORD_MOVED
 from prepaid_wallet.storage._postgres_errors import moved_wallet
-from prepaid_wallet.storage._postgres_prepared import LOCK, READ, execute, literal_reads
+from prepaid_wallet.storage._postgres_prepared import LOCK, READ, run_reads
 from prepaid_wallet.wallet import Wallet
 
 if TYPE_CHECKING:
@@ -190,8 +190,7 @@ class GuessingUnit:
         kinds = sorted({kind for kind, _ in self._guess_records})
         conn = self._check_open()
         with self._translated("checking what the unit read"):
-            cursor = execute(conn, BEGIN_READ.encode() + b"; " + literal_reads(
-                conn, READ, ids, kinds) + b"; COMMIT")
+            cursor = run_reads(conn, BEGIN_READ.encode() + b"; ", READ, ids, kinds, b"; COMMIT")
             cursor.nextset()  # past BEGIN's result
             rows = cursor.fetchall()
             records = []

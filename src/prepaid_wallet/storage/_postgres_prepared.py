@@ -14,19 +14,21 @@ The driver deallocates every prepared statement of a connection when it drops it
 (``DEALLOCATE ALL``), which it does when it sees a ``ROLLBACK`` (or a ``DROP``) go through its
 ``execute``. A unit's ``ROLLBACK`` goes past it (:func:`rollback`): a unit creates nothing a
 rollback would take away, so the driver's statements and these stay prepared. Should a statement
-be missing all the same, a query that needs it prepares them again and runs once more
-(:func:`execute`).
+be missing all the same, a query that needs it prepares them again and runs once more, and
+a connection where they do not stay (a pooler in front of the server that hands every
+transaction a server connection of its own) runs the statements written out (:func:`run_reads`).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import psycopg
 
 import prepaid_wallet.storage._schema as _schema
 
-__all__ = ["LOCK", "PREPARE", "READ", "TENANT_RECORDS", "execute", "literal_reads", "rollback"]
+__all__ = ["LOCK", "PREPARE", "READ", "TENANT_RECORDS", "rollback", "run_reads"]
 
 #: Wallets by id (``%s``, an array), in id order: read, and read and locked.
 READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
@@ -64,32 +66,51 @@ _DUPLICATE = "42P05"  # duplicate_prepared_statement
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
-def execute(conn: psycopg.Connection[Any], text: bytes) -> psycopg.Cursor[Any]:
-    """Run the simple query ``text`` (a unit's first statement, which may begin a transaction).
-    If a prepared statement is missing, nothing has happened yet: the transaction it began is
-    rolled back, the statements are prepared again, and ``text`` runs once more. Driver errors
-    are raised as they are."""
-    try:
-        return conn.execute(text)
-    except psycopg.Error as exc:
-        if exc.sqlstate != _MISSING:
-            raise
-    if conn.info.transaction_status != _IDLE:
-        rollback(conn)
-    for prepare in _PREPARES:  # one by one: some may be there still
+#: Connections on which prepared statements do not stay (a pooler in front of the server that
+#: hands each transaction a server connection of its own): they run the statements written out.
+_UNPREPARED: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
+def run_reads(conn: psycopg.Connection[Any], head: bytes, query: str, ids: list[str],
+              kinds: list[str], tail: bytes = b"") -> psycopg.Cursor[Any]:
+    """Run ``head``, then ``query`` (:data:`READ` or :data:`LOCK`) on the wallets ``ids`` and,
+    with ``kinds``, the read of their tenants' records of those kinds, then ``tail``, as one
+    simple query (a unit's first statement: ``head`` may begin a transaction) that executes the
+    prepared statements, the ids written as escaped literals.
+
+    If a statement is missing, nothing has happened yet: the transaction the query began is
+    rolled back, the statements are prepared again and the query runs once more; if one is
+    missing again, prepared statements do not stay on this connection, and it runs the
+    statements written out from then on. Driver errors are raised as they are."""
+    if conn not in _UNPREPARED:
         try:
-            conn.execute(prepare)
+            return conn.execute(head + _reads(conn, query, ids, kinds, True) + tail)
         except psycopg.Error as exc:
-            if exc.sqlstate != _DUPLICATE:
+            if exc.sqlstate != _MISSING:
                 raise
-    return conn.execute(text)
+        if conn.info.transaction_status != _IDLE:
+            rollback(conn)
+        for prepare in _PREPARES:  # one by one: some may be there still
+            try:
+                conn.execute(prepare)
+            except psycopg.Error as exc:
+                if exc.sqlstate != _DUPLICATE:
+                    raise
+        try:
+            return conn.execute(head + _reads(conn, query, ids, kinds, True) + tail)
+        except psycopg.Error as exc:
+            if exc.sqlstate != _MISSING:
+                raise
+        if conn.info.transaction_status != _IDLE:
+            rollback(conn)
+        _UNPREPARED.add(conn)
+    return conn.execute(head + _reads(conn, query, ids, kinds, False) + tail)
 
 
-def literal_reads(conn: psycopg.Connection[Any], query: str, ids: list[str],
-                  kinds: list[str]) -> bytes:
-    """``query`` (:data:`READ` or :data:`LOCK`) on the wallets ``ids`` and, with ``kinds``, the
-    read of their tenants' records of those kinds, as the text of one simple query that executes
-    the prepared statements (the ids written as escaped literals)."""
+def _reads(conn: psycopg.Connection[Any], query: str, ids: list[str], kinds: list[str],
+           prepared: bool) -> bytes:
+    """The text of :func:`run_reads`' statements: ``EXECUTE`` of the prepared ones, or (not
+    ``prepared``) the statements written out."""
     quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
     encoding = conn.info.encoding
 
@@ -97,6 +118,12 @@ def literal_reads(conn: psycopg.Connection[Any], query: str, ids: list[str],
         return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]::text[]"
 
     wallets = array(ids)
+    if not prepared:
+        text = query.encode(encoding).replace(b"%s", wallets, 1)
+        if kinds:
+            text += b"; " + TENANT_RECORDS.encode(encoding).replace(
+                b"%s", array(kinds), 1).replace(b"%s", wallets, 1)
+        return text
     text = b"EXECUTE " + _NAMES[query].encode() + b"(" + wallets + b")"
     if kinds:
         text += (b"; EXECUTE " + _NAMES[TENANT_RECORDS].encode() + b"(" + array(kinds) + b", "

@@ -169,11 +169,10 @@ from prepaid_wallet.storage._postgres_prepared import (
     LOCK,
     PREPARE,
     READ,
-    literal_reads,
     rollback,
+    run_reads,
 )
 from prepaid_wallet.storage._postgres_prepared import TENANT_RECORDS as _TENANT_RECORDS
-from prepaid_wallet.storage._postgres_prepared import execute as execute_prepared
 from prepaid_wallet.storage._postgres_seen import Seen
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
@@ -877,8 +876,7 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
             return locked.fetchall(), read.fetchall()
 
         def send(conn: _Conn) -> psycopg.Cursor[Any]:
-            return execute_prepared(conn, self._begin_sql.encode() + b"; "
-                                    + literal_reads(conn, query, ids, kinds))
+            return run_reads(conn, self._begin_sql.encode() + b"; ", query, ids, kinds)
 
         cursor = self._start(send)
         cursor.nextset()  # past BEGIN's result
