@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import psycopg
 from psycopg.rows import TupleRow
 
-import prepaid_wallet.storage._schema as _schema
 from prepaid_wallet.errors import PrepaidWalletError, StaleStateError
 from prepaid_wallet.storage._postgres_ddl import RECORD_MOVED
 from prepaid_wallet.storage._postgres_errors import moved_wallet
+from prepaid_wallet.storage._postgres_prepared import LOCK, READ, run_reads
 from prepaid_wallet.wallet import Wallet
 
 if TYPE_CHECKING:
@@ -30,9 +30,6 @@ __all__ = [
 ]
 
 BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-#: Wallets by id (``%s``, an array), in id order: read, and read and locked.
-READ = f"SELECT {_schema.WALLET_COLS} FROM wallets WHERE id = ANY(%s::text[]) ORDER BY id"
-LOCK = READ + " FOR UPDATE"
 #: Deadlock detected, serialization failure.
 _ROLLED_BACK = ("40P01", "40001")
 _UNIQUE = "23505"
@@ -97,8 +94,6 @@ class GuessingUnit:
         def _translated(self, action: str) -> contextlib.AbstractContextManager[None]: ...
         def _lock_rows(self, query: str, ids: list[str], kinds: list[str]
                        ) -> tuple[list[Any], list[Any]]: ...
-        def _literal_reads(self, conn: Any, query: str, ids: list[str], kinds: list[str]
-                           ) -> bytes: ...
 
     def _init_guess(self, optimistic: bool) -> None:
         #: Whether ``lock_wallets`` (and a wallet read) may still answer from what the store
@@ -195,8 +190,7 @@ class GuessingUnit:
         kinds = sorted({kind for kind, _ in self._guess_records})
         conn = self._check_open()
         with self._translated("checking what the unit read"):
-            cursor = conn.execute(BEGIN_READ.encode() + b"; " + self._literal_reads(
-                conn, READ, ids, kinds) + b"; COMMIT")
+            cursor = run_reads(conn, BEGIN_READ.encode() + b"; ", READ, ids, kinds, b"; COMMIT")
             cursor.nextset()  # past BEGIN's result
             rows = cursor.fetchall()
             records = []

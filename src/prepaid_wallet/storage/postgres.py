@@ -15,17 +15,20 @@ together with its first statement, so it costs no round trip of its own):
   snapshot, no row locks.
 
 When the lock is a unit's first statement, ``BEGIN`` and the ``SELECT`` go as one simple query
-(the ids written as escaped literals); any other first statement goes in one pipeline with
+(the ids written as escaped literals), the ``SELECT`` a statement every pooled connection
+prepared when it was made (``EXECUTE``, :mod:`prepaid_wallet.storage._postgres_prepared`): it
+is not parsed and planned anew each time. Any other first statement goes in one pipeline with
 ``BEGIN``. Wallets read by a unit are kept for the rest of it: reading one again costs nothing.
 
 Writes are buffered in the unit exactly as in :mod:`prepaid_wallet.storage.sqlite` and sent at
 :meth:`PostgresUnitOfWork.commit` as one simple query,
 ``SELECT write_unit('<the writes as JSON>'); COMMIT``, so a simple write command (lock, decide,
 write) is two round trips (one in an optimistic unit, below). When the call is the unit's only
-statement it goes as ``SET TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT write_unit(...)``:
-one implicit transaction, committed at the end of the query or rolled back by its error, so a
-failed commit sends no ``ROLLBACK`` after. ``write_unit`` (a PL/pgSQL function of the schema)
-applies the writes set by set. Nothing it needs is read first:
+statement it goes alone: one implicit transaction, READ COMMITTED (every pooled connection's
+default, set once when it is made rather than by a ``SET TRANSACTION`` in every such query),
+committed at the end of the query or rolled back by its error, so a failed commit sends no
+``ROLLBACK`` after. ``write_unit`` (a PL/pgSQL function of the schema) applies the writes set
+by set. Nothing it needs is read first:
 
 * the balance after each posting comes from the state the change carries
   (:func:`~prepaid_wallet.storage._buffer.balances_after`);
@@ -157,13 +160,19 @@ from prepaid_wallet.storage._postgres_errors import library_error as _library_er
 from prepaid_wallet.storage._postgres_errors import translated as _translated
 from prepaid_wallet.storage._postgres_guess import (
     BEGIN_READ,
-    LOCK,
-    READ,
     GuessingUnit,
     key_stale_error,
     records_read,
     stale_error,
 )
+from prepaid_wallet.storage._postgres_prepared import (
+    LOCK,
+    PREPARE,
+    READ,
+    rollback,
+    run_reads,
+)
+from prepaid_wallet.storage._postgres_prepared import TENANT_RECORDS as _TENANT_RECORDS
 from prepaid_wallet.storage._postgres_seen import Seen
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._sealing import BY_NAME, CANON, TABLES, check_key, seal_all, set_key
@@ -181,16 +190,8 @@ _Conn = psycopg.Connection[TupleRow]
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-#: The records of some kinds (``%s``, an array) stored under the tenant ids of some wallets
-#: (``%s``, an array of wallet ids): what ``lock_wallets(tenant_records=...)`` reads with the lock.
-_TENANT_RECORDS = (
-    "SELECT kind, key, data FROM records WHERE kind = ANY(%s::text[])"
-    " AND key IN (SELECT tenant_id FROM wallets WHERE id = ANY(%s::text[]))"
-)
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = BEGIN_READ
-#: A write unit's isolation when its commit is its only statement (an implicit transaction).
-_SET_WRITE = b"SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
 
 
@@ -288,7 +289,7 @@ class PostgresStore:
         self._seen = Seen()
         self._create_schema()
         self._pool: ConnectionPool[_Conn] = ConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure,
+            dsn, min_size=min_size, max_size=max_size, open=False, configure=self._configure_pooled,
             kwargs={"autocommit": True}, timeout=float(timeout),
             name=f"prepaid_wallet:{schema or ''}",
         )
@@ -302,6 +303,14 @@ class PostgresStore:
         conn.execute("SET TIME ZONE 'UTC'")
         if self.schema is not None:
             conn.execute(f"SET search_path TO {_quote(self.schema)}")
+
+    def _configure_pooled(self, conn: _Conn) -> None:
+        """Every new pooled connection: :meth:`_configure`; its transactions default to READ
+        COMMITTED (what a unit's commit runs in when it is the unit's only statement), and the
+        reads a unit's first statement runs are prepared
+        (:mod:`prepaid_wallet.storage._postgres_prepared`)."""
+        self._configure(conn)
+        conn.execute(b"SET default_transaction_isolation TO 'read committed'; " + PREPARE)
 
     def _backoff(self, attempt: int) -> None:
         time.sleep(min(0.005 * 2**attempt, 0.2))
@@ -419,7 +428,7 @@ class PostgresStore:
         """End any transaction left open and give the connection back to the pool."""
         try:
             if not conn.closed and conn.info.transaction_status != _IDLE:
-                conn.execute("ROLLBACK")
+                rollback(conn)
         except psycopg.Error:  # the pool discards a broken connection
             pass
         finally:
@@ -500,6 +509,17 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
         conn, self._conn = self._conn, None
         if conn is not None:
             self._store._release(conn)
+
+    def rollback(self) -> None:
+        """Discard the buffered writes and end the transaction (``ROLLBACK`` past the driver's
+        statement cache: :func:`~prepaid_wallet.storage._postgres_prepared.rollback`)."""
+        self._clear_buffer()
+        self._done = True
+        conn = self._conn
+        if conn is not None:
+            with _translated("ROLLBACK"):
+                if self._must_roll_back(conn):
+                    rollback(conn)
 
     def _must_roll_back(self, conn: _Conn) -> bool:
         return not conn.closed and self._in_transaction(conn)
@@ -737,9 +757,10 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
             if self._in_transaction(conn):
                 conn.execute(call + b"; COMMIT")
             else:
-                # The unit's only statement: one implicit transaction, committed at the end of
-                # the query or rolled back by its error (no ROLLBACK to send after).
-                self._start(lambda c: c.execute(_SET_WRITE + b"; " + call))
+                # The unit's only statement: one implicit transaction (READ COMMITTED, the
+                # pooled connection's default), committed at the end of the query or rolled
+                # back by its error (no ROLLBACK to send after).
+                self._start(lambda c: c.execute(call))
         except psycopg.Error as exc:
             seen.forget([*self._wallets, *(self._guess or ())])
             if self._guess is not None:
@@ -855,8 +876,7 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
             return locked.fetchall(), read.fetchall()
 
         def send(conn: _Conn) -> psycopg.Cursor[Any]:
-            return conn.execute(self._begin_sql.encode() + b"; "
-                                + self._literal_reads(conn, query, ids, kinds))
+            return run_reads(conn, self._begin_sql.encode() + b"; ", query, ids, kinds)
 
         cursor = self._start(send)
         cursor.nextset()  # past BEGIN's result
@@ -866,29 +886,12 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
         cursor.nextset()
         return rows, cursor.fetchall()
 
-    @staticmethod
-    def _literal_reads(conn: _Conn, query: str, ids: list[str], kinds: list[str]) -> bytes:
-        """``query`` on the wallets ``ids`` and, with ``kinds``, the read of their tenants'
-        records of those kinds, as the text of one simple query (the ids written as escaped
-        literals)."""
-        quote = psycopg.pq.Escaping(conn.pgconn).escape_literal
-        encoding = conn.info.encoding
-
-        def array(values: list[str]) -> bytes:
-            return b"ARRAY[" + b",".join(quote(v.encode(encoding)) for v in values) + b"]"
-
-        text = query.encode(encoding).replace(b"%s", array(ids), 1)
-        if kinds:
-            text += b"; " + _TENANT_RECORDS.encode(encoding).replace(
-                b"%s", array(kinds), 1).replace(b"%s", array(ids), 1)
-        return text
-
     def _restart(self) -> None:
         """Roll back the transaction but keep the unit open: its next statement begins a new
         one."""
         conn = self._check_open()
         if self._in_transaction(conn):
-            conn.execute("ROLLBACK")
+            rollback(conn)
 
     def _known_wallet(self, wallet_id: str) -> Wallet | None:
         known = self._locked.get(wallet_id) or self._stored.get(wallet_id)
