@@ -126,8 +126,21 @@ def _encode(value: Any) -> str:
     return encode(value)
 
 
+#: The encoded text of amounts already encoded, by (minor units, currency): most outcomes
+#: repeat a few amounts (the spend, zero), so their text is written once. Bounded: cleared
+#: when full.
+_MONEY_TEXT: dict[tuple[int, str], str] = {}
+_MONEY_TEXT_MAX = 4096
+
+
 def _encode_money(value: Money) -> str:
-    return f'"{amount_text(value.minor_units, value.currency)} {value.currency}"'
+    key = (value.minor_units, value.currency)
+    text = _MONEY_TEXT.get(key)
+    if text is None:
+        if len(_MONEY_TEXT) >= _MONEY_TEXT_MAX:
+            _MONEY_TEXT.clear()
+        text = _MONEY_TEXT[key] = f'"{amount_text(key[0], key[1])} {key[1]}"'
+    return text
 
 
 def _encode_sequence(value: tuple[Any, ...] | list[Any]) -> str:

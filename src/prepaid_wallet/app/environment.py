@@ -202,9 +202,11 @@ class Environment:
         #: The rules each open unit of work has read, by tenant (read once per unit).
         self._unit_rules: weakref.WeakKeyDictionary[UnitOfWork, dict[str, TenantRules]] = (
             weakref.WeakKeyDictionary())
-        #: The last unit asked about and its rules (one tuple, replaced whole, so threads
-        #: sharing the environment never see one unit's rules paired with another unit).
-        self._last_rules: tuple[UnitOfWork | None, dict[str, TenantRules]] = (None, {})
+        #: The last unit asked about, its rules, and the last tenant asked about with its rules
+        #: (one tuple, replaced whole, so threads sharing the environment never see one
+        #: unit's rules paired with another unit).
+        self._last_rules: tuple[UnitOfWork | None, dict[str, TenantRules], str | None,
+                                TenantRules | None] = (None, {}, None, None)
 
     def now(self) -> datetime:
         """The clock's instant (aware)."""
@@ -233,19 +235,21 @@ class Environment:
         (one primary-key lookup), so the next unit of any process sees a change."""
         last = self._last_rules
         if last[0] is uow:
+            if last[2] == tenant_id and last[3] is not None:
+                return last[3]  # most commands ask about one tenant, several times
             cache = last[1]
         else:
             found = self._unit_rules.get(uow)
             if found is None:
                 found = self._unit_rules[uow] = {}
             cache = found
-            self._last_rules = (uow, cache)
         rules = cache.get(tenant_id)
         if rules is None:
             from prepaid_wallet.app.tenant_rules import RULES
 
             stored = RULES.value(uow, tenant_id)
             rules = cache[tenant_id] = self.no_rules() if stored is None else stored
+        self._last_rules = (uow, cache, tenant_id, rules)
         return rules
 
     def forget_rules(self, uow: UnitOfWork, tenant_id: str) -> None:
@@ -253,6 +257,9 @@ class Environment:
         cache = self._unit_rules.get(uow)
         if cache is not None:
             cache.pop(tenant_id, None)
+        last = self._last_rules
+        if last[0] is uow and last[2] == tenant_id:
+            self._last_rules = (uow, last[1], None, None)
 
     def order(self, uow: UnitOfWork, tenant_id: str) -> SpendOrder | SpendOrderFunction:
         """The spend order of the tenant's wallets: this process's own, if it was given one,

@@ -383,12 +383,13 @@ class MemoryUnitOfWork(WriteBuffer):
             store.events.append(event)
             store.event_ids.add(event.id)
             store.pending.setdefault(event.tenant_id, {})[event.id] = event
-        now = datetime.now(UTC)
-        for tenant_id, acked in self._acks.items():
-            pending = store.pending.get(tenant_id, {})
-            for event_id in acked:
-                if pending.pop(event_id, None) is not None:
-                    store.acked_at[event_id] = now
+        if self._acks:
+            now = datetime.now(UTC)
+            for tenant_id, acked in self._acks.items():
+                pending = store.pending.get(tenant_id, {})
+                for event_id in acked:
+                    if pending.pop(event_id, None) is not None:
+                        store.acked_at[event_id] = now
         for wallet in self._new_wallets:
             store.wallet_keys[(wallet.tenant_id, wallet.owner_id, wallet.currency)] = wallet.id
         store.wallets.update(self._wallets)
