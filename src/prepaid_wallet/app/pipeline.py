@@ -448,8 +448,6 @@ def idempotent(
             uow.commit()
         raise
     if key is not None:
-        uow.put_idempotency(
-            IdempotencyRecord(scope, key, request[0][1], request, "ok", _codec.dumps(result), at)
-        )
+        uow.put_outcome(scope, key, request[0][1], request, result, at)
     uow.commit()
     return result

@@ -474,6 +474,14 @@ class UnitOfWork(Protocol):
         """Buffer a record (written at commit; a second record for the same key conflicts)."""
         ...
 
+    def put_outcome(self, scope: str, key: str, operation: str,
+                    request: tuple[tuple[str, str], ...], result: Any, at: datetime) -> None:
+        """Buffer the ``"ok"`` record of a command run under ``key``, its payload the
+        canonical JSON text of ``result`` (:func:`prepaid_wallet._codec.dumps`), as
+        :meth:`put_idempotency` buffers one. A store may keep the value and write its text
+        when the record is first read."""
+        ...
+
     # -- writing ----------------------------------------------------------------------------
 
     def record(self, change: Change) -> None:
