@@ -377,7 +377,7 @@ class MemoryUnitOfWork(WriteBuffer):
         for event in self._events:
             if event.id in store.event_ids:
                 raise ConflictError(f"event id {event.id!r} already used")
-        _, puts = self._record_writes()
+        puts = self._record_writes()[1] if self._records else []
         for row in puts:
             if row.wallet_id is not None and row.wallet_id not in store.wallets and (
                 row.wallet_id not in self._wallets
