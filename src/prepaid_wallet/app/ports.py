@@ -227,6 +227,10 @@ class Event:
 class UnitOfWork(Protocol):
     """One transaction over the store. See the module docstring for the rules."""
 
+    #: A dict the application keeps what it reads once per unit in (a tenant's rules); new
+    #: and empty in every unit, dropped with it. The store never reads it.
+    memo: dict[Any, Any]
+
     def __enter__(self) -> Self:
         """Begin."""
         ...

@@ -124,6 +124,8 @@ class WriteBuffer:
         self._records: dict[tuple[str, str], tuple[RecordRow, Any] | None] = {}
         #: Stored wallets whose terms (floor) this unit changed, by id.
         self._terms: set[str] = set()
+        #: What the application reads once per unit (a tenant's rules): dropped with the unit.
+        self.memo: dict[Any, Any] = {}
 
     # -- what a backend provides ------------------------------------------------------------
 
