@@ -126,11 +126,26 @@ def _encode(value: Any) -> str:
     return encode(value)
 
 
+#: The encoded text of amounts already encoded, by (minor units, currency): most outcomes
+#: repeat a few amounts (the spend, zero), so their text is written once. Bounded: cleared
+#: when full.
+_MONEY_TEXT: dict[tuple[int, str], str] = {}
+_MONEY_TEXT_MAX = 4096
+
+
 def _encode_money(value: Money) -> str:
-    return f'"{amount_text(value.minor_units, value.currency)} {value.currency}"'
+    key = (value.minor_units, value.currency)
+    text = _MONEY_TEXT.get(key)
+    if text is None:
+        if len(_MONEY_TEXT) >= _MONEY_TEXT_MAX:
+            _MONEY_TEXT.clear()
+        text = _MONEY_TEXT[key] = f'"{amount_text(key[0], key[1])} {key[1]}"'
+    return text
 
 
 def _encode_sequence(value: tuple[Any, ...] | list[Any]) -> str:
+    if not value:
+        return "[]"
     return "[" + ",".join([_encode(item) for item in value]) + "]"
 
 
@@ -172,13 +187,13 @@ def _attrs_encoder(cls: type) -> Callable[[Any], str]:
     if not names:
         return lambda value: "{}"
     reads = "".join(f"    f{i} = value.{name}\n" for i, name in enumerate(names))
-    parts = " + ".join(
-        f'{("{" if i == 0 else ",") + _quote(name) + ":"!r} + ("null" if f{i} is None else '
-        f"(get(type(f{i})) or make(type(f{i})))(f{i}))"
+    # One f-string: each field's key, then "null" or its value's encoder called on it.
+    parts = ",".join(
+        f"{_quote(name)}:{{N if f{i} is None else (get(type(f{i})) or make(type(f{i})))(f{i})}}"
         for i, name in enumerate(names)
     )
-    source = f"def encode(value):\n{reads}    return {parts} + '}}'\n"
-    scope: dict[str, Any] = {"get": _ENCODERS.get, "make": _encoder}
+    source = f"def encode(value):\n{reads}    return f'{{{{{parts}}}}}'\n"
+    scope: dict[str, Any] = {"get": _ENCODERS.get, "make": _encoder, "N": "null"}
     exec(compile(source, f"<prepaid_wallet encoder {cls.__qualname__}>", "exec"), scope)
     encode: Callable[[Any], str] = scope["encode"]
     return encode
@@ -201,7 +216,14 @@ def _encode_duration(value: timedelta) -> str:
 
 
 def _encode_enum(value: Enum) -> str:
-    return _encode(value.value)
+    text = _ENUM_TEXT.get(value)
+    if text is None:
+        text = _ENUM_TEXT[value] = _encode(value.value)
+    return text
+
+
+#: Each enum member's text, written once (members are few and fixed).
+_ENUM_TEXT: dict[Enum, str] = {}
 
 
 def _generic(value: Any) -> str:
@@ -224,7 +246,7 @@ def dumps_parts(parts: tuple[Any, ...]) -> str:
     for part in parts:
         expires = part.expires_at
         items.append(
-            '{"amount":' + _text(f"{part.amount.amount} {part.amount.currency}")
+            '{"amount":' + _encode_money(part.amount)
             + ',"expires_at":'
             + ("null" if expires is None else _text(expires.astimezone(UTC).isoformat()))
             + ',"line":' + ("null" if part.line is None else str(part.line))

@@ -30,6 +30,8 @@ def require_aware(value: object, field: str) -> datetime:
     if it is not a ``datetime``, has no time zone, or is not between :data:`EARLIEST` and
     :data:`LATEST` (e.g. ``datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))``, which is
     in year 0 in UTC)."""
+    if type(value) is datetime and value.tzinfo is UTC and EARLIEST <= value <= LATEST:
+        return value  # already what it must be (most clocks' instants)
     if not isinstance(value, datetime):
         raise InvalidTimeError(field, "must be a datetime", value)
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:

@@ -47,7 +47,7 @@ def _text(value: Any) -> str:
 
 def canonical_request(operation: str, **fields: Any) -> tuple[tuple[str, str], ...]:
     """The request as sorted ``(field, text)`` pairs, with ``operation`` first."""
-    return (("operation", operation), *sorted((k, _text(v)) for k, v in fields.items()))
+    return (("operation", operation), *sorted([(k, _text(v)) for k, v in fields.items()]))
 
 
 def check_replay(record: IdempotencyRecord, request: tuple[tuple[str, str], ...]) -> None:

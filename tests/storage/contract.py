@@ -2181,6 +2181,31 @@ class StoreContract:
             put_again()
         assert store.export_state() == before
 
+    def test_an_outcome_is_stored_as_its_canonical_text(self, store: Store) -> None:
+        from prepaid_wallet import _codec
+
+        result = (eur("12.50"), "e1", None)
+        text = _codec.dumps(result)
+        request = (("operation", "top_up"), ("amount", "12.50 EUR"))
+        expected = IdempotencyRecord(TENANT, "k1", "top_up", request, "ok", text, T0)
+        with store.unit_of_work() as uow:
+            uow.put_outcome(TENANT, "k1", "top_up", request, result, T0)
+            uow.put_outcome(TENANT, "k2", "top_up", request, result, T0)
+            assert uow.get_idempotency(TENANT, "k1") == expected  # read in its own unit
+            with pytest.raises(ConflictError):
+                uow.put_outcome(TENANT, "k1", "top_up", request, result, T0)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.get_idempotency(TENANT, "k1") == expected
+        # k2, never read: the store holds its text (what an export or a copy writes).
+        (k2,) = [r for r in store.export_state()["idempotency"] if r["key"] == "k2"]
+        assert k2 == _codec.to_data(attrs.evolve(expected, key="k2"))
+        with store.unit_of_work() as uow:  # rolled back: nothing stored
+            uow.put_outcome(TENANT, "k3", "top_up", request, result, T0)
+        with store.unit_of_work() as uow:
+            assert uow.get_idempotency(TENANT, "k3") is None
+            assert uow.get_idempotency(TENANT, "k2") == attrs.evolve(expected, key="k2")
+
     # -- reads of many rows at once ------------------------------------------------------------
 
     def test_iter_wallets_after_an_id(self, store: Store, writer: Writer) -> None:

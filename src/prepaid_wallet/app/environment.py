@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from collections import deque
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
@@ -162,6 +161,10 @@ class Ids:
             self._returned.setdefault(prefix, deque()).append(made)
 
 
+#: The key of a tenant's rules in a unit's ``memo`` (with the tenant id).
+_RULES = "tenant_rules"
+
+
 class Environment:
     """The store and the dependencies every command, job and query is run with (built once by
     :class:`~prepaid_wallet.service.WalletService`, which checks them)."""
@@ -199,12 +202,11 @@ class Environment:
         self.spend_top_ups = gateway is not None
         self.expiry = ExpiryPolicy()
         self._no_rules: TenantRules | None = None
-        #: The rules each open unit of work has read, by tenant (read once per unit).
-        self._unit_rules: weakref.WeakKeyDictionary[UnitOfWork, dict[str, TenantRules]] = (
-            weakref.WeakKeyDictionary())
-        #: The last unit asked about and its rules (one tuple, replaced whole, so threads
-        #: sharing the environment never see one unit's rules paired with another unit).
-        self._last_rules: tuple[UnitOfWork | None, dict[str, TenantRules]] = (None, {})
+        #: The last unit asked about, the last tenant asked about and its rules (one tuple,
+        #: replaced whole, so threads sharing the environment never see one unit's rules
+        #: paired with another unit).
+        self._last_rules: tuple[UnitOfWork | None, str | None, TenantRules | None] = (
+            None, None, None)
 
     def now(self) -> datetime:
         """The clock's instant (aware)."""
@@ -230,29 +232,27 @@ class Environment:
     def tenant_rules(self, uow: UnitOfWork, tenant_id: str) -> TenantRules:
         """The tenant's rules as ``uow`` sees them: its current stored version (none stored:
         an empty :class:`TenantRules`). Read from the store once per unit of work and tenant
-        (one primary-key lookup), so the next unit of any process sees a change."""
+        (one primary-key lookup, kept in the unit's ``memo``), so the next unit of any process
+        sees a change."""
         last = self._last_rules
-        if last[0] is uow:
-            cache = last[1]
-        else:
-            found = self._unit_rules.get(uow)
-            if found is None:
-                found = self._unit_rules[uow] = {}
-            cache = found
-            self._last_rules = (uow, cache)
-        rules = cache.get(tenant_id)
+        if last[0] is uow and last[1] == tenant_id and last[2] is not None:
+            return last[2]  # most commands ask about one tenant, several times
+        memo = uow.memo
+        rules: TenantRules | None = memo.get((_RULES, tenant_id))
         if rules is None:
             from prepaid_wallet.app.tenant_rules import RULES
 
             stored = RULES.value(uow, tenant_id)
-            rules = cache[tenant_id] = self.no_rules() if stored is None else stored
+            rules = memo[(_RULES, tenant_id)] = self.no_rules() if stored is None else stored
+        self._last_rules = (uow, tenant_id, rules)
         return rules
 
     def forget_rules(self, uow: UnitOfWork, tenant_id: str) -> None:
         """Read the tenant's rules again in ``uow`` (it has just stored new ones)."""
-        cache = self._unit_rules.get(uow)
-        if cache is not None:
-            cache.pop(tenant_id, None)
+        uow.memo.pop((_RULES, tenant_id), None)
+        last = self._last_rules
+        if last[0] is uow and last[1] == tenant_id:
+            self._last_rules = (None, None, None)
 
     def order(self, uow: UnitOfWork, tenant_id: str) -> SpendOrder | SpendOrderFunction:
         """The spend order of the tenant's wallets: this process's own, if it was given one,

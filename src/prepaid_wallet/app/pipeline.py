@@ -416,7 +416,10 @@ def not_before(at: datetime, wallets: Iterable[Wallet]) -> datetime:
     latest recorded instant of the wallets if that is later (:attr:`Wallet.not_before`), so
     recorded time never goes backwards along a wallet's chain, even when clocks disagree or
     one goes back. A clock that moves forward gives its own instant."""
-    return max((at, *(wallet.not_before for wallet in wallets)))
+    for wallet in wallets:
+        if wallet.not_before > at:
+            at = wallet.not_before
+    return at
 
 
 def idempotent(
@@ -448,8 +451,6 @@ def idempotent(
             uow.commit()
         raise
     if key is not None:
-        uow.put_idempotency(
-            IdempotencyRecord(scope, key, request[0][1], request, "ok", _codec.dumps(result), at)
-        )
+        uow.put_outcome(scope, key, request[0][1], request, result, at)
     uow.commit()
     return result

@@ -227,6 +227,10 @@ class Event:
 class UnitOfWork(Protocol):
     """One transaction over the store. See the module docstring for the rules."""
 
+    #: A dict the application keeps what it reads once per unit in (a tenant's rules); new
+    #: and empty in every unit, dropped with it. The store never reads it.
+    memo: dict[Any, Any]
+
     def __enter__(self) -> Self:
         """Begin."""
         ...
@@ -472,6 +476,14 @@ class UnitOfWork(Protocol):
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Buffer a record (written at commit; a second record for the same key conflicts)."""
+        ...
+
+    def put_outcome(self, scope: str, key: str, operation: str,
+                    request: tuple[tuple[str, str], ...], result: Any, at: datetime) -> None:
+        """Buffer the ``"ok"`` record of a command run under ``key``, its payload the
+        canonical JSON text of ``result`` (:func:`prepaid_wallet._codec.dumps`), as
+        :meth:`put_idempotency` buffers one. A store may keep the value and write its text
+        when the record is first read."""
         ...
 
     # -- writing ----------------------------------------------------------------------------

@@ -11,10 +11,12 @@ unit is active (``_check_open``) and what version of a wallet is stored (``_stor
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
 
+from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
@@ -122,6 +124,8 @@ class WriteBuffer:
         self._records: dict[tuple[str, str], tuple[RecordRow, Any] | None] = {}
         #: Stored wallets whose terms (floor) this unit changed, by id.
         self._terms: set[str] = set()
+        #: What the application reads once per unit (a tenant's rules): dropped with the unit.
+        self.memo: dict[Any, Any] = {}
 
     # -- what a backend provides ------------------------------------------------------------
 
@@ -331,6 +335,13 @@ class WriteBuffer:
                 found not in self._absent_keys and self.get_idempotency(*found) is not None):
             raise ConflictError(f"idempotency key {record.key!r} is already stored")
         self._idempotency[(record.scope, record.key)] = record
+
+    def put_outcome(self, scope: str, key: str, operation: str,
+                    request: tuple[tuple[str, str], ...], result: Any, at: datetime) -> None:
+        """Buffer the ``"ok"`` record of a command run under ``key``, ``result`` encoded
+        (:func:`prepaid_wallet._codec.dumps`)."""
+        self.put_idempotency(IdempotencyRecord(scope, key, operation, request, "ok",
+                                               _codec.dumps(result), at))
 
     def change_terms(self, wallet: Wallet) -> None:
         """Buffer new terms of a wallet -- its floor -- written at commit; nothing else of it

@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import attrs
+
+from prepaid_wallet import _codec
 from prepaid_wallet.conditions import ConditionGroup
 from prepaid_wallet.errors import (
     ConcurrencyError,
@@ -127,6 +130,9 @@ class MemoryStore:
         self.snapshots: dict[str, _History] = {}
         self.account_history: dict[str, _History] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        #: The results of records stored by ``put_outcome`` whose payload is not written yet:
+        #: this store keeps values, so a result is encoded when its record is first read.
+        self.outcomes: dict[tuple[str, str], Any] = {}
         self.records: dict[tuple[str, str], RecordRow] = {}  # (kind, key) -> row
         self.record_uniques: dict[tuple[str, str], str] = {}  # (kind, unique) -> key
         self.record_index: _RecordIndex = {}
@@ -180,10 +186,19 @@ class MemoryStore:
             balances=self.balances_after(),
             history=[s for wallet_id in sorted(self.snapshots)
                      for s in self.snapshots[wallet_id].values],
-            idempotency=self.idempotency.values(), groups=self.groups.values(),
+            idempotency=[self.idempotency_record(k) for k in list(self.idempotency)],
+            groups=self.groups.values(),
             events=[(e, e.id not in self.pending.get(e.tenant_id, {})) for e in self.events],
             records=self.records.values(),
         )
+
+    def idempotency_record(self, scoped: tuple[str, str]) -> IdempotencyRecord:
+        """The record stored under ``(scope, key)``, its payload written now if its result was
+        kept as a value (see :attr:`outcomes`)."""
+        record = self.idempotency[scoped]
+        if scoped in self.outcomes:
+            record = self.idempotency[scoped] = _written(record, self.outcomes.pop(scoped))
+        return record
 
     # -- applying a committed unit (called with the lock held) ------------------------------
 
@@ -297,6 +312,8 @@ class MemoryUnitOfWork(WriteBuffer):
         super().__init__(read_only=read_only)
         self._entered = False
         self._done = False
+        #: Results buffered by ``put_outcome``, their records' payload not written yet.
+        self._outcomes: dict[tuple[str, str], Any] = {}
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -360,7 +377,7 @@ class MemoryUnitOfWork(WriteBuffer):
         for event in self._events:
             if event.id in store.event_ids:
                 raise ConflictError(f"event id {event.id!r} already used")
-        _, puts = self._record_writes()
+        puts = self._record_writes()[1] if self._records else []
         for row in puts:
             if row.wallet_id is not None and row.wallet_id not in store.wallets and (
                 row.wallet_id not in self._wallets
@@ -383,12 +400,13 @@ class MemoryUnitOfWork(WriteBuffer):
             store.events.append(event)
             store.event_ids.add(event.id)
             store.pending.setdefault(event.tenant_id, {})[event.id] = event
-        now = datetime.now(UTC)
-        for tenant_id, acked in self._acks.items():
-            pending = store.pending.get(tenant_id, {})
-            for event_id in acked:
-                if pending.pop(event_id, None) is not None:
-                    store.acked_at[event_id] = now
+        if self._acks:
+            now = datetime.now(UTC)
+            for tenant_id, acked in self._acks.items():
+                pending = store.pending.get(tenant_id, {})
+                for event_id in acked:
+                    if pending.pop(event_id, None) is not None:
+                        store.acked_at[event_id] = now
         for wallet in self._new_wallets:
             store.wallet_keys[(wallet.tenant_id, wallet.owner_id, wallet.currency)] = wallet.id
         store.wallets.update(self._wallets)
@@ -400,6 +418,7 @@ class MemoryUnitOfWork(WriteBuffer):
         for change in self._changes:
             store._apply_entry(change.entry, change.wallets)
         store.idempotency.update(self._idempotency)
+        store.outcomes.update(self._outcomes)
         for (kind, record_key), found in self._records.items():
             store._apply_record(kind, record_key, None if found is None else found[0])
         self._done = True
@@ -407,6 +426,7 @@ class MemoryUnitOfWork(WriteBuffer):
     def rollback(self) -> None:
         """Discard the buffered writes."""
         self._clear_buffer()
+        self._outcomes.clear()
         self._done = True
 
     # -- wallets ----------------------------------------------------------------------------
@@ -671,7 +691,21 @@ class MemoryUnitOfWork(WriteBuffer):
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The stored record for the key."""
         self._check_open()
-        return self._idempotency.get((scope, key)) or self._store.idempotency.get((scope, key))
+        scoped = (scope, key)
+        own = self._idempotency.get(scoped)
+        if own is not None:
+            if scoped in self._outcomes:
+                own = self._idempotency[scoped] = _written(own, self._outcomes.pop(scoped))
+            return own
+        return self._store.idempotency_record(scoped) if (
+            scoped in self._store.idempotency) else None
+
+    def put_outcome(self, scope: str, key: str, operation: str,
+                    request: tuple[tuple[str, str], ...], result: Any, at: datetime) -> None:
+        """Buffer the ``"ok"`` record of a command run under ``key``, keeping ``result`` as a
+        value: its text is written when the record is first read (a replay, a copy)."""
+        self.put_idempotency(IdempotencyRecord(scope, key, operation, request, "ok", "", at))
+        self._outcomes[(scope, key)] = result
 
 
     # -- writing ----------------------------------------------------------------------------
@@ -680,3 +714,7 @@ class MemoryUnitOfWork(WriteBuffer):
         stored = self._store.wallets.get(wallet_id)
         return stored.version if stored else 0
 
+
+def _written(record: IdempotencyRecord, result: Any) -> IdempotencyRecord:
+    """``record`` with its payload: ``result``'s canonical JSON text."""
+    return attrs.evolve(record, payload=_codec.dumps(result))

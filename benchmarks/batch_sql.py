@@ -1,0 +1,240 @@
+"""Batch jobs on SQLite: how much of a row's time is the SQL the store sends, replayed alone.
+
+Run from the project root::
+
+    python benchmarks/batch_sql.py                # 20,000 rows per job, batches of 500
+    python benchmarks/batch_sql.py --rows 100000  # more rows
+    python benchmarks/batch_sql.py --quick        # 200 rows, batches of 50 (CI)
+    python benchmarks/batch_sql.py --json         # one JSON object instead of the table
+
+``benchmarks/batch_jobs.py`` measures the batch jobs' rows per second against a target of
+20,000. This script says how much of that time no Python in the library could save: it runs
+the same three jobs (``award_many``, the expiry sweep, periodic fees) on a SQLite store at
+``synchronous=NORMAL`` the way ``batch_jobs.py`` does -- ``rows / 10`` wallets topped up,
+ten bulk awards of 1.00 EUR each, the lots expired two days later, then ten daily fees of
+0.01 EUR -- and while each job runs it records every statement the store sends on its
+connection, with its parameters (a thin wrapper around the store's ``sqlite3`` connection,
+which the job's timing includes). Before each job the database is copied (SQLite's online
+backup); afterwards the recorded statements are executed again, in order, on the copy, by a
+bare ``sqlite3`` connection with the store's pragmas, and timed.
+
+Per job it prints the library's rows per second and time per row, the time per row of its SQL
+replayed alone, the rest (the library's Python, the driver's calls, everything but SQLite's
+execution), the statements sent, and the **SQL ceiling**: the rows per second the job would
+reach if everything but its SQL cost nothing. A target above the ceiling cannot be met by
+making the library's Python faster; it needs fewer or cheaper statements (fewer rows or indexes
+per booked row, bigger batches). The slowest statements are listed per job. It judges nothing
+(exit status 0) and checks that each job booked every row and that the replay changed the copy
+exactly as the job changed the store (the same number of entries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+#: The rate every batch job aims at (``benchmarks/batch_jobs.py``).
+TARGET_ROWS_PER_SECOND = 20_000
+KEYS = 10
+QUICK_ROWS = 200
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+JOBS = ("award", "expire", "fee")
+#: The pragmas the store sets on its connections (``SQLiteStore`` at synchronous=NORMAL).
+PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+           "PRAGMA foreign_keys = ON")
+
+
+class Recorder:
+    """A store's ``sqlite3`` connection that records the statements sent through it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.log: list[tuple[str, str, Any]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        self.log.append(("one", sql, tuple(params)))
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        rows = [tuple(row) for row in rows]
+        self.log.append(("many", sql, rows))
+        return self.conn.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def replay(path: str, log: Sequence[tuple[str, str, Any]]) -> tuple[float, dict[str, float]]:
+    """Execute ``log`` on the database at ``path``: total seconds, and seconds per statement
+    (its text, whitespace folded)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        per: dict[str, float] = {}
+        began = time.perf_counter()
+        for kind, sql, params in log:
+            one = time.perf_counter()
+            if kind == "one":
+                conn.execute(sql, params).fetchall()
+            else:
+                conn.executemany(sql, params)
+            text = " ".join(sql.split())
+            per[text] = per.get(text, 0.0) + time.perf_counter() - one
+        return time.perf_counter() - began, per
+    finally:
+        conn.close()
+
+
+def _entries(path: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        (count,) = conn.execute("SELECT count(*) FROM entries").fetchone()
+        return int(count)
+    finally:
+        conn.close()
+
+
+def measure(rows: int, batch_size: int) -> dict[str, Any]:
+    """The three jobs, each recorded and replayed (see the module docstring)."""
+    from prepaid_wallet import BulkAward, FixedClock, Money, WalletService
+    from prepaid_wallet.rules.fees import PeriodicFee
+    from prepaid_wallet.rules.tenant import TenantRules
+    from prepaid_wallet.storage.sqlite import SQLiteStore
+
+    if rows % KEYS:
+        raise SystemExit(f"--rows must be a multiple of {KEYS}")
+    directory = tempfile.mkdtemp(prefix="prepaid-wallet-batch-sql-")
+    store = SQLiteStore(os.path.join(directory, "jobs.db"), synchronous="NORMAL")
+    try:
+        clock = FixedClock(START)
+        svc = WalletService(store, clock=clock)
+        wallet_ids = []
+        for i in range(rows // KEYS):
+            wallet_id = svc.open_wallet(owner_id=f"o{i}", tenant_id="hub", currency="EUR").id
+            svc.top_up(wallet_id, Money.of("100.00", "EUR"), method="card")
+            wallet_ids.append(wallet_id)
+        one = Money.of("1.00", "EUR")
+
+        def awards() -> Iterator[BulkAward]:
+            for wallet_id in wallet_ids:
+                yield BulkAward(wallet_id=wallet_id, amount=one, reason="promo",
+                                expires_at=START + DAY)
+
+        def award() -> int:
+            return sum(svc.award_many(awards(), batch_key=f"k{key}", batch_size=batch_size
+                                      ).awarded for key in range(KEYS))
+
+        def expire() -> int:
+            clock.advance(2 * DAY)
+            return svc.expire_due(batch_size=batch_size).lots_expired
+
+        def fee() -> int:
+            svc.set_tenant_rules("hub", TenantRules(periodic_fees=(PeriodicFee(
+                "daily", Money.of("0.01", "EUR"), "FREQ=DAILY", START + DAY / 2, "UTC"),)))
+            clock.advance((KEYS - 2) * DAY)
+            return len(svc.charge_periodic_fees(batch_size=batch_size).entry_ids)
+
+        runs: dict[str, Callable[[], int]] = {"award": award, "expire": expire, "fee": fee}
+        jobs = []
+        for name in JOBS:
+            conn = store._connection()  # this thread's connection, as every unit uses it
+            copy = os.path.join(directory, f"before-{name}.db")
+            target = sqlite3.connect(copy)
+            conn.backup(target)
+            target.close()
+            recorder = Recorder(conn)
+            store._local.conn = recorder
+            try:
+                began = time.perf_counter()
+                done = runs[name]()
+                seconds = time.perf_counter() - began
+            finally:
+                store._local.conn = conn
+            if done != rows:
+                raise SystemExit(f"{name}: {done} rows booked of {rows}")
+            sql_seconds, per = replay(copy, recorder.log)
+            if _entries(copy) != _entries(store.path):
+                raise SystemExit(f"{name}: the replay did not book what the job booked")
+            jobs.append(_job(name, rows, seconds, sql_seconds, len(recorder.log), per))
+        return {"backend": "sqlite", "synchronous": "NORMAL", "rows": rows,
+                "batch_size": batch_size, "target_rows_per_second": TARGET_ROWS_PER_SECOND,
+                "jobs": jobs}
+    finally:
+        store.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _job(name: str, rows: int, seconds: float, sql_seconds: float, statements: int,
+         per: dict[str, float]) -> dict[str, Any]:
+    slowest = sorted(per.items(), key=lambda item: -item[1])[:5]
+    return {
+        "job": name,
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_second": rows / seconds,
+        "us_per_row": seconds / rows * 1e6,
+        "sql_us_per_row": sql_seconds / rows * 1e6,
+        "rest_us_per_row": max(seconds - sql_seconds, 0.0) / rows * 1e6,
+        "sql_share": min(sql_seconds / seconds, 1.0),
+        "sql_ceiling_rows_per_second": rows / sql_seconds,
+        "statements": statements,
+        "slowest": [{"sql": sql[:100], "us_per_row": spent / rows * 1e6}
+                    for sql, spent in slowest],
+    }
+
+
+def as_table(report: dict[str, Any]) -> str:
+    """The report as text."""
+    lines = [
+        f"prepaid_wallet batch jobs' SQL -- SQLite synchronous=NORMAL, {report['rows']:,} rows "
+        f"per job, batches of {report['batch_size']}, Python "
+        f"{sys.version_info.major}.{sys.version_info.minor}, load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        "",
+        f"{'job':<8}{'rows/s':>9}{'us/row':>9}{'SQL us':>9}{'rest us':>9}{'SQL %':>7}"
+        f"{'SQL ceiling rows/s':>20}{'target':>9}{'stmts':>7}",
+    ]
+    for job in report["jobs"]:
+        lines.append(
+            f"{job['job']:<8}{job['rows_per_second']:>9,.0f}{job['us_per_row']:>9.1f}"
+            f"{job['sql_us_per_row']:>9.1f}{job['rest_us_per_row']:>9.1f}"
+            f"{job['sql_share'] * 100:>6.0f}%{job['sql_ceiling_rows_per_second']:>20,.0f}"
+            f"{report['target_rows_per_second']:>9,}{job['statements']:>7}")
+    lines.append("")
+    lines.append("slowest statements (time per row of the job, replayed):")
+    for job in report["jobs"]:
+        lines.append(f"  {job['job']}:")
+        for found in job["slowest"]:
+            lines.append(f"    {found['us_per_row']:7.1f} us  {found['sql'][:80]}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, help="rows per job (default 20,000; quick: 200)")
+    parser.add_argument("--batch-size", type=int, default=500, help="rows per unit of work")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_ROWS} rows, batches of 50 unless given (as CI runs it)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    rows = args.rows if args.rows is not None else QUICK_ROWS if args.quick else 20_000
+    batch_size = 50 if args.quick and args.batch_size == 500 else args.batch_size
+    report = measure(rows, batch_size)
+    report["mode"] = "quick" if args.quick else "full"
+    print(json.dumps(report) if args.json else as_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
