@@ -85,12 +85,17 @@ class _Watched:
         self.writes = 0
 
     def __getattr__(self, name: str) -> Any:
+        # Looked up once: the bound method (or its counting wrapper) is kept on the instance,
+        # so that the batch's later rows reach it without coming back here.
         found = getattr(self.uow, name)
         if name in self._WRITES:
             def write(*args: Any, **kwargs: Any) -> Any:
                 self.writes += 1
                 return found(*args, **kwargs)
+            self.__dict__[name] = write
             return write
+        if callable(found):
+            self.__dict__[name] = found
         return found
 
 
@@ -145,6 +150,11 @@ class BatchJob(Generic[B, R]):
         """Book one row in the batch's unit of work; raise a typed error before writing
         anything when it cannot be booked."""
         raise NotImplementedError
+
+    def finish(self, batch: Batch) -> None:
+        """Write what the batch's booked rows left to write once for all of them (a state
+        each row would rewrite: only its last value), after the last row. An error here
+        books the batch again row by row."""
 
 
 class Outcome(Generic[B, R]):
@@ -226,6 +236,12 @@ def _book(env: Environment, uow: UnitOfWork, job: BatchJob[B, R], rows: Sequence
             outcome.passed.append(row)
         else:
             outcome.done.append(done)
+    try:
+        job.finish(batch)
+    except PermissionDeniedError:
+        raise
+    except PrepaidWalletError as exc:
+        raise _RowWrote(exc) from exc
 
 
 def run_batch(env: Environment, job: BatchJob[B, R], rows: Sequence[B]) -> Outcome[B, R]:

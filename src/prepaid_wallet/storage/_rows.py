@@ -167,8 +167,9 @@ class Rows:
         """The lot of a ``LOT_COLS`` row."""
         currency = row[2]
         return Lot(
-            id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
-            remaining=Money(row[4], currency), granted_at=self._at_of(row[5]),
+            id=row[0], wallet_id=row[1], amount=Money(row[3], currency),  # checks the currency
+            remaining=stored_amount(row[4], currency),  # ...then only the range
+            granted_at=self._at_of(row[5]),
             expires_at=self._opt_at_of(row[6]), priority=row[7], reason=row[8],
             entry_id=row[9], expired_entry_id=row[10], condition=condition_of(row[11]),
             group_id=row[12], group_version=row[13],

@@ -173,6 +173,9 @@ class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
     def __init__(self, at: datetime) -> None:
         self.at = at
         self._charged: set[tuple[str, str]] = set()
+        #: The last occurrence booked of each fee on each wallet of the batch:
+        #: ``(wallet id, setting) -> (wallet, occurrence text)``, its setting written once.
+        self._last: dict[tuple[str, str], tuple[Wallet, str]] = {}
 
     def wallet_of(self, row: _Charge) -> str:
         return row.wallet_id
@@ -183,6 +186,7 @@ class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
     def begin(self, batch: Batch, rows: Sequence[_Charge]) -> None:
         self._charged = set(batch.uow.get_idempotencies(
             [(row.tenant_id, row.key) for row in rows]))
+        self._last = {}
 
     def book(self, batch: Batch, row: _Charge) -> tuple[str | None, bool] | None:
         env, uow = batch.env, batch.uow
@@ -202,5 +206,12 @@ class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
         uow.put_idempotency(IdempotencyRecord(
             wallet.tenant_id, row.key, "periodic_fee", row.request, "ok",
             json.dumps(payload), self.at))
-        put_setting(uow, wallet, periodic_fee_setting(fee.name), row.occurrence_text)
+        self._last[(wallet.id, periodic_fee_setting(fee.name))] = (wallet, row.occurrence_text)
         return payload, amount < fee.amount
+
+    def finish(self, batch: Batch) -> None:
+        """The setting of each fee charged on each wallet: its last occurrence booked, put
+        once (the batch's rows of a wallet come in the order of their occurrences)."""
+        for (_, name), (wallet, text) in self._last.items():
+            put_setting(batch.uow, wallet, name, text)
+        self._last = {}
