@@ -82,15 +82,23 @@ class _Watched:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
-        self.writes = 0
+        self._count = [0]
+
+    @property
+    def writes(self) -> int:
+        """How many writes were buffered through this unit."""
+        return self._count[0]
 
     def __getattr__(self, name: str) -> Any:
         # Looked up once: the bound method (or its counting wrapper) is kept on the instance,
-        # so that the batch's later rows reach it without coming back here.
+        # so that the batch's later rows reach it without coming back here. The wrapper holds
+        # the counter, not this object: no cycle keeps a committed batch's unit alive.
         found = getattr(self.uow, name)
         if name in self._WRITES:
+            count = self._count
+
             def write(*args: Any, **kwargs: Any) -> Any:
-                self.writes += 1
+                count[0] += 1
                 return found(*args, **kwargs)
             self.__dict__[name] = write
             return write
