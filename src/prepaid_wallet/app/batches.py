@@ -208,8 +208,10 @@ def _lock(env: Environment, uow: UnitOfWork, wallet_ids: list[str]
 def _prefetch(env: Environment, uow: UnitOfWork, wallets: dict[str, Wallet]) -> None:
     """Read the automatic top-up rules of the wallets whose tenants allow automatic top-ups
     in one read (recording a change looks each up)."""
+    allowed = {tenant_id: env.tenant_rules(uow, tenant_id).automatic_top_ups
+               for tenant_id in {wallet.tenant_id for wallet in wallets.values()}}
     keys = [f"{wallet_id}/{TOP_UP_RULE}" for wallet_id, wallet in wallets.items()
-            if env.tenant_rules(uow, wallet.tenant_id).automatic_top_ups]
+            if allowed[wallet.tenant_id]]
     if keys:
         uow.get_records(WALLET_SETTINGS, keys)
 
