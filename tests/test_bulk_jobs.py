@@ -581,3 +581,39 @@ def test_the_sweep_lists_what_the_due_index_holds(store: Store) -> None:
         assert expiry._due_lot_rows(uow, clock.now(), 5) == lots[:5]
         assert expiry._due_lot_rows(uow, clock.now(), 0) == []
         assert expiry._due_lot_rows(uow, T0, 100) == []
+
+
+def test_a_batch_whose_settings_fail_is_booked_again_row_by_row(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writing a batch's fee settings after its last row failing rolls the batch back; booked
+    again one row per unit of work, every occurrence is charged once and each wallet's setting
+    is its last occurrence."""
+    svc, clock = _service(store)
+    wallet_ids = []
+    for i in range(3):
+        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
+        wallet_ids.append(wallet.id)
+        svc.top_up(wallet.id, eur("9.00"), method="card")
+    _fee_rules(svc)
+    clock.advance(3 * DAY + timedelta(hours=1))
+    real = periodic_fee.put_setting
+    calls = {"n": 0}
+
+    def failing_once(*args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageError("the setting could not be written")
+        real(*args)
+
+    monkeypatch.setattr(periodic_fee, "put_setting", failing_once)
+    report = svc.charge_periodic_fees(batch_size=100)
+    monkeypatch.undo()
+    assert (len(report.entry_ids), report.failed) == (9, ())
+    assert calls["n"] == 1 + 9  # the batch's first put, then one per row booked alone
+    days = PeriodicFee("monthly", eur("0.40"), "FREQ=DAILY", T0, "UTC").occurrences(
+        T0, clock.now())
+    assert [_setting(store, w, "periodic_fee:monthly") for w in wallet_ids] == [
+        days[-1].isoformat()] * 3
+    assert len(_entries(store, "fee")) == 9
+    assert svc.charge_periodic_fees(batch_size=100).entry_ids == ()
+    assert svc.verify().ok
