@@ -482,3 +482,138 @@ def test_batch_sizes_are_read_lazily() -> None:
     assert next(chunks) == [0, 1, 2]
     assert taken == [0, 1, 2]
     assert list(chunks) == [[3, 4, 5], [6]]
+
+
+# -- what a batch computes once for its rows -------------------------------------------------------
+
+
+def _setting(store: Store, wallet_id: str, name: str) -> str | None:
+    from prepaid_wallet.app.settings import get_setting
+
+    with store.unit_of_work(read_only=True) as uow:
+        return get_setting(uow, wallet_id, name)
+
+
+def test_periodic_fee_keys_and_requests_are_the_fees_own_across_a_clock_change(
+        store: Store) -> None:
+    """Each occurrence's idempotency key, request and setting are what the fee and the
+    canonical request say, in a zone whose clocks move (the run computes each start's
+    occurrences once and reuses them for every wallet)."""
+    from prepaid_wallet.idempotency import canonical_request
+
+    svc, clock = _service(store)
+    wallet_ids = []
+    for i in range(4):
+        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
+        wallet_ids.append(wallet.id)
+        svc.top_up(wallet.id, eur("9.00"), method="card")
+    start = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # midnight in Nicosia (UTC+2, then +3)
+    fee = PeriodicFee("night", eur("0.10"), "FREQ=DAILY", start, "Europe/Nicosia")
+    svc.set_tenant_rules(TENANT, TenantRules(periodic_fees=(fee,)))
+    clock.advance(30 * DAY)  # past the change to summer time on 29 March
+    report = svc.charge_periodic_fees(batch_size=7)
+    assert report.failed == ()
+    occurrences = fee.occurrences(T0, clock.now())
+    assert len(report.entry_ids) == 4 * len(occurrences)
+    with store.unit_of_work(read_only=True) as uow:
+        for wallet_id in wallet_ids:
+            for occurrence in occurrences:
+                key = f"periodic-fee:{wallet_id}:{fee.occurrence_key(occurrence)}"
+                stored = uow.get_idempotency(TENANT, key)
+                assert stored is not None, key
+                assert stored.request == canonical_request(
+                    "periodic_fee", wallet_id=wallet_id, fee="night", occurrence=occurrence)
+    for wallet_id in wallet_ids:
+        assert _setting(store, wallet_id, "periodic_fee:night") == occurrences[-1].isoformat()
+    assert svc.charge_periodic_fees(batch_size=7).entry_ids == ()
+    assert svc.verify().ok
+
+
+def test_a_fee_batch_booked_row_by_row_keeps_each_wallets_last_occurrence(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fee's setting is written once per wallet and batch (its last occurrence); when the
+    batch is rolled back and booked row by row, each row writes its own, and a row that fails
+    leaves the setting at the wallet's last occurrence booked."""
+    svc, clock = _service(store)
+    wallet_ids = []
+    for i in range(3):
+        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
+        wallet_ids.append(wallet.id)
+        svc.top_up(wallet.id, eur("9.00"), method="card")
+    _fee_rules(svc)
+    clock.advance(3 * DAY + timedelta(hours=1))
+    bad = wallet_ids[1]
+    real = periodic_fee.record
+    calls = {"bad": 0}
+
+    def failing(env: Any, uow: Any, change: Any) -> None:
+        real(env, uow, change)
+        if bad in change.entry.wallet_ids:
+            calls["bad"] += 1
+            if calls["bad"] in (3, 6):  # its third occurrence, in the batch and row by row
+                raise StorageError("failed after writing")
+
+    monkeypatch.setattr(periodic_fee, "record", failing)
+    report = svc.charge_periodic_fees(batch_size=100)
+    monkeypatch.undo()
+    assert [row.error_type for row in report.failed] == ["StorageError"]
+    assert len(report.entry_ids) == 8
+    fee = PeriodicFee("monthly", eur("0.40"), "FREQ=DAILY", T0, "UTC")
+    days = fee.occurrences(T0, clock.now())
+    assert len(days) == 3
+    assert [_setting(store, w, "periodic_fee:monthly") for w in wallet_ids] == [
+        days[2].isoformat(), days[1].isoformat(), days[2].isoformat()]
+    again = svc.charge_periodic_fees(batch_size=100)  # the failed occurrence, and only it
+    assert (len(again.entry_ids), again.failed) == (1, ())
+    assert _setting(store, bad, "periodic_fee:monthly") == days[2].isoformat()
+    assert svc.verify().ok
+
+
+def test_the_sweep_lists_what_the_due_index_holds(store: Store) -> None:
+    """The SQL stores list due lots for the sweep from the due index alone
+    (``due_lot_rows``): the same lots, in the same order, as ``due_lots``."""
+    svc, clock = _service(store)
+    _lots_world(svc, clock)
+    with store.unit_of_work(read_only=True) as uow:
+        lots = [(lot.id, lot.wallet_id) for lot in uow.due_lots(clock.now(), 100)]
+        assert len(lots) == 14
+        assert expiry._due_lot_rows(uow, clock.now(), 100) == lots
+        assert expiry._due_lot_rows(uow, clock.now(), 5) == lots[:5]
+        assert expiry._due_lot_rows(uow, clock.now(), 0) == []
+        assert expiry._due_lot_rows(uow, T0, 100) == []
+
+
+def test_a_batch_whose_settings_fail_is_booked_again_row_by_row(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writing a batch's fee settings after its last row failing rolls the batch back; booked
+    again one row per unit of work, every occurrence is charged once and each wallet's setting
+    is its last occurrence."""
+    svc, clock = _service(store)
+    wallet_ids = []
+    for i in range(3):
+        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
+        wallet_ids.append(wallet.id)
+        svc.top_up(wallet.id, eur("9.00"), method="card")
+    _fee_rules(svc)
+    clock.advance(3 * DAY + timedelta(hours=1))
+    real = periodic_fee.put_setting
+    calls = {"n": 0}
+
+    def failing_once(*args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageError("the setting could not be written")
+        real(*args)
+
+    monkeypatch.setattr(periodic_fee, "put_setting", failing_once)
+    report = svc.charge_periodic_fees(batch_size=100)
+    monkeypatch.undo()
+    assert (len(report.entry_ids), report.failed) == (9, ())
+    assert calls["n"] == 1 + 9  # the batch's first put, then one per row booked alone
+    days = PeriodicFee("monthly", eur("0.40"), "FREQ=DAILY", T0, "UTC").occurrences(
+        T0, clock.now())
+    assert [_setting(store, w, "periodic_fee:monthly") for w in wallet_ids] == [
+        days[-1].isoformat()] * 3
+    assert len(_entries(store, "fee")) == 9
+    assert svc.charge_periodic_fees(batch_size=100).entry_ids == ()
+    assert svc.verify().ok

@@ -82,15 +82,28 @@ class _Watched:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
-        self.writes = 0
+        self._count = [0]
+
+    @property
+    def writes(self) -> int:
+        """How many writes were buffered through this unit."""
+        return self._count[0]
 
     def __getattr__(self, name: str) -> Any:
+        # Looked up once: the bound method (or its counting wrapper) is kept on the instance,
+        # so that the batch's later rows reach it without coming back here. The wrapper holds
+        # the counter, not this object: no cycle keeps a committed batch's unit alive.
         found = getattr(self.uow, name)
         if name in self._WRITES:
+            count = self._count
+
             def write(*args: Any, **kwargs: Any) -> Any:
-                self.writes += 1
+                count[0] += 1
                 return found(*args, **kwargs)
+            self.__dict__[name] = write
             return write
+        if callable(found):
+            self.__dict__[name] = found
         return found
 
 
@@ -146,6 +159,11 @@ class BatchJob(Generic[B, R]):
         anything when it cannot be booked."""
         raise NotImplementedError
 
+    def finish(self, batch: Batch) -> None:
+        """Write what the batch's booked rows left to write once for all of them (a state
+        each row would rewrite: only its last value), after the last row. An error here
+        books the batch again row by row."""
+
 
 class Outcome(Generic[B, R]):
     """What a batch did: each row booked (its result), failed (its report) or passed over."""
@@ -190,8 +208,10 @@ def _lock(env: Environment, uow: UnitOfWork, wallet_ids: list[str]
 def _prefetch(env: Environment, uow: UnitOfWork, wallets: dict[str, Wallet]) -> None:
     """Read the automatic top-up rules of the wallets whose tenants allow automatic top-ups
     in one read (recording a change looks each up)."""
+    allowed = {tenant_id: env.tenant_rules(uow, tenant_id).automatic_top_ups
+               for tenant_id in {wallet.tenant_id for wallet in wallets.values()}}
     keys = [f"{wallet_id}/{TOP_UP_RULE}" for wallet_id, wallet in wallets.items()
-            if env.tenant_rules(uow, wallet.tenant_id).automatic_top_ups]
+            if allowed[wallet.tenant_id]]
     if keys:
         uow.get_records(WALLET_SETTINGS, keys)
 
@@ -226,6 +246,12 @@ def _book(env: Environment, uow: UnitOfWork, job: BatchJob[B, R], rows: Sequence
             outcome.passed.append(row)
         else:
             outcome.done.append(done)
+    try:
+        job.finish(batch)
+    except PermissionDeniedError:
+        raise
+    except PrepaidWalletError as exc:
+        raise _RowWrote(exc) from exc
 
 
 def run_batch(env: Environment, job: BatchJob[B, R], rows: Sequence[B]) -> Outcome[B, R]:

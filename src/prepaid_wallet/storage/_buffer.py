@@ -27,7 +27,7 @@ from prepaid_wallet.errors import (
     LotNotFoundError,
     StorageError,
 )
-from prepaid_wallet.ledger import AccountKind, parse_account
+from prepaid_wallet.ledger import held_account, lot_account, open_account, parse_account
 from prepaid_wallet.storage.base import Event, IdempotencyRecord, RecordRow, RecordType
 from prepaid_wallet.wallet import Change, Charge, Hold, Lot, Wallet
 
@@ -76,26 +76,24 @@ def balances_after(change: Change) -> list[int | None]:
     state the change carries (balances are derived from postings, so the state *is* the
     account's balance -- no read of earlier postings is needed). ``IntegrityError`` if the
     change posts to a wallet or lot whose new state it does not carry."""
-    wallets = {w.id: w for w in change.wallets}
-    lots = {lot.id: lot for lot in change.lots}
+    # The accounts whose state the change carries, by key: a posting's account is looked up
+    # as it is, and only one the change does not carry is parsed (a tenant's: no balance).
+    known: dict[str, int] = {}
+    for wallet in change.wallets:
+        known[open_account(wallet.id)] = wallet.open.minor_units
+        known[held_account(wallet.id)] = wallet.held.minor_units
+    for lot in change.lots:
+        known[lot_account(lot.wallet_id, lot.id)] = lot.remaining.minor_units
     out: list[int | None] = []
     for posting in change.entry.postings:
-        ref = parse_account(posting.account)
-        if not ref.is_wallet:
-            out.append(None)
-            continue
-        try:
-            if ref.kind is AccountKind.LOT:
-                out.append(lots[ref.name or ""].remaining.minor_units)
-            elif ref.kind is AccountKind.HELD:
-                out.append(wallets[ref.owner].held.minor_units)
-            else:
-                out.append(wallets[ref.owner].open.minor_units)
-        except KeyError:
+        account = posting.account
+        balance = known.get(account)
+        if balance is None and parse_account(account).is_wallet:
             raise IntegrityError(
-                f"entry {change.entry.id!r} posts to {posting.account} but its change does not"
+                f"entry {change.entry.id!r} posts to {account} but its change does not"
                 " carry that account's new state"
-            ) from None
+            )
+        out.append(balance)
     return out
 
 

@@ -81,6 +81,10 @@ def condition_of(text: str | None) -> SpendCondition | None:
 
 
 
+#: Each wallet status by its stored text (an unknown one is refused by ``WalletStatus``).
+_STATUS = {status.value: status for status in WalletStatus}
+
+
 def _json(value: Any) -> str:
     """Compact JSON text of a tuple of strings or pairs."""
     if value == ():
@@ -145,7 +149,8 @@ class Rows:
             floor=floor, created_at=self._at_of(row[5]),
             open=stored_amount(row[6], currency),  # ...then only the range
             commerce=stored_amount(row[7], currency),
-            held=stored_amount(row[8], currency), status=WalletStatus(row[9]), version=row[10],
+            held=stored_amount(row[8], currency),
+            status=_STATUS.get(row[9]) or WalletStatus(row[9]), version=row[10],
             head=row[11], metadata=_pairs(row[12]), last_at=self._opt_at_of(row[13]),
         )
 
@@ -167,8 +172,9 @@ class Rows:
         """The lot of a ``LOT_COLS`` row."""
         currency = row[2]
         return Lot(
-            id=row[0], wallet_id=row[1], amount=Money(row[3], currency),
-            remaining=Money(row[4], currency), granted_at=self._at_of(row[5]),
+            id=row[0], wallet_id=row[1], amount=Money(row[3], currency),  # checks the currency
+            remaining=stored_amount(row[4], currency),  # ...then only the range
+            granted_at=self._at_of(row[5]),
             expires_at=self._opt_at_of(row[6]), priority=row[7], reason=row[8],
             entry_id=row[9], expired_entry_id=row[10], condition=condition_of(row[11]),
             group_id=row[12], group_version=row[13],

@@ -671,17 +671,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             self._flush_events(conn)
         with _translated("writing lots, holds and charges"):
             if self._lots:
-                # A lot's terms are fixed when it is granted; what moves is its remainder, its
-                # expiry entry, and when it falls due (its group's end may have moved while it
-                # was empty).
-                conn.executemany(
-                    f"INSERT INTO lots ({_LOT_WRITE_COLS}, seal) VALUES ({','.join('?' * 18)})"
-                    " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
-                    " expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at,"
-                    " seal = excluded.seal",
-                    [(*row, self._seal("lots", row[:-1]))
-                     for row in (_lot_row(lot, group_ends) for lot in self._lots.values())],
-                )
+                self._flush_lots(conn, group_ends)
             if self._holds:
                 conn.executemany(
                     f"INSERT INTO holds ({_schema.HOLD_COLS}, seal) VALUES ({','.join('?' * 13)})"
@@ -708,6 +698,33 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
                     [self._sealed("idempotency", _ROWS.idempotency_row(r))
                      for r in self._idempotency.values()],
                 )
+
+    def _flush_lots(self, conn: sqlite3.Connection, group_ends: dict[str, int | None]) -> None:
+        """Write this unit's lots. A lot's terms are fixed when it is granted; what moves is
+        its remainder, its expiry entry, and when it falls due (its group's end may have moved
+        while it was empty). A lot granted by an earlier unit (its granting entry is not one
+        of this unit's) is updated in place; the others, and any such lot the update did not
+        find, are upserted."""
+        rows = [(*row, self._seal("lots", row[:-1]))
+                for row in (_lot_row(lot, group_ends) for lot in self._lots.values())]
+        granted_here = {change.entry.id for change in self._changes}
+        stored = [row for row in rows if row[9] not in granted_here]  # 9: entry_id
+        if stored:
+            cursor = conn.executemany(
+                "UPDATE lots SET remaining = ?, expired_entry_id = ?, due_at = ?, seal = ?"
+                " WHERE id = ?",
+                [(row[4], row[10], row[16], row[17], row[0]) for row in stored],
+            )
+            if cursor.rowcount == len(stored):
+                rows = [row for row in rows if row[9] in granted_here]
+        if rows:
+            conn.executemany(
+                f"INSERT INTO lots ({_LOT_WRITE_COLS}, seal) VALUES ({','.join('?' * 18)})"
+                " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
+                " expired_entry_id = excluded.expired_entry_id, due_at = excluded.due_at,"
+                " seal = excluded.seal",
+                rows,
+            )
 
     def _flush_records(self, conn: sqlite3.Connection) -> None:
         """Write this unit's records (:meth:`_record_statements`); a unique value another

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import attrs
@@ -30,7 +30,6 @@ from prepaid_wallet.app.settings import (
     put_setting,
 )
 from prepaid_wallet.app.tenant_rules import RULES
-from prepaid_wallet.idempotency import canonical_request
 from prepaid_wallet.money import Money
 from prepaid_wallet.results import FailedRow, FeeReport
 from prepaid_wallet.wallet import Wallet
@@ -51,6 +50,8 @@ class _Charge:
     occurrence: datetime
     key: str
     request: tuple[tuple[str, str], ...]
+    #: ``occurrence`` as ISO text (what the fee's setting stores and the entry's metadata).
+    occurrence_text: str
 
 
 def charge_periodic_fees(env: Environment, *, batch_size: int = DEFAULT_BATCH_SIZE
@@ -88,6 +89,7 @@ def _due_charges(env: Environment, tenant_id: str, fees: Sequence[PeriodicFee], 
     after: str | None = None
     names = [periodic_fee_setting(fee.name) for fee in fees]
     groups_needed = any(fee.owner_groups for fee in fees)
+    seen = _Occurrences(at)
     while True:
         with env.store.unit_of_work(read_only=True) as uow:
             wallets = list(itertools.islice(uow.iter_wallets(tenant_id, after=after), page))
@@ -100,27 +102,67 @@ def _due_charges(env: Environment, tenant_id: str, fees: Sequence[PeriodicFee], 
                         for key, found in uow.get_records(WALLET_SETTINGS, keys).items()}
         after = wallets[-1].id
         charges = [charge for wallet in wallets
-                   for charge in _wallet_charges(wallet, fees, settings, at)]
+                   for charge in _wallet_charges(wallet, fees, settings, at, seen)]
         del wallets, settings
         yield from charges
 
 
+class _Occurrences:
+    """The occurrences of a fee in ``(since, at]`` and their keys, computed once per fee and
+    ``since`` for a run: wallets charged by the same earlier run (or opened at the same
+    instant) share them. At most :data:`_MEMO` starts are kept at a time."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+        self._found: dict[tuple[int, datetime], tuple[_Occurrence, ...]] = {}
+
+    def of(self, index: int, fee: PeriodicFee, since: datetime) -> tuple[_Occurrence, ...]:
+        """Each occurrence of ``fee`` (the ``index``-th of its tenant's fees) due after
+        ``since``: the instant, its key, its ISO text and its text in a canonical request."""
+        found = self._found.get((index, since))
+        if found is None:
+            if len(self._found) >= _MEMO:
+                self._found.clear()
+            found = self._found[(index, since)] = tuple(
+                (occurrence, _occurrence_key(fee, occurrence), occurrence.isoformat(),
+                 occurrence.astimezone(UTC).isoformat())
+                for occurrence in fee.occurrences(since, self.at))
+        return found
+
+
+_Occurrence = tuple[datetime, str, str, str]
+
+
+#: Fee starts whose occurrences a run keeps at once.
+_MEMO = 1024
+
+
+def _occurrence_key(fee: PeriodicFee, occurrence: datetime) -> str:
+    """:meth:`PeriodicFee.occurrence_key` of an occurrence :meth:`PeriodicFee.occurrences`
+    gave (an aware UTC instant of whole seconds: the same text, without computing the
+    occurrences again to check it); anything else is checked by the fee."""
+    if occurrence.tzinfo is UTC and not occurrence.microsecond:
+        return f"{fee.name}@{occurrence.isoformat()}"
+    return fee.occurrence_key(occurrence)
+
+
 def _wallet_charges(wallet: Wallet, fees: Sequence[PeriodicFee], settings: dict[str, str],
-                    at: datetime) -> Iterator[_Charge]:
+                    at: datetime, seen: _Occurrences) -> Iterator[_Charge]:
     groups_text = settings.get(f"{wallet.id}/{OWNER_GROUPS}")
     groups = frozenset() if groups_text is None else frozenset(json.loads(groups_text))
-    for fee in fees:
+    for index, fee in enumerate(fees):
         if wallet.currency != fee.amount.currency or not fee.applies(groups):
             continue
         last = settings.get(f"{wallet.id}/{periodic_fee_setting(fee.name)}")
         since = wallet.created_at if last is None else max(
             wallet.created_at, datetime.fromisoformat(last))
-        for occurrence in fee.occurrences(since, at):
+        for occurrence, key, text, utc_text in seen.of(index, fee, since):
+            # canonical_request("periodic_fee", wallet_id=, fee=, occurrence=), its fields
+            # sorted by name, built without converting the instant again per wallet.
             yield _Charge(
-                wallet.id, wallet.tenant_id, fee, occurrence,
-                f"periodic-fee:{wallet.id}:{fee.occurrence_key(occurrence)}",
-                canonical_request("periodic_fee", wallet_id=wallet.id, fee=fee.name,
-                                  occurrence=occurrence))
+                wallet.id, wallet.tenant_id, fee, occurrence, f"periodic-fee:{wallet.id}:{key}",
+                (("operation", "periodic_fee"), ("fee", fee.name), ("occurrence", utc_text),
+                 ("wallet_id", wallet.id)), text)
 
 
 class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
@@ -131,6 +173,9 @@ class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
     def __init__(self, at: datetime) -> None:
         self.at = at
         self._charged: set[tuple[str, str]] = set()
+        #: The last occurrence booked of each fee on each wallet of the batch:
+        #: ``(wallet id, setting) -> (wallet, occurrence text)``, its setting written once.
+        self._last: dict[tuple[str, str], tuple[Wallet, str]] = {}
 
     def wallet_of(self, row: _Charge) -> str:
         return row.wallet_id
@@ -141,6 +186,7 @@ class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
     def begin(self, batch: Batch, rows: Sequence[_Charge]) -> None:
         self._charged = set(batch.uow.get_idempotencies(
             [(row.tenant_id, row.key) for row in rows]))
+        self._last = {}
 
     def book(self, batch: Batch, row: _Charge) -> tuple[str | None, bool] | None:
         env, uow = batch.env, batch.uow
@@ -154,11 +200,18 @@ class _Fees(BatchJob[_Charge, tuple[str | None, bool]]):
         if amount.is_positive():
             change = _w.charge_fee(wallet, amount, env.info(
                 max(self.at, wallet.not_before), row.key, None,
-                {"fee": fee.name, "occurrence": row.occurrence.isoformat()}))
+                {"fee": fee.name, "occurrence": row.occurrence_text}))
             record(env, uow, change)
             payload = change.entry.id
         uow.put_idempotency(IdempotencyRecord(
             wallet.tenant_id, row.key, "periodic_fee", row.request, "ok",
             json.dumps(payload), self.at))
-        put_setting(uow, wallet, periodic_fee_setting(fee.name), row.occurrence.isoformat())
+        self._last[(wallet.id, periodic_fee_setting(fee.name))] = (wallet, row.occurrence_text)
         return payload, amount < fee.amount
+
+    def finish(self, batch: Batch) -> None:
+        """The setting of each fee charged on each wallet: its last occurrence booked, put
+        once (the batch's rows of a wallet come in the order of their occurrences)."""
+        for (_, name), (wallet, text) in self._last.items():
+            put_setting(batch.uow, wallet, name, text)
+        self._last = {}
