@@ -25,6 +25,7 @@ from prepaid_wallet.ledger import (
     Entry,
     EntryKind,
     Posting,
+    _build,
     adjustment_account,
     awards_account,
     breakage_account,
@@ -33,11 +34,10 @@ from prepaid_wallet.ledger import (
     held_account,
     lot_account,
     open_account,
-    parse_account,
     payout_account,
     revenue_account,
 )
-from prepaid_wallet.money import Money, _valid
+from prepaid_wallet.money import MAX_MINOR_UNITS, Money, _valid
 
 __all__ = [
     "AllocationPart",
@@ -313,28 +313,21 @@ def _apply(
     of ``ledger.BELOW_FLOOR``: a chargeback); ``InvalidAmountError`` if any balance or the
     wallet's total would pass ``2**63 - 1`` minor units.
     """
-    by_id = {w.id: w for w in wallets}
-    entry = Entry.build(
-        id=info.entry_id,
-        kind=kind,
-        postings=postings,
-        at=info.at,
-        heads={w.id: w.head for w in wallets},
-        idempotency_key=info.idempotency_key,
-        actor=info.actor,
-        metadata=info.metadata,
-        refund_of=refund_of,
-        reverses=reverses,
+    entry, refs = _build(
+        Entry, info.entry_id, kind, postings, info.at, {w.id: w.head for w in wallets},
+        info.idempotency_key, info.actor, info.metadata, refund_of, reverses,
     )
-    deltas: dict[str, dict[AccountKind, int]] = {w: {} for w in by_id}
+    # Per wallet: what the entry adds to its open balance, its lots and its held account.
+    deltas: dict[str, list[int]] = {w.id: [0, 0, 0] for w in wallets}
     new_lots: dict[str, Lot] = {}
-    for posting in entry.postings:
-        ref = parse_account(posting.account)
-        if not ref.is_wallet:
-            continue
-        wallet_deltas = deltas[ref.owner]
-        wallet_deltas[ref.kind] = wallet_deltas.get(ref.kind, 0) + posting.amount.minor_units
-        if ref.kind is AccountKind.LOT:
+    for posting, ref in zip(entry.postings, refs, strict=True):
+        account_kind = ref.kind
+        if account_kind is AccountKind.OPEN:
+            deltas[ref.owner][0] += posting.amount.minor_units
+        elif account_kind is AccountKind.HELD:
+            deltas[ref.owner][2] += posting.amount.minor_units
+        elif account_kind is AccountKind.LOT:
+            deltas[ref.owner][1] += posting.amount.minor_units
             assert ref.name is not None
             lot = new_lots.get(ref.name) or (lots or {}).get(ref.name)
             if lot is None or lot.wallet_id != ref.owner:
@@ -342,40 +335,114 @@ def _apply(
             remaining = lot.remaining + posting.amount
             if remaining.is_negative():
                 raise IntegrityError(f"lot {lot.id!r} would go below zero")
-            new_lots[lot.id] = attrs.evolve(lot, remaining=remaining)
+            new_lots[lot.id] = _lot_with(lot, remaining, lot.expired_entry_id)
     out: list[Wallet] = []
     for wallet in wallets:
-        d = deltas[wallet.id]
-        currency = wallet.currency
-        open_delta = d.get(AccountKind.OPEN, 0)
-        held_delta = d.get(AccountKind.HELD, 0)
-        lot_delta = d.get(AccountKind.LOT, 0)
-        new_open = wallet.open + _valid(open_delta, currency) if open_delta else wallet.open
-        new_held = wallet.held + _valid(held_delta, currency) if held_delta else wallet.held
-        if open_delta < 0 and new_open < wallet.floor and kind not in BELOW_FLOOR:
-            raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
-        if new_held.is_negative():
-            raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
-        updated = Wallet(
-            id=wallet.id,
-            tenant_id=wallet.tenant_id,
-            owner_id=wallet.owner_id,
-            currency=currency,
-            floor=wallet.floor,
-            created_at=wallet.created_at,
-            open=new_open,
-            commerce=wallet.commerce + _valid(lot_delta, currency) if lot_delta
-            else wallet.commerce,
-            held=new_held,
-            status=wallet.status,
-            version=wallet.version + 1,
-            head=entry.hash,
-            metadata=wallet.metadata,
-            last_at=entry.recorded_at,
-        )
-        updated.total  # noqa: B018 - raises InvalidAmountError past the storable range
-        out.append(updated)
+        open_delta, lot_delta, held_delta = deltas[wallet.id]
+        out.append(_after(wallet, kind, entry, open_delta, lot_delta, held_delta))
     return entry, tuple(out), new_lots
+
+
+def _after(
+    wallet: Wallet, kind: EntryKind, entry: Entry, open_delta: int, lot_delta: int,
+    held_delta: int,
+) -> Wallet:
+    """``wallet`` after ``entry``, which adds the deltas (minor units) to its open balance, its
+    lots and its held account: :func:`_after_checked` (the same wallet, the same errors)
+    computed on the minor units, for the usual wallet whose amounts are all in its currency and
+    stay in range; anything else takes :func:`_after_checked` itself."""
+    currency = wallet.currency
+    open_, commerce, held, floor = wallet.open, wallet.commerce, wallet.held, wallet.floor
+    new_open = open_.minor_units + open_delta
+    new_commerce = commerce.minor_units + lot_delta
+    new_held = held.minor_units + held_delta
+    total = new_open + new_commerce
+    if not (
+        open_.currency == currency and commerce.currency == currency
+        and held.currency == currency and floor.currency == currency
+        and -MAX_MINOR_UNITS <= new_open <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= new_commerce <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= new_held <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= total <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= total + new_held <= MAX_MINOR_UNITS
+    ):
+        return _after_checked(wallet, kind, entry, open_delta, lot_delta, held_delta)
+    if open_delta < 0 and new_open < floor.minor_units and kind not in BELOW_FLOOR:
+        raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
+    if new_held < 0:
+        raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
+    return Wallet(
+        wallet.id,
+        wallet.tenant_id,
+        wallet.owner_id,
+        currency,
+        floor,
+        wallet.created_at,
+        _valid(new_open, currency) if open_delta else open_,
+        _valid(new_commerce, currency) if lot_delta else commerce,
+        _valid(new_held, currency) if held_delta else held,
+        wallet.status,
+        wallet.version + 1,
+        entry.hash,
+        wallet.metadata,
+        entry.recorded_at,
+    )
+
+
+def _after_checked(
+    wallet: Wallet, kind: EntryKind, entry: Entry, open_delta: int, lot_delta: int,
+    held_delta: int,
+) -> Wallet:
+    """``wallet`` after ``entry`` by ``Money`` arithmetic: ``InvalidAmountError`` past the
+    storable range, ``CurrencyMismatchError`` for an amount in another currency,
+    ``IntegrityError`` below the floor (unless ``kind`` may go there) or for a negative held
+    account."""
+    currency = wallet.currency
+    new_open = wallet.open + _valid(open_delta, currency) if open_delta else wallet.open
+    new_held = wallet.held + _valid(held_delta, currency) if held_delta else wallet.held
+    if open_delta < 0 and new_open < wallet.floor and kind not in BELOW_FLOOR:
+        raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
+    if new_held.is_negative():
+        raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
+    updated = Wallet(
+        id=wallet.id,
+        tenant_id=wallet.tenant_id,
+        owner_id=wallet.owner_id,
+        currency=currency,
+        floor=wallet.floor,
+        created_at=wallet.created_at,
+        open=new_open,
+        commerce=wallet.commerce + _valid(lot_delta, currency) if lot_delta
+        else wallet.commerce,
+        held=new_held,
+        status=wallet.status,
+        version=wallet.version + 1,
+        head=entry.hash,
+        metadata=wallet.metadata,
+        last_at=entry.recorded_at,
+    )
+    updated.total  # noqa: B018 - raises InvalidAmountError past the storable range
+    return updated
+
+
+def _lot_with(lot: Lot, remaining: Money, expired_entry_id: str | None) -> Lot:
+    """``attrs.evolve(lot, remaining=remaining, expired_entry_id=expired_entry_id)``, field by
+    field (a lot is rebuilt on every posting to it; evolve looks the fields up each time)."""
+    return Lot(
+        lot.id,
+        lot.wallet_id,
+        lot.amount,
+        remaining,
+        lot.granted_at,
+        lot.expires_at,
+        lot.priority,
+        lot.reason,
+        lot.entry_id,
+        expired_entry_id,
+        lot.condition,
+        lot.group_id,
+        lot.group_version,
+    )
 
 
 def _source_account(wallet_id: str, part: AllocationPart) -> str:
@@ -795,7 +862,8 @@ def expire_lot(wallet: Wallet, lot: Lot, info: EntryInfo) -> Change:
         [wallet],
         {lot.id: lot},
     )
-    swept = attrs.evolve(new_lots[lot.id], expired_entry_id=entry.id)
+    swept = new_lots[lot.id]
+    swept = _lot_with(swept, swept.remaining, entry.id)
     return Change(entry, wallets, (swept,))
 
 
