@@ -131,7 +131,12 @@ def _encode_money(value: Money) -> str:
 
 
 def _encode_sequence(value: tuple[Any, ...] | list[Any]) -> str:
-    return "[" + ",".join([_encode(item) for item in value]) + "]"
+    if not value:
+        return "[]"
+    get = _ENCODERS.get
+    return "[" + ",".join([
+        (get(type(item)) or _encoder(type(item)))(item) for item in value
+    ]) + "]"
 
 
 def _encoder(cls: type) -> Callable[[Any], str]:
@@ -172,12 +177,15 @@ def _attrs_encoder(cls: type) -> Callable[[Any], str]:
     if not names:
         return lambda value: "{}"
     reads = "".join(f"    f{i} = value.{name}\n" for i, name in enumerate(names))
-    parts = " + ".join(
-        f'{("{" if i == 0 else ",") + _quote(name) + ":"!r} + ("null" if f{i} is None else '
-        f"(get(type(f{i})) or make(type(f{i})))(f{i}))"
+    # One f-string: '{"a":' + the field's text + ',"b":' ... + '}' built in one go. Field
+    # names are identifiers: their JSON text holds no quote or brace, and a backslash (of a
+    # non-ASCII letter's escape) is doubled to stay a backslash in the f-string.
+    parts = "".join(
+        ("{{" if i == 0 else ",") + _quote(name).replace("\\", "\\\\") + ":"
+        + f'{{"null" if f{i} is None else (get(type(f{i})) or make(type(f{i})))(f{i})}}'
         for i, name in enumerate(names)
     )
-    source = f"def encode(value):\n{reads}    return {parts} + '}}'\n"
+    source = f"def encode(value):\n{reads}    return f'{parts}}}}}'\n"
     scope: dict[str, Any] = {"get": _ENCODERS.get, "make": _encoder}
     exec(compile(source, f"<prepaid_wallet encoder {cls.__qualname__}>", "exec"), scope)
     encode: Callable[[Any], str] = scope["encode"]
@@ -201,7 +209,7 @@ def _encode_duration(value: timedelta) -> str:
 
 
 def _encode_enum(value: Enum) -> str:
-    return _encode(value.value)
+    return _encode(value._value_)  # what ``value.value`` reads, without the property
 
 
 def _generic(value: Any) -> str:
@@ -209,9 +217,6 @@ def _generic(value: Any) -> str:
 
 
 _ENCODERS: dict[type, Callable[[Any], str]] = {}
-
-
-_text = json.JSONEncoder(ensure_ascii=True).encode
 
 
 def dumps_parts(parts: tuple[Any, ...]) -> str:
@@ -223,12 +228,14 @@ def dumps_parts(parts: tuple[Any, ...]) -> str:
     items = []
     for part in parts:
         expires = part.expires_at
+        amount = part.amount
         items.append(
-            '{"amount":' + _text(f"{part.amount.amount} {part.amount.currency}")
+            '{"amount":' + _quote(f"{amount_text(amount.minor_units, amount.currency)} "
+                                  f"{amount.currency}")
             + ',"expires_at":'
-            + ("null" if expires is None else _text(expires.astimezone(UTC).isoformat()))
+            + ("null" if expires is None else _quote(expires.astimezone(UTC).isoformat()))
             + ',"line":' + ("null" if part.line is None else str(part.line))
-            + ',"lot_id":' + ("null" if part.lot_id is None else _text(part.lot_id)) + "}"
+            + ',"lot_id":' + ("null" if part.lot_id is None else _quote(part.lot_id)) + "}"
         )
     return "[" + ",".join(items) + "]"
 

@@ -414,7 +414,7 @@ def _text_of(
     return (
         f'{{"actor":{"null" if actor is None else q(actor)},"effective_at":{effective},'
         f'"id":{q(id)},"key":{"null" if idempotency_key is None else q(idempotency_key)},'
-        f'"kind":{q(kind.value)},"metadata":[{meta}],"postings":[{",".join(lines)}],'
+        f'"kind":{q(kind._value_)},"metadata":[{meta}],"postings":[{",".join(lines)}],'
         f'"recorded_at":{recorded},'
         f'"refund_of":{"null" if refund_of is None else q(refund_of)},'
         f'"reverses":{"null" if reverses is None else q(reverses)},'

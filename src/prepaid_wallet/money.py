@@ -499,6 +499,8 @@ def amount_text(minor_units: int, currency: str) -> str:
         exponent = currency_exponent(currency)
     if not exponent:
         return str(minor_units)
+    if not minor_units:  # zero: in every decision (what is missing, due, suggested)
+        return "0." + "0" * exponent
     digits = str(-minor_units if minor_units < 0 else minor_units).rjust(exponent + 1, "0")
     sign = "-" if minor_units < 0 else ""
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"

@@ -237,7 +237,7 @@ def order_lots(order: SpendOrder | SpendOrderFunction, lots: Iterable[Lot]) -> I
     The default order passes the iterable through untouched, so a spend reads only the lots it
     needs; any other order has to see every live lot first.
     """
-    if order is SpendOrder.DEFAULT:
+    if order is _DEFAULT_ORDER:
         return lots
     if isinstance(order, SpendOrder):
         key = order.key
@@ -249,6 +249,11 @@ def order_lots(order: SpendOrder | SpendOrderFunction, lots: Iterable[Lot]) -> I
 
 
 _EXPIRY = ExpiryPolicy()
+# Members read on every decision, kept at module level: reading an enum member from its class
+# costs about as much as a function call.
+_CREDIT_ONLY = PaymentMode.CREDIT_ONLY
+_CREDIT_FIRST = PaymentMode.CREDIT_FIRST
+_DEFAULT_ORDER = SpendOrder.DEFAULT
 
 
 @attrs.frozen
@@ -496,10 +501,12 @@ def _allocate(
         )
         parts = _solve([e for e in eligible if e.lines], needs, currency, has_lines)
     # The rest have no conditions: any of them pays any line, so taking them in order pays the
-    # most, and reads them only as far as needed.
-    parts += _take_in_order(
-        itertools.chain(first_free, iterator), needs, at, currency, has_lines
-    )
+    # most, and reads them only as far as needed. (No unconditioned lot: ``lots`` are all read
+    # and nothing is left to take.)
+    if first_free:
+        parts += _take_in_order(
+            itertools.chain(first_free, iterator), needs, at, currency, has_lines
+        )
     opened, missing = _open_parts(wallet, needs, currency, has_lines, reserve)
     return parts + opened, missing
 
@@ -530,7 +537,7 @@ def decide_spend(
     shortfall, and a ``CREDIT_FIRST`` one leaves the whole purchase to another method (credit
     pays only together with its fee).
     """
-    mode = PaymentMode.CREDIT_ONLY if request.mode is None else request.mode
+    mode = _CREDIT_ONLY if request.mode is None else request.mode
     amount = request.amount
     zero = Money.zero(amount.currency)
     reserve = 0 if fee is None else fee.minor_units
@@ -544,7 +551,7 @@ def decide_spend(
     # balance cannot give above the floor is missing too.
     fee_short = zero if not reserve else Money(
         max(reserve - (wallet.open - wallet.floor).minor_units, 0), amount.currency)
-    if fee_short.is_positive() and mode is PaymentMode.CREDIT_FIRST:
+    if fee_short.is_positive() and mode is _CREDIT_FIRST:
         # Credit pays only with its fee: here it pays nothing, another method pays it all.
         return Decision(
             allowed=True,
@@ -571,7 +578,7 @@ def decide_spend(
             remainder_due=zero,
             fee=fee,
         )
-    if mode is PaymentMode.CREDIT_FIRST:
+    if mode is _CREDIT_FIRST:
         return Decision(
             allowed=True,
             mode=mode,

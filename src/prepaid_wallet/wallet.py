@@ -322,11 +322,11 @@ def _apply(
     new_lots: dict[str, Lot] = {}
     for posting, ref in zip(entry.postings, refs, strict=True):
         account_kind = ref.kind
-        if account_kind is AccountKind.OPEN:
+        if account_kind is _OPEN:
             deltas[ref.owner][0] += posting.amount.minor_units
-        elif account_kind is AccountKind.HELD:
+        elif account_kind is _HELD:
             deltas[ref.owner][2] += posting.amount.minor_units
-        elif account_kind is AccountKind.LOT:
+        elif account_kind is _LOT:
             deltas[ref.owner][1] += posting.amount.minor_units
             assert ref.name is not None
             lot = new_lots.get(ref.name) or (lots or {}).get(ref.name)
@@ -335,12 +335,16 @@ def _apply(
             remaining = lot.remaining + posting.amount
             if remaining.is_negative():
                 raise IntegrityError(f"lot {lot.id!r} would go below zero")
-            new_lots[lot.id] = _lot_with(lot, remaining, lot.expired_entry_id)
+            new_lots[lot.id] = _lot_with(lot, remaining)
     out: list[Wallet] = []
     for wallet in wallets:
         open_delta, lot_delta, held_delta = deltas[wallet.id]
         out.append(_after(wallet, kind, entry, open_delta, lot_delta, held_delta))
     return entry, tuple(out), new_lots
+
+
+# Read for every posting: an enum member read from its class costs about a function call.
+_OPEN, _LOT, _HELD = AccountKind.OPEN, AccountKind.LOT, AccountKind.HELD
 
 
 def _after(
@@ -425,9 +429,9 @@ def _after_checked(
     return updated
 
 
-def _lot_with(lot: Lot, remaining: Money, expired_entry_id: str | None) -> Lot:
-    """``attrs.evolve(lot, remaining=remaining, expired_entry_id=expired_entry_id)``, field by
-    field (a lot is rebuilt on every posting to it; evolve looks the fields up each time)."""
+def _lot_with(lot: Lot, remaining: Money) -> Lot:
+    """``attrs.evolve(lot, remaining=remaining)``, field by field (a lot is rebuilt on every
+    posting to it; evolve looks the fields up each time)."""
     return Lot(
         lot.id,
         lot.wallet_id,
@@ -438,7 +442,7 @@ def _lot_with(lot: Lot, remaining: Money, expired_entry_id: str | None) -> Lot:
         lot.priority,
         lot.reason,
         lot.entry_id,
-        expired_entry_id,
+        lot.expired_entry_id,
         lot.condition,
         lot.group_id,
         lot.group_version,
@@ -863,7 +867,9 @@ def expire_lot(wallet: Wallet, lot: Lot, info: EntryInfo) -> Change:
         {lot.id: lot},
     )
     swept = new_lots[lot.id]
-    swept = _lot_with(swept, swept.remaining, entry.id)
+    # Made by _apply just now and not yet seen by anyone: record the entry in place instead of
+    # copying the lot once more.
+    object.__setattr__(swept, "expired_entry_id", entry.id)
     return Change(entry, wallets, (swept,))
 
 
