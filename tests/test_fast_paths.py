@@ -189,3 +189,43 @@ def test_a_lot_rebuilt_is_attrs_evolve(remaining: Money, expired: str | None,
         if conditioned else None, group_id="g", group_version=2,
     )
     assert _w._lot_with(lot, remaining) == attrs.evolve(lot, remaining=remaining)
+
+
+def trusted_classes() -> list[tuple[type, Callable[..., Any]]]:
+    from prepaid_wallet import ledger, policies
+
+    return [
+        (Entry, ledger._new_entry), (_w.Wallet, _w._new_wallet), (_w.Lot, _w._new_lot),
+        (_w.Change, _w._new_change), (_w.Charge, _w._new_charge),
+        (policies.Decision, policies._new_decision),
+        (_w.AllocationPart, policies._new_part),
+    ]
+
+
+@given(st.data())
+def test_a_trusted_constructor_is_the_class(data: st.DataObject) -> None:
+    """Each constructor the transitions use builds exactly what ``cls(...)`` builds, from
+    positions, names or defaults (it sets the same fields, nothing else)."""
+    for cls, make in trusted_classes():
+        fields = attrs.fields(cls)
+        values = [data.draw(st.integers() | st.text(max_size=3) | st.none()) for _ in fields]
+        assert make(*values) == cls(*values)
+        assert type(make(*values)) is cls
+        named = {f.name: v for f, v in zip(fields, values, strict=True)}
+        assert make(**named) == cls(**named)
+        required = [v for f, v in zip(fields, values, strict=True)
+                    if f.default is attrs.NOTHING]
+        assert make(*required) == cls(*required)
+
+
+def test_a_trusted_constructor_is_refused_for_a_class_that_checks() -> None:
+    """Only classes whose ``__init__`` just sets fields get one: Money validates, a request
+    converts its lines."""
+    import pytest
+
+    from prepaid_wallet.money import _trusted
+    from prepaid_wallet.policies import SpendRequest
+
+    for cls in (Money, SpendRequest):
+        with pytest.raises(TypeError, match="does more than set its fields"):
+            _trusted(cls)

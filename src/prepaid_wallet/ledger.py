@@ -39,7 +39,7 @@ from typing import Any
 import attrs
 
 from prepaid_wallet.errors import IntegrityError, UnbalancedEntryError
-from prepaid_wallet.money import Money, _check_range, _valid
+from prepaid_wallet.money import Money, _check_range, _trusted, _valid
 
 __all__ = [
     "BELOW_FLOOR",
@@ -358,6 +358,10 @@ class Entry:
         return {p.account: p.amount.minor_units for p in self.postings if p.account in accounts}
 
 
+#: ``Entry(...)`` with every field given, for entries already checked and hashed.
+_new_entry = _trusted(Entry)
+
+
 def check_postings(postings: Sequence[Posting]) -> None:
     """Raise unless ``postings`` are at least two and sum to zero in every currency."""
     if len(postings) < 2:
@@ -474,8 +478,9 @@ def _build(
                     meta, refund_of, reverses)
         object.__setattr__(entry, "hash", entry.compute_hash())
         return entry, refs
-    return cls(id, kind, merged, at, at, wallet_ids, prev_hashes, idempotency_key, actor, meta,
-               refund_of, reverses, _digest(text)), refs
+    make = _new_entry if cls is Entry else cls
+    return make(id, kind, merged, at, at, wallet_ids, prev_hashes, idempotency_key, actor, meta,
+                refund_of, reverses, _digest(text)), refs
 
 
 def _digest(text: str) -> str:

@@ -30,7 +30,7 @@ import attrs
 
 from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
 from prepaid_wallet.expiry import ExpiryPolicy
-from prepaid_wallet.money import Money, _valid
+from prepaid_wallet.money import Money, _trusted, _valid
 from prepaid_wallet.rules.limits import LimitBreach
 from prepaid_wallet.wallet import AllocationPart, Lot, Wallet
 
@@ -254,6 +254,10 @@ _EXPIRY = ExpiryPolicy()
 _CREDIT_ONLY = PaymentMode.CREDIT_ONLY
 _CREDIT_FIRST = PaymentMode.CREDIT_FIRST
 _DEFAULT_ORDER = SpendOrder.DEFAULT
+#: ``Decision(...)`` and ``AllocationPart(...)`` with every field given (see
+#: :func:`~prepaid_wallet.money._trusted`): one decision and its parts on every spend.
+_new_decision = _trusted(Decision)
+_new_part = _trusted(AllocationPart)
 
 
 @attrs.frozen
@@ -346,7 +350,7 @@ def _take_in_order(
         left = lot.remaining.minor_units
         while left and line < count:
             take = min(left, needs[line])
-            parts.append(AllocationPart(
+            parts.append(_new_part(
                 lot.id, _valid(take, currency), lot.expires_at, line if has_lines else None
             ))
             needs[line] -= take
@@ -463,7 +467,7 @@ def _open_parts(
     for line, need in enumerate(needs):
         take = min(need, headroom)
         if take:
-            parts.append(AllocationPart(
+            parts.append(_new_part(
                 None, _valid(take, currency), None, line if has_lines else None
             ))
             headroom -= take
@@ -553,7 +557,7 @@ def decide_spend(
         max(reserve - (wallet.open - wallet.floor).minor_units, 0), amount.currency)
     if fee_short.is_positive() and mode is _CREDIT_FIRST:
         # Credit pays only with its fee: here it pays nothing, another method pays it all.
-        return Decision(
+        return _new_decision(
             allowed=True,
             mode=mode,
             amount=amount,
@@ -564,9 +568,10 @@ def decide_spend(
             suggested_top_up=zero,
             remainder_due=amount,
             fee=None,
+            limits=(),
         )
     if fee_short.is_positive():
-        return Decision(
+        return _new_decision(
             allowed=False,
             mode=mode,
             amount=amount,
@@ -577,9 +582,10 @@ def decide_spend(
             suggested_top_up=missing + fee_short,
             remainder_due=zero,
             fee=fee,
+            limits=(),
         )
     if mode is _CREDIT_FIRST:
-        return Decision(
+        return _new_decision(
             allowed=True,
             mode=mode,
             amount=amount,
@@ -590,9 +596,10 @@ def decide_spend(
             suggested_top_up=zero,
             remainder_due=missing,
             fee=fee,
+            limits=(),
         )
     if missing.is_zero():
-        return Decision(
+        return _new_decision(
             allowed=True,
             mode=mode,
             amount=amount,
@@ -603,8 +610,9 @@ def decide_spend(
             suggested_top_up=zero,
             remainder_due=zero,
             fee=fee,
+            limits=(),
         )
-    return Decision(
+    return _new_decision(
         allowed=False,
         mode=mode,
         amount=amount,
@@ -615,4 +623,5 @@ def decide_spend(
         suggested_top_up=missing,
         remainder_due=zero,
         fee=fee,
+        limits=(),
     )

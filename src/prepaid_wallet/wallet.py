@@ -37,7 +37,7 @@ from prepaid_wallet.ledger import (
     payout_account,
     revenue_account,
 )
-from prepaid_wallet.money import MAX_MINOR_UNITS, Money, _valid
+from prepaid_wallet.money import MAX_MINOR_UNITS, Money, _trusted, _valid
 
 __all__ = [
     "AllocationPart",
@@ -343,6 +343,12 @@ def _apply(
     return entry, tuple(out), new_lots
 
 
+#: ``Wallet(...)``, ``Lot(...)``, ``Change(...)``, ``Charge(...)`` for what a transition derives
+#: (see :func:`~prepaid_wallet.money._trusted`).
+_new_wallet = _trusted(Wallet)
+_new_lot = _trusted(Lot)
+_new_change = _trusted(Change)
+_new_charge = _trusted(Charge)
 # Read for every posting: an enum member read from its class costs about a function call.
 _OPEN, _LOT, _HELD = AccountKind.OPEN, AccountKind.LOT, AccountKind.HELD
 
@@ -375,7 +381,7 @@ def _after(
         raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
     if new_held < 0:
         raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
-    return Wallet(
+    return _new_wallet(
         wallet.id,
         wallet.tenant_id,
         wallet.owner_id,
@@ -432,7 +438,7 @@ def _after_checked(
 def _lot_with(lot: Lot, remaining: Money) -> Lot:
     """``attrs.evolve(lot, remaining=remaining)``, field by field (a lot is rebuilt on every
     posting to it; evolve looks the fields up each time)."""
-    return Lot(
+    return _new_lot(
         lot.id,
         lot.wallet_id,
         lot.amount,
@@ -551,7 +557,7 @@ def top_up(
         [wallet],
         None if lot is None else {lot.id: lot},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def return_top_up(
@@ -570,7 +576,7 @@ def return_top_up(
         ],
         [wallet],
     )
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def payout(
@@ -588,7 +594,7 @@ def payout(
         ],
         [wallet],
     )
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def adjust(
@@ -608,7 +614,7 @@ def adjust(
         ],
         [wallet],
     )
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def settle(
@@ -620,14 +626,14 @@ def settle(
     entry, wallets, _ = _apply(
         kind, info, [Posting(open_account(wallet.id), -amount), Posting(account, amount)],
         [wallet])
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def charge_fee(wallet: Wallet, fee: Money, info: EntryInfo) -> Change:
     """A fee charged on its own (a periodic fee): ``fee`` (positive) from the open balance to
     the tenant's fee account."""
     entry, wallets, _ = _apply(EntryKind.FEE, info, _fee_postings(wallet, fee), [wallet])
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def award(
@@ -660,7 +666,7 @@ def award(
         [wallet],
         {lot_id: lot},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def spend(
@@ -680,8 +686,8 @@ def spend(
     postings.append(Posting(revenue_account(wallet.tenant_id), total))
     postings.extend(_fee_postings(wallet, fee))
     entry, wallets, new_lots = _apply(EntryKind.SPEND, info, postings, [wallet], lots)
-    charge = Charge(entry.id, wallet.id, total, tuple(allocation))
-    return Change(entry, wallets, tuple(new_lots.values()), charges=(charge,))
+    charge = _new_charge(entry.id, wallet.id, total, tuple(allocation))
+    return _new_change(entry, wallets, tuple(new_lots.values()), charges=(charge,))
 
 
 def hold(
@@ -714,7 +720,7 @@ def hold(
         expires_at=expires_at,
         entry_id=entry.id,
     )
-    return Change(entry, wallets, tuple(new_lots.values()), holds=(new_hold,))
+    return _new_change(entry, wallets, tuple(new_lots.values()), holds=(new_hold,))
 
 
 def split_parts(
@@ -768,8 +774,8 @@ def capture(
         resolved_entry_id=entry.id,
         resolved_at=info.at,
     )
-    charge = Charge(entry.id, wallet.id, amount, captured_parts)
-    return Change(entry, wallets, tuple(new_lots.values()), (resolved,), (charge,))
+    charge = _new_charge(entry.id, wallet.id, amount, captured_parts)
+    return _new_change(entry, wallets, tuple(new_lots.values()), (resolved,), (charge,))
 
 
 def release(
@@ -788,7 +794,7 @@ def release(
     kind = EntryKind.VOID if status is HoldStatus.VOIDED else EntryKind.HOLD_EXPIRY
     entry, wallets, new_lots = _apply(kind, info, postings, [wallet], lots)
     resolved = attrs.evolve(held, status=status, resolved_entry_id=entry.id, resolved_at=info.at)
-    return Change(entry, wallets, tuple(new_lots.values()), (resolved,))
+    return _new_change(entry, wallets, tuple(new_lots.values()), (resolved,))
 
 
 def transfer(
@@ -811,7 +817,7 @@ def transfer(
         sorted([source, target], key=lambda w: w.id),
         None if lot is None else {lot.id: lot},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def refundable_parts(charge: Charge) -> list[AllocationPart]:
@@ -850,7 +856,7 @@ def refund(
         EntryKind.REFUND, info, postings, [wallet], lots, refund_of=charge.entry_id
     )
     updated = attrs.evolve(charge, refunded=charge.refunded + parts)
-    change = Change(entry, wallets, tuple(new_lots.values()), charges=(updated,))
+    change = _new_change(entry, wallets, tuple(new_lots.values()), charges=(updated,))
     return change, parts, breakage
 
 
@@ -870,7 +876,7 @@ def expire_lot(wallet: Wallet, lot: Lot, info: EntryInfo) -> Change:
     # Made by _apply just now and not yet seen by anyone: record the entry in place instead of
     # copying the lot once more.
     object.__setattr__(swept, "expired_entry_id", entry.id)
-    return Change(entry, wallets, (swept,))
+    return _new_change(entry, wallets, (swept,))
 
 
 def extend_lot(
@@ -903,7 +909,7 @@ def extend_lot(
         [wallet],
         {lot.id: lot, new_lot_id: moved},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def reverse(
@@ -923,4 +929,4 @@ def reverse(
         lots,
         reverses=original.id,
     )
-    return Change(entry, new_wallets, tuple(new_lots.values()))
+    return _new_change(entry, new_wallets, tuple(new_lots.values()))
