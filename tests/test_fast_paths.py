@@ -18,16 +18,17 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from prepaid_wallet import wallet as _w
-from prepaid_wallet.errors import IntegrityError
+from prepaid_wallet.errors import IntegrityError, UnbalancedEntryError
 from prepaid_wallet.ledger import (
     Entry,
     EntryKind,
     Posting,
     _merge,
-    check_postings,
+    balanced,
     parse_account,
 )
 from prepaid_wallet.money import MAX_MINOR_UNITS, Money
+from prepaid_wallet.policies import PaymentMode
 from tests import strategies as pst
 
 AT = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -45,12 +46,17 @@ def general_build(
     postings: Iterable[Posting], heads: Mapping[str, str], key: str | None, actor: str | None,
     metadata: Mapping[str, str] | None,
 ) -> Entry:
-    """``Entry.build`` written the general way: merge, check the totals per currency, check
-    the chain links, make the entry, hash the canonical JSON of its content."""
+    """``Entry.build`` written the general way: merge, check the totals per currency (what
+    ``check_postings`` checks), check the chain links, make the entry, hash the canonical
+    JSON of its content."""
     import hashlib
 
     merged = _merge(postings)
-    check_postings(merged)
+    if len(merged) < 2:
+        raise IntegrityError("an entry needs at least two non-zero postings")
+    for currency, total in balanced(merged).items():
+        if total != 0:
+            raise UnbalancedEntryError(currency, total)
     for posting in merged:
         ref = parse_account(posting.account)
         if ref.is_wallet and ref.owner not in heads:
@@ -229,3 +235,22 @@ def test_a_trusted_constructor_is_refused_for_a_class_that_checks() -> None:
     for cls in (Money, SpendRequest):
         with pytest.raises(TypeError, match="does more than set its fields"):
             _trusted(cls)
+
+
+@given(st.sampled_from(["p", "q"]), st.none() | st.text(max_size=3), st.booleans(),
+       st.sampled_from(list(PaymentMode)))
+def test_a_request_in_a_mode_is_attrs_evolve(product: str, merchant: str | None,
+                                             lines: bool, mode: Any) -> None:
+    """``SpendRequest.in_mode`` copies the converted fields through their slots: the same
+    request ``attrs.evolve`` makes."""
+    from prepaid_wallet.conditions import LineItem
+    from prepaid_wallet.policies import SpendRequest
+
+    request = SpendRequest(
+        Money(300, "EUR"), description="d", merchant=merchant, merchant_groups=["g", "h"],
+        lines=[LineItem(product, Money(100, "EUR")), LineItem("r", Money(200, "EUR"))]
+        if lines else [], at=AT)
+    moved = request.in_mode(mode)
+    assert moved == attrs.evolve(request, mode=mode)
+    assert type(moved) is SpendRequest
+    assert moved.mode is mode

@@ -127,7 +127,16 @@ def _encode(value: Any) -> str:
 
 
 def _encode_money(value: Money) -> str:
-    return f'"{amount_text(value.minor_units, value.currency)} {value.currency}"'
+    minor, currency = value.minor_units, value.currency
+    if not minor:  # zero, in every decision: its text once per currency
+        text = _ZEROS.get(currency)
+        if text is None:
+            text = _ZEROS[currency] = f'"{amount_text(0, currency)} {currency}"'
+        return text
+    return f'"{amount_text(minor, currency)} {currency}"'
+
+
+_ZEROS: dict[str, str] = {}
 
 
 def _encode_sequence(value: tuple[Any, ...] | list[Any]) -> str:

@@ -366,6 +366,18 @@ def check_postings(postings: Sequence[Posting]) -> None:
     """Raise unless ``postings`` are at least two and sum to zero in every currency."""
     if len(postings) < 2:
         raise IntegrityError("an entry needs at least two non-zero postings")
+    # Most entries are in one currency: their total, without a dict of totals per currency.
+    currency = postings[0].amount.currency
+    total = 0
+    for posting in postings:
+        amount = posting.amount
+        if amount.currency != currency:
+            break
+        total += amount.minor_units
+    else:
+        if total != 0:
+            raise UnbalancedEntryError(currency, total)
+        return
     for currency, total in balanced(postings).items():
         if total != 0:
             raise UnbalancedEntryError(currency, total)
@@ -442,25 +454,11 @@ def _build(
     """:meth:`Entry.build`, also returning each posting's parsed account (``wallet._apply``
     reads them instead of parsing again).
 
-    The same checks as :func:`check_postings` and the chain links' (the same errors, in the
-    same order), without building a total per currency for the usual entry in one currency;
-    the hash is computed before the entry is made, from the same values
+    The hash is computed before the entry is made, from the same values
     :meth:`Entry.compute_hash` reads.
     """
     merged = _merge(postings)
-    if len(merged) < 2:
-        check_postings(merged)  # raises: fewer than two postings
-    currency = merged[0].amount.currency
-    total = 0
-    for posting in merged:
-        amount = posting.amount
-        if amount.currency != currency:
-            check_postings(merged)  # more than one currency: the general check
-            break
-        total += amount.minor_units
-    else:
-        if total != 0:
-            raise UnbalancedEntryError(currency, total)
+    check_postings(merged)
     refs = []
     for posting in merged:
         ref = parse_account(posting.account)

@@ -114,13 +114,19 @@ class SpendRequest:
         """This request in ``mode``: ``attrs.evolve(self, mode=mode)`` without running the
         converters again on fields they already converted."""
         copy = object.__new__(type(self))
-        for name in _REQUEST_FIELDS:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "mode", mode)
+        for name, set_field in _REQUEST_SLOTS:
+            set_field(copy, getattr(self, name))
+        _set_mode(copy, mode)
         return copy
 
 
-_REQUEST_FIELDS = tuple(field.name for field in attrs.fields(SpendRequest))
+#: Each field of a request and the descriptor of its slot (setting a slot through it is half
+#: the work of ``object.__setattr__``).
+_REQUEST_SLOTS = tuple(
+    (field.name, SpendRequest.__dict__[field.name].__set__)
+    for field in attrs.fields(SpendRequest)
+)
+_set_mode = SpendRequest.__dict__["mode"].__set__
 
 
 @attrs.frozen
