@@ -254,3 +254,18 @@ def test_a_request_in_a_mode_is_attrs_evolve(product: str, merchant: str | None,
     assert moved == attrs.evolve(request, mode=mode)
     assert type(moved) is SpendRequest
     assert moved.mode is mode
+
+
+def test_an_expired_lot_is_swept_into_a_new_lot() -> None:
+    """``expire_lot`` records its entry on the lot it has just made, never on the lot given."""
+    zero = Money(0, "EUR")
+    wallet = _w.new_wallet(wallet_id="w1", tenant_id="t", owner_id="o", currency="EUR",
+                           floor=zero, at=AT)
+    awarded = _w.award(wallet, lot_id="l1", amount=Money(250, "EUR"), expires_at=AT,
+                       priority=0, reason="r", info=_w.EntryInfo("e1", AT))
+    lot = awarded.lots[0]
+    change = _w.expire_lot(awarded.wallet("w1"), lot, _w.EntryInfo("e2", AT))
+    assert change.lots == (attrs.evolve(lot, remaining=zero, expired_entry_id="e2"),)
+    assert lot.expired_entry_id is None
+    assert lot.remaining == Money(250, "EUR")
+    assert change.wallet("w1").commerce == zero
