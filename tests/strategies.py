@@ -96,3 +96,30 @@ def lot_specs(max_lots: int = 12) -> st.SearchStrategy[list[tuple[int, int | Non
         ),
         max_size=max_lots,
     )
+
+
+# -- journal entries -----------------------------------------------------------------------------
+
+#: Account keys for entry-building tests: wallets ``w1`` and ``w2`` (linked or not, as a test
+#: chooses), a wallet ``w3`` never linked, tenant accounts, and a malformed key.
+ENTRY_ACCOUNTS = (
+    "wallet:w1:open", "wallet:w1:held", "wallet:w1:lot:l1", "wallet:w2:open",
+    "wallet:w3:open", "tenant:t:revenue", "tenant:t:funding:card", "tenant:t:fees",
+    "wallet:w1",
+)
+
+
+def entry_postings() -> st.SearchStrategy[list[tuple[str, int, str]]]:
+    """Postings as ``(account, minor units, currency)``: mostly balanced-looking pairs in one
+    currency, with repeated accounts, zero lines, a second currency, unlinked wallets and a
+    malformed key often enough to reach every check."""
+    line = st.tuples(
+        st.sampled_from(ENTRY_ACCOUNTS),
+        st.sampled_from([0, 1, -1, 100, -100]) | st.integers(-10**6, 10**6),
+        st.sampled_from(["EUR", "EUR", "EUR", "USD"]),
+    )
+    balanced = st.tuples(st.sampled_from(ENTRY_ACCOUNTS), st.sampled_from(ENTRY_ACCOUNTS),
+                         st.integers(1, 10**6)).map(
+        lambda t: [(t[0], -t[2], "EUR"), (t[1], t[2], "EUR")])
+    return st.one_of(st.lists(line, max_size=5), balanced,
+                     st.tuples(balanced, st.lists(line, max_size=2)).map(lambda t: t[0] + t[1]))

@@ -146,7 +146,10 @@ def _encode_money(value: Money) -> str:
 def _encode_sequence(value: tuple[Any, ...] | list[Any]) -> str:
     if not value:
         return "[]"
-    return "[" + ",".join([_encode(item) for item in value]) + "]"
+    get = _ENCODERS.get
+    return "[" + ",".join([
+        (get(type(item)) or _encoder(type(item)))(item) for item in value
+    ]) + "]"
 
 
 def _encoder(cls: type) -> Callable[[Any], str]:
@@ -187,13 +190,16 @@ def _attrs_encoder(cls: type) -> Callable[[Any], str]:
     if not names:
         return lambda value: "{}"
     reads = "".join(f"    f{i} = value.{name}\n" for i, name in enumerate(names))
-    # One f-string: each field's key, then "null" or its value's encoder called on it.
-    parts = ",".join(
-        f"{_quote(name)}:{{N if f{i} is None else (get(type(f{i})) or make(type(f{i})))(f{i})}}"
+    # One f-string: '{"a":' + the field's text + ',"b":' ... + '}' built in one go. Field
+    # names are identifiers: their JSON text holds no quote or brace, and a backslash (of a
+    # non-ASCII letter's escape) is doubled to stay a backslash in the f-string.
+    parts = "".join(
+        ("{{" if i == 0 else ",") + _quote(name).replace("\\", "\\\\") + ":"
+        + f'{{"null" if f{i} is None else (get(type(f{i})) or make(type(f{i})))(f{i})}}'
         for i, name in enumerate(names)
     )
-    source = f"def encode(value):\n{reads}    return f'{{{{{parts}}}}}'\n"
-    scope: dict[str, Any] = {"get": _ENCODERS.get, "make": _encoder, "N": "null"}
+    source = f"def encode(value):\n{reads}    return f'{parts}}}}}'\n"
+    scope: dict[str, Any] = {"get": _ENCODERS.get, "make": _encoder}
     exec(compile(source, f"<prepaid_wallet encoder {cls.__qualname__}>", "exec"), scope)
     encode: Callable[[Any], str] = scope["encode"]
     return encode
@@ -216,14 +222,7 @@ def _encode_duration(value: timedelta) -> str:
 
 
 def _encode_enum(value: Enum) -> str:
-    text = _ENUM_TEXT.get(value)
-    if text is None:
-        text = _ENUM_TEXT[value] = _encode(value.value)
-    return text
-
-
-#: Each enum member's text, written once (members are few and fixed).
-_ENUM_TEXT: dict[Enum, str] = {}
+    return _encode(value._value_)  # what ``value.value`` reads, without the property
 
 
 def _generic(value: Any) -> str:
@@ -231,9 +230,6 @@ def _generic(value: Any) -> str:
 
 
 _ENCODERS: dict[type, Callable[[Any], str]] = {}
-
-
-_text = json.JSONEncoder(ensure_ascii=True).encode
 
 
 def dumps_parts(parts: tuple[Any, ...]) -> str:
@@ -248,9 +244,9 @@ def dumps_parts(parts: tuple[Any, ...]) -> str:
         items.append(
             '{"amount":' + _encode_money(part.amount)
             + ',"expires_at":'
-            + ("null" if expires is None else _text(expires.astimezone(UTC).isoformat()))
+            + ("null" if expires is None else _quote(expires.astimezone(UTC).isoformat()))
             + ',"line":' + ("null" if part.line is None else str(part.line))
-            + ',"lot_id":' + ("null" if part.lot_id is None else _text(part.lot_id)) + "}"
+            + ',"lot_id":' + ("null" if part.lot_id is None else _quote(part.lot_id)) + "}"
         )
     return "[" + ",".join(items) + "]"
 

@@ -39,7 +39,7 @@ from typing import Any
 import attrs
 
 from prepaid_wallet.errors import IntegrityError, UnbalancedEntryError
-from prepaid_wallet.money import Money, _check_range, _valid
+from prepaid_wallet.money import Money, _check_range, _trusted, _valid
 
 __all__ = [
     "BELOW_FLOOR",
@@ -249,8 +249,12 @@ def balanced(postings: Iterable[Posting]) -> dict[str, int]:
 def _merge(postings: Iterable[Posting]) -> tuple[Posting, ...]:
     """One posting per account, in first-seen order; accounts that net to zero are dropped."""
     postings = tuple(postings)
-    if len({p.account for p in postings}) == len(postings) and all(
-            p.amount.minor_units for p in postings):
+    seen: set[str] = set()
+    for posting in postings:
+        if not posting.amount.minor_units or posting.account in seen:
+            break
+        seen.add(posting.account)
+    else:
         return postings  # most entries: every account once, none zero (already merged)
     merged: dict[tuple[str, str], int] = {}
     for posting in postings:
@@ -308,46 +312,19 @@ class Entry:
         ``IntegrityError`` if fewer than two postings remain or a wallet account's wallet is not
         in ``heads``.
         """
-        merged = _merge(postings)
-        check_postings(merged)
-        wallet_ids = tuple(sorted(heads))
-        for posting in merged:
-            ref = parse_account(posting.account)
-            if ref.is_wallet and ref.owner not in heads:
-                raise IntegrityError(f"posting to {posting.account} for a wallet not linked")
-        entry = cls(
-            id=id,
-            kind=kind,
-            postings=merged,
-            effective_at=at,
-            recorded_at=at,
-            wallet_ids=wallet_ids,
-            prev_hashes=tuple(heads[w] for w in wallet_ids),
-            idempotency_key=idempotency_key,
-            actor=actor,
-            metadata=tuple(sorted((metadata or {}).items())),
-            refund_of=refund_of,
-            reverses=reverses,
-        )
-        # Not yet seen by anyone: set the hash in place instead of copying the entry.
-        object.__setattr__(entry, "hash", entry.compute_hash())
-        return entry
+        return _build(cls, id, kind, postings, at, heads, idempotency_key, actor, metadata,
+                      refund_of, reverses)[0]
 
     def compute_hash(self) -> str:
         """SHA-256 over the entry's canonical content and its previous-entry links: the JSON
         text of :meth:`hash_content` with sorted keys, no spaces and ASCII escapes (written
         directly by :func:`_hash_text`, the same text, since every write hashes an entry)."""
-        global _sha256
-        if _sha256 is None:  # only writes and verify hash entries: a read need not load OpenSSL
-            import hashlib
-
-            _sha256 = hashlib.sha256
         try:
             text = _hash_text(self)
         except TypeError:  # a value that is not text where text is expected: the generic walk
             text = json.dumps(self.hash_content(), sort_keys=True, separators=(",", ":"),
                               ensure_ascii=True)
-        return _sha256(text.encode("ascii")).hexdigest()
+        return _digest(text)
 
     def hash_content(self) -> dict[str, object]:
         """What the hash covers, as data (the canonical JSON text of this is hashed)."""
@@ -381,10 +358,26 @@ class Entry:
         return {p.account: p.amount.minor_units for p in self.postings if p.account in accounts}
 
 
+#: ``Entry(...)`` with every field given, for entries already checked and hashed.
+_new_entry = _trusted(Entry)
+
+
 def check_postings(postings: Sequence[Posting]) -> None:
     """Raise unless ``postings`` are at least two and sum to zero in every currency."""
     if len(postings) < 2:
         raise IntegrityError("an entry needs at least two non-zero postings")
+    # Most entries are in one currency: their total, without a dict of totals per currency.
+    currency = postings[0].amount.currency
+    total = 0
+    for posting in postings:
+        amount = posting.amount
+        if amount.currency != currency:
+            break
+        total += amount.minor_units
+    else:
+        if total != 0:
+            raise UnbalancedEntryError(currency, total)
+        return
     for currency, total in balanced(postings).items():
         if total != 0:
             raise UnbalancedEntryError(currency, total)
@@ -394,29 +387,104 @@ _sha256: Callable[[bytes], Any] | None = None
 _quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
-def _optional(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
-
-
 def _hash_text(entry: Entry) -> str:
     """``json.dumps(entry.hash_content(), sort_keys=True, separators=(",", ":"),
     ensure_ascii=True)``, written key by key in sorted order."""
+    return _text_of(
+        entry.id, entry.kind, entry.postings, entry.effective_at, entry.recorded_at,
+        entry.wallet_ids, entry.prev_hashes, entry.idempotency_key, entry.actor, entry.metadata,
+        entry.refund_of, entry.reverses,
+    )
+
+
+def _text_of(
+    id: str,
+    kind: EntryKind,
+    postings: Sequence[Posting],
+    effective_at: datetime,
+    recorded_at: datetime,
+    wallet_ids: Sequence[str],
+    prev_hashes: Sequence[str],
+    idempotency_key: str | None,
+    actor: str | None,
+    metadata: Sequence[tuple[str, str]],
+    refund_of: str | None,
+    reverses: str | None,
+) -> str:
+    """:func:`_hash_text` of an entry with these fields (``Entry.build`` hashes before it
+    makes the entry). ``TypeError`` where a value is not text where text is expected."""
     q = _quote
-    postings = ",".join([
-        f"[{q(p.account)},{p.amount.minor_units},{q(p.amount.currency)}]" for p in entry.postings
-    ])
-    wallets = ",".join([
-        f"[{q(w)},{q(h)}]" for w, h in zip(entry.wallet_ids, entry.prev_hashes, strict=True)
-    ])
-    metadata = ",".join([f"[{q(k)},{q(v)}]" for k, v in entry.metadata])
-    effective = q(entry.effective_at.isoformat())
-    recorded = effective if entry.recorded_at is entry.effective_at else q(
-        entry.recorded_at.isoformat())
+    lines = []
+    for p in postings:
+        amount = p.amount
+        lines.append(f"[{q(p.account)},{amount.minor_units},{q(amount.currency)}]")
+    if len(wallet_ids) == 1 == len(prev_hashes):
+        wallets = f"[{q(wallet_ids[0])},{q(prev_hashes[0])}]"
+    else:
+        wallets = ",".join([
+            f"[{q(w)},{q(h)}]" for w, h in zip(wallet_ids, prev_hashes, strict=True)
+        ])
+    meta = ",".join([f"[{q(k)},{q(v)}]" for k, v in metadata]) if metadata else ""
+    effective = q(effective_at.isoformat())
+    recorded = effective if recorded_at is effective_at else q(recorded_at.isoformat())
     return (
-        f'{{"actor":{_optional(entry.actor)},"effective_at":{effective},'
-        f'"id":{q(entry.id)},"key":{_optional(entry.idempotency_key)},'
-        f'"kind":{q(entry.kind.value)},"metadata":[{metadata}],"postings":[{postings}],'
+        f'{{"actor":{"null" if actor is None else q(actor)},"effective_at":{effective},'
+        f'"id":{q(id)},"key":{"null" if idempotency_key is None else q(idempotency_key)},'
+        f'"kind":{q(kind._value_)},"metadata":[{meta}],"postings":[{",".join(lines)}],'
         f'"recorded_at":{recorded},'
-        f'"refund_of":{_optional(entry.refund_of)},"reverses":{_optional(entry.reverses)},'
+        f'"refund_of":{"null" if refund_of is None else q(refund_of)},'
+        f'"reverses":{"null" if reverses is None else q(reverses)},'
         f'"wallets":[{wallets}]}}'
     )
+
+
+def _build(
+    cls: type[Entry],
+    id: str,
+    kind: EntryKind,
+    postings: Iterable[Posting],
+    at: datetime,
+    heads: Mapping[str, str],
+    idempotency_key: str | None,
+    actor: str | None,
+    metadata: Mapping[str, str] | None,
+    refund_of: str | None,
+    reverses: str | None,
+) -> tuple[Entry, list[AccountRef]]:
+    """:meth:`Entry.build`, also returning each posting's parsed account (``wallet._apply``
+    reads them instead of parsing again).
+
+    The hash is computed before the entry is made, from the same values
+    :meth:`Entry.compute_hash` reads.
+    """
+    merged = _merge(postings)
+    check_postings(merged)
+    refs = []
+    for posting in merged:
+        ref = parse_account(posting.account)
+        if ref.kind in _WALLET_KINDS and ref.owner not in heads:
+            raise IntegrityError(f"posting to {posting.account} for a wallet not linked")
+        refs.append(ref)
+    wallet_ids = tuple(heads) if len(heads) == 1 else tuple(sorted(heads))
+    prev_hashes = tuple([heads[w] for w in wallet_ids])
+    meta = tuple(sorted(metadata.items())) if metadata else ()
+    try:
+        text = _text_of(id, kind, merged, at, at, wallet_ids, prev_hashes, idempotency_key,
+                        actor, meta, refund_of, reverses)
+    except TypeError:  # a value that is not text where text is expected: the generic walk
+        entry = cls(id, kind, merged, at, at, wallet_ids, prev_hashes, idempotency_key, actor,
+                    meta, refund_of, reverses)
+        object.__setattr__(entry, "hash", entry.compute_hash())
+        return entry, refs
+    make = _new_entry if cls is Entry else cls
+    return make(id, kind, merged, at, at, wallet_ids, prev_hashes, idempotency_key, actor, meta,
+                refund_of, reverses, _digest(text)), refs
+
+
+def _digest(text: str) -> str:
+    global _sha256
+    if _sha256 is None:  # only writes and verify hash entries: a read need not load OpenSSL
+        import hashlib
+
+        _sha256 = hashlib.sha256
+    return _sha256(text.encode("ascii")).hexdigest()

@@ -27,10 +27,10 @@ from __future__ import annotations
 import decimal
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from functools import total_ordering
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import attrs
 from babel import numbers as _babel_numbers
@@ -499,6 +499,8 @@ def amount_text(minor_units: int, currency: str) -> str:
         exponent = currency_exponent(currency)
     if not exponent:
         return str(minor_units)
+    if not minor_units:  # zero: in every decision (what is missing, due, suggested)
+        return "0." + "0" * exponent
     digits = str(-minor_units if minor_units < 0 else minor_units).rjust(exponent + 1, "0")
     sign = "-" if minor_units < 0 else ""
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
@@ -506,6 +508,9 @@ def amount_text(minor_units: int, currency: str) -> str:
 
 _new_money = object.__new__
 _set_field = object.__setattr__
+# Money's slots, set through their descriptors (half the work of object.__setattr__).
+_set_minor_units = Money.__dict__["minor_units"].__set__
+_set_currency = Money.__dict__["currency"].__set__
 
 
 def _valid(minor_units: int, currency: str) -> Money:
@@ -513,6 +518,42 @@ def _valid(minor_units: int, currency: str) -> Money:
     checked): the hot paths of arithmetic skip re-validating what they derived from valid
     amounts. Library-internal; everything built from outside goes through ``Money(...)``."""
     money: Money = _new_money(Money)
-    _set_field(money, "minor_units", minor_units)
-    _set_field(money, "currency", currency)
+    _set_minor_units(money, minor_units)
+    _set_currency(money, currency)
     return money
+
+
+_T = TypeVar("_T")
+
+
+def _trusted(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor of the frozen, slotted attrs class ``cls`` that does what its ``__init__``
+    does -- set every field, given in declaration order or by name, or its default -- setting
+    each slot through its descriptor: attrs' frozen ``__init__`` goes through
+    ``object.__setattr__``, about twice the work. Only for classes whose ``__init__`` does
+    nothing else (no converters, validators, default factories, keyword-only fields or
+    ``__attrs_post_init__``: ``TypeError`` otherwise), so it is exactly ``cls(...)``; the
+    transitions every write runs build their records with it. Library-internal."""
+    fields = attrs.fields(cls)  # type: ignore[arg-type]
+    if (
+        hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__")
+        or any(f.converter or f.validator or not f.init or f.kw_only or f.alias != f.name
+               or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+               for f in fields)
+    ):
+        raise TypeError(f"{cls.__qualname__}.__init__ does more than set its fields")
+    scope: dict[str, Any] = {"__new": object.__new__, "__cls": cls}
+    params, sets = [], []
+    for i, field in enumerate(fields):
+        scope[f"__set{i}"] = cls.__dict__[field.name].__set__
+        sets.append(f"    __set{i}(__self, {field.name})\n")
+        if field.default is attrs.NOTHING:
+            params.append(field.name)
+        else:
+            scope[f"__default{i}"] = field.default
+            params.append(f"{field.name}=__default{i}")
+    source = (f"def make({', '.join(params)}):\n    __self = __new(__cls)\n"
+              f"{''.join(sets)}    return __self\n")
+    exec(compile(source, f"<prepaid_wallet constructor {cls.__qualname__}>", "exec"), scope)
+    make: Callable[..., _T] = scope["make"]
+    return make

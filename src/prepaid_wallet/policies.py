@@ -30,7 +30,7 @@ import attrs
 
 from prepaid_wallet.conditions import ConditionGroup, LineItem, SpendCondition
 from prepaid_wallet.expiry import ExpiryPolicy
-from prepaid_wallet.money import Money, _valid
+from prepaid_wallet.money import Money, _trusted, _valid
 from prepaid_wallet.rules.limits import LimitBreach
 from prepaid_wallet.wallet import AllocationPart, Lot, Wallet
 
@@ -114,13 +114,19 @@ class SpendRequest:
         """This request in ``mode``: ``attrs.evolve(self, mode=mode)`` without running the
         converters again on fields they already converted."""
         copy = object.__new__(type(self))
-        for name in _REQUEST_FIELDS:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "mode", mode)
+        for name, set_field in _REQUEST_SLOTS:
+            set_field(copy, getattr(self, name))
+        _set_mode(copy, mode)
         return copy
 
 
-_REQUEST_FIELDS = tuple(field.name for field in attrs.fields(SpendRequest))
+#: Each field of a request and the descriptor of its slot (setting a slot through it is half
+#: the work of ``object.__setattr__``).
+_REQUEST_SLOTS = tuple(
+    (field.name, SpendRequest.__dict__[field.name].__set__)
+    for field in attrs.fields(SpendRequest)
+)
+_set_mode = SpendRequest.__dict__["mode"].__set__
 
 
 @attrs.frozen
@@ -237,7 +243,7 @@ def order_lots(order: SpendOrder | SpendOrderFunction, lots: Iterable[Lot]) -> I
     The default order passes the iterable through untouched, so a spend reads only the lots it
     needs; any other order has to see every live lot first.
     """
-    if order is SpendOrder.DEFAULT:
+    if order is _DEFAULT_ORDER:
         return lots
     if isinstance(order, SpendOrder):
         key = order.key
@@ -249,6 +255,15 @@ def order_lots(order: SpendOrder | SpendOrderFunction, lots: Iterable[Lot]) -> I
 
 
 _EXPIRY = ExpiryPolicy()
+# Members read on every decision, kept at module level: reading an enum member from its class
+# costs about as much as a function call.
+_CREDIT_ONLY = PaymentMode.CREDIT_ONLY
+_CREDIT_FIRST = PaymentMode.CREDIT_FIRST
+_DEFAULT_ORDER = SpendOrder.DEFAULT
+#: ``Decision(...)`` and ``AllocationPart(...)`` with every field given (see
+#: :func:`~prepaid_wallet.money._trusted`): one decision and its parts on every spend.
+_new_decision = _trusted(Decision)
+_new_part = _trusted(AllocationPart)
 
 
 @attrs.frozen
@@ -341,7 +356,7 @@ def _take_in_order(
         left = lot.remaining.minor_units
         while left and line < count:
             take = min(left, needs[line])
-            parts.append(AllocationPart(
+            parts.append(_new_part(
                 lot.id, _valid(take, currency), lot.expires_at, line if has_lines else None
             ))
             needs[line] -= take
@@ -458,7 +473,7 @@ def _open_parts(
     for line, need in enumerate(needs):
         take = min(need, headroom)
         if take:
-            parts.append(AllocationPart(
+            parts.append(_new_part(
                 None, _valid(take, currency), None, line if has_lines else None
             ))
             headroom -= take
@@ -496,10 +511,12 @@ def _allocate(
         )
         parts = _solve([e for e in eligible if e.lines], needs, currency, has_lines)
     # The rest have no conditions: any of them pays any line, so taking them in order pays the
-    # most, and reads them only as far as needed.
-    parts += _take_in_order(
-        itertools.chain(first_free, iterator), needs, at, currency, has_lines
-    )
+    # most, and reads them only as far as needed. (No unconditioned lot: ``lots`` are all read
+    # and nothing is left to take.)
+    if first_free:
+        parts += _take_in_order(
+            itertools.chain(first_free, iterator), needs, at, currency, has_lines
+        )
     opened, missing = _open_parts(wallet, needs, currency, has_lines, reserve)
     return parts + opened, missing
 
@@ -530,7 +547,7 @@ def decide_spend(
     shortfall, and a ``CREDIT_FIRST`` one leaves the whole purchase to another method (credit
     pays only together with its fee).
     """
-    mode = PaymentMode.CREDIT_ONLY if request.mode is None else request.mode
+    mode = _CREDIT_ONLY if request.mode is None else request.mode
     amount = request.amount
     zero = Money.zero(amount.currency)
     reserve = 0 if fee is None else fee.minor_units
@@ -544,9 +561,9 @@ def decide_spend(
     # balance cannot give above the floor is missing too.
     fee_short = zero if not reserve else Money(
         max(reserve - (wallet.open - wallet.floor).minor_units, 0), amount.currency)
-    if fee_short.is_positive() and mode is PaymentMode.CREDIT_FIRST:
+    if fee_short.is_positive() and mode is _CREDIT_FIRST:
         # Credit pays only with its fee: here it pays nothing, another method pays it all.
-        return Decision(
+        return _new_decision(
             allowed=True,
             mode=mode,
             amount=amount,
@@ -557,9 +574,10 @@ def decide_spend(
             suggested_top_up=zero,
             remainder_due=amount,
             fee=None,
+            limits=(),
         )
     if fee_short.is_positive():
-        return Decision(
+        return _new_decision(
             allowed=False,
             mode=mode,
             amount=amount,
@@ -570,9 +588,10 @@ def decide_spend(
             suggested_top_up=missing + fee_short,
             remainder_due=zero,
             fee=fee,
+            limits=(),
         )
-    if mode is PaymentMode.CREDIT_FIRST:
-        return Decision(
+    if mode is _CREDIT_FIRST:
+        return _new_decision(
             allowed=True,
             mode=mode,
             amount=amount,
@@ -583,9 +602,10 @@ def decide_spend(
             suggested_top_up=zero,
             remainder_due=missing,
             fee=fee,
+            limits=(),
         )
     if missing.is_zero():
-        return Decision(
+        return _new_decision(
             allowed=True,
             mode=mode,
             amount=amount,
@@ -596,8 +616,9 @@ def decide_spend(
             suggested_top_up=zero,
             remainder_due=zero,
             fee=fee,
+            limits=(),
         )
-    return Decision(
+    return _new_decision(
         allowed=False,
         mode=mode,
         amount=amount,
@@ -608,4 +629,5 @@ def decide_spend(
         suggested_top_up=missing,
         remainder_due=zero,
         fee=fee,
+        limits=(),
     )

@@ -25,6 +25,7 @@ from prepaid_wallet.ledger import (
     Entry,
     EntryKind,
     Posting,
+    _build,
     adjustment_account,
     awards_account,
     breakage_account,
@@ -33,11 +34,10 @@ from prepaid_wallet.ledger import (
     held_account,
     lot_account,
     open_account,
-    parse_account,
     payout_account,
     revenue_account,
 )
-from prepaid_wallet.money import Money, _valid
+from prepaid_wallet.money import MAX_MINOR_UNITS, Money, _trusted, _valid
 
 __all__ = [
     "AllocationPart",
@@ -313,28 +313,21 @@ def _apply(
     of ``ledger.BELOW_FLOOR``: a chargeback); ``InvalidAmountError`` if any balance or the
     wallet's total would pass ``2**63 - 1`` minor units.
     """
-    by_id = {w.id: w for w in wallets}
-    entry = Entry.build(
-        id=info.entry_id,
-        kind=kind,
-        postings=postings,
-        at=info.at,
-        heads={w.id: w.head for w in wallets},
-        idempotency_key=info.idempotency_key,
-        actor=info.actor,
-        metadata=info.metadata,
-        refund_of=refund_of,
-        reverses=reverses,
+    entry, refs = _build(
+        Entry, info.entry_id, kind, postings, info.at, {w.id: w.head for w in wallets},
+        info.idempotency_key, info.actor, info.metadata, refund_of, reverses,
     )
-    deltas: dict[str, dict[AccountKind, int]] = {w: {} for w in by_id}
+    # Per wallet: what the entry adds to its open balance, its lots and its held account.
+    deltas: dict[str, list[int]] = {w.id: [0, 0, 0] for w in wallets}
     new_lots: dict[str, Lot] = {}
-    for posting in entry.postings:
-        ref = parse_account(posting.account)
-        if not ref.is_wallet:
-            continue
-        wallet_deltas = deltas[ref.owner]
-        wallet_deltas[ref.kind] = wallet_deltas.get(ref.kind, 0) + posting.amount.minor_units
-        if ref.kind is AccountKind.LOT:
+    for posting, ref in zip(entry.postings, refs, strict=True):
+        account_kind = ref.kind
+        if account_kind is _OPEN:
+            deltas[ref.owner][0] += posting.amount.minor_units
+        elif account_kind is _HELD:
+            deltas[ref.owner][2] += posting.amount.minor_units
+        elif account_kind is _LOT:
+            deltas[ref.owner][1] += posting.amount.minor_units
             assert ref.name is not None
             lot = new_lots.get(ref.name) or (lots or {}).get(ref.name)
             if lot is None or lot.wallet_id != ref.owner:
@@ -342,40 +335,124 @@ def _apply(
             remaining = lot.remaining + posting.amount
             if remaining.is_negative():
                 raise IntegrityError(f"lot {lot.id!r} would go below zero")
-            new_lots[lot.id] = attrs.evolve(lot, remaining=remaining)
+            new_lots[lot.id] = _lot_with(lot, remaining)
     out: list[Wallet] = []
     for wallet in wallets:
-        d = deltas[wallet.id]
-        currency = wallet.currency
-        open_delta = d.get(AccountKind.OPEN, 0)
-        held_delta = d.get(AccountKind.HELD, 0)
-        lot_delta = d.get(AccountKind.LOT, 0)
-        new_open = wallet.open + _valid(open_delta, currency) if open_delta else wallet.open
-        new_held = wallet.held + _valid(held_delta, currency) if held_delta else wallet.held
-        if open_delta < 0 and new_open < wallet.floor and kind not in BELOW_FLOOR:
-            raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
-        if new_held.is_negative():
-            raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
-        updated = Wallet(
-            id=wallet.id,
-            tenant_id=wallet.tenant_id,
-            owner_id=wallet.owner_id,
-            currency=currency,
-            floor=wallet.floor,
-            created_at=wallet.created_at,
-            open=new_open,
-            commerce=wallet.commerce + _valid(lot_delta, currency) if lot_delta
-            else wallet.commerce,
-            held=new_held,
-            status=wallet.status,
-            version=wallet.version + 1,
-            head=entry.hash,
-            metadata=wallet.metadata,
-            last_at=entry.recorded_at,
-        )
-        updated.total  # noqa: B018 - raises InvalidAmountError past the storable range
-        out.append(updated)
+        open_delta, lot_delta, held_delta = deltas[wallet.id]
+        out.append(_after(wallet, kind, entry, open_delta, lot_delta, held_delta))
     return entry, tuple(out), new_lots
+
+
+#: ``Wallet(...)``, ``Lot(...)``, ``Change(...)``, ``Charge(...)`` for what a transition derives
+#: (see :func:`~prepaid_wallet.money._trusted`).
+_new_wallet = _trusted(Wallet)
+_new_lot = _trusted(Lot)
+_new_change = _trusted(Change)
+_new_charge = _trusted(Charge)
+# Read for every posting: an enum member read from its class costs about a function call.
+_OPEN, _LOT, _HELD = AccountKind.OPEN, AccountKind.LOT, AccountKind.HELD
+
+
+def _after(
+    wallet: Wallet, kind: EntryKind, entry: Entry, open_delta: int, lot_delta: int,
+    held_delta: int,
+) -> Wallet:
+    """``wallet`` after ``entry``, which adds the deltas (minor units) to its open balance, its
+    lots and its held account: :func:`_after_checked` (the same wallet, the same errors)
+    computed on the minor units, for the usual wallet whose amounts are all in its currency and
+    stay in range; anything else takes :func:`_after_checked` itself."""
+    currency = wallet.currency
+    open_, commerce, held, floor = wallet.open, wallet.commerce, wallet.held, wallet.floor
+    new_open = open_.minor_units + open_delta
+    new_commerce = commerce.minor_units + lot_delta
+    new_held = held.minor_units + held_delta
+    total = new_open + new_commerce
+    if not (
+        open_.currency == currency and commerce.currency == currency
+        and held.currency == currency and floor.currency == currency
+        and -MAX_MINOR_UNITS <= new_open <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= new_commerce <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= new_held <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= total <= MAX_MINOR_UNITS
+        and -MAX_MINOR_UNITS <= total + new_held <= MAX_MINOR_UNITS
+    ):
+        return _after_checked(wallet, kind, entry, open_delta, lot_delta, held_delta)
+    if open_delta < 0 and new_open < floor.minor_units and kind not in BELOW_FLOOR:
+        raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
+    if new_held < 0:
+        raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
+    return _new_wallet(
+        wallet.id,
+        wallet.tenant_id,
+        wallet.owner_id,
+        currency,
+        floor,
+        wallet.created_at,
+        _valid(new_open, currency) if open_delta else open_,
+        _valid(new_commerce, currency) if lot_delta else commerce,
+        _valid(new_held, currency) if held_delta else held,
+        wallet.status,
+        wallet.version + 1,
+        entry.hash,
+        wallet.metadata,
+        entry.recorded_at,
+    )
+
+
+def _after_checked(
+    wallet: Wallet, kind: EntryKind, entry: Entry, open_delta: int, lot_delta: int,
+    held_delta: int,
+) -> Wallet:
+    """``wallet`` after ``entry`` by ``Money`` arithmetic: ``InvalidAmountError`` past the
+    storable range, ``CurrencyMismatchError`` for an amount in another currency,
+    ``IntegrityError`` below the floor (unless ``kind`` may go there) or for a negative held
+    account."""
+    currency = wallet.currency
+    new_open = wallet.open + _valid(open_delta, currency) if open_delta else wallet.open
+    new_held = wallet.held + _valid(held_delta, currency) if held_delta else wallet.held
+    if open_delta < 0 and new_open < wallet.floor and kind not in BELOW_FLOOR:
+        raise IntegrityError(f"wallet {wallet.id!r} would go below its floor")
+    if new_held.is_negative():
+        raise IntegrityError(f"wallet {wallet.id!r} would hold less than nothing")
+    updated = Wallet(
+        id=wallet.id,
+        tenant_id=wallet.tenant_id,
+        owner_id=wallet.owner_id,
+        currency=currency,
+        floor=wallet.floor,
+        created_at=wallet.created_at,
+        open=new_open,
+        commerce=wallet.commerce + _valid(lot_delta, currency) if lot_delta
+        else wallet.commerce,
+        held=new_held,
+        status=wallet.status,
+        version=wallet.version + 1,
+        head=entry.hash,
+        metadata=wallet.metadata,
+        last_at=entry.recorded_at,
+    )
+    updated.total  # noqa: B018 - raises InvalidAmountError past the storable range
+    return updated
+
+
+def _lot_with(lot: Lot, remaining: Money) -> Lot:
+    """``attrs.evolve(lot, remaining=remaining)``, field by field (a lot is rebuilt on every
+    posting to it; evolve looks the fields up each time)."""
+    return _new_lot(
+        lot.id,
+        lot.wallet_id,
+        lot.amount,
+        remaining,
+        lot.granted_at,
+        lot.expires_at,
+        lot.priority,
+        lot.reason,
+        lot.entry_id,
+        lot.expired_entry_id,
+        lot.condition,
+        lot.group_id,
+        lot.group_version,
+    )
 
 
 def _source_account(wallet_id: str, part: AllocationPart) -> str:
@@ -480,7 +557,7 @@ def top_up(
         [wallet],
         None if lot is None else {lot.id: lot},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def return_top_up(
@@ -499,7 +576,7 @@ def return_top_up(
         ],
         [wallet],
     )
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def payout(
@@ -517,7 +594,7 @@ def payout(
         ],
         [wallet],
     )
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def adjust(
@@ -537,7 +614,7 @@ def adjust(
         ],
         [wallet],
     )
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def settle(
@@ -549,14 +626,14 @@ def settle(
     entry, wallets, _ = _apply(
         kind, info, [Posting(open_account(wallet.id), -amount), Posting(account, amount)],
         [wallet])
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def charge_fee(wallet: Wallet, fee: Money, info: EntryInfo) -> Change:
     """A fee charged on its own (a periodic fee): ``fee`` (positive) from the open balance to
     the tenant's fee account."""
     entry, wallets, _ = _apply(EntryKind.FEE, info, _fee_postings(wallet, fee), [wallet])
-    return Change(entry, wallets)
+    return _new_change(entry, wallets)
 
 
 def award(
@@ -589,7 +666,7 @@ def award(
         [wallet],
         {lot_id: lot},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def spend(
@@ -609,8 +686,8 @@ def spend(
     postings.append(Posting(revenue_account(wallet.tenant_id), total))
     postings.extend(_fee_postings(wallet, fee))
     entry, wallets, new_lots = _apply(EntryKind.SPEND, info, postings, [wallet], lots)
-    charge = Charge(entry.id, wallet.id, total, tuple(allocation))
-    return Change(entry, wallets, tuple(new_lots.values()), charges=(charge,))
+    charge = _new_charge(entry.id, wallet.id, total, tuple(allocation))
+    return _new_change(entry, wallets, tuple(new_lots.values()), charges=(charge,))
 
 
 def hold(
@@ -643,7 +720,7 @@ def hold(
         expires_at=expires_at,
         entry_id=entry.id,
     )
-    return Change(entry, wallets, tuple(new_lots.values()), holds=(new_hold,))
+    return _new_change(entry, wallets, tuple(new_lots.values()), holds=(new_hold,))
 
 
 def split_parts(
@@ -697,8 +774,8 @@ def capture(
         resolved_entry_id=entry.id,
         resolved_at=info.at,
     )
-    charge = Charge(entry.id, wallet.id, amount, captured_parts)
-    return Change(entry, wallets, tuple(new_lots.values()), (resolved,), (charge,))
+    charge = _new_charge(entry.id, wallet.id, amount, captured_parts)
+    return _new_change(entry, wallets, tuple(new_lots.values()), (resolved,), (charge,))
 
 
 def release(
@@ -717,7 +794,7 @@ def release(
     kind = EntryKind.VOID if status is HoldStatus.VOIDED else EntryKind.HOLD_EXPIRY
     entry, wallets, new_lots = _apply(kind, info, postings, [wallet], lots)
     resolved = attrs.evolve(held, status=status, resolved_entry_id=entry.id, resolved_at=info.at)
-    return Change(entry, wallets, tuple(new_lots.values()), (resolved,))
+    return _new_change(entry, wallets, tuple(new_lots.values()), (resolved,))
 
 
 def transfer(
@@ -740,7 +817,7 @@ def transfer(
         sorted([source, target], key=lambda w: w.id),
         None if lot is None else {lot.id: lot},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def refundable_parts(charge: Charge) -> list[AllocationPart]:
@@ -779,7 +856,7 @@ def refund(
         EntryKind.REFUND, info, postings, [wallet], lots, refund_of=charge.entry_id
     )
     updated = attrs.evolve(charge, refunded=charge.refunded + parts)
-    change = Change(entry, wallets, tuple(new_lots.values()), charges=(updated,))
+    change = _new_change(entry, wallets, tuple(new_lots.values()), charges=(updated,))
     return change, parts, breakage
 
 
@@ -795,8 +872,11 @@ def expire_lot(wallet: Wallet, lot: Lot, info: EntryInfo) -> Change:
         [wallet],
         {lot.id: lot},
     )
-    swept = attrs.evolve(new_lots[lot.id], expired_entry_id=entry.id)
-    return Change(entry, wallets, (swept,))
+    swept = new_lots[lot.id]
+    # Made by _apply just now and not yet seen by anyone: record the entry in place instead of
+    # copying the lot once more.
+    object.__setattr__(swept, "expired_entry_id", entry.id)
+    return _new_change(entry, wallets, (swept,))
 
 
 def extend_lot(
@@ -829,7 +909,7 @@ def extend_lot(
         [wallet],
         {lot.id: lot, new_lot_id: moved},
     )
-    return Change(entry, wallets, tuple(lots.values()))
+    return _new_change(entry, wallets, tuple(lots.values()))
 
 
 def reverse(
@@ -849,4 +929,4 @@ def reverse(
         lots,
         reverses=original.id,
     )
-    return Change(entry, new_wallets, tuple(new_lots.values()))
+    return _new_change(entry, new_wallets, tuple(new_lots.values()))
