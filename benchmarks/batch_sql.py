@@ -54,39 +54,77 @@ PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
            "PRAGMA foreign_keys = ON")
 
 
+class Counted:
+    """A cursor that counts the rows read from it (a replay reads as many, no more: the store
+    reads a due list lazily and leaves the rest of it unread)."""
+
+    def __init__(self, cursor: sqlite3.Cursor, entry: list[Any]) -> None:
+        self.cursor = cursor
+        self.entry = entry
+
+    def _count(self, rows: list[Any]) -> list[Any]:
+        self.entry[3] += len(rows)
+        return rows
+
+    def fetchone(self) -> Any:
+        row = self.cursor.fetchone()
+        if row is not None:
+            self.entry[3] += 1
+        return row
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        return self._count(self.cursor.fetchmany(size))
+
+    def fetchall(self) -> list[Any]:
+        return self._count(self.cursor.fetchall())
+
+    def __iter__(self) -> Iterator[Any]:
+        for row in self.cursor:
+            self.entry[3] += 1
+            yield row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cursor, name)
+
+
 class Recorder:
-    """A store's ``sqlite3`` connection that records the statements sent through it."""
+    """A store's ``sqlite3`` connection that records the statements sent through it: ``[kind,
+    sql, parameters, rows read]``."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.log: list[tuple[str, str, Any]] = []
+        self.log: list[list[Any]] = []
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        self.log.append(("one", sql, tuple(params)))
-        return self.conn.execute(sql, params)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Counted:
+        entry: list[Any] = ["one", sql, tuple(params), 0]
+        self.log.append(entry)
+        return Counted(self.conn.execute(sql, params), entry)
 
     def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
         rows = [tuple(row) for row in rows]
-        self.log.append(("many", sql, rows))
+        self.log.append(["many", sql, rows, 0])
         return self.conn.executemany(sql, rows)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.conn, name)
 
 
-def replay(path: str, log: Sequence[tuple[str, str, Any]]) -> tuple[float, dict[str, float]]:
-    """Execute ``log`` on the database at ``path``: total seconds, and seconds per statement
-    (its text, whitespace folded)."""
+def replay(path: str, log: Sequence[list[Any]]) -> tuple[float, dict[str, float]]:
+    """Execute ``log`` on the database at ``path``, reading as many rows of each statement as
+    the store read: total seconds, and seconds per statement (its text, whitespace folded)."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         for pragma in PRAGMAS:
             conn.execute(pragma)
         per: dict[str, float] = {}
         began = time.perf_counter()
-        for kind, sql, params in log:
+        for kind, sql, params, read in log:
             one = time.perf_counter()
             if kind == "one":
-                conn.execute(sql, params).fetchall()
+                cursor = conn.execute(sql, params)
+                if read:
+                    cursor.fetchmany(read)
+                cursor.close()
             else:
                 conn.executemany(sql, params)
             text = " ".join(sql.split())
