@@ -29,6 +29,7 @@ __all__ = [
     "fresh_store",
     "postgres_dsn",
     "raw_connection",
+    "sent_messages",
 ]
 
 ENV = "PREPAID_WALLET_TEST_DSN"
@@ -108,3 +109,33 @@ def close_and_drop(store: PostgresStore) -> None:
     store.close()
     if store.schema is not None:
         drop_schema(store.schema)
+
+
+def sent_messages(store: Any, action: Any) -> list[list[str]]:
+    """The messages the client sent to the server while ``action`` ran on the store's
+    one-connection pool, each as the fields of its line in libpq's protocol trace
+    (``[time, "F", length, type, ...]``); skips the test where libpq cannot trace."""
+    import tempfile
+
+    import psycopg
+
+    pool = store._pool
+    conn = pool.getconn()
+    fd, path = tempfile.mkstemp(suffix=".trace")
+    try:
+        try:
+            conn.pgconn.trace(fd)
+        except psycopg.NotSupportedError:  # pragma: no cover - libpq older than 14
+            pytest.skip("libpq cannot trace the protocol")
+        finally:
+            pool.putconn(conn)
+        try:
+            action()
+        finally:
+            conn.pgconn.untrace()
+        with open(path, encoding="utf-8", errors="replace") as trace:
+            lines = trace.read().splitlines()
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return [f for f in (line.split("\t") for line in lines) if len(f) > 3 and f[1] == "F"]

@@ -129,6 +129,20 @@ def _fee_rules(svc: WalletService) -> None:
         "monthly", eur("0.40"), "FREQ=DAILY", T0, "UTC"),)))
 
 
+def _three_wallets_owing_fees(store: Store) -> tuple[WalletService, FixedClock, list[str]]:
+    """Three wallets holding 9.00 each, a daily fee of 0.40, and the clock three days and an
+    hour later: three occurrences due on each."""
+    svc, clock = _service(store)
+    wallet_ids = []
+    for i in range(3):
+        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
+        wallet_ids.append(wallet.id)
+        svc.top_up(wallet.id, eur("9.00"), method="card")
+    _fee_rules(svc)
+    clock.advance(3 * DAY + timedelta(hours=1))
+    return svc, clock, wallet_ids
+
+
 def test_batched_periodic_fees_charge_what_one_row_at_a_time_charges(
         store: Store, tmp_path: Path) -> None:
     single = _other_store(store, tmp_path, "single")
@@ -534,14 +548,7 @@ def test_a_fee_batch_booked_row_by_row_keeps_each_wallets_last_occurrence(
     """A fee's setting is written once per wallet and batch (its last occurrence); when the
     batch is rolled back and booked row by row, each row writes its own, and a row that fails
     leaves the setting at the wallet's last occurrence booked."""
-    svc, clock = _service(store)
-    wallet_ids = []
-    for i in range(3):
-        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
-        wallet_ids.append(wallet.id)
-        svc.top_up(wallet.id, eur("9.00"), method="card")
-    _fee_rules(svc)
-    clock.advance(3 * DAY + timedelta(hours=1))
+    svc, clock, wallet_ids = _three_wallets_owing_fees(store)
     bad = wallet_ids[1]
     real = periodic_fee.record
     calls = {"bad": 0}
@@ -588,14 +595,7 @@ def test_a_batch_whose_settings_fail_is_booked_again_row_by_row(
     """Writing a batch's fee settings after its last row failing rolls the batch back; booked
     again one row per unit of work, every occurrence is charged once and each wallet's setting
     is its last occurrence."""
-    svc, clock = _service(store)
-    wallet_ids = []
-    for i in range(3):
-        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
-        wallet_ids.append(wallet.id)
-        svc.top_up(wallet.id, eur("9.00"), method="card")
-    _fee_rules(svc)
-    clock.advance(3 * DAY + timedelta(hours=1))
+    svc, clock, wallet_ids = _three_wallets_owing_fees(store)
     real = periodic_fee.put_setting
     calls = {"n": 0}
 

@@ -55,6 +55,7 @@ from tests.pg import (
     fresh_store,
     postgres_dsn,
     raw_connection,
+    sent_messages,
 )
 from tests.storage.contract import (
     DAY,
@@ -625,32 +626,7 @@ def _round_trips(store: Store, action: Callable[[], object]) -> list[str]:
     """The messages the client sent to the server while ``action`` ran on a one-connection
     pool: one ``Query`` (simple protocol) or ``Sync`` (extended protocol, a pipeline) per round
     trip, read from libpq's protocol trace."""
-    import os
-    import tempfile
-
-    import psycopg
-
-    pool = store._pool  # type: ignore[attr-defined]
-    conn = pool.getconn()
-    fd, path = tempfile.mkstemp(suffix=".trace")
-    try:
-        try:
-            conn.pgconn.trace(fd)
-        except psycopg.NotSupportedError:  # pragma: no cover - libpq older than 14
-            pytest.skip("libpq cannot trace the protocol")
-        finally:
-            pool.putconn(conn)
-        try:
-            action()
-        finally:
-            conn.pgconn.untrace()
-        with open(path, encoding="utf-8", errors="replace") as trace:
-            lines = trace.read().splitlines()
-    finally:
-        os.close(fd)
-        os.unlink(path)
-    sent = [line.split("\t") for line in lines]
-    return [f[3] for f in sent if len(f) > 3 and f[1] == "F" and f[3] in ("Query", "Sync")]
+    return [f[3] for f in sent_messages(store, action) if f[3] in ("Query", "Sync")]
 
 
 class TestPostgresRoundTrips:

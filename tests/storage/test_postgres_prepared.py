@@ -13,7 +13,7 @@ import pytest
 
 from prepaid_wallet import SpendRequest
 from prepaid_wallet.storage.base import Store
-from tests.pg import close_and_drop, fresh_store
+from tests.pg import close_and_drop, fresh_store, sent_messages
 from tests.storage.contract import TENANT, eur, new_service
 from tests.storage.test_postgres import _round_trips
 
@@ -37,26 +37,7 @@ def _prepared(store: Store) -> set[str]:
 
 def _sent(store: Store, action: object) -> list[str]:
     """The simple queries the client sent while ``action`` ran (libpq's protocol trace)."""
-    import os
-    import tempfile
-
-    pool = store._pool  # type: ignore[attr-defined]
-    conn = pool.getconn()
-    fd, path = tempfile.mkstemp(suffix=".trace")
-    try:
-        conn.pgconn.trace(fd)
-        pool.putconn(conn)
-        try:
-            action()  # type: ignore[operator]
-        finally:
-            conn.pgconn.untrace()
-        with open(path, encoding="utf-8", errors="replace") as trace:
-            lines = trace.read().splitlines()
-    finally:
-        os.close(fd)
-        os.unlink(path)
-    return [f[4] for f in (line.split("\t") for line in lines)
-            if len(f) > 4 and f[1] == "F" and f[3] == "Query"]
+    return [f[4] for f in sent_messages(store, action) if len(f) > 4 and f[3] == "Query"]
 
 
 def test_every_pooled_connection_prepares_the_first_reads(store: Store) -> None:

@@ -83,26 +83,21 @@ def run_reads(conn: psycopg.Connection[Any], head: bytes, query: str, ids: list[
     missing again, prepared statements do not stay on this connection, and it runs the
     statements written out from then on. Driver errors are raised as they are."""
     if conn not in _UNPREPARED:
-        try:
-            return conn.execute(head + _reads(conn, query, ids, kinds, True) + tail)
-        except psycopg.Error as exc:
-            if exc.sqlstate != _MISSING:
-                raise
-        if conn.info.transaction_status != _IDLE:
-            rollback(conn)
-        for prepare in _PREPARES:  # one by one: some may be there still
+        for attempt in range(2):
             try:
-                conn.execute(prepare)
+                return conn.execute(head + _reads(conn, query, ids, kinds, True) + tail)
             except psycopg.Error as exc:
-                if exc.sqlstate != _DUPLICATE:
+                if exc.sqlstate != _MISSING:
                     raise
-        try:
-            return conn.execute(head + _reads(conn, query, ids, kinds, True) + tail)
-        except psycopg.Error as exc:
-            if exc.sqlstate != _MISSING:
-                raise
-        if conn.info.transaction_status != _IDLE:
-            rollback(conn)
+            if conn.info.transaction_status != _IDLE:
+                rollback(conn)
+            if attempt == 0:
+                for prepare in _PREPARES:  # one by one: some may be there still
+                    try:
+                        conn.execute(prepare)
+                    except psycopg.Error as exc:
+                        if exc.sqlstate != _DUPLICATE:
+                            raise
         _UNPREPARED.add(conn)
     return conn.execute(head + _reads(conn, query, ids, kinds, False) + tail)
 
