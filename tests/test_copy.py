@@ -121,6 +121,29 @@ def test_copy_keeps_everything(make: Callable[[str], Store], source_backend: str
         assert after[-1] > after[-2]
 
 
+@pytest.mark.parametrize("target_backend", BACKENDS)
+def test_a_memory_stores_outcomes_never_read_are_copied_as_their_text(
+        make: Callable[[str], Store], target_backend: str) -> None:
+    """The memory store keeps a keyed command's result as a value until its record is read:
+    a copy made before anything read it writes its text, and the copy replays it."""
+    source = make("memory")
+    svc = WalletService(source)
+    wallet = svc.open_wallet(owner_id="ann", tenant_id="copy", currency="EUR")
+    top_up = svc.top_up(wallet.id, Money.of("5.00", "EUR"), method="card", idempotency_key="t1")
+    from prepaid_wallet import _codec
+    from prepaid_wallet.storage import _transfer
+
+    with _transfer.read(source) as batches:  # what a copy reads, before anything else did
+        (record,) = [row for table, rows in batches if table == "idempotency" for row in rows]
+    assert record.payload == _codec.dumps(top_up)
+    target = make(target_backend)
+    copy_store(source, target)
+    copied = WalletService(target)
+    assert copied.top_up(wallet.id, Money.of("5.00", "EUR"), method="card",
+                         idempotency_key="t1") == top_up
+    assert target.export_state() == source.export_state()
+
+
 def test_copy_keeps_when_events_were_acknowledged(make: Callable[[str], Store]) -> None:
     source = fill(make("sqlite"))
     target = make("sqlite")

@@ -151,7 +151,8 @@ def _memory_batches(store: MemoryStore) -> Iterator[Batch]:
     history = [(store.entry_seq[s.entry_id] + 1, s) for wallet_id in sorted(store.snapshots)
                for s in store.snapshots[wallet_id].values]
     yield from _chunks(history, "wallet_history")
-    yield from _chunks(sorted(store.idempotency.values(), key=lambda r: (r.scope, r.key)),
+    # Each record as the store reads it: a result kept as a value gets its text now.
+    yield from _chunks([store.idempotency_record(key) for key in sorted(store.idempotency)],
                        "idempotency")
     events = [(e, None if e.id in store.pending.get(e.tenant_id, {})
                else store.acked_at.get(e.id, e.created_at)) for e in store.events]
