@@ -63,14 +63,13 @@ from prepaid_wallet.storage._schema import (
     names,
 )
 from prepaid_wallet.storage._sealing import CANON, posting_problems, row_problems
+from prepaid_wallet.storage._sql_export import export_tables
 from prepaid_wallet.storage._sql_many import ManyReads
 from prepaid_wallet.storage.base import (
     Event,
     IdempotencyRecord,
-    RecordRow,
     RecordType,
     WalletSnapshot,
-    dump_state,
 )
 from prepaid_wallet.wallet import Charge, Hold, HoldStatus, Lot, Wallet
 
@@ -218,7 +217,11 @@ class SQLUnitOfWork(ManyReads, Generic[_Conn]):
         if conn is not None:
             with self._translated("ROLLBACK"):
                 if self._must_roll_back(conn):
-                    conn.execute("ROLLBACK")
+                    self._send_rollback(conn)
+
+    def _send_rollback(self, conn: _Conn) -> None:
+        """End the open transaction on ``conn`` (a backend may go past its driver)."""
+        conn.execute("ROLLBACK")
 
     def _check_changes(self) -> None:
         """What the database does not check before the journal is written: each entry's
@@ -273,45 +276,9 @@ class SQLUnitOfWork(ManyReads, Generic[_Conn]):
         """Every table read through ``conn`` (a connection inside one snapshot whose
         ``execute(sql[, params])`` iterates rows), as
         :func:`~prepaid_wallet.storage.base.dump_state` returns it: what ``export_state`` of
-        either SQL store gives."""
-        rows_of = cls._ROWS
-        instant_of = cls._DIALECT.instant_of
-
-        def at_of(value: Any) -> datetime | None:
-            return None if value is None else instant_of(value)
-
-        def rows(sql: str) -> Any:
-            return conn.execute(sql)
-
-        entry_rows = list(rows(f"SELECT {ENTRY_COLS} FROM entries ORDER BY seq"))
-        batch = _BATCH
-        after: dict[int, list[int | None]] = {}
-        for seq, balance in rows("SELECT entry_seq, balance_after FROM postings"
-                                 " ORDER BY entry_seq, position"):
-            after.setdefault(seq, []).append(balance)
-        return dump_state(
-            wallets=[rows_of.wallet(r) for r in rows(f"SELECT {WALLET_COLS} FROM wallets")],
-            lots=[rows_of.lot(r) for r in rows(f"SELECT {LOT_COLS} FROM lots")],
-            lot_index=[(r[0], bool(r[1]), at_of(r[2]), at_of(r[3])) for r in rows(
-                "SELECT id, conditioned, ends_at, CASE WHEN remaining > 0 THEN due_at END"
-                " FROM lots")],
-            holds=[rows_of.hold(r) for r in rows(f"SELECT {HOLD_COLS} FROM holds")],
-            charges=[rows_of.charge(r) for r in rows(f"SELECT {CHARGE_COLS} FROM charges")],
-            entries=[entry for i in range(0, len(entry_rows), batch)
-                     for entry in cls._fetch_entries(conn.execute, entry_rows[i : i + batch])],
-            balances=[(row[1], after.get(row[0], [])) for row in entry_rows],
-            history=[rows_of.snapshot(r) for r in rows(
-                f"SELECT {HISTORY_COLS} FROM wallet_history"
-                " ORDER BY wallet_id, recorded_at, entry_seq")],
-            idempotency=[rows_of.idempotency(r)
-                         for r in rows(f"SELECT {IDEMPOTENCY_COLS} FROM idempotency")],
-            groups=[rows_of.group(r)
-                    for r in rows(f"SELECT {GROUP_COLS} FROM condition_groups")],
-            events=[(rows_of.event(r[:6]), bool(r[6])) for r in rows(
-                f"SELECT {EVENT_COLS}, acked_at IS NOT NULL FROM events ORDER BY seq")],
-            records=[RecordRow(*r) for r in rows(f"SELECT {RECORD_COLS} FROM records")],
-        )
-
+        either SQL store gives (:func:`~prepaid_wallet.storage._sql_export.export_tables`)."""
+        return export_tables(conn, cls._ROWS, cls._DIALECT.instant_of, cls._fetch_entries,
+                             _BATCH)
 
     # -- seals ------------------------------------------------------------------------------
 

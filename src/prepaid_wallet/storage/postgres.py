@@ -510,16 +510,10 @@ class PostgresUnitOfWork(GuessingUnit, SQLUnitOfWork[_Conn]):
         if conn is not None:
             self._store._release(conn)
 
-    def rollback(self) -> None:
-        """Discard the buffered writes and end the transaction (``ROLLBACK`` past the driver's
-        statement cache: :func:`~prepaid_wallet.storage._postgres_prepared.rollback`)."""
-        self._clear_buffer()
-        self._done = True
-        conn = self._conn
-        if conn is not None:
-            with _translated("ROLLBACK"):
-                if self._must_roll_back(conn):
-                    rollback(conn)
+    def _send_rollback(self, conn: _Conn) -> None:
+        """``ROLLBACK`` past the driver's statement cache, which keeps every prepared statement
+        (:func:`~prepaid_wallet.storage._postgres_prepared.rollback`)."""
+        rollback(conn)
 
     def _must_roll_back(self, conn: _Conn) -> bool:
         return not conn.closed and self._in_transaction(conn)
