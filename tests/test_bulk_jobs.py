@@ -129,15 +129,21 @@ def _fee_rules(svc: WalletService) -> None:
         "monthly", eur("0.40"), "FREQ=DAILY", T0, "UTC"),)))
 
 
+def _funded_wallets(svc: WalletService, count: int) -> list[str]:
+    """``count`` wallets of the tenant (owners ``o0``, ``o1``...), each topped up with 9.00."""
+    wallet_ids = []
+    for i in range(count):
+        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
+        wallet_ids.append(wallet.id)
+        svc.top_up(wallet.id, eur("9.00"), method="card")
+    return wallet_ids
+
+
 def _three_wallets_owing_fees(store: Store) -> tuple[WalletService, FixedClock, list[str]]:
     """Three wallets holding 9.00 each, a daily fee of 0.40, and the clock three days and an
     hour later: three occurrences due on each."""
     svc, clock = _service(store)
-    wallet_ids = []
-    for i in range(3):
-        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
-        wallet_ids.append(wallet.id)
-        svc.top_up(wallet.id, eur("9.00"), method="card")
+    wallet_ids = _funded_wallets(svc, 3)
     _fee_rules(svc)
     clock.advance(3 * DAY + timedelta(hours=1))
     return svc, clock, wallet_ids
@@ -208,9 +214,7 @@ def test_a_sweep_that_crashes_is_finished_by_the_next(store: Store,
 def test_periodic_fees_that_crash_are_finished_by_the_next_run(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     svc, clock = _service(store)
-    for i in range(5):
-        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
-        svc.top_up(wallet.id, eur("9.00"), method="card")
+    _funded_wallets(svc, 5)
     _fee_rules(svc)
     clock.advance(3 * DAY + timedelta(hours=1))
     with monkeypatch.context() as patch:
@@ -516,11 +520,7 @@ def test_periodic_fee_keys_and_requests_are_the_fees_own_across_a_clock_change(
     from prepaid_wallet.idempotency import canonical_request
 
     svc, clock = _service(store)
-    wallet_ids = []
-    for i in range(4):
-        wallet = svc.open_wallet(owner_id=f"o{i}", tenant_id=TENANT, currency="EUR")
-        wallet_ids.append(wallet.id)
-        svc.top_up(wallet.id, eur("9.00"), method="card")
+    wallet_ids = _funded_wallets(svc, 4)
     start = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # midnight in Nicosia (UTC+2, then +3)
     fee = PeriodicFee("night", eur("0.10"), "FREQ=DAILY", start, "Europe/Nicosia")
     svc.set_tenant_rules(TENANT, TenantRules(periodic_fees=(fee,)))
