@@ -584,10 +584,10 @@ def test_the_sweep_lists_what_the_due_index_holds(store: Store) -> None:
     with store.unit_of_work(read_only=True) as uow:
         lots = [(lot.id, lot.wallet_id) for lot in uow.due_lots(clock.now(), 100)]
         assert len(lots) == 14
-        assert expiry._due_lot_rows(uow, clock.now(), 100) == lots
-        assert expiry._due_lot_rows(uow, clock.now(), 5) == lots[:5]
-        assert expiry._due_lot_rows(uow, clock.now(), 0) == []
-        assert expiry._due_lot_rows(uow, T0, 100) == []
+        assert uow.due_lot_rows(clock.now(), 100) == lots
+        assert uow.due_lot_rows(clock.now(), 5) == lots[:5]
+        assert uow.due_lot_rows(clock.now(), 0) == []
+        assert uow.due_lot_rows(T0, 100) == []
 
 
 def test_a_batch_whose_settings_fail_is_booked_again_row_by_row(

@@ -316,6 +316,12 @@ class UnitOfWork(Protocol):
         first; changing a group's validity moves its lots in this index."""
         ...
 
+    def due_lot_rows(self, at: datetime, limit: int) -> list[tuple[str, str]]:
+        """``(lot id, wallet id)`` of the lots :meth:`due_lots` lists (without a wallet), in
+        its order: what the expiry sweep lists before its batch reads the lots it books (a
+        SQL store reads them from its due index alone)."""
+        ...
+
     def get_hold(self, hold_id: str) -> Hold:
         """The hold; ``HoldNotFoundError`` if unknown."""
         ...

@@ -179,6 +179,15 @@ class WriteBuffer:
                 found[(scope, key)] = record
         return found
 
+    def due_lots(self, at: datetime, limit: int, wallet_id: str | None = None) -> list[Lot]:
+        """Lots with money left falling due at or before ``at``, soonest first."""
+        raise NotImplementedError
+
+    def due_lot_rows(self, at: datetime, limit: int) -> list[tuple[str, str]]:
+        """``(lot id, wallet id)`` of the lots :meth:`due_lots` lists, in its order (a backend
+        with a due index reads them from it alone)."""
+        return [(lot.id, lot.wallet_id) for lot in self.due_lots(at, limit)]
+
     def _stored_version(self, wallet_id: str) -> int:
         """The committed version of ``wallet_id`` (0 when it is not stored yet)."""
         raise NotImplementedError

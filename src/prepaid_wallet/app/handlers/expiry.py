@@ -110,18 +110,8 @@ def _sweep_all(env: Environment, at: datetime, batch_size: int, failed: list[Fai
         env, lambda uow, limit: [(h.id, h.wallet_id) for h in uow.due_holds(at, limit)],
         _DueHolds(at), batch_size, failed, stop,
     )
-    yield from _sweep(env, lambda uow, limit: _due_lot_rows(uow, at, limit), _DueLots(at),
+    yield from _sweep(env, lambda uow, limit: uow.due_lot_rows(at, limit), _DueLots(at),
                       batch_size, failed, stop)
-
-
-def _due_lot_rows(uow: UnitOfWork, at: datetime, limit: int) -> list[_Row]:
-    """``(lot id, wallet id)`` of the lots due at ``at``, at most ``limit``: from the store's
-    due index alone where it offers that (the SQL stores' ``due_lot_rows``: the batch reads
-    the lots it books anyway), else from :meth:`UnitOfWork.due_lots`."""
-    rows: Callable[[datetime, int], list[_Row]] | None = getattr(uow, "due_lot_rows", None)
-    if rows is not None:
-        return rows(at, limit)
-    return [(lot.id, lot.wallet_id) for lot in uow.due_lots(at, limit)]
 
 
 _Row = tuple[str, str]  # (hold or lot id, wallet id)
