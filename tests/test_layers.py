@@ -19,7 +19,7 @@ LAYERS: dict[str, int] = {
     "errors": 1,
     "money": 2, "clock": 2, "ids": 2, "formatting": 2, "text": 2, "_data": 2, "actors": 2,
     "seals": 2, "wire": 2, "webhook_signature": 2,
-    "ledger": 3, "conditions": 3, "wallet": 3, "expiry": 3, "policies": 3, "rules": 3,
+    "ledger": 3, "conditions": 3, "wallet": 3, "holds": 3, "expiry": 3, "policies": 3, "rules": 3,
     "results": 3, "_codec": 3,
     # automatic top-ups: the gateway, the rule, the intent and the state machine
     "rules.topup._fields": 3, "rules.topup.gateway": 3, "rules.topup.rule": 3,

@@ -94,6 +94,7 @@ from prepaid_wallet import (
     WalletService,
     open_store,
 )
+from prepaid_wallet import holds as _holds
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.app import tenant_rules
 from prepaid_wallet.app.intents import (
@@ -376,7 +377,7 @@ class Writer:
     ) -> Change:
         def build(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
             allocation, lots = self.parts(uow, parts)
-            return _w.hold(ws[wallet_id], hold_id=hold_id, allocation=allocation, lots=lots,
+            return _holds.hold(ws[wallet_id], hold_id=hold_id, allocation=allocation, lots=lots,
                            expires_at=expires_at, info=self.info(at))
 
         return self.write([wallet_id], build)
@@ -385,7 +386,7 @@ class Writer:
         def build(uow: UnitOfWork, ws: dict[str, Wallet]) -> Change:
             held = uow.get_hold(hold_id)
             lots = {p.lot_id: uow.get_lot(p.lot_id) for p in held.allocation if p.lot_id}
-            return _w.release(ws[wallet_id], held, lots, HoldStatus.VOIDED, self.info(at))
+            return _holds.release(ws[wallet_id], held, lots, HoldStatus.VOIDED, self.info(at))
 
         return self.write([wallet_id], build)
 
@@ -808,7 +809,7 @@ class StoreContract:
 
             w1 = uow.get_wallet("w1")
             allocation, lots = Writer.parts(uow, [("lot-a", "1.00")])
-            held = _w.hold(w1, hold_id="h1", allocation=allocation, lots=lots,
+            held = _holds.hold(w1, hold_id="h1", allocation=allocation, lots=lots,
                            expires_at=T0 + HOUR, info=writer.info())
             uow.record(held)
             assert uow.get_hold("h1") == held.holds[0]
@@ -2007,7 +2008,7 @@ class StoreContract:
         writer.hold("w1", "h1", [(None, "1.00")], expires_at=T0 + HOUR)
         with store.unit_of_work() as uow:
             wallet = uow.lock_wallets(["w1"])["w1"]
-            uow.record(_w.release(wallet, uow.get_hold("h1"), {}, HoldStatus.VOIDED,
+            uow.record(_holds.release(wallet, uow.get_hold("h1"), {}, HoldStatus.VOIDED,
                                   writer.info()))
             assert uow.due_holds(T0 + DAY, 10) == []
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from prepaid_wallet import holds as _holds
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.checks import check_currency
@@ -80,7 +81,7 @@ def apply_credit(ctx: Context, command: ApplyCredit) -> OrderPayment:
                           SpendRequest(command.total, PaymentMode.CREDIT_FIRST), at)
         if decision.allowed and decision.covered.is_positive():
             hold_id = ctx.env.ids.new("hold")
-            change = _w.hold(
+            change = _holds.hold(
                 wallet, hold_id=hold_id, allocation=decision.allocation,
                 lots=lots_of(ctx.uow, decision.allocation), expires_at=ending,
                 info=ctx.info(order_id=command.order_id), fee=decision.fee,
@@ -107,7 +108,7 @@ def _release(ctx: Context, wallet: Wallet, payment: OrderPayment) -> Wallet:
         return wallet
     status = HoldStatus.EXPIRED if ctx.at >= held.expires_at else HoldStatus.VOIDED
     lots = lots_of(ctx.uow, held.allocation)
-    change = _w.release(wallet, held, lots, status, ctx.info(order_id=payment.order_id),
+    change = _holds.release(wallet, held, lots, status, ctx.info(order_id=payment.order_id),
                         ends(ctx.env, ctx.uow, lots))
     ctx.record(change)
     return change.wallet(wallet.id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
+from prepaid_wallet import holds as _holds
 from prepaid_wallet import wallet as _w
 from prepaid_wallet.app.batches import (
     DEFAULT_BATCH_SIZE,
@@ -173,7 +174,7 @@ class _DueHolds(BatchJob[_Row, Expiry]):
         if held.status is not HoldStatus.ACTIVE or at < held.expires_at:
             return None
         lots = lots_of(uow, held.allocation)
-        change = _w.release(wallet, held, lots, HoldStatus.EXPIRED,
+        change = _holds.release(wallet, held, lots, HoldStatus.EXPIRED,
                             env.info(at, None, None, None), ends(env, uow, lots))
         record(env, uow, change)
         batch.emit(tenant_id=wallet.tenant_id, wallet_id=wallet.id, kind=HOLD_EXPIRED,

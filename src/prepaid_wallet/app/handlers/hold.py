@@ -4,7 +4,7 @@ captured), and voiding (the money goes back where it came from)."""
 
 from __future__ import annotations
 
-from prepaid_wallet import wallet as _w
+from prepaid_wallet import holds as _holds
 from prepaid_wallet.app.charges import fee
 from prepaid_wallet.app.checks import check_currency, check_horizon
 from prepaid_wallet.app.commands import CaptureHold, PlaceHold, VoidHold
@@ -46,7 +46,7 @@ def hold(ctx: Context, command: PlaceHold) -> Hold:
                       SpendRequest(command.amount, PaymentMode.CREDIT_ONLY), at)
     if not decision.allowed:
         raise SpendDeniedError(decision, "hold")
-    change = _w.hold(
+    change = _holds.hold(
         wallet, hold_id=ctx.env.ids.new("hold"), allocation=decision.allocation,
         lots=lots_of(ctx.uow, decision.allocation), expires_at=ending, info=ctx.info(),
         fee=decision.fee,
@@ -74,7 +74,7 @@ def capture(ctx: Context, command: CaptureHold) -> CaptureResult:
         raise HoldExpiredError(held.id)
     lots = lots_of(ctx.uow, held.allocation)
     charged = _capture_fee(ctx, wallet, held, take)
-    change = _w.capture(wallet, held, take, lots, ctx.info(), ends(ctx.env, ctx.uow, lots),
+    change = _holds.capture(wallet, held, take, lots, ctx.info(), ends(ctx.env, ctx.uow, lots),
                         charged)
     ctx.record(change)
     return CaptureResult(
@@ -103,7 +103,7 @@ def void(ctx: Context, command: VoidHold) -> Hold:
     if held.status is not HoldStatus.ACTIVE:
         raise HoldStateError(held.id, held.status.value, "void")
     lots = lots_of(ctx.uow, held.allocation)
-    change = _w.release(wallet, held, lots, HoldStatus.VOIDED, ctx.info(),
+    change = _holds.release(wallet, held, lots, HoldStatus.VOIDED, ctx.info(),
                         ends(ctx.env, ctx.uow, lots))
     ctx.record(change)
     return change.holds[0]
