@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
-from prepaid_wallet import PrepaidWalletError, policies
+from prepaid_wallet import PrepaidWalletError, holds, policies
 from prepaid_wallet import wallet as domain
 from prepaid_wallet.app import pipeline
 from prepaid_wallet.expiry import ExpiryPolicy
@@ -88,7 +88,7 @@ def _refund_forgets_refunds() -> Any:
 
 def _capture_keeps_the_rest() -> Any:
     """A partial capture never releases what it did not take back to the wallet."""
-    real = domain.capture
+    real = holds.capture
 
     def capture(wallet: Any, held: Any, take: Any, *args: Any, **kwargs: Any) -> Any:
         change = real(wallet, held, take, *args, **kwargs)
@@ -99,7 +99,7 @@ def _capture_keeps_the_rest() -> Any:
                 for w in change.wallets]
         return attrs.evolve(change, wallets=tuple(kept))
 
-    return _patched(domain, "capture", capture)
+    return _patched(holds, "capture", capture)
 
 
 BUGS = {
