@@ -277,10 +277,14 @@ class TestPostgresOnly:
             [("wallet:w1:open", 100), ("tenant:hub-a:funding:card", -99)],  # off by a cent
             [("wallet:w1:open", 100)],  # one posting
             [],
+            # zero in total, not per currency
+            [("wallet:w1:open", 100), ("tenant:hub-a:funding:card", -100, "USD")],
+            [("wallet:w1:open", 100), ("tenant:hub-a:funding:card", -100),
+             ("tenant:hub-a:fx", 5, "USD"), ("tenant:hub-a:fx2", -4, "USD")],
         ],
     )
     def test_an_unbalanced_entry_is_refused_by_the_database_at_commit(
-        self, store: Store, schema: str, postings: list[tuple[str, int]]
+        self, store: Store, schema: str, postings: list[tuple[Any, ...]]
     ) -> None:
         import psycopg
 
@@ -305,19 +309,35 @@ class TestPostgresOnly:
         with store.unit_of_work(read_only=True) as uow:
             assert [p.amount for p in uow.get_entry("e-ok").postings] == [cents(100), cents(-100)]
 
+    def test_an_entry_balanced_in_each_of_two_currencies_passes_the_trigger(
+        self, store: Store, schema: str
+    ) -> None:
+        """Several currencies are summed per currency, not refused as such."""
+        Writer(store).open("w1")
+        with raw_connection(schema) as conn:
+            conn.execute("BEGIN")
+            self._raw_entry(conn, "e-two", [
+                ("wallet:w1:open", 100), ("tenant:hub-a:funding:card", -100),
+                ("tenant:hub-a:fx", 5, "USD"), ("tenant:hub-a:fx2", -5, "USD")])
+            conn.execute("COMMIT")
+        with store.unit_of_work(read_only=True) as uow:
+            assert len(uow.get_entry("e-two").postings) == 4
+
     @staticmethod
-    def _raw_entry(conn: object, entry_id: str, postings: list[tuple[str, int]]) -> None:
+    def _raw_entry(conn: object, entry_id: str, postings: list[tuple[Any, ...]]) -> None:
+        """An entry and its postings by hand: ``(account, minor)`` in EUR, or ``(account,
+        minor, currency)``."""
         conn.execute(  # type: ignore[attr-defined]
             "INSERT INTO entries (seq, id, kind, effective_at, recorded_at, wallet_ids,"
             " prev_hashes, metadata, hash) VALUES (1000, %s, 'top_up', now(), now(),"
             " '[\"w1\"]', '[\"\"]', '[]', 'x')",
             (entry_id,),
         )
-        for i, (account, minor) in enumerate(postings):
+        for i, (account, minor, *currency) in enumerate(postings):
             conn.execute(  # type: ignore[attr-defined]
                 "INSERT INTO postings (entry_seq, entry_id, position, account, minor, currency,"
-                " recorded_at, balance_after) VALUES (1000, %s, %s, %s, %s, 'EUR', now(), NULL)",
-                (entry_id, i, account, minor),
+                " recorded_at, balance_after) VALUES (1000, %s, %s, %s, %s, %s, now(), NULL)",
+                (entry_id, i, account, minor, currency[0] if currency else "EUR"),
             )
 
     def test_errors_through_the_choke_point_are_typed(self, store: Store) -> None:
