@@ -39,12 +39,13 @@ to ``write_unit`` cut to ``write_unit(...)``, arrays of literals to ``ARRAY[...]
 report counts the round trips too.
 
 Per job it prints the library's rows per second and time per row, the time per row of its SQL
-(replayed alone on SQLite, as sent on PostgreSQL), the rest (the library's Python, the driver's
-calls, everything but the SQL's execution), the statements sent, and the **SQL ceiling**: the
-rows per second the job would reach if everything but its SQL cost nothing. A target above the
-ceiling cannot be met by making the library's Python faster; it needs fewer or cheaper
-statements (fewer rows or indexes per booked row, bigger batches). The slowest statements are
-listed per job. It judges nothing (exit status 0) and checks that each job booked every row.
+(replayed alone on SQLite, as sent on PostgreSQL), the rest (the library's Python and, on
+SQLite, the driver's calls: everything but what was timed as SQL), the statements sent (queries
+handed to the driver), and the **SQL ceiling**: the rows per second the job would reach if
+everything but its SQL cost nothing. A target above the ceiling cannot be met by making the
+library's Python faster; it needs fewer or cheaper statements (fewer rows or indexes per booked
+row, bigger batches). The slowest statements are listed per job. It judges nothing (exit status
+0) and checks that each job booked every row.
 """
 
 from __future__ import annotations
