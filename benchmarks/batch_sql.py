@@ -413,6 +413,7 @@ def timed_queries(store: Any, timer: Timer) -> Iterator[None]:
         yield
     finally:
         module.rollback = rollback
+        del pool.getconn  # the pool's own again
 
 
 def server_version(dsn: str) -> str:
