@@ -131,13 +131,18 @@ class Recorder:
         return getattr(self.conn, name)
 
 
-def replay(path: str, log: Sequence[list[Any]]) -> tuple[float, dict[str, float]]:
+def replay(path: str, log: Sequence[list[Any]], checkpoint: int | None = None
+           ) -> tuple[float, dict[str, float]]:
     """Execute ``log`` on the database at ``path``, reading as many rows of each statement as
-    the store read: total seconds, and seconds per statement (its text, whitespace folded)."""
+    the store read: total seconds, and seconds per statement (its text, whitespace folded).
+    ``checkpoint``: the replay's ``wal_autocheckpoint`` in pages (None: SQLite's default,
+    1,000, as the store runs; 0: no checkpoint while it replays)."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         for pragma in PRAGMAS:
             conn.execute(pragma)
+        if checkpoint is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
         per: dict[str, float] = {}
         began = time.perf_counter()
         for kind, sql, params, read in log:
@@ -215,8 +220,9 @@ def _timed(name: str, run: Callable[[], int], rows: int) -> float:
     return seconds
 
 
-def measure(rows: int, batch_size: int) -> dict[str, Any]:
-    """The three jobs on SQLite, each recorded and replayed (see the module docstring)."""
+def measure(rows: int, batch_size: int, checkpoint: int | None = None) -> dict[str, Any]:
+    """The three jobs on SQLite, each recorded and replayed (see the module docstring);
+    ``checkpoint`` as :func:`replay` takes it."""
     from prepaid_wallet.storage.sqlite import SQLiteStore
 
     directory = tempfile.mkdtemp(prefix="prepaid-wallet-batch-sql-")
@@ -236,12 +242,13 @@ def measure(rows: int, batch_size: int) -> dict[str, Any]:
                 seconds = _timed(name, runs[name], rows)
             finally:
                 store._local.conn = conn
-            sql_seconds, per = replay(copy, recorder.log)
+            sql_seconds, per = replay(copy, recorder.log, checkpoint)
             if _entries(copy) != _entries(store.path):
                 raise SystemExit(f"{name}: the replay did not book what the job booked")
             jobs.append(_job(name, rows, seconds, sql_seconds, len(recorder.log), per))
         return {"backend": "sqlite", "synchronous": "NORMAL", "rows": rows,
                 "batch_size": batch_size, "target_rows_per_second": TARGET_ROWS_PER_SECOND,
+                "replay_wal_autocheckpoint": 1000 if checkpoint is None else checkpoint,
                 "jobs": jobs}
     finally:
         store.close()
@@ -482,6 +489,9 @@ def as_table(report: dict[str, Any]) -> str:
         backend, how = f"PostgreSQL {report['server_version']}", "as sent"
     else:
         backend, how = "SQLite synchronous=NORMAL", "replayed"
+        if report["replay_wal_autocheckpoint"] != 1000:
+            backend += (f" (replayed with wal_autocheckpoint="
+                        f"{report['replay_wal_autocheckpoint']})")
     lines = [
         f"prepaid_wallet batch jobs' SQL -- {backend}, {report['rows']:,} rows "
         f"per job, batches of {report['batch_size']}, Python "
@@ -515,10 +525,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--dsn", help="a PostgreSQL URL: time the jobs' queries there "
                                       "(default: SQLite, replayed)")
+    parser.add_argument("--wal-autocheckpoint", type=int, metavar="PAGES",
+                        help="SQLite: the replay's pages between checkpoints (default 1,000, "
+                             "as the store runs; 0: none while it replays)")
     args = parser.parse_args(argv)
+    if args.wal_autocheckpoint is not None and (args.dsn or args.wal_autocheckpoint < 0):
+        parser.error("--wal-autocheckpoint takes pages >= 0, and SQLite only (no --dsn)")
     rows = args.rows if args.rows is not None else QUICK_ROWS if args.quick else 20_000
     batch_size = 50 if args.quick and args.batch_size == 500 else args.batch_size
-    report = (measure(rows, batch_size) if args.dsn is None
+    report = (measure(rows, batch_size, args.wal_autocheckpoint) if args.dsn is None
               else measure_postgres(rows, batch_size, args.dsn))
     report["mode"] = "quick" if args.quick else "full"
     print(json.dumps(report) if args.json else as_table(report))

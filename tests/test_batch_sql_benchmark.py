@@ -99,3 +99,15 @@ def _numbers_add_up(job: dict[str, Any]) -> None:
     assert job["slowest"]
     assert all(positive(s["us_per_row"]) and s["sql"] for s in job["slowest"])
     assert sum(s["us_per_row"] for s in job["slowest"]) <= job["sql_us_per_row"] * 1.000001
+
+
+def test_the_replay_runs_with_sqlites_checkpoints_unless_told(report: dict[str, Any]) -> None:
+    assert report["replay_wal_autocheckpoint"] == 1000
+    done = run("batch_sql", "--quick", "--json", "--wal-autocheckpoint", "0")
+    assert done.returncode == 0, done.stderr
+    without: dict[str, Any] = json.loads(done.stdout)
+    assert without["replay_wal_autocheckpoint"] == 0
+    assert [job["rows"] for job in without["jobs"]] == [200, 200, 200]
+    refused = run("batch_sql", "--quick", "--wal-autocheckpoint", "-1")
+    assert refused.returncode == 2
+    assert "--wal-autocheckpoint" in refused.stderr
