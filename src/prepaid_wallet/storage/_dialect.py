@@ -63,6 +63,25 @@ class Dialect:
             return f"{column} = ANY({self.mark}::{array_type}[])", [list(values)]
         return f"{column} IN ({','.join([self.mark] * len(values))})", list(values)
 
+    def keyed(self, columns: str, table: str, scope: str, scope_value: Any,
+              keys: Sequence[str]) -> tuple[str, list[Any]]:
+        """A query of ``columns`` of the rows of ``table`` whose ``scope`` column holds
+        ``scope_value`` and whose ``key`` is one of ``keys`` (a primary key ``(scope, key)``),
+        and its parameters. Where the dialect has arrays, each key is looked up in the primary
+        key on its own (a lateral join on the keys): a list of keys as a filter would let the
+        planner read every row of the scope instead -- the more so once the statement is
+        prepared, where the list is no constant to hash -- so that a job's batch would read
+        all the records a tenant ever stored."""
+        if self.arrays:
+            mark = self.mark
+            return (f"SELECT found.* FROM unnest({mark}::text[]) AS wanted (key)"
+                    f" CROSS JOIN LATERAL (SELECT {columns} FROM {table} AS t"
+                    f" WHERE t.{scope} = {mark} AND t.key = wanted.key) AS found",
+                    [list(keys), scope_value])
+        marks = ",".join([self.mark] * len(keys))
+        return (f"SELECT {columns} FROM {table} WHERE {scope} = {self.mark}"
+                f" AND key IN ({marks})", [scope_value, *keys])
+
 
 # -- the two dialects ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from prepaid_wallet.errors import IntegrityError
 from prepaid_wallet.seals import Sealer
 from prepaid_wallet.storage._buffer import WriteBuffer
+from prepaid_wallet.storage._dialect import Dialect
 from prepaid_wallet.storage._rows import Rows
 from prepaid_wallet.storage._schema import IDEMPOTENCY_COLS, LOT_COLS, WALLET_COLS
 from prepaid_wallet.storage._sealing import CANON
@@ -41,10 +42,11 @@ class _Sealed(Protocol):
 
 class ManyReads(WriteBuffer):
     """``get_lots``, ``get_records`` and ``get_idempotencies`` of a SQL unit of work: the
-    unit's own buffered writes first, then one ``... IN (...)`` query per chunk of the ids
-    left."""
+    unit's own buffered writes first, then one query per chunk of the ids left (``... IN
+    (...)``, or :meth:`Dialect.keyed <prepaid_wallet.storage._dialect.Dialect.keyed>`)."""
 
     _ROWS: ClassVar[Rows]
+    _DIALECT: ClassVar[Dialect]
     _store: _Sealed
     _read_ahead: dict[tuple[str, str], str | None]
     _stored: dict[str, Wallet]
@@ -109,11 +111,7 @@ class ManyReads(WriteBuffer):
             else:
                 wanted.append(key)
         for chunk in _chunks(wanted):
-            rows = self._all(
-                self._q(f"SELECT key, data FROM records WHERE kind = ?"
-                        f" AND key IN ({_marks(len(chunk))})"),
-                [kind, *chunk],
-            )
+            rows = self._all(*self._DIALECT.keyed("key, data", "records", "kind", kind, chunk))
             stored = {row[0]: row[1] for row in rows}
             for key in chunk:
                 data = stored.get(key)
@@ -140,11 +138,8 @@ class ManyReads(WriteBuffer):
         sealer = self._store.sealer
         for scope, scope_keys in by_scope.items():
             for chunk in _chunks(scope_keys):
-                rows = self._all(
-                    self._q(f"SELECT {IDEMPOTENCY_COLS}, seal FROM idempotency"
-                            f" WHERE scope = ? AND key IN ({_marks(len(chunk))})"),
-                    [scope, *chunk],
-                )
+                rows = self._all(*self._DIALECT.keyed(
+                    f"{IDEMPOTENCY_COLS}, seal", "idempotency", "scope", scope, chunk))
                 for row in rows:
                     record = self._ROWS.idempotency(row[:-1])
                     wrong = sealer.check("idempotency", CANON.idempotency_row(record), row[-1])
