@@ -8,9 +8,11 @@ they must run, not skip.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,6 +29,7 @@ __all__ = [
     "fresh_postgres_dsn",
     "fresh_schema",
     "fresh_store",
+    "one_connection_store",
     "postgres_dsn",
     "raw_connection",
     "sent_messages",
@@ -109,6 +112,17 @@ def close_and_drop(store: PostgresStore) -> None:
     store.close()
     if store.schema is not None:
         drop_schema(store.schema)
+
+
+@contextlib.contextmanager
+def one_connection_store() -> Iterator[PostgresStore]:
+    """A :func:`fresh_store` whose pool holds one connection (so every unit uses it), closed
+    and dropped at the end."""
+    made = fresh_store(min_size=1, max_size=1)
+    try:
+        yield made
+    finally:
+        close_and_drop(made)
 
 
 def sent_messages(store: Any, action: Any) -> list[list[str]]:

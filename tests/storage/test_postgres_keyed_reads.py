@@ -22,7 +22,7 @@ import pytest
 
 from prepaid_wallet.storage._sql_many import CHUNK
 from prepaid_wallet.storage.base import Store
-from tests.pg import close_and_drop, fresh_store, raw_connection
+from tests.pg import one_connection_store, raw_connection
 from tests.storage.contract import PLAIN, TENANT, Note, _record
 
 #: Rows stored under one scope (or kind) beside the few a batch asks for.
@@ -33,11 +33,8 @@ ASKED = CHUNK
 
 @pytest.fixture
 def store() -> Iterator[Store]:
-    made = fresh_store(min_size=1, max_size=1)
-    try:
+    with one_connection_store() as made:
         yield made
-    finally:
-        close_and_drop(made)
 
 
 def _fill(store: Store, *, analyzed: bool) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from prepaid_wallet import SpendRequest
 from prepaid_wallet.storage.base import Store
-from tests.pg import close_and_drop, fresh_store, sent_messages
+from tests.pg import one_connection_store, sent_messages
 from tests.storage.contract import TENANT, eur, new_service
 from tests.storage.test_postgres import _round_trips
 
@@ -22,11 +22,8 @@ _NAMES = {"prepaid_wallet_read", "prepaid_wallet_lock", "prepaid_wallet_records"
 
 @pytest.fixture
 def store() -> Iterator[Store]:
-    made = fresh_store(min_size=1, max_size=1)
-    try:
+    with one_connection_store() as made:
         yield made
-    finally:
-        close_and_drop(made)
 
 
 def _prepared(store: Store) -> set[str]:
