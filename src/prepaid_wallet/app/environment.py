@@ -37,7 +37,7 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy, resolve_expiry
 from prepaid_wallet.ids import IdFactory, check_name
 from prepaid_wallet.ledger import Entry
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _trusted
 from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 from prepaid_wallet.wallet import EntryInfo, Hold, Lot, Wallet
 
@@ -161,6 +161,10 @@ class Ids:
             self._returned.setdefault(prefix, deque()).append(made)
 
 
+#: What every entry records besides its postings, built without attrs' frozen ``__init__``
+#: (see :func:`~prepaid_wallet.money._trusted`).
+_new_info = _trusted(EntryInfo)
+
 #: The key of a tenant's rules in a unit's ``memo`` (with the tenant id).
 _RULES = "tenant_rules"
 
@@ -221,13 +225,8 @@ class Environment:
     ) -> EntryInfo:
         """What a new entry records besides its postings: a fresh id, the instant, the key, the
         actor (the call's, else the service's) and the metadata."""
-        return EntryInfo(
-            entry_id=self.ids.new("e"),
-            at=at,
-            idempotency_key=key,
-            actor=actor if actor is not None else self.actor,
-            metadata=metadata,
-        )
+        return _new_info(self.ids.new("e"), at, key, actor if actor is not None else self.actor,
+                         metadata)
 
     def tenant_rules(self, uow: UnitOfWork, tenant_id: str) -> TenantRules:
         """The tenant's rules as ``uow`` sees them: its current stored version (none stored:

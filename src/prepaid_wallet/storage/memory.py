@@ -36,7 +36,7 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.expiry import ExpiryPolicy, lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _trusted
 from prepaid_wallet.policies import default_lot_key, is_conditioned
 from prepaid_wallet.results import Problem
 from prepaid_wallet.seals import SealKey, check_seal_key
@@ -72,6 +72,10 @@ def _record_indexes(row: RecordRow) -> Iterator[tuple[str, str, str]]:
 
 #: When a lot stops paying, and so when it falls due: the domain's rule.
 _EXPIRY = ExpiryPolicy()
+#: The records every keyed write adds, built without attrs' frozen ``__init__`` (see
+#: :func:`~prepaid_wallet.money._trusted`).
+_new_snapshot = _trusted(WalletSnapshot)
+_new_idempotency = _trusted(IdempotencyRecord)
 
 class _History:
     """Values of one thing over time, for as-of lookups by bisection."""
@@ -294,7 +298,7 @@ class MemoryStore:
                     entry.recorded_at, balance
                 )
         for wallet in wallets:
-            self._add_snapshot(WalletSnapshot(
+            self._add_snapshot(_new_snapshot(
                 wallet.id, entry.id, entry.recorded_at, wallet.open, wallet.commerce, wallet.held
             ))
 
@@ -704,7 +708,7 @@ class MemoryUnitOfWork(WriteBuffer):
                     request: tuple[tuple[str, str], ...], result: Any, at: datetime) -> None:
         """Buffer the ``"ok"`` record of a command run under ``key``, keeping ``result`` as a
         value: its text is written when the record is first read (a replay, a copy)."""
-        self.put_idempotency(IdempotencyRecord(scope, key, operation, request, "ok", "", at))
+        self.put_idempotency(_new_idempotency(scope, key, operation, request, "ok", "", at))
         self._outcomes[(scope, key)] = result
 
 
