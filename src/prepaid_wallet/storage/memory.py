@@ -294,9 +294,10 @@ class MemoryStore:
                 last = self.account_balances.get(posting.account)
                 balance = posting.amount if last is None else last + posting.amount
                 self.account_balances[posting.account] = balance
-                self.account_history.setdefault(posting.account, _History()).add(
-                    entry.recorded_at, balance
-                )
+                history = self.account_history.get(posting.account)
+                if history is None:
+                    history = self.account_history[posting.account] = _History()
+                history.add(entry.recorded_at, balance)
         for wallet in wallets:
             self._add_snapshot(_new_snapshot(
                 wallet.id, entry.id, entry.recorded_at, wallet.open, wallet.commerce, wallet.held
@@ -304,8 +305,10 @@ class MemoryStore:
 
     def _add_snapshot(self, snapshot: WalletSnapshot) -> None:
         """Add a wallet's balances after an entry to its history."""
-        self.snapshots.setdefault(snapshot.wallet_id, _History()).add(
-            snapshot.recorded_at, snapshot)
+        history = self.snapshots.get(snapshot.wallet_id)
+        if history is None:
+            history = self.snapshots[snapshot.wallet_id] = _History()
+        history.add(snapshot.recorded_at, snapshot)
 
 
 class MemoryUnitOfWork(WriteBuffer):
