@@ -704,8 +704,12 @@ class MemoryUnitOfWork(WriteBuffer):
             if scoped in self._outcomes:
                 own = self._idempotency[scoped] = _written(own, self._outcomes.pop(scoped))
             return own
-        return self._store.idempotency_record(scoped) if (
-            scoped in self._store.idempotency) else None
+        if scoped in self._store.idempotency:
+            return self._store.idempotency_record(scoped)
+        # The unit holds the store's one lock: no other unit can store the key before this
+        # one commits, so storing it needs no second lookup (see ``put_idempotency``).
+        self._absent_keys.add(scoped)
+        return None
 
     def put_outcome(self, scope: str, key: str, operation: str,
                     request: tuple[tuple[str, str], ...], result: Any, at: datetime) -> None:
