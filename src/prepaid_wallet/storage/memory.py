@@ -574,10 +574,11 @@ class MemoryUnitOfWork(WriteBuffer):
     def get_record(self, rtype: RecordType[T], key: str) -> T | None:
         """The record as this unit sees it."""
         self._check_open()
-        buffered, record = self._buffered_record(rtype.kind, key)
-        if buffered:
-            own: T | None = record
-            return own
+        if self._records:  # most units read records before they write any
+            buffered, record = self._buffered_record(rtype.kind, key)
+            if buffered:
+                own: T | None = record
+                return own
         row = self._store.records.get((rtype.kind, key))
         return None if row is None else rtype.load(row.data)
 
