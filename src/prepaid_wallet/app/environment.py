@@ -260,6 +260,10 @@ class Environment:
             return self.spend_order
         return self.tenant_rules(uow, tenant_id).spend_order
 
+    def order_of(self, rules: TenantRules) -> SpendOrder | SpendOrderFunction:
+        """:meth:`order` for a tenant whose rules the caller has read already (``rules``)."""
+        return rules.spend_order if self.spend_order is None else self.spend_order
+
     def no_rules(self) -> TenantRules:
         """The rules of a tenant that never set any: an empty :class:`TenantRules`."""
         if self._no_rules is None:
