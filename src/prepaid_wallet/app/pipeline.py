@@ -165,10 +165,16 @@ class Wallets(LockSpec):
     idempotency scope is the first wallet's tenant."""
 
     attributes: tuple[tuple[str, str], ...] = (("wallet_id", "wallet_id"),)
+    #: The field names alone, as :func:`lock` takes them (made once, with the spec).
+    _fields: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    @_fields.default
+    def _field_names(self) -> tuple[str, ...]:
+        return tuple(field for _, field in self.attributes)
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         ids = [getattr(command, attribute) for attribute, _ in self.attributes]
-        wallets = lock(env, uow, *ids, fields=tuple(field for _, field in self.attributes))
+        wallets = lock(env, uow, *ids, fields=self._fields)
         return Locked(wallets, wallets[ids[0]].tenant_id)
 
 
