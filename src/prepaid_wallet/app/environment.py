@@ -22,6 +22,7 @@ from prepaid_wallet.app.checks import (
     check_priority,
 )
 from prepaid_wallet.app.ports import Store, UnitOfWork
+from prepaid_wallet.app.tenant_rules import RULES
 from prepaid_wallet.clock import Clock, require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
@@ -239,8 +240,6 @@ class Environment:
         memo = uow.memo
         rules: TenantRules | None = memo.get((_RULES, tenant_id))
         if rules is None:
-            from prepaid_wallet.app.tenant_rules import RULES
-
             stored = RULES.value(uow, tenant_id)
             rules = memo[(_RULES, tenant_id)] = self.no_rules() if stored is None else stored
         self._last_rules = (uow, tenant_id, rules)
