@@ -116,6 +116,13 @@ class Groups(Mapping[str, ConditionGroup]):
         return len(self._found)
 
 
+class _Drawing(threading.local):
+    """What one thread records of the ids it draws (``drawn``: None when it records none); a
+    class attribute, so a thread that never recorded reads None without a failed lookup."""
+
+    drawn: list[tuple[str, str]] | None = None
+
+
 class Ids:
     """The service's id factory, and the ids a command drew in a unit of work that wrote
     nothing and is run again (an optimistic unit whose guess failed: see
@@ -127,7 +134,7 @@ class Ids:
     def __init__(self, ids: IdFactory) -> None:
         self.factory = ids
         self._returned: dict[str, deque[str]] = {}
-        self._local = threading.local()
+        self._local = _Drawing()
 
     def new(self, prefix: str) -> str:
         """A new id with ``prefix``: one given back, else the factory's."""
@@ -138,7 +145,7 @@ class Ids:
                 made = returned.popleft()
         if made is None:
             made = self.factory.new(prefix)
-        drawn: list[tuple[str, str]] | None = getattr(self._local, "drawn", None)
+        drawn = self._local.drawn
         if drawn is not None:
             drawn.append((prefix, made))
         return made
@@ -146,7 +153,7 @@ class Ids:
     @contextlib.contextmanager
     def recording(self) -> Iterator[list[tuple[str, str]]]:
         """The ``(prefix, id)`` pairs this thread draws inside the block."""
-        outer = getattr(self._local, "drawn", None)
+        outer = self._local.drawn
         drawn: list[tuple[str, str]] = []
         self._local.drawn = drawn
         try:
