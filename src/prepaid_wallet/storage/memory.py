@@ -87,8 +87,13 @@ class _History:
         self.values: list[Any] = []
 
     def add(self, at: datetime, value: Any) -> None:
-        index = bisect.bisect_right(self.instants, at)
-        self.instants.insert(index, at)
+        instants = self.instants
+        if not instants or instants[-1] <= at:  # recorded time moves forward: the usual case
+            instants.append(at)
+            self.values.append(value)
+            return
+        index = bisect.bisect_right(instants, at)
+        instants.insert(index, at)
         self.values.insert(index, value)
 
     def at(self, at: datetime) -> Any:
