@@ -44,3 +44,27 @@ def test_ids_drawn_by_work_that_wrote_nothing_are_handed_out_again_first() -> No
     ids.give_back(drawn)
     assert [ids.new("e"), ids.new("lot"), ids.new("e")] == first  # run again: the same ids
     assert ids.new("e") == "e_000004"  # then the factory's
+
+
+def test_recording_is_per_thread_and_a_thread_that_never_recorded_records_nothing() -> None:
+    import threading
+
+    from prepaid_wallet.app.environment import Ids
+
+    ids = Ids(SequentialIds())
+    seen: list[object] = []
+
+    def other() -> None:  # never recorded in this thread: it draws, records nothing
+        seen.append(ids.new("x"))
+        with ids.recording() as mine:
+            ids.new("x")
+        seen.append(mine)
+
+    with ids.recording() as drawn:
+        ids.new("e")
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        ids.new("e")
+    assert drawn == [("e", "e_000001"), ("e", "e_000002")]  # not the other thread's
+    assert seen == ["x_000001", [("x", "x_000002")]]

@@ -99,3 +99,21 @@ class TestMemoryOnly:
             assert [w["id"] for w in store.export_state()["wallets"]] == ["w1"]
         with store.unit_of_work() as uow:  # the lock was released
             assert uow.get_wallet("w1").id == "w1"
+
+
+def test_a_history_answers_by_instant_whatever_order_its_values_were_added_in() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prepaid_wallet.storage.memory import _History
+
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    history = _History()
+    for hours, value in [(2, "b"), (2, "b2"), (5, "d"), (1, "a"), (3, "c"), (2, "b3")]:
+        history.add(start + timedelta(hours=hours), value)
+    assert history.values == ["a", "b", "b2", "b3", "c", "d"]  # equal instants: added order
+    assert history.instants == sorted(history.instants)
+    assert history.at(start) is None
+    assert history.at(start + timedelta(hours=2)) == "b3"
+    assert history.at(start + timedelta(hours=4)) == "c"
+    assert history.between(start + timedelta(hours=2), start + timedelta(hours=5)) == [
+        "b", "b2", "b3", "c"]

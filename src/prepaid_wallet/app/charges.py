@@ -32,6 +32,7 @@ from prepaid_wallet.wallet import Hold, HoldStatus, Wallet
 
 if TYPE_CHECKING:
     from prepaid_wallet.rules.fees import FeeCharge
+    from prepaid_wallet.rules.tenant import TenantRules
 
 __all__ = [
     "breaches",
@@ -88,10 +89,14 @@ def fee(
     return total_fee(charges, wallet.currency)
 
 
-def effective_limits(env: Environment, uow: UnitOfWork, wallet: Wallet) -> Limits:
+def effective_limits(env: Environment, uow: UnitOfWork, wallet: Wallet,
+                     rules: TenantRules | None = None) -> Limits:
     """The tenant's limits with the wallet's (stricter) overrides. A tenant without limits has
-    no overrides either, so its wallets' operations read nothing."""
-    base = env.tenant_rules(uow, wallet.tenant_id).limits
+    no overrides either, so its wallets' operations read nothing. ``rules``: the tenant's
+    rules, when the caller has read them already (else they are read here)."""
+    if rules is None:
+        rules = env.tenant_rules(uow, wallet.tenant_id)
+    base = rules.limits
     if not base.rules and base.max_balance is None:
         return base
     text = get_setting(uow, wallet.id, LIMITS)
@@ -156,10 +161,11 @@ def _pending(uow: UnitOfWork, wallet: Wallet, placed: set[str], at: datetime) ->
 
 def breaches(
     env: Environment, uow: UnitOfWork, wallet: Wallet, operation: Operation, amount: Money,
-    at: datetime,
+    at: datetime, *, rules: TenantRules | None = None,
 ) -> tuple[LimitBreach, ...]:
-    """The wallet's limits one more ``operation`` of ``amount`` at ``at`` would breach."""
-    limits = effective_limits(env, uow, wallet)
+    """The wallet's limits one more ``operation`` of ``amount`` at ``at`` would breach
+    (``rules``: the tenant's rules, if the caller has read them)."""
+    limits = effective_limits(env, uow, wallet, rules)
     if not limits.rules_for(operation):
         return ()
     return check(limits, operation, amount, lambda rule: _activity(uow, wallet, rule, at))

@@ -5,6 +5,7 @@ spend limits."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -16,6 +17,9 @@ from prepaid_wallet.money import Money
 from prepaid_wallet.policies import Decision, PaymentMode, Reason, SpendRequest, decide_spend
 from prepaid_wallet.rules.operations import Operation
 from prepaid_wallet.wallet import Wallet
+
+if TYPE_CHECKING:
+    from prepaid_wallet.rules.tenant import TenantRules
 
 __all__ = ["decide", "payment_mode", "with_mode"]
 
@@ -36,7 +40,12 @@ def payment_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, mode: Paymen
     (``TenantRules.payment_mode``)."""
     if mode is not None:
         return mode
-    tenant = env.tenant_rules(uow, wallet.tenant_id)
+    return _default_mode(env.tenant_rules(uow, wallet.tenant_id), uow, wallet)
+
+
+def _default_mode(tenant: TenantRules, uow: UnitOfWork, wallet: Wallet) -> PaymentMode:
+    """The wallet's mode when a request names none (its tenant's rules are ``tenant``): the
+    member's own, read only when the tenant allows member modes, else the tenant's."""
     if tenant.member_payment_modes:
         own = get_setting(uow, wallet.id, PAYMENT_MODE)
         if own is not None:
@@ -47,13 +56,15 @@ def payment_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, mode: Paymen
 def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,
            at: datetime) -> Decision:
     """The decision on ``request`` (without a mode: in its tenant's default mode): commerce and
-    the open balance (less the spend's fee), then the wallet's spend limits."""
-    request = with_mode(env, uow, wallet, request)
+    the open balance (less the spend's fee), then the wallet's spend limits. The tenant's
+    rules are read once, here, for the mode, the fee, the spend order and the limits."""
     tenant = env.tenant_rules(uow, wallet.tenant_id)
+    if request.mode is None:
+        request = request.in_mode(_default_mode(tenant, uow, wallet))
     spend_fee = fee(env, uow, wallet, Operation.SPEND, request.amount) if tenant.fees else None
     # Lot remainders add up to commerce (I4): with none, there is no lot to read.
     lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())
-    decision = decide_spend(wallet, request, lots, at, env.order(uow, wallet.tenant_id),
+    decision = decide_spend(wallet, request, lots, at, env.order_of(tenant),
                             Groups(uow), spend_fee)
     if decision.suggested_top_up.is_positive() and tenant.fees:
         decision = attrs.evolve(decision, suggested_top_up=gross_top_up(
@@ -64,7 +75,7 @@ def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequ
             decision.covered.is_positive()) else None
         decision = attrs.evolve(decision, fee=spend_fee)
     spent = decision.covered if decision.covered.is_positive() else request.amount
-    found = breaches(env, uow, wallet, Operation.SPEND, spent, at)
+    found = breaches(env, uow, wallet, Operation.SPEND, spent, at, rules=tenant)
     if not found:
         return decision
     zero = Money.zero(wallet.currency)

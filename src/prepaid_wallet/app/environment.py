@@ -22,6 +22,7 @@ from prepaid_wallet.app.checks import (
     check_priority,
 )
 from prepaid_wallet.app.ports import Store, UnitOfWork
+from prepaid_wallet.app.tenant_rules import RULES
 from prepaid_wallet.clock import Clock, require_aware
 from prepaid_wallet.conditions import ConditionGroup, SpendCondition
 from prepaid_wallet.errors import (
@@ -37,7 +38,7 @@ from prepaid_wallet.errors import (
 from prepaid_wallet.expiry import EndOfLocalDay, ExpiryPolicy, resolve_expiry
 from prepaid_wallet.ids import IdFactory, check_name
 from prepaid_wallet.ledger import Entry
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _trusted
 from prepaid_wallet.policies import SpendOrder, SpendOrderFunction
 from prepaid_wallet.wallet import EntryInfo, Hold, Lot, Wallet
 
@@ -115,6 +116,13 @@ class Groups(Mapping[str, ConditionGroup]):
         return len(self._found)
 
 
+class _Drawing(threading.local):
+    """What one thread records of the ids it draws (``drawn``: None when it records none); a
+    class attribute, so a thread that never recorded reads None without a failed lookup."""
+
+    drawn: list[tuple[str, str]] | None = None
+
+
 class Ids:
     """The service's id factory, and the ids a command drew in a unit of work that wrote
     nothing and is run again (an optimistic unit whose guess failed: see
@@ -126,7 +134,7 @@ class Ids:
     def __init__(self, ids: IdFactory) -> None:
         self.factory = ids
         self._returned: dict[str, deque[str]] = {}
-        self._local = threading.local()
+        self._local = _Drawing()
 
     def new(self, prefix: str) -> str:
         """A new id with ``prefix``: one given back, else the factory's."""
@@ -137,7 +145,7 @@ class Ids:
                 made = returned.popleft()
         if made is None:
             made = self.factory.new(prefix)
-        drawn: list[tuple[str, str]] | None = getattr(self._local, "drawn", None)
+        drawn = self._local.drawn
         if drawn is not None:
             drawn.append((prefix, made))
         return made
@@ -145,7 +153,7 @@ class Ids:
     @contextlib.contextmanager
     def recording(self) -> Iterator[list[tuple[str, str]]]:
         """The ``(prefix, id)`` pairs this thread draws inside the block."""
-        outer = getattr(self._local, "drawn", None)
+        outer = self._local.drawn
         drawn: list[tuple[str, str]] = []
         self._local.drawn = drawn
         try:
@@ -160,6 +168,10 @@ class Ids:
         for prefix, made in drawn:
             self._returned.setdefault(prefix, deque()).append(made)
 
+
+#: What every entry records besides its postings, built without attrs' frozen ``__init__``
+#: (see :func:`~prepaid_wallet.money._trusted`).
+_new_info = _trusted(EntryInfo)
 
 #: The key of a tenant's rules in a unit's ``memo`` (with the tenant id).
 _RULES = "tenant_rules"
@@ -221,13 +233,8 @@ class Environment:
     ) -> EntryInfo:
         """What a new entry records besides its postings: a fresh id, the instant, the key, the
         actor (the call's, else the service's) and the metadata."""
-        return EntryInfo(
-            entry_id=self.ids.new("e"),
-            at=at,
-            idempotency_key=key,
-            actor=actor if actor is not None else self.actor,
-            metadata=metadata,
-        )
+        return _new_info(self.ids.new("e"), at, key, actor if actor is not None else self.actor,
+                         metadata)
 
     def tenant_rules(self, uow: UnitOfWork, tenant_id: str) -> TenantRules:
         """The tenant's rules as ``uow`` sees them: its current stored version (none stored:
@@ -240,8 +247,6 @@ class Environment:
         memo = uow.memo
         rules: TenantRules | None = memo.get((_RULES, tenant_id))
         if rules is None:
-            from prepaid_wallet.app.tenant_rules import RULES
-
             stored = RULES.value(uow, tenant_id)
             rules = memo[(_RULES, tenant_id)] = self.no_rules() if stored is None else stored
         self._last_rules = (uow, tenant_id, rules)
@@ -260,6 +265,10 @@ class Environment:
         if self.spend_order is not None:
             return self.spend_order
         return self.tenant_rules(uow, tenant_id).spend_order
+
+    def order_of(self, rules: TenantRules) -> SpendOrder | SpendOrderFunction:
+        """:meth:`order` for a tenant whose rules the caller has read already (``rules``)."""
+        return rules.spend_order if self.spend_order is None else self.spend_order
 
     def no_rules(self) -> TenantRules:
         """The rules of a tenant that never set any: an empty :class:`TenantRules`."""

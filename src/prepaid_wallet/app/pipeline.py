@@ -54,6 +54,7 @@ from prepaid_wallet.actors import Actor
 from prepaid_wallet.app.access import OUTSIDE_PIPELINE
 from prepaid_wallet.app.access import authorize as _authorize
 from prepaid_wallet.app.checks import check_common
+from prepaid_wallet.app.effects import record as _record
 from prepaid_wallet.app.environment import Environment
 from prepaid_wallet.app.ports import IdempotencyRecord, UnitOfWork
 from prepaid_wallet.app.tenant_rules import WITH_LOCKS
@@ -119,9 +120,7 @@ class Context:
     def record(self, change: Change) -> None:
         """Record ``change``, with the events and automatic top-ups it causes, in this unit of
         work (see :func:`prepaid_wallet.app.effects.record`)."""
-        from prepaid_wallet.app.effects import record
-
-        record(self.env, self.uow, change)
+        _record(self.env, self.uow, change)
 
 
 # -- which wallets a command locks ----------------------------------------------------------------
@@ -165,10 +164,16 @@ class Wallets(LockSpec):
     idempotency scope is the first wallet's tenant."""
 
     attributes: tuple[tuple[str, str], ...] = (("wallet_id", "wallet_id"),)
+    #: The field names alone, as :func:`lock` takes them (made once, with the spec).
+    _fields: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    @_fields.default
+    def _field_names(self) -> tuple[str, ...]:
+        return tuple(field for _, field in self.attributes)
 
     def lock(self, env: Environment, uow: UnitOfWork, command: Any) -> Locked:
         ids = [getattr(command, attribute) for attribute, _ in self.attributes]
-        wallets = lock(env, uow, *ids, fields=tuple(field for _, field in self.attributes))
+        wallets = lock(env, uow, *ids, fields=self._fields)
         return Locked(wallets, wallets[ids[0]].tenant_id)
 
 

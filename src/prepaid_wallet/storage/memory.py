@@ -36,7 +36,7 @@ from prepaid_wallet.errors import (
 )
 from prepaid_wallet.expiry import ExpiryPolicy, lot_end
 from prepaid_wallet.ledger import Entry, check_postings, parse_account
-from prepaid_wallet.money import Money
+from prepaid_wallet.money import Money, _trusted
 from prepaid_wallet.policies import default_lot_key, is_conditioned
 from prepaid_wallet.results import Problem
 from prepaid_wallet.seals import SealKey, check_seal_key
@@ -72,6 +72,10 @@ def _record_indexes(row: RecordRow) -> Iterator[tuple[str, str, str]]:
 
 #: When a lot stops paying, and so when it falls due: the domain's rule.
 _EXPIRY = ExpiryPolicy()
+#: The records every keyed write adds, built without attrs' frozen ``__init__`` (see
+#: :func:`~prepaid_wallet.money._trusted`).
+_new_snapshot = _trusted(WalletSnapshot)
+_new_idempotency = _trusted(IdempotencyRecord)
 
 class _History:
     """Values of one thing over time, for as-of lookups by bisection."""
@@ -83,8 +87,13 @@ class _History:
         self.values: list[Any] = []
 
     def add(self, at: datetime, value: Any) -> None:
-        index = bisect.bisect_right(self.instants, at)
-        self.instants.insert(index, at)
+        instants = self.instants
+        if not instants or instants[-1] <= at:  # recorded time moves forward: the usual case
+            instants.append(at)
+            self.values.append(value)
+            return
+        index = bisect.bisect_right(instants, at)
+        instants.insert(index, at)
         self.values.insert(index, value)
 
     def at(self, at: datetime) -> Any:
@@ -290,18 +299,21 @@ class MemoryStore:
                 last = self.account_balances.get(posting.account)
                 balance = posting.amount if last is None else last + posting.amount
                 self.account_balances[posting.account] = balance
-                self.account_history.setdefault(posting.account, _History()).add(
-                    entry.recorded_at, balance
-                )
+                history = self.account_history.get(posting.account)
+                if history is None:
+                    history = self.account_history[posting.account] = _History()
+                history.add(entry.recorded_at, balance)
         for wallet in wallets:
-            self._add_snapshot(WalletSnapshot(
+            self._add_snapshot(_new_snapshot(
                 wallet.id, entry.id, entry.recorded_at, wallet.open, wallet.commerce, wallet.held
             ))
 
     def _add_snapshot(self, snapshot: WalletSnapshot) -> None:
         """Add a wallet's balances after an entry to its history."""
-        self.snapshots.setdefault(snapshot.wallet_id, _History()).add(
-            snapshot.recorded_at, snapshot)
+        history = self.snapshots.get(snapshot.wallet_id)
+        if history is None:
+            history = self.snapshots[snapshot.wallet_id] = _History()
+        history.add(snapshot.recorded_at, snapshot)
 
 
 class MemoryUnitOfWork(WriteBuffer):
@@ -567,10 +579,11 @@ class MemoryUnitOfWork(WriteBuffer):
     def get_record(self, rtype: RecordType[T], key: str) -> T | None:
         """The record as this unit sees it."""
         self._check_open()
-        buffered, record = self._buffered_record(rtype.kind, key)
-        if buffered:
-            own: T | None = record
-            return own
+        if self._records:  # most units read records before they write any
+            buffered, record = self._buffered_record(rtype.kind, key)
+            if buffered:
+                own: T | None = record
+                return own
         row = self._store.records.get((rtype.kind, key))
         return None if row is None else rtype.load(row.data)
 
@@ -697,14 +710,18 @@ class MemoryUnitOfWork(WriteBuffer):
             if scoped in self._outcomes:
                 own = self._idempotency[scoped] = _written(own, self._outcomes.pop(scoped))
             return own
-        return self._store.idempotency_record(scoped) if (
-            scoped in self._store.idempotency) else None
+        if scoped in self._store.idempotency:
+            return self._store.idempotency_record(scoped)
+        # The unit holds the store's one lock: no other unit can store the key before this
+        # one commits, so storing it needs no second lookup (see ``put_idempotency``).
+        self._absent_keys.add(scoped)
+        return None
 
     def put_outcome(self, scope: str, key: str, operation: str,
                     request: tuple[tuple[str, str], ...], result: Any, at: datetime) -> None:
         """Buffer the ``"ok"`` record of a command run under ``key``, keeping ``result`` as a
         value: its text is written when the record is first read (a replay, a copy)."""
-        self.put_idempotency(IdempotencyRecord(scope, key, operation, request, "ok", "", at))
+        self.put_idempotency(_new_idempotency(scope, key, operation, request, "ok", "", at))
         self._outcomes[(scope, key)] = result
 
 

@@ -21,10 +21,15 @@ from prepaid_wallet.app.pipeline import Context, authorize, lock
 from prepaid_wallet.app.settings import top_up_rule
 from prepaid_wallet.errors import SpendDeniedError
 from prepaid_wallet.ids import check_name
+from prepaid_wallet.money import _trusted
 from prepaid_wallet.policies import Decision, PaymentMode, Reason, SpendRequest
 from prepaid_wallet.results import SpendResult
 
 __all__ = ["check_spend", "prepare", "spend"]
+
+#: Every spend's result, built without attrs' frozen ``__init__`` (see
+#: :func:`~prepaid_wallet.money._trusted`).
+_new_result = _trusted(SpendResult)
 
 
 def check_spend(env: Environment, wallet_id: str, request: SpendRequest) -> Decision:
@@ -45,7 +50,8 @@ def prepare(env: Environment, command: Spend, key: str | None, actor: Actor | No
     (:func:`_top_up_first`: the actor authorized first, and nothing when an outcome is already
     stored under ``key``: a replay must not top up)."""
     request = command.spend_request
-    check_purchase_time(request, env.now())
+    if request.at is not None:  # a request without an instant of its own needs no clock here
+        check_purchase_time(request, env.now())
     if env.spend_top_ups:
         _top_up_first(env, command, key, actor)
 
@@ -66,7 +72,7 @@ def spend(ctx: Context, command: Spend) -> SpendResult:
                           ctx.info(**extra), decision.fee)
         ctx.record(change)
         entry_id = change.entry.id
-    return SpendResult(entry_id, decision.allocation, decision.covered, decision.remainder_due,
+    return _new_result(entry_id, decision.allocation, decision.covered, decision.remainder_due,
                        decision, decision.fee if entry_id is not None else None)
 
 
