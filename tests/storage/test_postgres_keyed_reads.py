@@ -120,24 +120,21 @@ def _keys() -> list[str]:
     return [f"stored-{n}" if n % 2 else f"absent-{n}" for n in range(ASKED)]
 
 
-@pytest.mark.parametrize("analyzed", [False, True])
-def test_a_batch_reads_its_idempotency_keys_not_every_record_of_the_tenant(
-    store: Store, analyzed: bool
-) -> None:
-    _fill(store, analyzed=analyzed)
-    keys = _keys()
-    sent = _captured(store, lambda uow: uow.get_idempotencies([(TENANT, k) for k in keys]))
-    assert len(sent) == 1
-    assert _examined(store, *sent[0]) <= ASKED // 2, sent[0][0]  # the keys stored
+#: Each keyed read a batch makes: the idempotency records of a tenant, the records of a kind.
+READS: dict[str, Callable[[Any, list[str]], object]] = {
+    "idempotency keys": lambda uow, keys: uow.get_idempotencies([(TENANT, k) for k in keys]),
+    "record keys": lambda uow, keys: uow.get_records(PLAIN, keys),
+}
 
 
 @pytest.mark.parametrize("analyzed", [False, True])
-def test_a_batch_reads_its_record_keys_not_every_record_of_the_kind(
-    store: Store, analyzed: bool
+@pytest.mark.parametrize("read", sorted(READS))
+def test_a_batch_reads_its_keys_not_every_record_of_the_tenant_or_kind(
+    store: Store, analyzed: bool, read: str
 ) -> None:
     _fill(store, analyzed=analyzed)
     keys = _keys()
-    sent = _captured(store, lambda uow: uow.get_records(PLAIN, keys))
+    sent = _captured(store, lambda uow: READS[read](uow, keys))
     assert len(sent) == 1
     assert _examined(store, *sent[0]) <= ASKED // 2, sent[0][0]  # the keys stored
 

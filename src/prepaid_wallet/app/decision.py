@@ -24,33 +24,31 @@ if TYPE_CHECKING:
 __all__ = ["decide", "payment_mode", "with_mode"]
 
 
-def with_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest
-              ) -> SpendRequest:
-    """``request`` with a payment mode: its own, else the wallet's (:func:`payment_mode`)."""
+def with_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,
+              rules: TenantRules | None = None) -> SpendRequest:
+    """``request`` with a payment mode: its own, else the wallet's (:func:`payment_mode`;
+    ``rules``: the tenant's rules, if the caller has read them)."""
     if request.mode is not None:
         return request
-    return request.in_mode(payment_mode(env, uow, wallet, None))
+    return request.in_mode(payment_mode(env, uow, wallet, None, rules))
 
 
-def payment_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, mode: PaymentMode | None
-                 ) -> PaymentMode:
+def payment_mode(env: Environment, uow: UnitOfWork, wallet: Wallet, mode: PaymentMode | None,
+                 rules: TenantRules | None = None) -> PaymentMode:
     """``mode`` if given, else the member's own (the wallet setting
     :data:`~prepaid_wallet.app.settings.PAYMENT_MODE`, read only when its tenant allows member
     modes: ``TenantRules.member_payment_modes``), else its tenant's
-    (``TenantRules.payment_mode``)."""
+    (``TenantRules.payment_mode``). ``rules``: the tenant's rules, when the caller has read
+    them already (else they are read here)."""
     if mode is not None:
         return mode
-    return _default_mode(env.tenant_rules(uow, wallet.tenant_id), uow, wallet)
-
-
-def _default_mode(tenant: TenantRules, uow: UnitOfWork, wallet: Wallet) -> PaymentMode:
-    """The wallet's mode when a request names none (its tenant's rules are ``tenant``): the
-    member's own, read only when the tenant allows member modes, else the tenant's."""
-    if tenant.member_payment_modes:
+    if rules is None:
+        rules = env.tenant_rules(uow, wallet.tenant_id)
+    if rules.member_payment_modes:
         own = get_setting(uow, wallet.id, PAYMENT_MODE)
         if own is not None:
             return PaymentMode(own)
-    return tenant.payment_mode
+    return rules.payment_mode
 
 
 def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequest,
@@ -59,8 +57,7 @@ def decide(env: Environment, uow: UnitOfWork, wallet: Wallet, request: SpendRequ
     the open balance (less the spend's fee), then the wallet's spend limits. The tenant's
     rules are read once, here, for the mode, the fee, the spend order and the limits."""
     tenant = env.tenant_rules(uow, wallet.tenant_id)
-    if request.mode is None:
-        request = request.in_mode(_default_mode(tenant, uow, wallet))
+    request = with_mode(env, uow, wallet, request, tenant)
     spend_fee = fee(env, uow, wallet, Operation.SPEND, request.amount) if tenant.fees else None
     # Lot remainders add up to commerce (I4): with none, there is no lot to read.
     lots = uow.live_lots(wallet.id) if wallet.commerce.is_positive() else iter(())

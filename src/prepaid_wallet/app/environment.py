@@ -264,7 +264,7 @@ class Environment:
         else the tenant's stored ``TenantRules.spend_order``."""
         if self.spend_order is not None:
             return self.spend_order
-        return self.tenant_rules(uow, tenant_id).spend_order
+        return self.order_of(self.tenant_rules(uow, tenant_id))
 
     def order_of(self, rules: TenantRules) -> SpendOrder | SpendOrderFunction:
         """:meth:`order` for a tenant whose rules the caller has read already (``rules``)."""

@@ -78,9 +78,9 @@ class Dialect:
                     f" CROSS JOIN LATERAL (SELECT {columns} FROM {table} AS t"
                     f" WHERE t.{scope} = {mark} AND t.key = wanted.key) AS found",
                     [list(keys), scope_value])
-        marks = ",".join([self.mark] * len(keys))
-        return (f"SELECT {columns} FROM {table} WHERE {scope} = {self.mark}"
-                f" AND key IN ({marks})", [scope_value, *keys])
+        where, params = self.any_of("key", keys, "text")
+        return (f"SELECT {columns} FROM {table} WHERE {scope} = {self.mark} AND {where}",
+                [scope_value, *params])
 
 
 # -- the two dialects ------------------------------------------------------------------------------
